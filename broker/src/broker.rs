@@ -1,0 +1,177 @@
+//! The state every connection shares: engines, hub, client registry, settings, counters, clock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::State;
+use crate::engine::keyspace::{KeyspaceSettings, notify};
+use crate::engine::pubsub::{Hub, OutboxLimits};
+use crate::server::clients::Clients;
+
+/// Settings CONFIG SET may change at run time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub requirepass: String,
+    pub maxclients: usize,
+    pub timeout_secs: u64,
+    pub outbox: OutboxLimits,
+    pub proto_max_bulk_len: usize,
+    pub client_query_buffer_limit: usize,
+}
+
+/// Server-wide counters for INFO stats.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub protocol_errors: AtomicU64,
+    pub output_limit_disconnects: AtomicU64,
+    pub idle_disconnects: AtomicU64,
+    pub killed_clients: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.protocol_errors,
+            &self.output_limit_disconnects,
+            &self.idle_disconnects,
+            &self.killed_clients,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Broker {
+    pub config: Config,
+    settings: RwLock<Settings>,
+    state: Mutex<State>,
+    pub hub: Arc<Hub>,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub clock: Clock,
+    /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
+    pub timer: Notify,
+    /// The deadline (unix ms) the timer task is sleeping towards; `u64::MAX` when idle.
+    pub timer_armed: AtomicU64,
+    /// The one shutdown signal every task watches.
+    pub shutdown: CancellationToken,
+    /// Random identity for INFO `run_id`.
+    pub run_id: String,
+    pub resp_port: AtomicU64,
+    pub http_port: AtomicU64,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Arc<Self> {
+        let clock = Clock::new();
+        let hub = Arc::new(Hub::new());
+        let keyspace = KeyspaceSettings {
+            databases: config.databases,
+            max_string_len: config.limits.proto_max_bulk_len,
+            notify_flags: notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+        };
+        let settings = Settings {
+            requirepass: config.requirepass.clone(),
+            maxclients: config.limits.maxclients,
+            timeout_secs: config.limits.timeout,
+            outbox: config.outbox_limits(),
+            proto_max_bulk_len: config.limits.proto_max_bulk_len,
+            client_query_buffer_limit: config.limits.client_query_buffer_limit,
+        };
+        Arc::new(Broker {
+            state: Mutex::new(State::new(keyspace, hub.clone(), clock.started_ms())),
+            settings: RwLock::new(settings),
+            hub,
+            clients: Clients::new(),
+            stats: Stats::default(),
+            clock,
+            timer: Notify::new(),
+            timer_armed: AtomicU64::new(u64::MAX),
+            shutdown: CancellationToken::new(),
+            run_id: random_hex(40),
+            resp_port: AtomicU64::new(u64::from(config.port)),
+            http_port: AtomicU64::new(u64::from(config.http_port)),
+            config,
+        })
+    }
+
+    /// Locks every engine's state. Never held across `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings").clone()
+    }
+
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
+        f(&mut self.settings.write().expect("settings"));
+    }
+
+    pub fn requires_auth(&self) -> bool {
+        !self.settings.read().expect("settings").requirepass.is_empty()
+    }
+
+    /// Wakes the timer if `deadline` comes before what it is sleeping towards.
+    pub fn schedule(&self, deadline: Option<u64>) {
+        if let Some(d) = deadline {
+            if d < self.timer_armed.load(Ordering::Acquire) {
+                self.timer_armed.store(d, Ordering::Release);
+                self.timer.notify_one();
+            }
+        }
+    }
+}
+
+/// Hex from the OS's randomness (no extra dependency: std's hasher keys are randomly seeded).
+pub fn random_hex(len: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(len);
+    out
+}
+
+/// A fast non-cryptographic random source (RANDOMKEY, jitter), seeded from the OS.
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u8(1);
+            h.finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}

@@ -1,0 +1,221 @@
+//! Configuration: compiled-in defaults, then a TOML file, then `HERALD_*` environment variables, then
+//! command-line flags. Errors name the key and the cause.
+
+use std::path::PathBuf;
+
+use config::{Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::engine::keyspace::notify;
+use crate::engine::pubsub::{OutboxLimits, OverflowPolicy};
+
+/// The defaults, documented line by line; `docs/config.md` mirrors this file.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub requirepass: String,
+    pub databases: usize,
+    pub io_threads: usize,
+    pub shutdown_timeout_ms: u64,
+    pub log: String,
+    pub notify_keyspace_events: String,
+    pub limits: Limits,
+    pub pubsub: PubSub,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub maxclients: usize,
+    pub proto_max_bulk_len: usize,
+    pub max_multibulk_len: usize,
+    pub max_inline_len: usize,
+    pub client_query_buffer_limit: usize,
+    pub timeout: u64,
+    pub reply_flush_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PubSub {
+    pub hard_limit: usize,
+    pub soft_limit: usize,
+    pub soft_seconds: u64,
+    pub overflow: String,
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub http_port: Option<u16>,
+    pub bind: Option<String>,
+    pub requirepass: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Source(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {cause}")]
+    Invalid { key: &'static str, cause: String },
+}
+
+impl Config {
+    /// The compiled-in defaults alone (what tests start from).
+    pub fn defaults() -> Self {
+        Self::build(&Overrides::default(), false).expect("the embedded defaults are valid")
+    }
+
+    /// Defaults + file + environment + flags.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::build(overrides, true)
+    }
+
+    fn build(overrides: &Overrides, with_env: bool) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = &overrides.config_file {
+            builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml).required(true));
+        }
+        if with_env {
+            builder = builder.add_source(
+                Environment::with_prefix("HERALD").prefix_separator("_").separator("__").try_parsing(true),
+            );
+        }
+        if let Some(port) = overrides.port {
+            builder = builder.set_override("port", i64::from(port))?;
+        }
+        if let Some(port) = overrides.http_port {
+            builder = builder.set_override("http_port", i64::from(port))?;
+        }
+        if let Some(bind) = &overrides.bind {
+            builder = builder.set_override("bind", bind.as_str())?;
+        }
+        if let Some(pass) = &overrides.requirepass {
+            builder = builder.set_override("requirepass", pass.as_str())?;
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, cause: &str| Err(ConfigError::Invalid { key, cause: cause.to_owned() });
+        if self.databases == 0 || self.databases > 1024 {
+            return invalid("databases", "must be between 1 and 1024");
+        }
+        if self.bind.parse::<std::net::IpAddr>().is_err() {
+            return invalid("bind", "must be an IP address such as 127.0.0.1 or 0.0.0.0");
+        }
+        if notify::parse_flags(self.notify_keyspace_events.as_bytes()).is_none() {
+            return invalid("notify_keyspace_events", "unknown flag letter (see Redis's notify-keyspace-events)");
+        }
+        if parse_overflow(&self.pubsub.overflow).is_none() {
+            return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");
+        }
+        if self.limits.maxclients == 0 {
+            return invalid("limits.maxclients", "must be at least 1");
+        }
+        if self.limits.max_inline_len < 16 {
+            return invalid("limits.max_inline_len", "must be at least 16");
+        }
+        Ok(())
+    }
+
+    pub fn outbox_limits(&self) -> OutboxLimits {
+        OutboxLimits {
+            hard_bytes: self.pubsub.hard_limit,
+            soft_bytes: self.pubsub.soft_limit,
+            soft_seconds: self.pubsub.soft_seconds,
+            policy: parse_overflow(&self.pubsub.overflow).unwrap_or(OverflowPolicy::Disconnect),
+        }
+    }
+
+    /// Settings for tests: free ports, connections on the caller's runtime.
+    pub fn for_tests() -> Self {
+        Config { port: 0, http_port: 0, io_threads: 0, ..Self::defaults() }
+    }
+}
+
+pub fn parse_overflow(text: &str) -> Option<OverflowPolicy> {
+    match text {
+        "disconnect" => Some(OverflowPolicy::Disconnect),
+        "drop-oldest" => Some(OverflowPolicy::DropOldest),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_are_what_docs_say() {
+        let c = Config::defaults();
+        assert_eq!(c.port, 6379);
+        assert_eq!(c.bind, "127.0.0.1");
+        assert_eq!(c.limits.proto_max_bulk_len, 512 * 1024 * 1024);
+        assert_eq!(c.outbox_limits(), OutboxLimits::default());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let mut file = tempfile("port = 7000\n[limits]\nmaxclients = 5\n");
+        file.flush().unwrap();
+        let over = Overrides { config_file: Some(file.path.clone()), port: Some(7001), ..Default::default() };
+        let c = Config::build(&over, false).unwrap();
+        assert_eq!((c.port, c.limits.maxclients), (7001, 5));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let file = tempfile("port = \"abc\"\n");
+        let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+        let file = tempfile("[pubsub]\noverflow = \"sometimes\"\n");
+        let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("pubsub.overflow"), "{err}");
+        let file = tempfile("colour = 1\n");
+        let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    struct TempFile {
+        path: PathBuf,
+        file: std::fs::File,
+    }
+
+    impl Write for TempFile {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.file.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    fn tempfile(text: &str) -> TempFile {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("herald-config-{}-{n}.toml", std::process::id()));
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        TempFile { path, file }
+    }
+}

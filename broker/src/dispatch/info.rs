@@ -1,0 +1,154 @@
+//! INFO: Redis's sections and field names, so dashboards and clients that parse INFO keep working.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use herald_protocol::Reply;
+
+use super::Cx;
+use super::server::REDIS_VERSION;
+use crate::alloc::{allocated_bytes, resident_bytes};
+use crate::engine::pubsub::ChannelKind;
+
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
+
+fn human(bytes: usize) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
+fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
+    let b = cx.broker;
+    let stat = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    match name {
+        "server" => {
+            let up = b.clock.uptime().as_secs();
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nherald_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nherald_http_port:{}\r\nio_threads_active:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                b.run_id,
+                b.resp_port.load(Ordering::Relaxed),
+                b.http_port.load(Ordering::Relaxed),
+                b.config.io_threads,
+                up / 86400,
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\npubsub_clients:{}\r\n",
+                b.clients.len(),
+                b.settings().maxclients,
+                b.clients.pubsub_count(),
+            );
+        }
+        "memory" => {
+            let used = allocated_bytes();
+            let rss = resident_bytes();
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                human(used),
+                human(rss),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            );
+        }
+        "persistence" => {
+            out.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n");
+        }
+        "stats" => {
+            let ks = cx.state().keyspace.stats;
+            let hub = &b.hub.stats;
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nherald_pubsub_messages:{}\r\nherald_pubsub_deliveries:{}\r\nherald_pubsub_dropped:{}\r\nherald_output_limit_disconnects:{}\r\nherald_protocol_errors:{}\r\nherald_idle_disconnects:{}\r\nherald_killed_clients:{}\r\n",
+                stat(&b.stats.connections_received),
+                stat(&b.stats.commands_processed),
+                stat(&b.stats.net_input_bytes),
+                stat(&b.stats.net_output_bytes),
+                stat(&b.stats.rejected_connections),
+                ks.expired_keys,
+                ks.hits,
+                ks.misses,
+                b.hub.channel_count(ChannelKind::Plain),
+                b.hub.pattern_count(),
+                b.hub.channel_count(ChannelKind::Shard),
+                stat(&hub.messages_published),
+                stat(&hub.deliveries),
+                stat(&hub.dropped),
+                stat(&b.stats.output_limit_disconnects),
+                stat(&b.stats.protocol_errors),
+                stat(&b.stats.idle_disconnects),
+                stat(&b.stats.killed_clients),
+            );
+        }
+        "replication" => {
+            out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
+        }
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            let _ = write!(out, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
+        }
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            let now = cx.now();
+            let ks = &cx.state().keyspace;
+            for i in 0..ks.db_count() {
+                let db = ks.db(i);
+                if db.is_empty() {
+                    continue;
+                }
+                let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.volatile_len(), db.average_ttl(now));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// INFO [section ...]: `default`, `all` and `everything` as in Redis; unknown sections are ignored.
+pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
+    let mut names: Vec<String> = Vec::new();
+    if requested.is_empty() {
+        names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for r in requested {
+        let r = String::from_utf8_lossy(r).to_ascii_lowercase();
+        match r.as_str() {
+            "default" | "all" | "everything" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            _ => names.push(r),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    let mut out = String::new();
+    for name in &names {
+        if !out.is_empty() && DEFAULT_SECTIONS.contains(&name.as_str()) {
+            out.push_str("\r\n");
+        }
+        section(&mut out, name, cx);
+    }
+    Reply::Verbatim(Bytes::from(out))
+}

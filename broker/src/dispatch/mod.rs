@@ -1,0 +1,162 @@
+//! Dispatch: from a decoded [`Request`] to the [`Outcome`] its connection sends.
+//!
+//! This is the one path every request takes, whatever transport it came on: lookup and arity, the
+//! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
+//! [`Command`] that calls into the engines. No bytes and no sockets here.
+
+mod conn;
+mod info;
+mod keys;
+mod pubsub;
+mod server;
+
+use std::sync::MutexGuard;
+
+use herald_protocol::command::{self, Command, CommandSpec, flags};
+use herald_protocol::{CommandError, Reply, Request};
+
+use crate::broker::Broker;
+use crate::engine::State;
+use crate::server::session::Session;
+
+/// What a connection does with a handled request.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Reply),
+    /// Several replies in order (SUBSCRIBE to N channels confirms each).
+    Replies(Vec<Reply>),
+    /// Send the reply, then close the connection (QUIT).
+    Close(Reply),
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Outcome::Reply(r)
+    }
+}
+
+impl From<CommandError> for Outcome {
+    fn from(e: CommandError) -> Self {
+        Outcome::Reply(Reply::Error(e))
+    }
+}
+
+impl From<Result<Reply, CommandError>> for Outcome {
+    fn from(r: Result<Reply, CommandError>) -> Self {
+        Outcome::Reply(r.into())
+    }
+}
+
+/// Everything a command executes against. The state lock is taken on first use and held until the
+/// context is dropped, so a whole EXEC runs under one acquisition; commands that never touch an engine
+/// (PING, PUBLISH, CLIENT ...) never take it.
+pub struct Cx<'a> {
+    pub broker: &'a Broker,
+    pub session: &'a mut Session,
+    guard: Option<MutexGuard<'a, State>>,
+    now: Option<u64>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
+        Cx { broker, session, guard: None, now: None }
+    }
+
+    pub fn state(&mut self) -> &mut State {
+        let broker = self.broker;
+        self.guard.get_or_insert_with(|| broker.lock())
+    }
+
+    /// The command's time: read once, so every part of a command (or of an EXEC) sees one instant.
+    pub fn now(&mut self) -> u64 {
+        let clock = self.broker.clock;
+        *self.now.get_or_insert_with(|| clock.now_ms())
+    }
+
+    pub fn db(&self) -> usize {
+        self.session.db
+    }
+}
+
+impl Drop for Cx<'_> {
+    fn drop(&mut self) {
+        // A command may have set an expiry or lease earlier than the timer's current target.
+        if let Some(state) = &mut self.guard {
+            let next = state.take_scheduled();
+            self.broker.schedule(next);
+        }
+    }
+}
+
+/// Handles one request from a session.
+pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
+    let spec = match command::lookup(&req) {
+        Ok(spec) => spec,
+        Err(e) => {
+            session.flag_transaction();
+            return e.into();
+        }
+    };
+    if let Err(e) = authorize(spec, session, broker) {
+        session.flag_transaction();
+        return e.into();
+    }
+    if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
+        session.flag_transaction();
+        return CommandError::new(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ))
+        .into();
+    }
+    note_activity(session, spec);
+    if let Some(multi) = &mut session.multi {
+        if !spec.has(flags::TX_CONTROL) {
+            if spec.has(flags::NO_MULTI) {
+                multi.failed = true;
+                return CommandError::fixed("ERR Command not allowed inside a transaction").into();
+            }
+            multi.queue.push((spec, command::parse(spec, req)));
+            session.client.activity().multi = multi.queue.len() as i64;
+            return Reply::status("QUEUED").into();
+        }
+    }
+    let cmd = match command::parse(spec, req) {
+        Ok(cmd) => cmd,
+        Err(e) => return e.into(),
+    };
+    let mut cx = Cx::new(broker, session);
+    execute(cmd, &mut cx)
+}
+
+/// The permission check point: every command from every transport passes here before it runs.
+fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(), CommandError> {
+    if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
+        return Err(CommandError::fixed("NOAUTH Authentication required."));
+    }
+    Ok(())
+}
+
+fn note_activity(session: &Session, spec: &'static CommandSpec) {
+    let mut a = session.client.activity();
+    a.last_command = spec.name;
+    a.last_active = tokio::time::Instant::now();
+}
+
+/// The single match from a command to the code that runs it.
+pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
+    cx.broker.stats.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match cmd {
+        Command::Conn(c) => conn::execute(c, cx),
+        Command::Keys(c) => keys::execute_generic(c, cx).into(),
+        Command::Strings(c) => keys::execute_string(c, cx).into(),
+        Command::PubSub(c) => pubsub::execute(c, cx),
+    }
+}
+
+/// Cleans up after a session whose connection ended: subscriptions, watches, registry entry.
+pub fn disconnect(session: &mut Session, broker: &Broker) {
+    pubsub::unsubscribe_all(session, broker);
+    broker.lock().keyspace.unwatch(&session.watch);
+    broker.clients.unregister(session.id());
+}

@@ -1,0 +1,439 @@
+//! A chained hash table with incremental rehashing and a reverse-binary SCAN cursor: Redis's `dict`.
+//!
+//! Why not `HashMap`: SCAN must return every key present for the whole iteration at least once, even
+//! while the table grows or shrinks between calls, and RANDOMKEY must be cheap. Redis gets both from this
+//! layout: power-of-two bucket arrays, a cursor that walks bucket indexes in reversed-bit order (so
+//! doubling or halving the table never skips a bucket's keys), and rehashing spread over later
+//! operations so a resize of millions of keys never stalls the broker. One pointer per bucket also keeps
+//! per-key overhead near Redis's.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+pub struct Node<V> {
+    next: Option<Box<Node<V>>>,
+    pub key: Box<[u8]>,
+    pub value: V,
+}
+
+struct Table<V> {
+    buckets: Vec<Option<Box<Node<V>>>>,
+    used: usize,
+}
+
+impl<V> Table<V> {
+    fn empty() -> Self {
+        Table { buckets: Vec::new(), used: 0 }
+    }
+
+    fn with_size(size: usize) -> Self {
+        let mut buckets = Vec::with_capacity(size);
+        buckets.resize_with(size, || None);
+        Table { buckets, used: 0 }
+    }
+
+    fn mask(&self) -> u64 {
+        (self.buckets.len() as u64).wrapping_sub(1)
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        (hash & self.mask()) as usize
+    }
+}
+
+const INITIAL_SIZE: usize = 4;
+/// Buckets examined per step before giving up on finding a non-empty one (Redis: 10 × n).
+const EMPTY_VISITS: usize = 10;
+
+pub struct Dict<V> {
+    tables: [Table<V>; 2],
+    /// Next bucket of `tables[0]` to move into `tables[1]`, while rehashing.
+    rehash_index: Option<usize>,
+    hasher: RandomState,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Dict { tables: [Table::empty(), Table::empty()], rehash_index: None, hasher: RandomState::new() }
+    }
+}
+
+fn rev(v: u64) -> u64 {
+    v.reverse_bits()
+}
+
+impl<V> Dict<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables[0].used + self.tables[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn rehashing(&self) -> bool {
+        self.rehash_index.is_some()
+    }
+
+    /// Moves up to `n` buckets from the old table to the new one.
+    fn rehash_step(&mut self, n: usize) {
+        let Some(mut idx) = self.rehash_index else { return };
+        let mut empty_visits = n * EMPTY_VISITS;
+        let mut moved = 0;
+        while moved < n && self.tables[0].used > 0 {
+            while self.tables[0].buckets[idx].is_none() {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_index = Some(idx);
+                    return;
+                }
+            }
+            let mut chain = self.tables[0].buckets[idx].take();
+            while let Some(mut node) = chain {
+                chain = node.next.take();
+                let h = self.hasher.hash_one(&*node.key);
+                let dst = self.tables[1].index(h);
+                node.next = self.tables[1].buckets[dst].take();
+                self.tables[1].buckets[dst] = Some(node);
+                self.tables[0].used -= 1;
+                self.tables[1].used += 1;
+            }
+            idx += 1;
+            moved += 1;
+        }
+        if self.tables[0].used == 0 {
+            self.tables[0] = std::mem::replace(&mut self.tables[1], Table::empty());
+            self.rehash_index = None;
+        } else {
+            self.rehash_index = Some(idx);
+        }
+    }
+
+    /// Background progress for idle tables (the timer calls this so a quiet db still finishes).
+    pub fn rehash_some(&mut self, buckets: usize) {
+        self.rehash_step(buckets);
+    }
+
+    fn start_resize(&mut self, size: usize) {
+        if self.rehashing() {
+            return;
+        }
+        let size = size.max(INITIAL_SIZE).next_power_of_two();
+        if size == self.tables[0].buckets.len() {
+            return;
+        }
+        if self.tables[0].buckets.is_empty() {
+            self.tables[0] = Table::with_size(size);
+            return;
+        }
+        self.tables[1] = Table::with_size(size);
+        self.rehash_index = Some(0);
+    }
+
+    fn grow_if_needed(&mut self) {
+        let size = self.tables[0].buckets.len();
+        if size == 0 {
+            self.start_resize(INITIAL_SIZE);
+        } else if self.tables[0].used >= size {
+            self.start_resize(self.tables[0].used + 1);
+        }
+    }
+
+    /// Shrinks once fewer than 1 in 10 buckets are used (Redis's HASHTABLE_MIN_FILL).
+    fn shrink_if_needed(&mut self) {
+        let size = self.tables[0].buckets.len();
+        let used = self.len();
+        if !self.rehashing() && size > INITIAL_SIZE && used * 10 < size {
+            self.start_resize(used);
+        }
+    }
+
+    fn find_in(&self, t: usize, hash: u64, key: &[u8]) -> Option<&Node<V>> {
+        let table = &self.tables[t];
+        if table.buckets.is_empty() {
+            return None;
+        }
+        let mut cur = table.buckets[table.index(hash)].as_deref();
+        while let Some(node) = cur {
+            if &*node.key == key {
+                return Some(node);
+            }
+            cur = node.next.as_deref();
+        }
+        None
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        let h = self.hash(key);
+        self.find_in(0, h, key).or_else(|| self.find_in(1, h, key)).map(|n| &n.value)
+    }
+
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
+        let h = self.hash(key);
+        self.find_in(0, h, key).or_else(|| self.find_in(1, h, key)).map(|n| (&*n.key, &n.value))
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.rehash_step(1);
+        let h = self.hash(key);
+        let t = if self.find_in(0, h, key).is_some() {
+            0
+        } else if self.find_in(1, h, key).is_some() {
+            1
+        } else {
+            return None;
+        };
+        let table = &mut self.tables[t];
+        let idx = table.index(h);
+        let mut cur = table.buckets[idx].as_deref_mut();
+        while let Some(node) = cur {
+            if &*node.key == key {
+                return Some(&mut node.value);
+            }
+            cur = node.next.as_deref_mut();
+        }
+        None
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        if let Some(slot) = self.get_mut(key) {
+            return Some(std::mem::replace(slot, value));
+        }
+        self.insert_new(key.into(), value);
+        None
+    }
+
+    /// Inserts a key known to be absent.
+    pub fn insert_new(&mut self, key: Box<[u8]>, value: V) -> &mut V {
+        self.grow_if_needed();
+        self.rehash_step(1);
+        let h = self.hash(&key);
+        let t = if self.rehashing() { 1 } else { 0 };
+        let table = &mut self.tables[t];
+        let idx = table.index(h);
+        let next = table.buckets[idx].take();
+        table.buckets[idx] = Some(Box::new(Node { next, key, value }));
+        table.used += 1;
+        &mut table.buckets[idx].as_mut().expect("just inserted").value
+    }
+
+    /// Removes a key, returning it and its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+        self.rehash_step(1);
+        let h = self.hash(key);
+        for t in 0..2 {
+            let table = &mut self.tables[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let idx = table.index(h);
+            let mut link = &mut table.buckets[idx];
+            loop {
+                match link {
+                    None => break,
+                    Some(node) if &*node.key == key => {
+                        let mut node = link.take().expect("matched Some");
+                        *link = node.next.take();
+                        table.used -= 1;
+                        let out = (node.key, node.value);
+                        self.shrink_if_needed();
+                        return Some(out);
+                    }
+                    Some(node) => link = &mut node.next,
+                }
+            }
+        }
+        None
+    }
+
+    pub fn clear(&mut self) {
+        // Drop chains iteratively: a long chain dropped recursively could overflow the stack.
+        for t in &mut self.tables {
+            for bucket in &mut t.buckets {
+                let mut chain = bucket.take();
+                while let Some(mut node) = chain {
+                    chain = node.next.take();
+                }
+            }
+        }
+        self.tables = [Table::empty(), Table::empty()];
+        self.rehash_index = None;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
+        self.tables.iter().flat_map(|t| t.buckets.iter()).flat_map(|bucket| {
+            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (&*n.key, &n.value))
+        })
+    }
+
+    fn visit_bucket<'a>(table: &'a Table<V>, idx: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
+        let mut cur = table.buckets[idx].as_deref();
+        while let Some(n) = cur {
+            f(&n.key, &n.value);
+            cur = n.next.as_deref();
+        }
+    }
+
+    /// One SCAN step from `cursor`: calls `f` for every entry of the visited bucket(s) and returns the
+    /// next cursor (0 when the iteration is complete).
+    pub fn scan<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a [u8], &'a V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut v = cursor;
+        if !self.rehashing() {
+            let t0 = &self.tables[0];
+            let m0 = t0.mask();
+            Self::visit_bucket(t0, (v & m0) as usize, &mut f);
+            v |= !m0;
+            v = rev(rev(v).wrapping_add(1));
+        } else {
+            let (small, big) = if self.tables[0].buckets.len() <= self.tables[1].buckets.len() {
+                (&self.tables[0], &self.tables[1])
+            } else {
+                (&self.tables[1], &self.tables[0])
+            };
+            let (m0, m1) = (small.mask(), big.mask());
+            Self::visit_bucket(small, (v & m0) as usize, &mut f);
+            loop {
+                Self::visit_bucket(big, (v & m1) as usize, &mut f);
+                v |= !m1;
+                v = rev(rev(v).wrapping_add(1));
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v
+    }
+
+    /// A random entry: a random non-empty bucket, then a random node of its chain.
+    pub fn random(&self, mut rand: impl FnMut() -> u64) -> Option<(&[u8], &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let head = loop {
+            let t = if self.rehashing() && rand() % 2 == 1 { 1 } else { 0 };
+            let table = &self.tables[t];
+            if table.used == 0 {
+                continue;
+            }
+            let idx = (rand() & table.mask()) as usize;
+            if let Some(node) = table.buckets[idx].as_deref() {
+                break node;
+            }
+        };
+        let len = std::iter::successors(Some(head), |n| n.next.as_deref()).count();
+        let pick = (rand() % len as u64) as usize;
+        std::iter::successors(Some(head), |n| n.next.as_deref()).nth(pick).map(|n| (&*n.key, &n.value))
+    }
+
+    /// Bytes of bucket arrays (for INFO memory estimates).
+    pub fn bucket_bytes(&self) -> usize {
+        (self.tables[0].buckets.len() + self.tables[1].buckets.len()) * std::mem::size_of::<usize>()
+    }
+}
+
+impl<V> Drop for Dict<V> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn key(i: usize) -> Vec<u8> {
+        format!("key:{i}").into_bytes()
+    }
+
+    #[test]
+    fn insert_get_remove_through_resizes() {
+        let mut d = Dict::new();
+        for i in 0..10_000 {
+            assert!(d.insert(&key(i), i).is_none());
+        }
+        assert_eq!(d.len(), 10_000);
+        for i in 0..10_000 {
+            assert_eq!(d.get(&key(i)), Some(&i));
+        }
+        assert_eq!(d.insert(&key(5), 55), Some(5));
+        for i in 0..9_990 {
+            assert_eq!(d.remove(&key(i)).map(|(_, v)| v), Some(if i == 5 { 55 } else { i }));
+        }
+        assert_eq!(d.len(), 10);
+        assert!(d.get(&key(0)).is_none());
+        assert_eq!(d.iter().count(), 10);
+    }
+
+    #[test]
+    fn scan_covers_every_key_while_the_table_resizes() {
+        let mut d = Dict::new();
+        for i in 0..1000 {
+            d.insert(&key(i), i);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let mut batch = Vec::new();
+            cursor = d.scan(cursor, |k, _| batch.push(k.to_vec()));
+            seen.extend(batch);
+            // Grow the table mid-scan, then shrink it: keys present throughout must still be seen.
+            round += 1;
+            if round == 50 {
+                for i in 1000..5000 {
+                    d.insert(&key(i), i);
+                }
+            }
+            if round == 200 {
+                for i in 1000..5000 {
+                    d.remove(&key(i));
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000 {
+            assert!(seen.contains(&key(i)), "key {i} missed");
+        }
+    }
+
+    #[test]
+    fn random_returns_members() {
+        let mut d = Dict::new();
+        assert!(d.random(|| 7).is_none());
+        for i in 0..100 {
+            d.insert(&key(i), i);
+        }
+        let mut x = 12345u64;
+        for _ in 0..100 {
+            let (k, v) = d
+                .random(|| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                })
+                .unwrap();
+            assert_eq!(k, key(*v).as_slice());
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Key operations that apply to any type: deletion, existence, renaming, scanning, expiry, databases.
+
+use bytes::Bytes;
+use herald_protocol::CommandError;
+use herald_protocol::command::{ExpireCondition, ScanArgs};
+
+use super::{Keyspace, NO_EXPIRY, notify};
+use crate::engine::glob::glob_match;
+
+/// One SCAN reply: the next cursor and the keys found.
+#[derive(Debug, PartialEq)]
+pub struct ScanPage {
+    pub cursor: u64,
+    pub keys: Vec<Bytes>,
+}
+
+/// What EXPIRE did (its reply is 1 when it set or deleted, 0 when a condition or absence stopped it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExpireOutcome {
+    Set,
+    /// The deadline was already past: the key was deleted.
+    Deleted,
+    Skipped,
+}
+
+impl Keyspace {
+    /// DEL / UNLINK: how many of the keys existed.
+    pub fn del(&mut self, db: usize, keys: &[Bytes], now: u64) -> i64 {
+        keys.iter().filter(|k| self.delete(db, k, now).is_some()).count() as i64
+    }
+
+    /// EXISTS counts repeats: `EXISTS k k` is 2 when k exists.
+    pub fn exists_count(&mut self, db: usize, keys: &[Bytes], now: u64) -> i64 {
+        keys.iter().filter(|k| self.exists(db, k, now)).count() as i64
+    }
+
+    pub fn touch(&mut self, db: usize, keys: &[Bytes], now: u64) -> i64 {
+        let secs = self.clock_secs(now);
+        keys.iter()
+            .filter(|k| match self.live_mut(db, k, now) {
+                Some(e) => {
+                    e.accessed = secs;
+                    true
+                }
+                None => false,
+            })
+            .count() as i64
+    }
+
+    pub fn type_of(&mut self, db: usize, key: &[u8], now: u64) -> &'static str {
+        self.expire_if_due(db, key, now);
+        self.dbs[db].get(key).map(|e| e.value.type_name()).unwrap_or("none")
+    }
+
+    /// KEYS: live keys matching the pattern (expired ones are skipped, not removed, as in Redis).
+    pub fn keys(&self, db: usize, pattern: &[u8], now: u64) -> Vec<Bytes> {
+        let all = pattern == b"*";
+        self.dbs[db]
+            .iter()
+            .filter(|(k, e)| e.expire_at > now && (all || glob_match(pattern, k)))
+            .map(|(k, _)| Bytes::copy_from_slice(k))
+            .collect()
+    }
+
+    /// SCAN: visits buckets until `count` keys are gathered (or 10× that many buckets were looked at),
+    /// then filters by pattern, type and expiry, removing expired keys it met.
+    pub fn scan(&mut self, db: usize, args: &ScanArgs, now: u64) -> ScanPage {
+        let mut found: Vec<Bytes> = Vec::new();
+        let mut cursor = args.cursor;
+        let mut budget = args.count.saturating_mul(10);
+        loop {
+            cursor = self.dbs[db].scan(cursor, |k, _| found.push(Bytes::copy_from_slice(k)));
+            budget = budget.saturating_sub(1);
+            if cursor == 0 || budget == 0 || found.len() >= args.count {
+                break;
+            }
+        }
+        let mut keys = Vec::with_capacity(found.len());
+        // As in Redis, MATCH * is no filter at all (so it also returns the empty key).
+        let pattern = args.pattern.as_ref().filter(|p| &p[..] != b"*");
+        for key in found {
+            if pattern.is_some_and(|p| !glob_match(p, &key)) {
+                continue;
+            }
+            self.expire_if_due(db, &key, now);
+            let Some(entry) = self.dbs[db].get(&key) else { continue };
+            if args.kind.as_ref().is_some_and(|t| !t.eq_ignore_ascii_case(entry.value.type_name().as_bytes())) {
+                continue;
+            }
+            keys.push(key);
+        }
+        ScanPage { cursor, keys }
+    }
+
+    /// RANDOMKEY: a random live key (expired ones it picks are removed and it tries again).
+    pub fn random_key(&mut self, db: usize, now: u64, mut rand: impl FnMut() -> u64) -> Option<Bytes> {
+        // Bound the retries when nearly everything has expired, as Redis does.
+        for _ in 0..100 {
+            let (key, at) = {
+                let (k, e) = self.dbs[db].random(&mut rand)?;
+                (Bytes::copy_from_slice(k), e.expire_at)
+            };
+            if at > now {
+                return Some(key);
+            }
+            self.expired(db, &key);
+        }
+        None
+    }
+
+    /// RENAME / RENAMENX. Returns false when RENAMENX found the target taken.
+    pub fn rename(&mut self, db: usize, from: &[u8], to: &[u8], only_if_new: bool, now: u64) -> Result<bool, CommandError> {
+        if !self.exists(db, from, now) {
+            return Err(CommandError::no_such_key());
+        }
+        if from == to {
+            return Ok(!only_if_new);
+        }
+        if self.exists(db, to, now) {
+            if only_if_new {
+                return Ok(false);
+            }
+            self.delete(db, to, now);
+        }
+        let mut entry = self.dbs[db].remove(from).expect("checked above");
+        entry.revision = 1;
+        self.dbs[db].insert(to, entry);
+        self.changed(db, from, notify::GENERIC, "rename_from");
+        self.changed(db, to, notify::GENERIC, "rename_to");
+        Ok(true)
+    }
+
+    /// COPY: false if the source is missing or the target exists without REPLACE.
+    pub fn copy(&mut self, db: usize, from: &[u8], to_db: usize, to: &[u8], replace: bool, now: u64) -> Result<bool, CommandError> {
+        if db == to_db && from == to {
+            return Err(CommandError::fixed("ERR source and destination objects are the same"));
+        }
+        self.expire_if_due(db, from, now);
+        let Some(mut entry) = self.dbs[db].get(from).cloned() else { return Ok(false) };
+        if self.exists(to_db, to, now) {
+            if !replace {
+                return Ok(false);
+            }
+            self.delete(to_db, to, now);
+        }
+        entry.revision = 1;
+        self.dbs[to_db].insert(to, entry);
+        self.changed(to_db, to, notify::GENERIC, "copy_to");
+        Ok(true)
+    }
+
+    /// MOVE: false if the key is missing here or already present in the target database.
+    pub fn move_key(&mut self, db: usize, key: &[u8], to_db: usize, now: u64) -> Result<bool, CommandError> {
+        if db == to_db {
+            return Err(CommandError::fixed("ERR source and destination objects are the same"));
+        }
+        if !self.exists(db, key, now) || self.exists(to_db, key, now) {
+            return Ok(false);
+        }
+        let entry = self.dbs[db].remove(key).expect("checked above");
+        self.dbs[to_db].insert(key, entry);
+        self.changed(db, key, notify::GENERIC, "move_from");
+        self.changed(to_db, key, notify::GENERIC, "move_to");
+        Ok(true)
+    }
+
+    /// EXPIRE family. `at` is the absolute deadline in ms, already validated by the caller.
+    pub fn expire(&mut self, db: usize, key: &[u8], at: i64, cond: ExpireCondition, now: u64) -> ExpireOutcome {
+        let Some(entry) = self.live_mut(db, key, now) else { return ExpireOutcome::Skipped };
+        let current = if entry.has_expiry() { Some(entry.expire_at as i64) } else { None };
+        let skip = (cond.nx && current.is_some())
+            || (cond.xx && current.is_none())
+            || (cond.gt && current.is_none_or(|c| at <= c))
+            || (cond.lt && current.is_some_and(|c| at >= c));
+        if skip {
+            return ExpireOutcome::Skipped;
+        }
+        if at <= now as i64 {
+            self.delete(db, key, now);
+            return ExpireOutcome::Deleted;
+        }
+        self.dbs[db].set_expire(key, at as u64);
+        if let Some(e) = self.dbs[db].get_mut(key) {
+            e.revision += 1;
+        }
+        self.changed(db, key, notify::GENERIC, "expire");
+        ExpireOutcome::Set
+    }
+
+    /// The deadline of a live key: `Err(-2)` when missing, `Ok(None)` without expiry.
+    pub fn deadline(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<u64>, i64> {
+        self.expire_if_due(db, key, now);
+        match self.dbs[db].get(key) {
+            None => Err(-2),
+            Some(e) if e.has_expiry() => Ok(Some(e.expire_at)),
+            Some(_) => Ok(None),
+        }
+    }
+
+    pub fn persist(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        let has = self.live_mut(db, key, now).is_some_and(|e| e.has_expiry());
+        if has {
+            self.dbs[db].set_expire(key, NO_EXPIRY);
+            self.changed(db, key, notify::GENERIC, "persist");
+        }
+        has
+    }
+
+    /// OBJECT ENCODING / IDLETIME source: the live entry, without counting a hit.
+    pub fn object(&mut self, db: usize, key: &[u8], now: u64) -> Option<(&'static str, u64)> {
+        let secs = self.clock_secs(now);
+        let e = self.live_mut(db, key, now)?;
+        Some((e.value.encoding(), u64::from(secs.saturating_sub(e.accessed))))
+    }
+
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs[db].len()
+    }
+
+    /// FLUSHDB: dirties watchers of keys that existed, then empties the database.
+    pub fn flush_db(&mut self, db: usize) {
+        for key in self.watches.keys_of(db) {
+            if self.dbs[db].get(&key).is_some() {
+                self.watches.touch(db, &key);
+            }
+        }
+        self.dbs[db].clear();
+    }
+
+    pub fn flush_all(&mut self) {
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
+        }
+    }
+
+    /// SWAPDB: exchanges two databases' contents; watchers of keys in either are dirtied.
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            for key in self.watches.keys_of(x) {
+                if self.dbs[x].get(&key).is_some() || self.dbs[y].get(&key).is_some() {
+                    self.watches.touch(x, &key);
+                }
+            }
+        }
+        self.dbs.swap(a, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::keyspace::test_support::keyspace;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn expire_conditions() {
+        let mut ks = keyspace();
+        ks.mset(0, &[(b("k"), b("v"))], false, 0);
+        let gt = ExpireCondition { gt: true, ..Default::default() };
+        let lt = ExpireCondition { lt: true, ..Default::default() };
+        let xx = ExpireCondition { xx: true, ..Default::default() };
+        assert_eq!(ks.expire(0, b"k", 5000, gt, 0), ExpireOutcome::Skipped, "no TTL counts as infinite for GT");
+        assert_eq!(ks.expire(0, b"k", 5000, xx, 0), ExpireOutcome::Skipped);
+        assert_eq!(ks.expire(0, b"k", 5000, lt, 0), ExpireOutcome::Set);
+        assert_eq!(ks.expire(0, b"k", 6000, lt, 0), ExpireOutcome::Skipped);
+        assert_eq!(ks.expire(0, b"k", 6000, gt, 0), ExpireOutcome::Set);
+        assert_eq!(ks.deadline(0, b"k", 0), Ok(Some(6000)));
+        assert_eq!(ks.expire(0, b"k", -1, ExpireCondition::default(), 0), ExpireOutcome::Deleted);
+        assert_eq!(ks.deadline(0, b"k", 0), Err(-2));
+    }
+
+    #[test]
+    fn active_expiry_removes_on_time() {
+        let mut ks = keyspace();
+        ks.mset(0, &[(b("a"), b("1")), (b("b"), b("2"))], false, 0);
+        ks.expire(0, b"a", 100, ExpireCondition::default(), 0);
+        ks.expire(0, b"b", 200, ExpireCondition::default(), 0);
+        assert_eq!(ks.next_deadline(), Some(100));
+        assert_eq!(ks.expire_due(99, 10), 0);
+        assert_eq!(ks.expire_due(150, 10), 1);
+        assert_eq!(ks.dbsize(0), 1);
+        assert_eq!(ks.expire_due(1000, 10), 1);
+        assert_eq!(ks.next_deadline(), None);
+    }
+
+    #[test]
+    fn rename_copy_move() {
+        let mut ks = keyspace();
+        ks.mset(0, &[(b("a"), b("1")), (b("b"), b("2"))], false, 0);
+        assert_eq!(ks.rename(0, b"a", b"b", true, 0), Ok(false));
+        assert_eq!(ks.rename(0, b"a", b"c", false, 0), Ok(true));
+        assert_eq!(ks.rename(0, b"a", b"c", false, 0), Err(CommandError::no_such_key()));
+        assert_eq!(ks.copy(0, b"c", 1, b"c", false, 0), Ok(true));
+        assert_eq!(ks.move_key(0, b"c", 1, 0), Ok(false), "target exists");
+        assert_eq!(ks.move_key(0, b"b", 1, 0), Ok(true));
+        assert_eq!(ks.dbsize(1), 2);
+    }
+
+    #[test]
+    fn scan_visits_everything_and_filters() {
+        let mut ks = keyspace();
+        let pairs: Vec<_> = (0..500).map(|i| (b(&format!("key:{i}")), b("v"))).collect();
+        ks.mset(0, &pairs, false, 0);
+        let mut seen = std::collections::HashSet::new();
+        let mut args = ScanArgs { cursor: 0, pattern: Some(b("key:1*")), count: 20, kind: None };
+        loop {
+            let page = ks.scan(0, &args, 0);
+            seen.extend(page.keys);
+            if page.cursor == 0 {
+                break;
+            }
+            args.cursor = page.cursor;
+        }
+        assert_eq!(seen.len(), 111);
+    }
+}

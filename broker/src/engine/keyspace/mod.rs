@@ -1,0 +1,264 @@
+//! The Redis keyspace: numbered databases of typed values with expiry, WATCH bookkeeping and keyspace
+//! notifications.
+//!
+//! Every change to a key goes through [`Keyspace::changed`] (or [`Keyspace::expired`] for deadlines):
+//! that is where WATCH flags are dirtied and notifications leave, so no command can forget either.
+//! Time is a parameter (`now`, unix ms from the broker's clock), never read here, so tests control it.
+
+mod db;
+mod generic;
+pub mod notify;
+pub mod strings;
+mod value;
+mod watch;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::CommandError;
+
+pub use db::Db;
+pub use generic::{ExpireOutcome, ScanPage};
+pub use value::{Entry, Value};
+pub use watch::WatchHandle;
+
+use crate::engine::pubsub::Hub;
+
+/// `expire_at` of a key without expiry.
+pub const NO_EXPIRY: u64 = u64::MAX;
+
+/// Counters INFO reports under `stats` and `keyspace`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyspaceStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired_keys: u64,
+}
+
+/// Settings the keyspace needs from config (changeable with CONFIG SET).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyspaceSettings {
+    pub databases: usize,
+    /// Largest string a command may build (APPEND, SETRANGE): `proto-max-bulk-len`.
+    pub max_string_len: usize,
+    pub notify_flags: u32,
+}
+
+pub struct Keyspace {
+    dbs: Vec<Db>,
+    watches: watch::Watches,
+    settings: KeyspaceSettings,
+    hub: Arc<Hub>,
+    pub stats: KeyspaceStats,
+    /// Unix ms when the broker started, the zero of `Entry::accessed`.
+    started_ms: u64,
+}
+
+impl Keyspace {
+    pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
+        let dbs = (0..settings.databases).map(|_| Db::default()).collect();
+        Keyspace {
+            dbs,
+            watches: watch::Watches::new(settings.databases),
+            settings,
+            hub,
+            stats: KeyspaceStats::default(),
+            started_ms,
+        }
+    }
+
+    pub fn settings(&self) -> KeyspaceSettings {
+        self.settings
+    }
+
+    pub fn set_notify_flags(&mut self, flags: u32) {
+        self.settings.notify_flags = flags;
+    }
+
+    pub fn set_max_string_len(&mut self, len: usize) {
+        self.settings.max_string_len = len;
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn db(&self, index: usize) -> &Db {
+        &self.dbs[index]
+    }
+
+    fn clock_secs(&self, now: u64) -> u32 {
+        (now.saturating_sub(self.started_ms) / 1000) as u32
+    }
+
+    /// The single place a key's change is announced: dirties WATCHes and sends the notification.
+    pub(crate) fn changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str) {
+        self.watches.touch(db, key);
+        self.notify(db, key, class, event);
+    }
+
+    /// Sends a keyspace notification if `notify-keyspace-events` enables its class.
+    pub(crate) fn notify(&self, db: usize, key: &[u8], class: u32, event: &'static str) {
+        let flags = self.settings.notify_flags;
+        if !notify::enabled(flags, class) {
+            return;
+        }
+        if flags & notify::KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{db}__:").into_bytes();
+            channel.extend_from_slice(key);
+            self.hub.publish(&channel, event.as_bytes());
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = format!("__keyevent@{db}__:{event}");
+            self.hub.publish(channel.as_bytes(), key);
+        }
+    }
+
+    /// Removes a key whose deadline has passed and announces it (`expired`).
+    fn expired(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let entry = self.dbs[db].remove(key)?;
+        self.stats.expired_keys += 1;
+        self.changed(db, key, notify::EXPIRED, "expired");
+        Some(entry)
+    }
+
+    /// Lazy expiry: if `key` exists but is past its deadline, remove it now. Every command that reads or
+    /// writes a key calls this first, so it never sees a dead value.
+    fn expire_if_due(&mut self, db: usize, key: &[u8], now: u64) {
+        if self.dbs[db].get(key).is_some_and(|e| e.expire_at <= now) {
+            self.expired(db, key);
+        }
+    }
+
+    /// A live key for reading; counts a hit or miss and refreshes its access time.
+    fn read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
+        self.expire_if_due(db, key, now);
+        if self.dbs[db].get(key).is_none() {
+            self.stats.misses += 1;
+            self.notify(db, key, notify::KEY_MISS, "keymiss");
+            return None;
+        }
+        self.stats.hits += 1;
+        let secs = self.clock_secs(now);
+        let entry = self.dbs[db].get_mut(key)?;
+        entry.accessed = secs;
+        Some(entry)
+    }
+
+    /// A live key for writing (no hit/miss accounting).
+    fn live_mut(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.expire_if_due(db, key, now);
+        self.dbs[db].get_mut(key)
+    }
+
+    fn exists(&mut self, db: usize, key: &[u8], now: u64) -> bool {
+        self.expire_if_due(db, key, now);
+        self.dbs[db].get(key).is_some()
+    }
+
+    /// Stores a new value under `key`: the revision continues from any previous value, and the
+    /// deadline is kept or replaced as asked. Announces nothing (callers name the event).
+    fn store(&mut self, db: usize, key: &[u8], value: Value, ttl: Ttl, now: u64) -> Option<Entry> {
+        let accessed = self.clock_secs(now);
+        let previous = self.live_mut(db, key, now).map(|e| (e.revision, e.expire_at));
+        let (revision, expire_at) = match (previous, ttl) {
+            (Some((rev, at)), Ttl::Keep) => (rev + 1, at),
+            (Some((rev, _)), Ttl::Clear) => (rev + 1, NO_EXPIRY),
+            (Some((rev, _)), Ttl::At(at)) => (rev + 1, at),
+            (None, Ttl::At(at)) => (1, at),
+            (None, _) => (1, NO_EXPIRY),
+        };
+        if previous.is_none() {
+            self.notify(db, key, notify::NEW, "new");
+        }
+        self.dbs[db].insert(key, Entry { value, expire_at, revision, accessed })
+    }
+
+    /// Deletes a live key, announcing `del`.
+    fn delete(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
+        self.expire_if_due(db, key, now);
+        let entry = self.dbs[db].remove(key)?;
+        self.changed(db, key, notify::GENERIC, "del");
+        Some(entry)
+    }
+
+    /// Active expiry: removes up to `budget` keys whose deadline has passed, announcing each.
+    /// Returns how many were removed; the caller repeats (after releasing the lock) while it hits the
+    /// budget, so a mass expiry never stalls other clients for long.
+    pub fn expire_due(&mut self, now: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        for db in 0..self.dbs.len() {
+            while removed < budget {
+                let Some((key, _entry)) = self.dbs[db].pop_due(now) else { break };
+                self.stats.expired_keys += 1;
+                self.changed(db, &key, notify::EXPIRED, "expired");
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The earliest deadline set since the last call (cheap: called after every command).
+    pub fn take_scheduled(&mut self) -> Option<u64> {
+        self.dbs.iter_mut().filter_map(Db::take_scheduled).min()
+    }
+
+    /// The earliest deadline in any database.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.dbs.iter().filter_map(Db::next_deadline).min()
+    }
+
+    /// Periodic upkeep: incremental rehashing of idle tables.
+    pub fn housekeeping(&mut self) {
+        for db in &mut self.dbs {
+            db.housekeeping();
+        }
+    }
+
+    fn check_db(&self, index: i64) -> Result<usize, CommandError> {
+        usize::try_from(index)
+            .ok()
+            .filter(|i| *i < self.dbs.len())
+            .ok_or(CommandError::fixed("ERR DB index is out of range"))
+    }
+
+    /// Validates a database index from a client (SELECT, MOVE, COPY DB, SWAPDB).
+    pub fn db_index(&self, index: i64) -> Result<usize, CommandError> {
+        self.check_db(index)
+    }
+
+    /// WATCH: registers `handle` on `key`.
+    pub fn watch(&mut self, db: usize, key: Bytes, handle: &WatchHandle) {
+        self.watches.add(db, key, handle);
+    }
+
+    /// UNWATCH / after EXEC / on disconnect.
+    pub fn unwatch(&mut self, handle: &WatchHandle) {
+        self.watches.remove_all(handle);
+    }
+
+    /// Before EXEC: lazily expires watched keys so a deadline that passed since WATCH dirties it.
+    pub fn expire_watched(&mut self, handle: &WatchHandle, now: u64) {
+        for (db, key) in handle.keys() {
+            self.expire_if_due(db, &key, now);
+        }
+    }
+}
+
+/// What a write does to the key's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Keep,
+    Clear,
+    At(u64),
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub fn keyspace() -> Keyspace {
+        let settings = KeyspaceSettings { databases: 16, max_string_len: 512 * 1024 * 1024, notify_flags: 0 };
+        Keyspace::new(settings, Arc::new(Hub::new()), 0)
+    }
+}

@@ -1,0 +1,80 @@
+//! What a key holds.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use herald_protocol::CommandError;
+
+use crate::engine::keyspace::NO_EXPIRY;
+
+/// A key's value. Strings are a `Vec` so APPEND and SETRANGE grow in place, amortised as Redis's sds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Vec<u8>),
+    List(Box<VecDeque<Bytes>>),
+}
+
+impl Value {
+    /// The name TYPE reports and SCAN TYPE filters on.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+        }
+    }
+
+    /// What OBJECT ENCODING reports, using Redis's thresholds.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) if s.len() <= 20 && herald_protocol::number::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(_) => "raw",
+            Value::List(l) if l.len() <= 128 && l.iter().all(|e| e.len() <= 64) => "listpack",
+            Value::List(_) => "quicklist",
+        }
+    }
+
+    pub fn as_str(&self) -> Result<&Vec<u8>, CommandError> {
+        match self {
+            Value::Str(s) => Ok(s),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    pub fn as_str_mut(&mut self) -> Result<&mut Vec<u8>, CommandError> {
+        match self {
+            Value::Str(s) => Ok(s),
+            _ => Err(CommandError::wrong_type()),
+        }
+    }
+
+    /// Approximate heap bytes, for per-scope stats and INFO memory.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::List(l) => l.iter().map(|e| e.len() + 32).sum::<usize>() + 32,
+        }
+    }
+}
+
+/// A stored key's value and metadata. Kept small: this is per key (see `docs/architecture.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute unix time in ms, or [`NO_EXPIRY`].
+    pub expire_at: u64,
+    /// Per-key revision: 1 on creation, +1 on every write; what BB.SET IFREV compares.
+    pub revision: u64,
+    /// Seconds since the broker started at the last access, for OBJECT IDLETIME.
+    pub accessed: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value, accessed: u32) -> Self {
+        Entry { value, expire_at: NO_EXPIRY, revision: 1, accessed }
+    }
+
+    pub fn has_expiry(&self) -> bool {
+        self.expire_at != NO_EXPIRY
+    }
+}

@@ -1,0 +1,277 @@
+//! The pub-sub hub: channel and pattern subscriptions, and fan-out of publications to outboxes.
+//!
+//! Everything that reaches a client unasked goes through here: PUBLISH, keyspace notifications,
+//! blackboard watches, bulletin and job events. A publication is encoded at most once per wire format
+//! (RESP2, RESP3, JSON) and the same `Bytes` go to every subscriber using that format. Publishing never
+//! waits on a subscriber: an outbox push is a short critical section, and a full outbox applies its own
+//! overflow policy. A channel or pattern with no subscribers left is removed at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use herald_protocol::Reply;
+use herald_protocol::json::push_to_json;
+use herald_protocol::resp::{Protocol, encode_to_bytes};
+
+use super::outbox::{Outbox, Pushed, WireFormat};
+use crate::engine::glob::glob_match;
+
+/// One subscribing connection.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub client_id: u64,
+    pub outbox: Arc<Outbox>,
+}
+
+/// A push rendered lazily, once per wire format.
+pub struct Publication {
+    items: Vec<Reply>,
+    frames: [OnceLock<Bytes>; 3],
+}
+
+impl Publication {
+    pub fn new(items: Vec<Reply>) -> Self {
+        Publication { items, frames: Default::default() }
+    }
+
+    pub fn frame(&self, format: WireFormat) -> &Bytes {
+        self.frames[format as usize].get_or_init(|| match format {
+            WireFormat::Resp2 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp2),
+            WireFormat::Resp3 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp3),
+            WireFormat::Json => push_to_json(&self.items),
+        })
+    }
+}
+
+/// Counters INFO reports.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub messages_published: AtomicU64,
+    pub deliveries: AtomicU64,
+    /// Pushes discarded by drop-oldest outboxes.
+    pub dropped: AtomicU64,
+    /// Outboxes closed by their limits (the connection is then closed by its task).
+    pub overflow_disconnects: AtomicU64,
+}
+
+/// Which subscription namespace: plain channels and shard channels are separate in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Plain,
+    Shard,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    channels: DashMap<Bytes, Vec<Subscriber>>,
+    shard_channels: DashMap<Bytes, Vec<Subscriber>>,
+    patterns: RwLock<HashMap<Bytes, Vec<Subscriber>>>,
+    pattern_count: AtomicUsize,
+    pub stats: HubStats,
+}
+
+fn add(list: &mut Vec<Subscriber>, sub: &Subscriber) -> bool {
+    if list.iter().any(|s| s.client_id == sub.client_id) {
+        return false;
+    }
+    list.push(sub.clone());
+    true
+}
+
+fn remove(list: &mut Vec<Subscriber>, client_id: u64) -> bool {
+    match list.iter().position(|s| s.client_id == client_id) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn map(&self, kind: ChannelKind) -> &DashMap<Bytes, Vec<Subscriber>> {
+        match kind {
+            ChannelKind::Plain => &self.channels,
+            ChannelKind::Shard => &self.shard_channels,
+        }
+    }
+
+    /// Adds a channel subscription; false if the subscriber already had it.
+    pub fn subscribe(&self, kind: ChannelKind, channel: &Bytes, sub: &Subscriber) -> bool {
+        add(&mut self.map(kind).entry(channel.clone()).or_default(), sub)
+    }
+
+    pub fn unsubscribe(&self, kind: ChannelKind, channel: &[u8], client_id: u64) -> bool {
+        let map = self.map(kind);
+        let removed = map.get_mut(channel).map(|mut subs| remove(&mut subs, client_id)).unwrap_or(false);
+        map.remove_if(channel, |_, subs| subs.is_empty());
+        removed
+    }
+
+    pub fn psubscribe(&self, pattern: &Bytes, sub: &Subscriber) -> bool {
+        let mut patterns = self.patterns.write().expect("patterns");
+        let added = add(patterns.entry(pattern.clone()).or_default(), sub);
+        self.pattern_count.store(patterns.len(), Ordering::Relaxed);
+        added
+    }
+
+    pub fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
+        let mut patterns = self.patterns.write().expect("patterns");
+        let removed = patterns.get_mut(pattern).map(|subs| remove(subs, client_id)).unwrap_or(false);
+        if patterns.get(pattern).is_some_and(|s| s.is_empty()) {
+            patterns.remove(pattern);
+        }
+        self.pattern_count.store(patterns.len(), Ordering::Relaxed);
+        removed
+    }
+
+    fn deliver(&self, sub: &Subscriber, publication: &Publication) {
+        match sub.outbox.push(publication.frame(sub.outbox.format()).clone()) {
+            Pushed::Queued => {}
+            Pushed::DroppedOldest(n) => {
+                self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+            }
+            Pushed::JustClosed(_) => {
+                self.stats.overflow_disconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            Pushed::Closed => return,
+        }
+        self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// PUBLISH: delivers to channel subscribers and matching patterns; returns how many received it.
+    pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
+        let channel_bytes = Bytes::copy_from_slice(channel);
+        let message = Bytes::copy_from_slice(message);
+        let mut receivers = 0;
+        if let Some(subs) = self.channels.get(channel) {
+            let publication = Publication::new(vec![
+                Reply::text("message"),
+                Reply::Bulk(channel_bytes.clone()),
+                Reply::Bulk(message.clone()),
+            ]);
+            for sub in subs.iter() {
+                self.deliver(sub, &publication);
+            }
+            receivers += subs.len();
+        }
+        if self.pattern_count.load(Ordering::Relaxed) > 0 {
+            let patterns = self.patterns.read().expect("patterns");
+            for (pattern, subs) in patterns.iter() {
+                if !glob_match(pattern, channel) {
+                    continue;
+                }
+                let publication = Publication::new(vec![
+                    Reply::text("pmessage"),
+                    Reply::Bulk(pattern.clone()),
+                    Reply::Bulk(channel_bytes.clone()),
+                    Reply::Bulk(message.clone()),
+                ]);
+                for sub in subs {
+                    self.deliver(sub, &publication);
+                }
+                receivers += subs.len();
+            }
+        }
+        receivers
+    }
+
+    /// SPUBLISH: shard channels only, no patterns.
+    pub fn spublish(&self, channel: &[u8], message: &[u8]) -> usize {
+        self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
+        let Some(subs) = self.shard_channels.get(channel) else { return 0 };
+        let publication = Publication::new(vec![
+            Reply::text("smessage"),
+            Reply::bulk(Bytes::copy_from_slice(channel)),
+            Reply::bulk(Bytes::copy_from_slice(message)),
+        ]);
+        for sub in subs.iter() {
+            self.deliver(sub, &publication);
+        }
+        subs.len()
+    }
+
+    /// Whether anyone at all would receive a publication on `channel` (lets producers of derived events,
+    /// like keyspace notifications, skip building them).
+    pub fn has_receivers(&self, channel: &[u8]) -> bool {
+        self.channels.contains_key(channel)
+            || (self.pattern_count.load(Ordering::Relaxed) > 0
+                && self.patterns.read().expect("patterns").keys().any(|p| glob_match(p, channel)))
+    }
+
+    /// PUBSUB CHANNELS / SHARDCHANNELS.
+    pub fn channel_names(&self, kind: ChannelKind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.map(kind)
+            .iter()
+            .filter(|e| pattern.is_none_or(|p| glob_match(p, e.key())))
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// PUBSUB NUMSUB / SHARDNUMSUB for one channel.
+    pub fn subscriber_count(&self, kind: ChannelKind, channel: &[u8]) -> usize {
+        self.map(kind).get(channel).map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// PUBSUB NUMPAT: distinct patterns with at least one subscriber.
+    pub fn pattern_count(&self) -> usize {
+        self.pattern_count.load(Ordering::Relaxed)
+    }
+
+    pub fn channel_count(&self, kind: ChannelKind) -> usize {
+        self.map(kind).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::pubsub::outbox::OutboxLimits;
+
+    fn subscriber(id: u64, format: WireFormat) -> Subscriber {
+        Subscriber { client_id: id, outbox: Arc::new(Outbox::new(format, OutboxLimits::default())) }
+    }
+
+    fn drained(sub: &Subscriber) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        sub.outbox.drain(|f| out.push(f.clone()));
+        out
+    }
+
+    #[test]
+    fn publish_reaches_channels_and_patterns_with_shared_frames() {
+        let hub = Hub::new();
+        let (a, b, c) = (subscriber(1, WireFormat::Resp2), subscriber(2, WireFormat::Resp2), subscriber(3, WireFormat::Resp3));
+        let news = Bytes::from_static(b"news");
+        assert!(hub.subscribe(ChannelKind::Plain, &news, &a));
+        assert!(!hub.subscribe(ChannelKind::Plain, &news, &a));
+        hub.subscribe(ChannelKind::Plain, &news, &b);
+        hub.psubscribe(&Bytes::from_static(b"n*"), &c);
+        assert_eq!(hub.publish(b"news", b"hi"), 3);
+        let (fa, fb, fc) = (drained(&a), drained(&b), drained(&c));
+        assert_eq!(&fa[0][..], b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+        assert_eq!(fa[0].as_ptr(), fb[0].as_ptr(), "one encoding shared by both RESP2 subscribers");
+        assert_eq!(&fc[0][..], b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+    }
+
+    #[test]
+    fn empty_channels_and_patterns_are_removed() {
+        let hub = Hub::new();
+        let a = subscriber(1, WireFormat::Resp2);
+        hub.subscribe(ChannelKind::Plain, &Bytes::from_static(b"x"), &a);
+        hub.psubscribe(&Bytes::from_static(b"p*"), &a);
+        assert!(hub.unsubscribe(ChannelKind::Plain, b"x", 1));
+        assert!(hub.punsubscribe(b"p*", 1));
+        assert_eq!(hub.channel_count(ChannelKind::Plain), 0);
+        assert_eq!(hub.pattern_count(), 0);
+        assert_eq!(hub.publish(b"x", b"m"), 0);
+    }
+}

@@ -1,0 +1,7 @@
+//! Topic pub-sub: the hub that fans publications out, and the bounded outbox every connection reads.
+
+pub mod hub;
+pub mod outbox;
+
+pub use hub::{ChannelKind, Hub, Publication, Subscriber};
+pub use outbox::{CloseReason, Drained, OverflowPolicy, Outbox, OutboxLimits, Pushed, WireFormat};

@@ -1,0 +1,282 @@
+//! A connection's bounded queue of pre-encoded pushes.
+//!
+//! Publishers append shared `Bytes` and return at once; the connection's task drains the queue into its
+//! socket when the previous write has finished, so the queue's byte count is exactly the backlog a slow
+//! reader has built up. That backlog is bounded by the policy in [`OutboxLimits`]:
+//!
+//! - `Disconnect` (Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`): past the hard limit, or above
+//!   the soft limit for longer than the soft period, the outbox closes with a reason and the connection
+//!   ends;
+//! - `DropOldest`: the oldest pushes are discarded to make room, counted, and the client is told how many
+//!   it lost (a `lagged` push) before the next one it receives.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How a subscriber's pushes are rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireFormat {
+    Resp2 = 0,
+    Resp3 = 1,
+    Json = 2,
+}
+
+impl WireFormat {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => WireFormat::Resp2,
+            1 => WireFormat::Resp3,
+            _ => WireFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    Disconnect,
+    DropOldest,
+}
+
+/// The bounds of one outbox (0 disables a bound, as in Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLimits {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_seconds: u64,
+    pub policy: OverflowPolicy,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        OutboxLimits {
+            hard_bytes: 32 * 1024 * 1024,
+            soft_bytes: 8 * 1024 * 1024,
+            soft_seconds: 60,
+            policy: OverflowPolicy::Disconnect,
+        }
+    }
+}
+
+/// Why an outbox stopped accepting pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    HardLimit,
+    SoftLimit,
+}
+
+impl CloseReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            CloseReason::HardLimit => "output buffer hard limit reached (slow consumer)",
+            CloseReason::SoftLimit => "output buffer soft limit exceeded for too long (slow consumer)",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    /// Pushes discarded under drop-oldest since the last drain.
+    dropped: u64,
+    /// Total ever discarded, for CLIENT LIST / INFO.
+    dropped_total: u64,
+    soft_since: Option<Instant>,
+    closed: Option<CloseReason>,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    format: AtomicU8,
+    limits: Mutex<OutboxLimits>,
+    inner: Mutex<Inner>,
+    notify: Notify,
+}
+
+/// What one drain handed over.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub frames: usize,
+    /// Pushes lost to drop-oldest before these frames.
+    pub lagged: u64,
+}
+
+/// The outcome of one push, so the publisher can count drops and disconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// Queued after discarding this many older pushes.
+    DroppedOldest(u64),
+    /// The outbox is (now) closed; nothing was queued.
+    Closed,
+    /// This push closed the outbox.
+    JustClosed(CloseReason),
+}
+
+impl Outbox {
+    pub fn new(format: WireFormat, limits: OutboxLimits) -> Self {
+        Outbox {
+            format: AtomicU8::new(format as u8),
+            limits: Mutex::new(limits),
+            inner: Mutex::new(Inner::default()),
+            notify: Notify::new(),
+        }
+    }
+
+    pub fn format(&self) -> WireFormat {
+        WireFormat::from_u8(self.format.load(Ordering::Relaxed))
+    }
+
+    /// HELLO 3 switches a RESP connection's push format.
+    pub fn set_format(&self, format: WireFormat) {
+        self.format.store(format as u8, Ordering::Relaxed);
+    }
+
+    pub fn limits(&self) -> OutboxLimits {
+        *self.limits.lock().expect("outbox limits")
+    }
+
+    pub fn set_limits(&self, limits: OutboxLimits) {
+        *self.limits.lock().expect("outbox limits") = limits;
+    }
+
+    /// Appends a frame without ever waiting for the reader.
+    pub fn push(&self, frame: Bytes) -> Pushed {
+        let limits = self.limits();
+        let mut inner = self.inner.lock().expect("outbox");
+        if inner.closed.is_some() {
+            return Pushed::Closed;
+        }
+        let len = frame.len();
+        let mut dropped = 0;
+        match limits.policy {
+            OverflowPolicy::Disconnect => {
+                let after = inner.bytes + len;
+                if limits.hard_bytes > 0 && after > limits.hard_bytes {
+                    return self.close_locked(&mut inner, CloseReason::HardLimit);
+                }
+                if limits.soft_bytes > 0 && after > limits.soft_bytes {
+                    let now = Instant::now();
+                    let since = *inner.soft_since.get_or_insert(now);
+                    if now.duration_since(since) > Duration::from_secs(limits.soft_seconds) {
+                        return self.close_locked(&mut inner, CloseReason::SoftLimit);
+                    }
+                } else {
+                    inner.soft_since = None;
+                }
+            }
+            OverflowPolicy::DropOldest => {
+                let bound = if limits.hard_bytes > 0 { limits.hard_bytes } else { usize::MAX };
+                while inner.bytes + len > bound {
+                    let Some(old) = inner.queue.pop_front() else { break };
+                    inner.bytes -= old.len();
+                    dropped += 1;
+                }
+                inner.dropped += dropped;
+                inner.dropped_total += dropped;
+            }
+        }
+        inner.bytes += len;
+        inner.queue.push_back(frame);
+        drop(inner);
+        self.notify.notify_one();
+        if dropped > 0 { Pushed::DroppedOldest(dropped) } else { Pushed::Queued }
+    }
+
+    fn close_locked(&self, inner: &mut Inner, reason: CloseReason) -> Pushed {
+        inner.closed = Some(reason);
+        inner.queue.clear();
+        inner.bytes = 0;
+        self.notify.notify_one();
+        Pushed::JustClosed(reason)
+    }
+
+    /// Moves every queued frame into `out` (through `write`), reporting any lag first.
+    pub fn drain(&self, mut write: impl FnMut(&Bytes)) -> Drained {
+        let mut inner = self.inner.lock().expect("outbox");
+        let lagged = std::mem::take(&mut inner.dropped);
+        let frames = inner.queue.len();
+        for frame in inner.queue.drain(..) {
+            write(&frame);
+        }
+        inner.bytes = 0;
+        inner.soft_since = None;
+        Drained { frames, lagged }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().expect("outbox").queue.is_empty()
+    }
+
+    /// Bytes waiting (CLIENT LIST `omem`).
+    pub fn pending_bytes(&self) -> usize {
+        self.inner.lock().expect("outbox").bytes
+    }
+
+    pub fn pending_frames(&self) -> usize {
+        self.inner.lock().expect("outbox").queue.len()
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.inner.lock().expect("outbox").dropped_total
+    }
+
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.inner.lock().expect("outbox").closed
+    }
+
+    /// Resolves when something was pushed or the outbox closed since the last wait.
+    pub async fn ready(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn hard_limit_closes() {
+        let o = Outbox::new(WireFormat::Resp2, OutboxLimits { hard_bytes: 100, soft_bytes: 0, ..Default::default() });
+        assert_eq!(o.push(frame(60)), Pushed::Queued);
+        assert_eq!(o.push(frame(60)), Pushed::JustClosed(CloseReason::HardLimit));
+        assert_eq!(o.push(frame(1)), Pushed::Closed);
+        assert_eq!(o.closed(), Some(CloseReason::HardLimit));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn soft_limit_needs_time() {
+        let limits = OutboxLimits { hard_bytes: 0, soft_bytes: 10, soft_seconds: 2, ..Default::default() };
+        let o = Outbox::new(WireFormat::Resp2, limits);
+        assert_eq!(o.push(frame(20)), Pushed::Queued);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(o.push(frame(1)), Pushed::Queued);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(o.push(frame(1)), Pushed::JustClosed(CloseReason::SoftLimit));
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_and_counts() {
+        let limits = OutboxLimits { hard_bytes: 30, policy: OverflowPolicy::DropOldest, ..Default::default() };
+        let o = Outbox::new(WireFormat::Resp3, limits);
+        for _ in 0..5 {
+            o.push(frame(10));
+        }
+        let mut got = 0;
+        let d = o.drain(|_| got += 1);
+        assert_eq!(d, Drained { frames: 3, lagged: 2 });
+        assert_eq!(got, 3);
+        assert_eq!(o.drain(|_| {}), Drained { frames: 0, lagged: 0 });
+        assert_eq!(o.dropped_total(), 2);
+    }
+}

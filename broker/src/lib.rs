@@ -1,0 +1,13 @@
+//! Herald: a message broker speaking RESP2/RESP3 (and JSON over WebSocket) with a blackboard, bulletin
+//! boards, jobs, pub-sub and workflow primitives. See `docs/architecture.md` for the map.
+
+pub mod alloc;
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod engine;
+pub mod server;
+
+pub use config::Config;
+pub use server::{Server, run};

@@ -1,0 +1,73 @@
+//! The `herald` binary: parse flags, load configuration, log, serve until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use herald_broker::alloc::CountingAllocator;
+use herald_broker::config::{Config, Overrides};
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Herald: a message broker for programs and agents. Speaks the Redis protocol (RESP2/RESP3) and JSON
+/// over WebSocket. Every configuration key can also be set in a TOML file or as HERALD_<KEY>
+/// (nested keys joined with "__"); see docs/config.md.
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about, long_about = None)]
+struct Cli {
+    /// RESP (Redis protocol) port [default: 6379]
+    #[arg(long)]
+    port: Option<u16>,
+    /// HTTP/WebSocket port [default: 7379]
+    #[arg(long = "http-port")]
+    http_port: Option<u16>,
+    /// Address to bind [default: 127.0.0.1]
+    #[arg(long)]
+    bind: Option<String>,
+    /// TOML configuration file
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Require this password (AUTH / HELLO AUTH)
+    #[arg(long)]
+    requirepass: Option<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config_file: cli.config,
+        port: cli.port,
+        http_port: cli.http_port,
+        bind: cli.bind,
+        requirepass: cli.requirepass,
+    };
+    let config = match Config::load(&overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(herald_broker::run(config, shutdown_signal())) {
+        tracing::error!("herald: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

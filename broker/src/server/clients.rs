@@ -1,0 +1,180 @@
+//! The registry of connected clients, for CLIENT LIST / INFO / KILL and INFO's clients section.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::pubsub::Outbox;
+
+/// Which surface a client came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Resp,
+    WebSocket,
+}
+
+/// What CLIENT LIST shows that changes as the client works; one small lock, taken once per command.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub db: usize,
+    pub last_command: &'static str,
+    pub last_active: Instant,
+    pub resp: i64,
+    /// Queued commands while in MULTI, -1 otherwise.
+    pub multi: i64,
+    pub channels: usize,
+    pub patterns: usize,
+    pub shard_channels: usize,
+    pub no_evict: bool,
+}
+
+/// One connected client, shared between its connection task and the registry.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub id: u64,
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub created: Instant,
+    pub activity: Mutex<Activity>,
+    pub outbox: Arc<Outbox>,
+    /// Cancelled by CLIENT KILL (or by the outbox's overflow); the connection task then closes.
+    pub kill: CancellationToken,
+    /// Bytes read but not parsed yet (CLIENT LIST `qbuf`).
+    pub query_buffer: AtomicUsize,
+}
+
+impl ClientHandle {
+    pub fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().expect("client activity")
+    }
+
+    /// Redis's client type for CLIENT LIST / KILL TYPE.
+    pub fn kind(&self) -> &'static str {
+        let a = self.activity();
+        if a.channels + a.patterns + a.shard_channels > 0 { "pubsub" } else { "normal" }
+    }
+
+    /// One CLIENT LIST line, in Redis 7.2's field order.
+    pub fn describe(&self) -> String {
+        let a = self.activity().clone();
+        let now = Instant::now();
+        let flags = if a.channels + a.patterns + a.shard_channels > 0 {
+            "P"
+        } else if a.multi >= 0 {
+            "x"
+        } else {
+            "N"
+        };
+        let omem = self.outbox.pending_bytes();
+        let text = |b: &Option<Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} transport={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            text(&a.name),
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(a.last_active).as_secs(),
+            flags,
+            a.db,
+            a.channels,
+            a.patterns,
+            a.shard_channels,
+            a.multi,
+            self.query_buffer.load(Ordering::Relaxed),
+            self.outbox.pending_frames(),
+            omem,
+            omem + self.query_buffer.load(Ordering::Relaxed),
+            a.last_command,
+            a.resp,
+            text(&a.lib_name),
+            text(&a.lib_ver),
+            match self.transport {
+                Transport::Resp => "resp",
+                Transport::WebSocket => "websocket",
+            }
+        )
+    }
+}
+
+/// All connected clients, by id.
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_id: DashMap<u64, Arc<ClientHandle>>,
+    next_id: AtomicU64,
+}
+
+impl Clients {
+    pub fn new() -> Self {
+        Clients { by_id: DashMap::new(), next_id: AtomicU64::new(1) }
+    }
+
+    pub fn register(&self, transport: Transport, addr: SocketAddr, local_addr: SocketAddr, outbox: Arc<Outbox>) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let handle = Arc::new(ClientHandle {
+            id,
+            transport,
+            addr,
+            local_addr,
+            created: now,
+            activity: Mutex::new(Activity {
+                name: None,
+                lib_name: None,
+                lib_ver: None,
+                db: 0,
+                last_command: "NULL",
+                last_active: now,
+                resp: 2,
+                multi: -1,
+                channels: 0,
+                patterns: 0,
+                shard_channels: 0,
+                no_evict: false,
+            }),
+            outbox,
+            kill: CancellationToken::new(),
+            query_buffer: AtomicUsize::new(0),
+        });
+        self.by_id.insert(id, handle.clone());
+        handle
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.by_id.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.by_id.get(&id).map(|h| h.clone())
+    }
+
+    /// Every client, ordered by id (CLIENT LIST order).
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        let mut all: Vec<_> = self.by_id.iter().map(|e| e.value().clone()).collect();
+        all.sort_by_key(|c| c.id);
+        all
+    }
+
+    /// Clients subscribed to anything (INFO `pubsub_clients`).
+    pub fn pubsub_count(&self) -> usize {
+        self.by_id.iter().filter(|c| c.kind() == "pubsub").count()
+    }
+}

@@ -1,0 +1,111 @@
+//! Listeners, connection threads, the timer, and the one shutdown path.
+
+pub mod clients;
+pub mod resp;
+pub mod session;
+mod timer;
+mod workers;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::broker::Broker;
+use crate::config::Config;
+use workers::Workers;
+
+/// A bound but not yet running broker. `bind` then `run`; tests read the bound ports in between.
+pub struct Server {
+    broker: Arc<Broker>,
+    resp: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> std::io::Result<Server> {
+        let ip: std::net::IpAddr = config
+            .bind
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
+        let resp = TcpListener::bind(SocketAddr::new(ip, config.port)).await?;
+        let broker = Broker::new(config);
+        broker.resp_port.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
+        Ok(Server { broker, resp })
+    }
+
+    /// The address the RESP listener is bound to.
+    pub fn resp_addr(&self) -> SocketAddr {
+        self.resp.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then closes every connection and waits for them (bounded by
+    /// `shutdown_timeout_ms`).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Server { broker, resp } = self;
+        let workers = Workers::start(broker.config.io_threads)?;
+        let tracker = TaskTracker::new();
+        let timer = tokio::spawn(timer::run(broker.clone()));
+        tracing::info!(addr = %resp.local_addr()?, io_threads = broker.config.io_threads, "Herald is ready to accept RESP connections");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = broker.shutdown.cancelled() => break,
+                accepted = resp.accept() => match accepted {
+                    Ok((stream, _)) => admit(stream, &broker, &workers, &tracker).await,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off rather than spin.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+            }
+        }
+        tracing::info!("shutting down");
+        broker.shutdown.cancel();
+        drop(resp);
+        tracker.close();
+        let grace = Duration::from_millis(broker.config.shutdown_timeout_ms);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!("connections still open after {grace:?}; closing them");
+        }
+        let _ = timer.await;
+        tokio::task::spawn_blocking(move || workers.stop()).await.ok();
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Admits an accepted connection, or refuses it past `maxclients` with Redis's error.
+async fn admit(mut stream: tokio::net::TcpStream, broker: &Arc<Broker>, workers: &Workers, tracker: &TaskTracker) {
+    broker.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+    if broker.clients.len() >= broker.settings().maxclients {
+        broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let std_stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("could not hand over connection: {e}");
+            return;
+        }
+    };
+    let broker = broker.clone();
+    workers.spawn(tracker.track_future(resp::serve(std_stream, broker)));
+}
+
+/// Binds and serves until `shutdown`: the one entry point for `main` and for tests.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    Server::bind(config).await?.run(shutdown).await
+}

@@ -1,0 +1,48 @@
+//! The timer task: runs every engine's deadlines (key expiry, and later leases and delays) on time.
+//!
+//! It sleeps until the earliest deadline any engine holds. A command that schedules something earlier
+//! wakes it through `Broker::schedule`. Work is done in bounded batches with the lock released between
+//! them, so a million keys expiring in the same millisecond never stall other clients for long.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::broker::Broker;
+
+/// Most deadlines handled per lock acquisition.
+const BATCH: usize = 1000;
+/// Longest sleep, so slow housekeeping (incremental rehash of idle tables) still happens.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
+pub async fn run(broker: Arc<Broker>) {
+    loop {
+        let next = loop {
+            match run_batch(&broker) {
+                Some(next) => break next,
+                None => tokio::task::yield_now().await,
+            }
+        };
+        broker.timer_armed.store(next.unwrap_or(u64::MAX), Ordering::Release);
+        let idle = tokio::time::Instant::now() + IDLE_TICK;
+        let wake = next.map(|d| broker.clock.instant_at(d).min(idle)).unwrap_or(idle);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = broker.timer.notified() => {}
+            _ = broker.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One batch under the lock. `None` means the batch was full and more may be due; otherwise the next
+/// deadline to sleep towards.
+fn run_batch(broker: &Broker) -> Option<Option<u64>> {
+    let mut state = broker.lock();
+    let now = broker.clock.now_ms();
+    if state.run_due(now, BATCH) >= BATCH {
+        return None;
+    }
+    state.housekeeping();
+    state.take_scheduled();
+    Some(state.next_deadline())
+}

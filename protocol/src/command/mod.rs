@@ -1,0 +1,225 @@
+//! The typed command model.
+//!
+//! Every command Herald knows is one [`CommandSpec`] in a domain table (`conn.rs`, `keys.rs`, ...): its
+//! name, Redis-style arity, flags, key positions, group, summary and a parse function that turns the
+//! arguments into a typed [`Command`]. The table is the single source for lookup, arity errors, COMMAND
+//! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
+//! single `match` over [`Command`].
+
+mod conn;
+mod keys;
+mod pubsub;
+mod strings;
+mod table;
+
+pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
+pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
+pub use pubsub::PubSubCommand;
+pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
+pub use table::{all_specs, find};
+
+use crate::error::CommandError;
+use crate::request::{Args, Request};
+
+/// A parsed command, grouped by the domain that executes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Conn(ConnCommand),
+    Keys(KeyCommand),
+    Strings(StringCommand),
+    PubSub(PubSubCommand),
+}
+
+macro_rules! into_command {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl From<$ty> for Command {
+            fn from(c: $ty) -> Self {
+                Command::$variant(c)
+            }
+        })*
+    };
+}
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand));
+
+/// Turns a command's arguments (name already consumed) into a [`Command`].
+pub type ParseFn = fn(Args) -> Result<Command, CommandError>;
+
+/// Command flags, as COMMAND INFO reports them and dispatch consults them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    /// Allowed before AUTH on a password-protected server.
+    pub const NO_AUTH: u32 = 1 << 10;
+    /// Refused inside MULTI (the transaction is then aborted).
+    pub const NO_MULTI: u32 = 1 << 11;
+    /// Allowed while a RESP2 connection is in subscribed mode.
+    pub const SUBSCRIBED_OK: u32 = 1 << 12;
+    /// Runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+    pub const TX_CONTROL: u32 = 1 << 13;
+    pub const DANGEROUS: u32 = 1 << 14;
+
+    /// Names in COMMAND INFO order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+/// The family a command belongs to: COMMAND DOCS `group`, and the unit permissions are granted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    Connection,
+    Server,
+    Generic,
+    String,
+    Transactions,
+    PubSub,
+    List,
+    Blackboard,
+    Bulletin,
+    Jobs,
+    Mailbox,
+    Stream,
+}
+
+impl Group {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Transactions => "transactions",
+            Group::PubSub => "pubsub",
+            Group::List => "list",
+            Group::Blackboard => "blackboard",
+            Group::Bulletin => "bulletin",
+            Group::Jobs => "jobs",
+            Group::Mailbox => "mailbox",
+            Group::Stream => "stream",
+        }
+    }
+}
+
+/// Where a command's key arguments are (Redis's first / last / step; last -1 means "to the end").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPositions {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+pub const NO_KEYS: KeyPositions = KeyPositions { first: 0, last: 0, step: 0 };
+
+/// Keys at `first..=last` every `step` arguments.
+pub const fn keys(first: i32, last: i32, step: i32) -> KeyPositions {
+    KeyPositions { first, last, step }
+}
+
+/// One command's entry in the table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lowercase full name: `get`, or `client|kill` for a subcommand.
+    pub name: &'static str,
+    /// Redis convention, counting the name (and the subcommand): `n` exactly, `-n` at least.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeyPositions,
+    pub group: Group,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub parse: ParseFn,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The name as the user would type it: `CLIENT KILL` for `client|kill`.
+    pub fn display_name(&self) -> String {
+        self.name.replace('|', " ").to_ascii_uppercase()
+    }
+
+    fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 { argc == arity } else { argc >= -arity }
+    }
+
+    /// The key arguments of `req` according to the key positions (for WATCH-like bookkeeping, ACLs).
+    pub fn key_args<'r>(&self, req: &'r Request) -> Vec<&'r [u8]> {
+        let k = self.keys;
+        if k.first <= 0 || k.step <= 0 {
+            return Vec::new();
+        }
+        let argc = req.len() as i32;
+        let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
+        (k.first..=last).step_by(k.step as usize).filter_map(|i| req.parts().get(i as usize)).map(|b| &b[..]).collect()
+    }
+}
+
+/// Finds the spec for a request and checks its arity: the checks Redis makes before queueing a command
+/// in MULTI (a failure here aborts the transaction with EXECABORT).
+pub fn lookup(req: &Request) -> Result<&'static CommandSpec, CommandError> {
+    let parts = req.parts();
+    let Some(spec) = find(req.name()) else {
+        let rest = parts.get(1..).unwrap_or(&[]);
+        return Err(CommandError::unknown_command(req.name(), rest));
+    };
+    let spec = if spec.subcommands.is_empty() || parts.len() == 1 {
+        spec
+    } else {
+        let sub = &parts[1];
+        match spec.subcommands.iter().find(|s| sub_name(s).eq_ignore_ascii_case(sub)) {
+            Some(s) => s,
+            None => {
+                let typed = String::from_utf8_lossy(req.name()).into_owned();
+                return Err(CommandError::unknown_subcommand(&typed, sub));
+            }
+        }
+    };
+    if !spec.arity_ok(parts.len()) {
+        return Err(CommandError::arity(spec.name));
+    }
+    Ok(spec)
+}
+
+fn sub_name(spec: &CommandSpec) -> &[u8] {
+    spec.name.split_once('|').map(|(_, s)| s).unwrap_or(spec.name).as_bytes()
+}
+
+/// Parses a request whose spec `lookup` has found: the syntax, integer and option checks, which Redis
+/// makes at execution time (inside MULTI they surface in EXEC's reply, not as EXECABORT).
+pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> {
+    let mut args = Args::new(req.into_parts());
+    if spec.name.contains('|') {
+        args.next_opt();
+    }
+    (spec.parse)(args)
+}
+
+/// `lookup` then `parse`, for callers that do not queue.
+pub fn parse_request(req: Request) -> Result<(&'static CommandSpec, Command), CommandError> {
+    let spec = lookup(&req)?;
+    Ok((spec, parse(spec, req)?))
+}

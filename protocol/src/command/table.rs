@@ -1,0 +1,56 @@
+//! The registry of every domain's command table, and case-insensitive lookup by name.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::CommandSpec;
+
+/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`.
+const TABLES: &[&[CommandSpec]] = &[super::conn::SPECS, super::keys::SPECS, super::strings::SPECS, super::pubsub::SPECS];
+
+static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
+    let mut map = HashMap::new();
+    for spec in all_specs() {
+        let previous = map.insert(spec.name.as_bytes(), spec);
+        assert!(previous.is_none(), "command {} is defined twice", spec.name);
+    }
+    map
+});
+
+/// Top-level commands (subcommands are reached through their container).
+pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+    TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// Looks a top-level command up by name, ignoring ASCII case, without allocating.
+pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    let lower = &mut lower[..name.len()];
+    for (dst, src) in lower.iter_mut().zip(name) {
+        *dst = src.to_ascii_lowercase();
+    }
+    BY_NAME.get(&*lower).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_is_well_formed() {
+        for spec in all_specs() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase(), "{}", spec.name);
+            assert!(spec.arity != 0, "{}", spec.name);
+            assert!(!spec.summary.is_empty(), "{}", spec.name);
+            for sub in spec.subcommands {
+                assert!(sub.name.starts_with(&format!("{}|", spec.name)), "{}", sub.name);
+                assert!(sub.arity.abs() >= 2, "{}", sub.name);
+            }
+        }
+        assert!(find(b"GeT").is_some());
+        assert!(find(b"nope").is_none());
+    }
+}

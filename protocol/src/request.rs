@@ -1,0 +1,133 @@
+//! A decoded request and the cursor commands use to read their arguments.
+
+use bytes::Bytes;
+
+use crate::error::CommandError;
+use crate::number::{parse_f64, parse_i64};
+
+/// One request as it came off the wire: the command name followed by its arguments, binary-safe.
+///
+/// RESP and the WebSocket JSON envelope both produce this; everything after it is shared.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    args: Vec<Bytes>,
+}
+
+impl Request {
+    pub fn new(args: Vec<Bytes>) -> Self {
+        Request { args }
+    }
+
+    /// Builds a request from text parts, for tests and internal callers.
+    pub fn from_strs(parts: &[&str]) -> Self {
+        Request::new(parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect())
+    }
+
+    pub fn name(&self) -> &[u8] {
+        self.args.first().map(|b| b.as_ref()).unwrap_or(b"")
+    }
+
+    /// Every part, name included.
+    pub fn parts(&self) -> &[Bytes] {
+        &self.args
+    }
+
+    /// Number of parts, name included (what Redis calls `argc`).
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
+    pub fn into_parts(self) -> Vec<Bytes> {
+        self.args
+    }
+}
+
+/// A forward-only cursor over a command's arguments (the name already consumed).
+///
+/// Each `next_*` reports a missing argument as a syntax error; commands check arity from the table
+/// before parsing, so a missing required argument here means an option was cut short.
+#[derive(Debug)]
+pub struct Args {
+    items: std::vec::IntoIter<Bytes>,
+}
+
+impl Args {
+    /// Wraps the arguments after the command name.
+    pub fn new(parts: Vec<Bytes>) -> Self {
+        let mut items = parts.into_iter();
+        items.next();
+        Args { items }
+    }
+
+    /// Wraps exactly these arguments (for subcommands that have consumed their own prefix).
+    pub fn from_rest(rest: Vec<Bytes>) -> Self {
+        Args { items: rest.into_iter() }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.len() == 0
+    }
+
+    pub fn peek(&self) -> Option<&Bytes> {
+        self.items.as_slice().first()
+    }
+
+    pub fn next_bytes(&mut self) -> Result<Bytes, CommandError> {
+        self.items.next().ok_or(CommandError::syntax())
+    }
+
+    /// Next argument, or `None` at the end (for optional trailing arguments).
+    pub fn next_opt(&mut self) -> Option<Bytes> {
+        self.items.next()
+    }
+
+    pub fn next_i64(&mut self) -> Result<i64, CommandError> {
+        let raw = self.next_bytes()?;
+        parse_i64(&raw).ok_or(CommandError::not_integer())
+    }
+
+    /// A non-negative integer (counts, timeouts in ms); negatives are "out of range".
+    pub fn next_u64(&mut self) -> Result<u64, CommandError> {
+        let v = self.next_i64()?;
+        u64::try_from(v).map_err(|_| CommandError::fixed("ERR value is out of range, must be positive"))
+    }
+
+    pub fn next_f64(&mut self) -> Result<f64, CommandError> {
+        let raw = self.next_bytes()?;
+        parse_f64(&raw).ok_or(CommandError::not_float())
+    }
+
+    /// Consumes the next argument if it equals `word` (ASCII case-insensitive).
+    pub fn eat(&mut self, word: &str) -> bool {
+        match self.peek() {
+            Some(b) if b.eq_ignore_ascii_case(word.as_bytes()) => {
+                self.items.next();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Everything not consumed yet.
+    pub fn rest(self) -> Vec<Bytes> {
+        self.items.collect()
+    }
+
+    /// Errors with `syntax error` if anything is left over.
+    pub fn finish(self) -> Result<(), CommandError> {
+        if self.items.len() == 0 { Ok(()) } else { Err(CommandError::syntax()) }
+    }
+}
+
+/// Whether `arg` equals `word`, ignoring ASCII case: how every Redis keyword is compared.
+pub fn is_word(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
