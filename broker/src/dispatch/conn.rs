@@ -98,15 +98,18 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
         return Reply::NilArray.into();
     }
     let mut replies = Vec::with_capacity(multi.queue.len());
+    cx.in_exec = true;
     for (_, parsed) in multi.queue {
         match parsed {
             Err(e) => replies.push(Reply::Error(e)),
             Ok(cmd) => match super::execute(cmd, cx) {
                 Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
                 Outcome::Replies(rs) => replies.extend(rs),
+                Outcome::Block(_) => unreachable!("nothing blocks inside EXEC"),
             },
         }
     }
+    cx.in_exec = false;
     Reply::Array(replies).into()
 }
 

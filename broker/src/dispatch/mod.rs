@@ -4,6 +4,7 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod block;
 mod conn;
 mod info;
 mod keys;
@@ -27,7 +28,11 @@ pub enum Outcome {
     Replies(Vec<Reply>),
     /// Send the reply, then close the connection (QUIT).
     Close(Reply),
+    /// Wait, then send what the wait produces (blocking commands).
+    Block(Blocked),
 }
+
+pub use block::Blocked;
 
 impl From<Reply> for Outcome {
     fn from(r: Reply) -> Self {
@@ -55,11 +60,13 @@ pub struct Cx<'a> {
     pub session: &'a mut Session,
     guard: Option<MutexGuard<'a, State>>,
     now: Option<u64>,
+    /// Inside EXEC: blocking commands answer at once instead of waiting.
+    pub in_exec: bool,
 }
 
 impl<'a> Cx<'a> {
     pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
-        Cx { broker, session, guard: None, now: None }
+        Cx { broker, session, guard: None, now: None, in_exec: false }
     }
 
     pub fn state(&mut self) -> &mut State {
@@ -80,9 +87,12 @@ impl<'a> Cx<'a> {
 
 impl Drop for Cx<'_> {
     fn drop(&mut self) {
-        // A command may have set an expiry or lease earlier than the timer's current target.
-        if let Some(state) = &mut self.guard {
-            let next = state.take_scheduled();
+        // Before the lock goes: serve clients this command unblocked, and wake the timer if the
+        // command scheduled something earlier than it sleeps towards.
+        if self.guard.is_some() {
+            let now = self.now();
+            let state = self.guard.as_mut().expect("checked");
+            let next = state.settle(now);
             self.broker.schedule(next);
         }
     }

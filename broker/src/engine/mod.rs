@@ -4,6 +4,7 @@
 //! whole MULTI/EXEC batch, runs with the lock held and never awaits, so every operation is atomic
 //! across domains, exactly like Redis's single thread, while connection I/O runs on every core.
 
+pub mod blocking;
 pub mod dict;
 pub mod glob;
 pub mod keyspace;
@@ -11,17 +12,34 @@ pub mod pubsub;
 
 use std::sync::Arc;
 
+use blocking::Blocking;
 use keyspace::{Keyspace, KeyspaceSettings};
 use pubsub::Hub;
 
 /// Every engine's state.
 pub struct State {
     pub keyspace: Keyspace,
+    pub blocking: Blocking,
 }
 
 impl State {
     pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
-        State { keyspace: Keyspace::new(settings, hub, started_ms) }
+        State { keyspace: Keyspace::new(settings, hub, started_ms), blocking: Blocking::default() }
+    }
+
+    /// Moves every engine's "this may unblock someone" signals into the blocking registry.
+    /// Engines record them as they change state; each engine with blocking operations drains here.
+    fn collect_ready(&mut self) {
+        for key in self.keyspace.take_ready() {
+            self.blocking.signal(key);
+        }
+    }
+
+    /// After a command or a timer batch: serve the clients it unblocked, and report the earliest
+    /// deadline it scheduled so the timer can wake for it.
+    pub fn settle(&mut self, now: u64) -> Option<u64> {
+        self.serve_blocked(now);
+        self.take_scheduled()
     }
 
     /// Runs every timer-driven change due at `now` (key expiry, and each engine's deadlines), at most

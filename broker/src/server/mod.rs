@@ -54,7 +54,8 @@ impl Server {
         let workers = Workers::start(broker.config.io_threads)?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
-        tracing::info!(addr = %resp.local_addr()?, io_threads = broker.config.io_threads, "Herald is ready to accept RESP connections");
+        // Scripts parse this line to learn the port when started with --port 0.
+        tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -162,6 +162,10 @@ impl RespConnection {
                     let _ = self.flush().await;
                     return Some(Ended::Quit);
                 }
+                Outcome::Block(blocked) => match self.wait_blocked(blocked).await {
+                    Ok(reply) => self.encode(&reply),
+                    Err(ended) => return Some(ended),
+                },
             }
             if self.wbuf.len() >= self.flush_at {
                 if let Err(ended) = self.flush().await {
@@ -175,6 +179,42 @@ impl RespConnection {
             self.read_chunk = READ_CHUNK;
         }
         None
+    }
+
+    /// Waits for a blocked command's reply while still noticing a disconnect, a kill or shutdown, and
+    /// still delivering pushes. Input that arrives meanwhile is buffered (bounded by the query
+    /// buffer limit) and handled after the reply, as Redis does.
+    async fn wait_blocked(&mut self, blocked: dispatch::Blocked) -> Result<Reply, Ended> {
+        self.flush().await?;
+        let broker = self.broker.clone();
+        let client = self.client.clone();
+        let wait = blocked.wait(&broker);
+        tokio::pin!(wait);
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                reply = &mut wait => return Ok(reply),
+                _ = broker.shutdown.cancelled() => return Err(Ended::Shutdown),
+                _ = client.kill.cancelled() => return Err(Ended::Killed),
+                _ = client.outbox.ready() => {
+                    self.drain_pushes();
+                    self.flush().await?;
+                }
+                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                    Ok(0) => return Err(Ended::ClientClosed),
+                    Ok(n) => {
+                        broker.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        if self.rbuf.len() > self.decoder.limits().max_query_buffer {
+                            return Err(Ended::Protocol(FramingError::QueryBufferLimit));
+                        }
+                    }
+                    Err(e) => return Err(Ended::Io(e)),
+                },
+            }
+        }
     }
 
     fn encode(&mut self, reply: &Reply) {

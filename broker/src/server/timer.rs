@@ -40,9 +40,10 @@ fn run_batch(broker: &Broker) -> Option<Option<u64>> {
     let mut state = broker.lock();
     let now = broker.clock.now_ms();
     if state.run_due(now, BATCH) >= BATCH {
+        state.settle(now);
         return None;
     }
+    state.settle(now);
     state.housekeeping();
-    state.take_scheduled();
     Some(state.next_deadline())
 }

@@ -259,7 +259,7 @@ const COMMAND_SUBS: &[CommandSpec] = &[
     spec!("command|list", -2, LOADING | STALE, NO_KEYS, Server, "7.0.0", "Returns a list of command names.", |_| ok(ConnCommand::CommandList)),
     spec!("command|info", -2, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns information about one, multiple or all commands.", |a| ok(ConnCommand::CommandInfo(rest(a)))),
     spec!("command|docs", -2, LOADING | STALE, NO_KEYS, Server, "7.0.0", "Returns documentary information about one, multiple or all commands.", |a| ok(ConnCommand::CommandDocs(rest(a)))),
-    spec!("command|getkeys", -3, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Extracts the key names from an arbitrary command.", |a| ok(ConnCommand::CommandGetKeys(rest(a)))),
+    spec!("command|getkeys", -4, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Extracts the key names from an arbitrary command.", |a| ok(ConnCommand::CommandGetKeys(rest(a)))),
     spec!("command|help", 2, LOADING | STALE, NO_KEYS, Server, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(ConnCommand::CommandHelp)),
 ];
 

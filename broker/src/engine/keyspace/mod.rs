@@ -22,6 +22,7 @@ pub use generic::{ExpireOutcome, ScanPage};
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
 
+use crate::engine::blocking::WaitKey;
 use crate::engine::pubsub::Hub;
 
 /// `expire_at` of a key without expiry.
@@ -52,6 +53,8 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// Unix ms when the broker started, the zero of `Entry::accessed`.
     started_ms: u64,
+    /// Keys that may unblock waiting clients (a list was created), drained by `State::settle`.
+    ready: Vec<WaitKey>,
 }
 
 impl Keyspace {
@@ -64,6 +67,7 @@ impl Keyspace {
             hub,
             stats: KeyspaceStats::default(),
             started_ms,
+            ready: Vec::new(),
         }
     }
 
@@ -196,6 +200,15 @@ impl Keyspace {
             }
         }
         removed
+    }
+
+    /// Records that `key` may now satisfy a blocked client.
+    pub(crate) fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        self.ready.push(WaitKey::Key { db, key: Bytes::copy_from_slice(key) });
+    }
+
+    pub fn take_ready(&mut self) -> Vec<WaitKey> {
+        std::mem::take(&mut self.ready)
     }
 
     /// The earliest deadline set since the last call (cheap: called after every command).

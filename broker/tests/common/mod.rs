@@ -1,0 +1,143 @@
+//! Shared test harness: a real broker on port 0, driven through the `redis` crate (a real client) or a
+//! raw socket for byte-level cases.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_broker::broker::Broker;
+use herald_broker::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub broker: Arc<Broker>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts a broker with the test defaults (free port, connections on the test's runtime).
+pub async fn start() -> TestServer {
+    start_with(Config::for_tests()).await
+}
+
+pub async fn start_with(config: Config) -> TestServer {
+    let server = Server::bind(config).await.expect("bind");
+    let addr = server.resp_addr();
+    let broker = server.broker();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    TestServer { addr, broker, stop: Some(stop), task: Some(task) }
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    /// A RESP2 connection through the `redis` crate.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.client().get_multiplexed_async_connection().await.expect("connect")
+    }
+
+    /// A RESP3 client (HELLO 3 on connect).
+    pub fn client3(&self) -> redis::Client {
+        redis::Client::open(format!("redis://{}/?protocol=resp3", self.addr)).expect("client")
+    }
+
+    pub async fn raw(&self) -> Raw {
+        Raw { stream: TcpStream::connect(self.addr).await.expect("connect"), buf: Vec::new() }
+    }
+
+    /// Graceful shutdown, as SIGTERM would do.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A raw socket for byte-exact protocol tests.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends one command as a RESP array.
+    pub async fn cmd(&mut self, parts: &[&str]) {
+        let mut out = format!("*{}\r\n", parts.len()).into_bytes();
+        for p in parts {
+            out.extend_from_slice(format!("${}\r\n{p}\r\n", p.len()).as_bytes());
+        }
+        self.send(&out).await;
+    }
+
+    /// Reads until `expected` bytes arrived (or times out), and returns them.
+    pub async fn read_exact_text(&mut self, len: usize) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.buf.len() < len {
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .expect("timed out waiting for a reply")
+                .expect("read");
+            assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&self.buf));
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let rest = self.buf.split_off(len);
+        String::from_utf8_lossy(&std::mem::replace(&mut self.buf, rest)).into_owned()
+    }
+
+    /// Asserts the next bytes are exactly `expected`.
+    pub async fn expect(&mut self, expected: &str) {
+        let got = self.read_exact_text(expected.len()).await;
+        assert_eq!(got, expected);
+    }
+
+    /// True if the server closed the connection (after any remaining bytes).
+    pub async fn closed(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Runs one command on a connection.
+pub async fn cmd<T: redis::FromRedisValue>(con: &mut redis::aio::MultiplexedConnection, parts: &[&str]) -> redis::RedisResult<T> {
+    let mut c = redis::cmd(parts[0]);
+    for p in &parts[1..] {
+        c.arg(*p);
+    }
+    c.query_async(con).await
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test in the repository: Rust unit and integration tests, the Redis compatibility check
+# against a real redis-server, and the end-to-end script that drives the built binary with redis-cli.
+# Installs what it needs (see scripts/install-test-deps.sh). Usage: ./test.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+scripts/install-test-deps.sh
+
+echo "== cargo test"
+cargo test --workspace --quiet
+
+echo "== build herald (release)"
+cargo build --release --quiet --bin herald
+HERALD="$PWD/target/release/herald"
+
+echo "== Redis compatibility (tests/compat, against redis-server)"
+python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
+
+echo "== end to end with redis-cli (tests/e2e)"
+for script in tests/e2e/*.sh; do
+  echo "-- $script"
+  bash "$script" "$HERALD"
+done
+
+echo "all tests passed"

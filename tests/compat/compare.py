@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Redis compatibility check: runs case files against a real redis-server and against Herald, and fails
+on any reply that differs (error messages included).
+
+Usage: compare.py HERALD_BINARY CASES.txt [CASES.txt ...]
+
+Case files hold one command per line, shell-quoted; blank lines and lines starting with # are skipped.
+A line ending in `#~` compares only the kind of reply (integer, bulk, error...), for replies that depend
+on timing or randomness (PTTL, RANDOMKEY); `#set` compares an array's elements in any order (KEYS). `!sleep SECONDS` pauses. Each file runs on one fresh
+connection per server, after FLUSHALL. Standard library only.
+"""
+import os, re, shlex, socket, subprocess, sys, tempfile, time
+
+
+def encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+class Conn:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+            return (kind.decode(), rest.decode(errors="replace"))
+        if kind in (b"$", b"="):
+            n = int(rest)
+            return (kind.decode(), None if n < 0 else self._exact(n))
+        if kind in (b"*", b">", b"~"):
+            n = int(rest)
+            return (kind.decode(), None if n < 0 else [self.reply() for _ in range(n)])
+        if kind == b"%":
+            n = int(rest)
+            return ("%", [(self.reply(), self.reply()) for _ in range(n)])
+        raise ValueError("unexpected reply line %r" % line)
+
+    def call(self, args):
+        self.sock.sendall(encode(args))
+        return self.reply()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(port, proc, what):
+    for _ in range(200):
+        if proc.poll() is not None:
+            sys.exit("%s exited early" % what)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("%s did not start" % what)
+
+
+def start_herald(binary, log):
+    proc = subprocess.Popen([binary, "--port", "0", "--http-port", "0"], stderr=log, stdout=log)
+    for _ in range(200):
+        log.flush()
+        with open(log.name) as f:
+            m = re.search(r"listening for RESP on 127\.0\.0\.1:(\d+)", f.read())
+        if m:
+            return proc, int(m.group(1))
+        if proc.poll() is not None:
+            sys.exit("herald exited early")
+        time.sleep(0.05)
+    sys.exit("herald did not report its port")
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    binary, files = sys.argv[1], sys.argv[2:]
+    ref_port = free_port()
+    ref = subprocess.Popen(["redis-server", "--port", str(ref_port), "--save", "", "--appendonly", "no"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    herald, test_port = start_herald(binary, log)
+    failures = 0
+    try:
+        wait_for(ref_port, ref, "redis-server")
+        for path in files:
+            a, b = Conn(ref_port), Conn(test_port)
+            a.call(["FLUSHALL"]), b.call(["FLUSHALL"])
+            passed = 0
+            for lineno, raw in enumerate(open(path), 1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("!sleep"):
+                    time.sleep(float(line.split()[1]))
+                    continue
+                loose, unordered = line.endswith("#~"), line.endswith("#set")
+                if loose or unordered:
+                    line = line.rsplit("#", 1)[0]
+                args = shlex.split(line)
+                ra, rb = a.call(args), b.call(args)
+                if loose:
+                    same = ra[0] == rb[0]
+                elif unordered and ra[0] == rb[0] == "*":
+                    same = sorted(ra[1], key=repr) == sorted(rb[1], key=repr)
+                else:
+                    same = ra == rb
+                if same:
+                    passed += 1
+                else:
+                    failures += 1
+                    print("%s:%d: %s\n  redis:  %r\n  herald: %r" % (path, lineno, line, ra, rb))
+            print("%s: %d commands match" % (path, passed))
+    finally:
+        herald.terminate()
+        ref.terminate()
+        herald.wait(timeout=10)
+        ref.wait(timeout=10)
+        os.unlink(log.name)
+    if failures:
+        sys.exit("\n%d replies differ from redis-server" % failures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+# Shared helpers for the end-to-end scripts: start the built broker on a free port, check, clean up.
+# shellcheck shell=bash
+
+HERALD_BIN=${1:?usage: $0 path/to/herald}
+WORK=$(mktemp -d)
+HERALD_PID=""
+
+cleanup() {
+  if [ -n "$HERALD_PID" ] && kill -0 "$HERALD_PID" 2>/dev/null; then kill -9 "$HERALD_PID" 2>/dev/null || true; fi
+  jobs -p | xargs -r kill 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -f "$WORK/herald.log" ]; then echo "--- herald log" >&2; tail -20 "$WORK/herald.log" >&2; fi
+  exit 1
+}
+
+# start_herald [extra flags...]: starts herald on free ports and sets PORT from its log.
+start_herald() {
+  "$HERALD_BIN" --port 0 --http-port 0 "$@" >"$WORK/herald.log" 2>&1 &
+  HERALD_PID=$!
+  for _ in $(seq 1 100); do
+    PORT=$(grep -o 'listening for RESP on [0-9.]*:[0-9]*' "$WORK/herald.log" 2>/dev/null | sed 's/.*://' || true)
+    if [ -n "$PORT" ]; then return 0; fi
+    kill -0 "$HERALD_PID" 2>/dev/null || fail "herald exited at start"
+    sleep 0.05
+  done
+  fail "herald did not report its port"
+}
+
+cli() { redis-cli -p "$PORT" "$@"; }
+
+# expect "description" "expected" actual
+expect() {
+  if [ "$2" != "$3" ]; then fail "$1: expected '$2', got '$3'"; fi
+  echo "ok - $1"
+}
+
+# wait_for_text FILE TEXT: waits up to 5s for TEXT to appear in FILE.
+wait_for_text() {
+  for _ in $(seq 1 100); do
+    if grep -q -- "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
+}
+
+stop_herald() {
+  kill -TERM "$HERALD_PID"
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$HERALD_PID" 2>/dev/null; then
+      wait "$HERALD_PID" && return 0
+      fail "herald exited with an error on SIGTERM"
+    fi
+    sleep 0.05
+  done
+  fail "herald did not stop within 5s of SIGTERM"
+}
