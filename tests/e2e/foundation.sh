@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The foundation end to end: the built binary, driven by redis-cli and a raw socket.
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/common.bash"
 
 "$HERALD_BIN" --help | grep -q -- '--requirepass' || fail "--help does not list the flags"
 echo "ok - herald --help"

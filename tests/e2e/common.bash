@@ -1,5 +1,6 @@
 # Shared helpers for the end-to-end scripts: start the built broker on a free port, check, clean up.
 # shellcheck shell=bash
+# Sourced by tests/e2e/*.sh (not run on its own: test.sh runs only *.sh).
 
 HERALD_BIN=${1:?usage: $0 path/to/herald}
 WORK=$(mktemp -d)
