@@ -1,0 +1,100 @@
+//! Server commands: CLIENT, INFO, CONFIG, COMMAND, SELECT, flushes, shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{cmd, start};
+
+#[tokio::test]
+async fn client_list_name_and_kill() {
+    let server = start().await;
+    let mut a = server.conn().await;
+    let mut b = server.conn().await;
+    let _: () = cmd(&mut a, &["CLIENT", "SETNAME", "worker-a"]).await.unwrap();
+    let _: () = cmd(&mut a, &["CLIENT", "SETINFO", "LIB-NAME", "herald-tests"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut a, &["CLIENT", "GETNAME"]).await.unwrap(), "worker-a");
+    let list: String = cmd(&mut b, &["CLIENT", "LIST"]).await.unwrap();
+    let line = list.lines().find(|l| l.contains("name=worker-a")).expect("named client listed");
+    assert!(line.contains("lib-name=herald-tests") && line.contains("cmd=client|getname"), "{line}");
+    let id: i64 = cmd(&mut a, &["CLIENT", "ID"]).await.unwrap();
+    let killed: i64 = cmd(&mut b, &["CLIENT", "KILL", "ID", &id.to_string()]).await.unwrap();
+    assert_eq!(killed, 1);
+    for _ in 0..100 {
+        if server.broker.clients.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.broker.clients.len(), 1);
+    let err = cmd::<()>(&mut b, &["CLIENT", "SETNAME", "has space"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("Client names cannot contain spaces, newlines or special characters."));
+}
+
+#[tokio::test]
+async fn info_sections() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["SET", "k", "v", "EX", "100"]).await.unwrap();
+    let info: String = cmd(&mut c, &["INFO"]).await.unwrap();
+    for field in ["redis_version:", "connected_clients:1", "used_memory:", "total_commands_processed:", "db0:keys=1,expires=1"] {
+        assert!(info.contains(field), "INFO lacks {field}: {info}");
+    }
+    let only: String = cmd(&mut c, &["INFO", "keyspace"]).await.unwrap();
+    assert!(only.starts_with("# Keyspace\r\n") && !only.contains("# Server"), "{only}");
+}
+
+#[tokio::test]
+async fn config_get_set_is_all_or_nothing() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["CONFIG", "SET", "maxclients", "50", "timeout", "30"]).await.unwrap();
+    let got: Vec<String> = cmd(&mut c, &["CONFIG", "GET", "max*"]).await.unwrap();
+    assert!(got.windows(2).any(|w| w == ["maxclients", "50"]), "{got:?}");
+    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "timeout", "10", "maxclients", "lots"]).await.unwrap_err();
+    assert!(err.detail().unwrap().contains("maxclients"));
+    let got: Vec<String> = cmd(&mut c, &["CONFIG", "GET", "timeout"]).await.unwrap();
+    assert_eq!(got, ["timeout", "30"], "the failed CONFIG SET changed nothing");
+    let err = cmd::<()>(&mut c, &["CONFIG", "SET", "nosuch", "1"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("Unknown option or number of arguments for CONFIG SET - 'nosuch'"));
+}
+
+#[tokio::test]
+async fn command_introspection() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let count: i64 = cmd(&mut c, &["COMMAND", "COUNT"]).await.unwrap();
+    assert!(count > 60);
+    let docs: redis::Value = cmd(&mut c, &["COMMAND", "DOCS", "get"]).await.unwrap();
+    assert!(format!("{docs:?}").contains("Returns the string value of a key."));
+    let keys: Vec<String> = cmd(&mut c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]).await.unwrap();
+    assert_eq!(keys, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn databases_are_separate() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["SET", "k", "zero"]).await.unwrap();
+    let _: () = cmd(&mut c, &["SELECT", "5"]).await.unwrap();
+    assert_eq!(cmd::<Option<String>>(&mut c, &["GET", "k"]).await.unwrap(), None);
+    let _: () = cmd(&mut c, &["SET", "k", "five"]).await.unwrap();
+    let _: () = cmd(&mut c, &["SWAPDB", "0", "5"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut c, &["GET", "k"]).await.unwrap(), "zero");
+    let _: () = cmd(&mut c, &["FLUSHDB"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
+    let _: () = cmd(&mut c, &["SELECT", "0"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut c, &["GET", "k"]).await.unwrap(), "five");
+    let err = cmd::<()>(&mut c, &["SELECT", "16"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("DB index is out of range"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_clients() {
+    let server = start().await;
+    let mut raw = server.raw().await;
+    raw.cmd(&["PING"]).await;
+    raw.expect("+PONG\r\n").await;
+    server.stop().await;
+    assert!(raw.closed().await);
+}
