@@ -114,6 +114,28 @@ impl Raw {
         String::from_utf8_lossy(&std::mem::replace(&mut self.buf, rest)).into_owned()
     }
 
+    /// Reads until `needle` has arrived and returns everything up to and including it.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        let needle = needle.as_bytes();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut searched = 0;
+        loop {
+            if let Some(pos) = self.buf[searched..].windows(needle.len()).position(|w| w == needle) {
+                let end = searched + pos + needle.len();
+                let rest = self.buf.split_off(end);
+                return String::from_utf8_lossy(&std::mem::replace(&mut self.buf, rest)).into_owned();
+            }
+            searched = self.buf.len().saturating_sub(needle.len());
+            let mut chunk = [0u8; 65536];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .expect("timed out waiting for the expected text")
+                .expect("read");
+            assert!(n > 0, "connection closed before the expected text arrived");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// Asserts the next bytes are exactly `expected`.
     pub async fn expect(&mut self, expected: &str) {
         let got = self.read_exact_text(expected.len()).await;
