@@ -129,8 +129,8 @@ pub fn execute(cmd: PubSubCommand, cx: &mut Cx<'_>) -> Outcome {
         PubSubCommand::Unsubscribe(names) => unsubscribe(Kind::Channel, names, cx),
         PubSubCommand::PUnsubscribe(names) => unsubscribe(Kind::Pattern, names, cx),
         PubSubCommand::SUnsubscribe(names) => unsubscribe(Kind::Shard, names, cx),
-        PubSubCommand::Publish { channel, message } => Reply::Int(hub.publish(&channel, &message) as i64).into(),
-        PubSubCommand::SPublish { channel, message } => Reply::Int(hub.spublish(&channel, &message) as i64).into(),
+        PubSubCommand::Publish { channel, message } => Reply::Int(hub.publish_bytes(channel, message) as i64).into(),
+        PubSubCommand::SPublish { channel, message } => Reply::Int(hub.spublish(channel, message) as i64).into(),
         PubSubCommand::Channels(pattern) => Reply::bulks(hub.channel_names(ChannelKind::Plain, pattern.as_deref())).into(),
         PubSubCommand::ShardChannels(pattern) => {
             Reply::bulks(hub.channel_names(ChannelKind::Shard, pattern.as_deref())).into()

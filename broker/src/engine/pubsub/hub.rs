@@ -148,9 +148,13 @@ impl Hub {
 
     /// PUBLISH: delivers to channel subscribers and matching patterns; returns how many received it.
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        self.publish_bytes(Bytes::copy_from_slice(channel), Bytes::copy_from_slice(message))
+    }
+
+    /// [`Hub::publish`] for callers that already own the bytes (no copy).
+    pub fn publish_bytes(&self, channel_bytes: Bytes, message: Bytes) -> usize {
         self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
-        let channel_bytes = Bytes::copy_from_slice(channel);
-        let message = Bytes::copy_from_slice(message);
+        let channel = &channel_bytes[..];
         let mut receivers = 0;
         if let Some(subs) = self.channels.get(channel) {
             let publication = Publication::new(vec![
@@ -185,14 +189,10 @@ impl Hub {
     }
 
     /// SPUBLISH: shard channels only, no patterns.
-    pub fn spublish(&self, channel: &[u8], message: &[u8]) -> usize {
+    pub fn spublish(&self, channel: Bytes, message: Bytes) -> usize {
         self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
-        let Some(subs) = self.shard_channels.get(channel) else { return 0 };
-        let publication = Publication::new(vec![
-            Reply::text("smessage"),
-            Reply::bulk(Bytes::copy_from_slice(channel)),
-            Reply::bulk(Bytes::copy_from_slice(message)),
-        ]);
+        let Some(subs) = self.shard_channels.get(&channel[..]) else { return 0 };
+        let publication = Publication::new(vec![Reply::text("smessage"), Reply::Bulk(channel.clone()), Reply::Bulk(message)]);
         for sub in subs.iter() {
             self.deliver(sub, &publication);
         }

@@ -79,8 +79,9 @@ impl CloseReason {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
+    limits: OutboxLimits,
     queue: VecDeque<Bytes>,
     bytes: usize,
     /// Pushes discarded under drop-oldest since the last drain.
@@ -94,7 +95,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Outbox {
     format: AtomicU8,
-    limits: Mutex<OutboxLimits>,
+    /// Limits live inside the queue's lock: a push takes exactly one lock.
     inner: Mutex<Inner>,
     notify: Notify,
 }
@@ -123,8 +124,15 @@ impl Outbox {
     pub fn new(format: WireFormat, limits: OutboxLimits) -> Self {
         Outbox {
             format: AtomicU8::new(format as u8),
-            limits: Mutex::new(limits),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                limits,
+                queue: VecDeque::new(),
+                bytes: 0,
+                dropped: 0,
+                dropped_total: 0,
+                soft_since: None,
+                closed: None,
+            }),
             notify: Notify::new(),
         }
     }
@@ -139,17 +147,17 @@ impl Outbox {
     }
 
     pub fn limits(&self) -> OutboxLimits {
-        *self.limits.lock().expect("outbox limits")
+        self.inner.lock().expect("outbox").limits
     }
 
     pub fn set_limits(&self, limits: OutboxLimits) {
-        *self.limits.lock().expect("outbox limits") = limits;
+        self.inner.lock().expect("outbox").limits = limits;
     }
 
     /// Appends a frame without ever waiting for the reader.
     pub fn push(&self, frame: Bytes) -> Pushed {
-        let limits = self.limits();
         let mut inner = self.inner.lock().expect("outbox");
+        let limits = inner.limits;
         if inner.closed.is_some() {
             return Pushed::Closed;
         }
