@@ -45,6 +45,23 @@ const INITIAL_SIZE: usize = 4;
 /// Buckets examined per step before giving up on finding a non-empty one (Redis: 10 × n).
 const EMPTY_VISITS: usize = 10;
 
+/// A key's place in the table, found with one hash (see [`Dict::slot`]).
+pub enum Slot<'a, V> {
+    Occupied(&'a mut V),
+    Vacant(Vacant<'a, V>),
+}
+
+pub struct Vacant<'a, V> {
+    dict: &'a mut Dict<V>,
+    hash: u64,
+}
+
+impl<'a, V> Vacant<'a, V> {
+    pub fn insert(self, key: Box<[u8]>, value: V) -> &'a mut V {
+        self.dict.insert_hashed(self.hash, key, value)
+    }
+}
+
 pub struct Dict<V> {
     tables: [Table<V>; 2],
     /// Next bucket of `tables[0]` to move into `tables[1]`, while rehashing.
@@ -172,59 +189,86 @@ impl<V> Dict<V> {
         None
     }
 
+    fn find(&self, hash: u64, key: &[u8]) -> Option<&Node<V>> {
+        self.find_in(0, hash, key).or_else(|| self.find_in(1, hash, key))
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        let h = self.hash(key);
-        self.find_in(0, h, key).or_else(|| self.find_in(1, h, key)).map(|n| &n.value)
+        self.find(self.hash(key), key).map(|n| &n.value)
     }
 
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
-        let h = self.hash(key);
-        self.find_in(0, h, key).or_else(|| self.find_in(1, h, key)).map(|n| (&*n.key, &n.value))
+        self.find(self.hash(key), key).map(|n| (&*n.key, &n.value))
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.get(key).is_some()
     }
 
+    /// Where `key` is: its table and depth in the bucket's chain.
+    fn locate(&self, hash: u64, key: &[u8]) -> Option<(usize, usize)> {
+        for t in 0..2 {
+            let table = &self.tables[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let mut chain = std::iter::successors(table.buckets[table.index(hash)].as_deref(), |n| n.next.as_deref());
+            if let Some(depth) = chain.position(|n| &*n.key == key) {
+                return Some((t, depth));
+            }
+        }
+        None
+    }
+
+    fn value_at(&mut self, hash: u64, (t, depth): (usize, usize)) -> &mut V {
+        let table = &mut self.tables[t];
+        let idx = table.index(hash);
+        let mut node = table.buckets[idx].as_deref_mut().expect("located");
+        for _ in 0..depth {
+            node = node.next.as_deref_mut().expect("located");
+        }
+        &mut node.value
+    }
+
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         self.rehash_step(1);
         let h = self.hash(key);
-        let t = if self.find_in(0, h, key).is_some() {
-            0
-        } else if self.find_in(1, h, key).is_some() {
-            1
-        } else {
-            return None;
-        };
-        let table = &mut self.tables[t];
-        let idx = table.index(h);
-        let mut cur = table.buckets[idx].as_deref_mut();
-        while let Some(node) = cur {
-            if &*node.key == key {
-                return Some(&mut node.value);
-            }
-            cur = node.next.as_deref_mut();
+        let at = self.locate(h, key)?;
+        Some(self.value_at(h, at))
+    }
+
+    /// The key's slot, hashing it once: its value if present, or a place to insert it.
+    pub fn slot(&mut self, key: &[u8]) -> Slot<'_, V> {
+        self.rehash_step(1);
+        let hash = self.hash(key);
+        match self.locate(hash, key) {
+            Some(at) => Slot::Occupied(self.value_at(hash, at)),
+            None => Slot::Vacant(Vacant { dict: self, hash }),
         }
-        None
     }
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
-        if let Some(slot) = self.get_mut(key) {
-            return Some(std::mem::replace(slot, value));
+        match self.slot(key) {
+            Slot::Occupied(slot) => Some(std::mem::replace(slot, value)),
+            Slot::Vacant(vacant) => {
+                vacant.insert(key.into(), value);
+                None
+            }
         }
-        self.insert_new(key.into(), value);
-        None
     }
 
     /// Inserts a key known to be absent.
     pub fn insert_new(&mut self, key: Box<[u8]>, value: V) -> &mut V {
+        let hash = self.hash(&key);
+        self.insert_hashed(hash, key, value)
+    }
+
+    fn insert_hashed(&mut self, hash: u64, key: Box<[u8]>, value: V) -> &mut V {
         self.grow_if_needed();
-        self.rehash_step(1);
-        let h = self.hash(&key);
         let t = if self.rehashing() { 1 } else { 0 };
         let table = &mut self.tables[t];
-        let idx = table.index(h);
+        let idx = table.index(hash);
         let next = table.buckets[idx].take();
         table.buckets[idx] = Some(Box::new(Node { next, key, value }));
         table.used += 1;
@@ -437,3 +481,4 @@ mod tests {
         }
     }
 }
+

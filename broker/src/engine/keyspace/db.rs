@@ -8,9 +8,19 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use super::NO_EXPIRY;
-use super::value::Entry;
-use crate::engine::dict::Dict;
+use std::cell::Cell;
+
+use super::value::{Entry, Value};
+use super::{NO_EXPIRY, Ttl};
+use crate::engine::dict::{Dict, Slot};
+
+/// What [`Db::put`] replaced.
+pub enum Previous {
+    None,
+    Live(Entry),
+    /// A value past its deadline that the timer had not removed yet: the put is a creation.
+    Expired(Entry),
+}
 
 /// An entry of the deadline index: ordered by time, then key.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,6 +128,36 @@ impl Db {
         }
         self.index(key, at);
         old
+    }
+
+    /// Stores `value` under `key` with one lookup: the revision continues from a live previous value
+    /// (and restarts at 1 otherwise), the deadline is kept, cleared or set as `ttl` says.
+    pub fn put(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64, accessed: u32) -> Previous {
+        let fresh = |at| Entry { value, expire_at: at, revision: 1, accessed: Cell::new(accessed) };
+        let new_at = |current| match ttl {
+            Ttl::Keep => current,
+            Ttl::Clear => NO_EXPIRY,
+            Ttl::At(at) => at,
+        };
+        match self.dict.slot(key) {
+            Slot::Occupied(entry) => {
+                let expired = entry.expire_at <= now;
+                let at = new_at(if expired { NO_EXPIRY } else { entry.expire_at });
+                let revision = if expired { 1 } else { entry.revision + 1 };
+                let old = std::mem::replace(entry, Entry { revision, ..fresh(at) });
+                if old.expire_at != at {
+                    self.unindex(key, old.expire_at);
+                    self.index(key, at);
+                }
+                if expired { Previous::Expired(old) } else { Previous::Live(old) }
+            }
+            Slot::Vacant(vacant) => {
+                let at = new_at(NO_EXPIRY);
+                vacant.insert(key.into(), fresh(at));
+                self.index(key, at);
+                Previous::None
+            }
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {

@@ -39,7 +39,7 @@ impl Keyspace {
         keys.iter()
             .filter(|k| match self.live_mut(db, k, now) {
                 Some(e) => {
-                    e.accessed = secs;
+                    e.accessed.set(secs);
                     true
                 }
                 None => false,
@@ -210,7 +210,7 @@ impl Keyspace {
     pub fn object(&mut self, db: usize, key: &[u8], now: u64) -> Option<(&'static str, u64)> {
         let secs = self.clock_secs(now);
         let e = self.live_mut(db, key, now)?;
-        Some((e.value.encoding(), u64::from(secs.saturating_sub(e.accessed))))
+        Some((e.value.encoding(), u64::from(secs.saturating_sub(e.accessed.get()))))
     }
 
     pub fn dbsize(&self, db: usize) -> usize {

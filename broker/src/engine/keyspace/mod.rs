@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use herald_protocol::CommandError;
 
-pub use db::Db;
+pub use db::{Db, Previous};
 pub use generic::{ExpireOutcome, ScanPage};
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
@@ -126,56 +126,62 @@ impl Keyspace {
         Some(entry)
     }
 
-    /// Lazy expiry: if `key` exists but is past its deadline, remove it now. Every command that reads or
-    /// writes a key calls this first, so it never sees a dead value.
+    /// Lazy expiry for operations that must see the removal happen now (DEL of an expired key emits
+    /// `expired`, as Redis does). Reads and writes need not call it: they treat a key past its deadline
+    /// as absent, and the timer removes it on time.
     fn expire_if_due(&mut self, db: usize, key: &[u8], now: u64) {
         if self.dbs[db].get(key).is_some_and(|e| e.expire_at <= now) {
             self.expired(db, key);
         }
     }
 
-    /// A live key for reading; counts a hit or miss and refreshes its access time.
+    /// A live key for reading (one lookup); counts a hit or miss and refreshes its access time.
     fn read(&mut self, db: usize, key: &[u8], now: u64) -> Option<&Entry> {
-        self.expire_if_due(db, key, now);
-        if self.dbs[db].get(key).is_none() {
-            self.stats.misses += 1;
-            self.notify(db, key, notify::KEY_MISS, "keymiss");
-            return None;
-        }
-        self.stats.hits += 1;
         let secs = self.clock_secs(now);
-        let entry = self.dbs[db].get_mut(key)?;
-        entry.accessed = secs;
-        Some(entry)
+        match self.dbs[db].get(key) {
+            Some(entry) if entry.expire_at > now => {
+                entry.accessed.set(secs);
+                self.stats.hits += 1;
+                Some(entry)
+            }
+            _ => {
+                self.stats.misses += 1;
+                self.notify(db, key, notify::KEY_MISS, "keymiss");
+                None
+            }
+        }
     }
 
-    /// A live key for writing (no hit/miss accounting).
+    /// A live key for changing in place (no hit/miss accounting).
     fn live_mut(&mut self, db: usize, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.expire_if_due(db, key, now);
-        self.dbs[db].get_mut(key)
+        match self.dbs[db].get_mut(key) {
+            Some(entry) if entry.expire_at > now => Some(entry),
+            _ => None,
+        }
     }
 
-    fn exists(&mut self, db: usize, key: &[u8], now: u64) -> bool {
-        self.expire_if_due(db, key, now);
-        self.dbs[db].get(key).is_some()
+    fn exists(&self, db: usize, key: &[u8], now: u64) -> bool {
+        self.dbs[db].get(key).is_some_and(|e| e.expire_at > now)
     }
 
-    /// Stores a new value under `key`: the revision continues from any previous value, and the
-    /// deadline is kept or replaced as asked. Announces nothing (callers name the event).
+    /// Stores a new value under `key` (one lookup): the revision continues from a live previous
+    /// value, and the deadline is kept or replaced as asked. Announces `expired` for a dead previous
+    /// value and `new` for a creation; callers announce the command's own event.
     fn store(&mut self, db: usize, key: &[u8], value: Value, ttl: Ttl, now: u64) -> Option<Entry> {
         let accessed = self.clock_secs(now);
-        let previous = self.live_mut(db, key, now).map(|e| (e.revision, e.expire_at));
-        let (revision, expire_at) = match (previous, ttl) {
-            (Some((rev, at)), Ttl::Keep) => (rev + 1, at),
-            (Some((rev, _)), Ttl::Clear) => (rev + 1, NO_EXPIRY),
-            (Some((rev, _)), Ttl::At(at)) => (rev + 1, at),
-            (None, Ttl::At(at)) => (1, at),
-            (None, _) => (1, NO_EXPIRY),
-        };
-        if previous.is_none() {
-            self.notify(db, key, notify::NEW, "new");
+        match self.dbs[db].put(key, value, ttl, now, accessed) {
+            Previous::Live(old) => Some(old),
+            Previous::Expired(_) => {
+                self.stats.expired_keys += 1;
+                self.changed(db, key, notify::EXPIRED, "expired");
+                self.notify(db, key, notify::NEW, "new");
+                None
+            }
+            Previous::None => {
+                self.notify(db, key, notify::NEW, "new");
+                None
+            }
         }
-        self.dbs[db].insert(key, Entry { value, expire_at, revision, accessed })
     }
 
     /// Deletes a live key, announcing `del`.

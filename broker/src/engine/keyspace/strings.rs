@@ -287,6 +287,7 @@ mod tests {
         assert_eq!(ks.set(0, &args, 1000).unwrap(), SetReply::Ok);
         assert_eq!(ks.get(0, b"k", 1099).unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(ks.get(0, b"k", 1100).unwrap(), None, "expired exactly at the deadline");
+        assert_eq!(ks.expire_due(1100, 10), 1, "the timer removes it");
         assert_eq!(ks.stats.expired_keys, 1);
     }
 

@@ -1,5 +1,6 @@
 //! What a key holds.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -65,13 +66,14 @@ pub struct Entry {
     pub expire_at: u64,
     /// Per-key revision: 1 on creation, +1 on every write; what BB.SET IFREV compares.
     pub revision: u64,
-    /// Seconds since the broker started at the last access, for OBJECT IDLETIME.
-    pub accessed: u32,
+    /// Seconds since the broker started at the last access, for OBJECT IDLETIME. A `Cell` so a read
+    /// can refresh it through a shared reference, with one table lookup.
+    pub accessed: Cell<u32>,
 }
 
 impl Entry {
     pub fn new(value: Value, accessed: u32) -> Self {
-        Entry { value, expire_at: NO_EXPIRY, revision: 1, accessed }
+        Entry { value, expire_at: NO_EXPIRY, revision: 1, accessed: Cell::new(accessed) }
     }
 
     pub fn has_expiry(&self) -> bool {
