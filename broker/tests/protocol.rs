@@ -116,12 +116,7 @@ async fn a_disconnect_mid_command_leaves_nothing_behind() {
     }
     let mut c = server.conn().await;
     assert_eq!(cmd::<Option<String>>(&mut c, &["GET", "k"]).await.unwrap(), None);
-    for _ in 0..100 {
-        if server.broker.clients.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually(|| server.broker.clients.len() == 1).await;
     let list: String = cmd(&mut c, &["CLIENT", "LIST"]).await.unwrap();
     assert_eq!(list.lines().count(), 1, "only this client remains: {list}");
 }

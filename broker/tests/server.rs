@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::{cmd, start};
 
@@ -20,12 +19,7 @@ async fn client_list_name_and_kill() {
     let id: i64 = cmd(&mut a, &["CLIENT", "ID"]).await.unwrap();
     let killed: i64 = cmd(&mut b, &["CLIENT", "KILL", "ID", &id.to_string()]).await.unwrap();
     assert_eq!(killed, 1);
-    for _ in 0..100 {
-        if server.broker.clients.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually(|| server.broker.clients.len() == 1).await;
     assert_eq!(server.broker.clients.len(), 1);
     let err = cmd::<()>(&mut b, &["CLIENT", "SETNAME", "has space"]).await.unwrap_err();
     assert_eq!(err.detail(), Some("Client names cannot contain spaces, newlines or special characters."));

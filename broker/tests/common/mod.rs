@@ -163,3 +163,15 @@ pub async fn cmd<T: redis::FromRedisValue>(con: &mut redis::aio::MultiplexedConn
     }
     c.query_async(con).await
 }
+
+/// Waits (up to 5 s) until `condition` holds; for effects that happen on another task, such as a
+/// connection's cleanup after its socket closed.
+pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 5 s");
+}
