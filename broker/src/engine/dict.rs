@@ -10,10 +10,21 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
+use super::small_key::SmallKey;
+
+/// One entry. The low 32 bits of the key's hash are kept so rehashing never hashes again and a probe
+/// compares key bytes only when the hashes agree (tables never reach 2^32 buckets).
 pub struct Node<V> {
     next: Option<Box<Node<V>>>,
-    pub key: Box<[u8]>,
+    hash: u32,
+    key: SmallKey,
     pub value: V,
+}
+
+impl<V> Node<V> {
+    fn is(&self, hash: u32, key: &[u8]) -> bool {
+        self.hash == hash && self.key.as_bytes() == key
+    }
 }
 
 struct Table<V> {
@@ -36,8 +47,8 @@ impl<V> Table<V> {
         (self.buckets.len() as u64).wrapping_sub(1)
     }
 
-    fn index(&self, hash: u64) -> usize {
-        (hash & self.mask()) as usize
+    fn index(&self, hash: u32) -> usize {
+        (u64::from(hash) & self.mask()) as usize
     }
 }
 
@@ -53,11 +64,12 @@ pub enum Slot<'a, V> {
 
 pub struct Vacant<'a, V> {
     dict: &'a mut Dict<V>,
-    hash: u64,
+    hash: u32,
 }
 
 impl<'a, V> Vacant<'a, V> {
-    pub fn insert(self, key: Box<[u8]>, value: V) -> &'a mut V {
+    /// Inserts `key` (the key the slot was looked up with).
+    pub fn insert(self, key: &[u8], value: V) -> &'a mut V {
         self.dict.insert_hashed(self.hash, key, value)
     }
 }
@@ -92,8 +104,8 @@ impl<V> Dict<V> {
         self.len() == 0
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    fn hash(&self, key: &[u8]) -> u32 {
+        self.hasher.hash_one(key) as u32
     }
 
     fn rehashing(&self) -> bool {
@@ -117,8 +129,7 @@ impl<V> Dict<V> {
             let mut chain = self.tables[0].buckets[idx].take();
             while let Some(mut node) = chain {
                 chain = node.next.take();
-                let h = self.hasher.hash_one(&*node.key);
-                let dst = self.tables[1].index(h);
+                let dst = self.tables[1].index(node.hash);
                 node.next = self.tables[1].buckets[dst].take();
                 self.tables[1].buckets[dst] = Some(node);
                 self.tables[0].used -= 1;
@@ -174,14 +185,14 @@ impl<V> Dict<V> {
         }
     }
 
-    fn find_in(&self, t: usize, hash: u64, key: &[u8]) -> Option<&Node<V>> {
+    fn find_in(&self, t: usize, hash: u32, key: &[u8]) -> Option<&Node<V>> {
         let table = &self.tables[t];
         if table.buckets.is_empty() {
             return None;
         }
         let mut cur = table.buckets[table.index(hash)].as_deref();
         while let Some(node) = cur {
-            if &*node.key == key {
+            if node.is(hash, key) {
                 return Some(node);
             }
             cur = node.next.as_deref();
@@ -189,7 +200,7 @@ impl<V> Dict<V> {
         None
     }
 
-    fn find(&self, hash: u64, key: &[u8]) -> Option<&Node<V>> {
+    fn find(&self, hash: u32, key: &[u8]) -> Option<&Node<V>> {
         self.find_in(0, hash, key).or_else(|| self.find_in(1, hash, key))
     }
 
@@ -198,7 +209,7 @@ impl<V> Dict<V> {
     }
 
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
-        self.find(self.hash(key), key).map(|n| (&*n.key, &n.value))
+        self.find(self.hash(key), key).map(|n| (n.key.as_bytes(), &n.value))
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
@@ -206,21 +217,21 @@ impl<V> Dict<V> {
     }
 
     /// Where `key` is: its table and depth in the bucket's chain.
-    fn locate(&self, hash: u64, key: &[u8]) -> Option<(usize, usize)> {
+    fn locate(&self, hash: u32, key: &[u8]) -> Option<(usize, usize)> {
         for t in 0..2 {
             let table = &self.tables[t];
             if table.buckets.is_empty() {
                 continue;
             }
             let mut chain = std::iter::successors(table.buckets[table.index(hash)].as_deref(), |n| n.next.as_deref());
-            if let Some(depth) = chain.position(|n| &*n.key == key) {
+            if let Some(depth) = chain.position(|n| n.is(hash, key)) {
                 return Some((t, depth));
             }
         }
         None
     }
 
-    fn value_at(&mut self, hash: u64, (t, depth): (usize, usize)) -> &mut V {
+    fn value_at(&mut self, hash: u32, (t, depth): (usize, usize)) -> &mut V {
         let table = &mut self.tables[t];
         let idx = table.index(hash);
         let mut node = table.buckets[idx].as_deref_mut().expect("located");
@@ -252,31 +263,31 @@ impl<V> Dict<V> {
         match self.slot(key) {
             Slot::Occupied(slot) => Some(std::mem::replace(slot, value)),
             Slot::Vacant(vacant) => {
-                vacant.insert(key.into(), value);
+                vacant.insert(key, value);
                 None
             }
         }
     }
 
     /// Inserts a key known to be absent.
-    pub fn insert_new(&mut self, key: Box<[u8]>, value: V) -> &mut V {
-        let hash = self.hash(&key);
+    pub fn insert_new(&mut self, key: &[u8], value: V) -> &mut V {
+        let hash = self.hash(key);
         self.insert_hashed(hash, key, value)
     }
 
-    fn insert_hashed(&mut self, hash: u64, key: Box<[u8]>, value: V) -> &mut V {
+    fn insert_hashed(&mut self, hash: u32, key: &[u8], value: V) -> &mut V {
         self.grow_if_needed();
         let t = if self.rehashing() { 1 } else { 0 };
         let table = &mut self.tables[t];
         let idx = table.index(hash);
         let next = table.buckets[idx].take();
-        table.buckets[idx] = Some(Box::new(Node { next, key, value }));
+        table.buckets[idx] = Some(Box::new(Node { next, hash, key: SmallKey::new(key), value }));
         table.used += 1;
         &mut table.buckets[idx].as_mut().expect("just inserted").value
     }
 
-    /// Removes a key, returning it and its value.
-    pub fn remove(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
+    /// Removes a key, returning its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<V> {
         self.rehash_step(1);
         let h = self.hash(key);
         for t in 0..2 {
@@ -289,13 +300,13 @@ impl<V> Dict<V> {
             loop {
                 match link {
                     None => break,
-                    Some(node) if &*node.key == key => {
+                    Some(node) if node.is(h, key) => {
                         let mut node = link.take().expect("matched Some");
                         *link = node.next.take();
                         table.used -= 1;
-                        let out = (node.key, node.value);
+                        let value = node.value;
                         self.shrink_if_needed();
-                        return Some(out);
+                        return Some(value);
                     }
                     Some(node) => link = &mut node.next,
                 }
@@ -320,14 +331,14 @@ impl<V> Dict<V> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.tables.iter().flat_map(|t| t.buckets.iter()).flat_map(|bucket| {
-            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (&*n.key, &n.value))
+            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_bytes(), &n.value))
         })
     }
 
     fn visit_bucket<'a>(table: &'a Table<V>, idx: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
         let mut cur = table.buckets[idx].as_deref();
         while let Some(n) = cur {
-            f(&n.key, &n.value);
+            f(n.key.as_bytes(), &n.value);
             cur = n.next.as_deref();
         }
     }
@@ -383,12 +394,7 @@ impl<V> Dict<V> {
         };
         let len = std::iter::successors(Some(head), |n| n.next.as_deref()).count();
         let pick = (rand() % len as u64) as usize;
-        std::iter::successors(Some(head), |n| n.next.as_deref()).nth(pick).map(|n| (&*n.key, &n.value))
-    }
-
-    /// Bytes of bucket arrays (for INFO memory estimates).
-    pub fn bucket_bytes(&self) -> usize {
-        (self.tables[0].buckets.len() + self.tables[1].buckets.len()) * std::mem::size_of::<usize>()
+        std::iter::successors(Some(head), |n| n.next.as_deref()).nth(pick).map(|n| (n.key.as_bytes(), &n.value))
     }
 }
 
@@ -419,7 +425,7 @@ mod tests {
         }
         assert_eq!(d.insert(&key(5), 55), Some(5));
         for i in 0..9_990 {
-            assert_eq!(d.remove(&key(i)).map(|(_, v)| v), Some(if i == 5 { 55 } else { i }));
+            assert_eq!(d.remove(&key(i)), Some(if i == 5 { 55 } else { i }));
         }
         assert_eq!(d.len(), 10);
         assert!(d.get(&key(0)).is_none());
@@ -481,4 +487,5 @@ mod tests {
         }
     }
 }
+
 

@@ -153,7 +153,7 @@ impl Db {
             }
             Slot::Vacant(vacant) => {
                 let at = new_at(NO_EXPIRY);
-                vacant.insert(key.into(), fresh(at));
+                vacant.insert(key, fresh(at));
                 self.index(key, at);
                 Previous::None
             }
@@ -161,7 +161,7 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (_, entry) = self.dict.remove(key)?;
+        let entry = self.dict.remove(key)?;
         self.unindex(key, entry.expire_at);
         Some(entry)
     }
@@ -195,7 +195,7 @@ impl Db {
         }
         let Deadline(at, key) = self.deadlines.pop_first()?;
         self.deadline_sum -= u128::from(at);
-        let (key, entry) = self.dict.remove(&key)?;
+        let entry = self.dict.remove(&key)?;
         Some((key, entry))
     }
 
