@@ -10,20 +10,20 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use super::small_key::SmallKey;
+use super::small_bytes::SmallBytes;
 
 /// One entry. The low 32 bits of the key's hash are kept so rehashing never hashes again and a probe
 /// compares key bytes only when the hashes agree (tables never reach 2^32 buckets).
 pub struct Node<V> {
     next: Option<Box<Node<V>>>,
     hash: u32,
-    key: SmallKey,
+    key: SmallBytes,
     pub value: V,
 }
 
 impl<V> Node<V> {
     fn is(&self, hash: u32, key: &[u8]) -> bool {
-        self.hash == hash && self.key.as_bytes() == key
+        self.hash == hash && self.key.as_slice() == key
     }
 }
 
@@ -209,7 +209,7 @@ impl<V> Dict<V> {
     }
 
     pub fn get_key_value(&self, key: &[u8]) -> Option<(&[u8], &V)> {
-        self.find(self.hash(key), key).map(|n| (n.key.as_bytes(), &n.value))
+        self.find(self.hash(key), key).map(|n| (n.key.as_slice(), &n.value))
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
@@ -281,7 +281,7 @@ impl<V> Dict<V> {
         let table = &mut self.tables[t];
         let idx = table.index(hash);
         let next = table.buckets[idx].take();
-        table.buckets[idx] = Some(Box::new(Node { next, hash, key: SmallKey::new(key), value }));
+        table.buckets[idx] = Some(Box::new(Node { next, hash, key: SmallBytes::new(key), value }));
         table.used += 1;
         &mut table.buckets[idx].as_mut().expect("just inserted").value
     }
@@ -331,14 +331,14 @@ impl<V> Dict<V> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.tables.iter().flat_map(|t| t.buckets.iter()).flat_map(|bucket| {
-            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_bytes(), &n.value))
+            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_slice(), &n.value))
         })
     }
 
     fn visit_bucket<'a>(table: &'a Table<V>, idx: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
         let mut cur = table.buckets[idx].as_deref();
         while let Some(n) = cur {
-            f(n.key.as_bytes(), &n.value);
+            f(n.key.as_slice(), &n.value);
             cur = n.next.as_deref();
         }
     }
@@ -394,7 +394,7 @@ impl<V> Dict<V> {
         };
         let len = std::iter::successors(Some(head), |n| n.next.as_deref()).count();
         let pick = (rand() % len as u64) as usize;
-        std::iter::successors(Some(head), |n| n.next.as_deref()).nth(pick).map(|n| (n.key.as_bytes(), &n.value))
+        std::iter::successors(Some(head), |n| n.next.as_deref()).nth(pick).map(|n| (n.key.as_slice(), &n.value))
     }
 }
 

@@ -7,7 +7,7 @@
 pub mod blocking;
 pub mod dict;
 pub mod glob;
-pub mod small_key;
+pub mod small_bytes;
 pub mod keyspace;
 pub mod pubsub;
 

@@ -238,7 +238,7 @@ mod tests {
     use crate::engine::keyspace::value::Value;
 
     fn entry(v: &str, at: u64) -> Entry {
-        Entry { expire_at: at, ..Entry::new(Value::Str(v.into()), 0) }
+        Entry { expire_at: at, ..Entry::new(Value::string(v.as_bytes()), 0) }
     }
 
     #[test]

@@ -47,8 +47,12 @@ impl Keyspace {
     pub fn set(&mut self, db: usize, args: &SetArgs, now: u64) -> Result<SetReply, CommandError> {
         let deadline = args.expiry.map(|e| resolve_expiry(e, now, "set")).transpose()?;
         let old = if args.get { Some(self.get(db, &args.key, now)?) } else { None };
-        let found = self.exists(db, &args.key, now);
-        if (args.condition == SetCondition::Nx && found) || (args.condition == SetCondition::Xx && !found) {
+        let blocked = match args.condition {
+            SetCondition::Always => false,
+            SetCondition::Nx => self.exists(db, &args.key, now),
+            SetCondition::Xx => !self.exists(db, &args.key, now),
+        };
+        if blocked {
             return Ok(old.map(SetReply::Old).unwrap_or(SetReply::NotSet));
         }
         let ttl = match deadline {
@@ -56,7 +60,7 @@ impl Keyspace {
             None if args.keep_ttl => Ttl::Keep,
             None => Ttl::Clear,
         };
-        self.store(db, &args.key, Value::Str(args.value.to_vec()), ttl, now);
+        self.store(db, &args.key, Value::string(&args.value), ttl, now);
         self.changed(db, &args.key, notify::STRING, "set");
         if deadline.is_some() {
             self.notify(db, &args.key, notify::GENERIC, "expire");
@@ -67,7 +71,7 @@ impl Keyspace {
     /// SETEX / PSETEX.
     pub fn set_ex(&mut self, db: usize, key: &[u8], value: &[u8], expiry: Expiry, command: &str, now: u64) -> Result<(), CommandError> {
         let at = resolve_expiry(expiry, now, command)?;
-        self.store(db, key, Value::Str(value.to_vec()), Ttl::At(at), now);
+        self.store(db, key, Value::string(value), Ttl::At(at), now);
         self.changed(db, key, notify::STRING, "set");
         self.notify(db, key, notify::GENERIC, "expire");
         Ok(())
@@ -77,14 +81,14 @@ impl Keyspace {
         if self.exists(db, key, now) {
             return false;
         }
-        self.store(db, key, Value::Str(value.to_vec()), Ttl::Clear, now);
+        self.store(db, key, Value::string(value), Ttl::Clear, now);
         self.changed(db, key, notify::STRING, "set");
         true
     }
 
     pub fn get_set(&mut self, db: usize, key: &[u8], value: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
         let old = self.get(db, key, now)?;
-        self.store(db, key, Value::Str(value.to_vec()), Ttl::Clear, now);
+        self.store(db, key, Value::string(value), Ttl::Clear, now);
         self.changed(db, key, notify::STRING, "set");
         Ok(old)
     }
@@ -124,7 +128,7 @@ impl Keyspace {
         keys.iter()
             .map(|k| match self.read(db, k, now) {
                 Some(e) => match &e.value {
-                    Value::Str(s) => Some(bytes(s)),
+                    Value::Str(s) => Some(bytes(s.as_slice())),
                     _ => None,
                 },
                 None => None,
@@ -138,7 +142,7 @@ impl Keyspace {
             return false;
         }
         for (k, v) in pairs {
-            self.store(db, k, Value::Str(v.to_vec()), Ttl::Clear, now);
+            self.store(db, k, Value::string(v), Ttl::Clear, now);
             self.changed(db, k, notify::STRING, "set");
         }
         true
@@ -160,7 +164,7 @@ impl Keyspace {
         let len = match current {
             None => {
                 self.check_size(value.len())?;
-                self.store(db, key, Value::Str(value.to_vec()), Ttl::Clear, now);
+                self.store(db, key, Value::string(value), Ttl::Clear, now);
                 value.len()
             }
             Some(len) => {
@@ -217,14 +221,14 @@ impl Keyspace {
         }
         self.check_size(offset + value.len())?;
         if current.is_none() {
-            self.store(db, key, Value::Str(Vec::new()), Ttl::Clear, now);
+            self.store(db, key, Value::string(b""), Ttl::Clear, now);
         }
         let entry = self.dbs[db].get_mut(key).expect("live key");
         let s = entry.value.as_str_mut()?;
         if s.len() < offset + value.len() {
             s.resize(offset + value.len(), 0);
         }
-        s[offset..offset + value.len()].copy_from_slice(value);
+        s.as_mut_slice()[offset..offset + value.len()].copy_from_slice(value);
         let len = s.len();
         if current.is_some() {
             entry.revision += 1;
@@ -242,7 +246,8 @@ impl Keyspace {
         let next = current
             .checked_add(by)
             .ok_or(CommandError::fixed("ERR increment or decrement would overflow"))?;
-        self.store(db, key, Value::Str(next.to_string().into_bytes()), Ttl::Keep, now);
+        let mut digits = [0u8; 20];
+        self.store(db, key, Value::string(herald_protocol::number::format_i64(&mut digits, next)), Ttl::Keep, now);
         self.changed(db, key, notify::STRING, "incrby");
         Ok(next)
     }
@@ -256,9 +261,9 @@ impl Keyspace {
         if !next.is_finite() {
             return Err(CommandError::fixed("ERR increment would produce NaN or Infinity"));
         }
-        let text = format_f64(next).into_bytes();
-        let reply = bytes(&text);
-        self.store(db, key, Value::Str(text), Ttl::Keep, now);
+        let text = format_f64(next);
+        let reply = bytes(text.as_bytes());
+        self.store(db, key, Value::string(text.as_bytes()), Ttl::Keep, now);
         self.changed(db, key, notify::STRING, "incrbyfloat");
         Ok(reply)
     }

@@ -7,15 +7,22 @@ use bytes::Bytes;
 use herald_protocol::CommandError;
 
 use crate::engine::keyspace::NO_EXPIRY;
+use crate::engine::small_bytes::SmallBytes;
 
-/// A key's value. Strings are a `Vec` so APPEND and SETRANGE grow in place, amortised as Redis's sds.
+/// A key's value. Short strings live inline in the table node; long ones grow in place for APPEND
+/// and SETRANGE, amortised as Redis's sds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Str(Vec<u8>),
+    Str(SmallBytes),
     List(Box<VecDeque<Bytes>>),
 }
 
 impl Value {
+    /// A string value from bytes.
+    pub fn string(data: &[u8]) -> Value {
+        Value::Str(SmallBytes::new(data))
+    }
+
     /// The name TYPE reports and SCAN TYPE filters on.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -27,7 +34,7 @@ impl Value {
     /// What OBJECT ENCODING reports, using Redis's thresholds.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(s) if s.len() <= 20 && herald_protocol::number::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= 20 && herald_protocol::number::parse_i64(s.as_slice()).is_some() => "int",
             Value::Str(s) if s.len() <= 44 => "embstr",
             Value::Str(_) => "raw",
             Value::List(l) if l.len() <= 128 && l.iter().all(|e| e.len() <= 64) => "listpack",
@@ -35,14 +42,15 @@ impl Value {
         }
     }
 
-    pub fn as_str(&self) -> Result<&Vec<u8>, CommandError> {
+    /// A string's bytes, or WRONGTYPE.
+    pub fn as_str(&self) -> Result<&[u8], CommandError> {
         match self {
-            Value::Str(s) => Ok(s),
+            Value::Str(s) => Ok(s.as_slice()),
             _ => Err(CommandError::wrong_type()),
         }
     }
 
-    pub fn as_str_mut(&mut self) -> Result<&mut Vec<u8>, CommandError> {
+    pub fn as_str_mut(&mut self) -> Result<&mut SmallBytes, CommandError> {
         match self {
             Value::Str(s) => Ok(s),
             _ => Err(CommandError::wrong_type()),
@@ -52,7 +60,7 @@ impl Value {
     /// Approximate heap bytes, for per-scope stats and INFO memory.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Str(s) => s.capacity(),
+            Value::Str(s) => s.heap_bytes(),
             Value::List(l) => l.iter().map(|e| e.len() + 32).sum::<usize>() + 32,
         }
     }
