@@ -25,6 +25,11 @@ impl Clock {
         self.base_unix_ms + self.base.elapsed().as_millis() as u64
     }
 
+    /// Unix time in milliseconds at `at`.
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        self.base_unix_ms + at.saturating_duration_since(self.base).as_millis() as u64
+    }
+
     /// Unix time in microseconds (TIME).
     pub fn now_us(&self) -> u64 {
         self.base_unix_ms * 1000 + self.base.elapsed().as_micros() as u64

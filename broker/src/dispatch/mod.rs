@@ -77,7 +77,8 @@ impl<'a> Cx<'a> {
     /// The command's time: read once, so every part of a command (or of an EXEC) sees one instant.
     pub fn now(&mut self) -> u64 {
         let clock = self.broker.clock;
-        *self.now.get_or_insert_with(|| clock.now_ms())
+        let batch = self.session.batch_time;
+        *self.now.get_or_insert_with(|| batch.map(|(ms, _)| ms).unwrap_or_else(|| clock.now_ms()))
     }
 
     pub fn db(&self) -> usize {
@@ -148,9 +149,10 @@ fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(
 }
 
 fn note_activity(session: &Session, spec: &'static CommandSpec) {
+    let at = session.batch_time.map(|(_, at)| at).unwrap_or_else(tokio::time::Instant::now);
     let mut a = session.client.activity();
     a.last_command = spec.name;
-    a.last_active = tokio::time::Instant::now();
+    a.last_active = at;
 }
 
 /// The single match from a command to the code that runs it.

@@ -139,6 +139,7 @@ impl RespConnection {
 
     /// Handles every complete request in the read buffer.
     async fn process(&mut self) -> Option<Ended> {
+        self.stamp_batch();
         loop {
             let request = match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(r)) => r,
@@ -163,7 +164,10 @@ impl RespConnection {
                     return Some(Ended::Quit);
                 }
                 Outcome::Block(blocked) => match self.wait_blocked(blocked).await {
-                    Ok(reply) => self.encode(&reply),
+                    Ok(reply) => {
+                        self.encode(&reply);
+                        self.stamp_batch();
+                    }
                     Err(ended) => return Some(ended),
                 },
             }
@@ -179,6 +183,12 @@ impl RespConnection {
             self.read_chunk = READ_CHUNK;
         }
         None
+    }
+
+    /// One clock reading for the requests that arrived together.
+    fn stamp_batch(&mut self) {
+        let at = Instant::now();
+        self.session.batch_time = Some((self.broker.clock.ms_at(at), at));
     }
 
     /// Waits for a blocked command's reply while still noticing a disconnect, a kill or shutdown, and

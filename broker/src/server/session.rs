@@ -50,6 +50,9 @@ pub struct Session {
     pub subscriptions: Subscriptions,
     /// JSON sessions render pushes as JSON whatever `protocol` says.
     pub json: bool,
+    /// The time of the batch of requests being handled (unix ms, instant), set by the connection
+    /// once per read so pipelined commands do not each read the clock. `None`: read it per command.
+    pub batch_time: Option<(u64, tokio::time::Instant)>,
 }
 
 impl Session {
@@ -63,6 +66,7 @@ impl Session {
             watch: WatchHandle::new(),
             subscriptions: Subscriptions::default(),
             json,
+            batch_time: None,
         }
     }
 
