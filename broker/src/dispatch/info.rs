@@ -57,9 +57,10 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
             );
         }
         "clients" => {
+            let blocked = cx.state().blocking.len();
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\npubsub_clients:{}\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
                 b.clients.len(),
                 b.settings().maxclients,
                 b.clients.pubsub_count(),

@@ -8,6 +8,7 @@ mod block;
 mod conn;
 mod info;
 mod keys;
+mod lists;
 mod pubsub;
 mod server;
 
@@ -163,6 +164,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Keys(c) => keys::execute_generic(c, cx).into(),
         Command::Strings(c) => keys::execute_string(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
+        Command::Lists(c) => lists::execute(c, cx),
     }
 }
 

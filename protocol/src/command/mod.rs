@@ -8,12 +8,14 @@
 
 mod conn;
 mod keys;
+mod lists;
 mod pubsub;
 mod strings;
 mod table;
 
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
+pub use lists::{End, ListCommand, Timeout};
 pub use pubsub::PubSubCommand;
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
@@ -28,6 +30,7 @@ pub enum Command {
     Keys(KeyCommand),
     Strings(StringCommand),
     PubSub(PubSubCommand),
+    Lists(ListCommand),
 }
 
 macro_rules! into_command {
@@ -39,7 +42,7 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand));
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand));
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

@@ -24,6 +24,15 @@ pub enum ExpireOutcome {
 }
 
 impl Keyspace {
+    /// Puts a moved or copied entry under `key`; a list arriving there may serve blocked poppers.
+    fn place(&mut self, db: usize, key: &[u8], entry: super::Entry) {
+        let is_list = matches!(entry.value, super::Value::List(_));
+        self.dbs[db].insert(key, entry);
+        if is_list {
+            self.signal_ready(db, key);
+        }
+    }
+
     /// DEL / UNLINK: how many of the keys existed.
     pub fn del(&mut self, db: usize, keys: &[Bytes], now: u64) -> i64 {
         keys.iter().filter(|k| self.delete(db, k, now).is_some()).count() as i64
@@ -124,7 +133,7 @@ impl Keyspace {
         }
         let mut entry = self.dbs[db].remove(from).expect("checked above");
         entry.revision = 1;
-        self.dbs[db].insert(to, entry);
+        self.place(db, to, entry);
         self.changed(db, from, notify::GENERIC, "rename_from");
         self.changed(db, to, notify::GENERIC, "rename_to");
         Ok(true)
@@ -144,7 +153,7 @@ impl Keyspace {
             self.delete(to_db, to, now);
         }
         entry.revision = 1;
-        self.dbs[to_db].insert(to, entry);
+        self.place(to_db, to, entry);
         self.changed(to_db, to, notify::GENERIC, "copy_to");
         Ok(true)
     }
@@ -158,7 +167,7 @@ impl Keyspace {
             return Ok(false);
         }
         let entry = self.dbs[db].remove(key).expect("checked above");
-        self.dbs[to_db].insert(key, entry);
+        self.place(to_db, key, entry);
         self.changed(db, key, notify::GENERIC, "move_from");
         self.changed(to_db, key, notify::GENERIC, "move_to");
         Ok(true)

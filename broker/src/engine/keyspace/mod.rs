@@ -7,6 +7,7 @@
 
 mod db;
 mod generic;
+mod lists;
 pub mod notify;
 pub mod strings;
 mod value;

@@ -1,0 +1,106 @@
+//! List commands, including the blocking ones: a blocked pop registers an attempt that re-runs the
+//! same keyspace operation when one of its keys is created (see engine/blocking.rs).
+
+use bytes::Bytes;
+use herald_protocol::command::{ListCommand, Timeout};
+use herald_protocol::{CommandError, Reply};
+
+use super::{Cx, Outcome};
+use crate::engine::blocking::WaitKey;
+
+fn wait_keys(db: usize, keys: &[Bytes]) -> Vec<WaitKey> {
+    keys.iter().map(|key| WaitKey::Key { db, key: key.clone() }).collect()
+}
+
+fn popped_reply(key: Bytes, items: Vec<Bytes>, as_list: bool) -> Reply {
+    if as_list {
+        Reply::Array(vec![Reply::Bulk(key), Reply::bulks(items)])
+    } else {
+        Reply::Array(vec![Reply::Bulk(key), Reply::bulk_or_nil(items.into_iter().next())])
+    }
+}
+
+/// Runs `op` now; if it finds nothing, blocks until it does or `timeout` passes (then null array).
+fn now_or_block(
+    cx: &mut Cx<'_>,
+    keys: Vec<WaitKey>,
+    timeout: Timeout,
+    mut op: impl FnMut(&mut crate::engine::State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static,
+) -> Outcome {
+    let now = cx.now();
+    match op(cx.state(), now) {
+        Err(e) => e.into(),
+        Ok(Some(reply)) => reply.into(),
+        Ok(None) => cx.block(
+            keys,
+            timeout.duration(),
+            Reply::NilArray,
+            Box::new(move |state, now| match op(state, now) {
+                Ok(Some(reply)) => Some(reply),
+                Err(e) => Some(Reply::Error(e)),
+                Ok(None) => None,
+            }),
+        ),
+    }
+}
+
+pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
+    let db = cx.db();
+    let now = cx.now();
+    let result: Result<Reply, CommandError> = match cmd {
+        ListCommand::Push { key, end, elements, only_existing } => {
+            cx.state().keyspace.push(db, &key, end, &elements, only_existing, now).map(|n| Reply::Int(n as i64))
+        }
+        ListCommand::Pop { key, end, count } => match cx.state().keyspace.pop(db, &key, end, count.unwrap_or(1), now) {
+            Err(e) => Err(e),
+            Ok(None) if count.is_some() => Ok(Reply::NilArray),
+            Ok(None) => Ok(Reply::Nil),
+            Ok(Some(items)) if count.is_some() => Ok(Reply::bulks(items)),
+            Ok(Some(items)) => Ok(Reply::bulk_or_nil(items.into_iter().next())),
+        },
+        ListCommand::Len(key) => cx.state().keyspace.llen(db, &key, now).map(|n| Reply::Int(n as i64)),
+        ListCommand::Range { key, start, stop } => cx.state().keyspace.lrange(db, &key, start, stop, now).map(Reply::bulks),
+        ListCommand::Index { key, index } => cx.state().keyspace.lindex(db, &key, &index, now).map(Reply::bulk_or_nil),
+        ListCommand::Set { key, index, element } => cx.state().keyspace.lset(db, &key, index, &element, now).map(|_| Reply::ok()),
+        ListCommand::Rem { key, count, element } => cx.state().keyspace.lrem(db, &key, count, &element, now).map(|n| Reply::Int(n as i64)),
+        ListCommand::Trim { key, start, stop } => cx.state().keyspace.ltrim(db, &key, start, stop, now).map(|_| Reply::ok()),
+        ListCommand::Insert { key, before, pivot, element } => {
+            cx.state().keyspace.linsert(db, &key, before, &pivot, &element, now).map(Reply::Int)
+        }
+        ListCommand::Pos { key, element, rank, count, max_len } => {
+            cx.state().keyspace.lpos(db, &key, &element, rank, count.unwrap_or(1), max_len, now).map(|found| match count {
+                Some(_) => Reply::Array(found.into_iter().map(|i| Reply::Int(i as i64)).collect()),
+                None => found.first().map_or(Reply::Nil, |i| Reply::Int(*i as i64)),
+            })
+        }
+        ListCommand::Move { source, destination, from, to, timeout: None } => {
+            cx.state().keyspace.lmove(db, &source, &destination, from, to, now).map(Reply::bulk_or_nil)
+        }
+        ListCommand::Move { source, destination, from, to, timeout: Some(timeout) } => {
+            let keys = wait_keys(db, std::slice::from_ref(&source));
+            return now_or_block(cx, keys, timeout, move |state, now| {
+                Ok(state.keyspace.lmove(db, &source, &destination, from, to, now)?.map(Reply::Bulk))
+            });
+        }
+        ListCommand::BlockingPop { keys, end, timeout } => {
+            let waits = wait_keys(db, &keys);
+            return now_or_block(cx, waits, timeout, move |state, now| {
+                Ok(state.keyspace.pop_first(db, &keys, end, 1, now)?.map(|(k, items)| popped_reply(k, items, false)))
+            });
+        }
+        ListCommand::MultiPop { keys, end, count, timeout } => {
+            let waits = wait_keys(db, &keys);
+            let op = move |state: &mut crate::engine::State, now| {
+                Ok(state.keyspace.pop_first(db, &keys, end, count, now)?.map(|(k, items)| popped_reply(k, items, true)))
+            };
+            match timeout {
+                Some(timeout) => return now_or_block(cx, waits, timeout, op),
+                None => {
+                    let state = cx.state();
+                    op(state, now).map(|r| r.unwrap_or(Reply::NilArray))
+                }
+            }
+        }
+    };
+    result.into()
+}

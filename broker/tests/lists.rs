@@ -1,0 +1,112 @@
+//! Lists through a real client, above all the blocking commands: woken by another connection, FIFO,
+//! each element to exactly one waiter, timeouts, disconnects.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{cmd, eventually, start};
+use redis::Value;
+
+#[tokio::test]
+async fn blpop_is_woken_by_a_push_from_another_connection() {
+    let server = start().await;
+    let mut waiter = server.conn().await;
+    let mut pusher = server.conn().await;
+    let blocked = tokio::spawn(async move { cmd::<(String, String)>(&mut waiter, &["BLPOP", "empty", "jobs", "0"]).await });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    assert_eq!(cmd::<i64>(&mut pusher, &["RPUSH", "jobs", "job-1"]).await.unwrap(), 1);
+    assert_eq!(blocked.await.unwrap().unwrap(), ("jobs".to_owned(), "job-1".to_owned()));
+    assert_eq!(cmd::<i64>(&mut pusher, &["LLEN", "jobs"]).await.unwrap(), 0, "the element went to the waiter");
+}
+
+#[tokio::test]
+async fn blocked_clients_are_served_first_come_first_served_one_element_each() {
+    let server = start().await;
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        let mut c = server.conn().await;
+        waiters.push(tokio::spawn(async move { cmd::<(String, String)>(&mut c, &["BRPOP", "q", "5"]).await.unwrap().1 }));
+        eventually(|| server.broker.lock().blocking.len() == i + 1).await;
+    }
+    let mut pusher = server.conn().await;
+    let _: () = cmd(&mut pusher, &["LPUSH", "q", "first", "second", "third"]).await.unwrap();
+    let got: Vec<String> = futures_util::future::join_all(waiters).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(got, ["first", "second", "third"], "BRPOP pops from the right, in blocking order");
+}
+
+#[tokio::test]
+async fn timeouts_answer_null_and_zero_waits_forever() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let got: Value = cmd(&mut c, &["BLPOP", "nothing", "0.05"]).await.unwrap();
+    assert_eq!(got, Value::Nil);
+    let got: Value = cmd(&mut c, &["BLMOVE", "nothing", "dst", "LEFT", "RIGHT", "0.05"]).await.unwrap();
+    assert_eq!(got, Value::Nil);
+    assert_eq!(server.broker.lock().blocking.len(), 0, "timed-out waiters are withdrawn");
+    let mut forever = server.conn().await;
+    let blocked = tokio::spawn(async move { cmd::<(String, String)>(&mut forever, &["BLPOP", "later", "0"]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!blocked.is_finished(), "timeout 0 keeps waiting");
+    let _: () = cmd(&mut c, &["RPUSH", "later", "x"]).await.unwrap();
+    assert_eq!(blocked.await.unwrap().unwrap().1, "x");
+}
+
+#[tokio::test]
+async fn blmove_and_blmpop_wake_up() {
+    let server = start().await;
+    let mut a = server.conn().await;
+    let mut b = server.conn().await;
+    let mover = tokio::spawn(async move { cmd::<String>(&mut a, &["BLMOVE", "inbox", "processing", "LEFT", "RIGHT", "5"]).await });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let _: () = cmd(&mut b, &["RPUSH", "inbox", "task"]).await.unwrap();
+    assert_eq!(mover.await.unwrap().unwrap(), "task");
+    assert_eq!(cmd::<Vec<String>>(&mut b, &["LRANGE", "processing", "0", "-1"]).await.unwrap(), ["task"]);
+    let mut c = server.conn().await;
+    let multi = tokio::spawn(async move { cmd::<(String, Vec<String>)>(&mut c, &["BLMPOP", "5", "2", "x", "y", "RIGHT", "COUNT", "2"]).await });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let _: () = cmd(&mut b, &["RPUSH", "y", "1", "2", "3"]).await.unwrap();
+    assert_eq!(multi.await.unwrap().unwrap(), ("y".to_owned(), vec!["3".to_owned(), "2".to_owned()]));
+}
+
+#[tokio::test]
+async fn a_waiter_that_disconnects_does_not_swallow_an_element() {
+    let server = start().await;
+    {
+        let mut gone = server.raw().await;
+        gone.cmd(&["BLPOP", "q", "0"]).await;
+        eventually(|| server.broker.lock().blocking.len() == 1).await;
+    }
+    eventually(|| server.broker.lock().blocking.is_empty()).await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["RPUSH", "q", "kept"]).await.unwrap();
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["LRANGE", "q", "0", "-1"]).await.unwrap(), ["kept"]);
+}
+
+#[tokio::test]
+async fn commands_pipelined_behind_a_blocked_one_wait_for_it() {
+    let server = start().await;
+    let mut raw = server.raw().await;
+    raw.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n").await;
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["RPUSH", "q", "v"]).await.unwrap();
+    raw.expect("*2\r\n$1\r\nq\r\n$1\r\nv\r\n+PONG\r\n").await;
+    let info: String = cmd(&mut c, &["INFO", "clients"]).await.unwrap();
+    assert!(info.contains("blocked_clients:0"), "{info}");
+}
+
+#[tokio::test]
+async fn list_notifications_and_watch() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Kl"]).await.unwrap();
+    let mut sub = server.client().get_async_pubsub().await.unwrap();
+    sub.psubscribe("__keyspace@0__:l").await.unwrap();
+    let _: () = cmd(&mut c, &["RPUSH", "l", "a"]).await.unwrap();
+    let _: () = cmd(&mut c, &["LPOP", "l"]).await.unwrap();
+    let mut stream = sub.on_message();
+    let first: String = futures_util::StreamExt::next(&mut stream).await.unwrap().get_payload().unwrap();
+    let second: String = futures_util::StreamExt::next(&mut stream).await.unwrap().get_payload().unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("rpush", "lpop"));
+}
