@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::State;
-use crate::engine::keyspace::{KeyspaceSettings, notify};
 use crate::engine::pubsub::{Hub, OutboxLimits};
 use crate::server::clients::Clients;
 
@@ -84,11 +83,6 @@ impl Broker {
     pub fn new(config: Config) -> Arc<Self> {
         let clock = Clock::new();
         let hub = Arc::new(Hub::new());
-        let keyspace = KeyspaceSettings {
-            databases: config.databases,
-            max_string_len: config.limits.proto_max_bulk_len,
-            notify_flags: notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
-        };
         let settings = Settings {
             requirepass: config.requirepass.clone(),
             maxclients: config.limits.maxclients,
@@ -98,7 +92,7 @@ impl Broker {
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
         Arc::new(Broker {
-            state: Mutex::new(State::new(keyspace, hub.clone(), clock.started_ms())),
+            state: Mutex::new(State::new(&config, hub.clone(), clock.started_ms())),
             settings: RwLock::new(settings),
             hub,
             clients: Clients::new(),

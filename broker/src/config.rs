@@ -26,6 +26,23 @@ pub struct Config {
     pub notify_keyspace_events: String,
     pub limits: Limits,
     pub pubsub: PubSub,
+    pub streams: Streams,
+    pub mailboxes: Mailboxes,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Streams {
+    pub max_len: usize,
+    pub max_age_ms: u64,
+    pub max_streams: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mailboxes {
+    pub max_messages: usize,
+    pub idempotency_keys: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

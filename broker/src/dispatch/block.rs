@@ -6,9 +6,16 @@ use herald_protocol::Reply;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use herald_protocol::CommandError;
+
 use super::{Cx, Outcome};
 use crate::broker::Broker;
+use crate::engine::State;
 use crate::engine::blocking::{Attempt, WaitKey};
+
+/// A command's operation as a blocking command runs it: `Ok(None)` means "nothing yet, wait".
+pub trait BlockingOp: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static {}
+impl<F: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static> BlockingOp for F {}
 
 /// A client waiting for its reply. Dropping it (disconnect, shutdown) withdraws the wait.
 #[derive(Debug)]
@@ -60,6 +67,26 @@ impl Blocked {
 }
 
 impl Cx<'_> {
+    /// Runs `op` now; if it has nothing yet, blocks on `keys` until it does or `timeout` passes
+    /// (`None`: forever), then answers `on_timeout`. Errors end the wait with the error.
+    pub fn now_or_block(&mut self, keys: Vec<WaitKey>, timeout: Option<Duration>, on_timeout: Reply, mut op: impl BlockingOp) -> Outcome {
+        let now = self.now();
+        match op(self.state(), now) {
+            Err(e) => e.into(),
+            Ok(Some(reply)) => reply.into(),
+            Ok(None) => self.block(
+                keys,
+                timeout,
+                on_timeout,
+                Box::new(move |state, now| match op(state, now) {
+                    Ok(Some(reply)) => Some(reply),
+                    Err(e) => Some(Reply::Error(e)),
+                    Ok(None) => None,
+                }),
+            ),
+        }
+    }
+
     /// Blocks the client until `attempt` succeeds on one of `keys` being signalled, or `timeout`
     /// passes (`None`: forever) and `on_timeout` is the reply. Inside EXEC nothing blocks: the
     /// timeout reply comes at once, as in Redis.

@@ -2,7 +2,7 @@
 //! same keyspace operation when one of its keys is created (see engine/blocking.rs).
 
 use bytes::Bytes;
-use herald_protocol::command::{ListCommand, Timeout};
+use herald_protocol::command::ListCommand;
 use herald_protocol::{CommandError, Reply};
 
 use super::{Cx, Outcome};
@@ -17,30 +17,6 @@ fn popped_reply(key: Bytes, items: Vec<Bytes>, as_list: bool) -> Reply {
         Reply::Array(vec![Reply::Bulk(key), Reply::bulks(items)])
     } else {
         Reply::Array(vec![Reply::Bulk(key), Reply::bulk_or_nil(items.into_iter().next())])
-    }
-}
-
-/// Runs `op` now; if it finds nothing, blocks until it does or `timeout` passes (then null array).
-fn now_or_block(
-    cx: &mut Cx<'_>,
-    keys: Vec<WaitKey>,
-    timeout: Timeout,
-    mut op: impl FnMut(&mut crate::engine::State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static,
-) -> Outcome {
-    let now = cx.now();
-    match op(cx.state(), now) {
-        Err(e) => e.into(),
-        Ok(Some(reply)) => reply.into(),
-        Ok(None) => cx.block(
-            keys,
-            timeout.duration(),
-            Reply::NilArray,
-            Box::new(move |state, now| match op(state, now) {
-                Ok(Some(reply)) => Some(reply),
-                Err(e) => Some(Reply::Error(e)),
-                Ok(None) => None,
-            }),
-        ),
     }
 }
 
@@ -78,13 +54,13 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         ListCommand::Move { source, destination, from, to, timeout: Some(timeout) } => {
             let keys = wait_keys(db, std::slice::from_ref(&source));
-            return now_or_block(cx, keys, timeout, move |state, now| {
+            return cx.now_or_block(keys, timeout.duration(), Reply::NilArray, move |state: &mut crate::engine::State, now| {
                 Ok(state.keyspace.lmove(db, &source, &destination, from, to, now)?.map(Reply::Bulk))
             });
         }
         ListCommand::BlockingPop { keys, end, timeout } => {
             let waits = wait_keys(db, &keys);
-            return now_or_block(cx, waits, timeout, move |state, now| {
+            return cx.now_or_block(waits, timeout.duration(), Reply::NilArray, move |state: &mut crate::engine::State, now| {
                 Ok(state.keyspace.pop_first(db, &keys, end, 1, now)?.map(|(k, items)| popped_reply(k, items, false)))
             });
         }
@@ -94,7 +70,7 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
                 Ok(state.keyspace.pop_first(db, &keys, end, count, now)?.map(|(k, items)| popped_reply(k, items, true)))
             };
             match timeout {
-                Some(timeout) => return now_or_block(cx, waits, timeout, op),
+                Some(timeout) => return cx.now_or_block(waits, timeout.duration(), Reply::NilArray, op),
                 None => {
                     let state = cx.state();
                     op(state, now).map(|r| r.unwrap_or(Reply::NilArray))

@@ -11,6 +11,7 @@ mod keys;
 mod lists;
 mod pubsub;
 mod server;
+mod workflow;
 
 use std::sync::MutexGuard;
 
@@ -165,6 +166,8 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Strings(c) => keys::execute_string(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
+        Command::Streams(c) => workflow::execute_stream(c, cx),
+        Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
     }
 }
 

@@ -8,30 +8,57 @@ pub mod blocking;
 pub mod dict;
 pub mod glob;
 pub mod small_bytes;
+pub mod stream;
 pub mod keyspace;
+pub mod mailbox;
 pub mod pubsub;
 
 use std::sync::Arc;
 
 use blocking::Blocking;
-use keyspace::{Keyspace, KeyspaceSettings};
+use keyspace::{Keyspace, KeyspaceSettings, notify};
+use mailbox::{MailboxSettings, Mailboxes};
 use pubsub::Hub;
+use stream::{Retention, StreamSettings, Streams};
+
+use crate::config::Config;
 
 /// Every engine's state.
 pub struct State {
     pub keyspace: Keyspace,
+    pub streams: Streams,
+    pub mailboxes: Mailboxes,
     pub blocking: Blocking,
 }
 
 impl State {
-    pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
-        State { keyspace: Keyspace::new(settings, hub, started_ms), blocking: Blocking::default() }
+    pub fn new(config: &Config, hub: Arc<Hub>, started_ms: u64) -> Self {
+        let keyspace = KeyspaceSettings {
+            databases: config.databases,
+            max_string_len: config.limits.proto_max_bulk_len,
+            notify_flags: notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+        };
+        let streams = StreamSettings {
+            retention: Retention { max_len: config.streams.max_len, max_age_ms: config.streams.max_age_ms },
+            max_streams: config.streams.max_streams,
+        };
+        let mailboxes = MailboxSettings {
+            max_messages: config.mailboxes.max_messages,
+            idempotency_keys: config.mailboxes.idempotency_keys,
+        };
+        State {
+            keyspace: Keyspace::new(keyspace, hub, started_ms),
+            streams: Streams::new(streams, started_ms),
+            mailboxes: Mailboxes::new(mailboxes),
+            blocking: Blocking::default(),
+        }
     }
 
     /// Moves every engine's "this may unblock someone" signals into the blocking registry.
     /// Engines record them as they change state; each engine with blocking operations drains here.
     fn collect_ready(&mut self) {
-        for key in self.keyspace.take_ready() {
+        let ready = [self.keyspace.take_ready(), self.streams.take_ready(), self.mailboxes.take_ready()];
+        for key in ready.into_iter().flatten() {
             self.blocking.signal(key);
         }
     }

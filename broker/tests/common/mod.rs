@@ -45,9 +45,11 @@ impl TestServer {
         redis::Client::open(self.url()).expect("client")
     }
 
-    /// A RESP2 connection through the `redis` crate.
+    /// A RESP2 connection through the `redis` crate, without the crate's default 500 ms response
+    /// timeout (blocking commands wait longer than that on purpose).
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        self.client().get_multiplexed_async_connection().await.expect("connect")
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        self.client().get_multiplexed_async_connection_with_config(&config).await.expect("connect")
     }
 
     /// A RESP3 client (HELLO 3 on connect).

@@ -10,6 +10,7 @@ mod conn;
 mod keys;
 mod lists;
 mod pubsub;
+mod streams;
 mod strings;
 mod table;
 
@@ -17,6 +18,7 @@ pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use pubsub::PubSubCommand;
+pub use streams::{DEFAULT_READ_COUNT, MailboxCommand, StreamCommand, WaitMs};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
 
@@ -31,6 +33,8 @@ pub enum Command {
     Strings(StringCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
+    Streams(StreamCommand),
+    Mailbox(MailboxCommand),
 }
 
 macro_rules! into_command {
@@ -42,7 +46,7 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand));
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand));
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

@@ -1,0 +1,100 @@
+//! Workflow communication: streams (STREAM.*) and mailboxes (MSG.*).
+
+use herald_protocol::command::{MailboxCommand, StreamCommand};
+use herald_protocol::{CommandError, Reply};
+
+use super::{Cx, Outcome};
+use crate::engine::State;
+use crate::engine::stream::{self, Read};
+use crate::engine::mailbox;
+use crate::engine::stream::StreamInfo;
+
+/// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
+/// when there is nothing yet and the stream is still open (a blocking read waits then).
+fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
+    match read {
+        Read::Trimmed { first } => Err(CommandError::new(format!(
+            "TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}"
+        ))),
+        Read::Entries { entries, .. } if entries.is_empty() && !matches!(read, Read::Entries { ended: true, .. }) => Ok(None),
+        Read::Entries { entries, next, ended } => Ok(Some(Reply::fields(vec![
+            (
+                "entries",
+                Reply::Array(
+                    entries.into_iter().map(|e| Reply::Array(vec![Reply::Int(e.offset as i64), Reply::Bulk(e.data)])).collect(),
+                ),
+            ),
+            ("next", Reply::Int(next as i64)),
+            ("closed", Reply::Bool(ended)),
+            ("epoch", epoch.map_or(Reply::Nil, |e| Reply::Int(e as i64))),
+        ]))),
+    }
+}
+
+fn info_reply(info: StreamInfo) -> Reply {
+    Reply::fields(vec![
+        ("length", Reply::Int(info.length as i64)),
+        ("first", Reply::Int(info.first as i64)),
+        ("next", Reply::Int(info.next as i64)),
+        ("bytes", Reply::Int(info.bytes as i64)),
+        ("closed", Reply::Bool(info.closed)),
+        ("epoch", Reply::Int(info.epoch as i64)),
+        ("maxlen", Reply::Int(info.retention.max_len as i64)),
+        ("maxage", Reply::Int(info.retention.max_age_ms as i64)),
+    ])
+}
+
+pub fn execute_stream(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
+    let now = cx.now();
+    let result = match cmd {
+        StreamCommand::Write { key, data } => cx.state().streams.write(&key, &data, now).map(|o| Reply::Int(o as i64)),
+        StreamCommand::Read { key, from, count, block, epoch } => {
+            let keys = vec![stream::wait_key(&key)];
+            let read = move |state: &mut State, now| {
+                let (read, epoch) = state.streams.read(&key, from, count, epoch, now)?;
+                read_reply(read, epoch, from)
+            };
+            match block {
+                Some(wait) => return cx.now_or_block(keys, wait.duration(), Reply::Nil, read),
+                None => read(cx.state(), now).map(|r| r.unwrap_or_else(|| empty_read(from))),
+            }
+        }
+        StreamCommand::Close(key) => cx.state().streams.close(&key).map(|closed| Reply::Int(i64::from(closed))),
+        StreamCommand::Info(key) => Ok(cx.state().streams.info(&key).map_or(Reply::Nil, info_reply)),
+        StreamCommand::Config { key, max_len, max_age_ms } => {
+            cx.state().streams.configure(&key, max_len, max_age_ms, now).map(|_| Reply::ok())
+        }
+        StreamCommand::Del(keys) => Ok(Reply::Int(keys.iter().filter(|k| cx.state().streams.delete(k)).count() as i64)),
+    };
+    result.into()
+}
+
+fn empty_read(from: u64) -> Reply {
+    Reply::fields(vec![
+        ("entries", Reply::Array(Vec::new())),
+        ("next", Reply::Int(from as i64)),
+        ("closed", Reply::Bool(false)),
+        ("epoch", Reply::Nil),
+    ])
+}
+
+pub fn execute_mailbox(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
+    let result = match cmd {
+        MailboxCommand::Send { dest, topic, payload, idempotency } => {
+            cx.state().mailboxes.send(&dest, &topic, &payload, idempotency.as_ref()).map(|(id, _)| Reply::Int(id as i64))
+        }
+        MailboxCommand::Recv { dest, topic, timeout } => {
+            let keys = vec![mailbox::wait_key(&dest, &topic)];
+            let recv = move |state: &mut State, _now| Ok(state.mailboxes.recv(&dest, &topic).map(Reply::Bulk));
+            return match timeout {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, recv),
+                None => {
+                    let now = cx.now();
+                    recv(cx.state(), now).map(|r| r.unwrap_or(Reply::Nil)).into()
+                }
+            };
+        }
+        MailboxCommand::Len { dest, topic } => Ok(Reply::Int(cx.state().mailboxes.len(&dest, topic.as_deref()) as i64)),
+    };
+    result.into()
+}

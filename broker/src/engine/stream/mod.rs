@@ -1,0 +1,132 @@
+//! Named streams (STREAM.*): a registry of [`StreamLog`]s, bounded in number, with retention defaults
+//! from config. Appends and closes signal blocked readers.
+
+mod log;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use herald_protocol::CommandError;
+
+pub use log::{AppendError, LogEntry, Read, Retention, StreamLog};
+
+use super::blocking::WaitKey;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    pub retention: Retention,
+    pub max_streams: usize,
+}
+
+/// What STREAM.INFO reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub length: usize,
+    pub first: u64,
+    pub next: u64,
+    pub bytes: usize,
+    pub closed: bool,
+    pub epoch: u64,
+    pub retention: Retention,
+}
+
+pub struct Streams {
+    logs: HashMap<Bytes, StreamLog>,
+    settings: StreamSettings,
+    /// Epochs grow across the broker's life, so a re-created stream never repeats one.
+    next_epoch: u64,
+    ready: Vec<WaitKey>,
+}
+
+/// The wait key of a stream's readers.
+pub fn wait_key(key: &Bytes) -> WaitKey {
+    WaitKey::Named { domain: "stream", name: key.clone() }
+}
+
+pub fn closed_error() -> CommandError {
+    CommandError::fixed("CLOSED the stream is closed; no more entries can be written")
+}
+
+impl Streams {
+    pub fn new(settings: StreamSettings, first_epoch: u64) -> Self {
+        Streams { logs: HashMap::new(), settings, next_epoch: first_epoch, ready: Vec::new() }
+    }
+
+    pub fn take_ready(&mut self) -> Vec<WaitKey> {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn log_mut(&mut self, key: &Bytes) -> Result<&mut StreamLog, CommandError> {
+        if !self.logs.contains_key(key) {
+            if self.logs.len() >= self.settings.max_streams {
+                return Err(CommandError::fixed("ERR too many streams (streams.max_streams)"));
+            }
+            self.next_epoch += 1;
+            self.logs.insert(key.clone(), StreamLog::new(self.next_epoch, self.settings.retention));
+        }
+        Ok(self.logs.get_mut(key).expect("just ensured"))
+    }
+
+    /// STREAM.WRITE: the new entry's offset.
+    pub fn write(&mut self, key: &Bytes, data: &[u8], now: u64) -> Result<u64, CommandError> {
+        let offset = self.log_mut(key)?.append(Bytes::copy_from_slice(data), now).map_err(|_| closed_error())?;
+        self.ready.push(wait_key(key));
+        Ok(offset)
+    }
+
+    /// STREAM.READ. A missing stream reads as empty and open (its writer may not have started). With
+    /// `epoch`, a stream whose epoch differs (deleted and re-created since) is an error.
+    pub fn read(&mut self, key: &Bytes, from: u64, count: usize, epoch: Option<u64>, now: u64) -> Result<(Read, Option<u64>), CommandError> {
+        let Some(log) = self.logs.get_mut(key) else {
+            return Ok((Read::Entries { entries: Vec::new(), next: from, ended: false }, None));
+        };
+        if epoch.is_some_and(|e| e != log.epoch()) {
+            return Err(CommandError::new(format!(
+                "STALE the stream was re-created (epoch {}); read it again from the start",
+                log.epoch()
+            )));
+        }
+        Ok((log.read(from, count, now), Some(log.epoch())))
+    }
+
+    /// STREAM.CLOSE: true when this call closed it (a missing stream is created closed).
+    pub fn close(&mut self, key: &Bytes) -> Result<bool, CommandError> {
+        let closed = self.log_mut(key)?.close();
+        self.ready.push(wait_key(key));
+        Ok(closed)
+    }
+
+    pub fn info(&self, key: &[u8]) -> Option<StreamInfo> {
+        self.logs.get(key).map(|l| StreamInfo {
+            length: l.len(),
+            first: l.first_offset(),
+            next: l.next_offset(),
+            bytes: l.bytes(),
+            closed: l.is_closed(),
+            epoch: l.epoch(),
+            retention: l.retention(),
+        })
+    }
+
+    /// STREAM.CONFIG: per-stream retention (creating the stream).
+    pub fn configure(&mut self, key: &Bytes, max_len: Option<usize>, max_age_ms: Option<u64>, now: u64) -> Result<(), CommandError> {
+        let log = self.log_mut(key)?;
+        let mut r = log.retention();
+        r.max_len = max_len.unwrap_or(r.max_len);
+        r.max_age_ms = max_age_ms.unwrap_or(r.max_age_ms);
+        log.set_retention(r, now);
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.logs.remove(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.logs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty()
+    }
+}
