@@ -28,6 +28,15 @@ pub struct Config {
     pub pubsub: PubSub,
     pub streams: Streams,
     pub mailboxes: Mailboxes,
+    pub blackboard: Blackboard,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Blackboard {
+    pub max_scopes: usize,
+    pub journal_max_entries: usize,
+    pub journal_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

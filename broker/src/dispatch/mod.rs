@@ -4,6 +4,7 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod blackboard;
 mod block;
 mod conn;
 mod info;
@@ -168,6 +169,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Lists(c) => lists::execute(c, cx),
         Command::Streams(c) => workflow::execute_stream(c, cx),
         Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
+        Command::Blackboard(c) => blackboard::execute(c, cx),
     }
 }
 

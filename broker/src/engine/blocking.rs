@@ -37,6 +37,15 @@ pub struct Blocking {
     blockers: HashMap<u64, Blocker>,
     ready: Vec<WaitKey>,
     next_id: u64,
+    /// Waiting clients per named domain, so an engine can skip signalling a domain nobody waits in.
+    per_domain: HashMap<&'static str, usize>,
+}
+
+fn domain_of(keys: &[WaitKey]) -> Option<&'static str> {
+    keys.iter().find_map(|k| match k {
+        WaitKey::Named { domain, .. } => Some(*domain),
+        WaitKey::Key { .. } => None,
+    })
 }
 
 impl Blocking {
@@ -47,9 +56,17 @@ impl Blocking {
         for key in &keys {
             self.queues.entry(key.clone()).or_default().push_back(id);
         }
+        if let Some(domain) = domain_of(&keys) {
+            *self.per_domain.entry(domain).or_default() += 1;
+        }
         let (tx, rx) = oneshot::channel();
         self.blockers.insert(id, Blocker { keys, attempt, tx });
         (id, rx)
+    }
+
+    /// Whether any client waits on a key of `domain`.
+    pub fn waiting_in(&self, domain: &str) -> bool {
+        self.per_domain.get(domain).is_some_and(|n| *n > 0)
     }
 
     /// Withdraws a waiter (timeout, disconnect). False if it was already served.
@@ -64,6 +81,11 @@ impl Blocking {
     }
 
     fn forget(&mut self, id: u64, keys: &[WaitKey]) {
+        if let Some(domain) = domain_of(keys) {
+            if let Some(n) = self.per_domain.get_mut(domain) {
+                *n -= 1;
+            }
+        }
         for key in keys {
             if let Some(q) = self.queues.get_mut(key) {
                 q.retain(|x| *x != id);

@@ -16,7 +16,7 @@ pub mod pubsub;
 use std::sync::Arc;
 
 use blocking::Blocking;
-use keyspace::{Keyspace, KeyspaceSettings, notify};
+use keyspace::{JournalLimits, Keyspace, KeyspaceSettings, notify};
 use mailbox::{MailboxSettings, Mailboxes};
 use pubsub::Hub;
 use stream::{Retention, StreamSettings, Streams};
@@ -37,6 +37,11 @@ impl State {
             databases: config.databases,
             max_string_len: config.limits.proto_max_bulk_len,
             notify_flags: notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+            max_scopes: config.blackboard.max_scopes,
+            journal: JournalLimits {
+                max_entries: config.blackboard.journal_max_entries,
+                max_bytes: config.blackboard.journal_max_bytes,
+            },
         };
         let streams = StreamSettings {
             retention: Retention { max_len: config.streams.max_len, max_age_ms: config.streams.max_age_ms },
@@ -67,6 +72,7 @@ impl State {
     /// deadline it scheduled so the timer can wake for it.
     pub fn settle(&mut self, now: u64) -> Option<u64> {
         self.serve_blocked(now);
+        self.keyspace.set_bb_waiting(self.blocking.waiting_in("bb"));
         self.take_scheduled()
     }
 

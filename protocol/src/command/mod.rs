@@ -6,6 +6,7 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod blackboard;
 mod conn;
 mod keys;
 mod lists;
@@ -14,6 +15,7 @@ mod streams;
 mod strings;
 mod table;
 
+pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
@@ -35,6 +37,7 @@ pub enum Command {
     Lists(ListCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
+    Blackboard(BbCommand),
 }
 
 macro_rules! into_command {
@@ -46,7 +49,7 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand));
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand));
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

@@ -132,9 +132,10 @@ impl Keyspace {
             self.delete(db, to, now);
         }
         let mut entry = self.dbs[db].remove(from).expect("checked above");
+        let (revision, value) = (entry.revision, entry.value.as_str().ok().map(Bytes::copy_from_slice));
         entry.revision = 1;
         self.place(db, to, entry);
-        self.changed(db, from, notify::GENERIC, "rename_from");
+        self.removed(db, from, notify::GENERIC, "rename_from", Some((revision, value.as_deref())));
         self.changed(db, to, notify::GENERIC, "rename_to");
         Ok(true)
     }
@@ -167,8 +168,9 @@ impl Keyspace {
             return Ok(false);
         }
         let entry = self.dbs[db].remove(key).expect("checked above");
+        let (revision, value) = (entry.revision, entry.value.as_str().ok().map(Bytes::copy_from_slice));
         self.place(to_db, key, entry);
-        self.changed(db, key, notify::GENERIC, "move_from");
+        self.removed(db, key, notify::GENERIC, "move_from", Some((revision, value.as_deref())));
         self.changed(to_db, key, notify::GENERIC, "move_to");
         Ok(true)
     }
@@ -189,9 +191,6 @@ impl Keyspace {
             return ExpireOutcome::Deleted;
         }
         self.dbs[db].set_expire(key, at as u64);
-        if let Some(e) = self.dbs[db].get_mut(key) {
-            e.revision += 1;
-        }
         self.changed(db, key, notify::GENERIC, "expire");
         ExpireOutcome::Set
     }

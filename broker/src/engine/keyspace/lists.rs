@@ -80,7 +80,7 @@ impl Keyspace {
 
     fn delete_if_emptied(&mut self, db: usize, key: &[u8], now: u64) {
         if !self.exists(db, key, now) {
-            self.changed(db, key, notify::GENERIC, "del");
+            self.removed(db, key, notify::GENERIC, "del", None);
         }
     }
 

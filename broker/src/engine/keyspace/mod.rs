@@ -5,26 +5,32 @@
 //! that is where WATCH flags are dirtied and notifications leave, so no command can forget either.
 //! Time is a parameter (`now`, unix ms from the broker's clock), never read here, so tests control it.
 
+mod blackboard;
 mod db;
 mod generic;
+pub mod journal;
 mod lists;
 pub mod notify;
 pub mod strings;
 mod value;
 mod watch;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_protocol::CommandError;
 
 pub use db::{Db, Previous};
+pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
 pub use generic::{ExpireOutcome, ScanPage};
+pub use journal::{Change, ChangeKind, JournalLimits, ScopeStats, Since};
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
 
 use crate::engine::blocking::WaitKey;
 use crate::engine::pubsub::Hub;
+use journal::Journal;
 
 /// `expire_at` of a key without expiry.
 pub const NO_EXPIRY: u64 = u64::MAX;
@@ -44,10 +50,23 @@ pub struct KeyspaceSettings {
     /// Largest string a command may build (APPEND, SETRANGE): `proto-max-bulk-len`.
     pub max_string_len: usize,
     pub notify_flags: u32,
+    /// Most blackboard scopes besides the global one.
+    pub max_scopes: usize,
+    /// Bounds of each blackboard scope's change journal.
+    pub journal: JournalLimits,
 }
 
+/// The keyspace: numbered databases (`SELECT 0..databases-1`) followed by blackboard scopes, each a
+/// [`Db`] of its own, so expiry, revisions and the change hook work the same for both.
 pub struct Keyspace {
     dbs: Vec<Db>,
+    /// A journal for every database that is a blackboard scope: db 0 (the global scope) and every
+    /// named scope. `None` for the other numbered databases.
+    journals: Vec<Option<Journal>>,
+    /// Named scope -> its database index (>= `settings.databases`).
+    scopes: HashMap<Bytes, usize>,
+    /// Whether some client waits in BB.WAIT (set by `State::settle`): only then do writes signal it.
+    bb_waiting: bool,
     watches: watch::Watches,
     settings: KeyspaceSettings,
     hub: Arc<Hub>,
@@ -61,8 +80,13 @@ pub struct Keyspace {
 impl Keyspace {
     pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
         let dbs = (0..settings.databases).map(|_| Db::default()).collect();
+        let mut journals: Vec<Option<Journal>> = (0..settings.databases).map(|_| None).collect();
+        journals[0] = Some(Journal::new(Bytes::new(), settings.journal));
         Keyspace {
             dbs,
+            journals,
+            scopes: HashMap::new(),
+            bb_waiting: false,
             watches: watch::Watches::new(settings.databases),
             settings,
             hub,
@@ -84,8 +108,9 @@ impl Keyspace {
         self.settings.max_string_len = len;
     }
 
+    /// The numbered databases (blackboard scopes come after them).
     pub fn db_count(&self) -> usize {
-        self.dbs.len()
+        self.settings.databases
     }
 
     pub fn db(&self, index: usize) -> &Db {
@@ -96,16 +121,43 @@ impl Keyspace {
         (now.saturating_sub(self.started_ms) / 1000) as u32
     }
 
-    /// The single place a key's change is announced: dirties WATCHes and sends the notification.
+    /// The single place a key's new value is announced: dirties WATCHes, sends the keyspace
+    /// notification, and for a blackboard scope journals and publishes the change with its value.
+    /// (A change of deadline only, `expire` / `persist`, is not a change of value for the journal.)
     pub(crate) fn changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str) {
         self.watches.touch(db, key);
         self.notify(db, key, class, event);
+        if matches!(event, "expire" | "persist") {
+            return;
+        }
+        if let Some(journal) = self.journals[db].as_mut() {
+            let entry = self.dbs[db].get(key);
+            let revision = entry.map_or(0, |e| e.revision);
+            let value = entry.and_then(|e| e.value.as_str().ok());
+            journal.record(key, ChangeKind::Set, revision, value, &self.hub);
+            if self.bb_waiting {
+                self.ready.push(blackboard::wait_key(journal.scope(), key));
+            }
+        }
     }
 
-    /// Sends a keyspace notification if `notify-keyspace-events` enables its class.
+    /// The single place a key's removal is announced (`del`, `expired`, the source of a rename or
+    /// move): like [`Keyspace::changed`], with the value and revision it had.
+    pub(crate) fn removed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, old: Option<(u64, Option<&[u8]>)>) {
+        self.watches.touch(db, key);
+        self.notify(db, key, class, event);
+        if let Some(journal) = self.journals[db].as_mut() {
+            let kind = if event == "expired" { ChangeKind::Expire } else { ChangeKind::Del };
+            let (revision, value) = old.unwrap_or((0, None));
+            journal.record(key, kind, revision, value, &self.hub);
+        }
+    }
+
+    /// Sends a keyspace notification if `notify-keyspace-events` enables its class (numbered
+    /// databases only: blackboard scopes announce through their journals).
     pub(crate) fn notify(&self, db: usize, key: &[u8], class: u32, event: &'static str) {
         let flags = self.settings.notify_flags;
-        if !notify::enabled(flags, class) {
+        if !notify::enabled(flags, class) || db >= self.settings.databases {
             return;
         }
         if flags & notify::KEYSPACE != 0 {
@@ -123,7 +175,7 @@ impl Keyspace {
     fn expired(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
         let entry = self.dbs[db].remove(key)?;
         self.stats.expired_keys += 1;
-        self.changed(db, key, notify::EXPIRED, "expired");
+        self.removed(db, key, notify::EXPIRED, "expired", Some((entry.revision, entry.value.as_str().ok())));
         Some(entry)
     }
 
@@ -172,9 +224,9 @@ impl Keyspace {
         let accessed = self.clock_secs(now);
         match self.dbs[db].put(key, value, ttl, now, accessed) {
             Previous::Live(old) => Some(old),
-            Previous::Expired(_) => {
+            Previous::Expired(old) => {
                 self.stats.expired_keys += 1;
-                self.changed(db, key, notify::EXPIRED, "expired");
+                self.removed(db, key, notify::EXPIRED, "expired", Some((old.revision, old.value.as_str().ok())));
                 self.notify(db, key, notify::NEW, "new");
                 None
             }
@@ -189,7 +241,7 @@ impl Keyspace {
     fn delete(&mut self, db: usize, key: &[u8], now: u64) -> Option<Entry> {
         self.expire_if_due(db, key, now);
         let entry = self.dbs[db].remove(key)?;
-        self.changed(db, key, notify::GENERIC, "del");
+        self.removed(db, key, notify::GENERIC, "del", Some((entry.revision, entry.value.as_str().ok())));
         Some(entry)
     }
 
@@ -200,9 +252,9 @@ impl Keyspace {
         let mut removed = 0;
         for db in 0..self.dbs.len() {
             while removed < budget {
-                let Some((key, _entry)) = self.dbs[db].pop_due(now) else { break };
+                let Some((key, entry)) = self.dbs[db].pop_due(now) else { break };
                 self.stats.expired_keys += 1;
-                self.changed(db, &key, notify::EXPIRED, "expired");
+                self.removed(db, &key, notify::EXPIRED, "expired", Some((entry.revision, entry.value.as_str().ok())));
                 removed += 1;
             }
         }
@@ -238,7 +290,7 @@ impl Keyspace {
     fn check_db(&self, index: i64) -> Result<usize, CommandError> {
         usize::try_from(index)
             .ok()
-            .filter(|i| *i < self.dbs.len())
+            .filter(|i| *i < self.settings.databases)
             .ok_or(CommandError::fixed("ERR DB index is out of range"))
     }
 
@@ -278,7 +330,13 @@ pub(crate) mod test_support {
     use super::*;
 
     pub fn keyspace() -> Keyspace {
-        let settings = KeyspaceSettings { databases: 16, max_string_len: 512 * 1024 * 1024, notify_flags: 0 };
+        let settings = KeyspaceSettings {
+            databases: 16,
+            max_string_len: 512 * 1024 * 1024,
+            notify_flags: 0,
+            max_scopes: 100,
+            journal: JournalLimits { max_entries: 1000, max_bytes: 0 },
+        };
         Keyspace::new(settings, Arc::new(Hub::new()), 0)
     }
 }

@@ -71,8 +71,9 @@ impl Watches {
         handle.0.dirty.store(false, Ordering::Release);
     }
 
+    /// Dirties the watchers of `key`. Blackboard scopes (past the numbered databases) have none.
     pub fn touch(&self, db: usize, key: &[u8]) {
-        let map = &self.by_db[db];
+        let Some(map) = self.by_db.get(db) else { return };
         if map.is_empty() {
             return;
         }

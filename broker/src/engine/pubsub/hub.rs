@@ -70,6 +70,8 @@ pub struct Hub {
     shard_channels: DashMap<Bytes, Vec<Subscriber>>,
     patterns: RwLock<HashMap<Bytes, Vec<Subscriber>>>,
     pattern_count: AtomicUsize,
+    /// Plain channels with subscribers (DashMap's own `len` visits every shard).
+    channel_count: AtomicUsize,
     pub stats: HubStats,
 }
 
@@ -105,13 +107,24 @@ impl Hub {
 
     /// Adds a channel subscription; false if the subscriber already had it.
     pub fn subscribe(&self, kind: ChannelKind, channel: &Bytes, sub: &Subscriber) -> bool {
-        add(&mut self.map(kind).entry(channel.clone()).or_default(), sub)
+        match self.map(kind).entry(channel.clone()) {
+            dashmap::Entry::Occupied(mut subs) => add(subs.get_mut(), sub),
+            dashmap::Entry::Vacant(slot) => {
+                if kind == ChannelKind::Plain {
+                    self.channel_count.fetch_add(1, Ordering::Relaxed);
+                }
+                slot.insert(vec![sub.clone()]);
+                true
+            }
+        }
     }
 
     pub fn unsubscribe(&self, kind: ChannelKind, channel: &[u8], client_id: u64) -> bool {
         let map = self.map(kind);
         let removed = map.get_mut(channel).map(|mut subs| remove(&mut subs, client_id)).unwrap_or(false);
-        map.remove_if(channel, |_, subs| subs.is_empty());
+        if map.remove_if(channel, |_, subs| subs.is_empty()).is_some() && kind == ChannelKind::Plain {
+            self.channel_count.fetch_sub(1, Ordering::Relaxed);
+        }
         removed
     }
 
@@ -199,6 +212,12 @@ impl Hub {
         subs.len()
     }
 
+    /// True when nobody subscribes to anything: producers of derived events can skip even building
+    /// a channel name.
+    pub fn is_idle(&self) -> bool {
+        self.pattern_count.load(Ordering::Relaxed) == 0 && self.channel_count.load(Ordering::Relaxed) == 0
+    }
+
     /// Whether anyone at all would receive a publication on `channel` (lets producers of derived events,
     /// like keyspace notifications, skip building them).
     pub fn has_receivers(&self, channel: &[u8]) -> bool {
@@ -227,7 +246,10 @@ impl Hub {
     }
 
     pub fn channel_count(&self, kind: ChannelKind) -> usize {
-        self.map(kind).len()
+        match kind {
+            ChannelKind::Plain => self.channel_count.load(Ordering::Relaxed),
+            ChannelKind::Shard => self.shard_channels.len(),
+        }
     }
 }
 

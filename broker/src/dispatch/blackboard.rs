@@ -1,0 +1,86 @@
+//! Blackboard commands: scope-level reads and writes, compare-and-swap, waits and change replay.
+
+use herald_protocol::command::{BbCommand, BbIf, BbTtl};
+use herald_protocol::{CommandError, Reply};
+
+use super::{Cx, Outcome};
+use crate::engine::State;
+use crate::engine::keyspace::{BbCondition, BbEntry, Change, ScopeReport, Since, Ttl};
+
+fn entry_reply(e: BbEntry) -> Reply {
+    Reply::fields(vec![("value", Reply::Bulk(e.value)), ("revision", Reply::Int(e.revision as i64)), ("ttl", Reply::Int(e.ttl_ms))])
+}
+
+fn stats_reply(r: Option<ScopeReport>) -> Reply {
+    let r = r.unwrap_or(ScopeReport { keys: 0, bytes: 0, stats: Default::default(), seq: 0 });
+    let n = |v: u64| Reply::Int(v as i64);
+    Reply::fields(vec![
+        ("keys", Reply::Int(r.keys as i64)),
+        ("bytes", Reply::Int(r.bytes as i64)),
+        ("sets", n(r.stats.sets)),
+        ("gets", n(r.stats.gets)),
+        ("hits", n(r.stats.hits)),
+        ("misses", n(r.stats.misses)),
+        ("deletes", n(r.stats.deletes)),
+        ("expired", n(r.stats.expired)),
+        ("seq", n(r.seq)),
+    ])
+}
+
+fn change_reply(c: Change) -> Reply {
+    Reply::fields(vec![
+        ("seq", Reply::Int(c.seq as i64)),
+        ("key", Reply::Bulk(c.key)),
+        ("event", Reply::text(c.kind.name())),
+        ("revision", Reply::Int(c.revision as i64)),
+        ("value", Reply::bulk_or_nil(c.value)),
+    ])
+}
+
+pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
+    let now = cx.now();
+    let result: Result<Reply, CommandError> = match cmd {
+        BbCommand::Set { scope, key, value, ttl, condition } => {
+            let ttl = match ttl {
+                BbTtl::None => Ttl::Clear,
+                BbTtl::Keep => Ttl::Keep,
+                BbTtl::Millis(ms) => match now.checked_add(ms) {
+                    Some(at) => Ttl::At(at),
+                    None => return CommandError::invalid_expire("bb.set").into(),
+                },
+            };
+            let condition = match condition {
+                BbIf::Always => BbCondition::Always,
+                BbIf::Nx => BbCondition::Nx,
+                BbIf::Xx => BbCondition::Xx,
+                BbIf::Revision(r) => BbCondition::IfRev(r),
+            };
+            cx.state().keyspace.bb_set(&scope, &key, &value, ttl, condition, now).map(|r| Reply::Int(r as i64))
+        }
+        BbCommand::Get { scope, key } => cx.state().keyspace.bb_get(&scope, &key, now).map(|e| e.map_or(Reply::Nil, entry_reply)),
+        BbCommand::Has { scope, key } => cx.state().keyspace.bb_has(&scope, &key, now).map(|h| Reply::Int(i64::from(h))),
+        BbCommand::Del { scope, keys } => cx.state().keyspace.bb_del(&scope, &keys, now).map(|n| Reply::Int(n as i64)),
+        BbCommand::Keys { scope, pattern } => cx.state().keyspace.bb_keys(&scope, pattern.as_deref(), now).map(Reply::bulks),
+        BbCommand::Clear(scope) => cx.state().keyspace.bb_clear(&scope, now).map(|n| Reply::Int(n as i64)),
+        BbCommand::Stats(scope) => cx.state().keyspace.bb_stats(&scope, now).map(stats_reply),
+        BbCommand::Scopes => Ok(Reply::bulks(cx.state().keyspace.bb_scopes())),
+        BbCommand::Wait { scope, key, after, timeout } => {
+            let keys = vec![crate::engine::keyspace::bb_wait_key(&scope, &key)];
+            return cx.now_or_block(keys, timeout.duration(), Reply::Nil, move |state: &mut State, now| {
+                Ok(state.keyspace.bb_get(&scope, &key, now)?.filter(|e| e.revision > after).map(entry_reply))
+            });
+        }
+        BbCommand::Changes { scope, since, count } => match cx.state().keyspace.bb_changes(&scope, since, count) {
+            Err(e) => Err(e),
+            Ok((Since::Lost { oldest }, _)) => Err(CommandError::new(format!(
+                "LOST the change log no longer reaches back to {}; the oldest retained change is {oldest}: re-read the scope",
+                since + 1
+            ))),
+            Ok((Since::Changes(changes), journal)) => Ok(Reply::fields(vec![
+                ("seq", Reply::Int(journal.map_or(0, |j| j.seq()) as i64)),
+                ("changes", Reply::Array(changes.into_iter().map(change_reply).collect())),
+            ])),
+        },
+    };
+    result.into()
+}

@@ -1,0 +1,185 @@
+//! A blackboard scope's change journal: every change to a key in the scope, numbered, with its value,
+//! published as a watch event and kept in a bounded log so a watcher that reconnects can resume.
+//!
+//! Events go out on `__bb@<scope>__:<key>` (so a Redis client can `PSUBSCRIBE __bb@<scope>__:<glob>`);
+//! the message is JSON, see `docs/commands.md`. Sequence numbers are per scope and never reused, so a
+//! watcher detects any gap, and `BB.CHANGES scope SINCE seq` answers what it missed, or says plainly that
+//! the log no longer reaches back that far.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use herald_protocol::json::bytes_to_json;
+use serde_json::json;
+
+use crate::engine::pubsub::Hub;
+
+/// What happened to a key, as watchers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Set,
+    Del,
+    Expire,
+}
+
+impl ChangeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Set => "set",
+            ChangeKind::Del => "del",
+            ChangeKind::Expire => "expire",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub seq: u64,
+    pub key: Bytes,
+    pub kind: ChangeKind,
+    pub revision: u64,
+    /// The new value for `set`, the old one for `del` and `expire`; `None` for a non-string value.
+    pub value: Option<Bytes>,
+}
+
+/// Bounds of one journal (0 disables a bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalLimits {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+/// Per-scope counters (the seeds' `get_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeStats {
+    pub sets: u64,
+    pub gets: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub deletes: u64,
+    pub expired: u64,
+}
+
+pub struct Journal {
+    scope: Bytes,
+    /// `__bb@<scope>__:`, the prefix of every event channel of this scope.
+    channel_prefix: Vec<u8>,
+    seq: u64,
+    log: VecDeque<Change>,
+    bytes: usize,
+    limits: JournalLimits,
+    pub stats: ScopeStats,
+}
+
+/// The outcome of asking for the changes after a sequence number.
+#[derive(Debug, PartialEq)]
+pub enum Since {
+    Changes(Vec<Change>),
+    /// The log starts after `seq + 1`: changes were lost to its bound; `oldest` is the first kept.
+    Lost { oldest: u64 },
+}
+
+impl Journal {
+    pub fn new(scope: Bytes, limits: JournalLimits) -> Self {
+        let mut channel_prefix = b"__bb@".to_vec();
+        channel_prefix.extend_from_slice(&scope);
+        channel_prefix.extend_from_slice(b"__:");
+        Journal { scope, channel_prefix, seq: 0, log: VecDeque::new(), bytes: 0, limits, stats: ScopeStats::default() }
+    }
+
+    pub fn scope(&self) -> &Bytes {
+        &self.scope
+    }
+
+    /// The last sequence number given out.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Records a change: counts it, logs it (trimming to the bounds) and publishes the watch event.
+    pub fn record(&mut self, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>, hub: &Hub) {
+        self.seq += 1;
+        match kind {
+            ChangeKind::Set => self.stats.sets += 1,
+            ChangeKind::Del => self.stats.deletes += 1,
+            ChangeKind::Expire => self.stats.expired += 1,
+        }
+        let change = Change {
+            seq: self.seq,
+            key: Bytes::copy_from_slice(key),
+            kind,
+            revision,
+            value: value.map(Bytes::copy_from_slice),
+        };
+        if !hub.is_idle() {
+            let mut channel = self.channel_prefix.clone();
+            channel.extend_from_slice(key);
+            if hub.has_receivers(&channel) {
+                hub.publish_bytes(Bytes::from(channel), Bytes::from(self.event_json(&change)));
+            }
+        }
+        self.bytes += change.key.len() + change.value.as_ref().map_or(0, |v| v.len());
+        self.log.push_back(change);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        let l = self.limits;
+        while (l.max_entries > 0 && self.log.len() > l.max_entries) || (l.max_bytes > 0 && self.bytes > l.max_bytes && self.log.len() > 1) {
+            let Some(old) = self.log.pop_front() else { break };
+            self.bytes -= old.key.len() + old.value.as_ref().map_or(0, |v| v.len());
+        }
+    }
+
+    /// The JSON text of a watch event (the message published, and what BB.CHANGES renders as JSON).
+    pub fn event_json(&self, c: &Change) -> Vec<u8> {
+        let value = c.value.as_deref().map(bytes_to_json).unwrap_or(serde_json::Value::Null);
+        let event = json!({
+            "scope": bytes_to_json(&self.scope),
+            "key": bytes_to_json(&c.key),
+            "event": c.kind.name(),
+            "seq": c.seq,
+            "revision": c.revision,
+            "value": value,
+        });
+        serde_json::to_vec(&event).expect("JSON values always serialise")
+    }
+
+    /// Changes with a sequence number above `seq`, at most `count`.
+    pub fn since(&self, seq: u64, count: usize) -> Since {
+        let oldest = self.log.front().map_or(self.seq + 1, |c| c.seq);
+        if seq + 1 < oldest {
+            return Since::Lost { oldest };
+        }
+        Since::Changes(self.log.iter().filter(|c| c.seq > seq).take(count).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_log_and_loss() {
+        let hub = Hub::new();
+        let mut j = Journal::new(Bytes::from_static(b"s"), JournalLimits { max_entries: 3, max_bytes: 0 });
+        for i in 0..5u64 {
+            j.record(b"k", ChangeKind::Set, i + 1, Some(b"v"), &hub);
+        }
+        assert_eq!(j.seq(), 5);
+        assert_eq!(j.since(1, 10), Since::Lost { oldest: 3 });
+        let Since::Changes(c) = j.since(2, 10) else { panic!() };
+        assert_eq!(c.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+        let Since::Changes(c) = j.since(5, 10) else { panic!() };
+        assert!(c.is_empty());
+        assert_eq!(j.stats.sets, 5);
+    }
+
+    #[test]
+    fn event_text() {
+        let j = Journal::new(Bytes::from_static(b"s"), JournalLimits { max_entries: 0, max_bytes: 0 });
+        let c = Change { seq: 1, key: Bytes::from_static(b"k"), kind: ChangeKind::Expire, revision: 2, value: Some(Bytes::from_static(b"\xff")) };
+        let v: serde_json::Value = serde_json::from_slice(&j.event_json(&c)).unwrap();
+        assert_eq!(v, json!({"scope": "s", "key": "k", "event": "expire", "seq": 1, "revision": 2, "value": {"base64": "/w=="}}));
+    }
+}
