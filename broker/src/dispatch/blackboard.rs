@@ -30,10 +30,10 @@ fn stats_reply(r: Option<ScopeReport>) -> Reply {
 fn change_reply(c: Change) -> Reply {
     Reply::fields(vec![
         ("seq", Reply::Int(c.seq as i64)),
-        ("key", Reply::Bulk(c.key)),
+        ("key", Reply::bulk(bytes::Bytes::copy_from_slice(c.key()))),
         ("event", Reply::text(c.kind.name())),
         ("revision", Reply::Int(c.revision as i64)),
-        ("value", Reply::bulk_or_nil(c.value)),
+        ("value", Reply::bulk_or_nil(c.value().map(bytes::Bytes::copy_from_slice))),
     ])
 }
 

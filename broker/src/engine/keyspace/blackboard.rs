@@ -58,6 +58,7 @@ impl Keyspace {
     /// The database of a scope; created on demand when `create`. `Ok(None)`: no such scope (yet).
     fn scope_db(&mut self, scope: &[u8], create: bool) -> Result<Option<usize>, CommandError> {
         if scope.is_empty() {
+            self.journal_mut(0).arm();
             return Ok(Some(0));
         }
         if let Some(db) = self.scopes.get(scope) {
@@ -219,7 +220,7 @@ mod tests {
         assert_eq!(ks.expire_due(100, 10), 1);
         let (Since::Changes(changes), _) = ks.bb_changes(b"s", 0, 10).unwrap() else { panic!() };
         let last = changes.last().unwrap();
-        assert_eq!((last.kind, last.value.as_deref()), (super::super::ChangeKind::Expire, Some(&b"secret"[..])));
+        assert_eq!((last.kind, last.value()), (super::super::ChangeKind::Expire, Some(&b"secret"[..])));
         assert_eq!(ks.bb_stats(b"s", 100).unwrap().unwrap().stats.expired, 1);
     }
 }

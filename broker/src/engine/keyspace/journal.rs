@@ -32,14 +32,39 @@ impl ChangeKind {
     }
 }
 
+/// One journaled change. Key and value share one allocation: a plain SET on the global scope pays for
+/// journaling, so it should cost one allocation, not two.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub seq: u64,
-    pub key: Bytes,
     pub kind: ChangeKind,
     pub revision: u64,
+    /// The key followed by the value (if any).
+    data: Box<[u8]>,
+    key_len: u32,
+    has_value: bool,
+}
+
+impl Change {
+    pub fn new(seq: u64, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>) -> Self {
+        let mut data = Vec::with_capacity(key.len() + value.map_or(0, |v| v.len()));
+        data.extend_from_slice(key);
+        data.extend_from_slice(value.unwrap_or(b""));
+        Change { seq, kind, revision, data: data.into_boxed_slice(), key_len: key.len() as u32, has_value: value.is_some() }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
     /// The new value for `set`, the old one for `del` and `expire`; `None` for a non-string value.
-    pub value: Option<Bytes>,
+    pub fn value(&self) -> Option<&[u8]> {
+        self.has_value.then(|| &self.data[self.key_len as usize..])
+    }
+
+    fn size(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// Bounds of one journal (0 disables a bound).
@@ -68,6 +93,10 @@ pub struct Journal {
     log: VecDeque<Change>,
     bytes: usize,
     limits: JournalLimits,
+    /// Whether changes are journaled even with no subscriber listening. Named scopes always are;
+    /// the global scope (the Redis keyspace's database 0) only once a BB.* command has used it, so
+    /// plain Redis traffic does not pay for a journal nobody asked for.
+    armed: bool,
     pub stats: ScopeStats,
 }
 
@@ -84,7 +113,16 @@ impl Journal {
         let mut channel_prefix = b"__bb@".to_vec();
         channel_prefix.extend_from_slice(&scope);
         channel_prefix.extend_from_slice(b"__:");
-        Journal { scope, channel_prefix, seq: 0, log: VecDeque::new(), bytes: 0, limits, stats: ScopeStats::default() }
+        Journal { scope, channel_prefix, seq: 0, log: VecDeque::new(), bytes: 0, limits, armed: true, stats: ScopeStats::default() }
+    }
+
+    /// A journal that records only once [`Journal::arm`]ed or while someone subscribes.
+    pub fn dormant(scope: Bytes, limits: JournalLimits) -> Self {
+        Journal { armed: false, ..Journal::new(scope, limits) }
+    }
+
+    pub fn arm(&mut self) {
+        self.armed = true;
     }
 
     pub fn scope(&self) -> &Bytes {
@@ -98,19 +136,16 @@ impl Journal {
 
     /// Records a change: counts it, logs it (trimming to the bounds) and publishes the watch event.
     pub fn record(&mut self, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>, hub: &Hub) {
+        if !self.armed && hub.is_idle() {
+            return;
+        }
         self.seq += 1;
         match kind {
             ChangeKind::Set => self.stats.sets += 1,
             ChangeKind::Del => self.stats.deletes += 1,
             ChangeKind::Expire => self.stats.expired += 1,
         }
-        let change = Change {
-            seq: self.seq,
-            key: Bytes::copy_from_slice(key),
-            kind,
-            revision,
-            value: value.map(Bytes::copy_from_slice),
-        };
+        let change = Change::new(self.seq, key, kind, revision, value);
         if !hub.is_idle() {
             let mut channel = self.channel_prefix.clone();
             channel.extend_from_slice(key);
@@ -118,7 +153,7 @@ impl Journal {
                 hub.publish_bytes(Bytes::from(channel), Bytes::from(self.event_json(&change)));
             }
         }
-        self.bytes += change.key.len() + change.value.as_ref().map_or(0, |v| v.len());
+        self.bytes += change.size();
         self.log.push_back(change);
         self.trim();
     }
@@ -127,16 +162,16 @@ impl Journal {
         let l = self.limits;
         while (l.max_entries > 0 && self.log.len() > l.max_entries) || (l.max_bytes > 0 && self.bytes > l.max_bytes && self.log.len() > 1) {
             let Some(old) = self.log.pop_front() else { break };
-            self.bytes -= old.key.len() + old.value.as_ref().map_or(0, |v| v.len());
+            self.bytes -= old.size();
         }
     }
 
     /// The JSON text of a watch event (the message published, and what BB.CHANGES renders as JSON).
     pub fn event_json(&self, c: &Change) -> Vec<u8> {
-        let value = c.value.as_deref().map(bytes_to_json).unwrap_or(serde_json::Value::Null);
+        let value = c.value().map(bytes_to_json).unwrap_or(serde_json::Value::Null);
         let event = json!({
             "scope": bytes_to_json(&self.scope),
-            "key": bytes_to_json(&c.key),
+            "key": bytes_to_json(c.key()),
             "event": c.kind.name(),
             "seq": c.seq,
             "revision": c.revision,
@@ -178,7 +213,7 @@ mod tests {
     #[test]
     fn event_text() {
         let j = Journal::new(Bytes::from_static(b"s"), JournalLimits { max_entries: 0, max_bytes: 0 });
-        let c = Change { seq: 1, key: Bytes::from_static(b"k"), kind: ChangeKind::Expire, revision: 2, value: Some(Bytes::from_static(b"\xff")) };
+        let c = Change::new(1, b"k", ChangeKind::Expire, 2, Some(b"\xff"));
         let v: serde_json::Value = serde_json::from_slice(&j.event_json(&c)).unwrap();
         assert_eq!(v, json!({"scope": "s", "key": "k", "event": "expire", "seq": 1, "revision": 2, "value": {"base64": "/w=="}}));
     }

@@ -81,7 +81,7 @@ impl Keyspace {
     pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
         let dbs = (0..settings.databases).map(|_| Db::default()).collect();
         let mut journals: Vec<Option<Journal>> = (0..settings.databases).map(|_| None).collect();
-        journals[0] = Some(Journal::new(Bytes::new(), settings.journal));
+        journals[0] = Some(Journal::dormant(Bytes::new(), settings.journal));
         Keyspace {
             dbs,
             journals,
