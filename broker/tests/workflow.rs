@@ -270,3 +270,30 @@ async fn fan_out_fan_in() {
         w.await.unwrap();
     }
 }
+
+/// DBOS events: the workflow publishes progress with set_event, a client follows it with get_event
+/// (BB.WAIT AFTER the revision it has seen).
+#[tokio::test]
+async fn dbos_progress_events() {
+    let server = start().await;
+    let mut client = server.conn().await;
+    let follower = tokio::spawn(async move {
+        let (mut seen, mut rev) = (Vec::new(), 0);
+        while seen.last().map(String::as_str) != Some("100") {
+            let v: Value = cmd(&mut client, &["BB.WAIT", "wf-12", "progress", "AFTER", &rev.to_string(), "TIMEOUT", "5000"]).await.unwrap();
+            let Value::Array(f) = v else { panic!("timed out") };
+            let (Value::BulkString(value), Value::Int(r)) = (&f[1], &f[3]) else { panic!("{f:?}") };
+            seen.push(String::from_utf8(value.clone()).unwrap());
+            rev = *r;
+        }
+        seen
+    });
+    let mut workflow = server.conn().await;
+    for pct in ["25", "50", "75", "100"] {
+        let _: i64 = cmd(&mut workflow, &["BB.SET", "wf-12", "progress", pct]).await.unwrap();
+        eventually(|| server.broker.lock().blocking.len() == 1 || pct == "100").await;
+    }
+    let seen = follower.await.unwrap();
+    assert_eq!(seen.last().map(String::as_str), Some("100"));
+    assert!(seen.windows(2).all(|w| w[0].parse::<u32>().unwrap() < w[1].parse::<u32>().unwrap()), "{seen:?}");
+}
