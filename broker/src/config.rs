@@ -29,6 +29,18 @@ pub struct Config {
     pub streams: Streams,
     pub mailboxes: Mailboxes,
     pub blackboard: Blackboard,
+    pub jobs: Jobs,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Jobs {
+    pub max_jobs: usize,
+    pub default_attempts: u32,
+    pub default_lease_ms: u64,
+    pub default_result_ttl_ms: u64,
+    pub max_chunks: usize,
+    pub max_dead: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

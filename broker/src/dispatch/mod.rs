@@ -8,6 +8,7 @@ mod blackboard;
 mod block;
 mod conn;
 mod info;
+mod jobs;
 mod keys;
 mod lists;
 mod pubsub;
@@ -170,6 +171,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Streams(c) => workflow::execute_stream(c, cx),
         Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
         Command::Blackboard(c) => blackboard::execute(c, cx),
+        Command::Jobs(c) => jobs::execute(c, cx),
     }
 }
 

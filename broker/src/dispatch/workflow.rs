@@ -11,7 +11,7 @@ use crate::engine::stream::StreamInfo;
 
 /// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
 /// when there is nothing yet and the stream is still open (a blocking read waits then).
-fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
+pub(super) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
     match read {
         Read::Trimmed { first } => Err(CommandError::new(format!(
             "TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}"
@@ -69,7 +69,7 @@ pub fn execute_stream(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
     result.into()
 }
 
-fn empty_read(from: u64) -> Reply {
+pub(super) fn empty_read(from: u64) -> Reply {
     Reply::fields(vec![
         ("entries", Reply::Array(Vec::new())),
         ("next", Reply::Int(from as i64)),

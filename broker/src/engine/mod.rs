@@ -7,6 +7,7 @@
 pub mod blocking;
 pub mod dict;
 pub mod glob;
+pub mod jobs;
 pub mod small_bytes;
 pub mod stream;
 pub mod keyspace;
@@ -16,6 +17,7 @@ pub mod pubsub;
 use std::sync::Arc;
 
 use blocking::Blocking;
+use jobs::{JobSettings, Jobs};
 use keyspace::{JournalLimits, Keyspace, KeyspaceSettings, notify};
 use mailbox::{MailboxSettings, Mailboxes};
 use pubsub::Hub;
@@ -28,6 +30,7 @@ pub struct State {
     pub keyspace: Keyspace,
     pub streams: Streams,
     pub mailboxes: Mailboxes,
+    pub jobs: Jobs,
     pub blocking: Blocking,
 }
 
@@ -51,7 +54,16 @@ impl State {
             max_messages: config.mailboxes.max_messages,
             idempotency_keys: config.mailboxes.idempotency_keys,
         };
+        let jobs = JobSettings {
+            max_jobs: config.jobs.max_jobs,
+            default_attempts: config.jobs.default_attempts,
+            default_lease_ms: config.jobs.default_lease_ms,
+            default_result_ttl_ms: config.jobs.default_result_ttl_ms,
+            max_chunks: config.jobs.max_chunks,
+            max_dead: config.jobs.max_dead,
+        };
         State {
+            jobs: Jobs::new(jobs, hub.clone()),
             keyspace: Keyspace::new(keyspace, hub, started_ms),
             streams: Streams::new(streams, started_ms),
             mailboxes: Mailboxes::new(mailboxes),
@@ -62,7 +74,7 @@ impl State {
     /// Moves every engine's "this may unblock someone" signals into the blocking registry.
     /// Engines record them as they change state; each engine with blocking operations drains here.
     fn collect_ready(&mut self) {
-        let ready = [self.keyspace.take_ready(), self.streams.take_ready(), self.mailboxes.take_ready()];
+        let ready = [self.keyspace.take_ready(), self.streams.take_ready(), self.mailboxes.take_ready(), self.jobs.take_ready()];
         for key in ready.into_iter().flatten() {
             self.blocking.signal(key);
         }
@@ -79,17 +91,18 @@ impl State {
     /// Runs every timer-driven change due at `now` (key expiry, and each engine's deadlines), at most
     /// `budget` of them; returns how many ran.
     pub fn run_due(&mut self, now: u64, budget: usize) -> usize {
-        self.keyspace.expire_due(now, budget)
+        let expired = self.keyspace.expire_due(now, budget);
+        expired + self.jobs.run_due(now, budget.saturating_sub(expired), crate::broker::random_u64)
     }
 
     /// The earliest deadline any engine has scheduled.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.keyspace.next_deadline()
+        [self.keyspace.next_deadline(), self.jobs.next_deadline()].into_iter().flatten().min()
     }
 
     /// The earliest deadline scheduled since the last call; dispatch hands it to the timer.
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        self.keyspace.take_scheduled()
+        [self.keyspace.take_scheduled(), self.jobs.take_scheduled()].into_iter().flatten().min()
     }
 
     /// Slow periodic upkeep (incremental rehash of idle tables).

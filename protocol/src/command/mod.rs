@@ -8,6 +8,7 @@
 
 mod blackboard;
 mod conn;
+mod jobs;
 mod keys;
 mod lists;
 mod pubsub;
@@ -17,6 +18,7 @@ mod table;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
+pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use pubsub::PubSubCommand;
@@ -38,6 +40,7 @@ pub enum Command {
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
+    Jobs(JobCommand),
 }
 
 macro_rules! into_command {
@@ -49,7 +52,7 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand));
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand), Jobs(JobCommand));
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

@@ -1,0 +1,161 @@
+//! Job commands: producers, workers and followers.
+
+use herald_protocol::command::{JobCommand, SubmitArgs};
+use herald_protocol::{CommandError, Reply};
+
+use super::workflow::read_reply;
+use super::{Cx, Outcome};
+use crate::broker::random_u64;
+use crate::engine::State;
+use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
+
+fn claimed_reply(c: Claimed) -> Reply {
+    Reply::fields(vec![
+        ("id", Reply::Bulk(c.id)),
+        ("queue", Reply::Bulk(c.queue)),
+        ("payload", Reply::Bulk(c.payload)),
+        ("attempt", Reply::Int(i64::from(c.attempt))),
+        ("token", Reply::Int(c.token as i64)),
+        ("lease", Reply::Int(c.lease_ms as i64)),
+    ])
+}
+
+fn opt_int(v: Option<u64>) -> Reply {
+    v.map_or(Reply::Nil, |v| Reply::Int(v as i64))
+}
+
+fn status_reply(j: &Job) -> Reply {
+    Reply::fields(vec![
+        ("id", Reply::Bulk(j.id.clone())),
+        ("queue", Reply::Bulk(j.queue.clone())),
+        ("state", Reply::text(j.state.name())),
+        ("attempt", Reply::Int(i64::from(j.attempt))),
+        ("max_attempts", Reply::Int(i64::from(j.max_attempts))),
+        ("priority", Reply::Int(j.priority)),
+        ("progress", Reply::bulk_or_nil(j.progress.clone())),
+        ("error", Reply::bulk_or_nil(j.last_error.clone())),
+        ("chunks", Reply::Int(j.chunks.next_offset() as i64)),
+        ("created", Reply::Int(j.created_ms as i64)),
+        ("started", opt_int(j.started_ms)),
+        ("finished", opt_int(j.finished_ms)),
+        ("run_at", opt_int(j.run_at_ms)),
+        ("lease_expires", opt_int(j.lease.filter(|_| j.state.is_active()).map(|l| l.expires_ms))),
+    ])
+}
+
+/// The Future's outcome: the result, `None` while pending, or the failure as an error reply.
+fn result_reply(r: JobResult) -> Result<Option<Reply>, CommandError> {
+    match r {
+        JobResult::Pending => Ok(None),
+        JobResult::Done(result) => Ok(Some(Reply::Bulk(result.unwrap_or_default()))),
+        JobResult::Failed { state, error } => {
+            let why = error.map(|e| String::from_utf8_lossy(&e).into_owned()).unwrap_or_default();
+            Err(match state {
+                JobState::Cancelled => CommandError::fixed("CANCELLED the job was cancelled"),
+                JobState::Dead => CommandError::new(format!("JOBDEAD the job ran out of attempts; last error: {why}")),
+                _ => CommandError::new(format!("JOBFAILED {why}")),
+            })
+        }
+    }
+}
+
+fn submit_options(s: &SubmitArgs) -> SubmitOptions {
+    SubmitOptions {
+        id: s.id.clone(),
+        priority: s.priority,
+        delay_ms: s.delay_ms,
+        attempts: s.attempts,
+        backoff: s.backoff.map(|b| Backoff {
+            kind: if b.exponential { BackoffKind::Exponential } else { BackoffKind::Fixed },
+            base_ms: b.base_ms,
+            jitter: b.jitter,
+        }),
+        lease_ms: s.lease_ms,
+        result_ttl_ms: s.result_ttl_ms,
+    }
+}
+
+pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
+    let now = cx.now();
+    let result: Result<Reply, CommandError> = match cmd {
+        JobCommand::Submit(s) => {
+            let opts = submit_options(&s);
+            cx.state().jobs.submit(&s.queue, &s.payload, opts, now).map(|(id, _)| Reply::Bulk(id))
+        }
+        JobCommand::Claim { queues, block, lease_ms } => {
+            let keys = queues.iter().map(|q| jobs::queue_wait_key(q)).collect();
+            let claim = move |state: &mut State, now| Ok(state.jobs.claim(&queues, lease_ms, now).map(claimed_reply));
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, claim),
+                None => run_once(cx, claim, Reply::Nil),
+            };
+        }
+        JobCommand::Heartbeat { id, token, lease_ms } => cx.state().jobs.heartbeat(&id, token, lease_ms, now).map(|at| Reply::Int(at as i64)),
+        JobCommand::Progress { id, token, value } => cx.state().jobs.progress(&id, token, &value).map(|_| Reply::ok()),
+        JobCommand::Chunk { id, token, data } => cx.state().jobs.chunk(&id, token, &data, now).map(|o| Reply::Int(o as i64)),
+        JobCommand::Complete { id, token, result } => cx.state().jobs.complete(&id, token, result.as_deref(), now).map(|_| Reply::ok()),
+        JobCommand::Fail { id, token, error, no_retry } => {
+            cx.state().jobs.fail(&id, token, &error, no_retry, now, random_u64()).map(|s| Reply::text(s.name()))
+        }
+        JobCommand::Status(id) => Ok(cx.state().jobs.job(&id).map_or(Reply::Nil, status_reply)),
+        JobCommand::Result { id, block } => {
+            let keys = vec![jobs::job_wait_key(&id)];
+            let result = move |state: &mut State, _now| result_reply(state.jobs.result(&id)?);
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, result),
+                None => run_once(cx, result, Reply::Nil),
+            };
+        }
+        JobCommand::Read { id, from, count, block } => {
+            let keys = vec![jobs::job_wait_key(&id)];
+            let read = move |state: &mut State, now| {
+                let (read, epoch) = state.jobs.read(&id, from, count, now)?;
+                read_reply(read, Some(epoch), from)
+            };
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, read),
+                None => run_once(cx, read, super::workflow::empty_read(from)),
+            };
+        }
+        JobCommand::Cancel(id) => cx.state().jobs.cancel(&id, now).map(|c| Reply::Int(i64::from(c))),
+        JobCommand::List { queue, state } => match state.as_deref().map(|s| (s, JobState::parse(s))) {
+            Some((text, None)) => Err(CommandError::new(format!("ERR unknown job state '{}'", String::from_utf8_lossy(text)))),
+            parsed => Ok(Reply::bulks(cx.state().jobs.list(&queue, parsed.and_then(|(_, s)| s)))),
+        },
+        JobCommand::Stats(queue) => {
+            let r = cx.state().jobs.stats(&queue);
+            let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
+            let n = |v: u64| Reply::Int(v as i64);
+            fields.extend([
+                ("concurrency", Reply::Int(r.concurrency as i64)),
+                ("submitted", n(r.stats.submitted)),
+                ("claimed", n(r.stats.claimed)),
+                ("completed", n(r.stats.completed)),
+                ("failed", n(r.stats.failed)),
+                ("retried", n(r.stats.retried)),
+                ("dead_total", n(r.stats.dead)),
+                ("cancelled_total", n(r.stats.cancelled)),
+                ("lease_expired", n(r.stats.lease_expired)),
+            ]);
+            Ok(Reply::fields(fields))
+        }
+        JobCommand::Dead(queue) => Ok(Reply::bulks(cx.state().jobs.dead(&queue))),
+        JobCommand::Retry(id) => cx.state().jobs.retry(&id).map(|_| Reply::ok()),
+        JobCommand::Concurrency { queue, limit } => {
+            cx.state().jobs.set_concurrency(&queue, limit);
+            Ok(Reply::ok())
+        }
+    };
+    result.into()
+}
+
+/// A non-blocking run of a blocking command's operation: its reply, or `otherwise` when it has
+/// nothing yet.
+fn run_once(cx: &mut Cx<'_>, mut op: impl super::block::BlockingOp, otherwise: Reply) -> Outcome {
+    let now = cx.now();
+    match op(cx.state(), now) {
+        Ok(Some(reply)) => reply.into(),
+        Ok(None) => otherwise.into(),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,263 @@
+//! Jobs (JOB.*): the dispatcher as a service. Producers submit jobs to named queues; workers claim them
+//! under a lease, report progress, stream result chunks and complete or fail them; anyone can follow a
+//! job live or wait for its result.
+//!
+//! Every change of a job goes through this engine's operations, under the state lock. Claims are
+//! atomic: a job goes to exactly one worker, highest priority first, FIFO within a priority, and never
+//! beyond a queue's concurrency limit. A lease token is a fencing token: a worker whose lease expired
+//! (the job was requeued, perhaps claimed again) can no longer heartbeat, chunk, complete or fail it.
+//! Deadlines (delays, leases, result TTLs) run from the timer through [`Jobs::run_due`].
+
+mod job;
+mod ops;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::json::bytes_to_json;
+use serde_json::json;
+
+pub use job::{Backoff, BackoffKind, Job, JobState, Lease};
+pub use ops::{Claimed, JobResult, QueueReport, SubmitOptions};
+
+use super::blocking::WaitKey;
+use super::pubsub::Hub;
+use super::stream::Retention;
+
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// Most jobs held at once (all states); submits beyond it are refused.
+    pub max_jobs: usize,
+    pub default_attempts: u32,
+    pub default_lease_ms: u64,
+    pub default_result_ttl_ms: u64,
+    /// Chunks kept per job.
+    pub max_chunks: usize,
+    /// Dead jobs kept per queue (the oldest are dropped beyond it).
+    pub max_dead: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub submitted: u64,
+    pub claimed: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dead: u64,
+    pub cancelled: u64,
+    pub lease_expired: u64,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Claimable jobs ordered by (-priority, seq): highest priority first, then FIFO.
+    ready: BTreeSet<(i64, u64, Bytes)>,
+    /// Jobs held by workers now.
+    running: usize,
+    /// Most jobs running at once (0: no limit): the Semaphore.
+    concurrency: usize,
+    dead: VecDeque<Bytes>,
+    stats: QueueStats,
+}
+
+impl Queue {
+    fn has_slot(&self) -> bool {
+        self.concurrency == 0 || self.running < self.concurrency
+    }
+}
+
+pub struct Jobs {
+    jobs: HashMap<Bytes, Job>,
+    queues: HashMap<Bytes, Queue>,
+    /// (deadline, job id): each job's one pending deadline.
+    timers: BTreeSet<(u64, Bytes)>,
+    settings: JobSettings,
+    next_seq: u64,
+    next_token: u64,
+    hub: Arc<Hub>,
+    ready: Vec<WaitKey>,
+    scheduled: Option<u64>,
+}
+
+/// Where workers wait for a queue.
+pub fn queue_wait_key(queue: &[u8]) -> WaitKey {
+    WaitKey::Named { domain: "jobq", name: Bytes::copy_from_slice(queue) }
+}
+
+/// Where followers wait for a job's chunks, progress or end.
+pub fn job_wait_key(id: &[u8]) -> WaitKey {
+    WaitKey::Named { domain: "job", name: Bytes::copy_from_slice(id) }
+}
+
+/// The pub-sub channel a job's events go out on.
+pub fn job_channel(id: &[u8]) -> Vec<u8> {
+    let mut channel = b"__job__:".to_vec();
+    channel.extend_from_slice(id);
+    channel
+}
+
+impl Jobs {
+    pub fn new(settings: JobSettings, hub: Arc<Hub>) -> Self {
+        Jobs {
+            jobs: HashMap::new(),
+            queues: HashMap::new(),
+            timers: BTreeSet::new(),
+            settings,
+            next_seq: 0,
+            next_token: 0,
+            hub,
+            ready: Vec::new(),
+            scheduled: None,
+        }
+    }
+
+    pub fn take_ready(&mut self) -> Vec<WaitKey> {
+        std::mem::take(&mut self.ready)
+    }
+
+    pub fn take_scheduled(&mut self) -> Option<u64> {
+        self.scheduled.take()
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    fn chunk_retention(&self) -> Retention {
+        Retention { max_len: self.settings.max_chunks, max_age_ms: 0 }
+    }
+
+    /// Sets (or clears) a job's one deadline.
+    fn set_timer(&mut self, id: &Bytes, at: Option<u64>) {
+        let Some(job) = self.jobs.get_mut(id) else { return };
+        if let Some(old) = job.timer_at.take() {
+            self.timers.remove(&(old, id.clone()));
+        }
+        if let Some(at) = at {
+            job.timer_at = Some(at);
+            self.timers.insert((at, id.clone()));
+            self.scheduled = Some(self.scheduled.map_or(at, |s| s.min(at)));
+        }
+    }
+
+    /// Puts a job on its queue's ready set and wakes a waiting worker.
+    fn make_ready(&mut self, id: &Bytes) {
+        let Some(job) = self.jobs.get_mut(id) else { return };
+        job.state = JobState::Queued;
+        job.run_at_ms = None;
+        let queue = self.queues.entry(job.queue.clone()).or_default();
+        queue.ready.insert((-job.priority, job.seq, id.clone()));
+        self.ready.push(queue_wait_key(&job.queue));
+    }
+
+    /// A job left the running set (done, failed, cancelled, lease lost): frees its queue's slot.
+    fn release_slot(&mut self, queue: &Bytes) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            q.running = q.running.saturating_sub(1);
+            if q.concurrency > 0 && !q.ready.is_empty() {
+                self.ready.push(queue_wait_key(queue));
+            }
+        }
+    }
+
+    /// Publishes a job event on its channel (built only when someone could be listening) and wakes
+    /// its followers.
+    fn announce(&mut self, id: &[u8], event: &str, mut fields: serde_json::Value) {
+        self.ready.push(job_wait_key(id));
+        if self.hub.is_idle() {
+            return;
+        }
+        let channel = job_channel(id);
+        if !self.hub.has_receivers(&channel) {
+            return;
+        }
+        fields["id"] = bytes_to_json(id);
+        fields["event"] = json!(event);
+        let text = serde_json::to_vec(&fields).expect("JSON values always serialise");
+        self.hub.publish_bytes(Bytes::from(channel), Bytes::from(text));
+    }
+
+    /// After a failed or lost attempt: retry after the backoff, or bury the job.
+    fn retry_or_bury(&mut self, id: &Bytes, now: u64, random: u64) -> JobState {
+        let job = self.jobs.get_mut(id).expect("caller checked");
+        let queue = job.queue.clone();
+        if job.attempt < job.max_attempts {
+            let delay = job.backoff.delay(job.attempt + 1, random);
+            self.queues.entry(queue).or_default().stats.retried += 1;
+            if delay == 0 {
+                self.make_ready(id);
+                return JobState::Queued;
+            }
+            let job = self.jobs.get_mut(id).expect("present");
+            job.state = JobState::Delayed;
+            job.run_at_ms = Some(now + delay);
+            self.set_timer(id, Some(now + delay));
+            JobState::Delayed
+        } else {
+            job.state = JobState::Dead;
+            job.finished_ms = Some(now);
+            job.chunks.close();
+            let max_dead = self.settings.max_dead;
+            let q = self.queues.entry(queue).or_default();
+            q.stats.dead += 1;
+            q.dead.push_back(id.clone());
+            let dropped = if max_dead > 0 && q.dead.len() > max_dead { q.dead.pop_front() } else { None };
+            if let Some(old) = dropped {
+                self.remove_job(&old);
+            }
+            JobState::Dead
+        }
+    }
+
+    fn remove_job(&mut self, id: &Bytes) {
+        self.set_timer(id, None);
+        if let Some(job) = self.jobs.remove(id) {
+            if let Some(q) = self.queues.get_mut(&job.queue) {
+                q.ready.remove(&(-job.priority, job.seq, id.clone()));
+            }
+        }
+    }
+
+    /// Runs due deadlines: delayed jobs become claimable, expired leases requeue (or bury) their job,
+    /// finished jobs past their result TTL are dropped. At most `budget`; returns how many ran.
+    pub fn run_due(&mut self, now: u64, budget: usize, mut random: impl FnMut() -> u64) -> usize {
+        let mut ran = 0;
+        while ran < budget {
+            let Some((at, id)) = self.timers.first().cloned() else { break };
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, id.clone()));
+            ran += 1;
+            let Some(job) = self.jobs.get_mut(&id) else { continue };
+            job.timer_at = None;
+            match job.state {
+                JobState::Delayed => {
+                    self.make_ready(&id);
+                    self.announce(&id, "queued", json!({}));
+                }
+                s if s.is_active() => {
+                    let queue = job.queue.clone();
+                    job.lease = None;
+                    self.queues.entry(queue.clone()).or_default().stats.lease_expired += 1;
+                    self.release_slot(&queue);
+                    let state = self.retry_or_bury(&id, now, random());
+                    self.announce(&id, "lease-expired", json!({ "state": state.name() }));
+                }
+                s if s.is_final() && s != JobState::Dead => self.remove_job(&id),
+                _ => {}
+            }
+        }
+        ran
+    }
+}

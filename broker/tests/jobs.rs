@@ -1,0 +1,293 @@
+//! Jobs through a real client: the dispatcher patterns end to end, leases and fencing, retries with
+//! backoff, the concurrency limit, cancel, following a job's chunks across a reconnect.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{cmd, eventually, start};
+use futures_util::StreamExt;
+use redis::Value;
+
+/// A map reply (flat array in RESP2) as field -> value.
+fn fields(v: Value) -> HashMap<String, Value> {
+    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
+    items
+        .chunks(2)
+        .map(|kv| match &kv[0] {
+            Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        Value::SimpleString(s) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        other => panic!("{other:?}"),
+    }
+}
+
+struct Claim {
+    id: String,
+    payload: String,
+    token: String,
+    attempt: i64,
+}
+
+async fn claim(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Option<Claim> {
+    let mut parts = vec!["JOB.CLAIM"];
+    parts.extend_from_slice(args);
+    let v: Value = cmd(c, &parts).await.unwrap();
+    if v == Value::Nil {
+        return None;
+    }
+    let f = fields(v);
+    Some(Claim { id: text(&f["id"]), payload: text(&f["payload"]), token: int(&f["token"]).to_string(), attempt: int(&f["attempt"]) })
+}
+
+#[tokio::test]
+async fn a_batch_of_100_jobs_with_4_workers_runs_each_job_once() {
+    let server = start().await;
+    let mut producer = server.conn().await;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(cmd::<String>(&mut producer, &["JOB.SUBMIT", "batch", &format!("item-{i}")]).await.unwrap());
+    }
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let mut c = server.conn().await;
+        workers.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            while let Some(job) = claim(&mut c, &["batch", "BLOCK", "200"]).await {
+                let _: () = cmd(&mut c, &["JOB.COMPLETE", &job.id, &job.token, &format!("{}!", job.payload)]).await.unwrap();
+                done.push(job.id);
+            }
+            done
+        }));
+    }
+    let mut done: Vec<String> = Vec::new();
+    for w in workers {
+        done.extend(w.await.unwrap());
+    }
+    done.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(done, expected, "every job completed exactly once");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(cmd::<String>(&mut producer, &["JOB.RESULT", id]).await.unwrap(), format!("item-{i}!"));
+    }
+    let stats = fields(cmd(&mut producer, &["JOB.STATS", "batch"]).await.unwrap());
+    assert_eq!((int(&stats["done"]), int(&stats["completed"])), (100, 100));
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off() {
+    let server = start().await;
+    let mut producer = server.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "work", "payload", "LEASE", "150"]).await.unwrap();
+    let mut doomed = server.conn().await;
+    let first = claim(&mut doomed, &["work"]).await.unwrap();
+    assert_eq!(first.attempt, 1);
+    // The worker goes silent (no heartbeat); its lease runs out and the job is requeued.
+    let mut rescuer = server.conn().await;
+    let second = claim(&mut rescuer, &["work", "BLOCK", "5000"]).await.unwrap();
+    assert_eq!((second.id.as_str(), second.attempt), (id.as_str(), 2));
+    let err = cmd::<()>(&mut doomed, &["JOB.COMPLETE", &id, &first.token, "stale"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("LEASE"), "the old lease cannot complete the job");
+    let _: () = cmd(&mut rescuer, &["JOB.COMPLETE", &id, &second.token, "fresh"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut producer, &["JOB.RESULT", &id]).await.unwrap(), "fresh");
+}
+
+#[tokio::test]
+async fn heartbeats_keep_the_lease() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "long", "x", "LEASE", "100"]).await.unwrap();
+    let job = claim(&mut c, &["long"]).await.unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _: i64 = cmd(&mut c, &["JOB.HEARTBEAT", &id, &job.token]).await.unwrap();
+    }
+    let _: () = cmd(&mut c, &["JOB.COMPLETE", &id, &job.token]).await.unwrap();
+    let status = fields(cmd(&mut c, &["JOB.STATUS", &id]).await.unwrap());
+    assert_eq!((text(&status["state"]), int(&status["attempt"])), ("done".into(), 1));
+}
+
+/// Backoff on tokio's paused clock: the retry is claimable no earlier than the backoff allows.
+#[tokio::test(start_paused = true)]
+async fn retries_wait_for_their_backoff_then_the_job_is_dead() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "flaky", "x", "ATTEMPTS", "3", "BACKOFF", "exponential", "1000"]).await.unwrap();
+    let mut waits = Vec::new();
+    for attempt in 1..=3 {
+        let before = tokio::time::Instant::now();
+        let job = claim(&mut c, &["flaky", "BLOCK", "60000"]).await.unwrap();
+        waits.push(before.elapsed());
+        assert_eq!(job.attempt, attempt);
+        let state: String = cmd(&mut c, &["JOB.FAIL", &id, &job.token, "boom"]).await.unwrap();
+        assert_eq!(state, if attempt < 3 { "delayed" } else { "dead" });
+    }
+    assert!(waits[0] < Duration::from_millis(10));
+    assert!(waits[1] >= Duration::from_millis(1000) && waits[1] < Duration::from_millis(1200), "{waits:?}");
+    assert!(waits[2] >= Duration::from_millis(2000) && waits[2] < Duration::from_millis(2200), "exponential: {waits:?}");
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "flaky"]).await.unwrap(), [id.clone()]);
+    let err = cmd::<Value>(&mut c, &["JOB.RESULT", &id]).await.unwrap_err();
+    assert_eq!(err.code(), Some("JOBDEAD"));
+    assert!(err.detail().unwrap().contains("boom"));
+    let _: () = cmd(&mut c, &["JOB.RETRY", &id]).await.unwrap();
+    assert_eq!(claim(&mut c, &["flaky"]).await.unwrap().attempt, 1, "a retried job starts its attempts over");
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_holds_under_16_competing_workers() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["JOB.QUEUE", "gpu", "CONCURRENCY", "3"]).await.unwrap();
+    for i in 0..60 {
+        let _: String = cmd(&mut c, &["JOB.SUBMIT", "gpu", &i.to_string()]).await.unwrap();
+    }
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let mut w = server.conn().await;
+        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+        workers.push(tokio::spawn(async move {
+            let mut count = 0;
+            while let Some(job) = claim(&mut w, &["gpu", "BLOCK", "300"]).await {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let _: () = cmd(&mut w, &["JOB.COMPLETE", &job.id, &job.token]).await.unwrap();
+                count += 1;
+            }
+            count
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap();
+    }
+    assert_eq!(total, 60);
+    assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_follower_reconnecting_mid_stream_gets_every_chunk_once_in_order() {
+    let server = start().await;
+    let mut producer = server.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "llm", "prompt"]).await.unwrap();
+    let mut worker = server.conn().await;
+    let job = claim(&mut worker, &["llm"]).await.unwrap();
+    let (wid, token) = (id.clone(), job.token.clone());
+    let streaming = tokio::spawn(async move {
+        for i in 0..40 {
+            let offset: i64 = cmd(&mut worker, &["JOB.CHUNK", &wid, &token, &format!("tok{i}")]).await.unwrap();
+            assert_eq!(offset, i);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _: () = cmd(&mut worker, &["JOB.COMPLETE", &wid, &token, "all"]).await.unwrap();
+    });
+    let (mut got, mut from) = (Vec::new(), 0i64);
+    for connection in 0..2 {
+        let mut follower = server.conn().await;
+        loop {
+            let f = fields(cmd(&mut follower, &["JOB.READ", &id, "FROM", &from.to_string(), "BLOCK", "5000"]).await.unwrap());
+            let Value::Array(entries) = &f["entries"] else { panic!() };
+            for e in entries {
+                let Value::Array(pair) = e else { panic!() };
+                assert_eq!(int(&pair[0]), got.len() as i64, "offsets arrive in order, none twice");
+                got.push(text(&pair[1]));
+            }
+            from = int(&f["next"]);
+            if f["closed"] == Value::Int(1) || (connection == 0 && got.len() >= 15) {
+                break;
+            }
+        }
+    }
+    streaming.await.unwrap();
+    assert_eq!(got, (0..40).map(|i| format!("tok{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn job_result_blocks_until_completion_and_times_out() {
+    let server = start().await;
+    let mut producer = server.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "x"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut producer, &["JOB.RESULT", &id, "BLOCK", "50"]).await.unwrap(), Value::Nil, "times out");
+    let mut waiter = server.conn().await;
+    let wid = id.clone();
+    let future = tokio::spawn(async move { cmd::<String>(&mut waiter, &["JOB.RESULT", &wid, "BLOCK", "0"]).await.unwrap() });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let mut worker = server.conn().await;
+    let job = claim(&mut worker, &["q"]).await.unwrap();
+    let _: () = cmd(&mut worker, &["JOB.COMPLETE", &id, &job.token, "42"]).await.unwrap();
+    assert_eq!(future.await.unwrap(), "42");
+}
+
+#[tokio::test]
+async fn cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat() {
+    let server = start().await;
+    let mut producer = server.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "x"]).await.unwrap();
+    let mut worker = server.conn().await;
+    let job = claim(&mut worker, &["q"]).await.unwrap();
+    let mut events = server.client().get_async_pubsub().await.unwrap();
+    events.subscribe(format!("__job__:{id}")).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut producer, &["JOB.CANCEL", &id]).await.unwrap(), 1);
+    let msg = tokio::time::timeout(Duration::from_secs(5), events.on_message().next()).await.unwrap().unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&msg.get_payload::<Vec<u8>>().unwrap()).unwrap();
+    assert_eq!(event["event"], "cancelled");
+    let err = cmd::<i64>(&mut worker, &["JOB.HEARTBEAT", &id, &job.token]).await.unwrap_err();
+    assert_eq!(err.code(), Some("CANCELLED"));
+    let err = cmd::<Value>(&mut producer, &["JOB.RESULT", &id]).await.unwrap_err();
+    assert_eq!(err.code(), Some("CANCELLED"));
+    assert_eq!(cmd::<i64>(&mut producer, &["JOB.CANCEL", &id]).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn submit_options_idempotency_priority_and_delay() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let a: String = cmd(&mut c, &["JOB.SUBMIT", "q", "first", "ID", "order-1"]).await.unwrap();
+    let b: String = cmd(&mut c, &["JOB.SUBMIT", "q", "again", "ID", "order-1"]).await.unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("order-1", "order-1"));
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "urgent", "PRIORITY", "10"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "later", "DELAY", "100"]).await.unwrap();
+    assert_eq!(claim(&mut c, &["q"]).await.unwrap().payload, "urgent");
+    assert_eq!(claim(&mut c, &["q"]).await.unwrap().payload, "first");
+    assert!(claim(&mut c, &["q"]).await.is_none(), "the delayed job is not claimable yet");
+    assert_eq!(claim(&mut c, &["q", "BLOCK", "5000"]).await.unwrap().payload, "later");
+    let listed: Vec<String> = cmd(&mut c, &["JOB.LIST", "q", "running"]).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    let err = cmd::<Value>(&mut c, &["JOB.LIST", "q", "sleeping"]).await.unwrap_err();
+    assert!(err.detail().unwrap().contains("unknown job state"));
+    let err = cmd::<Value>(&mut c, &["JOB.COMPLETE", "order-1", "999"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("LEASE"));
+    let err = cmd::<Value>(&mut c, &["JOB.STATUS", "nope"]).await.unwrap();
+    assert_eq!(err, Value::Nil);
+}
+
+#[tokio::test]
+async fn claims_check_queues_in_order() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "low", "from-low"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "high", "from-high"]).await.unwrap();
+    assert_eq!(claim(&mut c, &["high", "low"]).await.unwrap().payload, "from-high");
+    assert_eq!(claim(&mut c, &["high", "low"]).await.unwrap().payload, "from-low");
+}
