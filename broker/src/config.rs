@@ -30,6 +30,16 @@ pub struct Config {
     pub mailboxes: Mailboxes,
     pub blackboard: Blackboard,
     pub jobs: Jobs,
+    pub bulletin: Bulletin,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Bulletin {
+    pub max_boards: usize,
+    pub default_max_len: usize,
+    pub default_max_leases: u32,
+    pub max_dead: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

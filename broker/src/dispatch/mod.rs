@@ -6,6 +6,7 @@
 
 mod blackboard;
 mod block;
+mod bulletin;
 mod conn;
 mod info;
 mod jobs;
@@ -172,6 +173,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
+        Command::Bulletin(c) => bulletin::execute(c, cx),
     }
 }
 

@@ -5,6 +5,7 @@
 //! across domains, exactly like Redis's single thread, while connection I/O runs on every core.
 
 pub mod blocking;
+pub mod bulletin;
 pub mod dict;
 pub mod glob;
 pub mod jobs;
@@ -17,6 +18,7 @@ pub mod pubsub;
 use std::sync::Arc;
 
 use blocking::Blocking;
+use bulletin::{Bulletin, BulletinSettings};
 use jobs::{JobSettings, Jobs};
 use keyspace::{JournalLimits, Keyspace, KeyspaceSettings, notify};
 use mailbox::{MailboxSettings, Mailboxes};
@@ -31,6 +33,7 @@ pub struct State {
     pub streams: Streams,
     pub mailboxes: Mailboxes,
     pub jobs: Jobs,
+    pub bulletin: Bulletin,
     pub blocking: Blocking,
 }
 
@@ -62,7 +65,14 @@ impl State {
             max_chunks: config.jobs.max_chunks,
             max_dead: config.jobs.max_dead,
         };
+        let bulletin = BulletinSettings {
+            max_boards: config.bulletin.max_boards,
+            default_max_len: config.bulletin.default_max_len,
+            default_max_leases: config.bulletin.default_max_leases,
+            max_dead: config.bulletin.max_dead,
+        };
         State {
+            bulletin: Bulletin::new(bulletin, hub.clone()),
             jobs: Jobs::new(jobs, hub.clone()),
             keyspace: Keyspace::new(keyspace, hub, started_ms),
             streams: Streams::new(streams, started_ms),
@@ -74,7 +84,13 @@ impl State {
     /// Moves every engine's "this may unblock someone" signals into the blocking registry.
     /// Engines record them as they change state; each engine with blocking operations drains here.
     fn collect_ready(&mut self) {
-        let ready = [self.keyspace.take_ready(), self.streams.take_ready(), self.mailboxes.take_ready(), self.jobs.take_ready()];
+        let ready = [
+            self.keyspace.take_ready(),
+            self.streams.take_ready(),
+            self.mailboxes.take_ready(),
+            self.jobs.take_ready(),
+            self.bulletin.take_ready(),
+        ];
         for key in ready.into_iter().flatten() {
             self.blocking.signal(key);
         }
@@ -91,18 +107,19 @@ impl State {
     /// Runs every timer-driven change due at `now` (key expiry, and each engine's deadlines), at most
     /// `budget` of them; returns how many ran.
     pub fn run_due(&mut self, now: u64, budget: usize) -> usize {
-        let expired = self.keyspace.expire_due(now, budget);
-        expired + self.jobs.run_due(now, budget.saturating_sub(expired), crate::broker::random_u64)
+        let mut ran = self.keyspace.expire_due(now, budget);
+        ran += self.jobs.run_due(now, budget.saturating_sub(ran), crate::broker::random_u64);
+        ran + self.bulletin.run_due(now, budget.saturating_sub(ran))
     }
 
     /// The earliest deadline any engine has scheduled.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.keyspace.next_deadline(), self.jobs.next_deadline()].into_iter().flatten().min()
+        [self.keyspace.next_deadline(), self.jobs.next_deadline(), self.bulletin.next_deadline()].into_iter().flatten().min()
     }
 
     /// The earliest deadline scheduled since the last call; dispatch hands it to the timer.
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        [self.keyspace.take_scheduled(), self.jobs.take_scheduled()].into_iter().flatten().min()
+        [self.keyspace.take_scheduled(), self.jobs.take_scheduled(), self.bulletin.take_scheduled()].into_iter().flatten().min()
     }
 
     /// Slow periodic upkeep (incremental rehash of idle tables).

@@ -7,6 +7,7 @@
 //! single `match` over [`Command`].
 
 mod blackboard;
+mod bulletin;
 mod conn;
 mod jobs;
 mod keys;
@@ -17,6 +18,7 @@ mod strings;
 mod table;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
+pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
@@ -41,6 +43,7 @@ pub enum Command {
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
     Jobs(JobCommand),
+    Bulletin(BulletinCommand),
 }
 
 macro_rules! into_command {
@@ -52,7 +55,7 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand), Jobs(JobCommand));
+into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand), Jobs(JobCommand), Bulletin(BulletinCommand));
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

@@ -1,0 +1,61 @@
+//! Bulletin board commands.
+
+use herald_protocol::command::BulletinCommand;
+use herald_protocol::{CommandError, Reply};
+
+use super::{Cx, Outcome};
+use crate::engine::State;
+use crate::engine::bulletin::{self, ItemView, filter};
+
+fn item_reply(v: ItemView) -> Reply {
+    let mut fields = vec![
+        ("id", Reply::Bulk(v.id)),
+        ("item", Reply::Bulk(v.item)),
+        ("published", Reply::Int(v.published_ms as i64)),
+        ("failed_leases", Reply::Int(i64::from(v.failed_leases))),
+    ];
+    if let Some(lease) = v.lease {
+        fields.push(("token", Reply::Int(lease.token as i64)));
+        fields.push(("lease_expires", Reply::Int(lease.expires_ms as i64)));
+    }
+    Reply::fields(fields)
+}
+
+pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
+    let now = cx.now();
+    let result: Result<Reply, CommandError> = match cmd {
+        BulletinCommand::Publish { scope, board, item, ttl_ms } => cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk),
+        BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
+            let keys = vec![bulletin::wait_key(&scope, &board)];
+            let filters = filter::compile(&filters);
+            let retrieve = move |state: &mut State, now| Ok(state.bulletin.retrieve(&scope, &board, &filters, lock_ms, now).map(item_reply));
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, retrieve),
+                None => {
+                    let now = cx.now();
+                    match retrieve(cx.state(), now) {
+                        Ok(reply) => reply.unwrap_or(Reply::Nil).into(),
+                        Err(e) => e.into(),
+                    }
+                }
+            };
+        }
+        BulletinCommand::All { scope, board, filters, limit } => {
+            let filters = filter::compile(&filters);
+            Ok(Reply::Array(cx.state().bulletin.all(&scope, &board, &filters, limit).into_iter().map(item_reply).collect()))
+        }
+        BulletinCommand::Get { scope, board, id } => Ok(cx.state().bulletin.get(&scope, &board, &id).map_or(Reply::Nil, item_reply)),
+        BulletinCommand::Len { scope, board } => Ok(Reply::Int(cx.state().bulletin.len(&scope, &board) as i64)),
+        BulletinCommand::Extend { scope, board, id, token, ms } => {
+            cx.state().bulletin.extend(&scope, &board, &id, token, ms, now).map(|at| Reply::Int(at as i64))
+        }
+        BulletinCommand::Release { scope, board, id, token } => cx.state().bulletin.release(&scope, &board, &id, token).map(|_| Reply::ok()),
+        BulletinCommand::Remove { scope, board, id, token } => cx.state().bulletin.remove(&scope, &board, &id, token).map(|r| Reply::Int(i64::from(r))),
+        BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
+            cx.state().bulletin.configure(&scope, &board, max_len, overflow, max_leases).map(|_| Reply::ok())
+        }
+        BulletinCommand::Dead { scope, board } => Ok(Reply::Array(cx.state().bulletin.dead(&scope, &board).into_iter().map(item_reply).collect())),
+        BulletinCommand::Redrive { scope, board, id } => cx.state().bulletin.redrive(&scope, &board, &id).map(|_| Reply::ok()),
+    };
+    result.into()
+}

@@ -1,0 +1,398 @@
+//! Bulletin boards (BL.*): JSON items posted to boards, retrieved by field filters, optionally locked
+//! under a lease so two workers never hold the same item; released, removed (acked), expired or
+//! dead-lettered, with events for each. Boards live in scopes (`""` by default), like the seeds'
+//! `Bulletin[T](scope=...)`.
+//!
+//! Retrieve-and-lock is one step under the state lock. A lease that runs out returns its item to the
+//! board on time (the timer), counting a failed lease; after `MAXLEASES` of those the item moves to the
+//! board's dead letters. Blocked retrievers wake on a publish, a release or a lease returning.
+
+mod board;
+pub mod filter;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::CommandError;
+use herald_protocol::command::Overflow;
+use serde_json::{Value, json};
+
+use board::{Board, Item, Lease};
+use filter::Compiled;
+
+use super::blocking::WaitKey;
+use super::pubsub::Hub;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BulletinSettings {
+    pub max_boards: usize,
+    /// Items per board unless BL.CONFIG sets MAXLEN (0: unbounded).
+    pub default_max_len: usize,
+    /// Failed leases before dead letter unless BL.CONFIG sets MAXLEASES (0: never).
+    pub default_max_leases: u32,
+    /// Dead-letter items kept per board.
+    pub max_dead: usize,
+}
+
+/// An item as replies show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemView {
+    pub id: Bytes,
+    pub item: Bytes,
+    pub published_ms: u64,
+    pub failed_leases: u32,
+    pub lease: Option<Lease>,
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        ItemView { id: i.id.clone(), item: i.raw.clone(), published_ms: i.published_ms, failed_leases: i.failed_leases, lease: i.lease }
+    }
+}
+
+type BoardKey = (Bytes, Bytes);
+
+pub struct Bulletin {
+    boards: HashMap<BoardKey, Board>,
+    /// (deadline, scope, board, item seq): lease ends and TTLs, checked against the item when due.
+    timers: BTreeSet<(u64, Bytes, Bytes, u64)>,
+    settings: BulletinSettings,
+    next_seq: u64,
+    next_token: u64,
+    hub: Arc<Hub>,
+    ready: Vec<WaitKey>,
+    scheduled: Option<u64>,
+}
+
+/// Where retrievers of a board wait.
+pub fn wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
+    let mut name = Vec::with_capacity(scope.len() + board.len() + 1);
+    name.extend_from_slice(scope);
+    name.push(0);
+    name.extend_from_slice(board);
+    WaitKey::Named { domain: "board", name: Bytes::from(name) }
+}
+
+fn lease_error() -> CommandError {
+    CommandError::fixed("LEASE the item is not locked with this token (the lease ended or was never this one)")
+}
+
+fn no_item() -> CommandError {
+    CommandError::fixed("NOITEM no such item")
+}
+
+impl Bulletin {
+    pub fn new(settings: BulletinSettings, hub: Arc<Hub>) -> Self {
+        Bulletin {
+            boards: HashMap::new(),
+            timers: BTreeSet::new(),
+            settings,
+            next_seq: 0,
+            next_token: 0,
+            hub,
+            ready: Vec::new(),
+            scheduled: None,
+        }
+    }
+
+    pub fn take_ready(&mut self) -> Vec<WaitKey> {
+        std::mem::take(&mut self.ready)
+    }
+
+    pub fn take_scheduled(&mut self) -> Option<u64> {
+        self.scheduled.take()
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    fn board_mut(&mut self, scope: &Bytes, board: &Bytes, create: bool) -> Result<Option<&mut Board>, CommandError> {
+        let key = (scope.clone(), board.clone());
+        if !self.boards.contains_key(&key) {
+            if !create {
+                return Ok(None);
+            }
+            if self.boards.len() >= self.settings.max_boards {
+                return Err(CommandError::fixed("ERR too many boards (bulletin.max_boards)"));
+            }
+            self.boards.insert(key.clone(), Board::new(self.settings.default_max_len, self.settings.default_max_leases));
+        }
+        Ok(self.boards.get_mut(&key))
+    }
+
+    fn board(&self, scope: &Bytes, board: &Bytes) -> Option<&Board> {
+        self.boards.get(&(scope.clone(), board.clone()))
+    }
+
+    fn timer(&mut self, at: u64, scope: &Bytes, board: &Bytes, seq: u64) {
+        self.timers.insert((at, scope.clone(), board.clone(), seq));
+        self.scheduled = Some(self.scheduled.map_or(at, |s| s.min(at)));
+    }
+
+    /// Publishes a board event on `__bl@<scope>__:<board>` when someone could be listening.
+    fn announce(&self, scope: &[u8], board: &[u8], event: &str, item: &Item) {
+        if self.hub.is_idle() {
+            return;
+        }
+        let mut channel = b"__bl@".to_vec();
+        channel.extend_from_slice(scope);
+        channel.extend_from_slice(b"__:");
+        channel.extend_from_slice(board);
+        if !self.hub.has_receivers(&channel) {
+            return;
+        }
+        let text = json!({
+            "event": event,
+            "board": String::from_utf8_lossy(board),
+            "scope": String::from_utf8_lossy(scope),
+            "id": String::from_utf8_lossy(&item.id),
+            "item": item.json,
+            "failed_leases": item.failed_leases,
+        });
+        self.hub.publish_bytes(Bytes::from(channel), Bytes::from(serde_json::to_vec(&text).expect("JSON")));
+    }
+
+    /// BL.PUBLISH: the new item's id (sortable by publish order).
+    pub fn publish(&mut self, scope: &Bytes, board: &Bytes, raw: &[u8], ttl_ms: Option<u64>, now: u64) -> Result<Bytes, CommandError> {
+        let json: Value = serde_json::from_slice(raw).map_err(|e| CommandError::new(format!("ERR the item is not valid JSON: {e}")))?;
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let b = self.board_mut(scope, board, true)?.expect("created");
+        let mut dropped = None;
+        if b.max_len > 0 && b.len() >= b.max_len {
+            match b.overflow {
+                Overflow::RejectNew => return Err(CommandError::fixed("FULL the board is at its MAXLEN")),
+                Overflow::DropOldest => {
+                    let oldest = *b.items.keys().next().expect("full board has items");
+                    dropped = b.take(oldest);
+                }
+            }
+        }
+        let id = Bytes::from(format!("{now}-{seq}"));
+        let item = Item {
+            id: id.clone(),
+            seq,
+            raw: Bytes::copy_from_slice(raw),
+            json,
+            published_ms: now,
+            expires_ms: ttl_ms.map(|t| now + t),
+            lease: None,
+            failed_leases: 0,
+        };
+        b.insert(item.clone());
+        if let Some(old) = dropped {
+            self.announce(scope, board, "dropped", &old);
+        }
+        if let Some(at) = item.expires_ms {
+            self.timer(at, scope, board, seq);
+        }
+        self.announce(scope, board, "publish", &item);
+        self.ready.push(wait_key(scope, board));
+        Ok(id)
+    }
+
+    /// BL.RETRIEVE: the first unlocked item matching every filter; with `lock_ms`, locked under a
+    /// new lease in the same step.
+    pub fn retrieve(&mut self, scope: &Bytes, board: &Bytes, filters: &[Compiled], lock_ms: Option<u64>, now: u64) -> Option<ItemView> {
+        let b = self.boards.get_mut(&(scope.clone(), board.clone()))?;
+        let seq = b.available.iter().copied().find(|s| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.json)))?;
+        let Some(ms) = lock_ms else {
+            return b.items.get(&seq).map(ItemView::from);
+        };
+        self.next_token += 1;
+        let lease = Lease { token: self.next_token, expires_ms: now + ms };
+        b.available.remove(&seq);
+        let item = b.items.get_mut(&seq).expect("available items exist");
+        item.lease = Some(lease);
+        let view = ItemView::from(&*item);
+        let locked = item.clone();
+        self.timer(lease.expires_ms, scope, board, seq);
+        self.announce(scope, board, "lock", &locked);
+        Some(view)
+    }
+
+    pub fn all(&self, scope: &Bytes, board: &Bytes, filters: &[Compiled], limit: Option<usize>) -> Vec<ItemView> {
+        let Some(b) = self.board(scope, board) else { return Vec::new() };
+        b.items.values().filter(|i| filter::all_match(filters, &i.json)).take(limit.unwrap_or(usize::MAX)).map(ItemView::from).collect()
+    }
+
+    pub fn get(&self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Option<ItemView> {
+        let b = self.board(scope, board)?;
+        b.items.get(&b.seq_of(id)?).map(ItemView::from)
+    }
+
+    pub fn len(&self, scope: &Bytes, board: &Bytes) -> usize {
+        self.board(scope, board).map_or(0, Board::len)
+    }
+
+    /// The locked item `id` under `token`.
+    fn leased(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<&mut Item, CommandError> {
+        let b = self.boards.get_mut(&(scope.clone(), board.clone())).ok_or_else(no_item)?;
+        let item = b.item_mut(id).ok_or_else(no_item)?;
+        if item.lease.is_none_or(|l| l.token != token) {
+            return Err(lease_error());
+        }
+        Ok(item)
+    }
+
+    /// BL.EXTEND: the lease's new expiry.
+    pub fn extend(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64, ms: u64, now: u64) -> Result<u64, CommandError> {
+        let item = self.leased(scope, board, id, token)?;
+        let expires = now + ms;
+        item.lease = Some(Lease { token, expires_ms: expires });
+        let seq = item.seq;
+        self.timer(expires, scope, board, seq);
+        Ok(expires)
+    }
+
+    /// Ends a lease without a remove (release, or expiry): back to the board or dead-lettered.
+    fn end_lease(&mut self, scope: &Bytes, board: &Bytes, seq: u64, event: &str) {
+        let max_dead = self.settings.max_dead;
+        let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return };
+        let dead = b.lease_failed(seq, max_dead);
+        let item = if dead { b.dead.back().cloned() } else { b.items.get(&seq).cloned() };
+        if let Some(item) = item {
+            self.announce(scope, board, if dead { "dead" } else { event }, &item);
+        }
+        if !dead {
+            self.ready.push(wait_key(scope, board));
+        }
+    }
+
+    /// BL.RELEASE: the item goes back to the board (a failed lease is counted).
+    pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<(), CommandError> {
+        let seq = self.leased(scope, board, id, token)?.seq;
+        self.end_lease(scope, board, seq, "release");
+        Ok(())
+    }
+
+    /// BL.REMOVE (the ack): a locked item only with its token. False if there was no such item.
+    pub fn remove(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: Option<u64>) -> Result<bool, CommandError> {
+        let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return Ok(false) };
+        let Some(seq) = b.seq_of(id) else { return Ok(false) };
+        let item = &b.items[&seq];
+        if let Some(lease) = item.lease {
+            if token != Some(lease.token) {
+                return Err(lease_error());
+            }
+        } else if token.is_some() {
+            return Err(lease_error());
+        }
+        let item = b.take(seq).expect("present");
+        self.announce(scope, board, "remove", &item);
+        Ok(true)
+    }
+
+    pub fn configure(&mut self, scope: &Bytes, board: &Bytes, max_len: Option<usize>, overflow: Option<Overflow>, max_leases: Option<u32>) -> Result<(), CommandError> {
+        let b = self.board_mut(scope, board, true)?.expect("created");
+        if let Some(n) = max_len {
+            b.max_len = n;
+        }
+        if let Some(o) = overflow {
+            b.overflow = o;
+        }
+        if let Some(n) = max_leases {
+            b.max_leases = n;
+        }
+        Ok(())
+    }
+
+    pub fn dead(&self, scope: &Bytes, board: &Bytes) -> Vec<ItemView> {
+        self.board(scope, board).map(|b| b.dead.iter().map(ItemView::from).collect()).unwrap_or_default()
+    }
+
+    /// BL.REDRIVE: a dead item goes back to its board with a fresh lease count.
+    pub fn redrive(&mut self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Result<(), CommandError> {
+        let b = self.boards.get_mut(&(scope.clone(), board.clone())).ok_or_else(no_item)?;
+        let at = b.dead.iter().position(|i| i.id == id).ok_or_else(no_item)?;
+        let mut item = b.dead.remove(at).expect("found");
+        item.failed_leases = 0;
+        item.lease = None;
+        b.insert(item);
+        self.ready.push(wait_key(scope, board));
+        Ok(())
+    }
+
+    /// Runs due deadlines: expired leases return their items (or dead-letter them), items past their
+    /// TTL go away. At most `budget`; returns how many ran.
+    pub fn run_due(&mut self, now: u64, budget: usize) -> usize {
+        let mut ran = 0;
+        while ran < budget {
+            let Some((at, scope, board, seq)) = self.timers.first().cloned() else { break };
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            ran += 1;
+            let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { continue };
+            let Some(item) = b.items.get(&seq) else { continue };
+            if item.lease.is_some_and(|l| l.expires_ms <= now) {
+                self.end_lease(&scope, &board, seq, "lease-expired");
+            } else if item.expires_ms.is_some_and(|e| e <= now) && item.lease.is_none() {
+                let item = b.take(seq).expect("present");
+                self.announce(&scope, &board, "expire", &item);
+            }
+        }
+        ran
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_protocol::command::{Filter, FilterOp};
+
+    fn bulletin() -> Bulletin {
+        let settings = BulletinSettings { max_boards: 10, default_max_len: 0, default_max_leases: 2, max_dead: 10 };
+        Bulletin::new(settings, Arc::new(Hub::new()))
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn eq(path: &str, value: &str) -> Vec<Compiled> {
+        filter::compile(&[Filter { path: b(path), op: FilterOp::Eq, value: b(value) }])
+    }
+
+    #[test]
+    fn locked_items_are_never_handed_out_twice_and_leases_come_back() {
+        let mut bl = bulletin();
+        let (s, board) = (b(""), b("tasks"));
+        let id = bl.publish(&s, &board, br#"{"status": "pending"}"#, None, 0).unwrap();
+        let first = bl.retrieve(&s, &board, &eq("status", "pending"), Some(100), 0).unwrap();
+        assert_eq!(first.id, id);
+        assert!(bl.retrieve(&s, &board, &[], Some(100), 0).is_none(), "locked");
+        assert_eq!(bl.run_due(100, 10), 1);
+        let second = bl.retrieve(&s, &board, &[], Some(100), 100).unwrap();
+        assert_eq!((second.id.clone(), second.failed_leases), (id.clone(), 1));
+        assert_eq!(bl.remove(&s, &board, &id, Some(first.lease.unwrap().token)), Err(lease_error()), "stale token");
+        bl.release(&s, &board, &id, second.lease.unwrap().token).unwrap();
+        assert_eq!(bl.len(&s, &board), 0, "two failed leases: dead");
+        assert_eq!(bl.dead(&s, &board).len(), 1);
+        bl.redrive(&s, &board, &id).unwrap();
+        let third = bl.retrieve(&s, &board, &[], Some(100), 200).unwrap();
+        assert!(bl.remove(&s, &board, &id, Some(third.lease.unwrap().token)).unwrap());
+    }
+
+    #[test]
+    fn overflow_policies_and_ttl() {
+        let mut bl = bulletin();
+        let (s, board) = (b("scope"), b("q"));
+        bl.configure(&s, &board, Some(2), Some(Overflow::RejectNew), None).unwrap();
+        bl.publish(&s, &board, b"1", None, 0).unwrap();
+        bl.publish(&s, &board, b"2", None, 0).unwrap();
+        assert!(bl.publish(&s, &board, b"3", None, 0).is_err());
+        bl.configure(&s, &board, None, Some(Overflow::DropOldest), None).unwrap();
+        bl.publish(&s, &board, b"3", None, 0).unwrap();
+        let items: Vec<Bytes> = bl.all(&s, &board, &[], None).into_iter().map(|v| v.item).collect();
+        assert_eq!(items, vec![b("2"), b("3")]);
+        bl.publish(&s, &board, b"4", Some(50), 0).unwrap();
+        bl.run_due(50, 10);
+        assert_eq!(bl.all(&s, &board, &[], None).into_iter().map(|v| v.item).collect::<Vec<_>>(), vec![b("3")], "4 dropped 2, then expired");
+        assert!(bl.publish(&s, &board, b"{not json", None, 0).is_err());
+        assert_eq!(bl.len(&b("other"), &board), 0, "scopes isolate boards");
+    }
+}
