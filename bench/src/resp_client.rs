@@ -24,10 +24,13 @@ pub fn encode_command(out: &mut BytesMut, parts: &[&[u8]]) {
 }
 
 impl RespConn {
+    /// Connects and switches to RESP3 (HELLO 3), so nulls and maps come typed.
     pub async fn connect(addr: &str) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(RespConn { stream, rbuf: BytesMut::with_capacity(64 * 1024), wbuf: BytesMut::new() })
+        let mut conn = RespConn { stream, rbuf: BytesMut::with_capacity(64 * 1024), wbuf: BytesMut::new() };
+        conn.call(&[b"HELLO", b"3"]).await?;
+        Ok(conn)
     }
 
     /// Queues a command; nothing is sent until [`RespConn::flush`].

@@ -7,6 +7,42 @@ use bytes::Bytes;
 use herald_protocol::command::Overflow;
 use serde_json::Value;
 
+use super::filter::{Compiled, index_key};
+
+/// Most equality indexes a board builds (one per field path that WHERE ... = ... has used).
+const MAX_INDEXES: usize = 8;
+
+/// Item seqs by the value at one field path: lets `WHERE path = value` find its matches without
+/// scanning the board.
+#[derive(Debug)]
+struct EqIndex {
+    path: Vec<String>,
+    by_value: HashMap<String, BTreeSet<u64>>,
+}
+
+impl EqIndex {
+    fn key_of(&self, item: &Item) -> Option<String> {
+        Compiled::value_at(&self.path, &item.json).map(index_key)
+    }
+
+    fn add(&mut self, item: &Item) {
+        if let Some(k) = self.key_of(item) {
+            self.by_value.entry(k).or_default().insert(item.seq);
+        }
+    }
+
+    fn drop_item(&mut self, item: &Item) {
+        if let Some(k) = self.key_of(item) {
+            if let Some(set) = self.by_value.get_mut(&k) {
+                set.remove(&item.seq);
+                if set.is_empty() {
+                    self.by_value.remove(&k);
+                }
+            }
+        }
+    }
+}
+
 /// A retrieve's hold on an item. The token is unique and never reused, so a stale holder is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -40,6 +76,7 @@ pub struct Board {
     /// Failed leases after which an item is dead-lettered (0: never).
     pub max_leases: u32,
     pub dead: VecDeque<Item>,
+    indexes: Vec<EqIndex>,
 }
 
 impl Board {
@@ -52,6 +89,7 @@ impl Board {
             overflow: Overflow::RejectNew,
             max_leases,
             dead: VecDeque::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -60,6 +98,9 @@ impl Board {
     }
 
     pub fn insert(&mut self, item: Item) {
+        for index in &mut self.indexes {
+            index.add(&item);
+        }
         self.by_id.insert(item.id.clone(), item.seq);
         self.available.insert(item.seq);
         self.items.insert(item.seq, item);
@@ -67,6 +108,9 @@ impl Board {
 
     pub fn take(&mut self, seq: u64) -> Option<Item> {
         let item = self.items.remove(&seq)?;
+        for index in &mut self.indexes {
+            index.drop_item(&item);
+        }
         self.by_id.remove(&item.id);
         self.available.remove(&seq);
         Some(item)
@@ -79,6 +123,32 @@ impl Board {
     pub fn item_mut(&mut self, id: &[u8]) -> Option<&mut Item> {
         let seq = self.seq_of(id)?;
         self.items.get_mut(&seq)
+    }
+
+    /// The index for `path`, built on first use (up to [`MAX_INDEXES`] per board).
+    fn index_for(&mut self, path: &[String]) -> Option<&EqIndex> {
+        if let Some(i) = self.indexes.iter().position(|x| x.path == path) {
+            return Some(&self.indexes[i]);
+        }
+        if self.indexes.len() >= MAX_INDEXES {
+            return None;
+        }
+        let mut index = EqIndex { path: path.to_vec(), by_value: HashMap::new() };
+        for item in self.items.values() {
+            index.add(item);
+        }
+        self.indexes.push(index);
+        self.indexes.last()
+    }
+
+    /// Item seqs in publish order that may match `filters`, from an equality filter's index; `None`
+    /// when no filter can use one (the caller scans). Every returned seq still has to be checked.
+    pub fn indexed_candidates(&mut self, filters: &[Compiled], only_available: bool) -> Option<Vec<u64>> {
+        let seqs = filters.iter().filter_map(|f| f.equality()).find_map(|(path, key)| {
+            let index = self.index_for(path)?;
+            Some(index.by_value.get(&key).map(|s| s.iter().copied().collect::<Vec<_>>()).unwrap_or_default())
+        })?;
+        Some(if only_available { seqs.into_iter().filter(|s| self.available.contains(s)).collect() } else { seqs })
     }
 
     /// Ends an item's lease without a remove: back to the board, or to the dead letters once it has

@@ -51,7 +51,26 @@ fn order(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// A JSON value as an index key, so values that compare equal (`1` and `1.0`) share a key.
+pub fn index_key(value: &Value) -> String {
+    match value {
+        Value::Number(n) => format!("n:{}", n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => format!("s:{s}"),
+        other => format!("j:{other}"),
+    }
+}
+
 impl Compiled {
+    /// For an equality filter: its path and the index key of its value (what an index can serve).
+    pub fn equality(&self) -> Option<(&[String], String)> {
+        (self.op == FilterOp::Eq).then(|| (self.path.as_slice(), index_key(&self.value)))
+    }
+
+    /// The value at this filter's path in `item`.
+    pub fn value_at<'a>(path: &[String], item: &'a Value) -> Option<&'a Value> {
+        lookup(item, path)
+    }
+
     pub fn matches(&self, item: &Value) -> bool {
         let found = lookup(item, &self.path);
         match self.op {

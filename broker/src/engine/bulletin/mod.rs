@@ -126,6 +126,13 @@ impl Bulletin {
         self.boards.get(&(scope.clone(), board.clone()))
     }
 
+    /// Forgets a lease's deadline (the lease ended another way), so timers hold only live ones.
+    fn drop_timer(&mut self, lease: Option<Lease>, scope: &Bytes, board: &Bytes, seq: u64) {
+        if let Some(l) = lease {
+            self.timers.remove(&(l.expires_ms, scope.clone(), board.clone(), seq));
+        }
+    }
+
     fn timer(&mut self, at: u64, scope: &Bytes, board: &Bytes, seq: u64) {
         self.timers.insert((at, scope.clone(), board.clone(), seq));
         self.scheduled = Some(self.scheduled.map_or(at, |s| s.min(at)));
@@ -196,8 +203,13 @@ impl Bulletin {
     /// BL.RETRIEVE: the first unlocked item matching every filter; with `lock_ms`, locked under a
     /// new lease in the same step.
     pub fn retrieve(&mut self, scope: &Bytes, board: &Bytes, filters: &[Compiled], lock_ms: Option<u64>, now: u64) -> Option<ItemView> {
-        let b = self.boards.get_mut(&(scope.clone(), board.clone()))?;
-        let seq = b.available.iter().copied().find(|s| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.json)))?;
+        let key = (scope.clone(), board.clone());
+        let b = self.boards.get_mut(&key)?;
+        let matches = |b: &Board, s: &u64| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.json));
+        let seq = match b.indexed_candidates(filters, true) {
+            Some(candidates) => candidates.into_iter().find(|s| matches(b, s))?,
+            None => b.available.iter().copied().find(|s| matches(b, s))?,
+        };
         let Some(ms) = lock_ms else {
             return b.items.get(&seq).map(ItemView::from);
         };
@@ -207,15 +219,23 @@ impl Bulletin {
         let item = b.items.get_mut(&seq).expect("available items exist");
         item.lease = Some(lease);
         let view = ItemView::from(&*item);
-        let locked = item.clone();
         self.timer(lease.expires_ms, scope, board, seq);
-        self.announce(scope, board, "lock", &locked);
+        if let Some(item) = self.boards.get(&key).and_then(|b| b.items.get(&seq)) {
+            self.announce(scope, board, "lock", item);
+        }
         Some(view)
     }
 
-    pub fn all(&self, scope: &Bytes, board: &Bytes, filters: &[Compiled], limit: Option<usize>) -> Vec<ItemView> {
-        let Some(b) = self.board(scope, board) else { return Vec::new() };
-        b.items.values().filter(|i| filter::all_match(filters, &i.json)).take(limit.unwrap_or(usize::MAX)).map(ItemView::from).collect()
+    pub fn all(&mut self, scope: &Bytes, board: &Bytes, filters: &[Compiled], limit: Option<usize>) -> Vec<ItemView> {
+        let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return Vec::new() };
+        let candidates = b.indexed_candidates(filters, false).unwrap_or_else(|| b.items.keys().copied().collect());
+        candidates
+            .into_iter()
+            .filter_map(|s| b.items.get(&s))
+            .filter(|i| filter::all_match(filters, &i.json))
+            .take(limit.unwrap_or(usize::MAX))
+            .map(ItemView::from)
+            .collect()
     }
 
     pub fn get(&self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Option<ItemView> {
@@ -241,8 +261,9 @@ impl Bulletin {
     pub fn extend(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64, ms: u64, now: u64) -> Result<u64, CommandError> {
         let item = self.leased(scope, board, id, token)?;
         let expires = now + ms;
-        item.lease = Some(Lease { token, expires_ms: expires });
+        let old = item.lease.replace(Lease { token, expires_ms: expires });
         let seq = item.seq;
+        self.drop_timer(old, scope, board, seq);
         self.timer(expires, scope, board, seq);
         Ok(expires)
     }
@@ -263,7 +284,9 @@ impl Bulletin {
 
     /// BL.RELEASE: the item goes back to the board (a failed lease is counted).
     pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<(), CommandError> {
-        let seq = self.leased(scope, board, id, token)?.seq;
+        let item = self.leased(scope, board, id, token)?;
+        let (seq, lease) = (item.seq, item.lease);
+        self.drop_timer(lease, scope, board, seq);
         self.end_lease(scope, board, seq, "release");
         Ok(())
     }
@@ -281,6 +304,7 @@ impl Bulletin {
             return Err(lease_error());
         }
         let item = b.take(seq).expect("present");
+        self.drop_timer(item.lease, scope, board, seq);
         self.announce(scope, board, "remove", &item);
         Ok(true)
     }
