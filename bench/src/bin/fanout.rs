@@ -47,6 +47,10 @@ struct Args {
     /// Tokio worker threads for this tool.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Subscribe with PSUBSCRIBE to this pattern instead of SUBSCRIBE to the channel (with
+    /// `--publishers 0`, to measure what watchers cost someone else's writes).
+    #[arg(long)]
+    pattern: Option<String>,
 }
 
 const CHANNEL: &[u8] = b"fanout";
@@ -61,6 +65,7 @@ fn scan_messages(buf: &[u8], mut f: impl FnMut(&[u8])) -> usize {
         let Some(&kind) = buf.get(pos) else { break };
         let Some(n) = read_line_int(buf, &mut pos, kind) else { break };
         let mut payload = None;
+        let payload_at = if buf.get(start..).is_some_and(|b| b.starts_with(b"*4\r\n") || b.starts_with(b">4\r\n")) { 3 } else { 2 };
         for i in 0..n {
             if buf.get(pos) != Some(&b'$') {
                 // Not a bulk (e.g. a subscribe confirmation's integer): skip the line.
@@ -84,13 +89,14 @@ fn scan_messages(buf: &[u8], mut f: impl FnMut(&[u8])) -> usize {
                 pos = start;
                 break 'frames;
             }
-            if i == 2 {
+            if i == payload_at {
                 payload = Some(pos..pos + len);
             }
             pos += len + 2;
         }
         if let Some(range) = payload {
-            if &buf[start..].get(4..15).unwrap_or(b"") == b"$7\r\nmessage" {
+            let head = buf[start..].get(4..16).unwrap_or(b"");
+            if head.starts_with(b"$7\r\nmessage") || head.starts_with(b"$8\r\npmessage") {
                 f(&buf[range]);
             }
         }
@@ -116,9 +122,12 @@ async fn subscriber(args: Args, shared: Arc<Shared>, ready: tokio::sync::mpsc::S
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     let mut stream = TcpStream::connect(&args.addr).await.expect("connect");
     let mut out = BytesMut::new();
-    encode_command(&mut out, &[b"SUBSCRIBE", CHANNEL]);
+    match &args.pattern {
+        Some(p) => encode_command(&mut out, &[b"PSUBSCRIBE", p.as_bytes()]),
+        None => encode_command(&mut out, &[b"SUBSCRIBE", CHANNEL]),
+    }
     stream.write_all(&out).await.expect("subscribe");
-    let mut buf = BytesMut::with_capacity(256 * 1024);
+    let mut buf = BytesMut::with_capacity(if args.subscribers > 1000 { 4096 } else { 256 * 1024 });
     // The confirmation.
     while !buf.windows(9).any(|w| w == b"subscribe") {
         stream.read_buf(&mut buf).await.expect("confirmation");
@@ -127,8 +136,8 @@ async fn subscriber(args: Args, shared: Arc<Shared>, ready: tokio::sync::mpsc::S
     ready.send(()).await.ok();
     let latency = args.mode == "rate";
     loop {
-        if buf.capacity() - buf.len() < 64 * 1024 {
-            buf.reserve(256 * 1024);
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(if args.subscribers > 1000 { 4096 } else { 256 * 1024 });
         }
         match tokio::time::timeout(Duration::from_millis(200), stream.read_buf(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
