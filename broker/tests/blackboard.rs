@@ -111,8 +111,8 @@ async fn watches_carry_values_for_set_delete_and_expire() {
     let server = start().await;
     let mut c = server.conn().await;
     let mut sub = server.client().get_async_pubsub().await.unwrap();
-    sub.psubscribe("__bb@__:config").await.unwrap();
-    sub.psubscribe("__bb@__:cache_*").await.unwrap();
+    sub.psubscribe("__bb:*@__:config").await.unwrap();
+    sub.psubscribe("__bb:*@__:cache_*").await.unwrap();
     let mut events = sub.on_message();
     let _: () = cmd(&mut c, &["SET", "config", r#"{"model":"gpt-3.5-turbo"}"#]).await.unwrap();
     let e = next_event(&mut events).await;
@@ -131,7 +131,7 @@ async fn watches_carry_values_for_set_delete_and_expire() {
 async fn revisions_reach_watchers_without_gaps() {
     let server = start().await;
     let mut sub = server.client().get_async_pubsub().await.unwrap();
-    sub.psubscribe("__bb@jobs__:*").await.unwrap();
+    sub.psubscribe("__bb:*@jobs__:*").await.unwrap();
     let mut events = sub.on_message();
     let mut writers = Vec::new();
     for w in 0..4 {
@@ -179,7 +179,7 @@ async fn a_watcher_that_reconnects_resumes_with_changes() {
     let server = start_with(config).await;
     let mut c = server.conn().await;
     let mut sub = server.client().get_async_pubsub().await.unwrap();
-    sub.psubscribe("__bb@team__:*").await.unwrap();
+    sub.psubscribe("__bb:*@team__:*").await.unwrap();
     let last_seen = {
         let mut events = sub.on_message();
         let _: i64 = cmd(&mut c, &["BB.SET", "team", "a", "1"]).await.unwrap();
@@ -202,6 +202,15 @@ async fn a_watcher_that_reconnects_resumes_with_changes() {
     }
     let err = cmd::<Value>(&mut c, &["BB.CHANGES", "team", "SINCE", &last_seen.to_string()]).await.unwrap_err();
     assert_eq!(err.code(), Some("LOST"));
+    // ...so it re-reads the scope, and resumes from the position the re-read reflects.
+    let all: Value = cmd(&mut c, &["BB.GETALL", "team"]).await.unwrap();
+    let text = strings(&all);
+    assert!(text.contains(&"x".to_owned()) && text.contains(&"29".to_owned()) && !text.contains(&"b".to_owned()), "{text:?}");
+    let Value::Array(top) = all else { panic!() };
+    let Value::Int(seq) = top[1] else { panic!("{top:?}") };
+    let _: i64 = cmd(&mut c, &["BB.SET", "team", "a", "after"]).await.unwrap();
+    let next: Value = cmd(&mut c, &["BB.CHANGES", "team", "SINCE", &seq.to_string()]).await.unwrap();
+    assert!(strings(&next).contains(&"after".to_owned()));
 }
 
 /// Expiry events fire from the timer at the deadline: checked on tokio's paused clock, so the
@@ -211,7 +220,7 @@ async fn expire_events_fire_at_the_deadline() {
     let server = start().await;
     let mut c = server.conn().await;
     let mut sub = server.client().get_async_pubsub().await.unwrap();
-    sub.psubscribe("__bb@timers__:*").await.unwrap();
+    sub.psubscribe("__bb:*@timers__:*").await.unwrap();
     let mut events = sub.on_message();
     let _: i64 = cmd(&mut c, &["BB.SET", "timers", "lease", "v", "PX", "5000"]).await.unwrap();
     assert_eq!(next_event(&mut events).await["event"], json!("set"));

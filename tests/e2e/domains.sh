@@ -11,7 +11,7 @@ expect "BB.SET revision" "1" "$(cli BB.SET agent_001 current_task analyze_data)"
 expect "BB.SET again" "2" "$(cli BB.SET agent_001 current_task summarize)"
 expect "CAS conflict" "CONFLICT the key is at revision 2" "$(cli BB.SET agent_001 current_task x IFREV 1 2>&1)"
 expect "global scope is db 0" "gpt-4" "$(cli BB.SET '' model gpt-4 >/dev/null; cli GET model)"
-redis-cli -p "$PORT" PSUBSCRIBE '__bb@agent_001__:*' >"$WORK/bb.txt" &
+redis-cli -p "$PORT" PSUBSCRIBE '__bb:expire@agent_001__:*' >"$WORK/bb.txt" &
 WATCHER=$!
 wait_for_text "$WORK/bb.txt" "psubscribe"
 cli BB.SET agent_001 temp token EX 1 >/dev/null

@@ -70,6 +70,20 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
                 Ok(state.keyspace.bb_get(&scope, &key, now)?.filter(|e| e.revision > after).map(entry_reply))
             });
         }
+        BbCommand::GetAll { scope, pattern } => cx.state().keyspace.bb_getall(&scope, pattern.as_deref(), now).map(|(seq, entries)| {
+            let entries = entries
+                .into_iter()
+                .map(|(key, e)| {
+                    Reply::fields(vec![
+                        ("key", Reply::Bulk(key)),
+                        ("value", Reply::Bulk(e.value)),
+                        ("revision", Reply::Int(e.revision as i64)),
+                        ("ttl", Reply::Int(e.ttl_ms)),
+                    ])
+                })
+                .collect();
+            Reply::fields(vec![("seq", Reply::Int(seq as i64)), ("entries", Reply::Array(entries))])
+        }),
         BbCommand::Changes { scope, since, count } => match cx.state().keyspace.bb_changes(&scope, since, count) {
             Err(e) => Err(e),
             Ok((Since::Lost { oldest }, _)) => Err(CommandError::new(format!(

@@ -38,6 +38,7 @@ pub enum BbCommand {
     Scopes,
     Wait { scope: Bytes, key: Bytes, after: u64, timeout: WaitMs },
     Changes { scope: Bytes, since: u64, count: usize },
+    GetAll { scope: Bytes, pattern: Option<Bytes> },
 }
 
 fn ok(c: BbCommand) -> Result<Command, CommandError> {
@@ -124,5 +125,11 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("bb.stats", 2, READONLY, NO_KEYS, Blackboard, "0.1.0", "A scope's keys, bytes and counters. BB.STATS scope", |mut a| ok(BbCommand::Stats(a.next_bytes()?))),
     spec!("bb.scopes", 1, READONLY, NO_KEYS, Blackboard, "0.1.0", "Names of all scopes (the global scope is the empty string). BB.SCOPES", |_| ok(BbCommand::Scopes)),
     spec!("bb.wait", -5, READONLY | BLOCKING, keys(2, 2, 1), Blackboard, "0.1.0", "Waits until a key exists (or passes a revision); replies like BB.GET, nil on timeout. BB.WAIT scope key [AFTER rev] TIMEOUT ms", parse_wait),
+    spec!("bb.getall", -2, READONLY, NO_KEYS, Blackboard, "0.1.0", "Every key of a scope with value, revision and TTL, and the journal position: the re-read to resume from. BB.GETALL scope [pattern]", |mut a| {
+        let scope = a.next_bytes()?;
+        let pattern = a.next_opt();
+        a.finish()?;
+        ok(BbCommand::GetAll { scope, pattern })
+    }),
     spec!("bb.changes", -4, READONLY, NO_KEYS, Blackboard, "0.1.0", "Changes of a scope after a sequence number, to resume watching. BB.CHANGES scope SINCE seq [COUNT n]", parse_changes),
 ];

@@ -150,6 +150,23 @@ impl Keyspace {
             .collect())
     }
 
+    /// BB.GETALL: every live matching key with its value, and the journal position that reflects
+    /// (a watcher re-reads with this, then resumes from the position).
+    pub fn bb_getall(&mut self, scope: &[u8], pattern: Option<&[u8]>, now: u64) -> Result<(u64, Vec<(Bytes, BbEntry)>), CommandError> {
+        let Some(db) = self.scope_db(scope, false)? else { return Ok((0, Vec::new())) };
+        let mut entries = Vec::new();
+        for (k, e) in self.dbs[db].iter() {
+            if e.expire_at <= now || pattern.is_some_and(|p| p != b"*" && !glob_match(p, k)) {
+                continue;
+            }
+            let Ok(value) = e.value.as_str() else { continue };
+            let ttl_ms = if e.expire_at == NO_EXPIRY { -1 } else { (e.expire_at - now) as i64 };
+            entries.push((Bytes::copy_from_slice(k), BbEntry { value: Bytes::copy_from_slice(value), revision: e.revision, ttl_ms }));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((self.journal_mut(db).seq(), entries))
+    }
+
     /// BB.CLEAR: deletes every key of the scope (each a `del` event); how many there were.
     pub fn bb_clear(&mut self, scope: &[u8], now: u64) -> Result<usize, CommandError> {
         let keys = self.bb_keys(scope, None, now)?;

@@ -1,8 +1,9 @@
 //! A blackboard scope's change journal: every change to a key in the scope, numbered, with its value,
 //! published as a watch event and kept in a bounded log so a watcher that reconnects can resume.
 //!
-//! Events go out on `__bb@<scope>__:<key>` (so a Redis client can `PSUBSCRIBE __bb@<scope>__:<glob>`);
-//! the message is JSON, see `docs/commands.md`. Sequence numbers are per scope and never reused, so a
+//! Events go out on `__bb:<event>@<scope>__:<key>` (so a Redis client watches with
+//! `PSUBSCRIBE __bb:*@<scope>__:<glob>`, or only expiries with `__bb:expire@...`); the message is JSON,
+//! see `docs/commands.md`. Sequence numbers are per scope and never reused, so a
 //! watcher detects any gap, and `BB.CHANGES scope SINCE seq` answers what it missed, or says plainly that
 //! the log no longer reaches back that far.
 
@@ -87,8 +88,8 @@ pub struct ScopeStats {
 
 pub struct Journal {
     scope: Bytes,
-    /// `__bb@<scope>__:`, the prefix of every event channel of this scope.
-    channel_prefix: Vec<u8>,
+    /// `@<scope>__:`, what follows the event kind in every event channel of this scope.
+    channel_suffix: Vec<u8>,
     seq: u64,
     log: VecDeque<Change>,
     bytes: usize,
@@ -110,10 +111,10 @@ pub enum Since {
 
 impl Journal {
     pub fn new(scope: Bytes, limits: JournalLimits) -> Self {
-        let mut channel_prefix = b"__bb@".to_vec();
-        channel_prefix.extend_from_slice(&scope);
-        channel_prefix.extend_from_slice(b"__:");
-        Journal { scope, channel_prefix, seq: 0, log: VecDeque::new(), bytes: 0, limits, armed: true, stats: ScopeStats::default() }
+        let mut channel_suffix = b"@".to_vec();
+        channel_suffix.extend_from_slice(&scope);
+        channel_suffix.extend_from_slice(b"__:");
+        Journal { scope, channel_suffix, seq: 0, log: VecDeque::new(), bytes: 0, limits, armed: true, stats: ScopeStats::default() }
     }
 
     /// A journal that records only once [`Journal::arm`]ed or while someone subscribes.
@@ -147,7 +148,8 @@ impl Journal {
         }
         let change = Change::new(self.seq, key, kind, revision, value);
         if !hub.is_idle() {
-            let mut channel = self.channel_prefix.clone();
+            let mut channel = format!("__bb:{}", kind.name()).into_bytes();
+            channel.extend_from_slice(&self.channel_suffix);
             channel.extend_from_slice(key);
             if hub.has_receivers(&channel) {
                 hub.publish_bytes(Bytes::from(channel), Bytes::from(self.event_json(&change)));
