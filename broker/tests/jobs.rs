@@ -143,7 +143,7 @@ async fn retries_wait_for_their_backoff_then_the_job_is_dead() {
     assert!(waits[0] < Duration::from_millis(10));
     assert!(waits[1] >= Duration::from_millis(1000) && waits[1] < Duration::from_millis(1200), "{waits:?}");
     assert!(waits[2] >= Duration::from_millis(2000) && waits[2] < Duration::from_millis(2200), "exponential: {waits:?}");
-    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "flaky"]).await.unwrap(), [id.clone()]);
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "flaky"]).await.unwrap(), std::slice::from_ref(&id));
     let err = cmd::<Value>(&mut c, &["JOB.RESULT", &id]).await.unwrap_err();
     assert_eq!(err.code(), Some("JOBDEAD"));
     assert!(err.detail().unwrap().contains("boom"));

@@ -7,6 +7,7 @@ use herald_protocol::{CommandError, Reply};
 
 use super::{Cx, Outcome};
 use crate::engine::blocking::WaitKey;
+use crate::engine::keyspace::PosOptions;
 
 fn wait_keys(db: usize, keys: &[Bytes]) -> Vec<WaitKey> {
     keys.iter().map(|key| WaitKey::Key { db, key: key.clone() }).collect()
@@ -44,7 +45,7 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().keyspace.linsert(db, &key, before, &pivot, &element, now).map(Reply::Int)
         }
         ListCommand::Pos { key, element, rank, count, max_len } => {
-            cx.state().keyspace.lpos(db, &key, &element, rank, count.unwrap_or(1), max_len, now).map(|found| match count {
+            cx.state().keyspace.lpos(db, &key, &element, PosOptions { rank, count: count.unwrap_or(1), max_len }, now).map(|found| match count {
                 Some(_) => Reply::Array(found.into_iter().map(|i| Reply::Int(i as i64)).collect()),
                 None => found.first().map_or(Reply::Nil, |i| Reply::Int(*i as i64)),
             })

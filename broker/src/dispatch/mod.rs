@@ -126,8 +126,8 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         .into();
     }
     note_activity(session, spec);
-    if let Some(multi) = &mut session.multi {
-        if !spec.has(flags::TX_CONTROL) {
+    if let Some(multi) = &mut session.multi
+        && !spec.has(flags::TX_CONTROL) {
             if spec.has(flags::NO_MULTI) {
                 multi.failed = true;
                 return CommandError::fixed("ERR Command not allowed inside a transaction").into();
@@ -136,7 +136,6 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
             session.client.activity().multi = multi.queue.len() as i64;
             return Reply::status("QUEUED").into();
         }
-    }
     let cmd = match command::parse(spec, req) {
         Ok(cmd) => cmd,
         Err(e) => return e.into(),

@@ -260,7 +260,7 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
             .ok_or_else(|| set_failed(name, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")),
         "client-output-buffer-limit" => {
             let words: Vec<&str> = value.split_whitespace().collect();
-            if words.len() % 4 != 0 || words.is_empty() {
+            if !words.len().is_multiple_of(4) || words.is_empty() {
                 return Err(set_failed(name, "Wrong number of arguments in buffer limit configuration."));
             }
             let mut limits = None;

@@ -64,11 +64,10 @@ impl Mailboxes {
     /// MSG.SEND: the message id, and whether this call delivered it (false for a repeated
     /// idempotency key).
     pub fn send(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], idempotency: Option<&Bytes>) -> Result<(u64, bool), CommandError> {
-        if let Some(key) = idempotency {
-            if let Some(id) = self.idempotency.get(&(dest.clone(), key.clone())) {
+        if let Some(key) = idempotency
+            && let Some(id) = self.idempotency.get(&(dest.clone(), key.clone())) {
                 return Ok((*id, false));
             }
-        }
         let mailbox = self.boxes.entry(dest.clone()).or_default();
         if mailbox.len >= self.settings.max_messages {
             return Err(CommandError::fixed("FULL the mailbox holds mailboxes.max_messages messages"));

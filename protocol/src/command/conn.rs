@@ -153,7 +153,7 @@ fn parse_client_kill(mut a: Args) -> Result<Command, CommandError> {
         f.legacy_addr = Some(a.next_bytes()?);
         return ok(ConnCommand::ClientKill(f));
     }
-    if a.remaining() % 2 != 0 {
+    if !a.remaining().is_multiple_of(2) {
         return Err(CommandError::syntax());
     }
     while let Some(opt) = a.next_opt() {
@@ -200,7 +200,7 @@ fn parse_on_off(mut a: Args) -> Result<bool, CommandError> {
 }
 
 fn parse_config_set(mut a: Args) -> Result<Command, CommandError> {
-    if a.remaining() % 2 != 0 {
+    if !a.remaining().is_multiple_of(2) {
         return Err(CommandError::arity("config|set"));
     }
     let mut pairs = Vec::new();

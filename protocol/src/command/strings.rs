@@ -78,14 +78,17 @@ struct ExtendedOptions {
     get: bool,
     keep_ttl: bool,
     persist: bool,
-    expiry: Option<(fn(i64) -> Expiry, Bytes)>,
+    expiry: Option<(MakeExpiry, Bytes)>,
 }
+
+/// An expiry option's constructor (EX, PX, EXAT, PXAT), kept with its raw amount until parsed.
+type MakeExpiry = fn(i64) -> Expiry;
 
 fn parse_extended(a: &mut Args, for_set: bool) -> Result<ExtendedOptions, CommandError> {
     let mut o = ExtendedOptions { condition: SetCondition::Always, get: false, keep_ttl: false, persist: false, expiry: None };
     while let Some(opt) = a.next_opt() {
         let has_expiry = o.expiry.is_some();
-        let timed: Option<fn(i64) -> Expiry> = if is_word(&opt, "EX") {
+        let timed: Option<MakeExpiry> = if is_word(&opt, "EX") {
             Some(Expiry::Ex)
         } else if is_word(&opt, "PX") {
             Some(Expiry::Px)
@@ -151,7 +154,7 @@ fn parse_setex(command: &'static str, millis: bool, mut a: Args) -> Result<Comma
 
 fn pairs(command: &str, a: Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
     let flat = a.rest();
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return Err(CommandError::arity(command));
     }
     let mut it = flat.into_iter();

@@ -63,11 +63,10 @@ impl Jobs {
     /// JOB.SUBMIT: the job's id, and whether this call created it (a repeated ID returns the
     /// existing job).
     pub fn submit(&mut self, queue: &Bytes, payload: &[u8], opts: SubmitOptions, now: u64) -> Result<(Bytes, bool), CommandError> {
-        if let Some(id) = &opts.id {
-            if self.jobs.contains_key(id) {
+        if let Some(id) = &opts.id
+            && self.jobs.contains_key(id) {
                 return Ok((id.clone(), false));
             }
-        }
         if self.jobs.len() >= self.settings.max_jobs {
             return Err(CommandError::fixed("FULL too many jobs (jobs.max_jobs)"));
         }
@@ -351,7 +350,7 @@ mod tests {
         let (low2, _) = j.submit(&q, b"low2", SubmitOptions::default(), 0).unwrap();
         let (same, created) = j.submit(&q, b"x", SubmitOptions { id: Some(high.clone()), ..Default::default() }, 0).unwrap();
         assert_eq!((same, created), (high.clone(), false));
-        let order: Vec<Bytes> = (0..3).map(|_| j.claim(&[q.clone()], None, 0).unwrap().id).collect();
+        let order: Vec<Bytes> = (0..3).map(|_| j.claim(std::slice::from_ref(&q), None, 0).unwrap().id).collect();
         assert_eq!(order, vec![high, low, low2]);
         assert!(j.claim(&[q], None, 0).is_none());
     }
@@ -362,14 +361,14 @@ mod tests {
         let q = b("q");
         let opts = SubmitOptions { attempts: Some(2), backoff: Some(Backoff { kind: BackoffKind::Fixed, base_ms: 500, jitter: false }), ..Default::default() };
         let (id, _) = j.submit(&q, b"p", opts, 0).unwrap();
-        let first = j.claim(&[q.clone()], Some(100), 0).unwrap();
+        let first = j.claim(std::slice::from_ref(&q), Some(100), 0).unwrap();
         assert_eq!(j.run_due(100, 10, || 0), 1, "the lease expires on time");
         assert_eq!(j.job(&id).unwrap().state, JobState::Delayed);
         assert_eq!(j.complete(&id, first.token, None, 150), Err(lease_lost()), "the old holder is fenced off");
         j.run_due(599, 10, || 0);
-        assert!(j.claim(&[q.clone()], None, 599).is_none(), "backoff not over");
+        assert!(j.claim(std::slice::from_ref(&q), None, 599).is_none(), "backoff not over");
         j.run_due(600, 10, || 0);
-        let second = j.claim(&[q.clone()], None, 600).unwrap();
+        let second = j.claim(std::slice::from_ref(&q), None, 600).unwrap();
         assert_eq!(second.attempt, 2);
         assert_eq!(j.fail(&id, second.token, b"boom", false, 700, 0).unwrap(), JobState::Dead);
         assert_eq!(j.dead(&q), vec![id.clone()]);
@@ -384,8 +383,8 @@ mod tests {
         j.set_concurrency(&q, 1);
         let (a, _) = j.submit(&q, b"a", SubmitOptions::default(), 0).unwrap();
         j.submit(&q, b"b", SubmitOptions::default(), 0).unwrap();
-        let held = j.claim(&[q.clone()], None, 0).unwrap();
-        assert!(j.claim(&[q.clone()], None, 0).is_none(), "the limit holds");
+        let held = j.claim(std::slice::from_ref(&q), None, 0).unwrap();
+        assert!(j.claim(std::slice::from_ref(&q), None, 0).is_none(), "the limit holds");
         assert!(j.cancel(&a, 1).unwrap());
         assert_eq!(j.heartbeat(&a, held.token, None, 2), Err(cancelled()), "the worker learns of the cancel");
         assert!(j.claim(&[q], None, 2).is_some(), "the slot was freed");

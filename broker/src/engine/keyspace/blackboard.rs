@@ -101,11 +101,10 @@ impl Keyspace {
         if !allowed {
             return Err(conflict(current.unwrap_or(0)));
         }
-        if let Ttl::At(at) = ttl {
-            if at <= now {
+        if let Ttl::At(at) = ttl
+            && at <= now {
                 return Err(CommandError::fixed("ERR invalid expire time in 'bb.set' command"));
             }
-        }
         self.store(db, key, Value::string(value), ttl, now);
         self.changed(db, key, notify::STRING, "set");
         Ok(self.dbs[db].get(key).map_or(0, |e| e.revision))

@@ -55,6 +55,14 @@ fn pop_event(end: End) -> &'static str {
     }
 }
 
+/// LPOS's RANK (non-zero), COUNT (0: all) and MAXLEN (0: the whole list).
+#[derive(Debug, Clone, Copy)]
+pub struct PosOptions {
+    pub rank: i64,
+    pub count: usize,
+    pub max_len: usize,
+}
+
 impl Keyspace {
     /// The live list at `key`: `Ok(None)` when absent, WRONGTYPE when another type.
     fn list(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<&VecDeque<Bytes>>, CommandError> {
@@ -127,12 +135,11 @@ impl Keyspace {
                 })
                 .collect::<Vec<_>>()
         })?;
-        if let Some(items) = &popped {
-            if !items.is_empty() {
+        if let Some(items) = &popped
+            && !items.is_empty() {
                 self.changed(db, key, notify::LIST, pop_event(end));
                 self.delete_if_emptied(db, key, now);
             }
-        }
         Ok(popped)
     }
 
@@ -140,11 +147,10 @@ impl Keyspace {
     /// before it holds another type.
     pub fn pop_first(&mut self, db: usize, keys: &[Bytes], end: End, count: usize, now: u64) -> Result<Option<(Bytes, Vec<Bytes>)>, CommandError> {
         for key in keys {
-            if let Some(items) = self.pop(db, key, end, count, now)? {
-                if !items.is_empty() {
+            if let Some(items) = self.pop(db, key, end, count, now)?
+                && !items.is_empty() {
                     return Ok(Some((key.clone(), items)));
                 }
-            }
         }
         Ok(None)
     }
@@ -258,7 +264,8 @@ impl Keyspace {
     }
 
     /// LPOS: positions of `element`, honouring RANK (direction and skip), COUNT (0 = all) and MAXLEN.
-    pub fn lpos(&mut self, db: usize, key: &[u8], element: &[u8], rank: i64, count: usize, max_len: usize, now: u64) -> Result<Vec<usize>, CommandError> {
+    pub fn lpos(&mut self, db: usize, key: &[u8], element: &[u8], opts: PosOptions, now: u64) -> Result<Vec<usize>, CommandError> {
+        let PosOptions { rank, count, max_len } = opts;
         let Some(list) = self.list(db, key, now)? else { return Ok(Vec::new()) };
         let len = list.len();
         let scan = if max_len == 0 { len } else { max_len.min(len) };
@@ -322,10 +329,10 @@ mod tests {
         ks.push(0, b"l", End::Right, &b(&["a", "b", "c", "b", "d"]), false, 0).unwrap();
         assert_eq!(ks.lrange(0, b"l", -2, 100, 0).unwrap(), b(&["b", "d"]));
         assert_eq!(ks.lrange(0, b"l", 3, 1, 0).unwrap(), b(&[]));
-        assert_eq!(ks.lpos(0, b"l", b"b", 1, 0, 0, 0).unwrap(), vec![1, 3]);
-        assert_eq!(ks.lpos(0, b"l", b"b", -1, 1, 0, 0).unwrap(), vec![3]);
-        assert_eq!(ks.lpos(0, b"l", b"b", 2, 1, 0, 0).unwrap(), vec![3]);
-        assert_eq!(ks.lpos(0, b"l", b"d", 1, 1, 2, 0).unwrap(), Vec::<usize>::new(), "MAXLEN stops the scan");
+        assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: 1, count: 0, max_len: 0 }, 0).unwrap(), vec![1, 3]);
+        assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: -1, count: 1, max_len: 0 }, 0).unwrap(), vec![3]);
+        assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: 2, count: 1, max_len: 0 }, 0).unwrap(), vec![3]);
+        assert_eq!(ks.lpos(0, b"l", b"d", PosOptions { rank: 1, count: 1, max_len: 2 }, 0).unwrap(), Vec::<usize>::new(), "MAXLEN stops the scan");
         assert_eq!(ks.linsert(0, b"l", true, b"c", &Bytes::from_static(b"x"), 0).unwrap(), 6);
         assert_eq!(ks.lrem(0, b"l", -1, b"b", 0).unwrap(), 1);
         ks.ltrim(0, b"l", 1, -2, 0).unwrap();

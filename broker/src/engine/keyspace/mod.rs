@@ -9,7 +9,7 @@ mod blackboard;
 mod db;
 mod generic;
 pub mod journal;
-mod lists;
+pub mod lists;
 pub mod notify;
 pub mod strings;
 mod value;
@@ -25,6 +25,7 @@ pub use db::{Db, Previous};
 pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
 pub use generic::{ExpireOutcome, ScanPage};
 pub use journal::{Change, ChangeKind, JournalLimits, ScopeStats, Since};
+pub use lists::PosOptions;
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
 

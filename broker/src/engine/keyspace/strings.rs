@@ -105,12 +105,11 @@ impl Keyspace {
         let deadline = expiry.map(|e| resolve_expiry(e, now, "getex")).transpose()?;
         let Some(value) = self.get(db, key, now)? else { return Ok(None) };
         match (expiry, deadline) {
-            (Some(Expiry::Persist), _) => {
-                if self.dbs[db].get(key).is_some_and(|e| e.has_expiry()) {
+            (Some(Expiry::Persist), _)
+                if self.dbs[db].get(key).is_some_and(|e| e.has_expiry()) => {
                     self.dbs[db].set_expire(key, NO_EXPIRY);
                     self.changed(db, key, notify::GENERIC, "persist");
                 }
-            }
             (Some(Expiry::ExAt(_) | Expiry::PxAt(_)), Some(at)) if at <= now => {
                 self.delete(db, key, now);
             }
