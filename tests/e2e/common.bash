@@ -21,7 +21,10 @@ fail() {
 
 # start_herald [extra flags...]: starts herald on free ports and sets PORT from its log.
 start_herald() {
-  "$HERALD_BIN" --port 0 --http-port 0 "$@" >"$WORK/herald.log" 2>&1 &
+  # Empty the log first: the redirect below truncates it in the child, which may run after the loop
+  # has already read the previous broker's port.
+  : >"$WORK/herald.log"
+  "$HERALD_BIN" --port 0 --http-port 0 "$@" >>"$WORK/herald.log" 2>&1 &
   HERALD_PID=$!
   for _ in $(seq 1 100); do
     PORT=$(grep -o 'listening for RESP on [0-9.]*:[0-9]*' "$WORK/herald.log" 2>/dev/null | sed 's/.*://' || true)
