@@ -52,6 +52,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Server { broker, resp } = self;
         let workers = Workers::start(broker.config.io_threads)?;
+        let fanout = broker.hub.start_fanout()?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
         // Scripts parse this line to learn the port when started with --port 0.
@@ -80,7 +81,13 @@ impl Server {
             tracing::warn!("connections still open after {grace:?}; closing them");
         }
         let _ = timer.await;
-        tokio::task::spawn_blocking(move || workers.stop()).await.ok();
+        broker.hub.stop_fanout();
+        tokio::task::spawn_blocking(move || {
+            let _ = fanout.join();
+            workers.stop();
+        })
+        .await
+        .ok();
         tracing::info!("shutdown complete");
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! blackboard watches, bulletin and job events. A publication is encoded at most once per wire format
 //! (RESP2, RESP3, JSON) and the same `Bytes` go to every subscriber using that format. Publishing never
 //! waits on a subscriber: an outbox push is a short critical section, and a full outbox applies its own
-//! overflow policy. A channel or pattern with no subscribers left is removed at once.
+//! overflow policy, and a publication for many subscribers is handed to the fan-out thread
+//! (`fanout.rs`) so the publisher does not pay for them. A channel or pattern with no subscribers left
+//! is removed at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +18,7 @@ use herald_protocol::Reply;
 use herald_protocol::json::push_to_json;
 use herald_protocol::resp::{Protocol, encode_to_bytes};
 
+use super::fanout::{Fanout, Job, Target};
 use super::outbox::{Outbox, Pushed, WireFormat};
 use crate::engine::glob::glob_match;
 
@@ -72,6 +75,7 @@ pub struct Hub {
     pattern_count: AtomicUsize,
     /// Plain channels with subscribers (DashMap's own `len` visits every shard).
     channel_count: AtomicUsize,
+    fanout: Fanout,
     pub stats: HubStats,
 }
 
@@ -159,6 +163,56 @@ impl Hub {
         self.stats.deliveries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Delivers to `subs` now, or queues the publication for the fan-out thread.
+    fn send(&self, subs: &[Subscriber], publication: &Arc<Publication>, target: impl FnOnce() -> Target) {
+        if self.fanout.should_defer(subs.len()) {
+            self.fanout.push(Job { publication: publication.clone(), target: target() });
+        } else {
+            for sub in subs {
+                self.deliver(sub, publication);
+            }
+        }
+    }
+
+    /// Delivers one queued publication to whoever is subscribed to its target now.
+    fn deliver_job(&self, job: &Job) {
+        match &job.target {
+            Target::Channel(kind, name) => {
+                if let Some(subs) = self.map(*kind).get(&name[..]) {
+                    for sub in subs.iter() {
+                        self.deliver(sub, &job.publication);
+                    }
+                }
+            }
+            Target::Pattern(pattern) => {
+                if let Some(subs) = self.patterns.read().expect("patterns").get(&pattern[..]) {
+                    for sub in subs {
+                        self.deliver(sub, &job.publication);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the fan-out thread (the server does, at start; without it every delivery is inline).
+    pub fn start_fanout(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let hub = self.clone();
+        self.fanout.enable();
+        std::thread::Builder::new().name("herald-fanout".into()).spawn(move || {
+            while let Some(batch) = hub.fanout.next_batch() {
+                for job in batch {
+                    hub.deliver_job(&job);
+                    hub.fanout.delivered();
+                }
+            }
+        })
+    }
+
+    /// Stops the fan-out thread after it delivered what is queued.
+    pub fn stop_fanout(&self) {
+        self.fanout.stop();
+    }
+
     /// PUBLISH: delivers to channel subscribers and matching patterns; returns how many received it.
     pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
         self.publish_bytes(Bytes::copy_from_slice(channel), Bytes::copy_from_slice(message))
@@ -170,14 +224,12 @@ impl Hub {
         let channel = &channel_bytes[..];
         let mut receivers = 0;
         if let Some(subs) = self.channels.get(channel) {
-            let publication = Publication::new(vec![
+            let publication = Arc::new(Publication::new(vec![
                 Reply::text("message"),
                 Reply::Bulk(channel_bytes.clone()),
                 Reply::Bulk(message.clone()),
-            ]);
-            for sub in subs.iter() {
-                self.deliver(sub, &publication);
-            }
+            ]));
+            self.send(&subs, &publication, || Target::Channel(ChannelKind::Plain, channel_bytes.clone()));
             receivers += subs.len();
         }
         if self.pattern_count.load(Ordering::Relaxed) > 0 {
@@ -186,15 +238,13 @@ impl Hub {
                 if !glob_match(pattern, channel) {
                     continue;
                 }
-                let publication = Publication::new(vec![
+                let publication = Arc::new(Publication::new(vec![
                     Reply::text("pmessage"),
                     Reply::Bulk(pattern.clone()),
                     Reply::Bulk(channel_bytes.clone()),
                     Reply::Bulk(message.clone()),
-                ]);
-                for sub in subs {
-                    self.deliver(sub, &publication);
-                }
+                ]));
+                self.send(subs, &publication, || Target::Pattern(pattern.clone()));
                 receivers += subs.len();
             }
         }
@@ -205,10 +255,8 @@ impl Hub {
     pub fn spublish(&self, channel: Bytes, message: Bytes) -> usize {
         self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
         let Some(subs) = self.shard_channels.get(&channel[..]) else { return 0 };
-        let publication = Publication::new(vec![Reply::text("smessage"), Reply::Bulk(channel.clone()), Reply::Bulk(message)]);
-        for sub in subs.iter() {
-            self.deliver(sub, &publication);
-        }
+        let publication = Arc::new(Publication::new(vec![Reply::text("smessage"), Reply::Bulk(channel.clone()), Reply::Bulk(message)]));
+        self.send(&subs, &publication, || Target::Channel(ChannelKind::Shard, channel.clone()));
         subs.len()
     }
 

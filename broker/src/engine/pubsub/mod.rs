@@ -1,5 +1,6 @@
 //! Topic pub-sub: the hub that fans publications out, and the bounded outbox every connection reads.
 
+mod fanout;
 pub mod hub;
 pub mod outbox;
 
