@@ -31,6 +31,21 @@ pub struct Config {
     pub blackboard: Blackboard,
     pub jobs: Jobs,
     pub bulletin: Bulletin,
+    pub websocket: WebSocket,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocket {
+    pub max_message_bytes: usize,
+    pub max_frame_bytes: usize,
+    pub read_buffer_bytes: usize,
+    pub write_buffer_bytes: usize,
+    pub heartbeat_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub auth_timeout_ms: u64,
+    pub handshake_timeout_ms: u64,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -133,7 +148,13 @@ impl Config {
         }
         if with_env {
             builder = builder.add_source(
-                Environment::with_prefix("HERALD").prefix_separator("_").separator("__").try_parsing(true),
+                Environment::with_prefix("HERALD")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    // HERALD_WEBSOCKET__ALLOWED_ORIGINS="https://a.example,https://b.example"
+                    .list_separator(",")
+                    .with_list_parse_key("websocket.allowed_origins"),
             );
         }
         if let Some(port) = overrides.port {
@@ -169,6 +190,12 @@ impl Config {
         }
         if self.limits.maxclients == 0 {
             return invalid("limits.maxclients", "must be at least 1");
+        }
+        if self.websocket.read_buffer_bytes < 256 {
+            return invalid("websocket.read_buffer_bytes", "must be at least 256");
+        }
+        if self.websocket.max_frame_bytes == 0 || self.websocket.max_message_bytes == 0 {
+            return invalid("websocket.max_message_bytes", "message and frame limits must be above 0");
         }
         if self.limits.max_inline_len < 16 {
             return invalid("limits.max_inline_len", "must be at least 16");

@@ -10,6 +10,7 @@ pub mod number;
 pub mod reply;
 pub mod request;
 pub mod resp;
+pub mod ws;
 
 pub use command::{Command, CommandSpec};
 pub use error::{CommandError, FramingError};

@@ -1,10 +1,12 @@
 //! Listeners, connection threads, the timer, and the one shutdown path.
 
 pub mod clients;
+mod http;
 pub mod resp;
 pub mod session;
 mod timer;
 mod workers;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use workers::Workers;
 pub struct Server {
     broker: Arc<Broker>,
     resp: TcpListener,
+    http: TcpListener,
 }
 
 impl Server {
@@ -33,14 +36,20 @@ impl Server {
             .parse()
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
         let resp = TcpListener::bind(SocketAddr::new(ip, config.port)).await?;
+        let http = TcpListener::bind(SocketAddr::new(ip, config.http_port)).await?;
         let broker = Broker::new(config);
         broker.resp_port.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
-        Ok(Server { broker, resp })
+        Ok(Server { broker, resp, http })
     }
 
     /// The address the RESP listener is bound to.
     pub fn resp_addr(&self) -> SocketAddr {
         self.resp.local_addr().expect("bound listener has an address")
+    }
+
+    /// The address the HTTP/WebSocket listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound listener has an address")
     }
 
     pub fn broker(&self) -> Arc<Broker> {
@@ -50,13 +59,14 @@ impl Server {
     /// Serves until `shutdown` resolves, then closes every connection and waits for them (bounded by
     /// `shutdown_timeout_ms`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let Server { broker, resp } = self;
+        let Server { broker, resp, http } = self;
         let workers = Workers::start(broker.config.io_threads)?;
         let fanout = broker.hub.start_fanout()?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
         // Scripts parse this line to learn the port when started with --port 0.
         tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
+        tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -64,17 +74,18 @@ impl Server {
                 _ = broker.shutdown.cancelled() => break,
                 accepted = resp.accept() => match accepted {
                     Ok((stream, _)) => admit(stream, &broker, &workers, &tracker).await,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off rather than spin.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    Err(e) => accept_failed(e).await,
+                },
+                accepted = http.accept() => match accepted {
+                    Ok((stream, _)) => hand_over(stream, &workers, &tracker, |s| http::serve(s, broker.clone())),
+                    Err(e) => accept_failed(e).await,
                 },
             }
         }
         tracing::info!("shutting down");
         broker.shutdown.cancel();
         drop(resp);
+        drop(http);
         tracker.close();
         let grace = Duration::from_millis(broker.config.shutdown_timeout_ms);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -101,16 +112,35 @@ async fn admit(mut stream: tokio::net::TcpStream, broker: &Arc<Broker>, workers:
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
+    hand_over(stream, workers, tracker, |s| resp::serve(s, broker.clone()));
+}
+
+/// Moves an accepted socket to a connection thread, where `serve` registers and serves it.
+fn hand_over<F: Future<Output = ()> + Send + 'static>(
+    stream: tokio::net::TcpStream,
+    workers: &Workers,
+    tracker: &TaskTracker,
+    serve: impl FnOnce(std::net::TcpStream) -> F,
+) {
     let _ = stream.set_nodelay(true);
-    let std_stream = match stream.into_std() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("could not hand over connection: {e}");
-            return;
-        }
-    };
-    let broker = broker.clone();
-    workers.spawn(tracker.track_future(resp::serve(std_stream, broker)));
+    match stream.into_std() {
+        Ok(s) => workers.spawn(tracker.track_future(serve(s))),
+        Err(e) => tracing::warn!("could not hand over connection: {e}"),
+    }
+}
+
+/// Out of file descriptors and similar: back off rather than spin.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!("accept failed: {e}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Sleeps until `deadline`, or forever without one (an optional branch of a `select!`).
+pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Binds and serves until `shutdown`: the one entry point for `main` and for tests.

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::clients::{ClientHandle, Transport};
 use super::session::Session;
+use super::sleep_until_opt;
 use crate::broker::Broker;
 use crate::dispatch::{self, Outcome};
 use crate::engine::pubsub::{Outbox, WireFormat};
@@ -258,6 +259,9 @@ impl RespConnection {
         tokio::select! {
             biased;
             _ = client.kill.cancelled() => return Err(Ended::Killed),
+            _ = client.outbox.overflowed() => {
+                return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
+            }
             written = self.stream.write_all(&self.wbuf) => written.map_err(Ended::Io)?,
         }
         broker.stats.net_output_bytes.fetch_add(len as u64, Ordering::Relaxed);
@@ -290,12 +294,5 @@ impl RespConnection {
     /// Leaves nothing behind: subscriptions, watches and the registry entry go with the connection.
     fn finish(&mut self) {
         crate::dispatch::disconnect(&mut self.session, &self.broker);
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

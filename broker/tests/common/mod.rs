@@ -2,6 +2,8 @@
 //! raw socket for byte-level cases.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP/WebSocket port.
+    pub http: SocketAddr,
     pub broker: Arc<Broker>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -28,12 +32,13 @@ pub async fn start() -> TestServer {
 pub async fn start_with(config: Config) -> TestServer {
     let server = Server::bind(config).await.expect("bind");
     let addr = server.resp_addr();
+    let http = server.http_addr();
     let broker = server.broker();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
-    TestServer { addr, broker, stop: Some(stop), task: Some(task) }
+    TestServer { addr, http, broker, stop: Some(stop), task: Some(task) }
 }
 
 impl TestServer {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
 /// How a subscriber's pushes are rendered.
@@ -98,6 +99,9 @@ pub struct Outbox {
     /// Limits live inside the queue's lock: a push takes exactly one lock.
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Cancelled when the outbox closes, so a connection stuck writing to a reader that stopped
+    /// reading notices its overflow without waiting for the write.
+    overflowed: CancellationToken,
 }
 
 /// What one drain handed over.
@@ -134,6 +138,7 @@ impl Outbox {
                 closed: None,
             }),
             notify: Notify::new(),
+            overflowed: CancellationToken::new(),
         }
     }
 
@@ -202,6 +207,7 @@ impl Outbox {
         inner.queue.clear();
         inner.bytes = 0;
         self.notify.notify_one();
+        self.overflowed.cancel();
         Pushed::JustClosed(reason)
     }
 
@@ -237,6 +243,11 @@ impl Outbox {
 
     pub fn closed(&self) -> Option<CloseReason> {
         self.inner.lock().expect("outbox").closed
+    }
+
+    /// Resolves once the outbox has closed on its limits.
+    pub async fn overflowed(&self) {
+        self.overflowed.cancelled().await;
     }
 
     /// Resolves when something was pushed or the outbox closed since the last wait.
