@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain, only where it is missing:
-# redis-tools (redis-cli, the end-to-end client) and redis-server (the reference the compatibility
-# check compares Herald with). Debian/Ubuntu; runs apt-get as root or through sudo.
+# redis-tools (redis-cli, the end-to-end client), redis-server (the reference the compatibility
+# check compares Herald with), Node.js (the JavaScript client's tests) and Debian's Chromium (the
+# browser end-to-end test; never downloaded by the tests themselves). Debian/Ubuntu; runs apt-get as
+# root or through sudo.
 set -euo pipefail
 
 missing=()
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
