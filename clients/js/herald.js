@@ -460,7 +460,7 @@ export class Herald extends Emitter {
     return new Promise((resolve, reject) => {
       const req = { cmd, resolve, reject };
       if (this._state === "closed") {
-        reject(new ConnectionError("CLOSED", "the client is closed"));
+        reject(this._closedBy);
       } else if (this._state === "open" || (internal && this._state === "handshake")) {
         this._send(req);
       } else if (!this.options.queueWhileDisconnected) {
@@ -549,8 +549,18 @@ export class Herald extends Emitter {
       if (map.size === 0) continue;
       const names = [...map.keys()];
       const p = this._request([SUB_KINDS[kind].subscribe, ...names], { internal: true });
-      resubs.push(p.then(() => this._confirm(kind, names), (e) => this._subscribeFailed(kind, names, e)));
+      resubs.push(
+        p.then(
+          () => this._confirm(kind, names),
+          (e) => {
+            if (e instanceof ConnectionError) throw e; // dropped again: the next handshake resubscribes
+            this._subscribeFailed(kind, names, e);
+          },
+        ),
+      );
     }
+    // Connected means the broker answered (credentials in the URL are checked before any reply).
+    if (steps.length + resubs.length === 0) steps.push(this._request(["PING"], { internal: true }));
     const ws = this._ws;
     try {
       await Promise.all([...steps, ...resubs]);
@@ -633,6 +643,7 @@ export class Herald extends Emitter {
   _shutdown(error) {
     if (this._state === "closed") return;
     this._state = "closed";
+    this._closedBy = error;
     clearTimeout(this._timer);
     const ws = this._ws;
     this._ws = null;

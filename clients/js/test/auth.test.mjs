@@ -68,7 +68,7 @@ test("a wrong password in the query closes with 4001 and the client gives up", a
 test("a wrong password option fails the connection with AUTH", async () => {
   const h = new Herald(broker.url(), { password: "nope" });
   await assert.rejects(h.connected, (e) => e instanceof ConnectionError && e.code === "AUTH");
-  await assert.rejects(h.get("q"), { code: "AUTH" });
+  await assert.rejects(h.get("q"), { code: "AUTH" }); // later requests are told why the client closed
   assert.equal(h.state, "closed");
 });
 

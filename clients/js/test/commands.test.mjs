@@ -183,10 +183,10 @@ test("malformed frames get an ERR reply and the connection keeps working", async
     assert.equal(reply.id, null);
     assert.equal(reply.error.code, "ERR");
 
-    raw.send(JSON.stringify({ id: 4, cmd: ["SET", "raw", { base64: "AAE=" }] }));
+    raw.send(JSON.stringify({ id: 4, cmd: ["SET", "raw", { base64: "/wA=" }] }));
     assert.deepEqual(await raw.next(), { id: 4, result: "OK" });
     raw.send(JSON.stringify({ id: 5, cmd: ["GET", "raw"] }));
-    assert.deepEqual(await raw.next(), { id: 5, result: { base64: "AAE=" } });
+    assert.deepEqual(await raw.next(), { id: 5, result: { base64: "/wA=" } });
     raw.send(JSON.stringify({ id: 6, cmd: ["INCRBY", "rawn", 5] }));
     assert.deepEqual(await raw.next(), { id: 6, result: 5 });
   } finally {

@@ -57,9 +57,9 @@ test("a request in flight when the connection drops rejects with DISCONNECTED; t
   const h = new Herald(b.url(), { reconnect: { initialDelay: 60000 } });
   try {
     await h.connected;
-    const blocked = h.call("BLPOP", "nothing-here", 0);
+    const blocked = assert.rejects(h.call("BLPOP", "nothing-here", 0), (e) => e instanceof ConnectionError && e.code === "DISCONNECTED");
     await killWebSocketClients(b);
-    await assert.rejects(blocked, (e) => e instanceof ConnectionError && e.code === "DISCONNECTED");
+    await blocked;
     const up = nextEvent(h, "reconnect");
     h.reconnect();
     await up;

@@ -12,7 +12,7 @@ const ctx = brokerAndClient(slowReconnect);
 /** Drops the connection of `client` (which has a `name`) and waits until it noticed. */
 async function dropConnection(client) {
   const down = nextEvent(client, "disconnect");
-  assert.equal(await killWebSocketClients(broker, client.options.name), 1);
+  assert.equal(await killWebSocketClients(ctx.broker, client.options.name), 1);
   await down;
 }
 
