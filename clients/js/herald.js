@@ -1065,3 +1065,4 @@ export class Watch extends Feed {
     this._deliver({ event: "snapshot", scope: this.scope, seq: all.seq, entries: decodeValue(entries) });
   }
 }
+export default Herald;

@@ -64,6 +64,11 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
+/// The JavaScript client and its browser example, compiled in so the broker serves them as they are in
+/// this source tree.
+const HERALD_JS: &[u8] = include_bytes!("../../../clients/js/herald.js");
+const EXAMPLE_HTML: &[u8] = include_bytes!("../../../clients/js/example/index.html");
+
 async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -89,6 +94,14 @@ async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
         "/ws" => {}
         "/healthz" => {
             let _ = respond(&mut stream, "200 OK", "text/plain", b"ok\n").await;
+            return;
+        }
+        "/herald.js" => {
+            let _ = respond(&mut stream, "200 OK", "text/javascript; charset=utf-8", HERALD_JS).await;
+            return;
+        }
+        "/example" | "/example/" => {
+            let _ = respond(&mut stream, "200 OK", "text/html; charset=utf-8", EXAMPLE_HTML).await;
             return;
         }
         _ => {
