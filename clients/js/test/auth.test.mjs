@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Herald, ConnectionError } from "../herald.js";
-import { startBroker, killWebSocketClients, nextEvent, take } from "./helpers/broker.mjs";
+import { startBroker, killWebSocketClients, nextEvent, take } from "../testlib/broker.mjs";
 
 let broker;
 

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Herald, HeraldError, ConnectionError } from "../herald.js";
-import { brokerAndClient } from "./helpers/broker.mjs";
+import { brokerAndClient } from "../testlib/broker.mjs";
 
 
 const ctx = brokerAndClient();
@@ -120,6 +120,15 @@ test("close() rejects waiting requests and later ones with ConnectionError CLOSE
   c.close();
   await assert.rejects(blocked, (e) => e instanceof ConnectionError && e.code === "CLOSED");
   await assert.rejects(c.get("x"), (e) => e instanceof ConnectionError && e.code === "CLOSED");
+  assert.equal(c.state, "closed");
+});
+
+test("QUIT closes the client for good (no reconnect)", async () => {
+  const c = new Herald(ctx.broker.url(), { reconnect: { initialDelay: 10 } });
+  await c.connected;
+  const closed = new Promise((resolve) => c.once("close", resolve));
+  assert.equal(await c.call("QUIT"), "OK");
+  assert.equal((await closed).code, "CLOSED");
   assert.equal(c.state, "closed");
 });
 

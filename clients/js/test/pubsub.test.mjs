@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Herald } from "../herald.js";
-import { brokerAndClient, nextEvent, take } from "./helpers/broker.mjs";
+import { brokerAndClient, nextEvent, take } from "../testlib/broker.mjs";
 
 
 const ctx = brokerAndClient();

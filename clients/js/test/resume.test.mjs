@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Herald, ResumeError } from "../herald.js";
-import { brokerAndClient, startBroker, killWebSocketClients, nextEvent, take } from "./helpers/broker.mjs";
+import { brokerAndClient, startBroker, killWebSocketClients, nextEvent, take } from "../testlib/broker.mjs";
 
 const slowReconnect = { reconnect: { initialDelay: 60000 } }; // the tests reconnect by hand
 

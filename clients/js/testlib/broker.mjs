@@ -1,16 +1,16 @@
 // Test helpers: start a real herald binary on free ports, drive it with redis-cli, wait for events.
-// Not a test file itself (it defines no tests).
+// Kept out of test/ so that `node --test clients/js/test/` does not count it as a test file.
 import { spawn, execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { before, after } from "node:test";
-import { Herald } from "../../herald.js";
+import { Herald } from "../herald.js";
 
 const execFileP = promisify(execFile);
 
 /** The broker binary: $HERALD_BIN, or target/debug/herald of this repository. */
-export const HERALD_BIN = process.env.HERALD_BIN || fileURLToPath(new URL("../../../../target/debug/herald", import.meta.url));
+export const HERALD_BIN = process.env.HERALD_BIN || fileURLToPath(new URL("../../../target/debug/herald", import.meta.url));
 
 /**
  * Starts herald with `--port 0 --http-port 0` (or the given ports, to restart on the same ones) and resolves
@@ -22,7 +22,7 @@ export async function startBroker({ port = 0, httpPort = 0, extra = [] } = {}) {
   }
   const proc = spawn(HERALD_BIN, ["--port", String(port), "--http-port", String(httpPort), ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
+    env: brokerEnv(),
   });
   let log = "";
   const ports = await new Promise((resolve, reject) => {
@@ -54,6 +54,13 @@ export async function startBroker({ port = 0, httpPort = 0, extra = [] } = {}) {
       await exited;
     },
   };
+}
+
+/** The test's environment without HERALD_* variables (HERALD_BIN, HERALD_REQUIRE_BROWSER, ...): the broker
+ * reads every HERALD_<KEY> as configuration and refuses unknown keys. */
+function brokerEnv() {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HERALD_")));
+  return { ...env, NO_COLOR: "1" };
 }
 
 /** Runs redis-cli against the broker; resolves with its trimmed output. */
