@@ -406,6 +406,11 @@ export class Herald extends Emitter {
     return this._everConnected ? "reconnecting" : "connecting";
   }
 
+  /** A socket is open (serving, or in its handshake): (un)subscriptions go out now, not at the next one. */
+  get _live() {
+    return this._state === "open" || this._state === "handshake";
+  }
+
   // ---- commands
 
   /** Sends one command; resolves with its reply, rejects with a HeraldError. */
@@ -658,7 +663,12 @@ export class Herald extends Emitter {
     for (const req of this._queue.splice(0)) req.reject(error);
     this._connected.reject(error);
     for (const map of Object.values(this._subs)) {
-      for (const subs of map.values()) for (const s of subs) s._end();
+      for (const subs of map.values()) {
+        for (const s of subs) {
+          s._ready.reject(error);
+          s._end();
+        }
+      }
       map.clear();
     }
     for (const w of this._watches) w._end();
@@ -753,15 +763,15 @@ export class Herald extends Emitter {
       if (!map.has(n)) map.set(n, new Set());
       map.get(n).add(sub);
     }
-    if (this._state === "open" && fresh.length) {
-      // While connecting, the handshake subscribes everything in the maps instead.
-      this._request([SUB_KINDS[kind].subscribe, ...fresh]).then(
+    if (this._live && fresh.length) {
+      // While disconnected or connecting, the next handshake subscribes everything in the maps instead.
+      this._request([SUB_KINDS[kind].subscribe, ...fresh], { internal: true }).then(
         () => this._confirm(kind, names),
         (e) => {
           if (!(e instanceof ConnectionError)) this._subscribeFailed(kind, fresh, e);
         },
       );
-    } else if (this._state === "open") {
+    } else if (this._live) {
       sub._ready.resolve();
     }
     return sub;
@@ -793,8 +803,8 @@ export class Herald extends Emitter {
         gone.push(n);
       }
     }
-    if (gone.length && this._state === "open") {
-      await this._request([SUB_KINDS[sub.kind].unsubscribe, ...gone]).catch(() => {});
+    if (gone.length && this._live) {
+      await this._request([SUB_KINDS[sub.kind].unsubscribe, ...gone], { internal: true }).catch(() => {});
     }
   }
 
@@ -822,8 +832,8 @@ export class Herald extends Emitter {
       map.delete(n);
     }
     for (const s of touched) if (s.names.size === 0) s._end();
-    if (targets.length && this._state === "open") {
-      await this._request([SUB_KINDS[kind].unsubscribe, ...targets]).catch(() => {});
+    if (targets.length && this._live) {
+      await this._request([SUB_KINDS[kind].unsubscribe, ...targets], { internal: true }).catch(() => {});
     }
   }
 
