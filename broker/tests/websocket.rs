@@ -340,6 +340,12 @@ async fn http_routes() {
     assert!(get("/healthz", "").await.starts_with("HTTP/1.1 200 OK"));
     assert!(get("/nope", "").await.starts_with("HTTP/1.1 404"));
     assert!(get("/ws", "").await.starts_with("HTTP/1.1 426"));
+    let js = get("/herald.js", "").await;
+    assert!(js.starts_with("HTTP/1.1 200 OK") && js.contains("Content-Type: text/javascript"), "{js:.200}");
+    assert!(js.contains("export class Herald"));
+    let page = get("/example?channel=news", "").await;
+    assert!(page.starts_with("HTTP/1.1 200 OK") && page.contains("Content-Type: text/html"), "{page:.200}");
+    assert!(page.contains(r#"from "/herald.js""#));
 
     let mut config = Config::for_tests();
     config.websocket.allowed_origins = vec!["https://app.example".into()];
