@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test in the repository: Rust unit and integration tests, the Redis compatibility check
-# against a real redis-server, and the end-to-end script that drives the built binary with redis-cli.
+# against a real redis-server, and the end-to-end scripts that drive the built binary with redis-cli and
+# with the JavaScript client (Node, and a page in headless Chromium).
 # Installs what it needs (see scripts/install-test-deps.sh). Usage: ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +18,9 @@ HERALD="$PWD/target/release/herald"
 echo "== Redis compatibility (tests/compat, against redis-server)"
 python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
 
-echo "== end to end with redis-cli (tests/e2e)"
+echo "== end to end with redis-cli, Node and headless Chromium (tests/e2e)"
+# The browser test must run here, not skip: install-test-deps.sh installed Chromium.
+export HERALD_REQUIRE_BROWSER=1
 for script in tests/e2e/*.sh; do
   echo "-- $script"
   bash "$script" "$HERALD"

@@ -149,6 +149,7 @@ impl Config {
         if with_env {
             builder = builder.add_source(
                 Environment::with_prefix("HERALD")
+                    .source(Some(herald_variables()?))
                     .prefix_separator("_")
                     .separator("__")
                     .try_parsing(true)
@@ -216,6 +217,23 @@ impl Config {
     pub fn for_tests() -> Self {
         Config { port: 0, http_port: 0, io_threads: 0, ..Self::defaults() }
     }
+}
+
+/// The `HERALD_*` environment variables that name configuration keys. Others (`HERALD_BIN` in a test
+/// script, say) are somebody else's and are left alone, with a note on stderr in case one is a typo.
+fn herald_variables() -> Result<config::Map<String, String>, ConfigError> {
+    let known: Vec<String> = config::Source::collect(&File::from_str(DEFAULT_TOML, FileFormat::Toml))?.into_keys().collect();
+    let mut vars = config::Map::new();
+    for (name, value) in std::env::vars() {
+        let Some(key) = name.strip_prefix("HERALD_") else { continue };
+        let top = key.split("__").next().unwrap_or_default().to_ascii_lowercase();
+        if known.contains(&top) {
+            vars.insert(name, value);
+        } else {
+            eprintln!("herald: ignoring {name}: `{top}` is not a configuration key (docs/config.md)");
+        }
+    }
+    Ok(vars)
 }
 
 pub fn parse_overflow(text: &str) -> Option<OverflowPolicy> {
