@@ -94,6 +94,13 @@ impl Args {
         parse_i64(&raw).ok_or(CommandError::not_integer())
     }
 
+    /// An integer of at least `min`, read as Redis's `getRangeLongFromObjectOrReply` does when given a
+    /// message: `error` both for text that is no integer and for a value below `min`.
+    pub fn next_i64_at_least(&mut self, min: i64, error: CommandError) -> Result<i64, CommandError> {
+        let raw = self.next_bytes()?;
+        parse_i64(&raw).filter(|n| *n >= min).ok_or(error)
+    }
+
     /// A non-negative integer (counts, timeouts in ms); negatives are "out of range".
     pub fn next_u64(&mut self) -> Result<u64, CommandError> {
         let v = self.next_i64()?;

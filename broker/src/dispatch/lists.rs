@@ -38,7 +38,7 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
         ListCommand::Len(key) => cx.state().keyspace.llen(db, &key, now).map(|n| Reply::Int(n as i64)),
         ListCommand::Range { key, start, stop } => cx.state().keyspace.lrange(db, &key, start, stop, now).map(Reply::bulks),
         ListCommand::Index { key, index } => cx.state().keyspace.lindex(db, &key, &index, now).map(Reply::bulk_or_nil),
-        ListCommand::Set { key, index, element } => cx.state().keyspace.lset(db, &key, index, &element, now).map(|_| Reply::ok()),
+        ListCommand::Set { key, index, element } => cx.state().keyspace.lset(db, &key, &index, &element, now).map(|_| Reply::ok()),
         ListCommand::Rem { key, count, element } => cx.state().keyspace.lrem(db, &key, count, &element, now).map(|n| Reply::Int(n as i64)),
         ListCommand::Trim { key, start, stop } => cx.state().keyspace.ltrim(db, &key, start, stop, now).map(|_| Reply::ok()),
         ListCommand::Insert { key, before, pivot, element } => {

@@ -26,7 +26,8 @@ pub enum ListCommand {
     Range { key: Bytes, start: i64, stop: i64 },
     /// The index is parsed after the key is found, as Redis does (a missing key answers nil first).
     Index { key: Bytes, index: Bytes },
-    Set { key: Bytes, index: i64, element: Bytes },
+    /// The index is parsed after the key is found, as for LINDEX (a missing key is "no such key").
+    Set { key: Bytes, index: Bytes, element: Bytes },
     Rem { key: Bytes, count: i64, element: Bytes },
     Trim { key: Bytes, start: i64, stop: i64 },
     Insert { key: Bytes, before: bool, pivot: Bytes, element: Bytes },
@@ -81,16 +82,14 @@ fn parse_push(end: End, only_existing: bool, mut a: Args) -> Result<Command, Com
 
 fn parse_pop(end: End, mut a: Args) -> Result<Command, CommandError> {
     let key = a.next_bytes()?;
-    let count = match a.next_opt() {
-        None => None,
-        Some(raw) => {
-            let n = crate::number::parse_i64(&raw).ok_or(CommandError::not_integer())?;
-            Some(usize::try_from(n).map_err(|_| CommandError::fixed("ERR value is out of range, must be positive"))?)
-        }
-    };
-    if !a.is_empty() {
+    if a.remaining() > 1 {
         return Err(CommandError::arity(if end == End::Left { "lpop" } else { "rpop" }));
     }
+    // Redis reads the count with one message for text that is no integer and for a negative value.
+    let count = match a.is_empty() {
+        true => None,
+        false => Some(a.next_i64_at_least(0, CommandError::fixed("ERR value is out of range, must be positive"))? as usize),
+    };
     ok(ListCommand::Pop { key, end, count })
 }
 
@@ -109,18 +108,19 @@ fn parse_pos(mut a: Args) -> Result<Command, CommandError> {
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 ));
             }
-            if rank == i64::MIN {
-                return Err(CommandError::fixed("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
-            }
         } else if is_word(&opt, "COUNT") {
-            let n = a.next_i64()?;
-            count = Some(usize::try_from(n).map_err(|_| CommandError::fixed("ERR COUNT can't be negative"))?);
+            count = Some(a.next_i64_at_least(0, CommandError::fixed("ERR COUNT can't be negative"))? as usize);
         } else if is_word(&opt, "MAXLEN") {
-            let n = a.next_i64()?;
-            max_len = usize::try_from(n).map_err(|_| CommandError::fixed("ERR MAXLEN can't be negative"))?;
+            max_len = a.next_i64_at_least(0, CommandError::fixed("ERR MAXLEN can't be negative"))? as usize;
         } else {
             return Err(CommandError::syntax());
         }
+    }
+    if rank == i64::MIN {
+        // Redis 7.0 negates the rank and gets i64::MIN back, so every match from the tail qualifies
+        // and a COUNT never stops the scan: the first match without COUNT, all of them with it.
+        rank = -1;
+        count = count.map(|_| 0);
     }
     ok(ListCommand::Pos { key, element, rank, count, max_len })
 }
@@ -140,14 +140,11 @@ fn parse_blocking_pop(end: End, a: Args) -> Result<Command, CommandError> {
     ok(ListCommand::BlockingPop { keys, end, timeout })
 }
 
-/// `[timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count]`.
+/// `[timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count]`. Redis checks the timeout last.
 fn parse_multi_pop(mut a: Args, blocking: bool) -> Result<Command, CommandError> {
-    let timeout = if blocking { Some(parse_timeout(&a.next_bytes()?)?) } else { None };
-    let numkeys = a.next_i64()?;
-    if numkeys <= 0 {
-        return Err(CommandError::fixed("ERR numkeys should be greater than 0"));
-    }
-    if numkeys as usize >= a.remaining() {
+    let raw_timeout = if blocking { Some(a.next_bytes()?) } else { None };
+    let numkeys = a.next_i64_at_least(1, CommandError::fixed("ERR numkeys should be greater than 0"))?;
+    if numkeys as u64 >= a.remaining() as u64 {
         return Err(CommandError::syntax());
     }
     let keys: Vec<Bytes> = (0..numkeys).map(|_| a.next_bytes()).collect::<Result<_, _>>()?;
@@ -157,12 +154,9 @@ fn parse_multi_pop(mut a: Args, blocking: bool) -> Result<Command, CommandError>
         if !is_word(&opt, "COUNT") || a.remaining() != 1 {
             return Err(CommandError::syntax());
         }
-        let n = a.next_i64()?;
-        if n <= 0 {
-            return Err(CommandError::fixed("ERR count should be greater than 0"));
-        }
-        count = n as usize;
+        count = a.next_i64_at_least(1, CommandError::fixed("ERR count should be greater than 0"))? as usize;
     }
+    let timeout = raw_timeout.map(|raw| parse_timeout(&raw)).transpose()?;
     ok(ListCommand::MultiPop { keys, end, count, timeout })
 }
 
@@ -192,7 +186,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("llen", 2, READONLY | FAST, keys(1, 1, 1), List, "1.0.0", "Returns the length of a list.", |mut a| ok(ListCommand::Len(a.next_bytes()?))),
     spec!("lrange", 4, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns a range of elements from a list.", |mut a| ok(ListCommand::Range { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? })),
     spec!("lindex", 3, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns an element from a list by its index.", |mut a| ok(ListCommand::Index { key: a.next_bytes()?, index: a.next_bytes()? })),
-    spec!("lset", 4, WRITE | DENYOOM, keys(1, 1, 1), List, "1.0.0", "Sets the value of an element in a list by its index.", |mut a| ok(ListCommand::Set { key: a.next_bytes()?, index: a.next_i64()?, element: a.next_bytes()? })),
+    spec!("lset", 4, WRITE | DENYOOM, keys(1, 1, 1), List, "1.0.0", "Sets the value of an element in a list by its index.", |mut a| ok(ListCommand::Set { key: a.next_bytes()?, index: a.next_bytes()?, element: a.next_bytes()? })),
     spec!("lrem", 4, WRITE, keys(1, 1, 1), List, "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", |mut a| ok(ListCommand::Rem { key: a.next_bytes()?, count: a.next_i64()?, element: a.next_bytes()? })),
     spec!("ltrim", 4, WRITE, keys(1, 1, 1), List, "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", |mut a| ok(ListCommand::Trim { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? })),
     spec!("linsert", 5, WRITE | DENYOOM, keys(1, 1, 1), List, "2.2.0", "Inserts an element before or after another element in a list.", parse_insert),

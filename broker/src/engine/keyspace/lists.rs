@@ -36,6 +36,10 @@ fn clamp_range(len: usize, start: i64, stop: i64) -> Option<(usize, usize)> {
     if start > stop || start >= len { None } else { Some((start as usize, stop as usize)) }
 }
 
+fn parse_index(raw: &[u8]) -> Result<i64, CommandError> {
+    herald_protocol::number::parse_i64(raw).ok_or(CommandError::not_integer())
+}
+
 fn index_of(len: usize, index: i64) -> Option<usize> {
     let i = if index < 0 { len as i64 + index } else { index };
     (0..len as i64).contains(&i).then_some(i as usize)
@@ -171,26 +175,18 @@ impl Keyspace {
     /// once the key is known to exist, as Redis does.
     pub fn lindex(&mut self, db: usize, key: &[u8], index: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
         let Some(list) = self.list(db, key, now)? else { return Ok(None) };
-        let index = herald_protocol::number::parse_i64(index).ok_or(CommandError::not_integer())?;
+        let index = parse_index(index)?;
         Ok(index_of(list.len(), index).map(|i| list[i].clone()))
     }
 
-    pub fn lset(&mut self, db: usize, key: &[u8], index: i64, element: &Bytes, now: u64) -> Result<(), CommandError> {
-        let set = self.with_list(db, key, now, |list| match index_of(list.len(), index) {
-            Some(i) => {
-                list[i] = own(element);
-                true
-            }
-            None => false,
-        })?;
-        match set {
-            None => Err(CommandError::no_such_key()),
-            Some(false) => Err(CommandError::fixed("ERR index out of range")),
-            Some(true) => {
-                self.changed(db, key, notify::LIST, "lset");
-                Ok(())
-            }
-        }
+    /// LSET: like LINDEX, the key is looked up ("no such key", WRONGTYPE) before the index is parsed.
+    pub fn lset(&mut self, db: usize, key: &[u8], index: &[u8], element: &Bytes, now: u64) -> Result<(), CommandError> {
+        let Some(list) = self.list(db, key, now)? else { return Err(CommandError::no_such_key()) };
+        let index = parse_index(index)?;
+        let i = index_of(list.len(), index).ok_or(CommandError::fixed("ERR index out of range"))?;
+        self.with_list(db, key, now, |list| list[i] = own(element))?;
+        self.changed(db, key, notify::LIST, "lset");
+        Ok(())
     }
 
     /// LREM: removes up to |count| matches from the head (count > 0), the tail (< 0) or all (0).
@@ -337,7 +333,7 @@ mod tests {
         assert_eq!(ks.lrem(0, b"l", -1, b"b", 0).unwrap(), 1);
         ks.ltrim(0, b"l", 1, -2, 0).unwrap();
         assert_eq!(ks.lrange(0, b"l", 0, -1, 0).unwrap(), b(&["b", "x", "c"]));
-        assert_eq!(ks.lset(0, b"l", 9, &Bytes::from_static(b"z"), 0), Err(CommandError::fixed("ERR index out of range")));
+        assert_eq!(ks.lset(0, b"l", b"9", &Bytes::from_static(b"z"), 0), Err(CommandError::fixed("ERR index out of range")));
         assert_eq!(ks.lmove(0, b"l", b"m", End::Left, End::Right, 0).unwrap().as_deref(), Some(&b"b"[..]));
         assert_eq!(ks.lrange(0, b"m", 0, -1, 0).unwrap(), b(&["b"]));
     }
