@@ -110,3 +110,45 @@ async fn list_notifications_and_watch() {
     let second: String = futures_util::StreamExt::next(&mut stream).await.unwrap().get_payload().unwrap();
     assert_eq!((first.as_str(), second.as_str()), ("rpush", "lpop"));
 }
+
+/// Redis 7.0 rounds `seconds × 1000` up in `long double`: a tiny positive timeout still times out,
+/// and a tiny negative one, -0.001 included, is 0 (wait forever), not "negative".
+#[tokio::test]
+async fn timeouts_round_up_to_whole_milliseconds_as_redis_does() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let got: Value = cmd(&mut c, &["BLPOP", "nothing", "0.0001"]).await.unwrap();
+    assert_eq!(got, Value::Nil, "0.1 ms is one millisecond, not forever");
+    for forever in ["-0.0001", "-0.001"] {
+        let mut waiter = server.conn().await;
+        let blocked = tokio::spawn(async move { cmd::<(String, String)>(&mut waiter, &["BLPOP", "later", forever]).await });
+        eventually(|| server.broker.lock().blocking.len() == 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!blocked.is_finished(), "{forever} waits forever");
+        let _: () = cmd(&mut c, &["RPUSH", "later", forever]).await.unwrap();
+        assert_eq!(blocked.await.unwrap().unwrap().1, forever);
+    }
+    for negative in ["-0.002", "inf", "1e1000", "1e16"] {
+        let err = cmd::<Value>(&mut c, &["BLPOP", "nothing", negative]).await.unwrap_err();
+        assert_eq!(err.detail(), Some("timeout is negative"), "{negative}");
+    }
+}
+
+/// Inside EXEC nothing blocks: BLPOP and BLMPOP answer a null array as on a timeout, but BLMOVE and
+/// BRPOPLPUSH a null bulk, as LMOVE would.
+#[tokio::test]
+async fn blocking_commands_inside_exec_answer_like_redis() {
+    let server = start().await;
+    let mut raw = server.raw().await;
+    for parts in [
+        &["MULTI"][..],
+        &["BLPOP", "none", "0"],
+        &["BLMOVE", "none", "d", "LEFT", "LEFT", "0"],
+        &["BRPOPLPUSH", "none", "d", "0"],
+        &["BLMPOP", "0", "1", "none", "LEFT"],
+        &["EXEC"],
+    ] {
+        raw.cmd(parts).await;
+    }
+    raw.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n*-1\r\n$-1\r\n$-1\r\n*-1\r\n").await;
+}

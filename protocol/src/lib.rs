@@ -6,6 +6,7 @@
 pub mod command;
 pub mod error;
 pub mod json;
+pub mod long_double;
 pub mod number;
 pub mod reply;
 pub mod request;

@@ -50,12 +50,14 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
                 None => found.first().map_or(Reply::Nil, |i| Reply::Int(*i as i64)),
             })
         }
-        ListCommand::Move { source, destination, from, to, timeout: None } => {
+        // Inside EXEC a BLMOVE or BRPOPLPUSH answers as LMOVE does (a nil bulk), not with the null
+        // array of a timeout: Redis's blmoveGenericCommand has its own reply for "may not block".
+        ListCommand::Move { source, destination, from, to, timeout } if timeout.is_none() || cx.in_exec => {
             cx.state().keyspace.lmove(db, &source, &destination, from, to, now).map(Reply::bulk_or_nil)
         }
-        ListCommand::Move { source, destination, from, to, timeout: Some(timeout) } => {
+        ListCommand::Move { source, destination, from, to, timeout } => {
             let keys = wait_keys(db, std::slice::from_ref(&source));
-            return cx.now_or_block(keys, timeout.duration(), Reply::NilArray, move |state: &mut crate::engine::State, now| {
+            return cx.now_or_block(keys, timeout.and_then(|t| t.duration()), Reply::NilArray, move |state: &mut crate::engine::State, now| {
                 Ok(state.keyspace.lmove(db, &source, &destination, from, to, now)?.map(Reply::Bulk))
             });
         }

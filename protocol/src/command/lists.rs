@@ -6,7 +6,7 @@ use super::conn::spec;
 use super::flags::*;
 use super::{Command, CommandSpec, Group, NO_KEYS, keys};
 use crate::error::CommandError;
-use crate::number::parse_f64;
+use crate::long_double;
 use crate::request::{Args, is_word};
 
 /// Which end of a list.
@@ -40,14 +40,15 @@ pub enum ListCommand {
     MultiPop { keys: Vec<Bytes>, end: End, count: usize, timeout: Option<Timeout> },
 }
 
-/// A blocking timeout in seconds as Redis takes it: a non-negative float, 0 meaning forever.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timeout(pub f64);
+/// A blocking timeout in milliseconds, 0 meaning forever: the seconds given, times 1000, rounded up,
+/// as Redis 7.0 computes it in `long double` (see `long_double`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub u64);
 
 impl Timeout {
     /// `None` for "wait forever".
     pub fn duration(self) -> Option<std::time::Duration> {
-        if self.0 == 0.0 { None } else { Some(std::time::Duration::from_secs_f64(self.0)) }
+        (self.0 != 0).then(|| std::time::Duration::from_millis(self.0))
     }
 }
 
@@ -56,13 +57,10 @@ fn ok(c: ListCommand) -> Result<Command, CommandError> {
 }
 
 fn parse_timeout(raw: &[u8]) -> Result<Timeout, CommandError> {
-    let t = parse_f64(raw)
-        .filter(|t| t.is_finite())
-        .ok_or(CommandError::fixed("ERR timeout is not a float or out of range"))?;
-    if t < 0.0 {
-        return Err(CommandError::fixed("ERR timeout is negative"));
-    }
-    Ok(Timeout(t))
+    let seconds = long_double::parse(raw).ok_or(CommandError::fixed("ERR timeout is not a float or out of range"))?;
+    // Negative milliseconds include everything that overflowed the conversion, infinities too.
+    let millis = u64::try_from(seconds.millis_ceil()).map_err(|_| CommandError::fixed("ERR timeout is negative"))?;
+    Ok(Timeout(millis))
 }
 
 fn parse_end(raw: &[u8]) -> Result<End, CommandError> {
