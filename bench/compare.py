@@ -4,6 +4,8 @@
     python3 bench/compare.py resp      # redis-benchmark: throughput, p99, server CPU per request
     python3 bench/compare.py memory    # used_memory and RSS for 1M keys of 100-byte values
     python3 bench/compare.py fanout    # pub-sub fan-out (target/release/fanout), throughput and latency
+    python3 bench/compare.py ws        # fan-out to WebSocket vs RESP subscribers (target/release/wsfanout),
+                                       # CPU per delivery, latency, memory per idle connection
 
 Both servers are started here on free ports (herald from target/release/herald; build it first with
 `cargo build --release -p herald-broker -p herald-bench`) and stopped afterwards. Server CPU is read from
@@ -11,11 +13,12 @@ Both servers are started here on free ports (herald from target/release/herald; 
 independent of how fast the load generator is. Results print as markdown tables for docs/benchmarks.md.
 Standard library only.
 """
-import os, re, socket, subprocess, sys, tempfile, time
+import os, re, resource, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERALD = os.path.join(ROOT, "target", "release", "herald")
 FANOUT = os.path.join(ROOT, "target", "release", "fanout")
+WSFANOUT = os.path.join(ROOT, "target", "release", "wsfanout")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -38,9 +41,9 @@ def wait_port(port):
 
 
 class Server:
-    def __init__(self, name, argv, port):
+    def __init__(self, name, argv, port, env=None):
         self.name, self.port = name, port
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         wait_port(port)
 
     def cpu(self):
@@ -171,7 +174,108 @@ def fanout(args):
         herald.stop()
 
 
+MANY = 20000
+
+
+def raise_nofile():
+    """10,000 subscribers need 10,000 descriptors in the broker and in the load tool (both inherit this)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MANY + 1000 if hard == resource.RLIM_INFINITY else min(hard, MANY + 1000)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < MANY:
+        print("warning: open files limited to %d (hard limit); 10,000 subscribers may not fit" % want)
+
+
+def start_herald_ws():
+    """Herald with its HTTP port (the WebSocket endpoint) open and room for 20,000 clients."""
+    port, http = free_port(), free_port()
+    env = dict(os.environ, HERALD_LIMITS__MAXCLIENTS=str(MANY))
+    herald = Server("herald", [HERALD, "--port", str(port), "--http-port", str(http)], port, env)
+    wait_port(http)
+    herald.url = "ws://127.0.0.1:%d/ws" % http
+    return herald
+
+
+def start_redis_many():
+    port = free_port()
+    return Server("redis", ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                            "--maxclients", str(MANY)], port)
+
+
+def load_run(server, transport, extra):
+    """One run of fanout (RESP subscribers) or wsfanout (WebSocket subscribers); the tool reads the
+    server's CPU over its own measuring window (--pid), so connecting 10,000 clients is not counted."""
+    argv = [FANOUT] if transport == "resp" else [WSFANOUT, "--url", server.url]
+    argv += ["--addr", "127.0.0.1:%d" % server.port, "--pid", str(server.proc.pid)] + extra
+    out = subprocess.run(argv, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("%s failed: %s" % (" ".join(argv), out.stderr.strip()[-500:]))
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out.stdout)}
+
+
+def ws(args):
+    duration = args[0] if args else "5"
+    raise_nofile()
+    print("32-byte payloads, 1 RESP publisher; herald WS and RESP subscribers on the same herald, redis RESP "
+          "for reference. ns/delivery = server CPU (user + system) over the measuring window / deliveries.\n")
+    herald, redis = start_herald_ws(), start_redis_many()
+    try:
+        print("Fan-out, max throughput (1 publisher pipelining 64 PUBLISH, %s s)\n" % duration)
+        print("| subscribers | redis RESP deliveries/s | herald RESP deliveries/s | herald WS deliveries/s "
+              "| redis RESP ns/delivery | herald RESP ns/delivery | herald WS ns/delivery | WS/RESP CPU |")
+        print("|---|---|---|---|---|---|---|---|")
+        for subs in (1000, 10000):
+            extra = ["--subscribers", str(subs), "--size", "32", "--duration", duration]
+            r = load_run(redis, "resp", extra)
+            h = load_run(herald, "resp", extra)
+            w = load_run(herald, "ws", extra)
+            print("| %d | %d | %d | %d | %d | %d | %d | %.2fx |" % (
+                subs, r["deliveries_per_sec"], h["deliveries_per_sec"], w["deliveries_per_sec"],
+                r["server_ns_per_delivery"], h["server_ns_per_delivery"], w["server_ns_per_delivery"],
+                w["server_ns_per_delivery"] / max(h["server_ns_per_delivery"], 1)))
+            sys.stdout.flush()
+        print("\nFan-out at a fixed publish rate: publish-to-receive latency (us) and server CPU per delivery\n")
+        print("| subscribers | rate/s | redis RESP p50 / p99 | herald RESP p50 / p99 | herald WS p50 / p99 "
+              "| herald RESP ns/delivery | herald WS ns/delivery | WS/RESP CPU |")
+        print("|---|---|---|---|---|---|---|---|")
+        for subs, rate in ((1000, 100), (10000, 10)):
+            extra = ["--subscribers", str(subs), "--size", "32", "--mode", "rate", "--rate", str(rate),
+                     "--duration", duration]
+            r = load_run(redis, "resp", extra)
+            h = load_run(herald, "resp", extra)
+            w = load_run(herald, "ws", extra)
+            print("| %d | %d | %d / %d | %d / %d | %d / %d | %d | %d | %.2fx |" % (
+                subs, rate, r["p50"], r["p99"], h["p50"], h["p99"], w["p50"], w["p99"],
+                h["server_ns_per_delivery"], w["server_ns_per_delivery"],
+                w["server_ns_per_delivery"] / max(h["server_ns_per_delivery"], 1)))
+            sys.stdout.flush()
+    finally:
+        herald.stop()
+        redis.stop()
+    print("\nMemory per idle subscriber: RSS growth of a fresh server while 10,000 subscribers connect and "
+          "subscribe to one channel\n")
+    print("| server | transport | RSS before | RSS after | bytes/connection |")
+    print("|---|---|---|---|---|")
+    for name, transport in (("herald", "ws"), ("herald", "resp"), ("redis", "resp")):
+        # A fresh server each time: memory freed by earlier connections would be reused and hide growth.
+        server = start_herald_ws() if name == "herald" else start_redis_many()
+        try:
+            argv = [WSFANOUT, "--idle", "--transport", transport, "--subscribers", "10000",
+                    "--addr", "127.0.0.1:%d" % server.port, "--pid", str(server.proc.pid)]
+            if name == "herald":
+                argv += ["--url", server.url]
+            out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            m = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out)}
+            print("| %s | %s | %d | %d | %d |" % (name, transport, m["rss_before"], m["rss_after"],
+                                                  m["bytes_per_connection"]))
+            sys.stdout.flush()
+        finally:
+            server.stop()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("resp", "memory", "fanout"):
+    commands = {"resp": resp, "memory": memory, "fanout": fanout, "ws": ws}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    {"resp": resp, "memory": memory, "fanout": fanout}[sys.argv[1]](sys.argv[2:])
+    commands[sys.argv[1]](sys.argv[2:])
