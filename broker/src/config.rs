@@ -110,6 +110,7 @@ pub struct PubSub {
     pub soft_limit: usize,
     pub soft_seconds: u64,
     pub overflow: String,
+    pub fanout_backlog: usize,
 }
 
 /// Values given on the command line; they win over every other source.

@@ -40,7 +40,11 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
         Ok(Err(_)) => return,
     };
-    route(stream, head, broker).await;
+    // The request head and its parsing are dropped before the WebSocket is served: an idle connection
+    // should hold only what it needs (docs/benchmarks.md, memory per idle connection).
+    if let Some(opening) = route(&mut stream, head, &broker).await {
+        ws::serve(stream, broker, opening).await;
+    }
 }
 
 /// Reads until the end of the request head; `None` if it grew past `max` or the peer closed first.
@@ -69,20 +73,21 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 const HERALD_JS: &[u8] = include_bytes!("../../../clients/js/herald.js");
 const EXAMPLE_HTML: &[u8] = include_bytes!("../../../clients/js/example/index.html");
 
-async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
+/// Answers the request; `Some` once `/ws` has been upgraded and the socket is a WebSocket.
+async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<Opening> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(&buf) {
         Ok(httparse::Status::Complete(len)) => len,
         _ => {
-            let _ = respond(&mut stream, "400 Bad Request", "text/plain", b"malformed HTTP request\n").await;
-            return;
+            let _ = respond(stream, "400 Bad Request", "text/plain", b"malformed HTTP request\n").await;
+            return None;
         }
     };
     let (path, query) = req.path.unwrap_or("/").split_once('?').unwrap_or((req.path.unwrap_or("/"), ""));
     if req.method != Some("GET") {
-        let _ = respond(&mut stream, "405 Method Not Allowed", "text/plain", b"only GET is served here\n").await;
-        return;
+        let _ = respond(stream, "405 Method Not Allowed", "text/plain", b"only GET is served here\n").await;
+        return None;
     }
     let header = |name: &str| {
         req.headers
@@ -93,31 +98,31 @@ async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
     match path {
         "/ws" => {}
         "/healthz" => {
-            let _ = respond(&mut stream, "200 OK", "text/plain", b"ok\n").await;
-            return;
+            let _ = respond(stream, "200 OK", "text/plain", b"ok\n").await;
+            return None;
         }
         "/herald.js" => {
-            let _ = respond(&mut stream, "200 OK", "text/javascript; charset=utf-8", HERALD_JS).await;
-            return;
+            let _ = respond(stream, "200 OK", "text/javascript; charset=utf-8", HERALD_JS).await;
+            return None;
         }
         "/example" | "/example/" => {
-            let _ = respond(&mut stream, "200 OK", "text/html; charset=utf-8", EXAMPLE_HTML).await;
-            return;
+            let _ = respond(stream, "200 OK", "text/html; charset=utf-8", EXAMPLE_HTML).await;
+            return None;
         }
         _ => {
-            let _ = respond(&mut stream, "404 Not Found", "text/plain", b"not found: try /ws, /healthz, /herald.js or /example\n").await;
-            return;
+            let _ = respond(stream, "404 Not Found", "text/plain", b"not found: try /ws, /healthz, /herald.js or /example\n").await;
+            return None;
         }
     }
     let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let connection = header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
     let (Some(key), true, true) = (header("sec-websocket-key"), upgrade, connection) else {
-        let _ = respond(&mut stream, "426 Upgrade Required", "text/plain", b"/ws speaks WebSocket only\n").await;
-        return;
+        let _ = respond(stream, "426 Upgrade Required", "text/plain", b"/ws speaks WebSocket only\n").await;
+        return None;
     };
     if header("sec-websocket-version") != Some("13") {
         let _ = stream.write_all(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
-        return;
+        return None;
     }
     let allowed = &broker.config.websocket.allowed_origins;
     if let Some(origin) = header("origin")
@@ -125,21 +130,19 @@ async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
         && !allowed.iter().any(|a| a == origin)
     {
         tracing::info!(origin, "WebSocket refused: origin not in websocket.allowed_origins");
-        let _ = respond(&mut stream, "403 Forbidden", "text/plain", b"origin not allowed\n").await;
-        return;
+        let _ = respond(stream, "403 Forbidden", "text/plain", b"origin not allowed\n").await;
+        return None;
     }
     if broker.clients.len() >= broker.settings().maxclients {
         broker.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", b"max number of clients reached\n").await;
-        return;
+        let _ = respond(stream, "503 Service Unavailable", "text/plain", b"max number of clients reached\n").await;
+        return None;
     }
     let accept = derive_accept_key(key.as_bytes());
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    if stream.write_all(response.as_bytes()).await.is_err() {
-        return;
-    }
+    stream.write_all(response.as_bytes()).await.ok()?;
     let mut opening = Opening { leftover: buf[len..].to_vec(), ..Opening::default() };
     for (name, value) in query_pairs(query) {
         match name.as_str() {
@@ -148,7 +151,7 @@ async fn route(mut stream: TcpStream, buf: Vec<u8>, broker: Arc<Broker>) {
             _ => {}
         }
     }
-    ws::serve(stream, broker, opening).await;
+    Some(opening)
 }
 
 /// `a=1&b=x%20y` as decoded pairs (`+` is a space, as forms send it).

@@ -61,7 +61,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Server { broker, resp, http } = self;
         let workers = Workers::start(broker.config.io_threads)?;
-        let fanout = broker.hub.start_fanout()?;
+        let fanout = broker.hub.start_fanout(broker.config.pubsub.fanout_backlog)?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
         // Scripts parse this line to learn the port when started with --port 0.

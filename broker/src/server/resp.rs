@@ -51,6 +51,9 @@ pub struct RespConnection {
     wbuf: BytesMut,
     read_chunk: usize,
     flush_at: usize,
+    /// The last batch queued publications for the fan-out thread: wait for it before reading more
+    /// while it is backlogged.
+    fed_fanout: bool,
 }
 
 /// Accepts the socket into the broker and serves it until it ends.
@@ -85,6 +88,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::new(),
         read_chunk: READ_CHUNK,
+        fed_fanout: false,
     };
     let ended = conn.run().await;
     conn.log_end(&ended);
@@ -106,13 +110,16 @@ impl RespConnection {
                 self.rbuf.reserve(self.read_chunk);
             }
             let idle = self.idle_deadline();
+            let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
             tokio::select! {
                 biased;
                 _ = broker.shutdown.cancelled() => return Ended::Shutdown,
                 _ = client.kill.cancelled() => return Ended::Killed,
                 _ = client.outbox.ready() => self.drain_pushes(),
                 _ = sleep_until_opt(idle) => return Ended::Idle,
-                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
+                _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
+                read = self.stream.read_buf(&mut self.rbuf), if !throttled => match read {
                     Ok(0) => return Ended::ClientClosed,
                     Ok(n) => {
                         broker.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -140,6 +147,13 @@ impl RespConnection {
 
     /// Handles every complete request in the read buffer.
     async fn process(&mut self) -> Option<Ended> {
+        let queued = self.broker.hub.fanout_queued();
+        let ended = self.process_batch().await;
+        self.fed_fanout = self.broker.hub.fanout_queued() != queued;
+        ended
+    }
+
+    async fn process_batch(&mut self) -> Option<Ended> {
         self.stamp_batch();
         loop {
             let request = match self.decoder.decode(&mut self.rbuf) {
@@ -239,7 +253,7 @@ impl RespConnection {
     fn drain_pushes(&mut self) {
         let start = self.wbuf.len();
         let wbuf = &mut self.wbuf;
-        let drained = self.client.outbox.drain(|frame| wbuf.extend_from_slice(frame));
+        let drained = self.client.outbox.drain(|frame| wbuf.extend_from_slice(&frame));
         if drained.lagged > 0 {
             // Drop-oldest discarded pushes: say how many, before the ones that survived.
             let frames = self.wbuf.split_off(start);

@@ -74,6 +74,9 @@ struct WsConnection {
     backlog: VecDeque<Utf8Bytes>,
     backlog_bytes: usize,
     last_heard: Instant,
+    /// The last batch queued publications for the fan-out thread: wait for it before reading more
+    /// while it is backlogged.
+    fed_fanout: bool,
 }
 
 /// Serves an upgraded connection until it ends.
@@ -82,7 +85,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
     let cfg = &broker.config.websocket;
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(0)
+        .write_buffer_size(cfg.write_buffer_bytes)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, opening.leftover, Role::Server, Some(ws_config)).await;
@@ -100,6 +103,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
         backlog: VecDeque::new(),
         backlog_bytes: 0,
         last_heard: Instant::now(),
+        fed_fanout: false,
     };
     let ended = match conn.authenticate(opening.user, opening.password) {
         Ok(()) => conn.run().await,
@@ -138,6 +142,7 @@ impl WsConnection {
             }
             let auth_at = if self.session.authenticated { None } else { auth_deadline };
             let idle_at = (cfg.idle_timeout_ms > 0).then(|| self.last_heard + Duration::from_millis(cfg.idle_timeout_ms));
+            let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
             tokio::select! {
                 biased;
                 _ = broker.shutdown.cancelled() => return Ended::close(1001, "server shutting down"),
@@ -149,8 +154,13 @@ impl WsConnection {
                     self.out.push(Message::Ping(Default::default()));
                     next_ping = Some(Instant::now() + heartbeat);
                 }
-                message = self.ws.next() => {
-                    if let Err(ended) = self.receive_batch(message).await {
+                // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
+                _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
+                message = self.ws.next(), if !throttled => {
+                    let queued = broker.hub.fanout_queued();
+                    let received = self.receive_batch(message).await;
+                    self.fed_fanout = broker.hub.fanout_queued() != queued;
+                    if let Err(ended) = received {
                         return ended;
                     }
                 }
@@ -167,7 +177,7 @@ impl WsConnection {
                 self.queue_request(text)?;
                 self.handle_backlog().await?;
             }
-            if self.out_bytes < flush_at {
+            if self.out_bytes < flush_at && !self.broker.hub.fanout_backlogged() {
                 message = self.ws.next().now_or_never();
             }
         }
@@ -304,7 +314,7 @@ impl WsConnection {
         let (out, out_bytes) = (&mut self.out, &mut self.out_bytes);
         let drained = self.client.outbox.drain(|frame| {
             *out_bytes += frame.len();
-            out.push(Message::Text(Utf8Bytes::try_from(frame.clone()).expect("JSON pushes are UTF-8")));
+            out.push(Message::Text(Utf8Bytes::try_from(frame).expect("JSON pushes are UTF-8")));
         });
         if drained.lagged > 0 {
             // Drop-oldest discarded pushes: say how many, before the ones that survived.

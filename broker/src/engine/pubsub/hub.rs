@@ -166,7 +166,7 @@ impl Hub {
     /// Delivers to `subs` now, or queues the publication for the fan-out thread.
     fn send(&self, subs: &[Subscriber], publication: &Arc<Publication>, target: impl FnOnce() -> Target) {
         if self.fanout.should_defer(subs.len()) {
-            self.fanout.push(Job { publication: publication.clone(), target: target() });
+            self.fanout.push(Job { publication: publication.clone(), target: target(), weight: subs.len() });
         } else {
             for sub in subs {
                 self.deliver(sub, publication);
@@ -195,17 +195,33 @@ impl Hub {
     }
 
     /// Starts the fan-out thread (the server does, at start; without it every delivery is inline).
-    pub fn start_fanout(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    /// `backlog`: deliveries that may wait for the thread before publishers wait (`pubsub.fanout_backlog`).
+    pub fn start_fanout(self: &Arc<Self>, backlog: usize) -> std::io::Result<std::thread::JoinHandle<()>> {
         let hub = self.clone();
-        self.fanout.enable();
+        self.fanout.enable(backlog);
         std::thread::Builder::new().name("herald-fanout".into()).spawn(move || {
             while let Some(batch) = hub.fanout.next_batch() {
                 for job in batch {
                     hub.deliver_job(&job);
-                    hub.fanout.delivered();
+                    hub.fanout.delivered(&job);
                 }
             }
         })
+    }
+
+    /// Whether the fan-out thread is behind by more than `pubsub.fanout_backlog` deliveries: connections
+    /// then wait for [`Hub::fanout_room`] before reading more requests.
+    pub fn fanout_backlogged(&self) -> bool {
+        self.fanout.backlogged()
+    }
+
+    /// Publications ever queued for the fan-out thread (see [`Hub::fanout_backlogged`]).
+    pub fn fanout_queued(&self) -> u64 {
+        self.fanout.queued()
+    }
+
+    pub async fn fanout_room(&self) {
+        self.fanout.room().await;
     }
 
     /// Stops the fan-out thread after it delivered what is queued.
@@ -232,6 +248,12 @@ impl Hub {
             self.send(&subs, &publication, || Target::Channel(ChannelKind::Plain, channel_bytes.clone()));
             receivers += subs.len();
         }
+        receivers + self.publish_to_patterns(&channel_bytes, &message)
+    }
+
+    fn publish_to_patterns(&self, channel_bytes: &Bytes, message: &Bytes) -> usize {
+        let channel = &channel_bytes[..];
+        let mut receivers = 0;
         if self.pattern_count.load(Ordering::Relaxed) > 0 {
             let patterns = self.patterns.read().expect("patterns");
             for (pattern, subs) in patterns.iter() {
@@ -312,7 +334,7 @@ mod tests {
 
     fn drained(sub: &Subscriber) -> Vec<Bytes> {
         let mut out = Vec::new();
-        sub.outbox.drain(|f| out.push(f.clone()));
+        sub.outbox.drain(|f| out.push(f));
         out
     }
 
@@ -343,5 +365,45 @@ mod tests {
         assert_eq!(hub.channel_count(ChannelKind::Plain), 0);
         assert_eq!(hub.pattern_count(), 0);
         assert_eq!(hub.publish(b"x", b"m"), 0);
+    }
+
+    /// A publication bigger than the backlog bound marks the hub backlogged until the fan-out thread has
+    /// delivered it; `fanout_room` then resolves, and every subscriber got the message once, in order.
+    #[tokio::test]
+    async fn the_fanout_backlog_is_bounded_and_released() {
+        let hub = Arc::new(Hub::new());
+        let thread = hub.start_fanout(10).unwrap();
+        let subs: Vec<_> = (0..40).map(|i| subscriber(i, WireFormat::Resp2)).collect();
+        let news = Bytes::from_static(b"news");
+        for s in &subs {
+            hub.subscribe(ChannelKind::Plain, &news, s);
+        }
+        let before = hub.fanout_queued();
+        for i in 0..3 {
+            assert_eq!(hub.publish(b"news", format!("m{i}").as_bytes()), 40);
+        }
+        assert_eq!(hub.fanout_queued(), before + 3, "40 subscribers: queued, not delivered inline");
+        hub.fanout_room().await;
+        assert!(!hub.fanout_backlogged());
+        eventually_delivered(&subs, 3).await;
+        for s in &subs {
+            let frames = drained(s);
+            let texts: Vec<_> = frames.iter().map(|f| String::from_utf8_lossy(&f[f.len() - 4..]).into_owned()).collect();
+            assert_eq!(texts, vec!["m0\r\n", "m1\r\n", "m2\r\n"]);
+        }
+        hub.stop_fanout();
+        thread.join().unwrap();
+    }
+
+    /// The room opens when the backlog is back under its bound, which can be before the last
+    /// publication reached every outbox.
+    async fn eventually_delivered(subs: &[Subscriber], frames: usize) {
+        for _ in 0..500 {
+            if subs.iter().all(|s| s.outbox.pending_frames() == frames) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("not delivered");
     }
 }

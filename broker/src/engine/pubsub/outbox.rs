@@ -211,16 +211,18 @@ impl Outbox {
         Pushed::JustClosed(reason)
     }
 
-    /// Moves every queued frame into `out` (through `write`), reporting any lag first.
-    pub fn drain(&self, mut write: impl FnMut(&Bytes)) -> Drained {
-        let mut inner = self.inner.lock().expect("outbox");
-        let lagged = std::mem::take(&mut inner.dropped);
-        let frames = inner.queue.len();
-        for frame in inner.queue.drain(..) {
-            write(&frame);
-        }
-        inner.bytes = 0;
-        inner.soft_since = None;
+    /// Hands every queued frame to `write`, in order, reporting any lag first. The queue is taken out
+    /// under the lock and written outside it, so publishers pushing to this outbox do not wait while
+    /// the connection copies (and drops) the frames.
+    pub fn drain(&self, mut write: impl FnMut(Bytes)) -> Drained {
+        let (queue, lagged) = {
+            let mut inner = self.inner.lock().expect("outbox");
+            inner.bytes = 0;
+            inner.soft_since = None;
+            (std::mem::take(&mut inner.queue), std::mem::take(&mut inner.dropped))
+        };
+        let frames = queue.len();
+        queue.into_iter().for_each(&mut write);
         Drained { frames, lagged }
     }
 
