@@ -8,7 +8,7 @@
 //! A request that cannot be read gets an error reply carrying whatever id could be recovered (or null),
 //! and the connection carries on: one bad message from a browser should not cost it its subscriptions.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value, json};
 
 use crate::json::{base64_decode, reply_to_json};
@@ -107,6 +107,34 @@ pub fn lagged_frame(count: u64) -> String {
     json!({ "push": "lagged", "count": count }).to_string()
 }
 
+/// Appends one server-to-client WebSocket frame (RFC 6455 section 5.2: FIN set, unmasked) to `out`.
+///
+/// The broker writes replies and pushes with this into one buffer per batch: a shared, already rendered
+/// push costs a header and a copy per subscriber, as a RESP push does.
+pub fn encode_frame(opcode: Opcode, payload: &[u8], out: &mut BytesMut) {
+    out.reserve(payload.len() + 10);
+    out.put_u8(0x80 | opcode as u8);
+    match payload.len() {
+        n if n < 126 => out.put_u8(n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.put_u8(126);
+            out.put_u16(n as u16);
+        }
+        n => {
+            out.put_u8(127);
+            out.put_u64(n as u64);
+        }
+    }
+    out.extend_from_slice(payload);
+}
+
+/// The frame kinds the server writes itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    Text = 0x1,
+    Ping = 0x9,
+}
+
 fn envelope(id: &Value, key: &str, value: Value) -> String {
     let mut map = Map::with_capacity(2);
     map.insert("id".to_owned(), id.clone());
@@ -144,6 +172,23 @@ mod tests {
         assert_eq!(err(r#"{"id": 1, "cmd": ["GET", {"base64": "!"}]}"#).id, json!(1));
         assert!(err(r#"{"id": 1, "cmd": ["PING"], "x": 1}"#).message.contains("unknown field \"x\""));
         assert!(err(r#"{"id": 1, "cmd": ["A", "B", "C", "D"]}"#).message.contains("more than 3"));
+    }
+
+    #[test]
+    fn server_frames() {
+        let mut out = BytesMut::new();
+        encode_frame(Opcode::Text, b"hi", &mut out);
+        assert_eq!(&out[..], b"\x81\x02hi");
+        out.clear();
+        encode_frame(Opcode::Ping, b"", &mut out);
+        assert_eq!(&out[..], b"\x89\x00");
+        out.clear();
+        encode_frame(Opcode::Text, &[b'x'; 300], &mut out);
+        assert_eq!(&out[..4], b"\x81\x7e\x01\x2c");
+        assert_eq!(out.len(), 304);
+        out.clear();
+        encode_frame(Opcode::Text, &vec![b'x'; 70_000], &mut out);
+        assert_eq!(&out[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! pushes from the same bounded outbox, and a close code that says why the connection ended.
 //!
 //! Like the RESP connection, one task owns the socket. Every message that is ready is handled before
-//! anything is written, and the replies and pushes it produced go out in one flush (tungstenite gathers
-//! the frames), which is what keeps fan-out to many browsers cheap. Pushes wait in the outbox, never in
+//! anything is written, and the replies and pushes it produced go out in one write, which is what keeps
+//! fan-out to many browsers cheap. tokio-tungstenite reads the client's frames (masking, fragments,
+//! control frames, limits) and answers its pings and closes; the server's own data frames are simple
+//! (unmasked, one frame per message), so the connection encodes them straight into its write buffer
+//! (`ws::encode_frame`), after letting tungstenite flush whatever control frame it queued, instead of
+//! paying tungstenite's per-message `Sink` path for every push. Pushes wait in the outbox, never in
 //! the socket's buffer, so a slow reader meets the outbox's limits and is closed with 4002.
 //!
 //! A blocking command holds the replies behind it, as in Redis: messages that arrive meanwhile are kept
@@ -15,9 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use herald_protocol::{Reply, Request, ws as envelope};
+use herald_protocol::ws::{self as envelope, Opcode};
+use herald_protocol::{Reply, Request};
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -65,9 +72,8 @@ struct WsConnection {
     broker: Arc<Broker>,
     client: Arc<ClientHandle>,
     session: Session,
-    /// Frames waiting for the next flush.
-    out: Vec<Message>,
-    out_bytes: usize,
+    /// Encoded frames waiting for the next flush.
+    wbuf: BytesMut,
     /// A pong (or close reply) tungstenite queued while reading needs a flush.
     must_flush: bool,
     /// Requests that arrived while a blocking command waited, handled after its reply.
@@ -85,7 +91,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
     let cfg = &broker.config.websocket;
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(cfg.write_buffer_bytes)
+        .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, opening.leftover, Role::Server, Some(ws_config)).await;
@@ -97,8 +103,7 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
         broker: broker.clone(),
         client,
         session,
-        out: Vec::new(),
-        out_bytes: 0,
+        wbuf: BytesMut::new(),
         must_flush: false,
         backlog: VecDeque::new(),
         backlog_bytes: 0,
@@ -151,7 +156,7 @@ impl WsConnection {
                 _ = sleep_until_opt(auth_at) => return Ended::close(close::AUTH, "authentication timeout"),
                 _ = sleep_until_opt(idle_at) => return Ended::close(close::IDLE, "idle timeout"),
                 _ = sleep_until_opt(next_ping) => {
-                    self.out.push(Message::Ping(Default::default()));
+                    envelope::encode_frame(Opcode::Ping, b"", &mut self.wbuf);
                     next_ping = Some(Instant::now() + heartbeat);
                 }
                 // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
@@ -177,7 +182,7 @@ impl WsConnection {
                 self.queue_request(text)?;
                 self.handle_backlog().await?;
             }
-            if self.out_bytes < flush_at && !self.broker.hub.fanout_backlogged() {
+            if self.wbuf.len() < flush_at && !self.broker.hub.fanout_backlogged() {
                 message = self.ws.next().now_or_never();
             }
         }
@@ -305,39 +310,38 @@ impl WsConnection {
     }
 
     fn push_text(&mut self, text: String) {
-        self.out_bytes += text.len();
-        self.out.push(Message::Text(text.into()));
+        envelope::encode_frame(Opcode::Text, text.as_bytes(), &mut self.wbuf);
     }
 
     fn drain_pushes(&mut self) {
-        let start = self.out.len();
-        let (out, out_bytes) = (&mut self.out, &mut self.out_bytes);
-        let drained = self.client.outbox.drain(|frame| {
-            *out_bytes += frame.len();
-            out.push(Message::Text(Utf8Bytes::try_from(frame).expect("JSON pushes are UTF-8")));
-        });
+        let start = self.wbuf.len();
+        let wbuf = &mut self.wbuf;
+        let drained = self.client.outbox.drain(|frame| envelope::encode_frame(Opcode::Text, &frame, wbuf));
         if drained.lagged > 0 {
             // Drop-oldest discarded pushes: say how many, before the ones that survived.
-            self.out.insert(start, Message::Text(envelope::lagged_frame(drained.lagged).into()));
+            let frames = self.wbuf.split_off(start);
+            self.push_text(envelope::lagged_frame(drained.lagged));
+            self.wbuf.unsplit(frames);
         }
     }
 
-    /// Writes every gathered frame with one flush. A kill (or overflow) interrupts a write stuck on a
-    /// reader that stopped reading.
+    /// Writes every gathered frame in one write, after any control frame tungstenite queued. A kill
+    /// (or an overflow) interrupts a write stuck on a reader that stopped reading.
     async fn flush(&mut self) -> Result<(), Ended> {
-        if self.out.is_empty() && !self.must_flush {
+        if self.wbuf.is_empty() && !self.must_flush {
             return Ok(());
         }
-        let frames = std::mem::take(&mut self.out);
-        let bytes = std::mem::take(&mut self.out_bytes);
-        self.must_flush = false;
+        let must_flush = std::mem::take(&mut self.must_flush);
         let client = self.client.clone();
-        let ws = &mut self.ws;
+        let (ws, wbuf) = (&mut self.ws, &self.wbuf);
         let write = async move {
-            for frame in frames {
-                ws.feed(frame).await?;
+            if must_flush {
+                match ws.flush().await {
+                    Ok(()) | Err(WsError::ConnectionClosed) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
             }
-            ws.flush().await
+            ws.get_mut().write_all(wbuf).await.map_err(|e| e.to_string())
         };
         let written = tokio::select! {
             biased;
@@ -345,11 +349,12 @@ impl WsConnection {
             _ = client.outbox.overflowed() => return Err(self.killed()),
             written = write => written,
         };
-        match written {
-            Ok(()) | Err(WsError::ConnectionClosed) => {}
-            Err(e) => return Err(Ended::Gone(e.to_string())),
+        written.map_err(Ended::Gone)?;
+        self.broker.stats.net_output_bytes.fetch_add(self.wbuf.len() as u64, Ordering::Relaxed);
+        self.wbuf.clear();
+        if self.wbuf.capacity() > 4 * self.broker.config.websocket.write_buffer_bytes {
+            self.wbuf = BytesMut::new();
         }
-        self.broker.stats.net_output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         Ok(())
     }
 
