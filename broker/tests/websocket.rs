@@ -370,3 +370,28 @@ async fn http_routes() {
     assert!(attempt("https://app.example").await);
     assert!(!attempt("https://evil.example").await);
 }
+
+#[tokio::test]
+async fn abrupt_disconnects_mid_frame_and_mid_command_leave_nothing_behind() {
+    let server = start().await;
+    let mut watcher = server.ws().await;
+    // Half a frame after a raw handshake, then the socket goes away.
+    let mut raw = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    raw.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").await.unwrap();
+    let mut head = [0u8; 256];
+    let n = raw.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+    raw.write_all(&[0x81, 0x85, 1, 2, 3]).await.unwrap();
+    drop(raw);
+    // A subscriber and a blocked BLPOP that disappear without closing.
+    let mut sub = server.ws().await;
+    sub.result(json!(["SUBSCRIBE", "gone"])).await;
+    let mut blocked = server.ws().await;
+    blocked.send(json!(["BLPOP", "never", 0])).await;
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    drop(sub);
+    drop(blocked);
+    eventually(|| server.broker.clients.len() == 1).await;
+    eventually(|| server.broker.lock().blocking.is_empty()).await;
+    assert_eq!(watcher.result(json!(["PUBSUB", "NUMSUB", "gone"])).await, json!(["gone", 0]));
+}
