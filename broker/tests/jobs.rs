@@ -291,3 +291,45 @@ async fn claims_check_queues_in_order() {
     assert_eq!(claim(&mut c, &["high", "low"]).await.unwrap().payload, "from-high");
     assert_eq!(claim(&mut c, &["high", "low"]).await.unwrap().payload, "from-low");
 }
+
+/// The two-round-trip job: `JOB.SUBMIT ... WAIT` is submit plus the Future, and a worker completes its
+/// previous job inside its next `JOB.CLAIM ... COMPLETE`.
+#[tokio::test]
+async fn submit_and_wait_and_complete_then_claim() {
+    let server = start().await;
+    let mut worker = server.conn().await;
+    let mut producer = server.conn().await;
+    let first = tokio::spawn(async move { cmd::<String>(&mut producer, &["JOB.SUBMIT", "rpc", "ping-1", "WAIT", "0"]).await.unwrap() });
+    let job = claim(&mut worker, &["rpc", "BLOCK", "0"]).await.unwrap();
+    assert_eq!(job.payload, "ping-1");
+    let mut producer2 = server.conn().await;
+    let second = tokio::spawn(async move { cmd::<String>(&mut producer2, &["JOB.SUBMIT", "rpc", "ping-2", "WAIT", "5000"]).await.unwrap() });
+    // Completing the first and claiming the second is one command.
+    let next = claim(&mut worker, &["rpc", "BLOCK", "0", "COMPLETE", &job.id, &job.token, "pong-1"]).await.unwrap();
+    assert_eq!(first.await.unwrap(), "pong-1");
+    assert_eq!(next.payload, "ping-2");
+    let none = claim(&mut worker, &["rpc", "COMPLETE", &next.id, &next.token, "pong-2"]).await;
+    assert!(none.is_none(), "nothing left to claim");
+    assert_eq!(second.await.unwrap(), "pong-2");
+
+    // A stale token completes nothing and claims nothing.
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "rpc", "x"]).await.unwrap();
+    let err = cmd::<Value>(&mut c, &["JOB.CLAIM", "rpc", "COMPLETE", &job.id, &job.token, "again"]).await.unwrap_err();
+    assert!(err.to_string().contains("LEASE") || err.to_string().contains("NOJOB"), "{err}");
+    let status: Value = cmd(&mut c, &["JOB.STATUS", &id]).await.unwrap();
+    assert_eq!(text(&fields(status)["state"]), "queued");
+
+    // A wait that times out names the job, which can be waited on further.
+    let err = cmd::<Value>(&mut c, &["JOB.SUBMIT", "idle", "x", "ID", "slow-1", "WAIT", "30"]).await.unwrap_err();
+    assert_eq!(err.code(), Some("TIMEOUT"));
+    assert!(err.to_string().contains("JOB.RESULT slow-1"), "{err}");
+    assert_ne!(cmd::<Value>(&mut c, &["JOB.STATUS", "slow-1"]).await.unwrap(), Value::Nil);
+    // A failed job's error is the reply.
+    let mut p = server.conn().await;
+    let failing = tokio::spawn(async move { cmd::<Value>(&mut p, &["JOB.SUBMIT", "f", "x", "ATTEMPTS", "1", "WAIT", "0"]).await });
+    let job = claim(&mut worker, &["f", "BLOCK", "0"]).await.unwrap();
+    let _: Value = cmd(&mut worker, &["JOB.FAIL", &job.id, &job.token, "boom"]).await.unwrap();
+    let err = failing.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some("JOBDEAD"));
+}

@@ -38,6 +38,10 @@ enum Workload {
         clients: usize,
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Two round trips per job instead of four: `JOB.SUBMIT ... WAIT` and
+        /// `JOB.CLAIM ... COMPLETE` (herald only).
+        #[arg(long)]
+        combined: bool,
     },
     Board {
         #[arg(long, default_value_t = 8)]
@@ -94,7 +98,7 @@ async fn conn(addr: &str) -> RespConn {
 }
 
 /// One client with one job in flight at a time.
-async fn job_client(addr: String, redis: bool, id: usize, run: Arc<Run>) {
+async fn job_client(addr: String, redis: bool, combined: bool, id: usize, run: Arc<Run>) {
     let mut c = conn(&addr).await;
     let mut n = 0u64;
     while run.running.load(Ordering::Relaxed) {
@@ -104,6 +108,8 @@ async fn job_client(addr: String, redis: bool, id: usize, run: Arc<Run>) {
             c.call(&[b"LPUSH", b"jobs", job.as_bytes()]).await.unwrap();
             let key = format!("result:{job}");
             c.call(&[b"BRPOP", key.as_bytes(), b"0"]).await.unwrap();
+        } else if combined {
+            c.call(&[b"JOB.SUBMIT", b"bench", b"payload", b"RESULT-TTL", b"1000", b"WAIT", b"0"]).await.unwrap();
         } else {
             let reply = c.call(&[b"JOB.SUBMIT", b"bench", b"payload", b"RESULT-TTL", b"1000"]).await.unwrap();
             let jid = bulk(&reply).expect("job id");
@@ -113,8 +119,10 @@ async fn job_client(addr: String, redis: bool, id: usize, run: Arc<Run>) {
     }
 }
 
-async fn job_worker(addr: String, redis: bool, run: Arc<Run>) {
+async fn job_worker(addr: String, redis: bool, combined: bool, run: Arc<Run>) {
     let mut c = conn(&addr).await;
+    // With `combined`, the job claimed last, completed by the next claim.
+    let mut previous: Option<(Vec<u8>, String)> = None;
     while run.running.load(Ordering::Relaxed) {
         if redis {
             let reply = c.call(&[b"BRPOP", b"jobs", b"1"]).await.unwrap();
@@ -122,6 +130,16 @@ async fn job_worker(addr: String, redis: bool, run: Arc<Run>) {
             let mut key = b"result:".to_vec();
             key.extend_from_slice(&job);
             c.call(&[b"LPUSH", &key, b"done"]).await.unwrap();
+        } else if combined {
+            let mut args: Vec<&[u8]> = vec![b"JOB.CLAIM", b"bench", b"BLOCK", b"1000"];
+            if let Some((id, token)) = &previous {
+                args.extend([&b"COMPLETE"[..], id, token.as_bytes(), b"done"]);
+            }
+            let reply = c.call(&args).await.unwrap();
+            previous = match (field(&reply, "id").and_then(bulk), field(&reply, "token").map(int)) {
+                (Some(id), Some(token)) => Some((id, token.to_string())),
+                _ => None,
+            };
         } else {
             let reply = c.call(&[b"JOB.CLAIM", b"bench", b"BLOCK", b"1000"]).await.unwrap();
             let (Some(id), Some(token)) = (field(&reply, "id").and_then(bulk), field(&reply, "token").map(int)) else { continue };
@@ -234,14 +252,14 @@ async fn run(cli: Cli) {
     let mut tasks = Vec::new();
     let drains = matches!(cli.workload, Workload::Board { .. });
     let label = match &cli.workload {
-        Workload::Jobs { clients, workers } => {
+        Workload::Jobs { clients, workers, combined } => {
             for _ in 0..*workers {
-                tasks.push(tokio::spawn(job_worker(cli.addr.clone(), cli.redis, run.clone())));
+                tasks.push(tokio::spawn(job_worker(cli.addr.clone(), cli.redis, *combined, run.clone())));
             }
             for id in 0..*clients {
-                tasks.push(tokio::spawn(job_client(cli.addr.clone(), cli.redis, id, run.clone())));
+                tasks.push(tokio::spawn(job_client(cli.addr.clone(), cli.redis, *combined, id, run.clone())));
             }
-            format!("jobs clients={clients} workers={workers}")
+            format!("jobs clients={clients} workers={workers} combined={combined}")
         }
         Workload::Board { workers, items, filtered } => {
             board_load(&cli.addr, cli.redis, *items, *filtered).await;

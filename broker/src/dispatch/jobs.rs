@@ -80,9 +80,29 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
     let result: Result<Reply, CommandError> = match cmd {
         JobCommand::Submit(s) => {
             let opts = submit_options(&s);
-            cx.state().jobs.submit(&s.queue, &s.payload, opts, now).map(|(id, _)| Reply::Bulk(id))
+            let submitted = cx.state().jobs.submit(&s.queue, &s.payload, opts, now).map(|(id, _)| id);
+            return match (submitted, s.wait) {
+                (Err(e), _) => e.into(),
+                (Ok(id), None) => Reply::Bulk(id).into(),
+                (Ok(id), Some(wait)) => {
+                    // Submit-and-wait: one round trip for the Future. On timeout the error names the
+                    // job, so the caller can wait on with JOB.RESULT.
+                    let text = String::from_utf8_lossy(&id);
+                    let timeout = CommandError::new(format!("TIMEOUT job {text} has not finished; JOB.RESULT {text} BLOCK ms waits on"));
+                    let keys = vec![jobs::job_wait_key(&id)];
+                    let result = move |state: &mut State, _now| result_reply(state.jobs.result(&id)?);
+                    cx.now_or_block(keys, wait.duration(), Reply::Error(timeout), result)
+                }
+            };
         }
-        JobCommand::Claim { queues, block, lease_ms } => {
+        JobCommand::Claim { queues, block, lease_ms, complete } => {
+            // A worker's previous job is completed first, in the same round trip; if that fails
+            // (a lost lease, say) nothing is claimed and the error is the reply.
+            if let Some(c) = complete
+                && let Err(e) = cx.state().jobs.complete(&c.id, c.token, Some(&c.result), now)
+            {
+                return e.into();
+            }
             let keys = queues.iter().map(|q| jobs::queue_wait_key(q)).collect();
             let claim = move |state: &mut State, now| Ok(state.jobs.claim(&queues, lease_ms, now).map(claimed_reply));
             return match block {

@@ -28,12 +28,22 @@ pub struct SubmitArgs {
     pub backoff: Option<BackoffSpec>,
     pub lease_ms: Option<u64>,
     pub result_ttl_ms: Option<u64>,
+    /// `WAIT ms`: reply with the job's result instead of its id, as `JOB.RESULT id BLOCK ms` would.
+    pub wait: Option<WaitMs>,
+}
+
+/// `COMPLETE id token result` on a claim: the worker's previous job, completed in the same round trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompleteArgs {
+    pub id: Bytes,
+    pub token: u64,
+    pub result: Bytes,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobCommand {
     Submit(SubmitArgs),
-    Claim { queues: Vec<Bytes>, block: Option<WaitMs>, lease_ms: Option<u64> },
+    Claim { queues: Vec<Bytes>, block: Option<WaitMs>, lease_ms: Option<u64>, complete: Option<CompleteArgs> },
     Heartbeat { id: Bytes, token: u64, lease_ms: Option<u64> },
     Progress { id: Bytes, token: u64, value: Bytes },
     Chunk { id: Bytes, token: u64, data: Bytes },
@@ -89,6 +99,8 @@ fn parse_submit(mut a: Args) -> Result<Command, CommandError> {
             s.lease_ms = Some(a.next_u64()?.max(1));
         } else if is_word(&opt, "RESULT-TTL") {
             s.result_ttl_ms = Some(a.next_u64()?);
+        } else if is_word(&opt, "WAIT") {
+            s.wait = Some(WaitMs(a.next_u64()?));
         } else {
             return Err(CommandError::syntax());
         }
@@ -98,13 +110,15 @@ fn parse_submit(mut a: Args) -> Result<Command, CommandError> {
 
 fn parse_claim(mut a: Args) -> Result<Command, CommandError> {
     let mut queues = Vec::new();
-    let (mut block, mut lease_ms) = (None, None);
+    let (mut block, mut lease_ms, mut complete) = (None, None, None);
     while let Some(word) = a.next_opt() {
         if is_word(&word, "BLOCK") && !queues.is_empty() {
             block = Some(WaitMs(a.next_u64()?));
         } else if is_word(&word, "LEASE") && !queues.is_empty() {
             lease_ms = Some(a.next_u64()?.max(1));
-        } else if block.is_none() && lease_ms.is_none() {
+        } else if is_word(&word, "COMPLETE") && !queues.is_empty() {
+            complete = Some(CompleteArgs { id: a.next_bytes()?, token: token(&mut a)?, result: a.next_bytes()? });
+        } else if block.is_none() && lease_ms.is_none() && complete.is_none() {
             queues.push(word);
         } else {
             return Err(CommandError::syntax());
@@ -113,7 +127,7 @@ fn parse_claim(mut a: Args) -> Result<Command, CommandError> {
     if queues.is_empty() {
         return Err(CommandError::syntax());
     }
-    ok(JobCommand::Claim { queues, block, lease_ms })
+    ok(JobCommand::Claim { queues, block, lease_ms, complete })
 }
 
 fn parse_read(mut a: Args) -> Result<Command, CommandError> {
@@ -140,8 +154,8 @@ fn optional_block(a: &mut Args) -> Result<Option<WaitMs>, CommandError> {
 const W: u32 = WRITE | FAST;
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("job.submit", -3, WRITE | DENYOOM, keys(1, 1, 1), Jobs, "0.1.0", "Submits a job to a queue; replies its id. JOB.SUBMIT queue payload [ID id] [PRIORITY n] [DELAY ms] [ATTEMPTS n] [BACKOFF fixed|exponential ms [JITTER]] [LEASE ms] [RESULT-TTL ms]", parse_submit),
-    spec!("job.claim", -2, WRITE | BLOCKING, NO_KEYS, Jobs, "0.1.0", "Claims the next job of the first queue that has one, under a lease. JOB.CLAIM queue [queue ...] [BLOCK ms] [LEASE ms]", parse_claim),
+    spec!("job.submit", -3, WRITE | DENYOOM | BLOCKING, keys(1, 1, 1), Jobs, "0.1.0", "Submits a job to a queue; replies its id (with WAIT, its result). JOB.SUBMIT queue payload [ID id] [PRIORITY n] [DELAY ms] [ATTEMPTS n] [BACKOFF fixed|exponential ms [JITTER]] [LEASE ms] [RESULT-TTL ms] [WAIT ms]", parse_submit),
+    spec!("job.claim", -2, WRITE | BLOCKING, NO_KEYS, Jobs, "0.1.0", "Claims the next job of the first queue that has one, under a lease. JOB.CLAIM queue [queue ...] [BLOCK ms] [LEASE ms] [COMPLETE id token result]", parse_claim),
     spec!("job.heartbeat", -3, W, NO_KEYS, Jobs, "0.1.0", "Extends a claimed job's lease. JOB.HEARTBEAT id token [LEASE ms]", |mut a| {
         let (id, token) = (a.next_bytes()?, token(&mut a)?);
         let lease_ms = if a.eat("LEASE") { Some(a.next_u64()?.max(1)) } else { None };
