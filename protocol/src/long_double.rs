@@ -1,10 +1,12 @@
-//! Numbers as Redis 7.0 reads a blocking timeout: `string2ld`, which is glibc's `strtold` into the
-//! x86-64 `long double` (the x87 80-bit format, a 64-bit mantissa), then `(long long) ceill(x * 1000.0)`.
+//! Numbers as Redis 7.0 reads them with `string2ld` (glibc's `strtold` into the x86-64 `long double`:
+//! the x87 80-bit format, a 64-bit mantissa), adds them (INCRBYFLOAT) and prints them (`ld2string`'s
+//! `%.17Lf`).
 //!
-//! An `f64` is not enough to give the same answers: `-0.001` seconds is accepted by Redis (its product
-//! with 1000 lands just above -1, so the ceiling is 0) while `f64` arithmetic makes it exactly -1,
-//! "negative"; `1e1000` is a finite `long double` (so "negative" after the conversion overflows) but
-//! not a finite `f64`. So the value is rounded to 64 mantissa bits exactly, with a small big integer.
+//! An `f64` is not enough to give the same answers: `-0.001` seconds is accepted by Redis as a blocking
+//! timeout (its product with 1000 lands just above -1, so the ceiling is 0) while `f64` arithmetic makes
+//! it exactly -1, "negative"; `1e1000` is a finite `long double` but not a finite `f64`; 0.1 + 0.2 prints
+//! as "0.3" from a `long double` at 17 decimals. So values are rounded to 64 mantissa bits exactly, with
+//! a small big integer.
 
 /// A value read by `strtold`, rounded to the 80-bit format's 64-bit mantissa.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +20,8 @@ pub enum LongDouble {
 const MAX_CHARS: usize = 5 * 1024;
 /// The largest finite value is just under 2^16384.
 const MAX_EXP2: i64 = 16384;
-/// Half the smallest subnormal, 2^-16446, and everything below it, rounds to zero: an underflow.
-const ZERO_EXP2: i64 = -16446;
+/// The exponent of the smallest subnormal, 2^-16445 (and of the smallest normal, 2^63 × 2^-16445).
+const MIN_EXP2: i64 = -16445;
 
 /// Parses `bytes` as Redis's `string2ld` does: `None` for anything it refuses (empty or too long,
 /// leading space, trailing text, NaN, a value beyond the range, a non-zero value that rounds to zero).
@@ -92,14 +94,14 @@ pub fn parse(bytes: &[u8]) -> Option<LongDouble> {
     if value.is_zero() {
         return Some(LongDouble::Finite { negative, mantissa: 0, exponent: 0 });
     }
-    let (mantissa, exponent) = if hex {
+    let (n, q) = if hex {
         let exp2 = exp + scale * radix_exp;
         let lead = value.bits() as i64 - 1 + exp2;
-        if !(ZERO_EXP2..MAX_EXP2).contains(&lead) {
+        if !(MIN_EXP2 - 1..MAX_EXP2).contains(&lead) {
             return None;
         }
         let (n, q) = if exp2 >= 0 { (value.shl(exp2 as usize), Big::from(1)) } else { (value, Big::from(1).shl(-exp2 as usize)) };
-        round(&n, &q)?
+        (n, q)
     } else {
         let exp10 = exp + scale;
         // value < 10^(lead + 1): a lead of 4933 is past the largest (1.19e4932), one of -4952 below
@@ -109,9 +111,13 @@ pub fn parse(bytes: &[u8]) -> Option<LongDouble> {
             return None;
         }
         let (n, q) = if exp10 >= 0 { (value.times_pow10(exp10 as usize), Big::from(1)) } else { (value, Big::from(1).times_pow10(-exp10 as usize)) };
-        round(&n, &q)?
+        (n, q)
     };
-    Some(LongDouble::Finite { negative, mantissa, exponent })
+    // Beyond the largest finite value, or so small that it rounds to zero: `strtold`'s ERANGE.
+    match divide(negative, &n, &q) {
+        LongDouble::Finite { mantissa: 0, .. } | LongDouble::Infinite { .. } => None,
+        finite => Some(finite),
+    }
 }
 
 impl LongDouble {
@@ -155,13 +161,92 @@ impl LongDouble {
     }
 }
 
-/// `n / q` rounded to 64 bits, half to even, as `(mantissa, exponent)`; `None` when it rounds to an
-/// infinity or to zero (the caller has ruled out values far outside the range).
-fn round(n: &Big, q: &Big) -> Option<(u64, i32)> {
-    if n.shl((-ZERO_EXP2) as usize).compare(q).is_le() {
-        return None;
+impl LongDouble {
+    pub const ZERO: LongDouble = LongDouble::Finite { negative: false, mantissa: 0, exponent: 0 };
+
+    /// `self + other` in `long double` arithmetic (rounded half to even); `None` when the sum is an
+    /// infinity or NaN: an infinite operand, or a finite sum past the largest finite value.
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
+        let (LongDouble::Finite { negative: na, mantissa: ma, exponent: ea }, LongDouble::Finite { negative: nb, mantissa: mb, exponent: eb }) = (self, other) else {
+            return None;
+        };
+        if ma == 0 && mb == 0 {
+            return Some(LongDouble::Finite { negative: na && nb, mantissa: 0, exponent: 0 });
+        } else if mb == 0 {
+            return Some(self);
+        } else if ma == 0 {
+            return Some(other);
+        }
+        // Top bits set, so the larger exponent is the larger magnitude.
+        let normal = |m: u64, e: i32| (m << m.leading_zeros(), i64::from(e) - i64::from(m.leading_zeros()));
+        let (a, b) = (normal(ma, ea), normal(mb, eb));
+        let ((neg, (ma, ea)), (mb, eb)) = if (a.1, a.0) >= (b.1, b.0) { ((na, a), b) } else { ((nb, b), a) };
+        let gap = ea - eb;
+        // Exactly, with the smaller aligned below the larger; past 62 bits apart the smaller's low bits
+        // only matter as "something below" (sticky): the sum has well over 64 bits either way.
+        let (big, small, e, sticky) = if gap <= 62 {
+            (u128::from(ma) << gap, u128::from(mb), eb, false)
+        } else {
+            let s = gap - 62;
+            let (small, lost) = if s >= 64 { (0, true) } else { (mb >> s, mb & ((1 << s) - 1) != 0) };
+            (u128::from(ma) << 62, u128::from(small), ea - 62, lost)
+        };
+        let m = if na == nb {
+            big + small
+        } else {
+            // big - (small + a fraction) = (big - small - 1) + (1 - the fraction).
+            big - small - u128::from(sticky)
+        };
+        // An exact cancellation is +0, as in round-to-nearest.
+        match round(neg && m != 0, m, e, sticky) {
+            LongDouble::Infinite { .. } => None,
+            finite => Some(finite),
+        }
     }
-    // Scale so that the quotient has 66 or 67 bits: two or three to round with.
+
+    /// `printf("%.17Lf")` as glibc prints it: fixed point, 17 decimals, the exact binary value rounded
+    /// half to even; `inf` / `-inf`. A negative value that rounds to zero keeps its sign.
+    pub fn fixed17(self) -> String {
+        let (negative, mantissa, exponent) = match self {
+            LongDouble::Infinite { negative } => return if negative { "-inf" } else { "inf" }.to_string(),
+            LongDouble::Finite { negative, mantissa, exponent } => (negative, mantissa, exponent),
+        };
+        const SCALE: u128 = 100_000_000_000_000_000;
+        let digits = if exponent >= 0 {
+            let mut digits = Big::from_u64(mantissa).shl(exponent as usize).decimal();
+            digits.push_str("00000000000000000");
+            digits
+        } else {
+            // mantissa × 10^17 < 2^121: a shift of 122 or more leaves less than half.
+            let (product, shift) = (u128::from(mantissa) * SCALE, exponent.unsigned_abs());
+            let mut whole = product.checked_shr(shift).unwrap_or(0);
+            if (1..128).contains(&shift) {
+                let (rest, half) = (product & ((1 << shift) - 1), 1u128 << (shift - 1));
+                if rest > half || (rest == half && whole & 1 == 1) {
+                    whole += 1;
+                }
+            }
+            format!("{whole:018}")
+        };
+        let point = digits.len() - 17;
+        format!("{}{}.{}", if negative { "-" } else { "" }, &digits[..point], &digits[point..])
+    }
+
+    /// `ld2string(..., LD_STR_HUMAN)`, the text INCRBYFLOAT stores and replies: `%.17Lf` without the
+    /// trailing zeros of its fraction (nor a bare trailing point), and "-0" as "0". Redis's buffer
+    /// (`MAX_LONG_DOUBLE_CHARS`) holds any `long double` this way: at most 4,952 characters.
+    pub fn human(self) -> String {
+        let mut text = self.fixed17();
+        if text.contains('.') {
+            text.truncate(text.trim_end_matches('0').trim_end_matches('.').len());
+        }
+        if text == "-0" { "0".to_string() } else { text }
+    }
+}
+
+/// `n / q` rounded to the 80-bit format.
+fn divide(negative: bool, n: &Big, q: &Big) -> LongDouble {
+    // Scale so that the quotient has 66 or 67 bits: two or three to round with, the remainder sticky.
     let shift = 66 - (n.bits() as i64 - q.bits() as i64);
     let (mut num, den) = if shift >= 0 { (n.shl(shift as usize), q.clone()) } else { (n.clone(), q.shl(-shift as usize)) };
     let mut quotient: u128 = 0;
@@ -172,17 +257,37 @@ fn round(n: &Big, q: &Big) -> Option<(u64, i32)> {
             quotient |= 1 << bit;
         }
     }
-    let drop = (128 - quotient.leading_zeros()) - 64;
-    let (mut m, rest, half) = (quotient >> drop, quotient & ((1 << drop) - 1), 1u128 << (drop - 1));
-    if rest > half || (rest == half && (!num.is_zero() || m & 1 == 1)) {
-        m += 1;
+    round(negative, quotient, -shift, !num.is_zero())
+}
+
+/// `m × 2^e`, plus something below its last bit when `sticky`, rounded half to even to a 64-bit
+/// mantissa: fewer bits for a subnormal (the exponent stops at 2^-16445), zero below half the
+/// smallest subnormal, an infinity past the largest finite value. The sticky part must lie below
+/// the rounding point (callers give a mantissa of more than 64 bits whenever it is set).
+fn round(negative: bool, m: u128, e: i64, sticky: bool) -> LongDouble {
+    let bits = i64::from(128 - m.leading_zeros());
+    let drop = (bits - 64).max(MIN_EXP2 - e).max(0);
+    let mut kept = if drop >= 128 { 0 } else { m >> drop };
+    if drop > 0 && drop <= bits {
+        // drop ≤ bits ≤ 128, so `half` fits.
+        let half = 1u128 << (drop - 1);
+        let rest = if drop == 128 { m } else { m & ((1 << drop) - 1) };
+        if rest > half || (rest == half && (sticky || kept & 1 == 1)) {
+            kept += 1;
+        }
     }
-    let mut exponent = i64::from(drop) - shift;
-    if m >> 64 != 0 {
-        m >>= 1;
+    let mut exponent = e + drop;
+    if kept >> 64 != 0 {
+        kept >>= 1;
         exponent += 1;
     }
-    (exponent + 64 <= MAX_EXP2).then_some((m as u64, exponent as i32))
+    if kept == 0 {
+        LongDouble::Finite { negative, mantissa: 0, exponent: 0 }
+    } else if exponent + 64 > MAX_EXP2 {
+        LongDouble::Infinite { negative }
+    } else {
+        LongDouble::Finite { negative, mantissa: kept as u64, exponent: exponent as i32 }
+    }
 }
 
 /// Just enough of an unsigned big integer: little-endian 32-bit limbs.
@@ -196,6 +301,38 @@ impl From<u32> for Big {
 }
 
 impl Big {
+    fn from_u64(v: u64) -> Self {
+        Big(vec![v as u32, (v >> 32) as u32])
+    }
+
+    /// The decimal digits, "0" for zero.
+    fn decimal(mut self) -> String {
+        const CHUNK: u32 = 1_000_000_000;
+        let mut chunks = Vec::new();
+        while !self.is_zero() {
+            chunks.push(self.div_small(CHUNK));
+        }
+        let mut out = chunks.last().map_or_else(|| "0".to_string(), u32::to_string);
+        for chunk in chunks.iter().rev().skip(1) {
+            out.push_str(&format!("{chunk:09}"));
+        }
+        out
+    }
+
+    /// `self /= by`, returning the remainder.
+    fn div_small(&mut self, by: u32) -> u32 {
+        let mut rem = 0u64;
+        for limb in self.0.iter_mut().rev() {
+            let cur = (rem << 32) | u64::from(*limb);
+            *limb = (cur / u64::from(by)) as u32;
+            rem = cur % u64::from(by);
+        }
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+        rem as u32
+    }
+
     fn is_zero(&self) -> bool {
         self.0.iter().all(|&l| l == 0)
     }
@@ -320,5 +457,100 @@ mod tests {
         assert_eq!(millis("1e-4940"), Some(1), "a subnormal is still above zero");
         assert_eq!(millis("0x1p-16445"), Some(1), "the smallest subnormal");
         assert_eq!(millis("0x1p16383"), Some(i64::MIN));
+    }
+
+    fn sum(a: &str, b: &str) -> Option<String> {
+        let (a, b) = (parse(a.as_bytes()).unwrap(), parse(b.as_bytes()).unwrap());
+        a.checked_add(b).map(LongDouble::fixed17)
+    }
+
+    /// Expected values from `printf("%.17Lf", strtold(a, NULL) + strtold(b, NULL))` on x86-64 glibc.
+    #[test]
+    fn sums_printed_as_glibc_prints_them() {
+        for (a, b, want) in [
+            ("0.1", "0.2", "0.30000000000000000"),
+            ("1e17", "1", "100000000000000001.00000000000000000"),
+            ("5.0e3", "0", "5000.00000000000000000"),
+            ("1.1e-10", "0", "0.00000000011000000"),
+            ("0x1p-18", "0", "0.00000381469726562"),
+            ("0x3p-19", "0", "0.00000572204589844"),
+            ("-1e-20", "0", "-0.00000000000000000"),
+            ("1", "-1", "0.00000000000000000"),
+            ("-0", "-0", "-0.00000000000000000"),
+            ("-0", "0", "0.00000000000000000"),
+            ("1", "1e-30", "1.00000000000000000"),
+            ("1", "-1e-30", "1.00000000000000000"),
+            ("-123456789.987654321", "0.000000001", "-123456789.98765432000072906"),
+            ("0x1p-16445", "0x1p-16445", "0.00000000000000000"),
+            ("1e-4940", "1", "1.00000000000000000"),
+            // Ties and near-ties at the 64th bit, exactly and with the smaller operand's bits sticky.
+            ("0x8000000000000001p0", "0.5", "9223372036854775810.00000000000000000"),
+            ("0x8000000000000001p0", "-0.5", "9223372036854775808.00000000000000000"),
+            ("0x8000000000000001p0", "0x8000000000000001p-64", "9223372036854775810.00000000000000000"),
+            ("0x8000000000000001p0", "-0x8000000000000001p-64", "9223372036854775808.00000000000000000"),
+            ("0x8000000000000001p0", "0xFFFFFFFFFFFFFFFFp-65", "9223372036854775809.00000000000000000"),
+            ("0x8000000000000001p0", "-0xFFFFFFFFFFFFFFFFp-65", "9223372036854775809.00000000000000000"),
+        ] {
+            assert_eq!(sum(a, b).as_deref(), Some(want), "{a} + {b}");
+        }
+        let big = sum("1e300", "0").unwrap();
+        assert!(big.starts_with("10000000000000000000089973240795591938705239442732907479382600823212656465961809357558491520"), "{big}");
+        assert!(big.ends_with("915104006144.00000000000000000"), "{big}");
+        assert_eq!(LongDouble::Infinite { negative: true }.fixed17(), "-inf");
+    }
+
+    #[test]
+    fn sums_past_the_range_or_with_an_infinity_are_refused() {
+        assert_eq!(sum("1.18e4932", "1.18e4932"), None);
+        assert_eq!(sum("-1.18e4932", "-1.18e4932"), None);
+        assert_eq!(sum("inf", "1"), None);
+        assert_eq!(sum("1", "-inf"), None);
+        assert_eq!(sum("inf", "-inf"), None);
+        assert!(sum("1.18e4932", "-1.18e4932").is_some());
+        let largest = sum("0xffffffffffffffffp16320", "0").unwrap();
+        assert_eq!(largest.len(), 4933 + 18, "LDBL_MAX has 4,933 digits");
+        assert!(largest.starts_with("11897314953572317650"), "{largest}");
+        assert_eq!(sum("0xffffffffffffffffp16320", "0x1p16319"), None, "half an ulp rounds up to infinity");
+        assert!(sum("0xffffffffffffffffp16320", "0x1p16318").is_some());
+    }
+
+    #[test]
+    fn subnormal_sums_keep_fewer_bits() {
+        let sub = |a: &str, b: &str| parse(a.as_bytes()).unwrap().checked_add(parse(b.as_bytes()).unwrap()).unwrap();
+        let exact = |m: u64, e: i32| LongDouble::Finite { negative: false, mantissa: m, exponent: e };
+        assert_eq!(sub("0x1p-16445", "0x1p-16445"), exact(2, -16445));
+        assert_eq!(sub("0x1p-16382", "-0x1p-16445"), exact((1 << 63) - 1, -16445));
+        assert_eq!(parse(b"0x3p-16446"), Some(exact(2, -16445)), "1.5 of the smallest rounds to even");
+        assert_eq!(parse(b"0x5p-16447"), Some(exact(1, -16445)), "1.25 of the smallest rounds down");
+    }
+
+    /// `ld2string(LD_STR_HUMAN)` as redis-server 7.0 replies to INCRBYFLOAT.
+    #[test]
+    fn human_text_as_incrbyfloat_replies() {
+        let human = |text: &str| parse(text.as_bytes()).unwrap().human();
+        for (text, want) in [
+            ("0", "0"),
+            ("-0", "0"),
+            ("-1e-20", "0"),
+            ("1e-17", "0.00000000000000001"),
+            ("5e-18", "0"), // just below 5e-18 in binary
+            ("6e-18", "0.00000000000000001"),
+            ("4.9e-18", "0"),
+            ("10", "10"),
+            ("-2.5", "-2.5"),
+            ("5.0e3", "5000"),
+            ("0x10", "16"),
+            ("1.1e-10", "0.00000000011"),
+            ("inf", "inf"),
+            ("-inf", "-inf"),
+        ] {
+            assert_eq!(human(text), want, "{text}");
+        }
+        let mut value = LongDouble::ZERO;
+        for want in ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"] {
+            value = value.checked_add(parse(b"0.1").unwrap()).unwrap();
+            value = parse(value.human().as_bytes()).unwrap();
+            assert_eq!(value.human(), want);
+        }
     }
 }
