@@ -41,16 +41,6 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parses a float as Redis's `string2ld` does: the whole string, no surrounding space, no NaN.
-pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty() || text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
-        return None;
-    }
-    let value: f64 = text.parse().ok()?;
-    if value.is_nan() { None } else { Some(value) }
-}
-
 /// Appends the decimal text of `value` without going through `fmt` (this is on every reply's hot path).
 pub fn push_i64(out: &mut Vec<u8>, value: i64) {
     let mut buf = [0u8; 20];
@@ -77,9 +67,8 @@ pub fn format_i64(buf: &mut [u8; 20], value: i64) -> &[u8] {
     &buf[pos..]
 }
 
-/// Formats a float the way Redis's INCRBYFLOAT prints one: plain decimal digits, never an exponent,
-/// `inf` / `-inf` for infinities. Rust's `Display` is the shortest text that reads back as the same
-/// `f64`; Redis computes in `long double`, so a sum like 0.1 + 0.2 can print more digits here.
+/// Formats a double reply's value (RESP3 `,`, JSON): plain decimal digits, never an exponent, `inf` /
+/// `-inf` for infinities; Rust's `Display` is the shortest text that reads back as the same `f64`.
 pub fn format_f64(value: f64) -> String {
     if value.is_infinite() {
         return if value > 0.0 { "inf".into() } else { "-inf".into() };
@@ -104,11 +93,6 @@ mod tests {
 
     #[test]
     fn floats() {
-        assert_eq!(parse_f64(b"1.5"), Some(1.5));
-        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_f64(b"5e3"), Some(5000.0));
-        assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(format_f64(10.5), "10.5");
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(f64::INFINITY), "inf");

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::error::CommandError;
-use crate::number::{parse_f64, parse_i64};
+use crate::number::parse_i64;
 
 /// One request as it came off the wire: the command name followed by its arguments, binary-safe.
 ///
@@ -105,11 +105,6 @@ impl Args {
     pub fn next_u64(&mut self) -> Result<u64, CommandError> {
         let v = self.next_i64()?;
         u64::try_from(v).map_err(|_| CommandError::fixed("ERR value is out of range, must be positive"))
-    }
-
-    pub fn next_f64(&mut self) -> Result<f64, CommandError> {
-        let raw = self.next_bytes()?;
-        parse_f64(&raw).ok_or(CommandError::not_float())
     }
 
     /// Consumes the next argument if it equals `word` (ASCII case-insensitive).

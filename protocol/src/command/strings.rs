@@ -6,6 +6,7 @@ use super::conn::spec;
 use super::flags::*;
 use super::{Command, CommandSpec, Group, keys};
 use crate::error::CommandError;
+use crate::long_double::{self, LongDouble};
 use crate::number::parse_i64;
 use crate::request::{Args, is_word};
 
@@ -28,7 +29,9 @@ pub enum StringCommand {
     SetRange { key: Bytes, offset: i64, value: Bytes },
     /// INCR, DECR, INCRBY, DECRBY.
     IncrBy { key: Bytes, by: i64 },
-    IncrByFloat { key: Bytes, by: f64 },
+    /// The increment as `string2ld` reads it; `None` when it refuses it, which Redis reports only after
+    /// checking the key's type (a hash key answers WRONGTYPE, whatever the increment).
+    IncrByFloat { key: Bytes, by: Option<LongDouble> },
 }
 
 /// When a write should expire the key; validated against the clock when it executes.
@@ -200,7 +203,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("decr", 2, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(-1, a, false)),
     spec!("incrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(1, a, true)),
     spec!("decrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(-1, a, true)),
-    spec!("incrbyfloat", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", |mut a| ok(StringCommand::IncrByFloat { key: a.next_bytes()?, by: a.next_f64()? })),
+    spec!("incrbyfloat", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", |mut a| ok(StringCommand::IncrByFloat { key: a.next_bytes()?, by: long_double::parse(&a.next_bytes()?) })),
 ];
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use herald_protocol::CommandError;
 use herald_protocol::command::{Expiry, SetArgs, SetCondition};
-use herald_protocol::number::{format_f64, parse_f64, parse_i64};
+use herald_protocol::long_double::{self, LongDouble};
+use herald_protocol::number::parse_i64;
 
 use super::{Keyspace, NO_EXPIRY, Ttl, Value, notify};
 
@@ -251,16 +252,18 @@ impl Keyspace {
         Ok(next)
     }
 
-    pub fn incr_by_float(&mut self, db: usize, key: &[u8], by: f64, now: u64) -> Result<Bytes, CommandError> {
+    /// INCRBYFLOAT as Redis 7.0 computes it: in `long double`, printed with `%.17Lf` less its trailing
+    /// zeros. The type is checked first, then the stored value and the increment are read. Keeps the
+    /// key's deadline.
+    pub fn incr_by_float(&mut self, db: usize, key: &[u8], by: Option<LongDouble>, now: u64) -> Result<Bytes, CommandError> {
         let current = match self.live_mut(db, key, now) {
-            Some(e) => parse_f64(e.value.as_str()?).ok_or(CommandError::not_float())?,
-            None => 0.0,
+            Some(e) => long_double::parse(e.value.as_str()?).ok_or(CommandError::not_float())?,
+            None => LongDouble::ZERO,
         };
-        let next = current + by;
-        if !next.is_finite() {
-            return Err(CommandError::fixed("ERR increment would produce NaN or Infinity"));
-        }
-        let text = format_f64(next);
+        let next = current
+            .checked_add(by.ok_or(CommandError::not_float())?)
+            .ok_or(CommandError::fixed("ERR increment would produce NaN or Infinity"))?;
+        let text = next.human();
         let reply = bytes(text.as_bytes());
         self.store(db, key, Value::string(text.as_bytes()), Ttl::Keep, now);
         self.changed(db, key, notify::STRING, "incrbyfloat");
@@ -313,8 +316,13 @@ mod tests {
         assert_eq!(ks.incr_by(0, b"n", -7, 0).unwrap(), -2);
         ks.mset(0, &[(Bytes::from_static(b"n"), Bytes::from_static(b"9223372036854775807"))], false, 0);
         assert!(ks.incr_by(0, b"n", 1, 0).is_err());
-        assert_eq!(&ks.incr_by_float(0, b"f", 10.5, 0).unwrap()[..], b"10.5");
-        assert_eq!(&ks.incr_by_float(0, b"f", 0.1, 0).unwrap()[..], b"10.6");
+        let float = |text: &str| long_double::parse(text.as_bytes());
+        assert_eq!(&ks.incr_by_float(0, b"f", float("10.5"), 0).unwrap()[..], b"10.5");
+        assert_eq!(&ks.incr_by_float(0, b"f", float("0.1"), 0).unwrap()[..], b"10.6");
+        assert_eq!(&ks.incr_by_float(0, b"f", float("0.1"), 0).unwrap()[..], b"10.7");
+        assert!(ks.incr_by_float(0, b"f", None, 0).is_err(), "an increment string2ld refuses");
+        assert!(ks.incr_by_float(0, b"f", float("1.18e4932"), 0).is_ok());
+        assert!(ks.incr_by_float(0, b"f", float("1.18e4932"), 0).is_err(), "past the largest long double");
     }
 
     #[test]
