@@ -98,18 +98,36 @@ def start_herald(binary, log):
     sys.exit("herald did not report its port")
 
 
-def main():
-    if len(sys.argv) < 3:
-        sys.exit(__doc__)
-    binary, files = sys.argv[1], sys.argv[2:]
+def start_servers(binary):
+    """Starts a reference redis-server and Herald; returns their ports and a function that stops both."""
     ref_port = free_port()
     ref = subprocess.Popen(["redis-server", "--port", str(ref_port), "--save", "", "--appendonly", "no"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     herald, test_port = start_herald(binary, log)
-    failures = 0
+
+    def stop():
+        herald.terminate()
+        ref.terminate()
+        herald.wait(timeout=10)
+        ref.wait(timeout=10)
+        os.unlink(log.name)
+
     try:
         wait_for(ref_port, ref, "redis-server")
+    except BaseException:
+        stop()
+        raise
+    return ref_port, test_port, stop
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    binary, files = sys.argv[1], sys.argv[2:]
+    ref_port, test_port, stop = start_servers(binary)
+    failures = 0
+    try:
         for path in files:
             a, b = Conn(ref_port), Conn(test_port)
             a.call(["FLUSHALL"]), b.call(["FLUSHALL"])
@@ -139,11 +157,7 @@ def main():
                     print("%s:%d: %s\n  redis:  %r\n  herald: %r" % (path, lineno, line, ra, rb))
             print("%s: %d commands match" % (path, passed))
     finally:
-        herald.terminate()
-        ref.terminate()
-        herald.wait(timeout=10)
-        ref.wait(timeout=10)
-        os.unlink(log.name)
+        stop()
     if failures:
         sys.exit("\n%d replies differ from redis-server" % failures)
 
