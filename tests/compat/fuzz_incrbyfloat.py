@@ -6,7 +6,7 @@ Usage: fuzz_incrbyfloat.py HERALD_BINARY [SEQUENCES [SEED]]
 
 Each sequence uses its own key: sometimes a SET of a random stored value first, then a few INCRBYFLOATs
 with random increments: decimals of many digits and exponents, tenths, hexadecimal floats, binary
-fractions that tie at the 17th decimal, values near the long double range, the negation of the current
+fractions that tie at the 17th decimal, sums that tie at the 64th bit, values near the long double range, the negation of the current
 value (cancellation), and text that string2ld refuses.
 """
 import os, random, sys
@@ -44,6 +44,13 @@ def tie(rng):
     return "0x%xp-%d" % (rng.randrange(1, 1 << rng.randint(1, 64), 2), rng.randint(18, 70))
 
 
+def near_tie(rng):
+    # 64-bit mantissas with the top bit and at most a few low bits set, or all set: around 2^63 they
+    # are integers with an odd last bit, around 0.5 they are a half and a sticky bit below it.
+    mantissa = rng.choice([(1 << 63) | rng.getrandbits(2), (1 << 64) - 1, (1 << 63) | 1])
+    return "0x%xp%d" % (mantissa, rng.choice([rng.randint(-2, 2), rng.randint(-68, -62)]))
+
+
 def number(rng, current):
     r = rng.random()
     if r < 0.30:
@@ -59,6 +66,8 @@ def number(rng, current):
         text = current[1:] if current.startswith("-") else "-" + current
         if rng.random() < 0.5:
             text = text + rng.choice(["1", "9", "5", "0001"])
+    elif r < 0.78:
+        text = near_tie(rng)
     elif r < 0.82:
         text = rng.choice(["1.18", "-1.18", "1.189731495357231765", "9.99", "-5"]) + "e" + str(rng.choice([4931, 4932, 4000, 300, -4940, -4950]))
     elif r < 0.90:
