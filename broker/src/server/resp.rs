@@ -6,6 +6,7 @@
 //! `reply_flush_bytes`, and no more input is read while a write is pending, so a client that pipelines
 //! without reading is bounded too.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,7 +16,9 @@ use herald_protocol::resp;
 use herald_protocol::{CommandError, DecodeLimits, FramingError, Reply, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::time::Instant;
+use tokio_util::sync::WaitForCancellationFuture;
 
 use super::clients::{ClientHandle, Transport};
 use super::session::Session;
@@ -39,6 +42,34 @@ pub enum Ended {
     Protocol(FramingError),
     Overflow(&'static str),
     Io(std::io::Error),
+}
+
+/// The waits a connection keeps open all its life: shutdown, CLIENT KILL, pushes to its outbox.
+/// Made once and polled again by every `select!` (the read loop's and a blocked command's), rather
+/// than made, registered with their `Notify` and unlinked again on every wake-up: with one small
+/// request per wake-up, that churn (a lock, a waker clone and a drop per wait) was a visible share of
+/// the io thread's time in profiles of the jobs workload.
+struct Watch<'a> {
+    client: &'a ClientHandle,
+    shutdown: Pin<Box<WaitForCancellationFuture<'a>>>,
+    kill: Pin<Box<WaitForCancellationFuture<'a>>>,
+    pushes: Pin<Box<Notified<'a>>>,
+}
+
+impl<'a> Watch<'a> {
+    fn new(broker: &'a Broker, client: &'a ClientHandle) -> Self {
+        Watch {
+            client,
+            shutdown: Box::pin(broker.shutdown.cancelled()),
+            kill: Box::pin(client.kill.cancelled()),
+            pushes: Box::pin(client.outbox.ready()),
+        }
+    }
+
+    /// After `pushes` fired: wait for the next push.
+    fn rearm_pushes(&mut self) {
+        self.pushes.set(self.client.outbox.ready());
+    }
 }
 
 pub struct RespConnection {
@@ -99,6 +130,7 @@ impl RespConnection {
     async fn run(&mut self) -> Ended {
         let broker = self.broker.clone();
         let client = self.client.clone();
+        let mut watch = Watch::new(&broker, &client);
         loop {
             if let Err(ended) = self.flush().await {
                 return ended;
@@ -113,9 +145,12 @@ impl RespConnection {
             let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
             tokio::select! {
                 biased;
-                _ = broker.shutdown.cancelled() => return Ended::Shutdown,
-                _ = client.kill.cancelled() => return Ended::Killed,
-                _ = client.outbox.ready() => self.drain_pushes(),
+                _ = watch.shutdown.as_mut() => return Ended::Shutdown,
+                _ = watch.kill.as_mut() => return Ended::Killed,
+                _ = watch.pushes.as_mut() => {
+                    watch.rearm_pushes();
+                    self.drain_pushes();
+                }
                 _ = sleep_until_opt(idle) => return Ended::Idle,
                 // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
                 _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
@@ -126,7 +161,7 @@ impl RespConnection {
                         if self.rbuf.len() == self.rbuf.capacity() {
                             self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
                         }
-                        if let Some(ended) = self.process().await {
+                        if let Some(ended) = self.process(&mut watch).await {
                             return ended;
                         }
                     }
@@ -146,14 +181,14 @@ impl RespConnection {
     }
 
     /// Handles every complete request in the read buffer.
-    async fn process(&mut self) -> Option<Ended> {
+    async fn process(&mut self, watch: &mut Watch<'_>) -> Option<Ended> {
         let queued = self.broker.hub.fanout_queued();
-        let ended = self.process_batch().await;
+        let ended = self.process_batch(watch).await;
         self.fed_fanout = self.broker.hub.fanout_queued() != queued;
         ended
     }
 
-    async fn process_batch(&mut self) -> Option<Ended> {
+    async fn process_batch(&mut self, watch: &mut Watch<'_>) -> Option<Ended> {
         self.stamp_batch();
         loop {
             let request = match self.decoder.decode(&mut self.rbuf) {
@@ -178,7 +213,7 @@ impl RespConnection {
                     let _ = self.flush().await;
                     return Some(Ended::Quit);
                 }
-                Outcome::Block(blocked) => match self.wait_blocked(blocked).await {
+                Outcome::Block(blocked) => match self.wait_blocked(blocked, watch).await {
                     Ok(reply) => {
                         self.encode(&reply);
                         self.stamp_batch();
@@ -208,10 +243,9 @@ impl RespConnection {
     /// Waits for a blocked command's reply while still noticing a disconnect, a kill or shutdown, and
     /// still delivering pushes. Input that arrives meanwhile is buffered (bounded by the query
     /// buffer limit) and handled after the reply, as Redis does.
-    async fn wait_blocked(&mut self, blocked: dispatch::Blocked) -> Result<Reply, Ended> {
+    async fn wait_blocked(&mut self, blocked: dispatch::Blocked, watch: &mut Watch<'_>) -> Result<Reply, Ended> {
         self.flush().await?;
         let broker = self.broker.clone();
-        let client = self.client.clone();
         let wait = blocked.wait(&broker);
         tokio::pin!(wait);
         loop {
@@ -221,9 +255,10 @@ impl RespConnection {
             tokio::select! {
                 biased;
                 reply = &mut wait => return Ok(reply),
-                _ = broker.shutdown.cancelled() => return Err(Ended::Shutdown),
-                _ = client.kill.cancelled() => return Err(Ended::Killed),
-                _ = client.outbox.ready() => {
+                _ = watch.shutdown.as_mut() => return Err(Ended::Shutdown),
+                _ = watch.kill.as_mut() => return Err(Ended::Killed),
+                _ = watch.pushes.as_mut() => {
+                    watch.rearm_pushes();
                     self.drain_pushes();
                     self.flush().await?;
                 }
@@ -270,13 +305,29 @@ impl RespConnection {
         let broker = self.broker.clone();
         let client = self.client.clone();
         let len = self.wbuf.len();
-        tokio::select! {
-            biased;
-            _ = client.kill.cancelled() => return Err(Ended::Killed),
-            _ = client.outbox.overflowed() => {
-                return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
+        // Most replies fit the socket buffer at once: check the kill and the overflow, then write
+        // without a `select!`, which would register (and unlink) two waits per reply. Only a write
+        // that cannot finish now waits, still watching both.
+        if client.kill.is_cancelled() {
+            return Err(Ended::Killed);
+        }
+        if client.outbox.has_overflowed() {
+            return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
+        }
+        let sent = match self.stream.try_write(&self.wbuf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(Ended::Io(e)),
+        };
+        if sent < len {
+            tokio::select! {
+                biased;
+                _ = client.kill.cancelled() => return Err(Ended::Killed),
+                _ = client.outbox.overflowed() => {
+                    return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
+                }
+                written = self.stream.write_all(&self.wbuf[sent..]) => written.map_err(Ended::Io)?,
             }
-            written = self.stream.write_all(&self.wbuf) => written.map_err(Ended::Io)?,
         }
         broker.stats.net_output_bytes.fetch_add(len as u64, Ordering::Relaxed);
         self.wbuf.clear();

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
@@ -252,9 +253,15 @@ impl Outbox {
         self.overflowed.cancelled().await;
     }
 
-    /// Resolves when something was pushed or the outbox closed since the last wait.
-    pub async fn ready(&self) {
-        self.notify.notified().await;
+    /// Whether the outbox has closed on its limits (what [`Outbox::overflowed`] waits for).
+    pub fn has_overflowed(&self) -> bool {
+        self.overflowed.is_cancelled()
+    }
+
+    /// Resolves when something was pushed or the outbox closed since the last wait. A named future,
+    /// so a connection can keep one waiting across its loop instead of registering anew each turn.
+    pub fn ready(&self) -> Notified<'_> {
+        self.notify.notified()
     }
 }
 
