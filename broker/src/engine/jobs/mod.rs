@@ -157,7 +157,8 @@ impl Jobs {
         job.run_at_ms = None;
         let queue = self.queues.entry(job.queue.clone()).or_default();
         queue.ready.insert((-job.priority, job.seq, id.clone()));
-        self.ready.push(queue_wait_key(&job.queue));
+        // The job's own copy of the name, shared rather than copied again.
+        self.ready.push(WaitKey::Named { domain: "jobq", name: job.queue.clone() });
     }
 
     /// A job left the running set (done, failed, cancelled, lease lost): frees its queue's slot.
@@ -170,10 +171,11 @@ impl Jobs {
         }
     }
 
-    /// Publishes a job event on its channel (built only when someone could be listening) and wakes
-    /// its followers.
-    fn announce(&mut self, id: &[u8], event: &str, mut fields: serde_json::Value) {
-        self.ready.push(job_wait_key(id));
+    /// Publishes a job event on its channel and wakes its followers. The event's fields are a
+    /// closure, so that nothing of the message (not even its JSON map) is built unless someone could
+    /// be listening: every job announces several events, and usually nobody follows them.
+    fn announce(&mut self, id: &Bytes, event: &str, fields: impl FnOnce() -> serde_json::Value) {
+        self.ready.push(WaitKey::Named { domain: "job", name: id.clone() });
         if self.hub.is_idle() {
             return;
         }
@@ -181,6 +183,7 @@ impl Jobs {
         if !self.hub.has_receivers(&channel) {
             return;
         }
+        let mut fields = fields();
         fields["id"] = bytes_to_json(id);
         fields["event"] = json!(event);
         let text = serde_json::to_vec(&fields).expect("JSON values always serialise");
@@ -243,7 +246,7 @@ impl Jobs {
             match job.state {
                 JobState::Delayed => {
                     self.make_ready(&id);
-                    self.announce(&id, "queued", json!({}));
+                    self.announce(&id, "queued", || json!({}));
                 }
                 s if s.is_active() => {
                     let queue = job.queue.clone();
@@ -251,7 +254,7 @@ impl Jobs {
                     self.queues.entry(queue.clone()).or_default().stats.lease_expired += 1;
                     self.release_slot(&queue);
                     let state = self.retry_or_bury(&id, now, random());
-                    self.announce(&id, "lease-expired", json!({ "state": state.name() }));
+                    self.announce(&id, "lease-expired", || json!({ "state": state.name() }));
                 }
                 s if s.is_final() && s != JobState::Dead => self.remove_job(&id),
                 _ => {}

@@ -72,7 +72,14 @@ impl Jobs {
         }
         self.next_seq += 1;
         let seq = self.next_seq;
-        let id = opts.id.clone().unwrap_or_else(|| Bytes::from(format!("{now}-{seq}")));
+        // The command's arguments are views into the connection's read buffer: a job kept for its
+        // result TTL would keep that whole buffer alive (and make the connection allocate a new one).
+        // So the id is copied, and the queue name is the queue table's own copy, shared by its jobs.
+        let id = opts.id.as_deref().map_or_else(|| Bytes::from(format!("{now}-{seq}")), Bytes::copy_from_slice);
+        let queue = match self.queues.get_key_value(queue) {
+            Some((name, _)) => name.clone(),
+            None => Bytes::copy_from_slice(queue),
+        };
         let job = Job {
             id: id.clone(),
             queue: queue.clone(),
@@ -97,7 +104,7 @@ impl Jobs {
             chunks: StreamLog::new(seq, self.chunk_retention()),
         };
         self.jobs.insert(id.clone(), job);
-        self.queues.entry(queue.clone()).or_default().stats.submitted += 1;
+        self.queues.entry(queue).or_default().stats.submitted += 1;
         if opts.delay_ms > 0 {
             let job = self.jobs.get_mut(&id).expect("just inserted");
             job.state = JobState::Delayed;
@@ -130,7 +137,7 @@ impl Jobs {
             job.lease = Some(Lease { token, expires_ms: now + lease_ms });
             let claimed = Claimed { id: id.clone(), queue: name.clone(), payload: job.payload.clone(), attempt: job.attempt, token, lease_ms };
             self.set_timer(&id, Some(now + lease_ms));
-            self.announce(&id, "claimed", json!({ "attempt": claimed.attempt }));
+            self.announce(&id, "claimed", || json!({ "attempt": claimed.attempt }));
             return Some(claimed);
         }
         None
@@ -161,7 +168,7 @@ impl Jobs {
     pub fn progress(&mut self, id: &Bytes, token: u64, value: &[u8]) -> Result<(), CommandError> {
         let job = self.held(id, token)?;
         job.progress = Some(Bytes::copy_from_slice(value));
-        self.announce(id, "progress", json!({ "value": bytes_to_json(value) }));
+        self.announce(id, "progress", || json!({ "value": bytes_to_json(value) }));
         Ok(())
     }
 
@@ -170,7 +177,7 @@ impl Jobs {
         let job = self.held(id, token)?;
         let offset = job.chunks.append(Bytes::copy_from_slice(data), now).map_err(|_| lease_lost())?;
         job.state = JobState::Streaming;
-        self.announce(id, "chunk", json!({ "offset": offset, "data": bytes_to_json(data) }));
+        self.announce(id, "chunk", || json!({ "offset": offset, "data": bytes_to_json(data) }));
         Ok(offset)
     }
 
@@ -197,7 +204,7 @@ impl Jobs {
         let queue = job.queue.clone();
         self.finish(id, JobState::Done, now);
         self.queues.entry(queue).or_default().stats.completed += 1;
-        self.announce(id, "done", json!({ "result": result.map(bytes_to_json) }));
+        self.announce(id, "done", || json!({ "result": result.map(bytes_to_json) }));
         Ok(())
     }
 
@@ -220,7 +227,7 @@ impl Jobs {
             }
             state
         };
-        self.announce(id, "failed", json!({ "error": bytes_to_json(error), "state": state.name() }));
+        self.announce(id, "failed", || json!({ "error": bytes_to_json(error), "state": state.name() }));
         Ok(state)
     }
 
@@ -237,7 +244,7 @@ impl Jobs {
             q.stats.cancelled += 1;
         }
         self.finish(id, JobState::Cancelled, now);
-        self.announce(id, "cancelled", json!({}));
+        self.announce(id, "cancelled", || json!({}));
         Ok(true)
     }
 
@@ -258,7 +265,7 @@ impl Jobs {
         }
         self.set_timer(id, None);
         self.make_ready(id);
-        self.announce(id, "queued", json!({ "retried": true }));
+        self.announce(id, "queued", || json!({ "retried": true }));
         Ok(())
     }
 
