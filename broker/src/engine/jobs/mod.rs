@@ -81,9 +81,12 @@ pub struct Jobs {
     scheduled: Option<u64>,
 }
 
+/// The wait-key domain of job queues.
+pub const QUEUE_DOMAIN: &str = "jobq";
+
 /// Where workers wait for a queue.
 pub fn queue_wait_key(queue: &[u8]) -> WaitKey {
-    WaitKey::Named { domain: "jobq", name: Bytes::copy_from_slice(queue) }
+    WaitKey::Named { domain: QUEUE_DOMAIN, name: Bytes::copy_from_slice(queue) }
 }
 
 /// Where followers wait for a job's chunks, progress or end.
@@ -125,6 +128,11 @@ impl Jobs {
         self.timers.first().map(|(at, _)| *at)
     }
 
+    /// Whether a claim on `queue` would get a job now (one is ready and a slot is free).
+    pub fn claimable(&self, queue: &[u8]) -> bool {
+        self.queues.get(queue).is_some_and(|q| q.has_slot() && !q.ready.is_empty())
+    }
+
     pub fn len(&self) -> usize {
         self.jobs.len()
     }
@@ -158,7 +166,7 @@ impl Jobs {
         let queue = self.queues.entry(job.queue.clone()).or_default();
         queue.ready.insert((-job.priority, job.seq, id.clone()));
         // The job's own copy of the name, shared rather than copied again.
-        self.ready.push(WaitKey::Named { domain: "jobq", name: job.queue.clone() });
+        self.ready.push(WaitKey::Named { domain: QUEUE_DOMAIN, name: job.queue.clone() });
     }
 
     /// A job left the running set (done, failed, cancelled, lease lost): frees its queue's slot.
@@ -171,11 +179,19 @@ impl Jobs {
         }
     }
 
-    /// Publishes a job event on its channel and wakes its followers. The event's fields are a
-    /// closure, so that nothing of the message (not even its JSON map) is built unless someone could
-    /// be listening: every job announces several events, and usually nobody follows them.
+    /// Publishes a job event on its channel and wakes its followers (JOB.RESULT, JOB.READ and
+    /// JOB.SUBMIT ... WAIT blocked on the job).
     fn announce(&mut self, id: &Bytes, event: &str, fields: impl FnOnce() -> serde_json::Value) {
         self.ready.push(WaitKey::Named { domain: "job", name: id.clone() });
+        self.publish(id, event, fields);
+    }
+
+    /// Publishes a job event on its channel only: for events no follower waits for (a claim or a
+    /// progress report changes neither the job's chunks nor its outcome), so a blocked JOB.RESULT is
+    /// not re-run for nothing. The event's fields are a closure, so that nothing of the message (not
+    /// even its JSON map) is built unless someone could be listening: every job has several events,
+    /// and usually nobody subscribes to them.
+    fn publish(&mut self, id: &Bytes, event: &str, fields: impl FnOnce() -> serde_json::Value) {
         if self.hub.is_idle() {
             return;
         }
@@ -235,11 +251,10 @@ impl Jobs {
     pub fn run_due(&mut self, now: u64, budget: usize, mut random: impl FnMut() -> u64) -> usize {
         let mut ran = 0;
         while ran < budget {
-            let Some((at, id)) = self.timers.first().cloned() else { break };
-            if at > now {
+            if self.timers.first().is_none_or(|(at, _)| *at > now) {
                 break;
             }
-            self.timers.remove(&(at, id.clone()));
+            let Some((_, id)) = self.timers.pop_first() else { break };
             ran += 1;
             let Some(job) = self.jobs.get_mut(&id) else { continue };
             job.timer_at = None;

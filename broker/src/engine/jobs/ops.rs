@@ -137,7 +137,7 @@ impl Jobs {
             job.lease = Some(Lease { token, expires_ms: now + lease_ms });
             let claimed = Claimed { id: id.clone(), queue: name.clone(), payload: job.payload.clone(), attempt: job.attempt, token, lease_ms };
             self.set_timer(&id, Some(now + lease_ms));
-            self.announce(&id, "claimed", || json!({ "attempt": claimed.attempt }));
+            self.publish(&id, "claimed", || json!({ "attempt": claimed.attempt }));
             return Some(claimed);
         }
         None
@@ -168,7 +168,7 @@ impl Jobs {
     pub fn progress(&mut self, id: &Bytes, token: u64, value: &[u8]) -> Result<(), CommandError> {
         let job = self.held(id, token)?;
         job.progress = Some(Bytes::copy_from_slice(value));
-        self.announce(id, "progress", || json!({ "value": bytes_to_json(value) }));
+        self.publish(id, "progress", || json!({ "value": bytes_to_json(value) }));
         Ok(())
     }
 
