@@ -282,6 +282,34 @@ async fn submit_options_idempotency_priority_and_delay() {
     assert_eq!(err, Value::Nil);
 }
 
+/// Each submit goes to one blocked worker, in the order they blocked; the others stay blocked. The
+/// third worker also waits on a second queue, and gets that queue's job though it blocked last on the
+/// first.
+#[tokio::test]
+async fn blocked_workers_get_one_job_each_in_blocking_order() {
+    let server = start().await;
+    let mut workers = Vec::new();
+    for (i, queues) in [vec!["q"], vec!["q"], vec!["q", "other"]].into_iter().enumerate() {
+        let mut c = server.conn().await;
+        workers.push(tokio::spawn(async move {
+            let mut args = queues;
+            args.extend(["BLOCK", "5000"]);
+            claim(&mut c, &args).await.unwrap().payload
+        }));
+        eventually(|| server.broker.lock().blocking.len() == i + 1).await;
+    }
+    let mut producer = server.conn().await;
+    let _: String = cmd(&mut producer, &["JOB.SUBMIT", "other", "for-third"]).await.unwrap();
+    let third = workers.pop().unwrap().await.unwrap();
+    assert_eq!(third, "for-third");
+    let _: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "first"]).await.unwrap();
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    assert!(!workers[1].is_finished(), "one job, one worker");
+    let _: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "second"]).await.unwrap();
+    let got: Vec<String> = futures_util::future::join_all(workers).await.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(got, ["first", "second"]);
+}
+
 #[tokio::test]
 async fn claims_check_queues_in_order() {
     let server = start().await;

@@ -124,6 +124,9 @@ impl State {
             let key = self.blocking.ready.remove(0);
             let ids: Vec<u64> = self.blocking.queues.get(&key).map(|q| q.iter().copied().collect()).unwrap_or_default();
             for id in ids {
+                if self.ran_dry(&key) {
+                    break;
+                }
                 let Some(mut blocker) = self.blocking.blockers.remove(&id) else { continue };
                 if blocker.tx.is_closed() {
                     self.blocking.forget(id, &blocker.keys);
@@ -141,6 +144,20 @@ impl State {
                 // An attempt may itself have made other keys ready (BLMOVE pushes to its target).
                 self.collect_ready();
             }
+        }
+    }
+}
+
+impl State {
+    /// Whether `key` has nothing left for its waiters, so the rest of them need not re-run in this
+    /// pass: a job queue with no claimable job (as Redis stops serving a list's blocked clients once
+    /// the list is empty). Otherwise each submit re-ran the claim of every blocked worker after the
+    /// first took the job, all failing. A waiter that could still succeed through another of its
+    /// queues is served when that queue's own signal is handled, in that queue's order.
+    fn ran_dry(&self, key: &WaitKey) -> bool {
+        match key {
+            WaitKey::Named { domain, name } if *domain == crate::engine::jobs::QUEUE_DOMAIN => !self.jobs.claimable(name),
+            _ => false,
         }
     }
 }
