@@ -5,6 +5,7 @@ mod http;
 pub mod resp;
 pub mod session;
 mod timer;
+mod watch;
 mod workers;
 pub mod ws;
 

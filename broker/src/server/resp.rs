@@ -6,7 +6,6 @@
 //! `reply_flush_bytes`, and no more input is read while a write is pending, so a client that pipelines
 //! without reading is bounded too.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,13 +15,12 @@ use herald_protocol::resp;
 use herald_protocol::{CommandError, DecodeLimits, FramingError, Reply, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::futures::Notified;
 use tokio::time::Instant;
-use tokio_util::sync::WaitForCancellationFuture;
 
 use super::clients::{ClientHandle, Transport};
 use super::session::Session;
 use super::sleep_until_opt;
+use super::watch::Watch;
 use crate::broker::Broker;
 use crate::dispatch::{self, Outcome};
 use crate::engine::pubsub::{Outbox, WireFormat};
@@ -42,34 +40,6 @@ pub enum Ended {
     Protocol(FramingError),
     Overflow(&'static str),
     Io(std::io::Error),
-}
-
-/// The waits a connection keeps open all its life: shutdown, CLIENT KILL, pushes to its outbox.
-/// Made once and polled again by every `select!` (the read loop's and a blocked command's), rather
-/// than made, registered with their `Notify` and unlinked again on every wake-up: with one small
-/// request per wake-up, that churn (a lock, a waker clone and a drop per wait) was a visible share of
-/// the io thread's time in profiles of the jobs workload.
-struct Watch<'a> {
-    client: &'a ClientHandle,
-    shutdown: Pin<Box<WaitForCancellationFuture<'a>>>,
-    kill: Pin<Box<WaitForCancellationFuture<'a>>>,
-    pushes: Pin<Box<Notified<'a>>>,
-}
-
-impl<'a> Watch<'a> {
-    fn new(broker: &'a Broker, client: &'a ClientHandle) -> Self {
-        Watch {
-            client,
-            shutdown: Box::pin(broker.shutdown.cancelled()),
-            kill: Box::pin(client.kill.cancelled()),
-            pushes: Box::pin(client.outbox.ready()),
-        }
-    }
-
-    /// After `pushes` fired: wait for the next push.
-    fn rearm_pushes(&mut self) {
-        self.pushes.set(self.client.outbox.ready());
-    }
 }
 
 pub struct RespConnection {

@@ -36,6 +36,7 @@ use super::clients::{ClientHandle, Transport};
 use super::http::Opening;
 use super::session::Session;
 use super::sleep_until_opt;
+use super::watch::Watch;
 use crate::broker::Broker;
 use crate::dispatch::{self, Blocked, Outcome};
 use crate::engine::pubsub::{Outbox, WireFormat};
@@ -138,6 +139,7 @@ impl WsConnection {
         let heartbeat = Duration::from_millis(cfg.heartbeat_ms);
         let mut next_ping = (cfg.heartbeat_ms > 0).then(|| Instant::now() + heartbeat);
         let auth_deadline = (cfg.auth_timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(cfg.auth_timeout_ms));
+        let mut watch = Watch::new(&broker, &client);
         loop {
             if let Err(ended) = self.flush().await {
                 return ended;
@@ -150,9 +152,12 @@ impl WsConnection {
             let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
             tokio::select! {
                 biased;
-                _ = broker.shutdown.cancelled() => return Ended::close(1001, "server shutting down"),
-                _ = client.kill.cancelled() => return self.killed(),
-                _ = client.outbox.ready() => self.drain_pushes(),
+                _ = watch.shutdown.as_mut() => return Ended::close(1001, "server shutting down"),
+                _ = watch.kill.as_mut() => return self.killed(),
+                _ = watch.pushes.as_mut() => {
+                    watch.rearm_pushes();
+                    self.drain_pushes();
+                }
                 _ = sleep_until_opt(auth_at) => return Ended::close(close::AUTH, "authentication timeout"),
                 _ = sleep_until_opt(idle_at) => return Ended::close(close::IDLE, "idle timeout"),
                 _ = sleep_until_opt(next_ping) => {
@@ -163,7 +168,7 @@ impl WsConnection {
                 _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
                 message = self.ws.next(), if !throttled => {
                     let queued = broker.hub.fanout_queued();
-                    let received = self.receive_batch(message).await;
+                    let received = self.receive_batch(message, &mut watch).await;
                     self.fed_fanout = broker.hub.fanout_queued() != queued;
                     if let Err(ended) = received {
                         return ended;
@@ -174,13 +179,13 @@ impl WsConnection {
     }
 
     /// Handles `first` and every further message already readable, so their replies share one flush.
-    async fn receive_batch(&mut self, first: Option<Result<Message, WsError>>) -> Result<(), Ended> {
+    async fn receive_batch(&mut self, first: Option<Result<Message, WsError>>, watch: &mut Watch<'_>) -> Result<(), Ended> {
         let flush_at = self.broker.config.websocket.write_buffer_bytes;
         let mut message = Some(first);
         while let Some(next) = message.take() {
             if let Some(text) = self.receive(next)? {
                 self.queue_request(text)?;
-                self.handle_backlog().await?;
+                self.handle_backlog(watch).await?;
             }
             if self.wbuf.len() < flush_at && !self.broker.hub.fanout_backlogged() {
                 message = self.ws.next().now_or_never();
@@ -223,11 +228,11 @@ impl WsConnection {
     }
 
     /// Handles queued requests in order; a blocking one is waited for before the next.
-    async fn handle_backlog(&mut self) -> Result<(), Ended> {
+    async fn handle_backlog(&mut self, watch: &mut Watch<'_>) -> Result<(), Ended> {
         while let Some(text) = self.backlog.pop_front() {
             self.backlog_bytes -= text.len();
             if let Some((id, blocked)) = self.handle(&text)? {
-                let reply = self.wait_blocked(blocked).await?;
+                let reply = self.wait_blocked(blocked, watch).await?;
                 self.push_reply(&id, &reply);
             }
         }
@@ -263,19 +268,19 @@ impl WsConnection {
 
     /// Waits for a blocked command's reply while serving pushes and control frames and keeping the
     /// requests that arrive meanwhile.
-    async fn wait_blocked(&mut self, blocked: Blocked) -> Result<Reply, Ended> {
+    async fn wait_blocked(&mut self, blocked: Blocked, watch: &mut Watch<'_>) -> Result<Reply, Ended> {
         self.flush().await?;
         let broker = self.broker.clone();
-        let client = self.client.clone();
         let wait = blocked.wait(&broker);
         tokio::pin!(wait);
         loop {
             tokio::select! {
                 biased;
                 reply = &mut wait => return Ok(reply),
-                _ = broker.shutdown.cancelled() => return Err(Ended::close(1001, "server shutting down")),
-                _ = client.kill.cancelled() => return Err(self.killed()),
-                _ = client.outbox.ready() => {
+                _ = watch.shutdown.as_mut() => return Err(Ended::close(1001, "server shutting down")),
+                _ = watch.kill.as_mut() => return Err(self.killed()),
+                _ = watch.pushes.as_mut() => {
+                    watch.rearm_pushes();
                     self.drain_pushes();
                     self.flush().await?;
                 }
