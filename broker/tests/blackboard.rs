@@ -230,3 +230,24 @@ async fn expire_events_fire_at_the_deadline() {
     assert_eq!(e["event"], json!("expire"));
     assert!(after >= Duration::from_millis(4_990) && after <= Duration::from_millis(5_100), "fired {after:?} after the set");
 }
+
+/// FLUSHALL empties named scopes too, with WATCHed keys in database 0 and a scope that has none (it
+/// used to index the WATCH registry past the numbered databases and panic under the state lock).
+#[tokio::test]
+async fn flushall_with_named_scopes_and_watches() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let mut watcher = server.conn().await;
+    let _: i64 = cmd(&mut c, &["BB.SET", "s", "k", "v"]).await.unwrap();
+    let _: () = cmd(&mut c, &["SET", "w", "1"]).await.unwrap();
+    let _: () = cmd(&mut watcher, &["WATCH", "w"]).await.unwrap();
+    let _: () = cmd(&mut c, &["FLUSHALL"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut c, &["BB.GET", "s", "k"]).await.unwrap(), Value::Nil);
+    let _: () = cmd(&mut c, &["FLUSHDB"]).await.unwrap();
+    // The broker still serves commands that take the state lock, and the WATCH saw the flush.
+    assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 0);
+    let mut tx = redis::pipe();
+    tx.atomic().cmd("SET").arg("w").arg("2");
+    let aborted: Value = tx.query_async(&mut watcher).await.unwrap();
+    assert_eq!(aborted, Value::Nil, "EXEC aborted: the watched key was flushed");
+}

@@ -84,8 +84,9 @@ impl Watches {
         }
     }
 
-    /// Every watched key of `db` (FLUSHDB and SWAPDB dirty those that exist).
+    /// Every watched key of `db` (FLUSHDB and SWAPDB dirty those that exist). Blackboard scopes
+    /// (past the numbered databases, which FLUSHALL empties too) have none.
     pub fn keys_of(&self, db: usize) -> Vec<Bytes> {
-        self.by_db[db].keys().cloned().collect()
+        self.by_db.get(db).map(|map| map.keys().cloned().collect()).unwrap_or_default()
     }
 }
