@@ -353,6 +353,19 @@ async fn submit_and_wait_and_complete_then_claim() {
     assert_eq!(err.code(), Some("TIMEOUT"));
     assert!(err.to_string().contains("JOB.RESULT slow-1"), "{err}");
     assert_ne!(cmd::<Value>(&mut c, &["JOB.STATUS", "slow-1"]).await.unwrap(), Value::Nil);
+    // Bad input: refused before anything is submitted, completed or claimed.
+    for (args, expected) in [
+        (&["JOB.SUBMIT", "bad", "x", "WAIT"][..], "syntax error"),
+        (&["JOB.SUBMIT", "bad", "x", "WAIT", "abc"][..], "not an integer"),
+        (&["JOB.SUBMIT", "bad", "x", "WAIT", "-1"][..], "must be positive"),
+        (&["JOB.CLAIM", "bad", "COMPLETE"][..], "syntax error"),
+        (&["JOB.CLAIM", "bad", "COMPLETE", "id", "tok", "r"][..], "invalid lease token"),
+        (&["JOB.CLAIM", "bad", "COMPLETE", "id", "1"][..], "syntax error"),
+    ] {
+        let err = cmd::<Value>(&mut c, args).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{args:?}: {err}");
+    }
+    assert!(cmd::<Vec<String>>(&mut c, &["JOB.LIST", "bad"]).await.unwrap().is_empty());
     // A failed job's error is the reply.
     let mut p = server.conn().await;
     let failing = tokio::spawn(async move { cmd::<Value>(&mut p, &["JOB.SUBMIT", "f", "x", "ATTEMPTS", "1", "WAIT", "0"]).await });
