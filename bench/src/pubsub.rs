@@ -69,8 +69,7 @@ impl LoadArgs {
 
     /// Runs `run` on a runtime with `--threads` workers.
     pub fn block_on<F: std::future::Future>(&self, run: F) -> F::Output {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(self.threads).enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(self.threads).enable_all().build().expect("runtime");
         runtime.block_on(run)
     }
 }

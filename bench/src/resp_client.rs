@@ -47,9 +47,7 @@ impl RespConn {
     /// The next frame (reply or push).
     pub async fn read_frame(&mut self) -> std::io::Result<BytesFrame> {
         loop {
-            if let Some((frame, _, _)) =
-                decode_bytes_mut(&mut self.rbuf).map_err(|e| std::io::Error::other(e.to_string()))?
-            {
+            if let Some((frame, _, _)) = decode_bytes_mut(&mut self.rbuf).map_err(|e| std::io::Error::other(e.to_string()))? {
                 return Ok(frame);
             }
             if self.stream.read_buf(&mut self.rbuf).await? == 0 {

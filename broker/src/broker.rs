@@ -128,10 +128,11 @@ impl Broker {
     /// Wakes the timer if `deadline` comes before what it is sleeping towards.
     pub fn schedule(&self, deadline: Option<u64>) {
         if let Some(d) = deadline
-            && d < self.timer_armed.load(Ordering::Acquire) {
-                self.timer_armed.store(d, Ordering::Release);
-                self.timer.notify_one();
-            }
+            && d < self.timer_armed.load(Ordering::Acquire)
+        {
+            self.timer_armed.store(d, Ordering::Release);
+            self.timer.notify_one();
+        }
     }
 }
 

@@ -35,13 +35,8 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    let overrides = Overrides {
-        config_file: cli.config,
-        port: cli.port,
-        http_port: cli.http_port,
-        bind: cli.bind,
-        requirepass: cli.requirepass,
-    };
+    let overrides =
+        Overrides { config_file: cli.config, port: cli.port, http_port: cli.http_port, bind: cli.bind, requirepass: cli.requirepass };
     let config = match Config::load(&overrides) {
         Ok(c) => c,
         Err(e) => {

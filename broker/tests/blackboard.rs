@@ -74,7 +74,10 @@ async fn ttl_on_every_write_and_multi_scope_stats() {
     let _: Value = cmd(&mut c, &["BB.GET", "agent_001", "missing"]).await.unwrap();
     let stats: Vec<Value> = cmd(&mut c, &["BB.STATS", "agent_001"]).await.unwrap();
     let field = |name: &str| stats[stats.iter().position(|v| v == &Value::BulkString(name.as_bytes().to_vec())).unwrap() + 1].clone();
-    assert_eq!((field("keys"), field("sets"), field("gets"), field("hits"), field("misses")), (Value::Int(2), Value::Int(3), Value::Int(3), Value::Int(2), Value::Int(1)));
+    assert_eq!(
+        (field("keys"), field("sets"), field("gets"), field("hits"), field("misses")),
+        (Value::Int(2), Value::Int(3), Value::Int(3), Value::Int(2), Value::Int(1))
+    );
     assert_eq!(cmd::<Vec<String>>(&mut c, &["BB.KEYS", "agent_001", "current_*"]).await.unwrap(), ["current_task"]);
     assert_eq!(cmd::<i64>(&mut c, &["BB.CLEAR", "agent_001"]).await.unwrap(), 2);
     assert_eq!(cmd::<i64>(&mut c, &["BB.HAS", "agent_002", "current_task"]).await.unwrap(), 1, "clearing one scope leaves the others");
@@ -116,7 +119,10 @@ async fn watches_carry_values_for_set_delete_and_expire() {
     let mut events = sub.on_message();
     let _: () = cmd(&mut c, &["SET", "config", r#"{"model":"gpt-3.5-turbo"}"#]).await.unwrap();
     let e = next_event(&mut events).await;
-    assert_eq!((&e["event"], &e["key"], &e["value"], &e["revision"]), (&json!("set"), &json!("config"), &json!(r#"{"model":"gpt-3.5-turbo"}"#), &json!(1)));
+    assert_eq!(
+        (&e["event"], &e["key"], &e["value"], &e["revision"]),
+        (&json!("set"), &json!("config"), &json!(r#"{"model":"gpt-3.5-turbo"}"#), &json!(1))
+    );
     let _: i64 = cmd(&mut c, &["BB.SET", "", "cache_user_data", r#"{"id":123}"#, "PX", "50"]).await.unwrap();
     assert_eq!(next_event(&mut events).await["event"], json!("set"));
     let expired = next_event(&mut events).await;
@@ -162,7 +168,10 @@ async fn bb_wait_is_woken_by_a_set_and_times_out() {
     // AFTER rev waits for the next revision, even from a plain SET on the global scope.
     let _: () = cmd(&mut setter, &["SET", "progress", "10%"]).await.unwrap();
     let mut waiter = server.conn().await;
-    let wait = tokio::spawn(async move { cmd::<Value>(&mut waiter, &["BB.WAIT", "", "progress", "AFTER", "1", "TIMEOUT", "5000"]).await.unwrap() });
+    let wait =
+        tokio::spawn(
+            async move { cmd::<Value>(&mut waiter, &["BB.WAIT", "", "progress", "AFTER", "1", "TIMEOUT", "5000"]).await.unwrap() },
+        );
     eventually(|| server.broker.lock().blocking.len() == 1).await;
     let _: () = cmd(&mut setter, &["SET", "progress", "50%"]).await.unwrap();
     assert_eq!(entry(wait.await.unwrap()), Some(("50%".into(), 2, -1)));

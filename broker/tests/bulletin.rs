@@ -120,7 +120,8 @@ async fn filters_on_nested_fields_and_comparisons() {
     }
     let first = fields(cmd(&mut c, &["BL.RETRIEVE", "jobs", "WHERE", "params.file", "=", "data.csv"]).await.unwrap());
     assert!(text(&first["item"]).contains("data.csv"));
-    let big: Vec<Value> = cmd(&mut c, &["BL.ALL", "jobs", "WHERE", "params.size", ">=", "50", "action", "=", "process_data"]).await.unwrap();
+    let big: Vec<Value> =
+        cmd(&mut c, &["BL.ALL", "jobs", "WHERE", "params.size", ">=", "50", "action", "=", "process_data"]).await.unwrap();
     assert_eq!(big.len(), 2);
     let small: Vec<Value> = cmd(&mut c, &["BL.ALL", "jobs", "WHERE", "params.size", "<", "50"]).await.unwrap();
     assert_eq!(small.len(), 1);
@@ -165,7 +166,8 @@ async fn overflow_both_ways_scopes_and_stale_tokens() {
 async fn blocking_retrieve_wakes_on_publish_and_on_lease_expiry() {
     let server = start().await;
     let mut waiter = server.conn().await;
-    let blocked = tokio::spawn(async move { take(&mut waiter, &["inbox", "WHERE", "kind", "=", "urgent", "LOCK", "100", "BLOCK", "5000"]).await });
+    let blocked =
+        tokio::spawn(async move { take(&mut waiter, &["inbox", "WHERE", "kind", "=", "urgent", "LOCK", "100", "BLOCK", "5000"]).await });
     eventually(|| server.broker.lock().blocking.len() == 1).await;
     let mut producer = server.conn().await;
     let _: String = cmd(&mut producer, &["BL.PUBLISH", "inbox", r#"{"kind": "routine"}"#]).await.unwrap();

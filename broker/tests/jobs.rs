@@ -331,7 +331,8 @@ async fn submit_and_wait_and_complete_then_claim() {
     let job = claim(&mut worker, &["rpc", "BLOCK", "0"]).await.unwrap();
     assert_eq!(job.payload, "ping-1");
     let mut producer2 = server.conn().await;
-    let second = tokio::spawn(async move { cmd::<String>(&mut producer2, &["JOB.SUBMIT", "rpc", "ping-2", "WAIT", "5000"]).await.unwrap() });
+    let second =
+        tokio::spawn(async move { cmd::<String>(&mut producer2, &["JOB.SUBMIT", "rpc", "ping-2", "WAIT", "5000"]).await.unwrap() });
     // Completing the first and claiming the second is one command.
     let next = claim(&mut worker, &["rpc", "BLOCK", "0", "COMPLETE", &job.id, &job.token, "pong-1"]).await.unwrap();
     assert_eq!(first.await.unwrap(), "pong-1");

@@ -25,7 +25,8 @@ async fn scan_returns_every_key_of_a_large_database() {
     }
     drop(iter);
     assert_eq!(seen.len(), 10_000);
-    let page: (String, Vec<String>) = redis::cmd("SCAN").arg(0).arg("COUNT").arg(5000).arg("TYPE").arg("list").query_async(&mut c).await.unwrap();
+    let page: (String, Vec<String>) =
+        redis::cmd("SCAN").arg(0).arg("COUNT").arg(5000).arg("TYPE").arg("list").query_async(&mut c).await.unwrap();
     assert!(page.1.is_empty(), "no list keys exist");
     assert_eq!(cmd::<i64>(&mut c, &["DBSIZE"]).await.unwrap(), 10_000);
 }

@@ -63,7 +63,8 @@ async fn blmove_and_blmpop_wake_up() {
     assert_eq!(mover.await.unwrap().unwrap(), "task");
     assert_eq!(cmd::<Vec<String>>(&mut b, &["LRANGE", "processing", "0", "-1"]).await.unwrap(), ["task"]);
     let mut c = server.conn().await;
-    let multi = tokio::spawn(async move { cmd::<(String, Vec<String>)>(&mut c, &["BLMPOP", "5", "2", "x", "y", "RIGHT", "COUNT", "2"]).await });
+    let multi =
+        tokio::spawn(async move { cmd::<(String, Vec<String>)>(&mut c, &["BLMPOP", "5", "2", "x", "y", "RIGHT", "COUNT", "2"]).await });
     eventually(|| server.broker.lock().blocking.len() == 1).await;
     let _: () = cmd(&mut b, &["RPUSH", "y", "1", "2", "3"]).await.unwrap();
     assert_eq!(multi.await.unwrap().unwrap(), ("y".to_owned(), vec!["3".to_owned(), "2".to_owned()]));

@@ -14,7 +14,9 @@ async fn ten_thousand_pipelined_commands_answer_in_order() {
     let mut raw = server.raw().await;
     let mut batch = Vec::new();
     for i in 0..10_000 {
-        batch.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{i}\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", i.to_string().len()).as_bytes());
+        batch.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{i}\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", i.to_string().len()).as_bytes(),
+        );
     }
     raw.send(&batch).await;
     for i in 0..10_000 {

@@ -26,7 +26,8 @@ async fn publish_reaches_channel_and_pattern_subscribers() {
     let mut stream = sub.on_message();
     let first = next_msg(&mut stream).await;
     let second = next_msg(&mut stream).await;
-    let mut got = [(first.get_channel_name().to_owned(), first.from_pattern()), (second.get_channel_name().to_owned(), second.from_pattern())];
+    let mut got =
+        [(first.get_channel_name().to_owned(), first.from_pattern()), (second.get_channel_name().to_owned(), second.from_pattern())];
     got.sort();
     assert_eq!(got, [("news.art".to_owned(), false), ("news.art".to_owned(), true)]);
     drop(stream);
@@ -111,7 +112,8 @@ async fn resp2_subscribed_mode_allows_only_subscription_commands() {
     raw.cmd(&["SUBSCRIBE", "a"]).await;
     raw.expect("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n").await;
     raw.cmd(&["GET", "x"]).await;
-    raw.expect("-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n").await;
+    raw.expect("-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n")
+        .await;
     raw.cmd(&["PING"]).await;
     raw.expect("*2\r\n$4\r\npong\r\n$0\r\n\r\n").await;
     raw.cmd(&["PSUBSCRIBE", "p*"]).await;

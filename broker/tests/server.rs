@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use common::{cmd, start};
 
 #[tokio::test]

@@ -22,7 +22,10 @@ async fn errors_at_queue_time_abort_errors_at_exec_time_do_not() {
     raw.cmd(&["SET", "k", "v"]).await;
     raw.cmd(&["INCR", "k"]).await;
     raw.cmd(&["EXEC"]).await;
-    raw.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n-ERR syntax error\r\n+OK\r\n-ERR value is not an integer or out of range\r\n").await;
+    raw.expect(
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n-ERR syntax error\r\n+OK\r\n-ERR value is not an integer or out of range\r\n",
+    )
+    .await;
     raw.cmd(&["MULTI"]).await;
     raw.cmd(&["NOSUCH"]).await;
     raw.cmd(&["GET"]).await;
@@ -35,7 +38,10 @@ async fn errors_at_queue_time_abort_errors_at_exec_time_do_not() {
     raw.cmd(&["WATCH", "x"]).await;
     raw.cmd(&["DISCARD"]).await;
     raw.cmd(&["DISCARD"]).await;
-    raw.expect("+OK\r\n-ERR MULTI calls can not be nested\r\n-ERR WATCH inside MULTI is not allowed\r\n+OK\r\n-ERR DISCARD without MULTI\r\n").await;
+    raw.expect(
+        "+OK\r\n-ERR MULTI calls can not be nested\r\n-ERR WATCH inside MULTI is not allowed\r\n+OK\r\n-ERR DISCARD without MULTI\r\n",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -134,7 +134,15 @@ async fn a_blocking_command_holds_later_replies_but_not_pushes() {
 async fn bad_input_gets_an_error_and_the_connection_carries_on() {
     let server = start().await;
     let mut ws = server.ws().await;
-    for bad in ["{", "[1,2]", r#"{"id": 1}"#, r#"{"id": 2, "cmd": "GET k"}"#, r#"{"id": 3, "cmd": ["GET", true]}"#, r#"{"id": 4, "cmd": ["PING"], "extra": 1}"#, r#"{"id": {}, "cmd": ["PING"]}"#] {
+    for bad in [
+        "{",
+        "[1,2]",
+        r#"{"id": 1}"#,
+        r#"{"id": 2, "cmd": "GET k"}"#,
+        r#"{"id": 3, "cmd": ["GET", true]}"#,
+        r#"{"id": 4, "cmd": ["PING"], "extra": 1}"#,
+        r#"{"id": {}, "cmd": ["PING"]}"#,
+    ] {
         ws.send_text(bad).await;
         let reply = ws.recv().await;
         assert_eq!(reply["error"]["code"], json!("ERR"), "{bad} -> {reply}");

@@ -60,7 +60,8 @@ async fn stream_write_read_close_and_resume_from_an_offset() {
 async fn blocking_stream_read_is_woken_by_a_write_and_by_close() {
     let server = start().await;
     let mut r = server.conn().await;
-    let reader = tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "0", "BLOCK", "5000"]).await.unwrap()) });
+    let reader =
+        tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "0", "BLOCK", "5000"]).await.unwrap()) });
     eventually(|| server.broker.lock().blocking.len() == 1).await;
     let mut w = server.conn().await;
     let _: i64 = cmd(&mut w, &["STREAM.WRITE", "live", "hello"]).await.unwrap();
@@ -152,7 +153,9 @@ async fn dbos_approval_gate_with_a_timeout_both_ways() {
     let server = start().await;
     let mut workflow = server.conn().await;
     let mut approver = server.conn().await;
-    let gate = tokio::spawn(async move { cmd::<Option<String>>(&mut workflow, &["MSG.RECV", "order-7", "approval", "TIMEOUT", "1000"]).await.unwrap() });
+    let gate = tokio::spawn(async move {
+        cmd::<Option<String>>(&mut workflow, &["MSG.RECV", "order-7", "approval", "TIMEOUT", "1000"]).await.unwrap()
+    });
     eventually(|| server.broker.lock().blocking.len() == 1).await;
     let _: i64 = cmd(&mut approver, &["MSG.SEND", "order-7", "approval", "approved"]).await.unwrap();
     assert_eq!(gate.await.unwrap().as_deref(), Some("approved"));
@@ -172,7 +175,8 @@ async fn dbos_live_progress_stream_read_to_its_close() {
     let follow = tokio::spawn(async move {
         let (mut from, mut seen) = (0, Vec::new());
         loop {
-            let (entries, next, closed) = parse_read(cmd(&mut reader, &["STREAM.READ", "job-9:progress", "FROM", &from.to_string(), "BLOCK", "5000"]).await.unwrap());
+            let (entries, next, closed) =
+                parse_read(cmd(&mut reader, &["STREAM.READ", "job-9:progress", "FROM", &from.to_string(), "BLOCK", "5000"]).await.unwrap());
             seen.extend(entries.into_iter().map(|e| e.1));
             from = next;
             if closed {

@@ -114,19 +114,11 @@ impl CommandError {
             quoted.push_str(&printable(arg, room));
             quoted.push_str("' ");
         }
-        Self::new(format!(
-            "ERR unknown command '{}', with args beginning with: {}",
-            printable(name, 128),
-            quoted
-        ))
+        Self::new(format!("ERR unknown command '{}', with args beginning with: {}", printable(name, 128), quoted))
     }
 
     pub fn unknown_subcommand(container: &str, sub: &[u8]) -> Self {
-        Self::new(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            printable(sub, 128),
-            container.to_ascii_uppercase()
-        ))
+        Self::new(format!("ERR unknown subcommand '{}'. Try {} HELP.", printable(sub, 128), container.to_ascii_uppercase()))
     }
 }
 

@@ -71,9 +71,7 @@ pub fn reply_to_json(reply: &Reply) -> Value {
         Reply::Int(n) => json!(n),
         Reply::Bulk(b) | Reply::Verbatim(b) => bytes_to_json(b),
         Reply::Nil | Reply::NilArray => Value::Null,
-        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
-            Value::Array(items.iter().map(reply_to_json).collect())
-        }
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => Value::Array(items.iter().map(reply_to_json).collect()),
         Reply::Map(pairs) => {
             let keys: Option<Vec<String>> = pairs.iter().map(|(k, _)| key_text(k)).collect();
             match keys {

@@ -12,8 +12,14 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LongDouble {
     /// `mantissa × 2^exponent`; a zero mantissa is zero.
-    Finite { negative: bool, mantissa: u64, exponent: i32 },
-    Infinite { negative: bool },
+    Finite {
+        negative: bool,
+        mantissa: u64,
+        exponent: i32,
+    },
+    Infinite {
+        negative: bool,
+    },
 }
 
 /// `MAX_LONG_DOUBLE_CHARS`: Redis refuses longer text outright.
@@ -110,7 +116,8 @@ pub fn parse(bytes: &[u8]) -> Option<LongDouble> {
         if !(-4951..=4932).contains(&lead) {
             return None;
         }
-        let (n, q) = if exp10 >= 0 { (value.times_pow10(exp10 as usize), Big::from(1)) } else { (value, Big::from(1).times_pow10(-exp10 as usize)) };
+        let (n, q) =
+            if exp10 >= 0 { (value.times_pow10(exp10 as usize), Big::from(1)) } else { (value, Big::from(1).times_pow10(-exp10 as usize)) };
         (n, q)
     };
     // Beyond the largest finite value, or so small that it rounds to zero: `strtold`'s ERANGE.
@@ -153,11 +160,7 @@ impl LongDouble {
         } else {
             (m >> -e, m & ((1 << -e) - 1) != 0)
         };
-        if negative {
-            -(whole as i64)
-        } else {
-            i64::try_from(whole + u128::from(fraction)).unwrap_or(i64::MIN)
-        }
+        if negative { -(whole as i64) } else { i64::try_from(whole + u128::from(fraction)).unwrap_or(i64::MIN) }
     }
 }
 
@@ -167,7 +170,11 @@ impl LongDouble {
     /// `self + other` in `long double` arithmetic (rounded half to even); `None` when the sum is an
     /// infinity or NaN: an infinite operand, or a finite sum past the largest finite value.
     pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
-        let (LongDouble::Finite { negative: na, mantissa: ma, exponent: ea }, LongDouble::Finite { negative: nb, mantissa: mb, exponent: eb }) = (self, other) else {
+        let (
+            LongDouble::Finite { negative: na, mantissa: ma, exponent: ea },
+            LongDouble::Finite { negative: nb, mantissa: mb, exponent: eb },
+        ) = (self, other)
+        else {
             return None;
         };
         if ma == 0 && mb == 0 {

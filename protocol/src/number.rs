@@ -29,11 +29,7 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     if negative {
-        if value > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((value as i64).wrapping_neg())
-        }
+        if value > i64::MAX as u64 + 1 { None } else { Some((value as i64).wrapping_neg()) }
     } else if value > i64::MAX as u64 {
         None
     } else {

@@ -43,8 +43,7 @@ impl EnvelopeError {
 
 /// Reads one request, refusing more than `max_args` arguments (the RESP multibulk bound).
 pub fn parse_request(text: &str, max_args: usize) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| EnvelopeError::new(&Value::Null, format!("invalid JSON: {e}")))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| EnvelopeError::new(&Value::Null, format!("invalid JSON: {e}")))?;
     let Value::Object(mut fields) = value else {
         return Err(EnvelopeError::new(&Value::Null, "a request is a JSON object {\"id\": ..., \"cmd\": [...]}"));
     };
@@ -67,7 +66,9 @@ pub fn parse_request(text: &str, max_args: usize) -> Result<Envelope, EnvelopeEr
     let args = cmd
         .into_iter()
         .enumerate()
-        .map(|(i, arg)| argument(arg).ok_or_else(|| EnvelopeError::new(&id, format!("cmd[{i}] must be a string, a number or {{\"base64\": \"...\"}}"))))
+        .map(|(i, arg)| {
+            argument(arg).ok_or_else(|| EnvelopeError::new(&id, format!("cmd[{i}] must be a string, a number or {{\"base64\": \"...\"}}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Envelope { id, request: Request::new(args) })
 }
@@ -197,7 +198,10 @@ mod tests {
         assert_eq!(v, json!({"id": 1, "result": 5}));
         let wrong = Reply::Error(CommandError::fixed("WRONGTYPE Operation against a key holding the wrong kind of value"));
         let v: Value = serde_json::from_str(&reply_frame(&json!("x"), &wrong)).unwrap();
-        assert_eq!(v, json!({"id": "x", "error": {"code": "WRONGTYPE", "message": "Operation against a key holding the wrong kind of value"}}));
+        assert_eq!(
+            v,
+            json!({"id": "x", "error": {"code": "WRONGTYPE", "message": "Operation against a key holding the wrong kind of value"}})
+        );
         let v: Value = serde_json::from_str(&replies_frame(&json!(2), &[Reply::Int(1), Reply::Nil])).unwrap();
         assert_eq!(v, json!({"id": 2, "result": [1, null]}));
         assert_eq!(lagged_frame(3), r#"{"count":3,"push":"lagged"}"#);

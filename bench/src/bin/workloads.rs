@@ -234,7 +234,8 @@ async fn stream_reader(addr: String, run: Arc<Run>) {
     let mut c = conn(&addr).await;
     let mut from = 0i64;
     while run.running.load(Ordering::Relaxed) {
-        let reply = c.call(&[b"STREAM.READ", b"bench", b"FROM", from.to_string().as_bytes(), b"COUNT", b"1000", b"BLOCK", b"1000"]).await.unwrap();
+        let reply =
+            c.call(&[b"STREAM.READ", b"bench", b"FROM", from.to_string().as_bytes(), b"COUNT", b"1000", b"BLOCK", b"1000"]).await.unwrap();
         let Some(next) = field(&reply, "next").map(int) else { continue };
         run.ops.fetch_add((next - from).max(0) as u64, Ordering::Relaxed);
         from = next;

@@ -77,10 +77,7 @@ where
     Fut: Future<Output = Result<T, Failure>>,
 {
     let opened: Vec<_> = futures_util::stream::iter(0..n).map(|_| open()).buffer_unordered(connecting.max(1)).collect().await;
-    opened
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|e| panic!("opening a subscriber: {e} (too many open files? raise `ulimit -n`)")))
-        .collect()
+    opened.into_iter().map(|r| r.unwrap_or_else(|e| panic!("opening a subscriber: {e} (too many open files? raise `ulimit -n`)"))).collect()
 }
 
 /// The `data` string of a message push (`{"channel":..,"data":"..","push":"message"}`), found by a scan

@@ -24,11 +24,14 @@ fn item_reply(v: ItemView) -> Reply {
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
     let result: Result<Reply, CommandError> = match cmd {
-        BulletinCommand::Publish { scope, board, item, ttl_ms } => cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk),
+        BulletinCommand::Publish { scope, board, item, ttl_ms } => {
+            cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk)
+        }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
             let keys = vec![bulletin::wait_key(&scope, &board)];
             let filters = filter::compile(&filters);
-            let retrieve = move |state: &mut State, now| Ok(state.bulletin.retrieve(&scope, &board, &filters, lock_ms, now).map(item_reply));
+            let retrieve =
+                move |state: &mut State, now| Ok(state.bulletin.retrieve(&scope, &board, &filters, lock_ms, now).map(item_reply));
             return match block {
                 Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, retrieve),
                 None => {
@@ -49,12 +52,18 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
         BulletinCommand::Extend { scope, board, id, token, ms } => {
             cx.state().bulletin.extend(&scope, &board, &id, token, ms, now).map(|at| Reply::Int(at as i64))
         }
-        BulletinCommand::Release { scope, board, id, token } => cx.state().bulletin.release(&scope, &board, &id, token).map(|_| Reply::ok()),
-        BulletinCommand::Remove { scope, board, id, token } => cx.state().bulletin.remove(&scope, &board, &id, token).map(|r| Reply::Int(i64::from(r))),
+        BulletinCommand::Release { scope, board, id, token } => {
+            cx.state().bulletin.release(&scope, &board, &id, token).map(|_| Reply::ok())
+        }
+        BulletinCommand::Remove { scope, board, id, token } => {
+            cx.state().bulletin.remove(&scope, &board, &id, token).map(|r| Reply::Int(i64::from(r)))
+        }
         BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
             cx.state().bulletin.configure(&scope, &board, max_len, overflow, max_leases).map(|_| Reply::ok())
         }
-        BulletinCommand::Dead { scope, board } => Ok(Reply::Array(cx.state().bulletin.dead(&scope, &board).into_iter().map(item_reply).collect())),
+        BulletinCommand::Dead { scope, board } => {
+            Ok(Reply::Array(cx.state().bulletin.dead(&scope, &board).into_iter().map(item_reply).collect()))
+        }
         BulletinCommand::Redrive { scope, board, id } => cx.state().bulletin.redrive(&scope, &board, &id).map(|_| Reply::ok()),
     };
     result.into()

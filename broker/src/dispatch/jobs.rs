@@ -110,7 +110,9 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
                 None => run_once(cx, claim, Reply::Nil),
             };
         }
-        JobCommand::Heartbeat { id, token, lease_ms } => cx.state().jobs.heartbeat(&id, token, lease_ms, now).map(|at| Reply::Int(at as i64)),
+        JobCommand::Heartbeat { id, token, lease_ms } => {
+            cx.state().jobs.heartbeat(&id, token, lease_ms, now).map(|at| Reply::Int(at as i64))
+        }
         JobCommand::Progress { id, token, value } => cx.state().jobs.progress(&id, token, &value).map(|_| Reply::ok()),
         JobCommand::Chunk { id, token, data } => cx.state().jobs.chunk(&id, token, &data, now).map(|o| Reply::Int(o as i64)),
         JobCommand::Complete { id, token, result } => cx.state().jobs.complete(&id, token, result.as_deref(), now).map(|_| Reply::ok()),

@@ -85,9 +85,11 @@ pub fn execute_generic(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, Comman
             None => Reply::Nil,
         },
         KeyCommand::ObjectFreq(key) => match ks.object(db, &key, now) {
-            Some(_) => return Err(CommandError::fixed(
-                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-            )),
+            Some(_) => {
+                return Err(CommandError::fixed(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                ));
+            }
             None => Reply::Nil,
         },
         KeyCommand::ObjectHelp => super::server::help(

@@ -45,9 +45,11 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().keyspace.linsert(db, &key, before, &pivot, &element, now).map(Reply::Int)
         }
         ListCommand::Pos { key, element, rank, count, max_len } => {
-            cx.state().keyspace.lpos(db, &key, &element, PosOptions { rank, count: count.unwrap_or(1), max_len }, now).map(|found| match count {
-                Some(_) => Reply::Array(found.into_iter().map(|i| Reply::Int(i as i64)).collect()),
-                None => found.first().map_or(Reply::Nil, |i| Reply::Int(*i as i64)),
+            cx.state().keyspace.lpos(db, &key, &element, PosOptions { rank, count: count.unwrap_or(1), max_len }, now).map(|found| {
+                match count {
+                    Some(_) => Reply::Array(found.into_iter().map(|i| Reply::Int(i as i64)).collect()),
+                    None => found.first().map_or(Reply::Nil, |i| Reply::Int(*i as i64)),
+                }
             })
         }
         // Inside EXEC a BLMOVE or BRPOPLPUSH answers as LMOVE does (a nil bulk), not with the null
@@ -57,9 +59,14 @@ pub fn execute(cmd: ListCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         ListCommand::Move { source, destination, from, to, timeout } => {
             let keys = wait_keys(db, std::slice::from_ref(&source));
-            return cx.now_or_block(keys, timeout.and_then(|t| t.duration()), Reply::NilArray, move |state: &mut crate::engine::State, now| {
-                Ok(state.keyspace.lmove(db, &source, &destination, from, to, now)?.map(Reply::Bulk))
-            });
+            return cx.now_or_block(
+                keys,
+                timeout.and_then(|t| t.duration()),
+                Reply::NilArray,
+                move |state: &mut crate::engine::State, now| {
+                    Ok(state.keyspace.lmove(db, &source, &destination, from, to, now)?.map(Reply::Bulk))
+                },
+            );
         }
         ListCommand::BlockingPop { keys, end, timeout } => {
             let waits = wait_keys(db, &keys);

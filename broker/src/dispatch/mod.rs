@@ -127,15 +127,16 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     }
     note_activity(session, spec);
     if let Some(multi) = &mut session.multi
-        && !spec.has(flags::TX_CONTROL) {
-            if spec.has(flags::NO_MULTI) {
-                multi.failed = true;
-                return CommandError::fixed("ERR Command not allowed inside a transaction").into();
-            }
-            multi.queue.push((spec, command::parse(spec, req)));
-            session.client.activity().multi = multi.queue.len() as i64;
-            return Reply::status("QUEUED").into();
+        && !spec.has(flags::TX_CONTROL)
+    {
+        if spec.has(flags::NO_MULTI) {
+            multi.failed = true;
+            return CommandError::fixed("ERR Command not allowed inside a transaction").into();
         }
+        multi.queue.push((spec, command::parse(spec, req)));
+        session.client.activity().multi = multi.queue.len() as i64;
+        return Reply::status("QUEUED").into();
+    }
     let cmd = match command::parse(spec, req) {
         Ok(cmd) => cmd,
         Err(e) => return e.into(),

@@ -132,9 +132,7 @@ pub fn execute(cmd: PubSubCommand, cx: &mut Cx<'_>) -> Outcome {
         PubSubCommand::Publish { channel, message } => Reply::Int(hub.publish_bytes(channel, message) as i64).into(),
         PubSubCommand::SPublish { channel, message } => Reply::Int(hub.spublish(channel, message) as i64).into(),
         PubSubCommand::Channels(pattern) => Reply::bulks(hub.channel_names(ChannelKind::Plain, pattern.as_deref())).into(),
-        PubSubCommand::ShardChannels(pattern) => {
-            Reply::bulks(hub.channel_names(ChannelKind::Shard, pattern.as_deref())).into()
-        }
+        PubSubCommand::ShardChannels(pattern) => Reply::bulks(hub.channel_names(ChannelKind::Shard, pattern.as_deref())).into(),
         PubSubCommand::NumSub(channels) => counts(ChannelKind::Plain, channels, cx).into(),
         PubSubCommand::ShardNumSub(channels) => counts(ChannelKind::Shard, channels, cx).into(),
         PubSubCommand::NumPat => Reply::Int(hub.pattern_count() as i64).into(),

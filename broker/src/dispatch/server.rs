@@ -55,13 +55,7 @@ pub fn client_list(kind: Option<Bytes>, ids: Vec<u64>, broker: &Broker) -> Resul
 }
 
 fn flag_names(spec: &CommandSpec) -> Reply {
-    Reply::Set(
-        flags::NAMES
-            .iter()
-            .filter(|(f, _)| spec.has(*f))
-            .map(|(_, name)| Reply::Status((*name).into()))
-            .collect(),
-    )
+    Reply::Set(flags::NAMES.iter().filter(|(f, _)| spec.has(*f)).map(|(_, name)| Reply::Status((*name).into())).collect())
 }
 
 fn acl_categories(spec: &CommandSpec) -> Reply {
@@ -116,26 +110,17 @@ pub fn command_info(names: &[Bytes]) -> Reply {
 }
 
 fn docs_entry(spec: &CommandSpec) -> Reply {
-    let mut fields = vec![
-        ("summary", Reply::text(spec.summary)),
-        ("since", Reply::text(spec.since)),
-        ("group", Reply::text(spec.group.as_str())),
-    ];
+    let mut fields =
+        vec![("summary", Reply::text(spec.summary)), ("since", Reply::text(spec.since)), ("group", Reply::text(spec.group.as_str()))];
     if !spec.subcommands.is_empty() {
-        fields.push((
-            "subcommands",
-            Reply::Map(spec.subcommands.iter().map(|s| (Reply::text(s.name), docs_entry(s))).collect()),
-        ));
+        fields.push(("subcommands", Reply::Map(spec.subcommands.iter().map(|s| (Reply::text(s.name), docs_entry(s))).collect())));
     }
     Reply::fields(fields)
 }
 
 pub fn command_docs(names: &[Bytes]) -> Reply {
-    let specs: Vec<&CommandSpec> = if names.is_empty() {
-        command::all_specs().collect()
-    } else {
-        names.iter().filter_map(|n| command::find(n)).collect()
-    };
+    let specs: Vec<&CommandSpec> =
+        if names.is_empty() { command::all_specs().collect() } else { names.iter().filter_map(|n| command::find(n)).collect() };
     Reply::Map(specs.into_iter().map(|s| (Reply::text(s.name), docs_entry(s))).collect())
 }
 
@@ -279,9 +264,9 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
             }
             limits.ok_or_else(|| set_failed(name, "only the pubsub class applies to Herald"))
         }
-        "herald-pubsub-overflow" => parse_overflow(value)
-            .map(Change::Overflow)
-            .ok_or_else(|| set_failed(name, "argument must be 'disconnect' or 'drop-oldest'")),
+        "herald-pubsub-overflow" => {
+            parse_overflow(value).map(Change::Overflow).ok_or_else(|| set_failed(name, "argument must be 'disconnect' or 'drop-oldest'"))
+        }
         "proto-max-bulk-len" => memory().map(Change::ProtoMaxBulk),
         "client-query-buffer-limit" => memory().map(Change::QueryBuffer),
         "databases" | "port" | "bind" | "save" | "appendonly" | "maxmemory" => Err(set_failed(name, "can't set immutable config")),

@@ -5,24 +5,22 @@ use herald_protocol::{CommandError, Reply};
 
 use super::{Cx, Outcome};
 use crate::engine::State;
-use crate::engine::stream::{self, Read};
 use crate::engine::mailbox;
 use crate::engine::stream::StreamInfo;
+use crate::engine::stream::{self, Read};
 
 /// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
 /// when there is nothing yet and the stream is still open (a blocking read waits then).
 pub(super) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
     match read {
-        Read::Trimmed { first } => Err(CommandError::new(format!(
-            "TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}"
-        ))),
+        Read::Trimmed { first } => {
+            Err(CommandError::new(format!("TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}")))
+        }
         Read::Entries { entries, .. } if entries.is_empty() && !matches!(read, Read::Entries { ended: true, .. }) => Ok(None),
         Read::Entries { entries, next, ended } => Ok(Some(Reply::fields(vec![
             (
                 "entries",
-                Reply::Array(
-                    entries.into_iter().map(|e| Reply::Array(vec![Reply::Int(e.offset as i64), Reply::Bulk(e.data)])).collect(),
-                ),
+                Reply::Array(entries.into_iter().map(|e| Reply::Array(vec![Reply::Int(e.offset as i64), Reply::Bulk(e.data)])).collect()),
             ),
             ("next", Reply::Int(next as i64)),
             ("closed", Reply::Bool(ended)),

@@ -82,9 +82,10 @@ impl Blocking {
 
     fn forget(&mut self, id: u64, keys: &[WaitKey]) {
         if let Some(domain) = domain_of(keys)
-            && let Some(n) = self.per_domain.get_mut(domain) {
-                *n -= 1;
-            }
+            && let Some(n) = self.per_domain.get_mut(domain)
+        {
+            *n -= 1;
+        }
         for key in keys {
             if let Some(q) = self.queues.get_mut(key) {
                 q.retain(|x| *x != id);

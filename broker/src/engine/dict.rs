@@ -330,9 +330,10 @@ impl<V> Dict<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.tables.iter().flat_map(|t| t.buckets.iter()).flat_map(|bucket| {
-            std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_slice(), &n.value))
-        })
+        self.tables
+            .iter()
+            .flat_map(|t| t.buckets.iter())
+            .flat_map(|bucket| std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_slice(), &n.value)))
     }
 
     fn visit_bucket<'a>(table: &'a Table<V>, idx: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
@@ -487,5 +488,3 @@ mod tests {
         }
     }
 }
-
-

@@ -65,9 +65,10 @@ impl Mailboxes {
     /// idempotency key).
     pub fn send(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], idempotency: Option<&Bytes>) -> Result<(u64, bool), CommandError> {
         if let Some(key) = idempotency
-            && let Some(id) = self.idempotency.get(&(dest.clone(), key.clone())) {
-                return Ok((*id, false));
-            }
+            && let Some(id) = self.idempotency.get(&(dest.clone(), key.clone()))
+        {
+            return Ok((*id, false));
+        }
         let mailbox = self.boxes.entry(dest.clone()).or_default();
         if mailbox.len >= self.settings.max_messages {
             return Err(CommandError::fixed("FULL the mailbox holds mailboxes.max_messages messages"));

@@ -9,11 +9,11 @@ pub mod bulletin;
 pub mod dict;
 pub mod glob;
 pub mod jobs;
-pub mod small_bytes;
-pub mod stream;
 pub mod keyspace;
 pub mod mailbox;
 pub mod pubsub;
+pub mod small_bytes;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -44,19 +44,14 @@ impl State {
             max_string_len: config.limits.proto_max_bulk_len,
             notify_flags: notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0),
             max_scopes: config.blackboard.max_scopes,
-            journal: JournalLimits {
-                max_entries: config.blackboard.journal_max_entries,
-                max_bytes: config.blackboard.journal_max_bytes,
-            },
+            journal: JournalLimits { max_entries: config.blackboard.journal_max_entries, max_bytes: config.blackboard.journal_max_bytes },
         };
         let streams = StreamSettings {
             retention: Retention { max_len: config.streams.max_len, max_age_ms: config.streams.max_age_ms },
             max_streams: config.streams.max_streams,
         };
-        let mailboxes = MailboxSettings {
-            max_messages: config.mailboxes.max_messages,
-            idempotency_keys: config.mailboxes.idempotency_keys,
-        };
+        let mailboxes =
+            MailboxSettings { max_messages: config.mailboxes.max_messages, idempotency_keys: config.mailboxes.idempotency_keys };
         let jobs = JobSettings {
             max_jobs: config.jobs.max_jobs,
             default_attempts: config.jobs.default_attempts,

@@ -89,12 +89,8 @@ async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<
         let _ = respond(stream, "405 Method Not Allowed", "text/plain", b"only GET is served here\n").await;
         return None;
     }
-    let header = |name: &str| {
-        req.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-    };
+    let header =
+        |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| std::str::from_utf8(h.value).ok());
     match path {
         "/ws" => {}
         "/healthz" => {
@@ -121,7 +117,9 @@ async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<
         return None;
     };
     if header("sec-websocket-version") != Some("13") {
-        let _ = stream.write_all(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
         return None;
     }
     let allowed = &broker.config.websocket.allowed_origins;
@@ -139,9 +137,8 @@ async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<
         return None;
     }
     let accept = derive_accept_key(key.as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
+    let response =
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
     stream.write_all(response.as_bytes()).await.ok()?;
     let mut opening = Opening { leftover: buf[len..].to_vec(), ..Opening::default() };
     for (name, value) in query_pairs(query) {

@@ -32,10 +32,8 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: Config) -> std::io::Result<Server> {
-        let ip: std::net::IpAddr = config
-            .bind
-            .parse()
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
+        let ip: std::net::IpAddr =
+            config.bind.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
         let resp = TcpListener::bind(SocketAddr::new(ip, config.port)).await?;
         let http = TcpListener::bind(SocketAddr::new(ip, config.http_port)).await?;
         let broker = Broker::new(config);

@@ -192,9 +192,10 @@ impl RespConnection {
                 },
             }
             if self.wbuf.len() >= self.flush_at
-                && let Err(ended) = self.flush().await {
-                    return Some(ended);
-                }
+                && let Err(ended) = self.flush().await
+            {
+                return Some(ended);
+            }
         }
         self.client.query_buffer.store(self.rbuf.len(), Ordering::Relaxed);
         if self.rbuf.is_empty() && self.rbuf.capacity() > READ_CHUNK_MAX {

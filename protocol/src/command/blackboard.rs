@@ -111,25 +111,108 @@ fn scope_key(mut a: Args) -> Result<(Bytes, Bytes), CommandError> {
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("bb.set", -4, WRITE | DENYOOM, keys(2, 2, 1), Blackboard, "0.1.0", "Sets a key in a scope; replies its new revision. BB.SET scope key value [PX ms | EX s | KEEPTTL] [IFREV rev | NX | XX]", parse_set),
-    spec!("bb.get", 3, READONLY | FAST, keys(2, 2, 1), Blackboard, "0.1.0", "Value, revision and remaining TTL of a key in a scope. BB.GET scope key", |a| { let (scope, key) = scope_key(a)?; ok(BbCommand::Get { scope, key }) }),
-    spec!("bb.has", 3, READONLY | FAST, keys(2, 2, 1), Blackboard, "0.1.0", "Whether a key exists in a scope. BB.HAS scope key", |a| { let (scope, key) = scope_key(a)?; ok(BbCommand::Has { scope, key }) }),
-    spec!("bb.del", -3, WRITE, keys(2, -1, 1), Blackboard, "0.1.0", "Deletes keys of a scope. BB.DEL scope key [key ...]", |mut a| { let scope = a.next_bytes()?; ok(BbCommand::Del { scope, keys: a.rest() }) }),
-    spec!("bb.keys", -2, READONLY, NO_KEYS, Blackboard, "0.1.0", "Keys of a scope matching a glob pattern. BB.KEYS scope [pattern]", |mut a| {
-        let scope = a.next_bytes()?;
-        let pattern = a.next_opt();
-        a.finish()?;
-        ok(BbCommand::Keys { scope, pattern })
+    spec!(
+        "bb.set",
+        -4,
+        WRITE | DENYOOM,
+        keys(2, 2, 1),
+        Blackboard,
+        "0.1.0",
+        "Sets a key in a scope; replies its new revision. BB.SET scope key value [PX ms | EX s | KEEPTTL] [IFREV rev | NX | XX]",
+        parse_set
+    ),
+    spec!(
+        "bb.get",
+        3,
+        READONLY | FAST,
+        keys(2, 2, 1),
+        Blackboard,
+        "0.1.0",
+        "Value, revision and remaining TTL of a key in a scope. BB.GET scope key",
+        |a| {
+            let (scope, key) = scope_key(a)?;
+            ok(BbCommand::Get { scope, key })
+        }
+    ),
+    spec!("bb.has", 3, READONLY | FAST, keys(2, 2, 1), Blackboard, "0.1.0", "Whether a key exists in a scope. BB.HAS scope key", |a| {
+        let (scope, key) = scope_key(a)?;
+        ok(BbCommand::Has { scope, key })
     }),
-    spec!("bb.clear", 2, WRITE, NO_KEYS, Blackboard, "0.1.0", "Deletes every key of a scope; replies how many. BB.CLEAR scope", |mut a| ok(BbCommand::Clear(a.next_bytes()?))),
-    spec!("bb.stats", 2, READONLY, NO_KEYS, Blackboard, "0.1.0", "A scope's keys, bytes and counters. BB.STATS scope", |mut a| ok(BbCommand::Stats(a.next_bytes()?))),
-    spec!("bb.scopes", 1, READONLY, NO_KEYS, Blackboard, "0.1.0", "Names of all scopes (the global scope is the empty string). BB.SCOPES", |_| ok(BbCommand::Scopes)),
-    spec!("bb.wait", -5, READONLY | BLOCKING, keys(2, 2, 1), Blackboard, "0.1.0", "Waits until a key exists (or passes a revision); replies like BB.GET, nil on timeout. BB.WAIT scope key [AFTER rev] TIMEOUT ms", parse_wait),
-    spec!("bb.getall", -2, READONLY, NO_KEYS, Blackboard, "0.1.0", "Every key of a scope with value, revision and TTL, and the journal position: the re-read to resume from. BB.GETALL scope [pattern]", |mut a| {
+    spec!("bb.del", -3, WRITE, keys(2, -1, 1), Blackboard, "0.1.0", "Deletes keys of a scope. BB.DEL scope key [key ...]", |mut a| {
         let scope = a.next_bytes()?;
-        let pattern = a.next_opt();
-        a.finish()?;
-        ok(BbCommand::GetAll { scope, pattern })
+        ok(BbCommand::Del { scope, keys: a.rest() })
     }),
-    spec!("bb.changes", -4, READONLY, NO_KEYS, Blackboard, "0.1.0", "Changes of a scope after a sequence number, to resume watching. BB.CHANGES scope SINCE seq [COUNT n]", parse_changes),
+    spec!(
+        "bb.keys",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Blackboard,
+        "0.1.0",
+        "Keys of a scope matching a glob pattern. BB.KEYS scope [pattern]",
+        |mut a| {
+            let scope = a.next_bytes()?;
+            let pattern = a.next_opt();
+            a.finish()?;
+            ok(BbCommand::Keys { scope, pattern })
+        }
+    ),
+    spec!(
+        "bb.clear",
+        2,
+        WRITE,
+        NO_KEYS,
+        Blackboard,
+        "0.1.0",
+        "Deletes every key of a scope; replies how many. BB.CLEAR scope",
+        |mut a| ok(BbCommand::Clear(a.next_bytes()?))
+    ),
+    spec!("bb.stats", 2, READONLY, NO_KEYS, Blackboard, "0.1.0", "A scope's keys, bytes and counters. BB.STATS scope", |mut a| ok(
+        BbCommand::Stats(a.next_bytes()?)
+    )),
+    spec!(
+        "bb.scopes",
+        1,
+        READONLY,
+        NO_KEYS,
+        Blackboard,
+        "0.1.0",
+        "Names of all scopes (the global scope is the empty string). BB.SCOPES",
+        |_| ok(BbCommand::Scopes)
+    ),
+    spec!(
+        "bb.wait",
+        -5,
+        READONLY | BLOCKING,
+        keys(2, 2, 1),
+        Blackboard,
+        "0.1.0",
+        "Waits until a key exists (or passes a revision); replies like BB.GET, nil on timeout. BB.WAIT scope key [AFTER rev] TIMEOUT ms",
+        parse_wait
+    ),
+    spec!(
+        "bb.getall",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Blackboard,
+        "0.1.0",
+        "Every key of a scope with value, revision and TTL, and the journal position: the re-read to resume from. BB.GETALL scope [pattern]",
+        |mut a| {
+            let scope = a.next_bytes()?;
+            let pattern = a.next_opt();
+            a.finish()?;
+            ok(BbCommand::GetAll { scope, pattern })
+        }
+    ),
+    spec!(
+        "bb.changes",
+        -4,
+        READONLY,
+        NO_KEYS,
+        Blackboard,
+        "0.1.0",
+        "Changes of a scope after a sequence number, to resume watching. BB.CHANGES scope SINCE seq [COUNT n]",
+        parse_changes
+    ),
 ];

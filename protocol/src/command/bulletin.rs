@@ -69,10 +69,7 @@ fn parse_op(raw: &[u8]) -> Result<FilterOp, CommandError> {
         b">" => FilterOp::Gt,
         b">=" => FilterOp::Ge,
         _ => {
-            return Err(CommandError::new(format!(
-                "ERR unknown comparison '{}' (use = != < <= > >=)",
-                String::from_utf8_lossy(raw)
-            )));
+            return Err(CommandError::new(format!("ERR unknown comparison '{}' (use = != < <= > >=)", String::from_utf8_lossy(raw))));
         }
     })
 }
@@ -164,42 +161,135 @@ fn scope_only(a: Args) -> Result<Bytes, CommandError> {
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("bl.publish", -3, WRITE | DENYOOM, keys(1, 1, 1), Bulletin, "0.1.0", "Publishes a JSON item to a board; replies its id. BL.PUBLISH board json [SCOPE s] [TTL ms]", |mut a| {
-        let (board, item) = (a.next_bytes()?, a.next_bytes()?);
-        let o = parse_options(a, &["SCOPE", "TTL"])?;
-        ok(BulletinCommand::Publish { scope: o.scope, board, item, ttl_ms: o.ttl_ms })
+    spec!(
+        "bl.publish",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Publishes a JSON item to a board; replies its id. BL.PUBLISH board json [SCOPE s] [TTL ms]",
+        |mut a| {
+            let (board, item) = (a.next_bytes()?, a.next_bytes()?);
+            let o = parse_options(a, &["SCOPE", "TTL"])?;
+            ok(BulletinCommand::Publish { scope: o.scope, board, item, ttl_ms: o.ttl_ms })
+        }
+    ),
+    spec!(
+        "bl.retrieve",
+        -2,
+        WRITE | BLOCKING,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "The first unlocked item that matches, optionally locked under a lease and optionally waiting. BL.RETRIEVE board [SCOPE s] [WHERE field op value ...] [LOCK ms] [BLOCK ms]",
+        |mut a| {
+            let board = a.next_bytes()?;
+            let o = parse_options(a, &["SCOPE", "WHERE", "LOCK", "BLOCK"])?;
+            ok(BulletinCommand::Retrieve { scope: o.scope, board, filters: o.filters, lock_ms: o.lock_ms, block: o.block })
+        }
+    ),
+    spec!(
+        "bl.all",
+        -2,
+        READONLY,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Every item that matches, in publish order. BL.ALL board [SCOPE s] [WHERE field op value ...] [LIMIT n]",
+        |mut a| {
+            let board = a.next_bytes()?;
+            let o = parse_options(a, &["SCOPE", "WHERE", "LIMIT"])?;
+            ok(BulletinCommand::All { scope: o.scope, board, filters: o.filters, limit: o.limit })
+        }
+    ),
+    spec!("bl.get", -3, READONLY | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "One item by id. BL.GET board id [SCOPE s]", |mut a| {
+        let (board, id) = board_id(&mut a)?;
+        ok(BulletinCommand::Get { scope: scope_only(a)?, board, id })
     }),
-    spec!("bl.retrieve", -2, WRITE | BLOCKING, keys(1, 1, 1), Bulletin, "0.1.0", "The first unlocked item that matches, optionally locked under a lease and optionally waiting. BL.RETRIEVE board [SCOPE s] [WHERE field op value ...] [LOCK ms] [BLOCK ms]", |mut a| {
+    spec!(
+        "bl.len",
+        -2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Items on a board (locked ones included). BL.LEN board [SCOPE s]",
+        |mut a| {
+            let board = a.next_bytes()?;
+            ok(BulletinCommand::Len { scope: scope_only(a)?, board })
+        }
+    ),
+    spec!(
+        "bl.extend",
+        -5,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Extends a lease. BL.EXTEND board id token ms [SCOPE s]",
+        |mut a| {
+            let (board, id) = board_id(&mut a)?;
+            let (token, ms) = (token(&a.next_bytes()?)?, a.next_u64()?.max(1));
+            ok(BulletinCommand::Extend { scope: scope_only(a)?, board, id, token, ms })
+        }
+    ),
+    spec!(
+        "bl.release",
+        -4,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Returns a locked item to the board (counted as a failed lease). BL.RELEASE board id token [SCOPE s]",
+        |mut a| {
+            let (board, id) = board_id(&mut a)?;
+            let token = token(&a.next_bytes()?)?;
+            ok(BulletinCommand::Release { scope: scope_only(a)?, board, id, token })
+        }
+    ),
+    spec!(
+        "bl.remove",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Removes an item (the ack); a locked item needs its token. BL.REMOVE board id [token] [SCOPE s]",
+        |mut a| {
+            let (board, id) = board_id(&mut a)?;
+            let token = match a.peek() {
+                Some(t) if !is_word(t, "SCOPE") => Some(token(&a.next_bytes()?)?),
+                _ => None,
+            };
+            ok(BulletinCommand::Remove { scope: scope_only(a)?, board, id, token })
+        }
+    ),
+    spec!(
+        "bl.config",
+        -2,
+        WRITE,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "A board's bound and overflow policy, and leases before dead letter. BL.CONFIG board [SCOPE s] [MAXLEN n] [OVERFLOW drop-oldest|reject-new] [MAXLEASES n]",
+        parse_config
+    ),
+    spec!("bl.dead", -2, READONLY, keys(1, 1, 1), Bulletin, "0.1.0", "A board's dead-letter items. BL.DEAD board [SCOPE s]", |mut a| {
         let board = a.next_bytes()?;
-        let o = parse_options(a, &["SCOPE", "WHERE", "LOCK", "BLOCK"])?;
-        ok(BulletinCommand::Retrieve { scope: o.scope, board, filters: o.filters, lock_ms: o.lock_ms, block: o.block })
+        ok(BulletinCommand::Dead { scope: scope_only(a)?, board })
     }),
-    spec!("bl.all", -2, READONLY, keys(1, 1, 1), Bulletin, "0.1.0", "Every item that matches, in publish order. BL.ALL board [SCOPE s] [WHERE field op value ...] [LIMIT n]", |mut a| {
-        let board = a.next_bytes()?;
-        let o = parse_options(a, &["SCOPE", "WHERE", "LIMIT"])?;
-        ok(BulletinCommand::All { scope: o.scope, board, filters: o.filters, limit: o.limit })
-    }),
-    spec!("bl.get", -3, READONLY | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "One item by id. BL.GET board id [SCOPE s]", |mut a| { let (board, id) = board_id(&mut a)?; ok(BulletinCommand::Get { scope: scope_only(a)?, board, id }) }),
-    spec!("bl.len", -2, READONLY | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "Items on a board (locked ones included). BL.LEN board [SCOPE s]", |mut a| { let board = a.next_bytes()?; ok(BulletinCommand::Len { scope: scope_only(a)?, board }) }),
-    spec!("bl.extend", -5, WRITE | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "Extends a lease. BL.EXTEND board id token ms [SCOPE s]", |mut a| {
-        let (board, id) = board_id(&mut a)?;
-        let (token, ms) = (token(&a.next_bytes()?)?, a.next_u64()?.max(1));
-        ok(BulletinCommand::Extend { scope: scope_only(a)?, board, id, token, ms })
-    }),
-    spec!("bl.release", -4, WRITE | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "Returns a locked item to the board (counted as a failed lease). BL.RELEASE board id token [SCOPE s]", |mut a| {
-        let (board, id) = board_id(&mut a)?;
-        let token = token(&a.next_bytes()?)?;
-        ok(BulletinCommand::Release { scope: scope_only(a)?, board, id, token })
-    }),
-    spec!("bl.remove", -3, WRITE | FAST, keys(1, 1, 1), Bulletin, "0.1.0", "Removes an item (the ack); a locked item needs its token. BL.REMOVE board id [token] [SCOPE s]", |mut a| {
-        let (board, id) = board_id(&mut a)?;
-        let token = match a.peek() {
-            Some(t) if !is_word(t, "SCOPE") => Some(token(&a.next_bytes()?)?),
-            _ => None,
-        };
-        ok(BulletinCommand::Remove { scope: scope_only(a)?, board, id, token })
-    }),
-    spec!("bl.config", -2, WRITE, keys(1, 1, 1), Bulletin, "0.1.0", "A board's bound and overflow policy, and leases before dead letter. BL.CONFIG board [SCOPE s] [MAXLEN n] [OVERFLOW drop-oldest|reject-new] [MAXLEASES n]", parse_config),
-    spec!("bl.dead", -2, READONLY, keys(1, 1, 1), Bulletin, "0.1.0", "A board's dead-letter items. BL.DEAD board [SCOPE s]", |mut a| { let board = a.next_bytes()?; ok(BulletinCommand::Dead { scope: scope_only(a)?, board }) }),
-    spec!("bl.redrive", -3, WRITE, keys(1, 1, 1), Bulletin, "0.1.0", "Moves a dead-letter item back to its board. BL.REDRIVE board id [SCOPE s]", |mut a| { let (board, id) = board_id(&mut a)?; ok(BulletinCommand::Redrive { scope: scope_only(a)?, board, id }) }),
+    spec!(
+        "bl.redrive",
+        -3,
+        WRITE,
+        keys(1, 1, 1),
+        Bulletin,
+        "0.1.0",
+        "Moves a dead-letter item back to its board. BL.REDRIVE board id [SCOPE s]",
+        |mut a| {
+            let (board, id) = board_id(&mut a)?;
+            ok(BulletinCommand::Redrive { scope: scope_only(a)?, board, id })
+        }
+    ),
 ];

@@ -92,8 +92,7 @@ fn parse_ping(mut a: Args) -> Result<Command, CommandError> {
 fn parse_hello(mut a: Args) -> Result<Command, CommandError> {
     let mut hello = HelloArgs::default();
     if let Some(v) = a.next_opt() {
-        let ver = parse_i64(&v)
-            .ok_or(CommandError::fixed("ERR Protocol version is not an integer or out of range"))?;
+        let ver = parse_i64(&v).ok_or(CommandError::fixed("ERR Protocol version is not an integer or out of range"))?;
         hello.protover = Some(ver);
         while let Some(opt) = a.next_opt() {
             if is_word(&opt, "AUTH") && a.remaining() >= 2 {
@@ -101,10 +100,7 @@ fn parse_hello(mut a: Args) -> Result<Command, CommandError> {
             } else if is_word(&opt, "SETNAME") && a.remaining() >= 1 {
                 hello.setname = Some(a.next_bytes()?);
             } else {
-                return Err(CommandError::new(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(&opt)
-                )));
+                return Err(CommandError::new(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&opt))));
             }
         }
     }
@@ -159,9 +155,7 @@ fn parse_client_kill(mut a: Args) -> Result<Command, CommandError> {
     while let Some(opt) = a.next_opt() {
         let value = a.next_bytes()?;
         if is_word(&opt, "ID") {
-            let id = parse_i64(&value)
-                .filter(|v| *v > 0)
-                .ok_or(CommandError::fixed("ERR client-id should be greater than 0"))?;
+            let id = parse_i64(&value).filter(|v| *v > 0).ok_or(CommandError::fixed("ERR client-id should be greater than 0"))?;
             f.id = Some(id as u64);
         } else if is_word(&opt, "TYPE") {
             f.kind = Some(value);
@@ -243,54 +237,246 @@ fn container(_: Args) -> Result<Command, CommandError> {
 }
 
 const CLIENT_SUBS: &[CommandSpec] = &[
-    spec!("client|id", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "5.0.0", "Returns the unique client ID of the connection.", |_| ok(ConnCommand::ClientId)),
-    spec!("client|setname", 3, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.6.9", "Sets the connection name.", |mut a| ok(ConnCommand::ClientSetName(a.next_bytes()?))),
-    spec!("client|getname", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.6.9", "Returns the name of the connection.", |_| ok(ConnCommand::ClientGetName)),
-    spec!("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.4.0", "Lists open connections.", parse_client_list),
-    spec!("client|info", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "6.2.0", "Returns information about the connection.", |_| ok(ConnCommand::ClientInfo)),
-    spec!("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.4.0", "Terminates open connections.", parse_client_kill),
-    spec!("client|setinfo", 4, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "7.2.0", "Sets information specific to the client or connection.", |mut a| ok(ConnCommand::ClientSetInfo { attr: a.next_bytes()?, value: a.next_bytes()? })),
-    spec!("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "7.0.0", "Sets the client eviction mode of the connection.", |a| ok(ConnCommand::ClientNoEvict(parse_on_off(a)?))),
-    spec!("client|help", 2, LOADING | STALE, NO_KEYS, Connection, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(ConnCommand::ClientHelp)),
+    spec!(
+        "client|id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        |_| ok(ConnCommand::ClientId)
+    ),
+    spec!("client|setname", 3, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.6.9", "Sets the connection name.", |mut a| ok(
+        ConnCommand::ClientSetName(a.next_bytes()?)
+    )),
+    spec!("client|getname", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "2.6.9", "Returns the name of the connection.", |_| ok(
+        ConnCommand::ClientGetName
+    )),
+    spec!(
+        "client|list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "2.4.0",
+        "Lists open connections.",
+        parse_client_list
+    ),
+    spec!("client|info", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "6.2.0", "Returns information about the connection.", |_| ok(
+        ConnCommand::ClientInfo
+    )),
+    spec!(
+        "client|kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "2.4.0",
+        "Terminates open connections.",
+        parse_client_kill
+    ),
+    spec!(
+        "client|setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        |mut a| ok(ConnCommand::ClientSetInfo { attr: a.next_bytes()?, value: a.next_bytes()? })
+    ),
+    spec!(
+        "client|no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "7.0.0",
+        "Sets the client eviction mode of the connection.",
+        |a| ok(ConnCommand::ClientNoEvict(parse_on_off(a)?))
+    ),
+    spec!(
+        "client|help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        |_| ok(ConnCommand::ClientHelp)
+    ),
 ];
 
 const COMMAND_SUBS: &[CommandSpec] = &[
-    spec!("command|count", 2, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns a count of commands.", |_| ok(ConnCommand::CommandCount)),
-    spec!("command|list", -2, LOADING | STALE, NO_KEYS, Server, "7.0.0", "Returns a list of command names.", |_| ok(ConnCommand::CommandList)),
-    spec!("command|info", -2, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns information about one, multiple or all commands.", |a| ok(ConnCommand::CommandInfo(rest(a)))),
-    spec!("command|docs", -2, LOADING | STALE, NO_KEYS, Server, "7.0.0", "Returns documentary information about one, multiple or all commands.", |a| ok(ConnCommand::CommandDocs(rest(a)))),
-    spec!("command|getkeys", -4, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Extracts the key names from an arbitrary command.", |a| ok(ConnCommand::CommandGetKeys(rest(a)))),
-    spec!("command|help", 2, LOADING | STALE, NO_KEYS, Server, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(ConnCommand::CommandHelp)),
+    spec!("command|count", 2, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns a count of commands.", |_| ok(
+        ConnCommand::CommandCount
+    )),
+    spec!("command|list", -2, LOADING | STALE, NO_KEYS, Server, "7.0.0", "Returns a list of command names.", |_| ok(
+        ConnCommand::CommandList
+    )),
+    spec!(
+        "command|info",
+        -2,
+        LOADING | STALE,
+        NO_KEYS,
+        Server,
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        |a| ok(ConnCommand::CommandInfo(rest(a)))
+    ),
+    spec!(
+        "command|docs",
+        -2,
+        LOADING | STALE,
+        NO_KEYS,
+        Server,
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        |a| ok(ConnCommand::CommandDocs(rest(a)))
+    ),
+    spec!("command|getkeys", -4, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Extracts the key names from an arbitrary command.", |a| ok(
+        ConnCommand::CommandGetKeys(rest(a))
+    )),
+    spec!("command|help", 2, LOADING | STALE, NO_KEYS, Server, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(
+        ConnCommand::CommandHelp
+    )),
 ];
 
 const CONFIG_SUBS: &[CommandSpec] = &[
-    spec!("config|get", -3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Server, "2.0.0", "Returns the effective values of configuration parameters.", |a| ok(ConnCommand::ConfigGet(rest(a)))),
-    spec!("config|set", -4, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Server, "2.0.0", "Sets configuration parameters in-flight.", parse_config_set),
-    spec!("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Server, "2.0.0", "Resets the server's statistics.", |_| ok(ConnCommand::ConfigResetStat)),
-    spec!("config|rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Server, "2.8.0", "Persists the effective configuration to file.", |_| ok(ConnCommand::ConfigRewrite)),
-    spec!("config|help", 2, LOADING | STALE, NO_KEYS, Server, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(ConnCommand::ConfigHelp)),
+    spec!(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Server,
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        |a| ok(ConnCommand::ConfigGet(rest(a)))
+    ),
+    spec!(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Server,
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        parse_config_set
+    ),
+    spec!("config|resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Server, "2.0.0", "Resets the server's statistics.", |_| ok(
+        ConnCommand::ConfigResetStat
+    )),
+    spec!(
+        "config|rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Server,
+        "2.8.0",
+        "Persists the effective configuration to file.",
+        |_| ok(ConnCommand::ConfigRewrite)
+    ),
+    spec!("config|help", 2, LOADING | STALE, NO_KEYS, Server, "5.0.0", "Returns helpful text about the different subcommands.", |_| ok(
+        ConnCommand::ConfigHelp
+    )),
 ];
 
 pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("ping", -1, FAST | SUBSCRIBED_OK, NO_KEYS, Connection, "1.0.0", "Returns the server's liveliness response.", parse_ping),
     spec!("echo", 2, CONN, NO_KEYS, Connection, "1.0.0", "Returns the given string.", |mut a| ok(ConnCommand::Echo(a.next_bytes()?))),
-    spec!("hello", -1, NOSCRIPT | CONN | NO_AUTH, NO_KEYS, Connection, "6.0.0", "Handshakes with the server: protocol version, authentication, name.", parse_hello),
+    spec!(
+        "hello",
+        -1,
+        NOSCRIPT | CONN | NO_AUTH,
+        NO_KEYS,
+        Connection,
+        "6.0.0",
+        "Handshakes with the server: protocol version, authentication, name.",
+        parse_hello
+    ),
     spec!("auth", -2, NOSCRIPT | CONN | NO_AUTH, NO_KEYS, Connection, "1.0.0", "Authenticates the connection.", parse_auth),
     spec!("select", 2, CONN, NO_KEYS, Connection, "1.0.0", "Changes the selected database.", parse_select),
-    spec!("quit", -1, NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK, NO_KEYS, Connection, "1.0.0", "Closes the connection.", |_| ok(ConnCommand::Quit)),
-    spec!("reset", 1, NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK, NO_KEYS, Connection, "6.2.0", "Resets the connection.", |_| ok(ConnCommand::Reset)),
-    CommandSpec { subcommands: CLIENT_SUBS, ..spec!("client", -2, 0, NO_KEYS, Connection, "2.4.0", "A container for client connection commands.", container) },
-    CommandSpec { subcommands: COMMAND_SUBS, ..spec!("command", -1, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns detailed information about all commands.", |_| ok(ConnCommand::CommandAll)) },
-    spec!("info", -1, LOADING | STALE, NO_KEYS, Server, "1.0.0", "Returns information and statistics about the server.", |a| ok(ConnCommand::Info(rest(a)))),
-    CommandSpec { subcommands: CONFIG_SUBS, ..spec!("config", -2, 0, NO_KEYS, Server, "2.0.0", "A container for server configuration commands.", container) },
-    spec!("dbsize", 1, READONLY | FAST, NO_KEYS, Server, "1.0.0", "Returns the number of keys in the database.", |_| ok(ConnCommand::DbSize)),
-    spec!("flushdb", -1, WRITE | DANGEROUS, NO_KEYS, Server, "1.0.0", "Removes all keys from the current database.", |a| parse_flush(a, ConnCommand::FlushDb)),
-    spec!("flushall", -1, WRITE | DANGEROUS, NO_KEYS, Server, "1.0.0", "Removes all keys from all databases.", |a| parse_flush(a, ConnCommand::FlushAll)),
+    spec!(
+        "quit",
+        -1,
+        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK,
+        NO_KEYS,
+        Connection,
+        "1.0.0",
+        "Closes the connection.",
+        |_| ok(ConnCommand::Quit)
+    ),
+    spec!(
+        "reset",
+        1,
+        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK,
+        NO_KEYS,
+        Connection,
+        "6.2.0",
+        "Resets the connection.",
+        |_| ok(ConnCommand::Reset)
+    ),
+    CommandSpec {
+        subcommands: CLIENT_SUBS,
+        ..spec!("client", -2, 0, NO_KEYS, Connection, "2.4.0", "A container for client connection commands.", container)
+    },
+    CommandSpec {
+        subcommands: COMMAND_SUBS,
+        ..spec!("command", -1, LOADING | STALE, NO_KEYS, Server, "2.8.13", "Returns detailed information about all commands.", |_| ok(
+            ConnCommand::CommandAll
+        ))
+    },
+    spec!("info", -1, LOADING | STALE, NO_KEYS, Server, "1.0.0", "Returns information and statistics about the server.", |a| ok(
+        ConnCommand::Info(rest(a))
+    )),
+    CommandSpec {
+        subcommands: CONFIG_SUBS,
+        ..spec!("config", -2, 0, NO_KEYS, Server, "2.0.0", "A container for server configuration commands.", container)
+    },
+    spec!("dbsize", 1, READONLY | FAST, NO_KEYS, Server, "1.0.0", "Returns the number of keys in the database.", |_| ok(
+        ConnCommand::DbSize
+    )),
+    spec!("flushdb", -1, WRITE | DANGEROUS, NO_KEYS, Server, "1.0.0", "Removes all keys from the current database.", |a| parse_flush(
+        a,
+        ConnCommand::FlushDb
+    )),
+    spec!("flushall", -1, WRITE | DANGEROUS, NO_KEYS, Server, "1.0.0", "Removes all keys from all databases.", |a| parse_flush(
+        a,
+        ConnCommand::FlushAll
+    )),
     spec!("time", 1, CONN, NO_KEYS, Server, "2.6.0", "Returns the server time.", |_| ok(ConnCommand::Time)),
     spec!("swapdb", 3, WRITE | FAST | DANGEROUS, NO_KEYS, Server, "4.0.0", "Swaps two databases.", parse_swapdb),
     spec!("multi", 1, TX, NO_KEYS, Transactions, "1.2.0", "Starts a transaction.", |_| ok(ConnCommand::Multi)),
-    spec!("exec", 1, NOSCRIPT | LOADING | STALE | TX_CONTROL, NO_KEYS, Transactions, "1.2.0", "Executes all commands in a transaction.", |_| ok(ConnCommand::Exec)),
+    spec!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | TX_CONTROL,
+        NO_KEYS,
+        Transactions,
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        |_| ok(ConnCommand::Exec)
+    ),
     spec!("discard", 1, TX, NO_KEYS, Transactions, "2.0.0", "Discards a transaction.", |_| ok(ConnCommand::Discard)),
-    spec!("watch", -2, TX, keys(1, -1, 1), Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", |a| ok(ConnCommand::Watch(rest(a)))),
-    spec!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, Transactions, "2.2.0", "Forgets about watched keys of a transaction.", |_| ok(ConnCommand::Unwatch)),
+    spec!(
+        "watch",
+        -2,
+        TX,
+        keys(1, -1, 1),
+        Transactions,
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        |a| ok(ConnCommand::Watch(rest(a)))
+    ),
+    spec!(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        NO_KEYS,
+        Transactions,
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        |_| ok(ConnCommand::Unwatch)
+    ),
 ];

@@ -154,51 +154,165 @@ fn optional_block(a: &mut Args) -> Result<Option<WaitMs>, CommandError> {
 const W: u32 = WRITE | FAST;
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("job.submit", -3, WRITE | DENYOOM | BLOCKING, keys(1, 1, 1), Jobs, "0.1.0", "Submits a job to a queue; replies its id (with WAIT, its result). JOB.SUBMIT queue payload [ID id] [PRIORITY n] [DELAY ms] [ATTEMPTS n] [BACKOFF fixed|exponential ms [JITTER]] [LEASE ms] [RESULT-TTL ms] [WAIT ms]", parse_submit),
-    spec!("job.claim", -2, WRITE | BLOCKING, NO_KEYS, Jobs, "0.1.0", "Claims the next job of the first queue that has one, under a lease. JOB.CLAIM queue [queue ...] [BLOCK ms] [LEASE ms] [COMPLETE id token result]", parse_claim),
+    spec!(
+        "job.submit",
+        -3,
+        WRITE | DENYOOM | BLOCKING,
+        keys(1, 1, 1),
+        Jobs,
+        "0.1.0",
+        "Submits a job to a queue; replies its id (with WAIT, its result). JOB.SUBMIT queue payload [ID id] [PRIORITY n] [DELAY ms] [ATTEMPTS n] [BACKOFF fixed|exponential ms [JITTER]] [LEASE ms] [RESULT-TTL ms] [WAIT ms]",
+        parse_submit
+    ),
+    spec!(
+        "job.claim",
+        -2,
+        WRITE | BLOCKING,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Claims the next job of the first queue that has one, under a lease. JOB.CLAIM queue [queue ...] [BLOCK ms] [LEASE ms] [COMPLETE id token result]",
+        parse_claim
+    ),
     spec!("job.heartbeat", -3, W, NO_KEYS, Jobs, "0.1.0", "Extends a claimed job's lease. JOB.HEARTBEAT id token [LEASE ms]", |mut a| {
         let (id, token) = (a.next_bytes()?, token(&mut a)?);
         let lease_ms = if a.eat("LEASE") { Some(a.next_u64()?.max(1)) } else { None };
         a.finish()?;
         ok(JobCommand::Heartbeat { id, token, lease_ms })
     }),
-    spec!("job.progress", 4, W, NO_KEYS, Jobs, "0.1.0", "Reports a claimed job's progress. JOB.PROGRESS id token value", |mut a| ok(JobCommand::Progress { id: a.next_bytes()?, token: token(&mut a)?, value: a.next_bytes()? })),
-    spec!("job.chunk", 4, W | DENYOOM, NO_KEYS, Jobs, "0.1.0", "Appends a result chunk to a claimed job; replies its offset. JOB.CHUNK id token data", |mut a| ok(JobCommand::Chunk { id: a.next_bytes()?, token: token(&mut a)?, data: a.next_bytes()? })),
-    spec!("job.complete", -3, W, NO_KEYS, Jobs, "0.1.0", "Completes a claimed job with an optional result. JOB.COMPLETE id token [result]", |mut a| {
-        let (id, token) = (a.next_bytes()?, token(&mut a)?);
-        let result = a.next_opt();
-        a.finish()?;
-        ok(JobCommand::Complete { id, token, result })
-    }),
-    spec!("job.fail", -4, W, NO_KEYS, Jobs, "0.1.0", "Fails a claimed job: retried after its backoff, or dead after the last attempt. JOB.FAIL id token error [NORETRY]", |mut a| {
-        let (id, token, error) = (a.next_bytes()?, token(&mut a)?, a.next_bytes()?);
-        let no_retry = a.eat("NORETRY");
-        a.finish()?;
-        ok(JobCommand::Fail { id, token, error, no_retry })
-    }),
-    spec!("job.status", 2, READONLY | FAST, NO_KEYS, Jobs, "0.1.0", "A job's state, attempts, progress and timestamps. JOB.STATUS id", |mut a| ok(JobCommand::Status(a.next_bytes()?))),
-    spec!("job.result", -2, READONLY | BLOCKING, NO_KEYS, Jobs, "0.1.0", "A job's result, optionally waiting for it; nil on timeout. JOB.RESULT id [BLOCK ms]", |mut a| {
-        let id = a.next_bytes()?;
-        let block = optional_block(&mut a)?;
-        a.finish()?;
-        ok(JobCommand::Result { id, block })
-    }),
-    spec!("job.read", -2, READONLY | BLOCKING, NO_KEYS, Jobs, "0.1.0", "A job's result chunks from an offset. JOB.READ id [FROM offset] [COUNT n] [BLOCK ms]", parse_read),
-    spec!("job.cancel", 2, W, NO_KEYS, Jobs, "0.1.0", "Cancels a job; a running job's worker learns it at once or at its next heartbeat. JOB.CANCEL id", |mut a| ok(JobCommand::Cancel(a.next_bytes()?))),
-    spec!("job.list", -2, READONLY, NO_KEYS, Jobs, "0.1.0", "Ids of a queue's jobs, optionally in one state. JOB.LIST queue [state]", |mut a| {
-        let queue = a.next_bytes()?;
-        let state = a.next_opt();
-        a.finish()?;
-        ok(JobCommand::List { queue, state })
-    }),
-    spec!("job.stats", 2, READONLY, NO_KEYS, Jobs, "0.1.0", "A queue's jobs per state, limit and counters. JOB.STATS queue", |mut a| ok(JobCommand::Stats(a.next_bytes()?))),
-    spec!("job.dead", 2, READONLY, NO_KEYS, Jobs, "0.1.0", "A queue's dead-letter jobs. JOB.DEAD queue", |mut a| ok(JobCommand::Dead(a.next_bytes()?))),
-    spec!("job.retry", 2, W, NO_KEYS, Jobs, "0.1.0", "Requeues a dead, failed or cancelled job with fresh attempts. JOB.RETRY id", |mut a| ok(JobCommand::Retry(a.next_bytes()?))),
-    spec!("job.queue", 4, WRITE, NO_KEYS, Jobs, "0.1.0", "Sets a queue's concurrency limit (0: none). JOB.QUEUE queue CONCURRENCY n", |mut a| {
-        let queue = a.next_bytes()?;
-        if !a.eat("CONCURRENCY") {
-            return Err(CommandError::syntax());
+    spec!("job.progress", 4, W, NO_KEYS, Jobs, "0.1.0", "Reports a claimed job's progress. JOB.PROGRESS id token value", |mut a| ok(
+        JobCommand::Progress { id: a.next_bytes()?, token: token(&mut a)?, value: a.next_bytes()? }
+    )),
+    spec!(
+        "job.chunk",
+        4,
+        W | DENYOOM,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Appends a result chunk to a claimed job; replies its offset. JOB.CHUNK id token data",
+        |mut a| ok(JobCommand::Chunk { id: a.next_bytes()?, token: token(&mut a)?, data: a.next_bytes()? })
+    ),
+    spec!(
+        "job.complete",
+        -3,
+        W,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Completes a claimed job with an optional result. JOB.COMPLETE id token [result]",
+        |mut a| {
+            let (id, token) = (a.next_bytes()?, token(&mut a)?);
+            let result = a.next_opt();
+            a.finish()?;
+            ok(JobCommand::Complete { id, token, result })
         }
-        ok(JobCommand::Concurrency { queue, limit: a.next_u64()? as usize })
-    }),
+    ),
+    spec!(
+        "job.fail",
+        -4,
+        W,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Fails a claimed job: retried after its backoff, or dead after the last attempt. JOB.FAIL id token error [NORETRY]",
+        |mut a| {
+            let (id, token, error) = (a.next_bytes()?, token(&mut a)?, a.next_bytes()?);
+            let no_retry = a.eat("NORETRY");
+            a.finish()?;
+            ok(JobCommand::Fail { id, token, error, no_retry })
+        }
+    ),
+    spec!(
+        "job.status",
+        2,
+        READONLY | FAST,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "A job's state, attempts, progress and timestamps. JOB.STATUS id",
+        |mut a| ok(JobCommand::Status(a.next_bytes()?))
+    ),
+    spec!(
+        "job.result",
+        -2,
+        READONLY | BLOCKING,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "A job's result, optionally waiting for it; nil on timeout. JOB.RESULT id [BLOCK ms]",
+        |mut a| {
+            let id = a.next_bytes()?;
+            let block = optional_block(&mut a)?;
+            a.finish()?;
+            ok(JobCommand::Result { id, block })
+        }
+    ),
+    spec!(
+        "job.read",
+        -2,
+        READONLY | BLOCKING,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "A job's result chunks from an offset. JOB.READ id [FROM offset] [COUNT n] [BLOCK ms]",
+        parse_read
+    ),
+    spec!(
+        "job.cancel",
+        2,
+        W,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Cancels a job; a running job's worker learns it at once or at its next heartbeat. JOB.CANCEL id",
+        |mut a| ok(JobCommand::Cancel(a.next_bytes()?))
+    ),
+    spec!(
+        "job.list",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Ids of a queue's jobs, optionally in one state. JOB.LIST queue [state]",
+        |mut a| {
+            let queue = a.next_bytes()?;
+            let state = a.next_opt();
+            a.finish()?;
+            ok(JobCommand::List { queue, state })
+        }
+    ),
+    spec!("job.stats", 2, READONLY, NO_KEYS, Jobs, "0.1.0", "A queue's jobs per state, limit and counters. JOB.STATS queue", |mut a| ok(
+        JobCommand::Stats(a.next_bytes()?)
+    )),
+    spec!("job.dead", 2, READONLY, NO_KEYS, Jobs, "0.1.0", "A queue's dead-letter jobs. JOB.DEAD queue", |mut a| ok(JobCommand::Dead(
+        a.next_bytes()?
+    ))),
+    spec!(
+        "job.retry",
+        2,
+        W,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Requeues a dead, failed or cancelled job with fresh attempts. JOB.RETRY id",
+        |mut a| ok(JobCommand::Retry(a.next_bytes()?))
+    ),
+    spec!(
+        "job.queue",
+        4,
+        WRITE,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Sets a queue's concurrency limit (0: none). JOB.QUEUE queue CONCURRENCY n",
+        |mut a| {
+            let queue = a.next_bytes()?;
+            if !a.eat("CONCURRENCY") {
+                return Err(CommandError::syntax());
+            }
+            ok(JobCommand::Concurrency { queue, limit: a.next_u64()? as usize })
+        }
+    ),
 ];

@@ -18,15 +18,40 @@ pub enum KeyCommand {
     Keys(Bytes),
     Scan(ScanArgs),
     RandomKey,
-    Rename { from: Bytes, to: Bytes, only_if_new: bool },
-    Copy { source: Bytes, destination: Bytes, db: Option<i64>, replace: bool },
-    Move { key: Bytes, db: i64 },
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        only_if_new: bool,
+    },
+    Copy {
+        source: Bytes,
+        destination: Bytes,
+        db: Option<i64>,
+        replace: bool,
+    },
+    Move {
+        key: Bytes,
+        db: i64,
+    },
     /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: `amount` is in seconds or ms, relative or absolute.
-    Expire { command: &'static str, key: Bytes, amount: i64, millis: bool, absolute: bool, condition: ExpireCondition },
+    Expire {
+        command: &'static str,
+        key: Bytes,
+        amount: i64,
+        millis: bool,
+        absolute: bool,
+        condition: ExpireCondition,
+    },
     /// TTL / PTTL.
-    Ttl { key: Bytes, millis: bool },
+    Ttl {
+        key: Bytes,
+        millis: bool,
+    },
     /// EXPIRETIME / PEXPIRETIME.
-    ExpireTime { key: Bytes, millis: bool },
+    ExpireTime {
+        key: Bytes,
+        millis: bool,
+    },
     Persist(Bytes),
     ObjectEncoding(Bytes),
     ObjectFreq(Bytes),
@@ -148,11 +173,35 @@ fn one_key(a: &mut Args) -> Result<Bytes, CommandError> {
 }
 
 const OBJECT_SUBS: &[CommandSpec] = &[
-    spec!("object|encoding", 3, READONLY, keys(2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a key's value.", |mut a| ok(KeyCommand::ObjectEncoding(one_key(&mut a)?))),
-    spec!("object|freq", 3, READONLY, keys(2, 2, 1), Generic, "4.0.0", "Returns the logarithmic access frequency counter of a key's value.", |mut a| ok(KeyCommand::ObjectFreq(one_key(&mut a)?))),
-    spec!("object|idletime", 3, READONLY, keys(2, 2, 1), Generic, "2.2.3", "Returns the time since the last access to a key's value.", |mut a| ok(KeyCommand::ObjectIdleTime(one_key(&mut a)?))),
-    spec!("object|refcount", 3, READONLY, keys(2, 2, 1), Generic, "2.2.3", "Returns the reference count of a value of a key.", |mut a| ok(KeyCommand::ObjectRefCount(one_key(&mut a)?))),
-    spec!("object|help", 2, LOADING | STALE, NO_KEYS, Generic, "6.2.0", "Returns helpful text about the different subcommands.", |_| ok(KeyCommand::ObjectHelp)),
+    spec!("object|encoding", 3, READONLY, keys(2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a key's value.", |mut a| ok(
+        KeyCommand::ObjectEncoding(one_key(&mut a)?)
+    )),
+    spec!(
+        "object|freq",
+        3,
+        READONLY,
+        keys(2, 2, 1),
+        Generic,
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a key's value.",
+        |mut a| ok(KeyCommand::ObjectFreq(one_key(&mut a)?))
+    ),
+    spec!(
+        "object|idletime",
+        3,
+        READONLY,
+        keys(2, 2, 1),
+        Generic,
+        "2.2.3",
+        "Returns the time since the last access to a key's value.",
+        |mut a| ok(KeyCommand::ObjectIdleTime(one_key(&mut a)?))
+    ),
+    spec!("object|refcount", 3, READONLY, keys(2, 2, 1), Generic, "2.2.3", "Returns the reference count of a value of a key.", |mut a| ok(
+        KeyCommand::ObjectRefCount(one_key(&mut a)?)
+    )),
+    spec!("object|help", 2, LOADING | STALE, NO_KEYS, Generic, "6.2.0", "Returns helpful text about the different subcommands.", |_| ok(
+        KeyCommand::ObjectHelp
+    )),
 ];
 
 fn container(_: Args) -> Result<Command, CommandError> {
@@ -161,27 +210,107 @@ fn container(_: Args) -> Result<Command, CommandError> {
 
 pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("del", -2, WRITE, keys(1, -1, 1), Generic, "1.0.0", "Deletes one or more keys.", |a| ok(KeyCommand::Del(key_list(a)))),
-    spec!("unlink", -2, WRITE | FAST, keys(1, -1, 1), Generic, "4.0.0", "Asynchronously deletes one or more keys.", |a| ok(KeyCommand::Unlink(key_list(a)))),
-    spec!("exists", -2, READONLY | FAST, keys(1, -1, 1), Generic, "1.0.0", "Determines whether one or more keys exist.", |a| ok(KeyCommand::Exists(key_list(a)))),
-    spec!("touch", -2, READONLY | FAST, keys(1, -1, 1), Generic, "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", |a| ok(KeyCommand::Touch(key_list(a)))),
-    spec!("type", 2, READONLY | FAST, keys(1, 1, 1), Generic, "1.0.0", "Determines the type of value stored at a key.", |mut a| ok(KeyCommand::Type(one_key(&mut a)?))),
-    spec!("keys", 2, READONLY | DANGEROUS, NO_KEYS, Generic, "1.0.0", "Returns all key names that match a pattern.", |mut a| ok(KeyCommand::Keys(a.next_bytes()?))),
+    spec!("unlink", -2, WRITE | FAST, keys(1, -1, 1), Generic, "4.0.0", "Asynchronously deletes one or more keys.", |a| ok(
+        KeyCommand::Unlink(key_list(a))
+    )),
+    spec!("exists", -2, READONLY | FAST, keys(1, -1, 1), Generic, "1.0.0", "Determines whether one or more keys exist.", |a| ok(
+        KeyCommand::Exists(key_list(a))
+    )),
+    spec!(
+        "touch",
+        -2,
+        READONLY | FAST,
+        keys(1, -1, 1),
+        Generic,
+        "3.2.1",
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        |a| ok(KeyCommand::Touch(key_list(a)))
+    ),
+    spec!("type", 2, READONLY | FAST, keys(1, 1, 1), Generic, "1.0.0", "Determines the type of value stored at a key.", |mut a| ok(
+        KeyCommand::Type(one_key(&mut a)?)
+    )),
+    spec!("keys", 2, READONLY | DANGEROUS, NO_KEYS, Generic, "1.0.0", "Returns all key names that match a pattern.", |mut a| ok(
+        KeyCommand::Keys(a.next_bytes()?)
+    )),
     spec!("scan", -2, READONLY, NO_KEYS, Generic, "2.8.0", "Iterates over the key names in the database.", parse_scan),
-    spec!("randomkey", 1, READONLY, NO_KEYS, Generic, "1.0.0", "Returns a random key name from the database.", |_| ok(KeyCommand::RandomKey)),
+    spec!("randomkey", 1, READONLY, NO_KEYS, Generic, "1.0.0", "Returns a random key name from the database.", |_| ok(
+        KeyCommand::RandomKey
+    )),
     spec!("rename", 3, WRITE, keys(1, 2, 1), Generic, "1.0.0", "Renames a key and overwrites the destination.", |a| parse_rename(false, a)),
-    spec!("renamenx", 3, WRITE | FAST, keys(1, 2, 1), Generic, "1.0.0", "Renames a key only when the target key name doesn't exist.", |a| parse_rename(true, a)),
+    spec!(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        keys(1, 2, 1),
+        Generic,
+        "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+        |a| parse_rename(true, a)
+    ),
     spec!("copy", -3, WRITE | DENYOOM, keys(1, 2, 1), Generic, "6.2.0", "Copies the value of a key to a new key.", parse_copy),
-    spec!("move", 3, WRITE | FAST, keys(1, 1, 1), Generic, "1.0.0", "Moves a key to another database.", |mut a| ok(KeyCommand::Move { key: a.next_bytes()?, db: a.next_i64()? })),
-    spec!("expire", -3, WRITE | FAST, keys(1, 1, 1), Generic, "1.0.0", "Sets the expiration time of a key in seconds.", |a| parse_expire("expire", false, false, a)),
-    spec!("pexpire", -3, WRITE | FAST, keys(1, 1, 1), Generic, "2.6.0", "Sets the expiration time of a key in milliseconds.", |a| parse_expire("pexpire", true, false, a)),
-    spec!("expireat", -3, WRITE | FAST, keys(1, 1, 1), Generic, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", |a| parse_expire("expireat", false, true, a)),
-    spec!("pexpireat", -3, WRITE | FAST, keys(1, 1, 1), Generic, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", |a| parse_expire("pexpireat", true, true, a)),
-    spec!("ttl", 2, READONLY | FAST, keys(1, 1, 1), Generic, "1.0.0", "Returns the expiration time in seconds of a key.", |mut a| ok(KeyCommand::Ttl { key: one_key(&mut a)?, millis: false })),
-    spec!("pttl", 2, READONLY | FAST, keys(1, 1, 1), Generic, "2.6.0", "Returns the expiration time in milliseconds of a key.", |mut a| ok(KeyCommand::Ttl { key: one_key(&mut a)?, millis: true })),
-    spec!("expiretime", 2, READONLY | FAST, keys(1, 1, 1), Generic, "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", |mut a| ok(KeyCommand::ExpireTime { key: one_key(&mut a)?, millis: false })),
-    spec!("pexpiretime", 2, READONLY | FAST, keys(1, 1, 1), Generic, "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", |mut a| ok(KeyCommand::ExpireTime { key: one_key(&mut a)?, millis: true })),
-    spec!("persist", 2, WRITE | FAST, keys(1, 1, 1), Generic, "2.2.0", "Removes the expiration time of a key.", |mut a| ok(KeyCommand::Persist(one_key(&mut a)?))),
-    CommandSpec { subcommands: OBJECT_SUBS, ..spec!("object", -2, 0, NO_KEYS, Generic, "2.2.3", "A container for object introspection commands.", container) },
+    spec!("move", 3, WRITE | FAST, keys(1, 1, 1), Generic, "1.0.0", "Moves a key to another database.", |mut a| ok(KeyCommand::Move {
+        key: a.next_bytes()?,
+        db: a.next_i64()?
+    })),
+    spec!("expire", -3, WRITE | FAST, keys(1, 1, 1), Generic, "1.0.0", "Sets the expiration time of a key in seconds.", |a| parse_expire(
+        "expire", false, false, a
+    )),
+    spec!("pexpire", -3, WRITE | FAST, keys(1, 1, 1), Generic, "2.6.0", "Sets the expiration time of a key in milliseconds.", |a| {
+        parse_expire("pexpire", true, false, a)
+    }),
+    spec!("expireat", -3, WRITE | FAST, keys(1, 1, 1), Generic, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", |a| {
+        parse_expire("expireat", false, true, a)
+    }),
+    spec!(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        Generic,
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        |a| parse_expire("pexpireat", true, true, a)
+    ),
+    spec!("ttl", 2, READONLY | FAST, keys(1, 1, 1), Generic, "1.0.0", "Returns the expiration time in seconds of a key.", |mut a| ok(
+        KeyCommand::Ttl { key: one_key(&mut a)?, millis: false }
+    )),
+    spec!(
+        "pttl",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Generic,
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        |mut a| ok(KeyCommand::Ttl { key: one_key(&mut a)?, millis: true })
+    ),
+    spec!(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Generic,
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        |mut a| ok(KeyCommand::ExpireTime { key: one_key(&mut a)?, millis: false })
+    ),
+    spec!(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Generic,
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        |mut a| ok(KeyCommand::ExpireTime { key: one_key(&mut a)?, millis: true })
+    ),
+    spec!("persist", 2, WRITE | FAST, keys(1, 1, 1), Generic, "2.2.0", "Removes the expiration time of a key.", |mut a| ok(
+        KeyCommand::Persist(one_key(&mut a)?)
+    )),
+    CommandSpec {
+        subcommands: OBJECT_SUBS,
+        ..spec!("object", -2, 0, NO_KEYS, Generic, "2.2.3", "A container for object introspection commands.", container)
+    },
 ];
 
 #[cfg(test)]
@@ -196,9 +325,7 @@ mod tests {
 
     #[test]
     fn expire_options() {
-        let Command::Keys(KeyCommand::Expire { condition, .. }) = parse(&["EXPIRE", "k", "5", "xx", "gt"]).unwrap() else {
-            panic!()
-        };
+        let Command::Keys(KeyCommand::Expire { condition, .. }) = parse(&["EXPIRE", "k", "5", "xx", "gt"]).unwrap() else { panic!() };
         assert_eq!(condition, ExpireCondition { xx: true, gt: true, ..Default::default() });
         assert!(parse(&["EXPIRE", "k", "5", "nx", "xx"]).unwrap_err().0.contains("not compatible"));
         assert_eq!(parse(&["EXPIRE", "k", "5", "foo"]).unwrap_err().0, "ERR Unsupported option foo");

@@ -19,25 +19,79 @@ pub enum End {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListCommand {
     /// LPUSH / RPUSH, or LPUSHX / RPUSHX when `only_existing`.
-    Push { key: Bytes, end: End, elements: Vec<Bytes>, only_existing: bool },
+    Push {
+        key: Bytes,
+        end: End,
+        elements: Vec<Bytes>,
+        only_existing: bool,
+    },
     /// LPOP / RPOP; `count` present turns the reply into an array.
-    Pop { key: Bytes, end: End, count: Option<usize> },
+    Pop {
+        key: Bytes,
+        end: End,
+        count: Option<usize>,
+    },
     Len(Bytes),
-    Range { key: Bytes, start: i64, stop: i64 },
+    Range {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
     /// The index is parsed after the key is found, as Redis does (a missing key answers nil first).
-    Index { key: Bytes, index: Bytes },
+    Index {
+        key: Bytes,
+        index: Bytes,
+    },
     /// The index is parsed after the key is found, as for LINDEX (a missing key is "no such key").
-    Set { key: Bytes, index: Bytes, element: Bytes },
-    Rem { key: Bytes, count: i64, element: Bytes },
-    Trim { key: Bytes, start: i64, stop: i64 },
-    Insert { key: Bytes, before: bool, pivot: Bytes, element: Bytes },
-    Pos { key: Bytes, element: Bytes, rank: i64, count: Option<usize>, max_len: usize },
+    Set {
+        key: Bytes,
+        index: Bytes,
+        element: Bytes,
+    },
+    Rem {
+        key: Bytes,
+        count: i64,
+        element: Bytes,
+    },
+    Trim {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    Insert {
+        key: Bytes,
+        before: bool,
+        pivot: Bytes,
+        element: Bytes,
+    },
+    Pos {
+        key: Bytes,
+        element: Bytes,
+        rank: i64,
+        count: Option<usize>,
+        max_len: usize,
+    },
     /// LMOVE / RPOPLPUSH, and BLMOVE / BRPOPLPUSH with a timeout.
-    Move { source: Bytes, destination: Bytes, from: End, to: End, timeout: Option<Timeout> },
+    Move {
+        source: Bytes,
+        destination: Bytes,
+        from: End,
+        to: End,
+        timeout: Option<Timeout>,
+    },
     /// BLPOP / BRPOP.
-    BlockingPop { keys: Vec<Bytes>, end: End, timeout: Timeout },
+    BlockingPop {
+        keys: Vec<Bytes>,
+        end: End,
+        timeout: Timeout,
+    },
     /// LMPOP, and BLMPOP with a timeout.
-    MultiPop { keys: Vec<Bytes>, end: End, count: usize, timeout: Option<Timeout> },
+    MultiPop {
+        keys: Vec<Bytes>,
+        end: End,
+        count: usize,
+        timeout: Option<Timeout>,
+    },
 }
 
 /// A blocking timeout in milliseconds, 0 meaning forever: the seconds given, times 1000, rounded up,
@@ -175,29 +229,184 @@ const W: u32 = WRITE | DENYOOM | FAST;
 const BLOCK: u32 = WRITE | NOSCRIPT | BLOCKING;
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("lpush", -3, W, keys(1, 1, 1), List, "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", |a| parse_push(End::Left, false, a)),
-    spec!("rpush", -3, W, keys(1, 1, 1), List, "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", |a| parse_push(End::Right, false, a)),
-    spec!("lpushx", -3, W, keys(1, 1, 1), List, "2.2.0", "Prepends one or more elements to a list only when the list exists.", |a| parse_push(End::Left, true, a)),
-    spec!("rpushx", -3, W, keys(1, 1, 1), List, "2.2.0", "Appends an element to a list only when the list exists.", |a| parse_push(End::Right, true, a)),
-    spec!("lpop", -2, WRITE | FAST, keys(1, 1, 1), List, "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", |a| parse_pop(End::Left, a)),
-    spec!("rpop", -2, WRITE | FAST, keys(1, 1, 1), List, "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", |a| parse_pop(End::Right, a)),
-    spec!("llen", 2, READONLY | FAST, keys(1, 1, 1), List, "1.0.0", "Returns the length of a list.", |mut a| ok(ListCommand::Len(a.next_bytes()?))),
-    spec!("lrange", 4, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns a range of elements from a list.", |mut a| ok(ListCommand::Range { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? })),
-    spec!("lindex", 3, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns an element from a list by its index.", |mut a| ok(ListCommand::Index { key: a.next_bytes()?, index: a.next_bytes()? })),
-    spec!("lset", 4, WRITE | DENYOOM, keys(1, 1, 1), List, "1.0.0", "Sets the value of an element in a list by its index.", |mut a| ok(ListCommand::Set { key: a.next_bytes()?, index: a.next_bytes()?, element: a.next_bytes()? })),
-    spec!("lrem", 4, WRITE, keys(1, 1, 1), List, "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", |mut a| ok(ListCommand::Rem { key: a.next_bytes()?, count: a.next_i64()?, element: a.next_bytes()? })),
-    spec!("ltrim", 4, WRITE, keys(1, 1, 1), List, "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", |mut a| ok(ListCommand::Trim { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? })),
-    spec!("linsert", 5, WRITE | DENYOOM, keys(1, 1, 1), List, "2.2.0", "Inserts an element before or after another element in a list.", parse_insert),
-    spec!("lpos", -3, READONLY, keys(1, 1, 1), List, "6.0.6", "Returns the index of matching elements in a list.", parse_pos),
-    spec!("lmove", 5, WRITE | DENYOOM, keys(1, 2, 1), List, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", |a| parse_move(a, false)),
-    spec!("rpoplpush", 3, WRITE | DENYOOM, keys(1, 2, 1), List, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", |mut a| ok(ListCommand::Move { source: a.next_bytes()?, destination: a.next_bytes()?, from: End::Right, to: End::Left, timeout: None })),
-    spec!("blpop", -3, BLOCK, keys(1, -2, 1), List, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", |a| parse_blocking_pop(End::Left, a)),
-    spec!("brpop", -3, BLOCK, keys(1, -2, 1), List, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", |a| parse_blocking_pop(End::Right, a)),
-    spec!("blmove", 6, BLOCK | DENYOOM, keys(1, 2, 1), List, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", |a| parse_move(a, true)),
-    spec!("brpoplpush", 4, BLOCK | DENYOOM, keys(1, 2, 1), List, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", |mut a| {
-        let (source, destination) = (a.next_bytes()?, a.next_bytes()?);
-        ok(ListCommand::Move { source, destination, from: End::Right, to: End::Left, timeout: Some(parse_timeout(&a.next_bytes()?)?) })
+    spec!(
+        "lpush",
+        -3,
+        W,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+        |a| parse_push(End::Left, false, a)
+    ),
+    spec!(
+        "rpush",
+        -3,
+        W,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Appends one or more elements to a list. Creates the key if it doesn't exist.",
+        |a| parse_push(End::Right, false, a)
+    ),
+    spec!("lpushx", -3, W, keys(1, 1, 1), List, "2.2.0", "Prepends one or more elements to a list only when the list exists.", |a| {
+        parse_push(End::Left, true, a)
     }),
-    spec!("lmpop", -4, WRITE, NO_KEYS, List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", |a| parse_multi_pop(a, false)),
-    spec!("blmpop", -5, BLOCK, NO_KEYS, List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", |a| parse_multi_pop(a, true)),
+    spec!("rpushx", -3, W, keys(1, 1, 1), List, "2.2.0", "Appends an element to a list only when the list exists.", |a| parse_push(
+        End::Right,
+        true,
+        a
+    )),
+    spec!(
+        "lpop",
+        -2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+        |a| parse_pop(End::Left, a)
+    ),
+    spec!(
+        "rpop",
+        -2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+        |a| parse_pop(End::Right, a)
+    ),
+    spec!("llen", 2, READONLY | FAST, keys(1, 1, 1), List, "1.0.0", "Returns the length of a list.", |mut a| ok(ListCommand::Len(
+        a.next_bytes()?
+    ))),
+    spec!("lrange", 4, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns a range of elements from a list.", |mut a| ok(
+        ListCommand::Range { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? }
+    )),
+    spec!("lindex", 3, READONLY, keys(1, 1, 1), List, "1.0.0", "Returns an element from a list by its index.", |mut a| ok(
+        ListCommand::Index { key: a.next_bytes()?, index: a.next_bytes()? }
+    )),
+    spec!("lset", 4, WRITE | DENYOOM, keys(1, 1, 1), List, "1.0.0", "Sets the value of an element in a list by its index.", |mut a| ok(
+        ListCommand::Set { key: a.next_bytes()?, index: a.next_bytes()?, element: a.next_bytes()? }
+    )),
+    spec!(
+        "lrem",
+        4,
+        WRITE,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Removes elements from a list. Deletes the list if the last element was removed.",
+        |mut a| ok(ListCommand::Rem { key: a.next_bytes()?, count: a.next_i64()?, element: a.next_bytes()? })
+    ),
+    spec!(
+        "ltrim",
+        4,
+        WRITE,
+        keys(1, 1, 1),
+        List,
+        "1.0.0",
+        "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+        |mut a| ok(ListCommand::Trim { key: a.next_bytes()?, start: a.next_i64()?, stop: a.next_i64()? })
+    ),
+    spec!(
+        "linsert",
+        5,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        List,
+        "2.2.0",
+        "Inserts an element before or after another element in a list.",
+        parse_insert
+    ),
+    spec!("lpos", -3, READONLY, keys(1, 1, 1), List, "6.0.6", "Returns the index of matching elements in a list.", parse_pos),
+    spec!(
+        "lmove",
+        5,
+        WRITE | DENYOOM,
+        keys(1, 2, 1),
+        List,
+        "6.2.0",
+        "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+        |a| parse_move(a, false)
+    ),
+    spec!(
+        "rpoplpush",
+        3,
+        WRITE | DENYOOM,
+        keys(1, 2, 1),
+        List,
+        "1.2.0",
+        "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+        |mut a| ok(ListCommand::Move {
+            source: a.next_bytes()?,
+            destination: a.next_bytes()?,
+            from: End::Right,
+            to: End::Left,
+            timeout: None
+        })
+    ),
+    spec!(
+        "blpop",
+        -3,
+        BLOCK,
+        keys(1, -2, 1),
+        List,
+        "2.0.0",
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        |a| parse_blocking_pop(End::Left, a)
+    ),
+    spec!(
+        "brpop",
+        -3,
+        BLOCK,
+        keys(1, -2, 1),
+        List,
+        "2.0.0",
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        |a| parse_blocking_pop(End::Right, a)
+    ),
+    spec!(
+        "blmove",
+        6,
+        BLOCK | DENYOOM,
+        keys(1, 2, 1),
+        List,
+        "6.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        |a| parse_move(a, true)
+    ),
+    spec!(
+        "brpoplpush",
+        4,
+        BLOCK | DENYOOM,
+        keys(1, 2, 1),
+        List,
+        "2.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        |mut a| {
+            let (source, destination) = (a.next_bytes()?, a.next_bytes()?);
+            ok(ListCommand::Move { source, destination, from: End::Right, to: End::Left, timeout: Some(parse_timeout(&a.next_bytes()?)?) })
+        }
+    ),
+    spec!(
+        "lmpop",
+        -4,
+        WRITE,
+        NO_KEYS,
+        List,
+        "7.0.0",
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        |a| parse_multi_pop(a, false)
+    ),
+    spec!(
+        "blmpop",
+        -5,
+        BLOCK,
+        NO_KEYS,
+        List,
+        "7.0.0",
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        |a| parse_multi_pop(a, true)
+    ),
 ];

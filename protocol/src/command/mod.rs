@@ -55,7 +55,18 @@ macro_rules! into_command {
         })*
     };
 }
-into_command!(Conn(ConnCommand), Keys(KeyCommand), Strings(StringCommand), PubSub(PubSubCommand), Lists(ListCommand), Streams(StreamCommand), Mailbox(MailboxCommand), Blackboard(BbCommand), Jobs(JobCommand), Bulletin(BulletinCommand));
+into_command!(
+    Conn(ConnCommand),
+    Keys(KeyCommand),
+    Strings(StringCommand),
+    PubSub(PubSubCommand),
+    Lists(ListCommand),
+    Streams(StreamCommand),
+    Mailbox(MailboxCommand),
+    Blackboard(BbCommand),
+    Jobs(JobCommand),
+    Bulletin(BulletinCommand)
+);
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
 pub type ParseFn = fn(Args) -> Result<Command, CommandError>;

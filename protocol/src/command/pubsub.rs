@@ -34,9 +34,7 @@ fn ok(c: PubSubCommand) -> Result<Command, CommandError> {
 fn optional_pattern(sub: &str, a: Args) -> Result<Option<Bytes>, CommandError> {
     let mut rest = a.rest();
     if rest.len() > 1 {
-        return Err(CommandError::new(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP."
-        )));
+        return Err(CommandError::new(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP.")));
     }
     Ok(rest.pop())
 }
@@ -48,12 +46,38 @@ fn message(mut a: Args) -> Result<(Bytes, Bytes), CommandError> {
 const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK;
 
 const PUBSUB_SUBS: &[CommandSpec] = &[
-    spec!("pubsub|channels", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "2.8.0", "Returns the active channels.", |a| ok(PubSubCommand::Channels(optional_pattern("CHANNELS", a)?))),
-    spec!("pubsub|numsub", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "2.8.0", "Returns a count of subscribers to channels.", |a| ok(PubSubCommand::NumSub(a.rest()))),
-    spec!("pubsub|numpat", 2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "2.8.0", "Returns a count of unique pattern subscriptions.", |_| ok(PubSubCommand::NumPat)),
-    spec!("pubsub|shardchannels", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "7.0.0", "Returns the active shard channels.", |a| ok(PubSubCommand::ShardChannels(optional_pattern("SHARDCHANNELS", a)?))),
-    spec!("pubsub|shardnumsub", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "7.0.0", "Returns the count of subscribers of shard channels.", |a| ok(PubSubCommand::ShardNumSub(a.rest()))),
-    spec!("pubsub|help", 2, LOADING | STALE, NO_KEYS, PubSub, "6.2.0", "Returns helpful text about the different subcommands.", |_| ok(PubSubCommand::Help)),
+    spec!("pubsub|channels", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "2.8.0", "Returns the active channels.", |a| ok(
+        PubSubCommand::Channels(optional_pattern("CHANNELS", a)?)
+    )),
+    spec!("pubsub|numsub", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "2.8.0", "Returns a count of subscribers to channels.", |a| ok(
+        PubSubCommand::NumSub(a.rest())
+    )),
+    spec!(
+        "pubsub|numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        PubSub,
+        "2.8.0",
+        "Returns a count of unique pattern subscriptions.",
+        |_| ok(PubSubCommand::NumPat)
+    ),
+    spec!("pubsub|shardchannels", -2, PUBSUB | LOADING | STALE, NO_KEYS, PubSub, "7.0.0", "Returns the active shard channels.", |a| ok(
+        PubSubCommand::ShardChannels(optional_pattern("SHARDCHANNELS", a)?)
+    )),
+    spec!(
+        "pubsub|shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        PubSub,
+        "7.0.0",
+        "Returns the count of subscribers of shard channels.",
+        |a| ok(PubSubCommand::ShardNumSub(a.rest()))
+    ),
+    spec!("pubsub|help", 2, LOADING | STALE, NO_KEYS, PubSub, "6.2.0", "Returns helpful text about the different subcommands.", |_| ok(
+        PubSubCommand::Help
+    )),
 ];
 
 fn container(_: Args) -> Result<Command, CommandError> {
@@ -61,13 +85,48 @@ fn container(_: Args) -> Result<Command, CommandError> {
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("subscribe", -2, SUB, NO_KEYS, PubSub, "2.0.0", "Listens for messages published to channels.", |a| ok(PubSubCommand::Subscribe(a.rest()))),
-    spec!("unsubscribe", -1, SUB, NO_KEYS, PubSub, "2.0.0", "Stops listening to messages posted to channels.", |a| ok(PubSubCommand::Unsubscribe(a.rest()))),
-    spec!("psubscribe", -2, SUB, NO_KEYS, PubSub, "2.0.0", "Listens for messages published to channels that match one or more patterns.", |a| ok(PubSubCommand::PSubscribe(a.rest()))),
-    spec!("punsubscribe", -1, SUB, NO_KEYS, PubSub, "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", |a| ok(PubSubCommand::PUnsubscribe(a.rest()))),
-    spec!("ssubscribe", -2, SUB, keys(1, -1, 1), PubSub, "7.0.0", "Listens for messages published to shard channels.", |a| ok(PubSubCommand::SSubscribe(a.rest()))),
-    spec!("sunsubscribe", -1, SUB, keys(1, -1, 1), PubSub, "7.0.0", "Stops listening to messages posted to shard channels.", |a| ok(PubSubCommand::SUnsubscribe(a.rest()))),
-    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST, NO_KEYS, PubSub, "2.0.0", "Posts a message to a channel.", |a| { let (channel, message) = message(a)?; ok(PubSubCommand::Publish { channel, message }) }),
-    spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST, keys(1, 1, 1), PubSub, "7.0.0", "Post a message to a shard channel.", |a| { let (channel, message) = message(a)?; ok(PubSubCommand::SPublish { channel, message }) }),
-    CommandSpec { subcommands: PUBSUB_SUBS, ..spec!("pubsub", -2, 0, NO_KEYS, PubSub, "2.8.0", "A container for Pub/Sub commands.", container) },
+    spec!("subscribe", -2, SUB, NO_KEYS, PubSub, "2.0.0", "Listens for messages published to channels.", |a| ok(PubSubCommand::Subscribe(
+        a.rest()
+    ))),
+    spec!("unsubscribe", -1, SUB, NO_KEYS, PubSub, "2.0.0", "Stops listening to messages posted to channels.", |a| ok(
+        PubSubCommand::Unsubscribe(a.rest())
+    )),
+    spec!(
+        "psubscribe",
+        -2,
+        SUB,
+        NO_KEYS,
+        PubSub,
+        "2.0.0",
+        "Listens for messages published to channels that match one or more patterns.",
+        |a| ok(PubSubCommand::PSubscribe(a.rest()))
+    ),
+    spec!(
+        "punsubscribe",
+        -1,
+        SUB,
+        NO_KEYS,
+        PubSub,
+        "2.0.0",
+        "Stops listening to messages published to channels that match one or more patterns.",
+        |a| ok(PubSubCommand::PUnsubscribe(a.rest()))
+    ),
+    spec!("ssubscribe", -2, SUB, keys(1, -1, 1), PubSub, "7.0.0", "Listens for messages published to shard channels.", |a| ok(
+        PubSubCommand::SSubscribe(a.rest())
+    )),
+    spec!("sunsubscribe", -1, SUB, keys(1, -1, 1), PubSub, "7.0.0", "Stops listening to messages posted to shard channels.", |a| ok(
+        PubSubCommand::SUnsubscribe(a.rest())
+    )),
+    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST, NO_KEYS, PubSub, "2.0.0", "Posts a message to a channel.", |a| {
+        let (channel, message) = message(a)?;
+        ok(PubSubCommand::Publish { channel, message })
+    }),
+    spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST, keys(1, 1, 1), PubSub, "7.0.0", "Post a message to a shard channel.", |a| {
+        let (channel, message) = message(a)?;
+        ok(PubSubCommand::SPublish { channel, message })
+    }),
+    CommandSpec {
+        subcommands: PUBSUB_SUBS,
+        ..spec!("pubsub", -2, 0, NO_KEYS, PubSub, "2.8.0", "A container for Pub/Sub commands.", container)
+    },
 ];

@@ -96,18 +96,92 @@ fn parse_recv(mut a: Args) -> Result<Command, CommandError> {
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("stream.write", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), Stream, "0.1.0", "Appends an entry to a stream and returns its offset. STREAM.WRITE key data", |mut a| stream(StreamCommand::Write { key: a.next_bytes()?, data: a.next_bytes()? })),
-    spec!("stream.read", -2, READONLY | BLOCKING, keys(1, 1, 1), Stream, "0.1.0", "Reads entries from an offset, optionally waiting for them. STREAM.READ key [FROM offset] [COUNT n] [BLOCK ms] [EPOCH e]", parse_read),
-    spec!("stream.close", 2, WRITE | FAST, keys(1, 1, 1), Stream, "0.1.0", "Marks the end of a stream: readers see it closed, writes are refused. STREAM.CLOSE key", |mut a| stream(StreamCommand::Close(a.next_bytes()?))),
-    spec!("stream.info", 2, READONLY | FAST, keys(1, 1, 1), Stream, "0.1.0", "Length, offsets, state and retention of a stream. STREAM.INFO key", |mut a| stream(StreamCommand::Info(a.next_bytes()?))),
-    spec!("stream.config", -2, WRITE, keys(1, 1, 1), Stream, "0.1.0", "Sets a stream's retention. STREAM.CONFIG key [MAXLEN n] [MAXAGE ms]", parse_config),
-    spec!("stream.del", -2, WRITE, keys(1, -1, 1), Stream, "0.1.0", "Deletes streams. STREAM.DEL key [key ...]", |a| stream(StreamCommand::Del(a.rest()))),
-    spec!("msg.send", -4, WRITE | DENYOOM | FAST, keys(1, 1, 1), Mailbox, "0.1.0", "Sends a message to a destination on a topic (empty topic: none). MSG.SEND dest topic payload [IDEMPOTENCY key]", parse_send),
-    spec!("msg.recv", -3, WRITE | BLOCKING, keys(1, 1, 1), Mailbox, "0.1.0", "Receives the oldest message for a destination and topic, optionally waiting. MSG.RECV dest topic [TIMEOUT ms]", parse_recv),
-    spec!("msg.len", -2, READONLY | FAST, keys(1, 1, 1), Mailbox, "0.1.0", "Counts waiting messages of a destination, on one topic or all. MSG.LEN dest [topic]", |mut a| {
-        let dest = a.next_bytes()?;
-        let topic = a.next_opt();
-        a.finish()?;
-        mailbox(MailboxCommand::Len { dest, topic })
-    }),
+    spec!(
+        "stream.write",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        Stream,
+        "0.1.0",
+        "Appends an entry to a stream and returns its offset. STREAM.WRITE key data",
+        |mut a| stream(StreamCommand::Write { key: a.next_bytes()?, data: a.next_bytes()? })
+    ),
+    spec!(
+        "stream.read",
+        -2,
+        READONLY | BLOCKING,
+        keys(1, 1, 1),
+        Stream,
+        "0.1.0",
+        "Reads entries from an offset, optionally waiting for them. STREAM.READ key [FROM offset] [COUNT n] [BLOCK ms] [EPOCH e]",
+        parse_read
+    ),
+    spec!(
+        "stream.close",
+        2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        Stream,
+        "0.1.0",
+        "Marks the end of a stream: readers see it closed, writes are refused. STREAM.CLOSE key",
+        |mut a| stream(StreamCommand::Close(a.next_bytes()?))
+    ),
+    spec!(
+        "stream.info",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Stream,
+        "0.1.0",
+        "Length, offsets, state and retention of a stream. STREAM.INFO key",
+        |mut a| stream(StreamCommand::Info(a.next_bytes()?))
+    ),
+    spec!(
+        "stream.config",
+        -2,
+        WRITE,
+        keys(1, 1, 1),
+        Stream,
+        "0.1.0",
+        "Sets a stream's retention. STREAM.CONFIG key [MAXLEN n] [MAXAGE ms]",
+        parse_config
+    ),
+    spec!("stream.del", -2, WRITE, keys(1, -1, 1), Stream, "0.1.0", "Deletes streams. STREAM.DEL key [key ...]", |a| stream(
+        StreamCommand::Del(a.rest())
+    )),
+    spec!(
+        "msg.send",
+        -4,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        Mailbox,
+        "0.1.0",
+        "Sends a message to a destination on a topic (empty topic: none). MSG.SEND dest topic payload [IDEMPOTENCY key]",
+        parse_send
+    ),
+    spec!(
+        "msg.recv",
+        -3,
+        WRITE | BLOCKING,
+        keys(1, 1, 1),
+        Mailbox,
+        "0.1.0",
+        "Receives the oldest message for a destination and topic, optionally waiting. MSG.RECV dest topic [TIMEOUT ms]",
+        parse_recv
+    ),
+    spec!(
+        "msg.len",
+        -2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        Mailbox,
+        "0.1.0",
+        "Counts waiting messages of a destination, on one topic or all. MSG.LEN dest [topic]",
+        |mut a| {
+            let dest = a.next_bytes()?;
+            let topic = a.next_opt();
+            a.finish()?;
+            mailbox(MailboxCommand::Len { dest, topic })
+        }
+    ),
 ];

@@ -14,24 +14,55 @@ use crate::request::{Args, is_word};
 pub enum StringCommand {
     Get(Bytes),
     Set(SetArgs),
-    SetNx { key: Bytes, value: Bytes },
+    SetNx {
+        key: Bytes,
+        value: Bytes,
+    },
     /// SETEX (seconds) and PSETEX (milliseconds).
-    SetEx { command: &'static str, key: Bytes, expiry: Expiry, value: Bytes },
-    GetSet { key: Bytes, value: Bytes },
+    SetEx {
+        command: &'static str,
+        key: Bytes,
+        expiry: Expiry,
+        value: Bytes,
+    },
+    GetSet {
+        key: Bytes,
+        value: Bytes,
+    },
     GetDel(Bytes),
-    GetEx { key: Bytes, expiry: Option<Expiry> },
+    GetEx {
+        key: Bytes,
+        expiry: Option<Expiry>,
+    },
     MGet(Vec<Bytes>),
     MSet(Vec<(Bytes, Bytes)>),
     MSetNx(Vec<(Bytes, Bytes)>),
-    Append { key: Bytes, value: Bytes },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
     StrLen(Bytes),
-    GetRange { key: Bytes, start: i64, end: i64 },
-    SetRange { key: Bytes, offset: i64, value: Bytes },
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    SetRange {
+        key: Bytes,
+        offset: i64,
+        value: Bytes,
+    },
     /// INCR, DECR, INCRBY, DECRBY.
-    IncrBy { key: Bytes, by: i64 },
+    IncrBy {
+        key: Bytes,
+        by: i64,
+    },
     /// The increment as `string2ld` reads it; `None` when it refuses it, which Redis reports only after
     /// checking the key's type (a hash key answers WRONGTYPE, whatever the increment).
-    IncrByFloat { key: Bytes, by: Option<LongDouble> },
+    IncrByFloat {
+        key: Bytes,
+        by: Option<LongDouble>,
+    },
 }
 
 /// When a write should expire the key; validated against the clock when it executes.
@@ -171,11 +202,7 @@ fn pairs(command: &str, a: Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
 fn parse_incr(sign: i64, mut a: Args, with_amount: bool) -> Result<Command, CommandError> {
     let key = a.next_bytes()?;
     let by = if with_amount { a.next_i64()? } else { 1 };
-    let by = if sign < 0 {
-        by.checked_neg().ok_or(CommandError::fixed("ERR decrement would overflow"))?
-    } else {
-        by
-    };
+    let by = if sign < 0 { by.checked_neg().ok_or(CommandError::fixed("ERR decrement would overflow"))? } else { by };
     ok(StringCommand::IncrBy { key, by })
 }
 
@@ -184,26 +211,187 @@ fn key_value(mut a: Args) -> Result<(Bytes, Bytes), CommandError> {
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
-    spec!("get", 2, READONLY | FAST, keys(1, 1, 1), String, "1.0.0", "Returns the string value of a key.", |mut a| ok(StringCommand::Get(a.next_bytes()?))),
-    spec!("set", -3, WRITE | DENYOOM, keys(1, 1, 1), String, "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", parse_set),
-    spec!("setnx", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Set the string value of a key only when the key doesn't exist.", |a| { let (key, value) = key_value(a)?; ok(StringCommand::SetNx { key, value }) }),
-    spec!("setex", 4, WRITE | DENYOOM, keys(1, 1, 1), String, "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", |a| parse_setex("setex", false, a)),
-    spec!("psetex", 4, WRITE | DENYOOM, keys(1, 1, 1), String, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", |a| parse_setex("psetex", true, a)),
-    spec!("getset", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", |a| { let (key, value) = key_value(a)?; ok(StringCommand::GetSet { key, value }) }),
-    spec!("getdel", 2, WRITE | FAST, keys(1, 1, 1), String, "6.2.0", "Returns the string value of a key after deleting the key.", |mut a| ok(StringCommand::GetDel(a.next_bytes()?))),
-    spec!("getex", -2, WRITE | FAST, keys(1, 1, 1), String, "6.2.0", "Returns the string value of a key after setting its expiration time.", parse_getex),
-    spec!("mget", -2, READONLY | FAST, keys(1, -1, 1), String, "1.0.0", "Atomically returns the string values of one or more keys.", |a| ok(StringCommand::MGet(a.rest()))),
-    spec!("mset", -3, WRITE | DENYOOM, keys(1, -1, 2), String, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", |a| ok(StringCommand::MSet(pairs("mset", a)?))),
-    spec!("msetnx", -3, WRITE | DENYOOM, keys(1, -1, 2), String, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", |a| ok(StringCommand::MSetNx(pairs("msetnx", a)?))),
-    spec!("append", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", |a| { let (key, value) = key_value(a)?; ok(StringCommand::Append { key, value }) }),
-    spec!("strlen", 2, READONLY | FAST, keys(1, 1, 1), String, "2.2.0", "Returns the length of a string value.", |mut a| ok(StringCommand::StrLen(a.next_bytes()?))),
-    spec!("getrange", 4, READONLY, keys(1, 1, 1), String, "2.4.0", "Returns a substring of the string stored at a key.", |mut a| ok(StringCommand::GetRange { key: a.next_bytes()?, start: a.next_i64()?, end: a.next_i64()? })),
-    spec!("setrange", 4, WRITE | DENYOOM, keys(1, 1, 1), String, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", |mut a| ok(StringCommand::SetRange { key: a.next_bytes()?, offset: a.next_i64()?, value: a.next_bytes()? })),
-    spec!("incr", 2, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(1, a, false)),
-    spec!("decr", 2, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(-1, a, false)),
-    spec!("incrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(1, a, true)),
-    spec!("decrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", |a| parse_incr(-1, a, true)),
-    spec!("incrbyfloat", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", |mut a| ok(StringCommand::IncrByFloat { key: a.next_bytes()?, by: long_double::parse(&a.next_bytes()?) })),
+    spec!("get", 2, READONLY | FAST, keys(1, 1, 1), String, "1.0.0", "Returns the string value of a key.", |mut a| ok(StringCommand::Get(
+        a.next_bytes()?
+    ))),
+    spec!(
+        "set",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        parse_set
+    ),
+    spec!(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.",
+        |a| {
+            let (key, value) = key_value(a)?;
+            ok(StringCommand::SetNx { key, value })
+        }
+    ),
+    spec!(
+        "setex",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        String,
+        "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        |a| parse_setex("setex", false, a)
+    ),
+    spec!(
+        "psetex",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        String,
+        "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+        |a| parse_setex("psetex", true, a)
+    ),
+    spec!(
+        "getset",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.",
+        |a| {
+            let (key, value) = key_value(a)?;
+            ok(StringCommand::GetSet { key, value })
+        }
+    ),
+    spec!(
+        "getdel",
+        2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        String,
+        "6.2.0",
+        "Returns the string value of a key after deleting the key.",
+        |mut a| ok(StringCommand::GetDel(a.next_bytes()?))
+    ),
+    spec!(
+        "getex",
+        -2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        String,
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        parse_getex
+    ),
+    spec!("mget", -2, READONLY | FAST, keys(1, -1, 1), String, "1.0.0", "Atomically returns the string values of one or more keys.", |a| {
+        ok(StringCommand::MGet(a.rest()))
+    }),
+    spec!(
+        "mset",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, -1, 2),
+        String,
+        "1.0.1",
+        "Atomically creates or modifies the string values of one or more keys.",
+        |a| ok(StringCommand::MSet(pairs("mset", a)?))
+    ),
+    spec!(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, -1, 2),
+        String,
+        "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        |a| ok(StringCommand::MSetNx(pairs("msetnx", a)?))
+    ),
+    spec!(
+        "append",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        |a| {
+            let (key, value) = key_value(a)?;
+            ok(StringCommand::Append { key, value })
+        }
+    ),
+    spec!("strlen", 2, READONLY | FAST, keys(1, 1, 1), String, "2.2.0", "Returns the length of a string value.", |mut a| ok(
+        StringCommand::StrLen(a.next_bytes()?)
+    )),
+    spec!("getrange", 4, READONLY, keys(1, 1, 1), String, "2.4.0", "Returns a substring of the string stored at a key.", |mut a| ok(
+        StringCommand::GetRange { key: a.next_bytes()?, start: a.next_i64()?, end: a.next_i64()? }
+    )),
+    spec!(
+        "setrange",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        String,
+        "2.2.0",
+        "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        |mut a| ok(StringCommand::SetRange { key: a.next_bytes()?, offset: a.next_i64()?, value: a.next_bytes()? })
+    ),
+    spec!(
+        "incr",
+        2,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        |a| parse_incr(1, a, false)
+    ),
+    spec!(
+        "decr",
+        2,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        |a| parse_incr(-1, a, false)
+    ),
+    spec!(
+        "incrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        |a| parse_incr(1, a, true)
+    ),
+    spec!(
+        "decrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "1.0.0",
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        |a| parse_incr(-1, a, true)
+    ),
+    spec!(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        String,
+        "2.6.0",
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        |mut a| ok(StringCommand::IncrByFloat { key: a.next_bytes()?, by: long_double::parse(&a.next_bytes()?) })
+    ),
 ];
 
 #[cfg(test)]
@@ -245,9 +433,6 @@ mod tests {
     fn counters_and_pairs() {
         assert_eq!(parse(&["DECRBY", "k", "-9223372036854775808"]).unwrap_err().0, "ERR decrement would overflow");
         assert_eq!(parse(&["MSET", "a", "1", "b"]).unwrap_err().0, "ERR wrong number of arguments for 'mset' command");
-        assert_eq!(
-            parse(&["GETEX", "k", "PERSIST", "EX", "1"]).unwrap_err(),
-            CommandError::syntax()
-        );
+        assert_eq!(parse(&["GETEX", "k", "PERSIST", "EX", "1"]).unwrap_err(), CommandError::syntax());
     }
 }

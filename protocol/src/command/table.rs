@@ -6,7 +6,17 @@ use std::sync::LazyLock;
 use super::CommandSpec;
 
 /// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`.
-const TABLES: &[&[CommandSpec]] = &[super::conn::SPECS, super::keys::SPECS, super::strings::SPECS, super::pubsub::SPECS, super::lists::SPECS, super::streams::SPECS, super::blackboard::SPECS, super::jobs::SPECS, super::bulletin::SPECS];
+const TABLES: &[&[CommandSpec]] = &[
+    super::conn::SPECS,
+    super::keys::SPECS,
+    super::strings::SPECS,
+    super::pubsub::SPECS,
+    super::lists::SPECS,
+    super::streams::SPECS,
+    super::blackboard::SPECS,
+    super::jobs::SPECS,
+    super::bulletin::SPECS,
+];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
     let mut map = HashMap::new();

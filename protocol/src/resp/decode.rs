@@ -117,11 +117,7 @@ impl RequestDecoder {
     }
 
     fn incomplete(&self, buf: &BytesMut) -> Result<Option<Request>, FramingError> {
-        if buf.len() > self.limits.max_query_buffer {
-            Err(FramingError::QueryBufferLimit)
-        } else {
-            Ok(None)
-        }
+        if buf.len() > self.limits.max_query_buffer { Err(FramingError::QueryBufferLimit) } else { Ok(None) }
     }
 
     fn decode_inline(&self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FramingError> {
@@ -220,9 +216,7 @@ mod tests {
     }
 
     fn names(reqs: &[Request]) -> Vec<Vec<String>> {
-        reqs.iter()
-            .map(|r| r.parts().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect())
-            .collect()
+        reqs.iter().map(|r| r.parts().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()).collect()
     }
 
     fn decode_all(d: &mut RequestDecoder, buf: &mut BytesMut) -> Result<Vec<Request>, FramingError> {
@@ -233,16 +227,14 @@ mod tests {
         Ok(out)
     }
 
-    const PIPELINE: &[u8] = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\nPING\r\n*0\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n*1\r\n$0\r\n\r\nECHO \"a b\"\n";
+    const PIPELINE: &[u8] =
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\nPING\r\n*0\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\r\n*1\r\n$0\r\n\r\nECHO \"a b\"\n";
 
     #[test]
     fn pipeline_of_mixed_requests() {
         let mut buf = BytesMut::from(PIPELINE);
         let reqs = decode_all(&mut decoder(), &mut buf).unwrap();
-        assert_eq!(
-            names(&reqs),
-            vec![vec!["SET", "k", "hello"], vec!["PING"], vec!["GET", "k"], vec![""], vec!["ECHO", "a b"]]
-        );
+        assert_eq!(names(&reqs), vec![vec!["SET", "k", "hello"], vec!["PING"], vec!["GET", "k"], vec![""], vec!["ECHO", "a b"]]);
         assert!(buf.is_empty());
     }
 

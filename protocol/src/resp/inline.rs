@@ -33,12 +33,14 @@ pub fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, FramingError> {
         loop {
             let c = at(p);
             if in_double {
-                if c == b'\\' && at(p + 1) == b'x'
-                    && let (Some(hi), Some(lo)) = (hex_value(at(p + 2)), hex_value(at(p + 3))) {
-                        current.push(hi * 16 + lo);
-                        p += 4;
-                        continue;
-                    }
+                if c == b'\\'
+                    && at(p + 1) == b'x'
+                    && let (Some(hi), Some(lo)) = (hex_value(at(p + 2)), hex_value(at(p + 3)))
+                {
+                    current.push(hi * 16 + lo);
+                    p += 4;
+                    continue;
+                }
                 if c == b'\\' && p + 1 < line.len() {
                     p += 1;
                     current.push(match line[p] {

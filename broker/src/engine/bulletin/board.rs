@@ -33,12 +33,13 @@ impl EqIndex {
 
     fn drop_item(&mut self, item: &Item) {
         if let Some(k) = self.key_of(item)
-            && let Some(set) = self.by_value.get_mut(&k) {
-                set.remove(&item.seq);
-                if set.is_empty() {
-                    self.by_value.remove(&k);
-                }
+            && let Some(set) = self.by_value.get_mut(&k)
+        {
+            set.remove(&item.seq);
+            if set.is_empty() {
+                self.by_value.remove(&k);
             }
+        }
     }
 }
 

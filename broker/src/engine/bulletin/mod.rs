@@ -309,7 +309,14 @@ impl Bulletin {
         Ok(true)
     }
 
-    pub fn configure(&mut self, scope: &Bytes, board: &Bytes, max_len: Option<usize>, overflow: Option<Overflow>, max_leases: Option<u32>) -> Result<(), CommandError> {
+    pub fn configure(
+        &mut self,
+        scope: &Bytes,
+        board: &Bytes,
+        max_len: Option<usize>,
+        overflow: Option<Overflow>,
+        max_leases: Option<u32>,
+    ) -> Result<(), CommandError> {
         let b = self.board_mut(scope, board, true)?.expect("created");
         if let Some(n) = max_len {
             b.max_len = n;
@@ -415,7 +422,11 @@ mod tests {
         assert_eq!(items, vec![b("2"), b("3")]);
         bl.publish(&s, &board, b"4", Some(50), 0).unwrap();
         bl.run_due(50, 10);
-        assert_eq!(bl.all(&s, &board, &[], None).into_iter().map(|v| v.item).collect::<Vec<_>>(), vec![b("3")], "4 dropped 2, then expired");
+        assert_eq!(
+            bl.all(&s, &board, &[], None).into_iter().map(|v| v.item).collect::<Vec<_>>(),
+            vec![b("3")],
+            "4 dropped 2, then expired"
+        );
         assert!(bl.publish(&s, &board, b"{not json", None, 0).is_err());
         assert_eq!(bl.len(&b("other"), &board), 0, "scopes isolate boards");
     }

@@ -241,9 +241,10 @@ impl Jobs {
     fn remove_job(&mut self, id: &Bytes) {
         self.set_timer(id, None);
         if let Some(job) = self.jobs.remove(id)
-            && let Some(q) = self.queues.get_mut(&job.queue) {
-                q.ready.remove(&(-job.priority, job.seq, id.clone()));
-            }
+            && let Some(q) = self.queues.get_mut(&job.queue)
+        {
+            q.ready.remove(&(-job.priority, job.seq, id.clone()));
+        }
     }
 
     /// Runs due deadlines: delayed jobs become claimable, expired leases requeue (or bury) their job,

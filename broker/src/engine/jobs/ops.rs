@@ -64,9 +64,10 @@ impl Jobs {
     /// existing job).
     pub fn submit(&mut self, queue: &Bytes, payload: &[u8], opts: SubmitOptions, now: u64) -> Result<(Bytes, bool), CommandError> {
         if let Some(id) = &opts.id
-            && self.jobs.contains_key(id) {
-                return Ok((id.clone(), false));
-            }
+            && self.jobs.contains_key(id)
+        {
+            return Ok((id.clone(), false));
+        }
         if self.jobs.len() >= self.settings.max_jobs {
             return Err(CommandError::fixed("FULL too many jobs (jobs.max_jobs)"));
         }
@@ -135,7 +136,8 @@ impl Jobs {
             job.state = if job.chunks.next_offset() > 0 { JobState::Streaming } else { JobState::Running };
             job.started_ms.get_or_insert(now);
             job.lease = Some(Lease { token, expires_ms: now + lease_ms });
-            let claimed = Claimed { id: id.clone(), queue: name.clone(), payload: job.payload.clone(), attempt: job.attempt, token, lease_ms };
+            let claimed =
+                Claimed { id: id.clone(), queue: name.clone(), payload: job.payload.clone(), attempt: job.attempt, token, lease_ms };
             self.set_timer(&id, Some(now + lease_ms));
             self.publish(&id, "claimed", || json!({ "attempt": claimed.attempt }));
             return Some(claimed);
@@ -366,7 +368,11 @@ mod tests {
     fn fencing_retries_with_backoff_and_dead_letters() {
         let mut j = jobs();
         let q = b("q");
-        let opts = SubmitOptions { attempts: Some(2), backoff: Some(Backoff { kind: BackoffKind::Fixed, base_ms: 500, jitter: false }), ..Default::default() };
+        let opts = SubmitOptions {
+            attempts: Some(2),
+            backoff: Some(Backoff { kind: BackoffKind::Fixed, base_ms: 500, jitter: false }),
+            ..Default::default()
+        };
         let (id, _) = j.submit(&q, b"p", opts, 0).unwrap();
         let first = j.claim(std::slice::from_ref(&q), Some(100), 0).unwrap();
         assert_eq!(j.run_due(100, 10, || 0), 1, "the lease expires on time");

@@ -89,7 +89,15 @@ impl Keyspace {
 
     /// BB.SET: stores the value (TTL: an absolute deadline, or kept / cleared) if the condition
     /// holds; the new revision, or CONFLICT with the current one.
-    pub fn bb_set(&mut self, scope: &[u8], key: &[u8], value: &[u8], ttl: Ttl, condition: BbCondition, now: u64) -> Result<u64, CommandError> {
+    pub fn bb_set(
+        &mut self,
+        scope: &[u8],
+        key: &[u8],
+        value: &[u8],
+        ttl: Ttl,
+        condition: BbCondition,
+        now: u64,
+    ) -> Result<u64, CommandError> {
         let db = self.scope_db(scope, true)?.expect("created");
         let current = self.dbs[db].get(key).filter(|e| e.expire_at > now).map(|e| e.revision);
         let allowed = match condition {
@@ -102,9 +110,10 @@ impl Keyspace {
             return Err(conflict(current.unwrap_or(0)));
         }
         if let Ttl::At(at) = ttl
-            && at <= now {
-                return Err(CommandError::fixed("ERR invalid expire time in 'bb.set' command"));
-            }
+            && at <= now
+        {
+            return Err(CommandError::fixed("ERR invalid expire time in 'bb.set' command"));
+        }
         self.store(db, key, Value::string(value), ttl, now);
         self.changed(db, key, notify::STRING, "set");
         Ok(self.dbs[db].get(key).map_or(0, |e| e.revision))

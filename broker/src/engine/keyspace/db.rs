@@ -229,7 +229,6 @@ impl Db {
     pub fn housekeeping(&mut self) {
         self.dict.rehash_some(100);
     }
-
 }
 
 #[cfg(test)]

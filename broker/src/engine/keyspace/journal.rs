@@ -106,7 +106,9 @@ pub struct Journal {
 pub enum Since {
     Changes(Vec<Change>),
     /// The log starts after `seq + 1`: changes were lost to its bound; `oldest` is the first kept.
-    Lost { oldest: u64 },
+    Lost {
+        oldest: u64,
+    },
 }
 
 impl Journal {

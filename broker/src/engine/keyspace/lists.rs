@@ -78,7 +78,13 @@ impl Keyspace {
 
     /// Applies `f` to the live list at `key` (bumping its revision), deleting the key if it ends
     /// empty. `Ok(None)` when the key is absent.
-    fn with_list<T>(&mut self, db: usize, key: &[u8], now: u64, f: impl FnOnce(&mut VecDeque<Bytes>) -> T) -> Result<Option<T>, CommandError> {
+    fn with_list<T>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut VecDeque<Bytes>) -> T,
+    ) -> Result<Option<T>, CommandError> {
         let Some(entry) = self.live_mut(db, key, now) else { return Ok(None) };
         let list = list_of_mut(&mut entry.value)?;
         let out = f(list);
@@ -97,7 +103,15 @@ impl Keyspace {
     }
 
     /// LPUSH / RPUSH (and the X forms): the length after, or 0 when X found no list.
-    pub fn push(&mut self, db: usize, key: &[u8], end: End, elements: &[Bytes], only_existing: bool, now: u64) -> Result<usize, CommandError> {
+    pub fn push(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        end: End,
+        elements: &[Bytes],
+        only_existing: bool,
+        now: u64,
+    ) -> Result<usize, CommandError> {
         let pushed = self.with_list(db, key, now, |list| {
             for e in elements {
                 match end {
@@ -140,21 +154,30 @@ impl Keyspace {
                 .collect::<Vec<_>>()
         })?;
         if let Some(items) = &popped
-            && !items.is_empty() {
-                self.changed(db, key, notify::LIST, pop_event(end));
-                self.delete_if_emptied(db, key, now);
-            }
+            && !items.is_empty()
+        {
+            self.changed(db, key, notify::LIST, pop_event(end));
+            self.delete_if_emptied(db, key, now);
+        }
         Ok(popped)
     }
 
     /// The first of `keys` holding a non-empty list, popped (BLPOP, LMPOP). WRONGTYPE when a key
     /// before it holds another type.
-    pub fn pop_first(&mut self, db: usize, keys: &[Bytes], end: End, count: usize, now: u64) -> Result<Option<(Bytes, Vec<Bytes>)>, CommandError> {
+    pub fn pop_first(
+        &mut self,
+        db: usize,
+        keys: &[Bytes],
+        end: End,
+        count: usize,
+        now: u64,
+    ) -> Result<Option<(Bytes, Vec<Bytes>)>, CommandError> {
         for key in keys {
             if let Some(items) = self.pop(db, key, end, count, now)?
-                && !items.is_empty() {
-                    return Ok(Some((key.clone(), items)));
-                }
+                && !items.is_empty()
+            {
+                return Ok(Some((key.clone(), items)));
+            }
         }
         Ok(None)
     }
@@ -286,7 +309,15 @@ impl Keyspace {
 
     /// LMOVE: pops from one end of `source`, pushes to an end of `destination`; `Ok(None)` when the
     /// source is empty. The destination's type is checked before anything moves.
-    pub fn lmove(&mut self, db: usize, source: &[u8], destination: &[u8], from: End, to: End, now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn lmove(
+        &mut self,
+        db: usize,
+        source: &[u8],
+        destination: &[u8],
+        from: End,
+        to: End,
+        now: u64,
+    ) -> Result<Option<Bytes>, CommandError> {
         if self.list(db, source, now)?.is_none_or(|l| l.is_empty()) {
             return Ok(None);
         }
@@ -328,7 +359,11 @@ mod tests {
         assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: 1, count: 0, max_len: 0 }, 0).unwrap(), vec![1, 3]);
         assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: -1, count: 1, max_len: 0 }, 0).unwrap(), vec![3]);
         assert_eq!(ks.lpos(0, b"l", b"b", PosOptions { rank: 2, count: 1, max_len: 0 }, 0).unwrap(), vec![3]);
-        assert_eq!(ks.lpos(0, b"l", b"d", PosOptions { rank: 1, count: 1, max_len: 2 }, 0).unwrap(), Vec::<usize>::new(), "MAXLEN stops the scan");
+        assert_eq!(
+            ks.lpos(0, b"l", b"d", PosOptions { rank: 1, count: 1, max_len: 2 }, 0).unwrap(),
+            Vec::<usize>::new(),
+            "MAXLEN stops the scan"
+        );
         assert_eq!(ks.linsert(0, b"l", true, b"c", &Bytes::from_static(b"x"), 0).unwrap(), 6);
         assert_eq!(ks.lrem(0, b"l", -1, b"b", 0).unwrap(), 1);
         ks.ltrim(0, b"l", 1, -2, 0).unwrap();

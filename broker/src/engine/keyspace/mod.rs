@@ -21,8 +21,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use herald_protocol::CommandError;
 
-pub use db::{Db, Previous};
 pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
+pub use db::{Db, Previous};
 pub use generic::{ExpireOutcome, ScanPage};
 pub use journal::{Change, ChangeKind, JournalLimits, ScopeStats, Since};
 pub use lists::PosOptions;
@@ -289,10 +289,7 @@ impl Keyspace {
     }
 
     fn check_db(&self, index: i64) -> Result<usize, CommandError> {
-        usize::try_from(index)
-            .ok()
-            .filter(|i| *i < self.settings.databases)
-            .ok_or(CommandError::fixed("ERR DB index is out of range"))
+        usize::try_from(index).ok().filter(|i| *i < self.settings.databases).ok_or(CommandError::fixed("ERR DB index is out of range"))
     }
 
     /// Validates a database index from a client (SELECT, MOVE, COPY DB, SWAPDB).

@@ -106,11 +106,10 @@ impl Keyspace {
         let deadline = expiry.map(|e| resolve_expiry(e, now, "getex")).transpose()?;
         let Some(value) = self.get(db, key, now)? else { return Ok(None) };
         match (expiry, deadline) {
-            (Some(Expiry::Persist), _)
-                if self.dbs[db].get(key).is_some_and(|e| e.has_expiry()) => {
-                    self.dbs[db].set_expire(key, NO_EXPIRY);
-                    self.changed(db, key, notify::GENERIC, "persist");
-                }
+            (Some(Expiry::Persist), _) if self.dbs[db].get(key).is_some_and(|e| e.has_expiry()) => {
+                self.dbs[db].set_expire(key, NO_EXPIRY);
+                self.changed(db, key, notify::GENERIC, "persist");
+            }
             (Some(Expiry::ExAt(_) | Expiry::PxAt(_)), Some(at)) if at <= now => {
                 self.delete(db, key, now);
             }
@@ -243,9 +242,7 @@ impl Keyspace {
             Some(e) => parse_i64(e.value.as_str()?).ok_or(CommandError::not_integer())?,
             None => 0,
         };
-        let next = current
-            .checked_add(by)
-            .ok_or(CommandError::fixed("ERR increment or decrement would overflow"))?;
+        let next = current.checked_add(by).ok_or(CommandError::fixed("ERR increment or decrement would overflow"))?;
         let mut digits = [0u8; 20];
         self.store(db, key, Value::string(herald_protocol::number::format_i64(&mut digits, next)), Ttl::Keep, now);
         self.changed(db, key, notify::STRING, "incrby");

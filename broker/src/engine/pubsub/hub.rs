@@ -240,11 +240,8 @@ impl Hub {
         let channel = &channel_bytes[..];
         let mut receivers = 0;
         if let Some(subs) = self.channels.get(channel) {
-            let publication = Arc::new(Publication::new(vec![
-                Reply::text("message"),
-                Reply::Bulk(channel_bytes.clone()),
-                Reply::Bulk(message.clone()),
-            ]));
+            let publication =
+                Arc::new(Publication::new(vec![Reply::text("message"), Reply::Bulk(channel_bytes.clone()), Reply::Bulk(message.clone())]));
             self.send(&subs, &publication, || Target::Channel(ChannelKind::Plain, channel_bytes.clone()));
             receivers += subs.len();
         }
@@ -298,11 +295,7 @@ impl Hub {
 
     /// PUBSUB CHANNELS / SHARDCHANNELS.
     pub fn channel_names(&self, kind: ChannelKind, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        self.map(kind)
-            .iter()
-            .filter(|e| pattern.is_none_or(|p| glob_match(p, e.key())))
-            .map(|e| e.key().clone())
-            .collect()
+        self.map(kind).iter().filter(|e| pattern.is_none_or(|p| glob_match(p, e.key()))).map(|e| e.key().clone()).collect()
     }
 
     /// PUBSUB NUMSUB / SHARDNUMSUB for one channel.

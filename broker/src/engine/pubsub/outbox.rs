@@ -18,8 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
-use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// How a subscriber's pushes are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,12 +56,7 @@ pub struct OutboxLimits {
 
 impl Default for OutboxLimits {
     fn default() -> Self {
-        OutboxLimits {
-            hard_bytes: 32 * 1024 * 1024,
-            soft_bytes: 8 * 1024 * 1024,
-            soft_seconds: 60,
-            policy: OverflowPolicy::Disconnect,
-        }
+        OutboxLimits { hard_bytes: 32 * 1024 * 1024, soft_bytes: 8 * 1024 * 1024, soft_seconds: 60, policy: OverflowPolicy::Disconnect }
     }
 }
 

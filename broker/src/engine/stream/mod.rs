@@ -76,7 +76,14 @@ impl Streams {
 
     /// STREAM.READ. A missing stream reads as empty and open (its writer may not have started). With
     /// `epoch`, a stream whose epoch differs (deleted and re-created since) is an error.
-    pub fn read(&mut self, key: &Bytes, from: u64, count: usize, epoch: Option<u64>, now: u64) -> Result<(Read, Option<u64>), CommandError> {
+    pub fn read(
+        &mut self,
+        key: &Bytes,
+        from: u64,
+        count: usize,
+        epoch: Option<u64>,
+        now: u64,
+    ) -> Result<(Read, Option<u64>), CommandError> {
         let Some(log) = self.logs.get_mut(key) else {
             return Ok((Read::Entries { entries: Vec::new(), next: from, ended: false }, None));
         };
