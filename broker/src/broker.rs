@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::State;
-use crate::engine::pubsub::{Hub, OutboxLimits};
+use crate::pubsub::{Hub, OutboxLimits};
 use crate::server::clients::Clients;
 
 /// Settings CONFIG SET may change at run time.

@@ -7,7 +7,7 @@ use config::{Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::engine::keyspace::notify;
-use crate::engine::pubsub::{OutboxLimits, OverflowPolicy};
+use crate::pubsub::{OutboxLimits, OverflowPolicy};
 
 /// The defaults, documented line by line; `docs/config.md` mirrors this file.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");

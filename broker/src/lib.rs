@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod engine;
+pub mod pubsub;
 pub mod server;
 
 pub use config::Config;

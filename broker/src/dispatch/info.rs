@@ -9,7 +9,7 @@ use herald_protocol::Reply;
 use super::Cx;
 use super::server::REDIS_VERSION;
 use crate::alloc::{allocated_bytes, resident_bytes};
-use crate::engine::pubsub::ChannelKind;
+use crate::pubsub::ChannelKind;
 
 const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
 

@@ -6,7 +6,7 @@ use herald_protocol::Reply;
 use herald_protocol::command::PubSubCommand;
 
 use super::{Cx, Outcome};
-use crate::engine::pubsub::ChannelKind;
+use crate::pubsub::ChannelKind;
 use crate::server::session::Session;
 
 fn confirm(kind: &'static str, name: Option<Bytes>, count: usize) -> Reply {

@@ -9,7 +9,7 @@ use crate::broker::Broker;
 use crate::config::parse_overflow;
 use crate::engine::glob::glob_match_nocase;
 use crate::engine::keyspace::notify;
-use crate::engine::pubsub::OverflowPolicy;
+use crate::pubsub::OverflowPolicy;
 
 /// The Redis version Herald's command set corresponds to (HELLO, INFO `redis_version`).
 pub const REDIS_VERSION: &str = "7.2.0";

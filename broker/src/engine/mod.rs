@@ -11,7 +11,6 @@ pub mod glob;
 pub mod jobs;
 pub mod keyspace;
 pub mod mailbox;
-pub mod pubsub;
 pub mod small_bytes;
 pub mod stream;
 
@@ -22,7 +21,7 @@ use bulletin::{Bulletin, BulletinSettings};
 use jobs::{JobSettings, Jobs};
 use keyspace::{JournalLimits, Keyspace, KeyspaceSettings, notify};
 use mailbox::{MailboxSettings, Mailboxes};
-use pubsub::Hub;
+use crate::pubsub::Hub;
 use stream::{Retention, StreamSettings, Streams};
 
 use crate::config::Config;

@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::pubsub::Outbox;
+use crate::pubsub::Outbox;
 
 /// Which surface a client came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use super::sleep_until_opt;
 use super::watch::Watch;
 use crate::broker::Broker;
 use crate::dispatch::{self, Outcome};
-use crate::engine::pubsub::{Outbox, WireFormat};
+use crate::pubsub::{Outbox, WireFormat};
 
 /// Read buffer growth: start small (idle connections stay cheap), grow for big requests.
 const READ_CHUNK: usize = 4 * 1024;

@@ -10,7 +10,7 @@ use herald_protocol::{CommandError, Protocol};
 
 use super::clients::ClientHandle;
 use crate::engine::keyspace::WatchHandle;
-use crate::engine::pubsub::{Subscriber, WireFormat};
+use crate::pubsub::{Subscriber, WireFormat};
 
 /// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC.
 pub type Queued = (&'static CommandSpec, Result<Command, CommandError>);

@@ -39,7 +39,7 @@ use super::sleep_until_opt;
 use super::watch::Watch;
 use crate::broker::Broker;
 use crate::dispatch::{self, Blocked, Outcome};
-use crate::engine::pubsub::{Outbox, WireFormat};
+use crate::pubsub::{Outbox, WireFormat};
 
 /// Close codes Herald sends, beyond RFC 6455's own (1000 normal, 1001 going away, 1002 protocol error,
 /// 1003 unsupported data, 1007 invalid payload, 1009 too big). Documented in docs/websocket.md.

@@ -22,7 +22,7 @@ use board::{Board, Item, Lease};
 use filter::Compiled;
 
 use super::blocking::WaitKey;
-use super::pubsub::Hub;
+use crate::pubsub::Hub;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BulletinSettings {

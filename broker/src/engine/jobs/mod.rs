@@ -22,7 +22,7 @@ pub use job::{Backoff, BackoffKind, Job, JobState, Lease};
 pub use ops::{Claimed, JobResult, QueueReport, SubmitOptions};
 
 use super::blocking::WaitKey;
-use super::pubsub::Hub;
+use crate::pubsub::Hub;
 use super::stream::Retention;
 
 #[derive(Debug, Clone, Copy)]

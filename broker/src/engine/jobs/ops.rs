@@ -331,7 +331,7 @@ impl Jobs {
 mod tests {
     use super::super::JobSettings;
     use super::*;
-    use crate::engine::pubsub::Hub;
+    use crate::pubsub::Hub;
     use std::sync::Arc;
 
     fn jobs() -> Jobs {

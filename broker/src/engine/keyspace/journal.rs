@@ -13,7 +13,7 @@ use bytes::Bytes;
 use herald_protocol::json::bytes_to_json;
 use serde_json::json;
 
-use crate::engine::pubsub::Hub;
+use crate::pubsub::Hub;
 
 /// What happened to a key, as watchers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ pub use value::{Entry, Value};
 pub use watch::WatchHandle;
 
 use crate::engine::blocking::WaitKey;
-use crate::engine::pubsub::Hub;
+use crate::pubsub::Hub;
 use journal::Journal;
 
 /// `expire_at` of a key without expiry.

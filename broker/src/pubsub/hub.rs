@@ -319,7 +319,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::pubsub::outbox::OutboxLimits;
+    use crate::pubsub::outbox::OutboxLimits;
 
     fn subscriber(id: u64, format: WireFormat) -> Subscriber {
         Subscriber { client_id: id, outbox: Arc::new(Outbox::new(format, OutboxLimits::default())) }
