@@ -8,9 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::State;
+use crate::consumers::Consumers;
+use crate::engine::keyspace::notify;
+use crate::events::Events;
 use crate::pubsub::{Hub, OutboxLimits};
 use crate::server::clients::Clients;
+use crate::state::State;
 
 /// Settings CONFIG SET may change at run time.
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct Broker {
     settings: RwLock<Settings>,
     state: Mutex<State>,
     pub hub: Arc<Hub>,
+    /// Renders the engines' changes as pub-sub events (and holds `notify-keyspace-events`).
+    pub events: Arc<Events>,
     pub clients: Clients,
     pub stats: Stats,
     pub clock: Clock,
@@ -83,6 +88,9 @@ impl Broker {
     pub fn new(config: Config) -> Arc<Self> {
         let clock = Clock::new();
         let hub = Arc::new(Hub::new());
+        let flags = notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0);
+        let events = Arc::new(Events::new(hub.clone(), flags));
+        let consumers = Arc::new(Consumers { events: events.clone() });
         let settings = Settings {
             requirepass: config.requirepass.clone(),
             maxclients: config.limits.maxclients,
@@ -92,9 +100,10 @@ impl Broker {
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
         Arc::new(Broker {
-            state: Mutex::new(State::new(&config, hub.clone(), clock.started_ms())),
+            state: Mutex::new(State::new(&config, consumers, clock.started_ms(), random_u64())),
             settings: RwLock::new(settings),
             hub,
+            events,
             clients: Clients::new(),
             stats: Stats::default(),
             clock,

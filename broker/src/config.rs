@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use config::{Environment, File, FileFormat};
 use serde::Deserialize;
 
-use crate::engine::keyspace::notify;
+use crate::engine::bulletin::BulletinSettings;
+use crate::engine::jobs::JobSettings;
+use crate::engine::keyspace::{BlackboardSettings, notify};
+use crate::engine::mailbox::MailboxSettings;
+use crate::engine::stream::StreamSettings;
 use crate::pubsub::{OutboxLimits, OverflowPolicy};
 
 /// The defaults, documented line by line; `docs/config.md` mirrors this file.
@@ -26,11 +30,11 @@ pub struct Config {
     pub notify_keyspace_events: String,
     pub limits: Limits,
     pub pubsub: PubSub,
-    pub streams: Streams,
-    pub mailboxes: Mailboxes,
-    pub blackboard: Blackboard,
-    pub jobs: Jobs,
-    pub bulletin: Bulletin,
+    pub streams: StreamSettings,
+    pub mailboxes: MailboxSettings,
+    pub blackboard: BlackboardSettings,
+    pub jobs: JobSettings,
+    pub bulletin: BulletinSettings,
     pub websocket: WebSocket,
 }
 
@@ -46,49 +50,6 @@ pub struct WebSocket {
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub allowed_origins: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Bulletin {
-    pub max_boards: usize,
-    pub default_max_len: usize,
-    pub default_max_leases: u32,
-    pub max_dead: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Jobs {
-    pub max_jobs: usize,
-    pub default_attempts: u32,
-    pub default_lease_ms: u64,
-    pub default_result_ttl_ms: u64,
-    pub max_chunks: usize,
-    pub max_dead: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Blackboard {
-    pub max_scopes: usize,
-    pub journal_max_entries: usize,
-    pub journal_max_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Streams {
-    pub max_len: usize,
-    pub max_age_ms: u64,
-    pub max_streams: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Mailboxes {
-    pub max_messages: usize,
-    pub idempotency_keys: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -5,10 +5,13 @@ pub mod alloc;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod consumers;
 pub mod dispatch;
 pub mod engine;
+pub mod events;
 pub mod pubsub;
 pub mod server;
+pub mod state;
 
 pub use config::Config;
 pub use server::{Server, run};

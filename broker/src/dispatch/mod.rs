@@ -12,9 +12,11 @@ mod info;
 mod jobs;
 mod keys;
 mod lists;
+mod mailbox;
 mod pubsub;
 mod server;
-mod workflow;
+mod streams;
+mod strings;
 
 use std::sync::MutexGuard;
 
@@ -22,8 +24,8 @@ use herald_protocol::command::{self, Command, CommandSpec, flags};
 use herald_protocol::{CommandError, Reply, Request};
 
 use crate::broker::Broker;
-use crate::engine::State;
 use crate::server::session::Session;
+use crate::state::State;
 
 /// What a connection does with a handled request.
 #[derive(Debug)]
@@ -48,6 +50,30 @@ impl From<Reply> for Outcome {
 impl From<CommandError> for Outcome {
     fn from(e: CommandError) -> Self {
         Outcome::Reply(Reply::Error(e))
+    }
+}
+
+/// An engine's refusal is the command's error reply, text unchanged.
+impl From<crate::engine::Error> for Outcome {
+    fn from(e: crate::engine::Error) -> Self {
+        Outcome::Reply(Reply::Error(refused(e)))
+    }
+}
+
+/// An engine's refusal as the protocol's error.
+pub fn refused(e: crate::engine::Error) -> CommandError {
+    CommandError(e.into_text())
+}
+
+impl From<crate::engine::Error> for CommandError {
+    fn from(e: crate::engine::Error) -> Self {
+        refused(e)
+    }
+}
+
+impl From<Result<Reply, crate::engine::Error>> for Outcome {
+    fn from(r: Result<Reply, crate::engine::Error>) -> Self {
+        Outcome::Reply(r.unwrap_or_else(|e| Reply::Error(refused(e))))
     }
 }
 
@@ -165,12 +191,12 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
     cx.broker.stats.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match cmd {
         Command::Conn(c) => conn::execute(c, cx),
-        Command::Keys(c) => keys::execute_generic(c, cx).into(),
-        Command::Strings(c) => keys::execute_string(c, cx).into(),
+        Command::Keys(c) => keys::execute(c, cx).into(),
+        Command::Strings(c) => strings::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
-        Command::Streams(c) => workflow::execute_stream(c, cx),
-        Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
+        Command::Streams(c) => streams::execute(c, cx),
+        Command::Mailbox(c) => mailbox::execute(c, cx),
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),

@@ -164,7 +164,7 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
         "maxclients" => s.maxclients.to_string(),
         "timeout" => s.timeout_secs.to_string(),
         "requirepass" => s.requirepass,
-        "notify-keyspace-events" => notify::format_flags(cx.state().keyspace.settings().notify_flags),
+        "notify-keyspace-events" => notify::format_flags(cx.broker.events.notify_flags()),
         "client-output-buffer-limit" => format!(
             "normal 0 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
             s.outbox.hard_bytes, s.outbox.soft_bytes, s.outbox.soft_seconds
@@ -283,7 +283,7 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
     }
     for change in changes {
         match change {
-            Change::Notify(flags) => cx.state().keyspace.set_notify_flags(flags),
+            Change::Notify(flags) => cx.broker.events.set_notify_flags(flags),
             Change::ProtoMaxBulk(n) => {
                 cx.state().keyspace.set_max_string_len(n);
                 cx.broker.update_settings(|s| s.proto_max_bulk_len = n);

@@ -13,6 +13,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::pubsub::SPECS,
     super::lists::SPECS,
     super::streams::SPECS,
+    super::mailbox::SPECS,
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
