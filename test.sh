@@ -8,6 +8,10 @@ cd "$(dirname "$0")"
 
 scripts/install-test-deps.sh
 
+echo "== cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 echo "== cargo test"
 cargo test --workspace --quiet
 
