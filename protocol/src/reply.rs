@@ -26,7 +26,8 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A RESP3 set, an array in RESP2.
     Set(Vec<Reply>),
-    /// A RESP3 double, a bulk string in RESP2.
+    /// A RESP3 double, a bulk string in RESP2; both printed as Redis 7.0 does (`%.17g`, see
+    /// `number::format_double`).
     Double(f64),
     /// A RESP3 boolean, the integer 1 or 0 in RESP2.
     Bool(bool),

@@ -6,7 +6,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::number::{format_f64, format_i64};
+use crate::number::{format_double, format_i64};
 use crate::reply::Reply;
 
 /// The RESP version a session speaks; `HELLO 3` switches it.
@@ -79,7 +79,7 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
             }
         }
         Reply::Double(d) => {
-            let text = format_f64(*d);
+            let text = format_double(*d);
             if resp3 {
                 out.put_u8(b',');
                 out.put_slice(text.as_bytes());
