@@ -102,6 +102,22 @@ pub enum KeyEffect<'a> {
     Pushed { end: End, values: &'a [Bytes] },
     /// `count` values popped from a list (removed with its last value).
     Popped { end: End, count: usize },
+    /// Hash fields now hold these values (HSET, HSETNX, HINCRBY...: the resulting values), applied
+    /// in order; the hash exists after it. Idempotent.
+    HashSet { fields: &'a [(Bytes, Bytes)] },
+    /// Hash fields removed; a hash left empty is removed by a `Removed` change that follows.
+    HashDel { fields: &'a [Bytes] },
+    /// Members added to a set (some may have been there already); the set exists after it.
+    SetAdd { members: &'a [Bytes] },
+    /// Members removed from a set (SREM, SPOP, SMOVE's source); an emptied set is removed by a
+    /// `Removed` change that follows.
+    SetRem { members: &'a [Bytes] },
+    /// Sorted-set members now have these scores (ZADD, ZINCRBY: the resulting scores); the set exists
+    /// after it. Idempotent.
+    ZAdd { entries: &'a [(f64, Bytes)] },
+    /// Sorted-set members removed (ZREM, pops, ZREMRANGEBY*); an emptied set is removed by a
+    /// `Removed` change that follows.
+    ZRem { members: &'a [Bytes] },
 }
 
 /// A blackboard scope's journal entry for a key change.

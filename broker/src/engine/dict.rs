@@ -399,6 +399,18 @@ impl<V> Dict<V> {
     }
 }
 
+/// A copy with the same entries (COPY of an aggregate value); sized for them at once.
+impl<V: Clone> Clone for Dict<V> {
+    fn clone(&self) -> Self {
+        let mut copy = Dict::new();
+        copy.start_resize(self.len());
+        for (key, value) in self.iter() {
+            copy.insert_new(key, value.clone());
+        }
+        copy
+    }
+}
+
 impl<V> Drop for Dict<V> {
     fn drop(&mut self) {
         self.clear();

@@ -16,6 +16,7 @@
 
 pub mod bulletin;
 pub mod change;
+pub mod collections;
 pub mod dict;
 pub mod error;
 pub mod glob;

@@ -8,6 +8,9 @@ use bytes::Bytes;
 pub enum WaitKey {
     /// A key of a numbered database (lists).
     Key { db: usize, key: Bytes },
+    /// A key of a numbered database, for clients waiting on a sorted set (BZPOPMIN, BZMPOP). Apart
+    /// from list waiters, as Redis serves each blocked client only when the key holds its type.
+    Zset { db: usize, key: Bytes },
     /// Anything another engine names: a blackboard key, a job queue, a mailbox, a stream...
     Named { domain: &'static str, name: Bytes },
 }
@@ -17,7 +20,7 @@ impl WaitKey {
     pub fn domain(&self) -> Option<&'static str> {
         match self {
             WaitKey::Named { domain, .. } => Some(domain),
-            WaitKey::Key { .. } => None,
+            WaitKey::Key { .. } | WaitKey::Zset { .. } => None,
         }
     }
 }

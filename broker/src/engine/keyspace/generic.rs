@@ -42,12 +42,15 @@ pub enum ExpireOutcome {
 }
 
 impl Keyspace {
-    /// Puts a moved or copied entry under `key`; a list arriving there may serve blocked poppers.
+    /// Puts a moved or copied entry under `key`; a list or sorted set arriving there may serve blocked
+    /// poppers.
     fn place(&mut self, db: usize, key: &[u8], entry: super::Entry) {
-        let is_list = matches!(entry.value, super::Value::List(_));
+        let (is_list, is_zset) = (matches!(entry.value, super::Value::List(_)), matches!(entry.value, super::Value::Zset(_)));
         self.dbs[db].insert(key, entry);
         if is_list {
             self.signal_ready(db, key);
+        } else if is_zset {
+            self.signal_zset_ready(db, key);
         }
     }
 

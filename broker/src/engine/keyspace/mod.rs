@@ -5,15 +5,20 @@
 //! that is where WATCH flags are dirtied and notifications leave, so no command can forget either.
 //! Time is a parameter (`now`, unix ms from the broker's clock), never read here, so tests control it.
 
+mod aggregate;
 mod blackboard;
 mod db;
 mod generic;
+pub mod hashes;
 pub mod journal;
 pub mod lists;
 pub mod notify;
+pub mod sets;
 pub mod strings;
 mod value;
 mod watch;
+pub mod zranges;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use crate::engine::Error;
 use bytes::Bytes;
 
+pub use aggregate::ElementScan;
 pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
 pub use db::{Db, Previous};
 pub use generic::{ExpireCondition, ExpireOutcome, ScanArgs, ScanPage};
@@ -37,9 +43,20 @@ use journal::Journal;
 enum Did<'v> {
     Stored,
     Deadline,
-    Removed { revision: u64, value: Option<&'v [u8]> },
-    Pushed { end: End, values: &'v [Bytes] },
-    Popped { end: End, count: usize },
+    Removed {
+        revision: u64,
+        value: Option<&'v [u8]>,
+    },
+    Pushed {
+        end: End,
+        values: &'v [Bytes],
+    },
+    Popped {
+        end: End,
+        count: usize,
+    },
+    /// A change described by what it did to an aggregate (hash, set, sorted set).
+    Delta(KeyEffect<'v>),
 }
 
 /// `expire_at` of a key without expiry.
@@ -177,6 +194,7 @@ impl Keyspace {
             (Did::Deadline, entry) => KeyEffect::Deadline(entry.map_or(NO_EXPIRY, |e| e.expire_at)),
             (Did::Pushed { end, values }, _) => KeyEffect::Pushed { end, values },
             (Did::Popped { end, count }, _) => KeyEffect::Popped { end, count },
+            (Did::Delta(effect), _) => effect,
             (Did::Stored | Did::Removed { .. }, _) => KeyEffect::Removed,
         };
         let numbered = db < self.settings.databases;
@@ -208,6 +226,11 @@ impl Keyspace {
     /// Values popped from a list.
     pub(crate) fn popped(&mut self, db: usize, key: &[u8], end: End, count: usize, event: &'static str) {
         self.record(db, key, notify::LIST, event, Did::Popped { end, count });
+    }
+
+    /// A hash, set or sorted set changed as `effect` says (its revision already bumped).
+    pub(crate) fn delta(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, effect: KeyEffect<'_>) {
+        self.record(db, key, class, event, Did::Delta(effect));
     }
 
     /// A notification-only event (`new`, `keymiss`, the `expire` that follows `SET ... EX`): nothing
@@ -311,6 +334,11 @@ impl Keyspace {
     /// Records that `key` may now satisfy a blocked client.
     pub(crate) fn signal_ready(&mut self, db: usize, key: &[u8]) {
         self.ready.push(WaitKey::Key { db, key: Bytes::copy_from_slice(key) });
+    }
+
+    /// Records that a sorted set now exists at `key`, which may satisfy a blocked BZPOPMIN.
+    pub(crate) fn signal_zset_ready(&mut self, db: usize, key: &[u8]) {
+        self.ready.push(WaitKey::Zset { db, key: Bytes::copy_from_slice(key) });
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {

@@ -4,17 +4,21 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use crate::engine::Error;
+use crate::engine::collections::{Hash, Set, Zset};
 use bytes::Bytes;
 
 use crate::engine::keyspace::NO_EXPIRY;
 use crate::engine::small_bytes::SmallBytes;
 
 /// A key's value. Short strings live inline in the table node; long ones grow in place for APPEND
-/// and SETRANGE, amortised as Redis's sds.
+/// and SETRANGE, amortised as Redis's sds. Aggregates are boxed so that a value stays 32 bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(SmallBytes),
     List(Box<VecDeque<Bytes>>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    Zset(Box<Zset>),
 }
 
 impl Value {
@@ -28,6 +32,9 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -39,6 +46,9 @@ impl Value {
             Value::Str(_) => "raw",
             // Redis 7.0 (the reference the compatibility check runs) reports every list this way.
             Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::Zset(z) => z.encoding(),
         }
     }
 
@@ -62,6 +72,9 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_bytes(),
             Value::List(l) => l.iter().map(|e| e.len() + 32).sum::<usize>() + 32,
+            Value::Hash(h) => h.heap_bytes() + 32,
+            Value::Set(s) => s.heap_bytes() + 32,
+            Value::Zset(z) => z.heap_bytes() + 32,
         }
     }
 }

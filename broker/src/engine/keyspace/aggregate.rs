@@ -1,0 +1,165 @@
+//! What hashes, sets and sorted sets share in the keyspace: reading a key as one type, updating it
+//! (created when absent), removing it once its last element is gone, and the SCAN-style cursor walk.
+
+use bytes::Bytes;
+
+use super::{Keyspace, Ttl, Value, notify};
+use crate::engine::Error;
+use crate::engine::collections::{Hash, Set, Zset};
+use crate::engine::glob::glob_match;
+
+/// A value type the aggregate helpers can read and create.
+pub(crate) trait Kind: Sized {
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    fn wrap(self) -> Value;
+    fn is_empty(&self) -> bool;
+    fn len(&self) -> usize;
+    /// Whether a new key of this type may serve blocked clients (BZPOPMIN waits for sorted sets).
+    const WAKES: bool;
+}
+
+macro_rules! kind {
+    ($ty:ty, $variant:ident, $wakes:expr) => {
+        impl Kind for $ty {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+
+            fn wrap(self) -> Value {
+                Value::$variant(Box::new(self))
+            }
+
+            fn is_empty(&self) -> bool {
+                <$ty>::is_empty(self)
+            }
+
+            fn len(&self) -> usize {
+                <$ty>::len(self)
+            }
+
+            const WAKES: bool = $wakes;
+        }
+    };
+}
+
+kind!(Hash, Hash, false);
+kind!(Set, Set, false);
+kind!(Zset, Zset, true);
+
+/// `SCAN`-family options for the members of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementScan {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+}
+
+impl ElementScan {
+    /// Whether an element passes MATCH (`*` is no filter, as in Redis).
+    pub fn matches(&self, element: &[u8]) -> bool {
+        self.pattern.as_ref().is_none_or(|p| &p[..] == b"*" || glob_match(p, element))
+    }
+
+    /// Redis's loop: scan steps until `count` elements were gathered or 10 × `count` steps were
+    /// taken; `step(cursor)` visits one bucket and returns the next cursor, `found()` how many so far.
+    pub fn walk(&self, mut step: impl FnMut(u64) -> u64, found: impl Fn() -> usize) -> u64 {
+        let mut cursor = self.cursor;
+        let mut budget = self.count.saturating_mul(10);
+        loop {
+            cursor = step(cursor);
+            budget = budget.saturating_sub(1);
+            if cursor == 0 || budget == 0 || found() >= self.count {
+                return cursor;
+            }
+        }
+    }
+}
+
+impl Keyspace {
+    /// The live value at `key` as a `T` for reading (a hit or a miss is counted): `Ok(None)` when
+    /// absent, WRONGTYPE when another type.
+    pub(crate) fn view<T: Kind>(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<&T>, Error> {
+        match self.read(db, key, now) {
+            Some(entry) => T::of(&entry.value).map(Some).ok_or(Error::wrong_type()),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`Keyspace::view`] without counting a hit or a miss (a write command's own lookups).
+    pub(crate) fn peek<T: Kind>(&self, db: usize, key: &[u8], now: u64) -> Result<Option<&T>, Error> {
+        match self.dbs[db].get(key) {
+            Some(entry) if entry.expire_at > now => T::of(&entry.value).map(Some).ok_or(Error::wrong_type()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Applies `f` to the live `T` at `key`, bumping its revision. When the key is absent and `create`
+    /// is set, `f` runs on an empty `T` that is stored afterwards if `f` left anything in it
+    /// (announcing `new`); otherwise `Ok(None)`. WRONGTYPE when the key holds another type. Callers
+    /// announce their change, then call [`Keyspace::drop_if_empty`] if they removed elements.
+    pub(crate) fn update<T: Kind + Default, R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now: u64,
+        create: bool,
+        f: impl FnOnce(&mut T) -> Result<R, Error>,
+    ) -> Result<Option<R>, Error> {
+        if let Some(entry) = self.live_mut(db, key, now) {
+            let value = T::of_mut(&mut entry.value).ok_or(Error::wrong_type())?;
+            let out = f(value)?;
+            entry.revision += 1;
+            return Ok(Some(out));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let mut value = T::default();
+        let out = f(&mut value)?;
+        if !value.is_empty() {
+            self.store(db, key, value.wrap(), Ttl::Clear, now);
+            if T::WAKES {
+                self.signal_zset_ready(db, key);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Stores a whole new value under `key` (the STORE forms), replacing whatever was there, and
+    /// announces `event`; an empty result deletes the key instead (`del`, if it existed). Returns the
+    /// result's size.
+    pub(crate) fn store_result<T: Kind>(&mut self, db: usize, key: &[u8], value: T, class: u32, event: &'static str, now: u64) -> usize {
+        if value.is_empty() {
+            self.delete(db, key, now);
+            return 0;
+        }
+        let len = value.len();
+        self.store(db, key, value.wrap(), Ttl::Clear, now);
+        if T::WAKES {
+            self.signal_zset_ready(db, key);
+        }
+        self.changed(db, key, class, event);
+        len
+    }
+
+    /// Removes `key` if the command left its aggregate empty, announcing `del` as Redis does after the
+    /// command's own event.
+    pub(crate) fn drop_if_empty<T: Kind>(&mut self, db: usize, key: &[u8]) {
+        let empty = self.dbs[db].get(key).is_some_and(|e| T::of(&e.value).is_some_and(|v| v.is_empty()));
+        if empty {
+            self.dbs[db].remove(key);
+            self.removed(db, key, notify::GENERIC, "del", None);
+        }
+    }
+}
