@@ -97,6 +97,20 @@ pub fn format_double(value: f64) -> String {
     }
 }
 
+/// A double as Redis 7.0 writes it into a listpack or a ZSCAN reply (`d2string`): an integral value
+/// within ±2^62 as an integer (`123456789012345680`, where a reply says `1.2345678901234568e+17`),
+/// zero keeping its sign, anything else as [`format_double`].
+pub fn format_double_compact(value: f64) -> String {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    if (-LIMIT..=LIMIT).contains(&value) && (value as i64) as f64 == value {
+        return (value as i64).to_string();
+    }
+    format_double(value)
+}
+
 fn strip_fraction_zeros(text: &str) -> &str {
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { text }
 }
@@ -266,6 +280,16 @@ mod tests {
         ] {
             assert_eq!(format_double(v), text, "{v}");
         }
+    }
+
+    #[test]
+    fn compact_doubles() {
+        assert_eq!(format_double_compact(123456789012345678.0), "123456789012345680");
+        assert_eq!(format_double_compact(4611686018427387904.0), "4611686018427387904");
+        assert_eq!(format_double_compact(4611686018427388904.0), "4.6116860184273889e+18");
+        assert_eq!(format_double_compact(-0.0), "-0");
+        assert_eq!(format_double_compact(0.5), "0.5");
+        assert_eq!(format_double_compact(f64::INFINITY), "inf");
     }
 
     #[test]

@@ -6,7 +6,9 @@ Usage: compare.py HERALD_BINARY CASES.txt [CASES.txt ...]
 
 Case files hold one command per line, shell-quoted; blank lines and lines starting with # are skipped.
 A line ending in `#~` compares only the kind of reply (integer, bulk, error...), for replies that depend
-on timing or randomness (PTTL, RANDOMKEY); `#set` compares an array's elements in any order (KEYS). `!sleep SECONDS` pauses. Each file runs on one fresh
+on timing or randomness (PTTL, RANDOMKEY); `#set` compares an array's (or RESP3 set's) elements in any
+order (KEYS, SMEMBERS; a SCAN page's items); `#shape` compares kinds and lengths at every level, not
+values (SRANDMEMBER with a negative count). `!sleep SECONDS` pauses. Each file runs on one fresh
 connection per server, after FLUSHALL. Standard library only.
 """
 import os, re, shlex, socket, subprocess, sys, tempfile, time
@@ -62,6 +64,26 @@ class Conn:
     def call(self, args):
         self.sock.sendall(encode(args))
         return self.reply()
+
+
+def in_any_order(reply):
+    """An array's (or RESP3 set's) elements sorted; for a SCAN page ([cursor, [items]]) the items."""
+    kind, items = reply
+    if items is None:
+        return reply
+    if len(items) == 2 and items[0][0] == "$" and items[1][0] == "*" and items[1][1] is not None:
+        return (kind, [items[0], ("*", sorted(items[1][1], key=repr))])
+    return (kind, sorted(items, key=repr))
+
+
+def shape(reply):
+    """A reply without its values: the kinds of every element, nested, and so every length."""
+    kind, value = reply
+    if kind == "%":
+        return (kind, [(shape(k), shape(v)) for k, v in value])
+    if isinstance(value, list):
+        return (kind, [shape(item) for item in value])
+    return (kind, value is None)
 
 
 def free_port():
@@ -139,15 +161,17 @@ def main():
                 if line.startswith("!sleep"):
                     time.sleep(float(line.split()[1]))
                     continue
-                loose, unordered = line.endswith("#~"), line.endswith("#set")
-                if loose or unordered:
+                loose, unordered, shaped = line.endswith("#~"), line.endswith("#set"), line.endswith("#shape")
+                if loose or unordered or shaped:
                     line = line.rsplit("#", 1)[0]
                 args = shlex.split(line)
                 ra, rb = a.call(args), b.call(args)
                 if loose:
                     same = ra[0] == rb[0]
-                elif unordered and ra[0] == rb[0] == "*":
-                    same = sorted(ra[1], key=repr) == sorted(rb[1], key=repr)
+                elif shaped:
+                    same = shape(ra) == shape(rb)
+                elif unordered and ra[0] == rb[0] and ra[0] in ("*", "~"):
+                    same = in_any_order(ra) == in_any_order(rb)
                 else:
                     same = ra == rb
                 if same:

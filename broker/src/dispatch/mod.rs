@@ -8,6 +8,8 @@ mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
+mod elements;
+mod hashes;
 mod info;
 mod jobs;
 mod keys;
@@ -15,8 +17,10 @@ mod lists;
 mod mailbox;
 mod pubsub;
 mod server;
+mod sets;
 mod streams;
 mod strings;
+mod zsets;
 
 use std::sync::MutexGuard;
 
@@ -195,6 +199,9 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Strings(c) => strings::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
+        Command::Hashes(c) => hashes::execute(c, cx).into(),
+        Command::Sets(c) => sets::execute(c, cx).into(),
+        Command::Zsets(c) => zsets::execute(c, cx),
         Command::Streams(c) => streams::execute(c, cx),
         Command::Mailbox(c) => mailbox::execute(c, cx),
         Command::Blackboard(c) => blackboard::execute(c, cx),

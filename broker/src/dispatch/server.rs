@@ -70,6 +70,7 @@ fn acl_categories(spec: &CommandSpec) -> Reply {
         "generic" => "@keyspace".into(),
         "transactions" => "@transaction".into(),
         "server" => "@admin".into(),
+        "sorted-set" => "@sortedset".into(),
         other => format!("@{other}"),
     });
     cats.push(if spec.has(flags::FAST) { "@fast" } else { "@slow" }.into());

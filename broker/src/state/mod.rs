@@ -57,6 +57,13 @@ impl State {
         self.rng.next()
     }
 
+    /// The keyspace with the state's random source, for commands that draw (SPOP, SRANDMEMBER,
+    /// HRANDFIELD, ZRANDMEMBER).
+    pub fn keyspace_random(&mut self) -> (&mut Keyspace, impl FnMut() -> u64 + '_) {
+        let rng = &mut self.rng;
+        (&mut self.keyspace, move || rng.next())
+    }
+
     /// RANDOMKEY: a random live key of `db`, drawn from the state's random source.
     pub fn random_key(&mut self, db: usize, now: u64) -> Option<bytes::Bytes> {
         let rng = &mut self.rng;

@@ -111,7 +111,7 @@ fn parse_expire(command: &'static str, millis: bool, absolute: bool, mut a: Args
 }
 
 /// Redis parses the cursor with `strtoul`: any 64-bit value, negatives wrapping around.
-fn parse_cursor(raw: &[u8]) -> Result<u64, CommandError> {
+pub(crate) fn parse_cursor(raw: &[u8]) -> Result<u64, CommandError> {
     let invalid = || CommandError::fixed("ERR invalid cursor");
     let text = std::str::from_utf8(raw).map_err(|_| invalid())?;
     if let Ok(v) = text.parse::<u64>() {

@@ -110,7 +110,7 @@ fn ok(c: ListCommand) -> Result<Command, CommandError> {
     Ok(Command::Lists(c))
 }
 
-fn parse_timeout(raw: &[u8]) -> Result<Timeout, CommandError> {
+pub(crate) fn parse_timeout(raw: &[u8]) -> Result<Timeout, CommandError> {
     let seconds = long_double::parse(raw).ok_or(CommandError::fixed("ERR timeout is not a float or out of range"))?;
     // Negative milliseconds include everything that overflowed the conversion, infinities too.
     let millis = u64::try_from(seconds.millis_ceil()).map_err(|_| CommandError::fixed("ERR timeout is negative"))?;

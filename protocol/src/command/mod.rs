@@ -9,26 +9,35 @@
 mod blackboard;
 mod bulletin;
 mod conn;
+mod elements;
+mod hashes;
 mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
 mod pubsub;
+mod sets;
 mod streams;
 mod strings;
 mod table;
+mod zset_args;
+mod zsets;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
+pub use elements::ElementScan;
+pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use pubsub::PubSubCommand;
+pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
+pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 
 use crate::error::CommandError;
 use crate::request::{Args, Request};
@@ -52,6 +61,9 @@ pub enum Command {
     Strings(StringCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
+    Hashes(HashCommand),
+    Sets(SetCommand),
+    Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
@@ -74,6 +86,9 @@ into_command!(
     Strings(StringCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
+    Hashes(HashCommand),
+    Sets(SetCommand),
+    Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
@@ -133,6 +148,9 @@ pub enum Group {
     Transactions,
     PubSub,
     List,
+    Hash,
+    Set,
+    SortedSet,
     Blackboard,
     Bulletin,
     Jobs,
@@ -150,6 +168,9 @@ impl Group {
             Group::Transactions => "transactions",
             Group::PubSub => "pubsub",
             Group::List => "list",
+            Group::Hash => "hash",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
             Group::Blackboard => "blackboard",
             Group::Bulletin => "bulletin",
             Group::Jobs => "jobs",

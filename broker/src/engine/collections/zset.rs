@@ -138,6 +138,8 @@ impl Zset {
                     let at = pair.at;
                     p.remove(at);
                 }
+                // Redis writes a packed score as text, where -0 becomes 0.
+                let score = if score == 0.0 { 0.0 } else { score };
                 let at =
                     p.scan().find(|q| order(score_of(q.second), q.first, score, member) == Ordering::Greater).map_or(p.end(), |q| q.at);
                 p.insert(at, member, &score.to_le_bytes());

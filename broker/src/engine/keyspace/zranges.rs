@@ -64,18 +64,75 @@ fn score_position(z: &Zset, bound: ScoreBound, as_max: bool) -> usize {
 }
 
 fn lex_position(z: &Zset, bound: &LexBound, as_max: bool) -> usize {
-    match bound {
-        LexBound::Min => 0,
-        LexBound::Max => z.len(),
-        LexBound::Inclusive(b) if as_max => z.position(|_, m| m <= &b[..]),
-        LexBound::Inclusive(b) => z.position(|_, m| m < &b[..]),
-        LexBound::Exclusive(b) if as_max => z.position(|_, m| m < &b[..]),
-        LexBound::Exclusive(b) => z.position(|_, m| m <= &b[..]),
+    if as_max { z.position(|_, m| before_max(m, bound)) } else { z.position(|_, m| !after_min(m, bound)) }
+}
+
+/// Whether `member` is at or after a lex range's minimum.
+fn after_min(member: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Inclusive(b) => member >= &b[..],
+        LexBound::Exclusive(b) => member > &b[..],
     }
 }
 
-/// The ascending ranks `[lo, hi)` a score or lex range covers (`hi <= lo`: none).
-fn span(z: &Zset, by: &RangeBy) -> (usize, usize) {
+/// Whether `member` is at or before a lex range's maximum.
+fn before_max(member: &[u8], max: &LexBound) -> bool {
+    match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Inclusive(b) => member <= &b[..],
+        LexBound::Exclusive(b) => member < &b[..],
+    }
+}
+
+/// A lex range's ranks. Lex ranges assume equal scores; with mixed ones Redis's answer is unspecified
+/// but partly predictable, and we give the predictable part: nothing unless the last member is at or
+/// after the minimum and the first at or before the maximum (`zslIsInLexRange`), and on the packed
+/// encoding the run a linear walk finds: from the first member at or after the minimum on, or when
+/// `rev` from the last at or before the maximum back.
+fn lex_span(z: &Zset, min: &LexBound, max: &LexBound, rev: bool) -> (usize, usize) {
+    fn key(b: &LexBound) -> (u8, &[u8]) {
+        match b {
+            LexBound::Min => (0, b""),
+            LexBound::Inclusive(m) | LexBound::Exclusive(m) => (1, m),
+            LexBound::Max => (2, b""),
+        }
+    }
+    let exclusive = |b: &LexBound| !matches!(b, LexBound::Inclusive(_));
+    let (lo_key, hi_key) = (key(min), key(max));
+    if lo_key > hi_key || (lo_key == hi_key && (exclusive(min) || exclusive(max))) {
+        return (0, 0);
+    }
+    let (Some((first, _)), Some((last, _))) = (z.get(0), z.get(z.len().saturating_sub(1))) else { return (0, 0) };
+    if !after_min(last, min) || !before_max(first, max) {
+        return (0, 0);
+    }
+    match z {
+        Zset::Pack(_) => {
+            let mut members = Vec::with_capacity(z.len());
+            z.for_each(|m, _| members.push(m.to_vec()));
+            if rev {
+                // From the last member at or before the maximum, back while at or after the minimum.
+                let Some(top) = members.iter().rposition(|m| before_max(m, max)).filter(|i| after_min(&members[*i], min)) else {
+                    return (0, 0);
+                };
+                (members[..top].iter().rposition(|m| !after_min(m, min)).map_or(0, |i| i + 1), top + 1)
+            } else {
+                let Some(first) = members.iter().position(|m| after_min(m, min)).filter(|i| before_max(&members[*i], max)) else {
+                    return (0, 0);
+                };
+                (first, members[first..].iter().position(|m| !before_max(m, max)).map_or(members.len(), |i| first + i))
+            }
+        }
+        Zset::Tree(_) => (lex_position(z, min, false), lex_position(z, max, true)),
+    }
+}
+
+/// The ascending ranks `[lo, hi)` a score or lex range covers (`hi <= lo`: none), read forwards or
+/// (`rev`) backwards.
+fn span(z: &Zset, by: &RangeBy, rev: bool) -> (usize, usize) {
     match by {
         RangeBy::Rank(start, stop) => {
             let len = z.len() as i64;
@@ -84,7 +141,7 @@ fn span(z: &Zset, by: &RangeBy) -> (usize, usize) {
             if start > stop || start >= len { (0, 0) } else { (start as usize, stop as usize + 1) }
         }
         RangeBy::Score { min, max } => (score_position(z, *min, false), score_position(z, *max, true)),
-        RangeBy::Lex { min, max } => (lex_position(z, min, false), lex_position(z, max, true)),
+        RangeBy::Lex { min, max } => lex_span(z, min, max, rev),
     }
 }
 
@@ -93,10 +150,10 @@ fn ranks(z: &Zset, range: &ZRange) -> (usize, usize) {
     let (lo, hi) = match (&range.by, range.rev) {
         // A reversed rank range counts from the end: rank r of the reversed order is len - 1 - r.
         (RangeBy::Rank(..), true) => {
-            let (a, b) = span(z, &range.by);
+            let (a, b) = span(z, &range.by, false);
             if a >= b { (0, 0) } else { (z.len() - b, z.len() - a) }
         }
-        (by, _) => span(z, by),
+        (by, rev) => span(z, by, rev),
     };
     if lo >= hi {
         return (0, 0);
@@ -133,7 +190,7 @@ impl Keyspace {
     /// ZCOUNT / ZLEXCOUNT: how many members a score or lex range covers.
     pub fn zcount(&mut self, db: usize, key: &[u8], by: &RangeBy, now: u64) -> Result<usize, Error> {
         Ok(self.view::<Zset>(db, key, now)?.map_or(0, |z| {
-            let (lo, hi) = span(z, by);
+            let (lo, hi) = span(z, by, false);
             hi.saturating_sub(lo)
         }))
     }

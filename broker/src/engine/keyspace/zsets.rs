@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use herald_protocol::number::{format_double, format_double_compact};
 
 use super::aggregate::ElementScan;
 use super::{Keyspace, notify};
@@ -225,7 +226,7 @@ impl Keyspace {
     }
 
     /// ZRANDMEMBER with a count: `Ok(None)` for a missing key. A positive count gives distinct
-    /// members (the whole set, in order, when it covers it); a negative one may repeat.
+    /// members (the whole set, highest first, when it covers it); a negative one may repeat.
     pub fn zrandmember(
         &mut self,
         db: usize,
@@ -242,7 +243,8 @@ impl Keyspace {
             return Ok(Some((0..n).map(|_| at((rand() % len as u64) as usize)).collect()));
         }
         if n >= len {
-            return Ok(Some((0..len).map(at).collect()));
+            // The whole set, from the highest score down, as Redis 7.0 answers it.
+            return Ok(Some((0..len).rev().map(at).collect()));
         }
         // Distinct ranks: all of them less a random few when most are wanted, else random draws.
         let ranks: Vec<usize> = if n * 3 > len {
@@ -266,11 +268,17 @@ impl Keyspace {
         Ok(Some(ranks.into_iter().map(at).collect()))
     }
 
-    /// ZSCAN: the next cursor and the members found with their scores.
-    pub fn zscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Scored), Error> {
+    /// ZSCAN: the next cursor and the members found with their scores as text, written as Redis 7.0
+    /// writes them there: from a packed set as its listpack holds them (`d2string`: integral scores
+    /// as integers), from a large one with `%.17g`.
+    pub fn zscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Vec<(Bytes, Bytes)>), Error> {
         let Some(z) = self.view::<Zset>(db, key, now)? else { return Ok((0, Vec::new())) };
+        let text = if matches!(z, Zset::Pack(_)) { format_double_compact } else { format_double };
         let found = std::cell::RefCell::new(Vec::new());
-        let cursor = scan.walk(|c| z.scan(c, |m, s| found.borrow_mut().push((Bytes::copy_from_slice(m), s))), || found.borrow().len());
+        let cursor = scan.walk(
+            |c| z.scan(c, |m, s| found.borrow_mut().push((Bytes::copy_from_slice(m), Bytes::from(text(s))))),
+            || found.borrow().len(),
+        );
         let mut members = found.into_inner();
         members.retain(|(m, _)| scan.matches(m));
         Ok((cursor, members))
