@@ -42,16 +42,25 @@ pub enum ExpireOutcome {
 }
 
 impl Keyspace {
-    /// Puts a moved or copied entry under `key`; a list or sorted set arriving there may serve blocked
-    /// poppers.
+    /// Puts a renamed, moved or copied entry under `key`, where nothing lives now, announcing `new`
+    /// as Redis's `dbAdd` does; a list or sorted set arriving there may serve blocked poppers.
     fn place(&mut self, db: usize, key: &[u8], entry: super::Entry) {
         let (is_list, is_zset) = (matches!(entry.value, super::Value::List(_)), matches!(entry.value, super::Value::Zset(_)));
+        self.notify(db, key, notify::NEW, "new");
         self.dbs[db].insert(key, entry);
         if is_list {
             self.signal_ready(db, key);
         } else if is_zset {
             self.signal_zset_ready(db, key);
         }
+    }
+
+    /// Makes room for a renamed, moved or copied value: an old value at `key` is dropped without a
+    /// `del` (Redis announces only the `rename_to` / `copy_to` that replaces it; the change that
+    /// follows carries the whole new entry).
+    fn clear_destination(&mut self, db: usize, key: &[u8], now: u64) {
+        self.expire_if_due(db, key, now);
+        self.dbs[db].remove(key);
     }
 
     /// DEL / UNLINK: how many of the keys existed.
@@ -146,12 +155,10 @@ impl Keyspace {
         if from == to {
             return Ok(!only_if_new);
         }
-        if self.exists(db, to, now) {
-            if only_if_new {
-                return Ok(false);
-            }
-            self.delete(db, to, now);
+        if self.exists(db, to, now) && only_if_new {
+            return Ok(false);
         }
+        self.clear_destination(db, to, now);
         let mut entry = self.dbs[db].remove(from).expect("checked above");
         let (revision, value) = (entry.revision, entry.value.as_str().ok().map(Bytes::copy_from_slice));
         entry.revision = 1;
@@ -168,12 +175,10 @@ impl Keyspace {
         }
         self.expire_if_due(db, from, now);
         let Some(mut entry) = self.dbs[db].get(from).cloned() else { return Ok(false) };
-        if self.exists(to_db, to, now) {
-            if !replace {
-                return Ok(false);
-            }
-            self.delete(to_db, to, now);
+        if self.exists(to_db, to, now) && !replace {
+            return Ok(false);
         }
+        self.clear_destination(to_db, to, now);
         entry.revision = 1;
         self.place(to_db, to, entry);
         self.changed(to_db, to, notify::GENERIC, "copy_to");
@@ -190,6 +195,7 @@ impl Keyspace {
         }
         let entry = self.dbs[db].remove(key).expect("checked above");
         let (revision, value) = (entry.revision, entry.value.as_str().ok().map(Bytes::copy_from_slice));
+        self.clear_destination(to_db, key, now);
         self.place(to_db, key, entry);
         self.removed(db, key, notify::GENERIC, "move_from", Some((revision, value.as_deref())));
         self.changed(to_db, key, notify::GENERIC, "move_to");
