@@ -269,8 +269,10 @@ impl<V> Dict<V> {
         }
     }
 
-    /// Inserts a key known to be absent.
+    /// Inserts a key known to be absent. Moves a rehash along, as every other write does (a table
+    /// filled only through here would otherwise never finish growing, and its chains would lengthen).
     pub fn insert_new(&mut self, key: &[u8], value: V) -> &mut V {
+        self.rehash_step(1);
         let hash = self.hash(key);
         self.insert_hashed(hash, key, value)
     }
@@ -424,6 +426,17 @@ mod tests {
 
     fn key(i: usize) -> Vec<u8> {
         format!("key:{i}").into_bytes()
+    }
+
+    #[test]
+    fn a_table_filled_only_by_insert_new_keeps_growing() {
+        let mut d = Dict::new();
+        for i in 0..100_000 {
+            d.insert_new(&key(i), i);
+        }
+        let buckets = d.tables[0].buckets.len() + d.tables[1].buckets.len();
+        assert!(buckets >= 65_536, "{buckets} buckets for 100,000 keys: the rehash stalled");
+        assert_eq!(d.get(&key(99_999)), Some(&99_999));
     }
 
     #[test]
