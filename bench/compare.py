@@ -3,6 +3,8 @@
 
     python3 bench/compare.py resp      # redis-benchmark: throughput, p99, server CPU per request
     python3 bench/compare.py memory    # used_memory and RSS for 1M keys of 100-byte values
+    python3 bench/compare.py types     # HSET, SADD, ZADD, ZPOPMIN at -P 16: server CPU per request
+    python3 bench/compare.py typesmem  # used_memory of a 1M-field hash, 1M-member set and sorted set
     python3 bench/compare.py fanout    # pub-sub fan-out (target/release/fanout), throughput and latency
     python3 bench/compare.py ws        # fan-out to WebSocket vs RESP subscribers (target/release/wsfanout),
                                        # CPU per delivery, latency, memory per idle connection
@@ -69,10 +71,11 @@ def start_both(herald_env=None):
     return redis, herald
 
 
-def redis_benchmark(server, test, requests, clients, pipeline):
+def redis_benchmark(server, test, requests, clients, pipeline, keyspace=100000):
     cpu0 = server.cpu()
+    spread = ["-r", str(keyspace)] if keyspace else []
     out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-t", test, "-n", str(requests),
-                          "-c", str(clients), "-P", str(pipeline), "-r", "100000", "--csv"],
+                          "-c", str(clients), "-P", str(pipeline), "--csv"] + spread,
                          capture_output=True, text=True).stdout
     cpu = server.cpu() - cpu0
     row = [l for l in out.splitlines() if l.startswith('"') and not l.startswith('"test"')][0]
@@ -95,6 +98,63 @@ def resp(args):
                 print("| %s | %d | %.0f | %.0f | %.2fx | %.3f | %.3f | %.2f | %.2f | %.2fx |" % (
                     test, pipeline, r[0], h[0], h[0] / r[0], r[1], h[1], r[2], h[2], h[2] / r[2]))
                 sys.stdout.flush()
+    finally:
+        redis.stop()
+        herald.stop()
+
+
+def types(args):
+    """redis-benchmark -t hset,sadd,zadd,zpopmin -P 16 -c 50, as the issue states it (no -r: one field,
+    member or element over and over) and with -r 100000 (100,000 distinct ones), with SET for scale."""
+    requests = int(args[0]) if args else 1000000
+    redis, herald = start_both()
+    print("redis-benchmark -n %d -c 50 -P 16, both servers started by bench/compare.py\n" % requests)
+    print("| test | -r | redis rps | herald rps | redis us/req | herald us/req | CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
+    try:
+        for keyspace in (0, 100000):
+            for test in ("set", "hset", "sadd", "zadd", "zpopmin"):
+                r = redis_benchmark(redis, test, requests, 50, 16, keyspace)
+                h = redis_benchmark(herald, test, requests, 50, 16, keyspace)
+                print("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2fx |" % (
+                    test, keyspace or "-", r[0], h[0], r[2], h[2], h[2] / r[2]))
+                sys.stdout.flush()
+    finally:
+        redis.stop()
+        herald.stop()
+
+
+def types_memory(args):
+    """used_memory for one hash of N fields, one set of N members, one sorted set of N members (the
+    fields and members `element:%012d` as redis-benchmark writes them, hash values "xxx", scores a
+    permutation of 0..N), loaded with redis-cli --pipe in HSET/SADD/ZADD batches of 100."""
+    n = int(args[0]) if args else 1000000
+    redis, herald = start_both()
+    print("%d elements per key, loaded with redis-cli --pipe; bytes/element = used_memory growth / N\n" % n)
+    print("| type | redis used_memory | herald used_memory | redis bytes/element | herald bytes/element | ratio |")
+    print("|---|---|---|---|---|---|")
+    try:
+        for kind, name in (("hash", b"HSET"), ("set", b"SADD"), ("zset", b"ZADD")):
+            with tempfile.NamedTemporaryFile(delete=False) as f:
+                for start in range(0, n, 100):
+                    args = []
+                    for j in range(start, min(n, start + 100)):
+                        member = b"element:%012d" % j
+                        args += {"hash": [member, b"xxx"], "set": [member], "zset": [b"%d" % (j * 7 % 1000003), member]}[kind]
+                    parts = [name, b"big"] + args
+                    f.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+                path = f.name
+            grown = []
+            for s in (redis, herald):
+                subprocess.run(["redis-cli", "-p", str(s.port), "FLUSHALL"], capture_output=True, check=True)
+                time.sleep(0.2)
+                base = int(s.info("memory")["used_memory"])
+                with open(path, "rb") as f:
+                    subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], stdin=f, capture_output=True, check=True)
+                grown.append(int(s.info("memory")["used_memory"]) - base)
+            os.unlink(path)
+            print("| %s | %d | %d | %.1f | %.1f | %.2fx |" % (kind, grown[0], grown[1], grown[0] / n, grown[1] / n, grown[1] / grown[0]))
+            sys.stdout.flush()
     finally:
         redis.stop()
         herald.stop()
@@ -275,7 +335,7 @@ def ws(args):
 
 
 if __name__ == "__main__":
-    commands = {"resp": resp, "memory": memory, "fanout": fanout, "ws": ws}
+    commands = {"resp": resp, "memory": memory, "types": types, "typesmem": types_memory, "fanout": fanout, "ws": ws}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

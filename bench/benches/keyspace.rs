@@ -45,5 +45,40 @@ fn set_get(c: &mut Criterion) {
     c.bench_function("keyspace INCR", |b| b.iter(|| ks.incr_by(0, b"counter", 1, 1).unwrap()));
 }
 
-criterion_group!(benches, set_get);
+/// HSET, SADD and ZADD on one key of 100,000 fields or members (redis-benchmark -r 100000), and
+/// ZPOPMIN + ZADD on it: what one command costs in the engine beside SET.
+fn collections(c: &mut Criterion) {
+    use herald_broker::engine::keyspace::zsets::ZaddFlags;
+    let mut ks = keyspace();
+    let members: Vec<Bytes> = (0..100_000).map(|i| Bytes::from(format!("element:{i:012}"))).collect();
+    let value = Bytes::from_static(b"xxx");
+    let mut i = 0usize;
+    let mut next = move || {
+        i = (i + 7919) % 100_000;
+        i
+    };
+    for m in &members {
+        ks.hset(0, b"h", &[(m.clone(), value.clone())], 1).unwrap();
+        ks.sadd(0, b"s", std::slice::from_ref(m), 1).unwrap();
+        ks.zadd(0, b"z", ZaddFlags::default(), &[(0.0, m.clone())], 1).unwrap();
+    }
+    c.bench_function("HSET (existing field of 100k)", |b| {
+        b.iter(|| ks.hset(0, b"h", &[(members[next()].clone(), value.clone())], 1).unwrap())
+    });
+    c.bench_function("SADD (existing member of 100k)", |b| b.iter(|| ks.sadd(0, b"s", std::slice::from_ref(&members[next()]), 1).unwrap()));
+    c.bench_function("ZADD (existing member of 100k, new score)", |b| {
+        b.iter(|| {
+            let n = next();
+            ks.zadd(0, b"z", ZaddFlags::default(), &[(n as f64, members[n].clone())], 1).unwrap()
+        })
+    });
+    c.bench_function("ZPOPMIN + ZADD (100k)", |b| {
+        b.iter(|| {
+            let (_, popped) = ks.zpop(0, &[Bytes::from_static(b"z")], false, 1, false, 1).unwrap().unwrap();
+            ks.zadd(0, b"z", ZaddFlags::default(), &[(1e9, popped[0].0.clone())], 1).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, set_get, collections);
 criterion_main!(benches);

@@ -67,7 +67,8 @@ fn popped(form: PopForm, found: Option<(Bytes, Vec<(Bytes, f64)>)>, resp3: bool)
 fn pop(cx: &mut Cx<'_>, keys: Vec<Bytes>, max: bool, count: usize, form: PopForm) -> Outcome {
     let db = cx.db();
     let resp3 = resp3(cx);
-    let waits: Vec<WaitKey> = keys.iter().map(|key| WaitKey::Zset { db, key: key.clone() }).collect();
+    let blocking = matches!(form, PopForm::Blocking(_) | PopForm::Multi(Some(_)));
+    let waits: Vec<WaitKey> = if blocking { keys.iter().map(|key| WaitKey::Zset { db, key: key.clone() }).collect() } else { Vec::new() };
     // A first run reports WRONGTYPE; a woken client is served only from a key of its type, as Redis
     // serves blocked clients by type.
     let mut first = true;

@@ -137,7 +137,12 @@ impl Pack {
     /// Replaces the second string of the pair starting at `at`.
     pub fn set_second(&mut self, at: usize, second: &[u8]) {
         let mid = self.string_at(at).1;
-        let end = self.string_at(mid).1;
+        let (old, end) = self.string_at(mid);
+        if old.len() == second.len() {
+            // Same length, same length prefix: overwrite in place (HSET of a counter, a flag...).
+            self.buf[end - second.len()..end].copy_from_slice(second);
+            return;
+        }
         let mut bytes = Vec::with_capacity(second.len() + 2);
         write_len(&mut bytes, second.len());
         bytes.extend_from_slice(second);

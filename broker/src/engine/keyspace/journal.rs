@@ -127,10 +127,15 @@ impl Journal {
         self.seq
     }
 
+    /// Whether [`Journal::record`] would record a change now.
+    pub fn active(&self, listening: bool) -> bool {
+        self.armed || listening
+    }
+
     /// Records a change: counts it and logs it (trimming to the bounds); its sequence number, or
     /// `None` when a dormant journal skips it (nobody listens and no BB.* command armed it).
     pub fn record(&mut self, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>, listening: bool) -> Option<u64> {
-        if !self.armed && !listening {
+        if !self.active(listening) {
             return None;
         }
         self.seq += 1;

@@ -163,7 +163,11 @@ impl Keyspace {
     fn record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, did: Did<'_>) {
         self.watches.touch(db, key);
         let listening = self.sink.listening();
-        let entry = self.dbs[db].get(key);
+        // The entry is read only if something needs it: a change described by its result, or a
+        // journal that records this one. An O(1) delta (HSET, SADD, LPUSH...) then costs no second
+        // lookup.
+        let journaling = self.journals[db].as_ref().is_some_and(|j| j.active(listening));
+        let entry = if journaling || matches!(did, Did::Stored | Did::Deadline) { self.dbs[db].get(key) } else { None };
         let journaled = match (&did, self.journals[db].as_mut()) {
             (Did::Deadline, _) | (_, None) => None,
             (Did::Removed { revision, value }, Some(journal)) => {
