@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod persistence;
 mod pubsub;
 mod streams;
 mod strings;
@@ -25,6 +26,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
@@ -57,6 +59,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    Persist(PersistCommand),
 }
 
 macro_rules! into_command {
@@ -78,7 +81,8 @@ into_command!(
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
     Jobs(JobCommand),
-    Bulletin(BulletinCommand)
+    Bulletin(BulletinCommand),
+    Persist(PersistCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
