@@ -60,6 +60,10 @@ class _AsyncListener:
                 raise ConnectionError(f"the broker did not confirm the subscription to {reg.name.decode(errors='replace')!r} in time") from None
         return Subscription(self, reg)
 
+    def forget(self, handler: Handler) -> None:
+        """Unsubscribes every registration of ``handler`` (safe from any thread, and from the handler itself)."""
+        self.requests.append(("forget", Registration("channel", b"", handler)))
+
     def unregister(self, reg: Registration) -> None:
         self.requests.append(("remove", reg))
 
@@ -122,6 +126,8 @@ class _AsyncListener:
             what, reg = self.requests.pop(0)
             if what == "add":
                 cmds, ops = self.core.add(reg)
+            elif what == "forget":
+                cmds, ops = self.core.remove_handler(reg.handler), []
             else:
                 cmds, ops = self.core.remove(reg), []
             for args in cmds:
@@ -244,6 +250,10 @@ class AsyncHerald:
 
     async def publish(self, channel: str, message: Any) -> int:
         return int(await self.call("PUBLISH", channel, self.codec.encode(message)))
+
+    def forget(self, handler: Handler) -> None:
+        """Drops every subscription of ``handler``."""
+        self._listener.forget(handler)
 
     @property
     def listener_connects(self) -> int:

@@ -64,12 +64,6 @@ Op = Generator[Instr, Any, T]
 """A multi-step operation: yields instructions, receives their results, returns its value."""
 
 
-def op_of(value: T) -> Op[T]:
-    """An operation that runs nothing and returns ``value``."""
-    return value
-    yield  # pragma: no cover - makes this a generator
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Reply normalisation
 
@@ -222,6 +216,14 @@ class ListenerCore:
         del self.regs[reg.key]
         self._confirmed.discard(reg.key)
         return [(_UNSUBSCRIBE[reg.kind], reg.name)] if self.connected else []
+
+    def remove_handler(self, handler: Handler) -> list[tuple[Arg, ...]]:
+        """Removes every registration of ``handler`` (a handler that finished its job)."""
+        out: list[tuple[Arg, ...]] = []
+        for regs in list(self.regs.values()):
+            for reg in [r for r in regs if r.handler is handler]:
+                out += self.remove(reg)
+        return out
 
     def _ready(self, reg: Registration) -> Op[None]:
         reg.ready_generation = self.generation

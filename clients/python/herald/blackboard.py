@@ -56,6 +56,8 @@ class Blackboard(_Base):
     """Shared state in a scope (``""``: the global scope, which is also Redis database 0). Every method takes
     ``scope=`` to address another scope for one call, as the seeds' ``bb.get(key, scope=...)``."""
 
+    client: Herald
+
     def __init__(self, scope: str = "", *, client: Herald | None = None, codec: Codec | None = None) -> None:
         super().__init__(default_client(client), scope, codec)
 
@@ -136,6 +138,8 @@ class Blackboard(_Base):
 
 class AsyncBlackboard(_Base):
     """The asyncio ``Blackboard``: the same methods, as coroutines."""
+
+    client: AsyncHerald
 
     def __init__(self, scope: str = "", *, client: AsyncHerald | None = None, codec: Codec | None = None) -> None:
         super().__init__(default_async_client(client), scope, codec)

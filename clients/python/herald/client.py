@@ -75,6 +75,10 @@ class _Listener:
             raise ConnectionError(f"the broker did not confirm the subscription to {text(reg.name)!r} in time")
         return Subscription(self, reg)
 
+    def forget(self, handler: Handler) -> None:
+        """Unsubscribes every registration of ``handler`` (safe from any thread, and from the handler itself)."""
+        self.requests.put(("forget", Registration("channel", b"", handler)))
+
     def unregister(self, reg: Registration) -> None:
         self.requests.put(("remove", reg))
 
@@ -140,6 +144,8 @@ class _Listener:
                 return
             if what == "add":
                 cmds, ops = self.core.add(reg)
+            elif what == "forget":
+                cmds, ops = self.core.remove_handler(reg.handler), []
             else:
                 cmds, ops = self.core.remove(reg), []
             for args in cmds:
@@ -277,6 +283,10 @@ class Herald:
     def publish(self, channel: str, message: Any) -> int:
         """Publishes ``message`` (encoded by the codec); returns how many subscribers received it."""
         return int(self.call("PUBLISH", channel, self.codec.encode(message)))
+
+    def forget(self, handler: Handler) -> None:
+        """Drops every subscription of ``handler``."""
+        self._listener.forget(handler)
 
     @property
     def listener_connects(self) -> int:
