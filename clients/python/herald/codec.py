@@ -94,6 +94,10 @@ class TypedCodec(Generic[T]):
         self._validate = TypeAdapter(type_).validate_python
 
     def encode(self, value: Any) -> bytes:
+        """Encodes ``value``, validated into the type first unless it already is one (a dict for a model is
+        checked, a wrong one refused before anything is sent)."""
+        if self._validate is not None and not (isinstance(self.type, type) and isinstance(value, self.type)):
+            value = self._validate(value)
         return self.base.encode(value)
 
     def decode(self, data: bytes) -> T:
