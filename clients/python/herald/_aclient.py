@@ -15,7 +15,7 @@ from redis.exceptions import RedisError, WatchError
 
 from . import _workflow as wf
 from ._common import Settings, listener_connection, resolve_url
-from ._proto import Arg, Call, CallbackHandler, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn
+from ._proto import Arg, Call, CallbackHandler, transaction, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn
 from .client import _END, Subscription
 from .codec import Codec
 from .errors import ConnectionError, HeraldError, from_redis
@@ -228,6 +228,13 @@ class AsyncHerald:
         except RedisError as e:
             raise from_redis(e) from e
         return [from_redis(r) if isinstance(r, Exception) else c.parse(r) for c, r in zip(cmds, raw)]
+
+    async def atomic(self, *cmds: Cmd[Any]) -> list[Any]:
+        """Runs commands of the core (``bb.core.set(...)``, ``board.core.publish(...)`` ...) in one MULTI/EXEC:
+        all at once, across domains. Returns their parsed replies (an error reply in place, as an exception)."""
+        if not cmds:
+            raise ValueError("atomic needs at least one command")
+        return list(await self.run(transaction(cmds)))
 
     async def _run_reported(self, op: Op[None]) -> None:
         try:

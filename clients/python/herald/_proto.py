@@ -64,6 +64,12 @@ Op = Generator[Instr, Any, T]
 """A multi-step operation: yields instructions, receives their results, returns its value."""
 
 
+def transaction(cmds: tuple[Cmd[Any], ...]) -> Op[list[Any]]:
+    """The commands in one MULTI/EXEC; their parsed replies (an error reply in place, as an exception)."""
+    replies = yield Txn(cmds)
+    return list(replies)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Reply normalisation
 

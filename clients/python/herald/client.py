@@ -12,7 +12,7 @@ import redis
 
 from . import _workflow as wf
 from ._common import Settings, listener_connection, resolve_url
-from ._proto import Arg, Call, CallbackHandler, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn, text
+from ._proto import Arg, Call, CallbackHandler, transaction, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn, text
 from .codec import Codec
 from .errors import ConnectionError, HeraldError, from_redis
 from .errors import TimeoutError as HeraldTimeout
@@ -256,6 +256,13 @@ class Herald:
         except redis.RedisError as e:
             raise from_redis(e) from e
         return [from_redis(r) if isinstance(r, Exception) else c.parse(r) for c, r in zip(cmds, raw)]
+
+    def atomic(self, *cmds: Cmd[Any]) -> list[Any]:
+        """Runs commands of the core (``bb.core.set(...)``, ``board.core.publish(...)`` ...) in one MULTI/EXEC:
+        all at once, across domains. Returns their parsed replies (an error reply in place, as an exception)."""
+        if not cmds:
+            raise ValueError("atomic needs at least one command")
+        return list(self.run(transaction(cmds)))
 
     def _run_reported(self, op: Op[None]) -> None:
         try:
