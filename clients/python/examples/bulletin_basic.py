@@ -30,4 +30,5 @@ if pending_request:
     results.publish(result)
 
 posted = results.retrieve_first(filters={"task_id": "task_001"})
+assert posted is not None
 print(f"posted result for {posted.task_id}: {posted.status}")

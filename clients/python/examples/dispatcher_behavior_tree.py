@@ -12,7 +12,8 @@ class TaskStatus(Enum):
 class AIRequestTask:
     def __init__(self, dispatcher: Dispatcher, processor, message):
         self.dispatcher, self.processor, self.message = dispatcher, processor, message
-        self.request_id = None
+        self.request_id: str | None = None
+        self.result = None
 
     def tick(self) -> TaskStatus:
         if self.request_id is None:

@@ -1,4 +1,6 @@
 # KayGraph "Pipeline": stage1 >> stage2 >> stage3 >> output. expect: output: [2, 4, 6] (sum 12)
+from typing import Any
+
 from herald import Dispatcher, Worker
 
 stages = {
@@ -7,7 +9,7 @@ stages = {
     "stage3": lambda job: {"values": job.payload, "sum": sum(job.payload)},
 }
 d = Dispatcher()
-data = "1,2,3"
+data: Any = "1,2,3"
 for queue, handler in stages.items():  # each stage a queue with its worker; results flow on
     job_id = d.submit(queue, data)
     Worker(queue, handler).run(max_jobs=1)

@@ -1,13 +1,12 @@
 # KayGraph "Publish-Subscribe". expect: 3 subscribers got data_update
-import threading
+import queue
 
 import herald
 
 h = herald.connect()
-got = []
-done = threading.Semaphore(0)
+got: queue.Queue = queue.Queue()
 for name in "ABC":  # every subscriber receives every event
-    h.subscribe("events", lambda ch, event, name=name: (got.append((name, event["type"])), done.release()))
+    h.subscribe("events", lambda channel, event: got.put(event["type"]))
 
 
 class PublisherNode:
@@ -16,6 +15,5 @@ class PublisherNode:
 
 
 PublisherNode().post({"rows": 3})
-for _ in range(3):
-    done.acquire(timeout=10)
-print(f"{len(got)} subscribers got {got[0][1]}")
+events = [got.get(timeout=10) for _ in "ABC"]
+print(f"{len(events)} subscribers got {events[0]}")

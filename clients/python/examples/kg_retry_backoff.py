@@ -11,4 +11,6 @@ def flaky(job):  # fails twice, then succeeds
 d = Dispatcher()
 job_id = d.submit("calls", {"url": "https://example.invalid"}, attempts=3, backoff=Backoff("exponential", 0.05, jitter=True))
 Worker("calls", flaky).run(max_jobs=3, idle_timeout=10)
-print(f"result after {d.info(job_id).attempt} attempts: {d.result(job_id, timeout=10)}")
+info = d.info(job_id)
+assert info is not None
+print(f"result after {info.attempt} attempts: {d.result(job_id, timeout=10)}")
