@@ -263,6 +263,13 @@ class SignalBuffer:
         self.capacity = capacity
         self.lagged = 0
 
+    def add(self, signal: Signal | None, lagged: int = 0) -> None:
+        """A signal from the listener, or (None) the broker's notice that ``lagged`` pushes were dropped."""
+        if signal is None:
+            self.lagged += lagged
+        else:
+            self.push(signal)
+
     def push(self, signal: Signal) -> None:
         self.items.append(signal)
         if len(self.items) > self.capacity:

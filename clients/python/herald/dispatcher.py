@@ -76,13 +76,10 @@ class _Followers:
 # Blocking flavour
 
 
-class Job:
-    """A claimed job, held under a lease by this worker. ``payload`` is decoded; ``cancelled`` is set as soon
-    as the job is cancelled (the worker's heartbeat or its job channel tells it); ``progress`` / ``chunk`` /
-    ``heartbeat`` raise ``CancelledError`` once it is."""
+class _Claimed:
+    """What both flavours of job know from their claim."""
 
-    def __init__(self, client: Herald, core: JobsCore, claim: Claim) -> None:
-        self.client = client
+    def __init__(self, core: JobsCore, claim: Claim) -> None:
         self.core = core
         self.id = claim.id
         self.queue = claim.queue
@@ -90,8 +87,34 @@ class Job:
         self.token = claim.token
         self.lease = claim.lease
         self.payload: Any = core.codec.decode(claim.payload)
-        self.cancelled = threading.Event()
         self.finished = False
+
+
+class _WorkerSettings:
+    """What both flavours of worker are configured with."""
+
+    def __init__(self, core: JobsCore, queues: str | Sequence[str], lease: float, concurrency: int, watch_cancel: bool) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.core = core
+        self.queues = [queues] if isinstance(queues, str) else list(queues)
+        if not self.queues:
+            raise ValueError("a worker needs at least one queue")
+        self.lease = lease
+        self.concurrency = concurrency
+        self.watch_cancel = watch_cancel
+        self.processed = 0
+
+
+class Job(_Claimed):
+    """A claimed job, held under a lease by this worker. ``payload`` is decoded; ``cancelled`` is set as soon
+    as the job is cancelled (the worker's heartbeat or its job channel tells it); ``progress`` / ``chunk`` /
+    ``heartbeat`` raise ``CancelledError`` once it is."""
+
+    def __init__(self, client: Herald, core: JobsCore, claim: Claim) -> None:
+        super().__init__(core, claim)
+        self.client = client
+        self.cancelled = threading.Event()
 
     def _guard(self, op: Any) -> Any:
         try:
@@ -122,7 +145,7 @@ class Job:
         return status
 
 
-class Worker:
+class Worker(_WorkerSettings):
     """Claims jobs from ``queues`` (tried in order) and runs ``handler(job)`` for each: its return value
     completes the job (a generator's items are streamed as chunks first), an exception fails it (retried
     per the job's attempts). The lease is renewed every third of itself while the handler runs; a cancel
@@ -139,18 +162,9 @@ class Worker:
         concurrency: int = 1,
         watch_cancel: bool = True,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
         self.client = default_client(client)
-        self.core = JobsCore(codec or self.client.codec)
-        self.queues = [queues] if isinstance(queues, str) else list(queues)
-        if not self.queues:
-            raise ValueError("a worker needs at least one queue")
+        super().__init__(JobsCore(codec or self.client.codec), queues, lease, concurrency, watch_cancel)
         self.handler = handler
-        self.lease = lease
-        self.concurrency = concurrency
-        self.watch_cancel = watch_cancel
-        self.processed = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -393,20 +407,13 @@ class Dispatcher(_Followers):
 # asyncio flavour
 
 
-class AsyncJob:
+class AsyncJob(_Claimed):
     """The asyncio ``Job``."""
 
     def __init__(self, client: AsyncHerald, core: JobsCore, claim: Claim) -> None:
+        super().__init__(core, claim)
         self.client = client
-        self.core = core
-        self.id = claim.id
-        self.queue = claim.queue
-        self.attempt = claim.attempt
-        self.token = claim.token
-        self.lease = claim.lease
-        self.payload: Any = core.codec.decode(claim.payload)
         self.cancelled = asyncio.Event()
-        self.finished = False
 
     async def _guard(self, op: Any) -> Any:
         try:
@@ -453,7 +460,7 @@ async def _invoke(fn: Callable[..., Any], *args: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-class AsyncWorker:
+class AsyncWorker(_WorkerSettings):
     """The asyncio ``Worker``. A cancel cancels the handler's task at once (a plain function running in a
     thread is left to finish; its result is dropped)."""
 
@@ -468,18 +475,9 @@ class AsyncWorker:
         concurrency: int = 1,
         watch_cancel: bool = True,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
         self.client = default_async_client(client)
-        self.core = JobsCore(codec or self.client.codec)
-        self.queues = [queues] if isinstance(queues, str) else list(queues)
-        if not self.queues:
-            raise ValueError("a worker needs at least one queue")
+        super().__init__(JobsCore(codec or self.client.codec), queues, lease, concurrency, watch_cancel)
         self.handler = handler
-        self.lease = lease
-        self.concurrency = concurrency
-        self.watch_cancel = watch_cancel
-        self.processed = 0
         self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
 

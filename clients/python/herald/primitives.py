@@ -249,10 +249,7 @@ class SignalReceiver:
 
     def _push(self, signal: Signal | None, lagged: int = 0) -> None:
         with self._cond:
-            if signal is None:
-                self._buf.lagged += lagged
-            else:
-                self._buf.push(signal)
+            self._buf.add(signal, lagged)
             self._cond.notify_all()
 
     def recv(self, timeout: float | None = None) -> Signal:
@@ -456,10 +453,7 @@ class AsyncSignalReceiver:
         self.subscription: Subscription | None = None
 
     def _push(self, signal: Signal | None, lagged: int = 0) -> None:
-        if signal is None:
-            self._buf.lagged += lagged
-        else:
-            self._buf.push(signal)
+        self._buf.add(signal, lagged)
         self._wake.set()
 
     async def recv_async(self, timeout: float | None = None) -> Signal:
