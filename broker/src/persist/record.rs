@@ -24,6 +24,7 @@ mod tag {
     pub const FLUSH: u8 = 6;
     pub const SWAP_DB: u8 = 7;
     pub const SCOPE_SEQ: u8 = 8;
+    pub const JOURNAL: u8 = 9;
     pub const JOB: u8 = 20;
     pub const JOB_CHUNK: u8 = 21;
     pub const JOB_GONE: u8 = 22;
@@ -40,6 +41,7 @@ mod tag {
     pub const STREAM_CONFIGURED: u8 = 53;
     pub const STREAM_DELETED: u8 = 54;
     pub const COUNTERS: u8 = 60;
+    pub const GROUP: u8 = 70;
 }
 
 mod value_tag {
@@ -120,6 +122,12 @@ pub enum Record {
     ScopeSeq {
         scope: Bytes,
         seq: u64,
+    },
+    /// A retained journal entry of a scope (snapshots), so watchers resume across a restart.
+    Journal {
+        scope: Bytes,
+        key: Bytes,
+        journal: Journal,
     },
     /// A job as it is (its chunks are separate records). Without `payload_recorded` the job's payload
     /// is not in the record (an update of a job submitted earlier).
@@ -368,6 +376,19 @@ fn value(w: &mut Writer<'_>, value: &Value) {
     }
 }
 
+/// The records of one command (or MULTI/EXEC) that made several, as one frame: recovery applies
+/// all of them or, if the frame is torn, none.
+pub fn encode_group(w: &mut Writer<'_>, frames: &[u8]) {
+    w.u64(0);
+    w.u8(tag::GROUP);
+    w.raw(frames);
+}
+
+/// The inner frames of a group record, or `None` if `payload` is not a group.
+pub fn group_frames(payload: &[u8]) -> Option<&[u8]> {
+    (payload.len() >= 9 && payload[8] == tag::GROUP).then(|| &payload[9..])
+}
+
 /// A key record for a snapshot: the key's whole entry.
 pub fn encode_key(w: &mut Writer<'_>, lsn: u64, target: &Target, key: &[u8], entry: &Entry) {
     w.u64(lsn);
@@ -392,6 +413,18 @@ pub fn encode_scope_seq(w: &mut Writer<'_>, lsn: u64, scope: &[u8], seq: u64) {
     w.u8(tag::SCOPE_SEQ);
     w.bytes(scope);
     w.u64(seq);
+}
+
+pub fn encode_journal(w: &mut Writer<'_>, lsn: u64, scope: &[u8], e: &crate::engine::keyspace::JournalEntry) {
+    w.u64(lsn);
+    w.u8(tag::JOURNAL);
+    w.bytes(scope);
+    w.bytes(e.key());
+    w.u8(1);
+    w.u64(e.seq);
+    w.u8(change_kind_tag(e.kind));
+    w.u64(e.revision);
+    w.opt_bytes(e.value());
 }
 
 pub fn encode_job(w: &mut Writer<'_>, lsn: u64, j: &Job) {
@@ -633,6 +666,11 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         tag::FLUSH => Record::Flush(r.opt_u64()?.map(|d| d as usize)),
         tag::SWAP_DB => Record::SwapDb(r.u64()? as usize, r.u64()? as usize),
         tag::SCOPE_SEQ => Record::ScopeSeq { scope: r.bytes()?, seq: r.u64()? },
+        tag::JOURNAL => {
+            let (scope, key) = (r.bytes()?, r.bytes()?);
+            let journal = read_journal(&mut r)?.ok_or(Malformed("journal record without an entry"))?;
+            Record::Journal { scope, key, journal }
+        }
         tag::JOB => {
             let (job, payload_recorded) = read_job(&mut r)?;
             Record::Job { job: Box::new(job), payload_recorded }

@@ -53,7 +53,7 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::KeyDel { target, key, .. }
         | Record::ListPush { target, key, .. }
         | Record::ListPop { target, key, .. } => Obj::Key(target.clone(), key.clone()),
-        Record::ScopeSeq { scope, .. } => Obj::Scope(scope.clone()),
+        Record::ScopeSeq { scope, .. } | Record::Journal { scope, .. } => Obj::Scope(scope.clone()),
         Record::Job { job, .. } => Obj::Job(job.id.clone()),
         Record::JobChunk { id, .. } | Record::JobGone { id } => Obj::Job(id.clone()),
         Record::Queue { .. } => Obj::Queues,
@@ -136,25 +136,35 @@ impl Loader<'_> {
                 Scan::Frame(at, payload) => (at, payload),
                 Scan::Damaged { at, last } => return self.damaged(path, bytes.len(), at, last && last_log, repair),
             };
-            let (lsn, record) = match record::decode(payload) {
-                Ok(r) => r,
-                Err(e) => return self.damaged(path, bytes.len(), at, false, repair).map_err(|m| format!("{m} ({})", e.0)),
+            let applied = match record::group_frames(payload) {
+                Some(inner) => codec::frames_from(inner, 0).try_for_each(|scan| match scan {
+                    Scan::Frame(_, p) => self.record(p, snapshot),
+                    Scan::Damaged { .. } => Err("a damaged record inside a group".into()),
+                }),
+                None => self.record(payload, snapshot),
             };
-            self.lsn = self.lsn.max(lsn);
-            let obj = object_of(&record);
-            if snapshot {
-                if let Some(obj) = obj {
-                    let seen = self.captured.entry(obj).or_insert(lsn);
-                    *seen = (*seen).max(lsn);
-                }
-            } else if obj.as_ref().and_then(|o| self.captured.get(o)).is_some_and(|seen| *seen >= lsn) {
-                good = at + 8 + payload.len();
-                continue;
+            if let Err(e) = applied {
+                return self.damaged(path, bytes.len(), at, false, repair).map_err(|m| format!("{m} ({e})"));
             }
-            self.apply(record).map_err(|e| format!("{} at offset {at}: {e}", path.display()))?;
             good = at + 8 + payload.len();
         }
         Ok(good)
+    }
+
+    /// Decodes one record and applies it (a log record only if newer than its object's snapshot copy).
+    fn record(&mut self, payload: &[u8], snapshot: bool) -> Result<(), String> {
+        let (lsn, record) = record::decode(payload).map_err(|e| e.0.to_string())?;
+        self.lsn = self.lsn.max(lsn);
+        let obj = object_of(&record);
+        if snapshot {
+            if let Some(obj) = obj {
+                let seen = self.captured.entry(obj).or_insert(lsn);
+                *seen = (*seen).max(lsn);
+            }
+        } else if obj.as_ref().and_then(|o| self.captured.get(o)).is_some_and(|seen| *seen >= lsn) {
+            return Ok(());
+        }
+        self.apply(record)
     }
 
     /// What to do about damage at `at`: a torn tail is cut off; anything else refuses to start
@@ -237,6 +247,10 @@ impl Loader<'_> {
             }
             Record::Flush(db) => self.state.keyspace.restore_flush(db),
             Record::SwapDb(a, b) => self.state.keyspace.restore_swap(a, b),
+            Record::Journal { scope, key, journal } => {
+                let db = self.db(&Target::Scope(scope))?;
+                self.journal(db, &key, Some(journal));
+            }
             Record::ScopeSeq { scope, seq } => {
                 let db = self.db(&Target::Scope(scope))?;
                 self.state.keyspace.restore_journal_seq(db, seq);
