@@ -220,3 +220,66 @@ async fn aggregates_expire_and_announce_their_events() {
     assert_eq!(seen, expected, "Redis's event names, in Redis's order");
     assert!(!c.exists::<_, bool>("t").await.unwrap(), "the set expired");
 }
+
+/// Hashes, sets and sorted sets are logged as their deltas (HSET's fields, SREM's members, ZADD's
+/// scores) or whole (the STORE forms, RENAME), snapshotted whole, and come back with the encodings
+/// Redis gives loaded values.
+#[tokio::test]
+async fn collections_survive_a_restart_and_a_compaction() {
+    let dir = std::env::temp_dir().join(format!("herald-collections-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || {
+        let mut config = herald_broker::Config::for_tests();
+        config.persistence.data_dir = dir.display().to_string();
+        config.persistence.appendfsync = "always".into();
+        config
+    };
+    let server = common::start_with(config()).await;
+    let mut c = server.conn().await;
+    let big: Vec<String> = (0..300).map(|i| format!("m{i:03}")).collect();
+    for cmd_line in [
+        vec!["HSET", "h", "a", "1", "b", "2", "c", "3"],
+        vec!["HDEL", "h", "b"],
+        vec!["HINCRBYFLOAT", "h", "a", "0.5"],
+        vec!["SADD", "ints", "3", "1", "2"],
+        vec!["SADD", "s", "x", "y", "z"],
+        vec!["SREM", "s", "y"],
+        vec!["ZADD", "z", "1", "a", "2", "b", "-0", "c"],
+        vec!["ZINCRBY", "z", "10", "a"],
+        vec!["ZPOPMIN", "z"],
+        vec!["ZUNIONSTORE", "zu", "2", "z", "ints"],
+        vec!["RENAME", "zu", "zr"],
+    ] {
+        let _: Value = cmd(&mut c, &cmd_line).await.unwrap();
+    }
+    let _: String = cmd(&mut c, &["BGREWRITEAOF"]).await.unwrap();
+    common::eventually(|| server.broker.persist.as_ref().is_some_and(|p| !p.rewrite_in_progress())).await;
+    let mut zadd = vec!["ZADD", "bigz"];
+    for (i, m) in big.iter().enumerate() {
+        zadd.push(if i % 2 == 0 { "1.5" } else { "-2" });
+        zadd.push(m);
+    }
+    let _: i64 = cmd(&mut c, &zadd).await.unwrap();
+    let _: i64 = cmd(&mut c, &["ZREM", "bigz", "m000", "m001"]).await.unwrap();
+    let _: i64 = cmd(&mut c, &["HSET", "h", "d", "4"]).await.unwrap();
+    let _: i64 = cmd(&mut c, &["SREM", "s", "x", "z"]).await.unwrap();
+    server.stop().await;
+
+    let server = common::start_with(config()).await;
+    let mut c = server.conn().await;
+    let h: Vec<String> = cmd(&mut c, &["HGETALL", "h"]).await.unwrap();
+    assert_eq!(h, ["a", "1.5", "c", "3", "d", "4"], "fields and their order survive");
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["SMEMBERS", "ints"]).await.unwrap(), ["1", "2", "3"]);
+    assert!(!c.exists::<_, bool>("s").await.unwrap(), "a set emptied before the restart stays gone");
+    let z: Vec<(String, f64)> = c.zrange_withscores("z", 0, -1).await.unwrap();
+    assert_eq!(z, [("b".to_owned(), 2.0), ("a".to_owned(), 11.0)]);
+    let zr: Vec<(String, f64)> = c.zrange_withscores("zr", 0, -1).await.unwrap();
+    assert_eq!(zr.len(), 5);
+    assert_eq!(c.zcard::<_, i64>("bigz").await.unwrap(), 298);
+    assert_eq!(c.zrank::<_, _, Option<i64>>("bigz", "m003").await.unwrap(), Some(0), "odd members scored -2 come first");
+    for (key, encoding) in [("h", "listpack"), ("ints", "intset"), ("z", "listpack"), ("bigz", "skiplist")] {
+        assert_eq!(cmd::<String>(&mut c, &["OBJECT", "ENCODING", key]).await.unwrap(), encoding, "{key}");
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

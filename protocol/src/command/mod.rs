@@ -15,6 +15,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod persistence;
 mod pubsub;
 mod sets;
 mod streams;
@@ -32,6 +33,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
@@ -69,6 +71,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    Persist(PersistCommand),
 }
 
 macro_rules! into_command {
@@ -93,7 +96,8 @@ into_command!(
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
     Jobs(JobCommand),
-    Bulletin(BulletinCommand)
+    Bulletin(BulletinCommand),
+    Persist(PersistCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

@@ -17,6 +17,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::zsets::SPECS,
     super::streams::SPECS,
     super::mailbox::SPECS,
+    super::persistence::SPECS,
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
