@@ -392,7 +392,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "lmpop",
         -4,
-        WRITE,
+        WRITE | MOVABLE_KEYS,
         NO_KEYS,
         List,
         "7.0.0",
@@ -402,7 +402,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "blmpop",
         -5,
-        BLOCK,
+        BLOCK | MOVABLE_KEYS,
         NO_KEYS,
         List,
         "7.0.0",

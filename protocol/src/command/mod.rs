@@ -124,6 +124,8 @@ pub mod flags {
     /// Runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
     pub const TX_CONTROL: u32 = 1 << 13;
     pub const DANGEROUS: u32 = 1 << 14;
+    /// Its keys are found from its arguments (`numkeys key ...`), not by position (ZUNION, LMPOP).
+    pub const MOVABLE_KEYS: u32 = 1 << 15;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -139,6 +141,7 @@ pub mod flags {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -231,15 +234,33 @@ impl CommandSpec {
         if arity >= 0 { argc == arity } else { argc >= -arity }
     }
 
-    /// The key arguments of `req` according to the key positions (for WATCH-like bookkeeping, ACLs).
+    /// The key arguments of `req` according to the key positions (for WATCH-like bookkeeping, ACLs),
+    /// and for commands with movable keys the `numkeys key [key ...]` that follow.
     pub fn key_args<'r>(&self, req: &'r Request) -> Vec<&'r [u8]> {
         let k = self.keys;
-        if k.first <= 0 || k.step <= 0 {
-            return Vec::new();
+        let mut keys = Vec::new();
+        if k.first > 0 && k.step > 0 {
+            let argc = req.len() as i32;
+            let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
+            keys.extend((k.first..=last).step_by(k.step as usize).filter_map(|i| req.parts().get(i as usize)).map(|b| &b[..]));
         }
-        let argc = req.len() as i32;
-        let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
-        (k.first..=last).step_by(k.step as usize).filter_map(|i| req.parts().get(i as usize)).map(|b| &b[..]).collect()
+        if let Some(at) = self.numkeys_at() {
+            let parts = req.parts();
+            let n = parts.get(at).and_then(|raw| crate::number::parse_i64(raw)).unwrap_or(0).max(0) as usize;
+            keys.extend(parts.iter().skip(at + 1).take(n).map(|b| &b[..]));
+        }
+        keys
+    }
+
+    /// Where a command with movable keys has its `numkeys` argument.
+    fn numkeys_at(&self) -> Option<usize> {
+        if !self.has(flags::MOVABLE_KEYS) {
+            return None;
+        }
+        Some(match self.name {
+            "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+            _ => 1,
+        })
     }
 }
 

@@ -144,7 +144,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "sintercard",
         -3,
-        READONLY,
+        READONLY | MOVABLE_KEYS,
         NO_KEYS,
         Set,
         "7.0.0",

@@ -316,11 +316,13 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
         |a| parse_blocking_pop(true, a)
     ),
-    zspec!("zmpop", -4, WRITE, NO_KEYS, "7.0.0", "Remove and return members with scores in a sorted set", |a| parse_mpop(a, false)),
+    zspec!("zmpop", -4, WRITE | MOVABLE_KEYS, NO_KEYS, "7.0.0", "Remove and return members with scores in a sorted set", |a| parse_mpop(
+        a, false
+    )),
     zspec!(
         "bzmpop",
         -5,
-        WRITE | BLOCKING,
+        WRITE | BLOCKING | MOVABLE_KEYS,
         NO_KEYS,
         "7.0.0",
         "Remove and return members with scores in a sorted set or block until one is available",
@@ -333,21 +335,21 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     zspec!("zscan", -3, READONLY, keys(1, 1, 1), "2.8.0", "Incrementally iterate sorted sets elements and associated scores", |a| ok(
         ZsetCommand::Scan(parse_element_scan(a)?)
     )),
-    zspec!("zunion", -3, READONLY, NO_KEYS, "6.2.0", "Add multiple sorted sets", |a| parse_algebra(
+    zspec!("zunion", -3, READONLY | MOVABLE_KEYS, NO_KEYS, "6.2.0", "Add multiple sorted sets", |a| parse_algebra(
         ZsetAlgebra::Union,
         "zunion",
         false,
         false,
         a
     )),
-    zspec!("zinter", -3, READONLY, NO_KEYS, "6.2.0", "Intersect multiple sorted sets", |a| parse_algebra(
+    zspec!("zinter", -3, READONLY | MOVABLE_KEYS, NO_KEYS, "6.2.0", "Intersect multiple sorted sets", |a| parse_algebra(
         ZsetAlgebra::Inter,
         "zinter",
         false,
         false,
         a
     )),
-    zspec!("zdiff", -3, READONLY, NO_KEYS, "6.2.0", "Subtract multiple sorted sets", |a| parse_algebra(
+    zspec!("zdiff", -3, READONLY | MOVABLE_KEYS, NO_KEYS, "6.2.0", "Subtract multiple sorted sets", |a| parse_algebra(
         ZsetAlgebra::Diff,
         "zdiff",
         false,
@@ -357,7 +359,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     zspec!(
         "zunionstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | MOVABLE_KEYS,
         keys(1, 1, 1),
         "2.0.0",
         "Add multiple sorted sets and store the resulting sorted set in a new key",
@@ -366,7 +368,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     zspec!(
         "zinterstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | MOVABLE_KEYS,
         keys(1, 1, 1),
         "2.0.0",
         "Intersect multiple sorted sets and store the resulting sorted set in a new key",
@@ -375,13 +377,19 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     zspec!(
         "zdiffstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | MOVABLE_KEYS,
         keys(1, 1, 1),
         "6.2.0",
         "Subtract multiple sorted sets and store the resulting sorted set in a new key",
         |a| parse_algebra(ZsetAlgebra::Diff, "zdiffstore", true, false, a)
     ),
-    zspec!("zintercard", -3, READONLY, NO_KEYS, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result", |a| {
-        parse_algebra(ZsetAlgebra::Inter, "zintercard", false, true, a)
-    }),
+    zspec!(
+        "zintercard",
+        -3,
+        READONLY | MOVABLE_KEYS,
+        NO_KEYS,
+        "7.0.0",
+        "Intersect multiple sorted sets and return the cardinality of the result",
+        |a| { parse_algebra(ZsetAlgebra::Inter, "zintercard", false, true, a) }
+    ),
 ];
