@@ -43,8 +43,8 @@ pub(super) fn scan_page(cursor: u64, items: Vec<Reply>) -> Reply {
     Reply::Array(vec![Reply::bulk(cursor.to_string()), Reply::Array(items)])
 }
 
-/// The options of HSCAN / SSCAN / ZSCAN, checked where Redis checks them: after the key is found to
-/// exist (`Ok(None)`: it does not, the page is empty) with the type `kind`.
+/// The options of HSCAN / SSCAN / ZSCAN, checked where Redis checks them: after the key is looked up
+/// (`Ok(None)`: it is absent, the page is empty) and found to have the type `kind`.
 pub(super) fn scan_options(
     cx: &mut Cx<'_>,
     key: &[u8],
@@ -52,12 +52,8 @@ pub(super) fn scan_options(
     scan: Result<ScanArgs, CommandError>,
 ) -> Result<Option<ElementScan>, CommandError> {
     let (db, now) = (cx.db(), cx.now());
-    let found = cx.state().keyspace.type_of(db, key, now);
-    if found == "none" {
+    if !cx.state().keyspace.lookup_typed(db, key, kind, now)? {
         return Ok(None);
-    }
-    if found != kind {
-        return Err(CommandError::wrong_type());
     }
     let a = scan?;
     Ok(Some(ElementScan { cursor: a.cursor, pattern: a.pattern, count: a.count }))

@@ -96,6 +96,18 @@ impl Keyspace {
         }
     }
 
+    /// Whether a live key of type `type_name` (`hash`, `set`, `zset`) is at `key`, counted as a read
+    /// (a hit, or a miss with its `keymiss` event); WRONGTYPE when another type. The SCAN forms look
+    /// their key up this way before reading their options, as Redis does, then scan with
+    /// [`Keyspace::peek`].
+    pub fn lookup_typed(&mut self, db: usize, key: &[u8], type_name: &str, now: u64) -> Result<bool, Error> {
+        match self.read(db, key, now) {
+            Some(entry) if entry.value.type_name() == type_name => Ok(true),
+            Some(_) => Err(Error::wrong_type()),
+            None => Ok(false),
+        }
+    }
+
     /// Like [`Keyspace::view`] without counting a hit or a miss (a write command's own lookups).
     pub(crate) fn peek<T: Kind>(&self, db: usize, key: &[u8], now: u64) -> Result<Option<&T>, Error> {
         match self.dbs[db].get(key) {

@@ -158,7 +158,7 @@ impl Keyspace {
 
     /// HSCAN: the next cursor and the (field, value) pairs found.
     pub fn hscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Pairs), Error> {
-        let Some(h) = self.view::<Hash>(db, key, now)? else { return Ok((0, Vec::new())) };
+        let Some(h) = self.peek::<Hash>(db, key, now)? else { return Ok((0, Vec::new())) };
         let found = std::cell::RefCell::new(Vec::new());
         let cursor = scan.walk(|c| h.scan(c, |f, v| found.borrow_mut().push((copy(f), copy(v)))), || found.borrow().len());
         let mut pairs = found.into_inner();

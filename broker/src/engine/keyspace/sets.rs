@@ -197,7 +197,7 @@ impl Keyspace {
 
     /// SSCAN: the next cursor and the members found.
     pub fn sscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Vec<Bytes>), Error> {
-        let Some(s) = self.view::<Set>(db, key, now)? else { return Ok((0, Vec::new())) };
+        let Some(s) = self.peek::<Set>(db, key, now)? else { return Ok((0, Vec::new())) };
         let found = std::cell::RefCell::new(Vec::new());
         let cursor = scan.walk(|c| s.scan(c, |m| found.borrow_mut().push(Bytes::copy_from_slice(m))), || found.borrow().len());
         let mut members = found.into_inner();

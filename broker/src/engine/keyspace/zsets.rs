@@ -272,7 +272,7 @@ impl Keyspace {
     /// writes them there: from a packed set as its listpack holds them (`d2string`: integral scores
     /// as integers), from a large one with `%.17g`.
     pub fn zscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Vec<(Bytes, Bytes)>), Error> {
-        let Some(z) = self.view::<Zset>(db, key, now)? else { return Ok((0, Vec::new())) };
+        let Some(z) = self.peek::<Zset>(db, key, now)? else { return Ok((0, Vec::new())) };
         let text = if matches!(z, Zset::Pack(_)) { format_double_compact } else { format_double };
         let found = std::cell::RefCell::new(Vec::new());
         let cursor = scan.walk(
