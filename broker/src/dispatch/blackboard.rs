@@ -86,6 +86,13 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
                 .collect();
             Reply::fields(vec![("seq", Reply::Int(seq as i64)), ("entries", Reply::Array(entries))])
         }),
+        BbCommand::Watch { scope, keys } => {
+            if cx.session.multi.is_some() {
+                return CommandError::fixed("ERR WATCH inside MULTI is not allowed").into();
+            }
+            let watch = cx.session.watch.clone();
+            cx.state().keyspace.bb_watch(&scope, keys, &watch).map(|_| Reply::ok())
+        }
         BbCommand::Changes { scope, since, count } => match cx.state().keyspace.bb_changes(&scope, since, count) {
             Err(e) => Err(e),
             Ok((Since::Lost { oldest }, _)) => Err(Error::new(format!(

@@ -111,6 +111,16 @@ impl Keyspace {
         Ok(self.dbs[db].get(key).map_or(0, |e| e.revision))
     }
 
+    /// BB.WATCH: registers `handle` on keys of a scope (created if new, so a key written later by
+    /// anyone dirties the watch), as WATCH does in a numbered database.
+    pub fn bb_watch(&mut self, scope: &[u8], keys: Vec<Bytes>, handle: &super::WatchHandle) -> Result<(), Error> {
+        let db = self.scope_db(scope, true)?.expect("created");
+        for key in keys {
+            self.watch(db, key, handle);
+        }
+        Ok(())
+    }
+
     /// BB.GET: value, revision and TTL; counts a get and a hit or miss in the scope's stats.
     pub fn bb_get(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<Option<BbEntry>, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(None) };
