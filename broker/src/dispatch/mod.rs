@@ -15,6 +15,7 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod semaphore;
 mod server;
 mod streams;
 mod strings;
@@ -223,6 +224,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
         Command::Persist(c) => persistence::execute(c, cx),
+        Command::Sem(c) => semaphore::execute(c, cx),
     }
 }
 

@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::bulletin::{BoardConfig, Item};
-use super::jobs::Job;
+use super::jobs::{Job, QueueConfig};
 use super::keyspace::Entry;
 use super::stream::Retention;
 
@@ -54,10 +54,10 @@ pub enum Change<'a> {
     /// SWAPDB.
     SwapDb(usize, usize),
     Job(JobChange<'a>),
-    /// JOB.QUEUE ... CONCURRENCY: a queue's settings.
+    /// JOB.QUEUE: a queue's settings.
     Queue {
         name: &'a [u8],
-        concurrency: usize,
+        config: QueueConfig,
     },
     Item(ItemChange<'a>),
     /// BL.CONFIG: a board's settings.
@@ -68,6 +68,7 @@ pub enum Change<'a> {
     },
     Mail(MailChange<'a>),
     Stream(StreamChange<'a>),
+    Sem(SemChange<'a>),
 }
 
 /// A key of the keyspace (a numbered database or a blackboard scope) changed, or a notification-only
@@ -209,6 +210,14 @@ pub enum MailChange<'a> {
         topic: &'a [u8],
         id: u64,
     },
+}
+
+#[derive(Debug)]
+pub enum SemChange<'a> {
+    /// A permit acquired, or its lease extended: `token` holds one of `permits` until `expires_ms`.
+    Held { name: &'a [u8], permits: u32, token: u64, expires_ms: u64 },
+    /// A permit given back (`expired`: its lease ran out).
+    Dropped { name: &'a [u8], token: u64, expired: bool },
 }
 
 #[derive(Debug)]

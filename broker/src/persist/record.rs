@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::codec::{Malformed, Reader, Writer};
 use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
-use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, StreamChange};
-use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease};
+use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, SemChange, StreamChange};
+use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease, QueueConfig};
 use crate::engine::keyspace::{ChangeKind, Entry, Value};
 use crate::engine::stream::{Retention, StreamLog};
 
@@ -27,7 +27,9 @@ mod tag {
     pub const JOB: u8 = 20;
     pub const JOB_CHUNK: u8 = 21;
     pub const JOB_GONE: u8 = 22;
+    /// A queue's concurrency alone (written before queues could be paused; still read).
     pub const QUEUE: u8 = 23;
+    pub const QUEUE_CONFIG: u8 = 24;
     pub const ITEM: u8 = 30;
     pub const ITEM_GONE: u8 = 31;
     pub const BOARD: u8 = 32;
@@ -40,6 +42,9 @@ mod tag {
     pub const STREAM_CONFIGURED: u8 = 53;
     pub const STREAM_DELETED: u8 = 54;
     pub const COUNTERS: u8 = 60;
+    pub const SEM_HELD: u8 = 70;
+    pub const SEM_DROPPED: u8 = 71;
+    pub const SEM_FENCE: u8 = 72;
 }
 
 mod value_tag {
@@ -138,7 +143,7 @@ pub enum Record {
     },
     Queue {
         name: Bytes,
-        concurrency: usize,
+        config: QueueConfig,
     },
     Item {
         scope: Bytes,
@@ -198,6 +203,18 @@ pub enum Record {
         key: Bytes,
     },
     Counters(Counters),
+    SemHeld {
+        name: Bytes,
+        permits: u32,
+        token: u64,
+        expires_ms: u64,
+    },
+    SemDropped {
+        name: Bytes,
+        token: u64,
+    },
+    /// The last fencing token handed out (snapshots): tokens never go backwards.
+    SemFence(u64),
 }
 
 /// Writes `change` as a record with sequence number `lsn`; false (nothing written) for a change that
@@ -232,11 +249,7 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
             }
             event => job(w, j.job, matches!(event, JobEvent::Submitted)),
         },
-        Change::Queue { name, concurrency } => {
-            w.u8(tag::QUEUE);
-            w.bytes(name);
-            w.u64(*concurrency as u64);
-        }
+        Change::Queue { name, config } => queue_config(w, name, *config),
         Change::Item(i) => match i.event {
             ItemEvent::Dropped | ItemEvent::Removed | ItemEvent::Expired => {
                 w.u8(tag::ITEM_GONE);
@@ -262,8 +275,33 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
             w.u64(*id);
         }
         Change::Stream(s) => stream_change(w, s),
+        Change::Sem(SemChange::Held { name, permits, token, expires_ms }) => sem_held(w, name, *permits, *token, *expires_ms),
+        Change::Sem(SemChange::Dropped { name, token, .. }) => {
+            w.u8(tag::SEM_DROPPED);
+            w.bytes(name);
+            w.u64(*token);
+        }
     }
     true
+}
+
+fn sem_held(w: &mut Writer<'_>, name: &[u8], permits: u32, token: u64, expires_ms: u64) {
+    w.u8(tag::SEM_HELD);
+    w.bytes(name);
+    w.u32(permits);
+    w.u64(token);
+    w.u64(expires_ms);
+}
+
+pub fn encode_sem_held(w: &mut Writer<'_>, lsn: u64, name: &[u8], permits: u32, token: u64, expires_ms: u64) {
+    w.u64(lsn);
+    sem_held(w, name, permits, token, expires_ms);
+}
+
+pub fn encode_sem_fence(w: &mut Writer<'_>, lsn: u64, last_token: u64) {
+    w.u64(lsn);
+    w.u8(tag::SEM_FENCE);
+    w.u64(last_token);
 }
 
 /// Whether a change alters stored data (else the log skips it).
@@ -408,11 +446,16 @@ pub fn encode_chunk(w: &mut Writer<'_>, lsn: u64, id: &[u8], offset: u64, data: 
     w.u64(at_ms);
 }
 
-pub fn encode_queue(w: &mut Writer<'_>, lsn: u64, name: &[u8], concurrency: usize) {
+pub fn encode_queue(w: &mut Writer<'_>, lsn: u64, name: &[u8], config: QueueConfig) {
     w.u64(lsn);
-    w.u8(tag::QUEUE);
+    queue_config(w, name, config);
+}
+
+fn queue_config(w: &mut Writer<'_>, name: &[u8], config: QueueConfig) {
+    w.u8(tag::QUEUE_CONFIG);
     w.bytes(name);
-    w.u64(concurrency as u64);
+    w.u64(config.concurrency as u64);
+    w.bool(config.paused);
 }
 
 pub fn encode_item(w: &mut Writer<'_>, lsn: u64, scope: &[u8], board: &[u8], i: &Item, place: Place) {
@@ -639,7 +682,8 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         }
         tag::JOB_CHUNK => Record::JobChunk { id: r.bytes()?, offset: r.u64()?, data: r.bytes()?, at_ms: r.u64()? },
         tag::JOB_GONE => Record::JobGone { id: r.bytes()? },
-        tag::QUEUE => Record::Queue { name: r.bytes()?, concurrency: r.u64()? as usize },
+        tag::QUEUE => Record::Queue { name: r.bytes()?, config: QueueConfig { concurrency: r.u64()? as usize, paused: false } },
+        tag::QUEUE_CONFIG => Record::Queue { name: r.bytes()?, config: QueueConfig { concurrency: r.u64()? as usize, paused: r.bool()? } },
         tag::ITEM => {
             let (scope, board) = (r.bytes()?, r.bytes()?);
             let place = match r.u8()? {
@@ -679,6 +723,9 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
             item_token: r.u64()?,
             mail_id: r.u64()?,
         }),
+        tag::SEM_HELD => Record::SemHeld { name: r.bytes()?, permits: r.u32()?, token: r.u64()?, expires_ms: r.u64()? },
+        tag::SEM_DROPPED => Record::SemDropped { name: r.bytes()?, token: r.u64()? },
+        tag::SEM_FENCE => Record::SemFence(r.u64()?),
         _ => return Err(Malformed("unknown record kind")),
     };
     if !r.is_empty() {

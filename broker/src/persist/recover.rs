@@ -44,6 +44,7 @@ enum Obj {
     Board(Bytes, Bytes),
     Mail,
     Stream(Bytes),
+    Sem(Bytes),
 }
 
 fn object_of(record: &Record) -> Option<Obj> {
@@ -66,7 +67,8 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::StreamClosed { key }
         | Record::StreamConfigured { key, .. }
         | Record::StreamDeleted { key } => Obj::Stream(key.clone()),
-        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) => return None,
+        Record::SemHeld { name, .. } | Record::SemDropped { name, .. } => Obj::Sem(name.clone()),
+        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) => return None,
     })
 }
 
@@ -110,6 +112,7 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
     }
     loader.state.jobs.finish_restore();
     loader.state.bulletin.finish_restore();
+    loader.state.semaphores.finish_restore();
     Ok(Recovered { lsn: loader.lsn, log_len, snapshot_len, keys_loaded: loader.keys_loaded, keys_expired: loader.keys_expired, manifest })
 }
 
@@ -244,7 +247,7 @@ impl Loader<'_> {
             Record::Job { job, payload_recorded } => self.state.jobs.restore_job(*job, payload_recorded),
             Record::JobChunk { id, offset, data, at_ms } => self.state.jobs.restore_chunk(&id, offset, data, at_ms),
             Record::JobGone { id } => self.state.jobs.restore_gone(&id),
-            Record::Queue { name, concurrency } => self.state.jobs.restore_concurrency(&name, concurrency),
+            Record::Queue { name, config } => self.state.jobs.restore_queue(&name, config),
             Record::Item { scope, board, item, place } => self.state.bulletin.restore_item(&scope, &board, *item, place == Place::Dead),
             Record::ItemGone { scope, board, id } => self.state.bulletin.restore_gone(&scope, &board, &id),
             Record::Board { scope, board, config } => self.state.bulletin.restore_config(&scope, &board, config),
@@ -258,6 +261,9 @@ impl Loader<'_> {
             Record::StreamClosed { key } => self.state.streams.restore_closed(&key),
             Record::StreamConfigured { key, retention } => self.state.streams.restore_retention(&key, retention),
             Record::StreamDeleted { key } => self.state.streams.restore_deleted(&key),
+            Record::SemHeld { name, permits, token, expires_ms } => self.state.semaphores.restore_held(&name, permits, token, expires_ms),
+            Record::SemDropped { name, token } => self.state.semaphores.restore_dropped(&name, token),
+            Record::SemFence(last) => self.state.semaphores.restore_fence(last),
             Record::Counters(c) => {
                 self.state.jobs.restore_counters(c.job_seq, c.job_token);
                 self.state.bulletin.restore_counters(c.item_seq, c.item_token);

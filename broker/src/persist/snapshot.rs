@@ -43,6 +43,7 @@ enum Step {
     Boards { names: Option<Vec<(Bytes, Bytes)>>, next: usize },
     Mail,
     Streams { names: Option<Vec<Bytes>>, next: usize },
+    Semaphores,
     Counters,
     Done,
 }
@@ -183,8 +184,8 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
             if end == ids.len() { Step::Queues } else { Step::Jobs { ids: Some(ids), next: end } }
         }
         Step::Queues => {
-            for (name, limit) in state.jobs.limits() {
-                codec::frame(out, |w| record::encode_queue(w, lsn, &name, limit));
+            for (name, config) in state.jobs.configs() {
+                codec::frame(out, |w| record::encode_queue(w, lsn, &name, config));
             }
             Step::Boards { names: None, next: 0 }
         }
@@ -224,13 +225,20 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
                     codec::frame(out, |w| record::encode_stream_closed(w, lsn, key));
                 }
             }
-            if end == names.len() { Step::Counters } else { Step::Streams { names: Some(names), next: end } }
+            if end == names.len() { Step::Semaphores } else { Step::Streams { names: Some(names), next: end } }
+        }
+        Step::Semaphores => {
+            state.semaphores.image(|name, permits, token, expires_ms| {
+                codec::frame(out, |w| record::encode_sem_held(w, lsn, name, permits, token, expires_ms));
+            });
+            Step::Counters
         }
         Step::Counters => {
             let (job_seq, job_token) = state.jobs.counters();
             let (item_seq, item_token) = state.bulletin.counters();
             let counters = Counters { job_seq, job_token, item_seq, item_token, mail_id: state.mailboxes.counter() };
             codec::frame(out, |w| record::encode_counters(w, lsn, counters));
+            codec::frame(out, |w| record::encode_sem_fence(w, lsn, state.semaphores.fence()));
             Step::Done
         }
         Step::Done => Step::Done,

@@ -182,3 +182,37 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) {
     }
     panic!("condition not reached within 5 s");
 }
+
+/// A fresh, empty data directory for a persistent broker (removed first if a previous run left it).
+pub fn data_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A broker with persistence on in `dir` (what it holds is loaded first).
+pub async fn start_persistent(dir: &std::path::Path) -> TestServer {
+    let mut config = Config::for_tests();
+    config.persistence.data_dir = dir.to_string_lossy().into_owned();
+    start_with(config).await
+}
+
+/// Rewrites the log into a snapshot (BGREWRITEAOF) and waits until it is done, so what a restart
+/// loads comes from the snapshot.
+pub async fn rewrite(con: &mut redis::aio::MultiplexedConnection) {
+    async fn rewrites(con: &mut redis::aio::MultiplexedConnection) -> String {
+        let info: String = cmd(con, &["INFO", "persistence"]).await.unwrap();
+        let line = info.lines().find(|l| l.starts_with("aof_rewrites:")).expect("aof_rewrites").to_owned();
+        assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+        line
+    }
+    let before = rewrites(con).await;
+    let _: redis::Value = cmd(con, &["BGREWRITEAOF"]).await.unwrap();
+    for _ in 0..500 {
+        if rewrites(con).await != before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the rewrite did not finish");
+}

@@ -15,6 +15,7 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod semaphore;
 mod streams;
 mod strings;
 mod table;
@@ -28,6 +29,7 @@ pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
+pub use semaphore::SemCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
@@ -60,6 +62,7 @@ pub enum Command {
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
+    Sem(SemCommand),
 }
 
 macro_rules! into_command {
@@ -82,7 +85,8 @@ into_command!(
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
-    Persist(PersistCommand)
+    Persist(PersistCommand),
+    Sem(SemCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -142,6 +146,7 @@ pub enum Group {
     Jobs,
     Mailbox,
     Stream,
+    Semaphore,
 }
 
 impl Group {
@@ -159,6 +164,7 @@ impl Group {
             Group::Jobs => "jobs",
             Group::Mailbox => "mailbox",
             Group::Stream => "stream",
+            Group::Semaphore => "semaphore",
         }
     }
 }

@@ -18,6 +18,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
+    super::semaphore::SPECS,
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
