@@ -40,8 +40,18 @@ fn item_reply(v: ItemView) -> Reply {
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {
-        BulletinCommand::Publish { scope, board, item, ttl_ms } => {
-            cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk)
+        BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
+            let keys = vec![bulletin::room_wait_key(&scope, &board)];
+            let publish = move |state: &mut State, now| {
+                if block.is_some() && !state.bulletin.has_room(&scope, &board) {
+                    return Ok(None);
+                }
+                Ok(Some(Reply::Bulk(state.bulletin.publish(&scope, &board, &item, ttl_ms, now)?)))
+            };
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, publish),
+                None => super::jobs::run_once(cx, publish, Reply::Nil),
+            };
         }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
             let keys = vec![bulletin::wait_key(&scope, &board)];

@@ -210,6 +210,18 @@ pub enum MailChange<'a> {
         topic: &'a [u8],
         id: u64,
     },
+    /// A request (MSG.REQUEST) was put in (dest, topic). Its requester does not outlive the
+    /// broker, so only its id matters after a restart (ids never go backwards).
+    Requested {
+        dest: &'a [u8],
+        topic: &'a [u8],
+        id: u64,
+    },
+    /// MSG.CONFIG: the mailbox's MAXLEN (0: the default).
+    Configured {
+        dest: &'a [u8],
+        max_len: usize,
+    },
 }
 
 #[derive(Debug)]

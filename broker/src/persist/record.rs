@@ -36,6 +36,8 @@ mod tag {
     pub const MAIL_SENT: u8 = 40;
     pub const MAIL_RECEIVED: u8 = 41;
     pub const MAIL_KEY: u8 = 42;
+    pub const MAIL_REQUESTED: u8 = 43;
+    pub const MAIL_CONFIG: u8 = 44;
     pub const STREAM_CREATED: u8 = 50;
     pub const STREAM_APPENDED: u8 = 51;
     pub const STREAM_CLOSED: u8 = 52;
@@ -173,6 +175,14 @@ pub enum Record {
         topic: Bytes,
         id: u64,
     },
+    /// A request's id (ids never go backwards; the request itself does not outlive its requester).
+    MailRequested {
+        id: u64,
+    },
+    MailConfig {
+        dest: Bytes,
+        max_len: usize,
+    },
     /// A remembered idempotency key (snapshots).
     MailKey {
         dest: Bytes,
@@ -268,6 +278,11 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
             w.bytes(payload);
             w.opt_bytes(*idempotency);
         }
+        Change::Mail(MailChange::Requested { id, .. }) => {
+            w.u8(tag::MAIL_REQUESTED);
+            w.u64(*id);
+        }
+        Change::Mail(MailChange::Configured { dest, max_len }) => mail_config(w, dest, *max_len),
         Change::Mail(MailChange::Received { dest, topic, id }) => {
             w.u8(tag::MAIL_RECEIVED);
             w.bytes(dest);
@@ -501,6 +516,17 @@ pub fn encode_stream_closed(w: &mut Writer<'_>, lsn: u64, key: &[u8]) {
     stream_change(w, &StreamChange::Closed { key });
 }
 
+fn mail_config(w: &mut Writer<'_>, dest: &[u8], max_len: usize) {
+    w.u8(tag::MAIL_CONFIG);
+    w.bytes(dest);
+    w.u64(max_len as u64);
+}
+
+pub fn encode_mail_config(w: &mut Writer<'_>, lsn: u64, dest: &[u8], max_len: usize) {
+    w.u64(lsn);
+    mail_config(w, dest, max_len);
+}
+
 pub fn encode_mail_key(w: &mut Writer<'_>, lsn: u64, dest: &[u8], key: &[u8], id: u64) {
     w.u64(lsn);
     w.u8(tag::MAIL_KEY);
@@ -709,6 +735,8 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         }
         tag::MAIL_RECEIVED => Record::MailReceived { dest: r.bytes()?, topic: r.bytes()?, id: r.u64()? },
         tag::MAIL_KEY => Record::MailKey { dest: r.bytes()?, key: r.bytes()?, id: r.u64()? },
+        tag::MAIL_REQUESTED => Record::MailRequested { id: r.u64()? },
+        tag::MAIL_CONFIG => Record::MailConfig { dest: r.bytes()?, max_len: r.u64()? as usize },
         tag::STREAM_CREATED => {
             Record::StreamCreated { key: r.bytes()?, epoch: r.u64()?, retention: read_retention(&mut r)?, next: r.u64()? }
         }

@@ -61,14 +61,14 @@ fn object_of(record: &Record) -> Option<Obj> {
         Record::Item { scope, board, .. } | Record::ItemGone { scope, board, .. } | Record::Board { scope, board, .. } => {
             Obj::Board(scope.clone(), board.clone())
         }
-        Record::MailSent { .. } | Record::MailReceived { .. } | Record::MailKey { .. } => Obj::Mail,
+        Record::MailSent { .. } | Record::MailReceived { .. } | Record::MailKey { .. } | Record::MailConfig { .. } => Obj::Mail,
         Record::StreamCreated { key, .. }
         | Record::StreamAppended { key, .. }
         | Record::StreamClosed { key }
         | Record::StreamConfigured { key, .. }
         | Record::StreamDeleted { key } => Obj::Stream(key.clone()),
         Record::SemHeld { name, .. } | Record::SemDropped { name, .. } => Obj::Sem(name.clone()),
-        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) => return None,
+        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) | Record::MailRequested { .. } => return None,
     })
 }
 
@@ -256,6 +256,8 @@ impl Loader<'_> {
             }
             Record::MailReceived { dest, topic, id } => self.state.mailboxes.restore_received(&dest, &topic, id),
             Record::MailKey { dest, key, id } => self.state.mailboxes.restore_key(&dest, &key, id),
+            Record::MailRequested { id } => self.state.mailboxes.restore_counter(id),
+            Record::MailConfig { dest, max_len } => self.state.mailboxes.restore_config(&dest, max_len),
             Record::StreamCreated { key, epoch, retention, next } => self.state.streams.restore_created(&key, epoch, retention, next),
             Record::StreamAppended { key, offset, data, at_ms } => self.state.streams.restore_appended(&key, offset, data, at_ms),
             Record::StreamClosed { key } => self.state.streams.restore_closed(&key),

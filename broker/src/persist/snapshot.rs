@@ -205,10 +205,13 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
         }
         Step::Mail => {
             let mut keys = Vec::new();
+            let mut configs = Vec::new();
             state.mailboxes.image(
                 |dest, topic, id, payload| codec::frame(out, |w| record::encode_mail(w, lsn, dest, topic, id, payload, None)),
+                |dest, max_len| codec::frame(&mut configs, |w| record::encode_mail_config(w, lsn, dest, max_len)),
                 |dest, key, id| codec::frame(&mut keys, |w| record::encode_mail_key(w, lsn, dest, key, id)),
             );
+            out.extend_from_slice(&configs);
             out.extend_from_slice(&keys);
             Step::Streams { names: None, next: 0 }
         }

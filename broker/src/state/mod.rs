@@ -108,23 +108,36 @@ impl State {
         let rng = &mut self.rng;
         ran += self.jobs.run_due(now, budget.saturating_sub(ran), || rng.next());
         ran += self.bulletin.run_due(now, budget.saturating_sub(ran));
+        ran += self.mailboxes.run_due(now, budget.saturating_sub(ran));
         ran + self.semaphores.run_due(now, budget.saturating_sub(ran))
     }
 
     /// The earliest deadline any engine has scheduled.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.keyspace.next_deadline(), self.jobs.next_deadline(), self.bulletin.next_deadline(), self.semaphores.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.keyspace.next_deadline(),
+            self.jobs.next_deadline(),
+            self.bulletin.next_deadline(),
+            self.semaphores.next_deadline(),
+            self.mailboxes.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The earliest deadline scheduled since the last call; dispatch hands it to the timer.
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        [self.keyspace.take_scheduled(), self.jobs.take_scheduled(), self.bulletin.take_scheduled(), self.semaphores.take_scheduled()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.keyspace.take_scheduled(),
+            self.jobs.take_scheduled(),
+            self.bulletin.take_scheduled(),
+            self.semaphores.take_scheduled(),
+            self.mailboxes.take_scheduled(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Slow periodic upkeep (incremental rehash of idle tables).

@@ -76,6 +76,15 @@ pub fn wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
     WaitKey::Named { domain: "board", name: Bytes::from(name) }
 }
 
+/// Where publishers wait for room on a full board.
+pub fn room_wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
+    let mut name = Vec::with_capacity(scope.len() + board.len() + 1);
+    name.extend_from_slice(scope);
+    name.push(0);
+    name.extend_from_slice(board);
+    WaitKey::Named { domain: "boardroom", name: Bytes::from(name) }
+}
+
 fn lease_error() -> Error {
     Error::fixed("LEASE the item is not locked with this token (the lease ended or was never this one)")
 }
@@ -141,6 +150,11 @@ impl Bulletin {
     /// The one place a board change is produced.
     fn emit(&self, scope: &[u8], board: &[u8], item: &Item, event: ItemEvent) {
         self.sink.emit(&Change::Item(ItemChange { scope, board, item, event }));
+    }
+
+    /// Whether a publish would be taken now: the board has room, or makes it (drop-oldest).
+    pub fn has_room(&self, scope: &Bytes, board: &Bytes) -> bool {
+        self.board(scope, board).is_none_or(|b| b.max_len == 0 || b.len() < b.max_len || b.overflow == Overflow::DropOldest)
     }
 
     /// BL.PUBLISH: the new item's id (sortable by publish order).
@@ -262,7 +276,9 @@ impl Bulletin {
         if let Some(item) = item {
             self.emit(scope, board, &item, if dead { ItemEvent::Dead } else { event });
         }
-        if !dead {
+        if dead {
+            self.ready.push(room_wait_key(scope, board));
+        } else {
             self.ready.push(wait_key(scope, board));
         }
     }
@@ -291,6 +307,7 @@ impl Bulletin {
         let item = b.take(seq).expect("present");
         self.drop_timer(item.lease, scope, board, seq);
         self.emit(scope, board, &item, ItemEvent::Removed);
+        self.ready.push(room_wait_key(scope, board));
         Ok(true)
     }
 
@@ -314,6 +331,7 @@ impl Bulletin {
         }
         let config = b.config();
         self.sink.emit(&Change::Board { scope, board, config });
+        self.ready.push(room_wait_key(scope, board));
         Ok(())
     }
 
@@ -351,6 +369,7 @@ impl Bulletin {
             } else if item.expires_ms.is_some_and(|e| e <= now) && item.lease.is_none() {
                 let item = b.take(seq).expect("present");
                 self.emit(&scope, &board, &item, ItemEvent::Expired);
+                self.ready.push(room_wait_key(&scope, &board));
             }
         }
         ran
