@@ -10,6 +10,7 @@ use crate::engine::bulletin::BulletinSettings;
 use crate::engine::jobs::JobSettings;
 use crate::engine::keyspace::{BlackboardSettings, notify};
 use crate::engine::mailbox::MailboxSettings;
+use crate::engine::schema::SchemaSettings;
 use crate::engine::semaphore::SemaphoreSettings;
 use crate::engine::stream::StreamSettings;
 use crate::persist::{Fsync, PersistenceSettings};
@@ -38,6 +39,7 @@ pub struct Config {
     pub jobs: JobSettings,
     pub bulletin: BulletinSettings,
     pub semaphores: SemaphoreSettings,
+    pub schemas: SchemaSettings,
     pub websocket: WebSocket,
     pub persistence: PersistenceSettings,
 }

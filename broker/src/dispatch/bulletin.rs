@@ -7,6 +7,7 @@ use super::{Cx, Outcome};
 use crate::engine::Error;
 use crate::engine::bulletin::filter::{self, Filter, FilterOp};
 use crate::engine::bulletin::{self, ItemView, Overflow};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 /// A command's WHERE clauses as the engine's filters, compiled.
@@ -43,6 +44,7 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
         BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
             let keys = vec![bulletin::room_wait_key(&scope, &board)];
             let publish = move |state: &mut State, now| {
+                state.schemas.check(SchemaKind::Board, &scope, &board, &item)?;
                 if block.is_some() && !state.bulletin.has_room(&scope, &board) {
                     return Ok(None);
                 }

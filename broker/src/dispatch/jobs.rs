@@ -6,6 +6,7 @@ use herald_protocol::{CommandError, Reply};
 use super::streams::read_reply;
 use super::{Cx, Outcome};
 use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn claimed_reply(c: Claimed) -> Reply {
@@ -79,6 +80,9 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
     let result: Result<Reply, CommandError> = match cmd {
         JobCommand::Submit(s) => {
             let opts = submit_options(&s);
+            if let Err(e) = cx.state().schemas.check(SchemaKind::Queue, b"", &s.queue, &s.payload) {
+                return e.into();
+            }
             let submitted = cx.state().jobs.submit(&s.queue, &s.payload, opts, now).map(|(id, _)| id);
             return match (submitted, s.wait) {
                 (Err(e), _) => e.into(),

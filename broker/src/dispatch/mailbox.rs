@@ -6,6 +6,7 @@ use herald_protocol::command::MailboxCommand;
 
 use super::{Cx, Outcome};
 use crate::engine::mailbox::{self, Received};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn received_reply(r: Received) -> Reply {
@@ -22,6 +23,7 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
         MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
             let keys = vec![mailbox::room_wait_key(&dest)];
             let send = move |state: &mut State, _now| {
+                state.schemas.check(SchemaKind::Topic, b"", &topic, &payload)?;
                 let boxes = &mut state.mailboxes;
                 if block.is_some() && !boxes.has_room(&dest) && idempotency.as_ref().is_none_or(|k| !boxes.remembers(&dest, k)) {
                     return Ok(None);
@@ -47,6 +49,9 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
             // The broker's deadline, run by its timer, decides: the wait itself has none, so a reply
             // is either handed over before the deadline or counted late after it, never both.
             let now = cx.now();
+            if let Err(e) = cx.state().schemas.check(SchemaKind::Topic, b"", &topic, &payload) {
+                return e.into();
+            }
             let id = match cx.state().mailboxes.request(&dest, &topic, &payload, now.saturating_add(timeout_ms)) {
                 Ok(id) => id,
                 Err(e) => return e.into(),

@@ -15,6 +15,7 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod schema;
 mod semaphore;
 mod server;
 mod streams;
@@ -225,6 +226,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Bulletin(c) => bulletin::execute(c, cx),
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
+        Command::Schema(c) => schema::execute(c, cx),
     }
 }
 

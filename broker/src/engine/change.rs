@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::bulletin::{BoardConfig, Item};
 use super::jobs::{Job, QueueConfig};
 use super::keyspace::Entry;
+use super::schema::SchemaKind;
 use super::stream::Retention;
 
 /// Which end of a list.
@@ -69,6 +70,13 @@ pub enum Change<'a> {
     Mail(MailChange<'a>),
     Stream(StreamChange<'a>),
     Sem(SemChange<'a>),
+    /// SCHEMA.SET (`Some(text)`) or SCHEMA.DEL (`None`).
+    Schema {
+        kind: SchemaKind,
+        scope: &'a [u8],
+        name: &'a [u8],
+        schema: Option<&'a [u8]>,
+    },
 }
 
 /// A key of the keyspace (a numbered database or a blackboard scope) changed, or a notification-only

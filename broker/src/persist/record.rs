@@ -13,6 +13,7 @@ use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
 use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, SemChange, StreamChange};
 use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease, QueueConfig};
 use crate::engine::keyspace::{ChangeKind, Entry, Value};
+use crate::engine::schema::{SchemaKind, Target as SchemaTarget};
 use crate::engine::stream::{Retention, StreamLog};
 
 mod tag {
@@ -47,6 +48,7 @@ mod tag {
     pub const SEM_HELD: u8 = 70;
     pub const SEM_DROPPED: u8 = 71;
     pub const SEM_FENCE: u8 = 72;
+    pub const SCHEMA: u8 = 80;
 }
 
 mod value_tag {
@@ -225,6 +227,11 @@ pub enum Record {
     },
     /// The last fencing token handed out (snapshots): tokens never go backwards.
     SemFence(u64),
+    /// A schema attached (`Some`) or removed.
+    Schema {
+        target: SchemaTarget,
+        schema: Option<Bytes>,
+    },
 }
 
 /// Writes `change` as a record with sequence number `lsn`; false (nothing written) for a change that
@@ -290,6 +297,7 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
             w.u64(*id);
         }
         Change::Stream(s) => stream_change(w, s),
+        Change::Schema { kind, scope, name, schema: text } => schema(w, *kind, scope, name, *text),
         Change::Sem(SemChange::Held { name, permits, token, expires_ms }) => sem_held(w, name, *permits, *token, *expires_ms),
         Change::Sem(SemChange::Dropped { name, token, .. }) => {
             w.u8(tag::SEM_DROPPED);
@@ -299,6 +307,21 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
     }
     true
 }
+
+fn schema(w: &mut Writer<'_>, kind: SchemaKind, scope: &[u8], name: &[u8], text: Option<&[u8]>) {
+    w.u8(tag::SCHEMA);
+    w.u8(SCHEMA_KINDS.iter().position(|k| *k == kind).expect("every kind is listed") as u8);
+    w.bytes(scope);
+    w.bytes(name);
+    w.opt_bytes(text);
+}
+
+pub fn encode_schema(w: &mut Writer<'_>, lsn: u64, (kind, scope, name): &SchemaTarget, text: &[u8]) {
+    w.u64(lsn);
+    schema(w, *kind, scope, name, Some(text));
+}
+
+const SCHEMA_KINDS: [SchemaKind; 4] = [SchemaKind::Board, SchemaKind::Queue, SchemaKind::Topic, SchemaKind::Scope];
 
 fn sem_held(w: &mut Writer<'_>, name: &[u8], permits: u32, token: u64, expires_ms: u64) {
     w.u8(tag::SEM_HELD);
@@ -754,6 +777,10 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         tag::SEM_HELD => Record::SemHeld { name: r.bytes()?, permits: r.u32()?, token: r.u64()?, expires_ms: r.u64()? },
         tag::SEM_DROPPED => Record::SemDropped { name: r.bytes()?, token: r.u64()? },
         tag::SEM_FENCE => Record::SemFence(r.u64()?),
+        tag::SCHEMA => {
+            let kind = *SCHEMA_KINDS.get(r.u8()? as usize).ok_or(Malformed("bad schema kind"))?;
+            Record::Schema { target: (kind, r.bytes()?, r.bytes()?), schema: r.opt_bytes()? }
+        }
         _ => return Err(Malformed("unknown record kind")),
     };
     if !r.is_empty() {

@@ -45,6 +45,7 @@ enum Obj {
     Mail,
     Stream(Bytes),
     Sem(Bytes),
+    Schema(crate::engine::schema::Target),
 }
 
 fn object_of(record: &Record) -> Option<Obj> {
@@ -68,6 +69,7 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::StreamConfigured { key, .. }
         | Record::StreamDeleted { key } => Obj::Stream(key.clone()),
         Record::SemHeld { name, .. } | Record::SemDropped { name, .. } => Obj::Sem(name.clone()),
+        Record::Schema { target, .. } => Obj::Schema(target.clone()),
         Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) | Record::MailRequested { .. } => return None,
     })
 }
@@ -266,6 +268,17 @@ impl Loader<'_> {
             Record::SemHeld { name, permits, token, expires_ms } => self.state.semaphores.restore_held(&name, permits, token, expires_ms),
             Record::SemDropped { name, token } => self.state.semaphores.restore_dropped(&name, token),
             Record::SemFence(last) => self.state.semaphores.restore_fence(last),
+            Record::Schema { target, schema } => {
+                if let Err(e) = self.state.schemas.restore(target.clone(), schema) {
+                    // Valid when it was set; a validator that now refuses it must not keep the
+                    // broker down. The writes it guarded go unchecked until it is set again.
+                    tracing::error!(
+                        "persistence: the schema of {} {:?} no longer compiles and is dropped: {e}",
+                        target.0.name(),
+                        String::from_utf8_lossy(&target.2)
+                    );
+                }
+            }
             Record::Counters(c) => {
                 self.state.jobs.restore_counters(c.job_seq, c.job_token);
                 self.state.bulletin.restore_counters(c.item_seq, c.item_token);

@@ -44,6 +44,7 @@ enum Step {
     Mail,
     Streams { names: Option<Vec<Bytes>>, next: usize },
     Semaphores,
+    Schemas,
     Counters,
     Done,
 }
@@ -234,6 +235,10 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
             state.semaphores.image(|name, permits, token, expires_ms| {
                 codec::frame(out, |w| record::encode_sem_held(w, lsn, name, permits, token, expires_ms));
             });
+            Step::Schemas
+        }
+        Step::Schemas => {
+            state.schemas.image(|target, text| codec::frame(out, |w| record::encode_schema(w, lsn, target, text)));
             Step::Counters
         }
         Step::Counters => {

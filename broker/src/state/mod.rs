@@ -20,6 +20,7 @@ use crate::engine::change::ChangeSink;
 use crate::engine::jobs::{self, Jobs};
 use crate::engine::keyspace::{Keyspace, KeyspaceSettings};
 use crate::engine::mailbox::Mailboxes;
+use crate::engine::schema::Schemas;
 use crate::engine::semaphore::Semaphores;
 use crate::engine::stream::Streams;
 
@@ -30,6 +31,7 @@ pub struct State {
     pub jobs: Jobs,
     pub bulletin: Bulletin,
     pub semaphores: Semaphores,
+    pub schemas: Schemas,
     pub blocking: Blocking,
     rng: Rng,
 }
@@ -46,6 +48,7 @@ impl State {
         State {
             bulletin: Bulletin::new(config.bulletin, sink.clone()),
             semaphores: Semaphores::new(config.semaphores, sink.clone()),
+            schemas: Schemas::new(config.schemas, sink.clone()),
             jobs: Jobs::new(config.jobs, sink.clone()),
             streams: Streams::new(config.streams, started_ms, sink.clone()),
             mailboxes: Mailboxes::new(config.mailboxes, sink.clone()),

@@ -15,6 +15,7 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod schema;
 mod semaphore;
 mod streams;
 mod strings;
@@ -29,6 +30,7 @@ pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
+pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
 pub use semaphore::SemCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
@@ -63,6 +65,7 @@ pub enum Command {
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
     Sem(SemCommand),
+    Schema(SchemaCommand),
 }
 
 macro_rules! into_command {
@@ -86,7 +89,8 @@ into_command!(
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
-    Sem(SemCommand)
+    Sem(SemCommand),
+    Schema(SchemaCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -147,6 +151,7 @@ pub enum Group {
     Mailbox,
     Stream,
     Semaphore,
+    Schema,
 }
 
 impl Group {
@@ -165,6 +170,7 @@ impl Group {
             Group::Mailbox => "mailbox",
             Group::Stream => "stream",
             Group::Semaphore => "semaphore",
+            Group::Schema => "schema",
         }
     }
 }

@@ -19,6 +19,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::jobs::SPECS,
     super::bulletin::SPECS,
     super::semaphore::SPECS,
+    super::schema::SPECS,
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
