@@ -895,6 +895,5 @@ fn read_item(r: &mut Reader<'_>) -> Result<Item, Malformed> {
         _ => None,
     };
     let failed_leases = r.u32()?;
-    let json = serde_json::from_slice(&raw).map_err(|_| Malformed("item is not JSON"))?;
-    Ok(Item { id, seq, raw, json, published_ms, expires_ms, lease, failed_leases })
+    Ok(Item { id, seq, raw, published_ms, expires_ms, lease, failed_leases })
 }

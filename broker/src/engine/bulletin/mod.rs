@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use crate::engine::Error;
 use bytes::Bytes;
-use serde_json::Value;
 
 use board::Board;
 pub use board::{BoardConfig, Item, Lease, Overflow};
@@ -159,7 +158,7 @@ impl Bulletin {
 
     /// BL.PUBLISH: the new item's id (sortable by publish order).
     pub fn publish(&mut self, scope: &Bytes, board: &Bytes, raw: &[u8], ttl_ms: Option<u64>, now: u64) -> Result<Bytes, Error> {
-        let json: Value = serde_json::from_slice(raw).map_err(|e| Error::new(format!("ERR the item is not valid JSON: {e}")))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(|e| Error::new(format!("ERR the item is not valid JSON: {e}")))?;
         self.next_seq += 1;
         let seq = self.next_seq;
         let b = self.board_mut(scope, board, true)?.expect("created");
@@ -178,7 +177,6 @@ impl Bulletin {
             id: id.clone(),
             seq,
             raw: Bytes::copy_from_slice(raw),
-            json,
             published_ms: now,
             expires_ms: ttl_ms.map(|t| now + t),
             lease: None,
@@ -201,7 +199,7 @@ impl Bulletin {
     pub fn retrieve(&mut self, scope: &Bytes, board: &Bytes, filters: &[Compiled], lock_ms: Option<u64>, now: u64) -> Option<ItemView> {
         let key = (scope.clone(), board.clone());
         let b = self.boards.get_mut(&key)?;
-        let matches = |b: &Board, s: &u64| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.json));
+        let matches = |b: &Board, s: &u64| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.raw));
         let seq = match b.indexed_candidates(filters, true) {
             Some(candidates) => candidates.into_iter().find(|s| matches(b, s))?,
             None => b.available.iter().copied().find(|s| matches(b, s))?,
@@ -228,7 +226,7 @@ impl Bulletin {
         candidates
             .into_iter()
             .filter_map(|s| b.items.get(&s))
-            .filter(|i| filter::all_match(filters, &i.json))
+            .filter(|i| filter::all_match(filters, &i.raw))
             .take(limit.unwrap_or(usize::MAX))
             .map(ItemView::from)
             .collect()
