@@ -109,7 +109,10 @@ impl<'a> Cx<'a> {
         let broker = self.broker;
         if self.guard.is_none() {
             let guard = broker.lock();
-            self.lsn_at_lock = broker.persist.as_ref().map_or(0, |p| p.lsn());
+            if let Some(p) = &broker.persist {
+                p.begin_batch();
+                self.lsn_at_lock = p.lsn();
+            }
             self.guard = Some(guard);
         }
         self.guard.as_mut().expect("locked")
@@ -139,6 +142,7 @@ impl Drop for Cx<'_> {
             // Still under the lock: records past `lsn_at_lock` are this command's (and those of the
             // clients it unblocked): its reply waits for them to be as durable as the policy says.
             if let Some(p) = &self.broker.persist {
+                p.end_batch();
                 let lsn = p.lsn();
                 if lsn != self.lsn_at_lock {
                     self.session.commit_lsn = lsn;

@@ -65,7 +65,12 @@ pub enum Scan<'a> {
 
 /// Iterates over the frames of `bytes` (the whole file, header included).
 pub fn frames(bytes: &[u8]) -> impl Iterator<Item = Scan<'_>> {
-    let mut at = HEADER_LEN;
+    frames_from(bytes, HEADER_LEN)
+}
+
+/// Iterates over the frames of `bytes` from offset `at` (a group record's inner frames start at 0).
+pub fn frames_from(bytes: &[u8], at: usize) -> impl Iterator<Item = Scan<'_>> {
+    let mut at = at;
     let mut done = false;
     std::iter::from_fn(move || {
         if done || at >= bytes.len() {
@@ -128,6 +133,11 @@ impl Writer<'_> {
 
     pub fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+
+    /// Bytes without a length (what follows fills the rest of the payload).
+    pub fn raw(&mut self, v: &[u8]) {
         self.0.extend_from_slice(v);
     }
 

@@ -100,6 +100,10 @@ struct Pending {
     buf: Vec<u8>,
     /// The LSN of the last record in `buf` (or written before it).
     lsn: u64,
+    /// While a command runs: where its records start in `buf`, and the LSN before them. They are
+    /// not written until it ends, and then as one group frame if there are several, so a crash
+    /// never leaves part of a command (or of a MULTI/EXEC) in the log.
+    batch: Option<(usize, u64)>,
 }
 
 /// The log file records are appended to.
@@ -189,7 +193,7 @@ impl Persistence {
             policy: AtomicU8::new(policy as u8),
             auto_rewrite_percentage: settings.auto_rewrite_percentage,
             auto_rewrite_min_bytes: settings.auto_rewrite_min_bytes,
-            pending: Mutex::new(Pending { buf: Vec::new(), lsn: recovered.lsn }),
+            pending: Mutex::new(Pending { buf: Vec::new(), lsn: recovered.lsn, batch: None }),
             assigned: AtomicU64::new(recovered.lsn),
             file: Mutex::new(LogFile { file, len: recovered.log_len }),
             written: AtomicU64::new(recovered.lsn),
@@ -268,23 +272,37 @@ impl Persistence {
         }
     }
 
+    /// A command starts changing the engines (under the state lock): its records stay together.
+    pub fn begin_batch(&self) {
+        let mut p = lock(&self.pending);
+        p.batch = Some((p.buf.len(), p.lsn));
+    }
+
+    /// The command ended: its records may be written, as one group frame when there are several.
+    pub fn end_batch(&self) {
+        let mut p = lock(&self.pending);
+        let Some((from, lsn_before)) = p.batch.take() else { return };
+        if p.lsn <= lsn_before + 1 {
+            return;
+        }
+        let inner = p.buf.split_off(from);
+        codec::frame(&mut p.buf, |w| record::encode_group(w, &inner));
+    }
+
     /// Records one change (called by the consumers of changes, under the state lock).
     pub fn observe(&self, change: &Change<'_>) {
+        if !record::recorded(change) {
+            return;
+        }
         if matches!(change, Change::Flush(_) | Change::SwapDb(..)) && self.rewriting.load(Ordering::Acquire) {
             self.restart.store(true, Ordering::Release);
         }
         let mut p = lock(&self.pending);
         let lsn = p.lsn + 1;
-        let start = p.buf.len();
-        let mut wrote = false;
-        codec::frame(&mut p.buf, |w| wrote = record::encode(w, lsn, change));
-        if wrote {
-            p.lsn = lsn;
-            self.assigned.store(lsn, Ordering::Release);
-            self.stats.changes_since_save.fetch_add(1, Ordering::Relaxed);
-        } else {
-            p.buf.truncate(start);
-        }
+        codec::frame(&mut p.buf, |w| record::encode(w, lsn, change));
+        p.lsn = lsn;
+        self.assigned.store(lsn, Ordering::Release);
+        self.stats.changes_since_save.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes every record up to `lsn` as durable as the policy promises before a reply goes out:
@@ -295,7 +313,15 @@ impl Persistence {
             return Ok(());
         }
         match self.policy() {
-            Fsync::EverySec | Fsync::No => self.write_through(lsn),
+            Fsync::EverySec | Fsync::No => {
+                // Let the other connections of this io thread that have requests ready run them first:
+                // one write then covers all their records (as Redis writes once per event loop turn),
+                // instead of one write per connection.
+                if self.written_lsn() < lsn {
+                    tokio::task::yield_now().await;
+                }
+                self.write_through(lsn)
+            }
             Fsync::Always => loop {
                 let durable = self.durable.notified();
                 tokio::pin!(durable);
@@ -330,7 +356,15 @@ impl Persistence {
     fn write_pending(&self, file: &mut LogFile) -> std::io::Result<()> {
         let (buf, lsn) = {
             let mut p = lock(&self.pending);
-            (std::mem::take(&mut p.buf), p.lsn)
+            match p.batch {
+                // A command is still running: write what came before it.
+                Some((from, lsn_before)) => {
+                    let rest = p.buf.split_off(from);
+                    p.batch = Some((0, lsn_before));
+                    (std::mem::replace(&mut p.buf, rest), lsn_before)
+                }
+                None => (std::mem::take(&mut p.buf), p.lsn),
+            }
         };
         if buf.is_empty() {
             self.written.fetch_max(lsn, Ordering::AcqRel);
@@ -349,6 +383,9 @@ impl Persistence {
                 let _ = file.file.set_len(file.len);
                 let mut p = lock(&self.pending);
                 let newer = std::mem::replace(&mut p.buf, buf);
+                if let Some((from, lsn_before)) = p.batch {
+                    p.batch = Some((from + p.buf.len(), lsn_before));
+                }
                 p.buf.extend_from_slice(&newer);
                 drop(p);
                 self.fail("cannot write the log in", &e);

@@ -25,6 +25,7 @@ mod tag {
     pub const FLUSH: u8 = 6;
     pub const SWAP_DB: u8 = 7;
     pub const SCOPE_SEQ: u8 = 8;
+    pub const JOURNAL: u8 = 9;
     pub const JOB: u8 = 20;
     pub const JOB_CHUNK: u8 = 21;
     pub const JOB_GONE: u8 = 22;
@@ -45,10 +46,11 @@ mod tag {
     pub const STREAM_CONFIGURED: u8 = 53;
     pub const STREAM_DELETED: u8 = 54;
     pub const COUNTERS: u8 = 60;
-    pub const SEM_HELD: u8 = 70;
-    pub const SEM_DROPPED: u8 = 71;
-    pub const SEM_FENCE: u8 = 72;
-    pub const SCHEMA: u8 = 80;
+    pub const GROUP: u8 = 70;
+    pub const SEM_HELD: u8 = 80;
+    pub const SEM_DROPPED: u8 = 81;
+    pub const SEM_FENCE: u8 = 82;
+    pub const SCHEMA: u8 = 90;
 }
 
 mod value_tag {
@@ -129,6 +131,12 @@ pub enum Record {
     ScopeSeq {
         scope: Bytes,
         seq: u64,
+    },
+    /// A retained journal entry of a scope (snapshots), so watchers resume across a restart.
+    Journal {
+        scope: Bytes,
+        key: Bytes,
+        journal: Journal,
     },
     /// A job as it is (its chunks are separate records). Without `payload_recorded` the job's payload
     /// is not in the record (an update of a job submitted earlier).
@@ -234,12 +242,8 @@ pub enum Record {
     },
 }
 
-/// Writes `change` as a record with sequence number `lsn`; false (nothing written) for a change that
-/// alters no stored data.
-pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
-    if !recorded(change) {
-        return false;
-    }
+/// Writes `change` (one that [`recorded`] accepts) as a record with sequence number `lsn`.
+pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
     w.u64(lsn);
     match change {
         Change::Key(k) => key_change(w, k),
@@ -305,7 +309,6 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
             w.u64(*token);
         }
     }
-    true
 }
 
 fn schema(w: &mut Writer<'_>, kind: SchemaKind, scope: &[u8], name: &[u8], text: Option<&[u8]>) {
@@ -343,7 +346,7 @@ pub fn encode_sem_fence(w: &mut Writer<'_>, lsn: u64, last_token: u64) {
 }
 
 /// Whether a change alters stored data (else the log skips it).
-fn recorded(change: &Change<'_>) -> bool {
+pub fn recorded(change: &Change<'_>) -> bool {
     match change {
         Change::Key(k) => !matches!(k.effect, KeyEffect::Notice),
         // A claim's lease and attempt, a heartbeat's new lease, a progress report: all stored.
@@ -444,6 +447,19 @@ fn value(w: &mut Writer<'_>, value: &Value) {
     }
 }
 
+/// The records of one command (or MULTI/EXEC) that made several, as one frame: recovery applies
+/// all of them or, if the frame is torn, none.
+pub fn encode_group(w: &mut Writer<'_>, frames: &[u8]) {
+    w.u64(0);
+    w.u8(tag::GROUP);
+    w.raw(frames);
+}
+
+/// The inner frames of a group record, or `None` if `payload` is not a group.
+pub fn group_frames(payload: &[u8]) -> Option<&[u8]> {
+    (payload.len() >= 9 && payload[8] == tag::GROUP).then(|| &payload[9..])
+}
+
 /// A key record for a snapshot: the key's whole entry.
 pub fn encode_key(w: &mut Writer<'_>, lsn: u64, target: &Target, key: &[u8], entry: &Entry) {
     w.u64(lsn);
@@ -468,6 +484,18 @@ pub fn encode_scope_seq(w: &mut Writer<'_>, lsn: u64, scope: &[u8], seq: u64) {
     w.u8(tag::SCOPE_SEQ);
     w.bytes(scope);
     w.u64(seq);
+}
+
+pub fn encode_journal(w: &mut Writer<'_>, lsn: u64, scope: &[u8], e: &crate::engine::keyspace::JournalEntry) {
+    w.u64(lsn);
+    w.u8(tag::JOURNAL);
+    w.bytes(scope);
+    w.bytes(e.key());
+    w.u8(1);
+    w.u64(e.seq);
+    w.u8(change_kind_tag(e.kind));
+    w.u64(e.revision);
+    w.opt_bytes(e.value());
 }
 
 pub fn encode_job(w: &mut Writer<'_>, lsn: u64, j: &Job) {
@@ -725,6 +753,11 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         tag::FLUSH => Record::Flush(r.opt_u64()?.map(|d| d as usize)),
         tag::SWAP_DB => Record::SwapDb(r.u64()? as usize, r.u64()? as usize),
         tag::SCOPE_SEQ => Record::ScopeSeq { scope: r.bytes()?, seq: r.u64()? },
+        tag::JOURNAL => {
+            let (scope, key) = (r.bytes()?, r.bytes()?);
+            let journal = read_journal(&mut r)?.ok_or(Malformed("journal record without an entry"))?;
+            Record::Journal { scope, key, journal }
+        }
         tag::JOB => {
             let (job, payload_recorded) = read_job(&mut r)?;
             Record::Job { job: Box::new(job), payload_recorded }

@@ -55,7 +55,7 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::KeyDel { target, key, .. }
         | Record::ListPush { target, key, .. }
         | Record::ListPop { target, key, .. } => Obj::Key(target.clone(), key.clone()),
-        Record::ScopeSeq { scope, .. } => Obj::Scope(scope.clone()),
+        Record::ScopeSeq { scope, .. } | Record::Journal { scope, .. } => Obj::Scope(scope.clone()),
         Record::Job { job, .. } => Obj::Job(job.id.clone()),
         Record::JobChunk { id, .. } | Record::JobGone { id } => Obj::Job(id.clone()),
         Record::Queue { .. } => Obj::Queues,
@@ -77,8 +77,11 @@ fn object_of(record: &Record) -> Option<Obj> {
 struct Loader<'a> {
     state: &'a mut State,
     now: u64,
-    /// The LSN each object's snapshot copy was read at.
+    /// The LSN each object's snapshot copy was read at, for copies read after the first log record
+    /// was made (older copies are older than every log record: nothing to compare).
     captured: HashMap<Obj, u64>,
+    /// The LSN of the first record of the logs (`u64::MAX` when they are empty).
+    first_log_lsn: u64,
     lsn: u64,
     keys_loaded: u64,
     keys_expired: u64,
@@ -91,7 +94,8 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
         Some(m) => m,
         None => fresh(dir)?,
     };
-    let mut loader = Loader { state, now, captured: HashMap::new(), lsn: 0, keys_loaded: 0, keys_expired: 0 };
+    let first_log_lsn = if manifest.snapshot.is_some() { first_lsn(dir, &manifest.logs) } else { u64::MAX };
+    let mut loader = Loader { state, now, captured: HashMap::new(), first_log_lsn, lsn: 0, keys_loaded: 0, keys_expired: 0 };
     let mut snapshot_len = 0;
     if let Some(name) = &manifest.snapshot {
         let path = dir.join(name);
@@ -118,6 +122,24 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
     Ok(Recovered { lsn: loader.lsn, log_len, snapshot_len, keys_loaded: loader.keys_loaded, keys_expired: loader.keys_expired, manifest })
 }
 
+/// The LSN of the first record in `logs` (`u64::MAX` if they hold none, or cannot be read: the loader
+/// then reports the problem when it reads them).
+fn first_lsn(dir: &Path, logs: &[String]) -> u64 {
+    for name in logs {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else { return u64::MAX };
+        if let Some(Scan::Frame(_, payload)) = codec::frames(&bytes).next() {
+            let inner = record::group_frames(payload).and_then(|g| match codec::frames_from(g, 0).next() {
+                Some(Scan::Frame(_, p)) => Some(p),
+                _ => None,
+            });
+            if let Ok((lsn, _)) = record::decode(inner.unwrap_or(payload)) {
+                return lsn;
+            }
+        }
+    }
+    u64::MAX
+}
+
 /// A first log and manifest for an empty data directory.
 fn fresh(dir: &Path) -> Result<Manifest, String> {
     let m = Manifest { generation: 1, snapshot: None, logs: vec![Manifest::log_name(1)] };
@@ -141,25 +163,37 @@ impl Loader<'_> {
                 Scan::Frame(at, payload) => (at, payload),
                 Scan::Damaged { at, last } => return self.damaged(path, bytes.len(), at, last && last_log, repair),
             };
-            let (lsn, record) = match record::decode(payload) {
-                Ok(r) => r,
-                Err(e) => return self.damaged(path, bytes.len(), at, false, repair).map_err(|m| format!("{m} ({})", e.0)),
+            let applied = match record::group_frames(payload) {
+                Some(inner) => codec::frames_from(inner, 0).try_for_each(|scan| match scan {
+                    Scan::Frame(_, p) => self.record(p, snapshot),
+                    Scan::Damaged { .. } => Err("a damaged record inside a group".into()),
+                }),
+                None => self.record(payload, snapshot),
             };
-            self.lsn = self.lsn.max(lsn);
-            let obj = object_of(&record);
-            if snapshot {
-                if let Some(obj) = obj {
-                    let seen = self.captured.entry(obj).or_insert(lsn);
-                    *seen = (*seen).max(lsn);
-                }
-            } else if obj.as_ref().and_then(|o| self.captured.get(o)).is_some_and(|seen| *seen >= lsn) {
-                good = at + 8 + payload.len();
-                continue;
+            if let Err(e) = applied {
+                return self.damaged(path, bytes.len(), at, false, repair).map_err(|m| format!("{m} ({e})"));
             }
-            self.apply(record).map_err(|e| format!("{} at offset {at}: {e}", path.display()))?;
             good = at + 8 + payload.len();
         }
         Ok(good)
+    }
+
+    /// Decodes one record and applies it (a log record only if newer than its object's snapshot copy).
+    fn record(&mut self, payload: &[u8], snapshot: bool) -> Result<(), String> {
+        let (lsn, record) = record::decode(payload).map_err(|e| e.0.to_string())?;
+        self.lsn = self.lsn.max(lsn);
+        let obj = object_of(&record);
+        if snapshot {
+            if lsn >= self.first_log_lsn
+                && let Some(obj) = obj
+            {
+                let seen = self.captured.entry(obj).or_insert(lsn);
+                *seen = (*seen).max(lsn);
+            }
+        } else if obj.as_ref().and_then(|o| self.captured.get(o)).is_some_and(|seen| *seen >= lsn) {
+            return Ok(());
+        }
+        self.apply(record)
     }
 
     /// What to do about damage at `at`: a torn tail is cut off; anything else refuses to start
@@ -242,6 +276,10 @@ impl Loader<'_> {
             }
             Record::Flush(db) => self.state.keyspace.restore_flush(db),
             Record::SwapDb(a, b) => self.state.keyspace.restore_swap(a, b),
+            Record::Journal { scope, key, journal } => {
+                let db = self.db(&Target::Scope(scope))?;
+                self.journal(db, &key, Some(journal));
+            }
             Record::ScopeSeq { scope, seq } => {
                 let db = self.db(&Target::Scope(scope))?;
                 self.state.keyspace.restore_journal_seq(db, seq);

@@ -156,6 +156,9 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
                 if let (Some(scope), Some(seq)) = (ks.scope_of(db), ks.journal_seq(db))
                     && (db >= ks.db_count() || seq > 0)
                 {
+                    for entry in ks.journal_entries(db) {
+                        codec::frame(out, |w| record::encode_journal(w, lsn, scope, entry));
+                    }
                     codec::frame(out, |w| record::encode_scope_seq(w, lsn, scope, seq));
                 }
             }

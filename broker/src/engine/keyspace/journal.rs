@@ -172,6 +172,11 @@ impl Journal {
         }
     }
 
+    /// The retained entries, oldest first (for snapshots).
+    pub fn entries(&self) -> impl Iterator<Item = &JournalEntry> {
+        self.log.iter()
+    }
+
     /// Changes with a sequence number above `seq`, at most `count`.
     pub fn since(&self, seq: u64, count: usize) -> Since {
         let oldest = self.log.front().map_or(self.seq + 1, |c| c.seq);

@@ -33,6 +33,11 @@ impl Keyspace {
         self.journals.get(db)?.as_ref().map(|j| j.scope())
     }
 
+    /// The retained journal entries of database `db` when it is a blackboard scope (for snapshots).
+    pub fn journal_entries(&self, db: usize) -> impl Iterator<Item = &super::JournalEntry> {
+        self.journals.get(db).and_then(Option::as_ref).into_iter().flat_map(|j| j.entries())
+    }
+
     /// The journal position of database `db` when it is a blackboard scope.
     pub fn journal_seq(&self, db: usize) -> Option<u64> {
         self.journals.get(db)?.as_ref().map(|j| j.seq())
