@@ -4,21 +4,8 @@
 
 mod common;
 
-use common::{cmd, data_dir, eventually, start, start_persistent};
+use common::{cmd, data_dir, eventually, field, start, start_persistent, text};
 use redis::Value;
-
-fn field(v: &Value, name: &str) -> Value {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    let i = items.iter().position(|x| x == &Value::BulkString(name.as_bytes().to_vec())).unwrap();
-    items[i + 1].clone()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
-        other => panic!("{other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn blocked_publishers_get_room_in_order_as_items_leave() {

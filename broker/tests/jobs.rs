@@ -3,41 +3,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{cmd, eventually, start};
+use common::{cmd, eventually, fields, int, start, text};
 use futures_util::StreamExt;
 use redis::Value;
-
-/// A map reply (flat array in RESP2) as field -> value.
-fn fields(v: Value) -> HashMap<String, Value> {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    items
-        .chunks(2)
-        .map(|kv| match &kv[0] {
-            Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
-        Value::SimpleString(s) => s.clone(),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("{other:?}"),
-    }
-}
 
 struct Claim {
     id: String,

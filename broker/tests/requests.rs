@@ -5,16 +5,11 @@
 mod common;
 
 use common::{cmd, eventually, start};
-use redis::Value;
 
 fn field(v: &Value, name: &str) -> String {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    let i = items.iter().position(|x| x == &Value::BulkString(name.as_bytes().to_vec())).unwrap();
-    match &items[i + 1] {
-        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
-        other => panic!("{other:?}"),
-    }
+    common::text(&common::field(v, name))
 }
+use redis::Value;
 
 async fn stat(c: &mut redis::aio::MultiplexedConnection, name: &str) -> u64 {
     let info: String = cmd(c, &["INFO", "stats"]).await.unwrap();

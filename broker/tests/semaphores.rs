@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::collections::HashMap;
-
-use common::{cmd, data_dir, eventually, rewrite, start, start_persistent};
+use common::{cmd, data_dir, eventually, fields, int, rewrite, start, start_persistent};
 use redis::Value;
-
-fn fields(v: Value) -> HashMap<String, Value> {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    items
-        .chunks(2)
-        .map(|kv| match &kv[0] {
-            Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect()
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("{other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn a_one_permit_semaphore_is_a_lock_with_growing_fencing_tokens() {

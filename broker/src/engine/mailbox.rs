@@ -98,17 +98,9 @@ pub struct Mailboxes {
     sink: Arc<dyn ChangeSink>,
 }
 
-fn joined(domain: &'static str, a: &[u8], b: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(a.len() + b.len() + 1);
-    name.extend_from_slice(a);
-    name.push(0);
-    name.extend_from_slice(b);
-    WaitKey::Named { domain, name: Bytes::from(name) }
-}
-
 /// The wait key of receivers blocked on (destination, topic).
 pub fn wait_key(dest: &[u8], topic: &[u8]) -> WaitKey {
-    joined("mailbox", dest, topic)
+    WaitKey::joined("mailbox", dest, topic)
 }
 
 /// Where senders wait for room in a full mailbox.

@@ -216,3 +216,36 @@ pub async fn rewrite(con: &mut redis::aio::MultiplexedConnection) {
     }
     panic!("the rewrite did not finish");
 }
+
+/// A map reply (a flat array in RESP2) as field -> value.
+pub fn fields(v: redis::Value) -> std::collections::HashMap<String, redis::Value> {
+    let redis::Value::Array(items) = v else { panic!("not a map: {v:?}") };
+    items
+        .chunks(2)
+        .map(|kv| match &kv[0] {
+            redis::Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// One field of a map reply.
+pub fn field(v: &redis::Value, name: &str) -> redis::Value {
+    fields(v.clone()).remove(name).unwrap_or_else(|| panic!("no {name} in {v:?}"))
+}
+
+/// A bulk or simple string reply as text.
+pub fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        redis::Value::SimpleString(s) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn int(v: &redis::Value) -> i64 {
+    match v {
+        redis::Value::Int(n) => *n,
+        other => panic!("{other:?}"),
+    }
+}

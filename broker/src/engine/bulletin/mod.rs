@@ -68,20 +68,12 @@ pub struct Bulletin {
 
 /// Where retrievers of a board wait.
 pub fn wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(scope.len() + board.len() + 1);
-    name.extend_from_slice(scope);
-    name.push(0);
-    name.extend_from_slice(board);
-    WaitKey::Named { domain: "board", name: Bytes::from(name) }
+    WaitKey::joined("board", scope, board)
 }
 
 /// Where publishers wait for room on a full board.
 pub fn room_wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(scope.len() + board.len() + 1);
-    name.extend_from_slice(scope);
-    name.push(0);
-    name.extend_from_slice(board);
-    WaitKey::Named { domain: "boardroom", name: Bytes::from(name) }
+    WaitKey::joined("boardroom", scope, board)
 }
 
 fn lease_error() -> Error {

@@ -43,11 +43,7 @@ pub struct ScopeReport {
 
 /// The wait key of BB.WAIT on (scope, key).
 pub fn wait_key(scope: &[u8], key: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(scope.len() + key.len() + 1);
-    name.extend_from_slice(scope);
-    name.push(0);
-    name.extend_from_slice(key);
-    WaitKey::Named { domain: "bb", name: Bytes::from(name) }
+    WaitKey::joined("bb", scope, key)
 }
 
 fn conflict(revision: u64) -> Error {
