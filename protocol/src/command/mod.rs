@@ -17,6 +17,8 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod schema;
+mod semaphore;
 mod sets;
 mod streams;
 mod strings;
@@ -35,6 +37,8 @@ pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
+pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
+pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
@@ -72,6 +76,8 @@ pub enum Command {
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
+    Sem(SemCommand),
+    Schema(SchemaCommand),
 }
 
 macro_rules! into_command {
@@ -97,7 +103,9 @@ into_command!(
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
-    Persist(PersistCommand)
+    Persist(PersistCommand),
+    Sem(SemCommand),
+    Schema(SchemaCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -163,6 +171,8 @@ pub enum Group {
     Jobs,
     Mailbox,
     Stream,
+    Semaphore,
+    Schema,
 }
 
 impl Group {
@@ -183,6 +193,8 @@ impl Group {
             Group::Jobs => "jobs",
             Group::Mailbox => "mailbox",
             Group::Stream => "stream",
+            Group::Semaphore => "semaphore",
+            Group::Schema => "schema",
         }
     }
 }

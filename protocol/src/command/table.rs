@@ -21,6 +21,8 @@ const TABLES: &[&[CommandSpec]] = &[
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
+    super::semaphore::SPECS,
+    super::schema::SPECS,
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
