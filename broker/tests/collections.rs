@@ -283,3 +283,30 @@ async fn collections_survive_a_restart_and_a_compaction() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client blocked on several keys is served from the key that became ready first, as Redis serves
+/// it, even when an earlier key of its list gets a sorted set in the same transaction.
+#[tokio::test]
+async fn a_waiter_pops_from_the_key_signalled_first() {
+    let server = start().await;
+    let mut waiter = server.conn().await;
+    let blocked = tokio::spawn(async move { cmd::<(String, String, f64)>(&mut waiter, &["BZPOPMIN", "a", "b", "0"]).await });
+    until_blocked(&server, 1).await;
+    let mut c = server.conn().await;
+    let replies: Vec<i64> = redis::pipe()
+        .atomic()
+        .cmd("ZADD")
+        .arg("b")
+        .arg(1)
+        .arg("from-b")
+        .cmd("ZADD")
+        .arg("a")
+        .arg(1)
+        .arg("from-a")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(replies, [1, 1]);
+    assert_eq!(blocked.await.unwrap().unwrap(), ("b".to_owned(), "from-b".to_owned(), 1.0));
+    assert_eq!(c.zcard::<_, i64>("a").await.unwrap(), 1, "a is untouched");
+}

@@ -69,12 +69,19 @@ fn pop(cx: &mut Cx<'_>, keys: Vec<Bytes>, max: bool, count: usize, form: PopForm
     let resp3 = resp3(cx);
     let blocking = matches!(form, PopForm::Blocking(_) | PopForm::Multi(Some(_)));
     let waits: Vec<WaitKey> = if blocking { keys.iter().map(|key| WaitKey::Zset { db, key: key.clone() }).collect() } else { Vec::new() };
-    // A first run reports WRONGTYPE; a woken client is served only from a key of its type, as Redis
-    // serves blocked clients by type.
+    // A first run pops from the first of its keys that exists (WRONGTYPE if that is no sorted set).
+    // A woken client is served as Redis serves it: from the key that was signalled, and only if it
+    // holds a sorted set.
     let mut first = true;
     let mut op = move |state: &mut State, now| -> Result<Option<Reply>, CommandError> {
-        let skip = !std::mem::replace(&mut first, false);
-        let found = state.keyspace.zpop(db, &keys, max, count, skip, now)?;
+        let woken = !std::mem::replace(&mut first, false);
+        let found = match (woken, &state.blocking.serving) {
+            (true, Some(WaitKey::Zset { key, .. })) => {
+                let key = key.clone();
+                state.keyspace.zpop(db, std::slice::from_ref(&key), max, count, true, now)?
+            }
+            (woken, _) => state.keyspace.zpop(db, &keys, max, count, woken, now)?,
+        };
         Ok(found.map(|f| popped(form, Some(f), resp3)))
     };
     match form {

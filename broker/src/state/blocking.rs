@@ -30,6 +30,10 @@ pub struct Blocking {
     next_id: u64,
     /// Waiting clients per named domain, so an engine can skip signalling a domain nobody waits in.
     per_domain: HashMap<&'static str, usize>,
+    /// The key whose waiters are being served while an attempt re-runs, so an attempt can take from
+    /// that key, as Redis serves a blocked client from the key that became ready (BZPOPMIN on several
+    /// keys pops from the one signalled first, not from the first of its keys).
+    pub serving: Option<WaitKey>,
 }
 
 fn domain_of(keys: &[WaitKey]) -> Option<&'static str> {
@@ -125,7 +129,10 @@ impl Blocking {
                     state.blocking.forget(id, &blocker.keys);
                     continue;
                 }
-                match (blocker.attempt)(state, now) {
+                state.blocking.serving = Some(key.clone());
+                let outcome = (blocker.attempt)(state, now);
+                state.blocking.serving = None;
+                match outcome {
                     Some(reply) => {
                         state.blocking.forget(id, &blocker.keys);
                         let _ = blocker.tx.send(reply);
