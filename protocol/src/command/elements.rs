@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::keys::{ScanArgs, parse_cursor};
+use super::keys::{ScanArgs, parse_cursor, parse_scan_options};
 use crate::error::CommandError;
 use crate::number::parse_i64;
 use crate::request::{Args, is_word};
@@ -20,24 +20,7 @@ pub struct ElementScan {
 pub(crate) fn parse_element_scan(mut a: Args) -> Result<ElementScan, CommandError> {
     let key = a.next_bytes()?;
     let cursor = parse_cursor(&a.next_bytes()?)?;
-    let mut scan = ScanArgs { cursor, pattern: None, count: 10, kind: None };
-    let mut options = || -> Result<(), CommandError> {
-        while let Some(opt) = a.next_opt() {
-            if a.is_empty() {
-                return Err(CommandError::syntax());
-            }
-            if is_word(&opt, "MATCH") {
-                scan.pattern = Some(a.next_bytes()?);
-            } else if is_word(&opt, "COUNT") {
-                scan.count = usize::try_from(a.next_i64()?).ok().filter(|n| *n >= 1).ok_or(CommandError::syntax())?;
-            } else {
-                return Err(CommandError::syntax());
-            }
-        }
-        Ok(())
-    };
-    let checked = options();
-    Ok(ElementScan { key, scan: checked.map(|_| scan) })
+    Ok(ElementScan { key, scan: parse_scan_options(&mut a, cursor, false) })
 }
 
 /// Redis's `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)` without a message.

@@ -122,6 +122,12 @@ pub(crate) fn parse_cursor(raw: &[u8]) -> Result<u64, CommandError> {
 
 fn parse_scan(mut a: Args) -> Result<Command, CommandError> {
     let cursor = parse_cursor(&a.next_bytes()?)?;
+    ok(KeyCommand::Scan(parse_scan_options(&mut a, cursor, true)?))
+}
+
+/// `[MATCH pattern] [COUNT count]`, and `[TYPE type]` when `with_type` (SCAN itself): the options of
+/// Redis's `scanGenericCommand`, in any order.
+pub(crate) fn parse_scan_options(a: &mut Args, cursor: u64, with_type: bool) -> Result<ScanArgs, CommandError> {
     let mut scan = ScanArgs { cursor, pattern: None, count: 10, kind: None };
     while let Some(opt) = a.next_opt() {
         if a.is_empty() {
@@ -130,18 +136,14 @@ fn parse_scan(mut a: Args) -> Result<Command, CommandError> {
         if is_word(&opt, "MATCH") {
             scan.pattern = Some(a.next_bytes()?);
         } else if is_word(&opt, "COUNT") {
-            let n = a.next_i64()?;
-            if n < 1 {
-                return Err(CommandError::syntax());
-            }
-            scan.count = n as usize;
-        } else if is_word(&opt, "TYPE") {
+            scan.count = usize::try_from(a.next_i64()?).ok().filter(|n| *n >= 1).ok_or(CommandError::syntax())?;
+        } else if with_type && is_word(&opt, "TYPE") {
             scan.kind = Some(a.next_bytes()?);
         } else {
             return Err(CommandError::syntax());
         }
     }
-    ok(KeyCommand::Scan(scan))
+    Ok(scan)
 }
 
 fn parse_copy(mut a: Args) -> Result<Command, CommandError> {

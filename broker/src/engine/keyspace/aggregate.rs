@@ -1,10 +1,13 @@
 //! What hashes, sets and sorted sets share in the keyspace: reading a key as one type, updating it
 //! (created when absent), removing it once its last element is gone, and the SCAN-style cursor walk.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 
 use super::{Keyspace, Ttl, Value, notify};
 use crate::engine::Error;
+use crate::engine::change::KeyEffect;
 use crate::engine::collections::{Hash, Set, Zset};
 use crate::engine::glob::glob_match;
 
@@ -57,7 +60,8 @@ kind!(Hash, Hash, false);
 kind!(Set, Set, false);
 kind!(Zset, Zset, true);
 
-/// `SCAN`-family options for the members of one key.
+/// A SCAN-family cursor with its MATCH and COUNT: for the elements of one key (HSCAN, SSCAN, ZSCAN)
+/// and for SCAN's keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ElementScan {
     pub cursor: u64,
@@ -72,21 +76,76 @@ impl ElementScan {
     }
 
     /// Redis's loop: scan steps until `count` elements were gathered or 10 × `count` steps were
-    /// taken; `step(cursor)` visits one bucket and returns the next cursor, `found()` how many so far.
-    pub fn walk(&self, mut step: impl FnMut(u64) -> u64, found: impl Fn() -> usize) -> u64 {
-        let mut cursor = self.cursor;
+    /// taken; `step(cursor, found)` visits one bucket into `found` and returns the next cursor. The
+    /// next cursor and what was found (MATCH not applied yet).
+    pub fn collect<T>(&self, mut step: impl FnMut(u64, &mut Vec<T>) -> u64) -> (u64, Vec<T>) {
+        let (mut cursor, mut found) = (self.cursor, Vec::new());
         let mut budget = self.count.saturating_mul(10);
         loop {
-            cursor = step(cursor);
+            cursor = step(cursor, &mut found);
             budget = budget.saturating_sub(1);
-            if cursor == 0 || budget == 0 || found() >= self.count {
-                return cursor;
+            if cursor == 0 || budget == 0 || found.len() >= self.count {
+                return (cursor, found);
             }
         }
     }
 }
 
+/// How HRANDFIELD, SRANDMEMBER and ZRANDMEMBER pick `count` elements of a collection of `len`, as
+/// Redis does: a negative count draws that many, repeats allowed; a positive one gives distinct
+/// elements: the whole collection (`all()`, in its order) when the count covers it, all of it less
+/// random ones when most of it is wanted, otherwise draws until that many distinct ones came (`id`
+/// tells them apart).
+pub(crate) fn sample<T, K: std::hash::Hash + Eq>(
+    count: i64,
+    len: usize,
+    rand: &mut dyn FnMut() -> u64,
+    all: impl FnOnce() -> Vec<T>,
+    mut draw: impl FnMut(&mut dyn FnMut() -> u64) -> T,
+    id: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let n = count.unsigned_abs() as usize;
+    if count < 0 || n == 1 {
+        return (0..n).map(|_| draw(rand)).collect();
+    }
+    if n >= len || n * 3 > len {
+        let mut out = all();
+        while out.len() > n {
+            let victim = (rand() % out.len() as u64) as usize;
+            out.swap_remove(victim);
+        }
+        return out;
+    }
+    let (mut seen, mut out) = (HashSet::with_capacity(n), Vec::with_capacity(n));
+    while out.len() < n {
+        let x = draw(rand);
+        if seen.insert(id(&x)) {
+            out.push(x);
+        }
+    }
+    out
+}
+
 impl Keyspace {
+    /// HDEL, SREM, ZREM: takes `items` out of the `T` at `key` with `remove`, announces the removal
+    /// (`class`, `event`, the effect `effect` makes of the items) if any was there, and deletes the key
+    /// once empty; how many were there.
+    pub(crate) fn remove_elements<T: Kind + Default>(
+        &mut self,
+        (db, key, now): (usize, &[u8], u64),
+        items: &[Bytes],
+        (class, event): (u32, &'static str),
+        effect: fn(&[Bytes]) -> KeyEffect<'_>,
+        remove: impl Fn(&mut T, &[u8]) -> bool,
+    ) -> Result<usize, Error> {
+        let removed = self.update(db, key, now, false, |v: &mut T| Ok(items.iter().filter(|i| remove(v, i)).count()))?.unwrap_or(0);
+        if removed > 0 {
+            self.delta(db, key, class, event, effect(items));
+            self.drop_if_empty::<T>(db, key);
+        }
+        Ok(removed)
+    }
+
     /// The live value at `key` as a `T` for reading (a hit or a miss is counted): `Ok(None)` when
     /// absent, WRONGTYPE when another type.
     pub(crate) fn view<T: Kind>(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<&T>, Error> {

@@ -3,6 +3,7 @@
 use crate::engine::Error;
 use bytes::Bytes;
 
+use super::aggregate::ElementScan;
 use super::{Keyspace, NO_EXPIRY, notify};
 use crate::engine::change::Change;
 use crate::engine::glob::glob_match;
@@ -104,21 +105,11 @@ impl Keyspace {
     /// SCAN: visits buckets until `count` keys are gathered (or 10× that many buckets were looked at),
     /// then filters by pattern, type and expiry, removing expired keys it met.
     pub fn scan(&mut self, db: usize, args: &ScanArgs, now: u64) -> ScanPage {
-        let mut found: Vec<Bytes> = Vec::new();
-        let mut cursor = args.cursor;
-        let mut budget = args.count.saturating_mul(10);
-        loop {
-            cursor = self.dbs[db].scan(cursor, |k, _| found.push(Bytes::copy_from_slice(k)));
-            budget = budget.saturating_sub(1);
-            if cursor == 0 || budget == 0 || found.len() >= args.count {
-                break;
-            }
-        }
+        let walk = ElementScan { cursor: args.cursor, pattern: args.pattern.clone(), count: args.count };
+        let (cursor, found) = walk.collect(|c, out| self.dbs[db].scan(c, |k, _| out.push(Bytes::copy_from_slice(k))));
         let mut keys = Vec::with_capacity(found.len());
-        // As in Redis, MATCH * is no filter at all (so it also returns the empty key).
-        let pattern = args.pattern.as_ref().filter(|p| &p[..] != b"*");
         for key in found {
-            if pattern.is_some_and(|p| !glob_match(p, &key)) {
+            if !walk.matches(&key) {
                 continue;
             }
             self.expire_if_due(db, &key, now);

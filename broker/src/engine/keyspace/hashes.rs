@@ -5,7 +5,7 @@ use bytes::Bytes;
 use herald_protocol::long_double::{self, LongDouble};
 use herald_protocol::number::parse_i64;
 
-use super::aggregate::ElementScan;
+use super::aggregate::{ElementScan, sample};
 use super::{Keyspace, notify};
 use crate::engine::Error;
 use crate::engine::change::KeyEffect;
@@ -46,12 +46,7 @@ impl Keyspace {
 
     /// HDEL: how many of the fields existed.
     pub fn hdel(&mut self, db: usize, key: &[u8], fields: &[Bytes], now: u64) -> Result<usize, Error> {
-        let removed = self.update(db, key, now, false, |h: &mut Hash| Ok(fields.iter().filter(|f| h.remove(f)).count()))?.unwrap_or(0);
-        if removed > 0 {
-            self.delta(db, key, notify::HASH, "hdel", KeyEffect::HashDel { fields });
-            self.drop_if_empty::<Hash>(db, key);
-        }
-        Ok(removed)
+        self.remove_elements((db, key, now), fields, (notify::HASH, "hdel"), |fields| KeyEffect::HashDel { fields }, Hash::remove)
     }
 
     pub fn hlen(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, Error> {
@@ -124,31 +119,13 @@ impl Keyspace {
         rand: &mut impl FnMut() -> u64,
     ) -> Result<Option<Pairs>, Error> {
         let Some(h) = self.view::<Hash>(db, key, now)? else { return Ok(None) };
-        let pick = |rand: &mut dyn FnMut() -> u64| {
-            let mut r = || rand();
-            h.random(&mut r).map(|(f, v)| (copy(f), copy(v))).expect("not empty")
-        };
-        let n = count.unsigned_abs() as usize;
-        if count < 0 || n == 1 {
-            return Ok(Some((0..n).map(|_| pick(rand)).collect()));
-        }
-        let mut all = Vec::with_capacity(h.len());
-        if n >= h.len() || n * 3 > h.len() {
+        let all = || {
+            let mut all = Vec::with_capacity(h.len());
             h.for_each(|f, v| all.push((copy(f), copy(v))));
-            while all.len() > n {
-                let victim = (rand() % all.len() as u64) as usize;
-                all.swap_remove(victim);
-            }
-            return Ok(Some(all));
-        }
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        while all.len() < n {
-            let pair = pick(rand);
-            if seen.insert(pair.0.clone()) {
-                all.push(pair);
-            }
-        }
-        Ok(Some(all))
+            all
+        };
+        let draw = |mut rand: &mut dyn FnMut() -> u64| h.random(&mut rand).map(|(f, v)| (copy(f), copy(v))).expect("not empty");
+        Ok(Some(sample(count, h.len(), rand, all, draw, |(f, _)| f.clone())))
     }
 
     /// HRANDFIELD without a count: one random field.
@@ -159,9 +136,7 @@ impl Keyspace {
     /// HSCAN: the next cursor and the (field, value) pairs found.
     pub fn hscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Pairs), Error> {
         let Some(h) = self.peek::<Hash>(db, key, now)? else { return Ok((0, Vec::new())) };
-        let found = std::cell::RefCell::new(Vec::new());
-        let cursor = scan.walk(|c| h.scan(c, |f, v| found.borrow_mut().push((copy(f), copy(v)))), || found.borrow().len());
-        let mut pairs = found.into_inner();
+        let (cursor, mut pairs) = scan.collect(|c, out| h.scan(c, |f, v| out.push((copy(f), copy(v)))));
         pairs.retain(|(f, _)| scan.matches(f));
         Ok((cursor, pairs))
     }

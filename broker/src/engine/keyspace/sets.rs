@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::aggregate::ElementScan;
+use super::aggregate::{ElementScan, sample};
 use super::{Keyspace, notify};
 use crate::engine::Error;
 use crate::engine::change::KeyEffect;
@@ -38,12 +38,7 @@ impl Keyspace {
 
     /// SREM: how many members were there.
     pub fn srem(&mut self, db: usize, key: &[u8], members: &[Bytes], now: u64) -> Result<usize, Error> {
-        let removed = self.update(db, key, now, false, |s: &mut Set| Ok(members.iter().filter(|m| s.remove(m)).count()))?.unwrap_or(0);
-        if removed > 0 {
-            self.delta(db, key, notify::SET, "srem", KeyEffect::SetRem { members });
-            self.drop_if_empty::<Set>(db, key);
-        }
-        Ok(removed)
+        self.remove_elements((db, key, now), members, (notify::SET, "srem"), |members| KeyEffect::SetRem { members }, Set::remove)
     }
 
     pub fn scard(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, Error> {
@@ -100,27 +95,8 @@ impl Keyspace {
         rand: &mut impl FnMut() -> u64,
     ) -> Result<Option<Vec<Bytes>>, Error> {
         let Some(set) = self.view::<Set>(db, key, now)? else { return Ok(None) };
-        let n = count.unsigned_abs() as usize;
-        if count < 0 || n == 1 {
-            return Ok(Some((0..n).filter_map(|_| set.random(rand)).collect()));
-        }
-        if n >= set.len() || n * 3 > set.len() {
-            let mut all = set.members();
-            while all.len() > n {
-                let victim = (rand() % all.len() as u64) as usize;
-                all.swap_remove(victim);
-            }
-            return Ok(Some(all));
-        }
-        let mut picked = Set::default();
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let m = set.random(rand).expect("not empty");
-            if picked.add(&m) {
-                out.push(m);
-            }
-        }
-        Ok(Some(out))
+        let draw = |mut rand: &mut dyn FnMut() -> u64| set.random(&mut rand).expect("not empty");
+        Ok(Some(sample(count, set.len(), rand, || set.members(), draw, Bytes::clone)))
     }
 
     /// SRANDMEMBER without a count.
@@ -198,9 +174,7 @@ impl Keyspace {
     /// SSCAN: the next cursor and the members found.
     pub fn sscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Vec<Bytes>), Error> {
         let Some(s) = self.peek::<Set>(db, key, now)? else { return Ok((0, Vec::new())) };
-        let found = std::cell::RefCell::new(Vec::new());
-        let cursor = scan.walk(|c| s.scan(c, |m| found.borrow_mut().push(Bytes::copy_from_slice(m))), || found.borrow().len());
-        let mut members = found.into_inner();
+        let (cursor, mut members) = scan.collect(|c, out| s.scan(c, |m| out.push(Bytes::copy_from_slice(m))));
         members.retain(|m| scan.matches(m));
         Ok((cursor, members))
     }

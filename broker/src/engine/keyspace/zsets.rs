@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use herald_protocol::number::{format_double, format_double_compact};
 
-use super::aggregate::ElementScan;
+use super::aggregate::{ElementScan, sample};
 use super::{Keyspace, notify};
 use crate::engine::Error;
 use crate::engine::change::KeyEffect;
@@ -173,13 +173,13 @@ impl Keyspace {
 
     /// ZREM: how many members were there.
     pub fn zrem(&mut self, db: usize, key: &[u8], members: &[Bytes], now: u64) -> Result<usize, Error> {
-        let removed =
-            self.update(db, key, now, false, |z: &mut Zset| Ok(members.iter().filter(|m| z.remove(m).is_some()).count()))?.unwrap_or(0);
-        if removed > 0 {
-            self.delta(db, key, notify::ZSET, "zrem", KeyEffect::ZRem { members });
-            self.drop_if_empty::<Zset>(db, key);
-        }
-        Ok(removed)
+        self.remove_elements(
+            (db, key, now),
+            members,
+            (notify::ZSET, "zrem"),
+            |members| KeyEffect::ZRem { members },
+            |z: &mut Zset, m| z.remove(m).is_some(),
+        )
     }
 
     /// ZPOPMIN / ZPOPMAX / ZMPOP and the blocking forms: pops up to `count` members (lowest or
@@ -237,35 +237,11 @@ impl Keyspace {
     ) -> Result<Option<Scored>, Error> {
         let Some(z) = self.view::<Zset>(db, key, now)? else { return Ok(None) };
         let at = |rank: usize| z.get(rank).map(|(m, s)| (Bytes::copy_from_slice(m), s)).expect("in range");
-        let n = count.unsigned_abs() as usize;
         let len = z.len();
-        if count < 0 || n == 1 {
-            return Ok(Some((0..n).map(|_| at((rand() % len as u64) as usize)).collect()));
-        }
-        if n >= len {
-            // The whole set, from the highest score down, as Redis 7.0 answers it.
-            return Ok(Some((0..len).rev().map(at).collect()));
-        }
-        // Distinct ranks: all of them less a random few when most are wanted, else random draws.
-        let ranks: Vec<usize> = if n * 3 > len {
-            let mut all: Vec<usize> = (0..len).collect();
-            while all.len() > n {
-                let victim = (rand() % all.len() as u64) as usize;
-                all.swap_remove(victim);
-            }
-            all
-        } else {
-            let mut seen = std::collections::HashSet::with_capacity(n);
-            let mut picked = Vec::with_capacity(n);
-            while picked.len() < n {
-                let r = (rand() % len as u64) as usize;
-                if seen.insert(r) {
-                    picked.push(r);
-                }
-            }
-            picked
-        };
-        Ok(Some(ranks.into_iter().map(at).collect()))
+        // A covering count answers the whole set from the highest score down, as Redis 7.0 does.
+        let all = || (0..len).rev().map(at).collect();
+        let draw = |rand: &mut dyn FnMut() -> u64| at((rand() % len as u64) as usize);
+        Ok(Some(sample(count, len, rand, all, draw, |(m, _)| m.clone())))
     }
 
     /// ZSCAN: the next cursor and the members found with their scores as text, written as Redis 7.0
@@ -274,12 +250,7 @@ impl Keyspace {
     pub fn zscan(&mut self, db: usize, key: &[u8], scan: &ElementScan, now: u64) -> Result<(u64, Vec<(Bytes, Bytes)>), Error> {
         let Some(z) = self.peek::<Zset>(db, key, now)? else { return Ok((0, Vec::new())) };
         let text = if matches!(z, Zset::Pack(_)) { format_double_compact } else { format_double };
-        let found = std::cell::RefCell::new(Vec::new());
-        let cursor = scan.walk(
-            |c| z.scan(c, |m, s| found.borrow_mut().push((Bytes::copy_from_slice(m), Bytes::from(text(s))))),
-            || found.borrow().len(),
-        );
-        let mut members = found.into_inner();
+        let (cursor, mut members) = scan.collect(|c, out| z.scan(c, |m, s| out.push((Bytes::copy_from_slice(m), Bytes::from(text(s))))));
         members.retain(|(m, _)| scan.matches(m));
         Ok((cursor, members))
     }
