@@ -17,6 +17,7 @@ mod pubsub;
 mod server;
 mod streams;
 mod strings;
+mod xstream;
 
 use std::sync::MutexGuard;
 
@@ -200,6 +201,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
+        Command::XStream(c) => xstream::execute(c, cx),
     }
 }
 

@@ -26,5 +26,6 @@ pub mod schedule;
 pub mod small_bytes;
 pub mod stream;
 pub mod wait;
+pub mod xstream;
 
 pub use error::Error;

@@ -17,6 +17,7 @@ mod pubsub;
 mod streams;
 mod strings;
 mod table;
+mod xstream;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
@@ -29,6 +30,7 @@ pub use pubsub::PubSubCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
+pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 
 use crate::error::CommandError;
 use crate::request::{Args, Request};
@@ -57,6 +59,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    XStream(XStreamCommand),
 }
 
 macro_rules! into_command {
@@ -78,7 +81,8 @@ into_command!(
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
     Jobs(JobCommand),
-    Bulletin(BulletinCommand)
+    Bulletin(BulletinCommand),
+    XStream(XStreamCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -253,7 +257,7 @@ fn sub_name(spec: &CommandSpec) -> &[u8] {
 pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> {
     let mut args = Args::new(req.into_parts());
     if spec.name.contains('|') {
-        args.next_opt();
+        args.skip_subcommand();
     }
     (spec.parse)(args)
 }

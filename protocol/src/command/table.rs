@@ -17,6 +17,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
+    super::xstream::SPECS,
 ];
 
 static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
