@@ -11,6 +11,7 @@ use crate::engine::jobs::JobSettings;
 use crate::engine::keyspace::{BlackboardSettings, notify};
 use crate::engine::mailbox::MailboxSettings;
 use crate::engine::stream::StreamSettings;
+use crate::persist::{Fsync, PersistenceSettings};
 use crate::pubsub::{OutboxLimits, OverflowPolicy};
 
 /// The defaults, documented line by line; `docs/config.md` mirrors this file.
@@ -36,6 +37,7 @@ pub struct Config {
     pub jobs: JobSettings,
     pub bulletin: BulletinSettings,
     pub websocket: WebSocket,
+    pub persistence: PersistenceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -82,6 +84,9 @@ pub struct Overrides {
     pub http_port: Option<u16>,
     pub bind: Option<String>,
     pub requirepass: Option<String>,
+    pub data_dir: Option<String>,
+    pub appendfsync: Option<String>,
+    pub repair: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +137,15 @@ impl Config {
         if let Some(pass) = &overrides.requirepass {
             builder = builder.set_override("requirepass", pass.as_str())?;
         }
+        if let Some(dir) = &overrides.data_dir {
+            builder = builder.set_override("persistence.data_dir", dir.as_str())?;
+        }
+        if let Some(policy) = &overrides.appendfsync {
+            builder = builder.set_override("persistence.appendfsync", policy.as_str())?;
+        }
+        if overrides.repair {
+            builder = builder.set_override("persistence.repair", true)?;
+        }
         let config: Config = builder.build()?.try_deserialize()?;
         config.validate()?;
         Ok(config)
@@ -147,6 +161,9 @@ impl Config {
         }
         if notify::parse_flags(self.notify_keyspace_events.as_bytes()).is_none() {
             return invalid("notify_keyspace_events", "unknown flag letter (see Redis's notify-keyspace-events)");
+        }
+        if Fsync::parse(&self.persistence.appendfsync).is_none() {
+            return invalid("persistence.appendfsync", "must be \"always\", \"everysec\" or \"no\"");
         }
         if parse_overflow(&self.pubsub.overflow).is_none() {
             return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");

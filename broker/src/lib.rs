@@ -9,6 +9,7 @@ pub mod consumers;
 pub mod dispatch;
 pub mod engine;
 pub mod events;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod state;

@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod persistence;
 mod pubsub;
 mod server;
 mod streams;
@@ -91,6 +92,8 @@ pub struct Cx<'a> {
     pub broker: &'a Broker,
     pub session: &'a mut Session,
     guard: Option<MutexGuard<'a, State>>,
+    /// The log's LSN when the lock was taken: a command that changed stored data moves it on.
+    lsn_at_lock: u64,
     now: Option<u64>,
     /// Inside EXEC: blocking commands answer at once instead of waiting.
     pub in_exec: bool,
@@ -98,12 +101,20 @@ pub struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
-        Cx { broker, session, guard: None, now: None, in_exec: false }
+        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false }
     }
 
     pub fn state(&mut self) -> &mut State {
         let broker = self.broker;
-        self.guard.get_or_insert_with(|| broker.lock())
+        if self.guard.is_none() {
+            let guard = broker.lock();
+            if let Some(p) = &broker.persist {
+                p.begin_batch();
+                self.lsn_at_lock = p.lsn();
+            }
+            self.guard = Some(guard);
+        }
+        self.guard.as_mut().expect("locked")
     }
 
     /// The command's time: read once, so every part of a command (or of an EXEC) sees one instant.
@@ -127,6 +138,15 @@ impl Drop for Cx<'_> {
             let state = self.guard.as_mut().expect("checked");
             let next = state.settle(now);
             self.broker.schedule(next);
+            // Still under the lock: records past `lsn_at_lock` are this command's (and those of the
+            // clients it unblocked): its reply waits for them to be as durable as the policy says.
+            if let Some(p) = &self.broker.persist {
+                p.end_batch();
+                let lsn = p.lsn();
+                if lsn != self.lsn_at_lock {
+                    self.session.commit_lsn = lsn;
+                }
+            }
         }
     }
 }
@@ -151,6 +171,12 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
             spec.name
         ))
         .into();
+    }
+    if spec.has(flags::WRITE)
+        && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
+    {
+        session.flag_transaction();
+        return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
     }
     note_activity(session, spec);
     if let Some(multi) = &mut session.multi
@@ -202,6 +228,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
         Command::XStream(c) => xstream::execute(c, cx),
+        Command::Persist(c) => persistence::execute(c, cx),
     }
 }
 

@@ -78,6 +78,9 @@ pub struct KeyChange<'a> {
     pub db: usize,
     /// Whether `db` is a numbered database (keyspace notifications) rather than a named scope.
     pub numbered: bool,
+    /// The blackboard scope's name when `db` is a named scope (database indexes of scopes are not
+    /// stable across restarts; names are).
+    pub scope: Option<&'a [u8]>,
     pub key: &'a [u8],
     /// Redis's notification class (`engine::keyspace::notify`) and event name.
     pub class: u32,

@@ -130,6 +130,72 @@ impl Mailboxes {
     }
 }
 
+/// Putting mailboxes back from persistence, and reading them out for a snapshot.
+impl Mailboxes {
+    /// A message as recorded (one already there, by id, is skipped).
+    pub fn restore_sent(&mut self, dest: &Bytes, topic: &Bytes, id: u64, payload: Bytes, idempotency: Option<Bytes>) {
+        self.next_id = self.next_id.max(id);
+        if let Some(key) = idempotency {
+            self.restore_key(dest, &key, id);
+        }
+        let mailbox = self.boxes.entry(dest.clone()).or_default();
+        let queue = mailbox.topics.entry(topic.clone()).or_default();
+        if queue.back().is_some_and(|(last, _)| *last >= id) {
+            return;
+        }
+        queue.push_back((id, payload));
+        mailbox.len += 1;
+        self.ready.push(wait_key(dest, topic));
+    }
+
+    /// A remembered idempotency key and the id it answers.
+    pub fn restore_key(&mut self, dest: &Bytes, key: &Bytes, id: u64) {
+        if !self.idempotency.contains_key(&(dest.clone(), key.clone())) {
+            self.remember(dest.clone(), key.clone(), id);
+        }
+    }
+
+    /// A message consumed: message `id` leaves (dest, topic).
+    pub fn restore_received(&mut self, dest: &[u8], topic: &[u8], id: u64) {
+        let Some(mailbox) = self.boxes.get_mut(dest) else { return };
+        let Some(queue) = mailbox.topics.get_mut(topic) else { return };
+        let before = queue.len();
+        queue.retain(|(m, _)| *m != id);
+        mailbox.len -= before - queue.len();
+        if queue.is_empty() {
+            mailbox.topics.remove(topic);
+        }
+        if mailbox.len == 0 {
+            self.boxes.remove(dest);
+        }
+    }
+
+    pub fn restore_counter(&mut self, id: u64) {
+        self.next_id = self.next_id.max(id);
+    }
+
+    pub fn counter(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Every waiting message (dest, topic, id, payload) in order, and every remembered idempotency
+    /// key (dest, key, id), for a snapshot.
+    pub fn image(&self, mut message: impl FnMut(&Bytes, &Bytes, u64, &Bytes), mut key: impl FnMut(&Bytes, &Bytes, u64)) {
+        for (dest, mailbox) in &self.boxes {
+            for (topic, queue) in &mailbox.topics {
+                for (id, payload) in queue {
+                    message(dest, topic, *id, payload);
+                }
+            }
+        }
+        for (dest, k) in &self.idempotency_order {
+            if let Some(id) = self.idempotency.get(&(dest.clone(), k.clone())) {
+                key(dest, k, *id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,8 @@ pub enum Ended {
     Protocol(FramingError),
     Overflow(&'static str),
     Io(std::io::Error),
+    /// The log could not be written: the replies waiting for it are not sent.
+    Persist(String),
 }
 
 pub struct RespConnection {
@@ -225,7 +227,14 @@ impl RespConnection {
             }
             tokio::select! {
                 biased;
-                reply = &mut wait => return Ok(reply),
+                reply = &mut wait => {
+                    // Whatever served this client changed stored data (a pop, a claim): its
+                    // records are at most the log's newest.
+                    if let Some(p) = &broker.persist {
+                        self.session.commit_lsn = p.lsn();
+                    }
+                    return Ok(reply);
+                }
                 _ = watch.shutdown.as_mut() => return Err(Ended::Shutdown),
                 _ = watch.kill.as_mut() => return Err(Ended::Killed),
                 _ = watch.pushes.as_mut() => {
@@ -274,6 +283,12 @@ impl RespConnection {
             return Ok(());
         }
         let broker = self.broker.clone();
+        // Nothing is acknowledged before the log holds it as the fsync policy promises.
+        if let Some(p) = &broker.persist
+            && let Err(e) = p.commit(self.session.commit_lsn).await
+        {
+            return Err(Ended::Persist(e));
+        }
         let client = self.client.clone();
         let len = self.wbuf.len();
         // Most replies fit the socket buffer at once: check the kill and the overflow, then write
@@ -324,6 +339,7 @@ impl RespConnection {
                 tracing::warn!(id, %addr, "connection closed: {reason}");
             }
             Ended::Io(e) => tracing::debug!(id, %addr, "connection closed: {e}"),
+            Ended::Persist(e) => tracing::warn!(id, %addr, "connection closed without its replies: {e}"),
         }
     }
 

@@ -53,6 +53,8 @@ pub struct Session {
     /// The time of the batch of requests being handled (unix ms, instant), set by the connection
     /// once per read so pipelined commands do not each read the clock. `None`: read it per command.
     pub batch_time: Option<(u64, tokio::time::Instant)>,
+    /// The persistence log's LSN this session's replies wait for (see `Persistence::commit`).
+    pub commit_lsn: u64,
 }
 
 impl Session {
@@ -67,6 +69,7 @@ impl Session {
             subscriptions: Subscriptions::default(),
             json,
             batch_time: None,
+            commit_lsn: 0,
         }
     }
 

@@ -276,7 +276,12 @@ impl WsConnection {
         loop {
             tokio::select! {
                 biased;
-                reply = &mut wait => return Ok(reply),
+                reply = &mut wait => {
+                    if let Some(p) = &broker.persist {
+                        self.session.commit_lsn = p.lsn();
+                    }
+                    return Ok(reply);
+                }
                 _ = watch.shutdown.as_mut() => return Err(Ended::close(1001, "server shutting down")),
                 _ = watch.kill.as_mut() => return Err(self.killed()),
                 _ = watch.pushes.as_mut() => {
@@ -335,6 +340,12 @@ impl WsConnection {
     async fn flush(&mut self) -> Result<(), Ended> {
         if self.wbuf.is_empty() && !self.must_flush {
             return Ok(());
+        }
+        // Nothing is acknowledged before the log holds it as the fsync policy promises.
+        if let Some(p) = &self.broker.persist
+            && let Err(e) = p.commit(self.session.commit_lsn).await
+        {
+            return Err(Ended::close(1011, format!("the replies could not be made durable: {e}")));
         }
         let must_flush = std::mem::take(&mut self.must_flush);
         let client = self.client.clone();

@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod persistence;
 mod pubsub;
 mod streams;
 mod strings;
@@ -26,6 +27,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
@@ -60,6 +62,7 @@ pub enum Command {
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
     XStream(XStreamCommand),
+    Persist(PersistCommand),
 }
 
 macro_rules! into_command {
@@ -82,7 +85,8 @@ into_command!(
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
-    XStream(XStreamCommand)
+    XStream(XStreamCommand),
+    Persist(PersistCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

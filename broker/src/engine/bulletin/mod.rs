@@ -9,6 +9,7 @@
 
 mod board;
 pub mod filter;
+mod restore;
 
 use std::collections::HashMap;
 use std::sync::Arc;

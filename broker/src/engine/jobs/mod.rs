@@ -10,6 +10,7 @@
 
 mod job;
 mod ops;
+mod restore;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

@@ -56,7 +56,7 @@ fn conflict(revision: u64) -> Error {
 
 impl Keyspace {
     /// The database of a scope; created on demand when `create`. `Ok(None)`: no such scope (yet).
-    fn scope_db(&mut self, scope: &[u8], create: bool) -> Result<Option<usize>, Error> {
+    pub(super) fn scope_db(&mut self, scope: &[u8], create: bool) -> Result<Option<usize>, Error> {
         if scope.is_empty() {
             self.journal_mut(0).arm();
             return Ok(Some(0));

@@ -146,12 +146,35 @@ impl Journal {
         Some(self.seq)
     }
 
+    /// Puts back an entry read from persistence with its original sequence number (one at or below
+    /// the journal's position is already there and is skipped).
+    pub fn restore(&mut self, key: &[u8], seq: u64, kind: ChangeKind, revision: u64, value: Option<&[u8]>) {
+        if seq <= self.seq {
+            return;
+        }
+        self.seq = seq;
+        let entry = JournalEntry::new(seq, key, kind, revision, value);
+        self.bytes += entry.size();
+        self.log.push_back(entry);
+        self.trim();
+    }
+
+    /// Moves the position on to `seq` (restored from a snapshot: earlier changes are not kept).
+    pub fn restore_seq(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
     fn trim(&mut self) {
         let l = self.limits;
         while (l.max_entries > 0 && self.log.len() > l.max_entries) || (l.max_bytes > 0 && self.bytes > l.max_bytes && self.log.len() > 1) {
             let Some(old) = self.log.pop_front() else { break };
             self.bytes -= old.size();
         }
+    }
+
+    /// The retained entries, oldest first (for snapshots).
+    pub fn entries(&self) -> impl Iterator<Item = &JournalEntry> {
+        self.log.iter()
     }
 
     /// Changes with a sequence number above `seq`, at most `count`.

@@ -11,10 +11,13 @@ mod generic;
 pub mod journal;
 pub mod lists;
 pub mod notify;
+mod restore;
 pub mod strings;
 mod value;
 mod watch;
 mod xgroups;
+#[cfg(test)]
+mod xstream_tests;
 mod xstreams;
 
 use std::collections::HashMap;
@@ -214,7 +217,13 @@ impl Keyspace {
             (Did::Stored | Did::Removed { .. }, _) => KeyEffect::Removed,
         };
         let numbered = db < self.settings.databases;
-        self.sink.emit(&Change::Key(KeyChange { db, numbered, key, class, event, effect, journal }));
+        let scope = self.scope_name(db);
+        self.sink.emit(&Change::Key(KeyChange { db, numbered, scope, key, class, event, effect, journal }));
+    }
+
+    /// The name of a named scope's database; `None` for the numbered databases.
+    fn scope_name(&self, db: usize) -> Option<&[u8]> {
+        if db < self.settings.databases { None } else { self.journals[db].as_ref().map(|j| &j.scope()[..]) }
     }
 
     /// A key's value changed (written, created, modified in place): announced with its new entry.
@@ -267,7 +276,7 @@ impl Keyspace {
     /// stored changed, so nothing but notifications reads it.
     pub(crate) fn notify(&self, db: usize, key: &[u8], class: u32, event: &'static str) {
         let numbered = db < self.settings.databases;
-        let change = KeyChange { db, numbered, key, class, event, effect: KeyEffect::Notice, journal: None };
+        let change = KeyChange { db, numbered, scope: self.scope_name(db), key, class, event, effect: KeyEffect::Notice, journal: None };
         self.sink.emit(&Change::Key(change));
     }
 

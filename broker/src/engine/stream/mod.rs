@@ -147,6 +147,53 @@ impl Streams {
         self.logs.len()
     }
 
+    /// A stream as recorded: created (a new epoch replaces an older stream of the same name), with
+    /// the offset its next entry gets.
+    pub fn restore_created(&mut self, key: &Bytes, epoch: u64, retention: Retention, next: u64) {
+        self.next_epoch = self.next_epoch.max(epoch);
+        match self.logs.get_mut(key) {
+            Some(log) if log.epoch() == epoch => {
+                let closed = log.is_closed();
+                log.restore_shape(epoch, retention, next, closed);
+            }
+            _ => {
+                self.logs.insert(key.clone(), StreamLog::restored(epoch, retention, next, false));
+            }
+        }
+    }
+
+    pub fn restore_appended(&mut self, key: &Bytes, offset: u64, data: Bytes, at_ms: u64) {
+        if let Some(log) = self.logs.get_mut(key) {
+            log.restore_entry(offset, data, at_ms);
+        }
+    }
+
+    pub fn restore_closed(&mut self, key: &[u8]) {
+        if let Some(log) = self.logs.get_mut(key) {
+            log.close();
+        }
+    }
+
+    pub fn restore_retention(&mut self, key: &[u8], retention: Retention) {
+        if let Some(log) = self.logs.get_mut(key) {
+            let (epoch, next, closed) = (log.epoch(), log.next_offset(), log.is_closed());
+            log.restore_shape(epoch, retention, next, closed);
+        }
+    }
+
+    pub fn restore_deleted(&mut self, key: &[u8]) {
+        self.logs.remove(key);
+    }
+
+    /// Every stream by name, for a snapshot.
+    pub fn names(&self) -> Vec<Bytes> {
+        self.logs.keys().cloned().collect()
+    }
+
+    pub fn log(&self, key: &[u8]) -> Option<&StreamLog> {
+        self.logs.get(key)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.logs.is_empty()
     }

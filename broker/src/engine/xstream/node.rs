@@ -54,6 +54,30 @@ fn get_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     out
 }
 
+/// [`get_varint`] for bytes that may be damaged: `None` past the end or for an overlong number.
+fn checked_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if shift > 63 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
+fn checked_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(checked_varint(buf, pos)?).ok()?;
+    let out = buf.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(out)
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -199,6 +223,59 @@ impl Node {
         self.live += 1;
     }
 
+    /// The node as stored, for a snapshot ([`Node::from_raw`] reads it back).
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// A node read back from [`Node::raw`]'s bytes, its counters and sizes recomputed; `None` if the
+    /// bytes are not a well-formed node.
+    pub fn from_raw(master: StreamId, buf: Vec<u8>) -> Option<Node> {
+        let mut pos = 0;
+        let master_fields = checked_varint(&buf, &mut pos)?;
+        let mut names = Vec::new();
+        for _ in 0..master_fields {
+            names.push(Bytes::copy_from_slice(checked_bytes(&buf, &mut pos)?));
+        }
+        let mut rebuilt = Node {
+            buf: buf[..pos].to_vec(),
+            entries_at: pos as u32,
+            master_fields: master_fields as u32,
+            lp_master_fields: names.iter().map(|n| lp_str(n)).sum::<usize>() as u32,
+            live: 0,
+            deleted: 0,
+            lp_entries: 0,
+        };
+        while pos < buf.len() {
+            let flags = buf[pos];
+            pos += 1;
+            let ms = master.ms.wrapping_add(checked_varint(&buf, &mut pos)?);
+            let seq = master.seq.wrapping_add(unzigzag(checked_varint(&buf, &mut pos)?) as u64);
+            let mut fields = Vec::new();
+            if flags & SAME_FIELDS != 0 {
+                for name in &names {
+                    fields.push(name.clone());
+                    fields.push(Bytes::copy_from_slice(checked_bytes(&buf, &mut pos)?));
+                }
+            } else {
+                for _ in 0..checked_varint(&buf, &mut pos)? * 2 {
+                    fields.push(Bytes::copy_from_slice(checked_bytes(&buf, &mut pos)?));
+                }
+            }
+            rebuilt.push(master, StreamId::new(ms, seq), &fields);
+            if flags & DELETED != 0 {
+                let slot = rebuilt.slots(master).last()?;
+                rebuilt.mark_deleted(&slot);
+            }
+        }
+        // Only the bytes this code writes are accepted: the rebuilt node must be the same.
+        if rebuilt.buf != buf || rebuilt.stored() == 0 {
+            return None;
+        }
+        rebuilt.buf.shrink_to_fit();
+        Some(rebuilt)
+    }
+
     /// Gives back spare capacity once the node is full (the stream moved on to a new one).
     pub fn seal(&mut self) {
         self.buf.shrink_to_fit();
@@ -296,6 +373,8 @@ mod tests {
         assert_eq!(node.fields(&slots[2]), b(&["other", "z"]));
         node.mark_deleted(&slots[1]);
         assert_eq!((node.live, node.deleted), (2, 1));
+        assert_eq!(Node::from_raw(m, node.raw().to_vec()), Some(node.clone()), "a node reads back from its bytes");
+        assert_eq!(Node::from_raw(m, node.raw()[..node.raw().len() - 1].to_vec()), None);
         assert!(node.slots(m).nth(1).unwrap().deleted);
         assert_eq!(node.last_id(m), StreamId::new(6, 1));
     }
