@@ -54,11 +54,45 @@ impl StreamId {
         out[8..].copy_from_slice(&self.seq.to_be_bytes());
         out
     }
+
+    /// The ID as text (`<ms>-<seq>`) in `buf`, without the formatting machinery (every XADD replies
+    /// with one): two digits at a time, from the end.
+    pub fn format(self, buf: &mut [u8; 41]) -> &[u8] {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        fn put(mut n: u64, buf: &mut [u8; 41], end: &mut usize) {
+            let mut at = *end;
+            while n >= 100 {
+                let pair = (n % 100) as usize * 2;
+                n /= 100;
+                at -= 2;
+                buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            }
+            if n >= 10 {
+                at -= 2;
+                buf[at..at + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+            } else {
+                at -= 1;
+                buf[at] = b'0' + n as u8;
+            }
+            *end = at;
+        }
+        let mut end = buf.len();
+        put(self.seq, buf, &mut end);
+        end -= 1;
+        buf[end] = b'-';
+        put(self.ms, buf, &mut end);
+        &buf[end..]
+    }
 }
 
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        let mut buf = [0; 41];
+        f.write_str(std::str::from_utf8(self.format(&mut buf)).expect("digits and a dash"))
     }
 }
 
@@ -197,6 +231,11 @@ mod tests {
         assert_eq!(id(2, 0).prev(), Some(id(1, u64::MAX)));
         assert_eq!(StreamId::MIN.prev(), None);
         assert_eq!(id(12, 3).to_string(), "12-3");
+        assert_eq!(StreamId::MAX.to_string(), "18446744073709551615-18446744073709551615");
+        assert_eq!(StreamId::MIN.to_string(), "0-0");
+        for (ms, seq) in [(9, 10), (99, 100), (1796456221683, 255), (100, 7)] {
+            assert_eq!(id(ms, seq).to_string(), format!("{ms}-{seq}"));
+        }
         assert!(id(1, 9) < id(2, 0));
     }
 }

@@ -36,7 +36,7 @@ fn deferred<T>(r: Result<T, CommandError>) -> Result<T, Error> {
 }
 
 fn id_reply(id: StreamId) -> Reply {
-    Reply::Bulk(Bytes::from(id.to_string()))
+    Reply::Bulk(Bytes::copy_from_slice(id.format(&mut [0; 41])))
 }
 
 /// `[id, [field, value, ...]]`, or `[id, nil]` for a pending entry that was deleted.

@@ -106,33 +106,39 @@ impl Keyspace {
         }
     }
 
-    /// XADD: the new entry's ID, `Ok(None)` for NOMKSTREAM on a missing key.
+    /// XADD: the new entry's ID, `Ok(None)` for NOMKSTREAM on a missing key. The hot path: one lookup
+    /// to append (and bump the revision), one in the change hook.
     pub fn xadd(&mut self, db: usize, key: &[u8], args: XAddArgs<'_>, now: u64) -> Result<Option<StreamId>, Error> {
         if args.id == Some(AddId::Explicit(StreamId::MIN)) {
             return Err(Error::fixed("ERR The ID specified in XADD must be greater than 0-0"));
         }
-        let (id, created) = match self.x_write(db, key, now)? {
+        let effect = |id| XEffect::Added { id, fields: args.fields };
+        let id = match self.live_mut(db, key, now) {
             None if args.no_mkstream => return Ok(None),
-            None => (XStream::default().next_id(args.id, now).expect("an empty stream takes any ID above 0-0"), true),
-            Some(s) if s.last_id == StreamId::MAX => {
-                return Err(Error::fixed("ERR The stream has exhausted the last possible ID, unable to add more items"));
+            None => {
+                let mut stream = XStream::default();
+                let id = stream.next_id(args.id, now).expect("an empty stream takes any ID above 0-0");
+                stream.append(id, args.fields);
+                self.store(db, key, Value::XStream(Box::new(stream)), Ttl::Clear, now);
+                self.x_record(db, key, notify::STREAM, "xadd", true, effect(id));
+                id
             }
-            Some(s) => match s.next_id(args.id, now) {
-                Ok(id) => (id, false),
-                Err(NoId::TooLarge) => return Err(Error::fixed("ERR Elements are too large to be stored")),
-                Err(_) => return Err(Error::fixed("ERR The ID specified in XADD is equal or smaller than the target stream top item")),
-            },
+            Some(entry) => {
+                let s = stream_of_mut(&mut entry.value)?;
+                if s.last_id == StreamId::MAX {
+                    return Err(Error::fixed("ERR The stream has exhausted the last possible ID, unable to add more items"));
+                }
+                let id = match s.next_id(args.id, now) {
+                    Ok(id) => id,
+                    Err(NoId::TooLarge) => return Err(Error::fixed("ERR Elements are too large to be stored")),
+                    Err(_) => return Err(Error::fixed("ERR The ID specified in XADD is equal or smaller than the target stream top item")),
+                };
+                s.append(id, args.fields);
+                entry.revision += 1;
+                self.x_record(db, key, notify::STREAM, "xadd", true, effect(id));
+                id
+            }
         };
-        if created {
-            self.x_create(db, key, now);
-        }
-        self.x_get(db, key).append(id, args.fields);
-        let effect = XEffect::Added { id, fields: args.fields };
-        if created {
-            self.x_record(db, key, notify::STREAM, "xadd", true, effect);
-        } else {
-            self.x_changed(db, key, notify::STREAM, "xadd", true, effect);
-        }
         if let Some(trim) = args.trim {
             let trimmed = self.x_get(db, key).trim(&trim);
             self.x_trimmed(db, key, trimmed);
