@@ -30,9 +30,9 @@ fn claim_spec(a: ClaimArgs) -> ClaimSpec {
     ClaimSpec { min_idle: a.min_idle, ids: a.ids, time, retry_count: a.retry_count, force: a.force, just_id: a.just_id, last_id: a.last_id }
 }
 
-/// A parse error that Redis reports only after its key checks, as an engine refusal.
-fn deferred<T>(r: Result<T, CommandError>) -> Result<T, Error> {
-    r.map_err(|e| Error::new(e.0.into_owned()))
+/// A parse error that Redis reports only after its key checks, handed to the engine as its refusal.
+fn deferred(e: CommandError) -> Error {
+    Error::new(e.0.into_owned())
 }
 
 fn id_reply(id: StreamId) -> Reply {
@@ -60,28 +60,45 @@ fn read_reply(found: Vec<XRead>, map: bool) -> Option<Reply> {
     Some(if map { Reply::Map(pairs.collect()) } else { Reply::Array(pairs.map(|(k, v)| Reply::Array(vec![k, v])).collect()) })
 }
 
+/// Whether the session takes XREAD's per-stream reply as a map (RESP3, JSON).
+fn reads_as_map(cx: &Cx<'_>) -> bool {
+    cx.session.protocol == Protocol::Resp3 || cx.session.json
+}
+
 fn wait_keys(db: usize, keys: &[Bytes]) -> Vec<WaitKey> {
     keys.iter().map(|key| WaitKey::Key { db, key: key.clone() }).collect()
 }
 
 fn xread(read: ReadArgs, cx: &mut Cx<'_>) -> Result<Outcome, Error> {
     let (db, now) = (cx.db(), cx.now());
-    let map = cx.session.protocol == Protocol::Resp3 || cx.session.json;
+    let map = reads_as_map(cx);
     let ReadArgs { count, block, keys, ids } = read;
     let ids = cx.state().keyspace.xread_ids(db, &keys, &ids, now)?;
     if let Some(reply) = read_reply(cx.state().keyspace.xread(db, &keys, &ids, count, false, now), map) {
         return Ok(reply.into());
     }
-    let Some(ms) = block else { return Ok(Reply::NilArray.into()) };
     let waits = wait_keys(db, &keys);
-    let timeout = (ms != 0).then(|| std::time::Duration::from_millis(ms));
     let attempt = move |state: &mut State, now| read_reply(state.keyspace.xread(db, &keys, &ids, count, true, now), map);
-    Ok(cx.block(waits, timeout, Reply::NilArray, Box::new(attempt)))
+    Ok(wait(cx, block, waits, attempt))
+}
+
+/// Nothing to read yet: without BLOCK a null array, with it a wait on the streams until `attempt`
+/// (the read, re-run when one of them is signalled) answers or `ms` pass (0: forever).
+fn wait(
+    cx: &mut Cx<'_>,
+    block: Option<u64>,
+    waits: Vec<WaitKey>,
+    attempt: impl FnMut(&mut State, u64) -> Option<Reply> + Send + 'static,
+) -> Outcome {
+    match block {
+        None => Reply::NilArray.into(),
+        Some(ms) => cx.block(waits, (ms != 0).then(|| std::time::Duration::from_millis(ms)), Reply::NilArray, Box::new(attempt)),
+    }
 }
 
 fn xreadgroup(group: Bytes, consumer: Bytes, no_ack: bool, read: ReadArgs, cx: &mut Cx<'_>) -> Result<Outcome, Error> {
     let (db, now) = (cx.db(), cx.now());
-    let map = cx.session.protocol == Protocol::Resp3 || cx.session.json;
+    let map = reads_as_map(cx);
     let ReadArgs { count, block, keys, ids } = read;
     let ks = &mut cx.state().keyspace;
     let ids = ks.xreadgroup_ids(db, &group, &keys, &ids, now)?;
@@ -218,11 +235,11 @@ pub fn execute(cmd: XStreamCommand, cx: &mut Cx<'_>) -> Outcome {
             return xreadgroup(group, consumer, no_ack, read, cx).unwrap_or_else(Outcome::from);
         }
         XStreamCommand::GroupCreate { key, group, id, mkstream, entries_read, excess } => {
-            let at = GroupPosition { raw_id: &id, entries_read, excess: excess.map(|e| Error::new(e.0.into_owned())) };
+            let at = GroupPosition { raw_id: &id, entries_read, excess: excess.map(deferred) };
             cx.state().keyspace.xgroup_create(db, &key, &group, at, mkstream, now).map(|_| Reply::ok())
         }
         XStreamCommand::GroupSetId { key, group, id, entries_read, excess } => {
-            let at = GroupPosition { raw_id: &id, entries_read, excess: excess.map(|e| Error::new(e.0.into_owned())) };
+            let at = GroupPosition { raw_id: &id, entries_read, excess: excess.map(deferred) };
             cx.state().keyspace.xgroup_setid(db, &key, &group, at, now).map(|_| Reply::ok())
         }
         XStreamCommand::GroupDestroy { key, group } => {
@@ -265,7 +282,7 @@ pub fn execute(cmd: XStreamCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         XStreamCommand::Claim { key, group, consumer, args } => {
             let just_id = args.as_ref().is_ok_and(|a| a.just_id);
-            let spec = deferred(args).map(claim_spec);
+            let spec = args.map(claim_spec).map_err(deferred);
             cx.state().keyspace.xclaim(db, &key, &group, &consumer, spec, now).map(|claimed| claimed_reply(claimed, just_id))
         }
         XStreamCommand::AutoClaim { key, group, consumer, min_idle, start, count, just_id } => {
@@ -274,7 +291,9 @@ pub fn execute(cmd: XStreamCommand, cx: &mut Cx<'_>) -> Outcome {
                 Reply::Array(vec![id_reply(r.cursor), claimed_reply(r.claimed, just_id), deleted])
             })
         }
-        XStreamCommand::InfoStream { key, full } => cx.state().keyspace.xinfo_stream(db, &key, deferred(full), now).map(stream_info_reply),
+        XStreamCommand::InfoStream { key, full } => {
+            cx.state().keyspace.xinfo_stream(db, &key, full.map_err(deferred), now).map(stream_info_reply)
+        }
         XStreamCommand::InfoGroups(key) => {
             cx.state().keyspace.xinfo_groups(db, &key, now).map(|groups| Reply::Array(groups.into_iter().map(group_info_reply).collect()))
         }

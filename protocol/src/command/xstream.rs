@@ -192,6 +192,22 @@ fn strict_id(raw: &[u8]) -> Result<StreamId, CommandError> {
     stream_id::parse_strict(raw).ok_or(INVALID_ID)
 }
 
+/// A range's start: `(id` excludes the ID (so starts after it), `-` is the smallest.
+fn start_bound(raw: &[u8]) -> Result<StreamId, CommandError> {
+    match stream_id::parse_bound(raw, 0).ok_or(INVALID_ID)? {
+        (id, true) => id.next().ok_or(CommandError::fixed("ERR invalid start ID for the interval")),
+        (id, false) => Ok(id),
+    }
+}
+
+/// A range's end: `(id` excludes the ID, `+` is the largest, a bare `<ms>` means its last sequence.
+fn end_bound(raw: &[u8]) -> Result<StreamId, CommandError> {
+    match stream_id::parse_bound(raw, u64::MAX).ok_or(INVALID_ID)? {
+        (id, true) => id.prev().ok_or(CommandError::fixed("ERR invalid end ID for the interval")),
+        (id, false) => Ok(id),
+    }
+}
+
 fn int(raw: &[u8]) -> Result<i64, CommandError> {
     parse_i64(raw).ok_or(CommandError::not_integer())
 }
@@ -285,10 +301,7 @@ fn parse_range(mut a: Args, rev: bool) -> Result<Command, CommandError> {
     let key = a.next_bytes()?;
     let (first, second) = (a.next_bytes()?, a.next_bytes()?);
     let (start_raw, end_raw) = if rev { (second, first) } else { (first, second) };
-    let (start, start_ex) = stream_id::parse_bound(&start_raw, 0).ok_or(INVALID_ID)?;
-    let start = if start_ex { start.next().ok_or(CommandError::fixed("ERR invalid start ID for the interval"))? } else { start };
-    let (end, end_ex) = stream_id::parse_bound(&end_raw, u64::MAX).ok_or(INVALID_ID)?;
-    let end = if end_ex { end.prev().ok_or(CommandError::fixed("ERR invalid end ID for the interval"))? } else { end };
+    let (start, end) = (start_bound(&start_raw)?, end_bound(&end_raw)?);
     let mut count = None;
     while let Some(opt) = a.next_opt() {
         if is_word(&opt, "COUNT") && !a.is_empty() {
@@ -417,10 +430,7 @@ fn parse_pending(mut a: Args) -> Result<Command, CommandError> {
         at = 2;
     }
     let count = int(&rest[at + 2])?.max(0) as u64;
-    let (start, start_ex) = stream_id::parse_bound(&rest[at], 0).ok_or(INVALID_ID)?;
-    let start = if start_ex { start.next().ok_or(CommandError::fixed("ERR invalid start ID for the interval"))? } else { start };
-    let (end, end_ex) = stream_id::parse_bound(&rest[at + 1], u64::MAX).ok_or(INVALID_ID)?;
-    let end = if end_ex { end.prev().ok_or(CommandError::fixed("ERR invalid end ID for the interval"))? } else { end };
+    let (start, end) = (start_bound(&rest[at])?, end_bound(&rest[at + 1])?);
     let consumer = rest.get(at + 3).cloned();
     ok(XStreamCommand::Pending { key, group, range: Some(PendingRange { min_idle, start, end, count, consumer }) })
 }
@@ -470,8 +480,7 @@ fn parse_autoclaim(mut a: Args) -> Result<Command, CommandError> {
     let (key, group, consumer) = (a.next_bytes()?, a.next_bytes()?, a.next_bytes()?);
     let min_idle =
         parse_i64(&a.next_bytes()?).ok_or(CommandError::fixed("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?.max(0) as u64;
-    let (start, start_ex) = stream_id::parse_bound(&a.next_bytes()?, 0).ok_or(INVALID_ID)?;
-    let start = if start_ex { start.next().ok_or(CommandError::fixed("ERR invalid start ID for the interval"))? } else { start };
+    let start = start_bound(&a.next_bytes()?)?;
     let (mut count, mut just_id) = (100, false);
     // Redis bounds COUNT so that its attempts (10 per entry) and reply buffer cannot overflow.
     const MAX_COUNT: i64 = i64::MAX / 16;
