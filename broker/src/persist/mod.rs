@@ -292,21 +292,18 @@ impl Persistence {
 
     /// Records one change (called by the consumers of changes, under the state lock).
     pub fn observe(&self, change: &Change<'_>) {
+        if !record::recorded(change) {
+            return;
+        }
         if matches!(change, Change::Flush(_) | Change::SwapDb(..)) && self.rewriting.load(Ordering::Acquire) {
             self.restart.store(true, Ordering::Release);
         }
         let mut p = lock(&self.pending);
         let lsn = p.lsn + 1;
-        let start = p.buf.len();
-        let mut wrote = false;
-        codec::frame(&mut p.buf, |w| wrote = record::encode(w, lsn, change));
-        if wrote {
-            p.lsn = lsn;
-            self.assigned.store(lsn, Ordering::Release);
-            self.stats.changes_since_save.fetch_add(1, Ordering::Relaxed);
-        } else {
-            p.buf.truncate(start);
-        }
+        codec::frame(&mut p.buf, |w| record::encode(w, lsn, change));
+        p.lsn = lsn;
+        self.assigned.store(lsn, Ordering::Release);
+        self.stats.changes_since_save.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Makes every record up to `lsn` as durable as the policy promises before a reply goes out:
@@ -317,7 +314,15 @@ impl Persistence {
             return Ok(());
         }
         match self.policy() {
-            Fsync::EverySec | Fsync::No => self.write_through(lsn),
+            Fsync::EverySec | Fsync::No => {
+                // Let the other connections of this io thread that have requests ready run them first:
+                // one write then covers all their records (as Redis writes once per event loop turn),
+                // instead of one write per connection.
+                if self.written_lsn() < lsn {
+                    tokio::task::yield_now().await;
+                }
+                self.write_through(lsn)
+            }
             Fsync::Always => loop {
                 let durable = self.durable.notified();
                 tokio::pin!(durable);

@@ -218,12 +218,8 @@ pub enum Record {
     Counters(Counters),
 }
 
-/// Writes `change` as a record with sequence number `lsn`; false (nothing written) for a change that
-/// alters no stored data.
-pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
-    if !recorded(change) {
-        return false;
-    }
+/// Writes `change` (one that [`recorded`] accepts) as a record with sequence number `lsn`.
+pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
     w.u64(lsn);
     match change {
         Change::Key(k) => key_change(w, k),
@@ -281,11 +277,10 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) -> bool {
         }
         Change::Stream(s) => stream_change(w, s),
     }
-    true
 }
 
 /// Whether a change alters stored data (else the log skips it).
-fn recorded(change: &Change<'_>) -> bool {
+pub fn recorded(change: &Change<'_>) -> bool {
     match change {
         Change::Key(k) => !matches!(k.effect, KeyEffect::Notice),
         // A claim's lease and attempt, a heartbeat's new lease, a progress report: all stored.

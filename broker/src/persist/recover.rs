@@ -74,8 +74,11 @@ fn object_of(record: &Record) -> Option<Obj> {
 struct Loader<'a> {
     state: &'a mut State,
     now: u64,
-    /// The LSN each object's snapshot copy was read at.
+    /// The LSN each object's snapshot copy was read at, for copies read after the first log record
+    /// was made (older copies are older than every log record: nothing to compare).
     captured: HashMap<Obj, u64>,
+    /// The LSN of the first record of the logs (`u64::MAX` when they are empty).
+    first_log_lsn: u64,
     lsn: u64,
     keys_loaded: u64,
     keys_expired: u64,
@@ -88,7 +91,8 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
         Some(m) => m,
         None => fresh(dir)?,
     };
-    let mut loader = Loader { state, now, captured: HashMap::new(), lsn: 0, keys_loaded: 0, keys_expired: 0 };
+    let first_log_lsn = if manifest.snapshot.is_some() { first_lsn(dir, &manifest.logs) } else { u64::MAX };
+    let mut loader = Loader { state, now, captured: HashMap::new(), first_log_lsn, lsn: 0, keys_loaded: 0, keys_expired: 0 };
     let mut snapshot_len = 0;
     if let Some(name) = &manifest.snapshot {
         let path = dir.join(name);
@@ -112,6 +116,24 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
     loader.state.jobs.finish_restore();
     loader.state.bulletin.finish_restore();
     Ok(Recovered { lsn: loader.lsn, log_len, snapshot_len, keys_loaded: loader.keys_loaded, keys_expired: loader.keys_expired, manifest })
+}
+
+/// The LSN of the first record in `logs` (`u64::MAX` if they hold none, or cannot be read: the loader
+/// then reports the problem when it reads them).
+fn first_lsn(dir: &Path, logs: &[String]) -> u64 {
+    for name in logs {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else { return u64::MAX };
+        if let Some(Scan::Frame(_, payload)) = codec::frames(&bytes).next() {
+            let inner = record::group_frames(payload).and_then(|g| match codec::frames_from(g, 0).next() {
+                Some(Scan::Frame(_, p)) => Some(p),
+                _ => None,
+            });
+            if let Ok((lsn, _)) = record::decode(inner.unwrap_or(payload)) {
+                return lsn;
+            }
+        }
+    }
+    u64::MAX
 }
 
 /// A first log and manifest for an empty data directory.
@@ -158,7 +180,9 @@ impl Loader<'_> {
         self.lsn = self.lsn.max(lsn);
         let obj = object_of(&record);
         if snapshot {
-            if let Some(obj) = obj {
+            if lsn >= self.first_log_lsn
+                && let Some(obj) = obj
+            {
                 let seen = self.captured.entry(obj).or_insert(lsn);
                 *seen = (*seen).max(lsn);
             }
