@@ -150,7 +150,10 @@ pub(super) struct Node {
 impl Node {
     /// A node whose first entry is `id` (its master ID) with these fields.
     pub fn new(id: StreamId, fields: &[Bytes]) -> Node {
-        let mut buf = Vec::with_capacity(64);
+        // Room for about 8 entries like this one; growth quadruples after that (see `reserve`), so a
+        // full node is reached in two reallocations rather than five.
+        let entry: usize = fields.iter().map(|f| f.len() + 1).sum::<usize>() + 4;
+        let mut buf = Vec::with_capacity((entry * 8).clamp(64, 1024));
         let names: Vec<&Bytes> = fields.iter().step_by(2).collect();
         put_varint(&mut buf, names.len() as u64);
         for name in &names {
@@ -198,6 +201,7 @@ impl Node {
     /// Appends an entry (`master` is the node's key). IDs only grow, except after XSETID moved an
     /// emptied stream's last ID back below a node of tombstones: then, as in Redis, the deltas wrap.
     pub fn push(&mut self, master: StreamId, id: StreamId, fields: &[Bytes]) {
+        self.reserve(fields);
         let same = self.live + self.deleted == 0 || self.same_as_master(fields);
         let ms_delta = id.ms.wrapping_sub(master.ms);
         let seq_delta = id.seq.wrapping_sub(master.seq) as i64;
@@ -274,6 +278,15 @@ impl Node {
         }
         rebuilt.buf.shrink_to_fit();
         Some(rebuilt)
+    }
+
+    /// Makes room for an entry of `fields` (at most its own size, plus headers), growing the buffer
+    /// fourfold when it must grow.
+    fn reserve(&mut self, fields: &[Bytes]) {
+        let needed = fields.iter().map(|f| f.len() + 10).sum::<usize>() + 30;
+        if self.buf.capacity() - self.buf.len() < needed {
+            self.buf.reserve((self.buf.capacity() * 3).max(needed));
+        }
     }
 
     /// Gives back spare capacity once the node is full (the stream moved on to a new one).
