@@ -6,10 +6,14 @@ Usage: compare.py HERALD_BINARY CASES.txt [CASES.txt ...]
 
 Case files hold one command per line, shell-quoted; blank lines and lines starting with # are skipped.
 A line ending in `#~` compares only the kind of reply (integer, bulk, error...), for replies that depend
-on timing or randomness (PTTL, RANDOMKEY); `#set` compares an array's (or RESP3 set's) elements in any
-order (KEYS, SMEMBERS; a SCAN page's items); `#shape` compares kinds and lengths at every level, not
-values (SRANDMEMBER with a negative count). `!sleep SECONDS` pauses. Each file runs on one fresh
-connection per server, after FLUSHALL. Standard library only.
+on timing or randomness (PTTL, RANDOMKEY); `#shape` compares the whole structure (kinds, lengths, map
+keys) but no scalar's value, for replies that nest timing-dependent values (XINFO's idle times, XADD *
+IDs); `#random` compares kinds and lengths at every level and no value at all, not even a word, for
+replies drawn at random (HRANDFIELD, SRANDMEMBER, SPOP, ZRANDMEMBER); `#set` compares arrays' (and
+RESP3 sets') elements in any order, at any depth (KEYS, SCAN, SMEMBERS). `!sleep SECONDS` pauses. `!repeat N
+COMMAND` sends the command N times with `{i}` replaced by 1..N (to build long streams); `{x*N}` anywhere
+stands for N `x`s. Each file runs on one fresh connection per server, after FLUSHALL. Standard library
+only.
 """
 import os, re, shlex, socket, subprocess, sys, tempfile, time
 
@@ -66,24 +70,36 @@ class Conn:
         return self.reply()
 
 
-def in_any_order(reply):
-    """An array's (or RESP3 set's) elements sorted; for a SCAN page ([cursor, [items]]) the items."""
-    kind, items = reply
-    if items is None:
-        return reply
-    if len(items) == 2 and items[0][0] == "$" and items[1][0] == "*" and items[1][1] is not None:
-        return (kind, [items[0], ("*", sorted(items[1][1], key=repr))])
-    return (kind, sorted(items, key=repr))
-
-
 def shape(reply):
-    """A reply without its values: the kinds of every element, nested, and so every length."""
+    """A reply with every scalar replaced by its kind; map keys, and bulk strings that are lowercase
+    words (the field names of RESP2's flat maps), are kept as they are."""
     kind, value = reply
     if kind == "%":
-        return (kind, [(shape(k), shape(v)) for k, v in value])
+        return (kind, [(k, shape(v)) for k, v in value])
     if isinstance(value, list):
-        return (kind, [shape(item) for item in value])
+        return (kind, [shape(v) for v in value])
+    if kind == "$" and value is not None and re.fullmatch(rb"[a-z][a-z-]*", value):
+        return reply
+    return (kind, None if value is None else "")
+
+
+def kinds(reply):
+    """A reply with every value dropped: the kinds of its elements at every level, hence their counts."""
+    kind, value = reply
+    if kind == "%":
+        return (kind, [(kinds(k), kinds(v)) for k, v in value])
+    if isinstance(value, list):
+        return (kind, [kinds(v) for v in value])
     return (kind, value is None)
+
+
+def unordered_form(reply):
+    """A reply with the elements of every array and RESP3 set, at any depth, sorted (KEYS, SCAN's page
+    of keys, SMEMBERS)."""
+    kind, value = reply
+    if kind in ("*", "~") and value is not None:
+        return (kind, sorted((unordered_form(v) for v in value), key=repr))
+    return reply
 
 
 def free_port():
@@ -161,8 +177,21 @@ def main():
                 if line.startswith("!sleep"):
                     time.sleep(float(line.split()[1]))
                     continue
+                line = re.sub(r"\{x\*(\d+)\}", lambda m: "x" * int(m.group(1)), line)
+                if line.startswith("!repeat"):
+                    _, n, command = line.split(" ", 2)
+                    for i in range(1, int(n) + 1):
+                        args = shlex.split(command.replace("{i}", str(i)))
+                        ra, rb = a.call(args), b.call(args)
+                        if ra == rb:
+                            passed += 1
+                        else:
+                            failures += 1
+                            print("%s:%d: %s (i=%d)\n  redis:  %r\n  herald: %r" % (path, lineno, command, i, ra, rb))
+                    continue
                 loose, unordered, shaped = line.endswith("#~"), line.endswith("#set"), line.endswith("#shape")
-                if loose or unordered or shaped:
+                drawn = line.endswith("#random")
+                if loose or unordered or shaped or drawn:
                     line = line.rsplit("#", 1)[0]
                 args = shlex.split(line)
                 ra, rb = a.call(args), b.call(args)
@@ -170,8 +199,10 @@ def main():
                     same = ra[0] == rb[0]
                 elif shaped:
                     same = shape(ra) == shape(rb)
-                elif unordered and ra[0] == rb[0] and ra[0] in ("*", "~"):
-                    same = in_any_order(ra) == in_any_order(rb)
+                elif drawn:
+                    same = kinds(ra) == kinds(rb)
+                elif unordered:
+                    same = unordered_form(ra) == unordered_form(rb)
                 else:
                     same = ra == rb
                 if same:

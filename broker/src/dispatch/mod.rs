@@ -23,6 +23,7 @@ mod server;
 mod sets;
 mod streams;
 mod strings;
+mod xstream;
 mod zsets;
 
 use std::sync::MutexGuard;
@@ -235,6 +236,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
+        Command::XStream(c) => xstream::execute(c, cx),
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use super::codec::{Malformed, Reader, Writer};
+use super::xstream::{self, XChange};
 use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
 use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, SemChange, StreamChange};
 use crate::engine::collections::{Hash, Set, Zset};
@@ -23,16 +24,17 @@ mod tag {
     pub const KEY_DEL: u8 = 3;
     pub const LIST_PUSH: u8 = 4;
     pub const LIST_POP: u8 = 5;
+    pub const XSTREAM: u8 = 10;
     pub const FLUSH: u8 = 6;
     pub const SWAP_DB: u8 = 7;
     pub const SCOPE_SEQ: u8 = 8;
     pub const JOURNAL: u8 = 9;
-    pub const HASH_SET: u8 = 10;
-    pub const HASH_DEL: u8 = 11;
-    pub const SET_ADD: u8 = 12;
-    pub const SET_REM: u8 = 13;
-    pub const ZSET_ADD: u8 = 14;
-    pub const ZSET_REM: u8 = 15;
+    pub const HASH_SET: u8 = 11;
+    pub const HASH_DEL: u8 = 12;
+    pub const SET_ADD: u8 = 13;
+    pub const SET_REM: u8 = 14;
+    pub const ZSET_ADD: u8 = 15;
+    pub const ZSET_REM: u8 = 16;
     pub const JOB: u8 = 20;
     pub const JOB_CHUNK: u8 = 21;
     pub const JOB_GONE: u8 = 22;
@@ -63,9 +65,10 @@ mod tag {
 mod value_tag {
     pub const STR: u8 = 0;
     pub const LIST: u8 = 1;
-    pub const HASH: u8 = 2;
-    pub const SET: u8 = 3;
-    pub const ZSET: u8 = 4;
+    pub const XSTREAM: u8 = 2;
+    pub const HASH: u8 = 3;
+    pub const SET: u8 = 4;
+    pub const ZSET: u8 = 5;
 }
 
 /// Where a key lives: a numbered database, or a blackboard scope by name.
@@ -141,6 +144,13 @@ pub enum Record {
         target: Target,
         key: Bytes,
         delta: Delta,
+        journal: Option<Journal>,
+    },
+    /// A Redis stream changed (see `engine::change::XEffect`).
+    XStream {
+        target: Target,
+        key: Bytes,
+        change: XChange,
         journal: Option<Journal>,
     },
     Flush(Option<usize>),
@@ -466,6 +476,13 @@ fn key_change(w: &mut Writer<'_>, k: &KeyChange<'_>) {
             })
         }),
         KeyEffect::ZRem { members } => aggregate(w, k, tag::ZSET_REM, members.len(), |w| members.iter().for_each(|m| w.bytes(m))),
+        KeyEffect::XStream(effect) => {
+            w.u8(tag::XSTREAM);
+            target(w, k);
+            w.bytes(k.key);
+            xstream::write_effect(w, effect);
+            journal(w, k);
+        }
     }
 }
 
@@ -519,6 +536,10 @@ fn value(w: &mut Writer<'_>, value: &Value) {
                 w.u64(s.to_bits());
                 w.bytes(m);
             });
+        }
+        Value::XStream(s) => {
+            w.u8(value_tag::XSTREAM);
+            xstream::write_value(w, s);
         }
     }
 }
@@ -841,6 +862,12 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
             };
             Record::Aggregate { target, key, delta, journal: read_journal(&mut r)? }
         }
+        tag::XSTREAM => {
+            let target = read_target(&mut r)?;
+            let key = r.bytes()?;
+            let change = xstream::read_effect(&mut r)?;
+            Record::XStream { target, key, change, journal: read_journal(&mut r)? }
+        }
         tag::FLUSH => Record::Flush(r.opt_u64()?.map(|d| d as usize)),
         tag::SWAP_DB => Record::SwapDb(r.u64()? as usize, r.u64()? as usize),
         tag::SCOPE_SEQ => Record::ScopeSeq { scope: r.bytes()?, seq: r.u64()? },
@@ -977,6 +1004,7 @@ fn read_value(r: &mut Reader<'_>) -> Result<Value, Malformed> {
             }
             Ok(Value::Zset(Box::new(z)))
         }
+        value_tag::XSTREAM => Ok(Value::XStream(Box::new(xstream::read_value(r)?))),
         _ => Err(Malformed("unknown value type")),
     }
 }

@@ -23,6 +23,7 @@ mod sets;
 mod streams;
 mod strings;
 mod table;
+mod xstream;
 mod zset_args;
 mod zsets;
 
@@ -43,6 +44,7 @@ pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
+pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 
 use crate::error::CommandError;
@@ -75,6 +77,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    XStream(XStreamCommand),
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
@@ -105,7 +108,8 @@ into_command!(
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
     Sem(SemCommand),
-    Schema(SchemaCommand)
+    Schema(SchemaCommand),
+    XStream(XStreamCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -311,7 +315,7 @@ fn sub_name(spec: &CommandSpec) -> &[u8] {
 pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> {
     let mut args = Args::new(req.into_parts());
     if spec.name.contains('|') {
-        args.next_opt();
+        args.skip_subcommand();
     }
     (spec.parse)(args)
 }

@@ -1,6 +1,7 @@
 //! The registry of every domain's command table, and case-insensitive lookup by name.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use super::CommandSpec;
@@ -23,10 +24,32 @@ const TABLES: &[&[CommandSpec]] = &[
     super::bulletin::SPECS,
     super::semaphore::SPECS,
     super::schema::SPECS,
+    super::xstream::SPECS,
 ];
 
-static BY_NAME: LazyLock<HashMap<&'static [u8], &'static CommandSpec>> = LazyLock::new(|| {
-    let mut map = HashMap::new();
+/// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
+/// table this size, so the lookup every request makes need not pay for SipHash.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ByName = HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<Fnv>>;
+
+static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
+    let mut map = ByName::default();
     for spec in all_specs() {
         let previous = map.insert(spec.name.as_bytes(), spec);
         assert!(previous.is_none(), "command {} is defined twice", spec.name);

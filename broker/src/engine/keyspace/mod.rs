@@ -18,6 +18,10 @@ pub mod sets;
 pub mod strings;
 mod value;
 mod watch;
+mod xgroups;
+#[cfg(test)]
+mod xstream_tests;
+mod xstreams;
 pub mod zranges;
 pub mod zsets;
 
@@ -35,8 +39,13 @@ pub use journal::{ChangeKind, JournalEntry, JournalLimits, ScopeStats, Since};
 pub use lists::PosOptions;
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
+pub use xgroups::{
+    ClaimSpec, ClaimTime, ConsumerFull, ConsumerInfo, GroupFull, GroupInfo, GroupPosition, PendingEntry, PendingSummary, XAutoClaimed,
+    XClaimed,
+};
+pub use xstreams::{GroupReadId, XAddArgs, XRead, XStreamInfo};
 
-use crate::engine::change::{Change, ChangeSink, End, Journaled, KeyChange, KeyEffect};
+use crate::engine::change::{Change, ChangeSink, End, Journaled, KeyChange, KeyEffect, XEffect};
 use crate::engine::wait::{Ready, WaitKey};
 use journal::Journal;
 
@@ -58,6 +67,12 @@ enum Did<'v> {
     },
     /// A change described by what it did to an aggregate (hash, set, sorted set).
     Delta(KeyEffect<'v>),
+    /// A stream change; `modified` when Redis counts it as a modification of the key (WATCH, the
+    /// blackboard journal), which consumer-group bookkeeping is not.
+    XStream {
+        effect: XEffect<'v>,
+        modified: bool,
+    },
 }
 
 /// `expire_at` of a key without expiry.
@@ -116,6 +131,9 @@ pub struct Keyspace {
     started_ms: u64,
     /// Keys that may unblock waiting clients (a list was created), drained by `State::settle`.
     ready: Ready,
+    /// Whether any client is blocked (set by `State::settle`): only then do stream appends, and the
+    /// removal or replacement of keys (XREADGROUP fails when its stream goes), signal the key.
+    key_waiting: bool,
 }
 
 impl Keyspace {
@@ -134,6 +152,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             started_ms,
             ready: Ready::default(),
+            key_waiting: false,
         }
     }
 
@@ -162,7 +181,13 @@ impl Keyspace {
     /// change in a blackboard scope (waking BB.WAIT), and emits it as a typed [`Change`] for every
     /// reader of changes (notifications, watch events, the persistence log).
     fn record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, did: Did<'_>) {
-        self.watches.touch(db, key);
+        let modified = !matches!(did, Did::XStream { modified: false, .. });
+        if modified {
+            self.watches.touch(db, key);
+        }
+        if self.key_waiting && matches!(did, Did::Stored | Did::Removed { .. }) {
+            self.signal_ready(db, key);
+        }
         let listening = self.sink.listening();
         // The entry is read only if something needs it: a change described by its result, or a
         // journal that records this one. An O(1) delta (HSET, SADD, LPUSH...) then costs no second
@@ -171,6 +196,7 @@ impl Keyspace {
         let entry = if journaling || matches!(did, Did::Stored | Did::Deadline) { self.dbs[db].get(key) } else { None };
         let journaled = match (&did, self.journals[db].as_mut()) {
             (Did::Deadline, _) | (_, None) => None,
+            (Did::XStream { .. }, _) if !modified => None,
             (Did::Removed { revision, value }, Some(journal)) => {
                 let kind = if event == "expired" { ChangeKind::Expire } else { ChangeKind::Del };
                 journal.record(key, kind, *revision, *value, listening).map(|seq| (seq, kind, *revision, *value))
@@ -200,6 +226,7 @@ impl Keyspace {
             (Did::Pushed { end, values }, _) => KeyEffect::Pushed { end, values },
             (Did::Popped { end, count }, _) => KeyEffect::Popped { end, count },
             (Did::Delta(effect), _) => effect,
+            (Did::XStream { effect, .. }, _) => KeyEffect::XStream(effect),
             (Did::Stored | Did::Removed { .. }, _) => KeyEffect::Removed,
         };
         let numbered = db < self.settings.databases;
@@ -242,6 +269,25 @@ impl Keyspace {
     /// A hash, set or sorted set changed as `effect` says (its revision already bumped).
     pub(crate) fn delta(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, effect: KeyEffect<'_>) {
         self.record(db, key, class, event, Did::Delta(effect));
+    }
+
+    /// A stream changed. Modifications (entries added, deleted, trimmed; the stream created) bump the
+    /// revision and dirty WATCH; consumer-group bookkeeping does neither, as in Redis.
+    pub(crate) fn x_changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, modified: bool, effect: XEffect<'_>) {
+        if modified && let Some(entry) = self.dbs[db].get_mut(key) {
+            entry.revision += 1;
+        }
+        self.x_record(db, key, class, event, modified, effect);
+    }
+
+    /// [`Keyspace::x_changed`] for the change that created the key (its revision is already 1).
+    pub(crate) fn x_record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, modified: bool, effect: XEffect<'_>) {
+        self.record(db, key, class, event, Did::XStream { effect, modified });
+    }
+
+    /// Set by `State::settle`: whether any client is blocked.
+    pub fn set_key_waiting(&mut self, waiting: bool) {
+        self.key_waiting = waiting;
     }
 
     /// A notification-only event (`new`, `keymiss`, the `expire` that follows `SET ... EX`): nothing

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::engine::keyspace::NO_EXPIRY;
 use crate::engine::small_bytes::SmallBytes;
+use crate::engine::xstream::XStream;
 
 /// A key's value. Short strings live inline in the table node; long ones grow in place for APPEND
 /// and SETRANGE, amortised as Redis's sds. Aggregates are boxed so that a value stays 32 bytes.
@@ -19,6 +20,8 @@ pub enum Value {
     Hash(Box<Hash>),
     Set(Box<Set>),
     Zset(Box<Zset>),
+    /// A Redis stream (XADD and friends).
+    XStream(Box<XStream>),
 }
 
 impl Value {
@@ -35,6 +38,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
+            Value::XStream(_) => "stream",
         }
     }
 
@@ -49,6 +53,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::Zset(z) => z.encoding(),
+            Value::XStream(_) => "stream",
         }
     }
 
@@ -75,6 +80,7 @@ impl Value {
             Value::Hash(h) => h.heap_bytes() + 32,
             Value::Set(s) => s.heap_bytes() + 32,
             Value::Zset(z) => z.heap_bytes() + 32,
+            Value::XStream(s) => s.heap_bytes() + 96,
         }
     }
 }
