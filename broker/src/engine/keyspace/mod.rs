@@ -393,9 +393,12 @@ impl Keyspace {
         self.ready.push(WaitKey::Key { db, key: Bytes::copy_from_slice(key) });
     }
 
-    /// Records that a sorted set now exists at `key`, which may satisfy a blocked BZPOPMIN.
+    /// Records that a sorted set now exists at `key`, which may satisfy a blocked BZPOPMIN (when any
+    /// client is blocked at all: otherwise a new sorted set costs no copy of its key).
     pub(crate) fn signal_zset_ready(&mut self, db: usize, key: &[u8]) {
-        self.ready.push(WaitKey::Zset { db, key: Bytes::copy_from_slice(key) });
+        if self.key_waiting {
+            self.ready.push(WaitKey::Zset { db, key: Bytes::copy_from_slice(key) });
+        }
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
