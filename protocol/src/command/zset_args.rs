@@ -104,8 +104,7 @@ pub enum ZsetAlgebra {
 pub(crate) fn parse_zadd(mut a: Args, incr: bool) -> Result<ZsetCommand, CommandError> {
     let key = a.next_bytes()?;
     let mut flags = ZaddArgs { incr, ..ZaddArgs::default() };
-    let mut rest = a.rest().into_iter().peekable();
-    while let Some(word) = rest.peek() {
+    while let Some(word) = a.peek() {
         let flag = match () {
             _ if is_word(word, "NX") => &mut flags.nx,
             _ if is_word(word, "XX") => &mut flags.xx,
@@ -116,9 +115,9 @@ pub(crate) fn parse_zadd(mut a: Args, incr: bool) -> Result<ZsetCommand, Command
             _ => break,
         };
         *flag = true;
-        rest.next();
+        a.next_opt();
     }
-    let rest: Vec<Bytes> = rest.collect();
+    let rest = a.rest();
     if rest.is_empty() || rest.len() % 2 == 1 {
         return Err(CommandError::syntax());
     }
