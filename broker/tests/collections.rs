@@ -7,28 +7,8 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{TestServer, cmd, start};
-use redis::aio::MultiplexedConnection;
+use common::{blocked_clients, cmd, start, until_blocked};
 use redis::{AsyncCommands, Value};
-
-/// `blocked_clients` from INFO, as any client (and `redis-cli`) sees it.
-async fn blocked_clients(c: &mut MultiplexedConnection) -> i64 {
-    let info: String = cmd(c, &["INFO", "clients"]).await.unwrap();
-    let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("blocked_clients in INFO");
-    line["blocked_clients:".len()..].trim().parse().unwrap()
-}
-
-/// Waits (up to 5 s) until INFO reports `n` blocked clients.
-async fn until_blocked(server: &TestServer, n: i64) {
-    let mut c = server.conn().await;
-    for _ in 0..500 {
-        if blocked_clients(&mut c).await == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("INFO never reported {n} blocked clients");
-}
 
 #[tokio::test]
 async fn hashes_through_the_client() {
@@ -148,7 +128,7 @@ async fn blocked_pops_are_served_in_blocking_order_one_member_each() {
     for (i, command) in ["BZPOPMAX", "BZPOPMAX", "BZPOPMIN"].into_iter().enumerate() {
         let mut c = server.conn().await;
         waiters.push(tokio::spawn(async move { cmd::<(String, String, f64)>(&mut c, &[command, "q", "5"]).await.unwrap().1 }));
-        until_blocked(&server, i as i64 + 1).await;
+        until_blocked(&server, i + 1).await;
     }
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["ZADD", "q", "1", "low", "2", "mid", "3", "high"]).await.unwrap();
@@ -226,15 +206,8 @@ async fn aggregates_expire_and_announce_their_events() {
 /// Redis gives loaded values.
 #[tokio::test]
 async fn collections_survive_a_restart_and_a_compaction() {
-    let dir = std::env::temp_dir().join(format!("herald-collections-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = || {
-        let mut config = herald_broker::Config::for_tests();
-        config.persistence.data_dir = dir.display().to_string();
-        config.persistence.appendfsync = "always".into();
-        config
-    };
-    let server = common::start_with(config()).await;
+    let dir = common::data_dir("collections");
+    let server = common::start_persistent(&dir).await;
     let mut c = server.conn().await;
     let big: Vec<String> = (0..300).map(|i| format!("m{i:03}")).collect();
     for cmd_line in [
@@ -252,8 +225,7 @@ async fn collections_survive_a_restart_and_a_compaction() {
     ] {
         let _: Value = cmd(&mut c, &cmd_line).await.unwrap();
     }
-    let _: String = cmd(&mut c, &["BGREWRITEAOF"]).await.unwrap();
-    common::eventually(|| server.broker.persist.as_ref().is_some_and(|p| !p.rewrite_in_progress())).await;
+    common::rewrite(&mut c).await;
     let mut zadd = vec!["ZADD", "bigz"];
     for (i, m) in big.iter().enumerate() {
         zadd.push(if i % 2 == 0 { "1.5" } else { "-2" });
@@ -265,7 +237,7 @@ async fn collections_survive_a_restart_and_a_compaction() {
     let _: i64 = cmd(&mut c, &["SREM", "s", "x", "z"]).await.unwrap();
     server.stop().await;
 
-    let server = common::start_with(config()).await;
+    let server = common::start_persistent(&dir).await;
     let mut c = server.conn().await;
     let h: Vec<String> = cmd(&mut c, &["HGETALL", "h"]).await.unwrap();
     assert_eq!(h, ["a", "1.5", "c", "3", "d", "4"], "fields and their order survive");

@@ -8,29 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, cmd, eventually, start};
+use common::{blocked_clients, cmd, eventually, start, until_blocked};
 use futures_util::StreamExt;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
-
-/// INFO's count of blocked clients, as any client reads it.
-async fn blocked_clients(c: &mut MultiplexedConnection) -> usize {
-    let info: String = cmd(c, &["INFO", "clients"]).await.unwrap();
-    let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("blocked_clients in INFO");
-    line["blocked_clients:".len()..].trim().parse().unwrap()
-}
-
-/// Waits until INFO reports `n` blocked clients.
-async fn until_blocked(server: &TestServer, n: usize) {
-    let mut c = server.conn().await;
-    for _ in 0..500 {
-        if blocked_clients(&mut c).await == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("INFO never reported {n} blocked clients");
-}
 
 fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())

@@ -183,6 +183,26 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) {
     panic!("condition not reached within 5 s");
 }
 
+/// INFO's count of blocked clients, as any client (and `redis-cli`) reads it: how tests prove a
+/// blocking command blocked before they wake it.
+pub async fn blocked_clients(c: &mut redis::aio::MultiplexedConnection) -> usize {
+    let info: String = cmd(c, &["INFO", "clients"]).await.unwrap();
+    let line = info.lines().find(|l| l.starts_with("blocked_clients:")).expect("blocked_clients in INFO");
+    line["blocked_clients:".len()..].trim().parse().unwrap()
+}
+
+/// Waits (up to 5 s) until INFO reports `n` blocked clients.
+pub async fn until_blocked(server: &TestServer, n: usize) {
+    let mut c = server.conn().await;
+    for _ in 0..500 {
+        if blocked_clients(&mut c).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("INFO never reported {n} blocked clients");
+}
+
 /// A fresh, empty data directory for a persistent broker (removed first if a previous run left it).
 pub fn data_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-test-{}-{name}", std::process::id()));
