@@ -153,3 +153,17 @@ async fn blocking_commands_inside_exec_answer_like_redis() {
     }
     raw.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n*-1\r\n$-1\r\n$-1\r\n*-1\r\n").await;
 }
+
+#[tokio::test]
+async fn a_key_that_becomes_another_type_leaves_the_popper_blocked() {
+    let server = start().await;
+    let mut waiter = server.conn().await;
+    let mut writer = server.conn().await;
+    let blocked = tokio::spawn(async move { cmd::<(String, String)>(&mut waiter, &["BLPOP", "k", "0"]).await });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let _: () = cmd(&mut writer, &["SET", "k", "a string"]).await.unwrap();
+    let _: () = cmd(&mut writer, &["DEL", "k"]).await.unwrap();
+    assert_eq!(server.broker.lock().blocking.len(), 1, "a string at the key does not serve a list popper (as Redis)");
+    let _: i64 = cmd(&mut writer, &["RPUSH", "k", "v"]).await.unwrap();
+    assert_eq!(blocked.await.unwrap().unwrap(), ("k".to_owned(), "v".to_owned()));
+}

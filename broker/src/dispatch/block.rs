@@ -80,6 +80,10 @@ impl Cx<'_> {
                 on_timeout,
                 Box::new(move |state, now| match op(state, now) {
                     Ok(Some(reply)) => Some(reply),
+                    // A key that now holds another type does not serve this client: it stays blocked
+                    // until the key holds what it waits for (Redis serves a blocked client only from a
+                    // key of the type it blocked on).
+                    Err(e) if e.code() == "WRONGTYPE" => None,
                     Err(e) => Some(Reply::Error(e)),
                     Ok(None) => None,
                 }),
