@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use herald_broker::engine::keyspace::{JournalLimits, Keyspace, KeyspaceSettings};
-use herald_broker::engine::pubsub::Hub;
+use herald_broker::pubsub::Hub;
 use herald_protocol::command::{SetArgs, SetCondition};
 
 fn keyspace() -> Keyspace {
