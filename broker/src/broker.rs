@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::State;
 use crate::pubsub::{Hub, OutboxLimits};
-use crate::server::clients::Clients;
 
 /// Settings CONFIG SET may change at run time.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Broker {
             state: Mutex::new(State::new(&config, hub.clone(), clock.started_ms())),
             settings: RwLock::new(settings),
             hub,
-            clients: Clients::new(),
+            clients: Clients::new(clock),
             stats: Stats::default(),
             clock,
             timer: Notify::new(),

@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod broker;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod dispatch;

@@ -4,6 +4,7 @@
 //! this crate.
 
 pub mod command;
+pub mod encoding;
 pub mod error;
 pub mod json;
 pub mod long_double;
@@ -14,6 +15,7 @@ pub mod resp;
 pub mod ws;
 
 pub use command::{Command, CommandSpec};
+pub use encoding::Encoding;
 pub use error::{CommandError, FramingError};
 pub use reply::Reply;
 pub use request::{Args, Request};

@@ -16,28 +16,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use herald_protocol::Encoding;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// How a subscriber's pushes are rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WireFormat {
-    Resp2 = 0,
-    Resp3 = 1,
-    Json = 2,
-}
-
-impl WireFormat {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => WireFormat::Resp2,
-            1 => WireFormat::Resp3,
-            _ => WireFormat::Json,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverflowPolicy {
@@ -121,7 +104,7 @@ pub enum Pushed {
 }
 
 impl Outbox {
-    pub fn new(format: WireFormat, limits: OutboxLimits) -> Self {
+    pub fn new(format: Encoding, limits: OutboxLimits) -> Self {
         Outbox {
             format: AtomicU8::new(format as u8),
             inner: Mutex::new(Inner {
@@ -138,12 +121,12 @@ impl Outbox {
         }
     }
 
-    pub fn format(&self) -> WireFormat {
-        WireFormat::from_u8(self.format.load(Ordering::Relaxed))
+    pub fn format(&self) -> Encoding {
+        Encoding::from_u8(self.format.load(Ordering::Relaxed))
     }
 
     /// HELLO 3 switches a RESP connection's push format.
-    pub fn set_format(&self, format: WireFormat) {
+    pub fn set_format(&self, format: Encoding) {
         self.format.store(format as u8, Ordering::Relaxed);
     }
 
@@ -270,7 +253,7 @@ mod tests {
 
     #[test]
     fn hard_limit_closes() {
-        let o = Outbox::new(WireFormat::Resp2, OutboxLimits { hard_bytes: 100, soft_bytes: 0, ..Default::default() });
+        let o = Outbox::new(Encoding::Resp2, OutboxLimits { hard_bytes: 100, soft_bytes: 0, ..Default::default() });
         assert_eq!(o.push(frame(60)), Pushed::Queued);
         assert_eq!(o.push(frame(60)), Pushed::JustClosed(CloseReason::HardLimit));
         assert_eq!(o.push(frame(1)), Pushed::Closed);
@@ -280,7 +263,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn soft_limit_needs_time() {
         let limits = OutboxLimits { hard_bytes: 0, soft_bytes: 10, soft_seconds: 2, ..Default::default() };
-        let o = Outbox::new(WireFormat::Resp2, limits);
+        let o = Outbox::new(Encoding::Resp2, limits);
         assert_eq!(o.push(frame(20)), Pushed::Queued);
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(o.push(frame(1)), Pushed::Queued);
@@ -291,7 +274,7 @@ mod tests {
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
         let limits = OutboxLimits { hard_bytes: 30, policy: OverflowPolicy::DropOldest, ..Default::default() };
-        let o = Outbox::new(WireFormat::Resp3, limits);
+        let o = Outbox::new(Encoding::Resp3, limits);
         for _ in 0..5 {
             o.push(frame(10));
         }

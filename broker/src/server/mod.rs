@@ -1,9 +1,7 @@
 //! Listeners, connection threads, the timer, and the one shutdown path.
 
-pub mod clients;
 mod http;
 pub mod resp;
-pub mod session;
 mod timer;
 mod watch;
 mod workers;

@@ -12,18 +12,17 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use herald_protocol::resp;
-use herald_protocol::{CommandError, DecodeLimits, FramingError, Reply, RequestDecoder};
+use herald_protocol::{CommandError, DecodeLimits, Encoding, FramingError, Reply, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::clients::{ClientHandle, Transport};
-use super::session::Session;
 use super::sleep_until_opt;
 use super::watch::Watch;
 use crate::broker::Broker;
-use crate::dispatch::{self, Outcome};
-use crate::pubsub::{Outbox, WireFormat};
+use crate::clients::{ClientHandle, Transport};
+use crate::dispatch::{self, Outcome, Session};
+use crate::pubsub::Outbox;
 
 /// Read buffer growth: start small (idle connections stay cheap), grow for big requests.
 const READ_CHUNK: usize = 4 * 1024;
@@ -68,9 +67,9 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
     };
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
     let settings = broker.settings();
-    let outbox = Arc::new(Outbox::new(WireFormat::Resp2, settings.outbox));
+    let outbox = Arc::new(Outbox::new(Encoding::Resp2, settings.outbox));
     let client = broker.clients.register(Transport::Resp, peer, local, outbox);
-    let session = Session::new(client.clone(), !broker.requires_auth(), false);
+    let session = Session::new(client.clone(), !broker.requires_auth(), Encoding::Resp2);
     let limits = DecodeLimits {
         max_multibulk_len: broker.config.limits.max_multibulk_len,
         max_bulk_len: settings.proto_max_bulk_len,
@@ -147,7 +146,7 @@ impl RespConnection {
         if secs == 0 || !self.session.subscriptions.is_empty() {
             return None;
         }
-        Some(self.client.activity().last_active + Duration::from_secs(secs))
+        Some(self.broker.clock.instant_at(self.client.last_active_ms()) + Duration::from_secs(secs))
     }
 
     /// Handles every complete request in the read buffer.
@@ -253,7 +252,7 @@ impl RespConnection {
         if !self.session.subscriptions.is_empty() {
             self.drain_pushes();
         }
-        resp::encode(reply, self.session.protocol, &mut self.wbuf);
+        resp::encode(reply, self.session.encoding().resp(), &mut self.wbuf);
     }
 
     fn drain_pushes(&mut self) {
@@ -264,7 +263,7 @@ impl RespConnection {
             // Drop-oldest discarded pushes: say how many, before the ones that survived.
             let frames = self.wbuf.split_off(start);
             let notice = Reply::Push(vec![Reply::text("lagged"), Reply::Int(drained.lagged as i64)]);
-            resp::encode(&notice, self.session.protocol, &mut self.wbuf);
+            resp::encode(&notice, self.session.encoding().resp(), &mut self.wbuf);
             self.wbuf.extend_from_slice(&frames);
         }
     }

@@ -5,8 +5,8 @@ use std::pin::Pin;
 use tokio::sync::futures::Notified;
 use tokio_util::sync::WaitForCancellationFuture;
 
-use super::clients::ClientHandle;
 use crate::broker::Broker;
+use crate::clients::ClientHandle;
 
 /// The waits a connection keeps open all its life: shutdown, CLIENT KILL, pushes to its outbox.
 /// Made once and polled again by every `select!` (the read loop's and a blocked command's), rather

@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use herald_protocol::ws::{self as envelope, Opcode};
-use herald_protocol::{Reply, Request};
+use herald_protocol::{Encoding, Reply, Request};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -32,14 +32,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::clients::{ClientHandle, Transport};
 use super::http::Opening;
-use super::session::Session;
 use super::sleep_until_opt;
 use super::watch::Watch;
 use crate::broker::Broker;
-use crate::dispatch::{self, Blocked, Outcome};
-use crate::pubsub::{Outbox, WireFormat};
+use crate::clients::{ClientHandle, Transport};
+use crate::dispatch::{self, Blocked, Outcome, Session};
+use crate::pubsub::Outbox;
 
 /// Close codes Herald sends, beyond RFC 6455's own (1000 normal, 1001 going away, 1002 protocol error,
 /// 1003 unsupported data, 1007 invalid payload, 1009 too big). Documented in docs/websocket.md.
@@ -96,9 +95,9 @@ pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_frame_bytes));
     let ws = WebSocketStream::from_partially_read(stream, opening.leftover, Role::Server, Some(ws_config)).await;
-    let outbox = Arc::new(Outbox::new(WireFormat::Json, broker.settings().outbox));
+    let outbox = Arc::new(Outbox::new(Encoding::Json, broker.settings().outbox));
     let client = broker.clients.register(Transport::WebSocket, peer, local, outbox);
-    let session = Session::new(client.clone(), !broker.requires_auth(), true);
+    let session = Session::new(client.clone(), !broker.requires_auth(), Encoding::Json);
     let mut conn = WsConnection {
         ws,
         broker: broker.clone(),
