@@ -121,6 +121,11 @@ impl Broker {
         f(&mut self.settings.write().expect("settings"));
     }
 
+    /// Redis's `timeout` in seconds (0: never), read without copying the settings.
+    pub fn timeout_secs(&self) -> u64 {
+        self.settings.read().expect("settings").timeout_secs
+    }
+
     pub fn requires_auth(&self) -> bool {
         !self.settings.read().expect("settings").requirepass.is_empty()
     }

@@ -1,9 +1,9 @@
 //! Listeners, connection threads, the timer, and the one shutdown path.
 
+pub mod conn;
 mod http;
 pub mod resp;
 mod timer;
-mod watch;
 mod workers;
 pub mod ws;
 
@@ -130,14 +130,6 @@ fn hand_over<F: Future<Output = ()> + Send + 'static>(
 async fn accept_failed(e: std::io::Error) {
     tracing::warn!("accept failed: {e}");
     tokio::time::sleep(Duration::from_millis(10)).await;
-}
-
-/// Sleeps until `deadline`, or forever without one (an optional branch of a `select!`).
-pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Binds and serves until `shutdown`: the one entry point for `main` and for tests.
