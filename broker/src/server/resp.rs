@@ -11,10 +11,10 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use herald_protocol::resp;
 use herald_protocol::{CommandError, DecodeLimits, Encoding, Reply, RequestDecoder};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::conn::{self, Decoded, End, Malformed, Profile, Undecodable, Wire};
+use super::conn::{self, Decoded, End, Malformed, Profile, Stream, Undecodable, Wire};
 use crate::broker::Broker;
 use crate::clients::Transport;
 
@@ -68,7 +68,7 @@ impl<S> RespWire<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for RespWire<S> {
+impl<S: Stream> Wire for RespWire<S> {
     type Tag = ();
 
     const TRANSPORT: Transport = Transport::Resp;
@@ -78,6 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for RespWire<S> {
         Profile { flush_at: self.flush_at, redis_timeout: true, ..Profile::default() }
     }
 
+    #[inline]
     async fn read(&mut self) -> Result<usize, End> {
         if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
             self.rbuf.reserve(self.read_chunk);
@@ -94,6 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for RespWire<S> {
         }
     }
 
+    #[inline]
     fn decode(&mut self, authenticated: bool) -> Decoded<()> {
         self.decoder.set_authenticated(authenticated);
         match self.decoder.decode(&mut self.rbuf) {
@@ -113,6 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for RespWire<S> {
         self.rbuf.len()
     }
 
+    #[inline]
     fn encode_reply(&mut self, _: &(), reply: &Reply, encoding: Encoding, out: &mut BytesMut) {
         resp::encode(reply, encoding.resp(), out);
     }
@@ -134,8 +137,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for RespWire<S> {
         }
     }
 
+    #[inline]
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        conn::try_write(&mut self.stream, buf)
+        self.stream.try_write_now(buf)
     }
 
     fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {

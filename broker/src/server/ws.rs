@@ -20,14 +20,14 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use herald_protocol::ws::{self as envelope, Opcode};
 use herald_protocol::{CommandError, Encoding, Reply};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::conn::{self, Credentials, Decoded, End, Malformed, Profile, Undecodable, Wire};
+use super::conn::{self, Credentials, Decoded, End, Malformed, Profile, Stream, Undecodable, Wire};
 use crate::broker::Broker;
 use crate::clients::Transport;
 
@@ -64,7 +64,7 @@ pub struct WsWire<S> {
     profile: Profile,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsWire<S> {
+impl<S: Stream> WsWire<S> {
     /// Wraps a stream whose opening handshake is done, with the broker's WebSocket limits.
     pub async fn accept(stream: S, leftover: Vec<u8>, broker: &Broker) -> Self {
         let cfg = &broker.config.websocket;
@@ -123,7 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsWire<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for WsWire<S> {
+impl<S: Stream> Wire for WsWire<S> {
     type Tag = Value;
 
     const TRANSPORT: Transport = Transport::WebSocket;
@@ -181,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for WsWire<S> {
         if self.must_flush {
             return Ok(0);
         }
-        conn::try_write(self.ws.get_mut(), buf)
+        self.ws.get_mut().try_write_now(buf)
     }
 
     async fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> io::Result<()> {

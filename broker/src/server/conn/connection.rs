@@ -271,6 +271,7 @@ impl<W: Wire> Conn<W> {
         }
     }
 
+    #[inline]
     fn deadlines(&self) -> Deadlines {
         let profile = &self.profile;
         let mut idle = profile.idle.map(|idle| self.heard + idle);

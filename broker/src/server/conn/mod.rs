@@ -47,7 +47,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use herald_protocol::{CommandError, Encoding, Reply, Request};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 pub use end::{End, Malformed};
 
@@ -56,8 +57,8 @@ use crate::clients::Transport;
 
 /// One wire format over one byte stream, as the connection core drives it.
 ///
-/// Adapters are generic over the stream (`AsyncRead + AsyncWrite + Unpin + Send`), so TLS and an
-/// in-memory `tokio::io::duplex` in tests plug in unchanged.
+/// Adapters are generic over the byte stream ([`Stream`]: `AsyncRead + AsyncWrite + Unpin + Send`),
+/// so TLS and an in-memory `tokio::io::duplex` in tests plug in unchanged.
 ///
 /// A third surface, HTTP with server-sent events (issue 18), fits the same shape: a `POST /v1/cmd`
 /// connection decodes one JSON request from the body (`Tag` = nothing, or the request id), encodes
@@ -183,14 +184,30 @@ pub async fn serve<W: Wire>(wire: W, broker: Arc<Broker>, peer: SocketAddr, loca
     connection::Conn::open(wire, broker, peer, local).serve(credentials).await;
 }
 
-/// Writes what `stream` takes without waiting (0 when it would block): `TcpStream::try_write` for any
-/// stream. A `Pending` leaves a no-op waker registered, which the next real poll replaces.
-pub fn try_write<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8]) -> io::Result<usize> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(stream).poll_write(&mut cx, buf) {
-        Poll::Ready(Ok(n)) => Ok(n),
-        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-        Poll::Ready(Err(e)) => Err(e),
-        Poll::Pending => Ok(0),
+/// A byte stream a wire runs over: TCP today, TLS next, an in-memory pipe in tests.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Writes what the stream takes without waiting: how many bytes (0 when it would block). The
+    /// default polls the write once with a no-op waker (a `Pending` leaves that waker registered, and
+    /// the next real poll replaces it); TCP answers with `TcpStream::try_write`, which skips the
+    /// readiness registration a poll makes.
+    fn try_write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(self).poll_write(&mut cx, buf) {
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(0),
+        }
     }
 }
+
+impl Stream for TcpStream {
+    fn try_write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.try_write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            written => written,
+        }
+    }
+}
+
+impl Stream for tokio::io::DuplexStream {}
