@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::clock::Clock;
+use crate::doorbell::Doorbell;
 use crate::pubsub::Outbox;
 
 /// Which surface a client came in on.
@@ -57,13 +58,25 @@ pub struct ClientHandle {
     last_active_ms: AtomicU64,
     clock: Clock,
     pub outbox: Arc<Outbox>,
-    /// Cancelled by CLIENT KILL; the connection task then closes.
-    pub kill: CancellationToken,
+    /// Cancelled by CLIENT KILL, for a write stuck on a reader that stopped reading; the connection's
+    /// doorbell says it too.
+    killed: CancellationToken,
     /// Bytes read but not parsed yet (CLIENT LIST `qbuf`).
     pub query_buffer: AtomicUsize,
 }
 
 impl ClientHandle {
+    /// CLIENT KILL: the connection closes.
+    pub fn kill(&self) {
+        self.killed.cancel();
+        self.outbox.doorbell().ring(Doorbell::KILL);
+    }
+
+    /// Resolves once the client is killed.
+    pub fn kill_requested(&self) -> WaitForCancellationFuture<'_> {
+        self.killed.cancelled()
+    }
+
     pub fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         self.activity.lock().expect("client activity")
     }
@@ -166,11 +179,18 @@ impl Clients {
             last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
             clock: self.clock,
             outbox,
-            kill: CancellationToken::new(),
+            killed: CancellationToken::new(),
             query_buffer: AtomicUsize::new(0),
         });
         self.by_id.insert(id, handle.clone());
         handle
+    }
+
+    /// Rings every connection's doorbell (shutdown).
+    pub fn ring_all(&self, what: u8) {
+        for client in self.by_id.iter() {
+            client.outbox.doorbell().ring(what);
+        }
     }
 
     pub fn unregister(&self, id: u64) {

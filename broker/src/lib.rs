@@ -7,6 +7,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod doorbell;
 pub mod engine;
 pub mod pubsub;
 pub mod server;

@@ -129,7 +129,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
         let target = cx.broker.clients.all().into_iter().find(|c| c.addr.to_string().as_bytes() == &addr[..]);
         return match target {
             Some(c) => {
-                c.kill.cancel();
+                c.kill();
                 cx.broker.stats.killed_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Reply::ok())
             }
@@ -149,7 +149,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
             && filter.max_age_secs.is_none_or(|age| c.created.elapsed().as_secs() >= age)
             && !(filter.skip_me && c.id == me);
         if matches {
-            c.kill.cancel();
+            c.kill();
             killed += 1;
         }
     }

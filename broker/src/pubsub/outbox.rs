@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use herald_protocol::Encoding;
-use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::doorbell::Doorbell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverflowPolicy {
@@ -77,7 +77,9 @@ pub struct Outbox {
     format: AtomicU8,
     /// Limits live inside the queue's lock: a push takes exactly one lock.
     inner: Mutex<Inner>,
-    notify: Notify,
+    /// Rung on every push and on overflow; the connection's task waits on it (kill and shutdown ring
+    /// it too: it is the connection's one doorbell).
+    doorbell: Doorbell,
     /// Cancelled when the outbox closes, so a connection stuck writing to a reader that stopped
     /// reading notices its overflow without waiting for the write.
     overflowed: CancellationToken,
@@ -116,7 +118,7 @@ impl Outbox {
                 soft_since: None,
                 closed: None,
             }),
-            notify: Notify::new(),
+            doorbell: Doorbell::default(),
             overflowed: CancellationToken::new(),
         }
     }
@@ -177,7 +179,7 @@ impl Outbox {
         inner.bytes += len;
         inner.queue.push_back(frame);
         drop(inner);
-        self.notify.notify_one();
+        self.doorbell.ring(Doorbell::PUSH);
         if dropped > 0 { Pushed::DroppedOldest(dropped) } else { Pushed::Queued }
     }
 
@@ -185,8 +187,8 @@ impl Outbox {
         inner.closed = Some(reason);
         inner.queue.clear();
         inner.bytes = 0;
-        self.notify.notify_one();
         self.overflowed.cancel();
+        self.doorbell.ring(Doorbell::OVERFLOW);
         Pushed::JustClosed(reason)
     }
 
@@ -194,6 +196,7 @@ impl Outbox {
     /// under the lock and written outside it, so publishers pushing to this outbox do not wait while
     /// the connection copies (and drops) the frames.
     pub fn drain(&self, mut write: impl FnMut(Bytes)) -> Drained {
+        self.doorbell.clear_push();
         let (queue, lagged) = {
             let mut inner = self.inner.lock().expect("outbox");
             inner.bytes = 0;
@@ -231,15 +234,15 @@ impl Outbox {
         self.overflowed.cancelled().await;
     }
 
-    /// Whether the outbox has closed on its limits (what [`Outbox::overflowed`] waits for).
+    /// Whether the outbox has closed on its limits (what [`Outbox::overflowed`] waits for): one atomic
+    /// load, for every flush.
     pub fn has_overflowed(&self) -> bool {
-        self.overflowed.is_cancelled()
+        self.doorbell.rung() & Doorbell::OVERFLOW != 0
     }
 
-    /// Resolves when something was pushed or the outbox closed since the last wait. A named future,
-    /// so a connection can keep one waiting across its loop instead of registering anew each turn.
-    pub fn ready(&self) -> Notified<'_> {
-        self.notify.notified()
+    /// The connection's doorbell: rung by pushes and overflow here, by kill and shutdown elsewhere.
+    pub fn doorbell(&self) -> &Doorbell {
+        &self.doorbell
     }
 }
 

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::doorbell::Doorbell;
 use workers::Workers;
 
 /// A bound but not yet running broker. `bind` then `run`; tests read the bound ports in between.
@@ -80,7 +81,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down");
-        broker.shutdown.cancel();
+        begin_shutdown(&broker);
         drop(resp);
         drop(http);
         tracker.close();
@@ -99,6 +100,13 @@ impl Server {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The one shutdown signal: everything watching the broker's token stops, and every connection is
+/// told through its doorbell (one that registers after this sees the token when it opens).
+pub(crate) fn begin_shutdown(broker: &Broker) {
+    broker.shutdown.cancel();
+    broker.clients.ring_all(Doorbell::SHUTDOWN);
 }
 
 /// Admits an accepted connection, or refuses it past `maxclients` with Redis's error.

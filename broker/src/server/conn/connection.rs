@@ -8,11 +8,11 @@ use bytes::{Bytes, BytesMut};
 use herald_protocol::{Reply, Request};
 use tokio::time::Instant;
 
-use super::watch::Watch;
 use super::{Credentials, End, Profile, Undecodable, Wire};
 use crate::broker::Broker;
 use crate::clients::ClientHandle;
 use crate::dispatch::{self, Blocked, Outcome, Session};
+use crate::doorbell::Doorbell;
 use crate::pubsub::Outbox;
 
 /// How long the goodbye (what is still owed, then the wire's close) may take before the socket is
@@ -57,6 +57,10 @@ impl<W: Wire> Conn<W> {
         let settings = broker.settings();
         let outbox = Arc::new(Outbox::new(W::ENCODING, settings.outbox));
         let client = broker.clients.register(W::TRANSPORT, peer, local, outbox);
+        // Registered before looking: a shutdown that began earlier rang every client but this one.
+        if broker.shutdown.is_cancelled() {
+            client.outbox.doorbell().ring(Doorbell::SHUTDOWN);
+        }
         let session = Session::new(client.clone(), !broker.requires_auth(), W::ENCODING);
         let profile = wire.profile();
         let now = Instant::now();
@@ -100,7 +104,7 @@ impl<W: Wire> Conn<W> {
     async fn run(&mut self) -> End {
         let broker = self.broker.clone();
         let client = self.client.clone();
-        let mut watch = Watch::new(&broker, &client);
+        let doorbell = client.outbox.doorbell();
         // One timer for every deadline, kept for the connection's life and moved only when the next
         // deadline moves.
         let timer = tokio::time::sleep_until(self.opened);
@@ -109,9 +113,6 @@ impl<W: Wire> Conn<W> {
         loop {
             if let Err(end) = self.flush().await {
                 return end;
-            }
-            if client.outbox.has_overflowed() {
-                return self.overflowed();
             }
             let next = self.deadlines().next();
             if next != armed {
@@ -123,11 +124,10 @@ impl<W: Wire> Conn<W> {
             let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
             tokio::select! {
                 biased;
-                _ = watch.shutdown.as_mut() => return End::Shutdown,
-                _ = watch.kill.as_mut() => return self.killed(),
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
+                rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
+                    if let Err(end) = self.answer(rung) {
+                        return end;
+                    }
                 }
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
@@ -140,7 +140,7 @@ impl<W: Wire> Conn<W> {
                 read = self.wire.read(), if !throttled => match read {
                     Ok(n) => {
                         self.received(n);
-                        if let Err(end) = self.batch(&mut watch).await {
+                        if let Err(end) = self.batch().await {
                             return end;
                         }
                     }
@@ -155,14 +155,30 @@ impl<W: Wire> Conn<W> {
     }
 
     /// Handles every request that arrived together, and notes whether they fed the fan-out thread.
-    async fn batch(&mut self, watch: &mut Watch<'_>) -> Result<(), End> {
+    /// Answers the doorbell: shutdown, kill and overflow end the connection (in that order), pushes
+    /// are moved to the output.
+    fn answer(&mut self, rung: u8) -> Result<(), End> {
+        if rung & Doorbell::SHUTDOWN != 0 {
+            return Err(End::Shutdown);
+        }
+        if rung & Doorbell::KILL != 0 {
+            return Err(self.killed());
+        }
+        if rung & Doorbell::OVERFLOW != 0 {
+            return Err(self.overflowed());
+        }
+        self.drain_pushes();
+        Ok(())
+    }
+
+    async fn batch(&mut self) -> Result<(), End> {
         let queued = self.broker.hub.fanout_queued();
-        let handled = self.handle_batch(watch).await;
+        let handled = self.handle_batch().await;
         self.fed_fanout = self.broker.hub.fanout_queued() != queued;
         handled
     }
 
-    async fn handle_batch(&mut self, watch: &mut Watch<'_>) -> Result<(), End> {
+    async fn handle_batch(&mut self) -> Result<(), End> {
         self.stamp();
         loop {
             match self.wire.decode(self.session.authenticated) {
@@ -177,7 +193,7 @@ impl<W: Wire> Conn<W> {
                         return Err(End::Quit);
                     }
                     Outcome::Block(blocked) => {
-                        let reply = self.wait_blocked(blocked, watch).await?;
+                        let reply = self.wait_blocked(blocked).await?;
                         self.reply(&tag, &reply);
                         self.stamp();
                     }
@@ -231,20 +247,19 @@ impl<W: Wire> Conn<W> {
     /// Waits for a blocked command's reply while still noticing a disconnect, a kill or shutdown, and
     /// still delivering pushes. Input that arrives meanwhile is kept (bounded) and handled after the
     /// reply, as Redis does.
-    async fn wait_blocked(&mut self, blocked: Blocked, watch: &mut Watch<'_>) -> Result<Reply, End> {
+    async fn wait_blocked(&mut self, blocked: Blocked) -> Result<Reply, End> {
         self.flush().await?;
         let broker = self.broker.clone();
+        let client = self.client.clone();
+        let doorbell = client.outbox.doorbell();
         let wait = blocked.wait(&broker);
         tokio::pin!(wait);
         loop {
             tokio::select! {
                 biased;
                 reply = &mut wait => return Ok(reply),
-                _ = watch.shutdown.as_mut() => return Err(End::Shutdown),
-                _ = watch.kill.as_mut() => return Err(self.killed()),
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
+                rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
+                    self.answer(rung)?;
                     self.flush().await?;
                 }
                 read = self.wire.read() => {

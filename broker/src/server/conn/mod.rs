@@ -9,7 +9,8 @@
 //! A connection is one task that owns its [`Wire`] (the byte stream and its codec) and its
 //! [`Session`]. The core does everything that does not depend on the wire, once for every wire:
 //!
-//! - the standing waits (`watch.rs`: shutdown, CLIENT KILL, pushes), made once per connection;
+//! - what happens to the connection from outside (a push, its outbox overflowing, CLIENT KILL,
+//!   shutdown) arrives through one doorbell (`crate::doorbell`): one atomic load per loop turn;
 //! - batches: every request that arrived together is decoded and dispatched, and their replies and
 //!   pushes go out in one write (`connection.rs`), with one clock reading per batch;
 //! - blocked commands: the replies behind one wait for it, input arriving meanwhile is kept (bounded
@@ -35,7 +36,6 @@ mod end;
 mod output;
 #[cfg(test)]
 mod tests;
-mod watch;
 
 use std::future::Future;
 use std::io;

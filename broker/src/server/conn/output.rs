@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::connection::Conn;
 use super::{End, Wire};
+use crate::doorbell::Doorbell;
 
 impl<W: Wire> Conn<W> {
     /// Moves every queued push into the output. When drop-oldest discarded some, the client is told
@@ -20,17 +21,18 @@ impl<W: Wire> Conn<W> {
     }
 
     /// Writes everything gathered. Most output fits the socket's buffer at once: check the kill and
-    /// the overflow, then write without a `select!`, which would register (and unlink) two waits per
-    /// flush. Only a write that cannot finish now waits, still watching both, so a reader that stopped
+    /// the overflow on the doorbell, then write without a `select!`, which would register (and unlink)
+    /// two waits per flush. Only a write that cannot finish now waits, still watching both, so a reader that stopped
     /// reading cannot hold the connection (or a kill) up.
     pub(super) async fn flush(&mut self) -> Result<(), End> {
         if self.out.is_empty() && !self.wire.must_flush() {
             return Ok(());
         }
-        if self.client.kill.is_cancelled() {
+        let rung = self.client.outbox.doorbell().rung();
+        if rung & Doorbell::KILL != 0 {
             return Err(self.killed());
         }
-        if self.client.outbox.has_overflowed() {
+        if rung & Doorbell::OVERFLOW != 0 {
             return Err(self.overflowed());
         }
         let len = self.out.len();
@@ -39,7 +41,7 @@ impl<W: Wire> Conn<W> {
             let (wire, out, client) = (&mut self.wire, &self.out, &self.client);
             let written = tokio::select! {
                 biased;
-                _ = client.kill.cancelled() => return Err(self.killed()),
+                _ = client.kill_requested() => return Err(self.killed()),
                 _ = client.outbox.overflowed() => return Err(self.overflowed()),
                 written = wire.write_all(&out[sent..]) => written,
             };

@@ -47,11 +47,16 @@ impl Harness {
         counter.load(Ordering::Relaxed)
     }
 
+    /// Shuts the broker down as `run` does on SIGTERM.
+    fn shut_down(&self) {
+        crate::server::begin_shutdown(&self.broker);
+    }
+
     /// Kills every client on `transport`, as CLIENT KILL does.
     fn kill(&self, transport: Transport) {
         for client in self.broker.clients.all() {
             if client.transport == transport {
-                client.kill.cancel();
+                client.kill();
             }
         }
     }

@@ -229,7 +229,7 @@ async fn shutdown_closes_idle_and_blocked_connections() {
     let Pipe { client: mut blocked, task: blocked_task } = h.resp();
     blocked.send(&["BLPOP", "never", "0"]).await;
     h.until("BLPOP blocks", |b| b.lock().blocking.len() == 1).await;
-    h.broker.shutdown.cancel();
+    h.shut_down();
     idle.closed().await;
     blocked.closed().await;
     assert!(idle.buf.is_empty() && blocked.buf.is_empty());

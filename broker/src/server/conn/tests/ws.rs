@@ -185,7 +185,7 @@ async fn kill_overflow_and_shutdown_close_with_their_codes() {
 
     let Pipe { client: mut open, task } = h.ws().await;
     open.result(json!(["SUBSCRIBE", "x"])).await;
-    h.broker.shutdown.cancel();
+    h.shut_down();
     assert_eq!(open.closed().await, (1001, "server shutting down".to_owned()));
     task.await.expect("task");
     assert_eq!(h.broker.clients.len(), 0);
