@@ -61,6 +61,21 @@ impl Harness {
         }
     }
 
+    /// Publishes 16 KiB messages on `channel` until the connection served by `task` ends, and checks
+    /// that it ended because its outbox overflowed (see [`small_outbox`]).
+    async fn flood_until_closed(&self, channel: &[u8], task: JoinHandle<()>) {
+        let payload = vec![b'p'; 16 * 1024];
+        for _ in 0..100 {
+            if task.is_finished() {
+                break;
+            }
+            self.broker.hub.publish(channel, &payload);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("the overflow closed the connection").expect("task");
+        assert_eq!(self.stat(&self.broker.stats.output_limit_disconnects), 1);
+    }
+
     /// Waits (in test time) until `done` holds.
     async fn until(&self, what: &str, done: impl Fn(&Broker) -> bool) {
         for _ in 0..500 {
@@ -71,6 +86,23 @@ impl Harness {
         }
         panic!("timed out waiting for: {what}");
     }
+}
+
+/// Settings under which a subscriber that stops reading overflows soon: a 64 KiB hard limit.
+fn small_outbox() -> Config {
+    let mut config = Config::for_tests();
+    config.pubsub.hard_limit = 64 * 1024;
+    config.pubsub.soft_limit = 0;
+    config
+}
+
+/// Settings under which pushes that pile up are dropped, oldest first, past 4 KiB.
+fn drop_oldest() -> Config {
+    let mut config = Config::for_tests();
+    config.pubsub.hard_limit = 4096;
+    config.pubsub.soft_limit = 0;
+    config.pubsub.overflow = "drop-oldest".into();
+    config
 }
 
 /// A duplex pipe whose buffers hold `capacity` bytes each way.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-use super::{Harness, Pipe, duplex};
+use super::{Harness, Pipe, drop_oldest, duplex, small_outbox};
 use crate::clients::Transport;
 use crate::config::Config;
 use crate::server::resp::{RespWire, decode_limits};
@@ -153,11 +153,7 @@ async fn a_push_made_by_the_batch_itself_comes_before_the_reply_after_it() {
 
 #[tokio::test]
 async fn drop_oldest_sends_the_lagged_notice_before_the_survivors() {
-    let mut config = Config::for_tests();
-    config.pubsub.hard_limit = 4096;
-    config.pubsub.soft_limit = 0;
-    config.pubsub.overflow = "drop-oldest".into();
-    let h = Harness::with(config);
+    let h = Harness::with(drop_oldest());
     let mut c = h.resp().client;
     c.send(&["SUBSCRIBE", "c"]).await;
     c.expect(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n").await;
@@ -202,23 +198,11 @@ async fn a_kill_interrupts_a_write_to_a_reader_that_stopped_reading() {
 
 #[tokio::test]
 async fn a_slow_subscriber_is_closed_by_its_outbox_limit() {
-    let mut config = Config::for_tests();
-    config.pubsub.hard_limit = 64 * 1024;
-    config.pubsub.soft_limit = 0;
-    let h = Harness::with(config);
+    let h = Harness::with(small_outbox());
     let Pipe { client: mut c, task } = h.resp_with(1024);
     c.send(&["SUBSCRIBE", "firehose"]).await;
     c.expect(b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n").await;
-    let payload = vec![b'p'; 16 * 1024];
-    for _ in 0..100 {
-        if task.is_finished() {
-            break;
-        }
-        h.broker.hub.publish(b"firehose", &payload);
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("the overflow closed the connection").expect("task");
-    assert_eq!(h.stat(&h.broker.stats.output_limit_disconnects), 1);
+    h.flood_until_closed(b"firehose", task).await;
     assert_eq!(h.broker.clients.len(), 0);
 }
 

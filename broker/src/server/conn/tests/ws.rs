@@ -9,7 +9,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{Harness, Pipe, duplex};
+use super::{Harness, Pipe, drop_oldest, duplex, small_outbox};
 use crate::clients::Transport;
 use crate::config::Config;
 use crate::server::conn::Credentials;
@@ -139,11 +139,7 @@ async fn a_push_made_by_the_batch_itself_comes_before_the_reply_after_it() {
 
 #[tokio::test]
 async fn drop_oldest_sends_the_lagged_notice_first() {
-    let mut config = Config::for_tests();
-    config.pubsub.hard_limit = 4096;
-    config.pubsub.soft_limit = 0;
-    config.pubsub.overflow = "drop-oldest".into();
-    let h = Harness::with(config);
+    let h = Harness::with(drop_oldest());
     let mut ws = h.ws().await.client;
     ws.result(json!(["SUBSCRIBE", "c"])).await;
     for i in 0..200 {
@@ -160,10 +156,7 @@ async fn drop_oldest_sends_the_lagged_notice_first() {
 
 #[tokio::test]
 async fn kill_overflow_and_shutdown_close_with_their_codes() {
-    let mut config = Config::for_tests();
-    config.pubsub.hard_limit = 64 * 1024;
-    config.pubsub.soft_limit = 0;
-    let h = Harness::with(config);
+    let h = Harness::with(small_outbox());
     let Pipe { client: mut killed, task } = h.ws().await;
     killed.result(json!(["PING"])).await;
     h.kill(Transport::WebSocket);
@@ -172,16 +165,7 @@ async fn kill_overflow_and_shutdown_close_with_their_codes() {
 
     let Pipe { client: mut slow, task } = h.ws_with(1024, None).await;
     slow.result(json!(["SUBSCRIBE", "firehose"])).await;
-    let payload = vec![b'p'; 16 * 1024];
-    for _ in 0..100 {
-        if task.is_finished() {
-            break;
-        }
-        h.broker.hub.publish(b"firehose", &payload);
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("the overflow closed it").expect("task");
-    assert_eq!(h.stat(&h.broker.stats.output_limit_disconnects), 1);
+    h.flood_until_closed(b"firehose", task).await;
 
     let Pipe { client: mut open, task } = h.ws().await;
     open.result(json!(["SUBSCRIBE", "x"])).await;
