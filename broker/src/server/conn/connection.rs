@@ -180,6 +180,9 @@ impl<W: Wire> Conn<W> {
 
     async fn handle_batch(&mut self) -> Result<(), End> {
         self.stamp();
+        // A batch whose output filled a write takes no more input: the loop gets to flush, answer the
+        // doorbell and let other connections run before this one reads again.
+        let mut filled = false;
         loop {
             match self.wire.decode(self.session.authenticated) {
                 Ok(Some((tag, request))) => match dispatch::handle(request, &mut self.session, &self.broker) {
@@ -199,7 +202,7 @@ impl<W: Wire> Conn<W> {
                     }
                 },
                 Ok(None) => {
-                    if !self.read_ahead()? {
+                    if filled || !self.read_ahead()? {
                         break;
                     }
                 }
@@ -216,16 +219,17 @@ impl<W: Wire> Conn<W> {
             }
             if self.out.len() >= self.profile.flush_at {
                 self.flush().await?;
+                filled = true;
             }
         }
         self.client.query_buffer.store(self.wire.pending_input(), Ordering::Relaxed);
         Ok(())
     }
 
-    /// Takes in input that is already there, unless the output should go first or publications
-    /// should wait for the fan-out thread; whether there was any.
+    /// Takes in input that is already there, unless publications should wait for the fan-out thread;
+    /// whether there was any.
     fn read_ahead(&mut self) -> Result<bool, End> {
-        if self.out.len() >= self.profile.flush_at || self.broker.hub.fanout_backlogged() {
+        if self.broker.hub.fanout_backlogged() {
             return Ok(false);
         }
         match self.wire.read_ready() {
