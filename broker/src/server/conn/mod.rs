@@ -7,7 +7,7 @@
 //! ```
 //!
 //! A connection is one task that owns its [`Wire`] (the byte stream and its codec) and its
-//! [`Session`]. The core does everything that does not depend on the wire, once for every wire:
+//! [`Session`](crate::dispatch::Session). The core does everything that does not depend on the wire, once for every wire:
 //!
 //! - what happens to the connection from outside (a push, its outbox overflowing, CLIENT KILL,
 //!   shutdown) arrives through one doorbell (`crate::doorbell`): one atomic load per loop turn;
@@ -27,8 +27,8 @@
 //!   close code).
 //!
 //! Rules that keep it so: a wire adapter never dispatches, never touches the session or the outbox,
-//! and never decides when to flush; the core never looks at bytes. Nothing in the per-request path may
-//! allocate, lock, read the clock or register a wait that today's per-batch path does not (see
+//! and never decides when to flush; the core never looks at bytes. The core adds nothing per request:
+//! clock readings, flushes, doorbell checks and wait registrations are per batch or per loop turn (see
 //! `docs/architecture.md`).
 
 mod connection;
