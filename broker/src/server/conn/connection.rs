@@ -154,7 +154,6 @@ impl<W: Wire> Conn<W> {
         self.broker.stats.net_input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Handles every request that arrived together, and notes whether they fed the fan-out thread.
     /// Answers the doorbell: shutdown, kill and overflow end the connection (in that order), pushes
     /// are moved to the output.
     fn answer(&mut self, rung: u8) -> Result<(), End> {
@@ -171,6 +170,7 @@ impl<W: Wire> Conn<W> {
         Ok(())
     }
 
+    /// Handles every request that arrived together, and notes whether they fed the fan-out thread.
     async fn batch(&mut self) -> Result<(), End> {
         let queued = self.broker.hub.fanout_queued();
         let handled = self.handle_batch().await;
