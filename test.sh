@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test in the repository: Rust unit and integration tests, the Redis compatibility check
-# against a real redis-server, and the end-to-end scripts that drive the built binary with redis-cli and
-# with the JavaScript client (Node, and a page in headless Chromium).
+# against a real redis-server, and the end-to-end scripts that drive the built binary with redis-cli, with
+# the JavaScript client (Node, and a page in headless Chromium) and with the Python client (pytest in a
+# virtual environment it creates, tests/e2e/python-client.sh).
 # Installs what it needs (see scripts/install-test-deps.sh). Usage: ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/install-test-deps.sh
+
+echo "== cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --quiet
@@ -18,7 +23,7 @@ HERALD="$PWD/target/release/herald"
 echo "== Redis compatibility (tests/compat, against redis-server)"
 python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
 
-echo "== end to end with redis-cli, Node and headless Chromium (tests/e2e)"
+echo "== end to end with redis-cli, Node, Python and headless Chromium (tests/e2e)"
 # The browser test must run here, not skip: install-test-deps.sh installed Chromium.
 export HERALD_REQUIRE_BROWSER=1
 for script in tests/e2e/*.sh; do

@@ -6,6 +6,8 @@
     python3 bench/compare.py fanout    # pub-sub fan-out (target/release/fanout), throughput and latency
     python3 bench/compare.py ws        # fan-out to WebSocket vs RESP subscribers (target/release/wsfanout),
                                        # CPU per delivery, latency, memory per idle connection
+    python3 bench/compare.py durability  # persistence: everysec and always against redis-server's AOF,
+                                       # p99 under a compaction of 1M keys, restart time for 1M keys
 
 Both servers are started here on free ports (herald from target/release/herald; build it first with
 `cargo build --release -p herald-broker -p herald-bench`) and stopped afterwards. Server CPU is read from
@@ -274,8 +276,141 @@ def ws(args):
             server.stop()
 
 
+def load_keys(server, n):
+    """n keys of 100-byte values through redis-cli --pipe."""
+    value = b"x" * 100
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        for i in range(n):
+            key = b"key:%012d" % i
+            f.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n" % (len(key), key, value))
+        path = f.name
+    with open(path, "rb") as f:
+        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], stdin=f, capture_output=True, check=True)
+    os.unlink(path)
+
+
+def start_persistent(kind, directory, policy, port=None):
+    port = port or free_port()
+    if kind == "redis":
+        argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "yes", "--appendfsync", policy,
+                "--dir", directory, "--auto-aof-rewrite-percentage", "0"]
+    else:
+        argv = [HERALD, "--port", str(port), "--http-port", "0", "--data-dir", directory, "--appendfsync", policy]
+    env = dict(os.environ, HERALD_PERSISTENCE__AUTO_REWRITE_PERCENTAGE="0")
+    return Server(kind, argv, port, env)
+
+
+def wait_loaded(port):
+    """Seconds until the server on `port` answers PING with PONG (Redis answers -LOADING while it loads)."""
+    start = time.time()
+    while True:
+        out = subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip()
+        if out == "PONG":
+            return time.time() - start
+        time.sleep(0.01)
+
+
+def durability(args):
+    requests = int(args[0]) if args else 200000
+    keys = int(args[1]) if len(args) > 1 else 1000000
+    tmp = tempfile.mkdtemp(prefix="herald-bench-")
+    print("redis-benchmark -t set -n %d -r 100000 against each server in turn, data directories under %s "
+          "(the same disk); us/req = server CPU (user + system) per request.\n" % (requests, tmp))
+    print("| server | appendfsync | -c | -P | rps | p99 ms | us/req |")
+    print("|---|---|---|---|---|---|---|")
+    rows = {}
+
+    def run(label, server, policy, clients, pipeline, n=requests):
+        r = redis_benchmark(server, "set", n, clients, pipeline)
+        rows[(label, policy, clients, pipeline)] = r
+        print("| %s | %s | %d | %d | %.0f | %.3f | %.2f |" % (label, policy, clients, pipeline, r[0], r[1], r[2]))
+        sys.stdout.flush()
+        return r
+
+    try:
+        port = free_port()
+        memory_herald = Server("herald", [HERALD, "--port", str(port), "--http-port", "0"], port)
+        for pipeline in (1, 16):
+            run("herald (memory)", memory_herald, "-", 50, pipeline)
+        memory_herald.stop()
+        for policy in ("everysec", "always"):
+            for kind in ("redis", "herald"):
+                d = tempfile.mkdtemp(dir=tmp)
+                s = start_persistent(kind, d, policy)
+                try:
+                    if policy == "always":
+                        run(kind, s, policy, 1, 1, n=max(requests // 50, 2000))
+                    for pipeline in (1, 16):
+                        run(kind, s, policy, 50, pipeline)
+                finally:
+                    s.stop()
+        m = rows
+        print("\neverysec: herald rps %.2fx herald in memory (-P 1), %.2fx (-P 16); CPU per SET %.2fx redis "
+              "everysec (-P 1), %.2fx (-P 16)" % (
+                  m[("herald", "everysec", 50, 1)][0] / m[("herald (memory)", "-", 50, 1)][0],
+                  m[("herald", "everysec", 50, 16)][0] / m[("herald (memory)", "-", 50, 16)][0],
+                  m[("herald", "everysec", 50, 1)][2] / m[("redis", "everysec", 50, 1)][2],
+                  m[("herald", "everysec", 50, 16)][2] / m[("redis", "everysec", 50, 16)][2]))
+        print("always: 50 clients get %.1fx the throughput of 1 client (one fsync per write); herald %.2fx redis "
+              "always (-P 1), %.2fx (-P 16)" % (
+                  m[("herald", "always", 50, 1)][0] / m[("herald", "always", 1, 1)][0],
+                  m[("herald", "always", 50, 1)][0] / m[("redis", "always", 50, 1)][0],
+                  m[("herald", "always", 50, 16)][0] / m[("redis", "always", 50, 16)][0]))
+
+        print("\nA compaction of %d keys (100-byte values) under a steady SET load (-c 50 -P 1, everysec)\n" % keys)
+        print("| server | load alone p99 ms | load during compaction p99 ms | ratio | compaction s |")
+        print("|---|---|---|---|---|")
+        for kind in ("redis", "herald"):
+            d = tempfile.mkdtemp(dir=tmp)
+            s = start_persistent(kind, d, "everysec")
+            try:
+                load_keys(s, keys)
+                alone = redis_benchmark(s, "set", requests, 50, 1)
+                started = time.time()
+                subprocess.run(["redis-cli", "-p", str(s.port), "BGREWRITEAOF"], capture_output=True, check=True)
+                during = redis_benchmark(s, "set", requests, 50, 1)
+                while "aof_rewrite_in_progress:1" in subprocess.run(["redis-cli", "-p", str(s.port), "INFO", "persistence"],
+                                                                    capture_output=True, text=True).stdout:
+                    time.sleep(0.05)
+                took = time.time() - started
+                print("| %s | %.3f | %.3f | %.2fx | %.1f |" % (kind, alone[1], during[1], during[1] / alone[1], took))
+                sys.stdout.flush()
+            finally:
+                s.stop()
+
+        print("\nRestart with %d keys: from process start to answering PING (everysec)\n" % keys)
+        print("| server | log only s | snapshot + empty log s |")
+        print("|---|---|---|")
+        for kind in ("redis", "herald"):
+            d = tempfile.mkdtemp(dir=tmp)
+            port = free_port()
+            s = start_persistent(kind, d, "everysec", port)
+            load_keys(s, keys)
+            s.stop()
+            started = time.time()
+            s = start_persistent(kind, d, "everysec", port)
+            wait_loaded(port)
+            log_only = time.time() - started
+            subprocess.run(["redis-cli", "-p", str(port), "BGREWRITEAOF"], capture_output=True, check=True)
+            while "aof_rewrite_in_progress:1" in subprocess.run(["redis-cli", "-p", str(port), "INFO", "persistence"],
+                                                                capture_output=True, text=True).stdout:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            s.stop()
+            started = time.time()
+            s = start_persistent(kind, d, "everysec", port)
+            wait_loaded(port)
+            snap = time.time() - started
+            s.stop()
+            print("| %s | %.2f | %.2f |" % (kind, log_only, snap))
+            sys.stdout.flush()
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    commands = {"resp": resp, "memory": memory, "fanout": fanout, "ws": ws}
+    commands = {"resp": resp, "memory": memory, "fanout": fanout, "ws": ws, "durability": durability}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

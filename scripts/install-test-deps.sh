@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain, only where it is missing:
 # redis-tools (redis-cli, the end-to-end client), redis-server (the reference the compatibility
-# check compares Herald with), Node.js (the JavaScript client's tests) and Debian's Chromium (the
-# browser end-to-end test; never downloaded by the tests themselves). Debian/Ubuntu; runs apt-get as
+# check compares Herald with), Node.js (the JavaScript client's tests), Debian's Chromium (the
+# browser end-to-end tests; never downloaded by the tests themselves) and python3-venv (the Python
+# client's tests run in a virtual environment). Debian/Ubuntu; runs apt-get as
 # root or through sudo.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

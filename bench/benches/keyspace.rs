@@ -4,19 +4,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use herald_broker::engine::keyspace::{JournalLimits, Keyspace, KeyspaceSettings};
-use herald_broker::pubsub::Hub;
-use herald_protocol::command::{SetArgs, SetCondition};
+use herald_broker::engine::change::Discard;
+use herald_broker::engine::keyspace::strings::{SetArgs, SetCondition};
+use herald_broker::engine::keyspace::{BlackboardSettings, Keyspace, KeyspaceSettings};
 
 fn keyspace() -> Keyspace {
     let settings = KeyspaceSettings {
         databases: 16,
         max_string_len: 512 << 20,
-        notify_flags: 0,
-        max_scopes: 100,
-        journal: JournalLimits { max_entries: 10_000, max_bytes: 16 << 20 },
+        blackboard: BlackboardSettings { max_scopes: 100, journal_max_entries: 10_000, journal_max_bytes: 16 << 20 },
     };
-    Keyspace::new(settings, Arc::new(Hub::new()), 0)
+    Keyspace::new(settings, Arc::new(Discard), 0)
 }
 
 fn set_get(c: &mut Criterion) {

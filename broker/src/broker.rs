@@ -1,7 +1,7 @@
 //! The state every connection shares: engines, hub, client registry, settings, counters, clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -9,8 +9,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::State;
+use crate::consumers::Consumers;
+use crate::engine::keyspace::notify;
+use crate::events::Events;
+use crate::persist::{Persistence, Rewrite};
 use crate::pubsub::{Hub, OutboxLimits};
+use crate::state::State;
 
 /// Settings CONFIG SET may change at run time.
 #[derive(Debug, Clone)]
@@ -64,6 +68,8 @@ pub struct Broker {
     settings: RwLock<Settings>,
     state: Mutex<State>,
     pub hub: Arc<Hub>,
+    /// Renders the engines' changes as pub-sub events (and holds `notify-keyspace-events`).
+    pub events: Arc<Events>,
     pub clients: Clients,
     pub stats: Stats,
     pub clock: Clock,
@@ -73,6 +79,12 @@ pub struct Broker {
     pub timer_armed: AtomicU64,
     /// The one shutdown signal every task watches.
     pub shutdown: CancellationToken,
+    /// The append-only log and snapshots, when a data directory is configured.
+    pub persist: Option<Arc<Persistence>>,
+    /// This broker, for work that outlives a command (a background rewrite's thread).
+    me: std::sync::Weak<Broker>,
+    /// SHUTDOWN SAVE: take a snapshot before exiting.
+    pub shutdown_save: std::sync::atomic::AtomicBool,
     /// Random identity for INFO `run_id`.
     pub run_id: String,
     pub resp_port: AtomicU64,
@@ -80,9 +92,14 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(config: Config) -> Arc<Self> {
+    /// The broker with its engines, loaded from the data directory when persistence is on (the error
+    /// says why the files could not be loaded).
+    pub fn new(config: Config) -> Result<Arc<Self>, String> {
         let clock = Clock::new();
         let hub = Arc::new(Hub::new());
+        let flags = notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0);
+        let events = Arc::new(Events::new(hub.clone(), flags));
+        let consumers = Arc::new(Consumers { events: events.clone(), log: OnceLock::new() });
         let settings = Settings {
             requirepass: config.requirepass.clone(),
             maxclients: config.limits.maxclients,
@@ -91,10 +108,23 @@ impl Broker {
             proto_max_bulk_len: config.limits.proto_max_bulk_len,
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
-        Arc::new(Broker {
-            state: Mutex::new(State::new(&config, hub.clone(), clock.started_ms())),
+        let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
+        let persist = match config.persistence.data_dir.is_empty() {
+            true => None,
+            false => {
+                let persist = Persistence::open(&config.persistence, &mut state, clock.now_ms())?;
+                let _ = consumers.log.set(persist.clone());
+                Some(persist)
+            }
+        };
+        Ok(Arc::new_cyclic(|me| Broker {
+            me: me.clone(),
+            state: Mutex::new(state),
+            persist,
+            shutdown_save: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,
+            events,
             clients: Clients::new(clock),
             stats: Stats::default(),
             clock,
@@ -105,7 +135,7 @@ impl Broker {
             resp_port: AtomicU64::new(u64::from(config.port)),
             http_port: AtomicU64::new(u64::from(config.http_port)),
             config,
-        })
+        }))
     }
 
     /// Locks every engine's state. Never held across `.await`.
@@ -128,6 +158,25 @@ impl Broker {
 
     pub fn requires_auth(&self) -> bool {
         !self.settings.read().expect("settings").requirepass.is_empty()
+    }
+
+    /// Starts a rewrite (snapshot + fresh log) on a thread of its own; an error if persistence is off
+    /// or a rewrite is already running.
+    pub fn start_rewrite(&self, why: Rewrite) -> Result<(), &'static str> {
+        let Some(persist) = &self.persist else { return Err("ERR persistence is off: start herald with --data-dir DIR") };
+        if !persist.begin_rewrite() {
+            return Err("ERR Background append only file rewriting already in progress");
+        }
+        let Some(broker) = self.me.upgrade() else { return Err("ERR shutting down") };
+        std::thread::Builder::new()
+            .name("herald-rewrite".into())
+            .spawn(move || {
+                if let Some(p) = &broker.persist {
+                    let _ = p.rewrite(why, &|| broker.lock());
+                }
+            })
+            .map(|_| ())
+            .map_err(|_| "ERR could not start the rewrite thread")
     }
 
     /// Wakes the timer if `deadline` comes before what it is sleeping towards.

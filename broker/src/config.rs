@@ -6,7 +6,12 @@ use std::path::PathBuf;
 use config::{Environment, File, FileFormat};
 use serde::Deserialize;
 
-use crate::engine::keyspace::notify;
+use crate::engine::bulletin::BulletinSettings;
+use crate::engine::jobs::JobSettings;
+use crate::engine::keyspace::{BlackboardSettings, notify};
+use crate::engine::mailbox::MailboxSettings;
+use crate::engine::stream::StreamSettings;
+use crate::persist::{Fsync, PersistenceSettings};
 use crate::pubsub::{OutboxLimits, OverflowPolicy};
 
 /// The defaults, documented line by line; `docs/config.md` mirrors this file.
@@ -26,12 +31,13 @@ pub struct Config {
     pub notify_keyspace_events: String,
     pub limits: Limits,
     pub pubsub: PubSub,
-    pub streams: Streams,
-    pub mailboxes: Mailboxes,
-    pub blackboard: Blackboard,
-    pub jobs: Jobs,
-    pub bulletin: Bulletin,
+    pub streams: StreamSettings,
+    pub mailboxes: MailboxSettings,
+    pub blackboard: BlackboardSettings,
+    pub jobs: JobSettings,
+    pub bulletin: BulletinSettings,
     pub websocket: WebSocket,
+    pub persistence: PersistenceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -46,49 +52,6 @@ pub struct WebSocket {
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub allowed_origins: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Bulletin {
-    pub max_boards: usize,
-    pub default_max_len: usize,
-    pub default_max_leases: u32,
-    pub max_dead: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Jobs {
-    pub max_jobs: usize,
-    pub default_attempts: u32,
-    pub default_lease_ms: u64,
-    pub default_result_ttl_ms: u64,
-    pub max_chunks: usize,
-    pub max_dead: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Blackboard {
-    pub max_scopes: usize,
-    pub journal_max_entries: usize,
-    pub journal_max_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Streams {
-    pub max_len: usize,
-    pub max_age_ms: u64,
-    pub max_streams: usize,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Mailboxes {
-    pub max_messages: usize,
-    pub idempotency_keys: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -121,6 +84,9 @@ pub struct Overrides {
     pub http_port: Option<u16>,
     pub bind: Option<String>,
     pub requirepass: Option<String>,
+    pub data_dir: Option<String>,
+    pub appendfsync: Option<String>,
+    pub repair: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +137,15 @@ impl Config {
         if let Some(pass) = &overrides.requirepass {
             builder = builder.set_override("requirepass", pass.as_str())?;
         }
+        if let Some(dir) = &overrides.data_dir {
+            builder = builder.set_override("persistence.data_dir", dir.as_str())?;
+        }
+        if let Some(policy) = &overrides.appendfsync {
+            builder = builder.set_override("persistence.appendfsync", policy.as_str())?;
+        }
+        if overrides.repair {
+            builder = builder.set_override("persistence.repair", true)?;
+        }
         let config: Config = builder.build()?.try_deserialize()?;
         config.validate()?;
         Ok(config)
@@ -186,6 +161,9 @@ impl Config {
         }
         if notify::parse_flags(self.notify_keyspace_events.as_bytes()).is_none() {
             return invalid("notify_keyspace_events", "unknown flag letter (see Redis's notify-keyspace-events)");
+        }
+        if Fsync::parse(&self.persistence.appendfsync).is_none() {
+            return invalid("persistence.appendfsync", "must be \"always\", \"everysec\" or \"no\"");
         }
         if parse_overflow(&self.pubsub.overflow).is_none() {
             return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");

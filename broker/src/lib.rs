@@ -6,11 +6,15 @@ pub mod broker;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod consumers;
 pub mod dispatch;
 pub mod doorbell;
 pub mod engine;
+pub mod events;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
+pub mod state;
 
 pub use config::Config;
 pub use server::{Server, run};

@@ -31,12 +31,30 @@ struct Cli {
     /// Require this password (AUTH / HELLO AUTH)
     #[arg(long)]
     requirepass: Option<String>,
+    /// Keep everything in this directory (append-only log + snapshots) so it survives restarts
+    /// [default: none, everything in memory]
+    #[arg(long = "data-dir")]
+    data_dir: Option<String>,
+    /// When the log reaches the disk: always | everysec | no [default: everysec]
+    #[arg(long)]
+    appendfsync: Option<String>,
+    /// Start even if a record in the middle of the log is corrupt, dropping it and the rest of its file
+    #[arg(long)]
+    repair: bool,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let overrides =
-        Overrides { config_file: cli.config, port: cli.port, http_port: cli.http_port, bind: cli.bind, requirepass: cli.requirepass };
+    let overrides = Overrides {
+        config_file: cli.config,
+        port: cli.port,
+        http_port: cli.http_port,
+        bind: cli.bind,
+        requirepass: cli.requirepass,
+        data_dir: cli.data_dir,
+        appendfsync: cli.appendfsync,
+        repair: cli.repair,
+    };
     let config = match Config::load(&overrides) {
         Ok(c) => c,
         Err(e) => {

@@ -3,9 +3,11 @@
 use herald_protocol::command::{BbCommand, BbIf, BbTtl};
 use herald_protocol::{CommandError, Reply};
 
+use crate::engine::Error;
+
 use super::{Cx, Outcome};
-use crate::engine::State;
-use crate::engine::keyspace::{BbCondition, BbEntry, Change, ScopeReport, Since, Ttl};
+use crate::engine::keyspace::{BbCondition, BbEntry, JournalEntry, ScopeReport, Since, Ttl};
+use crate::state::State;
 
 fn entry_reply(e: BbEntry) -> Reply {
     Reply::fields(vec![("value", Reply::Bulk(e.value)), ("revision", Reply::Int(e.revision as i64)), ("ttl", Reply::Int(e.ttl_ms))])
@@ -27,7 +29,7 @@ fn stats_reply(r: Option<ScopeReport>) -> Reply {
     ])
 }
 
-fn change_reply(c: Change) -> Reply {
+fn change_reply(c: JournalEntry) -> Reply {
     Reply::fields(vec![
         ("seq", Reply::Int(c.seq as i64)),
         ("key", Reply::bulk(bytes::Bytes::copy_from_slice(c.key()))),
@@ -39,7 +41,7 @@ fn change_reply(c: Change) -> Reply {
 
 pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
-    let result: Result<Reply, CommandError> = match cmd {
+    let result: Result<Reply, Error> = match cmd {
         BbCommand::Set { scope, key, value, ttl, condition } => {
             let ttl = match ttl {
                 BbTtl::None => Ttl::Clear,
@@ -86,7 +88,7 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
         }),
         BbCommand::Changes { scope, since, count } => match cx.state().keyspace.bb_changes(&scope, since, count) {
             Err(e) => Err(e),
-            Ok((Since::Lost { oldest }, _)) => Err(CommandError::new(format!(
+            Ok((Since::Lost { oldest }, _)) => Err(Error::new(format!(
                 "LOST the change log no longer reaches back to {}; the oldest retained change is {oldest}: re-read the scope",
                 since + 1
             ))),

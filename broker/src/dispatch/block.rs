@@ -10,8 +10,8 @@ use herald_protocol::CommandError;
 
 use super::{Cx, Outcome};
 use crate::broker::Broker;
-use crate::engine::State;
-use crate::engine::blocking::{Attempt, WaitKey};
+use crate::state::State;
+use crate::state::blocking::{Attempt, WaitKey};
 
 /// A command's operation as a blocking command runs it: `Ok(None)` means "nothing yet, wait".
 pub trait BlockingOp: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static {}

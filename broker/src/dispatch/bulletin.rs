@@ -1,11 +1,27 @@
 //! Bulletin board commands.
 
-use herald_protocol::command::BulletinCommand;
-use herald_protocol::{CommandError, Reply};
+use herald_protocol::Reply;
+use herald_protocol::command::{self, BulletinCommand};
 
 use super::{Cx, Outcome};
-use crate::engine::State;
-use crate::engine::bulletin::{self, ItemView, filter};
+use crate::engine::Error;
+use crate::engine::bulletin::filter::{self, Filter, FilterOp};
+use crate::engine::bulletin::{self, ItemView, Overflow};
+use crate::state::State;
+
+/// A command's WHERE clauses as the engine's filters, compiled.
+fn compile(filters: Vec<command::Filter>) -> Vec<filter::Compiled> {
+    let op = |op| match op {
+        command::FilterOp::Eq => FilterOp::Eq,
+        command::FilterOp::Ne => FilterOp::Ne,
+        command::FilterOp::Lt => FilterOp::Lt,
+        command::FilterOp::Le => FilterOp::Le,
+        command::FilterOp::Gt => FilterOp::Gt,
+        command::FilterOp::Ge => FilterOp::Ge,
+    };
+    let filters: Vec<Filter> = filters.into_iter().map(|f| Filter { path: f.path, op: op(f.op), value: f.value }).collect();
+    filter::compile(&filters)
+}
 
 fn item_reply(v: ItemView) -> Reply {
     let mut fields = vec![
@@ -23,13 +39,13 @@ fn item_reply(v: ItemView) -> Reply {
 
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
-    let result: Result<Reply, CommandError> = match cmd {
+    let result: Result<Reply, Error> = match cmd {
         BulletinCommand::Publish { scope, board, item, ttl_ms } => {
             cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk)
         }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
             let keys = vec![bulletin::wait_key(&scope, &board)];
-            let filters = filter::compile(&filters);
+            let filters = compile(filters);
             let retrieve =
                 move |state: &mut State, now| Ok(state.bulletin.retrieve(&scope, &board, &filters, lock_ms, now).map(item_reply));
             return match block {
@@ -44,7 +60,7 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
             };
         }
         BulletinCommand::All { scope, board, filters, limit } => {
-            let filters = filter::compile(&filters);
+            let filters = compile(filters);
             Ok(Reply::Array(cx.state().bulletin.all(&scope, &board, &filters, limit).into_iter().map(item_reply).collect()))
         }
         BulletinCommand::Get { scope, board, id } => Ok(cx.state().bulletin.get(&scope, &board, &id).map_or(Reply::Nil, item_reply)),
@@ -59,6 +75,10 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().bulletin.remove(&scope, &board, &id, token).map(|r| Reply::Int(i64::from(r)))
         }
         BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
+            let overflow = overflow.map(|o| match o {
+                command::Overflow::DropOldest => Overflow::DropOldest,
+                command::Overflow::RejectNew => Overflow::RejectNew,
+            });
             cx.state().bulletin.configure(&scope, &board, max_len, overflow, max_leases).map(|_| Reply::ok())
         }
         BulletinCommand::Dead { scope, board } => {

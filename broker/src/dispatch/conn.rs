@@ -188,10 +188,13 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
         ConnCommand::Echo(arg) => Ok(Reply::Bulk(arg)),
         ConnCommand::Hello(args) => hello(args, cx),
         ConnCommand::Auth { user, password } => authenticate(user.as_deref(), &password, cx).map(|_| Reply::ok()),
-        ConnCommand::Select(index) => cx.state().keyspace.db_index(index).map(|db| {
-            cx.session.set_db(db);
-            Reply::ok()
-        }),
+        ConnCommand::Select(index) => match cx.state().keyspace.db_index(index) {
+            Ok(db) => {
+                cx.session.set_db(db);
+                Ok(Reply::ok())
+            }
+            Err(e) => Err(e.into()),
+        },
         ConnCommand::Quit => return Outcome::Close(Reply::ok()),
         ConnCommand::Reset => Ok(reset(cx)),
         ConnCommand::ClientId => Ok(Reply::Int(cx.session.id() as i64)),
@@ -296,7 +299,7 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
                     ks.swap_db(a, b);
                     Ok(Reply::ok())
                 }
-                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Err(e), _) | (_, Err(e)) => Err(e.into()),
             }
         }
         ConnCommand::Multi => {

@@ -35,6 +35,44 @@ fn cpu_seconds() -> (f64, f64) {
     (tick(11), tick(12))
 }
 
+/// Redis's persistence fields (as of 7.0, those that mean something here), then Herald's.
+fn persistence(out: &mut String, b: &crate::broker::Broker) {
+    let Some(p) = &b.persist else {
+        out.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\nherald_persistence:off\r\n");
+        return;
+    };
+    let s = &p.stats;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let rewriting = p.rewrite_in_progress();
+    let current = if rewriting { (crate::persist::unix_ms().saturating_sub(get(&s.rewrite_started_ms)) / 1000) as i64 } else { -1 };
+    let last_ok = if s.last_rewrite_ok.load(Ordering::Relaxed) { "ok" } else { "err" };
+    let write_status = if p.failure().is_some() { "err" } else { "ok" };
+    let _ = write!(
+        out,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{last_ok}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{current}\r\nrdb_saves:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{current}\r\naof_last_bgrewrite_status:{last_ok}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{write_status}\r\naof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_delayed_fsync:0\r\nherald_appendfsync:{}\r\nherald_data_dir:{}\r\nherald_log_lsn:{}\r\nherald_written_lsn:{}\r\nherald_synced_lsn:{}\r\nherald_fsyncs:{}\r\n",
+        get(&s.changes_since_save),
+        u8::from(rewriting),
+        get(&s.last_save_unix),
+        get(&s.last_rewrite_ms) / 1000,
+        get(&s.saves),
+        get(&s.loaded_expired),
+        get(&s.loaded_keys),
+        u8::from(rewriting),
+        get(&s.last_rewrite_ms) / 1000,
+        get(&s.saves),
+        get(&s.rewrite_failures),
+        get(&s.log_size),
+        get(&s.base_size),
+        p.pending_bytes(),
+        p.policy().name(),
+        p.dir().display(),
+        p.lsn(),
+        p.written_lsn(),
+        p.synced_lsn(),
+        get(&s.fsyncs),
+    );
+}
+
 fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
     let b = cx.broker;
     let stat = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
@@ -77,9 +115,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }
-        "persistence" => {
-            out.push_str("# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n");
-        }
+        "persistence" => persistence(out, b),
         "stats" => {
             let ks = cx.state().keyspace.stats;
             let hub = &b.hub.stats;

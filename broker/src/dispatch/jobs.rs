@@ -3,11 +3,10 @@
 use herald_protocol::command::{JobCommand, SubmitArgs};
 use herald_protocol::{CommandError, Reply};
 
-use super::workflow::read_reply;
+use super::streams::read_reply;
 use super::{Cx, Outcome};
-use crate::broker::random_u64;
-use crate::engine::State;
 use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
+use crate::state::State;
 
 fn claimed_reply(c: Claimed) -> Reply {
     Reply::fields(vec![
@@ -111,13 +110,18 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             };
         }
         JobCommand::Heartbeat { id, token, lease_ms } => {
-            cx.state().jobs.heartbeat(&id, token, lease_ms, now).map(|at| Reply::Int(at as i64))
+            cx.state().jobs.heartbeat(&id, token, lease_ms, now).map(|at| Reply::Int(at as i64)).map_err(Into::into)
         }
-        JobCommand::Progress { id, token, value } => cx.state().jobs.progress(&id, token, &value).map(|_| Reply::ok()),
-        JobCommand::Chunk { id, token, data } => cx.state().jobs.chunk(&id, token, &data, now).map(|o| Reply::Int(o as i64)),
-        JobCommand::Complete { id, token, result } => cx.state().jobs.complete(&id, token, result.as_deref(), now).map(|_| Reply::ok()),
+        JobCommand::Progress { id, token, value } => cx.state().jobs.progress(&id, token, &value).map(|_| Reply::ok()).map_err(Into::into),
+        JobCommand::Chunk { id, token, data } => {
+            cx.state().jobs.chunk(&id, token, &data, now).map(|o| Reply::Int(o as i64)).map_err(Into::into)
+        }
+        JobCommand::Complete { id, token, result } => {
+            cx.state().jobs.complete(&id, token, result.as_deref(), now).map(|_| Reply::ok()).map_err(Into::into)
+        }
         JobCommand::Fail { id, token, error, no_retry } => {
-            cx.state().jobs.fail(&id, token, &error, no_retry, now, random_u64()).map(|s| Reply::text(s.name()))
+            let random = cx.state().random();
+            cx.state().jobs.fail(&id, token, &error, no_retry, now, random).map(|s| Reply::text(s.name())).map_err(Into::into)
         }
         JobCommand::Status(id) => Ok(cx.state().jobs.job(&id).map_or(Reply::Nil, status_reply)),
         JobCommand::Result { id, block } => {
@@ -136,10 +140,10 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             };
             return match block {
                 Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, read),
-                None => run_once(cx, read, super::workflow::empty_read(from)),
+                None => run_once(cx, read, super::streams::empty_read(from)),
             };
         }
-        JobCommand::Cancel(id) => cx.state().jobs.cancel(&id, now).map(|c| Reply::Int(i64::from(c))),
+        JobCommand::Cancel(id) => cx.state().jobs.cancel(&id, now).map(|c| Reply::Int(i64::from(c))).map_err(Into::into),
         JobCommand::List { queue, state } => match state.as_deref().map(|s| (s, JobState::parse(s))) {
             Some((text, None)) => Err(CommandError::new(format!("ERR unknown job state '{}'", String::from_utf8_lossy(text)))),
             parsed => Ok(Reply::bulks(cx.state().jobs.list(&queue, parsed.and_then(|(_, s)| s)))),
@@ -162,7 +166,7 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             Ok(Reply::fields(fields))
         }
         JobCommand::Dead(queue) => Ok(Reply::bulks(cx.state().jobs.dead(&queue))),
-        JobCommand::Retry(id) => cx.state().jobs.retry(&id).map(|_| Reply::ok()),
+        JobCommand::Retry(id) => cx.state().jobs.retry(&id).map(|_| Reply::ok()).map_err(Into::into),
         JobCommand::Concurrency { queue, limit } => {
             cx.state().jobs.set_concurrency(&queue, limit);
             Ok(Reply::ok())

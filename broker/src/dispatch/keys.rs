@@ -1,19 +1,21 @@
-//! Keyspace commands: generic key operations and strings.
+//! Generic key commands: any type's keys (deletion, existence, renaming, scanning, expiry, OBJECT).
 
-use herald_protocol::command::{KeyCommand, StringCommand};
+use herald_protocol::command::{self, KeyCommand};
 use herald_protocol::{CommandError, Reply};
 
 use super::Cx;
-use crate::broker::random_u64;
-use crate::engine::keyspace::ExpireOutcome;
-use crate::engine::keyspace::strings::{SetReply, resolve_expiry};
+use crate::engine::keyspace::{ExpireCondition, ExpireOutcome, ScanArgs};
 
-fn int(n: impl TryInto<i64>) -> Reply {
+pub(super) fn int(n: impl TryInto<i64>) -> Reply {
     Reply::Int(n.try_into().unwrap_or(i64::MAX))
 }
 
-fn bool_int(b: bool) -> Reply {
+pub(super) fn bool_int(b: bool) -> Reply {
     Reply::Int(i64::from(b))
+}
+
+fn condition(c: command::ExpireCondition) -> ExpireCondition {
+    ExpireCondition { nx: c.nx, xx: c.xx, gt: c.gt, lt: c.lt }
 }
 
 /// The absolute deadline an EXPIRE-family command asks for, with Redis's overflow checks.
@@ -24,21 +26,23 @@ fn expire_deadline(command: &str, amount: i64, millis: bool, absolute: bool, now
     ms.checked_add(base).ok_or_else(invalid)
 }
 
-pub fn execute_generic(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
+pub fn execute(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
     let db = cx.db();
     let now = cx.now();
-    let ks = &mut cx.state().keyspace;
+    let state = cx.state();
+    let ks = &mut state.keyspace;
     Ok(match cmd {
         KeyCommand::Del(keys) | KeyCommand::Unlink(keys) => int(ks.del(db, &keys, now)),
         KeyCommand::Exists(keys) => int(ks.exists_count(db, &keys, now)),
         KeyCommand::Touch(keys) => int(ks.touch(db, &keys, now)),
         KeyCommand::Type(key) => Reply::status(ks.type_of(db, &key, now)),
         KeyCommand::Keys(pattern) => Reply::bulks(ks.keys(db, &pattern, now)),
-        KeyCommand::Scan(args) => {
+        KeyCommand::Scan(a) => {
+            let args = ScanArgs { cursor: a.cursor, pattern: a.pattern, count: a.count, kind: a.kind };
             let page = ks.scan(db, &args, now);
             Reply::Array(vec![Reply::bulk(page.cursor.to_string()), Reply::bulks(page.keys)])
         }
-        KeyCommand::RandomKey => Reply::bulk_or_nil(ks.random_key(db, now, random_u64)),
+        KeyCommand::RandomKey => Reply::bulk_or_nil(state.random_key(db, now)),
         KeyCommand::Rename { from, to, only_if_new } => {
             let renamed = ks.rename(db, &from, &to, only_if_new, now)?;
             if only_if_new { bool_int(renamed) } else { Reply::ok() }
@@ -56,7 +60,7 @@ pub fn execute_generic(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, Comman
         }
         KeyCommand::Expire { command, key, amount, millis, absolute, condition } => {
             let at = expire_deadline(command, amount, millis, absolute, now)?;
-            bool_int(ks.expire(db, &key, at, condition, now) != ExpireOutcome::Skipped)
+            bool_int(ks.expire(db, &key, at, self::condition(condition), now) != ExpireOutcome::Skipped)
         }
         KeyCommand::Ttl { key, millis } => match ks.deadline(db, &key, now) {
             Err(code) => Reply::Int(code),
@@ -109,44 +113,5 @@ pub fn execute_generic(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, Comman
                 "    <key>.",
             ],
         ),
-    })
-}
-
-pub fn execute_string(cmd: StringCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
-    let db = cx.db();
-    let now = cx.now();
-    let ks = &mut cx.state().keyspace;
-    Ok(match cmd {
-        StringCommand::Get(key) => Reply::bulk_or_nil(ks.get(db, &key, now)?),
-        StringCommand::Set(args) => match ks.set(db, &args, now)? {
-            SetReply::Ok => Reply::ok(),
-            SetReply::NotSet => Reply::Nil,
-            SetReply::Old(old) => Reply::bulk_or_nil(old),
-        },
-        StringCommand::SetNx { key, value } => bool_int(ks.set_nx(db, &key, &value, now)),
-        StringCommand::SetEx { command, key, expiry, value } => {
-            ks.set_ex(db, &key, &value, expiry, command, now)?;
-            Reply::ok()
-        }
-        StringCommand::GetSet { key, value } => Reply::bulk_or_nil(ks.get_set(db, &key, &value, now)?),
-        StringCommand::GetDel(key) => Reply::bulk_or_nil(ks.get_del(db, &key, now)?),
-        StringCommand::GetEx { key, expiry } => {
-            if let Some(e) = expiry {
-                resolve_expiry(e, now, "getex")?;
-            }
-            Reply::bulk_or_nil(ks.get_ex(db, &key, expiry, now)?)
-        }
-        StringCommand::MGet(keys) => Reply::Array(ks.mget(db, &keys, now).into_iter().map(Reply::bulk_or_nil).collect()),
-        StringCommand::MSet(pairs) => {
-            ks.mset(db, &pairs, false, now);
-            Reply::ok()
-        }
-        StringCommand::MSetNx(pairs) => bool_int(ks.mset(db, &pairs, true, now)),
-        StringCommand::Append { key, value } => int(ks.append(db, &key, &value, now)?),
-        StringCommand::StrLen(key) => int(ks.strlen(db, &key, now)?),
-        StringCommand::GetRange { key, start, end } => Reply::Bulk(ks.get_range(db, &key, start, end, now)?),
-        StringCommand::SetRange { key, offset, value } => int(ks.set_range(db, &key, offset, &value, now)?),
-        StringCommand::IncrBy { key, by } => Reply::Int(ks.incr_by(db, &key, by, now)?),
-        StringCommand::IncrByFloat { key, by } => Reply::Bulk(ks.incr_by_float(db, &key, by, now)?),
     })
 }

@@ -12,10 +12,13 @@ mod info;
 mod jobs;
 mod keys;
 mod lists;
+mod mailbox;
+mod persistence;
 mod pubsub;
 mod server;
 pub mod session;
-mod workflow;
+mod streams;
+mod strings;
 
 use std::sync::MutexGuard;
 
@@ -23,7 +26,7 @@ use herald_protocol::command::{self, Command, CommandSpec, flags};
 use herald_protocol::{CommandError, Reply, Request};
 
 use crate::broker::Broker;
-use crate::engine::State;
+use crate::state::State;
 
 /// What a connection does with a handled request.
 #[derive(Debug)]
@@ -52,6 +55,30 @@ impl From<CommandError> for Outcome {
     }
 }
 
+/// An engine's refusal is the command's error reply, text unchanged.
+impl From<crate::engine::Error> for Outcome {
+    fn from(e: crate::engine::Error) -> Self {
+        Outcome::Reply(Reply::Error(refused(e)))
+    }
+}
+
+/// An engine's refusal as the protocol's error.
+pub fn refused(e: crate::engine::Error) -> CommandError {
+    CommandError(e.into_text())
+}
+
+impl From<crate::engine::Error> for CommandError {
+    fn from(e: crate::engine::Error) -> Self {
+        refused(e)
+    }
+}
+
+impl From<Result<Reply, crate::engine::Error>> for Outcome {
+    fn from(r: Result<Reply, crate::engine::Error>) -> Self {
+        Outcome::Reply(r.unwrap_or_else(|e| Reply::Error(refused(e))))
+    }
+}
+
 impl From<Result<Reply, CommandError>> for Outcome {
     fn from(r: Result<Reply, CommandError>) -> Self {
         Outcome::Reply(r.into())
@@ -65,6 +92,8 @@ pub struct Cx<'a> {
     pub broker: &'a Broker,
     pub session: &'a mut Session,
     guard: Option<MutexGuard<'a, State>>,
+    /// The log's LSN when the lock was taken: a command that changed stored data moves it on.
+    lsn_at_lock: u64,
     now: Option<u64>,
     /// Inside EXEC: blocking commands answer at once instead of waiting.
     pub in_exec: bool,
@@ -72,12 +101,20 @@ pub struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
-        Cx { broker, session, guard: None, now: None, in_exec: false }
+        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false }
     }
 
     pub fn state(&mut self) -> &mut State {
         let broker = self.broker;
-        self.guard.get_or_insert_with(|| broker.lock())
+        if self.guard.is_none() {
+            let guard = broker.lock();
+            if let Some(p) = &broker.persist {
+                p.begin_batch();
+                self.lsn_at_lock = p.lsn();
+            }
+            self.guard = Some(guard);
+        }
+        self.guard.as_mut().expect("locked")
     }
 
     /// The command's time: read once, so every part of a command (or of an EXEC) sees one instant.
@@ -101,6 +138,15 @@ impl Drop for Cx<'_> {
             let state = self.guard.as_mut().expect("checked");
             let next = state.settle(now);
             self.broker.schedule(next);
+            // Still under the lock: records past `lsn_at_lock` are this command's (and those of the
+            // clients it unblocked): its reply waits for them to be as durable as the policy says.
+            if let Some(p) = &self.broker.persist {
+                p.end_batch();
+                let lsn = p.lsn();
+                if lsn != self.lsn_at_lock {
+                    self.session.commit_lsn = lsn;
+                }
+            }
         }
     }
 }
@@ -125,6 +171,12 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
             spec.name
         ))
         .into();
+    }
+    if spec.has(flags::WRITE)
+        && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
+    {
+        session.flag_transaction();
+        return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
@@ -157,15 +209,16 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
     cx.broker.stats.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match cmd {
         Command::Conn(c) => conn::execute(c, cx),
-        Command::Keys(c) => keys::execute_generic(c, cx).into(),
-        Command::Strings(c) => keys::execute_string(c, cx).into(),
+        Command::Keys(c) => keys::execute(c, cx).into(),
+        Command::Strings(c) => strings::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
-        Command::Streams(c) => workflow::execute_stream(c, cx),
-        Command::Mailbox(c) => workflow::execute_mailbox(c, cx),
+        Command::Streams(c) => streams::execute(c, cx),
+        Command::Mailbox(c) => mailbox::execute(c, cx),
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
+        Command::Persist(c) => persistence::execute(c, cx),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::broker::Broker;
 use crate::config::parse_overflow;
 use crate::engine::glob::glob_match_nocase;
 use crate::engine::keyspace::notify;
+use crate::persist::Fsync;
 use crate::pubsub::OverflowPolicy;
 
 /// The Redis version Herald's command set corresponds to (HELLO, INFO `redis_version`).
@@ -155,6 +156,8 @@ const PARAMS: &[&str] = &[
     "bind",
     "save",
     "appendonly",
+    "appendfsync",
+    "dir",
     "maxmemory",
 ];
 
@@ -164,7 +167,7 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
         "maxclients" => s.maxclients.to_string(),
         "timeout" => s.timeout_secs.to_string(),
         "requirepass" => s.requirepass,
-        "notify-keyspace-events" => notify::format_flags(cx.state().keyspace.settings().notify_flags),
+        "notify-keyspace-events" => notify::format_flags(cx.broker.events.notify_flags()),
         "client-output-buffer-limit" => format!(
             "normal 0 0 0 slave 268435456 67108864 60 pubsub {} {} {}",
             s.outbox.hard_bytes, s.outbox.soft_bytes, s.outbox.soft_seconds
@@ -179,7 +182,12 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
         "port" => cx.broker.resp_port.load(std::sync::atomic::Ordering::Relaxed).to_string(),
         "bind" => cx.broker.config.bind.clone(),
         "save" => String::new(),
-        "appendonly" => "no".into(),
+        "appendonly" => if cx.broker.persist.is_some() { "yes" } else { "no" }.into(),
+        "appendfsync" => cx.broker.persist.as_ref().map_or(cx.broker.config.persistence.appendfsync.clone(), |p| p.policy().name().into()),
+        "dir" => cx.broker.persist.as_ref().map_or_else(
+            || std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            |p| p.dir().display().to_string(),
+        ),
         "maxmemory" => "0".into(),
         _ => String::new(),
     }
@@ -219,6 +227,7 @@ fn parse_memory(text: &str) -> Option<usize> {
 
 /// One validated change, applied only once every pair of the CONFIG SET validated.
 enum Change {
+    AppendFsync(Fsync),
     MaxClients(usize),
     Timeout(u64),
     RequirePass(String),
@@ -269,7 +278,10 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
         }
         "proto-max-bulk-len" => memory().map(Change::ProtoMaxBulk),
         "client-query-buffer-limit" => memory().map(Change::QueryBuffer),
-        "databases" | "port" | "bind" | "save" | "appendonly" | "maxmemory" => Err(set_failed(name, "can't set immutable config")),
+        "appendfsync" => Fsync::parse(value)
+            .map(Change::AppendFsync)
+            .ok_or_else(|| set_failed(name, "argument(s) must be one of the following: always, everysec, no")),
+        "databases" | "port" | "bind" | "save" | "appendonly" | "dir" | "maxmemory" => Err(set_failed(name, "can't set immutable config")),
         _ => Err(CommandError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))),
     }
 }
@@ -283,7 +295,12 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
     }
     for change in changes {
         match change {
-            Change::Notify(flags) => cx.state().keyspace.set_notify_flags(flags),
+            Change::Notify(flags) => cx.broker.events.set_notify_flags(flags),
+            Change::AppendFsync(policy) => {
+                if let Some(p) = &cx.broker.persist {
+                    p.set_policy(policy);
+                }
+            }
             Change::ProtoMaxBulk(n) => {
                 cx.state().keyspace.set_max_string_len(n);
                 cx.broker.update_settings(|s| s.proto_max_bulk_len = n);

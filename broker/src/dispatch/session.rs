@@ -57,6 +57,8 @@ pub struct Session {
     /// The time of the batch of requests being handled (unix ms, instant), set by the connection
     /// once per read so pipelined commands do not each read the clock. `None`: read it per command.
     pub batch_time: Option<(u64, tokio::time::Instant)>,
+    /// The persistence log's LSN this session's replies wait for (see `Persistence::commit`).
+    pub commit_lsn: u64,
     /// The last command noted in the client's info, so a run of the same command takes no lock.
     last_command: Option<&'static CommandSpec>,
 }
@@ -72,6 +74,7 @@ impl Session {
             watch: WatchHandle::new(),
             subscriptions: Subscriptions::default(),
             batch_time: None,
+            commit_lsn: 0,
             last_command: None,
         }
     }

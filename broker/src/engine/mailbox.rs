@@ -7,13 +7,16 @@
 //! (oldest forgotten first), and every mailbox is bounded in length; both bounds come from config.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
 
-use super::blocking::WaitKey;
+use super::change::{Change, ChangeSink, MailChange};
+use super::wait::{Ready, WaitKey};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MailboxSettings {
     /// Most messages waiting in one mailbox (all topics).
     pub max_messages: usize,
@@ -33,7 +36,8 @@ pub struct Mailboxes {
     next_id: u64,
     idempotency: HashMap<(Bytes, Bytes), u64>,
     idempotency_order: VecDeque<(Bytes, Bytes)>,
-    ready: Vec<WaitKey>,
+    ready: Ready,
+    sink: Arc<dyn ChangeSink>,
 }
 
 /// The wait key of receivers blocked on (destination, topic).
@@ -46,24 +50,25 @@ pub fn wait_key(dest: &[u8], topic: &[u8]) -> WaitKey {
 }
 
 impl Mailboxes {
-    pub fn new(settings: MailboxSettings) -> Self {
+    pub fn new(settings: MailboxSettings, sink: Arc<dyn ChangeSink>) -> Self {
         Mailboxes {
             boxes: HashMap::new(),
             settings,
             next_id: 0,
             idempotency: HashMap::new(),
             idempotency_order: VecDeque::new(),
-            ready: Vec::new(),
+            ready: Ready::default(),
+            sink,
         }
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        std::mem::take(&mut self.ready)
+        self.ready.take()
     }
 
     /// MSG.SEND: the message id, and whether this call delivered it (false for a repeated
     /// idempotency key).
-    pub fn send(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], idempotency: Option<&Bytes>) -> Result<(u64, bool), CommandError> {
+    pub fn send(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], idempotency: Option<&Bytes>) -> Result<(u64, bool), Error> {
         if let Some(key) = idempotency
             && let Some(id) = self.idempotency.get(&(dest.clone(), key.clone()))
         {
@@ -71,7 +76,7 @@ impl Mailboxes {
         }
         let mailbox = self.boxes.entry(dest.clone()).or_default();
         if mailbox.len >= self.settings.max_messages {
-            return Err(CommandError::fixed("FULL the mailbox holds mailboxes.max_messages messages"));
+            return Err(Error::fixed("FULL the mailbox holds mailboxes.max_messages messages"));
         }
         self.next_id += 1;
         let id = self.next_id;
@@ -80,6 +85,8 @@ impl Mailboxes {
         if let Some(key) = idempotency {
             self.remember(dest.clone(), key.clone(), id);
         }
+        let idempotency = idempotency.map(|k| &k[..]);
+        self.sink.emit(&Change::Mail(MailChange::Sent { dest, topic, id, payload, idempotency }));
         self.ready.push(wait_key(dest, topic));
         Ok((id, true))
     }
@@ -101,8 +108,9 @@ impl Mailboxes {
     pub fn recv(&mut self, dest: &[u8], topic: &[u8]) -> Option<Bytes> {
         let mailbox = self.boxes.get_mut(dest)?;
         let queue = mailbox.topics.get_mut(topic)?;
-        let (_, payload) = queue.pop_front()?;
+        let (id, payload) = queue.pop_front()?;
         mailbox.len -= 1;
+        self.sink.emit(&Change::Mail(MailChange::Received { dest, topic, id }));
         if queue.is_empty() {
             mailbox.topics.remove(topic);
         }
@@ -122,6 +130,72 @@ impl Mailboxes {
     }
 }
 
+/// Putting mailboxes back from persistence, and reading them out for a snapshot.
+impl Mailboxes {
+    /// A message as recorded (one already there, by id, is skipped).
+    pub fn restore_sent(&mut self, dest: &Bytes, topic: &Bytes, id: u64, payload: Bytes, idempotency: Option<Bytes>) {
+        self.next_id = self.next_id.max(id);
+        if let Some(key) = idempotency {
+            self.restore_key(dest, &key, id);
+        }
+        let mailbox = self.boxes.entry(dest.clone()).or_default();
+        let queue = mailbox.topics.entry(topic.clone()).or_default();
+        if queue.back().is_some_and(|(last, _)| *last >= id) {
+            return;
+        }
+        queue.push_back((id, payload));
+        mailbox.len += 1;
+        self.ready.push(wait_key(dest, topic));
+    }
+
+    /// A remembered idempotency key and the id it answers.
+    pub fn restore_key(&mut self, dest: &Bytes, key: &Bytes, id: u64) {
+        if !self.idempotency.contains_key(&(dest.clone(), key.clone())) {
+            self.remember(dest.clone(), key.clone(), id);
+        }
+    }
+
+    /// A message consumed: message `id` leaves (dest, topic).
+    pub fn restore_received(&mut self, dest: &[u8], topic: &[u8], id: u64) {
+        let Some(mailbox) = self.boxes.get_mut(dest) else { return };
+        let Some(queue) = mailbox.topics.get_mut(topic) else { return };
+        let before = queue.len();
+        queue.retain(|(m, _)| *m != id);
+        mailbox.len -= before - queue.len();
+        if queue.is_empty() {
+            mailbox.topics.remove(topic);
+        }
+        if mailbox.len == 0 {
+            self.boxes.remove(dest);
+        }
+    }
+
+    pub fn restore_counter(&mut self, id: u64) {
+        self.next_id = self.next_id.max(id);
+    }
+
+    pub fn counter(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Every waiting message (dest, topic, id, payload) in order, and every remembered idempotency
+    /// key (dest, key, id), for a snapshot.
+    pub fn image(&self, mut message: impl FnMut(&Bytes, &Bytes, u64, &Bytes), mut key: impl FnMut(&Bytes, &Bytes, u64)) {
+        for (dest, mailbox) in &self.boxes {
+            for (topic, queue) in &mailbox.topics {
+                for (id, payload) in queue {
+                    message(dest, topic, *id, payload);
+                }
+            }
+        }
+        for (dest, k) in &self.idempotency_order {
+            if let Some(id) = self.idempotency.get(&(dest.clone(), k.clone())) {
+                key(dest, k, *id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +205,7 @@ mod tests {
     }
 
     fn mailboxes(max_messages: usize, idempotency_keys: usize) -> Mailboxes {
-        Mailboxes::new(MailboxSettings { max_messages, idempotency_keys })
+        Mailboxes::new(MailboxSettings { max_messages, idempotency_keys }, std::sync::Arc::new(crate::engine::change::Discard))
     }
 
     #[test]

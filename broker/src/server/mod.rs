@@ -35,7 +35,7 @@ impl Server {
             config.bind.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
         let resp = TcpListener::bind(SocketAddr::new(ip, config.port)).await?;
         let http = TcpListener::bind(SocketAddr::new(ip, config.http_port)).await?;
-        let broker = Broker::new(config);
+        let broker = Broker::new(config).map_err(std::io::Error::other)?;
         broker.resp_port.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
         Ok(Server { broker, resp, http })
     }
@@ -62,6 +62,17 @@ impl Server {
         let fanout = broker.hub.start_fanout(broker.config.pubsub.fanout_backlog)?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
+        let log_writer = match &broker.persist {
+            Some(p) => {
+                let weak = Arc::downgrade(&broker);
+                Some(p.start(move || {
+                    if let Some(b) = weak.upgrade() {
+                        let _ = b.start_rewrite(crate::persist::Rewrite::Automatic);
+                    }
+                })?)
+            }
+            None => None,
+        };
         // Scripts parse this line to learn the port when started with --port 0.
         tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
         tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
@@ -90,6 +101,11 @@ impl Server {
             tracing::warn!("connections still open after {grace:?}; closing them");
         }
         let _ = timer.await;
+        if let Some(p) = broker.persist.clone() {
+            let save = broker.shutdown_save.load(Ordering::Acquire);
+            let b = broker.clone();
+            tokio::task::spawn_blocking(move || finish_persistence(&b, &p, save, log_writer)).await.ok();
+        }
         broker.hub.stop_fanout();
         tokio::task::spawn_blocking(move || {
             let _ = fanout.join();
@@ -107,6 +123,25 @@ impl Server {
 pub(crate) fn begin_shutdown(broker: &Broker) {
     broker.shutdown.cancel();
     broker.clients.ring_all(Doorbell::SHUTDOWN);
+}
+
+/// At shutdown: a final snapshot if SHUTDOWN SAVE asked for one, then everything recorded written
+/// and fsynced, whatever the policy: a clean stop loses nothing.
+fn finish_persistence(broker: &Arc<Broker>, p: &crate::persist::Persistence, save: bool, writer: Option<std::thread::JoinHandle<()>>) {
+    if save && p.begin_rewrite() {
+        let _ = p.rewrite(crate::persist::Rewrite::Save, &|| broker.lock());
+    }
+    while p.rewrite_in_progress() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match p.flush_all() {
+        Ok(()) => tracing::info!("persistence: log written and fsynced"),
+        Err(e) => tracing::error!("persistence: the last records could not be written at shutdown: {e}"),
+    }
+    p.stop_writer();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
 }
 
 /// Admits an accepted connection, or refuses it past `maxclients` with Redis's error.

@@ -32,7 +32,7 @@ use crate::broker::Broker;
 use crate::clients::Transport;
 
 /// Close codes Herald sends, beyond RFC 6455's own (1000 normal, 1001 going away, 1002 protocol error,
-/// 1003 unsupported data, 1007 invalid payload, 1008 policy, 1009 too big). Documented in
+/// 1003 unsupported data, 1007 invalid payload, 1008 policy, 1009 too big, 1011 server error). Documented in
 /// docs/websocket.md.
 pub mod close {
     pub const AUTH: u16 = 4001;
@@ -223,6 +223,7 @@ pub fn close_code(end: &End) -> Option<u16> {
         End::Malformed(Malformed::Unsupported(_)) => 1003,
         End::Malformed(Malformed::NotUtf8(_)) => 1007,
         End::Backlog => 1008,
+        End::Persist(_) => 1011,
         End::Malformed(Malformed::TooBig(_)) => 1009,
         End::AuthFailed(_) | End::AuthTimeout => close::AUTH,
         End::Overflow(_) => close::SLOW_CONSUMER,

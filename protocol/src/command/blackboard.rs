@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 
+use super::WaitMs;
 use super::conn::spec;
 use super::flags::*;
-use super::streams::WaitMs;
 use super::{Command, CommandSpec, Group, NO_KEYS, keys};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 
+use super::WaitMs;
 use super::conn::spec;
 use super::flags::*;
-use super::streams::{DEFAULT_READ_COUNT, WaitMs};
+use super::streams::DEFAULT_READ_COUNT;
 use super::{Command, CommandSpec, Group, NO_KEYS, keys};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};

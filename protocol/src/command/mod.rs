@@ -12,6 +12,8 @@ mod conn;
 mod jobs;
 mod keys;
 mod lists;
+mod mailbox;
+mod persistence;
 mod pubsub;
 mod streams;
 mod strings;
@@ -23,8 +25,10 @@ pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
+pub use mailbox::MailboxCommand;
+pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
-pub use streams::{DEFAULT_READ_COUNT, MailboxCommand, StreamCommand, WaitMs};
+pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
 
@@ -32,6 +36,17 @@ use crate::error::CommandError;
 use crate::request::{Args, Request};
 
 /// A parsed command, grouped by the domain that executes it.
+/// How long a blocking Herald command waits: `BLOCK ms` / `TIMEOUT ms`, 0 meaning forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitMs(pub u64);
+
+impl WaitMs {
+    /// `None` for "wait forever".
+    pub fn duration(self) -> Option<std::time::Duration> {
+        if self.0 == 0 { None } else { Some(std::time::Duration::from_millis(self.0)) }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Conn(ConnCommand),
@@ -44,6 +59,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    Persist(PersistCommand),
 }
 
 macro_rules! into_command {
@@ -65,7 +81,8 @@ into_command!(
     Mailbox(MailboxCommand),
     Blackboard(BbCommand),
     Jobs(JobCommand),
-    Bulletin(BulletinCommand)
+    Bulletin(BulletinCommand),
+    Persist(PersistCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

@@ -1,23 +1,12 @@
-//! Workflow streams (STREAM.*) and mailboxes (MSG.*): the DBOS write/read/close and send/recv model.
+//! Workflow streams (STREAM.*): the DBOS write/read/close model.
 
 use bytes::Bytes;
 
 use super::conn::spec;
 use super::flags::*;
-use super::{Command, CommandSpec, Group, keys};
+use super::{Command, CommandSpec, Group, WaitMs, keys};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
-
-/// How long a blocking Herald command waits: `BLOCK ms` / `TIMEOUT ms`, 0 meaning forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitMs(pub u64);
-
-impl WaitMs {
-    /// `None` for "wait forever".
-    pub fn duration(self) -> Option<std::time::Duration> {
-        if self.0 == 0 { None } else { Some(std::time::Duration::from_millis(self.0)) }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamCommand {
@@ -29,22 +18,11 @@ pub enum StreamCommand {
     Del(Vec<Bytes>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum MailboxCommand {
-    Send { dest: Bytes, topic: Bytes, payload: Bytes, idempotency: Option<Bytes> },
-    Recv { dest: Bytes, topic: Bytes, timeout: Option<WaitMs> },
-    Len { dest: Bytes, topic: Option<Bytes> },
-}
-
 /// Default and largest COUNT of one STREAM.READ.
 pub const DEFAULT_READ_COUNT: usize = 100;
 
 fn stream(c: StreamCommand) -> Result<Command, CommandError> {
     Ok(Command::Streams(c))
-}
-
-fn mailbox(c: MailboxCommand) -> Result<Command, CommandError> {
-    Ok(Command::Mailbox(c))
 }
 
 fn parse_read(mut a: Args) -> Result<Command, CommandError> {
@@ -79,20 +57,6 @@ fn parse_config(mut a: Args) -> Result<Command, CommandError> {
         }
     }
     stream(StreamCommand::Config { key, max_len, max_age_ms })
-}
-
-fn parse_send(mut a: Args) -> Result<Command, CommandError> {
-    let (dest, topic, payload) = (a.next_bytes()?, a.next_bytes()?, a.next_bytes()?);
-    let idempotency = if a.eat("IDEMPOTENCY") { Some(a.next_bytes()?) } else { None };
-    a.finish()?;
-    mailbox(MailboxCommand::Send { dest, topic, payload, idempotency })
-}
-
-fn parse_recv(mut a: Args) -> Result<Command, CommandError> {
-    let (dest, topic) = (a.next_bytes()?, a.next_bytes()?);
-    let timeout = if a.eat("TIMEOUT") { Some(WaitMs(a.next_u64()?)) } else { None };
-    a.finish()?;
-    mailbox(MailboxCommand::Recv { dest, topic, timeout })
 }
 
 pub(crate) const SPECS: &[CommandSpec] = &[
@@ -149,39 +113,4 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("stream.del", -2, WRITE, keys(1, -1, 1), Stream, "0.1.0", "Deletes streams. STREAM.DEL key [key ...]", |a| stream(
         StreamCommand::Del(a.rest())
     )),
-    spec!(
-        "msg.send",
-        -4,
-        WRITE | DENYOOM | FAST,
-        keys(1, 1, 1),
-        Mailbox,
-        "0.1.0",
-        "Sends a message to a destination on a topic (empty topic: none). MSG.SEND dest topic payload [IDEMPOTENCY key]",
-        parse_send
-    ),
-    spec!(
-        "msg.recv",
-        -3,
-        WRITE | BLOCKING,
-        keys(1, 1, 1),
-        Mailbox,
-        "0.1.0",
-        "Receives the oldest message for a destination and topic, optionally waiting. MSG.RECV dest topic [TIMEOUT ms]",
-        parse_recv
-    ),
-    spec!(
-        "msg.len",
-        -2,
-        READONLY | FAST,
-        keys(1, 1, 1),
-        Mailbox,
-        "0.1.0",
-        "Counts waiting messages of a destination, on one topic or all. MSG.LEN dest [topic]",
-        |mut a| {
-            let dest = a.next_bytes()?;
-            let topic = a.next_opt();
-            a.finish()?;
-            mailbox(MailboxCommand::Len { dest, topic })
-        }
-    ),
 ];

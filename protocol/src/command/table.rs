@@ -14,6 +14,8 @@ const TABLES: &[&[CommandSpec]] = &[
     super::pubsub::SPECS,
     super::lists::SPECS,
     super::streams::SPECS,
+    super::mailbox::SPECS,
+    super::persistence::SPECS,
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use bytes::Bytes;
-use herald_protocol::command::Overflow;
 use serde_json::Value;
 
 use super::filter::{Compiled, index_key};
@@ -41,6 +40,23 @@ impl EqIndex {
             }
         }
     }
+}
+
+/// What a full board does with a new item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    DropOldest,
+    RejectNew,
+}
+
+/// A board's settings (BL.CONFIG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardConfig {
+    /// Most items (0: unbounded).
+    pub max_len: usize,
+    pub overflow: Overflow,
+    /// Failed leases after which an item is dead-lettered (0: never).
+    pub max_leases: u32,
 }
 
 /// A retrieve's hold on an item. The token is unique and never reused, so a stale holder is refused.
@@ -95,6 +111,10 @@ impl Board {
 
     pub fn len(&self) -> usize {
         self.items.len()
+    }
+
+    pub fn config(&self) -> BoardConfig {
+        BoardConfig { max_len: self.max_len, overflow: self.overflow, max_leases: self.max_leases }
     }
 
     pub fn insert(&mut self, item: Item) {

@@ -6,8 +6,27 @@
 
 use std::cmp::Ordering;
 
-use herald_protocol::command::{Filter, FilterOp};
+use bytes::Bytes;
 use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// `WHERE path op value`: `path` is dotted (`params.file`), `value` is JSON text (`3`, `true`,
+/// `"x"`) or, if it does not parse as JSON, a plain string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub path: Bytes,
+    pub op: FilterOp,
+    pub value: Bytes,
+}
 
 /// A filter ready to evaluate: the path split once, the value parsed once.
 #[derive(Debug, Clone)]

@@ -9,22 +9,25 @@
 
 mod board;
 pub mod filter;
+mod restore;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
-use herald_protocol::command::Overflow;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use board::{Board, Item, Lease};
+use board::Board;
+pub use board::{BoardConfig, Item, Lease, Overflow};
 use filter::Compiled;
 
-use super::blocking::WaitKey;
-use crate::pubsub::Hub;
+use super::change::{Change, ChangeSink, ItemChange, ItemEvent};
+use super::schedule::Schedule;
+use super::wait::{Ready, WaitKey};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BulletinSettings {
     pub max_boards: usize,
     /// Items per board unless BL.CONFIG sets MAXLEN (0: unbounded).
@@ -55,14 +58,13 @@ type BoardKey = (Bytes, Bytes);
 
 pub struct Bulletin {
     boards: HashMap<BoardKey, Board>,
-    /// (deadline, scope, board, item seq): lease ends and TTLs, checked against the item when due.
-    timers: BTreeSet<(u64, Bytes, Bytes, u64)>,
+    /// (scope, board, item seq) of lease ends and TTLs, checked against the item when due.
+    timers: Schedule<(Bytes, Bytes, u64)>,
     settings: BulletinSettings,
     next_seq: u64,
     next_token: u64,
-    hub: Arc<Hub>,
-    ready: Vec<WaitKey>,
-    scheduled: Option<u64>,
+    sink: Arc<dyn ChangeSink>,
+    ready: Ready,
 }
 
 /// Where retrievers of a board wait.
@@ -74,48 +76,47 @@ pub fn wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
     WaitKey::Named { domain: "board", name: Bytes::from(name) }
 }
 
-fn lease_error() -> CommandError {
-    CommandError::fixed("LEASE the item is not locked with this token (the lease ended or was never this one)")
+fn lease_error() -> Error {
+    Error::fixed("LEASE the item is not locked with this token (the lease ended or was never this one)")
 }
 
-fn no_item() -> CommandError {
-    CommandError::fixed("NOITEM no such item")
+fn no_item() -> Error {
+    Error::fixed("NOITEM no such item")
 }
 
 impl Bulletin {
-    pub fn new(settings: BulletinSettings, hub: Arc<Hub>) -> Self {
+    pub fn new(settings: BulletinSettings, sink: Arc<dyn ChangeSink>) -> Self {
         Bulletin {
             boards: HashMap::new(),
-            timers: BTreeSet::new(),
+            timers: Schedule::default(),
             settings,
             next_seq: 0,
             next_token: 0,
-            hub,
-            ready: Vec::new(),
-            scheduled: None,
+            sink,
+            ready: Ready::default(),
         }
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        std::mem::take(&mut self.ready)
+        self.ready.take()
     }
 
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        self.scheduled.take()
+        self.timers.take_scheduled()
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        self.timers.first().map(|t| t.0)
+        self.timers.next()
     }
 
-    fn board_mut(&mut self, scope: &Bytes, board: &Bytes, create: bool) -> Result<Option<&mut Board>, CommandError> {
+    fn board_mut(&mut self, scope: &Bytes, board: &Bytes, create: bool) -> Result<Option<&mut Board>, Error> {
         let key = (scope.clone(), board.clone());
         if !self.boards.contains_key(&key) {
             if !create {
                 return Ok(None);
             }
             if self.boards.len() >= self.settings.max_boards {
-                return Err(CommandError::fixed("ERR too many boards (bulletin.max_boards)"));
+                return Err(Error::fixed("ERR too many boards (bulletin.max_boards)"));
             }
             self.boards.insert(key.clone(), Board::new(self.settings.default_max_len, self.settings.default_max_leases));
         }
@@ -129,48 +130,29 @@ impl Bulletin {
     /// Forgets a lease's deadline (the lease ended another way), so timers hold only live ones.
     fn drop_timer(&mut self, lease: Option<Lease>, scope: &Bytes, board: &Bytes, seq: u64) {
         if let Some(l) = lease {
-            self.timers.remove(&(l.expires_ms, scope.clone(), board.clone(), seq));
+            self.timers.remove(l.expires_ms, (scope.clone(), board.clone(), seq));
         }
     }
 
     fn timer(&mut self, at: u64, scope: &Bytes, board: &Bytes, seq: u64) {
-        self.timers.insert((at, scope.clone(), board.clone(), seq));
-        self.scheduled = Some(self.scheduled.map_or(at, |s| s.min(at)));
+        self.timers.add(at, (scope.clone(), board.clone(), seq));
     }
 
-    /// Publishes a board event on `__bl@<scope>__:<board>` when someone could be listening.
-    fn announce(&self, scope: &[u8], board: &[u8], event: &str, item: &Item) {
-        if self.hub.is_idle() {
-            return;
-        }
-        let mut channel = b"__bl@".to_vec();
-        channel.extend_from_slice(scope);
-        channel.extend_from_slice(b"__:");
-        channel.extend_from_slice(board);
-        if !self.hub.has_receivers(&channel) {
-            return;
-        }
-        let text = json!({
-            "event": event,
-            "board": String::from_utf8_lossy(board),
-            "scope": String::from_utf8_lossy(scope),
-            "id": String::from_utf8_lossy(&item.id),
-            "item": item.json,
-            "failed_leases": item.failed_leases,
-        });
-        self.hub.publish_bytes(Bytes::from(channel), Bytes::from(serde_json::to_vec(&text).expect("JSON")));
+    /// The one place a board change is produced.
+    fn emit(&self, scope: &[u8], board: &[u8], item: &Item, event: ItemEvent) {
+        self.sink.emit(&Change::Item(ItemChange { scope, board, item, event }));
     }
 
     /// BL.PUBLISH: the new item's id (sortable by publish order).
-    pub fn publish(&mut self, scope: &Bytes, board: &Bytes, raw: &[u8], ttl_ms: Option<u64>, now: u64) -> Result<Bytes, CommandError> {
-        let json: Value = serde_json::from_slice(raw).map_err(|e| CommandError::new(format!("ERR the item is not valid JSON: {e}")))?;
+    pub fn publish(&mut self, scope: &Bytes, board: &Bytes, raw: &[u8], ttl_ms: Option<u64>, now: u64) -> Result<Bytes, Error> {
+        let json: Value = serde_json::from_slice(raw).map_err(|e| Error::new(format!("ERR the item is not valid JSON: {e}")))?;
         self.next_seq += 1;
         let seq = self.next_seq;
         let b = self.board_mut(scope, board, true)?.expect("created");
         let mut dropped = None;
         if b.max_len > 0 && b.len() >= b.max_len {
             match b.overflow {
-                Overflow::RejectNew => return Err(CommandError::fixed("FULL the board is at its MAXLEN")),
+                Overflow::RejectNew => return Err(Error::fixed("FULL the board is at its MAXLEN")),
                 Overflow::DropOldest => {
                     let oldest = *b.items.keys().next().expect("full board has items");
                     dropped = b.take(oldest);
@@ -190,12 +172,12 @@ impl Bulletin {
         };
         b.insert(item.clone());
         if let Some(old) = dropped {
-            self.announce(scope, board, "dropped", &old);
+            self.emit(scope, board, &old, ItemEvent::Dropped);
         }
         if let Some(at) = item.expires_ms {
             self.timer(at, scope, board, seq);
         }
-        self.announce(scope, board, "publish", &item);
+        self.emit(scope, board, &item, ItemEvent::Published);
         self.ready.push(wait_key(scope, board));
         Ok(id)
     }
@@ -221,7 +203,7 @@ impl Bulletin {
         let view = ItemView::from(&*item);
         self.timer(lease.expires_ms, scope, board, seq);
         if let Some(item) = self.boards.get(&key).and_then(|b| b.items.get(&seq)) {
-            self.announce(scope, board, "lock", item);
+            self.emit(scope, board, item, ItemEvent::Locked);
         }
         Some(view)
     }
@@ -248,7 +230,7 @@ impl Bulletin {
     }
 
     /// The locked item `id` under `token`.
-    fn leased(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<&mut Item, CommandError> {
+    fn leased(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<&mut Item, Error> {
         let b = self.boards.get_mut(&(scope.clone(), board.clone())).ok_or_else(no_item)?;
         let item = b.item_mut(id).ok_or_else(no_item)?;
         if item.lease.is_none_or(|l| l.token != token) {
@@ -258,24 +240,27 @@ impl Bulletin {
     }
 
     /// BL.EXTEND: the lease's new expiry.
-    pub fn extend(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64, ms: u64, now: u64) -> Result<u64, CommandError> {
+    pub fn extend(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64, ms: u64, now: u64) -> Result<u64, Error> {
         let item = self.leased(scope, board, id, token)?;
         let expires = now + ms;
         let old = item.lease.replace(Lease { token, expires_ms: expires });
         let seq = item.seq;
         self.drop_timer(old, scope, board, seq);
         self.timer(expires, scope, board, seq);
+        if let Some(item) = self.boards.get(&(scope.clone(), board.clone())).and_then(|b| b.items.get(&seq)) {
+            self.emit(scope, board, item, ItemEvent::Extended);
+        }
         Ok(expires)
     }
 
     /// Ends a lease without a remove (release, or expiry): back to the board or dead-lettered.
-    fn end_lease(&mut self, scope: &Bytes, board: &Bytes, seq: u64, event: &str) {
+    fn end_lease(&mut self, scope: &Bytes, board: &Bytes, seq: u64, event: ItemEvent) {
         let max_dead = self.settings.max_dead;
         let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return };
         let dead = b.lease_failed(seq, max_dead);
         let item = if dead { b.dead.back().cloned() } else { b.items.get(&seq).cloned() };
         if let Some(item) = item {
-            self.announce(scope, board, if dead { "dead" } else { event }, &item);
+            self.emit(scope, board, &item, if dead { ItemEvent::Dead } else { event });
         }
         if !dead {
             self.ready.push(wait_key(scope, board));
@@ -283,16 +268,16 @@ impl Bulletin {
     }
 
     /// BL.RELEASE: the item goes back to the board (a failed lease is counted).
-    pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<(), CommandError> {
+    pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<(), Error> {
         let item = self.leased(scope, board, id, token)?;
         let (seq, lease) = (item.seq, item.lease);
         self.drop_timer(lease, scope, board, seq);
-        self.end_lease(scope, board, seq, "release");
+        self.end_lease(scope, board, seq, ItemEvent::Released);
         Ok(())
     }
 
     /// BL.REMOVE (the ack): a locked item only with its token. False if there was no such item.
-    pub fn remove(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: Option<u64>) -> Result<bool, CommandError> {
+    pub fn remove(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: Option<u64>) -> Result<bool, Error> {
         let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return Ok(false) };
         let Some(seq) = b.seq_of(id) else { return Ok(false) };
         let item = &b.items[&seq];
@@ -305,7 +290,7 @@ impl Bulletin {
         }
         let item = b.take(seq).expect("present");
         self.drop_timer(item.lease, scope, board, seq);
-        self.announce(scope, board, "remove", &item);
+        self.emit(scope, board, &item, ItemEvent::Removed);
         Ok(true)
     }
 
@@ -316,7 +301,7 @@ impl Bulletin {
         max_len: Option<usize>,
         overflow: Option<Overflow>,
         max_leases: Option<u32>,
-    ) -> Result<(), CommandError> {
+    ) -> Result<(), Error> {
         let b = self.board_mut(scope, board, true)?.expect("created");
         if let Some(n) = max_len {
             b.max_len = n;
@@ -327,6 +312,8 @@ impl Bulletin {
         if let Some(n) = max_leases {
             b.max_leases = n;
         }
+        let config = b.config();
+        self.sink.emit(&Change::Board { scope, board, config });
         Ok(())
     }
 
@@ -335,13 +322,17 @@ impl Bulletin {
     }
 
     /// BL.REDRIVE: a dead item goes back to its board with a fresh lease count.
-    pub fn redrive(&mut self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Result<(), CommandError> {
+    pub fn redrive(&mut self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Result<(), Error> {
         let b = self.boards.get_mut(&(scope.clone(), board.clone())).ok_or_else(no_item)?;
         let at = b.dead.iter().position(|i| i.id == id).ok_or_else(no_item)?;
         let mut item = b.dead.remove(at).expect("found");
         item.failed_leases = 0;
         item.lease = None;
+        let seq = item.seq;
         b.insert(item);
+        if let Some(item) = self.boards.get(&(scope.clone(), board.clone())).and_then(|b| b.items.get(&seq)) {
+            self.emit(scope, board, item, ItemEvent::Redriven);
+        }
         self.ready.push(wait_key(scope, board));
         Ok(())
     }
@@ -351,19 +342,15 @@ impl Bulletin {
     pub fn run_due(&mut self, now: u64, budget: usize) -> usize {
         let mut ran = 0;
         while ran < budget {
-            let Some((at, scope, board, seq)) = self.timers.first().cloned() else { break };
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
+            let Some((_, (scope, board, seq))) = self.timers.pop_due(now) else { break };
             ran += 1;
             let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { continue };
             let Some(item) = b.items.get(&seq) else { continue };
             if item.lease.is_some_and(|l| l.expires_ms <= now) {
-                self.end_lease(&scope, &board, seq, "lease-expired");
+                self.end_lease(&scope, &board, seq, ItemEvent::LeaseExpired);
             } else if item.expires_ms.is_some_and(|e| e <= now) && item.lease.is_none() {
                 let item = b.take(seq).expect("present");
-                self.announce(&scope, &board, "expire", &item);
+                self.emit(&scope, &board, &item, ItemEvent::Expired);
             }
         }
         ran
@@ -372,12 +359,12 @@ impl Bulletin {
 
 #[cfg(test)]
 mod tests {
+    use super::filter::{Filter, FilterOp};
     use super::*;
-    use herald_protocol::command::{Filter, FilterOp};
 
     fn bulletin() -> Bulletin {
         let settings = BulletinSettings { max_boards: 10, default_max_len: 0, default_max_leases: 2, max_dead: 10 };
-        Bulletin::new(settings, Arc::new(Hub::new()))
+        Bulletin::new(settings, Arc::new(crate::engine::change::Discard))
     }
 
     fn b(s: &str) -> Bytes {

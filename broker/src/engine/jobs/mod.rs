@@ -10,22 +10,23 @@
 
 mod job;
 mod ops;
+mod restore;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_protocol::json::bytes_to_json;
-use serde_json::json;
 
 pub use job::{Backoff, BackoffKind, Job, JobState, Lease};
 pub use ops::{Claimed, JobResult, QueueReport, SubmitOptions};
 
-use super::blocking::WaitKey;
-use crate::pubsub::Hub;
+use super::change::{Change, ChangeSink, JobChange, JobEvent};
+use super::schedule::Schedule;
 use super::stream::Retention;
+use super::wait::{Ready, WaitKey};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobSettings {
     /// Most jobs held at once (all states); submits beyond it are refused.
     pub max_jobs: usize,
@@ -71,14 +72,13 @@ impl Queue {
 pub struct Jobs {
     jobs: HashMap<Bytes, Job>,
     queues: HashMap<Bytes, Queue>,
-    /// (deadline, job id): each job's one pending deadline.
-    timers: BTreeSet<(u64, Bytes)>,
+    /// Each job's one pending deadline.
+    timers: Schedule<Bytes>,
     settings: JobSettings,
     next_seq: u64,
     next_token: u64,
-    hub: Arc<Hub>,
-    ready: Vec<WaitKey>,
-    scheduled: Option<u64>,
+    sink: Arc<dyn ChangeSink>,
+    ready: Ready,
 }
 
 /// The wait-key domain of job queues.
@@ -102,30 +102,29 @@ pub fn job_channel(id: &[u8]) -> Vec<u8> {
 }
 
 impl Jobs {
-    pub fn new(settings: JobSettings, hub: Arc<Hub>) -> Self {
+    pub fn new(settings: JobSettings, sink: Arc<dyn ChangeSink>) -> Self {
         Jobs {
             jobs: HashMap::new(),
             queues: HashMap::new(),
-            timers: BTreeSet::new(),
+            timers: Schedule::default(),
             settings,
             next_seq: 0,
             next_token: 0,
-            hub,
-            ready: Vec::new(),
-            scheduled: None,
+            sink,
+            ready: Ready::default(),
         }
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        std::mem::take(&mut self.ready)
+        self.ready.take()
     }
 
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        self.scheduled.take()
+        self.timers.take_scheduled()
     }
 
     pub fn next_deadline(&self) -> Option<u64> {
-        self.timers.first().map(|(at, _)| *at)
+        self.timers.next()
     }
 
     /// Whether a claim on `queue` would get a job now (one is ready and a slot is free).
@@ -149,12 +148,11 @@ impl Jobs {
     fn set_timer(&mut self, id: &Bytes, at: Option<u64>) {
         let Some(job) = self.jobs.get_mut(id) else { return };
         if let Some(old) = job.timer_at.take() {
-            self.timers.remove(&(old, id.clone()));
+            self.timers.remove(old, id.clone());
         }
         if let Some(at) = at {
             job.timer_at = Some(at);
-            self.timers.insert((at, id.clone()));
-            self.scheduled = Some(self.scheduled.map_or(at, |s| s.min(at)));
+            self.timers.add(at, id.clone());
         }
     }
 
@@ -179,31 +177,18 @@ impl Jobs {
         }
     }
 
-    /// Publishes a job event on its channel and wakes its followers (JOB.RESULT, JOB.READ and
-    /// JOB.SUBMIT ... WAIT blocked on the job).
-    fn announce(&mut self, id: &Bytes, event: &str, fields: impl FnOnce() -> serde_json::Value) {
-        self.ready.push(WaitKey::Named { domain: "job", name: id.clone() });
-        self.publish(id, event, fields);
-    }
-
-    /// Publishes a job event on its channel only: for events no follower waits for (a claim or a
-    /// progress report changes neither the job's chunks nor its outcome), so a blocked JOB.RESULT is
-    /// not re-run for nothing. The event's fields are a closure, so that nothing of the message (not
-    /// even its JSON map) is built unless someone could be listening: every job has several events,
-    /// and usually nobody subscribes to them.
-    fn publish(&mut self, id: &Bytes, event: &str, fields: impl FnOnce() -> serde_json::Value) {
-        if self.hub.is_idle() {
-            return;
+    /// The one place a job change is produced: wakes the job's followers (JOB.RESULT, JOB.READ and
+    /// JOB.SUBMIT ... WAIT blocked on it) when the change is one they wait for, and emits it. A claim,
+    /// a heartbeat or a progress report changes neither the job's chunks nor its outcome, so they wake
+    /// nobody: a blocked JOB.RESULT is not re-run for nothing.
+    fn emit(&mut self, id: &Bytes, event: JobEvent<'_>) {
+        let wakes = !matches!(event, JobEvent::Submitted | JobEvent::Claimed | JobEvent::Heartbeat | JobEvent::Progress);
+        if wakes {
+            self.ready.push(WaitKey::Named { domain: "job", name: id.clone() });
         }
-        let channel = job_channel(id);
-        if !self.hub.has_receivers(&channel) {
-            return;
+        if let Some(job) = self.jobs.get(id) {
+            self.sink.emit(&Change::Job(JobChange { job, event }));
         }
-        let mut fields = fields();
-        fields["id"] = bytes_to_json(id);
-        fields["event"] = json!(event);
-        let text = serde_json::to_vec(&fields).expect("JSON values always serialise");
-        self.hub.publish_bytes(Bytes::from(channel), Bytes::from(text));
     }
 
     /// After a failed or lost attempt: retry after the backoff, or bury the job.
@@ -239,6 +224,7 @@ impl Jobs {
     }
 
     fn remove_job(&mut self, id: &Bytes) {
+        self.emit(id, JobEvent::Removed);
         self.set_timer(id, None);
         if let Some(job) = self.jobs.remove(id)
             && let Some(q) = self.queues.get_mut(&job.queue)
@@ -252,25 +238,22 @@ impl Jobs {
     pub fn run_due(&mut self, now: u64, budget: usize, mut random: impl FnMut() -> u64) -> usize {
         let mut ran = 0;
         while ran < budget {
-            if self.timers.first().is_none_or(|(at, _)| *at > now) {
-                break;
-            }
-            let Some((_, id)) = self.timers.pop_first() else { break };
+            let Some((_, id)) = self.timers.pop_due(now) else { break };
             ran += 1;
             let Some(job) = self.jobs.get_mut(&id) else { continue };
             job.timer_at = None;
             match job.state {
                 JobState::Delayed => {
                     self.make_ready(&id);
-                    self.announce(&id, "queued", || json!({}));
+                    self.emit(&id, JobEvent::Queued { retried: false });
                 }
                 s if s.is_active() => {
                     let queue = job.queue.clone();
                     job.lease = None;
                     self.queues.entry(queue.clone()).or_default().stats.lease_expired += 1;
                     self.release_slot(&queue);
-                    let state = self.retry_or_bury(&id, now, random());
-                    self.announce(&id, "lease-expired", || json!({ "state": state.name() }));
+                    self.retry_or_bury(&id, now, random());
+                    self.emit(&id, JobEvent::LeaseExpired);
                 }
                 s if s.is_final() && s != JobState::Dead => self.remove_job(&id),
                 _ => {}

@@ -1,12 +1,11 @@
 //! What producers, workers and followers do with jobs.
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
-use herald_protocol::json::bytes_to_json;
-use serde_json::json;
 
 use super::job::{Backoff, BackoffKind, Job, JobState, Lease};
 use super::{Jobs, QueueStats};
+use crate::engine::change::{Change, JobEvent};
 use crate::engine::stream::{Read, StreamLog};
 
 /// JOB.SUBMIT's options; `None` takes the configured default.
@@ -47,29 +46,29 @@ pub struct QueueReport {
     pub stats: QueueStats,
 }
 
-fn no_job() -> CommandError {
-    CommandError::fixed("NOJOB no such job")
+fn no_job() -> Error {
+    Error::fixed("NOJOB no such job")
 }
 
-fn lease_lost() -> CommandError {
-    CommandError::fixed("LEASE the job is not held with this token (the lease expired or the job moved on)")
+fn lease_lost() -> Error {
+    Error::fixed("LEASE the job is not held with this token (the lease expired or the job moved on)")
 }
 
-fn cancelled() -> CommandError {
-    CommandError::fixed("CANCELLED the job was cancelled")
+fn cancelled() -> Error {
+    Error::fixed("CANCELLED the job was cancelled")
 }
 
 impl Jobs {
     /// JOB.SUBMIT: the job's id, and whether this call created it (a repeated ID returns the
     /// existing job).
-    pub fn submit(&mut self, queue: &Bytes, payload: &[u8], opts: SubmitOptions, now: u64) -> Result<(Bytes, bool), CommandError> {
+    pub fn submit(&mut self, queue: &Bytes, payload: &[u8], opts: SubmitOptions, now: u64) -> Result<(Bytes, bool), Error> {
         if let Some(id) = &opts.id
             && self.jobs.contains_key(id)
         {
             return Ok((id.clone(), false));
         }
         if self.jobs.len() >= self.settings.max_jobs {
-            return Err(CommandError::fixed("FULL too many jobs (jobs.max_jobs)"));
+            return Err(Error::fixed("FULL too many jobs (jobs.max_jobs)"));
         }
         self.next_seq += 1;
         let seq = self.next_seq;
@@ -114,6 +113,7 @@ impl Jobs {
         } else {
             self.make_ready(&id);
         }
+        self.emit(&id, JobEvent::Submitted);
         Ok((id, true))
     }
 
@@ -139,14 +139,14 @@ impl Jobs {
             let claimed =
                 Claimed { id: id.clone(), queue: name.clone(), payload: job.payload.clone(), attempt: job.attempt, token, lease_ms };
             self.set_timer(&id, Some(now + lease_ms));
-            self.publish(&id, "claimed", || json!({ "attempt": claimed.attempt }));
+            self.emit(&id, JobEvent::Claimed);
             return Some(claimed);
         }
         None
     }
 
     /// The job held under `token`, or why it is not.
-    fn held(&mut self, id: &[u8], token: u64) -> Result<&mut Job, CommandError> {
+    fn held(&mut self, id: &[u8], token: u64) -> Result<&mut Job, Error> {
         let job = self.jobs.get_mut(id).ok_or_else(no_job)?;
         let same_lease = job.lease.is_some_and(|l| l.token == token);
         if job.state == JobState::Cancelled && same_lease {
@@ -159,27 +159,28 @@ impl Jobs {
     }
 
     /// JOB.HEARTBEAT: extends the lease (by `lease_ms`, or the job's lease length); the new expiry.
-    pub fn heartbeat(&mut self, id: &Bytes, token: u64, lease_ms: Option<u64>, now: u64) -> Result<u64, CommandError> {
+    pub fn heartbeat(&mut self, id: &Bytes, token: u64, lease_ms: Option<u64>, now: u64) -> Result<u64, Error> {
         let job = self.held(id, token)?;
         let expires = now + lease_ms.unwrap_or(job.lease_ms);
         job.lease = Some(Lease { token, expires_ms: expires });
         self.set_timer(id, Some(expires));
+        self.emit(id, JobEvent::Heartbeat);
         Ok(expires)
     }
 
-    pub fn progress(&mut self, id: &Bytes, token: u64, value: &[u8]) -> Result<(), CommandError> {
+    pub fn progress(&mut self, id: &Bytes, token: u64, value: &[u8]) -> Result<(), Error> {
         let job = self.held(id, token)?;
         job.progress = Some(Bytes::copy_from_slice(value));
-        self.publish(id, "progress", || json!({ "value": bytes_to_json(value) }));
+        self.emit(id, JobEvent::Progress);
         Ok(())
     }
 
     /// JOB.CHUNK: appends to the job's result stream; the chunk's offset.
-    pub fn chunk(&mut self, id: &Bytes, token: u64, data: &[u8], now: u64) -> Result<u64, CommandError> {
+    pub fn chunk(&mut self, id: &Bytes, token: u64, data: &[u8], now: u64) -> Result<u64, Error> {
         let job = self.held(id, token)?;
         let offset = job.chunks.append(Bytes::copy_from_slice(data), now).map_err(|_| lease_lost())?;
         job.state = JobState::Streaming;
-        self.announce(id, "chunk", || json!({ "offset": offset, "data": bytes_to_json(data) }));
+        self.emit(id, JobEvent::Chunk { offset, data, at_ms: now });
         Ok(offset)
     }
 
@@ -199,20 +200,20 @@ impl Jobs {
         self.set_timer(id, (state != JobState::Dead).then_some(now + ttl));
     }
 
-    pub fn complete(&mut self, id: &Bytes, token: u64, result: Option<&[u8]>, now: u64) -> Result<(), CommandError> {
+    pub fn complete(&mut self, id: &Bytes, token: u64, result: Option<&[u8]>, now: u64) -> Result<(), Error> {
         let job = self.held(id, token)?;
         job.result = result.map(Bytes::copy_from_slice);
         job.lease = None;
         let queue = job.queue.clone();
         self.finish(id, JobState::Done, now);
         self.queues.entry(queue).or_default().stats.completed += 1;
-        self.announce(id, "done", || json!({ "result": result.map(bytes_to_json) }));
+        self.emit(id, JobEvent::Done);
         Ok(())
     }
 
     /// JOB.FAIL: retries after the backoff while attempts remain (unless `no_retry`), else the job is
     /// dead; with `no_retry` it ends in `error`. The state it moved to.
-    pub fn fail(&mut self, id: &Bytes, token: u64, error: &[u8], no_retry: bool, now: u64, random: u64) -> Result<JobState, CommandError> {
+    pub fn fail(&mut self, id: &Bytes, token: u64, error: &[u8], no_retry: bool, now: u64, random: u64) -> Result<JobState, Error> {
         let job = self.held(id, token)?;
         job.last_error = Some(Bytes::copy_from_slice(error));
         job.lease = None;
@@ -229,13 +230,13 @@ impl Jobs {
             }
             state
         };
-        self.announce(id, "failed", || json!({ "error": bytes_to_json(error), "state": state.name() }));
+        self.emit(id, JobEvent::Failed);
         Ok(state)
     }
 
     /// JOB.CANCEL: a waiting job is cancelled at once; a running one too, and its worker learns it at
     /// its next heartbeat or chunk (or at once, on the job's channel). False if already final.
-    pub fn cancel(&mut self, id: &Bytes, now: u64) -> Result<bool, CommandError> {
+    pub fn cancel(&mut self, id: &Bytes, now: u64) -> Result<bool, Error> {
         let job = self.jobs.get_mut(id).ok_or_else(no_job)?;
         if job.state.is_final() {
             return Ok(false);
@@ -246,15 +247,15 @@ impl Jobs {
             q.stats.cancelled += 1;
         }
         self.finish(id, JobState::Cancelled, now);
-        self.announce(id, "cancelled", || json!({}));
+        self.emit(id, JobEvent::Cancelled);
         Ok(true)
     }
 
     /// JOB.RETRY: a dead, failed or cancelled job goes back to its queue with fresh attempts.
-    pub fn retry(&mut self, id: &Bytes) -> Result<(), CommandError> {
+    pub fn retry(&mut self, id: &Bytes) -> Result<(), Error> {
         let job = self.jobs.get_mut(id).ok_or_else(no_job)?;
         if !matches!(job.state, JobState::Dead | JobState::Error | JobState::Cancelled) {
-            return Err(CommandError::fixed("ERR only dead, error or cancelled jobs can be retried"));
+            return Err(Error::fixed("ERR only dead, error or cancelled jobs can be retried"));
         }
         job.attempt = 0;
         job.lease = None;
@@ -267,7 +268,7 @@ impl Jobs {
         }
         self.set_timer(id, None);
         self.make_ready(id);
-        self.announce(id, "queued", || json!({ "retried": true }));
+        self.emit(id, JobEvent::Queued { retried: true });
         Ok(())
     }
 
@@ -275,7 +276,7 @@ impl Jobs {
         self.jobs.get(id)
     }
 
-    pub fn result(&self, id: &[u8]) -> Result<JobResult, CommandError> {
+    pub fn result(&self, id: &[u8]) -> Result<JobResult, Error> {
         let job = self.jobs.get(id).ok_or_else(no_job)?;
         Ok(match job.state {
             JobState::Done => JobResult::Done(job.result.clone()),
@@ -285,7 +286,7 @@ impl Jobs {
     }
 
     /// JOB.READ: the job's chunks from an offset (ended once the job is final and all were read).
-    pub fn read(&mut self, id: &[u8], from: u64, count: usize, now: u64) -> Result<(Read, u64), CommandError> {
+    pub fn read(&mut self, id: &[u8], from: u64, count: usize, now: u64) -> Result<(Read, u64), Error> {
         let job = self.jobs.get_mut(id).ok_or_else(no_job)?;
         let epoch = job.chunks.epoch();
         Ok((job.chunks.read(from, count, now), epoch))
@@ -321,6 +322,7 @@ impl Jobs {
     pub fn set_concurrency(&mut self, queue: &Bytes, limit: usize) {
         let q = self.queues.entry(queue.clone()).or_default();
         q.concurrency = limit;
+        self.sink.emit(&Change::Queue { name: queue, concurrency: limit });
         if !q.ready.is_empty() {
             self.ready.push(super::queue_wait_key(queue));
         }
@@ -331,7 +333,6 @@ impl Jobs {
 mod tests {
     use super::super::JobSettings;
     use super::*;
-    use crate::pubsub::Hub;
     use std::sync::Arc;
 
     fn jobs() -> Jobs {
@@ -343,7 +344,7 @@ mod tests {
             max_chunks: 100,
             max_dead: 10,
         };
-        Jobs::new(settings, Arc::new(Hub::new()))
+        Jobs::new(settings, Arc::new(crate::engine::change::Discard))
     }
 
     fn b(s: &str) -> Bytes {

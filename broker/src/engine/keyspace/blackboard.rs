@@ -3,13 +3,13 @@
 //! (`SET k v` and `BB.GET "" k` see the same key); every other scope is a database of its own after
 //! the numbered ones, created on first write.
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
 
 use super::journal::{Journal, ScopeStats, Since};
 use super::{Keyspace, NO_EXPIRY, Ttl, Value, notify};
-use crate::engine::blocking::WaitKey;
 use crate::engine::glob::glob_match;
+use crate::engine::wait::WaitKey;
 
 /// A BB.SET condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +50,13 @@ pub fn wait_key(scope: &[u8], key: &[u8]) -> WaitKey {
     WaitKey::Named { domain: "bb", name: Bytes::from(name) }
 }
 
-fn conflict(revision: u64) -> CommandError {
-    CommandError::new(format!("CONFLICT the key is at revision {revision}"))
+fn conflict(revision: u64) -> Error {
+    Error::new(format!("CONFLICT the key is at revision {revision}"))
 }
 
 impl Keyspace {
     /// The database of a scope; created on demand when `create`. `Ok(None)`: no such scope (yet).
-    fn scope_db(&mut self, scope: &[u8], create: bool) -> Result<Option<usize>, CommandError> {
+    pub(super) fn scope_db(&mut self, scope: &[u8], create: bool) -> Result<Option<usize>, Error> {
         if scope.is_empty() {
             self.journal_mut(0).arm();
             return Ok(Some(0));
@@ -67,13 +67,13 @@ impl Keyspace {
         if !create {
             return Ok(None);
         }
-        if self.scopes.len() >= self.settings.max_scopes {
-            return Err(CommandError::fixed("ERR too many blackboard scopes (blackboard.max_scopes)"));
+        if self.scopes.len() >= self.settings.blackboard.max_scopes {
+            return Err(Error::fixed("ERR too many blackboard scopes (blackboard.max_scopes)"));
         }
         let db = self.dbs.len();
         let name = Bytes::copy_from_slice(scope);
         self.dbs.push(super::Db::default());
-        self.journals.push(Some(Journal::new(name.clone(), self.settings.journal)));
+        self.journals.push(Some(Journal::new(name.clone(), self.settings.blackboard.journal())));
         self.scopes.insert(name, db);
         Ok(Some(db))
     }
@@ -89,15 +89,7 @@ impl Keyspace {
 
     /// BB.SET: stores the value (TTL: an absolute deadline, or kept / cleared) if the condition
     /// holds; the new revision, or CONFLICT with the current one.
-    pub fn bb_set(
-        &mut self,
-        scope: &[u8],
-        key: &[u8],
-        value: &[u8],
-        ttl: Ttl,
-        condition: BbCondition,
-        now: u64,
-    ) -> Result<u64, CommandError> {
+    pub fn bb_set(&mut self, scope: &[u8], key: &[u8], value: &[u8], ttl: Ttl, condition: BbCondition, now: u64) -> Result<u64, Error> {
         let db = self.scope_db(scope, true)?.expect("created");
         let current = self.dbs[db].get(key).filter(|e| e.expire_at > now).map(|e| e.revision);
         let allowed = match condition {
@@ -112,7 +104,7 @@ impl Keyspace {
         if let Ttl::At(at) = ttl
             && at <= now
         {
-            return Err(CommandError::fixed("ERR invalid expire time in 'bb.set' command"));
+            return Err(Error::fixed("ERR invalid expire time in 'bb.set' command"));
         }
         self.store(db, key, Value::string(value), ttl, now);
         self.changed(db, key, notify::STRING, "set");
@@ -120,7 +112,7 @@ impl Keyspace {
     }
 
     /// BB.GET: value, revision and TTL; counts a get and a hit or miss in the scope's stats.
-    pub fn bb_get(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<Option<BbEntry>, CommandError> {
+    pub fn bb_get(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<Option<BbEntry>, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(None) };
         let found = match self.dbs[db].get(key).filter(|e| e.expire_at > now) {
             Some(e) => Some(BbEntry {
@@ -140,16 +132,16 @@ impl Keyspace {
         Ok(found)
     }
 
-    pub fn bb_has(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<bool, CommandError> {
+    pub fn bb_has(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<bool, Error> {
         Ok(self.bb_get(scope, key, now)?.is_some())
     }
 
-    pub fn bb_del(&mut self, scope: &[u8], keys: &[Bytes], now: u64) -> Result<usize, CommandError> {
+    pub fn bb_del(&mut self, scope: &[u8], keys: &[Bytes], now: u64) -> Result<usize, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(0) };
         Ok(keys.iter().filter(|k| self.delete(db, k, now).is_some()).count())
     }
 
-    pub fn bb_keys(&mut self, scope: &[u8], pattern: Option<&[u8]>, now: u64) -> Result<Vec<Bytes>, CommandError> {
+    pub fn bb_keys(&mut self, scope: &[u8], pattern: Option<&[u8]>, now: u64) -> Result<Vec<Bytes>, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(Vec::new()) };
         Ok(self.dbs[db]
             .iter()
@@ -160,7 +152,7 @@ impl Keyspace {
 
     /// BB.GETALL: every live matching key with its value, and the journal position that reflects
     /// (a watcher re-reads with this, then resumes from the position).
-    pub fn bb_getall(&mut self, scope: &[u8], pattern: Option<&[u8]>, now: u64) -> Result<(u64, Vec<(Bytes, BbEntry)>), CommandError> {
+    pub fn bb_getall(&mut self, scope: &[u8], pattern: Option<&[u8]>, now: u64) -> Result<(u64, Vec<(Bytes, BbEntry)>), Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok((0, Vec::new())) };
         let mut entries = Vec::new();
         for (k, e) in self.dbs[db].iter() {
@@ -176,12 +168,12 @@ impl Keyspace {
     }
 
     /// BB.CLEAR: deletes every key of the scope (each a `del` event); how many there were.
-    pub fn bb_clear(&mut self, scope: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn bb_clear(&mut self, scope: &[u8], now: u64) -> Result<usize, Error> {
         let keys = self.bb_keys(scope, None, now)?;
         self.bb_del(scope, &keys, now)
     }
 
-    pub fn bb_stats(&mut self, scope: &[u8], now: u64) -> Result<Option<ScopeReport>, CommandError> {
+    pub fn bb_stats(&mut self, scope: &[u8], now: u64) -> Result<Option<ScopeReport>, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(None) };
         let (mut keys, mut bytes) = (0, 0);
         for (k, e) in self.dbs[db].iter().filter(|(_, e)| e.expire_at > now) {
@@ -201,7 +193,7 @@ impl Keyspace {
     }
 
     /// BB.CHANGES: journal entries after `seq` (with the scope's journal to render them).
-    pub fn bb_changes(&mut self, scope: &[u8], seq: u64, count: usize) -> Result<(Since, Option<&Journal>), CommandError> {
+    pub fn bb_changes(&mut self, scope: &[u8], seq: u64, count: usize) -> Result<(Since, Option<&Journal>), Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok((Since::Changes(Vec::new()), None)) };
         let journal = self.journals[db].as_ref().expect("a scope database has a journal");
         Ok((journal.since(seq, count), Some(journal)))

@@ -1,11 +1,29 @@
 //! Key operations that apply to any type: deletion, existence, renaming, scanning, expiry, databases.
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
-use herald_protocol::command::{ExpireCondition, ScanArgs};
 
 use super::{Keyspace, NO_EXPIRY, notify};
+use crate::engine::change::Change;
 use crate::engine::glob::glob_match;
+
+/// EXPIRE's NX / XX / GT / LT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpireCondition {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    pub kind: Option<Bytes>,
+}
 
 /// One SCAN reply: the next cursor and the keys found.
 #[derive(Debug, PartialEq)]
@@ -118,9 +136,9 @@ impl Keyspace {
     }
 
     /// RENAME / RENAMENX. Returns false when RENAMENX found the target taken.
-    pub fn rename(&mut self, db: usize, from: &[u8], to: &[u8], only_if_new: bool, now: u64) -> Result<bool, CommandError> {
+    pub fn rename(&mut self, db: usize, from: &[u8], to: &[u8], only_if_new: bool, now: u64) -> Result<bool, Error> {
         if !self.exists(db, from, now) {
-            return Err(CommandError::no_such_key());
+            return Err(Error::no_such_key());
         }
         if from == to {
             return Ok(!only_if_new);
@@ -141,9 +159,9 @@ impl Keyspace {
     }
 
     /// COPY: false if the source is missing or the target exists without REPLACE.
-    pub fn copy(&mut self, db: usize, from: &[u8], to_db: usize, to: &[u8], replace: bool, now: u64) -> Result<bool, CommandError> {
+    pub fn copy(&mut self, db: usize, from: &[u8], to_db: usize, to: &[u8], replace: bool, now: u64) -> Result<bool, Error> {
         if db == to_db && from == to {
-            return Err(CommandError::fixed("ERR source and destination objects are the same"));
+            return Err(Error::fixed("ERR source and destination objects are the same"));
         }
         self.expire_if_due(db, from, now);
         let Some(mut entry) = self.dbs[db].get(from).cloned() else { return Ok(false) };
@@ -160,9 +178,9 @@ impl Keyspace {
     }
 
     /// MOVE: false if the key is missing here or already present in the target database.
-    pub fn move_key(&mut self, db: usize, key: &[u8], to_db: usize, now: u64) -> Result<bool, CommandError> {
+    pub fn move_key(&mut self, db: usize, key: &[u8], to_db: usize, now: u64) -> Result<bool, Error> {
         if db == to_db {
-            return Err(CommandError::fixed("ERR source and destination objects are the same"));
+            return Err(Error::fixed("ERR source and destination objects are the same"));
         }
         if !self.exists(db, key, now) || self.exists(to_db, key, now) {
             return Ok(false);
@@ -191,7 +209,7 @@ impl Keyspace {
             return ExpireOutcome::Deleted;
         }
         self.dbs[db].set_expire(key, at as u64);
-        self.changed(db, key, notify::GENERIC, "expire");
+        self.retimed(db, key, "expire");
         ExpireOutcome::Set
     }
 
@@ -209,7 +227,7 @@ impl Keyspace {
         let has = self.live_mut(db, key, now).is_some_and(|e| e.has_expiry());
         if has {
             self.dbs[db].set_expire(key, NO_EXPIRY);
-            self.changed(db, key, notify::GENERIC, "persist");
+            self.retimed(db, key, "persist");
         }
         has
     }
@@ -227,18 +245,25 @@ impl Keyspace {
 
     /// FLUSHDB: dirties watchers of keys that existed, then empties the database.
     pub fn flush_db(&mut self, db: usize) {
+        self.clear_db(db);
+        self.sink.emit(&Change::Flush(Some(db)));
+    }
+
+    /// FLUSHALL: every database and every blackboard scope.
+    pub fn flush_all(&mut self) {
+        for db in 0..self.dbs.len() {
+            self.clear_db(db);
+        }
+        self.sink.emit(&Change::Flush(None));
+    }
+
+    fn clear_db(&mut self, db: usize) {
         for key in self.watches.keys_of(db) {
             if self.dbs[db].get(&key).is_some() {
                 self.watches.touch(db, &key);
             }
         }
         self.dbs[db].clear();
-    }
-
-    pub fn flush_all(&mut self) {
-        for db in 0..self.dbs.len() {
-            self.flush_db(db);
-        }
     }
 
     /// SWAPDB: exchanges two databases' contents; watchers of keys in either are dirtied.
@@ -254,6 +279,7 @@ impl Keyspace {
             }
         }
         self.dbs.swap(a, b);
+        self.sink.emit(&Change::SwapDb(a, b));
     }
 }
 
@@ -303,7 +329,7 @@ mod tests {
         ks.mset(0, &[(b("a"), b("1")), (b("b"), b("2"))], false, 0);
         assert_eq!(ks.rename(0, b"a", b"b", true, 0), Ok(false));
         assert_eq!(ks.rename(0, b"a", b"c", false, 0), Ok(true));
-        assert_eq!(ks.rename(0, b"a", b"c", false, 0), Err(CommandError::no_such_key()));
+        assert_eq!(ks.rename(0, b"a", b"c", false, 0), Err(Error::no_such_key()));
         assert_eq!(ks.copy(0, b"c", 1, b"c", false, 0), Ok(true));
         assert_eq!(ks.move_key(0, b"c", 1, 0), Ok(false), "target exists");
         assert_eq!(ks.move_key(0, b"b", 1, 0), Ok(true));

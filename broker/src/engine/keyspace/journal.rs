@@ -1,19 +1,14 @@
 //! A blackboard scope's change journal: every change to a key in the scope, numbered, with its value,
 //! published as a watch event and kept in a bounded log so a watcher that reconnects can resume.
 //!
-//! Events go out on `__bb:<event>@<scope>__:<key>` (so a Redis client watches with
-//! `PSUBSCRIBE __bb:*@<scope>__:<glob>`, or only expiries with `__bb:expire@...`); the message is JSON,
-//! see `docs/commands.md`. Sequence numbers are per scope and never reused, so a
-//! watcher detects any gap, and `BB.CHANGES scope SINCE seq` answers what it missed, or says plainly that
-//! the log no longer reaches back that far.
+//! The keyspace emits each journaled change with its sequence number (`engine::change::Journaled`);
+//! `crate::events` publishes it on `__bb:<event>@<scope>__:<key>` (see `docs/commands.md`). Sequence
+//! numbers are per scope and never reused, so a watcher detects any gap, and `BB.CHANGES scope SINCE
+//! seq` answers what it missed, or says plainly that the log no longer reaches back that far.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use herald_protocol::json::bytes_to_json;
-use serde_json::json;
-
-use crate::pubsub::Hub;
 
 /// What happened to a key, as watchers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +31,7 @@ impl ChangeKind {
 /// One journaled change. Key and value share one allocation: a plain SET on the global scope pays for
 /// journaling, so it should cost one allocation, not two.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct JournalEntry {
     pub seq: u64,
     pub kind: ChangeKind,
     pub revision: u64,
@@ -46,12 +41,12 @@ pub struct Change {
     has_value: bool,
 }
 
-impl Change {
+impl JournalEntry {
     pub fn new(seq: u64, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>) -> Self {
         let mut data = Vec::with_capacity(key.len() + value.map_or(0, |v| v.len()));
         data.extend_from_slice(key);
         data.extend_from_slice(value.unwrap_or(b""));
-        Change { seq, kind, revision, data: data.into_boxed_slice(), key_len: key.len() as u32, has_value: value.is_some() }
+        JournalEntry { seq, kind, revision, data: data.into_boxed_slice(), key_len: key.len() as u32, has_value: value.is_some() }
     }
 
     pub fn key(&self) -> &[u8] {
@@ -88,10 +83,8 @@ pub struct ScopeStats {
 
 pub struct Journal {
     scope: Bytes,
-    /// `@<scope>__:`, what follows the event kind in every event channel of this scope.
-    channel_suffix: Vec<u8>,
     seq: u64,
-    log: VecDeque<Change>,
+    log: VecDeque<JournalEntry>,
     bytes: usize,
     limits: JournalLimits,
     /// Whether changes are journaled even with no subscriber listening. Named scopes always are;
@@ -104,7 +97,7 @@ pub struct Journal {
 /// The outcome of asking for the changes after a sequence number.
 #[derive(Debug, PartialEq)]
 pub enum Since {
-    Changes(Vec<Change>),
+    Changes(Vec<JournalEntry>),
     /// The log starts after `seq + 1`: changes were lost to its bound; `oldest` is the first kept.
     Lost {
         oldest: u64,
@@ -113,13 +106,10 @@ pub enum Since {
 
 impl Journal {
     pub fn new(scope: Bytes, limits: JournalLimits) -> Self {
-        let mut channel_suffix = b"@".to_vec();
-        channel_suffix.extend_from_slice(&scope);
-        channel_suffix.extend_from_slice(b"__:");
-        Journal { scope, channel_suffix, seq: 0, log: VecDeque::new(), bytes: 0, limits, armed: true, stats: ScopeStats::default() }
+        Journal { scope, seq: 0, log: VecDeque::new(), bytes: 0, limits, armed: true, stats: ScopeStats::default() }
     }
 
-    /// A journal that records only once [`Journal::arm`]ed or while someone subscribes.
+    /// A journal that records only once [`Journal::arm`]ed or while someone listens.
     pub fn dormant(scope: Bytes, limits: JournalLimits) -> Self {
         Journal { armed: false, ..Journal::new(scope, limits) }
     }
@@ -137,10 +127,11 @@ impl Journal {
         self.seq
     }
 
-    /// Records a change: counts it, logs it (trimming to the bounds) and publishes the watch event.
-    pub fn record(&mut self, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>, hub: &Hub) {
-        if !self.armed && hub.is_idle() {
-            return;
+    /// Records a change: counts it and logs it (trimming to the bounds); its sequence number, or
+    /// `None` when a dormant journal skips it (nobody listens and no BB.* command armed it).
+    pub fn record(&mut self, key: &[u8], kind: ChangeKind, revision: u64, value: Option<&[u8]>, listening: bool) -> Option<u64> {
+        if !self.armed && !listening {
+            return None;
         }
         self.seq += 1;
         match kind {
@@ -148,18 +139,29 @@ impl Journal {
             ChangeKind::Del => self.stats.deletes += 1,
             ChangeKind::Expire => self.stats.expired += 1,
         }
-        let change = Change::new(self.seq, key, kind, revision, value);
-        if !hub.is_idle() {
-            let mut channel = format!("__bb:{}", kind.name()).into_bytes();
-            channel.extend_from_slice(&self.channel_suffix);
-            channel.extend_from_slice(key);
-            if hub.has_receivers(&channel) {
-                hub.publish_bytes(Bytes::from(channel), Bytes::from(self.event_json(&change)));
-            }
-        }
-        self.bytes += change.size();
-        self.log.push_back(change);
+        let entry = JournalEntry::new(self.seq, key, kind, revision, value);
+        self.bytes += entry.size();
+        self.log.push_back(entry);
         self.trim();
+        Some(self.seq)
+    }
+
+    /// Puts back an entry read from persistence with its original sequence number (one at or below
+    /// the journal's position is already there and is skipped).
+    pub fn restore(&mut self, key: &[u8], seq: u64, kind: ChangeKind, revision: u64, value: Option<&[u8]>) {
+        if seq <= self.seq {
+            return;
+        }
+        self.seq = seq;
+        let entry = JournalEntry::new(seq, key, kind, revision, value);
+        self.bytes += entry.size();
+        self.log.push_back(entry);
+        self.trim();
+    }
+
+    /// Moves the position on to `seq` (restored from a snapshot: earlier changes are not kept).
+    pub fn restore_seq(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
     }
 
     fn trim(&mut self) {
@@ -170,18 +172,9 @@ impl Journal {
         }
     }
 
-    /// The JSON text of a watch event (the message published, and what BB.CHANGES renders as JSON).
-    pub fn event_json(&self, c: &Change) -> Vec<u8> {
-        let value = c.value().map(bytes_to_json).unwrap_or(serde_json::Value::Null);
-        let event = json!({
-            "scope": bytes_to_json(&self.scope),
-            "key": bytes_to_json(c.key()),
-            "event": c.kind.name(),
-            "seq": c.seq,
-            "revision": c.revision,
-            "value": value,
-        });
-        serde_json::to_vec(&event).expect("JSON values always serialise")
+    /// The retained entries, oldest first (for snapshots).
+    pub fn entries(&self) -> impl Iterator<Item = &JournalEntry> {
+        self.log.iter()
     }
 
     /// Changes with a sequence number above `seq`, at most `count`.
@@ -200,10 +193,9 @@ mod tests {
 
     #[test]
     fn sequence_log_and_loss() {
-        let hub = Hub::new();
         let mut j = Journal::new(Bytes::from_static(b"s"), JournalLimits { max_entries: 3, max_bytes: 0 });
         for i in 0..5u64 {
-            j.record(b"k", ChangeKind::Set, i + 1, Some(b"v"), &hub);
+            j.record(b"k", ChangeKind::Set, i + 1, Some(b"v"), false);
         }
         assert_eq!(j.seq(), 5);
         assert_eq!(j.since(1, 10), Since::Lost { oldest: 3 });
@@ -212,13 +204,5 @@ mod tests {
         let Since::Changes(c) = j.since(5, 10) else { panic!() };
         assert!(c.is_empty());
         assert_eq!(j.stats.sets, 5);
-    }
-
-    #[test]
-    fn event_text() {
-        let j = Journal::new(Bytes::from_static(b"s"), JournalLimits { max_entries: 0, max_bytes: 0 });
-        let c = Change::new(1, b"k", ChangeKind::Expire, 2, Some(b"\xff"));
-        let v: serde_json::Value = serde_json::from_slice(&j.event_json(&c)).unwrap();
-        assert_eq!(v, json!({"scope": "s", "key": "k", "event": "expire", "seq": 1, "revision": 2, "value": {"base64": "/w=="}}));
     }
 }

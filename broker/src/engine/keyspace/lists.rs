@@ -3,9 +3,9 @@
 
 use std::collections::VecDeque;
 
+use crate::engine::Error;
+use crate::engine::change::End;
 use bytes::Bytes;
-use herald_protocol::CommandError;
-use herald_protocol::command::End;
 
 use super::{Keyspace, Ttl, Value, notify};
 
@@ -14,17 +14,17 @@ fn own(b: &Bytes) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
-fn list_of(value: &Value) -> Result<&VecDeque<Bytes>, CommandError> {
+fn list_of(value: &Value) -> Result<&VecDeque<Bytes>, Error> {
     match value {
         Value::List(l) => Ok(l),
-        _ => Err(CommandError::wrong_type()),
+        _ => Err(Error::wrong_type()),
     }
 }
 
-fn list_of_mut(value: &mut Value) -> Result<&mut VecDeque<Bytes>, CommandError> {
+fn list_of_mut(value: &mut Value) -> Result<&mut VecDeque<Bytes>, Error> {
     match value {
         Value::List(l) => Ok(l),
-        _ => Err(CommandError::wrong_type()),
+        _ => Err(Error::wrong_type()),
     }
 }
 
@@ -36,8 +36,8 @@ fn clamp_range(len: usize, start: i64, stop: i64) -> Option<(usize, usize)> {
     if start > stop || start >= len { None } else { Some((start as usize, stop as usize)) }
 }
 
-fn parse_index(raw: &[u8]) -> Result<i64, CommandError> {
-    herald_protocol::number::parse_i64(raw).ok_or(CommandError::not_integer())
+fn parse_index(raw: &[u8]) -> Result<i64, Error> {
+    herald_protocol::number::parse_i64(raw).ok_or(Error::not_integer())
 }
 
 fn index_of(len: usize, index: i64) -> Option<usize> {
@@ -69,7 +69,7 @@ pub struct PosOptions {
 
 impl Keyspace {
     /// The live list at `key`: `Ok(None)` when absent, WRONGTYPE when another type.
-    fn list(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<&VecDeque<Bytes>>, CommandError> {
+    fn list(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<&VecDeque<Bytes>>, Error> {
         match self.read(db, key, now) {
             Some(entry) => list_of(&entry.value).map(Some),
             None => Ok(None),
@@ -78,13 +78,7 @@ impl Keyspace {
 
     /// Applies `f` to the live list at `key` (bumping its revision), deleting the key if it ends
     /// empty. `Ok(None)` when the key is absent.
-    fn with_list<T>(
-        &mut self,
-        db: usize,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&mut VecDeque<Bytes>) -> T,
-    ) -> Result<Option<T>, CommandError> {
+    fn with_list<T>(&mut self, db: usize, key: &[u8], now: u64, f: impl FnOnce(&mut VecDeque<Bytes>) -> T) -> Result<Option<T>, Error> {
         let Some(entry) = self.live_mut(db, key, now) else { return Ok(None) };
         let list = list_of_mut(&mut entry.value)?;
         let out = f(list);
@@ -103,15 +97,7 @@ impl Keyspace {
     }
 
     /// LPUSH / RPUSH (and the X forms): the length after, or 0 when X found no list.
-    pub fn push(
-        &mut self,
-        db: usize,
-        key: &[u8],
-        end: End,
-        elements: &[Bytes],
-        only_existing: bool,
-        now: u64,
-    ) -> Result<usize, CommandError> {
+    pub fn push(&mut self, db: usize, key: &[u8], end: End, elements: &[Bytes], only_existing: bool, now: u64) -> Result<usize, Error> {
         let pushed = self.with_list(db, key, now, |list| {
             for e in elements {
                 match end {
@@ -138,12 +124,12 @@ impl Keyspace {
                 len
             }
         };
-        self.changed(db, key, notify::LIST, push_event(end));
+        self.pushed(db, key, end, elements, push_event(end));
         Ok(len)
     }
 
     /// LPOP / RPOP: up to `count` elements, `Ok(None)` when the key is absent.
-    pub fn pop(&mut self, db: usize, key: &[u8], end: End, count: usize, now: u64) -> Result<Option<Vec<Bytes>>, CommandError> {
+    pub fn pop(&mut self, db: usize, key: &[u8], end: End, count: usize, now: u64) -> Result<Option<Vec<Bytes>>, Error> {
         let popped = self.with_list(db, key, now, |list| {
             let n = count.min(list.len());
             (0..n)
@@ -156,7 +142,7 @@ impl Keyspace {
         if let Some(items) = &popped
             && !items.is_empty()
         {
-            self.changed(db, key, notify::LIST, pop_event(end));
+            self.popped(db, key, end, items.len(), pop_event(end));
             self.delete_if_emptied(db, key, now);
         }
         Ok(popped)
@@ -164,14 +150,7 @@ impl Keyspace {
 
     /// The first of `keys` holding a non-empty list, popped (BLPOP, LMPOP). WRONGTYPE when a key
     /// before it holds another type.
-    pub fn pop_first(
-        &mut self,
-        db: usize,
-        keys: &[Bytes],
-        end: End,
-        count: usize,
-        now: u64,
-    ) -> Result<Option<(Bytes, Vec<Bytes>)>, CommandError> {
+    pub fn pop_first(&mut self, db: usize, keys: &[Bytes], end: End, count: usize, now: u64) -> Result<Option<(Bytes, Vec<Bytes>)>, Error> {
         for key in keys {
             if let Some(items) = self.pop(db, key, end, count, now)?
                 && !items.is_empty()
@@ -182,11 +161,11 @@ impl Keyspace {
         Ok(None)
     }
 
-    pub fn llen(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn llen(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, Error> {
         Ok(self.list(db, key, now)?.map_or(0, |l| l.len()))
     }
 
-    pub fn lrange(&mut self, db: usize, key: &[u8], start: i64, stop: i64, now: u64) -> Result<Vec<Bytes>, CommandError> {
+    pub fn lrange(&mut self, db: usize, key: &[u8], start: i64, stop: i64, now: u64) -> Result<Vec<Bytes>, Error> {
         let Some(list) = self.list(db, key, now)? else { return Ok(Vec::new()) };
         Ok(match clamp_range(list.len(), start, stop) {
             Some((a, b)) => list.range(a..=b).cloned().collect(),
@@ -196,24 +175,24 @@ impl Keyspace {
 
     /// LINDEX: `Ok(None)` for a missing key or an index out of range. The index text is parsed only
     /// once the key is known to exist, as Redis does.
-    pub fn lindex(&mut self, db: usize, key: &[u8], index: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn lindex(&mut self, db: usize, key: &[u8], index: &[u8], now: u64) -> Result<Option<Bytes>, Error> {
         let Some(list) = self.list(db, key, now)? else { return Ok(None) };
         let index = parse_index(index)?;
         Ok(index_of(list.len(), index).map(|i| list[i].clone()))
     }
 
     /// LSET: like LINDEX, the key is looked up ("no such key", WRONGTYPE) before the index is parsed.
-    pub fn lset(&mut self, db: usize, key: &[u8], index: &[u8], element: &Bytes, now: u64) -> Result<(), CommandError> {
-        let Some(list) = self.list(db, key, now)? else { return Err(CommandError::no_such_key()) };
+    pub fn lset(&mut self, db: usize, key: &[u8], index: &[u8], element: &Bytes, now: u64) -> Result<(), Error> {
+        let Some(list) = self.list(db, key, now)? else { return Err(Error::no_such_key()) };
         let index = parse_index(index)?;
-        let i = index_of(list.len(), index).ok_or(CommandError::fixed("ERR index out of range"))?;
+        let i = index_of(list.len(), index).ok_or(Error::fixed("ERR index out of range"))?;
         self.with_list(db, key, now, |list| list[i] = own(element))?;
         self.changed(db, key, notify::LIST, "lset");
         Ok(())
     }
 
     /// LREM: removes up to |count| matches from the head (count > 0), the tail (< 0) or all (0).
-    pub fn lrem(&mut self, db: usize, key: &[u8], count: i64, element: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn lrem(&mut self, db: usize, key: &[u8], count: i64, element: &[u8], now: u64) -> Result<usize, Error> {
         let removed = self
             .with_list(db, key, now, |list| {
                 let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
@@ -248,7 +227,7 @@ impl Keyspace {
         Ok(removed)
     }
 
-    pub fn ltrim(&mut self, db: usize, key: &[u8], start: i64, stop: i64, now: u64) -> Result<(), CommandError> {
+    pub fn ltrim(&mut self, db: usize, key: &[u8], start: i64, stop: i64, now: u64) -> Result<(), Error> {
         let trimmed = self.with_list(db, key, now, |list| match clamp_range(list.len(), start, stop) {
             Some((a, b)) => {
                 list.truncate(b + 1);
@@ -264,7 +243,7 @@ impl Keyspace {
     }
 
     /// LINSERT: the new length, -1 when the pivot is absent, 0 when the key is.
-    pub fn linsert(&mut self, db: usize, key: &[u8], before: bool, pivot: &[u8], element: &Bytes, now: u64) -> Result<i64, CommandError> {
+    pub fn linsert(&mut self, db: usize, key: &[u8], before: bool, pivot: &[u8], element: &Bytes, now: u64) -> Result<i64, Error> {
         let inserted = self.with_list(db, key, now, |list| match list.iter().position(|e| e == pivot) {
             Some(i) => {
                 list.insert(if before { i } else { i + 1 }, own(element));
@@ -283,7 +262,7 @@ impl Keyspace {
     }
 
     /// LPOS: positions of `element`, honouring RANK (direction and skip), COUNT (0 = all) and MAXLEN.
-    pub fn lpos(&mut self, db: usize, key: &[u8], element: &[u8], opts: PosOptions, now: u64) -> Result<Vec<usize>, CommandError> {
+    pub fn lpos(&mut self, db: usize, key: &[u8], element: &[u8], opts: PosOptions, now: u64) -> Result<Vec<usize>, Error> {
         let PosOptions { rank, count, max_len } = opts;
         let Some(list) = self.list(db, key, now)? else { return Ok(Vec::new()) };
         let len = list.len();
@@ -309,15 +288,7 @@ impl Keyspace {
 
     /// LMOVE: pops from one end of `source`, pushes to an end of `destination`; `Ok(None)` when the
     /// source is empty. The destination's type is checked before anything moves.
-    pub fn lmove(
-        &mut self,
-        db: usize,
-        source: &[u8],
-        destination: &[u8],
-        from: End,
-        to: End,
-        now: u64,
-    ) -> Result<Option<Bytes>, CommandError> {
+    pub fn lmove(&mut self, db: usize, source: &[u8], destination: &[u8], from: End, to: End, now: u64) -> Result<Option<Bytes>, Error> {
         if self.list(db, source, now)?.is_none_or(|l| l.is_empty()) {
             return Ok(None);
         }
@@ -368,7 +339,7 @@ mod tests {
         assert_eq!(ks.lrem(0, b"l", -1, b"b", 0).unwrap(), 1);
         ks.ltrim(0, b"l", 1, -2, 0).unwrap();
         assert_eq!(ks.lrange(0, b"l", 0, -1, 0).unwrap(), b(&["b", "x", "c"]));
-        assert_eq!(ks.lset(0, b"l", b"9", &Bytes::from_static(b"z"), 0), Err(CommandError::fixed("ERR index out of range")));
+        assert_eq!(ks.lset(0, b"l", b"9", &Bytes::from_static(b"z"), 0), Err(Error::fixed("ERR index out of range")));
         assert_eq!(ks.lmove(0, b"l", b"m", End::Left, End::Right, 0).unwrap().as_deref(), Some(&b"b"[..]));
         assert_eq!(ks.lrange(0, b"m", 0, -1, 0).unwrap(), b(&["b"]));
     }

@@ -11,6 +11,7 @@ mod generic;
 pub mod journal;
 pub mod lists;
 pub mod notify;
+mod restore;
 pub mod strings;
 mod value;
 mod watch;
@@ -18,20 +19,29 @@ mod watch;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
 
 pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
 pub use db::{Db, Previous};
-pub use generic::{ExpireOutcome, ScanPage};
-pub use journal::{Change, ChangeKind, JournalLimits, ScopeStats, Since};
+pub use generic::{ExpireCondition, ExpireOutcome, ScanArgs, ScanPage};
+pub use journal::{ChangeKind, JournalEntry, JournalLimits, ScopeStats, Since};
 pub use lists::PosOptions;
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
 
-use crate::engine::blocking::WaitKey;
-use crate::pubsub::Hub;
+use crate::engine::change::{Change, ChangeSink, End, Journaled, KeyChange, KeyEffect};
+use crate::engine::wait::{Ready, WaitKey};
 use journal::Journal;
+
+/// What a change did, as the keyspace's hooks tell [`Keyspace::record`].
+enum Did<'v> {
+    Stored,
+    Deadline,
+    Removed { revision: u64, value: Option<&'v [u8]> },
+    Pushed { end: End, values: &'v [Bytes] },
+    Popped { end: End, count: usize },
+}
 
 /// `expire_at` of a key without expiry.
 pub const NO_EXPIRY: u64 = u64::MAX;
@@ -50,11 +60,24 @@ pub struct KeyspaceSettings {
     pub databases: usize,
     /// Largest string a command may build (APPEND, SETRANGE): `proto-max-bulk-len`.
     pub max_string_len: usize,
-    pub notify_flags: u32,
+    pub blackboard: BlackboardSettings,
+}
+
+/// The `[blackboard]` section of the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlackboardSettings {
     /// Most blackboard scopes besides the global one.
     pub max_scopes: usize,
-    /// Bounds of each blackboard scope's change journal.
-    pub journal: JournalLimits,
+    /// Bounds of each scope's change journal (0: unbounded).
+    pub journal_max_entries: usize,
+    pub journal_max_bytes: usize,
+}
+
+impl BlackboardSettings {
+    pub fn journal(&self) -> JournalLimits {
+        JournalLimits { max_entries: self.journal_max_entries, max_bytes: self.journal_max_bytes }
+    }
 }
 
 /// The keyspace: numbered databases (`SELECT 0..databases-1`) followed by blackboard scopes, each a
@@ -70,19 +93,19 @@ pub struct Keyspace {
     bb_waiting: bool,
     watches: watch::Watches,
     settings: KeyspaceSettings,
-    hub: Arc<Hub>,
+    sink: Arc<dyn ChangeSink>,
     pub stats: KeyspaceStats,
     /// Unix ms when the broker started, the zero of `Entry::accessed`.
     started_ms: u64,
     /// Keys that may unblock waiting clients (a list was created), drained by `State::settle`.
-    ready: Vec<WaitKey>,
+    ready: Ready,
 }
 
 impl Keyspace {
-    pub fn new(settings: KeyspaceSettings, hub: Arc<Hub>, started_ms: u64) -> Self {
+    pub fn new(settings: KeyspaceSettings, sink: Arc<dyn ChangeSink>, started_ms: u64) -> Self {
         let dbs = (0..settings.databases).map(|_| Db::default()).collect();
         let mut journals: Vec<Option<Journal>> = (0..settings.databases).map(|_| None).collect();
-        journals[0] = Some(Journal::dormant(Bytes::new(), settings.journal));
+        journals[0] = Some(Journal::dormant(Bytes::new(), settings.blackboard.journal()));
         Keyspace {
             dbs,
             journals,
@@ -90,19 +113,15 @@ impl Keyspace {
             bb_waiting: false,
             watches: watch::Watches::new(settings.databases),
             settings,
-            hub,
+            sink,
             stats: KeyspaceStats::default(),
             started_ms,
-            ready: Vec::new(),
+            ready: Ready::default(),
         }
     }
 
     pub fn settings(&self) -> KeyspaceSettings {
         self.settings
-    }
-
-    pub fn set_notify_flags(&mut self, flags: u32) {
-        self.settings.notify_flags = flags;
     }
 
     pub fn set_max_string_len(&mut self, len: usize) {
@@ -122,54 +141,88 @@ impl Keyspace {
         (now.saturating_sub(self.started_ms) / 1000) as u32
     }
 
-    /// The single place a key's new value is announced: dirties WATCHes, sends the keyspace
-    /// notification, and for a blackboard scope journals and publishes the change with its value.
-    /// (A change of deadline only, `expire` / `persist`, is not a change of value for the journal.)
-    pub(crate) fn changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str) {
+    /// The one place a key change is produced, whatever the command: dirties WATCHes, journals the
+    /// change in a blackboard scope (waking BB.WAIT), and emits it as a typed [`Change`] for every
+    /// reader of changes (notifications, watch events, the persistence log).
+    fn record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, did: Did<'_>) {
         self.watches.touch(db, key);
-        self.notify(db, key, class, event);
-        if matches!(event, "expire" | "persist") {
-            return;
-        }
-        if let Some(journal) = self.journals[db].as_mut() {
-            let entry = self.dbs[db].get(key);
-            let revision = entry.map_or(0, |e| e.revision);
-            let value = entry.and_then(|e| e.value.as_str().ok());
-            journal.record(key, ChangeKind::Set, revision, value, &self.hub);
-            if self.bb_waiting {
-                self.ready.push(blackboard::wait_key(journal.scope(), key));
+        let listening = self.sink.listening();
+        let entry = self.dbs[db].get(key);
+        let journaled = match (&did, self.journals[db].as_mut()) {
+            (Did::Deadline, _) | (_, None) => None,
+            (Did::Removed { revision, value }, Some(journal)) => {
+                let kind = if event == "expired" { ChangeKind::Expire } else { ChangeKind::Del };
+                journal.record(key, kind, *revision, *value, listening).map(|seq| (seq, kind, *revision, *value))
             }
+            (_, Some(journal)) => {
+                let revision = entry.map_or(0, |e| e.revision);
+                let value = entry.and_then(|e| e.value.as_str().ok());
+                journal.record(key, ChangeKind::Set, revision, value, listening).map(|seq| (seq, ChangeKind::Set, revision, value))
+            }
+        };
+        let journal = journaled.map(|(seq, kind, revision, value)| Journaled {
+            scope: self.journals[db].as_ref().expect("journaled").scope(),
+            seq,
+            kind,
+            revision,
+            value,
+        });
+        if self.bb_waiting
+            && let Some(j) = &journal
+            && j.kind == ChangeKind::Set
+        {
+            self.ready.push(blackboard::wait_key(j.scope, key));
         }
+        let effect = match (did, entry) {
+            (Did::Stored, Some(entry)) => KeyEffect::Stored(entry),
+            (Did::Deadline, entry) => KeyEffect::Deadline(entry.map_or(NO_EXPIRY, |e| e.expire_at)),
+            (Did::Pushed { end, values }, _) => KeyEffect::Pushed { end, values },
+            (Did::Popped { end, count }, _) => KeyEffect::Popped { end, count },
+            (Did::Stored | Did::Removed { .. }, _) => KeyEffect::Removed,
+        };
+        let numbered = db < self.settings.databases;
+        let scope = self.scope_name(db);
+        self.sink.emit(&Change::Key(KeyChange { db, numbered, scope, key, class, event, effect, journal }));
     }
 
-    /// The single place a key's removal is announced (`del`, `expired`, the source of a rename or
-    /// move): like [`Keyspace::changed`], with the value and revision it had.
+    /// The name of a named scope's database; `None` for the numbered databases.
+    fn scope_name(&self, db: usize) -> Option<&[u8]> {
+        if db < self.settings.databases { None } else { self.journals[db].as_ref().map(|j| &j.scope()[..]) }
+    }
+
+    /// A key's value changed (written, created, modified in place): announced with its new entry.
+    pub(crate) fn changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str) {
+        self.record(db, key, class, event, Did::Stored);
+    }
+
+    /// Only a key's deadline changed (`expire`, `persist`): not a change of value for the journal.
+    pub(crate) fn retimed(&mut self, db: usize, key: &[u8], event: &'static str) {
+        self.record(db, key, notify::GENERIC, event, Did::Deadline);
+    }
+
+    /// A key is gone (`del`, `expired`, the source of a rename or move), with the revision and value
+    /// it had (blackboard watchers are told the old value).
     pub(crate) fn removed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, old: Option<(u64, Option<&[u8]>)>) {
-        self.watches.touch(db, key);
-        self.notify(db, key, class, event);
-        if let Some(journal) = self.journals[db].as_mut() {
-            let kind = if event == "expired" { ChangeKind::Expire } else { ChangeKind::Del };
-            let (revision, value) = old.unwrap_or((0, None));
-            journal.record(key, kind, revision, value, &self.hub);
-        }
+        let (revision, value) = old.unwrap_or((0, None));
+        self.record(db, key, class, event, Did::Removed { revision, value });
     }
 
-    /// Sends a keyspace notification if `notify-keyspace-events` enables its class (numbered
-    /// databases only: blackboard scopes announce through their journals).
+    /// Values pushed onto a list.
+    pub(crate) fn pushed(&mut self, db: usize, key: &[u8], end: End, values: &[Bytes], event: &'static str) {
+        self.record(db, key, notify::LIST, event, Did::Pushed { end, values });
+    }
+
+    /// Values popped from a list.
+    pub(crate) fn popped(&mut self, db: usize, key: &[u8], end: End, count: usize, event: &'static str) {
+        self.record(db, key, notify::LIST, event, Did::Popped { end, count });
+    }
+
+    /// A notification-only event (`new`, `keymiss`, the `expire` that follows `SET ... EX`): nothing
+    /// stored changed, so nothing but notifications reads it.
     pub(crate) fn notify(&self, db: usize, key: &[u8], class: u32, event: &'static str) {
-        let flags = self.settings.notify_flags;
-        if !notify::enabled(flags, class) || db >= self.settings.databases {
-            return;
-        }
-        if flags & notify::KEYSPACE != 0 {
-            let mut channel = format!("__keyspace@{db}__:").into_bytes();
-            channel.extend_from_slice(key);
-            self.hub.publish(&channel, event.as_bytes());
-        }
-        if flags & notify::KEYEVENT != 0 {
-            let channel = format!("__keyevent@{db}__:{event}");
-            self.hub.publish(channel.as_bytes(), key);
-        }
+        let numbered = db < self.settings.databases;
+        let change = KeyChange { db, numbered, scope: self.scope_name(db), key, class, event, effect: KeyEffect::Notice, journal: None };
+        self.sink.emit(&Change::Key(change));
     }
 
     /// Removes a key whose deadline has passed and announces it (`expired`).
@@ -268,7 +321,7 @@ impl Keyspace {
     }
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        std::mem::take(&mut self.ready)
+        self.ready.take()
     }
 
     /// The earliest deadline set since the last call (cheap: called after every command).
@@ -288,12 +341,12 @@ impl Keyspace {
         }
     }
 
-    fn check_db(&self, index: i64) -> Result<usize, CommandError> {
-        usize::try_from(index).ok().filter(|i| *i < self.settings.databases).ok_or(CommandError::fixed("ERR DB index is out of range"))
+    fn check_db(&self, index: i64) -> Result<usize, Error> {
+        usize::try_from(index).ok().filter(|i| *i < self.settings.databases).ok_or(Error::fixed("ERR DB index is out of range"))
     }
 
     /// Validates a database index from a client (SELECT, MOVE, COPY DB, SWAPDB).
-    pub fn db_index(&self, index: i64) -> Result<usize, CommandError> {
+    pub fn db_index(&self, index: i64) -> Result<usize, Error> {
         self.check_db(index)
     }
 
@@ -331,10 +384,8 @@ pub(crate) mod test_support {
         let settings = KeyspaceSettings {
             databases: 16,
             max_string_len: 512 * 1024 * 1024,
-            notify_flags: 0,
-            max_scopes: 100,
-            journal: JournalLimits { max_entries: 1000, max_bytes: 0 },
+            blackboard: BlackboardSettings { max_scopes: 100, journal_max_entries: 1000, journal_max_bytes: 0 },
         };
-        Keyspace::new(settings, Arc::new(Hub::new()), 0)
+        Keyspace::new(settings, Arc::new(crate::engine::change::Discard), 0)
     }
 }

@@ -1,17 +1,54 @@
 //! String operations, with Redis 7's semantics and notifications.
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
-use herald_protocol::command::{Expiry, SetArgs, SetCondition};
 use herald_protocol::long_double::{self, LongDouble};
 use herald_protocol::number::parse_i64;
 
 use super::{Keyspace, NO_EXPIRY, Ttl, Value, notify};
 
+/// A write's time to live, as a command gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Seconds from now.
+    Ex(i64),
+    /// Milliseconds from now.
+    Px(i64),
+    /// Unix time in seconds.
+    ExAt(i64),
+    /// Unix time in milliseconds.
+    PxAt(i64),
+    /// Remove any expiry (GETEX PERSIST).
+    Persist,
+}
+
+/// When SET writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetCondition {
+    #[default]
+    Always,
+    /// Only if the key does not exist.
+    Nx,
+    /// Only if the key exists.
+    Xx,
+}
+
+/// SET's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetArgs {
+    pub key: Bytes,
+    pub value: Bytes,
+    pub condition: SetCondition,
+    /// Reply with the previous value.
+    pub get: bool,
+    pub expiry: Option<Expiry>,
+    pub keep_ttl: bool,
+}
+
 /// Converts a command's expiry to an absolute deadline, with Redis's validation: non-positive amounts
 /// and overflows are "invalid expire time in '<command>' command".
-pub fn resolve_expiry(expiry: Expiry, now: u64, command: &str) -> Result<u64, CommandError> {
-    let invalid = || CommandError::invalid_expire(command);
+pub fn resolve_expiry(expiry: Expiry, now: u64, command: &str) -> Result<u64, Error> {
+    let invalid = || Error::invalid_expire(command);
     let now = now as i64;
     let at = match expiry {
         Expiry::Persist => return Ok(NO_EXPIRY),
@@ -38,14 +75,14 @@ pub enum SetReply {
 }
 
 impl Keyspace {
-    pub fn get(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn get(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<Bytes>, Error> {
         match self.read(db, key, now) {
             Some(e) => Ok(Some(bytes(e.value.as_str()?))),
             None => Ok(None),
         }
     }
 
-    pub fn set(&mut self, db: usize, args: &SetArgs, now: u64) -> Result<SetReply, CommandError> {
+    pub fn set(&mut self, db: usize, args: &SetArgs, now: u64) -> Result<SetReply, Error> {
         let deadline = args.expiry.map(|e| resolve_expiry(e, now, "set")).transpose()?;
         let old = if args.get { Some(self.get(db, &args.key, now)?) } else { None };
         let blocked = match args.condition {
@@ -70,7 +107,7 @@ impl Keyspace {
     }
 
     /// SETEX / PSETEX.
-    pub fn set_ex(&mut self, db: usize, key: &[u8], value: &[u8], expiry: Expiry, command: &str, now: u64) -> Result<(), CommandError> {
+    pub fn set_ex(&mut self, db: usize, key: &[u8], value: &[u8], expiry: Expiry, command: &str, now: u64) -> Result<(), Error> {
         let at = resolve_expiry(expiry, now, command)?;
         self.store(db, key, Value::string(value), Ttl::At(at), now);
         self.changed(db, key, notify::STRING, "set");
@@ -87,14 +124,14 @@ impl Keyspace {
         true
     }
 
-    pub fn get_set(&mut self, db: usize, key: &[u8], value: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn get_set(&mut self, db: usize, key: &[u8], value: &[u8], now: u64) -> Result<Option<Bytes>, Error> {
         let old = self.get(db, key, now)?;
         self.store(db, key, Value::string(value), Ttl::Clear, now);
         self.changed(db, key, notify::STRING, "set");
         Ok(old)
     }
 
-    pub fn get_del(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn get_del(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<Bytes>, Error> {
         let old = self.get(db, key, now)?;
         if old.is_some() {
             self.delete(db, key, now);
@@ -102,20 +139,20 @@ impl Keyspace {
         Ok(old)
     }
 
-    pub fn get_ex(&mut self, db: usize, key: &[u8], expiry: Option<Expiry>, now: u64) -> Result<Option<Bytes>, CommandError> {
+    pub fn get_ex(&mut self, db: usize, key: &[u8], expiry: Option<Expiry>, now: u64) -> Result<Option<Bytes>, Error> {
         let deadline = expiry.map(|e| resolve_expiry(e, now, "getex")).transpose()?;
         let Some(value) = self.get(db, key, now)? else { return Ok(None) };
         match (expiry, deadline) {
             (Some(Expiry::Persist), _) if self.dbs[db].get(key).is_some_and(|e| e.has_expiry()) => {
                 self.dbs[db].set_expire(key, NO_EXPIRY);
-                self.changed(db, key, notify::GENERIC, "persist");
+                self.retimed(db, key, "persist");
             }
             (Some(Expiry::ExAt(_) | Expiry::PxAt(_)), Some(at)) if at <= now => {
                 self.delete(db, key, now);
             }
             (Some(_), Some(at)) => {
                 self.dbs[db].set_expire(key, at);
-                self.changed(db, key, notify::GENERIC, "expire");
+                self.retimed(db, key, "expire");
             }
             _ => {}
         }
@@ -147,15 +184,15 @@ impl Keyspace {
         true
     }
 
-    fn check_size(&self, len: usize) -> Result<(), CommandError> {
+    fn check_size(&self, len: usize) -> Result<(), Error> {
         if len > self.settings.max_string_len {
-            Err(CommandError::fixed("ERR string exceeds maximum allowed size (proto-max-bulk-len)"))
+            Err(Error::fixed("ERR string exceeds maximum allowed size (proto-max-bulk-len)"))
         } else {
             Ok(())
         }
     }
 
-    pub fn append(&mut self, db: usize, key: &[u8], value: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn append(&mut self, db: usize, key: &[u8], value: &[u8], now: u64) -> Result<usize, Error> {
         let current = match self.live_mut(db, key, now) {
             Some(e) => Some(e.value.as_str()?.len()),
             None => None,
@@ -179,14 +216,14 @@ impl Keyspace {
         Ok(len)
     }
 
-    pub fn strlen(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn strlen(&mut self, db: usize, key: &[u8], now: u64) -> Result<usize, Error> {
         match self.read(db, key, now) {
             Some(e) => Ok(e.value.as_str()?.len()),
             None => Ok(0),
         }
     }
 
-    pub fn get_range(&mut self, db: usize, key: &[u8], start: i64, end: i64, now: u64) -> Result<Bytes, CommandError> {
+    pub fn get_range(&mut self, db: usize, key: &[u8], start: i64, end: i64, now: u64) -> Result<Bytes, Error> {
         let Some(entry) = self.read(db, key, now) else { return Ok(Bytes::new()) };
         let s = entry.value.as_str()?;
         let len = s.len() as i64;
@@ -206,9 +243,9 @@ impl Keyspace {
         Ok(bytes(&s[start as usize..=end as usize]))
     }
 
-    pub fn set_range(&mut self, db: usize, key: &[u8], offset: i64, value: &[u8], now: u64) -> Result<usize, CommandError> {
+    pub fn set_range(&mut self, db: usize, key: &[u8], offset: i64, value: &[u8], now: u64) -> Result<usize, Error> {
         if offset < 0 {
-            return Err(CommandError::fixed("ERR offset is out of range"));
+            return Err(Error::fixed("ERR offset is out of range"));
         }
         let offset = offset as usize;
         let current = match self.live_mut(db, key, now) {
@@ -237,12 +274,12 @@ impl Keyspace {
     }
 
     /// INCR / DECR / INCRBY / DECRBY. Keeps the key's deadline.
-    pub fn incr_by(&mut self, db: usize, key: &[u8], by: i64, now: u64) -> Result<i64, CommandError> {
+    pub fn incr_by(&mut self, db: usize, key: &[u8], by: i64, now: u64) -> Result<i64, Error> {
         let current = match self.live_mut(db, key, now) {
-            Some(e) => parse_i64(e.value.as_str()?).ok_or(CommandError::not_integer())?,
+            Some(e) => parse_i64(e.value.as_str()?).ok_or(Error::not_integer())?,
             None => 0,
         };
-        let next = current.checked_add(by).ok_or(CommandError::fixed("ERR increment or decrement would overflow"))?;
+        let next = current.checked_add(by).ok_or(Error::fixed("ERR increment or decrement would overflow"))?;
         let mut digits = [0u8; 20];
         self.store(db, key, Value::string(herald_protocol::number::format_i64(&mut digits, next)), Ttl::Keep, now);
         self.changed(db, key, notify::STRING, "incrby");
@@ -252,14 +289,12 @@ impl Keyspace {
     /// INCRBYFLOAT as Redis 7.0 computes it: in `long double`, printed with `%.17Lf` less its trailing
     /// zeros. The type is checked first, then the stored value and the increment are read. Keeps the
     /// key's deadline.
-    pub fn incr_by_float(&mut self, db: usize, key: &[u8], by: Option<LongDouble>, now: u64) -> Result<Bytes, CommandError> {
+    pub fn incr_by_float(&mut self, db: usize, key: &[u8], by: Option<LongDouble>, now: u64) -> Result<Bytes, Error> {
         let current = match self.live_mut(db, key, now) {
-            Some(e) => long_double::parse(e.value.as_str()?).ok_or(CommandError::not_float())?,
+            Some(e) => long_double::parse(e.value.as_str()?).ok_or(Error::not_float())?,
             None => LongDouble::ZERO,
         };
-        let next = current
-            .checked_add(by.ok_or(CommandError::not_float())?)
-            .ok_or(CommandError::fixed("ERR increment would produce NaN or Infinity"))?;
+        let next = current.checked_add(by.ok_or(Error::not_float())?).ok_or(Error::fixed("ERR increment would produce NaN or Infinity"))?;
         let text = next.human();
         let reply = bytes(text.as_bytes());
         self.store(db, key, Value::string(text.as_bytes()), Ttl::Keep, now);

@@ -3,8 +3,8 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 
+use crate::engine::Error;
 use bytes::Bytes;
-use herald_protocol::CommandError;
 
 use crate::engine::keyspace::NO_EXPIRY;
 use crate::engine::small_bytes::SmallBytes;
@@ -43,17 +43,17 @@ impl Value {
     }
 
     /// A string's bytes, or WRONGTYPE.
-    pub fn as_str(&self) -> Result<&[u8], CommandError> {
+    pub fn as_str(&self) -> Result<&[u8], Error> {
         match self {
             Value::Str(s) => Ok(s.as_slice()),
-            _ => Err(CommandError::wrong_type()),
+            _ => Err(Error::wrong_type()),
         }
     }
 
-    pub fn as_str_mut(&mut self) -> Result<&mut SmallBytes, CommandError> {
+    pub fn as_str_mut(&mut self) -> Result<&mut SmallBytes, Error> {
         match self {
             Value::Str(s) => Ok(s),
-            _ => Err(CommandError::wrong_type()),
+            _ => Err(Error::wrong_type()),
         }
     }
 

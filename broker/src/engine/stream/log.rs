@@ -54,6 +54,37 @@ impl StreamLog {
         StreamLog { entries: VecDeque::new(), next: 0, bytes: 0, closed: false, epoch, retention }
     }
 
+    /// A log as persistence describes it, before its retained entries are put back with
+    /// [`StreamLog::restore_entry`]: `next` is the offset the next append gets.
+    pub fn restored(epoch: u64, retention: Retention, next: u64, closed: bool) -> Self {
+        StreamLog { entries: VecDeque::new(), next, bytes: 0, closed, epoch, retention }
+    }
+
+    /// Puts back an entry read from persistence. One already present (offset below the next one
+    /// expected) is skipped, so replaying a record twice changes nothing; a gap (earlier entries
+    /// were trimmed) moves the next offset on.
+    pub fn restore_entry(&mut self, offset: u64, data: Bytes, at_ms: u64) {
+        if offset < self.entries.back().map_or(0, |e| e.offset + 1) {
+            return;
+        }
+        self.next = self.next.max(offset + 1);
+        self.bytes += data.len();
+        self.entries.push_back(LogEntry { offset, data, at_ms });
+    }
+
+    /// The retained entries, oldest first (for snapshots).
+    pub fn entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.entries.iter()
+    }
+
+    /// Marks the log closed or open as persistence says, and its shape.
+    pub fn restore_shape(&mut self, epoch: u64, retention: Retention, next: u64, closed: bool) {
+        self.epoch = epoch;
+        self.retention = retention;
+        self.next = self.next.max(next);
+        self.closed = closed;
+    }
+
     pub fn epoch(&self) -> u64 {
         self.epoch
     }

@@ -261,7 +261,14 @@ impl<W: Wire> Conn<W> {
         loop {
             tokio::select! {
                 biased;
-                reply = &mut wait => return Ok(reply),
+                reply = &mut wait => {
+                    // Whatever served this client changed stored data (a pop, a claim): its records
+                    // are at most the log's newest.
+                    if let Some(p) = &broker.persist {
+                        self.session.commit_lsn = p.lsn();
+                    }
+                    return Ok(reply);
+                }
                 rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
                     self.answer(rung)?;
                     self.flush().await?;

@@ -35,6 +35,8 @@ pub enum End {
     Backlog,
     /// The wire's framing is broken or over its limits.
     Malformed(Malformed),
+    /// The persistence log could not be written: the replies waiting for it are not sent.
+    Persist(String),
 }
 
 /// How a request stream broke, in terms every wire can map to its own close.
@@ -59,9 +61,10 @@ impl End {
     }
 
     /// Whether output still owed (a QUIT reply, a protocol error, pushes) is worth sending: not to a
-    /// peer that is gone, nor to one whose outbox overflowed or that was killed while possibly stuck.
+    /// peer that is gone, nor to one whose outbox overflowed or that was killed while possibly stuck,
+    /// nor replies the log could not make durable.
     pub fn owes_output(&self) -> bool {
-        !matches!(self, End::PeerClosed | End::Io(_) | End::Killed | End::Overflow(_))
+        !matches!(self, End::PeerClosed | End::Io(_) | End::Killed | End::Overflow(_) | End::Persist(_))
     }
 
     /// Logs the end once and counts it in INFO's stats.
@@ -79,6 +82,7 @@ impl End {
                 broker.stats.output_limit_disconnects.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(id, %addr, ?transport, "connection closed: {self}");
             }
+            End::Persist(_) => tracing::warn!(id, %addr, ?transport, "connection closed without its replies: {self}"),
             _ => tracing::info!(id, %addr, ?transport, "connection closed: {self}"),
         }
     }
@@ -98,6 +102,7 @@ impl fmt::Display for End {
             End::Overflow(reason) => f.write_str(reason),
             End::Backlog => f.write_str("too many requests waiting behind a blocking command"),
             End::Malformed(Malformed::Resp(e)) => write!(f, "{e}"),
+            End::Persist(e) => write!(f, "the replies could not be made durable: {e}"),
             End::Malformed(Malformed::TooBig(text) | Malformed::Broken(text) | Malformed::NotUtf8(text) | Malformed::Unsupported(text)) => {
                 f.write_str(text)
             }

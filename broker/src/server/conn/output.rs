@@ -28,6 +28,12 @@ impl<W: Wire> Conn<W> {
         if self.out.is_empty() && !self.wire.must_flush() {
             return Ok(());
         }
+        // Nothing is acknowledged before the log holds it as the fsync policy promises.
+        if let Some(p) = &self.broker.persist
+            && let Err(e) = p.commit(self.session.commit_lsn).await
+        {
+            return Err(End::Persist(e));
+        }
         let rung = self.client.outbox.doorbell().rung();
         if rung & Doorbell::KILL != 0 {
             return Err(self.killed());

@@ -34,7 +34,7 @@ impl Harness {
     }
 
     fn with(config: Config) -> Self {
-        Harness { broker: Broker::new(config) }
+        Harness { broker: Broker::new(config).expect("broker") }
     }
 
     /// Serves `wire` as a connection from a made-up peer.

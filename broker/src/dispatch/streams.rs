@@ -1,13 +1,11 @@
-//! Workflow communication: streams (STREAM.*) and mailboxes (MSG.*).
+//! Workflow streams (STREAM.*), and the reply shape of every read of a log by offset (job chunks too).
 
-use herald_protocol::command::{MailboxCommand, StreamCommand};
+use herald_protocol::command::StreamCommand;
 use herald_protocol::{CommandError, Reply};
 
 use super::{Cx, Outcome};
-use crate::engine::State;
-use crate::engine::mailbox;
-use crate::engine::stream::StreamInfo;
-use crate::engine::stream::{self, Read};
+use crate::engine::stream::{self, Read, StreamInfo};
+use crate::state::State;
 
 /// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
 /// when there is nothing yet and the stream is still open (a blocking read waits then).
@@ -42,10 +40,10 @@ fn info_reply(info: StreamInfo) -> Reply {
     ])
 }
 
-pub fn execute_stream(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
+pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
     let result = match cmd {
-        StreamCommand::Write { key, data } => cx.state().streams.write(&key, &data, now).map(|o| Reply::Int(o as i64)),
+        StreamCommand::Write { key, data } => cx.state().streams.write(&key, &data, now).map(|o| Reply::Int(o as i64)).map_err(Into::into),
         StreamCommand::Read { key, from, count, block, epoch } => {
             let keys = vec![stream::wait_key(&key)];
             let read = move |state: &mut State, now| {
@@ -57,10 +55,10 @@ pub fn execute_stream(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
                 None => read(cx.state(), now).map(|r| r.unwrap_or_else(|| empty_read(from))),
             }
         }
-        StreamCommand::Close(key) => cx.state().streams.close(&key).map(|closed| Reply::Int(i64::from(closed))),
+        StreamCommand::Close(key) => cx.state().streams.close(&key).map(|closed| Reply::Int(i64::from(closed))).map_err(Into::into),
         StreamCommand::Info(key) => Ok(cx.state().streams.info(&key).map_or(Reply::Nil, info_reply)),
         StreamCommand::Config { key, max_len, max_age_ms } => {
-            cx.state().streams.configure(&key, max_len, max_age_ms, now).map(|_| Reply::ok())
+            cx.state().streams.configure(&key, max_len, max_age_ms, now).map(|_| Reply::ok()).map_err(Into::into)
         }
         StreamCommand::Del(keys) => Ok(Reply::Int(keys.iter().filter(|k| cx.state().streams.delete(k)).count() as i64)),
     };
@@ -74,25 +72,4 @@ pub(super) fn empty_read(from: u64) -> Reply {
         ("closed", Reply::Bool(false)),
         ("epoch", Reply::Nil),
     ])
-}
-
-pub fn execute_mailbox(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
-    let result = match cmd {
-        MailboxCommand::Send { dest, topic, payload, idempotency } => {
-            cx.state().mailboxes.send(&dest, &topic, &payload, idempotency.as_ref()).map(|(id, _)| Reply::Int(id as i64))
-        }
-        MailboxCommand::Recv { dest, topic, timeout } => {
-            let keys = vec![mailbox::wait_key(&dest, &topic)];
-            let recv = move |state: &mut State, _now| Ok(state.mailboxes.recv(&dest, &topic).map(Reply::Bulk));
-            return match timeout {
-                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, recv),
-                None => {
-                    let now = cx.now();
-                    recv(cx.state(), now).map(|r| r.unwrap_or(Reply::Nil)).into()
-                }
-            };
-        }
-        MailboxCommand::Len { dest, topic } => Ok(Reply::Int(cx.state().mailboxes.len(&dest, topic.as_deref()) as i64)),
-    };
-    result.into()
 }

@@ -7,20 +7,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::Bytes;
 use herald_protocol::Reply;
 use tokio::sync::oneshot;
 
 use super::State;
-
-/// What a blocked client waits on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum WaitKey {
-    /// A key of a numbered database (lists).
-    Key { db: usize, key: Bytes },
-    /// Anything another engine names: a blackboard key, a job queue, a mailbox, a stream...
-    Named { domain: &'static str, name: Bytes },
-}
+pub use crate::engine::wait::WaitKey;
 
 /// Re-runs the blocked command against the current state: `Some(reply)` when it can complete now.
 pub type Attempt = Box<dyn FnMut(&mut State, u64) -> Option<Reply> + Send>;
@@ -42,10 +33,7 @@ pub struct Blocking {
 }
 
 fn domain_of(keys: &[WaitKey]) -> Option<&'static str> {
-    keys.iter().find_map(|k| match k {
-        WaitKey::Named { domain, .. } => Some(*domain),
-        WaitKey::Key { .. } => None,
-    })
+    keys.iter().find_map(WaitKey::domain)
 }
 
 impl Blocking {
@@ -117,54 +105,45 @@ impl Blocking {
     }
 }
 
-impl State {
-    /// Serves waiters on every key signalled ready, until no attempt makes further progress.
-    pub fn serve_blocked(&mut self, now: u64) {
-        self.collect_ready();
-        while !self.blocking.ready.is_empty() {
-            let key = self.blocking.ready.remove(0);
-            let ids: Vec<u64> = self.blocking.queues.get(&key).map(|q| q.iter().copied().collect()).unwrap_or_default();
+impl Blocking {
+    /// Serves waiters on every key signalled ready, until no attempt makes further progress: the
+    /// attempts run in the order their clients blocked, each against `state` as the previous one left
+    /// it. `state.collect_ready()` brings in the keys the engines named since (an attempt may itself
+    /// make other keys ready: BLMOVE pushes to its target); `state.exhausted(key)` says when a key has
+    /// nothing left for anyone, so the rest of its waiters need not re-run in this pass.
+    pub(super) fn serve(state: &mut State, now: u64) {
+        state.collect_ready();
+        while !state.blocking.ready.is_empty() {
+            let key = state.blocking.ready.remove(0);
+            let ids: Vec<u64> = state.blocking.queues.get(&key).map(|q| q.iter().copied().collect()).unwrap_or_default();
             for id in ids {
-                if self.ran_dry(&key) {
+                if state.exhausted(&key) {
                     break;
                 }
-                let Some(mut blocker) = self.blocking.blockers.remove(&id) else { continue };
+                let Some(mut blocker) = state.blocking.blockers.remove(&id) else { continue };
                 if blocker.tx.is_closed() {
-                    self.blocking.forget(id, &blocker.keys);
+                    state.blocking.forget(id, &blocker.keys);
                     continue;
                 }
-                match (blocker.attempt)(self, now) {
+                match (blocker.attempt)(state, now) {
                     Some(reply) => {
-                        self.blocking.forget(id, &blocker.keys);
+                        state.blocking.forget(id, &blocker.keys);
                         let _ = blocker.tx.send(reply);
                     }
                     None => {
-                        self.blocking.blockers.insert(id, blocker);
+                        state.blocking.blockers.insert(id, blocker);
                     }
                 }
-                // An attempt may itself have made other keys ready (BLMOVE pushes to its target).
-                self.collect_ready();
+                state.collect_ready();
             }
-        }
-    }
-}
-
-impl State {
-    /// Whether `key` has nothing left for its waiters, so the rest of them need not re-run in this
-    /// pass: a job queue with no claimable job (as Redis stops serving a list's blocked clients once
-    /// the list is empty). Otherwise each submit re-ran the claim of every blocked worker after the
-    /// first took the job, all failing. A waiter that could still succeed through another of its
-    /// queues is served when that queue's own signal is handled, in that queue's order.
-    fn ran_dry(&self, key: &WaitKey) -> bool {
-        match key {
-            WaitKey::Named { domain, name } if *domain == crate::engine::jobs::QUEUE_DOMAIN => !self.jobs.claimable(name),
-            _ => false,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]

@@ -1,0 +1,254 @@
+//! Typed changes: every state change of every engine, as a value.
+//!
+//! Each engine produces its changes in exactly one place (the keyspace in `Keyspace::record`, jobs in
+//! `Jobs::emit`, ...) and hands them to a [`ChangeSink`] as they happen, under the state lock, in the
+//! order they happened. Everything that must see what happened reads this one stream, so the readers
+//! cannot disagree: keyspace notifications, blackboard watch events, job and board events (rendered
+//! by `crate::events`, once per change, outside the engines), and the persistence log, which records
+//! them and replays them into the engines on start.
+//!
+//! A change borrows what it describes (the key's new entry, the job as it now is): emitting costs no
+//! allocation, and a sink that cares copies or serialises what it needs before returning.
+
+use bytes::Bytes;
+
+use super::bulletin::{BoardConfig, Item};
+use super::jobs::Job;
+use super::keyspace::Entry;
+use super::stream::Retention;
+
+/// Which end of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Left,
+    Right,
+}
+
+/// The reader of every change. Called with the state lock held: it must be quick and must not call
+/// back into the engines.
+pub trait ChangeSink: Send + Sync {
+    fn emit(&self, change: &Change<'_>);
+
+    /// Whether anything outside the engines may render changes as events now (someone subscribes to
+    /// something). Lets an engine skip work that only serves watchers, such as journaling the global
+    /// scope's plain Redis writes.
+    fn listening(&self) -> bool;
+}
+
+/// A sink that reads nothing: for engines built alone (unit tests, benches).
+pub struct Discard;
+
+impl ChangeSink for Discard {
+    fn emit(&self, _: &Change<'_>) {}
+
+    fn listening(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Debug)]
+pub enum Change<'a> {
+    Key(KeyChange<'a>),
+    /// FLUSHDB (`Some(db)`) or FLUSHALL (`None`): every key of the database(s) is gone.
+    Flush(Option<usize>),
+    /// SWAPDB.
+    SwapDb(usize, usize),
+    Job(JobChange<'a>),
+    /// JOB.QUEUE ... CONCURRENCY: a queue's settings.
+    Queue {
+        name: &'a [u8],
+        concurrency: usize,
+    },
+    Item(ItemChange<'a>),
+    /// BL.CONFIG: a board's settings.
+    Board {
+        scope: &'a [u8],
+        board: &'a [u8],
+        config: BoardConfig,
+    },
+    Mail(MailChange<'a>),
+    Stream(StreamChange<'a>),
+}
+
+/// A key of the keyspace (a numbered database or a blackboard scope) changed, or a notification-only
+/// event happened to it (`new`, `keymiss`).
+#[derive(Debug)]
+pub struct KeyChange<'a> {
+    pub db: usize,
+    /// Whether `db` is a numbered database (keyspace notifications) rather than a named scope.
+    pub numbered: bool,
+    /// The blackboard scope's name when `db` is a named scope (database indexes of scopes are not
+    /// stable across restarts; names are).
+    pub scope: Option<&'a [u8]>,
+    pub key: &'a [u8],
+    /// Redis's notification class (`engine::keyspace::notify`) and event name.
+    pub class: u32,
+    pub event: &'static str,
+    pub effect: KeyEffect<'a>,
+    /// When `db` is a blackboard scope whose journal recorded the change: what watchers see.
+    pub journal: Option<Journaled<'a>>,
+}
+
+/// What a key change did to the stored data.
+#[derive(Debug)]
+pub enum KeyEffect<'a> {
+    /// Nothing stored changed: the event is a notification only.
+    Notice,
+    /// The key now holds this entry (value, deadline, revision): writes of strings, and any change
+    /// that is cheapest to describe by its result.
+    Stored(&'a Entry),
+    /// Only the deadline changed (`u64::MAX`: none).
+    Deadline(u64),
+    /// The key is gone.
+    Removed,
+    /// Values pushed onto a list (which now exists), in push order.
+    Pushed { end: End, values: &'a [Bytes] },
+    /// `count` values popped from a list (removed with its last value).
+    Popped { end: End, count: usize },
+}
+
+/// A blackboard scope's journal entry for a key change.
+#[derive(Debug)]
+pub struct Journaled<'a> {
+    pub scope: &'a [u8],
+    pub seq: u64,
+    pub kind: super::keyspace::ChangeKind,
+    pub revision: u64,
+    /// The new value (`set`) or the last one (`del`, `expire`); `None` if not a string.
+    pub value: Option<&'a [u8]>,
+}
+
+#[derive(Debug)]
+pub struct JobChange<'a> {
+    /// The job as it is after the change.
+    pub job: &'a Job,
+    pub event: JobEvent<'a>,
+}
+
+#[derive(Debug)]
+pub enum JobEvent<'a> {
+    Submitted,
+    Claimed,
+    Heartbeat,
+    Progress,
+    Chunk {
+        offset: u64,
+        data: &'a [u8],
+        at_ms: u64,
+    },
+    Done,
+    /// A failed attempt; the job's state says what follows (retry, dead, error).
+    Failed,
+    Cancelled,
+    /// Claimable again: a delay ran out (`retried: false`) or JOB.RETRY (`retried: true`).
+    Queued {
+        retried: bool,
+    },
+    /// The lease ran out; the job's state says what follows.
+    LeaseExpired,
+    /// Gone: its result TTL ran out, or the dead-letter list dropped it.
+    Removed,
+}
+
+#[derive(Debug)]
+pub struct ItemChange<'a> {
+    pub scope: &'a [u8],
+    pub board: &'a [u8],
+    /// The item as it is after the change (as it was, for one that left the board).
+    pub item: &'a Item,
+    pub event: ItemEvent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemEvent {
+    Published,
+    /// Removed to make room under drop-oldest.
+    Dropped,
+    Locked,
+    Extended,
+    Released,
+    LeaseExpired,
+    /// Moved to the dead letters after too many failed leases.
+    Dead,
+    Removed,
+    Expired,
+    /// Back from the dead letters.
+    Redriven,
+}
+
+impl ItemEvent {
+    /// The event's name on the board's channel.
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemEvent::Published => "publish",
+            ItemEvent::Dropped => "dropped",
+            ItemEvent::Locked => "lock",
+            ItemEvent::Extended => "extend",
+            ItemEvent::Released => "release",
+            ItemEvent::LeaseExpired => "lease-expired",
+            ItemEvent::Dead => "dead",
+            ItemEvent::Removed => "remove",
+            ItemEvent::Expired => "expire",
+            ItemEvent::Redriven => "redrive",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum MailChange<'a> {
+    Sent {
+        dest: &'a [u8],
+        topic: &'a [u8],
+        id: u64,
+        payload: &'a [u8],
+        idempotency: Option<&'a [u8]>,
+    },
+    /// The oldest message of (dest, topic) was consumed.
+    Received {
+        dest: &'a [u8],
+        topic: &'a [u8],
+        id: u64,
+    },
+}
+
+#[derive(Debug)]
+pub enum StreamChange<'a> {
+    Created { key: &'a [u8], epoch: u64, retention: Retention },
+    Appended { key: &'a [u8], offset: u64, data: &'a [u8], at_ms: u64 },
+    Closed { key: &'a [u8] },
+    Configured { key: &'a [u8], retention: Retention },
+    Deleted { key: &'a [u8] },
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! A sink that remembers what it saw, for engine unit tests.
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct Recorder(pub Mutex<Vec<String>>);
+
+    impl Recorder {
+        pub fn take(&self) -> Vec<String> {
+            std::mem::take(&mut self.0.lock().unwrap())
+        }
+    }
+
+    impl ChangeSink for Recorder {
+        fn emit(&self, change: &Change<'_>) {
+            let text = match change {
+                Change::Key(k) => format!("key {} {} {:?}", String::from_utf8_lossy(k.key), k.event, k.effect),
+                Change::Job(j) => format!("job {} {:?}", String::from_utf8_lossy(&j.job.id), j.event),
+                Change::Item(i) => format!("item {} {}", String::from_utf8_lossy(&i.item.id), i.event.name()),
+                other => format!("{other:?}"),
+            };
+            self.0.lock().unwrap().push(text);
+        }
+
+        fn listening(&self) -> bool {
+            true
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! What a blocked client waits on. Engines name the keys their changes may satisfy (a list was
+//! created, a job became claimable, a message arrived); the blocking registry above them
+//! (`crate::state::blocking`) keeps the waiters and re-runs their commands when a key is named.
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WaitKey {
+    /// A key of a numbered database (lists).
+    Key { db: usize, key: Bytes },
+    /// Anything another engine names: a blackboard key, a job queue, a mailbox, a stream...
+    Named { domain: &'static str, name: Bytes },
+}
+
+impl WaitKey {
+    /// The engine's domain, for waiters on named keys.
+    pub fn domain(&self) -> Option<&'static str> {
+        match self {
+            WaitKey::Named { domain, .. } => Some(domain),
+            WaitKey::Key { .. } => None,
+        }
+    }
+}
+
+/// The keys an engine's changes made ready since the state last collected them.
+#[derive(Debug, Default)]
+pub struct Ready(Vec<WaitKey>);
+
+impl Ready {
+    pub fn push(&mut self, key: WaitKey) {
+        self.0.push(key);
+    }
+
+    pub fn take(&mut self) -> Vec<WaitKey> {
+        std::mem::take(&mut self.0)
+    }
+}

@@ -1,0 +1,831 @@
+//! Records: the engines' typed changes as the log stores them, and back.
+//!
+//! Every record starts with its log sequence number (LSN) and a tag. The log holds one record per
+//! change that alters stored data (notification-only changes are not recorded); a snapshot holds the
+//! same kinds of records describing each object whole, each with the LSN at which it was captured.
+//! [`encode`] writes a change; [`decode`] reads any record back as an owned [`Record`] that recovery
+//! applies to the engines.
+
+use bytes::Bytes;
+
+use super::codec::{Malformed, Reader, Writer};
+use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
+use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, StreamChange};
+use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease};
+use crate::engine::keyspace::{ChangeKind, Entry, Value};
+use crate::engine::stream::{Retention, StreamLog};
+
+mod tag {
+    pub const KEY_SET: u8 = 1;
+    pub const KEY_EXPIRE: u8 = 2;
+    pub const KEY_DEL: u8 = 3;
+    pub const LIST_PUSH: u8 = 4;
+    pub const LIST_POP: u8 = 5;
+    pub const FLUSH: u8 = 6;
+    pub const SWAP_DB: u8 = 7;
+    pub const SCOPE_SEQ: u8 = 8;
+    pub const JOURNAL: u8 = 9;
+    pub const JOB: u8 = 20;
+    pub const JOB_CHUNK: u8 = 21;
+    pub const JOB_GONE: u8 = 22;
+    pub const QUEUE: u8 = 23;
+    pub const ITEM: u8 = 30;
+    pub const ITEM_GONE: u8 = 31;
+    pub const BOARD: u8 = 32;
+    pub const MAIL_SENT: u8 = 40;
+    pub const MAIL_RECEIVED: u8 = 41;
+    pub const MAIL_KEY: u8 = 42;
+    pub const STREAM_CREATED: u8 = 50;
+    pub const STREAM_APPENDED: u8 = 51;
+    pub const STREAM_CLOSED: u8 = 52;
+    pub const STREAM_CONFIGURED: u8 = 53;
+    pub const STREAM_DELETED: u8 = 54;
+    pub const COUNTERS: u8 = 60;
+    pub const GROUP: u8 = 70;
+}
+
+mod value_tag {
+    pub const STR: u8 = 0;
+    pub const LIST: u8 = 1;
+}
+
+/// Where a key lives: a numbered database, or a blackboard scope by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Db(usize),
+    Scope(Bytes),
+}
+
+/// A blackboard journal entry carried by a key record, so the journal continues after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journal {
+    pub seq: u64,
+    pub kind: ChangeKind,
+    pub revision: u64,
+    pub value: Option<Bytes>,
+}
+
+/// Where an item is: on its board (free or leased), or among the board's dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Board,
+    Dead,
+}
+
+/// Counters that must never go backwards across a restart (fencing tokens above all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub job_seq: u64,
+    pub job_token: u64,
+    pub item_seq: u64,
+    pub item_token: u64,
+    pub mail_id: u64,
+}
+
+#[derive(Debug)]
+pub enum Record {
+    KeySet {
+        target: Target,
+        key: Bytes,
+        value: Value,
+        expire_at: u64,
+        revision: u64,
+        journal: Option<Journal>,
+    },
+    KeyExpire {
+        target: Target,
+        key: Bytes,
+        at: u64,
+    },
+    KeyDel {
+        target: Target,
+        key: Bytes,
+        journal: Option<Journal>,
+    },
+    ListPush {
+        target: Target,
+        key: Bytes,
+        end: End,
+        values: Vec<Bytes>,
+        journal: Option<Journal>,
+    },
+    ListPop {
+        target: Target,
+        key: Bytes,
+        end: End,
+        count: usize,
+        journal: Option<Journal>,
+    },
+    Flush(Option<usize>),
+    SwapDb(usize, usize),
+    /// A scope's journal position (snapshots; also creates the scope).
+    ScopeSeq {
+        scope: Bytes,
+        seq: u64,
+    },
+    /// A retained journal entry of a scope (snapshots), so watchers resume across a restart.
+    Journal {
+        scope: Bytes,
+        key: Bytes,
+        journal: Journal,
+    },
+    /// A job as it is (its chunks are separate records). Without `payload_recorded` the job's payload
+    /// is not in the record (an update of a job submitted earlier).
+    Job {
+        job: Box<Job>,
+        payload_recorded: bool,
+    },
+    JobChunk {
+        id: Bytes,
+        offset: u64,
+        data: Bytes,
+        at_ms: u64,
+    },
+    JobGone {
+        id: Bytes,
+    },
+    Queue {
+        name: Bytes,
+        concurrency: usize,
+    },
+    Item {
+        scope: Bytes,
+        board: Bytes,
+        item: Box<Item>,
+        place: Place,
+    },
+    ItemGone {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+    },
+    Board {
+        scope: Bytes,
+        board: Bytes,
+        config: BoardConfig,
+    },
+    MailSent {
+        dest: Bytes,
+        topic: Bytes,
+        id: u64,
+        payload: Bytes,
+        idempotency: Option<Bytes>,
+    },
+    MailReceived {
+        dest: Bytes,
+        topic: Bytes,
+        id: u64,
+    },
+    /// A remembered idempotency key (snapshots).
+    MailKey {
+        dest: Bytes,
+        key: Bytes,
+        id: u64,
+    },
+    /// A stream created (`next` 0), or a snapshot's stream with the offset its next entry gets.
+    StreamCreated {
+        key: Bytes,
+        epoch: u64,
+        retention: Retention,
+        next: u64,
+    },
+    StreamAppended {
+        key: Bytes,
+        offset: u64,
+        data: Bytes,
+        at_ms: u64,
+    },
+    StreamClosed {
+        key: Bytes,
+    },
+    StreamConfigured {
+        key: Bytes,
+        retention: Retention,
+    },
+    StreamDeleted {
+        key: Bytes,
+    },
+    Counters(Counters),
+}
+
+/// Writes `change` (one that [`recorded`] accepts) as a record with sequence number `lsn`.
+pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
+    w.u64(lsn);
+    match change {
+        Change::Key(k) => key_change(w, k),
+        Change::Flush(db) => {
+            w.u8(tag::FLUSH);
+            w.opt_u64(db.map(|d| d as u64));
+        }
+        Change::SwapDb(a, b) => {
+            w.u8(tag::SWAP_DB);
+            w.u64(*a as u64);
+            w.u64(*b as u64);
+        }
+        Change::Job(j) => match &j.event {
+            JobEvent::Chunk { offset, data, at_ms } => {
+                w.u8(tag::JOB_CHUNK);
+                w.bytes(&j.job.id);
+                w.u64(*offset);
+                w.bytes(data);
+                w.u64(*at_ms);
+            }
+            JobEvent::Removed => {
+                w.u8(tag::JOB_GONE);
+                w.bytes(&j.job.id);
+            }
+            event => job(w, j.job, matches!(event, JobEvent::Submitted)),
+        },
+        Change::Queue { name, concurrency } => {
+            w.u8(tag::QUEUE);
+            w.bytes(name);
+            w.u64(*concurrency as u64);
+        }
+        Change::Item(i) => match i.event {
+            ItemEvent::Dropped | ItemEvent::Removed | ItemEvent::Expired => {
+                w.u8(tag::ITEM_GONE);
+                w.bytes(i.scope);
+                w.bytes(i.board);
+                w.bytes(&i.item.id);
+            }
+            event => item(w, i.scope, i.board, i.item, if event == ItemEvent::Dead { Place::Dead } else { Place::Board }),
+        },
+        Change::Board { scope, board, config } => board_config(w, scope, board, *config),
+        Change::Mail(MailChange::Sent { dest, topic, id, payload, idempotency }) => {
+            w.u8(tag::MAIL_SENT);
+            w.bytes(dest);
+            w.bytes(topic);
+            w.u64(*id);
+            w.bytes(payload);
+            w.opt_bytes(*idempotency);
+        }
+        Change::Mail(MailChange::Received { dest, topic, id }) => {
+            w.u8(tag::MAIL_RECEIVED);
+            w.bytes(dest);
+            w.bytes(topic);
+            w.u64(*id);
+        }
+        Change::Stream(s) => stream_change(w, s),
+    }
+}
+
+/// Whether a change alters stored data (else the log skips it).
+pub fn recorded(change: &Change<'_>) -> bool {
+    match change {
+        Change::Key(k) => !matches!(k.effect, KeyEffect::Notice),
+        // A claim's lease and attempt, a heartbeat's new lease, a progress report: all stored.
+        _ => true,
+    }
+}
+
+fn target(w: &mut Writer<'_>, k: &KeyChange<'_>) {
+    match k.scope {
+        Some(scope) => {
+            w.u8(1);
+            w.bytes(scope);
+        }
+        None => {
+            w.u8(0);
+            w.u64(k.db as u64);
+        }
+    }
+}
+
+fn journal(w: &mut Writer<'_>, k: &KeyChange<'_>) {
+    match &k.journal {
+        Some(j) => {
+            w.u8(1);
+            w.u64(j.seq);
+            w.u8(change_kind_tag(j.kind));
+            w.u64(j.revision);
+            w.opt_bytes(j.value);
+        }
+        None => w.u8(0),
+    }
+}
+
+fn key_change(w: &mut Writer<'_>, k: &KeyChange<'_>) {
+    match &k.effect {
+        KeyEffect::Notice => unreachable!("notices are not recorded"),
+        KeyEffect::Stored(entry) => {
+            w.u8(tag::KEY_SET);
+            target(w, k);
+            w.bytes(k.key);
+            entry_fields(w, entry);
+            journal(w, k);
+        }
+        KeyEffect::Deadline(at) => {
+            w.u8(tag::KEY_EXPIRE);
+            target(w, k);
+            w.bytes(k.key);
+            w.u64(*at);
+        }
+        KeyEffect::Removed => {
+            w.u8(tag::KEY_DEL);
+            target(w, k);
+            w.bytes(k.key);
+            journal(w, k);
+        }
+        KeyEffect::Pushed { end, values } => {
+            w.u8(tag::LIST_PUSH);
+            target(w, k);
+            w.bytes(k.key);
+            w.u8(end_tag(*end));
+            w.u32(values.len() as u32);
+            for v in values.iter() {
+                w.bytes(v);
+            }
+            journal(w, k);
+        }
+        KeyEffect::Popped { end, count } => {
+            w.u8(tag::LIST_POP);
+            target(w, k);
+            w.bytes(k.key);
+            w.u8(end_tag(*end));
+            w.u64(*count as u64);
+            journal(w, k);
+        }
+    }
+}
+
+/// A key's whole entry: value, deadline, revision.
+fn entry_fields(w: &mut Writer<'_>, entry: &Entry) {
+    value(w, &entry.value);
+    w.u64(entry.expire_at);
+    w.u64(entry.revision);
+}
+
+fn value(w: &mut Writer<'_>, value: &Value) {
+    match value {
+        Value::Str(s) => {
+            w.u8(value_tag::STR);
+            w.bytes(s.as_slice());
+        }
+        Value::List(l) => {
+            w.u8(value_tag::LIST);
+            w.u32(l.len() as u32);
+            for e in l.iter() {
+                w.bytes(e);
+            }
+        }
+    }
+}
+
+/// The records of one command (or MULTI/EXEC) that made several, as one frame: recovery applies
+/// all of them or, if the frame is torn, none.
+pub fn encode_group(w: &mut Writer<'_>, frames: &[u8]) {
+    w.u64(0);
+    w.u8(tag::GROUP);
+    w.raw(frames);
+}
+
+/// The inner frames of a group record, or `None` if `payload` is not a group.
+pub fn group_frames(payload: &[u8]) -> Option<&[u8]> {
+    (payload.len() >= 9 && payload[8] == tag::GROUP).then(|| &payload[9..])
+}
+
+/// A key record for a snapshot: the key's whole entry.
+pub fn encode_key(w: &mut Writer<'_>, lsn: u64, target: &Target, key: &[u8], entry: &Entry) {
+    w.u64(lsn);
+    w.u8(tag::KEY_SET);
+    match target {
+        Target::Scope(scope) => {
+            w.u8(1);
+            w.bytes(scope);
+        }
+        Target::Db(db) => {
+            w.u8(0);
+            w.u64(*db as u64);
+        }
+    }
+    w.bytes(key);
+    entry_fields(w, entry);
+    w.u8(0);
+}
+
+pub fn encode_scope_seq(w: &mut Writer<'_>, lsn: u64, scope: &[u8], seq: u64) {
+    w.u64(lsn);
+    w.u8(tag::SCOPE_SEQ);
+    w.bytes(scope);
+    w.u64(seq);
+}
+
+pub fn encode_journal(w: &mut Writer<'_>, lsn: u64, scope: &[u8], e: &crate::engine::keyspace::JournalEntry) {
+    w.u64(lsn);
+    w.u8(tag::JOURNAL);
+    w.bytes(scope);
+    w.bytes(e.key());
+    w.u8(1);
+    w.u64(e.seq);
+    w.u8(change_kind_tag(e.kind));
+    w.u64(e.revision);
+    w.opt_bytes(e.value());
+}
+
+pub fn encode_job(w: &mut Writer<'_>, lsn: u64, j: &Job) {
+    w.u64(lsn);
+    job(w, j, true);
+}
+
+pub fn encode_chunk(w: &mut Writer<'_>, lsn: u64, id: &[u8], offset: u64, data: &[u8], at_ms: u64) {
+    w.u64(lsn);
+    w.u8(tag::JOB_CHUNK);
+    w.bytes(id);
+    w.u64(offset);
+    w.bytes(data);
+    w.u64(at_ms);
+}
+
+pub fn encode_queue(w: &mut Writer<'_>, lsn: u64, name: &[u8], concurrency: usize) {
+    w.u64(lsn);
+    w.u8(tag::QUEUE);
+    w.bytes(name);
+    w.u64(concurrency as u64);
+}
+
+pub fn encode_item(w: &mut Writer<'_>, lsn: u64, scope: &[u8], board: &[u8], i: &Item, place: Place) {
+    w.u64(lsn);
+    item(w, scope, board, i, place);
+}
+
+pub fn encode_board(w: &mut Writer<'_>, lsn: u64, scope: &[u8], board: &[u8], config: BoardConfig) {
+    w.u64(lsn);
+    board_config(w, scope, board, config);
+}
+
+pub fn encode_mail(w: &mut Writer<'_>, lsn: u64, dest: &[u8], topic: &[u8], id: u64, payload: &[u8], idempotency: Option<&[u8]>) {
+    w.u64(lsn);
+    w.u8(tag::MAIL_SENT);
+    w.bytes(dest);
+    w.bytes(topic);
+    w.u64(id);
+    w.bytes(payload);
+    w.opt_bytes(idempotency);
+}
+
+pub fn encode_stream(w: &mut Writer<'_>, lsn: u64, key: &[u8], log: &StreamLog) {
+    w.u64(lsn);
+    stream_created(w, key, log.epoch(), log.retention(), log.next_offset());
+}
+
+fn stream_created(w: &mut Writer<'_>, key: &[u8], epoch: u64, r: Retention, next: u64) {
+    w.u8(tag::STREAM_CREATED);
+    w.bytes(key);
+    w.u64(epoch);
+    retention(w, r);
+    w.u64(next);
+}
+
+pub fn encode_stream_entry(w: &mut Writer<'_>, lsn: u64, key: &[u8], offset: u64, data: &[u8], at_ms: u64) {
+    w.u64(lsn);
+    stream_change(w, &StreamChange::Appended { key, offset, data, at_ms });
+}
+
+pub fn encode_stream_closed(w: &mut Writer<'_>, lsn: u64, key: &[u8]) {
+    w.u64(lsn);
+    stream_change(w, &StreamChange::Closed { key });
+}
+
+pub fn encode_mail_key(w: &mut Writer<'_>, lsn: u64, dest: &[u8], key: &[u8], id: u64) {
+    w.u64(lsn);
+    w.u8(tag::MAIL_KEY);
+    w.bytes(dest);
+    w.bytes(key);
+    w.u64(id);
+}
+
+pub fn encode_counters(w: &mut Writer<'_>, lsn: u64, c: Counters) {
+    w.u64(lsn);
+    w.u8(tag::COUNTERS);
+    for v in [c.job_seq, c.job_token, c.item_seq, c.item_token, c.mail_id] {
+        w.u64(v);
+    }
+}
+
+/// A job whole; its payload only when `with_payload` (a job's payload never changes, so updates leave
+/// it out rather than writing it again on every claim, heartbeat and progress report).
+fn job(w: &mut Writer<'_>, j: &Job, with_payload: bool) {
+    w.u8(tag::JOB);
+    w.bytes(&j.id);
+    w.bytes(&j.queue);
+    w.opt_bytes(with_payload.then_some(&j.payload[..]));
+    w.i64(j.priority);
+    w.u32(j.max_attempts);
+    w.u8(match j.backoff.kind {
+        BackoffKind::Fixed => 0,
+        BackoffKind::Exponential => 1,
+    });
+    w.u64(j.backoff.base_ms);
+    w.bool(j.backoff.jitter);
+    w.u64(j.lease_ms);
+    w.u64(j.result_ttl_ms);
+    w.u8(job_state_tag(j.state));
+    w.u32(j.attempt);
+    w.u64(j.seq);
+    w.opt_u64(j.lease.map(|l| l.token));
+    w.opt_u64(j.lease.map(|l| l.expires_ms));
+    w.opt_bytes(j.progress.as_deref());
+    w.opt_bytes(j.result.as_deref());
+    w.opt_bytes(j.last_error.as_deref());
+    w.u64(j.created_ms);
+    w.opt_u64(j.started_ms);
+    w.opt_u64(j.finished_ms);
+    w.opt_u64(j.run_at_ms);
+    // The chunk stream's shape (its entries are JOB_CHUNK records).
+    w.u64(j.chunks.epoch());
+    w.u64(j.chunks.next_offset());
+    w.bool(j.chunks.is_closed());
+    retention(w, j.chunks.retention());
+}
+
+fn item(w: &mut Writer<'_>, scope: &[u8], board: &[u8], i: &Item, place: Place) {
+    w.u8(tag::ITEM);
+    w.bytes(scope);
+    w.bytes(board);
+    w.u8(match place {
+        Place::Board => 0,
+        Place::Dead => 1,
+    });
+    w.bytes(&i.id);
+    w.u64(i.seq);
+    w.bytes(&i.raw);
+    w.u64(i.published_ms);
+    w.opt_u64(i.expires_ms);
+    w.opt_u64(i.lease.map(|l| l.token));
+    w.opt_u64(i.lease.map(|l| l.expires_ms));
+    w.u32(i.failed_leases);
+}
+
+fn board_config(w: &mut Writer<'_>, scope: &[u8], board: &[u8], config: BoardConfig) {
+    w.u8(tag::BOARD);
+    w.bytes(scope);
+    w.bytes(board);
+    w.u64(config.max_len as u64);
+    w.u8(match config.overflow {
+        Overflow::DropOldest => 0,
+        Overflow::RejectNew => 1,
+    });
+    w.u32(config.max_leases);
+}
+
+fn retention(w: &mut Writer<'_>, r: Retention) {
+    w.u64(r.max_len as u64);
+    w.u64(r.max_age_ms);
+}
+
+fn stream_change(w: &mut Writer<'_>, s: &StreamChange<'_>) {
+    match s {
+        StreamChange::Created { key, epoch, retention: r } => stream_created(w, key, *epoch, *r, 0),
+        StreamChange::Appended { key, offset, data, at_ms } => {
+            w.u8(tag::STREAM_APPENDED);
+            w.bytes(key);
+            w.u64(*offset);
+            w.bytes(data);
+            w.u64(*at_ms);
+        }
+        StreamChange::Closed { key } => {
+            w.u8(tag::STREAM_CLOSED);
+            w.bytes(key);
+        }
+        StreamChange::Configured { key, retention: r } => {
+            w.u8(tag::STREAM_CONFIGURED);
+            w.bytes(key);
+            retention(w, *r);
+        }
+        StreamChange::Deleted { key } => {
+            w.u8(tag::STREAM_DELETED);
+            w.bytes(key);
+        }
+    }
+}
+
+fn end_tag(end: End) -> u8 {
+    match end {
+        End::Left => 0,
+        End::Right => 1,
+    }
+}
+
+fn change_kind_tag(kind: ChangeKind) -> u8 {
+    match kind {
+        ChangeKind::Set => 0,
+        ChangeKind::Del => 1,
+        ChangeKind::Expire => 2,
+    }
+}
+
+const JOB_STATES: [JobState; 8] = [
+    JobState::Queued,
+    JobState::Delayed,
+    JobState::Running,
+    JobState::Streaming,
+    JobState::Done,
+    JobState::Error,
+    JobState::Cancelled,
+    JobState::Dead,
+];
+
+fn job_state_tag(state: JobState) -> u8 {
+    JOB_STATES.iter().position(|s| *s == state).expect("every state is listed") as u8
+}
+
+/// Reads one record: its LSN and what it says.
+pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
+    let mut r = Reader::new(payload);
+    let lsn = r.u64()?;
+    let record = match r.u8()? {
+        tag::KEY_SET => {
+            let target = read_target(&mut r)?;
+            let key = r.bytes()?;
+            let value = read_value(&mut r)?;
+            let (expire_at, revision) = (r.u64()?, r.u64()?);
+            Record::KeySet { target, key, value, expire_at, revision, journal: read_journal(&mut r)? }
+        }
+        tag::KEY_EXPIRE => Record::KeyExpire { target: read_target(&mut r)?, key: r.bytes()?, at: r.u64()? },
+        tag::KEY_DEL => Record::KeyDel { target: read_target(&mut r)?, key: r.bytes()?, journal: read_journal(&mut r)? },
+        tag::LIST_PUSH => {
+            let target = read_target(&mut r)?;
+            let key = r.bytes()?;
+            let end = read_end(&mut r)?;
+            let n = r.u32()? as usize;
+            let values = (0..n).map(|_| r.bytes()).collect::<Result<Vec<_>, _>>()?;
+            Record::ListPush { target, key, end, values, journal: read_journal(&mut r)? }
+        }
+        tag::LIST_POP => {
+            let target = read_target(&mut r)?;
+            let key = r.bytes()?;
+            let end = read_end(&mut r)?;
+            let count = r.u64()? as usize;
+            Record::ListPop { target, key, end, count, journal: read_journal(&mut r)? }
+        }
+        tag::FLUSH => Record::Flush(r.opt_u64()?.map(|d| d as usize)),
+        tag::SWAP_DB => Record::SwapDb(r.u64()? as usize, r.u64()? as usize),
+        tag::SCOPE_SEQ => Record::ScopeSeq { scope: r.bytes()?, seq: r.u64()? },
+        tag::JOURNAL => {
+            let (scope, key) = (r.bytes()?, r.bytes()?);
+            let journal = read_journal(&mut r)?.ok_or(Malformed("journal record without an entry"))?;
+            Record::Journal { scope, key, journal }
+        }
+        tag::JOB => {
+            let (job, payload_recorded) = read_job(&mut r)?;
+            Record::Job { job: Box::new(job), payload_recorded }
+        }
+        tag::JOB_CHUNK => Record::JobChunk { id: r.bytes()?, offset: r.u64()?, data: r.bytes()?, at_ms: r.u64()? },
+        tag::JOB_GONE => Record::JobGone { id: r.bytes()? },
+        tag::QUEUE => Record::Queue { name: r.bytes()?, concurrency: r.u64()? as usize },
+        tag::ITEM => {
+            let (scope, board) = (r.bytes()?, r.bytes()?);
+            let place = match r.u8()? {
+                0 => Place::Board,
+                1 => Place::Dead,
+                _ => return Err(Malformed("bad item place")),
+            };
+            Record::Item { scope, board, item: Box::new(read_item(&mut r)?), place }
+        }
+        tag::ITEM_GONE => Record::ItemGone { scope: r.bytes()?, board: r.bytes()?, id: r.bytes()? },
+        tag::BOARD => {
+            let (scope, board) = (r.bytes()?, r.bytes()?);
+            let max_len = r.u64()? as usize;
+            let overflow = match r.u8()? {
+                0 => Overflow::DropOldest,
+                1 => Overflow::RejectNew,
+                _ => return Err(Malformed("bad overflow policy")),
+            };
+            Record::Board { scope, board, config: BoardConfig { max_len, overflow, max_leases: r.u32()? } }
+        }
+        tag::MAIL_SENT => {
+            Record::MailSent { dest: r.bytes()?, topic: r.bytes()?, id: r.u64()?, payload: r.bytes()?, idempotency: r.opt_bytes()? }
+        }
+        tag::MAIL_RECEIVED => Record::MailReceived { dest: r.bytes()?, topic: r.bytes()?, id: r.u64()? },
+        tag::MAIL_KEY => Record::MailKey { dest: r.bytes()?, key: r.bytes()?, id: r.u64()? },
+        tag::STREAM_CREATED => {
+            Record::StreamCreated { key: r.bytes()?, epoch: r.u64()?, retention: read_retention(&mut r)?, next: r.u64()? }
+        }
+        tag::STREAM_APPENDED => Record::StreamAppended { key: r.bytes()?, offset: r.u64()?, data: r.bytes()?, at_ms: r.u64()? },
+        tag::STREAM_CLOSED => Record::StreamClosed { key: r.bytes()? },
+        tag::STREAM_CONFIGURED => Record::StreamConfigured { key: r.bytes()?, retention: read_retention(&mut r)? },
+        tag::STREAM_DELETED => Record::StreamDeleted { key: r.bytes()? },
+        tag::COUNTERS => Record::Counters(Counters {
+            job_seq: r.u64()?,
+            job_token: r.u64()?,
+            item_seq: r.u64()?,
+            item_token: r.u64()?,
+            mail_id: r.u64()?,
+        }),
+        _ => return Err(Malformed("unknown record kind")),
+    };
+    if !r.is_empty() {
+        return Err(Malformed("record longer than its kind"));
+    }
+    Ok((lsn, record))
+}
+
+fn read_target(r: &mut Reader<'_>) -> Result<Target, Malformed> {
+    match r.u8()? {
+        0 => Ok(Target::Db(r.u64()? as usize)),
+        1 => Ok(Target::Scope(r.bytes()?)),
+        _ => Err(Malformed("bad key target")),
+    }
+}
+
+fn read_end(r: &mut Reader<'_>) -> Result<End, Malformed> {
+    match r.u8()? {
+        0 => Ok(End::Left),
+        1 => Ok(End::Right),
+        _ => Err(Malformed("bad list end")),
+    }
+}
+
+fn read_journal(r: &mut Reader<'_>) -> Result<Option<Journal>, Malformed> {
+    if !r.bool()? {
+        return Ok(None);
+    }
+    let seq = r.u64()?;
+    let kind = match r.u8()? {
+        0 => ChangeKind::Set,
+        1 => ChangeKind::Del,
+        2 => ChangeKind::Expire,
+        _ => return Err(Malformed("bad journal kind")),
+    };
+    Ok(Some(Journal { seq, kind, revision: r.u64()?, value: r.opt_bytes()? }))
+}
+
+fn read_value(r: &mut Reader<'_>) -> Result<Value, Malformed> {
+    match r.u8()? {
+        value_tag::STR => Ok(Value::string(&r.bytes()?)),
+        value_tag::LIST => {
+            let n = r.u32()? as usize;
+            let list = (0..n).map(|_| r.bytes()).collect::<Result<std::collections::VecDeque<_>, _>>()?;
+            Ok(Value::List(Box::new(list)))
+        }
+        _ => Err(Malformed("unknown value type")),
+    }
+}
+
+fn read_retention(r: &mut Reader<'_>) -> Result<Retention, Malformed> {
+    Ok(Retention { max_len: r.u64()? as usize, max_age_ms: r.u64()? })
+}
+
+fn read_job(r: &mut Reader<'_>) -> Result<(Job, bool), Malformed> {
+    let (id, queue, payload) = (r.bytes()?, r.bytes()?, r.opt_bytes()?);
+    let payload_recorded = payload.is_some();
+    let payload = payload.unwrap_or_default();
+    let priority = r.i64()?;
+    let max_attempts = r.u32()?;
+    let kind = match r.u8()? {
+        0 => BackoffKind::Fixed,
+        1 => BackoffKind::Exponential,
+        _ => return Err(Malformed("bad backoff")),
+    };
+    let backoff = Backoff { kind, base_ms: r.u64()?, jitter: r.bool()? };
+    let (lease_ms, result_ttl_ms) = (r.u64()?, r.u64()?);
+    let state = *JOB_STATES.get(r.u8()? as usize).ok_or(Malformed("bad job state"))?;
+    let attempt = r.u32()?;
+    let seq = r.u64()?;
+    let lease = match (r.opt_u64()?, r.opt_u64()?) {
+        (Some(token), Some(expires_ms)) => Some(JobLease { token, expires_ms }),
+        _ => None,
+    };
+    let (progress, result, last_error) = (r.opt_bytes()?, r.opt_bytes()?, r.opt_bytes()?);
+    let created_ms = r.u64()?;
+    let (started_ms, finished_ms, run_at_ms) = (r.opt_u64()?, r.opt_u64()?, r.opt_u64()?);
+    let (epoch, next, closed) = (r.u64()?, r.u64()?, r.bool()?);
+    let chunks = StreamLog::restored(epoch, read_retention(r)?, next, closed);
+    let job = Job {
+        id,
+        queue,
+        payload,
+        priority,
+        max_attempts,
+        backoff,
+        lease_ms,
+        result_ttl_ms,
+        state,
+        attempt,
+        seq,
+        lease,
+        progress,
+        result,
+        last_error,
+        created_ms,
+        started_ms,
+        finished_ms,
+        run_at_ms,
+        timer_at: None,
+        chunks,
+    };
+    Ok((job, payload_recorded))
+}
+
+fn read_item(r: &mut Reader<'_>) -> Result<Item, Malformed> {
+    let (id, seq, raw) = (r.bytes()?, r.u64()?, r.bytes()?);
+    let published_ms = r.u64()?;
+    let expires_ms = r.opt_u64()?;
+    let lease = match (r.opt_u64()?, r.opt_u64()?) {
+        (Some(token), Some(expires_ms)) => Some(ItemLease { token, expires_ms }),
+        _ => None,
+    };
+    let failed_leases = r.u32()?;
+    let json = serde_json::from_slice(&raw).map_err(|_| Malformed("item is not JSON"))?;
+    Ok(Item { id, seq, raw, json, published_ms, expires_ms, lease, failed_leases })
+}
