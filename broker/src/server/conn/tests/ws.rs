@@ -251,3 +251,30 @@ async fn credentials_at_open_go_through_auth() {
     assert!(reason.contains("invalid username-password pair"), "{reason}");
     task.await.expect("task");
 }
+
+#[test]
+fn every_end_has_the_close_code_docs_websocket_md_gives_it() {
+    use crate::server::conn::{End, Malformed};
+    use crate::server::ws::close_code;
+    let text = || "x".to_owned();
+    let ends = [
+        (End::PeerClosed, None),
+        (End::Io(text()), None),
+        (End::Quit, Some(1000)),
+        (End::Shutdown, Some(1001)),
+        (End::Malformed(Malformed::Broken(text())), Some(1002)),
+        (End::Malformed(Malformed::Unsupported(text())), Some(1003)),
+        (End::Malformed(Malformed::NotUtf8(text())), Some(1007)),
+        (End::Backlog, Some(1008)),
+        (End::Malformed(Malformed::TooBig(text())), Some(1009)),
+        (End::Persist(text()), Some(1011)),
+        (End::AuthTimeout, Some(4001)),
+        (End::AuthFailed(herald_protocol::CommandError::fixed("WRONGPASS no")), Some(4001)),
+        (End::Overflow("slow"), Some(4002)),
+        (End::Idle, Some(4003)),
+        (End::Killed, Some(4004)),
+    ];
+    for (end, code) in ends {
+        assert_eq!(close_code(&end), code, "{end:?}");
+    }
+}
