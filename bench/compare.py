@@ -3,6 +3,8 @@
 
     python3 bench/compare.py resp      # redis-benchmark: throughput, p99, server CPU per request
     python3 bench/compare.py memory    # used_memory and RSS for 1M keys of 100-byte values
+    python3 bench/compare.py board-memory  # used_memory per 1 KB bulletin item against the same JSON in a
+                                       # Redis list (BL.PUBLISH vs RPUSH, 100k items)
     python3 bench/compare.py fanout    # pub-sub fan-out (target/release/fanout), throughput and latency
     python3 bench/compare.py ws        # fan-out to WebSocket vs RESP subscribers (target/release/wsfanout),
                                        # CPU per delivery, latency, memory per idle connection
@@ -127,6 +129,40 @@ def memory(args):
         print("\nherald/redis: used_memory %.2fx, RSS %.2fx" % (rows[1][0] / rows[0][0], rows[1][1] / rows[0][1]))
     finally:
         os.unlink(path)
+        redis.stop()
+        herald.stop()
+
+
+def board_memory(args):
+    n = int(args[0]) if args else 100000
+    redis, herald = start_both()
+    body = "x" * 1000
+    # The same 1 KB JSON items as `workloads board` publishes, in one pipe per server.
+    paths = {}
+    for name, command in (("redis", b"RPUSH"), ("herald", b"BL.PUBLISH")):
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            for i in range(n):
+                item = ('{"n": %d, "kind": "other", "body": "%s"}' % (i, body)).encode()
+                f.write(b"*3\r\n$%d\r\n%s\r\n$5\r\nitems\r\n$%d\r\n%s\r\n" % (len(command), command, len(item), item))
+            paths[name] = f.name
+    size = len('{"n": %d, "kind": "other", "body": "%s"}' % (n // 2, body))
+    print("%d JSON items of about %d bytes: RPUSH items <json> (redis) vs BL.PUBLISH items <json> (herald), "
+          "loaded with redis-cli --pipe; used_memory before and after\n" % (n, size))
+    print("| server | used_memory before | after | bytes/item |")
+    print("|---|---|---|---|")
+    try:
+        per = {}
+        for s in (redis, herald):
+            before = int(s.info("memory")["used_memory"])
+            with open(paths[s.name], "rb") as f:
+                subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], stdin=f, capture_output=True, check=True)
+            after = int(s.info("memory")["used_memory"])
+            per[s.name] = (after - before) / n
+            print("| %s | %d | %d | %.0f |" % (s.name, before, after, per[s.name]))
+        print("\nherald/redis per item: %.2fx" % (per["herald"] / per["redis"]))
+    finally:
+        for p in paths.values():
+            os.unlink(p)
         redis.stop()
         herald.stop()
 
@@ -410,7 +446,7 @@ def durability(args):
 
 
 if __name__ == "__main__":
-    commands = {"resp": resp, "memory": memory, "fanout": fanout, "ws": ws, "durability": durability}
+    commands = {"resp": resp, "memory": memory, "board-memory": board_memory, "fanout": fanout, "ws": ws, "durability": durability}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

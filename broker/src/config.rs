@@ -10,6 +10,8 @@ use crate::engine::bulletin::BulletinSettings;
 use crate::engine::jobs::JobSettings;
 use crate::engine::keyspace::{BlackboardSettings, notify};
 use crate::engine::mailbox::MailboxSettings;
+use crate::engine::schema::SchemaSettings;
+use crate::engine::semaphore::SemaphoreSettings;
 use crate::engine::stream::StreamSettings;
 use crate::persist::{Fsync, PersistenceSettings};
 use crate::pubsub::{OutboxLimits, OverflowPolicy};
@@ -36,6 +38,8 @@ pub struct Config {
     pub blackboard: BlackboardSettings,
     pub jobs: JobSettings,
     pub bulletin: BulletinSettings,
+    pub semaphores: SemaphoreSettings,
+    pub schemas: SchemaSettings,
     pub websocket: WebSocket,
     pub persistence: PersistenceSettings,
 }

@@ -3,30 +3,12 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{cmd, eventually, start};
+use common::{cmd, eventually, fields, start, text};
 use futures_util::StreamExt;
 use redis::Value;
-
-fn fields(v: Value) -> HashMap<String, Value> {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    items
-        .chunks(2)
-        .map(|kv| match &kv[0] {
-            Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
-        other => panic!("{other:?}"),
-    }
-}
 
 /// (id, item JSON, token) of a locked retrieve, or None.
 async fn take(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Option<(String, serde_json::Value, String)> {

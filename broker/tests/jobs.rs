@@ -3,41 +3,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{cmd, eventually, start};
+use common::{cmd, eventually, fields, int, start, text};
 use futures_util::StreamExt;
 use redis::Value;
-
-/// A map reply (flat array in RESP2) as field -> value.
-fn fields(v: Value) -> HashMap<String, Value> {
-    let Value::Array(items) = v else { panic!("not a map: {v:?}") };
-    items
-        .chunks(2)
-        .map(|kv| match &kv[0] {
-            Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
-        Value::SimpleString(s) => s.clone(),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Int(n) => *n,
-        other => panic!("{other:?}"),
-    }
-}
 
 struct Claim {
     id: String,
@@ -374,4 +346,99 @@ async fn submit_and_wait_and_complete_then_claim() {
     let _: Value = cmd(&mut worker, &["JOB.FAIL", &job.id, &job.token, "boom"]).await.unwrap();
     let err = failing.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Some("JOBDEAD"));
+}
+
+/// `JOB.QUEUE q PAUSE` stops claims (a blocked worker stays blocked) while submissions go on;
+/// `RESUME` lets the blocked worker have the first job.
+#[tokio::test]
+async fn a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "PAUSE"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "first"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "second"]).await.unwrap();
+    assert!(claim(&mut c, &["q"]).await.is_none(), "paused: nothing to claim");
+    let stats = fields(cmd(&mut c, &["JOB.STATS", "q"]).await.unwrap());
+    assert_eq!((int(&stats["paused"]), int(&stats["queued"])), (1, 2));
+    let mut w = server.conn().await;
+    let worker = tokio::spawn(async move { claim(&mut w, &["q", "BLOCK", "0"]).await.unwrap().payload });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "third"]).await.unwrap();
+    assert_eq!(server.broker.lock().blocking.len(), 1, "a submit to a paused queue wakes nobody");
+    let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "RESUME"]).await.unwrap();
+    assert_eq!(worker.await.unwrap(), "first");
+    assert_eq!(int(&fields(cmd(&mut c, &["JOB.STATS", "q"]).await.unwrap())["paused"]), 0);
+    for (args, expected) in [
+        (&["JOB.QUEUE", "q"][..], "wrong number of arguments"),
+        (&["JOB.QUEUE", "q", "STOP"][..], "CONCURRENCY n, PAUSE or RESUME"),
+        (&["JOB.QUEUE", "q", "PAUSE", "now"][..], "syntax error"),
+        (&["JOB.QUEUE", "q", "CONCURRENCY", "-1"][..], "must be positive"),
+    ] {
+        let err = cmd::<Value>(&mut c, args).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// `JOB.JOIN` answers at once for an idle queue, and otherwise waits until the last queued, delayed
+/// or running job finished (the seeds' `join`); a timeout answers nil.
+#[tokio::test]
+async fn join_waits_until_nothing_is_queued_delayed_or_running() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "q"]).await.unwrap(), Value::Okay, "an unknown queue is idle");
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "now"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "later", "DELAY", "60000", "ID", "delayed"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "q", "TIMEOUT", "20"]).await.unwrap(), Value::Nil);
+    let mut j = server.conn().await;
+    let joiner = tokio::spawn(async move { cmd::<Value>(&mut j, &["JOB.JOIN", "q", "TIMEOUT", "0"]).await.unwrap() });
+    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    let job = claim(&mut c, &["q"]).await.unwrap();
+    let _: () = cmd(&mut c, &["JOB.COMPLETE", &job.id, &job.token]).await.unwrap();
+    assert_eq!(server.broker.lock().blocking.len(), 1, "the delayed job is still open");
+    assert_eq!(cmd::<i64>(&mut c, &["JOB.CANCEL", "delayed"]).await.unwrap(), 1);
+    assert_eq!(joiner.await.unwrap(), Value::Okay);
+    // A failed attempt that will be retried keeps the queue open; a dead job closes it.
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "r", "x", "ATTEMPTS", "2"]).await.unwrap();
+    let job = claim(&mut c, &["r"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.FAIL", &job.id, &job.token, "boom"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "r", "TIMEOUT", "10"]).await.unwrap(), Value::Nil);
+    let job = claim(&mut c, &["r"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut c, &["JOB.FAIL", &job.id, &job.token, "boom"]).await.unwrap(), "dead");
+    assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "r"]).await.unwrap(), Value::Okay);
+    let _: () = cmd(&mut c, &["JOB.RETRY", &job.id]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "r", "TIMEOUT", "10"]).await.unwrap(), Value::Nil, "a retried job is open again");
+    for (args, expected) in [
+        (&["JOB.JOIN", "q", "TIMEOUT"][..], "syntax error"),
+        (&["JOB.JOIN", "q", "TIMEOUT", "soon"][..], "not an integer"),
+        (&["JOB.JOIN", "q", "WAIT", "1"][..], "syntax error"),
+    ] {
+        let err = cmd::<Value>(&mut c, args).await.unwrap_err();
+        assert!(err.to_string().contains(expected), "{args:?}: {err}");
+    }
+}
+
+/// A paused queue stays paused across a restart (from the log, then from a snapshot).
+#[tokio::test]
+async fn a_pause_survives_restarts() {
+    let dir = common::data_dir("jobs-pause");
+    for step in 0..3 {
+        let server = common::start_persistent(&dir).await;
+        let mut c = server.conn().await;
+        match step {
+            0 => {
+                let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "CONCURRENCY", "2"]).await.unwrap();
+                let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "PAUSE"]).await.unwrap();
+                let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "kept"]).await.unwrap();
+            }
+            _ => {
+                let stats = fields(cmd(&mut c, &["JOB.STATS", "q"]).await.unwrap());
+                assert_eq!((int(&stats["paused"]), int(&stats["concurrency"]), int(&stats["queued"])), (1, 2, 1), "step {step}");
+                assert!(claim(&mut c, &["q"]).await.is_none());
+                assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "q", "TIMEOUT", "10"]).await.unwrap(), Value::Nil);
+                common::rewrite(&mut c).await;
+            }
+        }
+        server.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{cmd, start};
 use redis::Value;
 
@@ -91,4 +93,65 @@ async fn state_and_event_in_one_transaction() {
     assert_eq!(receivers, 1);
     let msg = futures_util::StreamExt::next(&mut sub.on_message()).await.unwrap();
     assert_eq!(msg.get_payload::<String>().unwrap(), "order:1 paid");
+}
+
+/// `BB.WATCH` covers keys of named scopes (plain WATCH covers the numbered databases only): the
+/// outbox pattern "write if the revision still matches, and enqueue the event" as one WATCH / MULTI /
+/// EXEC, aborted when another client wrote the key in between, expired it, or flushed it.
+#[tokio::test]
+async fn bb_watch_covers_keys_of_every_scope() {
+    let server = start().await;
+    let mut a = server.conn().await;
+    let mut b = server.conn().await;
+    let _: i64 = cmd(&mut a, &["BB.SET", "orders", "o1", "pending"]).await.unwrap();
+    // A plain WATCH on the same name watches database 0, not the scope.
+    let _: () = cmd(&mut a, &["WATCH", "o1"]).await.unwrap();
+    let _: i64 = cmd(&mut b, &["BB.SET", "orders", "o1", "paid"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BB.SET", "orders", "o1", "shipped", "IFREV", "2"]).await.unwrap();
+    let done: Vec<Value> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(done, vec![Value::Int(3)]);
+    // BB.WATCH: another client's write aborts EXEC; nothing is written and no event goes out.
+    let _: () = cmd(&mut a, &["BB.WATCH", "orders", "o1", "o2"]).await.unwrap();
+    let _: i64 = cmd(&mut b, &["BB.SET", "orders", "o2", "new"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BB.SET", "orders", "o1", "delivered"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BL.PUBLISH", "outbox", r#"{"order": "o1", "event": "delivered"}"#]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut a, &["EXEC"]).await.unwrap(), Value::Nil);
+    assert_eq!(cmd::<i64>(&mut a, &["BL.LEN", "outbox"]).await.unwrap(), 0);
+    // Untouched, it goes through as one step; EXEC forgets the watch.
+    let _: () = cmd(&mut a, &["BB.WATCH", "orders", "o1"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BB.SET", "orders", "o1", "delivered", "IFREV", "3"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BL.PUBLISH", "outbox", r#"{"order": "o1", "event": "delivered"}"#]).await.unwrap();
+    let done: Vec<Value> = cmd(&mut a, &["EXEC"]).await.unwrap();
+    assert_eq!(done[0], Value::Int(4));
+    assert_eq!(cmd::<i64>(&mut a, &["BL.LEN", "outbox"]).await.unwrap(), 1);
+    // A scope that does not exist yet, a deletion, an expiry, FLUSHALL: each aborts.
+    for interfere in [&["BB.SET", "fresh", "k", "v"][..], &["BB.DEL", "orders", "o1"][..], &["FLUSHALL"][..]] {
+        let _: i64 = cmd(&mut b, &["BB.SET", "orders", "o1", "back"]).await.unwrap();
+        let _: () = cmd(&mut a, &["BB.WATCH", "orders", "o1"]).await.unwrap();
+        let _: () = cmd(&mut a, &["BB.WATCH", "fresh", "k"]).await.unwrap();
+        let _: Value = cmd(&mut b, interfere).await.unwrap();
+        let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+        let _: Value = cmd(&mut a, &["BB.GET", "orders", "o1"]).await.unwrap();
+        assert_eq!(cmd::<Value>(&mut a, &["EXEC"]).await.unwrap(), Value::Nil, "{interfere:?}");
+    }
+    let _: i64 = cmd(&mut b, &["BB.SET", "orders", "o1", "short", "PX", "30"]).await.unwrap();
+    let _: () = cmd(&mut a, &["BB.WATCH", "orders", "o1"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let _: Value = cmd(&mut a, &["BB.GET", "orders", "o1"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut a, &["EXEC"]).await.unwrap(), Value::Nil, "expired while watched");
+    // UNWATCH forgets scope watches too; bad input.
+    let _: () = cmd(&mut a, &["BB.WATCH", "orders", "o1"]).await.unwrap();
+    let _: () = cmd(&mut a, &["UNWATCH"]).await.unwrap();
+    let _: i64 = cmd(&mut b, &["BB.SET", "orders", "o1", "again"]).await.unwrap();
+    let _: () = cmd(&mut a, &["MULTI"]).await.unwrap();
+    let err = cmd::<Value>(&mut a, &["BB.WATCH", "orders", "o1"]).await.unwrap_err();
+    assert!(err.to_string().contains("WATCH inside MULTI is not allowed"), "{err}");
+    let _: Value = cmd(&mut a, &["BB.GET", "orders", "o1"]).await.unwrap();
+    assert_ne!(cmd::<Value>(&mut a, &["EXEC"]).await.unwrap(), Value::Nil);
+    let err = cmd::<Value>(&mut a, &["BB.WATCH", "orders"]).await.unwrap_err();
+    assert!(err.to_string().contains("wrong number of arguments"), "{err}");
 }

@@ -245,6 +245,22 @@ export class Herald extends Emitter<HeraldEvents> {
   /** Resolves with the number of receivers. */
   publish(channel: Arg, message: Arg): Promise<number>;
 
+  /** SEM.ACQUIRE: resolves with the permit's fencing token, or null when none was free (in `block` ms). */
+  semAcquire(name: Arg, permits: number, options?: { lease?: number; block?: number }): Promise<number | null>;
+  /** SEM.EXTEND: resolves with the lease's new end (unix ms); rejects with code LEASE once the permit is lost. */
+  semExtend(name: Arg, token: number, ms: number): Promise<number>;
+  semRelease(name: Arg, token: number): Promise<"OK">;
+  /** MSG.REQUEST: resolves with the reply, or null if none came within `timeout` ms. */
+  request(dest: Arg, topic: Arg, payload: Arg, timeout: number): Promise<string | Uint8Array | null>;
+  /** MSG.REPLY: false if the reply came too late (dropped by the broker). */
+  reply(replyTo: Arg, payload: Arg): Promise<boolean>;
+  /** SCHEMA.SET kind name schema [SCOPE s]; a write that does not validate then rejects with code SCHEMA. */
+  setSchema(kind: "board" | "queue" | "topic" | "scope", name: Arg, schema: object | string, options?: { scope?: string }): Promise<"OK">;
+  pauseQueue(queue: Arg): Promise<"OK">;
+  resumeQueue(queue: Arg): Promise<"OK">;
+  /** JOB.JOIN: true once nothing is queued, delayed or running in the queue; false on timeout (ms). */
+  joinQueue(queue: Arg, options?: { timeout?: number }): Promise<boolean>;
+
   subscribe(...channels: string[]): Subscription;
   psubscribe(...patterns: string[]): Subscription;
   ssubscribe(...channels: string[]): Subscription;

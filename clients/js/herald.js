@@ -461,6 +461,51 @@ export class Herald extends Emitter {
     return this.call("PUBLISH", channel, message);
   }
 
+  // ---- thin helpers for the seeds' primitives (each is one command; docs/commands.md has the details)
+
+  /** SEM.ACQUIRE: one of `permits` permits under a lease; resolves with its fencing token, or null when none
+   * was free (within `block` ms, if given; 0 waits as long as it takes). */
+  semAcquire(name, permits, { lease, block } = {}) {
+    const args = ["SEM.ACQUIRE", name, permits];
+    if (lease !== undefined) args.push("LEASE", lease);
+    if (block !== undefined) args.push("BLOCK", block);
+    return this.command(args);
+  }
+  /** SEM.EXTEND: the lease ends `ms` from now; resolves with its new end (unix ms). */
+  semExtend(name, token, ms) {
+    return this.call("SEM.EXTEND", name, token, ms);
+  }
+  semRelease(name, token) {
+    return this.call("SEM.RELEASE", name, token);
+  }
+  /** MSG.REQUEST: sends a request and resolves with the reply, or null if none came within `timeout` ms. */
+  request(dest, topic, payload, timeout) {
+    return this.call("MSG.REQUEST", dest, topic, payload, "TIMEOUT", timeout);
+  }
+  /** MSG.REPLY to the `reply_to` of a request received with MSG.RECV; resolves false if it came too late. */
+  reply(replyTo, payload) {
+    return this.call("MSG.REPLY", replyTo, payload).then((n) => n === 1);
+  }
+  /** SCHEMA.SET: `schema` as an object (or JSON text); `scope` for a board's scope. */
+  setSchema(kind, name, schema, { scope } = {}) {
+    const args = ["SCHEMA.SET", kind, name, typeof schema === "string" ? schema : JSON.stringify(schema)];
+    if (scope !== undefined) args.push("SCOPE", scope);
+    return this.command(args);
+  }
+  /** JOB.QUEUE queue PAUSE / RESUME. */
+  pauseQueue(queue) {
+    return this.call("JOB.QUEUE", queue, "PAUSE");
+  }
+  resumeQueue(queue) {
+    return this.call("JOB.QUEUE", queue, "RESUME");
+  }
+  /** JOB.JOIN: resolves true once the queue has no job queued, delayed or running; false on timeout. */
+  joinQueue(queue, { timeout } = {}) {
+    const args = ["JOB.JOIN", queue];
+    if (timeout !== undefined) args.push("TIMEOUT", timeout);
+    return this.command(args).then((r) => r !== null);
+  }
+
   _request(cmd, { internal = false } = {}) {
     return new Promise((resolve, reject) => {
       const req = { cmd, resolve, reject };

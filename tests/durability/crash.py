@@ -6,8 +6,8 @@
 For each fsync policy (`always`, then `everysec`), one data directory lives through N rounds. Each round
 starts the broker on it, checks that everything acknowledged in every earlier round is there exactly as
 promised, runs clients that write across every domain (keys, lists, counters, MULTI/EXEC, blackboard,
-jobs with chunks and completions, mailboxes sent and received, streams, bulletin publish and remove) and
-now and then compact the log (BGREWRITEAOF), then kills the broker with SIGKILL at a random moment. A
+jobs with chunks and completions, mailboxes sent and received, streams, bulletin publish and remove,
+semaphore acquire and release) and now and then compact the log (BGREWRITEAOF), then kills the broker with SIGKILL at a random moment. A
 process crash must lose nothing acknowledged under either policy (records reach the file before the
 reply); nothing unacknowledged may appear half-applied (a MULTI/EXEC is all or nothing). Then the
 damage cases: a torn record at the end of the log is cut off with a warning; a corrupt record in the
@@ -94,6 +94,9 @@ class Ledger:
         self.items = {}  # (board, id) -> json
         self.removed = set()  # (board, id) acked as removed
         self.remove_inflight = set()
+        self.sem_held = set()  # (name, token) acked as acquired and not released
+        self.sem_release_inflight = set()
+        self.max_token = 0  # the largest fencing token acknowledged
 
 
 def worker(port, ledger, c, rnd, stop, round_no):
@@ -103,7 +106,7 @@ def worker(port, ledger, c, rnd, stop, round_no):
     try:
         while not stop.is_set():
             i += 1
-            op = i % 10
+            op = i % 11
             if op == 0:
                 key, value = f"k:{tag}:{i}", f"v{i}"
                 if conn.call("SET", key, value) == "OK":
@@ -191,6 +194,20 @@ def worker(port, ledger, c, rnd, stop, round_no):
                             with ledger.lock:
                                 ledger.removed.add((board, iid))
                                 ledger.remove_inflight.discard((board, iid))
+            elif op == 10:
+                name = f"sem:{tag}"
+                token = conn.call("SEM.ACQUIRE", name, 1000, "LEASE", 600000)
+                if isinstance(token, int):
+                    with ledger.lock:
+                        ledger.sem_held.add((name, token))
+                        ledger.max_token = max(ledger.max_token, token)
+                    if rnd.random() < 0.5:
+                        with ledger.lock:
+                            ledger.sem_held.discard((name, token))
+                            ledger.sem_release_inflight.add((name, token))
+                        if conn.call("SEM.RELEASE", name, token) == "OK":
+                            with ledger.lock:
+                                ledger.sem_release_inflight.discard((name, token))
     except (OSError, EOFError):
         pass  # the broker was killed under us
     finally:
@@ -262,6 +279,15 @@ def check(port, ledger):
             expect(got is None, f"item {board}/{iid} removed (acknowledged) but back")
         elif (board, iid) not in ledger.remove_inflight:
             expect(got is not None and got["item"] == item, f"item {board}/{iid} acknowledged but missing")
+    for name in {n for n, _ in ledger.sem_held}:
+        info = fields(c.call("SEM.INFO", name))
+        holders = {fields(h)["token"] for h in info["holders"]}
+        for _, token in {x for x in ledger.sem_held if x[0] == name}:
+            expect(token in holders, f"semaphore {name}: acquired token {token} (acknowledged) not held")
+    if ledger.max_token:
+        fresh = c.call("SEM.ACQUIRE", "sem:fresh", 1)
+        expect(isinstance(fresh, int) and fresh > ledger.max_token, f"fencing token went back: {fresh} after {ledger.max_token}")
+        c.call("SEM.RELEASE", "sem:fresh", fresh)
     c.close()
     return failures
 

@@ -7,6 +7,7 @@ use crate::engine::Error;
 
 use super::{Cx, Outcome};
 use crate::engine::keyspace::{BbCondition, BbEntry, JournalEntry, ScopeReport, Since, Ttl};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn entry_reply(e: BbEntry) -> Reply {
@@ -57,7 +58,12 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
                 BbIf::Xx => BbCondition::Xx,
                 BbIf::Revision(r) => BbCondition::IfRev(r),
             };
-            cx.state().keyspace.bb_set(&scope, &key, &value, ttl, condition, now).map(|r| Reply::Int(r as i64))
+            let state = cx.state();
+            state
+                .schemas
+                .check(SchemaKind::Scope, b"", &scope, &value)
+                .and_then(|_| state.keyspace.bb_set(&scope, &key, &value, ttl, condition, now))
+                .map(|r| Reply::Int(r as i64))
         }
         BbCommand::Get { scope, key } => cx.state().keyspace.bb_get(&scope, &key, now).map(|e| e.map_or(Reply::Nil, entry_reply)),
         BbCommand::Has { scope, key } => cx.state().keyspace.bb_has(&scope, &key, now).map(|h| Reply::Int(i64::from(h))),
@@ -86,6 +92,13 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
                 .collect();
             Reply::fields(vec![("seq", Reply::Int(seq as i64)), ("entries", Reply::Array(entries))])
         }),
+        BbCommand::Watch { scope, keys } => {
+            if cx.session.in_multi() {
+                return CommandError::fixed("ERR WATCH inside MULTI is not allowed").into();
+            }
+            let watch = cx.session.watch.clone();
+            cx.state().keyspace.bb_watch(&scope, keys, &watch).map(|_| Reply::ok())
+        }
         BbCommand::Changes { scope, since, count } => match cx.state().keyspace.bb_changes(&scope, since, count) {
             Err(e) => Err(e),
             Ok((Since::Lost { oldest }, _)) => Err(Error::new(format!(

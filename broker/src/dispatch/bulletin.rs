@@ -7,6 +7,7 @@ use super::{Cx, Outcome};
 use crate::engine::Error;
 use crate::engine::bulletin::filter::{self, Filter, FilterOp};
 use crate::engine::bulletin::{self, ItemView, Overflow};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 /// A command's WHERE clauses as the engine's filters, compiled.
@@ -40,8 +41,19 @@ fn item_reply(v: ItemView) -> Reply {
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {
-        BulletinCommand::Publish { scope, board, item, ttl_ms } => {
-            cx.state().bulletin.publish(&scope, &board, &item, ttl_ms, now).map(Reply::Bulk)
+        BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
+            let keys = vec![bulletin::room_wait_key(&scope, &board)];
+            let publish = move |state: &mut State, now| {
+                state.schemas.check(SchemaKind::Board, &scope, &board, &item)?;
+                if block.is_some() && !state.bulletin.has_room(&scope, &board) {
+                    return Ok(None);
+                }
+                Ok(Some(Reply::Bulk(state.bulletin.publish(&scope, &board, &item, ttl_ms, now)?)))
+            };
+            return match block {
+                Some(wait) => cx.now_or_block(keys, wait.duration(), Reply::Nil, publish),
+                None => super::jobs::run_once(cx, publish, Reply::Nil),
+            };
         }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
             let keys = vec![bulletin::wait_key(&scope, &board)];

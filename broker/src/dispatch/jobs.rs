@@ -6,6 +6,7 @@ use herald_protocol::{CommandError, Reply};
 use super::streams::read_reply;
 use super::{Cx, Outcome};
 use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
+use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn claimed_reply(c: Claimed) -> Reply {
@@ -79,6 +80,9 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
     let result: Result<Reply, CommandError> = match cmd {
         JobCommand::Submit(s) => {
             let opts = submit_options(&s);
+            if let Err(e) = cx.state().schemas.check(SchemaKind::Queue, b"", &s.queue, &s.payload) {
+                return e.into();
+            }
             let submitted = cx.state().jobs.submit(&s.queue, &s.payload, opts, now).map(|(id, _)| id);
             return match (submitted, s.wait) {
                 (Err(e), _) => e.into(),
@@ -153,7 +157,8 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
             let n = |v: u64| Reply::Int(v as i64);
             fields.extend([
-                ("concurrency", Reply::Int(r.concurrency as i64)),
+                ("concurrency", Reply::Int(r.config.concurrency as i64)),
+                ("paused", Reply::Int(i64::from(r.config.paused))),
                 ("submitted", n(r.stats.submitted)),
                 ("claimed", n(r.stats.claimed)),
                 ("completed", n(r.stats.completed)),
@@ -171,13 +176,22 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().jobs.set_concurrency(&queue, limit);
             Ok(Reply::ok())
         }
+        JobCommand::Pause { queue, paused } => {
+            cx.state().jobs.set_paused(&queue, paused);
+            Ok(Reply::ok())
+        }
+        JobCommand::Join { queue, timeout } => {
+            let keys = vec![jobs::join_wait_key(&queue)];
+            let join = move |state: &mut State, _now| Ok(state.jobs.drained(&queue).then(Reply::ok));
+            return cx.now_or_block(keys, timeout.and_then(|t| t.duration()), Reply::Nil, join);
+        }
     };
     result.into()
 }
 
 /// A non-blocking run of a blocking command's operation: its reply, or `otherwise` when it has
 /// nothing yet.
-fn run_once(cx: &mut Cx<'_>, mut op: impl super::block::BlockingOp, otherwise: Reply) -> Outcome {
+pub(super) fn run_once(cx: &mut Cx<'_>, mut op: impl super::block::BlockingOp, otherwise: Reply) -> Outcome {
     let now = cx.now();
     match op(cx.state(), now) {
         Ok(Some(reply)) => reply.into(),

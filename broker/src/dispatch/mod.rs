@@ -15,6 +15,8 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod schema;
+mod semaphore;
 mod server;
 pub mod session;
 mod streams;
@@ -219,6 +221,8 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
         Command::Persist(c) => persistence::execute(c, cx),
+        Command::Sem(c) => semaphore::execute(c, cx),
+        Command::Schema(c) => schema::execute(c, cx),
     }
 }
 

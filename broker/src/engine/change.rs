@@ -13,8 +13,9 @@
 use bytes::Bytes;
 
 use super::bulletin::{BoardConfig, Item};
-use super::jobs::Job;
+use super::jobs::{Job, QueueConfig};
 use super::keyspace::Entry;
+use super::schema::SchemaKind;
 use super::stream::Retention;
 
 /// Which end of a list.
@@ -54,10 +55,10 @@ pub enum Change<'a> {
     /// SWAPDB.
     SwapDb(usize, usize),
     Job(JobChange<'a>),
-    /// JOB.QUEUE ... CONCURRENCY: a queue's settings.
+    /// JOB.QUEUE: a queue's settings.
     Queue {
         name: &'a [u8],
-        concurrency: usize,
+        config: QueueConfig,
     },
     Item(ItemChange<'a>),
     /// BL.CONFIG: a board's settings.
@@ -68,6 +69,14 @@ pub enum Change<'a> {
     },
     Mail(MailChange<'a>),
     Stream(StreamChange<'a>),
+    Sem(SemChange<'a>),
+    /// SCHEMA.SET (`Some(text)`) or SCHEMA.DEL (`None`).
+    Schema {
+        kind: SchemaKind,
+        scope: &'a [u8],
+        name: &'a [u8],
+        schema: Option<&'a [u8]>,
+    },
 }
 
 /// A key of the keyspace (a numbered database or a blackboard scope) changed, or a notification-only
@@ -209,6 +218,26 @@ pub enum MailChange<'a> {
         topic: &'a [u8],
         id: u64,
     },
+    /// A request (MSG.REQUEST) was put in (dest, topic). Its requester does not outlive the
+    /// broker, so only its id matters after a restart (ids never go backwards).
+    Requested {
+        dest: &'a [u8],
+        topic: &'a [u8],
+        id: u64,
+    },
+    /// MSG.CONFIG: the mailbox's MAXLEN (0: the default).
+    Configured {
+        dest: &'a [u8],
+        max_len: usize,
+    },
+}
+
+#[derive(Debug)]
+pub enum SemChange<'a> {
+    /// A permit acquired, or its lease extended: `token` holds one of `permits` until `expires_ms`.
+    Held { name: &'a [u8], permits: u32, token: u64, expires_ms: u64 },
+    /// A permit given back (`expired`: its lease ran out).
+    Dropped { name: &'a [u8], token: u64, expired: bool },
 }
 
 #[derive(Debug)]

@@ -1,10 +1,16 @@
 //! Mailboxes (MSG.*): messages to a destination on a topic, each consumed exactly once, FIFO per
-//! destination and topic; the DBOS `send` / `recv` model across processes.
+//! destination and topic; the DBOS `send` / `recv` model across processes, and request/reply on top.
 //!
 //! A message sent without a topic (the empty topic) is seen only by receivers that ask for no topic,
 //! as in DBOS. Sends may carry an idempotency key: a repeated key for the same destination returns
 //! the first send's id instead of delivering twice. Those keys are remembered in a bounded window
-//! (oldest forgotten first), and every mailbox is bounded in length; both bounds come from config.
+//! (oldest forgotten first), and every mailbox is bounded in length (its own MAXLEN, or the
+//! configured default); a sender may wait for room, woken as messages are received.
+//!
+//! A request (MSG.REQUEST) is a message that carries a reply address; the broker keeps the request
+//! pending until its deadline. A reply (MSG.REPLY) before then is handed to the requester; after it
+//! (or a second reply) it is dropped and counted. A request still in a mailbox when its deadline
+//! passed is dropped when a receiver reaches it (nobody would get the answer).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -13,21 +19,70 @@ use crate::engine::Error;
 use bytes::Bytes;
 
 use super::change::{Change, ChangeSink, MailChange};
+use super::schedule::Schedule;
 use super::wait::{Ready, WaitKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxSettings {
-    /// Most messages waiting in one mailbox (all topics).
+    /// Most messages waiting in one mailbox (all topics), unless MSG.CONFIG sets a smaller MAXLEN.
     pub max_messages: usize,
     /// Most idempotency keys remembered (across all mailboxes).
     pub idempotency_keys: usize,
+    /// Most requests waiting for their reply at once (across all mailboxes).
+    pub max_pending_requests: usize,
+}
+
+#[derive(Debug)]
+struct Message {
+    id: u64,
+    payload: Bytes,
+    /// A request: its id is its reply address.
+    request: bool,
 }
 
 #[derive(Debug, Default)]
 struct Mailbox {
-    topics: HashMap<Bytes, VecDeque<(u64, Bytes)>>,
+    topics: HashMap<Bytes, VecDeque<Message>>,
     len: usize,
+    /// MSG.CONFIG MAXLEN (0: the configured default). A configured mailbox is kept while empty.
+    max_len: usize,
+}
+
+/// A request waiting for its reply.
+#[derive(Debug)]
+struct Pending {
+    deadline: u64,
+    reply: Option<Bytes>,
+}
+
+/// What a receiver gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Message(Bytes),
+    /// A request: answer it with MSG.REPLY `reply_to`.
+    Request {
+        payload: Bytes,
+        reply_to: u64,
+    },
+}
+
+/// Where a request stands, for its requester.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Waiting,
+    Replied(Bytes),
+    /// The deadline passed without a reply.
+    TimedOut,
+}
+
+/// Counters INFO reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MailStats {
+    /// Replies that came after their request's deadline (or a second reply), dropped.
+    pub replies_dropped: u64,
+    /// Requests dropped unread because their deadline had passed.
+    pub requests_expired: u64,
 }
 
 pub struct Mailboxes {
@@ -36,17 +91,26 @@ pub struct Mailboxes {
     next_id: u64,
     idempotency: HashMap<(Bytes, Bytes), u64>,
     idempotency_order: VecDeque<(Bytes, Bytes)>,
+    pending: HashMap<u64, Pending>,
+    deadlines: Schedule<u64>,
+    pub stats: MailStats,
     ready: Ready,
     sink: Arc<dyn ChangeSink>,
 }
 
 /// The wait key of receivers blocked on (destination, topic).
 pub fn wait_key(dest: &[u8], topic: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(dest.len() + topic.len() + 1);
-    name.extend_from_slice(dest);
-    name.push(0);
-    name.extend_from_slice(topic);
-    WaitKey::Named { domain: "mailbox", name: Bytes::from(name) }
+    WaitKey::joined("mailbox", dest, topic)
+}
+
+/// Where senders wait for room in a full mailbox.
+pub fn room_wait_key(dest: &[u8]) -> WaitKey {
+    WaitKey::Named { domain: "mailroom", name: Bytes::copy_from_slice(dest) }
+}
+
+/// Where a requester waits for its reply.
+pub fn reply_wait_key(request: u64) -> WaitKey {
+    WaitKey::Named { domain: "reply", name: Bytes::from(request.to_string()) }
 }
 
 impl Mailboxes {
@@ -57,6 +121,9 @@ impl Mailboxes {
             next_id: 0,
             idempotency: HashMap::new(),
             idempotency_order: VecDeque::new(),
+            pending: HashMap::new(),
+            deadlines: Schedule::default(),
+            stats: MailStats::default(),
             ready: Ready::default(),
             sink,
         }
@@ -64,6 +131,27 @@ impl Mailboxes {
 
     pub fn take_ready(&mut self) -> Vec<WaitKey> {
         self.ready.take()
+    }
+
+    pub fn take_scheduled(&mut self) -> Option<u64> {
+        self.deadlines.take_scheduled()
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.next()
+    }
+
+    /// A mailbox's bound: its MAXLEN, or the configured default.
+    fn bound(&self, dest: &[u8]) -> usize {
+        match self.boxes.get(dest) {
+            Some(m) if m.max_len > 0 => m.max_len,
+            _ => self.settings.max_messages,
+        }
+    }
+
+    /// Whether a send to `dest` would find room.
+    pub fn has_room(&self, dest: &[u8]) -> bool {
+        self.boxes.get(dest).map_or(0, |m| m.len) < self.bound(dest)
     }
 
     /// MSG.SEND: the message id, and whether this call delivered it (false for a repeated
@@ -74,21 +162,90 @@ impl Mailboxes {
         {
             return Ok((*id, false));
         }
-        let mailbox = self.boxes.entry(dest.clone()).or_default();
-        if mailbox.len >= self.settings.max_messages {
-            return Err(Error::fixed("FULL the mailbox holds mailboxes.max_messages messages"));
-        }
-        self.next_id += 1;
-        let id = self.next_id;
-        mailbox.topics.entry(topic.clone()).or_default().push_back((id, Bytes::copy_from_slice(payload)));
-        mailbox.len += 1;
+        let id = self.deliver(dest, topic, payload, false)?;
         if let Some(key) = idempotency {
             self.remember(dest.clone(), key.clone(), id);
         }
         let idempotency = idempotency.map(|k| &k[..]);
         self.sink.emit(&Change::Mail(MailChange::Sent { dest, topic, id, payload, idempotency }));
-        self.ready.push(wait_key(dest, topic));
         Ok((id, true))
+    }
+
+    /// Puts a message in its mailbox (refused when the mailbox is full) and wakes its receivers.
+    fn deliver(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], request: bool) -> Result<u64, Error> {
+        if !self.has_room(dest) {
+            return Err(Error::fixed("FULL the mailbox is at its MAXLEN (MSG.CONFIG) or mailboxes.max_messages"));
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let mailbox = self.boxes.entry(dest.clone()).or_default();
+        mailbox.topics.entry(topic.clone()).or_default().push_back(Message { id, payload: Bytes::copy_from_slice(payload), request });
+        mailbox.len += 1;
+        self.ready.push(wait_key(dest, topic));
+        Ok(id)
+    }
+
+    /// MSG.REQUEST: sends a request that waits for its reply until `deadline`; its id (the reply
+    /// address).
+    pub fn request(&mut self, dest: &Bytes, topic: &Bytes, payload: &[u8], deadline: u64) -> Result<u64, Error> {
+        if self.pending.len() >= self.settings.max_pending_requests {
+            return Err(Error::fixed("FULL too many requests waiting for replies (mailboxes.max_pending_requests)"));
+        }
+        let id = self.deliver(dest, topic, payload, true)?;
+        self.pending.insert(id, Pending { deadline, reply: None });
+        self.deadlines.add(deadline, id);
+        self.sink.emit(&Change::Mail(MailChange::Requested { dest, topic, id }));
+        Ok(id)
+    }
+
+    /// MSG.REPLY: hands `payload` to the requester; false (dropped, counted) if the request is no
+    /// longer waiting (its deadline passed, it was answered already, or it never was).
+    pub fn reply(&mut self, request: u64, payload: &[u8]) -> bool {
+        match self.pending.get_mut(&request) {
+            Some(p) if p.reply.is_none() => {
+                p.reply = Some(Bytes::copy_from_slice(payload));
+                self.ready.push(reply_wait_key(request));
+                true
+            }
+            _ => {
+                self.stats.replies_dropped += 1;
+                false
+            }
+        }
+    }
+
+    /// The requester's view of its request; a reply, once taken, ends it.
+    pub fn outcome(&mut self, request: u64) -> Outcome {
+        match self.pending.get(&request) {
+            None => Outcome::TimedOut,
+            Some(Pending { reply: None, .. }) => Outcome::Waiting,
+            Some(Pending { deadline, .. }) => {
+                let deadline = *deadline;
+                self.deadlines.remove(deadline, request);
+                let reply = self.pending.remove(&request).and_then(|p| p.reply).unwrap_or_default();
+                Outcome::Replied(reply)
+            }
+        }
+    }
+
+    /// Requests whose deadline passed: no longer waiting; their requesters are told. A reply that
+    /// arrived but was never taken (the requester went away) counts as dropped.
+    pub fn run_due(&mut self, now: u64, budget: usize) -> usize {
+        let mut ran = 0;
+        while ran < budget {
+            let Some((_, id)) = self.deadlines.pop_due(now) else { break };
+            ran += 1;
+            if self.pending.remove(&id).is_some_and(|p| p.reply.is_some()) {
+                self.stats.replies_dropped += 1;
+            }
+            self.ready.push(reply_wait_key(id));
+        }
+        ran
+    }
+
+    /// Whether a send with this idempotency key would answer at once (the key is remembered).
+    pub fn remembers(&self, dest: &Bytes, key: &Bytes) -> bool {
+        self.idempotency.contains_key(&(dest.clone(), key.clone()))
     }
 
     fn remember(&mut self, dest: Bytes, key: Bytes, id: u64) {
@@ -104,20 +261,30 @@ impl Mailboxes {
         self.idempotency_order.push_back((dest, key));
     }
 
-    /// MSG.RECV: the oldest message on (destination, topic), removed.
-    pub fn recv(&mut self, dest: &[u8], topic: &[u8]) -> Option<Bytes> {
-        let mailbox = self.boxes.get_mut(dest)?;
-        let queue = mailbox.topics.get_mut(topic)?;
-        let (id, payload) = queue.pop_front()?;
-        mailbox.len -= 1;
-        self.sink.emit(&Change::Mail(MailChange::Received { dest, topic, id }));
-        if queue.is_empty() {
-            mailbox.topics.remove(topic);
+    /// MSG.RECV: the oldest message on (destination, topic), removed. A request whose deadline
+    /// passed is dropped on the way (counted).
+    pub fn recv(&mut self, dest: &[u8], topic: &[u8]) -> Option<Received> {
+        loop {
+            let mailbox = self.boxes.get_mut(dest)?;
+            let queue = mailbox.topics.get_mut(topic)?;
+            let message = queue.pop_front()?;
+            mailbox.len -= 1;
+            if queue.is_empty() {
+                mailbox.topics.remove(topic);
+            }
+            if mailbox.len == 0 && mailbox.max_len == 0 {
+                self.boxes.remove(dest);
+            }
+            self.sink.emit(&Change::Mail(MailChange::Received { dest, topic, id: message.id }));
+            self.ready.push(room_wait_key(dest));
+            if !message.request {
+                return Some(Received::Message(message.payload));
+            }
+            if self.pending.contains_key(&message.id) {
+                return Some(Received::Request { payload: message.payload, reply_to: message.id });
+            }
+            self.stats.requests_expired += 1;
         }
-        if mailbox.len == 0 {
-            self.boxes.remove(dest);
-        }
-        Some(payload)
     }
 
     /// MSG.LEN: waiting messages on one topic, or on all of them.
@@ -126,6 +293,26 @@ impl Mailboxes {
         match topic {
             Some(t) => mailbox.topics.get(t).map_or(0, |q| q.len()),
             None => mailbox.len,
+        }
+    }
+
+    /// MSG.CONFIG dest MAXLEN n: the mailbox's own bound (0: back to the default). Senders waiting
+    /// for room may now find it.
+    pub fn configure(&mut self, dest: &Bytes, max_len: usize) -> Result<(), Error> {
+        if max_len > self.settings.max_messages {
+            return Err(Error::new(format!("ERR MAXLEN must be at most mailboxes.max_messages ({})", self.settings.max_messages)));
+        }
+        self.set_max_len(dest, max_len);
+        self.sink.emit(&Change::Mail(MailChange::Configured { dest, max_len }));
+        self.ready.push(room_wait_key(dest));
+        Ok(())
+    }
+
+    fn set_max_len(&mut self, dest: &Bytes, max_len: usize) {
+        let mailbox = self.boxes.entry(dest.clone()).or_default();
+        mailbox.max_len = max_len;
+        if mailbox.len == 0 && max_len == 0 {
+            self.boxes.remove(dest);
         }
     }
 }
@@ -140,12 +327,17 @@ impl Mailboxes {
         }
         let mailbox = self.boxes.entry(dest.clone()).or_default();
         let queue = mailbox.topics.entry(topic.clone()).or_default();
-        if queue.back().is_some_and(|(last, _)| *last >= id) {
+        if queue.back().is_some_and(|last| last.id >= id) {
             return;
         }
-        queue.push_back((id, payload));
+        queue.push_back(Message { id, payload, request: false });
         mailbox.len += 1;
         self.ready.push(wait_key(dest, topic));
+    }
+
+    /// A mailbox's MAXLEN as configured.
+    pub fn restore_config(&mut self, dest: &Bytes, max_len: usize) {
+        self.set_max_len(dest, max_len);
     }
 
     /// A remembered idempotency key and the id it answers.
@@ -160,12 +352,12 @@ impl Mailboxes {
         let Some(mailbox) = self.boxes.get_mut(dest) else { return };
         let Some(queue) = mailbox.topics.get_mut(topic) else { return };
         let before = queue.len();
-        queue.retain(|(m, _)| *m != id);
+        queue.retain(|m| m.id != id);
         mailbox.len -= before - queue.len();
         if queue.is_empty() {
             mailbox.topics.remove(topic);
         }
-        if mailbox.len == 0 {
+        if mailbox.len == 0 && mailbox.max_len == 0 {
             self.boxes.remove(dest);
         }
     }
@@ -178,13 +370,22 @@ impl Mailboxes {
         self.next_id
     }
 
-    /// Every waiting message (dest, topic, id, payload) in order, and every remembered idempotency
-    /// key (dest, key, id), for a snapshot.
-    pub fn image(&self, mut message: impl FnMut(&Bytes, &Bytes, u64, &Bytes), mut key: impl FnMut(&Bytes, &Bytes, u64)) {
+    /// Every waiting message (dest, topic, id, payload) in order, every configured MAXLEN
+    /// (dest, max_len) and every remembered idempotency key (dest, key, id), for a snapshot.
+    /// Requests are left out: their requesters do not outlive the broker.
+    pub fn image(
+        &self,
+        mut message: impl FnMut(&Bytes, &Bytes, u64, &Bytes),
+        mut config: impl FnMut(&Bytes, usize),
+        mut key: impl FnMut(&Bytes, &Bytes, u64),
+    ) {
         for (dest, mailbox) in &self.boxes {
+            if mailbox.max_len > 0 {
+                config(dest, mailbox.max_len);
+            }
             for (topic, queue) in &mailbox.topics {
-                for (id, payload) in queue {
-                    message(dest, topic, *id, payload);
+                for m in queue.iter().filter(|m| !m.request) {
+                    message(dest, topic, m.id, &m.payload);
                 }
             }
         }
@@ -205,7 +406,8 @@ mod tests {
     }
 
     fn mailboxes(max_messages: usize, idempotency_keys: usize) -> Mailboxes {
-        Mailboxes::new(MailboxSettings { max_messages, idempotency_keys }, std::sync::Arc::new(crate::engine::change::Discard))
+        let settings = MailboxSettings { max_messages, idempotency_keys, max_pending_requests: 2 };
+        Mailboxes::new(settings, std::sync::Arc::new(crate::engine::change::Discard))
     }
 
     #[test]
@@ -215,10 +417,10 @@ mod tests {
         m.send(&b("wf"), &b(""), b"plain", None).unwrap();
         m.send(&b("wf"), &b("t"), b"2", None).unwrap();
         assert_eq!(m.len(b"wf", None), 3);
-        assert_eq!(m.recv(b"wf", b"t").as_deref(), Some(&b"1"[..]));
-        assert_eq!(m.recv(b"wf", b"t").as_deref(), Some(&b"2"[..]));
+        assert_eq!(m.recv(b"wf", b"t"), Some(Received::Message(b("1"))));
+        assert_eq!(m.recv(b"wf", b"t"), Some(Received::Message(b("2"))));
         assert_eq!(m.recv(b"wf", b"t"), None);
-        assert_eq!(m.recv(b"wf", b"").as_deref(), Some(&b"plain"[..]));
+        assert_eq!(m.recv(b"wf", b""), Some(Received::Message(b("plain"))));
         assert_eq!(m.len(b"wf", None), 0);
     }
 
@@ -232,5 +434,34 @@ mod tests {
         assert!(m.send(&b("d"), &b(""), b"z", None).is_err(), "mailbox full");
         m.recv(b"d", b"");
         assert!(m.send(&b("d"), &b(""), b"x", Some(&b("k1"))).unwrap().1, "k1 fell out of the window of 1");
+        m.configure(&b("small"), 1).unwrap();
+        assert!(m.has_room(b"small"));
+        m.send(&b("small"), &b(""), b"x", None).unwrap();
+        assert!(!m.has_room(b"small"), "its own MAXLEN");
+        assert!(m.configure(&b("small"), 3).is_err(), "at most max_messages");
+        m.recv(b"small", b"");
+        assert!(m.has_room(b"small"));
+        assert_eq!(m.len(b"small", None), 0);
+    }
+
+    #[test]
+    fn requests_replies_and_deadlines() {
+        let mut m = mailboxes(10, 10);
+        let id = m.request(&b("svc"), &b("q"), b"2+2", 100).unwrap();
+        assert_eq!(m.outcome(id), Outcome::Waiting);
+        assert_eq!(m.recv(b"svc", b"q"), Some(Received::Request { payload: b("2+2"), reply_to: id }));
+        assert!(m.reply(id, b"4"));
+        assert!(!m.reply(id, b"5"), "a second reply is dropped");
+        assert_eq!(m.outcome(id), Outcome::Replied(b("4")));
+        assert!(!m.reply(id, b"6"), "answered");
+        let late = m.request(&b("svc"), &b("q"), b"slow", 200).unwrap();
+        assert_eq!(m.run_due(200, 10), 1);
+        assert_eq!(m.outcome(late), Outcome::TimedOut);
+        assert!(!m.reply(late, b"too late"));
+        assert_eq!(m.recv(b"svc", b"q"), None, "an expired request is dropped unread");
+        assert_eq!(m.stats, MailStats { replies_dropped: 3, requests_expired: 1 });
+        m.request(&b("a"), &b(""), b"", 300).unwrap();
+        m.request(&b("a"), &b(""), b"", 300).unwrap();
+        assert!(m.request(&b("a"), &b(""), b"", 300).is_err(), "max_pending_requests");
     }
 }

@@ -23,6 +23,8 @@ pub mod jobs;
 pub mod keyspace;
 pub mod mailbox;
 pub mod schedule;
+pub mod schema;
+pub mod semaphore;
 pub mod small_bytes;
 pub mod stream;
 pub mod wait;

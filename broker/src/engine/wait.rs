@@ -13,6 +13,16 @@ pub enum WaitKey {
 }
 
 impl WaitKey {
+    /// A named key of two parts (scope and key, destination and topic...), joined by a NUL byte so that
+    /// no two pairs share a name.
+    pub fn joined(domain: &'static str, a: &[u8], b: &[u8]) -> WaitKey {
+        let mut name = Vec::with_capacity(a.len() + b.len() + 1);
+        name.extend_from_slice(a);
+        name.push(0);
+        name.extend_from_slice(b);
+        WaitKey::Named { domain, name: Bytes::from(name) }
+    }
+
     /// The engine's domain, for waiters on named keys.
     pub fn domain(&self) -> Option<&'static str> {
         match self {

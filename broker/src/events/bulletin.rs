@@ -20,12 +20,14 @@ pub fn publish(hub: &Hub, change: &ItemChange<'_>) {
         return;
     }
     let item = change.item;
+    // Boards keep only the item's text; it was valid JSON when published.
+    let parsed: serde_json::Value = serde_json::from_slice(&item.raw).unwrap_or(serde_json::Value::Null);
     let text = json!({
         "event": change.event.name(),
         "board": String::from_utf8_lossy(change.board),
         "scope": String::from_utf8_lossy(change.scope),
         "id": String::from_utf8_lossy(&item.id),
-        "item": item.json,
+        "item": parsed,
         "failed_leases": item.failed_leases,
     });
     hub.publish_bytes(Bytes::from(channel), Bytes::from(serde_json::to_vec(&text).expect("JSON")));

@@ -10,9 +10,10 @@ use bytes::Bytes;
 
 use super::codec::{Malformed, Reader, Writer};
 use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
-use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, StreamChange};
-use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease};
+use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, SemChange, StreamChange};
+use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease, QueueConfig};
 use crate::engine::keyspace::{ChangeKind, Entry, Value};
+use crate::engine::schema::{SchemaKind, Target as SchemaTarget};
 use crate::engine::stream::{Retention, StreamLog};
 
 mod tag {
@@ -28,13 +29,17 @@ mod tag {
     pub const JOB: u8 = 20;
     pub const JOB_CHUNK: u8 = 21;
     pub const JOB_GONE: u8 = 22;
+    /// A queue's concurrency alone (written before queues could be paused; still read).
     pub const QUEUE: u8 = 23;
+    pub const QUEUE_CONFIG: u8 = 24;
     pub const ITEM: u8 = 30;
     pub const ITEM_GONE: u8 = 31;
     pub const BOARD: u8 = 32;
     pub const MAIL_SENT: u8 = 40;
     pub const MAIL_RECEIVED: u8 = 41;
     pub const MAIL_KEY: u8 = 42;
+    pub const MAIL_REQUESTED: u8 = 43;
+    pub const MAIL_CONFIG: u8 = 44;
     pub const STREAM_CREATED: u8 = 50;
     pub const STREAM_APPENDED: u8 = 51;
     pub const STREAM_CLOSED: u8 = 52;
@@ -42,6 +47,10 @@ mod tag {
     pub const STREAM_DELETED: u8 = 54;
     pub const COUNTERS: u8 = 60;
     pub const GROUP: u8 = 70;
+    pub const SEM_HELD: u8 = 80;
+    pub const SEM_DROPPED: u8 = 81;
+    pub const SEM_FENCE: u8 = 82;
+    pub const SCHEMA: u8 = 90;
 }
 
 mod value_tag {
@@ -146,7 +155,7 @@ pub enum Record {
     },
     Queue {
         name: Bytes,
-        concurrency: usize,
+        config: QueueConfig,
     },
     Item {
         scope: Bytes,
@@ -175,6 +184,14 @@ pub enum Record {
         dest: Bytes,
         topic: Bytes,
         id: u64,
+    },
+    /// A request's id (ids never go backwards; the request itself does not outlive its requester).
+    MailRequested {
+        id: u64,
+    },
+    MailConfig {
+        dest: Bytes,
+        max_len: usize,
     },
     /// A remembered idempotency key (snapshots).
     MailKey {
@@ -206,6 +223,23 @@ pub enum Record {
         key: Bytes,
     },
     Counters(Counters),
+    SemHeld {
+        name: Bytes,
+        permits: u32,
+        token: u64,
+        expires_ms: u64,
+    },
+    SemDropped {
+        name: Bytes,
+        token: u64,
+    },
+    /// The last fencing token handed out (snapshots): tokens never go backwards.
+    SemFence(u64),
+    /// A schema attached (`Some`) or removed.
+    Schema {
+        target: SchemaTarget,
+        schema: Option<Bytes>,
+    },
 }
 
 /// Writes `change` (one that [`recorded`] accepts) as a record with sequence number `lsn`.
@@ -236,11 +270,7 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
             }
             event => job(w, j.job, matches!(event, JobEvent::Submitted)),
         },
-        Change::Queue { name, concurrency } => {
-            w.u8(tag::QUEUE);
-            w.bytes(name);
-            w.u64(*concurrency as u64);
-        }
+        Change::Queue { name, config } => queue_config(w, name, *config),
         Change::Item(i) => match i.event {
             ItemEvent::Dropped | ItemEvent::Removed | ItemEvent::Expired => {
                 w.u8(tag::ITEM_GONE);
@@ -259,6 +289,11 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
             w.bytes(payload);
             w.opt_bytes(*idempotency);
         }
+        Change::Mail(MailChange::Requested { id, .. }) => {
+            w.u8(tag::MAIL_REQUESTED);
+            w.u64(*id);
+        }
+        Change::Mail(MailChange::Configured { dest, max_len }) => mail_config(w, dest, *max_len),
         Change::Mail(MailChange::Received { dest, topic, id }) => {
             w.u8(tag::MAIL_RECEIVED);
             w.bytes(dest);
@@ -266,7 +301,48 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
             w.u64(*id);
         }
         Change::Stream(s) => stream_change(w, s),
+        Change::Schema { kind, scope, name, schema: text } => schema(w, *kind, scope, name, *text),
+        Change::Sem(SemChange::Held { name, permits, token, expires_ms }) => sem_held(w, name, *permits, *token, *expires_ms),
+        Change::Sem(SemChange::Dropped { name, token, .. }) => {
+            w.u8(tag::SEM_DROPPED);
+            w.bytes(name);
+            w.u64(*token);
+        }
     }
+}
+
+fn schema(w: &mut Writer<'_>, kind: SchemaKind, scope: &[u8], name: &[u8], text: Option<&[u8]>) {
+    w.u8(tag::SCHEMA);
+    w.u8(SCHEMA_KINDS.iter().position(|k| *k == kind).expect("every kind is listed") as u8);
+    w.bytes(scope);
+    w.bytes(name);
+    w.opt_bytes(text);
+}
+
+pub fn encode_schema(w: &mut Writer<'_>, lsn: u64, (kind, scope, name): &SchemaTarget, text: &[u8]) {
+    w.u64(lsn);
+    schema(w, *kind, scope, name, Some(text));
+}
+
+const SCHEMA_KINDS: [SchemaKind; 4] = [SchemaKind::Board, SchemaKind::Queue, SchemaKind::Topic, SchemaKind::Scope];
+
+fn sem_held(w: &mut Writer<'_>, name: &[u8], permits: u32, token: u64, expires_ms: u64) {
+    w.u8(tag::SEM_HELD);
+    w.bytes(name);
+    w.u32(permits);
+    w.u64(token);
+    w.u64(expires_ms);
+}
+
+pub fn encode_sem_held(w: &mut Writer<'_>, lsn: u64, name: &[u8], permits: u32, token: u64, expires_ms: u64) {
+    w.u64(lsn);
+    sem_held(w, name, permits, token, expires_ms);
+}
+
+pub fn encode_sem_fence(w: &mut Writer<'_>, lsn: u64, last_token: u64) {
+    w.u64(lsn);
+    w.u8(tag::SEM_FENCE);
+    w.u64(last_token);
 }
 
 /// Whether a change alters stored data (else the log skips it).
@@ -436,11 +512,16 @@ pub fn encode_chunk(w: &mut Writer<'_>, lsn: u64, id: &[u8], offset: u64, data: 
     w.u64(at_ms);
 }
 
-pub fn encode_queue(w: &mut Writer<'_>, lsn: u64, name: &[u8], concurrency: usize) {
+pub fn encode_queue(w: &mut Writer<'_>, lsn: u64, name: &[u8], config: QueueConfig) {
     w.u64(lsn);
-    w.u8(tag::QUEUE);
+    queue_config(w, name, config);
+}
+
+fn queue_config(w: &mut Writer<'_>, name: &[u8], config: QueueConfig) {
+    w.u8(tag::QUEUE_CONFIG);
     w.bytes(name);
-    w.u64(concurrency as u64);
+    w.u64(config.concurrency as u64);
+    w.bool(config.paused);
 }
 
 pub fn encode_item(w: &mut Writer<'_>, lsn: u64, scope: &[u8], board: &[u8], i: &Item, place: Place) {
@@ -484,6 +565,17 @@ pub fn encode_stream_entry(w: &mut Writer<'_>, lsn: u64, key: &[u8], offset: u64
 pub fn encode_stream_closed(w: &mut Writer<'_>, lsn: u64, key: &[u8]) {
     w.u64(lsn);
     stream_change(w, &StreamChange::Closed { key });
+}
+
+fn mail_config(w: &mut Writer<'_>, dest: &[u8], max_len: usize) {
+    w.u8(tag::MAIL_CONFIG);
+    w.bytes(dest);
+    w.u64(max_len as u64);
+}
+
+pub fn encode_mail_config(w: &mut Writer<'_>, lsn: u64, dest: &[u8], max_len: usize) {
+    w.u64(lsn);
+    mail_config(w, dest, max_len);
 }
 
 pub fn encode_mail_key(w: &mut Writer<'_>, lsn: u64, dest: &[u8], key: &[u8], id: u64) {
@@ -672,7 +764,8 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         }
         tag::JOB_CHUNK => Record::JobChunk { id: r.bytes()?, offset: r.u64()?, data: r.bytes()?, at_ms: r.u64()? },
         tag::JOB_GONE => Record::JobGone { id: r.bytes()? },
-        tag::QUEUE => Record::Queue { name: r.bytes()?, concurrency: r.u64()? as usize },
+        tag::QUEUE => Record::Queue { name: r.bytes()?, config: QueueConfig { concurrency: r.u64()? as usize, paused: false } },
+        tag::QUEUE_CONFIG => Record::Queue { name: r.bytes()?, config: QueueConfig { concurrency: r.u64()? as usize, paused: r.bool()? } },
         tag::ITEM => {
             let (scope, board) = (r.bytes()?, r.bytes()?);
             let place = match r.u8()? {
@@ -698,6 +791,8 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         }
         tag::MAIL_RECEIVED => Record::MailReceived { dest: r.bytes()?, topic: r.bytes()?, id: r.u64()? },
         tag::MAIL_KEY => Record::MailKey { dest: r.bytes()?, key: r.bytes()?, id: r.u64()? },
+        tag::MAIL_REQUESTED => Record::MailRequested { id: r.u64()? },
+        tag::MAIL_CONFIG => Record::MailConfig { dest: r.bytes()?, max_len: r.u64()? as usize },
         tag::STREAM_CREATED => {
             Record::StreamCreated { key: r.bytes()?, epoch: r.u64()?, retention: read_retention(&mut r)?, next: r.u64()? }
         }
@@ -712,6 +807,13 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
             item_token: r.u64()?,
             mail_id: r.u64()?,
         }),
+        tag::SEM_HELD => Record::SemHeld { name: r.bytes()?, permits: r.u32()?, token: r.u64()?, expires_ms: r.u64()? },
+        tag::SEM_DROPPED => Record::SemDropped { name: r.bytes()?, token: r.u64()? },
+        tag::SEM_FENCE => Record::SemFence(r.u64()?),
+        tag::SCHEMA => {
+            let kind = *SCHEMA_KINDS.get(r.u8()? as usize).ok_or(Malformed("bad schema kind"))?;
+            Record::Schema { target: (kind, r.bytes()?, r.bytes()?), schema: r.opt_bytes()? }
+        }
         _ => return Err(Malformed("unknown record kind")),
     };
     if !r.is_empty() {
@@ -826,6 +928,5 @@ fn read_item(r: &mut Reader<'_>) -> Result<Item, Malformed> {
         _ => None,
     };
     let failed_leases = r.u32()?;
-    let json = serde_json::from_slice(&raw).map_err(|_| Malformed("item is not JSON"))?;
-    Ok(Item { id, seq, raw, json, published_ms, expires_ms, lease, failed_leases })
+    Ok(Item { id, seq, raw, published_ms, expires_ms, lease, failed_leases })
 }

@@ -44,6 +44,8 @@ enum Obj {
     Board(Bytes, Bytes),
     Mail,
     Stream(Bytes),
+    Sem(Bytes),
+    Schema(crate::engine::schema::Target),
 }
 
 fn object_of(record: &Record) -> Option<Obj> {
@@ -60,13 +62,15 @@ fn object_of(record: &Record) -> Option<Obj> {
         Record::Item { scope, board, .. } | Record::ItemGone { scope, board, .. } | Record::Board { scope, board, .. } => {
             Obj::Board(scope.clone(), board.clone())
         }
-        Record::MailSent { .. } | Record::MailReceived { .. } | Record::MailKey { .. } => Obj::Mail,
+        Record::MailSent { .. } | Record::MailReceived { .. } | Record::MailKey { .. } | Record::MailConfig { .. } => Obj::Mail,
         Record::StreamCreated { key, .. }
         | Record::StreamAppended { key, .. }
         | Record::StreamClosed { key }
         | Record::StreamConfigured { key, .. }
         | Record::StreamDeleted { key } => Obj::Stream(key.clone()),
-        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) => return None,
+        Record::SemHeld { name, .. } | Record::SemDropped { name, .. } => Obj::Sem(name.clone()),
+        Record::Schema { target, .. } => Obj::Schema(target.clone()),
+        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) | Record::MailRequested { .. } => return None,
     })
 }
 
@@ -114,6 +118,7 @@ pub fn recover(dir: &Path, repair: bool, state: &mut State, now: u64) -> Result<
     }
     loader.state.jobs.finish_restore();
     loader.state.bulletin.finish_restore();
+    loader.state.semaphores.finish_restore();
     Ok(Recovered { lsn: loader.lsn, log_len, snapshot_len, keys_loaded: loader.keys_loaded, keys_expired: loader.keys_expired, manifest })
 }
 
@@ -282,7 +287,7 @@ impl Loader<'_> {
             Record::Job { job, payload_recorded } => self.state.jobs.restore_job(*job, payload_recorded),
             Record::JobChunk { id, offset, data, at_ms } => self.state.jobs.restore_chunk(&id, offset, data, at_ms),
             Record::JobGone { id } => self.state.jobs.restore_gone(&id),
-            Record::Queue { name, concurrency } => self.state.jobs.restore_concurrency(&name, concurrency),
+            Record::Queue { name, config } => self.state.jobs.restore_queue(&name, config),
             Record::Item { scope, board, item, place } => self.state.bulletin.restore_item(&scope, &board, *item, place == Place::Dead),
             Record::ItemGone { scope, board, id } => self.state.bulletin.restore_gone(&scope, &board, &id),
             Record::Board { scope, board, config } => self.state.bulletin.restore_config(&scope, &board, config),
@@ -291,11 +296,27 @@ impl Loader<'_> {
             }
             Record::MailReceived { dest, topic, id } => self.state.mailboxes.restore_received(&dest, &topic, id),
             Record::MailKey { dest, key, id } => self.state.mailboxes.restore_key(&dest, &key, id),
+            Record::MailRequested { id } => self.state.mailboxes.restore_counter(id),
+            Record::MailConfig { dest, max_len } => self.state.mailboxes.restore_config(&dest, max_len),
             Record::StreamCreated { key, epoch, retention, next } => self.state.streams.restore_created(&key, epoch, retention, next),
             Record::StreamAppended { key, offset, data, at_ms } => self.state.streams.restore_appended(&key, offset, data, at_ms),
             Record::StreamClosed { key } => self.state.streams.restore_closed(&key),
             Record::StreamConfigured { key, retention } => self.state.streams.restore_retention(&key, retention),
             Record::StreamDeleted { key } => self.state.streams.restore_deleted(&key),
+            Record::SemHeld { name, permits, token, expires_ms } => self.state.semaphores.restore_held(&name, permits, token, expires_ms),
+            Record::SemDropped { name, token } => self.state.semaphores.restore_dropped(&name, token),
+            Record::SemFence(last) => self.state.semaphores.restore_fence(last),
+            Record::Schema { target, schema } => {
+                if let Err(e) = self.state.schemas.restore(target.clone(), schema) {
+                    // Valid when it was set; a validator that now refuses it must not keep the
+                    // broker down. The writes it guarded go unchecked until it is set again.
+                    tracing::error!(
+                        "persistence: the schema of {} {:?} no longer compiles and is dropped: {e}",
+                        target.0.name(),
+                        String::from_utf8_lossy(&target.2)
+                    );
+                }
+            }
             Record::Counters(c) => {
                 self.state.jobs.restore_counters(c.job_seq, c.job_token);
                 self.state.bulletin.restore_counters(c.item_seq, c.item_token);

@@ -43,6 +43,8 @@ enum Step {
     Boards { names: Option<Vec<(Bytes, Bytes)>>, next: usize },
     Mail,
     Streams { names: Option<Vec<Bytes>>, next: usize },
+    Semaphores,
+    Schemas,
     Counters,
     Done,
 }
@@ -186,8 +188,8 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
             if end == ids.len() { Step::Queues } else { Step::Jobs { ids: Some(ids), next: end } }
         }
         Step::Queues => {
-            for (name, limit) in state.jobs.limits() {
-                codec::frame(out, |w| record::encode_queue(w, lsn, &name, limit));
+            for (name, config) in state.jobs.configs() {
+                codec::frame(out, |w| record::encode_queue(w, lsn, &name, config));
             }
             Step::Boards { names: None, next: 0 }
         }
@@ -207,10 +209,13 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
         }
         Step::Mail => {
             let mut keys = Vec::new();
+            let mut configs = Vec::new();
             state.mailboxes.image(
                 |dest, topic, id, payload| codec::frame(out, |w| record::encode_mail(w, lsn, dest, topic, id, payload, None)),
+                |dest, max_len| codec::frame(&mut configs, |w| record::encode_mail_config(w, lsn, dest, max_len)),
                 |dest, key, id| codec::frame(&mut keys, |w| record::encode_mail_key(w, lsn, dest, key, id)),
             );
+            out.extend_from_slice(&configs);
             out.extend_from_slice(&keys);
             Step::Streams { names: None, next: 0 }
         }
@@ -227,13 +232,24 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
                     codec::frame(out, |w| record::encode_stream_closed(w, lsn, key));
                 }
             }
-            if end == names.len() { Step::Counters } else { Step::Streams { names: Some(names), next: end } }
+            if end == names.len() { Step::Semaphores } else { Step::Streams { names: Some(names), next: end } }
+        }
+        Step::Semaphores => {
+            state.semaphores.image(|name, permits, token, expires_ms| {
+                codec::frame(out, |w| record::encode_sem_held(w, lsn, name, permits, token, expires_ms));
+            });
+            Step::Schemas
+        }
+        Step::Schemas => {
+            state.schemas.image(|target, text| codec::frame(out, |w| record::encode_schema(w, lsn, target, text)));
+            Step::Counters
         }
         Step::Counters => {
             let (job_seq, job_token) = state.jobs.counters();
             let (item_seq, item_token) = state.bulletin.counters();
             let counters = Counters { job_seq, job_token, item_seq, item_token, mail_id: state.mailboxes.counter() };
             codec::frame(out, |w| record::encode_counters(w, lsn, counters));
+            codec::frame(out, |w| record::encode_sem_fence(w, lsn, state.semaphores.fence()));
             Step::Done
         }
         Step::Done => Step::Done,

@@ -20,6 +20,8 @@ use crate::engine::change::ChangeSink;
 use crate::engine::jobs::{self, Jobs};
 use crate::engine::keyspace::{Keyspace, KeyspaceSettings};
 use crate::engine::mailbox::Mailboxes;
+use crate::engine::schema::Schemas;
+use crate::engine::semaphore::Semaphores;
 use crate::engine::stream::Streams;
 
 pub struct State {
@@ -28,6 +30,8 @@ pub struct State {
     pub mailboxes: Mailboxes,
     pub jobs: Jobs,
     pub bulletin: Bulletin,
+    pub semaphores: Semaphores,
+    pub schemas: Schemas,
     pub blocking: Blocking,
     rng: Rng,
 }
@@ -43,6 +47,8 @@ impl State {
         };
         State {
             bulletin: Bulletin::new(config.bulletin, sink.clone()),
+            semaphores: Semaphores::new(config.semaphores, sink.clone()),
+            schemas: Schemas::new(config.schemas, sink.clone()),
             jobs: Jobs::new(config.jobs, sink.clone()),
             streams: Streams::new(config.streams, started_ms, sink.clone()),
             mailboxes: Mailboxes::new(config.mailboxes, sink.clone()),
@@ -71,6 +77,7 @@ impl State {
             self.mailboxes.take_ready(),
             self.jobs.take_ready(),
             self.bulletin.take_ready(),
+            self.semaphores.take_ready(),
         ];
         for key in ready.into_iter().flatten() {
             self.blocking.signal(key);
@@ -103,17 +110,37 @@ impl State {
         let mut ran = self.keyspace.expire_due(now, budget);
         let rng = &mut self.rng;
         ran += self.jobs.run_due(now, budget.saturating_sub(ran), || rng.next());
-        ran + self.bulletin.run_due(now, budget.saturating_sub(ran))
+        ran += self.bulletin.run_due(now, budget.saturating_sub(ran));
+        ran += self.mailboxes.run_due(now, budget.saturating_sub(ran));
+        ran + self.semaphores.run_due(now, budget.saturating_sub(ran))
     }
 
     /// The earliest deadline any engine has scheduled.
     pub fn next_deadline(&self) -> Option<u64> {
-        [self.keyspace.next_deadline(), self.jobs.next_deadline(), self.bulletin.next_deadline()].into_iter().flatten().min()
+        [
+            self.keyspace.next_deadline(),
+            self.jobs.next_deadline(),
+            self.bulletin.next_deadline(),
+            self.semaphores.next_deadline(),
+            self.mailboxes.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The earliest deadline scheduled since the last call; dispatch hands it to the timer.
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        [self.keyspace.take_scheduled(), self.jobs.take_scheduled(), self.bulletin.take_scheduled()].into_iter().flatten().min()
+        [
+            self.keyspace.take_scheduled(),
+            self.jobs.take_scheduled(),
+            self.bulletin.take_scheduled(),
+            self.semaphores.take_scheduled(),
+            self.mailboxes.take_scheduled(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Slow periodic upkeep (incremental rehash of idle tables).

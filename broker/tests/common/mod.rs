@@ -182,3 +182,70 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) {
     }
     panic!("condition not reached within 5 s");
 }
+
+/// A fresh, empty data directory for a persistent broker (removed first if a previous run left it).
+pub fn data_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A broker with persistence on in `dir` (what it holds is loaded first).
+pub async fn start_persistent(dir: &std::path::Path) -> TestServer {
+    let mut config = Config::for_tests();
+    config.persistence.data_dir = dir.to_string_lossy().into_owned();
+    start_with(config).await
+}
+
+/// Rewrites the log into a snapshot (BGREWRITEAOF) and waits until it is done, so what a restart
+/// loads comes from the snapshot.
+pub async fn rewrite(con: &mut redis::aio::MultiplexedConnection) {
+    async fn rewrites(con: &mut redis::aio::MultiplexedConnection) -> String {
+        let info: String = cmd(con, &["INFO", "persistence"]).await.unwrap();
+        let line = info.lines().find(|l| l.starts_with("aof_rewrites:")).expect("aof_rewrites").to_owned();
+        assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+        line
+    }
+    let before = rewrites(con).await;
+    let _: redis::Value = cmd(con, &["BGREWRITEAOF"]).await.unwrap();
+    for _ in 0..500 {
+        if rewrites(con).await != before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the rewrite did not finish");
+}
+
+/// A map reply (a flat array in RESP2) as field -> value.
+pub fn fields(v: redis::Value) -> std::collections::HashMap<String, redis::Value> {
+    let redis::Value::Array(items) = v else { panic!("not a map: {v:?}") };
+    items
+        .chunks(2)
+        .map(|kv| match &kv[0] {
+            redis::Value::BulkString(k) => (String::from_utf8(k.clone()).unwrap(), kv[1].clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// One field of a map reply.
+pub fn field(v: &redis::Value, name: &str) -> redis::Value {
+    fields(v.clone()).remove(name).unwrap_or_else(|| panic!("no {name} in {v:?}"))
+}
+
+/// A bulk or simple string reply as text.
+pub fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        redis::Value::SimpleString(s) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn int(v: &redis::Value) -> i64 {
+    match v {
+        redis::Value::Int(n) => *n,
+        other => panic!("{other:?}"),
+    }
+}

@@ -14,5 +14,5 @@ def server_node():  # answers one request
 
 threading.Thread(target=server_node).start()
 request = {"request_id": str(uuid.uuid4()), "query": "process this"}
-response = herald.request("server", request, timeout=10)  # waits for the reply (a Future)
+response = herald.request("server", request, timeout=10)  # waits for the reply (MSG.REQUEST)
 print("response:", response["answer"])

@@ -14,6 +14,7 @@ from ._workflow import JOB_READ, StreamCursor
 from .codec import Codec
 from .errors import CancelledError, HeraldError, JobDeadError, JobFailedError, NoJobError
 from .errors import TimeoutError as HeraldTimeout
+from .errors import TimeoutError as HeraldTimeout
 
 
 class RequestStatus(str, Enum):
@@ -193,6 +194,21 @@ class JobsCore:
         if n < 0:
             raise ValueError("concurrency is >= 0 (0: no limit)")
         return Cmd(("JOB.QUEUE", queue, "CONCURRENCY", n), lambda r: None)
+
+    def pause(self, queue: str, paused: bool) -> Cmd[None]:
+        """JOB.QUEUE queue PAUSE | RESUME: claims stop (or start again); submissions go on."""
+        return Cmd(("JOB.QUEUE", queue, "PAUSE" if paused else "RESUME"), lambda r: None)
+
+    def join(self, queue: str, timeout: float | None) -> Cmd[None]:
+        """JOB.JOIN: waits until the queue has no job queued, delayed or running (``TimeoutError`` after
+        ``timeout`` seconds; None: as long as it takes)."""
+
+        def parse(r: Any) -> None:
+            if r is None:
+                raise HeraldTimeout(f"queue {queue} still has unfinished jobs after {timeout}s")
+
+        args: tuple[Any, ...] = ("JOB.JOIN", queue) if timeout is None else ("JOB.JOIN", queue, "TIMEOUT", ms(timeout))
+        return Cmd(args, parse)
 
     def ids(self, queue: str, state: RequestStatus | str | None = None) -> Cmd[list[str]]:
         tail: tuple[Any, ...] = () if state is None else (RequestStatus(state).value,)

@@ -2,23 +2,22 @@
 
 - ``Event``: a blackboard key; ``wait`` is BB.WAIT, so every waiter wakes when it is set.
 - ``Future``: a blackboard key written once (``IFREV 0``): result, error or cancellation; ``result(timeout)``
-  is BB.WAIT. Request/response puts a reply-to Future in a mailbox message (stand-in for MSG.REQUEST/REPLY).
+  is BB.WAIT. Request/response is MSG.REQUEST (the broker correlates and times out) / MSG.RECV / MSG.REPLY.
 - ``Queue``: a bulletin board (bounded with ``reject-new`` for ``maxsize``) plus an unfinished-task counter
-  for ``task_done`` / ``join``; a ``put`` on a full queue polls (the broker has no blocking publish yet).
-- ``Semaphore``: a board of N permit items; ``acquire`` locks one under a lease (BL.RETRIEVE LOCK BLOCK), so a
-  holder that dies gives its permit back when the lease runs out (stand-in for SEM.*).
+  for ``task_done`` / ``join``; a ``put`` on a full queue waits in the broker (BL.PUBLISH ... BLOCK).
+- ``Semaphore``: SEM.ACQUIRE / SEM.EXTEND / SEM.RELEASE: each permit is held under a lease with a fencing
+  token, so a holder that dies gives its permit back when the lease runs out.
 - ``SignalHub``: pub-sub channels ``<hub>:<signal>``; receivers buffer up to ``capacity`` and report lag.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ._proto import Cmd, Op, Sleep, Txn, as_map, ms
+from ._proto import Cmd, Op, Txn, as_map, ms, text
 from ._blackboard import BlackboardCore
 from ._bulletin import BulletinCore
 from .codec import Codec, JsonCodec, TypedCodec
@@ -105,28 +104,44 @@ class FutureCore:
 
 @dataclass
 class Request:
-    """A request taken from a mailbox: ``body``, and ``reply(value)`` to answer the requester."""
+    """A message taken from a mailbox: ``body``, and ``reply_to`` when it is a request (MSG.REQUEST) that
+    ``reply(value)`` answers."""
 
     body: Any
     reply_to: str | None
 
-    def reply_future(self, codec: Codec, ttl: float | None) -> FutureCore:
+    def reply_cmd(self, codec: Codec, value: Any) -> Cmd[bool]:
         if not self.reply_to:
-            raise ValueError("this message carries no reply_to: it was sent with send(), not request()")
-        return FutureCore(codec, self.reply_to, ttl)
+            raise ValueError("this message carries no reply address: it was sent with send(), not request()")
+        return Cmd(("MSG.REPLY", self.reply_to, codec.encode(value)), lambda r: int(r) == 1)
 
 
-def request_envelope(body: Any) -> tuple[str, dict[str, Any]]:
-    reply_to = f"reply:{uuid.uuid4().hex}"
-    return reply_to, {"reply_to": reply_to, "body": body}
+REQUEST_FOREVER = 24 * 3600.0
+"""MSG.REQUEST always has a deadline: ``timeout=None`` waits a day."""
 
 
-def parse_request(message: Any) -> Request | None:
+def request_cmd(codec: Codec, destination: str, body: Any, topic: str | None, timeout: float | None) -> Cmd[Any]:
+    """MSG.REQUEST: sends ``body`` with a reply address and waits for the reply (``TimeoutError`` without one)."""
+    wait = REQUEST_FOREVER if timeout is None else timeout
+    if wait <= 0:
+        raise ValueError("a request needs a positive timeout")
+
+    def parse(reply: Any) -> Any:
+        if reply is None:
+            raise HeraldTimeout(f"no reply from {destination} within {wait}s")
+        return codec.decode(reply)
+
+    return Cmd(("MSG.REQUEST", destination, "" if topic is None else topic, codec.encode(body), "TIMEOUT", ms(wait)), parse)
+
+
+def parse_request(codec: Codec, message: Any) -> Request | None:
+    """What MSG.RECV returned: nothing, a plain message (its payload) or a request (``payload``, ``reply_to``)."""
     if message is None:
         return None
-    if isinstance(message, dict) and "reply_to" in message:
-        return Request(message.get("body"), message["reply_to"])
-    return Request(message, None)
+    if isinstance(message, (dict, list, tuple)):
+        m = as_map(message)
+        return Request(codec.decode(m["payload"]), text(m["reply_to"]))
+    return Request(codec.decode(message), None)
 
 
 class QueueCore:
@@ -141,22 +156,21 @@ class QueueCore:
     def configure(self) -> Cmd[None]:
         return self.board.configure(self.maxsize, "reject-new", 0)
 
-    def put(self, item: Any, timeout: float | None, clock: Any) -> Op[None]:
-        """Publishes and counts the item in one transaction; on a full queue waits (polling) up to ``timeout``."""
-        deadline = None if timeout is None else clock() + timeout
-        delay = 0.005
-        while True:
-            published, _ = yield Txn((self.board.publish(item), Cmd(("INCR", self.counter), int)))
-            if not isinstance(published, FullError):
-                if isinstance(published, Exception):
-                    yield Cmd(("DECR", self.counter), int)
-                    raise published
-                return
+    def put(self, item: Any, timeout: float | None) -> Op[None]:
+        """Counts the item as unfinished, then publishes it; on a full queue the broker holds the publish until
+        there is room (BL.PUBLISH ... BLOCK), up to ``timeout`` (None: as long as it takes; 0: not at all).
+        Counting first keeps ``task_done`` from running ahead of the count."""
+        yield Cmd(("INCR", self.counter), int)
+        try:
+            publish = self.board.publish(item)
+            args = publish.args if timeout == 0 else (*publish.args, "BLOCK", ms(timeout))
+            published = yield Cmd(args, lambda r: None if r is None else text(r))
+        except BaseException:
             yield Cmd(("DECR", self.counter), int)
-            if timeout == 0 or (deadline is not None and clock() >= deadline):
-                raise FullError(f"queue {self.board.board} is full ({self.maxsize} items)")
-            yield Sleep(delay if deadline is None else min(delay, max(0.0, deadline - clock())))
-            delay = min(delay * 2, 0.2)
+            raise
+        if published is None:
+            yield Cmd(("DECR", self.counter), int)
+            raise FullError(f"queue {self.board.board} is full ({self.maxsize} items)")
 
     def get(self, timeout: float | None) -> Op[Any]:
         """Takes the oldest item (locked, then removed), waiting up to ``timeout`` (0: not at all)."""
@@ -202,50 +216,46 @@ class QueueEmpty(HeraldError):
 
 
 class SemaphoreCore:
-    """N permits as items of a board, each held under a lease."""
+    """``value`` permits of the broker's semaphore ``name`` (SEM.*), each held under a lease; a permit is its
+    fencing token."""
 
-    def __init__(self, name: str, value: int, lease: float, scope: str = SCOPE) -> None:
+    def __init__(self, name: str, value: int, lease: float) -> None:
         if value < 1:
             raise ValueError("a semaphore needs at least one permit")
-        self.board: BulletinCore[dict[str, Any]] = BulletinCore(TypedCodec(dict, JsonCodec(strict=True)), f"sem:{name}", scope)
-        self.guard = f"{scope}:sem:{name}"
+        if lease <= 0:
+            raise ValueError("the lease must be a positive number of seconds")
+        self.name = name
         self.value = value
         self.lease = lease
 
-    def init(self) -> Op[None]:
-        """Publishes the permits exactly once across every process (WATCH on the guard key)."""
+    def check(self) -> Cmd[None]:
+        """Refuses a size other than the one the semaphore's current holders use."""
+
+        def parse(reply: Any) -> None:
+            info = as_map(reply)
+            if int(info["held"]) > 0 and int(info["permits"]) != self.value:
+                raise ValueError(f"semaphore {self.name} is in use with {int(info['permits'])} permits, not {self.value}")
+
+        return Cmd(("SEM.INFO", self.name), parse)
+
+    def acquire(self, timeout: float | None) -> Op[int | None]:
+        """A permit's fencing token, waiting up to ``timeout`` (None: until one is free; 0: not at all)."""
         while True:
-            existing = yield Cmd(("GET", self.guard), lambda r: None if r is None else int(r))
-            if existing is not None:
-                if existing != self.value:
-                    raise ValueError(f"semaphore {self.board.board} exists with {existing} permits, not {self.value}")
-                return
+            args: tuple[Any, ...] = ("SEM.ACQUIRE", self.name, self.value, "LEASE", ms(self.lease))
+            if timeout != 0:
+                args += ("BLOCK", ms(5.0 if timeout is None else timeout))
+            token: int | None = yield Cmd(args, lambda r: None if r is None else int(r))
+            if token is not None or timeout is not None:
+                return token
 
-            def build(current: Any) -> list[Cmd[Any]] | None:
-                if current is not None:
-                    return None
-                permits = [self.board.publish({"permit": i}) for i in range(self.value)]
-                return [Cmd(("SET", self.guard, self.value)), self.board.configure(None, None, 0), *permits]
+    def extend(self, token: int) -> Cmd[int]:
+        return Cmd(("SEM.EXTEND", self.name, token, ms(self.lease)), int)
 
-            yield Txn(watch=(self.guard,), check=Cmd(("GET", self.guard)), build=build)
-
-    def acquire(self, timeout: float | None) -> Op[tuple[str, int] | None]:
-        """A permit ``(id, token)``, waiting up to ``timeout`` (None: until one is free; 0: not at all)."""
-        while True:
-            p = yield self.board.retrieve(None, self.lease, 5.0 if timeout is None else (timeout or None))
-            if p is not None:
-                return (p.id, p.token or 0)
-            if timeout is not None:
-                return None
-
-    def extend(self, permit: tuple[str, int]) -> Cmd[int]:
-        return self.board.extend(permit[0], permit[1], self.lease)
-
-    def release(self, permit: tuple[str, int]) -> Cmd[None]:
-        return self.board.release(permit[0], permit[1])
+    def release(self, token: int) -> Cmd[None]:
+        return Cmd(("SEM.RELEASE", self.name, token), lambda r: None)
 
     def locked(self) -> Cmd[bool]:
-        return Cmd(self.board.retrieve(None, None, None).args, lambda r: r is None)
+        return Cmd(("SEM.INFO", self.name), lambda r: int(as_map(r)["held"]) >= self.value)
 
 
 class Signal(NamedTuple):

@@ -136,11 +136,24 @@ def send(codec: Codec, destination: str, message: Any, topic: str | None, idempo
     return Cmd(args, int)
 
 
-def recv(codec: Codec, destination: str, topic: str | None, timeout: float | None) -> Cmd[Any]:
+def recv_raw(destination: str, topic: str | None, timeout: float | None) -> Cmd[Any]:
+    """MSG.RECV as the broker answers: nil, a plain message's payload, or a request's map (``payload``,
+    ``reply_to``)."""
     args: tuple[Any, ...] = ("MSG.RECV", destination, topic_arg(topic))
     if timeout != 0:
         args += ("TIMEOUT", ms(timeout))
-    return Cmd(args, lambda r: None if r is None else codec.decode(r))
+    return Cmd(args)
+
+
+def recv(codec: Codec, destination: str, topic: str | None, timeout: float | None) -> Cmd[Any]:
+    """The next message's value (a request's payload, when a request comes: DBOS's ``recv`` does not reply)."""
+
+    def parse(r: Any) -> Any:
+        if r is None:
+            return None
+        return codec.decode(as_map(r)["payload"] if isinstance(r, (dict, list, tuple)) else r)
+
+    return Cmd(recv_raw(destination, topic, timeout).args, parse)
 
 
 def write_stream(codec: Codec, name: str, value: Any) -> Cmd[int]:

@@ -398,6 +398,17 @@ class Dispatcher(_Followers):
     def set_concurrency(self, n: int, queue: str | None = None) -> None:
         self.client.run(self.core.concurrency(queue or self.queue, n))
 
+    def pause(self, queue: str | None = None) -> None:
+        """Workers claim nothing more from the queue (those running go on); submissions are still taken."""
+        self.client.run(self.core.pause(queue or self.queue, True))
+
+    def resume(self, queue: str | None = None) -> None:
+        self.client.run(self.core.pause(queue or self.queue, False))
+
+    def join(self, timeout: float | None = None, queue: str | None = None) -> None:
+        """Waits until the queue has no job queued, delayed or running (``TimeoutError`` after ``timeout``)."""
+        self.client.run(self.core.join(queue or self.queue, timeout))
+
     def close(self) -> None:
         """Stops this dispatcher's worker pool (jobs it holds go back to the queue when their lease ends)."""
         self._pool.stop()
@@ -694,6 +705,15 @@ class AsyncDispatcher(_Followers):
 
     async def set_concurrency(self, n: int, queue: str | None = None) -> None:
         await self.client.run(self.core.concurrency(queue or self.queue, n))
+
+    async def pause(self, queue: str | None = None) -> None:
+        await self.client.run(self.core.pause(queue or self.queue, True))
+
+    async def resume(self, queue: str | None = None) -> None:
+        await self.client.run(self.core.pause(queue or self.queue, False))
+
+    async def join(self, timeout: float | None = None, queue: str | None = None) -> None:
+        await self.client.run(self.core.join(queue or self.queue, timeout))
 
     async def close(self) -> None:
         await self._pool.stop()

@@ -12,7 +12,6 @@ from typing import Any, Callable
 from ._aclient import AsyncHerald
 from ._aclient import default_client as default_async_client
 from ._primitives import (
-
     EventCore,
     FutureCore,
     FutureError,
@@ -23,12 +22,11 @@ from ._primitives import (
     Signal,
     SignalBuffer,
     parse_request,
-    request_envelope,
+    request_cmd,
     signal_of,
 )
 from ._proto import Handler, Op, deliver
-from ._workflow import recv as recv_cmd
-from ._workflow import send as send_cmd
+from ._workflow import recv_raw
 from .client import Herald, Subscription, default_client
 from .codec import Codec
 from .errors import ConnectionError, LeaseError
@@ -109,23 +107,22 @@ class Future:
 
 
 def request(destination: str, body: Any, topic: str | None = None, timeout: float | None = 60, *, client: Herald | None = None) -> Any:
-    """Sends ``body`` to ``destination``'s mailbox with a reply-to Future and waits for the reply."""
+    """Sends ``body`` to ``destination``'s mailbox as a request and waits for the reply (MSG.REQUEST: the broker
+    correlates and times out); ``TimeoutError`` if none came within ``timeout`` seconds."""
     c = default_client(client)
-    reply_to, envelope = request_envelope(body)
-    c.run(send_cmd(c.codec, destination, envelope, topic, None))
-    return c.run(FutureCore(c.codec, reply_to, None).result(timeout))
+    return c.run(request_cmd(c.codec, destination, body, topic, timeout))
 
 
 def next_request(destination: str, topic: str | None = None, timeout: float | None = 60, *, client: Herald | None = None) -> Request | None:
     """The next request (or plain message) in the mailbox, waiting up to ``timeout``; None if none came."""
     c = default_client(client)
-    return parse_request(c.run(recv_cmd(c.codec, destination, topic, timeout)))
+    return parse_request(c.codec, c.run(recv_raw(destination, topic, timeout)))
 
 
-def reply(req: Request, value: Any, *, client: Herald | None = None, ttl: float | None = 3600) -> bool:
-    """Answers a request taken with ``next_request``."""
+def reply(req: Request, value: Any, *, client: Herald | None = None) -> bool:
+    """Answers a request taken with ``next_request`` (MSG.REPLY); False if it came too late (the broker drops it)."""
     c = default_client(client)
-    return c.run(req.reply_future(c.codec, ttl).set_result(value))
+    return c.run(req.reply_cmd(c.codec, value))
 
 
 class Queue:
@@ -140,10 +137,10 @@ class Queue:
 
     def put(self, item: Any, timeout: float | None = None) -> None:
         """Adds ``item``, waiting while the queue is full (``FullError`` after ``timeout``)."""
-        self.client.run(self.core.put(item, timeout, time.monotonic))
+        self.client.run(self.core.put(item, timeout))
 
     def put_nowait(self, item: Any) -> None:
-        self.client.run(self.core.put(item, 0, time.monotonic))
+        self.client.run(self.core.put(item, 0))
 
     def get(self, timeout: float | None = None) -> Any:
         """Removes and returns the oldest item, waiting for one (``TimeoutError`` after ``timeout``)."""
@@ -174,15 +171,17 @@ class Queue:
 
 
 class Semaphore:
-    """``value`` permits shared by every process; a permit is held under a lease that this client renews
-    while it holds it, so a process that dies frees its permits when their lease runs out."""
+    """``value`` permits shared by every process (the broker's SEM.*); a permit is held under a lease that this
+    client renews while it holds it, so a process that dies frees its permits when their lease runs out.
+    ``token`` is the fencing token of the permit acquired last: pass it to what the semaphore guards."""
 
     def __init__(self, name: str, value: int = 1, *, client: Herald | None = None, lease: float = 30.0) -> None:
         self.client = default_client(client)
         self.core = SemaphoreCore(name, value, lease)
-        self.client.run(self.core.init())
-        self._held: list[tuple[tuple[str, int], threading.Event]] = []
+        self.client.run(self.core.check())
+        self._held: list[tuple[int, threading.Event]] = []
         self._lock = threading.Lock()
+        self.token: int | None = None
 
     def acquire(self, timeout: float | None = None) -> bool:
         """Takes a permit, waiting up to ``timeout`` seconds (None: until one is free); False if none came."""
@@ -193,9 +192,10 @@ class Semaphore:
         threading.Thread(target=self._renew, args=(permit, stop), daemon=True, name="herald-semaphore").start()
         with self._lock:
             self._held.append((permit, stop))
+            self.token = permit
         return True
 
-    def _renew(self, permit: tuple[str, int], stop: threading.Event) -> None:
+    def _renew(self, permit: int, stop: threading.Event) -> None:
         while not stop.wait(self.core.lease / 3):
             try:
                 self.client.run(self.core.extend(permit))
@@ -338,19 +338,17 @@ class AsyncFuture:
 
 async def arequest(destination: str, body: Any, topic: str | None = None, timeout: float | None = 60, *, client: AsyncHerald | None = None) -> Any:
     c = default_async_client(client)
-    reply_to, envelope = request_envelope(body)
-    await c.run(send_cmd(c.codec, destination, envelope, topic, None))
-    return await c.run(FutureCore(c.codec, reply_to, None).result(timeout))
+    return await c.run(request_cmd(c.codec, destination, body, topic, timeout))
 
 
 async def anext_request(destination: str, topic: str | None = None, timeout: float | None = 60, *, client: AsyncHerald | None = None) -> Request | None:
     c = default_async_client(client)
-    return parse_request(await c.run(recv_cmd(c.codec, destination, topic, timeout)))
+    return parse_request(c.codec, await c.run(recv_raw(destination, topic, timeout)))
 
 
-async def areply(req: Request, value: Any, *, client: AsyncHerald | None = None, ttl: float | None = 3600) -> bool:
+async def areply(req: Request, value: Any, *, client: AsyncHerald | None = None) -> bool:
     c = default_async_client(client)
-    return await c.run(req.reply_future(c.codec, ttl).set_result(value))
+    return await c.run(req.reply_cmd(c.codec, value))
 
 
 class AsyncQueue:
@@ -370,11 +368,11 @@ class AsyncQueue:
 
     async def put(self, item: Any, timeout: float | None = None) -> None:
         await self.setup()
-        await self.client.run(self.core.put(item, timeout, time.monotonic))
+        await self.client.run(self.core.put(item, timeout))
 
     async def put_nowait(self, item: Any) -> None:
         await self.setup()
-        await self.client.run(self.core.put(item, 0, time.monotonic))
+        await self.client.run(self.core.put(item, 0))
 
     async def get(self, timeout: float | None = None) -> Any:
         return await self.client.run(self.core.get(timeout))
@@ -405,19 +403,21 @@ class AsyncSemaphore:
         self.client = default_async_client(client)
         self.core = SemaphoreCore(name, value, lease)
         self._ready = False
-        self._held: list[tuple[tuple[str, int], asyncio.Task[None]]] = []
+        self._held: list[tuple[int, asyncio.Task[None]]] = []
+        self.token: int | None = None
 
     async def acquire(self, timeout: float | None = None) -> bool:
         if not self._ready:
-            await self.client.run(self.core.init())
+            await self.client.run(self.core.check())
             self._ready = True
         permit = await self.client.run(self.core.acquire(timeout))
         if permit is None:
             return False
         self._held.append((permit, asyncio.ensure_future(self._renew(permit))))
+        self.token = permit
         return True
 
-    async def _renew(self, permit: tuple[str, int]) -> None:
+    async def _renew(self, permit: int) -> None:
         while True:
             await asyncio.sleep(self.core.lease / 3)
             try:

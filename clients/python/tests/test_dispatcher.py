@@ -107,6 +107,23 @@ def test_worker_claims_reports_progress_and_completes(client: herald.Herald, dis
     assert info is not None and info.progress == 50 and info.chunks == 1
 
 
+def test_pause_resume_and_join(client: herald.Herald, dispatcher: Dispatcher, name: str) -> None:
+    dispatcher.pause()
+    ids = [dispatcher.submit(None, {"n": i}) for i in range(3)]
+    assert dispatcher.stats()["paused"] == 1 and dispatcher.stats()["queued"] == 3
+    worker = Worker(name, client=client)
+    assert worker.claim(timeout=0.1) is None  # paused: nothing handed out
+    with pytest.raises(herald.TimeoutError):
+        dispatcher.join(timeout=0.1)
+    dispatcher.resume()
+    for _ in ids:
+        job = worker.claim(timeout=5)
+        assert job is not None
+        job.complete({"ok": True})
+    dispatcher.join(timeout=10)
+    assert dispatcher.stats()["done"] == 3
+
+
 def test_cancel_reaches_the_worker(client: herald.Herald, dispatcher: Dispatcher, name: str) -> None:
     started = threading.Event()
     outcome: list[str] = []

@@ -56,6 +56,13 @@ def test_request_response(client: herald.Herald, name: str) -> None:
     assert herald.request(name, {"query": "process this"}, timeout=10, client=client) == {"echo": "process this"}
     with pytest.raises(herald.TimeoutError):
         herald.request(name + "-nobody", {}, timeout=0.1, client=client)
+    late = herald.next_request(name + "-nobody", timeout=0, client=client)
+    assert late is None  # the expired request was dropped by the broker
+    client.send(name, "plain")
+    plain = herald.next_request(name, timeout=1, client=client)
+    assert plain is not None and plain.body == "plain" and plain.reply_to is None
+    with pytest.raises(ValueError):
+        herald.reply(plain, "no address", client=client)
 
 
 def test_bounded_queue_task_done_and_join(client: herald.Herald, name: str) -> None:
@@ -107,8 +114,14 @@ def test_semaphore_limits_concurrency_across_clients(client: herald.Herald, brok
     for t in threads:
         t.join()
     assert peak == 2
+    held = herald.Semaphore(name, 2, client=client)
+    assert held.acquire(timeout=1) and held.token is not None
     with pytest.raises(ValueError):
-        herald.Semaphore(name, 3, client=client)  # exists with 2 permits
+        herald.Semaphore(name, 3, client=client)  # in use with 2 permits
+    first = held.token
+    held.release()
+    assert held.acquire(timeout=1) and held.token is not None and held.token > first  # fencing tokens grow
+    held.release()
 
 
 def test_semaphore_permit_of_a_dead_holder_comes_back(client: herald.Herald, name: str) -> None:

@@ -28,17 +28,52 @@ pub enum BbIf {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BbCommand {
-    Set { scope: Bytes, key: Bytes, value: Bytes, ttl: BbTtl, condition: BbIf },
-    Get { scope: Bytes, key: Bytes },
-    Has { scope: Bytes, key: Bytes },
-    Del { scope: Bytes, keys: Vec<Bytes> },
-    Keys { scope: Bytes, pattern: Option<Bytes> },
+    Set {
+        scope: Bytes,
+        key: Bytes,
+        value: Bytes,
+        ttl: BbTtl,
+        condition: BbIf,
+    },
+    Get {
+        scope: Bytes,
+        key: Bytes,
+    },
+    Has {
+        scope: Bytes,
+        key: Bytes,
+    },
+    Del {
+        scope: Bytes,
+        keys: Vec<Bytes>,
+    },
+    Keys {
+        scope: Bytes,
+        pattern: Option<Bytes>,
+    },
     Clear(Bytes),
     Stats(Bytes),
     Scopes,
-    Wait { scope: Bytes, key: Bytes, after: u64, timeout: WaitMs },
-    Changes { scope: Bytes, since: u64, count: usize },
-    GetAll { scope: Bytes, pattern: Option<Bytes> },
+    Wait {
+        scope: Bytes,
+        key: Bytes,
+        after: u64,
+        timeout: WaitMs,
+    },
+    Changes {
+        scope: Bytes,
+        since: u64,
+        count: usize,
+    },
+    GetAll {
+        scope: Bytes,
+        pattern: Option<Bytes>,
+    },
+    /// WATCH for keys of a scope: EXEC aborts if any of them changed.
+    Watch {
+        scope: Bytes,
+        keys: Vec<Bytes>,
+    },
 }
 
 fn ok(c: BbCommand) -> Result<Command, CommandError> {
@@ -138,6 +173,19 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         let (scope, key) = scope_key(a)?;
         ok(BbCommand::Has { scope, key })
     }),
+    spec!(
+        "bb.watch",
+        -3,
+        NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL,
+        keys(2, -1, 1),
+        Transactions,
+        "0.1.0",
+        "WATCH for keys of a blackboard scope: the next EXEC aborts if any of them changed. BB.WATCH scope key [key ...]",
+        |mut a| {
+            let scope = a.next_bytes()?;
+            ok(BbCommand::Watch { scope, keys: a.rest() })
+        }
+    ),
     spec!("bb.del", -3, WRITE, keys(2, -1, 1), Blackboard, "0.1.0", "Deletes keys of a scope. BB.DEL scope key [key ...]", |mut a| {
         let scope = a.next_bytes()?;
         ok(BbCommand::Del { scope, keys: a.rest() })

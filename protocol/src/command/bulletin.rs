@@ -37,7 +37,7 @@ pub enum Overflow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BulletinCommand {
-    Publish { scope: Bytes, board: Bytes, item: Bytes, ttl_ms: Option<u64> },
+    Publish { scope: Bytes, board: Bytes, item: Bytes, ttl_ms: Option<u64>, block: Option<WaitMs> },
     Retrieve { scope: Bytes, board: Bytes, filters: Vec<Filter>, lock_ms: Option<u64>, block: Option<WaitMs> },
     All { scope: Bytes, board: Bytes, filters: Vec<Filter>, limit: Option<usize> },
     Get { scope: Bytes, board: Bytes, id: Bytes },
@@ -164,15 +164,15 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "bl.publish",
         -3,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | BLOCKING,
         keys(1, 1, 1),
         Bulletin,
         "0.1.0",
-        "Publishes a JSON item to a board; replies its id. BL.PUBLISH board json [SCOPE s] [TTL ms]",
+        "Publishes a JSON item to a board; replies its id. With BLOCK waits for room on a full board. BL.PUBLISH board json [SCOPE s] [TTL ms] [BLOCK ms]",
         |mut a| {
             let (board, item) = (a.next_bytes()?, a.next_bytes()?);
-            let o = parse_options(a, &["SCOPE", "TTL"])?;
-            ok(BulletinCommand::Publish { scope: o.scope, board, item, ttl_ms: o.ttl_ms })
+            let o = parse_options(a, &["SCOPE", "TTL", "BLOCK"])?;
+            ok(BulletinCommand::Publish { scope: o.scope, board, item, ttl_ms: o.ttl_ms, block: o.block })
         }
     ),
     spec!(

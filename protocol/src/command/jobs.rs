@@ -44,21 +44,71 @@ pub struct CompleteArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobCommand {
     Submit(SubmitArgs),
-    Claim { queues: Vec<Bytes>, block: Option<WaitMs>, lease_ms: Option<u64>, complete: Option<CompleteArgs> },
-    Heartbeat { id: Bytes, token: u64, lease_ms: Option<u64> },
-    Progress { id: Bytes, token: u64, value: Bytes },
-    Chunk { id: Bytes, token: u64, data: Bytes },
-    Complete { id: Bytes, token: u64, result: Option<Bytes> },
-    Fail { id: Bytes, token: u64, error: Bytes, no_retry: bool },
+    Claim {
+        queues: Vec<Bytes>,
+        block: Option<WaitMs>,
+        lease_ms: Option<u64>,
+        complete: Option<CompleteArgs>,
+    },
+    Heartbeat {
+        id: Bytes,
+        token: u64,
+        lease_ms: Option<u64>,
+    },
+    Progress {
+        id: Bytes,
+        token: u64,
+        value: Bytes,
+    },
+    Chunk {
+        id: Bytes,
+        token: u64,
+        data: Bytes,
+    },
+    Complete {
+        id: Bytes,
+        token: u64,
+        result: Option<Bytes>,
+    },
+    Fail {
+        id: Bytes,
+        token: u64,
+        error: Bytes,
+        no_retry: bool,
+    },
     Status(Bytes),
-    Result { id: Bytes, block: Option<WaitMs> },
-    Read { id: Bytes, from: u64, count: usize, block: Option<WaitMs> },
+    Result {
+        id: Bytes,
+        block: Option<WaitMs>,
+    },
+    Read {
+        id: Bytes,
+        from: u64,
+        count: usize,
+        block: Option<WaitMs>,
+    },
     Cancel(Bytes),
-    List { queue: Bytes, state: Option<Bytes> },
+    List {
+        queue: Bytes,
+        state: Option<Bytes>,
+    },
     Stats(Bytes),
     Dead(Bytes),
     Retry(Bytes),
-    Concurrency { queue: Bytes, limit: usize },
+    Concurrency {
+        queue: Bytes,
+        limit: usize,
+    },
+    /// JOB.QUEUE queue PAUSE (true) | RESUME (false).
+    Pause {
+        queue: Bytes,
+        paused: bool,
+    },
+    /// JOB.JOIN queue [TIMEOUT ms]: `None` waits forever.
+    Join {
+        queue: Bytes,
+        timeout: Option<WaitMs>,
+    },
 }
 
 fn ok(c: JobCommand) -> Result<Command, CommandError> {
@@ -302,18 +352,40 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     ),
     spec!(
         "job.queue",
-        4,
+        -3,
         WRITE,
         NO_KEYS,
         Jobs,
         "0.1.0",
-        "Sets a queue's concurrency limit (0: none). JOB.QUEUE queue CONCURRENCY n",
+        "Sets a queue's concurrency limit (0: none), or pauses / resumes its claims. JOB.QUEUE queue CONCURRENCY n | PAUSE | RESUME",
         |mut a| {
             let queue = a.next_bytes()?;
-            if !a.eat("CONCURRENCY") {
-                return Err(CommandError::syntax());
-            }
-            ok(JobCommand::Concurrency { queue, limit: a.next_u64()? as usize })
+            let command = if a.eat("CONCURRENCY") {
+                JobCommand::Concurrency { queue, limit: a.next_u64()? as usize }
+            } else if a.eat("PAUSE") {
+                JobCommand::Pause { queue, paused: true }
+            } else if a.eat("RESUME") {
+                JobCommand::Pause { queue, paused: false }
+            } else {
+                return Err(CommandError::fixed("ERR JOB.QUEUE takes CONCURRENCY n, PAUSE or RESUME"));
+            };
+            a.finish()?;
+            ok(command)
+        }
+    ),
+    spec!(
+        "job.join",
+        -2,
+        READONLY | BLOCKING,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Waits until a queue has no job queued, delayed or running; nil on timeout. JOB.JOIN queue [TIMEOUT ms]",
+        |mut a| {
+            let queue = a.next_bytes()?;
+            let timeout = if a.eat("TIMEOUT") { Some(WaitMs(a.next_u64()?)) } else { None };
+            a.finish()?;
+            ok(JobCommand::Join { queue, timeout })
         }
     ),
 ];

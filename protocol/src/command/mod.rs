@@ -15,6 +15,8 @@ mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
+mod schema;
+mod semaphore;
 mod streams;
 mod strings;
 mod table;
@@ -28,6 +30,8 @@ pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
+pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
+pub use semaphore::SemCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
@@ -60,6 +64,8 @@ pub enum Command {
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
+    Sem(SemCommand),
+    Schema(SchemaCommand),
 }
 
 macro_rules! into_command {
@@ -82,7 +88,9 @@ into_command!(
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
-    Persist(PersistCommand)
+    Persist(PersistCommand),
+    Sem(SemCommand),
+    Schema(SchemaCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -142,6 +150,8 @@ pub enum Group {
     Jobs,
     Mailbox,
     Stream,
+    Semaphore,
+    Schema,
 }
 
 impl Group {
@@ -159,6 +169,8 @@ impl Group {
             Group::Jobs => "jobs",
             Group::Mailbox => "mailbox",
             Group::Stream => "stream",
+            Group::Semaphore => "semaphore",
+            Group::Schema => "schema",
         }
     }
 }

@@ -19,6 +19,8 @@ const TABLES: &[&[CommandSpec]] = &[
     super::blackboard::SPECS,
     super::jobs::SPECS,
     super::bulletin::SPECS,
+    super::semaphore::SPECS,
+    super::schema::SPECS,
 ];
 
 /// FNV-1a. Every request looks its name up here, and the names are a few bytes long: SipHash's guard

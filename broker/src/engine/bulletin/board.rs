@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use super::filter::{Compiled, index_key};
 
@@ -21,7 +20,7 @@ struct EqIndex {
 
 impl EqIndex {
     fn key_of(&self, item: &Item) -> Option<String> {
-        Compiled::value_at(&self.path, &item.json).map(index_key)
+        Compiled::value_at(&self.path, &item.raw).map(|v| index_key(&v))
     }
 
     fn add(&mut self, item: &Item) {
@@ -70,10 +69,10 @@ pub struct Lease {
 pub struct Item {
     pub id: Bytes,
     pub seq: u64,
-    /// The JSON text as published (what readers get back).
+    /// The JSON text as published: what readers get back, and what filters read (parsing only the
+    /// parts a filter's path passes through). Not kept parsed: a parsed copy cost more than the
+    /// text itself (docs/benchmarks.md).
     pub raw: Bytes,
-    /// The same, parsed once for filtering.
-    pub json: Value,
     pub published_ms: u64,
     pub expires_ms: Option<u64>,
     pub lease: Option<Lease>,

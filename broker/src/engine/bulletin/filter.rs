@@ -3,10 +3,15 @@
 //! Equality compares JSON values (numbers by value, so `1` equals `1.0`); the orderings compare
 //! numbers with numbers and strings with strings, and are false across types or when the path is
 //! missing (so `WHERE score < 3` never matches an item without a score).
+//!
+//! Items are kept as their JSON text only; a filter reads the value at its path by walking the text
+//! (serde's streaming deserializer), skipping everything off the path without building it.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use bytes::Bytes;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +52,111 @@ pub fn compile(filters: &[Filter]) -> Vec<Compiled> {
         .collect()
 }
 
-fn lookup<'a>(item: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(item, |v, part| match v {
-        Value::Object(map) => map.get(part),
-        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+/// The value at `path` in the JSON text `item` (an object key per part, or an array index), or
+/// `None` if the path leads nowhere (or the text is not JSON). As with a parsed object, the last of
+/// repeated keys wins.
+fn lookup(item: &[u8], path: &[String]) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_slice(item);
+    PathSeed { path }.deserialize(&mut de).ok().flatten()
+}
+
+/// Reads the value at `path` from whatever comes next, skipping the rest.
+struct PathSeed<'p> {
+    path: &'p [String],
+}
+
+impl<'de> DeserializeSeed<'de> for PathSeed<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        if self.path.is_empty() {
+            return serde::Deserialize::deserialize(d).map(Some);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PathSeed<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let mut found = None;
+        while let Some(here) = map.next_key_seed(KeyIs(&self.path[0]))? {
+            if here {
+                found = map.next_value_seed(PathSeed { path: &self.path[1..] })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+        let wanted = self.path[0].parse::<usize>().ok();
+        let (mut found, mut i) = (None, 0);
+        loop {
+            let more = if Some(i) == wanted {
+                seq.next_element_seed(PathSeed { path: &self.path[1..] })?.map(|v| found = v)
+            } else {
+                seq.next_element::<IgnoredAny>()?.map(|_| ())
+            };
+            if more.is_none() {
+                return Ok(found);
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+}
+
+/// An object key, compared with the wanted one without being copied.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -85,17 +189,18 @@ impl Compiled {
         (self.op == FilterOp::Eq).then(|| (self.path.as_slice(), index_key(&self.value)))
     }
 
-    /// The value at this filter's path in `item`.
-    pub fn value_at<'a>(path: &[String], item: &'a Value) -> Option<&'a Value> {
+    /// The value at `path` in the JSON text `item`.
+    pub fn value_at(path: &[String], item: &[u8]) -> Option<Value> {
         lookup(item, path)
     }
 
-    pub fn matches(&self, item: &Value) -> bool {
+    /// Whether the JSON text `item` satisfies this filter.
+    pub fn matches(&self, item: &[u8]) -> bool {
         let found = lookup(item, &self.path);
         match self.op {
-            FilterOp::Eq => found.is_some_and(|v| equal(v, &self.value)),
-            FilterOp::Ne => !found.is_some_and(|v| equal(v, &self.value)),
-            op => found.and_then(|v| order(v, &self.value)).is_some_and(|o| match op {
+            FilterOp::Eq => found.is_some_and(|v| equal(&v, &self.value)),
+            FilterOp::Ne => !found.is_some_and(|v| equal(&v, &self.value)),
+            op => found.and_then(|v| order(&v, &self.value)).is_some_and(|o| match op {
                 FilterOp::Lt => o == Ordering::Less,
                 FilterOp::Le => o != Ordering::Greater,
                 FilterOp::Gt => o == Ordering::Greater,
@@ -106,8 +211,8 @@ impl Compiled {
     }
 }
 
-/// Whether `item` satisfies every filter.
-pub fn all_match(filters: &[Compiled], item: &Value) -> bool {
+/// Whether the JSON text `item` satisfies every filter.
+pub fn all_match(filters: &[Compiled], item: &[u8]) -> bool {
     filters.iter().all(|f| f.matches(item))
 }
 
@@ -117,23 +222,34 @@ mod tests {
     use bytes::Bytes;
     use serde_json::json;
 
+    fn text(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
     fn f(path: &str, op: FilterOp, value: &str) -> Compiled {
         compile(&[Filter { path: Bytes::copy_from_slice(path.as_bytes()), op, value: Bytes::copy_from_slice(value.as_bytes()) }]).remove(0)
     }
 
     #[test]
     fn paths_types_and_orderings() {
-        let item = json!({"action": "process_data", "params": {"file": "data.csv", "size": 12}, "tags": ["a", "b"]});
-        assert!(f("action", FilterOp::Eq, "process_data").matches(&item), "a bare word is a string");
-        assert!(f("action", FilterOp::Eq, "\"process_data\"").matches(&item));
-        assert!(f("params.file", FilterOp::Eq, "data.csv").matches(&item));
-        assert!(f("params.size", FilterOp::Eq, "12.0").matches(&item));
-        assert!(f("params.size", FilterOp::Gt, "3").matches(&item));
-        assert!(!f("params.size", FilterOp::Lt, "3").matches(&item));
-        assert!(f("tags.1", FilterOp::Eq, "b").matches(&item));
-        assert!(f("missing", FilterOp::Ne, "x").matches(&item));
-        assert!(!f("missing", FilterOp::Lt, "3").matches(&item));
-        assert!(!f("action", FilterOp::Gt, "3").matches(&item), "no ordering across types");
-        assert!(f("action", FilterOp::Ge, "process").matches(&item));
+        let item = text(json!({"action": "process_data", "params": {"file": "data.csv", "size": 12}, "tags": ["a", "b"]}));
+        let item = &item[..];
+        assert!(f("action", FilterOp::Eq, "process_data").matches(item), "a bare word is a string");
+        assert!(f("action", FilterOp::Eq, "\"process_data\"").matches(item));
+        assert!(f("params.file", FilterOp::Eq, "data.csv").matches(item));
+        assert!(f("params.size", FilterOp::Eq, "12.0").matches(item));
+        assert!(f("params.size", FilterOp::Gt, "3").matches(item));
+        assert!(!f("params.size", FilterOp::Lt, "3").matches(item));
+        assert!(f("tags.1", FilterOp::Eq, "b").matches(item));
+        assert!(f("missing", FilterOp::Ne, "x").matches(item));
+        assert!(!f("missing", FilterOp::Lt, "3").matches(item));
+        assert!(!f("action", FilterOp::Gt, "3").matches(item), "no ordering across types");
+        assert!(f("action", FilterOp::Ge, "process").matches(item));
+        assert!(f("params", FilterOp::Eq, r#"{"size": 12, "file": "data.csv"}"#).matches(item), "a whole object");
+        assert!(!f("tags.2", FilterOp::Eq, "c").matches(item));
+        assert!(!f("action.x", FilterOp::Eq, "c").matches(item), "no path through a string");
+        assert!(f("k", FilterOp::Eq, "2").matches(br#"{"k": 1, "k": 2}"#), "the last repeated key wins");
+        assert!(f("a\"b", FilterOp::Eq, "1").matches(br#"{"a\"b": 1}"#), "escaped keys");
+        assert!(!f("k", FilterOp::Eq, "1").matches(b"{not json"));
     }
 }

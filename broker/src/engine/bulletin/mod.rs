@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use crate::engine::Error;
 use bytes::Bytes;
-use serde_json::Value;
 
 use board::Board;
 pub use board::{BoardConfig, Item, Lease, Overflow};
@@ -69,11 +68,12 @@ pub struct Bulletin {
 
 /// Where retrievers of a board wait.
 pub fn wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(scope.len() + board.len() + 1);
-    name.extend_from_slice(scope);
-    name.push(0);
-    name.extend_from_slice(board);
-    WaitKey::Named { domain: "board", name: Bytes::from(name) }
+    WaitKey::joined("board", scope, board)
+}
+
+/// Where publishers wait for room on a full board.
+pub fn room_wait_key(scope: &[u8], board: &[u8]) -> WaitKey {
+    WaitKey::joined("boardroom", scope, board)
 }
 
 fn lease_error() -> Error {
@@ -143,9 +143,14 @@ impl Bulletin {
         self.sink.emit(&Change::Item(ItemChange { scope, board, item, event }));
     }
 
+    /// Whether a publish would be taken now: the board has room, or makes it (drop-oldest).
+    pub fn has_room(&self, scope: &Bytes, board: &Bytes) -> bool {
+        self.board(scope, board).is_none_or(|b| b.max_len == 0 || b.len() < b.max_len || b.overflow == Overflow::DropOldest)
+    }
+
     /// BL.PUBLISH: the new item's id (sortable by publish order).
     pub fn publish(&mut self, scope: &Bytes, board: &Bytes, raw: &[u8], ttl_ms: Option<u64>, now: u64) -> Result<Bytes, Error> {
-        let json: Value = serde_json::from_slice(raw).map_err(|e| Error::new(format!("ERR the item is not valid JSON: {e}")))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(|e| Error::new(format!("ERR the item is not valid JSON: {e}")))?;
         self.next_seq += 1;
         let seq = self.next_seq;
         let b = self.board_mut(scope, board, true)?.expect("created");
@@ -164,7 +169,6 @@ impl Bulletin {
             id: id.clone(),
             seq,
             raw: Bytes::copy_from_slice(raw),
-            json,
             published_ms: now,
             expires_ms: ttl_ms.map(|t| now + t),
             lease: None,
@@ -187,7 +191,7 @@ impl Bulletin {
     pub fn retrieve(&mut self, scope: &Bytes, board: &Bytes, filters: &[Compiled], lock_ms: Option<u64>, now: u64) -> Option<ItemView> {
         let key = (scope.clone(), board.clone());
         let b = self.boards.get_mut(&key)?;
-        let matches = |b: &Board, s: &u64| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.json));
+        let matches = |b: &Board, s: &u64| b.items.get(s).is_some_and(|i| filter::all_match(filters, &i.raw));
         let seq = match b.indexed_candidates(filters, true) {
             Some(candidates) => candidates.into_iter().find(|s| matches(b, s))?,
             None => b.available.iter().copied().find(|s| matches(b, s))?,
@@ -214,7 +218,7 @@ impl Bulletin {
         candidates
             .into_iter()
             .filter_map(|s| b.items.get(&s))
-            .filter(|i| filter::all_match(filters, &i.json))
+            .filter(|i| filter::all_match(filters, &i.raw))
             .take(limit.unwrap_or(usize::MAX))
             .map(ItemView::from)
             .collect()
@@ -262,7 +266,9 @@ impl Bulletin {
         if let Some(item) = item {
             self.emit(scope, board, &item, if dead { ItemEvent::Dead } else { event });
         }
-        if !dead {
+        if dead {
+            self.ready.push(room_wait_key(scope, board));
+        } else {
             self.ready.push(wait_key(scope, board));
         }
     }
@@ -291,6 +297,7 @@ impl Bulletin {
         let item = b.take(seq).expect("present");
         self.drop_timer(item.lease, scope, board, seq);
         self.emit(scope, board, &item, ItemEvent::Removed);
+        self.ready.push(room_wait_key(scope, board));
         Ok(true)
     }
 
@@ -314,6 +321,7 @@ impl Bulletin {
         }
         let config = b.config();
         self.sink.emit(&Change::Board { scope, board, config });
+        self.ready.push(room_wait_key(scope, board));
         Ok(())
     }
 
@@ -351,6 +359,7 @@ impl Bulletin {
             } else if item.expires_ms.is_some_and(|e| e <= now) && item.lease.is_none() {
                 let item = b.take(seq).expect("present");
                 self.emit(&scope, &board, &item, ItemEvent::Expired);
+                self.ready.push(room_wait_key(&scope, &board));
             }
         }
         ran

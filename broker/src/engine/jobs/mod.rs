@@ -51,21 +51,31 @@ pub struct QueueStats {
     pub lease_expired: u64,
 }
 
+/// A queue's settings (JOB.QUEUE).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Most jobs running at once (0: no limit): the Semaphore.
+    pub concurrency: usize,
+    /// Claims stop while paused; submissions go on.
+    pub paused: bool,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     /// Claimable jobs ordered by (-priority, seq): highest priority first, then FIFO.
     ready: BTreeSet<(i64, u64, Bytes)>,
     /// Jobs held by workers now.
     running: usize,
-    /// Most jobs running at once (0: no limit): the Semaphore.
-    concurrency: usize,
+    /// Jobs not finished yet (queued, delayed, running, streaming): JOB.JOIN waits for none.
+    open: usize,
+    config: QueueConfig,
     dead: VecDeque<Bytes>,
     stats: QueueStats,
 }
 
 impl Queue {
     fn has_slot(&self) -> bool {
-        self.concurrency == 0 || self.running < self.concurrency
+        !self.config.paused && (self.config.concurrency == 0 || self.running < self.config.concurrency)
     }
 }
 
@@ -87,6 +97,11 @@ pub const QUEUE_DOMAIN: &str = "jobq";
 /// Where workers wait for a queue.
 pub fn queue_wait_key(queue: &[u8]) -> WaitKey {
     WaitKey::Named { domain: QUEUE_DOMAIN, name: Bytes::copy_from_slice(queue) }
+}
+
+/// Where JOB.JOIN waits for a queue to have no unfinished job.
+pub fn join_wait_key(queue: &[u8]) -> WaitKey {
+    WaitKey::Named { domain: "jobjoin", name: Bytes::copy_from_slice(queue) }
 }
 
 /// Where followers wait for a job's chunks, progress or end.
@@ -171,7 +186,7 @@ impl Jobs {
     fn release_slot(&mut self, queue: &Bytes) {
         if let Some(q) = self.queues.get_mut(queue) {
             q.running = q.running.saturating_sub(1);
-            if q.concurrency > 0 && !q.ready.is_empty() {
+            if q.config.concurrency > 0 && !q.ready.is_empty() {
                 self.ready.push(queue_wait_key(queue));
             }
         }
@@ -211,6 +226,7 @@ impl Jobs {
             job.state = JobState::Dead;
             job.finished_ms = Some(now);
             job.chunks.close();
+            self.closed(&queue);
             let max_dead = self.settings.max_dead;
             let q = self.queues.entry(queue).or_default();
             q.stats.dead += 1;
@@ -221,6 +237,21 @@ impl Jobs {
             }
             JobState::Dead
         }
+    }
+
+    /// A job of `queue` became final: one fewer unfinished; the last one wakes JOB.JOIN.
+    fn closed(&mut self, queue: &Bytes) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            q.open = q.open.saturating_sub(1);
+            if q.open == 0 {
+                self.ready.push(join_wait_key(queue));
+            }
+        }
+    }
+
+    /// Whether `queue` has no job queued, delayed or running (JOB.JOIN).
+    pub fn drained(&self, queue: &[u8]) -> bool {
+        self.queues.get(queue).is_none_or(|q| q.open == 0)
     }
 
     fn remove_job(&mut self, id: &Bytes) {

@@ -42,7 +42,7 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueReport {
     pub counts: Vec<(JobState, usize)>,
-    pub concurrency: usize,
+    pub config: super::QueueConfig,
     pub stats: QueueStats,
 }
 
@@ -104,7 +104,9 @@ impl Jobs {
             chunks: StreamLog::new(seq, self.chunk_retention()),
         };
         self.jobs.insert(id.clone(), job);
-        self.queues.entry(queue).or_default().stats.submitted += 1;
+        let q = self.queues.entry(queue).or_default();
+        q.stats.submitted += 1;
+        q.open += 1;
         if opts.delay_ms > 0 {
             let job = self.jobs.get_mut(&id).expect("just inserted");
             job.state = JobState::Delayed;
@@ -190,12 +192,16 @@ impl Jobs {
         let job = self.jobs.get_mut(id).expect("caller checked");
         let queue = job.queue.clone();
         let was_active = job.state.is_active();
+        let was_open = !job.state.is_final();
         job.state = state;
         job.finished_ms = Some(now);
         job.chunks.close();
         let ttl = job.result_ttl_ms;
         if was_active {
             self.release_slot(&queue);
+        }
+        if was_open {
+            self.closed(&queue);
         }
         self.set_timer(id, (state != JobState::Dead).then_some(now + ttl));
     }
@@ -263,9 +269,9 @@ impl Jobs {
         job.result = None;
         job.chunks = StreamLog::new(job.seq + job.chunks.epoch() + 1, job.chunks.retention());
         let queue = job.queue.clone();
-        if let Some(q) = self.queues.get_mut(&queue) {
-            q.dead.retain(|d| d != id);
-        }
+        let q = self.queues.entry(queue).or_default();
+        q.dead.retain(|d| d != id);
+        q.open += 1;
         self.set_timer(id, None);
         self.make_ready(id);
         self.emit(id, JobEvent::Queued { retried: true });
@@ -315,14 +321,25 @@ impl Jobs {
         ];
         let counts = states.into_iter().map(|s| (s, self.jobs.values().filter(|j| j.queue == queue && j.state == s).count())).collect();
         let q = self.queues.get(queue);
-        QueueReport { counts, concurrency: q.map_or(0, |q| q.concurrency), stats: q.map(|q| q.stats).unwrap_or_default() }
+        QueueReport { counts, config: q.map(|q| q.config).unwrap_or_default(), stats: q.map(|q| q.stats).unwrap_or_default() }
     }
 
     /// JOB.QUEUE ... CONCURRENCY n (0: unlimited).
     pub fn set_concurrency(&mut self, queue: &Bytes, limit: usize) {
+        self.configure(queue, |c| c.concurrency = limit);
+    }
+
+    /// JOB.QUEUE ... PAUSE | RESUME: claims stop (and start again); submissions go on either way.
+    pub fn set_paused(&mut self, queue: &Bytes, paused: bool) {
+        self.configure(queue, |c| c.paused = paused);
+    }
+
+    /// Changes a queue's settings; the one place a queue change is produced. Workers blocked on the
+    /// queue may now claim.
+    fn configure(&mut self, queue: &Bytes, change: impl FnOnce(&mut super::QueueConfig)) {
         let q = self.queues.entry(queue.clone()).or_default();
-        q.concurrency = limit;
-        self.sink.emit(&Change::Queue { name: queue, concurrency: limit });
+        change(&mut q.config);
+        self.sink.emit(&Change::Queue { name: queue, config: q.config });
         if !q.ready.is_empty() {
             self.ready.push(super::queue_wait_key(queue));
         }

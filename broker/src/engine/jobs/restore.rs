@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{Job, JobState, Jobs};
+use super::{Job, JobState, Jobs, QueueConfig};
 
 impl Jobs {
     /// A job as recorded. A record without a payload updates a job already restored (its payload is
@@ -38,8 +38,8 @@ impl Jobs {
         self.jobs.remove(id);
     }
 
-    pub fn restore_concurrency(&mut self, queue: &Bytes, limit: usize) {
-        self.queues.entry(queue.clone()).or_default().concurrency = limit;
+    pub fn restore_queue(&mut self, queue: &Bytes, config: QueueConfig) {
+        self.queues.entry(queue.clone()).or_default().config = config;
     }
 
     /// Counters that must not go backwards: job sequence and fencing token.
@@ -58,6 +58,7 @@ impl Jobs {
         for q in self.queues.values_mut() {
             q.ready.clear();
             q.running = 0;
+            q.open = 0;
             q.dead.clear();
         }
         let mut dead: Vec<(u64, u64, Bytes, Bytes)> = Vec::new();
@@ -68,6 +69,9 @@ impl Jobs {
                 self.next_token = self.next_token.max(lease.token);
             }
             let queue = self.queues.entry(job.queue.clone()).or_default();
+            if !job.state.is_final() {
+                queue.open += 1;
+            }
             let deadline = match job.state {
                 JobState::Queued => {
                     queue.ready.insert((-job.priority, job.seq, job.id.clone()));
@@ -107,8 +111,8 @@ impl Jobs {
         self.jobs.keys().cloned().collect()
     }
 
-    /// Every queue with a concurrency limit, and the limit.
-    pub fn limits(&self) -> Vec<(Bytes, usize)> {
-        self.queues.iter().filter(|(_, q)| q.concurrency > 0).map(|(n, q)| (n.clone(), q.concurrency)).collect()
+    /// Every queue whose settings are not the defaults, and its settings.
+    pub fn configs(&self) -> Vec<(Bytes, QueueConfig)> {
+        self.queues.iter().filter(|(_, q)| q.config != QueueConfig::default()).map(|(n, q)| (n.clone(), q.config)).collect()
     }
 }

@@ -43,11 +43,7 @@ pub struct ScopeReport {
 
 /// The wait key of BB.WAIT on (scope, key).
 pub fn wait_key(scope: &[u8], key: &[u8]) -> WaitKey {
-    let mut name = Vec::with_capacity(scope.len() + key.len() + 1);
-    name.extend_from_slice(scope);
-    name.push(0);
-    name.extend_from_slice(key);
-    WaitKey::Named { domain: "bb", name: Bytes::from(name) }
+    WaitKey::joined("bb", scope, key)
 }
 
 fn conflict(revision: u64) -> Error {
@@ -109,6 +105,16 @@ impl Keyspace {
         self.store(db, key, Value::string(value), ttl, now);
         self.changed(db, key, notify::STRING, "set");
         Ok(self.dbs[db].get(key).map_or(0, |e| e.revision))
+    }
+
+    /// BB.WATCH: registers `handle` on keys of a scope (created if new, so a key written later by
+    /// anyone dirties the watch), as WATCH does in a numbered database.
+    pub fn bb_watch(&mut self, scope: &[u8], keys: Vec<Bytes>, handle: &super::WatchHandle) -> Result<(), Error> {
+        let db = self.scope_db(scope, true)?.expect("created");
+        for key in keys {
+            self.watch(db, key, handle);
+        }
+        Ok(())
     }
 
     /// BB.GET: value, revision and TTL; counts a get and a hit or miss in the scope's stats.

@@ -41,6 +41,8 @@ impl WatchHandle {
     }
 }
 
+/// Watched keys by database index: the numbered databases, then blackboard scopes (BB.WATCH) as
+/// they are first watched (a scope's index never changes while the broker runs).
 pub(super) struct Watches {
     by_db: Vec<HashMap<Bytes, Vec<WatchHandle>>>,
 }
@@ -50,7 +52,11 @@ impl Watches {
         Watches { by_db: (0..databases).map(|_| HashMap::new()).collect() }
     }
 
+    /// Registers `handle` on `key` of `db` (a numbered database or a blackboard scope's).
     pub fn add(&mut self, db: usize, key: Bytes, handle: &WatchHandle) {
+        if db >= self.by_db.len() {
+            self.by_db.resize_with(db + 1, HashMap::new);
+        }
         let list = self.by_db[db].entry(key.clone()).or_default();
         if !list.iter().any(|h| h.same(handle)) {
             list.push(handle.clone());
@@ -71,7 +77,7 @@ impl Watches {
         handle.0.dirty.store(false, Ordering::Release);
     }
 
-    /// Dirties the watchers of `key`. Blackboard scopes (past the numbered databases) have none.
+    /// Dirties the watchers of `key`.
     pub fn touch(&self, db: usize, key: &[u8]) {
         let Some(map) = self.by_db.get(db) else { return };
         if map.is_empty() {
@@ -84,8 +90,8 @@ impl Watches {
         }
     }
 
-    /// Every watched key of `db` (FLUSHDB and SWAPDB dirty those that exist). Blackboard scopes
-    /// (past the numbered databases, which FLUSHALL empties too) have none.
+    /// Every watched key of `db` (FLUSHDB, FLUSHALL and SWAPDB dirty those that exist). A scope
+    /// nobody has watched in has no entry.
     pub fn keys_of(&self, db: usize) -> Vec<Bytes> {
         self.by_db.get(db).map(|map| map.keys().cloned().collect()).unwrap_or_default()
     }
