@@ -10,6 +10,8 @@
                                        # CPU per delivery, latency, memory per idle connection
     python3 bench/compare.py durability  # persistence: everysec and always against redis-server's AOF,
                                        # p99 under a compaction of 1M keys, restart time for 1M keys
+    python3 bench/compare.py xstreams  # Redis streams: XADD server CPU per request (-P 1 and 16), and
+                                       # used_memory for a 1M-entry stream
 
 Both servers are started here on free ports (herald from target/release/herald; build it first with
 `cargo build --release -p herald-broker -p herald-bench`) and stopped afterwards. Server CPU is read from
@@ -20,7 +22,7 @@ Standard library only.
 import os, re, resource, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HERALD = os.path.join(ROOT, "target", "release", "herald")
+HERALD = os.environ.get("HERALD", os.path.join(ROOT, "target", "release", "herald"))
 FANOUT = os.path.join(ROOT, "target", "release", "fanout")
 WSFANOUT = os.path.join(ROOT, "target", "release", "wsfanout")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -163,6 +165,56 @@ def board_memory(args):
     finally:
         for p in paths.values():
             os.unlink(p)
+def command_benchmark(server, command, requests, clients, pipeline):
+    """redis-benchmark running one given command (for tests it has no -t name for, as XADD in 7.0)."""
+    cpu0 = server.cpu()
+    out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(clients),
+                          "-P", str(pipeline), "--csv"] + command, capture_output=True, text=True).stdout
+    cpu = server.cpu() - cpu0
+    row = [l for l in out.splitlines() if l.startswith('"') and not l.startswith('"test"')][0]
+    cols = [c.strip('"') for c in row.split('","')]
+    return float(cols[1]), float(cols[6]), cpu * 1e6 / requests
+
+
+def xstreams(args):
+    requests = int(args[0]) if args else 1000000
+    entries = int(args[1]) if len(args) > 1 else 1000000
+    command = ["XADD", "mystream", "*", "myfield", "xxx"]
+    redis, herald = start_both()
+    try:
+        print("redis-benchmark -n %d -c 50 -P 1|16 %s (redis-benchmark 7.0 has no -t xadd; this is the command\n"
+              "its later versions send, with the default 3-byte value), both servers started by bench/compare.py\n"
+              % (requests, " ".join(command)))
+        print("| -P | redis rps | herald rps | redis p99 ms | herald p99 ms | redis us/req | herald us/req | CPU ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for pipeline in (1, 16):
+            for s in (redis, herald):
+                subprocess.run(["redis-cli", "-p", str(s.port), "DEL", "mystream"], capture_output=True)
+            r = command_benchmark(redis, command, requests, 50, pipeline)
+            h = command_benchmark(herald, command, requests, 50, pipeline)
+            print("| %d | %.0f | %.0f | %.3f | %.3f | %.2f | %.2f | %.2fx |" % (pipeline, r[0], h[0], r[1], h[1], r[2], h[2], h[2] / r[2]))
+            sys.stdout.flush()
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            for i in range(entries):
+                f.write(b"*5\r\n$4\r\nXADD\r\n$3\r\nmem\r\n$1\r\n*\r\n$7\r\nmyfield\r\n$3\r\nxxx\r\n")
+            path = f.name
+        print("\nA %d-entry stream (`XADD mem * myfield xxx`, loaded with redis-cli --pipe)\n" % entries)
+        print("| server | used_memory before | after | stream bytes | bytes/entry |")
+        print("|---|---|---|---|---|")
+        rows = []
+        for s in (redis, herald):
+            subprocess.run(["redis-cli", "-p", str(s.port), "FLUSHALL"], capture_output=True)
+            time.sleep(0.5)
+            before = int(s.info("memory")["used_memory"])
+            with open(path, "rb") as f:
+                subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], stdin=f, capture_output=True, check=True)
+            after = int(s.info("memory")["used_memory"])
+            rows.append((before, after))
+            print("| %s | %d | %d | %d | %.1f |" % (s.name, before, after, after - before, (after - before) / entries))
+        os.unlink(path)
+        print("\nherald/redis: used_memory %.2fx, the stream alone %.2fx" % (
+            rows[1][1] / rows[0][1], (rows[1][1] - rows[1][0]) / (rows[0][1] - rows[0][0])))
+    finally:
         redis.stop()
         herald.stop()
 
@@ -446,7 +498,8 @@ def durability(args):
 
 
 if __name__ == "__main__":
-    commands = {"resp": resp, "memory": memory, "board-memory": board_memory, "fanout": fanout, "ws": ws, "durability": durability}
+    commands = {"resp": resp, "memory": memory, "board-memory": board_memory, "fanout": fanout, "ws": ws,
+                "durability": durability, "xstreams": xstreams}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

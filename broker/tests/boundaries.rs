@@ -1,8 +1,10 @@
 //! The engine boundary, checked: `broker/src/engine/` imports nothing from above it (the server,
 //! dispatch, the state composition, event rendering, pub-sub, configuration or the broker root) and
 //! nothing of the protocol crate but its number rules (`number`, `long_double`: how Redis parses and
-//! prints numbers, which the engines' string operations must follow). Time, randomness, settings and
-//! the sink for changes are passed in. See docs/architecture.md.
+//! prints numbers, which the engines' string operations must follow) and its stream ID rules
+//! (`stream_id`: how Redis parses and orders `<ms>-<seq>` IDs, which the command parser needs for the
+//! IDs Redis reads before the key and the stream engine for those it reads after). Time, randomness,
+//! settings and the sink for changes are passed in. See docs/architecture.md.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ const ABOVE: &[&str] = &[
     "crate::clock",
     "herald_broker::",
 ];
-const PROTOCOL_ALLOWED: &[&str] = &["herald_protocol::number", "herald_protocol::long_double"];
+const PROTOCOL_ALLOWED: &[&str] = &["herald_protocol::number", "herald_protocol::long_double", "herald_protocol::stream_id"];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("engine directory") {

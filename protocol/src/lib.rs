@@ -12,6 +12,7 @@ pub mod number;
 pub mod reply;
 pub mod request;
 pub mod resp;
+pub mod stream_id;
 pub mod ws;
 
 pub use command::{Command, CommandSpec};

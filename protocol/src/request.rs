@@ -53,6 +53,8 @@ impl Request {
 #[derive(Debug)]
 pub struct Args {
     items: std::vec::IntoIter<Bytes>,
+    /// A subcommand's name as the client typed it (Redis quotes it so in some errors).
+    sub: Option<Bytes>,
 }
 
 impl Args {
@@ -60,12 +62,22 @@ impl Args {
     pub fn new(parts: Vec<Bytes>) -> Self {
         let mut items = parts.into_iter();
         items.next();
-        Args { items }
+        Args { items, sub: None }
     }
 
     /// Wraps exactly these arguments (for subcommands that have consumed their own prefix).
     pub fn from_rest(rest: Vec<Bytes>) -> Self {
-        Args { items: rest.into_iter() }
+        Args { items: rest.into_iter(), sub: None }
+    }
+
+    /// Consumes a subcommand's name, remembering it for [`Args::subcommand`].
+    pub fn skip_subcommand(&mut self) {
+        self.sub = self.items.next();
+    }
+
+    /// The subcommand's name as typed (empty for a plain command).
+    pub fn subcommand(&self) -> &[u8] {
+        self.sub.as_deref().unwrap_or_default()
     }
 
     pub fn remaining(&self) -> usize {

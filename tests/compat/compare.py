@@ -6,8 +6,12 @@ Usage: compare.py HERALD_BINARY CASES.txt [CASES.txt ...]
 
 Case files hold one command per line, shell-quoted; blank lines and lines starting with # are skipped.
 A line ending in `#~` compares only the kind of reply (integer, bulk, error...), for replies that depend
-on timing or randomness (PTTL, RANDOMKEY); `#set` compares an array's elements in any order (KEYS). `!sleep SECONDS` pauses. Each file runs on one fresh
-connection per server, after FLUSHALL. Standard library only.
+on timing or randomness (PTTL, RANDOMKEY); `#shape` compares the whole structure (kinds, lengths, map
+keys) but no scalar's value, for replies that nest timing-dependent values (XINFO's idle times, XADD *
+IDs); `#set` compares arrays' elements in any order, at any depth (KEYS, SCAN). `!sleep SECONDS` pauses. `!repeat N
+COMMAND` sends the command N times with `{i}` replaced by 1..N (to build long streams); `{x*N}` anywhere
+stands for N `x`s. Each file runs on one fresh connection per server, after FLUSHALL. Standard library
+only.
 """
 import os, re, shlex, socket, subprocess, sys, tempfile, time
 
@@ -62,6 +66,27 @@ class Conn:
     def call(self, args):
         self.sock.sendall(encode(args))
         return self.reply()
+
+
+def shape(reply):
+    """A reply with every scalar replaced by its kind; map keys, and bulk strings that are lowercase
+    words (the field names of RESP2's flat maps), are kept as they are."""
+    kind, value = reply
+    if kind == "%":
+        return (kind, [(k, shape(v)) for k, v in value])
+    if isinstance(value, list):
+        return (kind, [shape(v) for v in value])
+    if kind == "$" and value is not None and re.fullmatch(rb"[a-z][a-z-]*", value):
+        return reply
+    return (kind, None if value is None else "")
+
+
+def unordered_form(reply):
+    """A reply with the elements of every array, at any depth, sorted (KEYS, SCAN's page of keys)."""
+    kind, value = reply
+    if kind == "*" and value is not None:
+        return (kind, sorted((unordered_form(v) for v in value), key=repr))
+    return reply
 
 
 def free_port():
@@ -139,15 +164,29 @@ def main():
                 if line.startswith("!sleep"):
                     time.sleep(float(line.split()[1]))
                     continue
-                loose, unordered = line.endswith("#~"), line.endswith("#set")
-                if loose or unordered:
+                line = re.sub(r"\{x\*(\d+)\}", lambda m: "x" * int(m.group(1)), line)
+                if line.startswith("!repeat"):
+                    _, n, command = line.split(" ", 2)
+                    for i in range(1, int(n) + 1):
+                        args = shlex.split(command.replace("{i}", str(i)))
+                        ra, rb = a.call(args), b.call(args)
+                        if ra == rb:
+                            passed += 1
+                        else:
+                            failures += 1
+                            print("%s:%d: %s (i=%d)\n  redis:  %r\n  herald: %r" % (path, lineno, command, i, ra, rb))
+                    continue
+                loose, unordered, shaped = line.endswith("#~"), line.endswith("#set"), line.endswith("#shape")
+                if loose or unordered or shaped:
                     line = line.rsplit("#", 1)[0]
                 args = shlex.split(line)
                 ra, rb = a.call(args), b.call(args)
                 if loose:
                     same = ra[0] == rb[0]
-                elif unordered and ra[0] == rb[0] == "*":
-                    same = sorted(ra[1], key=repr) == sorted(rb[1], key=repr)
+                elif shaped:
+                    same = shape(ra) == shape(rb)
+                elif unordered:
+                    same = unordered_form(ra) == unordered_form(rb)
                 else:
                     same = ra == rb
                 if same:

@@ -21,6 +21,7 @@ mod server;
 pub mod session;
 mod streams;
 mod strings;
+mod xstream;
 
 use std::sync::MutexGuard;
 
@@ -220,6 +221,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Blackboard(c) => blackboard::execute(c, cx),
         Command::Jobs(c) => jobs::execute(c, cx),
         Command::Bulletin(c) => bulletin::execute(c, cx),
+        Command::XStream(c) => xstream::execute(c, cx),
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),

@@ -20,7 +20,7 @@ pub fn help(command: &str, lines: &[&str]) -> Reply {
     let mut out = vec![Reply::Status(format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into())];
     out.extend(lines.iter().map(|l| Reply::Status(l.to_string().into())));
     out.push(Reply::status("HELP"));
-    out.push(Reply::status("    Print this help."));
+    out.push(Reply::status("    Prints this help."));
     Reply::Array(out)
 }
 

@@ -17,6 +17,7 @@ use super::jobs::{Job, QueueConfig};
 use super::keyspace::Entry;
 use super::schema::SchemaKind;
 use super::stream::Retention;
+use super::xstream::StreamId;
 
 /// Which end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,83 @@ pub enum KeyEffect<'a> {
     Pushed { end: End, values: &'a [Bytes] },
     /// `count` values popped from a list (removed with its last value).
     Popped { end: End, count: usize },
+    /// A Redis stream changed (see [`XEffect`]).
+    XStream(XEffect<'a>),
+}
+
+/// What a change did to a Redis stream, described so that a log replays it exactly and, where the
+/// operation allows, idempotently: every effect carries its result (the ID an entry got, the delivery
+/// times and counts now pending, the counters after), never an instruction to compute one again.
+/// `engine::xstream::XStream::apply` is the replay.
+#[derive(Debug)]
+pub enum XEffect<'a> {
+    /// An entry appended with this ID (the stream created first if the key was absent).
+    Added {
+        id: StreamId,
+        fields: &'a [Bytes],
+    },
+    /// Live entries deleted (XDEL).
+    Deleted {
+        ids: &'a [StreamId],
+    },
+    /// Entries trimmed from the front (XTRIM, XADD's MAXLEN/MINID): everything up to `through`, the
+    /// last ID of the removed prefix; `removed` live entries went.
+    Trimmed {
+        through: StreamId,
+        removed: u64,
+    },
+    /// XSETID: the stream's counters after.
+    SetId {
+        last_id: StreamId,
+        entries_added: u64,
+        max_deleted: StreamId,
+    },
+    /// A consumer group created (the stream created empty first if the key was absent: MKSTREAM).
+    GroupCreated {
+        group: &'a [u8],
+        last_id: StreamId,
+        entries_read: Option<u64>,
+    },
+    /// A group's last delivered ID and read counter after XGROUP SETID, XREADGROUP or XCLAIM LASTID.
+    GroupSetId {
+        group: &'a [u8],
+        last_id: StreamId,
+        entries_read: Option<u64>,
+    },
+    GroupDestroyed {
+        group: &'a [u8],
+    },
+    ConsumerCreated {
+        group: &'a [u8],
+        consumer: &'a [u8],
+        seen: u64,
+    },
+    /// A consumer deleted with its pending entries.
+    ConsumerDeleted {
+        group: &'a [u8],
+        consumer: &'a [u8],
+    },
+    /// Entries now pending for `consumer` with these delivery times and counts (XREADGROUP, XCLAIM,
+    /// XAUTOCLAIM); `seen` is the consumer's last-active time after.
+    Delivered {
+        group: &'a [u8],
+        consumer: &'a [u8],
+        seen: u64,
+        entries: &'a [Delivery],
+    },
+    /// Entries no longer pending (XACK; XCLAIM and XAUTOCLAIM dropping IDs deleted from the stream).
+    Acked {
+        group: &'a [u8],
+        ids: &'a [StreamId],
+    },
+}
+
+/// A pending entry's delivery: its ID, the time (unix ms) and how many times it was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: StreamId,
+    pub time: u64,
+    pub count: u64,
 }
 
 /// A blackboard scope's journal entry for a key change.

@@ -28,5 +28,6 @@ pub mod semaphore;
 pub mod small_bytes;
 pub mod stream;
 pub mod wait;
+pub mod xstream;
 
 pub use error::Error;

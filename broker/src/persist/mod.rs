@@ -27,6 +27,7 @@ mod files;
 pub mod record;
 mod recover;
 mod snapshot;
+mod xstream;
 
 use std::fs::File;
 use std::io::Write;

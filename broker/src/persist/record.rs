@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use super::codec::{Malformed, Reader, Writer};
+use super::xstream::{self, XChange};
 use crate::engine::bulletin::{BoardConfig, Item, Lease as ItemLease, Overflow};
 use crate::engine::change::{Change, End, ItemEvent, JobEvent, KeyChange, KeyEffect, MailChange, SemChange, StreamChange};
 use crate::engine::jobs::{Backoff, BackoffKind, Job, JobState, Lease as JobLease, QueueConfig};
@@ -22,6 +23,7 @@ mod tag {
     pub const KEY_DEL: u8 = 3;
     pub const LIST_PUSH: u8 = 4;
     pub const LIST_POP: u8 = 5;
+    pub const XSTREAM: u8 = 10;
     pub const FLUSH: u8 = 6;
     pub const SWAP_DB: u8 = 7;
     pub const SCOPE_SEQ: u8 = 8;
@@ -56,6 +58,7 @@ mod tag {
 mod value_tag {
     pub const STR: u8 = 0;
     pub const LIST: u8 = 1;
+    pub const XSTREAM: u8 = 2;
 }
 
 /// Where a key lives: a numbered database, or a blackboard scope by name.
@@ -123,6 +126,13 @@ pub enum Record {
         key: Bytes,
         end: End,
         count: usize,
+        journal: Option<Journal>,
+    },
+    /// A Redis stream changed (see `engine::change::XEffect`).
+    XStream {
+        target: Target,
+        key: Bytes,
+        change: XChange,
         journal: Option<Journal>,
     },
     Flush(Option<usize>),
@@ -421,6 +431,13 @@ fn key_change(w: &mut Writer<'_>, k: &KeyChange<'_>) {
             w.u64(*count as u64);
             journal(w, k);
         }
+        KeyEffect::XStream(effect) => {
+            w.u8(tag::XSTREAM);
+            target(w, k);
+            w.bytes(k.key);
+            xstream::write_effect(w, effect);
+            journal(w, k);
+        }
     }
 }
 
@@ -443,6 +460,10 @@ fn value(w: &mut Writer<'_>, value: &Value) {
             for e in l.iter() {
                 w.bytes(e);
             }
+        }
+        Value::XStream(s) => {
+            w.u8(value_tag::XSTREAM);
+            xstream::write_value(w, s);
         }
     }
 }
@@ -750,6 +771,12 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
             let count = r.u64()? as usize;
             Record::ListPop { target, key, end, count, journal: read_journal(&mut r)? }
         }
+        tag::XSTREAM => {
+            let target = read_target(&mut r)?;
+            let key = r.bytes()?;
+            let change = xstream::read_effect(&mut r)?;
+            Record::XStream { target, key, change, journal: read_journal(&mut r)? }
+        }
         tag::FLUSH => Record::Flush(r.opt_u64()?.map(|d| d as usize)),
         tag::SWAP_DB => Record::SwapDb(r.u64()? as usize, r.u64()? as usize),
         tag::SCOPE_SEQ => Record::ScopeSeq { scope: r.bytes()?, seq: r.u64()? },
@@ -860,6 +887,7 @@ fn read_value(r: &mut Reader<'_>) -> Result<Value, Malformed> {
             let list = (0..n).map(|_| r.bytes()).collect::<Result<std::collections::VecDeque<_>, _>>()?;
             Ok(Value::List(Box::new(list)))
         }
+        value_tag::XSTREAM => Ok(Value::XStream(Box::new(xstream::read_value(r)?))),
         _ => Err(Malformed("unknown value type")),
     }
 }

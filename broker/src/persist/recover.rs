@@ -54,7 +54,8 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::KeyExpire { target, key, .. }
         | Record::KeyDel { target, key, .. }
         | Record::ListPush { target, key, .. }
-        | Record::ListPop { target, key, .. } => Obj::Key(target.clone(), key.clone()),
+        | Record::ListPop { target, key, .. }
+        | Record::XStream { target, key, .. } => Obj::Key(target.clone(), key.clone()),
         Record::ScopeSeq { scope, .. } | Record::Journal { scope, .. } => Obj::Scope(scope.clone()),
         Record::Job { job, .. } => Obj::Job(job.id.clone()),
         Record::JobChunk { id, .. } | Record::JobGone { id } => Obj::Job(id.clone()),
@@ -272,6 +273,11 @@ impl Loader<'_> {
             Record::ListPop { target, key, end, count, journal } => {
                 let db = self.db(&target)?;
                 self.state.keyspace.restore_pop(db, &key, end, count);
+                self.journal(db, &key, journal);
+            }
+            Record::XStream { target, key, change, journal } => {
+                let db = self.db(&target)?;
+                self.state.keyspace.restore_xstream(db, &key, &change.effect());
                 self.journal(db, &key, journal);
             }
             Record::Flush(db) => self.state.keyspace.restore_flush(db),

@@ -101,6 +101,7 @@ impl State {
     pub fn settle(&mut self, now: u64) -> Option<u64> {
         Blocking::serve(self, now);
         self.keyspace.set_bb_waiting(self.blocking.waiting_in("bb"));
+        self.keyspace.set_key_waiting(!self.blocking.is_empty());
         self.take_scheduled()
     }
 

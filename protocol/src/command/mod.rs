@@ -20,6 +20,7 @@ mod semaphore;
 mod streams;
 mod strings;
 mod table;
+mod xstream;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
@@ -35,6 +36,7 @@ pub use semaphore::SemCommand;
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
+pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 
 use crate::error::CommandError;
 use crate::request::{Args, Request};
@@ -63,6 +65,7 @@ pub enum Command {
     Blackboard(BbCommand),
     Jobs(JobCommand),
     Bulletin(BulletinCommand),
+    XStream(XStreamCommand),
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
@@ -90,7 +93,8 @@ into_command!(
     Bulletin(BulletinCommand),
     Persist(PersistCommand),
     Sem(SemCommand),
-    Schema(SchemaCommand)
+    Schema(SchemaCommand),
+    XStream(XStreamCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -269,7 +273,7 @@ fn sub_name(spec: &CommandSpec) -> &[u8] {
 pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> {
     let mut args = Args::new(req.into_parts());
     if spec.name.contains('|') {
-        args.next_opt();
+        args.skip_subcommand();
     }
     (spec.parse)(args)
 }

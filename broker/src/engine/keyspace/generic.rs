@@ -42,12 +42,36 @@ pub enum ExpireOutcome {
 }
 
 impl Keyspace {
-    /// Puts a moved or copied entry under `key`; a list arriving there may serve blocked poppers.
+    /// Puts a moved or copied entry under `key`; a list arriving there may serve blocked poppers, a
+    /// stream blocked readers.
     fn place(&mut self, db: usize, key: &[u8], entry: super::Entry) {
-        let is_list = matches!(entry.value, super::Value::List(_));
+        let signal = match entry.value {
+            super::Value::List(_) => true,
+            super::Value::XStream(_) => self.key_waiting,
+            _ => false,
+        };
         self.dbs[db].insert(key, entry);
-        if is_list {
+        if signal {
             self.signal_ready(db, key);
+        }
+    }
+
+    /// Before the streams of database `from` go wholesale (FLUSHDB, SWAPDB), clients blocked reading
+    /// them in each of `to` re-check (an XREADGROUP whose stream is gone answers with an error, an
+    /// XREAD may find a stream swapped in).
+    fn signal_streams(&mut self, from: usize, to: &[usize]) {
+        if !self.key_waiting {
+            return;
+        }
+        let keys: Vec<Bytes> = self.dbs[from]
+            .iter()
+            .filter(|(_, e)| matches!(e.value, super::Value::XStream(_)))
+            .map(|(k, _)| Bytes::copy_from_slice(k))
+            .collect();
+        for key in keys {
+            for db in to {
+                self.signal_ready(*db, &key);
+            }
         }
     }
 
@@ -258,6 +282,7 @@ impl Keyspace {
     }
 
     fn clear_db(&mut self, db: usize) {
+        self.signal_streams(db, &[db]);
         for key in self.watches.keys_of(db) {
             if self.dbs[db].get(&key).is_some() {
                 self.watches.touch(db, &key);
@@ -278,6 +303,8 @@ impl Keyspace {
                 }
             }
         }
+        self.signal_streams(a, &[a, b]);
+        self.signal_streams(b, &[a, b]);
         self.dbs.swap(a, b);
         self.sink.emit(&Change::SwapDb(a, b));
     }

@@ -15,6 +15,10 @@ mod restore;
 pub mod strings;
 mod value;
 mod watch;
+mod xgroups;
+#[cfg(test)]
+mod xstream_tests;
+mod xstreams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,8 +33,13 @@ pub use journal::{ChangeKind, JournalEntry, JournalLimits, ScopeStats, Since};
 pub use lists::PosOptions;
 pub use value::{Entry, Value};
 pub use watch::WatchHandle;
+pub use xgroups::{
+    ClaimSpec, ClaimTime, ConsumerFull, ConsumerInfo, GroupFull, GroupInfo, GroupPosition, PendingEntry, PendingSummary, XAutoClaimed,
+    XClaimed,
+};
+pub use xstreams::{GroupReadId, XAddArgs, XRead, XStreamInfo};
 
-use crate::engine::change::{Change, ChangeSink, End, Journaled, KeyChange, KeyEffect};
+use crate::engine::change::{Change, ChangeSink, End, Journaled, KeyChange, KeyEffect, XEffect};
 use crate::engine::wait::{Ready, WaitKey};
 use journal::Journal;
 
@@ -38,9 +47,24 @@ use journal::Journal;
 enum Did<'v> {
     Stored,
     Deadline,
-    Removed { revision: u64, value: Option<&'v [u8]> },
-    Pushed { end: End, values: &'v [Bytes] },
-    Popped { end: End, count: usize },
+    Removed {
+        revision: u64,
+        value: Option<&'v [u8]>,
+    },
+    Pushed {
+        end: End,
+        values: &'v [Bytes],
+    },
+    Popped {
+        end: End,
+        count: usize,
+    },
+    /// A stream change; `modified` when Redis counts it as a modification of the key (WATCH, the
+    /// blackboard journal), which consumer-group bookkeeping is not.
+    XStream {
+        effect: XEffect<'v>,
+        modified: bool,
+    },
 }
 
 /// `expire_at` of a key without expiry.
@@ -99,6 +123,9 @@ pub struct Keyspace {
     started_ms: u64,
     /// Keys that may unblock waiting clients (a list was created), drained by `State::settle`.
     ready: Ready,
+    /// Whether any client is blocked (set by `State::settle`): only then do stream appends, and the
+    /// removal or replacement of keys (XREADGROUP fails when its stream goes), signal the key.
+    key_waiting: bool,
 }
 
 impl Keyspace {
@@ -117,6 +144,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             started_ms,
             ready: Ready::default(),
+            key_waiting: false,
         }
     }
 
@@ -145,11 +173,18 @@ impl Keyspace {
     /// change in a blackboard scope (waking BB.WAIT), and emits it as a typed [`Change`] for every
     /// reader of changes (notifications, watch events, the persistence log).
     fn record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, did: Did<'_>) {
-        self.watches.touch(db, key);
+        let modified = !matches!(did, Did::XStream { modified: false, .. });
+        if modified {
+            self.watches.touch(db, key);
+        }
+        if self.key_waiting && matches!(did, Did::Stored | Did::Removed { .. }) {
+            self.signal_ready(db, key);
+        }
         let listening = self.sink.listening();
         let entry = self.dbs[db].get(key);
         let journaled = match (&did, self.journals[db].as_mut()) {
             (Did::Deadline, _) | (_, None) => None,
+            (Did::XStream { .. }, _) if !modified => None,
             (Did::Removed { revision, value }, Some(journal)) => {
                 let kind = if event == "expired" { ChangeKind::Expire } else { ChangeKind::Del };
                 journal.record(key, kind, *revision, *value, listening).map(|seq| (seq, kind, *revision, *value))
@@ -178,6 +213,7 @@ impl Keyspace {
             (Did::Deadline, entry) => KeyEffect::Deadline(entry.map_or(NO_EXPIRY, |e| e.expire_at)),
             (Did::Pushed { end, values }, _) => KeyEffect::Pushed { end, values },
             (Did::Popped { end, count }, _) => KeyEffect::Popped { end, count },
+            (Did::XStream { effect, .. }, _) => KeyEffect::XStream(effect),
             (Did::Stored | Did::Removed { .. }, _) => KeyEffect::Removed,
         };
         let numbered = db < self.settings.databases;
@@ -215,6 +251,25 @@ impl Keyspace {
     /// Values popped from a list.
     pub(crate) fn popped(&mut self, db: usize, key: &[u8], end: End, count: usize, event: &'static str) {
         self.record(db, key, notify::LIST, event, Did::Popped { end, count });
+    }
+
+    /// A stream changed. Modifications (entries added, deleted, trimmed; the stream created) bump the
+    /// revision and dirty WATCH; consumer-group bookkeeping does neither, as in Redis.
+    pub(crate) fn x_changed(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, modified: bool, effect: XEffect<'_>) {
+        if modified && let Some(entry) = self.dbs[db].get_mut(key) {
+            entry.revision += 1;
+        }
+        self.x_record(db, key, class, event, modified, effect);
+    }
+
+    /// [`Keyspace::x_changed`] for the change that created the key (its revision is already 1).
+    pub(crate) fn x_record(&mut self, db: usize, key: &[u8], class: u32, event: &'static str, modified: bool, effect: XEffect<'_>) {
+        self.record(db, key, class, event, Did::XStream { effect, modified });
+    }
+
+    /// Set by `State::settle`: whether any client is blocked.
+    pub fn set_key_waiting(&mut self, waiting: bool) {
+        self.key_waiting = waiting;
     }
 
     /// A notification-only event (`new`, `keymiss`, the `expire` that follows `SET ... EX`): nothing

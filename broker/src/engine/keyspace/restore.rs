@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::journal::ChangeKind;
 use super::{Entry, Keyspace, Value};
 use crate::engine::Error;
-use crate::engine::change::End;
+use crate::engine::change::{End, XEffect};
 
 impl Keyspace {
     /// The database of a named scope, created if it is new.
@@ -87,6 +87,25 @@ impl Keyspace {
         entry.revision += 1;
         if list.is_empty() {
             self.dbs[db].remove(key);
+        }
+    }
+
+    /// A stream change replayed on the stream at `key`, which an append or a group creation makes
+    /// if absent (as XADD and XGROUP CREATE MKSTREAM did).
+    pub fn restore_xstream(&mut self, db: usize, key: &[u8], effect: &XEffect<'_>) {
+        match self.dbs[db].get_mut(key) {
+            Some(Entry { value: Value::XStream(s), revision, .. }) => {
+                if matches!(effect, XEffect::Added { .. } | XEffect::Deleted { .. } | XEffect::Trimmed { .. }) {
+                    *revision += 1;
+                }
+                s.apply(effect);
+            }
+            _ if matches!(effect, XEffect::Added { .. } | XEffect::GroupCreated { .. }) => {
+                let mut stream = crate::engine::xstream::XStream::default();
+                stream.apply(effect);
+                self.dbs[db].insert(key, Entry::new(Value::XStream(Box::new(stream)), 0));
+            }
+            _ => {}
         }
     }
 

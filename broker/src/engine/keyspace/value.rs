@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::engine::keyspace::NO_EXPIRY;
 use crate::engine::small_bytes::SmallBytes;
+use crate::engine::xstream::XStream;
 
 /// A key's value. Short strings live inline in the table node; long ones grow in place for APPEND
 /// and SETRANGE, amortised as Redis's sds.
@@ -15,6 +16,8 @@ use crate::engine::small_bytes::SmallBytes;
 pub enum Value {
     Str(SmallBytes),
     List(Box<VecDeque<Bytes>>),
+    /// A Redis stream (XADD and friends).
+    XStream(Box<XStream>),
 }
 
 impl Value {
@@ -28,6 +31,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
+            Value::XStream(_) => "stream",
         }
     }
 
@@ -39,6 +43,7 @@ impl Value {
             Value::Str(_) => "raw",
             // Redis 7.0 (the reference the compatibility check runs) reports every list this way.
             Value::List(_) => "quicklist",
+            Value::XStream(_) => "stream",
         }
     }
 
@@ -62,6 +67,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_bytes(),
             Value::List(l) => l.iter().map(|e| e.len() + 32).sum::<usize>() + 32,
+            Value::XStream(s) => s.heap_bytes() + 96,
         }
     }
 }
