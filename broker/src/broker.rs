@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consumers::Consumers;
@@ -13,7 +14,6 @@ use crate::engine::keyspace::notify;
 use crate::events::Events;
 use crate::persist::{Persistence, Rewrite};
 use crate::pubsub::{Hub, OutboxLimits};
-use crate::server::clients::Clients;
 use crate::state::State;
 
 /// Settings CONFIG SET may change at run time.
@@ -125,7 +125,7 @@ impl Broker {
             settings: RwLock::new(settings),
             hub,
             events,
-            clients: Clients::new(),
+            clients: Clients::new(clock),
             stats: Stats::default(),
             clock,
             timer: Notify::new(),
@@ -149,6 +149,11 @@ impl Broker {
 
     pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
         f(&mut self.settings.write().expect("settings"));
+    }
+
+    /// Redis's `timeout` in seconds (0: never), read without copying the settings.
+    pub fn timeout_secs(&self) -> u64 {
+        self.settings.read().expect("settings").timeout_secs
     }
 
     pub fn requires_auth(&self) -> bool {

@@ -3,10 +3,12 @@
 
 pub mod alloc;
 pub mod broker;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod consumers;
 pub mod dispatch;
+pub mod doorbell;
 pub mod engine;
 pub mod events;
 pub mod persist;

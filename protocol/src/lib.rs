@@ -4,6 +4,7 @@
 //! this crate.
 
 pub mod command;
+pub mod encoding;
 pub mod error;
 pub mod json;
 pub mod long_double;
@@ -15,6 +16,7 @@ pub mod stream_id;
 pub mod ws;
 
 pub use command::{Command, CommandSpec};
+pub use encoding::Encoding;
 pub use error::{CommandError, FramingError};
 pub use reply::Reply;
 pub use request::{Args, Request};

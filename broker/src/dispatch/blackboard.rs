@@ -93,7 +93,7 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
             Reply::fields(vec![("seq", Reply::Int(seq as i64)), ("entries", Reply::Array(entries))])
         }),
         BbCommand::Watch { scope, keys } => {
-            if cx.session.multi.is_some() {
+            if cx.session.in_multi() {
                 return CommandError::fixed("ERR WATCH inside MULTI is not allowed").into();
             }
             let watch = cx.session.watch.clone();

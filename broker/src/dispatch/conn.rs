@@ -4,7 +4,6 @@ use herald_protocol::command::{ClientKillFilter, ConnCommand, HelloArgs};
 use herald_protocol::{CommandError, Protocol, Reply};
 
 use super::{Cx, Outcome, server};
-use crate::server::session::Multi;
 
 /// Constant-time comparison, so a password check leaks nothing through timing.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
@@ -73,7 +72,7 @@ fn hello(args: HelloArgs, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
     Ok(Reply::fields(vec![
         ("server", Reply::text("redis")),
         ("version", Reply::text(server::REDIS_VERSION)),
-        ("proto", Reply::Int(cx.session.protocol.version())),
+        ("proto", Reply::Int(cx.session.protocol_version())),
         ("id", Reply::Int(cx.session.id() as i64)),
         ("mode", Reply::text("standalone")),
         ("role", Reply::text("master")),
@@ -82,10 +81,9 @@ fn hello(args: HelloArgs, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
 }
 
 fn exec(cx: &mut Cx<'_>) -> Outcome {
-    let Some(multi) = cx.session.multi.take() else {
+    let Some(multi) = cx.session.take_multi() else {
         return CommandError::fixed("ERR EXEC without MULTI").into();
     };
-    cx.session.client.activity().multi = -1;
     let watch = cx.session.watch.clone();
     let now = cx.now();
     cx.state().keyspace.expire_watched(&watch, now);
@@ -117,15 +115,11 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     super::pubsub::unsubscribe_all(cx.session, cx.broker);
     let watch = cx.session.watch.clone();
     cx.state().keyspace.unwatch(&watch);
-    cx.session.multi = None;
+    cx.session.take_multi();
     cx.session.set_db(0);
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();
-    {
-        let mut a = cx.session.client.activity();
-        a.name = None;
-        a.multi = -1;
-    }
+    cx.session.client.activity().name = None;
     Reply::status("RESET")
 }
 
@@ -135,7 +129,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
         let target = cx.broker.clients.all().into_iter().find(|c| c.addr.to_string().as_bytes() == &addr[..]);
         return match target {
             Some(c) => {
-                c.kill.cancel();
+                c.kill();
                 cx.broker.stats.killed_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Reply::ok())
             }
@@ -155,7 +149,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
             && filter.max_age_secs.is_none_or(|age| c.created.elapsed().as_secs() >= age)
             && !(filter.skip_me && c.id == me);
         if matches {
-            c.kill.cancel();
+            c.kill();
             killed += 1;
         }
     }
@@ -309,26 +303,24 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
             }
         }
         ConnCommand::Multi => {
-            if cx.session.multi.is_some() {
+            if cx.session.in_multi() {
                 Err(CommandError::fixed("ERR MULTI calls can not be nested"))
             } else {
-                cx.session.multi = Some(Multi::default());
-                cx.session.client.activity().multi = 0;
+                cx.session.begin_multi();
                 Ok(Reply::ok())
             }
         }
         ConnCommand::Exec => return exec(cx),
-        ConnCommand::Discard => match cx.session.multi.take() {
+        ConnCommand::Discard => match cx.session.take_multi() {
             None => Err(CommandError::fixed("ERR DISCARD without MULTI")),
             Some(_) => {
-                cx.session.client.activity().multi = -1;
                 let watch = cx.session.watch.clone();
                 cx.state().keyspace.unwatch(&watch);
                 Ok(Reply::ok())
             }
         },
         ConnCommand::Watch(keys) => {
-            if cx.session.multi.is_some() {
+            if cx.session.in_multi() {
                 Err(CommandError::fixed("ERR WATCH inside MULTI is not allowed"))
             } else {
                 let db = cx.db();

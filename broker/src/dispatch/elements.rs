@@ -2,14 +2,15 @@
 
 use bytes::Bytes;
 use herald_protocol::command::ScanArgs;
-use herald_protocol::{CommandError, Protocol, Reply};
+use herald_protocol::{CommandError, Encoding, Reply};
 
 use super::Cx;
 use crate::engine::keyspace::ElementScan;
 
-/// Whether the session speaks RESP3 (some replies nest pairs there and flatten them in RESP2).
+/// Whether the session's replies nest pairs (RESP3, and JSON, which has no reason to flatten them) or
+/// flatten them (RESP2).
 pub(super) fn resp3(cx: &Cx<'_>) -> bool {
-    cx.session.protocol == Protocol::Resp3
+    cx.session.encoding() != Encoding::Resp2
 }
 
 /// Pairs of bulk strings: `[a, b, a, b]` in RESP2, `[[a, b], [a, b]]` in RESP3 (HRANDFIELD ...

@@ -20,6 +20,7 @@ mod pubsub;
 mod schema;
 mod semaphore;
 mod server;
+pub mod session;
 mod sets;
 mod streams;
 mod strings;
@@ -32,7 +33,6 @@ use herald_protocol::command::{self, Command, CommandSpec, flags};
 use herald_protocol::{CommandError, Reply, Request};
 
 use crate::broker::Broker;
-use crate::server::session::Session;
 use crate::state::State;
 
 /// What a connection does with a handled request.
@@ -48,6 +48,7 @@ pub enum Outcome {
 }
 
 pub use block::Blocked;
+pub use session::Session;
 
 impl From<Reply> for Outcome {
     fn from(r: Reply) -> Self {
@@ -131,7 +132,7 @@ impl<'a> Cx<'a> {
     }
 
     pub fn db(&self) -> usize {
-        self.session.db
+        self.session.db()
     }
 }
 
@@ -184,16 +185,14 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         session.flag_transaction();
         return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
     }
-    note_activity(session, spec);
-    if let Some(multi) = &mut session.multi
-        && !spec.has(flags::TX_CONTROL)
-    {
+    let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
+    session.note_command(spec, now_ms);
+    if session.in_multi() && !spec.has(flags::TX_CONTROL) {
         if spec.has(flags::NO_MULTI) {
-            multi.failed = true;
+            session.flag_transaction();
             return CommandError::fixed("ERR Command not allowed inside a transaction").into();
         }
-        multi.queue.push((spec, command::parse(spec, req)));
-        session.client.activity().multi = multi.queue.len() as i64;
+        session.queue((spec, command::parse(spec, req)));
         return Reply::status("QUEUED").into();
     }
     let cmd = match command::parse(spec, req) {
@@ -210,13 +209,6 @@ fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
     Ok(())
-}
-
-fn note_activity(session: &Session, spec: &'static CommandSpec) {
-    let at = session.batch_time.map(|(_, at)| at).unwrap_or_else(tokio::time::Instant::now);
-    let mut a = session.client.activity();
-    a.last_command = spec.name;
-    a.last_active = at;
 }
 
 /// The single match from a command to the code that runs it.

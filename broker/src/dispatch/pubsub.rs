@@ -5,9 +5,9 @@ use bytes::Bytes;
 use herald_protocol::Reply;
 use herald_protocol::command::PubSubCommand;
 
+use super::Session;
 use super::{Cx, Outcome};
 use crate::pubsub::ChannelKind;
-use crate::server::session::Session;
 
 fn confirm(kind: &'static str, name: Option<Bytes>, count: usize) -> Reply {
     Reply::Push(vec![Reply::text(kind), Reply::bulk_or_nil(name), Reply::Int(count as i64)])
@@ -61,7 +61,7 @@ fn subscribe(kind: Kind, names: Vec<Bytes>, cx: &mut Cx<'_>) -> Outcome {
         }
         replies.push(confirm(kind.words().0, Some(name), kind.count(cx.session)));
     }
-    cx.session.publish_subscription_counts();
+    cx.session.publish();
     Outcome::Replies(replies)
 }
 
@@ -78,7 +78,7 @@ fn unsubscribe(kind: Kind, names: Vec<Bytes>, cx: &mut Cx<'_>) -> Outcome {
         }
         replies.push(confirm(word, Some(name), kind.count(cx.session)));
     }
-    cx.session.publish_subscription_counts();
+    cx.session.publish();
     Outcome::Replies(replies)
 }
 
@@ -104,7 +104,7 @@ pub fn unsubscribe_all(session: &mut Session, broker: &crate::broker::Broker) {
     for p in session.subscriptions.patterns.drain() {
         broker.hub.punsubscribe(&p, id);
     }
-    session.publish_subscription_counts();
+    session.publish();
 }
 
 fn counts(kind: ChannelKind, channels: Vec<Bytes>, cx: &Cx<'_>) -> Reply {

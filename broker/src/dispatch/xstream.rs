@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use herald_protocol::command::{ClaimArgs, ClaimTime as WireClaimTime, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
-use herald_protocol::{CommandError, Protocol, Reply};
+use herald_protocol::{CommandError, Encoding, Reply};
 
 use super::{Cx, Outcome, server};
 use crate::engine::Error;
@@ -62,7 +62,7 @@ fn read_reply(found: Vec<XRead>, map: bool) -> Option<Reply> {
 
 /// Whether the session takes XREAD's per-stream reply as a map (RESP3, JSON).
 fn reads_as_map(cx: &Cx<'_>) -> bool {
-    cx.session.protocol == Protocol::Resp3 || cx.session.json
+    cx.session.encoding() != Encoding::Resp2
 }
 
 fn wait_keys(db: usize, keys: &[Bytes]) -> Vec<WaitKey> {

@@ -14,12 +14,12 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use herald_protocol::Reply;
 use herald_protocol::json::push_to_json;
 use herald_protocol::resp::{Protocol, encode_to_bytes};
+use herald_protocol::{Encoding, Reply};
 
 use super::fanout::{Fanout, Job, Target};
-use super::outbox::{Outbox, Pushed, WireFormat};
+use super::outbox::{Outbox, Pushed};
 use crate::engine::glob::glob_match;
 
 /// One subscribing connection.
@@ -32,7 +32,7 @@ pub struct Subscriber {
 /// A push rendered lazily, once per wire format.
 pub struct Publication {
     items: Vec<Reply>,
-    frames: [OnceLock<Bytes>; 3],
+    frames: [OnceLock<Bytes>; Encoding::COUNT],
 }
 
 impl Publication {
@@ -40,11 +40,11 @@ impl Publication {
         Publication { items, frames: Default::default() }
     }
 
-    pub fn frame(&self, format: WireFormat) -> &Bytes {
+    pub fn frame(&self, format: Encoding) -> &Bytes {
         self.frames[format as usize].get_or_init(|| match format {
-            WireFormat::Resp2 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp2),
-            WireFormat::Resp3 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp3),
-            WireFormat::Json => push_to_json(&self.items),
+            Encoding::Resp2 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp2),
+            Encoding::Resp3 => encode_to_bytes(&Reply::Push(self.items.clone()), Protocol::Resp3),
+            Encoding::Json => push_to_json(&self.items),
         })
     }
 }
@@ -321,7 +321,7 @@ mod tests {
     use super::*;
     use crate::pubsub::outbox::OutboxLimits;
 
-    fn subscriber(id: u64, format: WireFormat) -> Subscriber {
+    fn subscriber(id: u64, format: Encoding) -> Subscriber {
         Subscriber { client_id: id, outbox: Arc::new(Outbox::new(format, OutboxLimits::default())) }
     }
 
@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn publish_reaches_channels_and_patterns_with_shared_frames() {
         let hub = Hub::new();
-        let (a, b, c) = (subscriber(1, WireFormat::Resp2), subscriber(2, WireFormat::Resp2), subscriber(3, WireFormat::Resp3));
+        let (a, b, c) = (subscriber(1, Encoding::Resp2), subscriber(2, Encoding::Resp2), subscriber(3, Encoding::Resp3));
         let news = Bytes::from_static(b"news");
         assert!(hub.subscribe(ChannelKind::Plain, &news, &a));
         assert!(!hub.subscribe(ChannelKind::Plain, &news, &a));
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn empty_channels_and_patterns_are_removed() {
         let hub = Hub::new();
-        let a = subscriber(1, WireFormat::Resp2);
+        let a = subscriber(1, Encoding::Resp2);
         hub.subscribe(ChannelKind::Plain, &Bytes::from_static(b"x"), &a);
         hub.psubscribe(&Bytes::from_static(b"p*"), &a);
         assert!(hub.unsubscribe(ChannelKind::Plain, b"x", 1));
@@ -366,7 +366,7 @@ mod tests {
     async fn the_fanout_backlog_is_bounded_and_released() {
         let hub = Arc::new(Hub::new());
         let thread = hub.start_fanout(10).unwrap();
-        let subs: Vec<_> = (0..40).map(|i| subscriber(i, WireFormat::Resp2)).collect();
+        let subs: Vec<_> = (0..40).map(|i| subscriber(i, Encoding::Resp2)).collect();
         let news = Bytes::from_static(b"news");
         for s in &subs {
             hub.subscribe(ChannelKind::Plain, &news, s);

@@ -8,4 +8,4 @@ pub mod hub;
 pub mod outbox;
 
 pub use hub::{ChannelKind, Hub, Publication, Subscriber};
-pub use outbox::{CloseReason, Drained, Outbox, OutboxLimits, OverflowPolicy, Pushed, WireFormat};
+pub use outbox::{CloseReason, Drained, Outbox, OutboxLimits, OverflowPolicy, Pushed};

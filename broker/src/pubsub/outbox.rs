@@ -16,28 +16,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
+use herald_protocol::Encoding;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How a subscriber's pushes are rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WireFormat {
-    Resp2 = 0,
-    Resp3 = 1,
-    Json = 2,
-}
-
-impl WireFormat {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => WireFormat::Resp2,
-            1 => WireFormat::Resp3,
-            _ => WireFormat::Json,
-        }
-    }
-}
+use crate::doorbell::Doorbell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverflowPolicy {
@@ -94,7 +77,9 @@ pub struct Outbox {
     format: AtomicU8,
     /// Limits live inside the queue's lock: a push takes exactly one lock.
     inner: Mutex<Inner>,
-    notify: Notify,
+    /// Rung on every push and on overflow; the connection's task waits on it (kill and shutdown ring
+    /// it too: it is the connection's one doorbell).
+    doorbell: Doorbell,
     /// Cancelled when the outbox closes, so a connection stuck writing to a reader that stopped
     /// reading notices its overflow without waiting for the write.
     overflowed: CancellationToken,
@@ -121,7 +106,7 @@ pub enum Pushed {
 }
 
 impl Outbox {
-    pub fn new(format: WireFormat, limits: OutboxLimits) -> Self {
+    pub fn new(format: Encoding, limits: OutboxLimits) -> Self {
         Outbox {
             format: AtomicU8::new(format as u8),
             inner: Mutex::new(Inner {
@@ -133,17 +118,17 @@ impl Outbox {
                 soft_since: None,
                 closed: None,
             }),
-            notify: Notify::new(),
+            doorbell: Doorbell::default(),
             overflowed: CancellationToken::new(),
         }
     }
 
-    pub fn format(&self) -> WireFormat {
-        WireFormat::from_u8(self.format.load(Ordering::Relaxed))
+    pub fn format(&self) -> Encoding {
+        Encoding::from_u8(self.format.load(Ordering::Relaxed))
     }
 
     /// HELLO 3 switches a RESP connection's push format.
-    pub fn set_format(&self, format: WireFormat) {
+    pub fn set_format(&self, format: Encoding) {
         self.format.store(format as u8, Ordering::Relaxed);
     }
 
@@ -194,7 +179,7 @@ impl Outbox {
         inner.bytes += len;
         inner.queue.push_back(frame);
         drop(inner);
-        self.notify.notify_one();
+        self.doorbell.ring(Doorbell::PUSH);
         if dropped > 0 { Pushed::DroppedOldest(dropped) } else { Pushed::Queued }
     }
 
@@ -202,8 +187,8 @@ impl Outbox {
         inner.closed = Some(reason);
         inner.queue.clear();
         inner.bytes = 0;
-        self.notify.notify_one();
         self.overflowed.cancel();
+        self.doorbell.ring(Doorbell::OVERFLOW);
         Pushed::JustClosed(reason)
     }
 
@@ -211,6 +196,7 @@ impl Outbox {
     /// under the lock and written outside it, so publishers pushing to this outbox do not wait while
     /// the connection copies (and drops) the frames.
     pub fn drain(&self, mut write: impl FnMut(Bytes)) -> Drained {
+        self.doorbell.clear_push();
         let (queue, lagged) = {
             let mut inner = self.inner.lock().expect("outbox");
             inner.bytes = 0;
@@ -248,15 +234,15 @@ impl Outbox {
         self.overflowed.cancelled().await;
     }
 
-    /// Whether the outbox has closed on its limits (what [`Outbox::overflowed`] waits for).
+    /// Whether the outbox has closed on its limits (what [`Outbox::overflowed`] waits for): one atomic
+    /// load, for every flush.
     pub fn has_overflowed(&self) -> bool {
-        self.overflowed.is_cancelled()
+        self.doorbell.rung() & Doorbell::OVERFLOW != 0
     }
 
-    /// Resolves when something was pushed or the outbox closed since the last wait. A named future,
-    /// so a connection can keep one waiting across its loop instead of registering anew each turn.
-    pub fn ready(&self) -> Notified<'_> {
-        self.notify.notified()
+    /// The connection's doorbell: rung by pushes and overflow here, by kill and shutdown elsewhere.
+    pub fn doorbell(&self) -> &Doorbell {
+        &self.doorbell
     }
 }
 
@@ -270,7 +256,7 @@ mod tests {
 
     #[test]
     fn hard_limit_closes() {
-        let o = Outbox::new(WireFormat::Resp2, OutboxLimits { hard_bytes: 100, soft_bytes: 0, ..Default::default() });
+        let o = Outbox::new(Encoding::Resp2, OutboxLimits { hard_bytes: 100, soft_bytes: 0, ..Default::default() });
         assert_eq!(o.push(frame(60)), Pushed::Queued);
         assert_eq!(o.push(frame(60)), Pushed::JustClosed(CloseReason::HardLimit));
         assert_eq!(o.push(frame(1)), Pushed::Closed);
@@ -280,7 +266,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn soft_limit_needs_time() {
         let limits = OutboxLimits { hard_bytes: 0, soft_bytes: 10, soft_seconds: 2, ..Default::default() };
-        let o = Outbox::new(WireFormat::Resp2, limits);
+        let o = Outbox::new(Encoding::Resp2, limits);
         assert_eq!(o.push(frame(20)), Pushed::Queued);
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(o.push(frame(1)), Pushed::Queued);
@@ -291,7 +277,7 @@ mod tests {
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
         let limits = OutboxLimits { hard_bytes: 30, policy: OverflowPolicy::DropOldest, ..Default::default() };
-        let o = Outbox::new(WireFormat::Resp3, limits);
+        let o = Outbox::new(Encoding::Resp3, limits);
         for _ in 0..5 {
             o.push(frame(10));
         }

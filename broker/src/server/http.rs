@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::conn::Credentials;
 use super::ws;
 use crate::broker::Broker;
 
@@ -20,12 +21,12 @@ const MAX_HEADERS: usize = 48;
 
 /// What the WebSocket connection needs from its opening request.
 #[derive(Debug, Default)]
-pub struct Opening {
+struct Opening {
     /// `?user=..&password=..`: authenticate as the connection opens, as `AUTH` would.
-    pub user: Option<String>,
-    pub password: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
     /// Bytes that arrived after the head (the client's first frames, if it did not wait).
-    pub leftover: Vec<u8>,
+    leftover: Vec<u8>,
 }
 
 /// Serves one connection accepted on the HTTP port.
@@ -42,8 +43,9 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
     };
     // The request head and its parsing are dropped before the WebSocket is served: an idle connection
     // should hold only what it needs (docs/benchmarks.md, memory per idle connection).
-    if let Some(opening) = route(&mut stream, head, &broker).await {
-        ws::serve(stream, broker, opening).await;
+    if let Some(Opening { user, password, leftover }) = route(&mut stream, head, &broker).await {
+        let credentials = password.map(|password| Credentials { user, password });
+        ws::serve(stream, broker, leftover, credentials).await;
     }
 }
 

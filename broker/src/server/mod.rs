@@ -1,11 +1,9 @@
 //! Listeners, connection threads, the timer, and the one shutdown path.
 
-pub mod clients;
+pub mod conn;
 mod http;
 pub mod resp;
-pub mod session;
 mod timer;
-mod watch;
 mod workers;
 pub mod ws;
 
@@ -21,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::doorbell::Doorbell;
 use workers::Workers;
 
 /// A bound but not yet running broker. `bind` then `run`; tests read the bound ports in between.
@@ -93,7 +92,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down");
-        broker.shutdown.cancel();
+        begin_shutdown(&broker);
         drop(resp);
         drop(http);
         tracker.close();
@@ -117,6 +116,13 @@ impl Server {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// The one shutdown signal: everything watching the broker's token stops, and every connection is
+/// told through its doorbell (one that registers after this sees the token when it opens).
+pub(crate) fn begin_shutdown(broker: &Broker) {
+    broker.shutdown.cancel();
+    broker.clients.ring_all(Doorbell::SHUTDOWN);
 }
 
 /// At shutdown: a final snapshot if SHUTDOWN SAVE asked for one, then everything recorded written
@@ -167,14 +173,6 @@ fn hand_over<F: Future<Output = ()> + Send + 'static>(
 async fn accept_failed(e: std::io::Error) {
     tracing::warn!("accept failed: {e}");
     tokio::time::sleep(Duration::from_millis(10)).await;
-}
-
-/// Sleeps until `deadline`, or forever without one (an optional branch of a `select!`).
-pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Binds and serves until `shutdown`: the one entry point for `main` and for tests.

@@ -1,63 +1,26 @@
-//! One RESP connection: read, decode every complete request, dispatch, encode every reply, flush once.
+//! The RESP wire: Redis's request stream in, RESP2/RESP3 replies and pushes out.
 //!
-//! The task owns its socket and buffers. Pushes from the hub arrive through the session's outbox and
-//! are written when the previous write has finished, so a slow reader's backlog stays in the outbox,
-//! where its limit applies. Replies to a long pipeline are flushed whenever they pass
-//! `reply_flush_bytes`, and no more input is read while a write is pending, so a client that pipelines
-//! without reading is bounded too.
+//! Reading is one `read` per batch into a buffer that starts small (idle connections stay cheap) and
+//! grows for big requests; `RequestDecoder` takes every complete request off its front, with Redis's
+//! limits. A broken stream ends the connection after Redis's `-ERR Protocol error: ...`. Everything
+//! else (batches, blocking, pushes, flushing, the end) is the connection core's (`conn/`).
 
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use herald_protocol::resp;
-use herald_protocol::{CommandError, DecodeLimits, FramingError, Reply, RequestDecoder};
+use herald_protocol::{CommandError, DecodeLimits, Encoding, Reply, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
-use super::clients::{ClientHandle, Transport};
-use super::session::Session;
-use super::sleep_until_opt;
-use super::watch::Watch;
+use super::conn::{self, Decoded, End, Malformed, Profile, Stream, Undecodable, Wire};
 use crate::broker::Broker;
-use crate::dispatch::{self, Outcome};
-use crate::pubsub::{Outbox, WireFormat};
+use crate::clients::Transport;
 
 /// Read buffer growth: start small (idle connections stay cheap), grow for big requests.
 const READ_CHUNK: usize = 4 * 1024;
 const READ_CHUNK_MAX: usize = 64 * 1024;
-
-/// Why a connection ended, for the log and the counters.
-#[derive(Debug)]
-pub enum Ended {
-    ClientClosed,
-    Quit,
-    Killed,
-    Shutdown,
-    Idle,
-    Protocol(FramingError),
-    Overflow(&'static str),
-    Io(std::io::Error),
-    /// The log could not be written: the replies waiting for it are not sent.
-    Persist(String),
-}
-
-pub struct RespConnection {
-    stream: TcpStream,
-    broker: Arc<Broker>,
-    client: Arc<ClientHandle>,
-    session: Session,
-    decoder: RequestDecoder,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
-    read_chunk: usize,
-    flush_at: usize,
-    /// The last batch queued publications for the fan-out thread: wait for it before reading more
-    /// while it is backlogged.
-    fed_fanout: bool,
-}
 
 /// Accepts the socket into the broker and serves it until it ends.
 pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
@@ -69,282 +32,117 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
     };
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    let wire = RespWire::new(stream, decode_limits(&broker), broker.config.limits.reply_flush_bytes);
+    conn::serve(wire, broker, peer, local, None).await;
+}
+
+/// The request bounds a new connection gets.
+pub fn decode_limits(broker: &Broker) -> DecodeLimits {
     let settings = broker.settings();
-    let outbox = Arc::new(Outbox::new(WireFormat::Resp2, settings.outbox));
-    let client = broker.clients.register(Transport::Resp, peer, local, outbox);
-    let session = Session::new(client.clone(), !broker.requires_auth(), false);
-    let limits = DecodeLimits {
+    DecodeLimits {
         max_multibulk_len: broker.config.limits.max_multibulk_len,
         max_bulk_len: settings.proto_max_bulk_len,
         max_inline_len: broker.config.limits.max_inline_len,
         max_query_buffer: settings.client_query_buffer_limit,
-    };
-    let mut decoder = RequestDecoder::new(limits);
-    decoder.set_authenticated(session.authenticated);
-    let mut conn = RespConnection {
-        stream,
-        flush_at: broker.config.limits.reply_flush_bytes,
-        broker: broker.clone(),
-        client: client.clone(),
-        session,
-        decoder,
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
-        wbuf: BytesMut::new(),
-        read_chunk: READ_CHUNK,
-        fed_fanout: false,
-    };
-    let ended = conn.run().await;
-    conn.log_end(&ended);
-    conn.finish();
+    }
 }
 
-impl RespConnection {
-    async fn run(&mut self) -> Ended {
-        let broker = self.broker.clone();
-        let client = self.client.clone();
-        let mut watch = Watch::new(&broker, &client);
-        loop {
-            if let Err(ended) = self.flush().await {
-                return ended;
-            }
-            if let Some(reason) = client.outbox.closed() {
-                return Ended::Overflow(reason.describe());
-            }
-            if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
-                self.rbuf.reserve(self.read_chunk);
-            }
-            let idle = self.idle_deadline();
-            let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
-            tokio::select! {
-                biased;
-                _ = watch.shutdown.as_mut() => return Ended::Shutdown,
-                _ = watch.kill.as_mut() => return Ended::Killed,
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
+/// RESP over any byte stream.
+pub struct RespWire<S> {
+    stream: S,
+    decoder: RequestDecoder,
+    rbuf: BytesMut,
+    read_chunk: usize,
+    flush_at: usize,
+}
+
+impl<S> RespWire<S> {
+    pub fn new(stream: S, limits: DecodeLimits, flush_at: usize) -> Self {
+        RespWire {
+            stream,
+            decoder: RequestDecoder::new(limits),
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            read_chunk: READ_CHUNK,
+            flush_at,
+        }
+    }
+}
+
+impl<S: Stream> Wire for RespWire<S> {
+    type Tag = ();
+
+    const TRANSPORT: Transport = Transport::Resp;
+    const ENCODING: Encoding = Encoding::Resp2;
+
+    fn profile(&self) -> Profile {
+        Profile { flush_at: self.flush_at, redis_timeout: true, ..Profile::default() }
+    }
+
+    #[inline]
+    async fn read(&mut self) -> Result<usize, End> {
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
+            self.rbuf.reserve(self.read_chunk);
+        }
+        match self.stream.read_buf(&mut self.rbuf).await {
+            Ok(0) => Err(End::PeerClosed),
+            Ok(n) => {
+                if self.rbuf.len() == self.rbuf.capacity() {
+                    self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
                 }
-                _ = sleep_until_opt(idle) => return Ended::Idle,
-                // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
-                _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
-                read = self.stream.read_buf(&mut self.rbuf), if !throttled => match read {
-                    Ok(0) => return Ended::ClientClosed,
-                    Ok(n) => {
-                        broker.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        if self.rbuf.len() == self.rbuf.capacity() {
-                            self.read_chunk = (self.read_chunk * 2).min(READ_CHUNK_MAX);
-                        }
-                        if let Some(ended) = self.process(&mut watch).await {
-                            return ended;
-                        }
-                    }
-                    Err(e) => return Ended::Io(e),
-                },
+                Ok(n)
             }
+            Err(e) => Err(End::io(e)),
         }
     }
 
-    /// Redis's `timeout`: idle clients are closed, except subscribers.
-    fn idle_deadline(&self) -> Option<Instant> {
-        let secs = self.broker.settings().timeout_secs;
-        if secs == 0 || !self.session.subscriptions.is_empty() {
-            return None;
-        }
-        Some(self.client.activity().last_active + Duration::from_secs(secs))
-    }
-
-    /// Handles every complete request in the read buffer.
-    async fn process(&mut self, watch: &mut Watch<'_>) -> Option<Ended> {
-        let queued = self.broker.hub.fanout_queued();
-        let ended = self.process_batch(watch).await;
-        self.fed_fanout = self.broker.hub.fanout_queued() != queued;
-        ended
-    }
-
-    async fn process_batch(&mut self, watch: &mut Watch<'_>) -> Option<Ended> {
-        self.stamp_batch();
-        loop {
-            let request = match self.decoder.decode(&mut self.rbuf) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => {
-                    self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    if e.replies() {
-                        self.encode(&Reply::Error(CommandError::new(format!("ERR {e}"))));
-                        let _ = self.flush().await;
-                    }
-                    return Some(Ended::Protocol(e));
+    #[inline]
+    fn decode(&mut self, authenticated: bool) -> Decoded<()> {
+        self.decoder.set_authenticated(authenticated);
+        match self.decoder.decode(&mut self.rbuf) {
+            Ok(Some(request)) => Ok(Some(((), request))),
+            Ok(None) => {
+                if self.rbuf.is_empty() && self.rbuf.capacity() > READ_CHUNK_MAX {
+                    self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+                    self.read_chunk = READ_CHUNK;
                 }
-            };
-            let outcome = dispatch::handle(request, &mut self.session, &self.broker);
-            self.decoder.set_authenticated(self.session.authenticated);
-            match outcome {
-                Outcome::Reply(r) => self.encode(&r),
-                Outcome::Replies(rs) => rs.iter().for_each(|r| self.encode(r)),
-                Outcome::Close(r) => {
-                    self.encode(&r);
-                    let _ = self.flush().await;
-                    return Some(Ended::Quit);
-                }
-                Outcome::Block(blocked) => match self.wait_blocked(blocked, watch).await {
-                    Ok(reply) => {
-                        self.encode(&reply);
-                        self.stamp_batch();
-                    }
-                    Err(ended) => return Some(ended),
-                },
+                Ok(None)
             }
-            if self.wbuf.len() >= self.flush_at
-                && let Err(ended) = self.flush().await
-            {
-                return Some(ended);
-            }
-        }
-        self.client.query_buffer.store(self.rbuf.len(), Ordering::Relaxed);
-        if self.rbuf.is_empty() && self.rbuf.capacity() > READ_CHUNK_MAX {
-            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
-            self.read_chunk = READ_CHUNK;
-        }
-        None
-    }
-
-    /// One clock reading for the requests that arrived together.
-    fn stamp_batch(&mut self) {
-        let at = Instant::now();
-        self.session.batch_time = Some((self.broker.clock.ms_at(at), at));
-    }
-
-    /// Waits for a blocked command's reply while still noticing a disconnect, a kill or shutdown, and
-    /// still delivering pushes. Input that arrives meanwhile is buffered (bounded by the query
-    /// buffer limit) and handled after the reply, as Redis does.
-    async fn wait_blocked(&mut self, blocked: dispatch::Blocked, watch: &mut Watch<'_>) -> Result<Reply, Ended> {
-        self.flush().await?;
-        let broker = self.broker.clone();
-        let wait = blocked.wait(&broker);
-        tokio::pin!(wait);
-        loop {
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            tokio::select! {
-                biased;
-                reply = &mut wait => {
-                    // Whatever served this client changed stored data (a pop, a claim): its
-                    // records are at most the log's newest.
-                    if let Some(p) = &broker.persist {
-                        self.session.commit_lsn = p.lsn();
-                    }
-                    return Ok(reply);
-                }
-                _ = watch.shutdown.as_mut() => return Err(Ended::Shutdown),
-                _ = watch.kill.as_mut() => return Err(Ended::Killed),
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
-                    self.flush().await?;
-                }
-                read = self.stream.read_buf(&mut self.rbuf) => match read {
-                    Ok(0) => return Err(Ended::ClientClosed),
-                    Ok(n) => {
-                        broker.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        if self.rbuf.len() > self.decoder.limits().max_query_buffer {
-                            return Err(Ended::Protocol(FramingError::QueryBufferLimit));
-                        }
-                    }
-                    Err(e) => return Err(Ended::Io(e)),
-                },
-            }
+            Err(e) => Err(Undecodable::Broken(End::Malformed(Malformed::Resp(e)))),
         }
     }
 
-    fn encode(&mut self, reply: &Reply) {
-        // Pushes already queued go first, so a subscriber sees messages and replies in the order
-        // they happened.
-        if !self.session.subscriptions.is_empty() {
-            self.drain_pushes();
-        }
-        resp::encode(reply, self.session.protocol, &mut self.wbuf);
+    fn pending_input(&self) -> usize {
+        self.rbuf.len()
     }
 
-    fn drain_pushes(&mut self) {
-        let start = self.wbuf.len();
-        let wbuf = &mut self.wbuf;
-        let drained = self.client.outbox.drain(|frame| wbuf.extend_from_slice(&frame));
-        if drained.lagged > 0 {
-            // Drop-oldest discarded pushes: say how many, before the ones that survived.
-            let frames = self.wbuf.split_off(start);
-            let notice = Reply::Push(vec![Reply::text("lagged"), Reply::Int(drained.lagged as i64)]);
-            resp::encode(&notice, self.session.protocol, &mut self.wbuf);
-            self.wbuf.extend_from_slice(&frames);
-        }
+    #[inline]
+    fn encode_reply(&mut self, _: &(), reply: &Reply, encoding: Encoding, out: &mut BytesMut) {
+        resp::encode(reply, encoding.resp(), out);
     }
 
-    async fn flush(&mut self) -> Result<(), Ended> {
-        if self.wbuf.is_empty() {
-            return Ok(());
-        }
-        let broker = self.broker.clone();
-        // Nothing is acknowledged before the log holds it as the fsync policy promises.
-        if let Some(p) = &broker.persist
-            && let Err(e) = p.commit(self.session.commit_lsn).await
+    fn encode_push(&mut self, frame: &[u8], out: &mut BytesMut) {
+        out.extend_from_slice(frame);
+    }
+
+    fn encode_lagged(&mut self, lost: u64, encoding: Encoding, out: &mut BytesMut) {
+        resp::encode(&Reply::Push(vec![Reply::text("lagged"), Reply::Int(lost as i64)]), encoding.resp(), out);
+    }
+
+    /// Redis answers a protocol error once, then closes (except for the query buffer limit).
+    fn encode_end(&mut self, end: &End, out: &mut BytesMut) {
+        if let End::Malformed(Malformed::Resp(e)) = end
+            && e.replies()
         {
-            return Err(Ended::Persist(e));
-        }
-        let client = self.client.clone();
-        let len = self.wbuf.len();
-        // Most replies fit the socket buffer at once: check the kill and the overflow, then write
-        // without a `select!`, which would register (and unlink) two waits per reply. Only a write
-        // that cannot finish now waits, still watching both.
-        if client.kill.is_cancelled() {
-            return Err(Ended::Killed);
-        }
-        if client.outbox.has_overflowed() {
-            return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
-        }
-        let sent = match self.stream.try_write(&self.wbuf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) => return Err(Ended::Io(e)),
-        };
-        if sent < len {
-            tokio::select! {
-                biased;
-                _ = client.kill.cancelled() => return Err(Ended::Killed),
-                _ = client.outbox.overflowed() => {
-                    return Err(Ended::Overflow(client.outbox.closed().map_or("output buffer limit", |r| r.describe())));
-                }
-                written = self.stream.write_all(&self.wbuf[sent..]) => written.map_err(Ended::Io)?,
-            }
-        }
-        broker.stats.net_output_bytes.fetch_add(len as u64, Ordering::Relaxed);
-        self.wbuf.clear();
-        if self.wbuf.capacity() > 4 * READ_CHUNK_MAX {
-            self.wbuf = BytesMut::new();
-        }
-        Ok(())
-    }
-
-    fn log_end(&self, ended: &Ended) {
-        let id = self.client.id;
-        let addr = self.client.addr;
-        match ended {
-            Ended::ClientClosed | Ended::Quit | Ended::Shutdown => tracing::debug!(id, %addr, "connection closed: {ended:?}"),
-            Ended::Killed => tracing::info!(id, %addr, "connection killed by CLIENT KILL"),
-            Ended::Idle => {
-                self.broker.stats.idle_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(id, %addr, "connection closed: idle longer than timeout");
-            }
-            Ended::Protocol(e) => tracing::info!(id, %addr, "connection closed: {e}"),
-            Ended::Overflow(reason) => {
-                self.broker.stats.output_limit_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(id, %addr, "connection closed: {reason}");
-            }
-            Ended::Io(e) => tracing::debug!(id, %addr, "connection closed: {e}"),
-            Ended::Persist(e) => tracing::warn!(id, %addr, "connection closed without its replies: {e}"),
+            resp::encode(&Reply::Error(CommandError::new(format!("ERR {e}"))), Encoding::Resp2.resp(), out);
         }
     }
 
-    /// Leaves nothing behind: subscriptions, watches and the registry entry go with the connection.
-    fn finish(&mut self) {
-        crate::dispatch::disconnect(&mut self.session, &self.broker);
+    #[inline]
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.try_write_now(buf)
+    }
+
+    fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        self.stream.write_all(buf)
     }
 }

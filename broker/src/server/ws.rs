@@ -1,48 +1,39 @@
-//! One WebSocket connection: JSON requests through the same dispatch as RESP, replies in request order,
-//! pushes from the same bounded outbox, and a close code that says why the connection ended.
+//! The WebSocket wire: JSON envelopes in text frames, replies tagged with the request's `id`, pushes as
+//! JSON, and a close code that says why the connection ended (docs/websocket.md).
 //!
-//! Like the RESP connection, one task owns the socket. Every message that is ready is handled before
-//! anything is written, and the replies and pushes it produced go out in one write, which is what keeps
-//! fan-out to many browsers cheap. tokio-tungstenite reads the client's frames (masking, fragments,
-//! control frames, limits) and answers its pings and closes; the server's own data frames are simple
-//! (unmasked, one frame per message), so the connection encodes them straight into its write buffer
-//! (`ws::encode_frame`), after letting tungstenite flush whatever control frame it queued, instead of
-//! paying tungstenite's per-message `Sink` path for every push. Pushes wait in the outbox, never in
-//! the socket's buffer, so a slow reader meets the outbox's limits and is closed with 4002.
-//!
-//! A blocking command holds the replies behind it, as in Redis: messages that arrive meanwhile are kept
-//! (bounded by `client_query_buffer_limit`) and handled after its reply, while pushes, pings and closes
-//! are still served.
+//! tokio-tungstenite reads the client's frames (masking, fragments, control frames, limits) and
+//! answers its pings and closes; the server's own data frames are simple (unmasked, one frame per
+//! message), so they are encoded straight into the connection's output (`ws::encode_frame`) and
+//! written after letting tungstenite flush whatever control frame it queued, instead of paying
+//! tungstenite's per-message `Sink` path for every push. Every message already readable is taken in
+//! before anything is written ([`Wire::read_ready`]), so their replies share one write, which is what
+//! keeps fan-out to many browsers cheap. Everything else (batches, blocking, pushes, flushing, the
+//! end) is the connection core's (`conn/`).
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use herald_protocol::ws::{self as envelope, Opcode};
-use herald_protocol::{Reply, Request};
+use herald_protocol::{CommandError, Encoding, Reply};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::clients::{ClientHandle, Transport};
-use super::http::Opening;
-use super::session::Session;
-use super::sleep_until_opt;
-use super::watch::Watch;
+use super::conn::{self, Credentials, Decoded, End, Malformed, Profile, Stream, Undecodable, Wire};
 use crate::broker::Broker;
-use crate::dispatch::{self, Blocked, Outcome};
-use crate::pubsub::{Outbox, WireFormat};
+use crate::clients::Transport;
 
 /// Close codes Herald sends, beyond RFC 6455's own (1000 normal, 1001 going away, 1002 protocol error,
-/// 1003 unsupported data, 1007 invalid payload, 1009 too big). Documented in docs/websocket.md.
+/// 1003 unsupported data, 1007 invalid payload, 1008 policy, 1009 too big, 1011 server error). Documented in
+/// docs/websocket.md.
 pub mod close {
     pub const AUTH: u16 = 4001;
     pub const SLOW_CONSUMER: u16 = 4002;
@@ -50,371 +41,204 @@ pub mod close {
     pub const KILLED: u16 = 4004;
 }
 
-/// How long a closing handshake may take before the socket is simply dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// Why a connection ended.
-#[derive(Debug)]
-enum Ended {
-    /// Herald closes with this code and reason.
-    Close(u16, String),
-    /// The peer closed or the socket failed: nothing more to say.
-    Gone(String),
-}
-
-impl Ended {
-    fn close(code: u16, reason: impl Into<String>) -> Self {
-        Ended::Close(code, reason.into())
-    }
-}
-
-struct WsConnection {
-    ws: WebSocketStream<TcpStream>,
-    broker: Arc<Broker>,
-    client: Arc<ClientHandle>,
-    session: Session,
-    /// Encoded frames waiting for the next flush.
-    wbuf: BytesMut,
-    /// A pong (or close reply) tungstenite queued while reading needs a flush.
-    must_flush: bool,
-    /// Requests that arrived while a blocking command waited, handled after its reply.
-    backlog: VecDeque<Utf8Bytes>,
-    backlog_bytes: usize,
-    last_heard: Instant,
-    /// The last batch queued publications for the fan-out thread: wait for it before reading more
-    /// while it is backlogged.
-    fed_fanout: bool,
-}
-
-/// Serves an upgraded connection until it ends.
-pub async fn serve(stream: TcpStream, broker: Arc<Broker>, opening: Opening) {
+/// Serves a connection the HTTP router has upgraded (the handshake answered, `leftover` the bytes
+/// that came after it) until it ends.
+pub async fn serve(stream: TcpStream, broker: Arc<Broker>, leftover: Vec<u8>, credentials: Option<Credentials>) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
-    let cfg = &broker.config.websocket;
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(0)
-        .max_message_size(Some(cfg.max_message_bytes))
-        .max_frame_size(Some(cfg.max_frame_bytes));
-    let ws = WebSocketStream::from_partially_read(stream, opening.leftover, Role::Server, Some(ws_config)).await;
-    let outbox = Arc::new(Outbox::new(WireFormat::Json, broker.settings().outbox));
-    let client = broker.clients.register(Transport::WebSocket, peer, local, outbox);
-    let session = Session::new(client.clone(), !broker.requires_auth(), true);
-    let mut conn = WsConnection {
-        ws,
-        broker: broker.clone(),
-        client,
-        session,
-        wbuf: BytesMut::new(),
-        must_flush: false,
-        backlog: VecDeque::new(),
-        backlog_bytes: 0,
-        last_heard: Instant::now(),
-        fed_fanout: false,
-    };
-    let ended = match conn.authenticate(opening.user, opening.password) {
-        Ok(()) => conn.run().await,
-        Err(ended) => ended,
-    };
-    conn.finish(ended).await;
+    let wire = WsWire::accept(stream, leftover, &broker).await;
+    conn::serve(wire, broker, peer, local, credentials).await;
 }
 
-impl WsConnection {
-    /// Credentials from the URL go through `AUTH`, so they mean exactly what they mean over RESP.
-    fn authenticate(&mut self, user: Option<String>, password: Option<String>) -> Result<(), Ended> {
-        let Some(password) = password else { return Ok(()) };
-        let mut parts = vec!["AUTH".to_owned()];
-        parts.extend(user);
-        parts.push(password);
-        let request = Request::new(parts.into_iter().map(Into::into).collect());
-        match dispatch::handle(request, &mut self.session, &self.broker) {
-            Outcome::Reply(Reply::Error(e)) => Err(Ended::close(close::AUTH, e.message().to_owned())),
-            _ => Ok(()),
-        }
-    }
+/// The WebSocket wire over any byte stream whose handshake is done.
+pub struct WsWire<S> {
+    ws: WebSocketStream<S>,
+    /// Text messages taken in and not handled yet.
+    queue: VecDeque<Utf8Bytes>,
+    queued_bytes: usize,
+    /// The most message bytes that may wait (`client_query_buffer_limit`): reached when requests pile
+    /// up behind a blocking command.
+    queue_limit: usize,
+    max_args: usize,
+    /// A pong (or close reply) tungstenite queued while reading must go out before our own bytes.
+    must_flush: bool,
+    profile: Profile,
+}
 
-    async fn run(&mut self) -> Ended {
-        let broker = self.broker.clone();
-        let client = self.client.clone();
+impl<S: Stream> WsWire<S> {
+    /// Wraps a stream whose opening handshake is done, with the broker's WebSocket limits.
+    pub async fn accept(stream: S, leftover: Vec<u8>, broker: &Broker) -> Self {
         let cfg = &broker.config.websocket;
-        let heartbeat = Duration::from_millis(cfg.heartbeat_ms);
-        let mut next_ping = (cfg.heartbeat_ms > 0).then(|| Instant::now() + heartbeat);
-        let auth_deadline = (cfg.auth_timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(cfg.auth_timeout_ms));
-        let mut watch = Watch::new(&broker, &client);
-        loop {
-            if let Err(ended) = self.flush().await {
-                return ended;
-            }
-            if let Some(reason) = client.outbox.closed() {
-                return Ended::close(close::SLOW_CONSUMER, reason.describe());
-            }
-            let auth_at = if self.session.authenticated { None } else { auth_deadline };
-            let idle_at = (cfg.idle_timeout_ms > 0).then(|| self.last_heard + Duration::from_millis(cfg.idle_timeout_ms));
-            let throttled = self.fed_fanout && broker.hub.fanout_backlogged();
-            tokio::select! {
-                biased;
-                _ = watch.shutdown.as_mut() => return Ended::close(1001, "server shutting down"),
-                _ = watch.kill.as_mut() => return self.killed(),
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
-                }
-                _ = sleep_until_opt(auth_at) => return Ended::close(close::AUTH, "authentication timeout"),
-                _ = sleep_until_opt(idle_at) => return Ended::close(close::IDLE, "idle timeout"),
-                _ = sleep_until_opt(next_ping) => {
-                    envelope::encode_frame(Opcode::Ping, b"", &mut self.wbuf);
-                    next_ping = Some(Instant::now() + heartbeat);
-                }
-                // Publications wait for the fan-out thread to catch up (engine/pubsub/fanout.rs).
-                _ = broker.hub.fanout_room(), if throttled => self.fed_fanout = false,
-                message = self.ws.next(), if !throttled => {
-                    let queued = broker.hub.fanout_queued();
-                    let received = self.receive_batch(message, &mut watch).await;
-                    self.fed_fanout = broker.hub.fanout_queued() != queued;
-                    if let Err(ended) = received {
-                        return ended;
-                    }
-                }
-            }
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(cfg.read_buffer_bytes)
+            .write_buffer_size(0)
+            .max_message_size(Some(cfg.max_message_bytes))
+            .max_frame_size(Some(cfg.max_frame_bytes));
+        let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config)).await;
+        let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        WsWire {
+            ws,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            queue_limit: broker.settings().client_query_buffer_limit,
+            max_args: broker.config.limits.max_multibulk_len,
+            must_flush: false,
+            profile: Profile {
+                flush_at: cfg.write_buffer_bytes,
+                idle: millis(cfg.idle_timeout_ms),
+                redis_timeout: false,
+                auth: millis(cfg.auth_timeout_ms),
+                heartbeat: millis(cfg.heartbeat_ms),
+            },
         }
     }
 
-    /// Handles `first` and every further message already readable, so their replies share one flush.
-    async fn receive_batch(&mut self, first: Option<Result<Message, WsError>>, watch: &mut Watch<'_>) -> Result<(), Ended> {
-        let flush_at = self.broker.config.websocket.write_buffer_bytes;
-        let mut message = Some(first);
-        while let Some(next) = message.take() {
-            if let Some(text) = self.receive(next)? {
-                self.queue_request(text)?;
-                self.handle_backlog(watch).await?;
-            }
-            if self.wbuf.len() < flush_at && !self.broker.hub.fanout_backlogged() {
-                message = self.ws.next().now_or_never();
-            }
-        }
-        Ok(())
-    }
-
-    /// Sorts an incoming message: requests are returned, control frames are answered or end the
-    /// connection.
-    fn receive(&mut self, message: Option<Result<Message, WsError>>) -> Result<Option<Utf8Bytes>, Ended> {
-        self.last_heard = Instant::now();
-        let message = match message {
-            None => return Err(Ended::Gone("client closed".into())),
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return Err(read_error(e)),
-        };
+    /// Sorts one incoming message: text is queued as a request, control frames are answered (by
+    /// tungstenite, on the next flush) or end the connection.
+    fn take(&mut self, message: Option<Result<Message, WsError>>) -> Result<usize, End> {
         match message {
-            Message::Text(text) => {
-                self.broker.stats.net_input_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-                Ok(Some(text))
+            None => Err(End::PeerClosed),
+            Some(Err(e)) => Err(read_error(e)),
+            Some(Ok(Message::Text(text))) => {
+                let len = text.len();
+                self.queued_bytes += len;
+                if self.queued_bytes > self.queue_limit {
+                    return Err(End::Backlog);
+                }
+                self.queue.push_back(text);
+                Ok(len)
             }
-            Message::Binary(_) => Err(Ended::close(1003, "binary frames are not supported: send JSON text frames")),
-            Message::Ping(_) | Message::Close(_) => {
-                // tungstenite has queued the pong or the closing reply; it goes out with the next flush.
+            Some(Ok(Message::Binary(_))) => {
+                Err(End::Malformed(Malformed::Unsupported("binary frames are not supported: send JSON text frames".into())))
+            }
+            Some(Ok(Message::Ping(_) | Message::Close(_))) => {
                 self.must_flush = true;
-                Ok(None)
+                Ok(0)
             }
-            Message::Pong(_) | Message::Frame(_) => Ok(None),
+            Some(Ok(Message::Pong(_) | Message::Frame(_))) => Ok(0),
         }
     }
 
-    fn queue_request(&mut self, text: Utf8Bytes) -> Result<(), Ended> {
-        self.backlog_bytes += text.len();
-        if self.backlog_bytes > self.broker.settings().client_query_buffer_limit {
-            return Err(Ended::close(1008, "too many requests waiting behind a blocking command"));
-        }
-        self.backlog.push_back(text);
-        Ok(())
+    fn push_text(text: &str, out: &mut BytesMut) {
+        envelope::encode_frame(Opcode::Text, text.as_bytes(), out);
+    }
+}
+
+impl<S: Stream> Wire for WsWire<S> {
+    type Tag = Value;
+
+    const TRANSPORT: Transport = Transport::WebSocket;
+    const ENCODING: Encoding = Encoding::Json;
+
+    fn profile(&self) -> Profile {
+        self.profile
     }
 
-    /// Handles queued requests in order; a blocking one is waited for before the next.
-    async fn handle_backlog(&mut self, watch: &mut Watch<'_>) -> Result<(), Ended> {
-        while let Some(text) = self.backlog.pop_front() {
-            self.backlog_bytes -= text.len();
-            if let Some((id, blocked)) = self.handle(&text)? {
-                let reply = self.wait_blocked(blocked, watch).await?;
-                self.push_reply(&id, &reply);
-            }
-        }
-        Ok(())
+    async fn read(&mut self) -> Result<usize, End> {
+        let message = self.ws.next().await;
+        self.take(message)
     }
 
-    /// Dispatches one request. A blocking command comes back to be waited for.
-    fn handle(&mut self, text: &str) -> Result<Option<(Value, Blocked)>, Ended> {
-        let envelope = match envelope::parse_request(text, self.broker.config.limits.max_multibulk_len) {
-            Ok(e) => e,
-            Err(e) => {
-                self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                self.push_text(e.frame());
-                return Ok(None);
-            }
-        };
-        let at = Instant::now();
-        self.session.batch_time = Some((self.broker.clock.ms_at(at), at));
-        match dispatch::handle(envelope.request, &mut self.session, &self.broker) {
-            Outcome::Reply(reply) => self.push_reply(&envelope.id, &reply),
-            Outcome::Replies(replies) => {
-                self.drain_pushes_first();
-                self.push_text(envelope::replies_frame(&envelope.id, &replies));
-            }
-            Outcome::Close(reply) => {
-                self.push_reply(&envelope.id, &reply);
-                return Err(Ended::close(1000, "QUIT"));
-            }
-            Outcome::Block(blocked) => return Ok(Some((envelope.id, blocked))),
-        }
-        Ok(None)
+    fn read_ready(&mut self) -> Option<Result<usize, End>> {
+        let message = self.ws.next().now_or_never()?;
+        Some(self.take(message))
     }
 
-    /// Waits for a blocked command's reply while serving pushes and control frames and keeping the
-    /// requests that arrive meanwhile.
-    async fn wait_blocked(&mut self, blocked: Blocked, watch: &mut Watch<'_>) -> Result<Reply, Ended> {
-        self.flush().await?;
-        let broker = self.broker.clone();
-        let wait = blocked.wait(&broker);
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                biased;
-                reply = &mut wait => {
-                    if let Some(p) = &broker.persist {
-                        self.session.commit_lsn = p.lsn();
-                    }
-                    return Ok(reply);
-                }
-                _ = watch.shutdown.as_mut() => return Err(Ended::close(1001, "server shutting down")),
-                _ = watch.kill.as_mut() => return Err(self.killed()),
-                _ = watch.pushes.as_mut() => {
-                    watch.rearm_pushes();
-                    self.drain_pushes();
-                    self.flush().await?;
-                }
-                message = self.ws.next() => {
-                    if let Some(text) = self.receive(message)? {
-                        self.queue_request(text)?;
-                    }
-                    self.flush().await?;
-                }
+    fn decode(&mut self, _authenticated: bool) -> Decoded<Value> {
+        let Some(text) = self.queue.pop_front() else { return Ok(None) };
+        self.queued_bytes -= text.len();
+        match envelope::parse_request(&text, self.max_args) {
+            Ok(request) => Ok(Some((request.id, request.request))),
+            Err(e) => Err(Undecodable::Refused(e.id, CommandError::new(format!("ERR {}", e.message)))),
+        }
+    }
+
+    fn pending_input(&self) -> usize {
+        self.queued_bytes
+    }
+
+    fn encode_reply(&mut self, id: &Value, reply: &Reply, _: Encoding, out: &mut BytesMut) {
+        Self::push_text(&envelope::reply_frame(id, reply), out);
+    }
+
+    /// One frame whose result is the array of replies.
+    fn encode_replies(&mut self, id: &Value, replies: &[Reply], _: Encoding, out: &mut BytesMut) {
+        Self::push_text(&envelope::replies_frame(id, replies), out);
+    }
+
+    fn encode_push(&mut self, frame: &[u8], out: &mut BytesMut) {
+        envelope::encode_frame(Opcode::Text, frame, out);
+    }
+
+    fn encode_lagged(&mut self, lost: u64, _: Encoding, out: &mut BytesMut) {
+        Self::push_text(&envelope::lagged_frame(lost), out);
+    }
+
+    fn encode_heartbeat(&mut self, out: &mut BytesMut) {
+        envelope::encode_frame(Opcode::Ping, b"", out);
+    }
+
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.must_flush {
+            return Ok(0);
+        }
+        self.ws.get_mut().try_write_now(buf)
+    }
+
+    async fn write_all<'a>(&'a mut self, buf: &'a [u8]) -> io::Result<()> {
+        if std::mem::take(&mut self.must_flush) {
+            match self.ws.flush().await {
+                Ok(()) | Err(WsError::ConnectionClosed) => {}
+                Err(e) => return Err(io::Error::other(e.to_string())),
             }
         }
+        self.ws.get_mut().write_all(buf).await
     }
 
-    fn killed(&self) -> Ended {
-        match self.client.outbox.closed() {
-            Some(reason) => Ended::close(close::SLOW_CONSUMER, reason.describe()),
-            None => Ended::close(close::KILLED, "killed by CLIENT KILL"),
-        }
+    fn must_flush(&self) -> bool {
+        self.must_flush
     }
 
-    fn push_reply(&mut self, id: &Value, reply: &Reply) {
-        self.drain_pushes_first();
-        self.push_text(envelope::reply_frame(id, reply));
-    }
-
-    /// Pushes already queued go before a reply, so a subscriber sees messages and replies in the order
-    /// they happened.
-    fn drain_pushes_first(&mut self) {
-        if !self.session.subscriptions.is_empty() {
-            self.drain_pushes();
-        }
-    }
-
-    fn push_text(&mut self, text: String) {
-        envelope::encode_frame(Opcode::Text, text.as_bytes(), &mut self.wbuf);
-    }
-
-    fn drain_pushes(&mut self) {
-        let start = self.wbuf.len();
-        let wbuf = &mut self.wbuf;
-        let drained = self.client.outbox.drain(|frame| envelope::encode_frame(Opcode::Text, &frame, wbuf));
-        if drained.lagged > 0 {
-            // Drop-oldest discarded pushes: say how many, before the ones that survived.
-            let frames = self.wbuf.split_off(start);
-            self.push_text(envelope::lagged_frame(drained.lagged));
-            self.wbuf.unsplit(frames);
-        }
-    }
-
-    /// Writes every gathered frame in one write, after any control frame tungstenite queued. A kill
-    /// (or an overflow) interrupts a write stuck on a reader that stopped reading.
-    async fn flush(&mut self) -> Result<(), Ended> {
-        if self.wbuf.is_empty() && !self.must_flush {
-            return Ok(());
-        }
-        // Nothing is acknowledged before the log holds it as the fsync policy promises.
-        if let Some(p) = &self.broker.persist
-            && let Err(e) = p.commit(self.session.commit_lsn).await
-        {
-            return Err(Ended::close(1011, format!("the replies could not be made durable: {e}")));
-        }
-        let must_flush = std::mem::take(&mut self.must_flush);
-        let client = self.client.clone();
-        let (ws, wbuf) = (&mut self.ws, &self.wbuf);
-        let write = async move {
-            if must_flush {
-                match ws.flush().await {
-                    Ok(()) | Err(WsError::ConnectionClosed) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
+    /// Sends the close frame for `end`; when the peer is gone, only what tungstenite still owes it
+    /// (the reply to its close).
+    async fn close(&mut self, end: &End) {
+        match close_code(end) {
+            Some(code) => {
+                let frame = CloseFrame { code: CloseCode::from(code), reason: truncate_reason(&end.to_string()).into() };
+                let _ = self.ws.close(Some(frame)).await;
             }
-            ws.get_mut().write_all(wbuf).await.map_err(|e| e.to_string())
-        };
-        let written = tokio::select! {
-            biased;
-            _ = client.kill.cancelled() => return Err(self.killed()),
-            _ = client.outbox.overflowed() => return Err(self.killed()),
-            written = write => written,
-        };
-        written.map_err(Ended::Gone)?;
-        self.broker.stats.net_output_bytes.fetch_add(self.wbuf.len() as u64, Ordering::Relaxed);
-        self.wbuf.clear();
-        if self.wbuf.capacity() > 4 * self.broker.config.websocket.write_buffer_bytes {
-            self.wbuf = BytesMut::new();
-        }
-        Ok(())
-    }
-
-    /// Sends what is still owed and the close frame (within `CLOSE_GRACE`), then leaves nothing behind.
-    async fn finish(&mut self, ended: Ended) {
-        let id = self.client.id;
-        let addr = self.client.addr;
-        match &ended {
-            Ended::Close(code, reason) => {
-                match *code {
-                    close::SLOW_CONSUMER => {
-                        self.broker.stats.output_limit_disconnects.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(id, %addr, "WebSocket closed: {reason}");
-                    }
-                    close::IDLE => {
-                        self.broker.stats.idle_disconnects.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(id, %addr, "WebSocket closed: {reason}");
-                    }
-                    1000 | 1001 => tracing::debug!(id, %addr, "WebSocket closed: {reason}"),
-                    _ => tracing::info!(id, %addr, code, "WebSocket closed: {reason}"),
-                }
-                let frame = CloseFrame { code: CloseCode::from(*code), reason: truncate_reason(reason).into() };
-                let stuck = *code == close::SLOW_CONSUMER || *code == close::KILLED;
-                if !stuck {
-                    let _ = tokio::time::timeout(CLOSE_GRACE, self.flush()).await;
-                }
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
-            }
-            Ended::Gone(reason) => {
-                tracing::debug!(id, %addr, "WebSocket ended: {reason}");
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
+            None => {
+                let _ = self.ws.flush().await;
             }
         }
-        dispatch::disconnect(&mut self.session, &self.broker);
     }
+}
+
+/// The close code for each end (docs/websocket.md); `None` when the peer is gone.
+pub fn close_code(end: &End) -> Option<u16> {
+    Some(match end {
+        End::PeerClosed | End::Io(_) => return None,
+        End::Quit => 1000,
+        End::Shutdown => 1001,
+        End::Malformed(Malformed::Broken(_) | Malformed::Resp(_)) => 1002,
+        End::Malformed(Malformed::Unsupported(_)) => 1003,
+        End::Malformed(Malformed::NotUtf8(_)) => 1007,
+        End::Backlog => 1008,
+        End::Persist(_) => 1011,
+        End::Malformed(Malformed::TooBig(_)) => 1009,
+        End::AuthFailed(_) | End::AuthTimeout => close::AUTH,
+        End::Overflow(_) => close::SLOW_CONSUMER,
+        End::Idle => close::IDLE,
+        End::Killed => close::KILLED,
+    })
 }
 
 /// What a read error means for the peer: too big, broken framing, or a socket that is gone.
-fn read_error(e: WsError) -> Ended {
+fn read_error(e: WsError) -> End {
     match e {
-        WsError::Capacity(e) => Ended::close(1009, e.to_string()),
-        WsError::Protocol(e) => Ended::close(1002, e.to_string()),
-        WsError::Utf8(e) => Ended::close(1007, format!("invalid UTF-8: {e}")),
-        e => Ended::Gone(e.to_string()),
+        WsError::Capacity(e) => End::Malformed(Malformed::TooBig(e.to_string())),
+        WsError::Protocol(e) => End::Malformed(Malformed::Broken(e.to_string())),
+        WsError::Utf8(e) => End::Malformed(Malformed::NotUtf8(format!("invalid UTF-8: {e}"))),
+        e => End::io(e),
     }
 }
 

@@ -1,4 +1,7 @@
 //! The registry of connected clients, for CLIENT LIST / INFO / KILL and INFO's clients section.
+//!
+//! Shared state, like the hub: connections register here (`server/conn`), commands read and kill
+//! through it (`dispatch`), so it sits beside both rather than inside either.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,8 +11,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use crate::clock::Clock;
+use crate::doorbell::Doorbell;
 use crate::pubsub::Outbox;
 
 /// Which surface a client came in on.
@@ -19,22 +24,24 @@ pub enum Transport {
     WebSocket,
 }
 
-/// What CLIENT LIST shows that changes as the client works; one small lock, taken once per command.
+/// What CLIENT LIST shows about a client besides its timings. Name, library and no-evict live only
+/// here; the fields the session owns (database, protocol version, MULTI, subscription counts) are
+/// published here by the session as they change (`dispatch/session.rs`), never per command.
 #[derive(Debug, Clone)]
 pub struct Activity {
     pub name: Option<Bytes>,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
-    pub db: usize,
+    pub no_evict: bool,
     pub last_command: &'static str,
-    pub last_active: Instant,
+    pub db: usize,
+    /// The RESP version HELLO negotiated (what HELLO and CLIENT LIST report, for JSON sessions too).
     pub resp: i64,
     /// Queued commands while in MULTI, -1 otherwise.
     pub multi: i64,
     pub channels: usize,
     pub patterns: usize,
     pub shard_channels: usize,
-    pub no_evict: bool,
 }
 
 /// One connected client, shared between its connection task and the registry.
@@ -45,17 +52,43 @@ pub struct ClientHandle {
     pub addr: SocketAddr,
     pub local_addr: SocketAddr,
     pub created: Instant,
-    pub activity: Mutex<Activity>,
+    activity: Mutex<Activity>,
+    /// When the client last ran a command (unix ms on the broker's clock). Written for every command,
+    /// so an atomic rather than a field behind `info`'s lock.
+    last_active_ms: AtomicU64,
+    clock: Clock,
     pub outbox: Arc<Outbox>,
-    /// Cancelled by CLIENT KILL (or by the outbox's overflow); the connection task then closes.
-    pub kill: CancellationToken,
+    /// Cancelled by CLIENT KILL, for a write stuck on a reader that stopped reading; the connection's
+    /// doorbell says it too.
+    killed: CancellationToken,
     /// Bytes read but not parsed yet (CLIENT LIST `qbuf`).
     pub query_buffer: AtomicUsize,
 }
 
 impl ClientHandle {
+    /// CLIENT KILL: the connection closes.
+    pub fn kill(&self) {
+        self.killed.cancel();
+        self.outbox.doorbell().ring(Doorbell::KILL);
+    }
+
+    /// Resolves once the client is killed.
+    pub fn kill_requested(&self) -> WaitForCancellationFuture<'_> {
+        self.killed.cancelled()
+    }
+
     pub fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         self.activity.lock().expect("client activity")
+    }
+
+    /// The client ran a command at `now_ms` (the command's time, read once per batch).
+    pub fn touch(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// When the client last ran a command (unix ms).
+    pub fn last_active_ms(&self) -> u64 {
+        self.last_active_ms.load(Ordering::Relaxed)
     }
 
     /// Redis's client type for CLIENT LIST / KILL TYPE.
@@ -68,6 +101,7 @@ impl ClientHandle {
     pub fn describe(&self) -> String {
         let a = self.activity().clone();
         let now = Instant::now();
+        let idle_ms = self.clock.ms_at(now).saturating_sub(self.last_active_ms());
         let flags = if a.channels + a.patterns + a.shard_channels > 0 {
             "P"
         } else if a.multi >= 0 {
@@ -84,7 +118,7 @@ impl ClientHandle {
             self.local_addr,
             text(&a.name),
             now.duration_since(self.created).as_secs(),
-            now.duration_since(a.last_active).as_secs(),
+            idle_ms / 1000,
             flags,
             a.db,
             a.channels,
@@ -108,15 +142,16 @@ impl ClientHandle {
 }
 
 /// All connected clients, by id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Clients {
     by_id: DashMap<u64, Arc<ClientHandle>>,
     next_id: AtomicU64,
+    clock: Clock,
 }
 
 impl Clients {
-    pub fn new() -> Self {
-        Clients { by_id: DashMap::new(), next_id: AtomicU64::new(1) }
+    pub fn new(clock: Clock) -> Self {
+        Clients { by_id: DashMap::new(), next_id: AtomicU64::new(1), clock }
     }
 
     pub fn register(&self, transport: Transport, addr: SocketAddr, local_addr: SocketAddr, outbox: Arc<Outbox>) -> Arc<ClientHandle> {
@@ -132,22 +167,30 @@ impl Clients {
                 name: None,
                 lib_name: None,
                 lib_ver: None,
-                db: 0,
+                no_evict: false,
                 last_command: "NULL",
-                last_active: now,
+                db: 0,
                 resp: 2,
                 multi: -1,
                 channels: 0,
                 patterns: 0,
                 shard_channels: 0,
-                no_evict: false,
             }),
+            last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
+            clock: self.clock,
             outbox,
-            kill: CancellationToken::new(),
+            killed: CancellationToken::new(),
             query_buffer: AtomicUsize::new(0),
         });
         self.by_id.insert(id, handle.clone());
         handle
+    }
+
+    /// Rings every connection's doorbell (shutdown).
+    pub fn ring_all(&self, what: u8) {
+        for client in self.by_id.iter() {
+            client.outbox.doorbell().ring(what);
+        }
     }
 
     pub fn unregister(&self, id: u64) {

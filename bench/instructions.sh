@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Instructions per request of a server under callgrind, for one fixed redis-benchmark run: a figure that
+# does not move with what else the machine is doing (server CPU time on a shared 2-core box moves by
+# 10-20% between runs), so a per-request regression shows.
+#
+#   bench/instructions.sh [BIN|redis] [TEST] [REQUESTS] [PIPELINE]
+#   bench/instructions.sh target/release/herald set 200000 16
+#   bench/instructions.sh redis get 50000 1
+#
+# The server starts under valgrind with instrumentation off; it is switched on after a warm-up run
+# (connections, first allocations) and the counters are dumped after the measured run, so start-up is
+# not counted. Counts are user-space instructions of the whole process (every thread). Needs valgrind,
+# redis-benchmark and redis-cli. Load: -c 50 -r 100000, as bench/compare.py resp.
+set -euo pipefail
+BIN=${1:-target/release/herald}
+TEST=${2:-set}
+N=${3:-200000}
+P=${4:-16}
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+out=$(mktemp -d)
+if [ "$BIN" = redis ]; then
+  server=(redis-server --port "$port" --save "" --appendonly no)
+else
+  server=("$BIN" --port "$port" --http-port 0)
+fi
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.%p" "${server[@]}" >/dev/null 2>"$out/valgrind.log" &
+vpid=$!
+trap 'kill $vpid 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+redis-benchmark -p "$port" -q -n 1000 -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+callgrind_control -i on "$vpid" >/dev/null 2>&1
+redis-benchmark -p "$port" -q -n "$N" -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+callgrind_control -d "$vpid" >/dev/null 2>&1
+total=$(callgrind_annotate "$(ls -S "$out"/callgrind.*.* | head -1)" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+echo "$(basename "${server[0]}") $TEST -P $P: $((total / N)) instructions per request ($total for $N requests)"

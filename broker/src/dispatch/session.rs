@@ -1,0 +1,176 @@
+//! Per-connection state that commands read and change: database, encoding, auth, transaction,
+//! subscriptions. Transport-neutral: the connection core (`server/conn`) owns one per connection and
+//! hands it to [`super::handle`] with every request; only dispatch changes it.
+//!
+//! What CLIENT LIST shows of it (database, MULTI, subscription counts) is published to the client's
+//! registry entry by [`Session::publish`], the one place that copies it, whenever one of the methods
+//! below changes it; those fields are private so nothing can change them without publishing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::command::{Command, CommandSpec};
+use herald_protocol::{CommandError, Encoding, Protocol};
+
+use crate::clients::ClientHandle;
+use crate::engine::keyspace::WatchHandle;
+use crate::pubsub::Subscriber;
+
+/// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC.
+pub type Queued = (&'static CommandSpec, Result<Command, CommandError>);
+
+#[derive(Debug, Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// A command was refused while queueing: EXEC will answer EXECABORT.
+    pub failed: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+    pub shard_channels: HashSet<Bytes>,
+}
+
+impl Subscriptions {
+    /// The count Redis reports in (p)subscribe confirmations: channels plus patterns.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty()
+    }
+}
+
+pub struct Session {
+    pub client: Arc<ClientHandle>,
+    db: usize,
+    encoding: Encoding,
+    pub authenticated: bool,
+    multi: Option<Multi>,
+    pub watch: WatchHandle,
+    /// Changed by the pub-sub commands, which then call [`Session::publish`].
+    pub subscriptions: Subscriptions,
+    /// The time of the batch of requests being handled (unix ms, instant), set by the connection
+    /// once per read so pipelined commands do not each read the clock. `None`: read it per command.
+    pub batch_time: Option<(u64, tokio::time::Instant)>,
+    /// The persistence log's LSN this session's replies wait for (see `Persistence::commit`).
+    pub commit_lsn: u64,
+    /// The last command noted in the client's info, so a run of the same command takes no lock.
+    last_command: Option<&'static CommandSpec>,
+}
+
+impl Session {
+    pub fn new(client: Arc<ClientHandle>, authenticated: bool, encoding: Encoding) -> Self {
+        Session {
+            client,
+            db: 0,
+            encoding,
+            authenticated,
+            multi: None,
+            watch: WatchHandle::new(),
+            subscriptions: Subscriptions::default(),
+            batch_time: None,
+            commit_lsn: 0,
+            last_command: None,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.client.id
+    }
+
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
+    /// How replies and pushes to this session are rendered.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// This session as a hub subscriber.
+    pub fn subscriber(&self) -> Subscriber {
+        Subscriber { client_id: self.client.id, outbox: self.client.outbox.clone() }
+    }
+
+    /// RESP2's subscribed mode restricts commands; RESP3 and JSON sessions are never restricted.
+    pub fn in_subscribed_mode(&self) -> bool {
+        self.encoding == Encoding::Resp2 && !self.subscriptions.is_empty()
+    }
+
+    /// HELLO's protocol version: a RESP session's replies and pushes switch to it; a JSON session only
+    /// reports it.
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.encoding = self.encoding.after_hello(protocol);
+        self.client.outbox.set_format(self.encoding);
+        self.client.activity().resp = protocol.version();
+    }
+
+    /// The RESP version HELLO negotiated (2 until a HELLO says otherwise).
+    pub fn protocol_version(&self) -> i64 {
+        self.client.activity().resp
+    }
+
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.publish();
+    }
+
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    /// MULTI: starts queueing.
+    pub fn begin_multi(&mut self) {
+        self.multi = Some(Multi::default());
+        self.publish();
+    }
+
+    /// Queues a command inside MULTI; `false` when no transaction is open.
+    pub fn queue(&mut self, queued: Queued) -> bool {
+        let Some(multi) = &mut self.multi else { return false };
+        multi.queue.push(queued);
+        self.publish();
+        true
+    }
+
+    /// Ends the transaction (EXEC, DISCARD, RESET), handing over what it queued.
+    pub fn take_multi(&mut self) -> Option<Multi> {
+        let multi = self.multi.take();
+        if multi.is_some() {
+            self.publish();
+        }
+        multi
+    }
+
+    /// Marks an open transaction as failed (a queue-time error): EXEC will abort.
+    pub fn flag_transaction(&mut self) {
+        if let Some(m) = &mut self.multi {
+            m.failed = true;
+        }
+    }
+
+    /// Notes the command about to run for CLIENT LIST (`cmd`, `idle`) and the idle timeout. The time
+    /// is an atomic store; the name takes the info lock only when it differs from the last one.
+    pub fn note_command(&mut self, spec: &'static CommandSpec, now_ms: u64) {
+        self.client.touch(now_ms);
+        if !self.last_command.is_some_and(|last| std::ptr::eq(last, spec)) {
+            self.last_command = Some(spec);
+            self.client.activity().last_command = spec.name;
+        }
+    }
+
+    /// Copies what CLIENT LIST shows of this session into the client's registry entry.
+    pub fn publish(&self) {
+        let mut info = self.client.activity();
+        info.db = self.db;
+        info.multi = self.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
+        info.channels = self.subscriptions.channels.len();
+        info.patterns = self.subscriptions.patterns.len();
+        info.shard_channels = self.subscriptions.shard_channels.len();
+    }
+}
