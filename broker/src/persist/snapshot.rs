@@ -90,9 +90,12 @@ impl Persistence {
             let generation = self.generation.load(Ordering::Acquire) + 1;
             let mut manifest = Manifest::read(&self.dir)?.ok_or("the manifest is missing")?;
             let log_name = Manifest::log_name(generation);
-            self.rotate(&log_name).map_err(|e| io("cannot start a new log", e))?;
+            // The manifest names the new log before any record goes to it: a crash between the two
+            // must not leave acknowledged records in a file recovery does not read.
+            let new_log = files::create_log(&self.dir, &log_name).map_err(|e| io("cannot start a new log", e))?;
             manifest.logs.push(log_name.clone());
             manifest.write(&self.dir).map_err(|e| io("cannot write the manifest", e))?;
+            self.rotate(new_log).map_err(|e| io("cannot start a new log", e))?;
             self.generation.store(generation, Ordering::Release);
             self.stats.changes_since_save.store(0, Ordering::Relaxed);
 
@@ -134,9 +137,9 @@ impl Persistence {
         }
     }
 
-    /// Finishes the current log (written and fsynced) and sends new records to a new one.
-    fn rotate(&self, name: &str) -> std::io::Result<()> {
-        let file = files::create_log(&self.dir, name)?;
+    /// Finishes the current log (written and fsynced) and sends new records to `file`, a new log the
+    /// manifest already names.
+    fn rotate(&self, file: File) -> std::io::Result<()> {
         let mut current = lock(&self.file);
         self.write_pending(&mut current)?;
         current.file.sync_data()?;
