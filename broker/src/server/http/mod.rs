@@ -54,13 +54,10 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
     };
     // Only the head is looked at here: the body (if any) is the HTTP wire's to read.
     let limits = request::Limits { max_head, max_body: usize::MAX };
+    // A head the parser refuses goes to the HTTP wire too, which answers it with its status.
     let head = match request::parse(&mut BytesMut::from(&buf[..]), limits) {
         Ok(Parsed::Complete(req)) => Some(req),
-        Ok(Parsed::Incomplete { .. }) => None,
-        Err(_) => {
-            respond(&mut stream, 400, "text/plain", b"malformed HTTP request\n").await;
-            return;
-        }
+        Ok(Parsed::Incomplete { .. }) | Err(_) => None,
     };
     let route = head.as_ref().map(|req| router::route(&req.method, &req.path));
     match (route, head) {

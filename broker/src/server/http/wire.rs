@@ -154,6 +154,8 @@ impl<S: Stream> HttpWire<S> {
     fn start(&mut self, req: HttpRequest) {
         let origin = Origin::check(req.header("origin"), req.header("host"), &self.settings.allowed_origins);
         let keep_alive = req.keep_alive;
+        // A request for something that does not exist closes the connection, as it always has: such
+        // a client is likely not speaking this API.
         let route = match router::route(&req.method, &req.path) {
             Routed::Found(route) => route,
             Routed::OtherMethods { allow, route } if req.method == "OPTIONS" && route.is_api() => {
@@ -166,11 +168,11 @@ impl<S: Stream> HttpWire<S> {
             }
             Routed::OtherMethods { allow, .. } => {
                 let message = format!("{} is not served here; allowed: {allow}", req.method);
-                return self.answer_error(405, "ERR", &message, &format!("Allow: {allow}\r\n"), keep_alive);
+                return self.answer_error(405, "ERR", &message, &format!("Allow: {allow}\r\n"), false);
             }
             Routed::NotFound => {
                 let message = "no such endpoint: see docs/http.md (POST /v1/cmd, POST /v1/pipeline, GET /v1/subscribe, ...)";
-                return self.answer_error(404, "ERR", message, "", keep_alive);
+                return self.answer_error(404, "ERR", message, "", false);
             }
         };
         if let Some((content_type, body)) = response::page(&route) {
