@@ -164,6 +164,10 @@ async fn bad_requests_get_clear_statuses_and_the_broker_serves_on() {
     assert!(subscribe.json()["error"]["message"].as_str().unwrap().contains("/v1/subscribe"));
     let too_many = post(addr, "/v1/pipeline", &[], r#"{"cmds": [["PING"], ["PING"], ["PING"], ["PING"]]}"#).await;
     assert_eq!(too_many.status, 413);
+    let half = post(addr, "/v1/pipeline", &[], r#"{"cmds": [["SET", "half", "1"], [true]]}"#).await;
+    assert_eq!(half.status, 400);
+    assert!(half.json()["error"]["message"].as_str().unwrap().starts_with("cmds[1]"));
+    assert_eq!(post(addr, "/v1/cmd", &[], r#"{"cmd": ["EXISTS", "half"]}"#).await.json(), json!({"result": 0}));
     let big = format!(r#"{{"cmd": ["SET", "k", "{}"]}}"#, "x".repeat(2000));
     let oversize = post(addr, "/v1/cmd", &[], &big).await;
     assert_eq!((oversize.status, oversize.header("connection").as_deref()), (413, Some("close")));

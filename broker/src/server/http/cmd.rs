@@ -23,9 +23,9 @@ pub fn parse_one(body: &[u8], max_args: usize) -> Result<Request, String> {
     ws::parse_cmd(fields.remove("cmd"), max_args)
 }
 
-/// The body's commands, in order; each one's own error in its place. `Err` for a body that is not a
-/// pipeline at all, with the status to answer it (400, or 413 past `max_pipeline`).
-pub fn parse_many(body: &[u8], max_args: usize, max_pipeline: usize) -> Result<Vec<Result<Request, String>>, (u16, String)> {
+/// The body's commands, in order. `Err` for a body that is not a pipeline of commands (any element
+/// included: nothing runs then), with the status to answer it (400, or 413 past `max_pipeline`).
+pub fn parse_many(body: &[u8], max_args: usize, max_pipeline: usize) -> Result<Vec<Request>, (u16, String)> {
     let mut fields = object(body, "{\"cmds\": [[\"SET\", \"k\", \"v\"], [\"GET\", \"k\"]]}", "cmds").map_err(|e| (400, e))?;
     let Some(Value::Array(cmds)) = fields.remove("cmds") else {
         return Err((400, "\"cmds\" must be an array of command arrays".to_owned()));
@@ -36,7 +36,7 @@ pub fn parse_many(body: &[u8], max_args: usize, max_pipeline: usize) -> Result<V
     if cmds.len() > max_pipeline {
         return Err((413, format!("\"cmds\" has more than {max_pipeline} commands (http.max_pipeline)")));
     }
-    Ok(cmds.into_iter().enumerate().map(|(i, c)| ws::parse_cmd(Some(c), max_args).map_err(|e| format!("cmds[{i}]: {e}"))).collect())
+    cmds.into_iter().enumerate().map(|(i, c)| ws::parse_cmd(Some(c), max_args).map_err(|e| (400, format!("cmds[{i}]: {e}")))).collect()
 }
 
 fn object(body: &[u8], example: &str, field: &str) -> Result<serde_json::Map<String, Value>, String> {
@@ -102,9 +102,9 @@ mod tests {
         assert!(parse_one(b"[1]", 10).unwrap_err().contains("JSON object"));
         assert!(parse_one(br#"{"cmd": ["GET"], "x": 1}"#, 10).unwrap_err().contains("unknown field"));
         assert!(parse_one(br#"{"cmd": []}"#, 10).unwrap_err().contains("empty"));
-        let many = parse_many(br#"{"cmds": [["PING"], [true], ["GET", "k"]]}"#, 10, 5).unwrap();
-        assert!(many[0].is_ok() && many[2].is_ok());
-        assert!(many[1].as_ref().unwrap_err().starts_with("cmds[1]"));
+        assert_eq!(parse_many(br#"{"cmds": [["PING"], ["GET", "k"]]}"#, 10, 5).unwrap().len(), 2);
+        let bad = parse_many(br#"{"cmds": [["PING"], [true], ["GET", "k"]]}"#, 10, 5).unwrap_err();
+        assert!(bad.0 == 400 && bad.1.starts_with("cmds[1]"), "{bad:?}");
         assert_eq!(parse_many(br#"{"cmds": [["PING"], ["PING"]]}"#, 10, 1).unwrap_err().0, 413);
         assert_eq!(parse_many(br#"{"cmds": []}"#, 10, 1).unwrap_err().0, 400);
     }

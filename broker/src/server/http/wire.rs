@@ -215,11 +215,8 @@ impl<S: Stream> HttpWire<S> {
                 Err((status, message)) => self.answer_error(status, "ERR", &message, &headers, keep_alive),
                 Ok(commands) => {
                     self.exchange = Some(Exchange { pipeline: true, keep_alive, headers, results: Vec::new(), expected: commands.len() });
-                    for parsed in commands {
-                        let queued = match parsed {
-                            Ok(request) => self.command(request),
-                            Err(message) => Queued::Refuse(Tag::Command, CommandError::new(format!("ERR {message}"))),
-                        };
+                    for request in commands {
+                        let queued = self.command(request);
                         self.queue.push_back(queued);
                     }
                 }
