@@ -181,6 +181,12 @@ impl Feed {
         self.opened
     }
 
+    /// Whether the connection's heartbeat timer should run: streams and jobs are read with blocking
+    /// commands that time out after a heartbeat interval, and that timeout is their heartbeat.
+    pub fn wants_heartbeats(&self) -> bool {
+        self.opened && matches!(self.kind, Kind::Subscribe | Kind::Changes { .. })
+    }
+
     /// Sends the head (and what waited for it).
     fn open_stream(&mut self, out: &mut BytesMut) {
         if !self.opened {

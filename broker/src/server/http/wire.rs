@@ -355,7 +355,7 @@ impl<S: Stream> Wire for HttpWire<S> {
             idle: if streaming { None } else { self.settings.keepalive },
             redis_timeout: false,
             auth: None,
-            heartbeat: self.feed.as_ref().filter(|f| f.is_open()).map(|_| self.settings.heartbeat),
+            heartbeat: self.feed.as_ref().filter(|f| f.wants_heartbeats()).map(|_| self.settings.heartbeat),
         }
     }
 
