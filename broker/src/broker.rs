@@ -72,6 +72,8 @@ pub struct Broker {
     pub events: Arc<Events>,
     pub clients: Clients,
     pub stats: Stats,
+    /// Command latency per family (`/metrics`).
+    pub latency: crate::latency::Latency,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -127,6 +129,7 @@ impl Broker {
             events,
             clients: Clients::new(clock),
             stats: Stats::default(),
+            latency: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),

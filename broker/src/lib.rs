@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod doorbell;
 pub mod engine;
 pub mod events;
+pub mod latency;
 pub mod persist;
 pub mod pubsub;
 pub mod server;

@@ -180,6 +180,27 @@ pub enum Group {
 }
 
 impl Group {
+    /// Every family, in declaration order (`group as usize` indexes it), for per-family statistics.
+    pub const ALL: [Group; 17] = [
+        Group::Connection,
+        Group::Server,
+        Group::Generic,
+        Group::String,
+        Group::Transactions,
+        Group::PubSub,
+        Group::List,
+        Group::Hash,
+        Group::Set,
+        Group::SortedSet,
+        Group::Blackboard,
+        Group::Bulletin,
+        Group::Jobs,
+        Group::Mailbox,
+        Group::Stream,
+        Group::Semaphore,
+        Group::Schema,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Group::Connection => "connection",
