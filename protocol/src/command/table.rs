@@ -6,8 +6,10 @@ use std::sync::LazyLock;
 
 use super::CommandSpec;
 
-/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`.
-const TABLES: &[&[CommandSpec]] = &[
+/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`. A `static`, not a
+/// `const`: every spec then has one address, which [`spec_index`] relies on (each use of a `const` may
+/// make its own copy of the tables).
+static TABLES: &[&[CommandSpec]] = &[
     super::conn::SPECS,
     super::keys::SPECS,
     super::strings::SPECS,
@@ -93,10 +95,14 @@ pub fn indexed_specs() -> &'static [&'static CommandSpec] {
 pub fn spec_index(spec: &'static CommandSpec) -> usize {
     let at = spec as *const CommandSpec as usize;
     let ranges = &*RANGES;
-    let i = ranges.partition_point(|r| r.0 <= at) - 1;
+    let i = ranges.partition_point(|r| r.0 <= at).saturating_sub(1);
     let (start, end, first) = ranges[i];
-    debug_assert!(at < end, "{} is not in the tables", spec.name);
-    first + (at - start) / std::mem::size_of::<CommandSpec>()
+    if (start..end).contains(&at) {
+        first + (at - start) / std::mem::size_of::<CommandSpec>()
+    } else {
+        // A spec that is not one of the tables' own (a copy): found by name, never a wrong counter.
+        INDEXED.iter().position(|s| s.name == spec.name).expect("every spec has a name in the tables")
+    }
 }
 
 /// Top-level commands (subcommands are reached through their container).
