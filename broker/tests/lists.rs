@@ -211,7 +211,13 @@ async fn lists_moved_into_place_serve_poppers_in_order() {
     let _: i64 = cmd(&mut writer, &["RPUSH", "src", "1", "2", "3"]).await.unwrap();
     let _: () = cmd(&mut writer, &["RENAME", "src", "dst"]).await.unwrap();
     let popped = a.await.unwrap();
-    assert_eq!(popped, Value::Array(vec![Value::BulkString(b"dst".to_vec()), Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::BulkString(b"2".to_vec())])]));
+    assert_eq!(
+        popped,
+        Value::Array(vec![
+            Value::BulkString(b"dst".to_vec()),
+            Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::BulkString(b"2".to_vec())])
+        ])
+    );
     assert_eq!(b.await.unwrap(), ("dst".to_owned(), "3".to_owned()));
     let mut third = server.conn().await;
     let c = tokio::spawn(async move { cmd::<(String, String)>(&mut third, &["BLPOP", "moved", "0"]).await.unwrap() });

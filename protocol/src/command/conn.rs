@@ -393,9 +393,16 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "Suspends commands processing.",
         parse_client_pause
     ),
-    spec!("client|unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, Connection, "6.2.0", "Resumes processing commands from paused clients.", |_| ok(
-        ConnCommand::ClientUnpause
-    )),
+    spec!(
+        "client|unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "6.2.0",
+        "Resumes processing commands from paused clients.",
+        |_| ok(ConnCommand::ClientUnpause)
+    ),
     spec!(
         "client|no-touch",
         3,

@@ -121,10 +121,19 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         let (channel, message) = message(a)?;
         ok(PubSubCommand::Publish { channel, message })
     }),
-    spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, keys(1, 1, 1), PubSub, "7.0.0", "Post a message to a shard channel.", |a| {
-        let (channel, message) = message(a)?;
-        ok(PubSubCommand::SPublish { channel, message })
-    }),
+    spec!(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        keys(1, 1, 1),
+        PubSub,
+        "7.0.0",
+        "Post a message to a shard channel.",
+        |a| {
+            let (channel, message) = message(a)?;
+            ok(PubSubCommand::SPublish { channel, message })
+        }
+    ),
     CommandSpec {
         subcommands: PUBSUB_SUBS,
         ..spec!("pubsub", -2, 0, NO_KEYS, PubSub, "2.8.0", "A container for Pub/Sub commands.", container)

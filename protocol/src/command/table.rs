@@ -61,7 +61,8 @@ static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
 
 /// Every spec, subcommands included, in one order: a spec's position here is its [`spec_index`]. The
 /// top-level tables come first, then each subcommand table, so every table is one contiguous run.
-static INDEXED: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| all_specs().chain(all_specs().flat_map(|s| s.subcommands.iter())).collect());
+static INDEXED: LazyLock<Vec<&'static CommandSpec>> =
+    LazyLock::new(|| all_specs().chain(all_specs().flat_map(|s| s.subcommands.iter())).collect());
 
 /// The address ranges of the tables (domain tables and subcommand tables), sorted, each with the index
 /// of its first spec: a spec's index from its address, without hashing.
