@@ -264,24 +264,19 @@ async fn the_redis_crate_reads_the_lagged_notice_as_a_message() {
     config.pubsub.overflow = "drop-oldest".into();
     let server = start_with(config).await;
     let client = server.client();
-    let mut sync = client.get_connection().unwrap();
-    let mut publisher = server.conn().await;
-    let subscriber = tokio::task::spawn_blocking(move || {
+    let lost = tokio::task::spawn_blocking(move || {
+        let mut sync = client.get_connection().unwrap();
+        let mut publisher = client.get_connection().unwrap();
         let mut pubsub = sync.as_pubsub();
         pubsub.subscribe("firehose").unwrap();
-        pubsub
-    })
-    .await
-    .unwrap();
-    let payload = "y".repeat(1000);
-    let mut pipe = redis::pipe();
-    for i in 0..10_000 {
-        pipe.cmd("PUBLISH").arg("firehose").arg(format!("{i:05}{payload}")).ignore();
-    }
-    let _: () = pipe.query_async(&mut publisher).await.unwrap();
-    let last = format!("09999{payload}");
-    let lost = tokio::task::spawn_blocking(move || {
-        let mut pubsub = subscriber;
+        // Published while the subscriber reads nothing.
+        let payload = "y".repeat(1000);
+        let mut pipe = redis::pipe();
+        for i in 0..10_000 {
+            pipe.cmd("PUBLISH").arg("firehose").arg(format!("{i:05}{payload}")).ignore();
+        }
+        let _: () = pipe.query(&mut publisher).unwrap();
+        let last = format!("09999{payload}");
         let mut lost = 0u64;
         loop {
             let msg = pubsub.get_message().unwrap();
