@@ -67,14 +67,13 @@ static INDEXED: LazyLock<Vec<&'static CommandSpec>> =
 /// The address ranges of the tables (domain tables and subcommand tables), sorted, each with the index
 /// of its first spec: a spec's index from its address, without hashing.
 static RANGES: LazyLock<Vec<(usize, usize, usize)>> = LazyLock::new(|| {
-    let size = std::mem::size_of::<CommandSpec>();
     let mut tables: Vec<&'static [CommandSpec]> = TABLES.to_vec();
     tables.extend(all_specs().map(|s| s.subcommands).filter(|t| !t.is_empty()));
     let mut ranges: Vec<(usize, usize, usize)> = tables
         .iter()
         .map(|t| {
             let first = INDEXED.iter().position(|s| std::ptr::eq(*s, &t[0])).expect("indexed");
-            (t.as_ptr() as usize, t.as_ptr() as usize + t.len() * size, first)
+            (t.as_ptr() as usize, t.as_ptr() as usize + std::mem::size_of_val(*t), first)
         })
         .collect();
     ranges.sort_unstable();
