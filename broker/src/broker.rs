@@ -72,6 +72,10 @@ pub struct Broker {
     pub events: Arc<Events>,
     pub clients: Clients,
     pub stats: Stats,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
+    /// INFO commandstats / errorstats.
+    pub commands: crate::command_stats::CommandStats,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -127,6 +131,8 @@ impl Broker {
             events,
             clients: Clients::new(clock),
             stats: Stats::default(),
+            pause: Default::default(),
+            commands: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),
