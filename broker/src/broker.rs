@@ -74,6 +74,10 @@ pub struct Broker {
     pub stats: Stats,
     /// Command latency per family (`/metrics`).
     pub latency: crate::latency::Latency,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
+    /// INFO commandstats / errorstats.
+    pub commands: crate::command_stats::CommandStats,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -130,6 +134,8 @@ impl Broker {
             clients: Clients::new(clock),
             stats: Stats::default(),
             latency: Default::default(),
+            pause: Default::default(),
+            commands: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),

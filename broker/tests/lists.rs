@@ -167,3 +167,62 @@ async fn a_key_that_becomes_another_type_leaves_the_popper_blocked() {
     let _: i64 = cmd(&mut writer, &["RPUSH", "k", "v"]).await.unwrap();
     assert_eq!(blocked.await.unwrap().unwrap(), ("k".to_owned(), "v".to_owned()));
 }
+
+/// Blocked clients are served after the whole transaction, from what it left: a list pushed and then
+/// replaced by a string inside one EXEC serves nobody, and the popper stays blocked (as Redis).
+#[tokio::test]
+async fn a_transaction_is_served_after_it_ran_not_in_the_middle() {
+    let server = start().await;
+    let mut waiter = server.conn().await;
+    let mut writer = server.conn().await;
+    let blocked = tokio::spawn(async move { cmd::<(String, String)>(&mut waiter, &["BLPOP", "k", "0"]).await });
+    common::until_blocked(&server, 1).await;
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("k")
+        .arg("a")
+        .cmd("DEL")
+        .arg("k")
+        .cmd("SET")
+        .arg("k")
+        .arg("x")
+        .query_async(&mut writer)
+        .await
+        .unwrap();
+    assert_eq!(common::blocked_clients(&mut writer).await, 1, "still blocked after EXEC");
+    let _: i64 = cmd(&mut writer, &["DEL", "k"]).await.unwrap();
+    let _: i64 = cmd(&mut writer, &["RPUSH", "k", "v"]).await.unwrap();
+    assert_eq!(blocked.await.unwrap().unwrap(), ("k".to_owned(), "v".to_owned()));
+}
+
+/// A list moved into place by RENAME or LMOVE wakes BLMPOP / BLPOP clients in the order they blocked,
+/// each popping from the list as the previous one left it.
+#[tokio::test]
+async fn lists_moved_into_place_serve_poppers_in_order() {
+    let server = start().await;
+    let mut writer = server.conn().await;
+    let mut first = server.conn().await;
+    let mut second = server.conn().await;
+    let a = tokio::spawn(async move { cmd::<Value>(&mut first, &["BLMPOP", "0", "1", "dst", "LEFT", "COUNT", "2"]).await.unwrap() });
+    common::until_blocked(&server, 1).await;
+    let b = tokio::spawn(async move { cmd::<(String, String)>(&mut second, &["BLPOP", "dst", "0"]).await.unwrap() });
+    common::until_blocked(&server, 2).await;
+    let _: i64 = cmd(&mut writer, &["RPUSH", "src", "1", "2", "3"]).await.unwrap();
+    let _: () = cmd(&mut writer, &["RENAME", "src", "dst"]).await.unwrap();
+    let popped = a.await.unwrap();
+    assert_eq!(
+        popped,
+        Value::Array(vec![
+            Value::BulkString(b"dst".to_vec()),
+            Value::Array(vec![Value::BulkString(b"1".to_vec()), Value::BulkString(b"2".to_vec())])
+        ])
+    );
+    assert_eq!(b.await.unwrap(), ("dst".to_owned(), "3".to_owned()));
+    let mut third = server.conn().await;
+    let c = tokio::spawn(async move { cmd::<(String, String)>(&mut third, &["BLPOP", "moved", "0"]).await.unwrap() });
+    common::until_blocked(&server, 1).await;
+    let _: i64 = cmd(&mut writer, &["RPUSH", "from", "x", "y"]).await.unwrap();
+    let _: String = cmd(&mut writer, &["LMOVE", "from", "moved", "RIGHT", "LEFT"]).await.unwrap();
+    assert_eq!(c.await.unwrap(), ("moved".to_owned(), "y".to_owned()));
+}

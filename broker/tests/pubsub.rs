@@ -249,8 +249,46 @@ async fn drop_oldest_keeps_the_connection_and_reports_the_loss() {
     assert!(dropped > 0, "{info}");
     // Read everything that is there: a lagged notice with the count, then the newest messages, last one included.
     let text = stalled.read_until(&format!("09999{payload}\r\n")).await;
-    assert!(text.contains(">2\r\n$6\r\nlagged\r\n:"), "a lagged notice arrived");
+    assert!(text.contains(">3\r\n$7\r\nmessage\r\n$17\r\n__herald__:lagged\r\n$"), "a lagged notice arrived");
     assert!(!text.contains(&format!("00000{payload}")), "the oldest messages were dropped");
     stalled.cmd(&["PING"]).await;
     stalled.expect("+PONG\r\n").await;
+}
+
+/// The lagged notice is a message every Redis client reads: here the `redis` crate's pub-sub reader (RESP2)
+/// gets it as a message on `__herald__:lagged` whose payload is the count, then the newest messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_crate_reads_the_lagged_notice_as_a_message() {
+    let mut config = Config::for_tests();
+    config.pubsub.hard_limit = 64 * 1024;
+    config.pubsub.overflow = "drop-oldest".into();
+    let server = start_with(config).await;
+    let client = server.client();
+    let lost = tokio::task::spawn_blocking(move || {
+        let mut sync = client.get_connection().unwrap();
+        let mut publisher = client.get_connection().unwrap();
+        let mut pubsub = sync.as_pubsub();
+        pubsub.subscribe("firehose").unwrap();
+        // Published while the subscriber reads nothing.
+        let payload = "y".repeat(1000);
+        let mut pipe = redis::pipe();
+        for i in 0..10_000 {
+            pipe.cmd("PUBLISH").arg("firehose").arg(format!("{i:05}{payload}")).ignore();
+        }
+        let _: () = pipe.query(&mut publisher).unwrap();
+        let last = format!("09999{payload}");
+        let mut lost = 0u64;
+        loop {
+            let msg = pubsub.get_message().unwrap();
+            let body: String = msg.get_payload().unwrap();
+            if msg.get_channel_name() == "__herald__:lagged" {
+                lost += body.parse::<u64>().expect("the payload is the count");
+            } else if body == last {
+                return lost;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(lost > 0, "a lagged notice arrived with the count");
 }

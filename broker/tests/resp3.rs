@@ -14,7 +14,7 @@ async fn hello_switches_the_reply_shapes() {
     raw.cmd(&["HELLO", "3"]).await;
     let id = server.broker.clients.all()[0].id;
     raw.expect(&format!(
-        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.2.0\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
     ))
     .await;
     raw.cmd(&["GET", "missing"]).await;
@@ -26,7 +26,11 @@ async fn hello_switches_the_reply_shapes() {
     raw.cmd(&["SET", "k", "v"]).await;
     raw.expect("+OK\r\n").await;
     raw.cmd(&["HELLO", "2"]).await;
-    let _ = raw.read_exact_text(1).await;
+    // RESP2: the same fields as a flat array of 14, as redis-server 7.0.15 answers `HELLO 2`.
+    raw.expect(&format!(
+        "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    ))
+    .await;
 }
 
 #[tokio::test]

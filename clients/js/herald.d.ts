@@ -84,7 +84,7 @@ export class ResumeError extends HeraldError {
 }
 
 /** Redis's glob matching (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\` escapes). */
-export function globMatch(pattern: string, text: string): boolean;
+export function globMatch(pattern: string | Uint8Array, text: string | Uint8Array): boolean;
 
 type Listener<T extends unknown[]> = (...args: T) => void;
 

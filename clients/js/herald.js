@@ -150,60 +150,75 @@ function asMap(v) {
   return out;
 }
 
+const utf8 = new TextEncoder();
+
 /** Redis's glob rules (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\` escapes), for filtering replayed changes the
- * way the broker filters pattern subscriptions. */
+ * way the broker filters pattern subscriptions. A port of Redis's `stringmatchlen` (as the broker's
+ * `engine/glob.rs`): it matches the UTF-8 bytes of both sides, not characters, so `?` is one byte (`caf?`
+ * does not match `café`, whose `é` is two), ranges compare bytes as C's signed `char`, and `*` never matches
+ * an empty text, exactly as the live subscription the broker filters would. Strings or Uint8Arrays. */
 export function globMatch(pattern, text) {
-  const p = [...pattern];
-  const t = [...text];
-  const match = (pi, ti) => {
-    while (pi < p.length) {
+  const p = typeof pattern === "string" ? utf8.encode(pattern) : pattern;
+  const s = typeof text === "string" ? utf8.encode(text) : text;
+  const signed = (b) => (b > 127 ? b - 256 : b);
+  let skipLonger = false;
+  const match = (pi, si, nesting) => {
+    if (nesting > 1000) return false;
+    while (pi < p.length && si < s.length) {
       const c = p[pi];
-      if (c === "*") {
-        while (p[pi + 1] === "*") pi++;
+      if (c === 0x2a /* * */) {
+        while (pi + 1 < p.length && p[pi + 1] === 0x2a) pi++;
         if (pi + 1 === p.length) return true;
-        for (let k = ti; k <= t.length; k++) if (match(pi + 1, k)) return true;
+        for (; si < s.length; si++) {
+          if (match(pi + 1, si, nesting + 1)) return true;
+          if (skipLonger) return false;
+        }
+        skipLonger = true;
         return false;
-      }
-      if (ti >= t.length) return false;
-      if (c === "?") {
+      } else if (c === 0x3f /* ? */) {
+        si++;
+      } else if (c === 0x5b /* [ */) {
         pi++;
-        ti++;
-        continue;
-      }
-      if (c === "[") {
-        let j = pi + 1;
-        const negate = p[j] === "^";
-        if (negate) j++;
+        const negate = pi < p.length && p[pi] === 0x5e; /* ^ */
+        if (negate) pi++;
+        const ch = s[si];
         let hit = false;
-        while (j < p.length && p[j] !== "]") {
-          if (p[j] === "\\" && j + 1 < p.length) {
-            j++;
-            if (p[j] === t[ti]) hit = true;
-            j++;
-          } else if (p[j + 1] === "-" && j + 2 < p.length && p[j + 2] !== "]") {
-            let lo = p[j];
-            let hi = p[j + 2];
+        for (;;) {
+          if (pi < p.length && p[pi] === 0x5c /* \ */ && p.length - pi >= 2) {
+            pi++;
+            if (p[pi] === ch) hit = true;
+          } else if (pi < p.length && p[pi] === 0x5d /* ] */) {
+            break;
+          } else if (pi >= p.length) {
+            pi--; // an unterminated class matches what it has seen
+            break;
+          } else if (p.length - pi >= 3 && p[pi + 1] === 0x2d /* - */) {
+            let lo = signed(p[pi]);
+            let hi = signed(p[pi + 2]);
             if (lo > hi) [lo, hi] = [hi, lo];
-            if (t[ti] >= lo && t[ti] <= hi) hit = true;
-            j += 3;
-          } else {
-            if (p[j] === t[ti]) hit = true;
-            j++;
+            pi += 2;
+            if (signed(ch) >= lo && signed(ch) <= hi) hit = true;
+          } else if (p[pi] === ch) {
+            hit = true;
           }
+          pi++;
         }
         if (hit === negate) return false;
-        pi = j + 1;
-        ti++;
-        continue;
+        si++;
+      } else {
+        if (c === 0x5c /* \ */ && p.length - pi >= 2) pi++;
+        if (p[pi] !== s[si]) return false;
+        si++;
       }
-      if (c === "\\" && pi + 1 < p.length) pi++;
-      if (p[pi] !== t[ti]) return false;
       pi++;
-      ti++;
+      if (si === s.length) {
+        while (pi < p.length && p[pi] === 0x2a) pi++;
+        break;
+      }
     }
-    return ti === t.length;
+    return pi >= p.length && si === s.length;
   };
-  return match(0, 0);
+  return match(0, 0, 0);
 }
 
 /** Escapes glob metacharacters so a literal name can sit inside a pattern. */

@@ -14,6 +14,16 @@ RESP3 sets') elements in any order, at any depth (KEYS, SCAN, SMEMBERS). `!sleep
 COMMAND` sends the command N times with `{i}` replaced by 1..N (to build long streams); `{x*N}` anywhere
 stands for N `x`s. Each file runs on one fresh connection per server, after FLUSHALL. Standard library
 only.
+
+`!send COMMAND` sends a command and reads no reply (after CLIENT REPLY OFF / SKIP: the next compared
+reply proves nothing else came). A line ending in `#info` compares an INFO reply's lines in any order
+with the timings (`usec=`, `usec_per_call=`) masked.
+
+Subscribing: `!listen COMMAND` (e.g. `!listen PSUBSCRIBE __key*__:*`, `!listen SUBSCRIBE a b`) opens a
+second connection on each server, sends the command there and compares its confirmations. From then on,
+after every command of the file, the pushes that listener received are compared too (collected up to the
+reply to a PING sent on the listener, which comes after every push already due). `!listen RESP3 COMMAND`
+says HELLO 3 first. `!unlisten` closes it.
 """
 import os, re, shlex, socket, subprocess, sys, tempfile, time
 
@@ -68,6 +78,50 @@ class Conn:
     def call(self, args):
         self.sock.sendall(encode(args))
         return self.reply()
+
+
+def is_pong(reply):
+    """The reply to PING on a subscribed connection: RESP2's ["pong", ""], RESP3's +PONG."""
+    kind, value = reply
+    if kind == "+":
+        return value == "PONG"
+    return kind == "*" and value is not None and len(value) == 2 and value[0] == ("$", b"pong")
+
+
+class Listener:
+    """A subscribed connection: what it was pushed between two points of the file."""
+
+    def __init__(self, port, args):
+        self.conn = Conn(port)
+        self.resp3 = args[0].upper() == "RESP3"
+        if self.resp3:
+            args = args[1:]
+            self.conn.call(["HELLO", "3"])
+        self.conn.sock.sendall(encode(args))
+        self.first = self.pushes()
+
+    def pushes(self):
+        self.conn.sock.sendall(encode(["PING"]))
+        out = []
+        while True:
+            r = self.conn.reply()
+            if is_pong(r):
+                return out
+            out.append(r)
+
+    def close(self):
+        self.conn.sock.close()
+
+
+def info_lines(reply):
+    """An INFO reply as a sorted list of lines, timings masked (commandstats' usec fields)."""
+    kind, value = reply
+    if kind not in ("$", "=") or value is None:
+        return reply
+    text = value.decode(errors="replace")
+    text = re.sub(r"usec=\d+", "usec=*", text)
+    text = re.sub(r"usec_per_call=[\d.]+", "usec_per_call=*", text)
+    return sorted(line for line in text.split("\r\n") if line)
 
 
 def shape(reply):
@@ -170,12 +224,48 @@ def main():
             a, b = Conn(ref_port), Conn(test_port)
             a.call(["FLUSHALL"]), b.call(["FLUSHALL"])
             passed = 0
+            listeners = None
+
+            def compare_pushes(lineno, line):
+                nonlocal passed, failures
+                if listeners is None:
+                    return
+                pa, pb = listeners[0].pushes(), listeners[1].pushes()
+                if pa == pb:
+                    passed += len(pa)
+                else:
+                    failures += 1
+                    print("%s:%d: pushes after %s\n  redis:  %r\n  herald: %r" % (path, lineno, line, pa, pb))
+
             for lineno, raw in enumerate(open(path), 1):
                 line = raw.strip()
                 if not line or line.startswith("#"):
                     continue
                 if line.startswith("!sleep"):
                     time.sleep(float(line.split()[1]))
+                    continue
+                if line.startswith("!listen "):
+                    if listeners:
+                        for l in listeners:
+                            l.close()
+                    args = shlex.split(line.split(" ", 1)[1])
+                    listeners = (Listener(ref_port, args), Listener(test_port, args))
+                    if listeners[0].first == listeners[1].first:
+                        passed += 1
+                    else:
+                        failures += 1
+                        print("%s:%d: %s\n  redis:  %r\n  herald: %r" % (path, lineno, line, listeners[0].first, listeners[1].first))
+                    continue
+                if line == "!unlisten":
+                    for l in listeners or ():
+                        l.close()
+                    listeners = None
+                    continue
+                if line.startswith("!send "):
+                    args = shlex.split(line.split(" ", 1)[1])
+                    # Pushes are compared after the next command with a reply: only a reply says
+                    # the server has handled what was sent.
+                    a.sock.sendall(encode(args)), b.sock.sendall(encode(args))
                     continue
                 line = re.sub(r"\{x\*(\d+)\}", lambda m: "x" * int(m.group(1)), line)
                 if line.startswith("!repeat"):
@@ -188,10 +278,11 @@ def main():
                         else:
                             failures += 1
                             print("%s:%d: %s (i=%d)\n  redis:  %r\n  herald: %r" % (path, lineno, command, i, ra, rb))
+                        compare_pushes(lineno, command)
                     continue
                 loose, unordered, shaped = line.endswith("#~"), line.endswith("#set"), line.endswith("#shape")
-                drawn = line.endswith("#random")
-                if loose or unordered or shaped or drawn:
+                drawn, stats = line.endswith("#random"), line.endswith("#info")
+                if loose or unordered or shaped or drawn or stats:
                     line = line.rsplit("#", 1)[0]
                 args = shlex.split(line)
                 ra, rb = a.call(args), b.call(args)
@@ -203,6 +294,9 @@ def main():
                     same = kinds(ra) == kinds(rb)
                 elif unordered:
                     same = unordered_form(ra) == unordered_form(rb)
+                elif stats:
+                    ra, rb = info_lines(ra), info_lines(rb)
+                    same = ra == rb
                 else:
                     same = ra == rb
                 if same:
@@ -210,7 +304,10 @@ def main():
                 else:
                     failures += 1
                     print("%s:%d: %s\n  redis:  %r\n  herald: %r" % (path, lineno, line, ra, rb))
-            print("%s: %d commands match" % (path, passed))
+                compare_pushes(lineno, line)
+            for l in listeners or ():
+                l.close()
+            print("%s: %d replies and pushes match" % (path, passed))
     finally:
         stop()
     if failures:

@@ -52,6 +52,20 @@ wait_for_text() {
   fail "'$2' never appeared in $1: $(cat "$1" 2>/dev/null)"
 }
 
+# wait_blocked CMD: waits until the broker reports exactly one client blocked (INFO blocked_clients) and a
+# client whose current command is CMD (CLIENT LIST cmd=), so a check proves the command blocked before
+# another client wakes it.
+wait_blocked() {
+  for _ in $(seq 1 200); do
+    if cli INFO clients | tr -d '\r' | grep -qx 'blocked_clients:1' && cli CLIENT LIST | grep -q " cmd=$1 "; then
+      echo "ok - $1 is blocked"
+      return 0
+    fi
+    sleep 0.05
+  done
+  fail "$1 never blocked: $(cli INFO clients | grep blocked) $(cli CLIENT LIST)"
+}
+
 stop_herald() {
   kill -TERM "$HERALD_PID"
   for _ in $(seq 1 100); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The domains end to end with redis-cli: blackboard, bulletin, jobs, mailboxes, streams, lists, each
-# through the built binary, with blocking commands woken by another redis-cli.
+# through the built binary, with blocking commands woken by another redis-cli once the broker reports them
+# blocked (wait_blocked: INFO blocked_clients and CLIENT LIST).
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 
@@ -20,7 +21,7 @@ grep -q '"value":"token"' "$WORK/bb.txt" || fail "the expire event carries the v
 echo "ok - blackboard expire event with its value"
 kill "$WATCHER"
 (cli BB.WAIT wf result TIMEOUT 5000 >"$WORK/wait.txt") &
-sleep 0.2
+wait_blocked bb.wait
 cli BB.SET wf result done >/dev/null
 wait_for_text "$WORK/wait.txt" "done"
 echo "ok - BB.WAIT woken by another client"
@@ -35,7 +36,7 @@ expect "remove with the token" "1" "$(cli BL.REMOVE requests "$id" "$token")"
 
 # Jobs: a worker blocked in JOB.CLAIM is woken by a submit; the result comes back through JOB.RESULT.
 (cli JOB.CLAIM render BLOCK 5000 >"$WORK/claim.txt") &
-sleep 0.2
+wait_blocked job.claim
 job=$(cli JOB.SUBMIT render '{"page": 3}')
 wait_for_text "$WORK/claim.txt" "token"
 jtoken=$(grep -A1 '^token$' "$WORK/claim.txt" | tail -1)
@@ -46,7 +47,7 @@ expect "stale token refused" "LEASE" "$(cli JOB.COMPLETE "$job" "$jtoken" again 
 
 # Mailboxes and streams.
 (cli MSG.RECV order-7 approval TIMEOUT 5000 >"$WORK/msg.txt") &
-sleep 0.2
+wait_blocked msg.recv
 cli MSG.SEND order-7 approval approved >/dev/null
 wait_for_text "$WORK/msg.txt" "approved"
 echo "ok - MSG.RECV woken by MSG.SEND"
@@ -59,7 +60,7 @@ echo "ok - STREAM.READ from an offset"
 
 # Lists: BLPOP woken by RPUSH.
 (cli BLPOP queue 5 >"$WORK/blpop.txt") &
-sleep 0.2
+wait_blocked blpop
 cli RPUSH queue job-1 >/dev/null
 wait_for_text "$WORK/blpop.txt" "job-1"
 echo "ok - BLPOP woken by RPUSH"

@@ -98,7 +98,8 @@ impl Cx<'_> {
         if self.in_exec {
             return on_timeout.into();
         }
-        let (id, rx) = self.state().blocking.block(keys, attempt);
+        let client = self.session.id();
+        let (id, rx) = self.state().blocking.block(client, keys, attempt);
         let deadline = timeout.map(|t| Instant::now() + t);
         Outcome::Block(Blocked { id, rx, deadline, on_timeout })
     }

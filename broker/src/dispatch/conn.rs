@@ -97,14 +97,11 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
     }
     let mut replies = Vec::with_capacity(multi.queue.len());
     cx.in_exec = true;
-    for (_, parsed) in multi.queue {
-        match parsed {
-            Err(e) => replies.push(Reply::Error(e)),
-            Ok(cmd) => match super::execute(cmd, cx) {
-                Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
-                Outcome::Replies(rs) => replies.extend(rs),
-                Outcome::Block(_) => unreachable!("nothing blocks inside EXEC"),
-            },
+    for (spec, parsed) in multi.queue {
+        match super::run(spec, parsed, cx) {
+            Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
+            Outcome::Replies(rs) => replies.extend(rs),
+            Outcome::Block(_) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
         }
     }
     cx.in_exec = false;
@@ -208,6 +205,27 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.session.client.activity().no_evict = on;
             Ok(Reply::ok())
         }
+        ConnCommand::ClientReply(mode) => {
+            cx.session.set_reply_mode(mode);
+            Ok(Reply::ok())
+        }
+        ConnCommand::ClientUnblock { id, error } => {
+            let error = error.then(|| Reply::Error(CommandError::fixed("UNBLOCKED client unblocked via CLIENT UNBLOCK")));
+            let unblocked = u64::try_from(id).is_ok_and(|id| cx.state().blocking.unblock(id, error));
+            Ok(Reply::Int(i64::from(unblocked)))
+        }
+        ConnCommand::ClientPause { ms, all } => {
+            cx.broker.pause.pause(tokio::time::Instant::now() + std::time::Duration::from_millis(ms), all);
+            Ok(Reply::ok())
+        }
+        ConnCommand::ClientUnpause => {
+            cx.broker.pause.unpause();
+            Ok(Reply::ok())
+        }
+        ConnCommand::ClientNoTouch(on) => {
+            cx.session.no_touch = on;
+            Ok(Reply::ok())
+        }
         ConnCommand::ClientHelp => Ok(server::help(
             "CLIENT",
             &[
@@ -225,10 +243,20 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
                 "    Return information about client connections. Options: TYPE, ID.",
                 "NO-EVICT (ON|OFF)",
                 "    Protect current client connection from eviction.",
+                "NO-TOUCH (ON|OFF)",
+                "    Will not touch LRU/LFU stats when this mode is on.",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
                 "SETINFO <option> <value>",
                 "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
                 "SETNAME <name>",
                 "    Assign the name <name> to the current connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
+                "UNPAUSE",
+                "    Stop the current client pause, resuming traffic.",
             ],
         )),
         ConnCommand::CommandAll => Ok(server::command_info_all()),

@@ -12,6 +12,9 @@ use crate::alloc::{allocated_bytes, resident_bytes};
 use crate::pubsub::ChannelKind;
 
 const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
+/// `all` and `everything`: the default sections plus the per-command and per-error ones, in Redis's order.
+const ALL_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats", "keyspace"];
 
 fn human(bytes: usize) -> String {
     let b = bytes as f64;
@@ -95,7 +98,8 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
             );
         }
         "clients" => {
-            let blocked = cx.state().blocking.len();
+            // Blocked in a command, or held by CLIENT PAUSE: Redis counts both.
+            let blocked = cx.state().blocking.len() + cx.broker.pause.waiting();
             let _ = write!(
                 out,
                 "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
@@ -122,7 +126,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
             let hub = &b.hub.stats;
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nherald_pubsub_messages:{}\r\nherald_pubsub_deliveries:{}\r\nherald_pubsub_dropped:{}\r\nherald_output_limit_disconnects:{}\r\nherald_protocol_errors:{}\r\nherald_idle_disconnects:{}\r\nherald_killed_clients:{}\r\nherald_msg_replies_dropped:{}\r\nherald_msg_requests_expired:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nherald_pubsub_messages:{}\r\nherald_pubsub_deliveries:{}\r\nherald_pubsub_dropped:{}\r\nherald_output_limit_disconnects:{}\r\nherald_protocol_errors:{}\r\nherald_idle_disconnects:{}\r\nherald_killed_clients:{}\r\nherald_msg_replies_dropped:{}\r\nherald_msg_requests_expired:{}\r\n",
                 stat(&b.stats.connections_received),
                 stat(&b.stats.commands_processed),
                 stat(&b.stats.net_input_bytes),
@@ -134,6 +138,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 b.hub.channel_count(ChannelKind::Plain),
                 b.hub.pattern_count(),
                 b.hub.channel_count(ChannelKind::Shard),
+                b.commands.total_error_replies(),
                 stat(&hub.messages_published),
                 stat(&hub.deliveries),
                 stat(&hub.dropped),
@@ -164,6 +169,8 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.volatile_len(), db.average_ttl(now));
             }
         }
+        "commandstats" => cx.broker.commands.render_commands(out),
+        "errorstats" => cx.broker.commands.render_errors(out),
         _ => {}
     }
 }
@@ -177,7 +184,8 @@ pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
     for r in requested {
         let r = String::from_utf8_lossy(r).to_ascii_lowercase();
         match r.as_str() {
-            "default" | "all" | "everything" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "default" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => names.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
             _ => names.push(r),
         }
     }
@@ -185,7 +193,7 @@ pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
     names.retain(|n| seen.insert(n.clone()));
     let mut out = String::new();
     for name in &names {
-        if !out.is_empty() && DEFAULT_SECTIONS.contains(&name.as_str()) {
+        if !out.is_empty() && ALL_SECTIONS.contains(&name.as_str()) {
             out.push_str("\r\n");
         }
         section(&mut out, name, cx);

@@ -45,6 +45,9 @@ pub enum Outcome {
     Close(Reply),
     /// Wait, then send what the wait produces (blocking commands).
     Block(Blocked),
+    /// CLIENT PAUSE holds this request: wait for the pause to end (`Broker::pause`), then hand it to
+    /// [`handle`] again.
+    Paused(Request),
 }
 
 pub use block::Blocked;
@@ -114,7 +117,8 @@ impl<'a> Cx<'a> {
     pub fn state(&mut self) -> &mut State {
         let broker = self.broker;
         if self.guard.is_none() {
-            let guard = broker.lock();
+            let mut guard = broker.lock();
+            guard.keyspace.no_touch = self.session.no_touch;
             if let Some(p) = &broker.persist {
                 p.begin_batch();
                 self.lsn_at_lock = p.lsn();
@@ -160,47 +164,63 @@ impl Drop for Cx<'_> {
 
 /// Handles one request from a session.
 pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
-    let spec = match command::lookup(&req) {
+    let spec = match command::lookup_known(&req) {
         Ok(spec) => spec,
-        Err(e) => {
-            session.flag_transaction();
-            return e.into();
-        }
+        Err((e, spec)) => return reject(spec, e, session, broker),
     };
     if let Err(e) = authorize(spec, session, broker) {
-        session.flag_transaction();
-        return e.into();
+        return reject(Some(spec), e, session, broker);
     }
     if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
-        session.flag_transaction();
-        return CommandError::new(format!(
+        let e = CommandError::new(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
-        ))
-        .into();
+        ));
+        return reject(Some(spec), e, session, broker);
+    }
+    if broker.pause.is_on() && broker.pause.holds(spec, session.queued_writes()) {
+        return Outcome::Paused(req);
     }
     if spec.has(flags::WRITE)
         && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
     {
-        session.flag_transaction();
-        return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
+        return reject(Some(spec), CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")), session, broker);
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
         if spec.has(flags::NO_MULTI) {
-            session.flag_transaction();
-            return CommandError::fixed("ERR Command not allowed inside a transaction").into();
+            return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
         }
         session.queue((spec, command::parse(spec, req)));
         return Reply::status("QUEUED").into();
     }
-    let cmd = match command::parse(spec, req) {
-        Ok(cmd) => cmd,
-        Err(e) => return e.into(),
-    };
     let mut cx = Cx::new(broker, session);
-    execute(cmd, &mut cx)
+    run(spec, command::parse(spec, req), &mut cx)
+}
+
+/// A request refused before it runs: counted (the command's `rejected_calls`, the error's code), and
+/// an open transaction is flagged to abort, as Redis's `rejectCommand` does.
+fn reject(spec: Option<&'static CommandSpec>, e: CommandError, session: &mut Session, broker: &Broker) -> Outcome {
+    session.flag_transaction();
+    broker.commands.rejected(spec, &e.0);
+    e.into()
+}
+
+/// Runs a parsed command (or answers its parse error, which Redis reports from inside the command) and
+/// counts it for INFO commandstats: the one place every command that runs passes, EXEC's included.
+pub fn run(spec: &'static CommandSpec, parsed: Result<Command, CommandError>, cx: &mut Cx<'_>) -> Outcome {
+    let started = std::time::Instant::now();
+    let outcome = match parsed {
+        Ok(cmd) => execute(cmd, cx),
+        Err(e) => e.into(),
+    };
+    let error = match &outcome {
+        Outcome::Reply(Reply::Error(e)) => Some(&*e.0),
+        _ => None,
+    };
+    cx.broker.commands.called(spec, started.elapsed(), error);
+    outcome
 }
 
 /// The permission check point: every command from every transport passes here before it runs.

@@ -13,7 +13,7 @@ use crate::persist::Fsync;
 use crate::pubsub::OverflowPolicy;
 
 /// The Redis version Herald's command set corresponds to (HELLO, INFO `redis_version`).
-pub const REDIS_VERSION: &str = "7.2.0";
+pub const REDIS_VERSION: &str = "7.0.15";
 
 /// A HELP reply in Redis's shape: a header, the lines, then HELP itself, all as status lines.
 pub fn help(command: &str, lines: &[&str]) -> Reply {
@@ -338,5 +338,6 @@ fn apply_outbox_limits(broker: &Broker) {
 pub fn reset_stats(cx: &mut Cx<'_>) {
     cx.broker.stats.reset();
     cx.broker.latency.reset();
+    cx.broker.commands.reset();
     cx.state().keyspace.stats = Default::default();
 }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_protocol::command::{Command, CommandSpec};
+use herald_protocol::command::{Command, CommandSpec, ReplyMode};
 use herald_protocol::{CommandError, Encoding, Protocol};
 
 use crate::clients::ClientHandle;
@@ -63,6 +63,14 @@ pub struct Session {
     last_command: Option<&'static CommandSpec>,
     /// Commands of each family in the batch under way, for the latency histograms (`latency.rs`).
     pub batch_families: crate::latency::BatchCounts,
+    /// CLIENT REPLY: whether replies are sent (pushes always are, as Redis 7.0 sends subscribe
+    /// confirmations and messages to a client whose replies are off).
+    pub reply_mode: ReplyMode,
+    /// The reply to the request being handled is not sent (replies off, or skipped). Set by
+    /// [`Session::begin_request`] and by CLIENT REPLY itself; read by the connection.
+    pub muted: bool,
+    /// CLIENT NO-TOUCH: this client's reads leave keys' access times (OBJECT IDLETIME) alone.
+    pub no_touch: bool,
 }
 
 impl Session {
@@ -79,6 +87,9 @@ impl Session {
             commit_lsn: 0,
             last_command: None,
             batch_families: [0; crate::latency::FAMILIES],
+            reply_mode: ReplyMode::On,
+            muted: false,
+            no_touch: false,
         }
     }
 
@@ -150,11 +161,33 @@ impl Session {
         multi
     }
 
+    /// Whether the open transaction queued a command that writes or is propagated (CLIENT PAUSE WRITE
+    /// holds its EXEC).
+    pub fn queued_writes(&self) -> bool {
+        use herald_protocol::command::flags;
+        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, _)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
+    }
+
     /// Marks an open transaction as failed (a queue-time error): EXEC will abort.
     pub fn flag_transaction(&mut self) {
         if let Some(m) = &mut self.multi {
             m.failed = true;
         }
+    }
+
+    /// A request arrives: whether its reply is sent follows CLIENT REPLY (a skip covers one request).
+    #[inline]
+    pub fn begin_request(&mut self) {
+        self.muted = self.reply_mode != ReplyMode::On;
+        if self.reply_mode == ReplyMode::Skip {
+            self.reply_mode = ReplyMode::On;
+        }
+    }
+
+    /// CLIENT REPLY: OFF and SKIP take effect at once (their own reply is not sent), ON answers OK.
+    pub fn set_reply_mode(&mut self, mode: ReplyMode) {
+        self.reply_mode = mode;
+        self.muted = mode != ReplyMode::On;
     }
 
     /// Notes the command about to run for CLIENT LIST (`cmd`, `idle`) and the idle timeout. The time

@@ -18,6 +18,10 @@ use super::conn::{self, Decoded, End, Malformed, Profile, Stream, Undecodable, W
 use crate::broker::Broker;
 use crate::clients::Transport;
 
+/// The channel of the drop-oldest `lagged` notice over RESP: `message`, this channel, the number of
+/// pushes discarded (as text). Clients should not publish on it: the `__herald__:` prefix is Herald's.
+pub const LAGGED_CHANNEL: &str = "__herald__:lagged";
+
 /// Read buffer growth: start small (idle connections stay cheap), grow for big requests.
 const READ_CHUNK: usize = 4 * 1024;
 const READ_CHUNK_MAX: usize = 64 * 1024;
@@ -124,8 +128,12 @@ impl<S: Stream> Wire for RespWire<S> {
         out.extend_from_slice(frame);
     }
 
+    /// drop-oldest's notice as an ordinary message on the reserved channel [`LAGGED_CHANNEL`], the
+    /// count as its payload: every Redis client's pub-sub reader parses a three-element `message` push
+    /// (a two-element `lagged` frame made redis-py raise), and Herald's clients read the count from it.
     fn encode_lagged(&mut self, lost: u64, encoding: Encoding, out: &mut BytesMut) {
-        resp::encode(&Reply::Push(vec![Reply::text("lagged"), Reply::Int(lost as i64)]), encoding.resp(), out);
+        let notice = vec![Reply::text("message"), Reply::text(LAGGED_CHANNEL), Reply::Bulk(lost.to_string().into())];
+        resp::encode(&Reply::Push(notice), encoding.resp(), out);
     }
 
     /// Redis answers a protocol error once, then closes (except for the query buffer limit).

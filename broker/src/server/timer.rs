@@ -39,6 +39,12 @@ pub async fn run(broker: Arc<Broker>) {
 fn run_batch(broker: &Broker) -> Option<Option<u64>> {
     let mut state = broker.lock();
     let now = broker.clock.now_ms();
+    // Nothing expires while clients are paused (CLIENT PAUSE), as in Redis: the timer looks again at
+    // its next tick.
+    if broker.pause.freezes_expiry() {
+        state.settle(now);
+        return Some(None);
+    }
     if state.run_due(now, BATCH) >= BATCH {
         state.settle(now);
         return None;

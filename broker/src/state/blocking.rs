@@ -17,6 +17,8 @@ pub use crate::engine::wait::WaitKey;
 pub type Attempt = Box<dyn FnMut(&mut State, u64) -> Option<Reply> + Send>;
 
 struct Blocker {
+    /// The blocked connection's client id (CLIENT UNBLOCK names it).
+    client: u64,
     keys: Vec<WaitKey>,
     attempt: Attempt,
     tx: oneshot::Sender<Reply>,
@@ -41,8 +43,8 @@ fn domain_of(keys: &[WaitKey]) -> Option<&'static str> {
 }
 
 impl Blocking {
-    /// Registers a waiter; its reply arrives on the receiver.
-    pub fn block(&mut self, keys: Vec<WaitKey>, attempt: Attempt) -> (u64, oneshot::Receiver<Reply>) {
+    /// Registers a waiter for client `client`; its reply arrives on the receiver.
+    pub fn block(&mut self, client: u64, keys: Vec<WaitKey>, attempt: Attempt) -> (u64, oneshot::Receiver<Reply>) {
         self.next_id += 1;
         let id = self.next_id;
         for key in &keys {
@@ -52,7 +54,7 @@ impl Blocking {
             *self.per_domain.entry(domain).or_default() += 1;
         }
         let (tx, rx) = oneshot::channel();
-        self.blockers.insert(id, Blocker { keys, attempt, tx });
+        self.blockers.insert(id, Blocker { client, keys, attempt, tx });
         (id, rx)
     }
 
@@ -86,6 +88,18 @@ impl Blocking {
                 }
             }
         }
+    }
+
+    /// CLIENT UNBLOCK: ends client `client`'s wait as if it timed out (the receiver closes: the
+    /// connection answers its timeout reply), or with `error`. False if the client is not blocked.
+    pub fn unblock(&mut self, client: u64, error: Option<Reply>) -> bool {
+        let Some(id) = self.blockers.iter().find(|(_, b)| b.client == client).map(|(id, _)| *id) else { return false };
+        let blocker = self.blockers.remove(&id).expect("found");
+        self.forget(id, &blocker.keys);
+        if let Some(reply) = error {
+            let _ = blocker.tx.send(reply);
+        }
+        true
     }
 
     /// Notes that `key` may satisfy waiters. Cheap when nobody waits on it.
@@ -159,12 +173,26 @@ mod tests {
         let k = WaitKey::Named { domain: "test", name: Bytes::from_static(b"k") };
         b.signal(k.clone());
         assert!(b.ready.is_empty());
-        let (id, _rx) = b.block(vec![k.clone()], Box::new(|_, _| None));
+        let (id, _rx) = b.block(7, vec![k.clone()], Box::new(|_, _| None));
         b.signal(k.clone());
         b.signal(k.clone());
         assert_eq!(b.ready.len(), 1);
         assert!(b.cancel(id));
         assert!(!b.cancel(id));
         assert!(!b.has_waiters(&k));
+    }
+
+    #[test]
+    fn unblock_ends_one_clients_wait() {
+        let mut b = Blocking::default();
+        let k = WaitKey::Named { domain: "test", name: Bytes::from_static(b"k") };
+        let (_, mut timed_out) = b.block(7, vec![k.clone()], Box::new(|_, _| None));
+        let (_, mut failed) = b.block(8, vec![k.clone()], Box::new(|_, _| None));
+        assert!(!b.unblock(9, None));
+        assert!(b.unblock(7, None));
+        assert!(timed_out.try_recv().is_err(), "closed without a reply: the connection answers its timeout reply");
+        assert!(b.unblock(8, Some(Reply::Int(1))));
+        assert_eq!(failed.try_recv().ok(), Some(Reply::Int(1)));
+        assert!(b.is_empty() && !b.has_waiters(&k));
     }
 }

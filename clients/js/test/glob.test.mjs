@@ -6,7 +6,8 @@ import { globMatch } from "../herald.js";
 
 test("globMatch: Redis's glob rules", () => {
   const cases = [
-    ["*", "", true],
+    // Redis's stringmatchlen never matches an empty text (the broker's KEYS * has its own shortcut).
+    ["*", "", false],
     ["*", "anything", true],
     ["task:*", "task:1", true],
     ["task:*", "tasks", false],
@@ -25,7 +26,17 @@ test("globMatch: Redis's glob rules", () => {
     ["*.log", "app.log", true],
     ["*a*b", "xxaxxb", true],
     ["*a*b", "xxaxxc", false],
-    ["caf?", "café", true],
+    // Bytes, not characters, as the broker and Redis match: é is two bytes in UTF-8.
+    ["caf?", "café", false],
+    ["caf??", "café", true],
+    [Uint8Array.of(0x63, 0x61, 0x66, 0xc3, 0x2a), "café", true], // é's first byte, then anything
+    ["caf*", "café", true],
+    ["[à-ü]", "é", false],
+    ["h[^e]llo", "h\u00e9llo", false],
+    ["h[^e]?llo", "h\u00e9llo", true],
+    ["a[", "a[", false],
+    ["a[b", "ab", true],
+    ["a*a*a*a*a*a*a*a*b", "a".repeat(60), false],
   ];
   for (const [pattern, text, expected] of cases) {
     assert.equal(globMatch(pattern, text), expected, `${pattern} ~ ${text}`);

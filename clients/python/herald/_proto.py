@@ -15,6 +15,10 @@ from typing import Any, Callable, Generator, Generic, TypeVar, Union
 
 T = TypeVar("T")
 
+#: The drop-oldest overflow notice arrives over RESP as ``["message", "__herald__:lagged", "<count>"]``,
+#: a message every Redis client library parses (the broker's ``server/resp.rs``).
+LAGGED_CHANNEL = b"__herald__:lagged"
+
 Arg = Union[str, bytes, int, float]
 
 
@@ -253,19 +257,19 @@ class ListenerCore:
             for reg in list(self.regs.get(key, ())):
                 if reg.ready_generation < self.generation:
                     ops.append(self._ready(reg))
-        elif kind == "message" and len(frame) >= 3:
-            ops.extend(self._deliver(("channel", bytes(frame[1])), bytes(frame[1]), frame[2]))
-        elif kind == "pmessage" and len(frame) >= 4:
-            ops.extend(self._deliver(("pattern", bytes(frame[1])), bytes(frame[2]), frame[3]))
-        elif kind == "lagged" and len(frame) >= 2:
+        elif kind == "message" and len(frame) >= 3 and bytes(frame[1]) == LAGGED_CHANNEL:
             seen: set[int] = set()
             for regs in list(self.regs.values()):
                 for reg in regs:
                     if id(reg.handler) not in seen:
                         seen.add(id(reg.handler))
-                        op = reg.handler.on_lagged(int(frame[1]))
+                        op = reg.handler.on_lagged(int(frame[2]))
                         if op is not None:
                             ops.append(op)
+        elif kind == "message" and len(frame) >= 3:
+            ops.extend(self._deliver(("channel", bytes(frame[1])), bytes(frame[1]), frame[2]))
+        elif kind == "pmessage" and len(frame) >= 4:
+            ops.extend(self._deliver(("pattern", bytes(frame[1])), bytes(frame[2]), frame[3]))
         return ops
 
     def _deliver(self, key: tuple[str, bytes], channel: bytes, data: Any) -> list[Op[None]]:

@@ -103,6 +103,25 @@ class Recorder(Handler):
         return None
 
 
+def test_listener_core_reads_the_brokers_lagged_notice() -> None:
+    """The broker's drop-oldest notice over RESP is a message on __herald__:lagged with the count as text;
+    each handler hears it once as on_lagged(count), and no subscription takes it for a message."""
+    lags: list[int] = []
+
+    class Lagging(Recorder):
+        def on_lagged(self, count: int):  # type: ignore[no-untyped-def]
+            lags.append(count)
+            return None
+
+    core = ListenerCore()
+    h = Lagging()
+    core.on_connect()
+    for name in (b"a", b"b"):
+        core.add(Registration("channel", name, h))
+    run_all(core.feed([b"message", b"__herald__:lagged", b"17"]))
+    assert lags == [17] and h.seen == []
+
+
 def run_all(ops: list) -> None:  # type: ignore[type-arg]
     for op in ops:
         for _ in op:

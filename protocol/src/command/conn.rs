@@ -25,6 +25,11 @@ pub enum ConnCommand {
     ClientKill(ClientKillFilter),
     ClientSetInfo { attr: Bytes, value: Bytes },
     ClientNoEvict(bool),
+    ClientReply(ReplyMode),
+    ClientUnblock { id: i64, error: bool },
+    ClientPause { ms: u64, all: bool },
+    ClientUnpause,
+    ClientNoTouch(bool),
     ClientHelp,
     CommandAll,
     CommandCount,
@@ -49,6 +54,16 @@ pub enum ConnCommand {
     Discard,
     Watch(Vec<Bytes>),
     Unwatch,
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: whether the connection's replies are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// The next command's reply is not sent, then replies are on again.
+    Skip,
 }
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
@@ -193,6 +208,58 @@ fn parse_on_off(mut a: Args) -> Result<bool, CommandError> {
     }
 }
 
+fn parse_client_reply(mut a: Args) -> Result<Command, CommandError> {
+    let v = a.next_bytes()?;
+    let mode = if is_word(&v, "ON") {
+        ReplyMode::On
+    } else if is_word(&v, "OFF") {
+        ReplyMode::Off
+    } else if is_word(&v, "SKIP") {
+        ReplyMode::Skip
+    } else {
+        return Err(CommandError::syntax());
+    };
+    ok(ConnCommand::ClientReply(mode))
+}
+
+/// Redis's answer to a CLIENT subcommand given more arguments than its forms take.
+fn too_many(sub: &str) -> CommandError {
+    CommandError::new(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."))
+}
+
+/// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`.
+fn parse_client_unblock(mut a: Args) -> Result<Command, CommandError> {
+    if a.remaining() > 2 {
+        return Err(too_many("UNBLOCK"));
+    }
+    let id = a.next_i64()?;
+    let error = match a.next_opt() {
+        None => false,
+        Some(r) if is_word(&r, "TIMEOUT") && a.remaining() == 0 => false,
+        Some(r) if is_word(&r, "ERROR") && a.remaining() == 0 => true,
+        Some(_) => return Err(CommandError::fixed("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    ok(ConnCommand::ClientUnblock { id, error })
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`.
+fn parse_client_pause(mut a: Args) -> Result<Command, CommandError> {
+    if a.remaining() > 2 {
+        return Err(too_many("PAUSE"));
+    }
+    let ms = parse_i64(&a.next_bytes()?).ok_or(CommandError::fixed("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CommandError::fixed("ERR timeout is negative"));
+    }
+    let all = match a.next_opt() {
+        None => true,
+        Some(m) if is_word(&m, "ALL") && a.remaining() == 0 => true,
+        Some(m) if is_word(&m, "WRITE") && a.remaining() == 0 => false,
+        Some(_) => return Err(CommandError::fixed("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    ok(ConnCommand::ClientPause { ms: ms as u64, all })
+}
+
 fn parse_config_set(mut a: Args) -> Result<Command, CommandError> {
     if !a.remaining().is_multiple_of(2) {
         return Err(CommandError::arity("config|set"));
@@ -295,6 +362,56 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "7.0.0",
         "Sets the client eviction mode of the connection.",
         |a| ok(ConnCommand::ClientNoEvict(parse_on_off(a)?))
+    ),
+    spec!(
+        "client|reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "3.2.0",
+        "Instructs the server whether to reply to commands.",
+        parse_client_reply
+    ),
+    spec!(
+        "client|unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+        parse_client_unblock
+    ),
+    spec!(
+        "client|pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "3.0.0",
+        "Suspends commands processing.",
+        parse_client_pause
+    ),
+    spec!(
+        "client|unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "6.2.0",
+        "Resumes processing commands from paused clients.",
+        |_| ok(ConnCommand::ClientUnpause)
+    ),
+    spec!(
+        "client|no-touch",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        Connection,
+        "7.2.0",
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        |a| ok(ConnCommand::ClientNoTouch(parse_on_off(a)?))
     ),
     spec!(
         "client|help",

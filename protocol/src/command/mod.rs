@@ -29,7 +29,7 @@ mod zsets;
 
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
-pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
+pub use conn::{ClientKillFilter, ConnCommand, HelloArgs, ReplyMode};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
@@ -43,7 +43,7 @@ pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
-pub use table::{all_specs, find};
+pub use table::{all_specs, find, indexed_specs, spec_count, spec_index};
 pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 
@@ -138,6 +138,8 @@ pub mod flags {
     pub const DANGEROUS: u32 = 1 << 14;
     /// Its keys are found from its arguments (`numkeys key ...`), not by position (ZUNION, LMPOP).
     pub const MOVABLE_KEYS: u32 = 1 << 15;
+    /// Not a write, but propagated to replicas (PUBLISH): CLIENT PAUSE WRITE holds it too.
+    pub const MAY_REPLICATE: u32 = 1 << 16;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -152,6 +154,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
     ];
@@ -304,10 +307,16 @@ impl CommandSpec {
 /// Finds the spec for a request and checks its arity: the checks Redis makes before queueing a command
 /// in MULTI (a failure here aborts the transaction with EXECABORT).
 pub fn lookup(req: &Request) -> Result<&'static CommandSpec, CommandError> {
+    lookup_known(req).map_err(|(e, _)| e)
+}
+
+/// [`lookup`], with the command a refusal is about when it is known (an arity error: Redis counts it in
+/// the command's `rejected_calls`).
+pub fn lookup_known(req: &Request) -> Result<&'static CommandSpec, (CommandError, Option<&'static CommandSpec>)> {
     let parts = req.parts();
     let Some(spec) = find(req.name()) else {
         let rest = parts.get(1..).unwrap_or(&[]);
-        return Err(CommandError::unknown_command(req.name(), rest));
+        return Err((CommandError::unknown_command(req.name(), rest), None));
     };
     let spec = if spec.subcommands.is_empty() || parts.len() == 1 {
         spec
@@ -317,12 +326,12 @@ pub fn lookup(req: &Request) -> Result<&'static CommandSpec, CommandError> {
             Some(s) => s,
             None => {
                 let typed = String::from_utf8_lossy(req.name()).into_owned();
-                return Err(CommandError::unknown_subcommand(&typed, sub));
+                return Err((CommandError::unknown_subcommand(&typed, sub), None));
             }
         }
     };
     if !spec.arity_ok(parts.len()) {
-        return Err(CommandError::arity(spec.name));
+        return Err((CommandError::arity(spec.name), Some(spec)));
     }
     Ok(spec)
 }

@@ -117,14 +117,23 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("sunsubscribe", -1, SUB, keys(1, -1, 1), PubSub, "7.0.0", "Stops listening to messages posted to shard channels.", |a| ok(
         PubSubCommand::SUnsubscribe(a.rest())
     )),
-    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST, NO_KEYS, PubSub, "2.0.0", "Posts a message to a channel.", |a| {
+    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, NO_KEYS, PubSub, "2.0.0", "Posts a message to a channel.", |a| {
         let (channel, message) = message(a)?;
         ok(PubSubCommand::Publish { channel, message })
     }),
-    spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST, keys(1, 1, 1), PubSub, "7.0.0", "Post a message to a shard channel.", |a| {
-        let (channel, message) = message(a)?;
-        ok(PubSubCommand::SPublish { channel, message })
-    }),
+    spec!(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        keys(1, 1, 1),
+        PubSub,
+        "7.0.0",
+        "Post a message to a shard channel.",
+        |a| {
+            let (channel, message) = message(a)?;
+            ok(PubSubCommand::SPublish { channel, message })
+        }
+    ),
     CommandSpec {
         subcommands: PUBSUB_SUBS,
         ..spec!("pubsub", -2, 0, NO_KEYS, PubSub, "2.8.0", "A container for Pub/Sub commands.", container)

@@ -6,8 +6,10 @@ use std::sync::LazyLock;
 
 use super::CommandSpec;
 
-/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`.
-const TABLES: &[&[CommandSpec]] = &[
+/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`. A `static`, not a
+/// `const`: every spec then has one address, which [`spec_index`] relies on (each use of a `const` may
+/// make its own copy of the tables).
+static TABLES: &[&[CommandSpec]] = &[
     super::conn::SPECS,
     super::keys::SPECS,
     super::strings::SPECS,
@@ -57,6 +59,52 @@ static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
     map
 });
 
+/// Every spec, subcommands included, in one order: a spec's position here is its [`spec_index`]. The
+/// top-level tables come first, then each subcommand table, so every table is one contiguous run.
+static INDEXED: LazyLock<Vec<&'static CommandSpec>> =
+    LazyLock::new(|| all_specs().chain(all_specs().flat_map(|s| s.subcommands.iter())).collect());
+
+/// The address ranges of the tables (domain tables and subcommand tables), sorted, each with the index
+/// of its first spec: a spec's index from its address, without hashing.
+static RANGES: LazyLock<Vec<(usize, usize, usize)>> = LazyLock::new(|| {
+    let mut tables: Vec<&'static [CommandSpec]> = TABLES.to_vec();
+    tables.extend(all_specs().map(|s| s.subcommands).filter(|t| !t.is_empty()));
+    let mut ranges: Vec<(usize, usize, usize)> = tables
+        .iter()
+        .map(|t| {
+            let first = INDEXED.iter().position(|s| std::ptr::eq(*s, &t[0])).expect("indexed");
+            (t.as_ptr() as usize, t.as_ptr() as usize + std::mem::size_of_val(*t), first)
+        })
+        .collect();
+    ranges.sort_unstable();
+    ranges
+});
+
+/// How many specs there are, subcommands included (the size of a per-command array).
+pub fn spec_count() -> usize {
+    INDEXED.len()
+}
+
+/// Every spec, subcommands included, in [`spec_index`] order.
+pub fn indexed_specs() -> &'static [&'static CommandSpec] {
+    &INDEXED
+}
+
+/// A dense index for a spec from the tables (0..[`spec_count`]), for per-command counters.
+#[inline]
+pub fn spec_index(spec: &'static CommandSpec) -> usize {
+    let at = spec as *const CommandSpec as usize;
+    let ranges = &*RANGES;
+    let i = ranges.partition_point(|r| r.0 <= at).saturating_sub(1);
+    let (start, end, first) = ranges[i];
+    if (start..end).contains(&at) {
+        first + (at - start) / std::mem::size_of::<CommandSpec>()
+    } else {
+        // A spec that is not one of the tables' own (a copy): found by name, never a wrong counter.
+        INDEXED.iter().position(|s| s.name == spec.name).expect("every spec has a name in the tables")
+    }
+}
+
 /// Top-level commands (subcommands are reached through their container).
 pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
     TABLES.iter().flat_map(|t| t.iter())
@@ -91,6 +139,9 @@ mod tests {
             }
         }
         assert!(find(b"GeT").is_some());
+        for (i, spec) in indexed_specs().iter().enumerate() {
+            assert_eq!(spec_index(spec), i, "{}", spec.name);
+        }
         assert!(find(b"nope").is_none());
     }
 }

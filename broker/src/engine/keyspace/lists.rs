@@ -289,13 +289,21 @@ impl Keyspace {
     /// LMOVE: pops from one end of `source`, pushes to an end of `destination`; `Ok(None)` when the
     /// source is empty. The destination's type is checked before anything moves.
     pub fn lmove(&mut self, db: usize, source: &[u8], destination: &[u8], from: End, to: End, now: u64) -> Result<Option<Bytes>, Error> {
-        if self.list(db, source, now)?.is_none_or(|l| l.is_empty()) {
-            return Ok(None);
-        }
+        let element = match self.list(db, source, now)? {
+            Some(list) if !list.is_empty() => match from {
+                End::Left => list.front(),
+                End::Right => list.back(),
+            }
+            .expect("not empty")
+            .clone(),
+            _ => return Ok(None),
+        };
         self.list(db, destination, now)?;
-        let Some(mut items) = self.pop(db, source, from, 1, now)? else { return Ok(None) };
-        let element = items.pop().expect("source was not empty");
+        // Redis's order, which its keyspace notifications show: the destination's push first, then the
+        // source's pop (and its `del` if that emptied it). Pushing a copy before popping the original
+        // gives the same list when source and destination are one key (a rotation).
         self.push(db, destination, to, std::slice::from_ref(&element), false, now)?;
+        self.pop(db, source, from, 1, now)?;
         Ok(Some(element))
     }
 }

@@ -134,6 +134,9 @@ pub struct Keyspace {
     /// Whether any client is blocked (set by `State::settle`): only then do stream appends, and the
     /// removal or replacement of keys (XREADGROUP fails when its stream goes), signal the key.
     key_waiting: bool,
+    /// The running command's client asked CLIENT NO-TOUCH: its reads leave access times alone (set by
+    /// dispatch each time it takes the lock).
+    pub no_touch: bool,
 }
 
 impl Keyspace {
@@ -146,6 +149,7 @@ impl Keyspace {
             journals,
             scopes: HashMap::new(),
             bb_waiting: false,
+            no_touch: false,
             watches: watch::Watches::new(settings.databases),
             settings,
             sink,
@@ -320,7 +324,9 @@ impl Keyspace {
         let secs = self.clock_secs(now);
         match self.dbs[db].get(key) {
             Some(entry) if entry.expire_at > now => {
-                entry.accessed.set(secs);
+                if !self.no_touch {
+                    entry.accessed.set(secs);
+                }
                 self.stats.hits += 1;
                 Some(entry)
             }

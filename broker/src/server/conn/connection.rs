@@ -185,7 +185,7 @@ impl<W: Wire> Conn<W> {
         let mut filled = false;
         loop {
             match self.wire.decode(self.session.authenticated) {
-                Ok(Some((tag, request))) => match dispatch::handle(request, &mut self.session, &self.broker) {
+                Ok(Some((tag, request))) => match self.dispatch(request).await? {
                     Outcome::Reply(reply) => self.reply(&tag, &reply),
                     Outcome::Replies(replies) => {
                         self.drain_pushes_first();
@@ -200,6 +200,7 @@ impl<W: Wire> Conn<W> {
                         self.reply(&tag, &reply);
                         self.stamp();
                     }
+                    Outcome::Paused(_) => unreachable!("dispatch() waits out pauses"),
                 },
                 Ok(None) => {
                     if filled || !self.read_ahead()? {
@@ -244,6 +245,20 @@ impl<W: Wire> Conn<W> {
         }
     }
 
+    /// Hands a request to dispatch. A request CLIENT PAUSE holds waits here for the pause to end (still
+    /// noticing kills, pushes and input, as a blocked command does), then goes to dispatch again.
+    async fn dispatch(&mut self, request: Request) -> Result<Outcome, End> {
+        self.session.begin_request();
+        let mut outcome = dispatch::handle(request, &mut self.session, &self.broker);
+        while let Outcome::Paused(request) = outcome {
+            let broker = self.broker.clone();
+            self.wait_for(broker.pause.wait()).await?;
+            self.stamp();
+            outcome = dispatch::handle(request, &mut self.session, &self.broker);
+        }
+        Ok(outcome)
+    }
+
     /// Takes in input that is already there, unless publications should wait for the fan-out thread;
     /// whether there was any.
     fn read_ahead(&mut self) -> Result<bool, End> {
@@ -270,23 +285,28 @@ impl<W: Wire> Conn<W> {
     /// still delivering pushes. Input that arrives meanwhile is kept (bounded) and handled after the
     /// reply, as Redis does.
     async fn wait_blocked(&mut self, blocked: Blocked) -> Result<Reply, End> {
-        self.flush().await?;
         let broker = self.broker.clone();
+        let reply = self.wait_for(blocked.wait(&broker)).await?;
+        // Whatever served this client changed stored data (a pop, a claim): its records are at most
+        // the log's newest.
+        if let Some(p) = &broker.persist {
+            self.session.commit_lsn = p.lsn();
+        }
+        Ok(reply)
+    }
+
+    /// Waits for `wait` (a blocked command's reply, the end of a pause) while still noticing a
+    /// disconnect, a kill or shutdown, and still delivering pushes; input that arrives meanwhile is
+    /// kept, bounded by `client_query_buffer_limit`.
+    async fn wait_for<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
+        self.flush().await?;
         let client = self.client.clone();
         let doorbell = client.outbox.doorbell();
-        let wait = blocked.wait(&broker);
         tokio::pin!(wait);
         loop {
             tokio::select! {
                 biased;
-                reply = &mut wait => {
-                    // Whatever served this client changed stored data (a pop, a claim): its records
-                    // are at most the log's newest.
-                    if let Some(p) = &broker.persist {
-                        self.session.commit_lsn = p.lsn();
-                    }
-                    return Ok(reply);
-                }
+                done = &mut wait => return Ok(done),
                 rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
                     self.answer(rung)?;
                     self.flush().await?;
@@ -302,9 +322,12 @@ impl<W: Wire> Conn<W> {
         }
     }
 
+    /// Sends a command's reply, unless CLIENT REPLY turned it off (pushes still go).
     fn reply(&mut self, tag: &W::Tag, reply: &Reply) {
         self.drain_pushes_first();
-        self.wire.encode_reply(tag, reply, self.session.encoding(), &mut self.out);
+        if !self.session.muted {
+            self.wire.encode_reply(tag, reply, self.session.encoding(), &mut self.out);
+        }
     }
 
     /// Pushes already queued go before a reply, so a subscriber sees messages and replies in the order

@@ -163,7 +163,8 @@ async fn drop_oldest_sends_the_lagged_notice_before_the_survivors() {
     }
     let kept = 4096 / message("c", &format!("{:0>100}", 0)).len();
     let lost = 200 - kept;
-    c.expect(format!("*2\r\n$6\r\nlagged\r\n:{lost}\r\n").as_bytes()).await;
+    let n = lost.to_string();
+    c.expect(format!("*3\r\n$7\r\nmessage\r\n$17\r\n__herald__:lagged\r\n${}\r\n{n}\r\n", n.len()).as_bytes()).await;
     let survivors: Vec<u8> = (lost..200).flat_map(|i| message("c", &format!("{i:0>100}"))).collect();
     c.expect(&survivors).await;
 }
