@@ -5,8 +5,8 @@
 //! the broker as an atomic (`Stats`, `HubStats`, `PersistStats`, `latency.rs`) or in the engines behind
 //! the state lock, and the crate wants to own its metrics in a registry of its own types. Mirroring ours
 //! into that registry would mean a second set of counters on the hot path, or collectors that render
-//! through it anyway; the format itself is a few lines of text per family (checked by a strict parser
-//! in tests/e2e/metrics.sh).
+//! through it anyway; the format itself is a few lines of text per family (checked line by line in
+//! broker/tests/metrics.rs, and by the Prometheus project's Python parser in tests/e2e/metrics.sh).
 //!
 //! A scrape costs O(connections) (counted by transport from the registry, no state lock) plus
 //! O(databases) under the state lock: nothing here walks keys, queues or jobs, so a scrape stays fast
