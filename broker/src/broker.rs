@@ -79,6 +79,8 @@ pub struct Broker {
     pub timer_armed: AtomicU64,
     /// The one shutdown signal every task watches.
     pub shutdown: CancellationToken,
+    /// Lua scripts and functions (EVAL, FCALL), and the monitor of the one running.
+    pub scripting: crate::dispatch::scripting::Scripting,
     /// The append-only log and snapshots, when a data directory is configured.
     pub persist: Option<Arc<Persistence>>,
     /// This broker, for work that outlives a command (a background rewrite's thread).
@@ -121,6 +123,7 @@ impl Broker {
             me: me.clone(),
             state: Mutex::new(state),
             persist,
+            scripting: crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms),
             shutdown_save: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,

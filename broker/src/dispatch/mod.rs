@@ -18,6 +18,7 @@ mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+pub mod scripting;
 mod semaphore;
 mod server;
 pub mod session;
@@ -179,11 +180,14 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         ))
         .into();
     }
-    if spec.has(flags::WRITE)
-        && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
-    {
+    // While a script runs: wait for it, up to the busy threshold, then answer -BUSY.
+    if let Err(e) = broker.scripting.monitor.gate(spec.has(flags::ALLOW_BUSY)) {
         session.flag_transaction();
-        return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
+        return e.into();
+    }
+    if let Err(e) = persistence_ok(spec, broker) {
+        session.flag_transaction();
+        return e.into();
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
@@ -201,6 +205,62 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     };
     let mut cx = Cx::new(broker, session);
     execute(cmd, &mut cx)
+}
+
+/// A write is refused while the log cannot be written.
+fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandError> {
+    match broker.persist.as_ref().and_then(|p| p.failure()) {
+        Some(why) if spec.has(flags::WRITE) => Err(CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}"))),
+        _ => Ok(()),
+    }
+}
+
+/// One command called by a script (`redis.call`): the same lookup, permission check and `execute`
+/// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
+/// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
+pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
+    let spec = match command::lookup(&req) {
+        Ok(spec) => spec,
+        Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
+            return Reply::error("ERR Wrong number of args calling Redis command from script");
+        }
+        Err(_) => return Reply::error("ERR Unknown Redis command called from script"),
+    };
+    if spec.has(flags::NOSCRIPT) {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if let Err(e) = authorize(spec, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
+    if spec.has(flags::WRITE) {
+        if run.read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if let Err(e) = persistence_ok(spec, run.cx.broker) {
+            return Reply::Error(e);
+        }
+    }
+    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
+        return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
+    }
+    let cmd = match command::parse(spec, req) {
+        Ok(cmd) => cmd,
+        Err(e) => return Reply::Error(e),
+    };
+    if spec.has(flags::WRITE) {
+        run.wrote = true;
+        run.cx.broker.scripting.monitor.note_write();
+    }
+    match execute(cmd, run.cx) {
+        Outcome::Reply(r) | Outcome::Close(r) => r,
+        Outcome::Replies(rs) => Reply::Array(rs),
+        Outcome::Block(_) => unreachable!("nothing blocks inside a script"),
+    }
+}
+
+/// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
+fn blocks(req: &Request) -> bool {
+    req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 
 /// The permission check point: every command from every transport passes here before it runs.
@@ -232,6 +292,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),
+        Command::Script(c) => scripting::execute(c, cx),
     }
 }
 

@@ -18,6 +18,7 @@ mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+mod scripting;
 mod semaphore;
 mod sets;
 mod streams;
@@ -39,6 +40,7 @@ pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
+pub use scripting::{Invocation, RestorePolicy, ScriptCommand};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
@@ -81,6 +83,7 @@ pub enum Command {
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Script(ScriptCommand),
 }
 
 macro_rules! into_command {
@@ -109,6 +112,7 @@ into_command!(
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Script(ScriptCommand),
     XStream(XStreamCommand)
 );
 
@@ -138,6 +142,8 @@ pub mod flags {
     pub const DANGEROUS: u32 = 1 << 14;
     /// Its keys are found from its arguments (`numkeys key ...`), not by position (ZUNION, LMPOP).
     pub const MOVABLE_KEYS: u32 = 1 << 15;
+    /// Runs even while a slow script holds the server (SCRIPT KILL, AUTH, ...): Redis's `allow_busy`.
+    pub const ALLOW_BUSY: u32 = 1 << 16;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -154,6 +160,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -177,6 +184,7 @@ pub enum Group {
     Stream,
     Semaphore,
     Schema,
+    Scripting,
 }
 
 impl Group {
@@ -199,6 +207,7 @@ impl Group {
             Group::Stream => "stream",
             Group::Semaphore => "semaphore",
             Group::Schema => "schema",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -275,6 +284,7 @@ impl CommandSpec {
         }
         Some(match self.name {
             "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
             _ => 1,
         })
     }
