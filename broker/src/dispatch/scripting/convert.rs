@@ -13,7 +13,8 @@ use mlua::{Lua, Table, Value};
 pub fn arg_bytes(v: &Value) -> Option<Bytes> {
     match v {
         Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Integer(i) => Some(Bytes::from(i.to_string())),
+        Value::Integer(i) if i.unsigned_abs() < 100_000_000_000_000 => Some(Bytes::from(i.to_string())),
+        Value::Integer(i) => Some(Bytes::from(lua_number(*i as f64))),
         Value::Number(n) => Some(Bytes::from(lua_number(*n))),
         _ => None,
     }

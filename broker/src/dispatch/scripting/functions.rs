@@ -179,7 +179,10 @@ fn register_function(lua: &Lua, args: Variadic<Value>) -> Native {
     let name = match &name {
         Value::String(s) if valid_name(&s.as_bytes()) => s.to_string_lossy(),
         _ => {
-            return fail(lua, "Function names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+            return fail(
+                lua,
+                "Function names can only contain letters, numbers, or underscores(_) and must be at least one character long",
+            );
         }
     };
     let Value::Function(func) = callback else {

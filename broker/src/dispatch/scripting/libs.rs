@@ -6,19 +6,34 @@ use mlua::{Lua, Value, Variadic};
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.raw_set("bit", bit(lua)?)?;
+    g.raw_set("cjson", super::cjson::module(lua)?)?;
+    g.raw_set("cmsgpack", super::cmsgpack::module(lua)?)?;
+    g.raw_set("struct", super::structs::module(lua)?)?;
     Ok(())
 }
 
 /// LuaBitOp's argument conversion: the number rounded (ties to even, as its 2^52+2^51 trick does)
 /// and taken modulo 2^32.
 fn bits(v: &Value) -> mlua::Result<u32> {
+    bits_arg(v, 1, "?")
+}
+
+/// [`bits`] for argument `i` of `func`, with Lua's argument error.
+fn bits_arg(v: &Value, i: usize, func: &str) -> mlua::Result<u32> {
     let n = match v {
         Value::Integer(i) => *i as f64,
         Value::Number(n) => *n,
         Value::String(s) => s.to_str()?.trim().parse::<f64>().map_err(|_| mlua::Error::runtime("bad argument (number expected)"))?,
-        _ => return Err(mlua::Error::runtime("bad argument (number expected, got no value)")),
+        other => return Err(mlua::Error::runtime(format!("bad argument #{i} to '{func}' (number expected, got {})", type_name(other)))),
     };
     Ok(n.round_ties_even().rem_euclid(4294967296.0) as u32)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "no value",
+        other => other.type_name(),
+    }
 }
 
 fn result(b: u32) -> f64 {
@@ -35,9 +50,9 @@ fn bit(lua: &Lua) -> mlua::Result<mlua::Table> {
         t.raw_set(
             name,
             lua.create_function(move |_, args: Variadic<Value>| {
-                let mut it = args.iter();
-                let first = bits(it.next().unwrap_or(&Value::Nil))?;
-                it.try_fold(first, |acc, v| Ok::<_, mlua::Error>(op(acc, bits(v)?))).map(result)
+                let first = bits_arg(args.first().unwrap_or(&Value::Nil), 1, name)?;
+                let mut rest = args.iter().enumerate().skip(1);
+                rest.try_fold(first, |acc, (i, v)| Ok::<_, mlua::Error>(op(acc, bits_arg(v, i + 1, name)?))).map(result)
             })?,
         )?;
     }

@@ -11,10 +11,13 @@
 //! Lock order: the state lock, then the scripts' (`eval` or `functions`); nothing takes them the
 //! other way round.
 
+mod cjson;
+mod cmsgpack;
 mod convert;
 pub mod functions;
 mod libs;
 pub mod monitor;
+mod structs;
 mod vm;
 
 use std::collections::HashMap;

@@ -18,6 +18,11 @@ local function error_handler(err)
     i = dbg.getinfo(level, 'nSl')
     level = level + 1
   until not i or (i.what ~= 'C' and i.source ~= prelude_source)
+  if type(err) == 'userdata' then
+    -- Raised by a native library function: its message, placed as Lua places a C function's error.
+    err = native.error_message(err)
+    if i then err = i.short_src .. ':' .. tostring(i.currentline) .. ': ' .. err end
+  end
   if type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
   end

@@ -137,6 +137,7 @@ impl Vm {
         let native = lua.create_table()?;
         native.raw_set("call", lua.create_function(native_call)?)?;
         native.raw_set("error_table", lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?)?;
+        native.raw_set("error_message", lua.create_function(|_, v: Value| Ok(error_message(&v)))?)?;
         native.raw_set("version", crate::dispatch::server::REDIS_VERSION)?;
         native.raw_set("version_num", version_num(crate::dispatch::server::REDIS_VERSION))?;
         let raising = lua.create_table()?;
@@ -277,6 +278,16 @@ unsafe extern "C-unwind" fn raising<const K: usize>(state: *mut mlua::ffi::lua_S
     }
 }
 
+/// The message of an error a native function raised (mlua's wrapped error), as Lua would show a
+/// string error: no "runtime error:" prefix, no traceback.
+fn error_message(v: &Value) -> String {
+    match v {
+        Value::Error(e) => root_cause(e),
+        Value::String(s) => s.to_string_lossy(),
+        other => format!("{other:?}"),
+    }
+}
+
 fn as_int(v: &Value) -> Option<i64> {
     match v {
         Value::Integer(i) => Some(*i),
@@ -297,6 +308,9 @@ fn root_cause(e: &mlua::Error) -> String {
     match e {
         mlua::Error::MemoryError(_) => "not enough memory".to_owned(),
         mlua::Error::CallbackError { cause, .. } => root_cause(cause),
+        mlua::Error::BadArgument { pos, name, cause, .. } => {
+            format!("bad argument #{pos} to '{}' ({})", name.as_deref().unwrap_or("?"), root_cause(cause))
+        }
         mlua::Error::RuntimeError(m) => m.clone(),
         other => other.to_string(),
     }
