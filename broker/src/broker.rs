@@ -141,6 +141,22 @@ impl Broker {
         }))
     }
 
+    /// The state lock if it can be had without waiting for a running script; otherwise it waits as
+    /// [`Broker::lock`] does. `None` only while a script holds it.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if self.scripting.monitor.is_running() => None,
+            Err(std::sync::TryLockError::WouldBlock) => Some(self.lock()),
+        }
+    }
+
+    /// This broker as a weak handle, for threads that outlive a command (the script thread).
+    pub fn weak(&self) -> std::sync::Weak<Broker> {
+        self.me.clone()
+    }
+
     /// Locks every engine's state. Never held across `.await`.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -299,6 +299,10 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
 /// Cleans up after a session whose connection ended: subscriptions, watches, registry entry.
 pub fn disconnect(session: &mut Session, broker: &Broker) {
     pubsub::unsubscribe_all(session, broker);
-    broker.lock().keyspace.unwatch(&session.watch);
+    // Only a watching session takes the state lock here: a connection that ends while a long
+    // script holds it must not stall its io thread.
+    if session.watch.is_watching() {
+        broker.lock().keyspace.unwatch(&session.watch);
+    }
     broker.clients.unregister(session.id());
 }

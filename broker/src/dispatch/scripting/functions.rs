@@ -16,6 +16,8 @@ pub struct Registered {
     pub func: Function,
     pub flags: Flags,
     pub description: Option<String>,
+    /// Its last run was quick enough to run the next on the caller's thread (see `INLINE_BUDGET`).
+    pub fast: std::cell::Cell<bool>,
 }
 
 pub struct Library {
@@ -193,7 +195,7 @@ fn register_function(lua: &Lua, args: Variadic<Value>) -> Native {
         drop(loading);
         return fail(lua, "Function already exists in the library");
     }
-    loading.functions.push((name, Registered { func, flags, description }));
+    loading.functions.push((name, Registered { func, flags, description, fast: std::cell::Cell::new(false) }));
     Ok((Value::Nil, Value::Nil))
 }
 

@@ -38,7 +38,14 @@ pub use vm::{Flags, Running};
 struct Script {
     func: Function,
     flags: Flags,
+    /// Its last run finished within [`INLINE_BUDGET`]: the next runs on the caller's thread.
+    fast: bool,
 }
+
+/// How long a script's last run may have taken for the next one to run on the connection's own
+/// thread. Slower scripts, and any script the first time, run on the script thread, where a long
+/// run leaves the connection threads free to answer -BUSY and take SCRIPT KILL.
+const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The EVAL side: its VM and the scripts compiled into it, by SHA1 (lowercase hex).
 struct Scripts {
@@ -57,6 +64,16 @@ pub struct Scripting {
     functions: Mutex<Functions>,
     pub monitor: Arc<Monitor>,
     memory_limit: usize,
+    /// The script thread's queue, started with the first script that runs there.
+    thread: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>>,
+}
+
+/// A script call handed to the script thread: the command, the caller's session as the script
+/// sees it, and where the reply goes.
+struct Job {
+    cmd: ScriptCommand,
+    session: super::Session,
+    reply: tokio::sync::oneshot::Sender<Reply>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,7 +89,30 @@ impl Scripting {
             functions: Mutex::new(Functions::new(memory_limit, monitor.clone()).expect("the functions VM starts")),
             monitor,
             memory_limit,
+            thread: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether a call runs on the caller's thread: its script (or function) finished quickly last
+    /// time. Inside MULTI/EXEC every script runs there (the transaction holds the lock).
+    fn runs_inline(&self, cmd: &ScriptCommand) -> bool {
+        match cmd {
+            ScriptCommand::Eval(inv) => locked(&self.eval).cache.get(&sha1_hex(&inv.target)).is_some_and(|s| s.fast),
+            ScriptCommand::EvalSha(inv) => sha_key(&inv.target).is_some_and(|k| locked(&self.eval).cache.get(&k).is_some_and(|s| s.fast)),
+            ScriptCommand::FCall(inv) => locked(&self.functions).function(&inv.target).is_some_and(|f| f.fast.get()),
+            _ => true,
+        }
+    }
+
+    /// Runs the call on the script thread; the connection waits for the reply like a blocked client.
+    fn offload(&self, cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job { cmd, session: cx.session.for_script(), reply };
+        let queue = self.thread.get_or_init(|| Mutex::new(start_thread(cx.broker.weak())));
+        if locked(queue).send(job).is_err() {
+            return CommandError::fixed("ERR the script thread has stopped").into();
+        }
+        Outcome::Block(super::Blocked::elsewhere(rx, Reply::error("ERR the script thread has stopped")))
     }
 
     /// The libraries' sources, for snapshots and FUNCTION DUMP.
@@ -110,7 +150,7 @@ impl Scripts {
             .vm
             .compile(&body[code_at..], "@user_script")
             .map_err(|e| CommandError::new(format!("ERR Error compiling script (new function): {e}")))?;
-        self.cache.insert(sha, Script { func, flags });
+        self.cache.insert(sha, Script { func, flags, fast: false });
         Ok(())
     }
 }
@@ -158,12 +198,46 @@ fn shebang(body: &[u8]) -> Result<(Flags, usize), CommandError> {
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 const RO_WITH_WRITE_FLAG: &str = "ERR Can not execute a script with write flag using *_ro command.";
 
+/// The script thread: runs each call it is handed with a `Cx` of its own (the state lock from the
+/// script's start to its end) and sends the reply back to the waiting connection.
+fn start_thread(broker: std::sync::Weak<crate::broker::Broker>) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new().name("herald-script".into()).spawn(move || {
+        while let Ok(mut job) = rx.recv() {
+            let Some(broker) = broker.upgrade() else { break };
+            let reply = {
+                let mut cx = Cx::new(&broker, &mut job.session);
+                invoke(job.cmd, &mut cx)
+            };
+            let _ = job.reply.send(reply);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the script thread: {e}");
+    }
+    tx
+}
+
+/// Runs a script call on this thread.
+fn invoke(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Reply {
+    match cmd {
+        ScriptCommand::Eval(inv) => eval(inv, false, cx),
+        ScriptCommand::EvalSha(inv) => eval(inv, true, cx),
+        ScriptCommand::FCall(inv) => fcall(inv, cx),
+        _ => unreachable!("only calls are invoked"),
+    }
+}
+
 pub fn execute(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
     let scripting = &cx.broker.scripting;
     match cmd {
-        ScriptCommand::Eval(inv) => eval(inv, false, cx).into(),
-        ScriptCommand::EvalSha(inv) => eval(inv, true, cx).into(),
-        ScriptCommand::FCall(inv) => fcall(inv, cx).into(),
+        ScriptCommand::Eval(_) | ScriptCommand::EvalSha(_) | ScriptCommand::FCall(_) => {
+            if cx.in_exec || scripting.runs_inline(&cmd) {
+                invoke(cmd, cx).into()
+            } else {
+                scripting.offload(cmd, cx)
+            }
+        }
         ScriptCommand::ScriptLoad(body) => {
             let sha = sha1_hex(&body);
             match locked(&scripting.eval).add(sha, &body) {
@@ -309,14 +383,21 @@ fn eval(inv: Invocation, by_sha: bool, cx: &mut Cx<'_>) -> Reply {
         }
         sha
     };
-    let scripts = &*scripts;
     let script = &scripts.cache[&sha];
     if inv.read_only && !script.flags.legacy && !script.flags.no_writes {
         return Reply::Error(CommandError::fixed(RO_WITH_WRITE_FLAG));
     }
     let name = std::str::from_utf8(&sha).expect("hex");
-    let current = Current { started: std::time::Instant::now(), eval: true, name: name.to_owned(), command: Vec::new() };
-    run(&scripts.vm, &script.func, &inv, false, name, inv.read_only || script.flags.no_writes, current, cx)
+    let started = std::time::Instant::now();
+    let current = Current { started, eval: true, name: name.to_owned(), command: Vec::new() };
+    let reply = run(&scripts.vm, &script.func, &inv, false, name, inv.read_only || script.flags.no_writes, current, cx);
+    let fast = started.elapsed() < INLINE_BUDGET;
+    if script.fast != fast
+        && let Some(s) = scripts.cache.get_mut(&sha)
+    {
+        s.fast = fast;
+    }
+    reply
 }
 
 fn fcall(inv: Invocation, cx: &mut Cx<'_>) -> Reply {
@@ -337,8 +418,11 @@ fn fcall(inv: Invocation, cx: &mut Cx<'_>) -> Reply {
     let mut command = vec![Bytes::from_static(verb.as_bytes()), inv.target.clone(), Bytes::from(inv.keys.len().to_string())];
     command.extend(inv.keys.iter().cloned());
     command.extend(inv.args.iter().cloned());
-    let current = Current { started: std::time::Instant::now(), eval: false, name: name.clone(), command };
-    run(&functions.vm, &f.func, &inv, true, &name, inv.read_only || f.flags.no_writes, current, cx)
+    let started = std::time::Instant::now();
+    let current = Current { started, eval: false, name: name.clone(), command };
+    let reply = run(&functions.vm, &f.func, &inv, true, &name, inv.read_only || f.flags.no_writes, current, cx);
+    f.fast.set(started.elapsed() < INLINE_BUDGET);
+    reply
 }
 
 /// Ends the monitor's record of the script however the call ends.

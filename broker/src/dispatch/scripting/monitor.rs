@@ -83,6 +83,11 @@ impl Monitor {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
+    /// Whether a script runs now (one atomic load).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
     /// The running script, if any (FUNCTION STATS).
     pub fn running(&self) -> Option<Current> {
         if !self.running.load(Ordering::Acquire) {
