@@ -119,11 +119,13 @@ impl Broker {
                 Some(persist)
             }
         };
+        let scripting = crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms);
+        scripting.load_libraries(&state.libraries);
         Ok(Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             state: Mutex::new(state),
             persist,
-            scripting: crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms),
+            scripting,
             shutdown_save: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,

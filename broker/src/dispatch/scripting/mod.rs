@@ -120,9 +120,15 @@ impl Scripting {
         locked(&self.functions).codes()
     }
 
-    /// Loads a library's source (recovery, FUNCTION RESTORE): its name.
-    pub fn load_library(&self, code: Bytes, replace: bool) -> Result<String, CommandError> {
-        locked(&self.functions).load(code, replace)
+    /// Loads the libraries recovery found (their sources were valid when stored; one that no longer
+    /// loads is reported and left out).
+    pub fn load_libraries(&self, codes: &[Bytes]) {
+        let mut functions = locked(&self.functions);
+        for code in codes {
+            if let Err(e) = functions.load(code.clone(), true) {
+                tracing::error!("persistence: a stored Lua library no longer loads and is dropped: {e}");
+            }
+        }
     }
 
     /// Bytes the Lua states use (INFO `used_memory_lua`, FUNCTION STATS).
@@ -263,34 +269,35 @@ pub fn execute(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
     }
 }
 
-/// The FUNCTION commands that change or list libraries.
+/// The FUNCTION commands that change or list libraries. A change is stored (and logged) as the
+/// whole set of library sources in the state, under the state lock taken first (lock order).
 fn library_command(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
     let broker = cx.broker;
+    let state = cx.state();
     let mut functions = locked(&broker.scripting.functions);
-    match cmd {
-        ScriptCommand::FunctionLoad { code, replace } => {
-            let name = functions.load(code, replace)?;
-            Ok(Reply::bulk(name))
-        }
+    let reply = match cmd {
+        ScriptCommand::FunctionLoad { code, replace } => Reply::bulk(functions.load(code, replace)?),
         ScriptCommand::FunctionDelete(name) => {
             if !functions.remove(&String::from_utf8_lossy(&name)) {
                 return Err(CommandError::fixed("ERR Library not found"));
             }
-            Ok(Reply::ok())
+            Reply::ok()
         }
         ScriptCommand::FunctionFlush => {
             functions.flush();
-            Ok(Reply::ok())
+            Reply::ok()
         }
-        ScriptCommand::FunctionList { pattern, with_code } => Ok(function_list(&functions, pattern.as_deref(), with_code)),
-        ScriptCommand::FunctionDump => Ok(Reply::bulk(dump::encode(&functions.codes()))),
+        ScriptCommand::FunctionList { pattern, with_code } => return Ok(function_list(&functions, pattern.as_deref(), with_code)),
+        ScriptCommand::FunctionDump => return Ok(Reply::bulk(dump::encode(&functions.codes()))),
         ScriptCommand::FunctionRestore { payload, policy } => {
             let codes = dump::decode(&payload).ok_or(CommandError::fixed("ERR DUMP payload version or checksum are wrong"))?;
             restore(&mut functions, codes, policy)?;
-            Ok(Reply::ok())
+            Reply::ok()
         }
         _ => unreachable!("handled by execute"),
-    }
+    };
+    state.set_libraries(functions.codes());
+    Ok(reply)
 }
 
 /// FUNCTION RESTORE: all of the payload's libraries or none.
