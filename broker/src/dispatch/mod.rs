@@ -248,7 +248,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         Err(e) => return Reply::Error(e),
     };
     if spec.has(flags::WRITE) {
-        run.wrote = true;
+        // From now on the script cannot be killed (its writes could not be undone).
         run.cx.broker.scripting.monitor.note_write();
     }
     match execute(cmd, run.cx) {

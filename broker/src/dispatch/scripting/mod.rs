@@ -130,15 +130,6 @@ impl Scripting {
             }
         }
     }
-
-    /// Bytes the Lua states use (INFO `used_memory_lua`, FUNCTION STATS).
-    pub fn used_memory(&self) -> usize {
-        locked(&self.eval).vm.lua.used_memory()
-    }
-
-    pub fn scripts_cached(&self) -> usize {
-        locked(&self.eval).cache.len()
-    }
 }
 
 impl Scripts {
@@ -458,7 +449,7 @@ fn run(
     let db = cx.db();
     let in_exec = cx.in_exec;
     cx.in_exec = true;
-    let mut running = Running { cx, read_only, resp: 2, wrote: false, call: super::from_script };
+    let mut running = Running { cx, read_only, resp: 2, call: super::from_script };
     let reply = vm.call(f, &inv.keys, &inv.args, as_function, name, &mut running);
     cx.in_exec = in_exec;
     // SELECT inside a script changes the script's database only (Redis 7).

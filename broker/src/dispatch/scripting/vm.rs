@@ -68,8 +68,6 @@ pub struct Running<'r, 'a> {
     pub read_only: bool,
     /// `redis.setresp`: how command replies are given to the script.
     pub resp: u8,
-    /// A write command ran: the script can no longer be killed.
-    pub wrote: bool,
     /// Runs one command for the script (dispatch's per-command path).
     pub call: fn(&mut Running<'_, '_>, Request) -> Reply,
 }
