@@ -126,7 +126,7 @@ const HOOK_EVERY: u32 = 100_000;
 
 impl Vm {
     /// A fresh state. `functions`: the FUNCTION engine's state, which has `redis.register_function`.
-    pub fn new(memory_limit: usize, monitor: Arc<Monitor>, register: Option<fn(&Lua, Variadic<Value>) -> Native>) -> mlua::Result<Vm> {
+    pub fn new(memory_limit: usize, monitor: Arc<Monitor>, register: Option<NativeFn>) -> mlua::Result<Vm> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
         // SAFETY: the debug library is loaded only for the prelude's error handler, which keeps
         // `debug.getinfo` as an upvalue; the prelude removes `debug` from the globals scripts see.
@@ -139,7 +139,7 @@ impl Vm {
         native.raw_set("version", crate::dispatch::server::REDIS_VERSION)?;
         native.raw_set("version_num", version_num(crate::dispatch::server::REDIS_VERSION))?;
         let raising = lua.create_table()?;
-        let natives: [(usize, &str, fn(&Lua, Variadic<Value>) -> Native); 6] = [
+        let natives: [(usize, &str, NativeFn); 6] = [
             (0, "call", native_call),
             (1, "sha1hex", native_sha1hex),
             (2, "log", native_log),
@@ -321,6 +321,9 @@ fn version_num(version: &str) -> i64 {
 
 /// A native function's answer: (result, nil) or (nil, error table), raised by the prelude's wrapper.
 pub type Native = mlua::Result<(Value, Value)>;
+
+/// A native function as the VM registers it.
+pub type NativeFn = fn(&Lua, Variadic<Value>) -> Native;
 
 fn fail(lua: &Lua, msg: &str) -> Native {
     Ok((Value::Nil, Value::Table(error_table(lua, msg.as_bytes())?)))
