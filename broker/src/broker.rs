@@ -83,6 +83,8 @@ pub struct Broker {
     pub timer_armed: AtomicU64,
     /// The one shutdown signal every task watches.
     pub shutdown: CancellationToken,
+    /// Lua scripts and functions (EVAL, FCALL), and the monitor of the one running.
+    pub scripting: crate::dispatch::scripting::Scripting,
     /// The append-only log and snapshots, when a data directory is configured.
     pub persist: Option<Arc<Persistence>>,
     /// This broker, for work that outlives a command (a background rewrite's thread).
@@ -121,10 +123,13 @@ impl Broker {
                 Some(persist)
             }
         };
+        let scripting = crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms);
+        scripting.load_libraries(&state.libraries);
         Ok(Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             state: Mutex::new(state),
             persist,
+            scripting,
             shutdown_save: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,
@@ -142,6 +147,22 @@ impl Broker {
             http_port: AtomicU64::new(u64::from(config.http_port)),
             config,
         }))
+    }
+
+    /// The state lock if it can be had without waiting for a running script; otherwise it waits as
+    /// [`Broker::lock`] does. `None` only while a script holds it.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if self.scripting.monitor.is_running() => None,
+            Err(std::sync::TryLockError::WouldBlock) => Some(self.lock()),
+        }
+    }
+
+    /// This broker as a weak handle, for threads that outlive a command (the script thread).
+    pub fn weak(&self) -> std::sync::Weak<Broker> {
+        self.me.clone()
     }
 
     /// Locks every engine's state. Never held across `.await`.

@@ -43,6 +43,17 @@ pub struct Config {
     pub websocket: WebSocket,
     pub http: Http,
     pub persistence: PersistenceSettings,
+    pub scripting: ScriptingSettings,
+}
+
+/// Lua scripting (EVAL, FUNCTION).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptingSettings {
+    /// `busy-reply-threshold` (`lua-time-limit`): how long a script runs before other clients get -BUSY.
+    pub busy_reply_threshold_ms: u64,
+    /// Bytes each Lua state may allocate; a script that needs more fails with an error. 0: no limit.
+    pub memory_limit: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

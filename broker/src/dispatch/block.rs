@@ -20,7 +20,9 @@ impl<F: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + '
 /// A client waiting for its reply. Dropping it (disconnect, shutdown) withdraws the wait.
 #[derive(Debug)]
 pub struct Blocked {
-    id: u64,
+    /// The waiter's id in the blocking registry; `None` for a reply computed elsewhere (a script
+    /// running on the script thread), which has nothing to withdraw.
+    id: Option<u64>,
     rx: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
     on_timeout: Reply,
@@ -45,7 +47,10 @@ impl Blocked {
     /// Waits for the reply or the deadline. A reply handed over at the very moment the deadline
     /// passed is still delivered: cancelling under the lock tells which came first.
     pub async fn wait(mut self, broker: &Broker) -> Reply {
-        let mut guard = CancelOnDrop { broker, id: self.id, armed: true };
+        let Some(id) = self.id else {
+            return (&mut self.rx).await.unwrap_or(self.on_timeout);
+        };
+        let mut guard = CancelOnDrop { broker, id, armed: true };
         let outcome = match self.deadline {
             Some(d) => tokio::time::timeout_at(d, &mut self.rx).await.ok(),
             None => Some((&mut self.rx).await),
@@ -56,13 +61,20 @@ impl Blocked {
             // The sender went away without replying: the waiter was dropped by the engine.
             Some(Err(_)) => self.on_timeout,
             None => {
-                if broker.lock().blocking.cancel(self.id) {
+                if broker.lock().blocking.cancel(id) {
                     self.on_timeout
                 } else {
                     self.rx.try_recv().unwrap_or(self.on_timeout)
                 }
             }
         }
+    }
+}
+
+impl Blocked {
+    /// Waits for a reply another thread computes (`on_lost` if that thread drops the sender).
+    pub fn elsewhere(rx: oneshot::Receiver<Reply>, on_lost: Reply) -> Blocked {
+        Blocked { id: None, rx, deadline: None, on_timeout: on_lost }
     }
 }
 
@@ -101,6 +113,6 @@ impl Cx<'_> {
         let client = self.session.id();
         let (id, rx) = self.state().blocking.block(client, keys, attempt);
         let deadline = timeout.map(|t| Instant::now() + t);
-        Outcome::Block(Blocked { id, rx, deadline, on_timeout })
+        Outcome::Block(Blocked { id: Some(id), rx, deadline, on_timeout })
     }
 }

@@ -18,6 +18,7 @@ mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+pub mod scripting;
 mod semaphore;
 mod server;
 pub mod session;
@@ -181,10 +182,12 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     if broker.pause.is_on() && broker.pause.holds(spec, session.queued_writes()) {
         return Outcome::Paused(req);
     }
-    if spec.has(flags::WRITE)
-        && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
-    {
-        return reject(Some(spec), CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")), session, broker);
+    // While a script runs: wait for it, up to the busy threshold, then answer -BUSY.
+    if let Err(e) = broker.scripting.monitor.gate(spec.has(flags::ALLOW_BUSY)) {
+        return reject(Some(spec), e, session, broker);
+    }
+    if let Err(e) = persistence_ok(spec, broker) {
+        return reject(Some(spec), e, session, broker);
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
@@ -223,6 +226,64 @@ pub fn run(spec: &'static CommandSpec, parsed: Result<Command, CommandError>, cx
     outcome
 }
 
+/// A write is refused while the log cannot be written.
+fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandError> {
+    match broker.persist.as_ref().and_then(|p| p.failure()) {
+        Some(why) if spec.has(flags::WRITE) => Err(CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}"))),
+        _ => Ok(()),
+    }
+}
+
+/// One command called by a script (`redis.call`): the same lookup, permission check and `execute`
+/// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
+/// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
+pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
+    let spec = match command::lookup(&req) {
+        Ok(spec) => spec,
+        Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
+            return Reply::error("ERR Wrong number of args calling Redis command from script");
+        }
+        Err(_) => return Reply::error("ERR Unknown Redis command called from script"),
+    };
+    if spec.has(flags::NOSCRIPT) {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if let Err(e) = authorize(spec, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
+    if spec.has(flags::WRITE) {
+        if run.read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if let Err(e) = persistence_ok(spec, run.cx.broker) {
+            return Reply::Error(e);
+        }
+    }
+    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
+        return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
+    }
+    let cmd = match command::parse(spec, req) {
+        Ok(cmd) => cmd,
+        Err(e) => return Reply::Error(e),
+    };
+    if spec.has(flags::WRITE) {
+        // From now on the script cannot be killed (its writes could not be undone).
+        run.cx.broker.scripting.monitor.note_write();
+    }
+    // Counted in INFO commandstats like any command, as Redis counts a script's calls.
+    match self::run(spec, Ok(cmd), run.cx) {
+        Outcome::Reply(r) | Outcome::Close(r) => r,
+        Outcome::Replies(rs) => Reply::Array(rs),
+        Outcome::Block(_) => unreachable!("nothing blocks inside a script"),
+        Outcome::Paused(_) => unreachable!("only handle() holds a request for CLIENT PAUSE"),
+    }
+}
+
+/// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
+fn blocks(req: &Request) -> bool {
+    req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+}
+
 /// The permission check point: every command from every transport passes here before it runs.
 fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(), CommandError> {
     if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
@@ -252,12 +313,17 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),
+        Command::Script(c) => scripting::execute(c, cx),
     }
 }
 
 /// Cleans up after a session whose connection ended: subscriptions, watches, registry entry.
 pub fn disconnect(session: &mut Session, broker: &Broker) {
     pubsub::unsubscribe_all(session, broker);
-    broker.lock().keyspace.unwatch(&session.watch);
+    // Only a watching session takes the state lock here: a connection that ends while a long
+    // script holds it must not stall its io thread.
+    if session.watch.is_watching() {
+        broker.lock().keyspace.unwatch(&session.watch);
+    }
     broker.clients.unregister(session.id());
 }

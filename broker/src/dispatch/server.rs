@@ -160,6 +160,8 @@ const PARAMS: &[&str] = &[
     "appendfsync",
     "dir",
     "maxmemory",
+    "busy-reply-threshold",
+    "lua-time-limit",
 ];
 
 fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
@@ -190,6 +192,7 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
             |p| p.dir().display().to_string(),
         ),
         "maxmemory" => "0".into(),
+        "busy-reply-threshold" | "lua-time-limit" => cx.broker.scripting.monitor.threshold_ms().to_string(),
         _ => String::new(),
     }
 }
@@ -237,6 +240,7 @@ enum Change {
     Overflow(OverflowPolicy),
     ProtoMaxBulk(usize),
     QueryBuffer(usize),
+    BusyThreshold(u64),
 }
 
 fn set_failed(name: &str, why: &str) -> CommandError {
@@ -278,6 +282,7 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
             parse_overflow(value).map(Change::Overflow).ok_or_else(|| set_failed(name, "argument must be 'disconnect' or 'drop-oldest'"))
         }
         "proto-max-bulk-len" => memory().map(Change::ProtoMaxBulk),
+        "busy-reply-threshold" | "lua-time-limit" => value.parse().map(Change::BusyThreshold).map_err(|_| integer()),
         "client-query-buffer-limit" => memory().map(Change::QueryBuffer),
         "appendfsync" => Fsync::parse(value)
             .map(Change::AppendFsync)
@@ -310,6 +315,7 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
             Change::Timeout(n) => cx.broker.update_settings(|s| s.timeout_secs = n),
             Change::RequirePass(p) => cx.broker.update_settings(|s| s.requirepass = p),
             Change::QueryBuffer(n) => cx.broker.update_settings(|s| s.client_query_buffer_limit = n),
+            Change::BusyThreshold(ms) => cx.broker.scripting.monitor.set_threshold_ms(ms),
             Change::PubSubLimits(hard, soft, secs) => {
                 cx.broker.update_settings(|s| {
                     s.outbox.hard_bytes = hard;

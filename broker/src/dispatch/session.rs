@@ -90,6 +90,16 @@ impl Session {
         }
     }
 
+    /// The session a script runs its commands with when it runs on the script thread: this client,
+    /// its database, encoding and authentication (what the permission check reads), and nothing of
+    /// its transaction or subscriptions.
+    pub fn for_script(&self) -> Session {
+        let mut session = Session::new(self.client.clone(), self.authenticated, self.encoding);
+        session.db = self.db;
+        session.batch_time = self.batch_time;
+        session
+    }
+
     pub fn id(&self) -> u64 {
         self.client.id
     }

@@ -18,6 +18,7 @@ mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+mod scripting;
 mod semaphore;
 mod sets;
 mod streams;
@@ -39,6 +40,7 @@ pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
+pub use scripting::{Invocation, RestorePolicy, ScriptCommand};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
@@ -81,6 +83,7 @@ pub enum Command {
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Script(ScriptCommand),
 }
 
 macro_rules! into_command {
@@ -109,6 +112,7 @@ into_command!(
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Script(ScriptCommand),
     XStream(XStreamCommand)
 );
 
@@ -140,6 +144,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 15;
     /// Not a write, but propagated to replicas (PUBLISH): CLIENT PAUSE WRITE holds it too.
     pub const MAY_REPLICATE: u32 = 1 << 16;
+    /// Runs even while a slow script holds the server (SCRIPT KILL, AUTH, ...): Redis's `allow_busy`.
+    pub const ALLOW_BUSY: u32 = 1 << 17;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -157,6 +163,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -180,6 +187,7 @@ pub enum Group {
     Stream,
     Semaphore,
     Schema,
+    Scripting,
 }
 
 impl Group {
@@ -202,6 +210,7 @@ impl Group {
             Group::Stream => "stream",
             Group::Semaphore => "semaphore",
             Group::Schema => "schema",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -278,6 +287,7 @@ impl CommandSpec {
         }
         Some(match self.name {
             "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
             _ => 1,
         })
     }

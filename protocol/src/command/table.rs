@@ -27,6 +27,7 @@ static TABLES: &[&[CommandSpec]] = &[
     super::semaphore::SPECS,
     super::schema::SPECS,
     super::xstream::SPECS,
+    super::scripting::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
