@@ -4,6 +4,7 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod bits;
 mod blackboard;
 mod block;
 mod bulletin;
@@ -218,6 +219,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Conn(c) => conn::execute(c, cx),
         Command::Keys(c) => keys::execute(c, cx).into(),
         Command::Strings(c) => strings::execute(c, cx).into(),
+        Command::Bits(c) => bits::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
         Command::Hashes(c) => hashes::execute(c, cx).into(),

@@ -6,6 +6,7 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod bits;
 mod blackboard;
 mod bulletin;
 mod conn;
@@ -27,6 +28,9 @@ mod xstream;
 mod zset_args;
 mod zsets;
 
+pub use bits::{
+    BitCommand, BitFieldArgs, BitOp, BitRange, BitUnit, FieldAction, FieldOp, OFFSET_ERROR as BIT_OFFSET_ERROR, Overflow as FieldOverflow,
+};
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
@@ -67,6 +71,7 @@ pub enum Command {
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
@@ -96,6 +101,7 @@ into_command!(
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
@@ -170,6 +176,7 @@ pub enum Group {
     Hash,
     Set,
     SortedSet,
+    Bitmap,
     Blackboard,
     Bulletin,
     Jobs,
@@ -192,6 +199,7 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Bitmap => "bitmap",
             Group::Blackboard => "blackboard",
             Group::Bulletin => "bulletin",
             Group::Jobs => "jobs",

@@ -11,6 +11,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::conn::SPECS,
     super::keys::SPECS,
     super::strings::SPECS,
+    super::bits::SPECS,
     super::pubsub::SPECS,
     super::lists::SPECS,
     super::hashes::SPECS,

@@ -6,6 +6,7 @@
 //! Time is a parameter (`now`, unix ms from the broker's clock), never read here, so tests control it.
 
 mod aggregate;
+pub mod bits;
 mod blackboard;
 mod db;
 mod generic;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Bitmaps, LCS, OBJECT, SORT and DUMP/RESTORE end to end: the built binary driven by redis-cli.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+
+start_herald
+
+expect "SETBIT creates" "0" "$(cli SETBIT visits 7 1)"
+expect "SETBIT returns the old bit" "1" "$(cli SETBIT visits 7 1)"
+expect "GETBIT" "1" "$(cli GETBIT visits 7)"
+cli SET foo foobar >/dev/null
+expect "BITCOUNT" "26" "$(cli BITCOUNT foo)"
+expect "BITCOUNT BIT range" "17" "$(cli BITCOUNT foo 5 30 BIT)"
+expect "BITPOS" "1" "$(cli BITPOS foo 1)"
+expect "BITOP" "6" "$(cli BITOP XOR out foo visits)"
+expect "BITFIELD" "$(printf '0\n255\n9')" "$(cli BITFIELD f SET u8 0 255 GET u8 0 INCRBY u8 0 10)"
+expect "BITFIELD OVERFLOW FAIL" "" "$(cli BITFIELD f OVERFLOW FAIL INCRBY u8 0 300)"
+expect "BITFIELD_RO" "9" "$(cli BITFIELD_RO f GET u8 0)"
+expect "offset error" "ERR bit offset is not an integer or out of range" "$(cli SETBIT visits -1 1)"
+expect "OBJECT ENCODING after SETBIT" "raw" "$(cli OBJECT ENCODING visits)"
+
+stop_herald
+echo "all bits end-to-end checks passed"
