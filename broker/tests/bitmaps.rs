@@ -144,3 +144,29 @@ async fn bitmaps_survive_a_restart() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn lcs_in_both_protocols() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["MSET", "key1", "ohmytext", "key2", "mynewtext"]).await.unwrap();
+    assert_eq!(cmd::<String>(&mut c, &["LCS", "key1", "key2"]).await.unwrap(), "mytext");
+    assert_eq!(cmd::<i64>(&mut c, &["LCS", "key1", "key2", "LEN"]).await.unwrap(), 6);
+    let idx: Value = cmd(&mut c, &["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]).await.unwrap();
+    let resp2 = common::fields(idx);
+    assert_eq!(common::int(&resp2["len"]), 6);
+    type Run = ((i64, i64), (i64, i64), i64);
+    let matches: Vec<Run> = redis::from_redis_value(resp2["matches"].clone()).unwrap();
+    assert_eq!(matches, [((4, 7), (5, 8), 4)]);
+    let _: () = c.rpush("list", "x").await.unwrap();
+    let err = cmd::<Value>(&mut c, &["LCS", "key1", "list", "BOGUS"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("The specified keys must contain string values"), "the type is checked before the options");
+    let err = cmd::<Value>(&mut c, &["LCS", "key1", "key2", "LEN", "IDX"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("If you want both the length and indexes, please just use IDX."));
+
+    let mut c3 = server.client3().get_multiplexed_async_connection().await.unwrap();
+    let idx: Value = cmd(&mut c3, &["LCS", "key1", "key2", "IDX"]).await.unwrap();
+    let Value::Map(pairs) = idx else { panic!("a RESP3 map: {idx:?}") };
+    let keys: Vec<String> = pairs.iter().map(|(k, _)| common::text(k)).collect();
+    assert_eq!(keys, ["matches", "len"]);
+}

@@ -19,5 +19,10 @@ expect "BITFIELD_RO" "9" "$(cli BITFIELD_RO f GET u8 0)"
 expect "offset error" "ERR bit offset is not an integer or out of range" "$(cli SETBIT visits -1 1)"
 expect "OBJECT ENCODING after SETBIT" "raw" "$(cli OBJECT ENCODING visits)"
 
+cli MSET key1 ohmytext key2 mynewtext >/dev/null
+expect "LCS" "mytext" "$(cli LCS key1 key2)"
+expect "LCS LEN" "6" "$(cli LCS key1 key2 LEN)"
+expect "LCS IDX" "$(printf 'matches\n4\n7\n5\n8\n4\nlen\n6')" "$(cli LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN)"
+
 stop_herald
 echo "all bits end-to-end checks passed"

@@ -46,7 +46,7 @@ pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
-pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
+pub use strings::{Expiry, LcsOptions, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
 pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};

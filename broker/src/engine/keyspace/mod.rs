@@ -12,6 +12,7 @@ mod db;
 mod generic;
 pub mod hashes;
 pub mod journal;
+pub mod lcs;
 pub mod lists;
 pub mod notify;
 mod restore;
