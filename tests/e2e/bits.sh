@@ -24,5 +24,14 @@ expect "LCS" "mytext" "$(cli LCS key1 key2)"
 expect "LCS LEN" "6" "$(cli LCS key1 key2 LEN)"
 expect "LCS IDX" "$(printf 'matches\n4\n7\n5\n8\n4\nlen\n6')" "$(cli LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN)"
 
+cli RPUSH nums 3 10 2 >/dev/null
+cli MSET w_3 1 w_10 3 w_2 2 >/dev/null
+expect "SORT" "$(printf '2\n3\n10')" "$(cli SORT nums)"
+expect "SORT ALPHA DESC LIMIT" "$(printf '3\n2')" "$(cli SORT nums ALPHA DESC LIMIT 0 2)"
+expect "SORT BY GET" "$(printf '3\n1\n2\n2\n10\n3')" "$(cli SORT nums BY 'w_*' GET '#' GET 'w_*')"
+expect "SORT STORE" "3" "$(cli SORT nums STORE sorted)"
+expect "the stored list" "$(printf '2\n3\n10')" "$(cli LRANGE sorted 0 -1)"
+expect "SORT_RO" "10" "$(cli SORT_RO nums DESC LIMIT 0 1)"
+
 stop_herald
 echo "all bits end-to-end checks passed"

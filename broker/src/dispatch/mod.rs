@@ -23,6 +23,7 @@ mod semaphore;
 mod server;
 pub mod session;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod xstream;
@@ -224,6 +225,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Lists(c) => lists::execute(c, cx),
         Command::Hashes(c) => hashes::execute(c, cx).into(),
         Command::Sets(c) => sets::execute(c, cx).into(),
+        Command::Sort(c) => sort::execute(c, cx).into(),
         Command::Zsets(c) => zsets::execute(c, cx),
         Command::Streams(c) => streams::execute(c, cx),
         Command::Mailbox(c) => mailbox::execute(c, cx),

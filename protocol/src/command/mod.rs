@@ -21,6 +21,7 @@ mod pubsub;
 mod schema;
 mod semaphore;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod table;
@@ -45,6 +46,7 @@ pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
+pub use sort::{SortArgs, SortCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, LcsOptions, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find};
@@ -76,6 +78,7 @@ pub enum Command {
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -106,6 +109,7 @@ into_command!(
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -273,6 +277,9 @@ impl CommandSpec {
             let n = parts.get(at).and_then(|raw| crate::number::parse_i64(raw)).unwrap_or(0).max(0) as usize;
             keys.extend(parts.iter().skip(at + 1).take(n).map(|b| &b[..]));
         }
+        if self.name == "sort" {
+            keys.extend(sort::store_key(req.parts()));
+        }
         keys
     }
 
@@ -282,6 +289,8 @@ impl CommandSpec {
             return None;
         }
         Some(match self.name {
+            // SORT's movable key is its STORE destination (`sort::store_key`), not counted.
+            "sort" | "sort_ro" => return None,
             "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
             _ => 1,
         })

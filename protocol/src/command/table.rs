@@ -16,6 +16,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::lists::SPECS,
     super::hashes::SPECS,
     super::sets::SPECS,
+    super::sort::SPECS,
     super::zsets::SPECS,
     super::streams::SPECS,
     super::mailbox::SPECS,

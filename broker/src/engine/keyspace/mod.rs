@@ -17,6 +17,7 @@ pub mod lists;
 pub mod notify;
 mod restore;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 mod value;
 mod watch;
