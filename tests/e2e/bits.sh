@@ -33,5 +33,14 @@ expect "SORT STORE" "3" "$(cli SORT nums STORE sorted)"
 expect "the stored list" "$(printf '2\n3\n10')" "$(cli LRANGE sorted 0 -1)"
 expect "SORT_RO" "10" "$(cli SORT_RO nums DESC LIMIT 0 1)"
 
+# DUMP and RESTORE: a list's payload restored under another name, with a TTL.
+cli RPUSH queue a b c >/dev/null
+redis-cli -p "$PORT" --raw DUMP queue | head -c -1 >"$WORK/queue.dump"
+redis-cli -p "$PORT" -x RESTORE copy 60000 <"$WORK/queue.dump" >"$WORK/restore.txt"
+expect "RESTORE" "OK" "$(cat "$WORK/restore.txt")"
+expect "the restored list" "$(printf 'a\nb\nc')" "$(cli LRANGE copy 0 -1)"
+expect "RESTORE of an existing key" "BUSYKEY Target key name already exists." "$(redis-cli -p "$PORT" -x RESTORE copy 0 <"$WORK/queue.dump")"
+expect "a bad payload" "ERR DUMP payload version or checksum are wrong" "$(cli RESTORE other 0 garbage)"
+
 stop_herald
 echo "all bits end-to-end checks passed"

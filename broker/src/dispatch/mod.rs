@@ -9,6 +9,7 @@ mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod info;
@@ -226,6 +227,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Hashes(c) => hashes::execute(c, cx).into(),
         Command::Sets(c) => sets::execute(c, cx).into(),
         Command::Sort(c) => sort::execute(c, cx).into(),
+        Command::Dump(c) => dump::execute(c, cx).into(),
         Command::Zsets(c) => zsets::execute(c, cx),
         Command::Streams(c) => streams::execute(c, cx),
         Command::Mailbox(c) => mailbox::execute(c, cx),

@@ -10,6 +10,7 @@ mod bits;
 mod blackboard;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod jobs;
@@ -35,6 +36,7 @@ pub use bits::{
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
+pub use dump::{DumpCommand, RestoreArgs};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
@@ -79,6 +81,7 @@ pub enum Command {
     Hashes(HashCommand),
     Sets(SetCommand),
     Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -110,6 +113,7 @@ into_command!(
     Hashes(HashCommand),
     Sets(SetCommand),
     Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),

@@ -17,6 +17,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::hashes::SPECS,
     super::sets::SPECS,
     super::sort::SPECS,
+    super::dump::SPECS,
     super::zsets::SPECS,
     super::streams::SPECS,
     super::mailbox::SPECS,

@@ -35,6 +35,13 @@ fn bit_span(len: usize, start: i64, end: i64, unit: BitUnit) -> Option<(u64, u64
     })
 }
 
+/// Set bits in `bytes`, eight bytes at a time (a byte at a time costs BITCOUNT twice Redis's CPU).
+fn popcount(bytes: &[u8]) -> u64 {
+    let words = bytes.chunks_exact(8);
+    let tail: u64 = words.remainder().iter().map(|b| u64::from(b.count_ones())).sum();
+    words.map(|w| u64::from(u64::from_ne_bytes(w.try_into().expect("8 bytes")).count_ones())).sum::<u64>() + tail
+}
+
 /// BITCOUNT over the whole string (`None`) or a range.
 pub fn count(s: &[u8], range: Option<(i64, i64, BitUnit)>) -> i64 {
     let span = match range {
@@ -44,7 +51,7 @@ pub fn count(s: &[u8], range: Option<(i64, i64, BitUnit)>) -> i64 {
     };
     let Some((first, last)) = span else { return 0 };
     let (first_byte, last_byte) = ((first / 8) as usize, (last / 8) as usize);
-    let mut n: u64 = s[first_byte..=last_byte].iter().map(|b| u64::from(b.count_ones())).sum();
+    let mut n = popcount(&s[first_byte..=last_byte]);
     // Leave out the bits of the edge bytes that are outside the range.
     n -= u64::from((s[first_byte] & !(0xffu8 >> (first % 8))).count_ones());
     n -= u64::from((s[last_byte] & (0x7fu8 >> (last % 8))).count_ones());
