@@ -42,6 +42,10 @@ struct Item {
 /// A sort weight as Redis reads it with `strtod`: the text up to its first NUL, leading white space
 /// allowed, nothing after the number, empty meaning 0; not NaN, not out of range.
 fn weight(text: &[u8]) -> Option<f64> {
+    // Integers, the common weights, without the general reader.
+    if let Some(n) = herald_protocol::number::parse_i64(text) {
+        return Some(n as f64);
+    }
     let text = &text[..text.iter().position(|b| *b == 0).unwrap_or(text.len())];
     let start = text.iter().position(|b| !matches!(b, b' ' | b'\t'..=b'\r')).unwrap_or(text.len());
     if start == text.len() {
@@ -122,21 +126,20 @@ impl Keyspace {
         let mut items: Vec<Item> = Vec::with_capacity(elements.len());
         for element in elements {
             let mut item = Item { element, score: 0.0, by: None };
-            if !dont_sort {
-                let value = match by {
-                    Some(pattern) => self.by_pattern(db, pattern, &item.element, now),
-                    None => Some(item.element.clone()),
-                };
-                if let Some(value) = value {
-                    if alpha {
-                        item.by = by.map(|_| value);
-                    } else {
-                        match weight(&value) {
-                            Some(score) => item.score = score,
-                            None => failed = true,
-                        }
-                    }
-                }
+            match (dont_sort, by, alpha) {
+                (true, ..) | (false, None, true) => {}
+                (false, None, false) => match weight(&item.element) {
+                    Some(score) => item.score = score,
+                    None => failed = true,
+                },
+                (false, Some(pattern), _) => match self.by_pattern(db, pattern, &item.element, now) {
+                    Some(value) if alpha => item.by = Some(value),
+                    Some(value) => match weight(&value) {
+                        Some(score) => item.score = score,
+                        None => failed = true,
+                    },
+                    None => {}
+                },
             }
             items.push(item);
         }
