@@ -22,6 +22,7 @@ HERALD="$PWD/target/release/herald"
 
 echo "== Redis compatibility (tests/compat, against redis-server)"
 python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
+python3 tests/compat/dump_cross.py "$HERALD"
 
 echo "== end to end with redis-cli, Node, Python and headless Chromium (tests/e2e)"
 # The browser test must run here, not skip: install-test-deps.sh installed Chromium.

@@ -4,10 +4,12 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod bits;
 mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod info;
@@ -23,6 +25,7 @@ mod semaphore;
 mod server;
 pub mod session;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod xstream;
@@ -299,10 +302,13 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Conn(c) => conn::execute(c, cx),
         Command::Keys(c) => keys::execute(c, cx).into(),
         Command::Strings(c) => strings::execute(c, cx).into(),
+        Command::Bits(c) => bits::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
         Command::Hashes(c) => hashes::execute(c, cx).into(),
         Command::Sets(c) => sets::execute(c, cx).into(),
+        Command::Sort(c) => sort::execute(c, cx).into(),
+        Command::Dump(c) => dump::execute(c, cx).into(),
         Command::Zsets(c) => zsets::execute(c, cx),
         Command::Streams(c) => streams::execute(c, cx),
         Command::Mailbox(c) => mailbox::execute(c, cx),

@@ -18,6 +18,7 @@ pub mod bulletin;
 pub mod change;
 pub mod collections;
 pub mod dict;
+pub mod dump;
 pub mod error;
 pub mod glob;
 pub mod jobs;

@@ -6,9 +6,11 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod bits;
 mod blackboard;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod jobs;
@@ -21,6 +23,7 @@ mod schema;
 mod scripting;
 mod semaphore;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod table;
@@ -28,9 +31,13 @@ mod xstream;
 mod zset_args;
 mod zsets;
 
+pub use bits::{
+    BitCommand, BitFieldArgs, BitOp, BitRange, BitUnit, FieldAction, FieldOp, OFFSET_ERROR as BIT_OFFSET_ERROR, Overflow as FieldOverflow,
+};
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs, ReplyMode};
+pub use dump::{DumpCommand, RestoreArgs};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
@@ -43,8 +50,9 @@ pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
 pub use scripting::{Invocation, RestorePolicy, ScriptCommand};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
+pub use sort::{SortArgs, SortCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
-pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
+pub use strings::{Expiry, LcsOptions, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find, indexed_specs, spec_count, spec_index};
 pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
@@ -69,10 +77,13 @@ pub enum Command {
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -99,10 +110,13 @@ into_command!(
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -180,6 +194,7 @@ pub enum Group {
     Hash,
     Set,
     SortedSet,
+    Bitmap,
     Blackboard,
     Bulletin,
     Jobs,
@@ -203,6 +218,7 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Bitmap => "bitmap",
             Group::Blackboard => "blackboard",
             Group::Bulletin => "bulletin",
             Group::Jobs => "jobs",
@@ -277,6 +293,9 @@ impl CommandSpec {
             let n = parts.get(at).and_then(|raw| crate::number::parse_i64(raw)).unwrap_or(0).max(0) as usize;
             keys.extend(parts.iter().skip(at + 1).take(n).map(|b| &b[..]));
         }
+        if self.name == "sort" {
+            keys.extend(sort::store_key(req.parts()));
+        }
         keys
     }
 
@@ -286,6 +305,8 @@ impl CommandSpec {
             return None;
         }
         Some(match self.name {
+            // SORT's movable key is its STORE destination (`sort::store_key`), not counted.
+            "sort" | "sort_ro" => return None,
             "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
             "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
             _ => 1,
