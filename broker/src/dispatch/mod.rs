@@ -13,6 +13,7 @@ mod hashes;
 mod info;
 mod jobs;
 mod keys;
+mod listing;
 mod lists;
 mod mailbox;
 mod persistence;
