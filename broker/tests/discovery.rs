@@ -126,3 +126,62 @@ async fn listings_reject_bad_arguments_as_scan_does() {
     assert!(cmd::<Value>(&mut c, &["JOB.QUEUES", "0", "SCOPE", "s"]).await.is_err(), "SCOPE is BL.BOARDS's only");
     assert!(cmd::<Value>(&mut c, &["JOB.QUEUES"]).await.is_err(), "the cursor is required");
 }
+
+/// INFO's `field:value` lines of one reply as a map.
+fn info_fields(info: &str) -> HashMap<String, String> {
+    info.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[tokio::test]
+async fn info_has_a_section_per_domain_in_all_and_by_name() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let _: Value = cmd(&mut c, &["BB.SET", "run1", "a", "1"]).await.unwrap();
+    let _: Value = cmd(&mut c, &["BB.SET", "run1", "b", "2"]).await.unwrap();
+    let _: String = cmd(&mut c, &["BL.PUBLISH", "tasks", r#"{"n":1}"#]).await.unwrap();
+    let _: String = cmd(&mut c, &["BL.PUBLISH", "tasks", r#"{"n":2}"#]).await.unwrap();
+    let _: Value = cmd(&mut c, &["BL.RETRIEVE", "tasks", "LOCK", "60000"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "a"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "b", "DELAY", "60000"]).await.unwrap();
+    let claimed = fields(cmd::<Value>(&mut c, &["JOB.CLAIM", "q"]).await.unwrap());
+    let _: () = cmd(&mut c, &["JOB.COMPLETE", &text(&claimed["id"]), &int(&claimed["token"]).to_string(), "done"]).await.unwrap();
+    let _: Value = cmd(&mut c, &["MSG.SEND", "wf", "t", "1"]).await.unwrap();
+    let _: i64 = cmd(&mut c, &["STREAM.WRITE", "out", "abc"]).await.unwrap();
+    let _: i64 = cmd(&mut c, &["STREAM.CLOSE", "out"]).await.unwrap();
+
+    let default: String = cmd(&mut c, &["INFO"]).await.unwrap();
+    assert!(!default.contains("# Jobs"), "the default set stays Redis's");
+    let all: String = cmd(&mut c, &["INFO", "all"]).await.unwrap();
+    for header in ["# Server", "# Keyspace", "# Blackboard", "# Bulletin", "# Jobs", "# Mailboxes", "# Streams"] {
+        assert!(all.contains(header), "INFO all lacks {header}: {all}");
+    }
+    let f = info_fields(&all);
+    let expect = [
+        ("blackboard_scopes", "1"),
+        ("blackboard_keys", "2"),
+        ("blackboard_journal_entries", "2"),
+        ("bulletin_boards", "1"),
+        ("bulletin_items", "2"),
+        ("bulletin_leased", "1"),
+        ("bulletin_dead", "0"),
+        ("jobs_queues", "1"),
+        ("jobs_queued", "0"),
+        ("jobs_delayed", "1"),
+        ("jobs_running", "0"),
+        ("jobs_submitted_total", "2"),
+        ("jobs_completed_total", "1"),
+        ("mailboxes_destinations", "1"),
+        ("mailboxes_messages", "1"),
+        ("streams", "1"),
+        ("streams_entries", "1"),
+        ("streams_bytes", "3"),
+        ("streams_closed", "1"),
+    ];
+    for (field, value) in expect {
+        assert_eq!(f.get(field).map(String::as_str), Some(value), "{field} in {all}");
+    }
+    let jobs: String = cmd(&mut c, &["INFO", "JOBS"]).await.unwrap();
+    assert!(jobs.starts_with("# Jobs\r\n") && !jobs.contains("# Server"), "{jobs}");
+    let two: String = cmd(&mut c, &["INFO", "streams", "mailboxes"]).await.unwrap();
+    assert!(two.contains("# Streams\r\nstreams:1") && two.contains("\r\n\r\n# Mailboxes\r\n"), "{two:?}");
+}

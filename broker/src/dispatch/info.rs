@@ -164,7 +164,9 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.volatile_len(), db.average_ttl(now));
             }
         }
-        _ => {}
+        _ => {
+            super::info_domains::section(out, name, cx);
+        }
     }
 }
 
@@ -177,7 +179,11 @@ pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
     for r in requested {
         let r = String::from_utf8_lossy(r).to_ascii_lowercase();
         match r.as_str() {
-            "default" | "all" | "everything" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "default" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                names.extend(super::info_domains::SECTIONS.iter().map(|s| s.to_string()));
+            }
             _ => names.push(r),
         }
     }

@@ -11,6 +11,7 @@ mod conn;
 mod elements;
 mod hashes;
 mod info;
+mod info_domains;
 mod jobs;
 mod keys;
 mod listing;
