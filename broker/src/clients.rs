@@ -216,6 +216,12 @@ impl Clients {
         all
     }
 
+    /// Connected clients per transport: (RESP, WebSocket), for INFO's `# Clients`.
+    pub fn by_transport(&self) -> (usize, usize) {
+        let ws = self.by_id.iter().filter(|c| c.transport == Transport::WebSocket).count();
+        (self.by_id.len().saturating_sub(ws), ws)
+    }
+
     /// Clients subscribed to anything (INFO `pubsub_clients`).
     pub fn pubsub_count(&self) -> usize {
         self.by_id.iter().filter(|c| c.kind() == "pubsub").count()

@@ -185,3 +185,15 @@ async fn info_has_a_section_per_domain_in_all_and_by_name() {
     let two: String = cmd(&mut c, &["INFO", "streams", "mailboxes"]).await.unwrap();
     assert!(two.contains("# Streams\r\nstreams:1") && two.contains("\r\n\r\n# Mailboxes\r\n"), "{two:?}");
 }
+
+#[tokio::test]
+async fn info_clients_counts_connections_per_transport() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let mut ws = server.ws().await;
+    assert_eq!(ws.result(serde_json::json!(["PING"])).await, serde_json::json!("PONG"));
+    let clients: String = cmd(&mut c, &["INFO", "clients"]).await.unwrap();
+    let f = info_fields(&clients);
+    assert_eq!((f["herald_resp_clients"].as_str(), f["herald_websocket_clients"].as_str()), ("1", "1"), "{clients}");
+    assert_eq!(f["connected_clients"], "2");
+}

@@ -103,6 +103,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 b.settings().maxclients,
                 b.clients.pubsub_count(),
             );
+            super::info_domains::clients_by_transport(out, b);
         }
         "memory" => {
             let used = allocated_bytes();

@@ -11,6 +11,12 @@ use crate::engine::listing::ListArgs;
 
 pub const SECTIONS: &[&str] = &["blackboard", "bulletin", "jobs", "mailboxes", "streams"];
 
+/// `# Clients`' Herald fields: connections per transport.
+pub fn clients_by_transport(out: &mut String, b: &crate::broker::Broker) {
+    let (resp, ws) = b.clients.by_transport();
+    let _ = write!(out, "herald_resp_clients:{resp}\r\nherald_websocket_clients:{ws}\r\n");
+}
+
 /// Writes section `name` if it is one of Herald's; false if it is not.
 pub fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) -> bool {
     if !SECTIONS.contains(&name) {
