@@ -72,6 +72,8 @@ pub struct Broker {
     pub events: Arc<Events>,
     pub clients: Clients,
     pub stats: Stats,
+    /// Per-second rates, sampled by the timer task.
+    pub rates: crate::rates::Rates,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -127,6 +129,7 @@ impl Broker {
             events,
             clients: Clients::new(clock),
             stats: Stats::default(),
+            rates: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod events;
 pub mod persist;
 pub mod pubsub;
+pub mod rates;
 pub mod server;
 pub mod state;
 

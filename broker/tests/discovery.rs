@@ -197,3 +197,34 @@ async fn info_clients_counts_connections_per_transport() {
     assert_eq!((f["herald_resp_clients"].as_str(), f["herald_websocket_clients"].as_str()), ("1", "1"), "{clients}");
     assert_eq!(f["connected_clients"], "2");
 }
+
+#[tokio::test]
+async fn info_reports_per_second_rates_as_redis_samples_them() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let stats: String = cmd(&mut c, &["INFO", "stats"]).await.unwrap();
+    for field in ["instantaneous_ops_per_sec", "instantaneous_input_kbps", "instantaneous_output_kbps"] {
+        assert!(info_fields(&stats).contains_key(field), "{field} in {stats}");
+    }
+    let jobs: String = cmd(&mut c, &["INFO", "jobs"]).await.unwrap();
+    for field in ["jobs_submitted_per_sec", "jobs_completed_per_sec", "jobs_failed_per_sec"] {
+        assert!(info_fields(&jobs).contains_key(field), "{field} in {jobs}");
+    }
+    // Commands keep flowing (each poll is one), so the sampled rate comes above zero; bounded wait.
+    for _ in 0..500 {
+        let mut pipe = redis::pipe();
+        for _ in 0..50 {
+            pipe.cmd("PING");
+        }
+        let _: Vec<String> = pipe.query_async(&mut c).await.unwrap();
+        let stats: String = cmd(&mut c, &["INFO", "stats"]).await.unwrap();
+        if info_fields(&stats)["instantaneous_ops_per_sec"] != "0" {
+            let _: () = cmd(&mut c, &["CONFIG", "RESETSTAT"]).await.unwrap();
+            let after: String = cmd(&mut c, &["INFO", "stats"]).await.unwrap();
+            assert_eq!(info_fields(&after)["instantaneous_ops_per_sec"], "0", "RESETSTAT clears the samples");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("instantaneous_ops_per_sec stayed 0");
+}

@@ -145,6 +145,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 mail.replies_dropped,
                 mail.requests_expired,
             );
+            super::info_domains::stats_rates(out, b);
         }
         "replication" => {
             out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");

@@ -8,8 +8,21 @@ use std::fmt::Write as _;
 
 use super::Cx;
 use crate::engine::listing::ListArgs;
+use crate::rates::Metric;
 
 pub const SECTIONS: &[&str] = &["blackboard", "bulletin", "jobs", "mailboxes", "streams"];
+
+/// `# Stats`' rates, as Redis names them.
+pub fn stats_rates(out: &mut String, b: &crate::broker::Broker) {
+    let kbps = |m| b.rates.per_sec(m) as f64 / 1024.0;
+    let _ = write!(
+        out,
+        "instantaneous_ops_per_sec:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\n",
+        b.rates.per_sec(Metric::Commands),
+        kbps(Metric::NetInput),
+        kbps(Metric::NetOutput),
+    );
+}
 
 /// `# Clients`' Herald fields: connections per transport.
 pub fn clients_by_transport(out: &mut String, b: &crate::broker::Broker) {
@@ -26,6 +39,8 @@ pub fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) -> bool {
         out.push_str("\r\n");
     }
     let all = ListArgs::all();
+    let rates = &cx.broker.rates;
+    let per_sec = [Metric::JobsSubmitted, Metric::JobsCompleted, Metric::JobsFailed].map(|m| rates.per_sec(m));
     let state = cx.state();
     let _ = match name {
         "blackboard" => {
@@ -57,7 +72,7 @@ pub fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) -> bool {
             let total = |f: fn(&crate::engine::jobs::QueueStats) -> u64| queues.iter().map(|q| f(&q.stats)).sum::<u64>();
             write!(
                 out,
-                "# Jobs\r\njobs_queues:{}\r\njobs_held:{}\r\njobs_queued:{}\r\njobs_delayed:{}\r\njobs_running:{}\r\njobs_dead:{}\r\njobs_paused_queues:{}\r\njobs_submitted_total:{}\r\njobs_completed_total:{}\r\njobs_failed_total:{}\r\njobs_retried_total:{}\r\njobs_cancelled_total:{}\r\njobs_lease_expired_total:{}\r\n",
+                "# Jobs\r\njobs_queues:{}\r\njobs_held:{}\r\njobs_queued:{}\r\njobs_delayed:{}\r\njobs_running:{}\r\njobs_dead:{}\r\njobs_paused_queues:{}\r\njobs_submitted_total:{}\r\njobs_completed_total:{}\r\njobs_failed_total:{}\r\njobs_retried_total:{}\r\njobs_cancelled_total:{}\r\njobs_lease_expired_total:{}\r\njobs_submitted_per_sec:{}\r\njobs_completed_per_sec:{}\r\njobs_failed_per_sec:{}\r\n",
                 queues.len(),
                 state.jobs.len(),
                 count(|q| q.queued),
@@ -71,6 +86,9 @@ pub fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) -> bool {
                 total(|s| s.retried),
                 total(|s| s.cancelled),
                 total(|s| s.lease_expired),
+                per_sec[0],
+                per_sec[1],
+                per_sec[2],
             )
         }
         "mailboxes" => {

@@ -337,6 +337,22 @@ impl Jobs {
         QueueReport { counts, config: q.map(|q| q.config).unwrap_or_default(), stats: q.map(|q| q.stats).unwrap_or_default() }
     }
 
+    /// Every queue's counters added up (the per-second rates INFO reports are sampled from these).
+    pub fn totals(&self) -> QueueStats {
+        self.queues.values().fold(QueueStats::default(), |mut t, q| {
+            let s = q.stats;
+            t.submitted += s.submitted;
+            t.claimed += s.claimed;
+            t.completed += s.completed;
+            t.failed += s.failed;
+            t.retried += s.retried;
+            t.dead += s.dead;
+            t.cancelled += s.cancelled;
+            t.lease_expired += s.lease_expired;
+            t
+        })
+    }
+
     /// JOB.QUEUES: a page of the queues, each with its counts from the queue's own bookkeeping (no
     /// pass over the jobs): unfinished jobs are queued (claimable), running (held by a worker,
     /// streaming included) or else delayed (waiting for their time or a retry backoff).
