@@ -219,10 +219,13 @@ impl Clients {
         all
     }
 
-    /// Connected clients per transport: (RESP, WebSocket), for INFO's `# Clients`.
-    pub fn by_transport(&self) -> (usize, usize) {
-        let ws = self.by_id.iter().filter(|c| c.transport == Transport::WebSocket).count();
-        (self.by_id.len().saturating_sub(ws), ws)
+    /// Connected clients per transport: (RESP, WebSocket, HTTP), for INFO's `# Clients`.
+    pub fn by_transport(&self) -> (usize, usize, usize) {
+        self.by_id.iter().fold((0, 0, 0), |(r, w, h), c| match c.transport {
+            Transport::Resp => (r + 1, w, h),
+            Transport::WebSocket => (r, w + 1, h),
+            Transport::Http => (r, w, h + 1),
+        })
     }
 
     /// Clients subscribed to anything (INFO `pubsub_clients`).

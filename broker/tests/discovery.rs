@@ -194,7 +194,8 @@ async fn info_clients_counts_connections_per_transport() {
     assert_eq!(ws.result(serde_json::json!(["PING"])).await, serde_json::json!("PONG"));
     let clients: String = cmd(&mut c, &["INFO", "clients"]).await.unwrap();
     let f = info_fields(&clients);
-    assert_eq!((f["herald_resp_clients"].as_str(), f["herald_websocket_clients"].as_str()), ("1", "1"), "{clients}");
+    let counts = [&f["herald_resp_clients"], &f["herald_websocket_clients"], &f["herald_http_clients"]];
+    assert_eq!(counts.map(String::as_str), ["1", "1", "0"], "{clients}");
     assert_eq!(f["connected_clients"], "2");
 }
 

@@ -26,8 +26,8 @@ pub fn stats_rates(out: &mut String, b: &crate::broker::Broker) {
 
 /// `# Clients`' Herald fields: connections per transport.
 pub fn clients_by_transport(out: &mut String, b: &crate::broker::Broker) {
-    let (resp, ws) = b.clients.by_transport();
-    let _ = write!(out, "herald_resp_clients:{resp}\r\nherald_websocket_clients:{ws}\r\n");
+    let (resp, ws, http) = b.clients.by_transport();
+    let _ = write!(out, "herald_resp_clients:{resp}\r\nherald_websocket_clients:{ws}\r\nherald_http_clients:{http}\r\n");
 }
 
 /// Writes section `name` if it is one of Herald's; false if it is not.
