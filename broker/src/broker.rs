@@ -76,6 +76,8 @@ pub struct Broker {
     pub pause: crate::pause::Pause,
     /// INFO commandstats / errorstats.
     pub commands: crate::command_stats::CommandStats,
+    /// Per-second rates, sampled by the timer task.
+    pub rates: crate::rates::Rates,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -138,6 +140,7 @@ impl Broker {
             stats: Stats::default(),
             pause: Default::default(),
             commands: Default::default(),
+            rates: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),

@@ -219,6 +219,15 @@ impl Clients {
         all
     }
 
+    /// Connected clients per transport: (RESP, WebSocket, HTTP), for INFO's `# Clients`.
+    pub fn by_transport(&self) -> (usize, usize, usize) {
+        self.by_id.iter().fold((0, 0, 0), |(r, w, h), c| match c.transport {
+            Transport::Resp => (r + 1, w, h),
+            Transport::WebSocket => (r, w + 1, h),
+            Transport::Http => (r, w, h + 1),
+        })
+    }
+
     /// Clients subscribed to anything (INFO `pubsub_clients`).
     pub fn pubsub_count(&self) -> usize {
         self.by_id.iter().filter(|c| c.kind() == "pubsub").count()

@@ -107,6 +107,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 b.settings().maxclients,
                 b.clients.pubsub_count(),
             );
+            super::info_domains::clients_by_transport(out, b);
         }
         "memory" => {
             let used = allocated_bytes();
@@ -149,6 +150,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 mail.replies_dropped,
                 mail.requests_expired,
             );
+            super::info_domains::stats_rates(out, b);
         }
         "replication" => {
             out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
@@ -171,7 +173,9 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         }
         "commandstats" => cx.broker.commands.render_commands(out),
         "errorstats" => cx.broker.commands.render_errors(out),
-        _ => {}
+        _ => {
+            super::info_domains::section(out, name, cx);
+        }
     }
 }
 
@@ -185,7 +189,10 @@ pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
         let r = String::from_utf8_lossy(r).to_ascii_lowercase();
         match r.as_str() {
             "default" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" | "everything" => names.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                names.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+                names.extend(super::info_domains::SECTIONS.iter().map(|s| s.to_string()));
+            }
             _ => names.push(r),
         }
     }

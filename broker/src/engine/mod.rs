@@ -23,6 +23,7 @@ pub mod error;
 pub mod glob;
 pub mod jobs;
 pub mod keyspace;
+pub mod listing;
 pub mod mailbox;
 pub mod schedule;
 pub mod schema;

@@ -57,5 +57,13 @@ fn run_batch(broker: &Broker) -> Option<Option<u64>> {
     }
     state.settle(now);
     state.housekeeping();
+    if broker.rates.due(now) {
+        let jobs = state.jobs.totals();
+        let stat = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let s = &broker.stats;
+        let counters =
+            [stat(&s.commands_processed), stat(&s.net_input_bytes), stat(&s.net_output_bytes), jobs.submitted, jobs.completed, jobs.failed];
+        broker.rates.sample(now, counters);
+    }
     Some(state.next_deadline())
 }

@@ -41,6 +41,7 @@ pub use dump::{DumpCommand, RestoreArgs};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
+
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
@@ -58,7 +59,38 @@ pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimSt
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 
 use crate::error::CommandError;
-use crate::request::{Args, Request};
+use crate::request::{self, Args, Request};
+
+/// A discovery listing's page request (JOB.QUEUES, BL.BOARDS, BB.SCOPES, MSG.DESTS, STREAM.LIST):
+/// `cursor [MATCH pattern] [COUNT n]`, as SCAN takes it, plus `SCOPE s` where the listing has scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListArgs {
+    pub cursor: u64,
+    pub pattern: Option<bytes::Bytes>,
+    pub count: usize,
+    pub scope: Option<bytes::Bytes>,
+}
+
+/// Parses a listing's arguments; `SCOPE` only when `with_scope`. The cursor and COUNT errors are SCAN's.
+pub(crate) fn parse_list(mut a: Args, with_scope: bool) -> Result<ListArgs, CommandError> {
+    let cursor = keys::parse_cursor(&a.next_bytes()?)?;
+    let mut list = ListArgs { cursor, pattern: None, count: 10, scope: None };
+    while let Some(opt) = a.next_opt() {
+        if a.is_empty() {
+            return Err(CommandError::syntax());
+        }
+        if request::is_word(&opt, "MATCH") {
+            list.pattern = Some(a.next_bytes()?);
+        } else if request::is_word(&opt, "COUNT") {
+            list.count = usize::try_from(a.next_i64()?).ok().filter(|n| *n >= 1).ok_or(CommandError::syntax())?;
+        } else if with_scope && request::is_word(&opt, "SCOPE") {
+            list.scope = Some(a.next_bytes()?);
+        } else {
+            return Err(CommandError::syntax());
+        }
+    }
+    Ok(list)
+}
 
 /// A parsed command, grouped by the domain that executes it.
 /// How long a blocking Herald command waits: `BLOCK ms` / `TIMEOUT ms`, 0 meaning forever.

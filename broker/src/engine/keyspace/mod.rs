@@ -36,7 +36,7 @@ use crate::engine::Error;
 use bytes::Bytes;
 
 pub use aggregate::ElementScan;
-pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
+pub use blackboard::{BbCondition, BbEntry, ScopeReport, ScopeSummary, wait_key as bb_wait_key};
 pub use db::{Db, Previous};
 pub use generic::{ExpireCondition, ExpireOutcome, ScanArgs, ScanPage};
 pub use journal::{ChangeKind, JournalEntry, JournalLimits, ScopeStats, Since};
