@@ -71,6 +71,8 @@ pub struct Broker {
     /// Renders the engines' changes as pub-sub events (and holds `notify-keyspace-events`).
     pub events: Arc<Events>,
     pub clients: Clients,
+    /// Users and permissions.
+    pub acl: crate::acl::Acl,
     pub stats: Stats,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
@@ -108,6 +110,7 @@ impl Broker {
             proto_max_bulk_len: config.limits.proto_max_bulk_len,
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
+        let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -126,6 +129,7 @@ impl Broker {
             hub,
             events,
             clients: Clients::new(clock),
+            acl,
             stats: Stats::default(),
             clock,
             timer: Notify::new(),
@@ -156,8 +160,9 @@ impl Broker {
         self.settings.read().expect("settings").timeout_secs
     }
 
+    /// Whether connections start unauthenticated (the default user has a password or is off).
     pub fn requires_auth(&self) -> bool {
-        !self.settings.read().expect("settings").requirepass.is_empty()
+        self.acl.requires_auth()
     }
 
     /// Starts a rewrite (snapshot + fresh log) on a thread of its own; an error if persistence is off

@@ -42,6 +42,7 @@ pub struct Config {
     pub schemas: SchemaSettings,
     pub websocket: WebSocket,
     pub persistence: PersistenceSettings,
+    pub acl: crate::acl::AclSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -126,7 +127,9 @@ impl Config {
                     .try_parsing(true)
                     // HERALD_WEBSOCKET__ALLOWED_ORIGINS="https://a.example,https://b.example"
                     .list_separator(",")
-                    .with_list_parse_key("websocket.allowed_origins"),
+                    .with_list_parse_key("websocket.allowed_origins")
+                    // HERALD_ACL__USERS="alice on >pw ~tenant-a:* +@all,bob on >pw2 +@read ~*"
+                    .with_list_parse_key("acl.users"),
             );
         }
         if let Some(port) = overrides.port {

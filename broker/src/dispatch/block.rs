@@ -26,6 +26,9 @@ pub struct Blocked {
     on_timeout: Reply,
 }
 
+/// The id of a [`Blocked::delayed`] reply: no waiter is registered for it.
+const NO_WAITER: u64 = u64::MAX;
+
 /// Withdraws the waiter if the wait is abandoned before it finished.
 struct CancelOnDrop<'a> {
     broker: &'a Broker,
@@ -42,9 +45,22 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Blocked {
+    /// A reply that is only sent at `at` (a throttled AUTH): the connection waits as for a blocked
+    /// command, its io thread serving everyone else.
+    pub fn delayed(reply: Reply, at: Instant) -> Blocked {
+        let (_, rx) = oneshot::channel();
+        Blocked { id: NO_WAITER, rx, deadline: Some(at), on_timeout: reply }
+    }
+
     /// Waits for the reply or the deadline. A reply handed over at the very moment the deadline
     /// passed is still delivered: cancelling under the lock tells which came first.
     pub async fn wait(mut self, broker: &Broker) -> Reply {
+        if self.id == NO_WAITER {
+            if let Some(at) = self.deadline {
+                tokio::time::sleep_until(at).await;
+            }
+            return self.on_timeout;
+        }
         let mut guard = CancelOnDrop { broker, id: self.id, armed: true };
         let outcome = match self.deadline {
             Some(d) => tokio::time::timeout_at(d, &mut self.rx).await.ok(),

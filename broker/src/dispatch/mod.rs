@@ -4,6 +4,7 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod acl;
 mod blackboard;
 mod block;
 mod bulletin;
@@ -167,7 +168,7 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
             return e.into();
         }
     };
-    if let Err(e) = authorize(spec, session, broker) {
+    if let Err(e) = authorize(spec, &req, session, broker) {
         session.flag_transaction();
         return e.into();
     }
@@ -192,23 +193,35 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
             session.flag_transaction();
             return CommandError::fixed("ERR Command not allowed inside a transaction").into();
         }
-        session.queue((spec, command::parse(spec, req)));
+        let parsed = command::parse(spec, req);
+        if let Ok(cmd) = &parsed
+            && let Err(e) = acl::gate_parsed(cmd, session, broker)
+        {
+            session.flag_transaction();
+            return e.into();
+        }
+        session.queue((spec, parsed));
         return Reply::status("QUEUED").into();
     }
     let cmd = match command::parse(spec, req) {
         Ok(cmd) => cmd,
         Err(e) => return e.into(),
     };
+    if let Err(e) = acl::gate_parsed(&cmd, session, broker) {
+        return e.into();
+    }
     let mut cx = Cx::new(broker, session);
     execute(cmd, &mut cx)
 }
 
-/// The permission check point: every command from every transport passes here before it runs.
-fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(), CommandError> {
+/// The permission check point: every command from every transport passes here before it runs
+/// (authentication, then the user's ACL: `acl::gate_request`; Herald's named resources are checked
+/// once the command is parsed, `acl::gate_parsed`).
+fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
     if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
-    Ok(())
+    acl::gate_request(spec, req, session, broker)
 }
 
 /// The single match from a command to the code that runs it.
@@ -232,6 +245,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),
+        Command::Acl(c) => acl::execute(c, cx),
     }
 }
 

@@ -308,7 +308,10 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
             }
             Change::MaxClients(n) => cx.broker.update_settings(|s| s.maxclients = n),
             Change::Timeout(n) => cx.broker.update_settings(|s| s.timeout_secs = n),
-            Change::RequirePass(p) => cx.broker.update_settings(|s| s.requirepass = p),
+            Change::RequirePass(p) => {
+                cx.broker.acl.set_requirepass(&p);
+                cx.broker.update_settings(|s| s.requirepass = p)
+            }
             Change::QueryBuffer(n) => cx.broker.update_settings(|s| s.client_query_buffer_limit = n),
             Change::PubSubLimits(hard, soft, secs) => {
                 cx.broker.update_settings(|s| {

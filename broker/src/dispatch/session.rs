@@ -50,6 +50,8 @@ pub struct Session {
     db: usize,
     encoding: Encoding,
     pub authenticated: bool,
+    /// The ACL user commands run as (the `default` user until AUTH says otherwise).
+    pub user: crate::acl::SessionUser,
     multi: Option<Multi>,
     pub watch: WatchHandle,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
@@ -70,6 +72,7 @@ impl Session {
             db: 0,
             encoding,
             authenticated,
+            user: crate::acl::SessionUser::default(),
             multi: None,
             watch: WatchHandle::new(),
             subscriptions: Subscriptions::default(),

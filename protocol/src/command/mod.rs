@@ -6,6 +6,7 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod acl;
 mod blackboard;
 mod bulletin;
 mod conn;
@@ -27,6 +28,7 @@ mod xstream;
 mod zset_args;
 mod zsets;
 
+pub use acl::AclCommand;
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs};
@@ -81,6 +83,7 @@ pub enum Command {
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Acl(AclCommand),
 }
 
 macro_rules! into_command {
@@ -109,7 +112,8 @@ into_command!(
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
-    XStream(XStreamCommand)
+    XStream(XStreamCommand),
+    Acl(AclCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

@@ -25,6 +25,7 @@ const TABLES: &[&[CommandSpec]] = &[
     super::semaphore::SPECS,
     super::schema::SPECS,
     super::xstream::SPECS,
+    super::acl::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
