@@ -327,6 +327,8 @@ impl<W: Wire> Conn<W> {
         let now = Instant::now();
         let due = self.deadlines();
         if due.auth.is_some_and(|at| at <= now) {
+            // The wire's last words (RESP says why before closing; the WebSocket's close frame does).
+            self.wire.encode_end(&End::AuthTimeout, &mut self.out);
             return Err(End::AuthTimeout);
         }
         if due.idle.is_some_and(|at| at <= now) {
