@@ -90,6 +90,8 @@ pub struct Broker {
     /// Random identity for INFO `run_id`.
     pub run_id: String,
     pub resp_port: AtomicU64,
+    /// `maxmemory` in bytes (0: no limit), read by every write that may grow memory.
+    maxmemory: AtomicU64,
     pub http_port: AtomicU64,
 }
 
@@ -137,6 +139,7 @@ impl Broker {
             shutdown: CancellationToken::new(),
             run_id: random_hex(40),
             resp_port: AtomicU64::new(u64::from(config.port)),
+            maxmemory: AtomicU64::new(config.maxmemory),
             http_port: AtomicU64::new(u64::from(config.http_port)),
             config,
         }))
@@ -158,6 +161,21 @@ impl Broker {
     /// Redis's `timeout` in seconds (0: never), read without copying the settings.
     pub fn timeout_secs(&self) -> u64 {
         self.settings.read().expect("settings").timeout_secs
+    }
+
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
+    }
+
+    pub fn set_maxmemory(&self, bytes: u64) {
+        self.maxmemory.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether memory in use (the counting allocator's measure) is past `maxmemory`: commands that
+    /// may grow memory are then refused (`noeviction`), reads go on.
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.maxmemory();
+        max != 0 && crate::alloc::allocated_bytes() as u64 > max
     }
 
     /// Whether connections start unauthenticated (the default user has a password or is off).

@@ -32,6 +32,8 @@ pub struct Config {
     pub log: String,
     pub notify_keyspace_events: String,
     pub insecure: bool,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
     pub limits: Limits,
     pub pubsub: PubSub,
     pub streams: StreamSettings,
@@ -180,6 +182,9 @@ impl Config {
         }
         if parse_overflow(&self.pubsub.overflow).is_none() {
             return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");
+        }
+        if self.maxmemory_policy != "noeviction" {
+            return invalid("maxmemory_policy", "must be \"noeviction\" (Herald refuses writes past maxmemory and never deletes data)");
         }
         if self.limits.maxclients == 0 {
             return invalid("limits.maxclients", "must be at least 1");

@@ -186,6 +186,10 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         session.flag_transaction();
         return CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")).into();
     }
+    if spec.has(flags::DENYOOM) && broker.over_maxmemory() {
+        session.flag_transaction();
+        return CommandError::fixed("OOM command not allowed when used memory > 'maxmemory'.").into();
+    }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
