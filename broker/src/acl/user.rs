@@ -416,6 +416,69 @@ mod tests {
         assert_eq!(user("+@all -get").describe_commands(), "+@all -get");
     }
 
+    fn rule() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let fixed = prop::sample::select(vec![
+            "on",
+            "off",
+            "nopass",
+            "resetpass",
+            "allkeys",
+            "resetkeys",
+            "allchannels",
+            "resetchannels",
+            "allcommands",
+            "nocommands",
+            "reset",
+            "+@all",
+            "-@all",
+            "+@read",
+            "-@write",
+            "+@hash",
+            "-@dangerous",
+            "+@jobs",
+            "-@workflow",
+            "+@blackboard",
+            "+get",
+            "-get",
+            "+client",
+            "-client|kill",
+            "+config|get",
+            "-acl",
+            "+acl|whoami",
+            "skip-sanitize-payload",
+            "sanitize-payload",
+        ])
+        .prop_map(str::to_owned);
+        let pattern = "[a-z*?:\\[\\]-]{1,6}";
+        prop_oneof![
+            4 => fixed,
+            1 => pattern.prop_map(|p| format!("~{p}")),
+            1 => (prop::sample::select(vec!["%R~", "%W~", "%RW~"]), pattern).prop_map(|(f, p)| format!("{f}{p}")),
+            1 => pattern.prop_map(|p| format!("&{p}")),
+            1 => "[a-z]{1,4}".prop_map(|p| format!(">{p}")),
+            1 => "[a-z]{1,4}".prop_map(|p| format!("<{p}")),
+            1 => "\\PC{0,6}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any rules: no panic; and what ACL LIST writes (the ACL file) reads back as the same user.
+        #[test]
+        fn any_rules_round_trip_through_describe(rules in proptest::collection::vec(rule(), 0..12)) {
+            let mut u = User::new("u");
+            for r in &rules {
+                let _ = u.apply(r.as_bytes());
+            }
+            let line = u.describe();
+            let mut back = User::new("u");
+            for word in line.split(' ').skip(2) {
+                back.apply(word.as_bytes()).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{word}: {e} in {line}")))?;
+            }
+            proptest::prop_assert_eq!(back, u, "{}", line);
+        }
+    }
+
     #[test]
     fn rules_and_errors() {
         let mut u = user("~*");
