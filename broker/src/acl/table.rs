@@ -5,7 +5,26 @@
 //! Redis assigns them) followed by Herald's own domains.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
+
+/// FNV-1a over command names: short, fixed, not chosen by clients.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 use herald_protocol::command::{CommandSpec, Group, all_specs, flags};
 
@@ -101,15 +120,16 @@ pub struct Table {
     pub specs: Vec<&'static CommandSpec>,
     /// Each spec's categories, by number.
     pub categories: Vec<u64>,
-    /// Number by the spec's address (specs are statics: the address is their identity).
-    by_addr: HashMap<usize, usize>,
+    /// Number by full name (`get`, `client|kill`). Not by address: the tables are `const`s, and a
+    /// const's data may be copied, so one spec can live at several addresses in an optimized build.
+    by_name: HashMap<&'static str, usize, BuildHasherDefault<Fnv>>,
     /// The number of each spec's container, for subcommands.
     pub parent: Vec<Option<usize>>,
 }
 
 impl Table {
     pub fn id(&self, spec: &'static CommandSpec) -> usize {
-        self.by_addr[&(spec as *const CommandSpec as usize)]
+        self.by_name[spec.name]
     }
 
     /// Looks a command up by its ACL name: `get`, or `client|kill`.
@@ -130,9 +150,9 @@ impl Table {
 }
 
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_addr: HashMap::new(), parent: Vec::new() };
+    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_name: HashMap::default(), parent: Vec::new() };
     let add = |t: &mut Table, spec: &'static CommandSpec, parent: Option<usize>| {
-        t.by_addr.insert(spec as *const CommandSpec as usize, t.specs.len());
+        t.by_name.insert(spec.name, t.specs.len());
         t.specs.push(spec);
         // A container's own bit carries no category: `+@admin` reaches CONFIG SET, not CONFIG itself.
         t.categories.push(if spec.subcommands.is_empty() { categories_of(spec) } else { 0 });
