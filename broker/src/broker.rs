@@ -71,6 +71,8 @@ pub struct Broker {
     /// Renders the engines' changes as pub-sub events (and holds `notify-keyspace-events`).
     pub events: Arc<Events>,
     pub clients: Clients,
+    /// Users and permissions.
+    pub acl: crate::acl::Acl,
     pub stats: Stats,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
@@ -96,6 +98,8 @@ pub struct Broker {
     /// Random identity for INFO `run_id`.
     pub run_id: String,
     pub resp_port: AtomicU64,
+    /// `maxmemory` in bytes (0: no limit), read by every write that may grow memory.
+    maxmemory: AtomicU64,
     pub http_port: AtomicU64,
 }
 
@@ -116,6 +120,7 @@ impl Broker {
             proto_max_bulk_len: config.limits.proto_max_bulk_len,
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
+        let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -137,6 +142,7 @@ impl Broker {
             hub,
             events,
             clients: Clients::new(clock),
+            acl,
             stats: Stats::default(),
             pause: Default::default(),
             commands: Default::default(),
@@ -147,6 +153,7 @@ impl Broker {
             shutdown: CancellationToken::new(),
             run_id: random_hex(40),
             resp_port: AtomicU64::new(u64::from(config.port)),
+            maxmemory: AtomicU64::new(config.maxmemory),
             http_port: AtomicU64::new(u64::from(config.http_port)),
             config,
         }))
@@ -186,8 +193,24 @@ impl Broker {
         self.settings.read().expect("settings").timeout_secs
     }
 
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
+    }
+
+    pub fn set_maxmemory(&self, bytes: u64) {
+        self.maxmemory.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether memory in use (the counting allocator's measure) is past `maxmemory`: commands that
+    /// may grow memory are then refused (`noeviction`), reads go on.
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.maxmemory();
+        max != 0 && crate::alloc::allocated_bytes() as u64 > max
+    }
+
+    /// Whether connections start unauthenticated (the default user has a password or is off).
     pub fn requires_auth(&self) -> bool {
-        !self.settings.read().expect("settings").requirepass.is_empty()
+        self.acl.requires_auth()
     }
 
     /// Starts a rewrite (snapshot + fresh log) on a thread of its own; an error if persistence is off

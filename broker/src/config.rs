@@ -31,6 +31,9 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     pub log: String,
     pub notify_keyspace_events: String,
+    pub insecure: bool,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
     pub limits: Limits,
     pub pubsub: PubSub,
     pub streams: StreamSettings,
@@ -44,6 +47,7 @@ pub struct Config {
     pub http: Http,
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
+    pub acl: crate::acl::AclSettings,
 }
 
 /// Lua scripting (EVAL, FUNCTION).
@@ -94,6 +98,7 @@ pub struct Limits {
     pub max_inline_len: usize,
     pub client_query_buffer_limit: usize,
     pub timeout: u64,
+    pub auth_timeout_ms: u64,
     pub reply_flush_bytes: usize,
 }
 
@@ -118,6 +123,7 @@ pub struct Overrides {
     pub data_dir: Option<String>,
     pub appendfsync: Option<String>,
     pub repair: bool,
+    pub insecure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +160,9 @@ impl Config {
                     // HERALD_WEBSOCKET__ALLOWED_ORIGINS="https://a.example,https://b.example"
                     .list_separator(",")
                     .with_list_parse_key("websocket.allowed_origins")
-                    .with_list_parse_key("http.allowed_origins"),
+                    .with_list_parse_key("http.allowed_origins")
+                    // HERALD_ACL__USERS="alice on >pw ~tenant-a:* +@all,bob on >pw2 +@read ~*"
+                    .with_list_parse_key("acl.users"),
             );
         }
         if let Some(port) = overrides.port {
@@ -174,6 +182,9 @@ impl Config {
         }
         if let Some(policy) = &overrides.appendfsync {
             builder = builder.set_override("persistence.appendfsync", policy.as_str())?;
+        }
+        if overrides.insecure {
+            builder = builder.set_override("insecure", true)?;
         }
         if overrides.repair {
             builder = builder.set_override("persistence.repair", true)?;
@@ -199,6 +210,9 @@ impl Config {
         }
         if parse_overflow(&self.pubsub.overflow).is_none() {
             return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");
+        }
+        if self.maxmemory_policy != "noeviction" {
+            return invalid("maxmemory_policy", "must be \"noeviction\" (Herald refuses writes past maxmemory and never deletes data)");
         }
         if self.limits.maxclients == 0 {
             return invalid("limits.maxclients", "must be at least 1");
@@ -228,6 +242,21 @@ impl Config {
             soft_seconds: self.pubsub.soft_seconds,
             policy: parse_overflow(&self.pubsub.overflow).unwrap_or(OverflowPolicy::Disconnect),
         }
+    }
+
+    /// Why listening where configured would expose Herald to a network without authentication
+    /// (`None` when it would not, or `insecure` says to go ahead).
+    pub fn exposure(&self, requires_auth: bool) -> Option<String> {
+        let ip: std::net::IpAddr = self.bind.parse().ok()?;
+        if ip.is_loopback() || requires_auth || self.insecure {
+            return None;
+        }
+        Some(format!(
+            "refusing to listen on {ip} without authentication: anyone who can reach it could do anything. \
+             Set a password (--requirepass, HERALD_REQUIREPASS, or requirepass in the config file), or define users \
+             (acl.users / acl.aclfile) and turn the default user off or give it a password; or bind 127.0.0.1; \
+             or, on a network you trust, start with --insecure (insecure = true). See docs/security.md."
+        ))
     }
 
     /// Settings for tests: free ports, connections on the caller's runtime.

@@ -41,6 +41,9 @@ struct Cli {
     /// Start even if a record in the middle of the log is corrupt, dropping it and the rest of its file
     #[arg(long)]
     repair: bool,
+    /// Allow listening on a non-loopback address without any password (docs/security.md)
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn main() {
@@ -54,6 +57,7 @@ fn main() {
         data_dir: cli.data_dir,
         appendfsync: cli.appendfsync,
         repair: cli.repair,
+        insecure: cli.insecure,
     };
     let config = match Config::load(&overrides) {
         Ok(c) => c,

@@ -21,7 +21,7 @@ impl<F: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + '
 #[derive(Debug)]
 pub struct Blocked {
     /// The waiter's id in the blocking registry; `None` for a reply computed elsewhere (a script
-    /// running on the script thread), which has nothing to withdraw.
+    /// running on the script thread) or sent at its deadline ([`Blocked::delayed`]): nothing to withdraw.
     id: Option<u64>,
     rx: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
@@ -44,11 +44,26 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Blocked {
+    /// A reply that is only sent at `at` (a throttled AUTH): the connection waits as for a blocked
+    /// command, its io thread serving everyone else.
+    pub fn delayed(reply: Reply, at: Instant) -> Blocked {
+        let (_, rx) = oneshot::channel();
+        Blocked { id: None, rx, deadline: Some(at), on_timeout: reply }
+    }
+
     /// Waits for the reply or the deadline. A reply handed over at the very moment the deadline
     /// passed is still delivered: cancelling under the lock tells which came first.
     pub async fn wait(mut self, broker: &Broker) -> Reply {
         let Some(id) = self.id else {
-            return (&mut self.rx).await.unwrap_or(self.on_timeout);
+            // No waiter registered: a reply computed elsewhere (a script on the script thread), or
+            // one that is only sent at its deadline (a throttled AUTH).
+            return match self.deadline {
+                Some(at) => {
+                    tokio::time::sleep_until(at).await;
+                    self.on_timeout
+                }
+                None => (&mut self.rx).await.unwrap_or(self.on_timeout),
+            };
         };
         let mut guard = CancelOnDrop { broker, id, armed: true };
         let outcome = match self.deadline {

@@ -112,11 +112,13 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         "memory" => {
             let used = allocated_bytes();
             let rss = resident_bytes();
+            let max = b.maxmemory() as usize;
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
                 human(used),
                 human(rss),
+                human(max),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }

@@ -4,6 +4,7 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod acl;
 mod bits;
 mod blackboard;
 mod block;
@@ -174,7 +175,7 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         Ok(spec) => spec,
         Err((e, spec)) => return reject(spec, e, session, broker),
     };
-    if let Err(e) = authorize(spec, session, broker) {
+    if let Err(e) = authorize(spec, &req, session, broker) {
         return reject(Some(spec), e, session, broker);
     }
     if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
@@ -194,17 +195,32 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     if let Err(e) = persistence_ok(spec, broker) {
         return reject(Some(spec), e, session, broker);
     }
+    if spec.has(flags::DENYOOM) && broker.over_maxmemory() {
+        return reject(Some(spec), CommandError::fixed("OOM command not allowed when used memory > 'maxmemory'."), session, broker);
+    }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
         if spec.has(flags::NO_MULTI) {
             return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
         }
-        session.queue((spec, command::parse(spec, req)));
+        let parsed = command::parse(spec, req);
+        if let Ok(cmd) = &parsed
+            && let Err(e) = acl::gate_parsed(cmd, session, broker)
+        {
+            return reject(Some(spec), e, session, broker);
+        }
+        session.queue((spec, parsed));
         return Reply::status("QUEUED").into();
     }
+    let parsed = command::parse(spec, req);
+    if let Ok(cmd) = &parsed
+        && let Err(e) = acl::gate_parsed(cmd, session, broker)
+    {
+        return reject(Some(spec), e, session, broker);
+    }
     let mut cx = Cx::new(broker, session);
-    run(spec, command::parse(spec, req), &mut cx)
+    run(spec, parsed, &mut cx)
 }
 
 /// A request refused before it runs: counted (the command's `rejected_calls`, the error's code), and
@@ -253,7 +269,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
-    if let Err(e) = authorize(spec, run.cx.session, run.cx.broker) {
+    if let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -271,6 +287,9 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         Ok(cmd) => cmd,
         Err(e) => return Reply::Error(e),
     };
+    if let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
     if spec.has(flags::WRITE) {
         // From now on the script cannot be killed (its writes could not be undone).
         run.cx.broker.scripting.monitor.note_write();
@@ -289,12 +308,14 @@ fn blocks(req: &Request) -> bool {
     req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 
-/// The permission check point: every command from every transport passes here before it runs.
-fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(), CommandError> {
+/// The permission check point: every command from every transport passes here before it runs
+/// (authentication, then the user's ACL: `acl::gate_request`; Herald's named resources are checked
+/// once the command is parsed, `acl::gate_parsed`).
+fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
     if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
-    Ok(())
+    acl::gate_request(spec, req, session, broker)
 }
 
 /// The single match from a command to the code that runs it.
@@ -322,6 +343,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),
         Command::Script(c) => scripting::execute(c, cx),
+        Command::Acl(c) => acl::execute(c, cx),
     }
 }
 

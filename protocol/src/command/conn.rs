@@ -299,7 +299,7 @@ macro_rules! spec {
 }
 pub(crate) use spec;
 
-fn container(_: Args) -> Result<Command, CommandError> {
+pub(crate) fn container(_: Args) -> Result<Command, CommandError> {
     unreachable!("containers without their own form are rejected by arity before parsing")
 }
 

@@ -6,6 +6,7 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod acl;
 mod bits;
 mod blackboard;
 mod bulletin;
@@ -31,6 +32,7 @@ mod xstream;
 mod zset_args;
 mod zsets;
 
+pub use acl::AclCommand;
 pub use bits::{
     BitCommand, BitFieldArgs, BitOp, BitRange, BitUnit, FieldAction, FieldOp, OFFSET_ERROR as BIT_OFFSET_ERROR, Overflow as FieldOverflow,
 };
@@ -127,6 +129,7 @@ pub enum Command {
     Sem(SemCommand),
     Schema(SchemaCommand),
     Script(ScriptCommand),
+    Acl(AclCommand),
 }
 
 macro_rules! into_command {
@@ -159,7 +162,8 @@ into_command!(
     Sem(SemCommand),
     Schema(SchemaCommand),
     Script(ScriptCommand),
-    XStream(XStreamCommand)
+    XStream(XStreamCommand),
+    Acl(AclCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

@@ -31,6 +31,7 @@ static TABLES: &[&[CommandSpec]] = &[
     super::schema::SPECS,
     super::xstream::SPECS,
     super::scripting::SPECS,
+    super::acl::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
