@@ -12,6 +12,7 @@ pub mod doorbell;
 pub mod engine;
 pub mod events;
 pub mod persist;
+pub mod probe;
 pub mod pubsub;
 pub mod server;
 pub mod state;

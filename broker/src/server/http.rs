@@ -1,5 +1,5 @@
 //! The HTTP port: one request head per connection, then either a WebSocket upgrade on `/ws` or a small
-//! static answer (`/healthz`, the JavaScript client, the browser example).
+//! static answer (`/healthz`, `/readyz`, the JavaScript client, the browser example).
 //!
 //! Only the request head is parsed here (httparse); there is no HTTP/1.1 keep-alive or body handling,
 //! because nothing on this port needs it. The WebSocket handshake is answered here too, so the bytes
@@ -99,6 +99,13 @@ async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<
             let _ = respond(stream, "200 OK", "text/plain", b"ok\n").await;
             return None;
         }
+        "/readyz" => {
+            let _ = match broker.readiness() {
+                Ok(()) => respond(stream, "200 OK", "text/plain", b"ready\n").await,
+                Err(why) => respond(stream, "503 Service Unavailable", "text/plain", format!("{why}\n").as_bytes()).await,
+            };
+            return None;
+        }
         "/herald.js" => {
             let _ = respond(stream, "200 OK", "text/javascript; charset=utf-8", HERALD_JS).await;
             return None;
@@ -108,7 +115,8 @@ async fn route(stream: &mut TcpStream, buf: Vec<u8>, broker: &Broker) -> Option<
             return None;
         }
         _ => {
-            let _ = respond(stream, "404 Not Found", "text/plain", b"not found: try /ws, /healthz, /herald.js or /example\n").await;
+            let _ =
+                respond(stream, "404 Not Found", "text/plain", b"not found: try /ws, /healthz, /readyz, /herald.js or /example\n").await;
             return None;
         }
     }
