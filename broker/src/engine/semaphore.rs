@@ -82,8 +82,9 @@ impl Semaphores {
         Semaphores { sems: HashMap::new(), timers: Schedule::default(), settings, last_token: 0, ready: Ready::default(), sink }
     }
 
-    pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        self.ready.take()
+    /// The keys this engine's changes made ready since the state last collected them.
+    pub fn ready_mut(&mut self) -> &mut Ready {
+        &mut self.ready
     }
 
     pub fn take_scheduled(&mut self) -> Option<u64> {

@@ -44,7 +44,12 @@ impl Ready {
         self.0.push(key);
     }
 
-    pub fn take(&mut self) -> Vec<WaitKey> {
-        std::mem::take(&mut self.0)
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Hands every key over, oldest first, leaving this empty (its allocation kept for the next ones).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, WaitKey> {
+        self.0.drain(..)
     }
 }

@@ -130,8 +130,9 @@ impl Jobs {
         }
     }
 
-    pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        self.ready.take()
+    /// The keys this engine's changes made ready since the state last collected them.
+    pub fn ready_mut(&mut self) -> &mut Ready {
+        &mut self.ready
     }
 
     pub fn take_scheduled(&mut self) -> Option<u64> {

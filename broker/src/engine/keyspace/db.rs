@@ -177,6 +177,11 @@ impl Db {
         true
     }
 
+    #[inline]
+    pub fn has_scheduled(&self) -> bool {
+        self.scheduled.is_some()
+    }
+
     /// The earliest deadline added since the last call: what the timer may need to wake for.
     pub fn take_scheduled(&mut self) -> Option<u64> {
         self.scheduled.take()

@@ -401,13 +401,24 @@ impl Keyspace {
         }
     }
 
-    pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        self.ready.take()
+    /// The keys this engine's changes made ready since the state last collected them.
+    pub fn ready_mut(&mut self) -> &mut Ready {
+        &mut self.ready
     }
 
     /// The earliest deadline set since the last call (cheap: called after every command).
     pub fn take_scheduled(&mut self) -> Option<u64> {
-        self.dbs.iter_mut().filter_map(Db::take_scheduled).min()
+        // A plain loop that only writes where something was scheduled: this runs after every command,
+        // over every database and scope.
+        let mut earliest: Option<u64> = None;
+        for db in &mut self.dbs {
+            if db.has_scheduled()
+                && let Some(at) = db.take_scheduled()
+            {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        earliest
     }
 
     /// The earliest deadline in any database.

@@ -65,8 +65,9 @@ impl Streams {
         Streams { logs: HashMap::new(), settings, next_epoch: first_epoch, ready: Ready::default(), sink }
     }
 
-    pub fn take_ready(&mut self) -> Vec<WaitKey> {
-        self.ready.take()
+    /// The keys this engine's changes made ready since the state last collected them.
+    pub fn ready_mut(&mut self) -> &mut Ready {
+        &mut self.ready
     }
 
     fn log_mut(&mut self, key: &Bytes) -> Result<&mut StreamLog, Error> {
