@@ -2,7 +2,9 @@
 # Runs every test in the repository: Rust unit and integration tests, the Redis compatibility check
 # against a real redis-server, and the end-to-end scripts that drive the built binary with redis-cli, with
 # the JavaScript client (Node, and a page in headless Chromium) and with the Python client (pytest in a
-# virtual environment it creates, tests/e2e/python-client.sh).
+# virtual environment it creates, tests/e2e/python-client.sh), and the container image built from the
+# Dockerfile and run (tests/e2e/container.sh: needs a Docker engine, fails without one unless
+# HERALD_SKIP_DOCKER=1).
 # Installs what it needs (see scripts/install-test-deps.sh). Usage: ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,7 +25,7 @@ HERALD="$PWD/target/release/herald"
 echo "== Redis compatibility (tests/compat, against redis-server)"
 python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
 
-echo "== end to end with redis-cli, Node, Python and headless Chromium (tests/e2e)"
+echo "== end to end with redis-cli, Node, Python, headless Chromium and Docker (tests/e2e)"
 # The browser test must run here, not skip: install-test-deps.sh installed Chromium.
 export HERALD_REQUIRE_BROWSER=1
 for script in tests/e2e/*.sh; do

@@ -59,10 +59,12 @@ make_rootfs() {
   local mirror
   mirror=$(debian_mirror)
   echo "debootstrap bookworm from $mirror"
+  local start=$SECONDS
   $SUDO debootstrap --variant=minbase bookworm "$ROOTFS" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
     tail -20 "$WORK/debootstrap.log" >&2
     exit 1
   }
+  echo "root file system made in $((SECONDS - start)) s"
   # As Debian's slim images: packages installed later leave out documentation, manual pages and locales.
   $SUDO tee "$ROOTFS/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null <<'EOF'
 path-exclude /usr/share/doc/*
@@ -81,10 +83,10 @@ EOF
 
 # import TAG [--change ...]: loads $ROOTFS as TAG.
 import() {
-  local tag=$1
+  local tag=$1 start=$SECONDS
   shift
   $SUDO tar -C "$ROOTFS" --numeric-owner -c . | docker import "$@" - "$tag" >/dev/null
-  echo "made $tag ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }'))"
+  echo "made $tag ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }'), imported in $((SECONDS - start)) s)"
 }
 
 make_debian_slim() {
