@@ -11,6 +11,15 @@ cd "$(dirname "$0")"
 
 scripts/install-test-deps.sh
 
+# The container test's base images, where the engine lacks them, are made (mostly downloading Debian
+# packages) while cargo compiles; tests/e2e/container.sh finds them made, or makes them and says why not.
+base_images_pid=""
+if docker info >/dev/null 2>&1; then
+  base_images_log=$(mktemp)
+  scripts/container-base-images.sh >"$base_images_log" 2>&1 &
+  base_images_pid=$!
+fi
+
 echo "== cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -28,6 +37,11 @@ python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt
 echo "== end to end with redis-cli, Node, Python, headless Chromium and Docker (tests/e2e)"
 # The browser test must run here, not skip: install-test-deps.sh installed Chromium.
 export HERALD_REQUIRE_BROWSER=1
+if [ -n "$base_images_pid" ]; then
+  wait "$base_images_pid" || echo "(making the container base images failed; tests/e2e/container.sh tries again)"
+  cat "$base_images_log"
+  rm -f "$base_images_log"
+fi
 for script in tests/e2e/*.sh; do
   echo "-- $script"
   bash "$script" "$HERALD"
