@@ -14,6 +14,8 @@
                                        # p99 under a compaction of 1M keys, restart time for 1M keys
     python3 bench/compare.py xstreams  # Redis streams: XADD server CPU per request (-P 1 and 16), and
                                        # used_memory for a 1M-entry stream
+    python3 bench/compare.py domains   # blackboard vs SET/GET, lists, BLPOP hand-off, jobs (both flows)
+                                       # against the Redis-list idiom, bulletin boards against LMOVE/LREM
 
 Both servers are started here on free ports (herald from target/release/herald; build it first with
 `cargo build --release -p herald-broker -p herald-bench`) and stopped afterwards. Server CPU is read from
@@ -556,10 +558,87 @@ def durability(args):
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
+WORKLOADS = os.path.join(ROOT, "target", "release", "workloads")
+
+
+def workload(server, args, duration, redis_idiom=False, runs=3):
+    """Median ops/s of `runs` runs of target/release/workloads against `server`, and the server's CPU
+    per operation over those runs (us)."""
+    rates, cpu0, ops = [], server.cpu(), 0
+    for _ in range(runs):
+        argv = [WORKLOADS, "--addr", "127.0.0.1:%d" % server.port, "--duration", str(duration)] + args
+        if redis_idiom:
+            argv.append("--redis")
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        m = re.search(r"ops=(\d+) ops_per_sec=(\d+)", out)
+        ops += int(m.group(1))
+        rates.append(float(m.group(2)))
+    cpu = server.cpu() - cpu0
+    return sorted(rates)[len(rates) // 2], cpu * 1e6 / max(ops, 1)
+
+
+def domains(args):
+    """The domain tables of docs/benchmarks.md (issues 4-7, 13): every figure from this one command."""
+    duration = int(args[0]) if args else 4
+    requests = 200000
+    redis, herald = start_both()
+    try:
+        print("Blackboard against plain keys on Herald: redis-benchmark -n %d -c 50 -r 100000 at -P 1 and -P 16\n" % requests)
+        print("| command | -P | requests/s | server us/request |")
+        print("|---|---|---|---|")
+        for pipeline in (1, 16):
+            for command in (["SET", "key:__rand_int__", "xxx"], ["BB.SET", "s", "key:__rand_int__", "xxx"],
+                            ["GET", "key:__rand_int__"], ["BB.GET", "s", "key:__rand_int__"]):
+                rps, _, us = command_benchmark(herald, ["-r", "100000"] + command, requests, 50, pipeline)
+                print("| `%s` | %d | %.0f | %.2f |" % (" ".join(command), pipeline, rps, us))
+                sys.stdout.flush()
+
+        print("\nLists and hand-off (redis-benchmark -t lpush,rpop -c 50; `workloads handoff`, median of 3 runs of %d s)\n" % duration)
+        print("| workload | -P | redis | herald | ratio | redis us/op | herald us/op | CPU ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for pipeline in (1, 16):
+            for test in ("lpush", "rpop"):
+                r = redis_benchmark(redis, test, requests, 50, pipeline, keyspace=0)
+                h = redis_benchmark(herald, test, requests, 50, pipeline, keyspace=0)
+                print("| %s | %d | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx |" % (
+                    test, pipeline, r[0], h[0], h[0] / r[0], r[2], h[2], h[2] / r[2]))
+                sys.stdout.flush()
+        r = workload(redis, ["handoff"], duration)
+        h = workload(herald, ["handoff"], duration)
+        print("| BLPOP hand-off | 1 | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx |" % (r[0], h[0], h[0] / r[0], r[1], h[1], h[1] / r[1]))
+
+        print("\nJobs (`workloads jobs`, median of 3 runs of %d s): Herald's two flows against the Redis-list idiom "
+              "(LPUSH jobs, BRPOP jobs, LPUSH result:<id>, BRPOP result:<id>)\n" % duration)
+        print("| in flight | Redis lists | Herald, 4 round trips | ratio | Herald `--combined`, 2 round trips | ratio | "
+              "CPU/job redis | herald | herald combined |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for clients, workers in ((1, 1), (8, 8)):
+            shape = ["jobs", "--clients", str(clients), "--workers", str(workers)]
+            r = workload(redis, shape, duration, redis_idiom=True)
+            h = workload(herald, shape, duration)
+            c = workload(herald, shape + ["--combined"], duration)
+            print("| %d clients, %d workers | %.0f/s | %.0f/s | %.2fx | %.0f/s | %.2fx | %.2f us | %.2f us | %.2f us |" % (
+                clients, workers, r[0], h[0], h[0] / r[0], c[0], c[0] / r[0], r[1], h[1], c[1]))
+            sys.stdout.flush()
+
+        print("\nBulletin boards (`workloads board --workers 8`: retrieve with a lease + remove, 100,000 items of 1 KB) "
+              "against `workloads board --redis` (LMOVE to a processing list + LREM)\n")
+        print("| workload | Herald | Redis idiom | ratio |")
+        print("|---|---|---|---|")
+        r = workload(redis, ["board", "--workers", "8"], duration, redis_idiom=True, runs=1)
+        h = workload(herald, ["board", "--workers", "8"], duration, runs=1)
+        f = workload(herald, ["board", "--workers", "8", "--filtered"], duration, runs=1)
+        print("| retrieve-with-lease + remove, 8 workers | %.0f items/s | %.0f items/s | %.2fx |" % (h[0], r[0], h[0] / r[0]))
+        print("| the same with `WHERE kind = wanted` matching 1%% | %.0f items/s | (no Redis equivalent) | |" % f[0])
+    finally:
+        redis.stop()
+        herald.stop()
+
 
 if __name__ == "__main__":
     commands = {"resp": resp, "memory": memory, "types": types, "typesmem": types_memory, "board-memory": board_memory,
-                "fanout": fanout, "ws": ws, "durability": durability, "xstreams": xstreams}
+                "fanout": fanout, "ws": ws, "durability": durability, "xstreams": xstreams,
+                "domains": domains}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])
