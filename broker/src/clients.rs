@@ -22,6 +22,8 @@ use crate::pubsub::Outbox;
 pub enum Transport {
     Resp,
     WebSocket,
+    /// HTTP requests and server-sent event streams (`server/http/`).
+    Http,
 }
 
 /// What CLIENT LIST shows about a client besides its timings. Name, library and no-evict live only
@@ -136,6 +138,7 @@ impl ClientHandle {
             match self.transport {
                 Transport::Resp => "resp",
                 Transport::WebSocket => "websocket",
+                Transport::Http => "http",
             }
         )
     }

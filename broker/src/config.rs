@@ -41,6 +41,7 @@ pub struct Config {
     pub semaphores: SemaphoreSettings,
     pub schemas: SchemaSettings,
     pub websocket: WebSocket,
+    pub http: Http,
     pub persistence: PersistenceSettings,
 }
 
@@ -55,6 +56,21 @@ pub struct WebSocket {
     pub idle_timeout_ms: u64,
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
+    pub allowed_origins: Vec<String>,
+}
+
+/// The HTTP surface on `http_port` besides `/ws` (`docs/http.md`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub max_head_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_pipeline: usize,
+    pub request_timeout_ms: u64,
+    pub keepalive_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+    pub follow_count: usize,
+    pub write_buffer_bytes: usize,
     pub allowed_origins: Vec<String>,
 }
 
@@ -126,7 +142,8 @@ impl Config {
                     .try_parsing(true)
                     // HERALD_WEBSOCKET__ALLOWED_ORIGINS="https://a.example,https://b.example"
                     .list_separator(",")
-                    .with_list_parse_key("websocket.allowed_origins"),
+                    .with_list_parse_key("websocket.allowed_origins")
+                    .with_list_parse_key("http.allowed_origins"),
             );
         }
         if let Some(port) = overrides.port {
@@ -180,6 +197,12 @@ impl Config {
         }
         if self.websocket.max_frame_bytes == 0 || self.websocket.max_message_bytes == 0 {
             return invalid("websocket.max_message_bytes", "message and frame limits must be above 0");
+        }
+        if self.http.max_head_bytes < 256 {
+            return invalid("http.max_head_bytes", "must be at least 256");
+        }
+        if self.http.max_pipeline == 0 || self.http.follow_count == 0 {
+            return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
         }
         if self.limits.max_inline_len < 16 {
             return invalid("limits.max_inline_len", "must be at least 16");

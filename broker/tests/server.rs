@@ -125,7 +125,7 @@ async fn healthcheck_probe() {
     assert!(healthy.as_ref().is_ok_and(|s| s.ends_with("/healthz: HTTP/1.1 200 OK")), "{healthy:?}");
     assert!(probe(config.clone(), "/readyz").await.unwrap().is_ok());
     let missing = probe(config.clone(), "/nope").await.unwrap().unwrap_err();
-    assert!(missing.contains("404 Not Found: not found"), "{missing}");
+    assert!(missing.contains("404 Not Found: "), "{missing}");
     server.stop().await;
     let refused = probe(config, "/healthz").await.unwrap().unwrap_err();
     assert!(refused.contains("refused"), "{refused}");

@@ -54,23 +54,29 @@ pub fn parse_request(text: &str, max_args: usize) -> Result<Envelope, EnvelopeEr
     if let Some(unknown) = fields.keys().find(|k| *k != "cmd") {
         return Err(EnvelopeError::new(&id, format!("unknown field \"{unknown}\" (a request has \"id\" and \"cmd\")")));
     }
-    let Some(Value::Array(cmd)) = fields.remove("cmd") else {
-        return Err(EnvelopeError::new(&id, "\"cmd\" must be an array such as [\"GET\", \"key\"]"));
+    let request = parse_cmd(fields.remove("cmd"), max_args).map_err(|message| EnvelopeError::new(&id, message))?;
+    Ok(Envelope { id, request })
+}
+
+/// Reads a command array (`["SET", "k", "v"]`), the part of a request every JSON surface shares (the
+/// WebSocket envelope's `cmd`, HTTP's `{"cmd": [...]}` and each of `{"cmds": [...]}`); the error says
+/// what is wrong in words a client can act on.
+pub fn parse_cmd(cmd: Option<Value>, max_args: usize) -> Result<Request, String> {
+    let Some(Value::Array(cmd)) = cmd else {
+        return Err("\"cmd\" must be an array such as [\"GET\", \"key\"]".to_owned());
     };
     if cmd.is_empty() {
-        return Err(EnvelopeError::new(&id, "\"cmd\" is empty"));
+        return Err("\"cmd\" is empty".to_owned());
     }
     if cmd.len() > max_args {
-        return Err(EnvelopeError::new(&id, format!("\"cmd\" has more than {max_args} arguments")));
+        return Err(format!("\"cmd\" has more than {max_args} arguments"));
     }
     let args = cmd
         .into_iter()
         .enumerate()
-        .map(|(i, arg)| {
-            argument(arg).ok_or_else(|| EnvelopeError::new(&id, format!("cmd[{i}] must be a string, a number or {{\"base64\": \"...\"}}")))
-        })
+        .map(|(i, arg)| argument(arg).ok_or_else(|| format!("cmd[{i}] must be a string, a number or {{\"base64\": \"...\"}}")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Envelope { id, request: Request::new(args) })
+    Ok(Request::new(args))
 }
 
 fn argument(arg: Value) -> Option<Bytes> {
@@ -91,6 +97,17 @@ pub fn reply_frame(id: &Value, reply: &Reply) -> String {
         Reply::Error(e) => error_frame(id, e.code(), e.message()),
         _ => envelope(id, "result", reply_to_json(reply)),
     }
+}
+
+/// One reply as the JSON surfaces answer it without an envelope id (HTTP's `/v1/cmd` body and each
+/// element of `/v1/pipeline`'s): `{"result": ...}` or `{"error": {"code", "message"}}`.
+pub fn outcome_json(reply: &Reply) -> Value {
+    let mut map = Map::with_capacity(1);
+    match reply {
+        Reply::Error(e) => map.insert("error".to_owned(), json!({ "code": e.code(), "message": e.message() })),
+        _ => map.insert("result".to_owned(), reply_to_json(reply)),
+    };
+    Value::Object(map)
 }
 
 /// The reply frame for a command that answers several replies (SUBSCRIBE a b): one result, the array.

@@ -210,6 +210,10 @@ impl<W: Wire> Conn<W> {
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.reply(&tag, &Reply::Error(error));
                 }
+                Err(Undecodable::Local(tag)) => {
+                    self.drain_pushes_first();
+                    self.wire.encode_local(&tag, &mut self.out);
+                }
                 Err(Undecodable::Broken(end)) => {
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.drain_pushes_first();
@@ -223,7 +227,20 @@ impl<W: Wire> Conn<W> {
             }
         }
         self.client.query_buffer.store(self.wire.pending_input(), Ordering::Relaxed);
+        self.refresh_profile();
         Ok(())
+    }
+
+    /// Takes the wire's profile again: an HTTP connection that became an event stream drops its
+    /// keep-alive timeout and starts heartbeats.
+    fn refresh_profile(&mut self) {
+        let profile = self.wire.profile();
+        if profile != self.profile {
+            if profile.heartbeat != self.profile.heartbeat {
+                self.next_heartbeat = profile.heartbeat.map(|every| Instant::now() + every);
+            }
+            self.profile = profile;
+        }
     }
 
     /// Takes in input that is already there, unless publications should wait for the fan-out thread;

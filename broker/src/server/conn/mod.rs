@@ -1,7 +1,8 @@
 //! The connection core: one connection's life, whatever wire it speaks.
 //!
 //! ```text
-//! socket ─> wire adapter (server/resp.rs, server/ws.rs: bytes <-> requests, replies, pushes, close)
+//! socket ─> wire adapter (server/resp.rs, server/ws.rs, server/http/: bytes <-> requests, replies,
+//!           pushes, close)
 //!             ─> connection core (this module: session, waits, batches, blocking, outbox, flush, end)
 //!                  ─> dispatch::handle (the one path every request takes)
 //! ```
@@ -60,14 +61,13 @@ use crate::clients::Transport;
 /// Adapters are generic over the byte stream ([`Stream`]: `AsyncRead + AsyncWrite + Unpin + Send`),
 /// so TLS and an in-memory `tokio::io::duplex` in tests plug in unchanged.
 ///
-/// A third surface, HTTP with server-sent events (issue 18), fits the same shape: a `POST /v1/cmd`
-/// connection decodes one JSON request from the body (`Tag` = nothing, or the request id), encodes
-/// its one reply as a complete HTTP response and then ends with [`End::Quit`]; a `GET /v1/subscribe`
-/// connection opens with its subscriptions already made (the credentials and channels come from the
-/// URL, as the WebSocket's credentials do through [`serve`]), decodes no requests at all (`read` only
-/// notices the peer going away), encodes every push as a `data: ...\n\n` event, the lagged notice as
-/// an event of its own, the heartbeat as a `:` comment line, and maps every end to closing the
-/// stream. The core's waits, outbox policy, back-pressure and deadlines then apply to it unchanged.
+/// The third surface, HTTP with server-sent events (`server/http/`), uses the same shape: a keep-alive
+/// connection decodes each `POST /v1/cmd` or `/v1/pipeline` body into requests and encodes their
+/// replies as one HTTP response; an event stream decodes the commands that follow what it streams
+/// (SUBSCRIBE, `STREAM.READ ... BLOCK`, `BB.CHANGES`...) one step per batch and encodes their
+/// replies and its pushes as events. What a wire answers by itself (a static page, a CORS preflight)
+/// is [`Undecodable::Local`]. Its profile changes when a connection turns into an event stream (no
+/// idle timeout, heartbeats), so the core reads [`Wire::profile`] again after every batch.
 pub trait Wire: Send {
     /// What ties a reply to its request: the WebSocket envelope's `id`; nothing for RESP.
     type Tag: Send;
@@ -77,7 +77,7 @@ pub trait Wire: Send {
     /// The encoding a new session starts with (RESP2; JSON).
     const ENCODING: Encoding;
 
-    /// The wire's own limits and deadlines.
+    /// The wire's own limits and deadlines; read as the connection opens and again after each batch.
     fn profile(&self) -> Profile;
 
     /// Waits for more input and takes it in; the number of bytes received (for INFO). It is one
@@ -114,6 +114,9 @@ pub trait Wire: Send {
 
     /// Appends the notice that drop-oldest discarded `lost` pushes.
     fn encode_lagged(&mut self, lost: u64, encoding: Encoding, out: &mut BytesMut);
+
+    /// Appends the answer to a request the wire handled itself ([`Undecodable::Local`]).
+    fn encode_local(&mut self, _tag: &Self::Tag, _out: &mut BytesMut) {}
 
     /// Appends a heartbeat (only called when the profile asks for heartbeats).
     fn encode_heartbeat(&mut self, _out: &mut BytesMut) {}
@@ -152,10 +155,13 @@ pub enum Undecodable<T> {
     Refused(T, CommandError),
     /// The request stream is broken: the connection ends (a RESP protocol error).
     Broken(End),
+    /// The wire answers this request itself, no command runs (HTTP: a static page, a CORS
+    /// preflight, an unknown route): its answer is encoded in order with the replies.
+    Local(T),
 }
 
 /// What a wire asks of the core.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Profile {
     /// Flush once a batch's output passes this many bytes.
     pub flush_at: usize,

@@ -1,6 +1,7 @@
-//! The connection core through both wire adapters, over an in-memory stream (`tokio::io::duplex`):
+//! The connection core through its wire adapters, over an in-memory stream (`tokio::io::duplex`):
 //! no sockets, no listener, just a broker, a connection task and the client's end of the pipe.
 
+mod http;
 mod resp;
 mod ws;
 
