@@ -95,6 +95,9 @@ pub struct Broker {
     me: std::sync::Weak<Broker>,
     /// SHUTDOWN SAVE: take a snapshot before exiting.
     pub shutdown_save: std::sync::atomic::AtomicBool,
+    /// Set when the listeners start accepting, after persistence has loaded: what `/readyz` reports
+    /// (with the shutdown token) to load balancers and orchestrators.
+    pub serving: std::sync::atomic::AtomicBool,
     /// Random identity for INFO `run_id`.
     pub run_id: String,
     pub resp_port: AtomicU64,
@@ -138,6 +141,7 @@ impl Broker {
             persist,
             scripting,
             shutdown_save: std::sync::atomic::AtomicBool::new(false),
+            serving: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,
             events,
@@ -211,6 +215,18 @@ impl Broker {
     /// Whether connections start unauthenticated (the default user has a password or is off).
     pub fn requires_auth(&self) -> bool {
         self.acl.requires_auth()
+    }
+
+    /// Whether the broker takes work (`/readyz`): `Err` with the reason before it has started serving
+    /// (the data directory still loading) and once shutdown has begun.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.shutdown.is_cancelled() {
+            Err("shutting down")
+        } else if !self.serving.load(Ordering::Acquire) {
+            Err("starting")
+        } else {
+            Ok(())
+        }
     }
 
     /// Starts a rewrite (snapshot + fresh log) on a thread of its own; an error if persistence is off

@@ -265,12 +265,19 @@ impl Config {
     }
 }
 
+/// The environment variable naming the configuration file (as `--config` does), so a container image
+/// and its health check read the same mounted file. It names a file, not a key.
+pub const CONFIG_FILE_VARIABLE: &str = "HERALD_CONFIG";
+
 /// The `HERALD_*` environment variables that name configuration keys. Others (`HERALD_BIN` in a test
 /// script, say) are somebody else's and are left alone, with a note on stderr in case one is a typo.
 fn herald_variables() -> Result<config::Map<String, String>, ConfigError> {
     let known: Vec<String> = config::Source::collect(&File::from_str(DEFAULT_TOML, FileFormat::Toml))?.into_keys().collect();
     let mut vars = config::Map::new();
     for (name, value) in std::env::vars() {
+        if name == CONFIG_FILE_VARIABLE {
+            continue;
+        }
         let Some(key) = name.strip_prefix("HERALD_") else { continue };
         let top = key.split("__").next().unwrap_or_default().to_ascii_lowercase();
         if known.contains(&top) {

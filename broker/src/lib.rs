@@ -15,6 +15,7 @@ pub mod engine;
 pub mod events;
 pub mod pause;
 pub mod persist;
+pub mod probe;
 pub mod pubsub;
 pub mod rates;
 pub mod server;

@@ -79,6 +79,7 @@ impl Server {
         // Scripts parse this line to learn the port when started with --port 0.
         tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
         tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
+        broker.serving.store(true, Ordering::Release);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
