@@ -2,9 +2,11 @@
 # Installs what the test suite needs beyond the Rust toolchain, only where it is missing:
 # redis-tools (redis-cli, the end-to-end client), redis-server (the reference the compatibility
 # check compares Herald with), Node.js (the JavaScript client's tests), Debian's Chromium (the
-# browser end-to-end tests; never downloaded by the tests themselves) and python3-venv (the Python
-# client's tests run in a virtual environment). Debian/Ubuntu; runs apt-get as
-# root or through sudo.
+# browser end-to-end tests; never downloaded by the tests themselves), python3-venv (the Python
+# client's tests run in a virtual environment), and for the container test (tests/e2e/container.sh)
+# debootstrap (stand-ins for the Dockerfile's base images where no registry is reachable), docker-compose
+# (the compose example) and curl. The Docker engine itself is the machine's: the container test fails
+# without one. Debian/Ubuntu; runs apt-get as root or through sudo.
 set -euo pipefail
 
 missing=()
@@ -14,6 +16,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

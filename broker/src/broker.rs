@@ -71,6 +71,8 @@ pub struct Broker {
     /// Renders the engines' changes as pub-sub events (and holds `notify-keyspace-events`).
     pub events: Arc<Events>,
     pub clients: Clients,
+    /// Users and permissions.
+    pub acl: crate::acl::Acl,
     pub stats: Stats,
     /// Command latency per family (`/metrics`).
     pub latency: crate::latency::Latency,
@@ -78,6 +80,8 @@ pub struct Broker {
     pub pause: crate::pause::Pause,
     /// INFO commandstats / errorstats.
     pub commands: crate::command_stats::CommandStats,
+    /// Per-second rates, sampled by the timer task.
+    pub rates: crate::rates::Rates,
     pub clock: Clock,
     /// Wakes the timer task when a deadline earlier than the one it sleeps towards appears.
     pub timer: Notify,
@@ -85,15 +89,22 @@ pub struct Broker {
     pub timer_armed: AtomicU64,
     /// The one shutdown signal every task watches.
     pub shutdown: CancellationToken,
+    /// Lua scripts and functions (EVAL, FCALL), and the monitor of the one running.
+    pub scripting: crate::dispatch::scripting::Scripting,
     /// The append-only log and snapshots, when a data directory is configured.
     pub persist: Option<Arc<Persistence>>,
     /// This broker, for work that outlives a command (a background rewrite's thread).
     me: std::sync::Weak<Broker>,
     /// SHUTDOWN SAVE: take a snapshot before exiting.
     pub shutdown_save: std::sync::atomic::AtomicBool,
+    /// Set when the listeners start accepting, after persistence has loaded: what `/readyz` reports
+    /// (with the shutdown token) to load balancers and orchestrators.
+    pub serving: std::sync::atomic::AtomicBool,
     /// Random identity for INFO `run_id`.
     pub run_id: String,
     pub resp_port: AtomicU64,
+    /// `maxmemory` in bytes (0: no limit), read by every write that may grow memory.
+    maxmemory: AtomicU64,
     pub http_port: AtomicU64,
 }
 
@@ -114,6 +125,7 @@ impl Broker {
             proto_max_bulk_len: config.limits.proto_max_bulk_len,
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
+        let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -123,28 +135,51 @@ impl Broker {
                 Some(persist)
             }
         };
+        let scripting = crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms);
+        scripting.load_libraries(&state.libraries);
         Ok(Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             state: Mutex::new(state),
             persist,
+            scripting,
             shutdown_save: std::sync::atomic::AtomicBool::new(false),
+            serving: std::sync::atomic::AtomicBool::new(false),
             settings: RwLock::new(settings),
             hub,
             events,
             clients: Clients::new(clock),
+            acl,
             stats: Stats::default(),
             latency: Default::default(),
             pause: Default::default(),
             commands: Default::default(),
+            rates: Default::default(),
             clock,
             timer: Notify::new(),
             timer_armed: AtomicU64::new(u64::MAX),
             shutdown: CancellationToken::new(),
             run_id: random_hex(40),
             resp_port: AtomicU64::new(u64::from(config.port)),
+            maxmemory: AtomicU64::new(config.maxmemory),
             http_port: AtomicU64::new(u64::from(config.http_port)),
             config,
         }))
+    }
+
+    /// The state lock if it can be had without waiting for a running script; otherwise it waits as
+    /// [`Broker::lock`] does. `None` only while a script holds it.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if self.scripting.monitor.is_running() => None,
+            Err(std::sync::TryLockError::WouldBlock) => Some(self.lock()),
+        }
+    }
+
+    /// This broker as a weak handle, for threads that outlive a command (the script thread).
+    pub fn weak(&self) -> std::sync::Weak<Broker> {
+        self.me.clone()
     }
 
     /// Locks every engine's state. Never held across `.await`.
@@ -165,8 +200,36 @@ impl Broker {
         self.settings.read().expect("settings").timeout_secs
     }
 
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
+    }
+
+    pub fn set_maxmemory(&self, bytes: u64) {
+        self.maxmemory.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether memory in use (the counting allocator's measure) is past `maxmemory`: commands that
+    /// may grow memory are then refused (`noeviction`), reads go on.
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.maxmemory();
+        max != 0 && crate::alloc::allocated_bytes() as u64 > max
+    }
+
+    /// Whether connections start unauthenticated (the default user has a password or is off).
     pub fn requires_auth(&self) -> bool {
-        !self.settings.read().expect("settings").requirepass.is_empty()
+        self.acl.requires_auth()
+    }
+
+    /// Whether the broker takes work (`/readyz`): `Err` with the reason before it has started serving
+    /// (the data directory still loading) and once shutdown has begun.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.shutdown.is_cancelled() {
+            Err("shutting down")
+        } else if !self.serving.load(Ordering::Acquire) {
+            Err("starting")
+        } else {
+            Ok(())
+        }
     }
 
     /// Starts a rewrite (snapshot + fresh log) on a thread of its own; an error if persistence is off

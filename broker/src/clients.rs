@@ -44,6 +44,8 @@ pub struct Activity {
     pub channels: usize,
     pub patterns: usize,
     pub shard_channels: usize,
+    /// The ACL user the client is authenticated as (CLIENT LIST `user`, CLIENT KILL USER, ACL DELUSER).
+    pub user: Arc<str>,
 }
 
 /// One connected client, shared between its connection task and the registry.
@@ -114,7 +116,7 @@ impl ClientHandle {
         let omem = self.outbox.pending_bytes();
         let text = |b: &Option<Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} transport={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={} omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} transport={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -132,6 +134,7 @@ impl ClientHandle {
             omem,
             omem + self.query_buffer.load(Ordering::Relaxed),
             a.last_command,
+            a.user,
             a.resp,
             text(&a.lib_name),
             text(&a.lib_ver),
@@ -178,6 +181,7 @@ impl Clients {
                 channels: 0,
                 patterns: 0,
                 shard_channels: 0,
+                user: Arc::from("default"),
             }),
             last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
             clock: self.clock,
@@ -217,6 +221,15 @@ impl Clients {
         let mut all: Vec<_> = self.by_id.iter().map(|e| e.value().clone()).collect();
         all.sort_by_key(|c| c.id);
         all
+    }
+
+    /// Connected clients per transport: (RESP, WebSocket, HTTP), for INFO's `# Clients`.
+    pub fn by_transport(&self) -> (usize, usize, usize) {
+        self.by_id.iter().fold((0, 0, 0), |(r, w, h), c| match c.transport {
+            Transport::Resp => (r + 1, w, h),
+            Transport::WebSocket => (r, w + 1, h),
+            Transport::Http => (r, w, h + 1),
+        })
     }
 
     /// Clients subscribed to anything (INFO `pubsub_clients`).

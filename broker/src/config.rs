@@ -31,6 +31,9 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     pub log: String,
     pub notify_keyspace_events: String,
+    pub insecure: bool,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
     pub limits: Limits,
     pub pubsub: PubSub,
     pub streams: StreamSettings,
@@ -43,6 +46,18 @@ pub struct Config {
     pub websocket: WebSocket,
     pub http: Http,
     pub persistence: PersistenceSettings,
+    pub scripting: ScriptingSettings,
+    pub acl: crate::acl::AclSettings,
+}
+
+/// Lua scripting (EVAL, FUNCTION).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptingSettings {
+    /// `busy-reply-threshold` (`lua-time-limit`): how long a script runs before other clients get -BUSY.
+    pub busy_reply_threshold_ms: u64,
+    /// Bytes each Lua state may allocate; a script that needs more fails with an error. 0: no limit.
+    pub memory_limit: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -83,6 +98,7 @@ pub struct Limits {
     pub max_inline_len: usize,
     pub client_query_buffer_limit: usize,
     pub timeout: u64,
+    pub auth_timeout_ms: u64,
     pub reply_flush_bytes: usize,
 }
 
@@ -107,6 +123,7 @@ pub struct Overrides {
     pub data_dir: Option<String>,
     pub appendfsync: Option<String>,
     pub repair: bool,
+    pub insecure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +160,9 @@ impl Config {
                     // HERALD_WEBSOCKET__ALLOWED_ORIGINS="https://a.example,https://b.example"
                     .list_separator(",")
                     .with_list_parse_key("websocket.allowed_origins")
-                    .with_list_parse_key("http.allowed_origins"),
+                    .with_list_parse_key("http.allowed_origins")
+                    // HERALD_ACL__USERS="alice on >pw ~tenant-a:* +@all,bob on >pw2 +@read ~*"
+                    .with_list_parse_key("acl.users"),
             );
         }
         if let Some(port) = overrides.port {
@@ -163,6 +182,9 @@ impl Config {
         }
         if let Some(policy) = &overrides.appendfsync {
             builder = builder.set_override("persistence.appendfsync", policy.as_str())?;
+        }
+        if overrides.insecure {
+            builder = builder.set_override("insecure", true)?;
         }
         if overrides.repair {
             builder = builder.set_override("persistence.repair", true)?;
@@ -188,6 +210,9 @@ impl Config {
         }
         if parse_overflow(&self.pubsub.overflow).is_none() {
             return invalid("pubsub.overflow", "must be \"disconnect\" or \"drop-oldest\"");
+        }
+        if self.maxmemory_policy != "noeviction" {
+            return invalid("maxmemory_policy", "must be \"noeviction\" (Herald refuses writes past maxmemory and never deletes data)");
         }
         if self.limits.maxclients == 0 {
             return invalid("limits.maxclients", "must be at least 1");
@@ -219,11 +244,30 @@ impl Config {
         }
     }
 
+    /// Why listening where configured would expose Herald to a network without authentication
+    /// (`None` when it would not, or `insecure` says to go ahead).
+    pub fn exposure(&self, requires_auth: bool) -> Option<String> {
+        let ip: std::net::IpAddr = self.bind.parse().ok()?;
+        if ip.is_loopback() || requires_auth || self.insecure {
+            return None;
+        }
+        Some(format!(
+            "refusing to listen on {ip} without authentication: anyone who can reach it could do anything. \
+             Set a password (--requirepass, HERALD_REQUIREPASS, or requirepass in the config file), or define users \
+             (acl.users / acl.aclfile) and turn the default user off or give it a password; or bind 127.0.0.1; \
+             or, on a network you trust, start with --insecure (insecure = true). See docs/security.md."
+        ))
+    }
+
     /// Settings for tests: free ports, connections on the caller's runtime.
     pub fn for_tests() -> Self {
         Config { port: 0, http_port: 0, io_threads: 0, ..Self::defaults() }
     }
 }
+
+/// The environment variable naming the configuration file (as `--config` does), so a container image
+/// and its health check read the same mounted file. It names a file, not a key.
+pub const CONFIG_FILE_VARIABLE: &str = "HERALD_CONFIG";
 
 /// The `HERALD_*` environment variables that name configuration keys. Others (`HERALD_BIN` in a test
 /// script, say) are somebody else's and are left alone, with a note on stderr in case one is a typo.
@@ -231,6 +275,9 @@ fn herald_variables() -> Result<config::Map<String, String>, ConfigError> {
     let known: Vec<String> = config::Source::collect(&File::from_str(DEFAULT_TOML, FileFormat::Toml))?.into_keys().collect();
     let mut vars = config::Map::new();
     for (name, value) in std::env::vars() {
+        if name == CONFIG_FILE_VARIABLE {
+            continue;
+        }
         let Some(key) = name.strip_prefix("HERALD_") else { continue };
         let top = key.split("__").next().unwrap_or_default().to_ascii_lowercase();
         if known.contains(&top) {

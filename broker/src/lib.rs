@@ -1,6 +1,7 @@
 //! Herald: a message broker speaking RESP2/RESP3 (and JSON over WebSocket) with a blackboard, bulletin
 //! boards, jobs, pub-sub and workflow primitives. See `docs/architecture.md` for the map.
 
+pub mod acl;
 pub mod alloc;
 pub mod broker;
 pub mod clients;
@@ -15,7 +16,9 @@ pub mod events;
 pub mod latency;
 pub mod pause;
 pub mod persist;
+pub mod probe;
 pub mod pubsub;
+pub mod rates;
 pub mod server;
 pub mod state;
 

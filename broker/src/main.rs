@@ -26,7 +26,7 @@ struct Cli {
     #[arg(long)]
     bind: Option<String>,
     /// TOML configuration file
-    #[arg(long)]
+    #[arg(long, env = herald_broker::config::CONFIG_FILE_VARIABLE)]
     config: Option<PathBuf>,
     /// Require this password (AUTH / HELLO AUTH)
     #[arg(long)]
@@ -41,6 +41,13 @@ struct Cli {
     /// Start even if a record in the middle of the log is corrupt, dropping it and the rest of its file
     #[arg(long)]
     repair: bool,
+    /// Allow listening on a non-loopback address without any password (docs/security.md)
+    #[arg(long)]
+    insecure: bool,
+    /// Do not serve: ask the broker this configuration describes for PATH on its HTTP port and exit 0 if
+    /// it answers 200 (container health checks; /readyz for readiness)
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/healthz")]
+    healthcheck: Option<String>,
 }
 
 fn main() {
@@ -54,6 +61,7 @@ fn main() {
         data_dir: cli.data_dir,
         appendfsync: cli.appendfsync,
         repair: cli.repair,
+        insecure: cli.insecure,
     };
     let config = match Config::load(&overrides) {
         Ok(c) => c,
@@ -62,6 +70,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(path) = cli.healthcheck {
+        match herald_broker::probe::check(&config, &path) {
+            Ok(status) => println!("herald: {status}"),
+            Err(e) => {
+                eprintln!("herald: unhealthy: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

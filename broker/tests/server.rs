@@ -91,3 +91,42 @@ async fn graceful_shutdown_closes_clients() {
     server.stop().await;
     assert!(raw.closed().await);
 }
+
+/// `/readyz` (and `Broker::readiness` behind it): not ready while bound but not yet serving (persistence
+/// loads before that), ready once the listeners accept, not ready again from the moment shutdown begins.
+#[tokio::test]
+async fn readiness_follows_the_lifecycle() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = herald_broker::Server::bind(herald_broker::Config::for_tests()).await.unwrap();
+    let (broker, http, resp) = (server.broker(), server.http_addr(), server.resp_addr());
+    assert_eq!(broker.readiness(), Err("starting"));
+    let task = tokio::spawn(server.run(std::future::pending()));
+    let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("\r\n\r\nready\n"), "{answer}");
+    assert_eq!(broker.readiness(), Ok(()));
+    let mut con = redis::Client::open(format!("redis://{resp}/")).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _ = cmd::<()>(&mut con, &["SHUTDOWN", "NOSAVE"]).await;
+    assert_eq!(broker.readiness(), Err("shutting down"));
+    task.await.unwrap().unwrap();
+}
+
+/// `herald --healthcheck`: the probe asks the port its configuration names and succeeds only on a 200.
+#[tokio::test]
+async fn healthcheck_probe() {
+    use herald_broker::probe::check;
+    let server = start().await;
+    let config = herald_broker::Config { http_port: server.http.port(), ..herald_broker::Config::for_tests() };
+    // The probe is a blocking client (it runs in its own process); keep it off the broker's runtime.
+    let probe = |config: herald_broker::Config, path: &'static str| tokio::task::spawn_blocking(move || check(&config, path));
+    let healthy = probe(config.clone(), "/healthz").await.unwrap();
+    assert!(healthy.as_ref().is_ok_and(|s| s.ends_with("/healthz: HTTP/1.1 200 OK")), "{healthy:?}");
+    assert!(probe(config.clone(), "/readyz").await.unwrap().is_ok());
+    let missing = probe(config.clone(), "/nope").await.unwrap().unwrap_err();
+    assert!(missing.contains("404 Not Found: "), "{missing}");
+    server.stop().await;
+    let refused = probe(config, "/healthz").await.unwrap().unwrap_err();
+    assert!(refused.contains("refused"), "{refused}");
+}

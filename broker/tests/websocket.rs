@@ -346,6 +346,7 @@ async fn http_routes() {
         }
     };
     assert!(get("/healthz", "").await.starts_with("HTTP/1.1 200 OK"));
+    assert!(get("/readyz", "").await.starts_with("HTTP/1.1 200 OK"));
     assert!(get("/nope", "").await.starts_with("HTTP/1.1 404"));
     assert!(get("/ws", "").await.starts_with("HTTP/1.1 426"));
     let js = get("/herald.js", "").await;

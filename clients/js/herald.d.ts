@@ -9,6 +9,60 @@ export type Arg = string | number | bigint | Uint8Array | ArrayBuffer | ArrayBuf
 export type Reply = string | number | boolean | null | Uint8Array | Reply[] | { [key: string]: Reply };
 
 /** The WebSocket constructor the client uses (the browser's, Node's global one, or the `ws` package's). */
+/** A discovery listing's options: `MATCH` glob pattern, `COUNT` per page. */
+export interface ListOptions {
+  match?: string;
+  count?: number;
+}
+/** JOB.QUEUES entry. */
+export interface QueueEntry {
+  queue: string;
+  queued: number;
+  delayed: number;
+  running: number;
+  dead: number;
+  paused: number;
+  concurrency: number;
+  completed: number;
+  failed: number;
+}
+/** BL.BOARDS entry. */
+export interface BoardEntry {
+  scope: string;
+  board: string;
+  items: number;
+  leased: number;
+  dead: number;
+  maxlen: number;
+}
+/** BB.SCOPES cursor entry. */
+export interface ScopeEntry {
+  scope: string;
+  keys: number;
+  seq: number;
+  journal: number;
+}
+/** MSG.DESTS entry: `topics` maps each topic to its waiting messages. */
+export interface DestEntry {
+  dest: string;
+  length: number;
+  maxlen: number;
+  topics: Record<string, number>;
+}
+/** STREAM.LIST entry: `last` is null for an empty stream. */
+export interface StreamEntry {
+  stream: string;
+  last: number | null;
+  length: number;
+  first: number;
+  next: number;
+  bytes: number;
+  closed: boolean;
+  epoch: number;
+  maxlen: number;
+  maxage: number;
+}
+
 export interface WebSocketLike {
   readonly readyState: number;
   onopen: ((ev: any) => void) | null;
@@ -256,6 +310,15 @@ export class Herald extends Emitter<HeraldEvents> {
   reply(replyTo: Arg, payload: Arg): Promise<boolean>;
   /** SCHEMA.SET kind name schema [SCOPE s]; a write that does not validate then rejects with code SCHEMA. */
   setSchema(kind: "board" | "queue" | "topic" | "scope", name: Arg, schema: object | string, options?: { scope?: string }): Promise<"OK">;
+  /** One page of a discovery listing (JOB.QUEUES, BL.BOARDS, BB.SCOPES, MSG.DESTS, STREAM.LIST); cursor "0" ends. */
+  listPage<T = Record<string, unknown>>(command: string, cursor?: string, options?: ListOptions): Promise<{ cursor: string; entries: T[] }>;
+  /** Every entry of a discovery listing, page by page. */
+  listAll<T = Record<string, unknown>>(command: string, options?: ListOptions): Promise<T[]>;
+  queues(options?: ListOptions): Promise<QueueEntry[]>;
+  boards(options?: ListOptions & { scope?: string }): Promise<BoardEntry[]>;
+  scopes(options?: ListOptions): Promise<ScopeEntry[]>;
+  dests(options?: ListOptions): Promise<DestEntry[]>;
+  streams(options?: ListOptions): Promise<StreamEntry[]>;
   pauseQueue(queue: Arg): Promise<"OK">;
   resumeQueue(queue: Arg): Promise<"OK">;
   /** JOB.JOIN: true once nothing is queued, delayed or running in the queue; false on timeout (ms). */

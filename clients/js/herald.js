@@ -521,6 +521,49 @@ export class Herald extends Emitter {
     return this.command(args).then((r) => r !== null);
   }
 
+  // ---- discovery (JOB.QUEUES, BL.BOARDS, BB.SCOPES, MSG.DESTS, STREAM.LIST; docs/commands.md#discovery)
+
+  /** One page of a discovery listing: resolves with { cursor, entries }; cursor "0" means the end. */
+  async listPage(command, cursor = "0", { match, count, scope } = {}) {
+    const args = [command, cursor];
+    if (match !== undefined) args.push("MATCH", match);
+    if (count !== undefined) args.push("COUNT", count);
+    if (scope !== undefined) args.push("SCOPE", scope);
+    const [next, entries] = await this.command(args);
+    return { cursor: String(next), entries };
+  }
+  /** Every entry of a discovery listing, page by page (`count` per page). */
+  async listAll(command, options = {}) {
+    const all = [];
+    let cursor = "0";
+    do {
+      const page = await this.listPage(command, cursor, options);
+      all.push(...page.entries);
+      cursor = page.cursor;
+    } while (cursor !== "0");
+    return all;
+  }
+  /** Job queues with queued / delayed / running / dead counts, paused and concurrency. */
+  queues(options = {}) {
+    return this.listAll("JOB.QUEUES", options);
+  }
+  /** Bulletin boards with items / leased / dead (every scope, or `scope`). */
+  boards(options = {}) {
+    return this.listAll("BL.BOARDS", options);
+  }
+  /** Blackboard scopes with keys, journal seq and journal entries. */
+  scopes(options = {}) {
+    return this.listAll("BB.SCOPES", options);
+  }
+  /** Mailbox destinations with their length and waiting messages per topic. */
+  dests(options = {}) {
+    return this.listAll("MSG.DESTS", options);
+  }
+  /** Streams with length, first / last offset and closed. */
+  streams(options = {}) {
+    return this.listAll("STREAM.LIST", options);
+  }
+
   _request(cmd, { internal = false } = {}) {
     return new Promise((resolve, reject) => {
       const req = { cmd, resolve, reject };

@@ -5,7 +5,7 @@ use herald_protocol::{CommandError, Reply};
 
 use crate::engine::Error;
 
-use super::{Cx, Outcome};
+use super::{Cx, Outcome, listing};
 use crate::engine::keyspace::{BbCondition, BbEntry, JournalEntry, ScopeReport, Since, Ttl};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
@@ -71,7 +71,15 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
         BbCommand::Keys { scope, pattern } => cx.state().keyspace.bb_keys(&scope, pattern.as_deref(), now).map(Reply::bulks),
         BbCommand::Clear(scope) => cx.state().keyspace.bb_clear(&scope, now).map(|n| Reply::Int(n as i64)),
         BbCommand::Stats(scope) => cx.state().keyspace.bb_stats(&scope, now).map(stats_reply),
-        BbCommand::Scopes => Ok(Reply::bulks(cx.state().keyspace.bb_scopes())),
+        BbCommand::Scopes(None) => Ok(Reply::bulks(cx.state().keyspace.bb_scopes())),
+        BbCommand::Scopes(Some(list)) => Ok(listing::reply(cx.state().keyspace.bb_scope_list(&listing::args(&list)), |s| {
+            Reply::fields(vec![
+                ("scope", Reply::Bulk(s.scope)),
+                ("keys", listing::int(s.keys)),
+                ("seq", Reply::Int(s.seq as i64)),
+                ("journal", listing::int(s.journal)),
+            ])
+        })),
         BbCommand::Wait { scope, key, after, timeout } => {
             let keys = vec![crate::engine::keyspace::bb_wait_key(&scope, &key)];
             return cx.now_or_block(keys, timeout.duration(), Reply::Nil, move |state: &mut State, now| {

@@ -20,7 +20,9 @@ impl<F: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + '
 /// A client waiting for its reply. Dropping it (disconnect, shutdown) withdraws the wait.
 #[derive(Debug)]
 pub struct Blocked {
-    id: u64,
+    /// The waiter's id in the blocking registry; `None` for a reply computed elsewhere (a script
+    /// running on the script thread) or sent at its deadline ([`Blocked::delayed`]): nothing to withdraw.
+    id: Option<u64>,
     rx: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
     on_timeout: Reply,
@@ -42,10 +44,28 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Blocked {
+    /// A reply that is only sent at `at` (a throttled AUTH): the connection waits as for a blocked
+    /// command, its io thread serving everyone else.
+    pub fn delayed(reply: Reply, at: Instant) -> Blocked {
+        let (_, rx) = oneshot::channel();
+        Blocked { id: None, rx, deadline: Some(at), on_timeout: reply }
+    }
+
     /// Waits for the reply or the deadline. A reply handed over at the very moment the deadline
     /// passed is still delivered: cancelling under the lock tells which came first.
     pub async fn wait(mut self, broker: &Broker) -> Reply {
-        let mut guard = CancelOnDrop { broker, id: self.id, armed: true };
+        let Some(id) = self.id else {
+            // No waiter registered: a reply computed elsewhere (a script on the script thread), or
+            // one that is only sent at its deadline (a throttled AUTH).
+            return match self.deadline {
+                Some(at) => {
+                    tokio::time::sleep_until(at).await;
+                    self.on_timeout
+                }
+                None => (&mut self.rx).await.unwrap_or(self.on_timeout),
+            };
+        };
+        let mut guard = CancelOnDrop { broker, id, armed: true };
         let outcome = match self.deadline {
             Some(d) => tokio::time::timeout_at(d, &mut self.rx).await.ok(),
             None => Some((&mut self.rx).await),
@@ -56,13 +76,20 @@ impl Blocked {
             // The sender went away without replying: the waiter was dropped by the engine.
             Some(Err(_)) => self.on_timeout,
             None => {
-                if broker.lock().blocking.cancel(self.id) {
+                if broker.lock().blocking.cancel(id) {
                     self.on_timeout
                 } else {
                     self.rx.try_recv().unwrap_or(self.on_timeout)
                 }
             }
         }
+    }
+}
+
+impl Blocked {
+    /// Waits for a reply another thread computes (`on_lost` if that thread drops the sender).
+    pub fn elsewhere(rx: oneshot::Receiver<Reply>, on_lost: Reply) -> Blocked {
+        Blocked { id: None, rx, deadline: None, on_timeout: on_lost }
     }
 }
 
@@ -101,6 +128,6 @@ impl Cx<'_> {
         let client = self.session.id();
         let (id, rx) = self.state().blocking.block(client, keys, attempt);
         let deadline = timeout.map(|t| Instant::now() + t);
-        Outcome::Block(Blocked { id, rx, deadline, on_timeout })
+        Outcome::Block(Blocked { id: Some(id), rx, deadline, on_timeout })
     }
 }

@@ -3,7 +3,7 @@
 use herald_protocol::Reply;
 use herald_protocol::command::{self, BulletinCommand};
 
-use super::{Cx, Outcome};
+use super::{Cx, Outcome, listing};
 use crate::engine::Error;
 use crate::engine::bulletin::filter::{self, Filter, FilterOp};
 use crate::engine::bulletin::{self, ItemView, Overflow};
@@ -95,6 +95,18 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         BulletinCommand::Dead { scope, board } => {
             Ok(Reply::Array(cx.state().bulletin.dead(&scope, &board).into_iter().map(item_reply).collect()))
+        }
+        BulletinCommand::Boards(list) => {
+            Ok(listing::reply(cx.state().bulletin.boards(list.scope.as_deref(), &listing::args(&list)), |b| {
+                Reply::fields(vec![
+                    ("scope", Reply::Bulk(b.scope)),
+                    ("board", Reply::Bulk(b.board)),
+                    ("items", listing::int(b.items)),
+                    ("leased", listing::int(b.leased)),
+                    ("dead", listing::int(b.dead)),
+                    ("maxlen", listing::int(b.config.max_len)),
+                ])
+            }))
         }
         BulletinCommand::Redrive { scope, board, id } => cx.state().bulletin.redrive(&scope, &board, &id).map(|_| Reply::ok()),
     };

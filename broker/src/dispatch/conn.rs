@@ -5,36 +5,7 @@ use herald_protocol::{CommandError, Protocol, Reply};
 
 use super::{Cx, Outcome, server};
 
-/// Constant-time comparison, so a password check leaks nothing through timing.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-const WRONGPASS: CommandError = CommandError::fixed("WRONGPASS invalid username-password pair or user is disabled.");
-
-/// Checks AUTH / HELLO AUTH credentials against the single `default` user.
-fn check_credentials(user: Option<&[u8]>, password: &[u8], cx: &Cx<'_>) -> Result<(), CommandError> {
-    let required = cx.broker.settings().requirepass;
-    if user.is_some_and(|u| u != b"default") {
-        return Err(WRONGPASS);
-    }
-    if required.is_empty() {
-        // The default user has no password: Redis accepts any with a user name, refuses one without.
-        return match user {
-            Some(_) => Ok(()),
-            None => Err(CommandError::fixed(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            )),
-        };
-    }
-    if same_secret(required.as_bytes(), password) { Ok(()) } else { Err(WRONGPASS) }
-}
-
-fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Result<(), CommandError> {
-    check_credentials(user, password, cx)?;
-    cx.session.authenticated = true;
-    Ok(())
-}
+use super::acl::authenticate;
 
 fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|c| (b'!'..=b'~').contains(c))
@@ -116,6 +87,8 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     cx.session.set_db(0);
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();
+    cx.session.user = crate::acl::SessionUser::default();
+    cx.session.client.activity().user = std::sync::Arc::from("default");
     cx.session.client.activity().name = None;
     Reply::status("RESET")
 }
@@ -142,7 +115,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
             && filter.kind.as_ref().is_none_or(|k| server::client_type_matches(k, c.kind()))
             && filter.addr.as_ref().is_none_or(|a| c.addr.to_string().as_bytes() == &a[..])
             && filter.laddr.as_ref().is_none_or(|a| c.local_addr.to_string().as_bytes() == &a[..])
-            && filter.user.as_ref().is_none_or(|u| &u[..] == b"default")
+            && filter.user.as_ref().is_none_or(|u| u[..] == *c.activity().user.as_bytes())
             && filter.max_age_secs.is_none_or(|age| c.created.elapsed().as_secs() >= age)
             && !(filter.skip_me && c.id == me);
         if matches {
@@ -183,8 +156,15 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
         ConnCommand::Ping(Some(arg)) => Ok(Reply::Bulk(arg)),
         ConnCommand::Ping(None) => Ok(Reply::status("PONG")),
         ConnCommand::Echo(arg) => Ok(Reply::Bulk(arg)),
-        ConnCommand::Hello(args) => hello(args, cx),
-        ConnCommand::Auth { user, password } => authenticate(user.as_deref(), &password, cx).map(|_| Reply::ok()),
+        ConnCommand::Hello(args) => {
+            let authenticating = args.auth.is_some();
+            let reply = hello(args, cx).into();
+            return if authenticating { super::acl::throttled(reply, cx) } else { reply.into() };
+        }
+        ConnCommand::Auth { user, password } => {
+            let reply = authenticate(user.as_deref(), &password, cx).map(|_| Reply::ok()).into();
+            return super::acl::throttled(reply, cx);
+        }
         ConnCommand::Select(index) => match cx.state().keyspace.db_index(index) {
             Ok(db) => {
                 cx.session.set_db(db);

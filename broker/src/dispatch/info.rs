@@ -107,15 +107,18 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 b.settings().maxclients,
                 b.clients.pubsub_count(),
             );
+            super::info_domains::clients_by_transport(out, b);
         }
         "memory" => {
             let used = allocated_bytes();
             let rss = resident_bytes();
+            let max = b.maxmemory() as usize;
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
                 human(used),
                 human(rss),
+                human(max),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
             );
         }
@@ -149,6 +152,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 mail.replies_dropped,
                 mail.requests_expired,
             );
+            super::info_domains::stats_rates(out, b);
         }
         "replication" => {
             out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n");
@@ -171,7 +175,9 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         }
         "commandstats" => cx.broker.commands.render_commands(out),
         "errorstats" => cx.broker.commands.render_errors(out),
-        _ => {}
+        _ => {
+            super::info_domains::section(out, name, cx);
+        }
     }
 }
 
@@ -185,7 +191,10 @@ pub fn info(requested: &[Bytes], cx: &mut Cx<'_>) -> Reply {
         let r = String::from_utf8_lossy(r).to_ascii_lowercase();
         match r.as_str() {
             "default" => names.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" | "everything" => names.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                names.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+                names.extend(super::info_domains::SECTIONS.iter().map(|s| s.to_string()));
+            }
             _ => names.push(r),
         }
     }

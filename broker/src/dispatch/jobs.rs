@@ -3,6 +3,7 @@
 use herald_protocol::command::{JobCommand, SubmitArgs};
 use herald_protocol::{CommandError, Reply};
 
+use super::listing;
 use super::streams::read_reply;
 use super::{Cx, Outcome};
 use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
@@ -180,6 +181,19 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().jobs.set_paused(&queue, paused);
             Ok(Reply::ok())
         }
+        JobCommand::Queues(list) => Ok(listing::reply(cx.state().jobs.queues(&listing::args(&list)), |q| {
+            Reply::fields(vec![
+                ("queue", Reply::Bulk(q.name)),
+                ("queued", listing::int(q.queued)),
+                ("delayed", listing::int(q.delayed)),
+                ("running", listing::int(q.running)),
+                ("dead", listing::int(q.dead)),
+                ("paused", Reply::Int(i64::from(q.config.paused))),
+                ("concurrency", listing::int(q.config.concurrency)),
+                ("completed", Reply::Int(q.stats.completed as i64)),
+                ("failed", Reply::Int(q.stats.failed as i64)),
+            ])
+        })),
         JobCommand::Join { queue, timeout } => {
             let keys = vec![jobs::join_wait_key(&queue)];
             let join = move |state: &mut State, _now| Ok(state.jobs.drained(&queue).then(Reply::ok));

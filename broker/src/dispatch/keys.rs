@@ -77,15 +77,15 @@ pub fn execute(cmd: KeyCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandError> 
         },
         KeyCommand::Persist(key) => bool_int(ks.persist(db, &key, now)),
         KeyCommand::ObjectEncoding(key) => match ks.object(db, &key, now) {
-            Some((encoding, _)) => Reply::text(encoding),
+            Some((encoding, ..)) => Reply::text(encoding),
             None => Reply::Nil,
         },
         KeyCommand::ObjectIdleTime(key) => match ks.object(db, &key, now) {
-            Some((_, idle)) => int(idle),
+            Some((_, idle, _)) => int(idle),
             None => Reply::Nil,
         },
         KeyCommand::ObjectRefCount(key) => match ks.object(db, &key, now) {
-            Some(_) => Reply::Int(1),
+            Some((.., refcount)) => Reply::Int(refcount),
             None => Reply::Nil,
         },
         KeyCommand::ObjectFreq(key) => match ks.object(db, &key, now) {

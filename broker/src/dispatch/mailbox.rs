@@ -4,7 +4,7 @@
 use herald_protocol::Reply;
 use herald_protocol::command::MailboxCommand;
 
-use super::{Cx, Outcome};
+use super::{Cx, Outcome, listing};
 use crate::engine::mailbox::{self, Received};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
@@ -43,6 +43,15 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
                 None => super::jobs::run_once(cx, recv, Reply::Nil),
             };
         }
+        MailboxCommand::Dests(list) => Ok(listing::reply(cx.state().mailboxes.dests(&listing::args(&list)), |d| {
+            let topics = d.topics.into_iter().map(|(t, n)| (Reply::Bulk(t), listing::int(n))).collect();
+            Reply::fields(vec![
+                ("dest", Reply::Bulk(d.dest)),
+                ("length", listing::int(d.length)),
+                ("maxlen", listing::int(d.max_len)),
+                ("topics", Reply::Map(topics)),
+            ])
+        })),
         MailboxCommand::Len { dest, topic } => Ok(Reply::Int(cx.state().mailboxes.len(&dest, topic.as_deref()) as i64)),
         MailboxCommand::Config { dest, max_len } => cx.state().mailboxes.configure(&dest, max_len).map(|_| Reply::ok()),
         MailboxCommand::Request { dest, topic, payload, timeout_ms } => {

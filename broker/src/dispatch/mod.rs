@@ -4,24 +4,31 @@
 //! permission check, RESP2 subscribed-mode rules, MULTI queueing, then the single `match` over
 //! [`Command`] that calls into the engines. No bytes and no sockets here.
 
+mod acl;
+mod bits;
 mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod info;
+mod info_domains;
 mod jobs;
 mod keys;
+mod listing;
 mod lists;
 mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+pub mod scripting;
 mod semaphore;
 mod server;
 pub mod session;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod xstream;
@@ -168,7 +175,7 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         Ok(spec) => spec,
         Err((e, spec)) => return reject(spec, e, session, broker),
     };
-    if let Err(e) = authorize(spec, session, broker) {
+    if let Err(e) = authorize(spec, &req, session, broker) {
         return reject(Some(spec), e, session, broker);
     }
     if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
@@ -181,10 +188,15 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     if broker.pause.is_on() && broker.pause.holds(spec, session.queued_writes()) {
         return Outcome::Paused(req);
     }
-    if spec.has(flags::WRITE)
-        && let Some(why) = broker.persist.as_ref().and_then(|p| p.failure())
-    {
-        return reject(Some(spec), CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}")), session, broker);
+    // While a script runs: wait for it, up to the busy threshold, then answer -BUSY.
+    if let Err(e) = broker.scripting.monitor.gate(spec.has(flags::ALLOW_BUSY)) {
+        return reject(Some(spec), e, session, broker);
+    }
+    if let Err(e) = persistence_ok(spec, broker) {
+        return reject(Some(spec), e, session, broker);
+    }
+    if spec.has(flags::DENYOOM) && broker.over_maxmemory() {
+        return reject(Some(spec), CommandError::fixed("OOM command not allowed when used memory > 'maxmemory'."), session, broker);
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
@@ -192,11 +204,23 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         if spec.has(flags::NO_MULTI) {
             return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
         }
-        session.queue((spec, command::parse(spec, req)));
+        let parsed = command::parse(spec, req);
+        if let Ok(cmd) = &parsed
+            && let Err(e) = acl::gate_parsed(cmd, session, broker)
+        {
+            return reject(Some(spec), e, session, broker);
+        }
+        session.queue((spec, parsed));
         return Reply::status("QUEUED").into();
     }
+    let parsed = command::parse(spec, req);
+    if let Ok(cmd) = &parsed
+        && let Err(e) = acl::gate_parsed(cmd, session, broker)
+    {
+        return reject(Some(spec), e, session, broker);
+    }
     let mut cx = Cx::new(broker, session);
-    run(spec, command::parse(spec, req), &mut cx)
+    run(spec, parsed, &mut cx)
 }
 
 /// A request refused before it runs: counted (the command's `rejected_calls`, the error's code), and
@@ -223,12 +247,75 @@ pub fn run(spec: &'static CommandSpec, parsed: Result<Command, CommandError>, cx
     outcome
 }
 
-/// The permission check point: every command from every transport passes here before it runs.
-fn authorize(spec: &CommandSpec, session: &Session, broker: &Broker) -> Result<(), CommandError> {
+/// A write is refused while the log cannot be written.
+fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandError> {
+    match broker.persist.as_ref().and_then(|p| p.failure()) {
+        Some(why) if spec.has(flags::WRITE) => Err(CommandError::new(format!("MISCONF Errors writing to the AOF file: {why}"))),
+        _ => Ok(()),
+    }
+}
+
+/// One command called by a script (`redis.call`): the same lookup, permission check and `execute`
+/// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
+/// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
+pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
+    let spec = match command::lookup(&req) {
+        Ok(spec) => spec,
+        Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
+            return Reply::error("ERR Wrong number of args calling Redis command from script");
+        }
+        Err(_) => return Reply::error("ERR Unknown Redis command called from script"),
+    };
+    if spec.has(flags::NOSCRIPT) {
+        return Reply::error("ERR This Redis command is not allowed from script");
+    }
+    if let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
+    if spec.has(flags::WRITE) {
+        if run.read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        if let Err(e) = persistence_ok(spec, run.cx.broker) {
+            return Reply::Error(e);
+        }
+    }
+    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
+        return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
+    }
+    let cmd = match command::parse(spec, req) {
+        Ok(cmd) => cmd,
+        Err(e) => return Reply::Error(e),
+    };
+    if let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
+    if spec.has(flags::WRITE) {
+        // From now on the script cannot be killed (its writes could not be undone).
+        run.cx.broker.scripting.monitor.note_write();
+    }
+    // Counted in INFO commandstats like any command, as Redis counts a script's calls.
+    match self::run(spec, Ok(cmd), run.cx) {
+        Outcome::Reply(r) | Outcome::Close(r) => r,
+        Outcome::Replies(rs) => Reply::Array(rs),
+        Outcome::Block(_) => unreachable!("nothing blocks inside a script"),
+        Outcome::Paused(_) => unreachable!("only handle() holds a request for CLIENT PAUSE"),
+    }
+}
+
+/// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
+fn blocks(req: &Request) -> bool {
+    req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+}
+
+/// The permission check point: every command from every transport passes here before it runs
+/// (authentication, then the user's ACL: `acl::gate_request`; Herald's named resources are checked
+/// once the command is parsed, `acl::gate_parsed`).
+fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
     if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
-    Ok(())
+    acl::gate_request(spec, req, session, broker)
 }
 
 /// The single match from a command to the code that runs it.
@@ -238,10 +325,13 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Conn(c) => conn::execute(c, cx),
         Command::Keys(c) => keys::execute(c, cx).into(),
         Command::Strings(c) => strings::execute(c, cx).into(),
+        Command::Bits(c) => bits::execute(c, cx).into(),
         Command::PubSub(c) => pubsub::execute(c, cx),
         Command::Lists(c) => lists::execute(c, cx),
         Command::Hashes(c) => hashes::execute(c, cx).into(),
         Command::Sets(c) => sets::execute(c, cx).into(),
+        Command::Sort(c) => sort::execute(c, cx).into(),
+        Command::Dump(c) => dump::execute(c, cx).into(),
         Command::Zsets(c) => zsets::execute(c, cx),
         Command::Streams(c) => streams::execute(c, cx),
         Command::Mailbox(c) => mailbox::execute(c, cx),
@@ -252,12 +342,18 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Persist(c) => persistence::execute(c, cx),
         Command::Sem(c) => semaphore::execute(c, cx),
         Command::Schema(c) => schema::execute(c, cx),
+        Command::Script(c) => scripting::execute(c, cx),
+        Command::Acl(c) => acl::execute(c, cx),
     }
 }
 
 /// Cleans up after a session whose connection ended: subscriptions, watches, registry entry.
 pub fn disconnect(session: &mut Session, broker: &Broker) {
     pubsub::unsubscribe_all(session, broker);
-    broker.lock().keyspace.unwatch(&session.watch);
+    // Only a watching session takes the state lock here: a connection that ends while a long
+    // script holds it must not stall its io thread.
+    if session.watch.is_watching() {
+        broker.lock().keyspace.unwatch(&session.watch);
+    }
     broker.clients.unregister(session.id());
 }

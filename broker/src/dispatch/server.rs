@@ -160,6 +160,9 @@ const PARAMS: &[&str] = &[
     "appendfsync",
     "dir",
     "maxmemory",
+    "busy-reply-threshold",
+    "lua-time-limit",
+    "maxmemory-policy",
 ];
 
 fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
@@ -189,7 +192,9 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
             || std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
             |p| p.dir().display().to_string(),
         ),
-        "maxmemory" => "0".into(),
+        "maxmemory" => cx.broker.maxmemory().to_string(),
+        "maxmemory-policy" => "noeviction".into(),
+        "busy-reply-threshold" | "lua-time-limit" => cx.broker.scripting.monitor.threshold_ms().to_string(),
         _ => String::new(),
     }
 }
@@ -237,6 +242,10 @@ enum Change {
     Overflow(OverflowPolicy),
     ProtoMaxBulk(usize),
     QueryBuffer(usize),
+    BusyThreshold(u64),
+    MaxMemory(usize),
+    /// `maxmemory-policy noeviction`, the one policy Herald has.
+    NoEviction,
 }
 
 fn set_failed(name: &str, why: &str) -> CommandError {
@@ -278,11 +287,17 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
             parse_overflow(value).map(Change::Overflow).ok_or_else(|| set_failed(name, "argument must be 'disconnect' or 'drop-oldest'"))
         }
         "proto-max-bulk-len" => memory().map(Change::ProtoMaxBulk),
+        "busy-reply-threshold" | "lua-time-limit" => value.parse().map(Change::BusyThreshold).map_err(|_| integer()),
         "client-query-buffer-limit" => memory().map(Change::QueryBuffer),
         "appendfsync" => Fsync::parse(value)
             .map(Change::AppendFsync)
             .ok_or_else(|| set_failed(name, "argument(s) must be one of the following: always, everysec, no")),
-        "databases" | "port" | "bind" | "save" | "appendonly" | "dir" | "maxmemory" => Err(set_failed(name, "can't set immutable config")),
+        "maxmemory" => memory().map(Change::MaxMemory),
+        "maxmemory-policy" => match value.to_ascii_lowercase().as_str() {
+            "noeviction" => Ok(Change::NoEviction),
+            _ => Err(set_failed(name, "Herald has only the noeviction policy: it refuses writes past maxmemory and never deletes data")),
+        },
+        "databases" | "port" | "bind" | "save" | "appendonly" | "dir" => Err(set_failed(name, "can't set immutable config")),
         _ => Err(CommandError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))),
     }
 }
@@ -308,8 +323,14 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
             }
             Change::MaxClients(n) => cx.broker.update_settings(|s| s.maxclients = n),
             Change::Timeout(n) => cx.broker.update_settings(|s| s.timeout_secs = n),
-            Change::RequirePass(p) => cx.broker.update_settings(|s| s.requirepass = p),
+            Change::RequirePass(p) => {
+                cx.broker.acl.set_requirepass(&p);
+                cx.broker.update_settings(|s| s.requirepass = p)
+            }
             Change::QueryBuffer(n) => cx.broker.update_settings(|s| s.client_query_buffer_limit = n),
+            Change::BusyThreshold(ms) => cx.broker.scripting.monitor.set_threshold_ms(ms),
+            Change::MaxMemory(n) => cx.broker.set_maxmemory(n as u64),
+            Change::NoEviction => {}
             Change::PubSubLimits(hard, soft, secs) => {
                 cx.broker.update_settings(|s| {
                     s.outbox.hard_bytes = hard;
@@ -339,5 +360,6 @@ pub fn reset_stats(cx: &mut Cx<'_>) {
     cx.broker.stats.reset();
     cx.broker.latency.reset();
     cx.broker.commands.reset();
+    cx.broker.rates.reset();
     cx.state().keyspace.stats = Default::default();
 }

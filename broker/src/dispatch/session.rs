@@ -50,6 +50,8 @@ pub struct Session {
     db: usize,
     encoding: Encoding,
     pub authenticated: bool,
+    /// The ACL user commands run as (the `default` user until AUTH says otherwise).
+    pub user: crate::acl::SessionUser,
     multi: Option<Multi>,
     pub watch: WatchHandle,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
@@ -80,6 +82,7 @@ impl Session {
             db: 0,
             encoding,
             authenticated,
+            user: crate::acl::SessionUser::default(),
             multi: None,
             watch: WatchHandle::new(),
             subscriptions: Subscriptions::default(),
@@ -91,6 +94,18 @@ impl Session {
             muted: false,
             no_touch: false,
         }
+    }
+
+    /// The session a script runs its commands with when it runs on the script thread: this client,
+    /// its database, encoding and authentication (what the permission check reads), and nothing of
+    /// its transaction or subscriptions.
+    pub fn for_script(&self) -> Session {
+        let mut session = Session::new(self.client.clone(), self.authenticated, self.encoding);
+        session.db = self.db;
+        session.batch_time = self.batch_time;
+        // A script acts as its caller: `redis.call` may reach only what the caller's user may.
+        session.user = self.user.clone();
+        session
     }
 
     pub fn id(&self) -> u64 {

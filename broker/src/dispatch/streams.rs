@@ -28,7 +28,19 @@ pub(super) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Op
 }
 
 fn info_reply(info: StreamInfo) -> Reply {
-    Reply::fields(vec![
+    Reply::fields(info_fields(info))
+}
+
+/// STREAM.LIST's entry: the name, STREAM.INFO's fields and the last offset written (nil when empty).
+fn list_entry((name, info): (bytes::Bytes, StreamInfo)) -> Reply {
+    let last = if info.length == 0 { Reply::Nil } else { Reply::Int(info.next as i64 - 1) };
+    let mut fields = vec![("stream", Reply::Bulk(name)), ("last", last)];
+    fields.extend(info_fields(info));
+    Reply::fields(fields)
+}
+
+fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
+    vec![
         ("length", Reply::Int(info.length as i64)),
         ("first", Reply::Int(info.first as i64)),
         ("next", Reply::Int(info.next as i64)),
@@ -37,7 +49,7 @@ fn info_reply(info: StreamInfo) -> Reply {
         ("epoch", Reply::Int(info.epoch as i64)),
         ("maxlen", Reply::Int(info.retention.max_len as i64)),
         ("maxage", Reply::Int(info.retention.max_age_ms as i64)),
-    ])
+    ]
 }
 
 pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
@@ -60,6 +72,7 @@ pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
         StreamCommand::Config { key, max_len, max_age_ms } => {
             cx.state().streams.configure(&key, max_len, max_age_ms, now).map(|_| Reply::ok()).map_err(Into::into)
         }
+        StreamCommand::List(list) => Ok(super::listing::reply(cx.state().streams.list(&super::listing::args(&list)), list_entry)),
         StreamCommand::Del(keys) => Ok(Reply::Int(keys.iter().filter(|k| cx.state().streams.delete(k)).count() as i64)),
     };
     result.into()

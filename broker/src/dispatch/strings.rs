@@ -5,6 +5,7 @@ use herald_protocol::{CommandError, Reply};
 
 use super::Cx;
 use super::keys::{bool_int, int};
+use crate::engine::keyspace::lcs;
 use crate::engine::keyspace::strings::{Expiry, SetArgs, SetCondition, SetReply, resolve_expiry};
 
 fn expiry(e: command::Expiry) -> Expiry {
@@ -63,5 +64,33 @@ pub fn execute(cmd: StringCommand, cx: &mut Cx<'_>) -> Result<Reply, CommandErro
         StringCommand::SetRange { key, offset, value } => int(ks.set_range(db, &key, offset, &value, now)?),
         StringCommand::IncrBy { key, by } => Reply::Int(ks.incr_by(db, &key, by, now)?),
         StringCommand::IncrByFloat { key, by } => Reply::Bulk(ks.incr_by_float(db, &key, by, now)?),
+        StringCommand::Lcs { a, b, options } => {
+            let (a, b) = ks.lcs_inputs(db, &a, &b, now)?;
+            let options = options?;
+            lcs_reply(lcs::lcs(&a, &b, options.min_match_len, ks.settings().max_string_len)?, options)
+        }
     })
+}
+
+/// LCS's reply: the subsequence, its length (LEN), or the matched ranges and the length (IDX).
+fn lcs_reply(found: lcs::Lcs, options: command::LcsOptions) -> Reply {
+    if options.idx {
+        let range = |(start, end): (u32, u32)| Reply::Array(vec![int(start as usize), int(end as usize)]);
+        let matches = found
+            .matches
+            .iter()
+            .map(|m| {
+                let mut run = vec![range(m.a), range(m.b)];
+                if options.with_match_len {
+                    run.push(int(m.len as usize));
+                }
+                Reply::Array(run)
+            })
+            .collect();
+        Reply::fields(vec![("matches", Reply::Array(matches)), ("len", int(found.len as usize))])
+    } else if options.len {
+        int(found.len as usize)
+    } else {
+        Reply::bulk(found.sequence)
+    }
 }

@@ -71,6 +71,8 @@ pub enum Change<'a> {
     Mail(MailChange<'a>),
     Stream(StreamChange<'a>),
     Sem(SemChange<'a>),
+    /// FUNCTION LOAD / DELETE / FLUSH / RESTORE: the source of every Lua library now loaded.
+    Libraries(&'a [bytes::Bytes]),
     /// SCHEMA.SET (`Some(text)`) or SCHEMA.DEL (`None`).
     Schema {
         kind: SchemaKind,

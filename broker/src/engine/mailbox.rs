@@ -19,6 +19,7 @@ use crate::engine::Error;
 use bytes::Bytes;
 
 use super::change::{Change, ChangeSink, MailChange};
+use super::listing::{ListArgs, Page, select};
 use super::schedule::Schedule;
 use super::wait::{Ready, WaitKey};
 
@@ -83,6 +84,18 @@ pub struct MailStats {
     pub replies_dropped: u64,
     /// Requests dropped unread because their deadline had passed.
     pub requests_expired: u64,
+}
+
+/// One destination as MSG.DESTS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestSummary {
+    pub dest: Bytes,
+    /// Messages waiting, all topics together.
+    pub length: usize,
+    /// Its bound (MSG.CONFIG MAXLEN, or the configured default).
+    pub max_len: usize,
+    /// Each topic with messages waiting, by name (`""` is the topicless one).
+    pub topics: Vec<(Bytes, usize)>,
 }
 
 pub struct Mailboxes {
@@ -297,6 +310,16 @@ impl Mailboxes {
         }
     }
 
+    /// MSG.DESTS: a page of the destinations that hold messages or a bound of their own.
+    pub fn dests(&self, args: &ListArgs) -> Page<DestSummary> {
+        select(self.boxes.iter(), |(name, _)| name, args).map(|(dest, m)| {
+            let mut topics: Vec<(Bytes, usize)> =
+                m.topics.iter().filter(|(_, q)| !q.is_empty()).map(|(t, q)| (t.clone(), q.len())).collect();
+            topics.sort();
+            DestSummary { dest: dest.clone(), length: m.len, max_len: self.bound(dest), topics }
+        })
+    }
+
     /// MSG.CONFIG dest MAXLEN n: the mailbox's own bound (0: back to the default). Senders waiting
     /// for room may now find it.
     pub fn configure(&mut self, dest: &Bytes, max_len: usize) -> Result<(), Error> {
@@ -423,6 +446,21 @@ mod tests {
         assert_eq!(m.recv(b"wf", b"t"), None);
         assert_eq!(m.recv(b"wf", b""), Some(Received::Message(b("plain"))));
         assert_eq!(m.len(b"wf", None), 0);
+    }
+
+    #[test]
+    fn dests_list_lengths_per_topic() {
+        let mut m = mailboxes(100, 10);
+        m.send(&b("wf"), &b("t"), b"1", None).unwrap();
+        m.send(&b("wf"), &b(""), b"plain", None).unwrap();
+        m.send(&b("wf"), &b("t"), b"2", None).unwrap();
+        m.send(&b("other"), &b("x"), b"3", None).unwrap();
+        m.configure(&b("idle"), 5).unwrap();
+        let page = m.dests(&ListArgs { cursor: 0, pattern: Some(b("wf")), count: 10 });
+        assert_eq!(page.entries, vec![DestSummary { dest: b("wf"), length: 3, max_len: 100, topics: vec![(b(""), 1), (b("t"), 2)] }]);
+        let all = m.dests(&ListArgs::all());
+        assert_eq!(all.entries.len(), 3, "a configured mailbox is listed while empty");
+        assert_eq!(all.entries.iter().find(|d| d.dest == "idle").map(|d| (d.length, d.max_len)), Some((0, 5)));
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod tag {
     pub const SEM_DROPPED: u8 = 81;
     pub const SEM_FENCE: u8 = 82;
     pub const SCHEMA: u8 = 90;
+    pub const LIBRARIES: u8 = 91;
 }
 
 mod value_tag {
@@ -268,6 +269,8 @@ pub enum Record {
         target: SchemaTarget,
         schema: Option<Bytes>,
     },
+    /// The Lua libraries' sources (FUNCTION LOAD...): the whole set, replacing the previous one.
+    Libraries(Vec<Bytes>),
 }
 
 /// What an `Aggregate` record did: the owned form of `KeyEffect`'s hash, set and sorted-set deltas.
@@ -341,6 +344,7 @@ pub fn encode(w: &mut Writer<'_>, lsn: u64, change: &Change<'_>) {
         }
         Change::Stream(s) => stream_change(w, s),
         Change::Schema { kind, scope, name, schema: text } => schema(w, *kind, scope, name, *text),
+        Change::Libraries(codes) => libraries(w, codes),
         Change::Sem(SemChange::Held { name, permits, token, expires_ms }) => sem_held(w, name, *permits, *token, *expires_ms),
         Change::Sem(SemChange::Dropped { name, token, .. }) => {
             w.u8(tag::SEM_DROPPED);
@@ -356,6 +360,20 @@ fn schema(w: &mut Writer<'_>, kind: SchemaKind, scope: &[u8], name: &[u8], text:
     w.bytes(scope);
     w.bytes(name);
     w.opt_bytes(text);
+}
+
+fn libraries(w: &mut Writer<'_>, codes: &[Bytes]) {
+    w.u8(tag::LIBRARIES);
+    w.u32(codes.len() as u32);
+    for code in codes {
+        w.bytes(code);
+    }
+}
+
+/// The libraries' record of a snapshot.
+pub fn encode_libraries(w: &mut Writer<'_>, lsn: u64, codes: &[Bytes]) {
+    w.u64(lsn);
+    libraries(w, codes);
 }
 
 pub fn encode_schema(w: &mut Writer<'_>, lsn: u64, (kind, scope, name): &SchemaTarget, text: &[u8]) {
@@ -931,6 +949,10 @@ pub fn decode(payload: &[u8]) -> Result<(u64, Record), Malformed> {
         tag::SCHEMA => {
             let kind = *SCHEMA_KINDS.get(r.u8()? as usize).ok_or(Malformed("bad schema kind"))?;
             Record::Schema { target: (kind, r.bytes()?, r.bytes()?), schema: r.opt_bytes()? }
+        }
+        tag::LIBRARIES => {
+            let n = r.u32()?;
+            Record::Libraries((0..n).map(|_| r.bytes()).collect::<Result<_, _>>()?)
         }
         _ => return Err(Malformed("unknown record kind")),
     };

@@ -72,7 +72,12 @@ fn object_of(record: &Record) -> Option<Obj> {
         | Record::StreamDeleted { key } => Obj::Stream(key.clone()),
         Record::SemHeld { name, .. } | Record::SemDropped { name, .. } => Obj::Sem(name.clone()),
         Record::Schema { target, .. } => Obj::Schema(target.clone()),
-        Record::Flush(_) | Record::SwapDb(..) | Record::Counters(_) | Record::SemFence(_) | Record::MailRequested { .. } => return None,
+        Record::Flush(_)
+        | Record::SwapDb(..)
+        | Record::Counters(_)
+        | Record::Libraries(_)
+        | Record::SemFence(_)
+        | Record::MailRequested { .. } => return None,
     })
 }
 
@@ -361,6 +366,7 @@ impl Loader<'_> {
                     );
                 }
             }
+            Record::Libraries(codes) => self.state.libraries = codes,
             Record::Counters(c) => {
                 self.state.jobs.restore_counters(c.job_seq, c.job_token);
                 self.state.bulletin.restore_counters(c.item_seq, c.item_token);

@@ -245,6 +245,9 @@ fn capture(state: &State, lsn: u64, step: Step, out: &mut Vec<u8>) -> Step {
         }
         Step::Schemas => {
             state.schemas.image(|target, text| codec::frame(out, |w| record::encode_schema(w, lsn, target, text)));
+            if !state.libraries.is_empty() {
+                codec::frame(out, |w| record::encode_libraries(w, lsn, &state.libraries));
+            }
             Step::Counters
         }
         Step::Counters => {

@@ -33,9 +33,12 @@ impl Server {
     pub async fn bind(config: Config) -> std::io::Result<Server> {
         let ip: std::net::IpAddr =
             config.bind.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bind is not an IP address"))?;
-        let resp = TcpListener::bind(SocketAddr::new(ip, config.port)).await?;
-        let http = TcpListener::bind(SocketAddr::new(ip, config.http_port)).await?;
         let broker = Broker::new(config).map_err(std::io::Error::other)?;
+        if let Some(why) = broker.config.exposure(broker.requires_auth()) {
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why));
+        }
+        let resp = TcpListener::bind(SocketAddr::new(ip, broker.config.port)).await?;
+        let http = TcpListener::bind(SocketAddr::new(ip, broker.config.http_port)).await?;
         broker.resp_port.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
         Ok(Server { broker, resp, http })
     }
@@ -76,6 +79,7 @@ impl Server {
         // Scripts parse this line to learn the port when started with --port 0.
         tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
         tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
+        broker.serving.store(true, Ordering::Release);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -36,7 +36,8 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
     };
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
-    let wire = RespWire::new(stream, decode_limits(&broker), broker.config.limits.reply_flush_bytes);
+    let auth_timeout = Some(broker.config.limits.auth_timeout_ms).filter(|ms| *ms > 0).map(std::time::Duration::from_millis);
+    let wire = RespWire::new(stream, decode_limits(&broker), broker.config.limits.reply_flush_bytes).with_auth_timeout(auth_timeout);
     conn::serve(wire, broker, peer, local, None).await;
 }
 
@@ -58,6 +59,7 @@ pub struct RespWire<S> {
     rbuf: BytesMut,
     read_chunk: usize,
     flush_at: usize,
+    auth_timeout: Option<std::time::Duration>,
 }
 
 impl<S> RespWire<S> {
@@ -68,7 +70,15 @@ impl<S> RespWire<S> {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             read_chunk: READ_CHUNK,
             flush_at,
+            auth_timeout: None,
         }
+    }
+
+    /// Closes a connection that has not authenticated after this long (when authentication is
+    /// required): a port open to a network is not held by silent sockets.
+    pub fn with_auth_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.auth_timeout = timeout;
+        self
     }
 }
 
@@ -79,7 +89,7 @@ impl<S: Stream> Wire for RespWire<S> {
     const ENCODING: Encoding = Encoding::Resp2;
 
     fn profile(&self) -> Profile {
-        Profile { flush_at: self.flush_at, redis_timeout: true, ..Profile::default() }
+        Profile { flush_at: self.flush_at, redis_timeout: true, auth: self.auth_timeout, ..Profile::default() }
     }
 
     #[inline]
@@ -138,11 +148,12 @@ impl<S: Stream> Wire for RespWire<S> {
 
     /// Redis answers a protocol error once, then closes (except for the query buffer limit).
     fn encode_end(&mut self, end: &End, out: &mut BytesMut) {
-        if let End::Malformed(Malformed::Resp(e)) = end
-            && e.replies()
-        {
-            resp::encode(&Reply::Error(CommandError::new(format!("ERR {e}"))), Encoding::Resp2.resp(), out);
-        }
+        let last_words = match end {
+            End::Malformed(Malformed::Resp(e)) if e.replies() => format!("ERR {e}"),
+            End::AuthTimeout => "ERR authentication timeout: closing the connection".to_owned(),
+            _ => return,
+        };
+        resp::encode(&Reply::Error(CommandError::new(last_words)), Encoding::Resp2.resp(), out);
     }
 
     #[inline]

@@ -12,6 +12,8 @@ use crate::broker::Broker;
 
 /// Most deadlines handled per lock acquisition.
 const BATCH: usize = 1000;
+/// How soon to try again while a script holds the state lock.
+const SCRIPT_RETRY_MS: u64 = 5;
 /// Longest sleep, so slow housekeeping (incremental rehash of idle tables) still happens.
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
@@ -37,8 +39,12 @@ pub async fn run(broker: Arc<Broker>) {
 /// One batch under the lock. `None` means the batch was full and more may be due; otherwise the next
 /// deadline to sleep towards.
 fn run_batch(broker: &Broker) -> Option<Option<u64>> {
-    let mut state = broker.lock();
     let now = broker.clock.now_ms();
+    // A running script holds the lock for as long as it runs; this task shares its thread with the
+    // accept loops, so it tries again shortly instead of waiting (deadlines run late, as in Redis).
+    let Some(mut state) = broker.try_lock() else {
+        return Some(Some(now + SCRIPT_RETRY_MS));
+    };
     // Nothing expires while clients are paused (CLIENT PAUSE), as in Redis: the timer looks again at
     // its next tick.
     if broker.pause.freezes_expiry() {
@@ -51,5 +57,13 @@ fn run_batch(broker: &Broker) -> Option<Option<u64>> {
     }
     state.settle(now);
     state.housekeeping();
+    if broker.rates.due(now) {
+        let jobs = state.jobs.totals();
+        let stat = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let s = &broker.stats;
+        let counters =
+            [stat(&s.commands_processed), stat(&s.net_input_bytes), stat(&s.net_output_bytes), jobs.submitted, jobs.completed, jobs.failed];
+        broker.rates.sample(now, counters);
+    }
     Some(state.next_deadline())
 }

@@ -143,10 +143,16 @@ impl<S: Stream> Wire for WsWire<S> {
         Some(self.take(message))
     }
 
-    fn decode(&mut self, _authenticated: bool) -> Decoded<Value> {
+    /// Before authentication Redis's pre-AUTH bounds apply: a message of at most 16 KiB (else the
+    /// connection closes with 1009) with at most 10 arguments.
+    fn decode(&mut self, authenticated: bool) -> Decoded<Value> {
         let Some(text) = self.queue.pop_front() else { return Ok(None) };
         self.queued_bytes -= text.len();
-        match envelope::parse_request(&text, self.max_args) {
+        if !authenticated && text.len() as i64 > herald_protocol::resp::UNAUTH_MAX_BULK {
+            return Err(Undecodable::Broken(End::Malformed(Malformed::TooBig("message too big before authentication".into()))));
+        }
+        let max_args = if authenticated { self.max_args } else { herald_protocol::resp::UNAUTH_MAX_MULTIBULK as usize };
+        match envelope::parse_request(&text, max_args) {
             Ok(request) => Ok(Some((request.id, request.request))),
             Err(e) => Err(Undecodable::Refused(e.id, CommandError::new(format!("ERR {}", e.message)))),
         }

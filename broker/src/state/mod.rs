@@ -33,6 +33,10 @@ pub struct State {
     pub semaphores: Semaphores,
     pub schemas: Schemas,
     pub blocking: Blocking,
+    /// The Lua libraries' sources (FUNCTION LOAD): stored data like the rest, which the scripting
+    /// side compiles; changed only through [`State::set_libraries`].
+    pub libraries: Vec<bytes::Bytes>,
+    sink: Arc<dyn ChangeSink>,
     rng: Rng,
 }
 
@@ -52,10 +56,18 @@ impl State {
             jobs: Jobs::new(config.jobs, sink.clone()),
             streams: Streams::new(config.streams, started_ms, sink.clone()),
             mailboxes: Mailboxes::new(config.mailboxes, sink.clone()),
-            keyspace: Keyspace::new(keyspace, sink, started_ms),
+            keyspace: Keyspace::new(keyspace, sink.clone(), started_ms),
             blocking: Blocking::default(),
+            libraries: Vec::new(),
+            sink,
             rng: Rng(seed | 1),
         }
+    }
+
+    /// The libraries after a FUNCTION command changed them: kept, and logged as one change.
+    pub fn set_libraries(&mut self, codes: Vec<bytes::Bytes>) {
+        self.libraries = codes;
+        self.sink.emit(&crate::engine::change::Change::Libraries(&self.libraries));
     }
 
     /// The next number of the state's random source.

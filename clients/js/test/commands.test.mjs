@@ -34,6 +34,31 @@ test("domain commands answer maps as objects", async () => {
   assert.equal(read.closed, false);
 });
 
+test("discovery lists queues, boards, scopes, mailboxes and streams page by page", async () => {
+  for (let i = 0; i < 12; i++) await ctx.h.call("JOB.SUBMIT", `disc-q${i}`, "p");
+  await ctx.h.call("JOB.SUBMIT", "disc-mail", "a", "DELAY", 60000);
+  const queues = await ctx.h.queues({ match: "disc-*", count: 5 });
+  assert.equal(queues.length, 13);
+  const mail = queues.find((q) => q.queue === "disc-mail");
+  assert.deepEqual([mail.queued, mail.delayed, mail.running, mail.dead], [0, 1, 0, 0]);
+  const page = await ctx.h.listPage("JOB.QUEUES", "0", { match: "disc-*", count: 5 });
+  assert.equal(page.entries.length, 5);
+  assert.notEqual(page.cursor, "0");
+
+  await ctx.h.call("BL.PUBLISH", "disc-board", '{"n":1}', "SCOPE", "disc");
+  assert.deepEqual((await ctx.h.boards({ scope: "disc" })).map((b) => [b.board, b.items, b.leased]), [["disc-board", 1, 0]]);
+  await ctx.h.call("BB.SET", "disc-scope", "k", "v");
+  const [scope] = await ctx.h.scopes({ match: "disc-*" });
+  assert.deepEqual([scope.scope, scope.keys, scope.seq], ["disc-scope", 1, 1]);
+  await ctx.h.call("MSG.SEND", "disc-dest", "t", "x");
+  const [dest] = await ctx.h.dests({ match: "disc-*" });
+  assert.deepEqual([dest.dest, dest.length, dest.topics], ["disc-dest", 1, { t: 1 }]);
+  await ctx.h.call("STREAM.WRITE", "disc-stream", "x");
+  const [stream] = await ctx.h.streams({ match: "disc-*" });
+  assert.deepEqual([stream.stream, stream.length, stream.last, stream.closed], ["disc-stream", 1, 0, false]);
+  await assert.rejects(ctx.h.listPage("JOB.QUEUES", "nope"), { code: "ERR" });
+});
+
 test("error replies reject with HeraldError carrying code and message", async () => {
   await ctx.h.call("RPUSH", "a-list", "x");
   await assert.rejects(ctx.h.get("a-list"), (e) => {

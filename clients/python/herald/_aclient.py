@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable, Generic, TypeVar, cast
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, WatchError
 
+from . import _discovery as discovery
 from . import _workflow as wf
 from ._common import Settings, listener_connection, resolve_url
 from ._proto import Arg, Call, CallbackHandler, transaction, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn
@@ -267,6 +268,33 @@ class AsyncHerald:
         return self._listener.connects
 
     # ---- workflow communication
+
+    # ---- discovery: what exists, with its size and state (docs/commands.md, "Discovery")
+
+    async def list_page(self, command: str, cursor: str = "0", match: str | None = None, count: int | None = None, scope: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+        """One page of a discovery listing: ``(next_cursor, entries)``; ``"0"`` after the last page."""
+        return await self.run(discovery.page(command, cursor, match, count, scope))
+
+    async def queues(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Job queues: ``queue queued delayed running dead paused concurrency completed failed``."""
+        return await self.run(discovery.listing(discovery.QUEUES, match, count))
+
+    async def boards(self, match: str | None = None, count: int | None = None, scope: str | None = None) -> list[dict[str, Any]]:
+        """Bulletin boards (of every scope, or ``scope``): ``scope board items leased dead maxlen``."""
+        return await self.run(discovery.listing(discovery.BOARDS, match, count, scope))
+
+    async def scopes(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Blackboard scopes: ``scope keys seq journal``."""
+        return await self.run(discovery.listing(discovery.SCOPES, match, count))
+
+    async def destinations(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Mailbox destinations: ``dest length maxlen topics`` (topic -> waiting messages)."""
+        return await self.run(discovery.listing(discovery.DESTS, match, count))
+
+    async def streams(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Streams: ``stream length first last next bytes closed epoch maxlen maxage``."""
+        return await self.run(discovery.listing(discovery.STREAMS, match, count))
+
 
     async def set_event(self, workflow_id: str, key: str, value: Any) -> int:
         return await self.run(wf.set_event(self.codec, workflow_id, key, value))

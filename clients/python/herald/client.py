@@ -10,6 +10,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar, cast
 
 import redis
 
+from . import _discovery as discovery
 from . import _workflow as wf
 from ._common import Settings, listener_connection, resolve_url
 from ._proto import Arg, Call, CallbackHandler, transaction, Cmd, Handler, ListenerCore, Op, Registration, Sleep, Txn, text
@@ -299,6 +300,32 @@ class Herald:
     def listener_connects(self) -> int:
         """How many times the listener connection was opened (1 + reconnects)."""
         return self._listener.connects
+
+    # ---- discovery: what exists, with its size and state (docs/commands.md, "Discovery")
+
+    def list_page(self, command: str, cursor: str = "0", match: str | None = None, count: int | None = None, scope: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+        """One page of a discovery listing: ``(next_cursor, entries)``; ``"0"`` after the last page."""
+        return self.run(discovery.page(command, cursor, match, count, scope))
+
+    def queues(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Job queues: ``queue queued delayed running dead paused concurrency completed failed``."""
+        return self.run(discovery.listing(discovery.QUEUES, match, count))
+
+    def boards(self, match: str | None = None, count: int | None = None, scope: str | None = None) -> list[dict[str, Any]]:
+        """Bulletin boards (of every scope, or ``scope``): ``scope board items leased dead maxlen``."""
+        return self.run(discovery.listing(discovery.BOARDS, match, count, scope))
+
+    def scopes(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Blackboard scopes: ``scope keys seq journal``."""
+        return self.run(discovery.listing(discovery.SCOPES, match, count))
+
+    def destinations(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Mailbox destinations: ``dest length maxlen topics`` (topic -> waiting messages)."""
+        return self.run(discovery.listing(discovery.DESTS, match, count))
+
+    def streams(self, match: str | None = None, count: int | None = None) -> list[dict[str, Any]]:
+        """Streams: ``stream length first last next bytes closed epoch maxlen maxage``."""
+        return self.run(discovery.listing(discovery.STREAMS, match, count))
 
     # ---- workflow communication (the DBOS seed): events, messages, streams
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::WaitMs;
 use super::conn::spec;
 use super::flags::*;
-use super::{Command, CommandSpec, Group, NO_KEYS, keys};
+use super::{Command, CommandSpec, Group, ListArgs, NO_KEYS, keys, parse_list};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
 
@@ -53,7 +53,8 @@ pub enum BbCommand {
     },
     Clear(Bytes),
     Stats(Bytes),
-    Scopes,
+    /// BB.SCOPES: every name; `BB.SCOPES cursor [MATCH pattern] [COUNT n]`: a page with sizes.
+    Scopes(Option<ListArgs>),
     Wait {
         scope: Bytes,
         key: Bytes,
@@ -220,13 +221,13 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     )),
     spec!(
         "bb.scopes",
-        1,
+        -1,
         READONLY,
         NO_KEYS,
         Blackboard,
         "0.1.0",
-        "Names of all scopes (the global scope is the empty string). BB.SCOPES",
-        |_| ok(BbCommand::Scopes)
+        "Names of all scopes (the global scope is the empty string); with a cursor, a page of scopes by pattern with their keys and journal: [next-cursor, [scope ...]]. BB.SCOPES [cursor [MATCH pattern] [COUNT n]]",
+        |a| ok(BbCommand::Scopes(if a.is_empty() { None } else { Some(parse_list(a, false)?) }))
     ),
     spec!(
         "bb.wait",

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::WaitMs;
 use super::conn::spec;
 use super::flags::*;
-use super::{Command, CommandSpec, Group, keys};
+use super::{Command, CommandSpec, Group, ListArgs, NO_KEYS, keys, parse_list};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
 
@@ -37,17 +37,72 @@ pub enum Overflow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BulletinCommand {
-    Publish { scope: Bytes, board: Bytes, item: Bytes, ttl_ms: Option<u64>, block: Option<WaitMs> },
-    Retrieve { scope: Bytes, board: Bytes, filters: Vec<Filter>, lock_ms: Option<u64>, block: Option<WaitMs> },
-    All { scope: Bytes, board: Bytes, filters: Vec<Filter>, limit: Option<usize> },
-    Get { scope: Bytes, board: Bytes, id: Bytes },
-    Len { scope: Bytes, board: Bytes },
-    Extend { scope: Bytes, board: Bytes, id: Bytes, token: u64, ms: u64 },
-    Release { scope: Bytes, board: Bytes, id: Bytes, token: u64 },
-    Remove { scope: Bytes, board: Bytes, id: Bytes, token: Option<u64> },
-    Config { scope: Bytes, board: Bytes, max_len: Option<usize>, overflow: Option<Overflow>, max_leases: Option<u32> },
-    Dead { scope: Bytes, board: Bytes },
-    Redrive { scope: Bytes, board: Bytes, id: Bytes },
+    Publish {
+        scope: Bytes,
+        board: Bytes,
+        item: Bytes,
+        ttl_ms: Option<u64>,
+        block: Option<WaitMs>,
+    },
+    Retrieve {
+        scope: Bytes,
+        board: Bytes,
+        filters: Vec<Filter>,
+        lock_ms: Option<u64>,
+        block: Option<WaitMs>,
+    },
+    All {
+        scope: Bytes,
+        board: Bytes,
+        filters: Vec<Filter>,
+        limit: Option<usize>,
+    },
+    Get {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+    },
+    Len {
+        scope: Bytes,
+        board: Bytes,
+    },
+    Extend {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+        token: u64,
+        ms: u64,
+    },
+    Release {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+        token: u64,
+    },
+    Remove {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+        token: Option<u64>,
+    },
+    Config {
+        scope: Bytes,
+        board: Bytes,
+        max_len: Option<usize>,
+        overflow: Option<Overflow>,
+        max_leases: Option<u32>,
+    },
+    Dead {
+        scope: Bytes,
+        board: Bytes,
+    },
+    Redrive {
+        scope: Bytes,
+        board: Bytes,
+        id: Bytes,
+    },
+    /// BL.BOARDS cursor [MATCH pattern] [COUNT n] [SCOPE s]: without SCOPE, every scope's boards.
+    Boards(ListArgs),
 }
 
 fn ok(c: BulletinCommand) -> Result<Command, CommandError> {
@@ -291,5 +346,15 @@ pub(crate) const SPECS: &[CommandSpec] = &[
             let (board, id) = board_id(&mut a)?;
             ok(BulletinCommand::Redrive { scope: scope_only(a)?, board, id })
         }
+    ),
+    spec!(
+        "bl.boards",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Bulletin,
+        "0.1.0",
+        "Lists boards by pattern with a cursor (of one scope, or of all), each with its items, leased items and dead letters; replies [next-cursor, [board ...]]. BL.BOARDS cursor [MATCH pattern] [COUNT n] [SCOPE s]",
+        |a| ok(BulletinCommand::Boards(parse_list(a, true)?))
     ),
 ];

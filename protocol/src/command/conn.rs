@@ -280,7 +280,7 @@ fn parse_flush(a: Args, make: ConnCommand) -> Result<Command, CommandError> {
 }
 
 const CONN: u32 = LOADING | STALE | FAST;
-const TX: u32 = NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL;
+const TX: u32 = NOSCRIPT | LOADING | STALE | FAST | TX_CONTROL | ALLOW_BUSY;
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:ident, $since:literal, $summary:literal, $parse:expr) => {
@@ -299,7 +299,7 @@ macro_rules! spec {
 }
 pub(crate) use spec;
 
-fn container(_: Args) -> Result<Command, CommandError> {
+pub(crate) fn container(_: Args) -> Result<Command, CommandError> {
     unreachable!("containers without their own form are rejected by arity before parsing")
 }
 
@@ -505,19 +505,19 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "hello",
         -1,
-        NOSCRIPT | CONN | NO_AUTH,
+        NOSCRIPT | CONN | NO_AUTH | ALLOW_BUSY,
         NO_KEYS,
         Connection,
         "6.0.0",
         "Handshakes with the server: protocol version, authentication, name.",
         parse_hello
     ),
-    spec!("auth", -2, NOSCRIPT | CONN | NO_AUTH, NO_KEYS, Connection, "1.0.0", "Authenticates the connection.", parse_auth),
+    spec!("auth", -2, NOSCRIPT | CONN | NO_AUTH | ALLOW_BUSY, NO_KEYS, Connection, "1.0.0", "Authenticates the connection.", parse_auth),
     spec!("select", 2, CONN, NO_KEYS, Connection, "1.0.0", "Changes the selected database.", parse_select),
     spec!(
         "quit",
         -1,
-        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK,
+        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK | ALLOW_BUSY,
         NO_KEYS,
         Connection,
         "1.0.0",
@@ -527,7 +527,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "reset",
         1,
-        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK,
+        NOSCRIPT | CONN | NO_AUTH | TX_CONTROL | SUBSCRIBED_OK | ALLOW_BUSY,
         NO_KEYS,
         Connection,
         "6.2.0",
@@ -589,7 +589,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "unwatch",
         1,
-        NOSCRIPT | LOADING | STALE | FAST,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         NO_KEYS,
         Transactions,
         "2.2.0",

@@ -6,7 +6,7 @@ use super::WaitMs;
 use super::conn::spec;
 use super::flags::*;
 use super::streams::DEFAULT_READ_COUNT;
-use super::{Command, CommandSpec, Group, NO_KEYS, keys};
+use super::{Command, CommandSpec, Group, ListArgs, NO_KEYS, keys, parse_list};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
 
@@ -104,6 +104,8 @@ pub enum JobCommand {
         queue: Bytes,
         paused: bool,
     },
+    /// JOB.QUEUES cursor [MATCH pattern] [COUNT n].
+    Queues(ListArgs),
     /// JOB.JOIN queue [TIMEOUT ms]: `None` waits forever.
     Join {
         queue: Bytes,
@@ -372,6 +374,16 @@ pub(crate) const SPECS: &[CommandSpec] = &[
             a.finish()?;
             ok(command)
         }
+    ),
+    spec!(
+        "job.queues",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Jobs,
+        "0.1.0",
+        "Lists queues by pattern with a cursor, each with its jobs queued, delayed, running and dead, its limit and whether it is paused; replies [next-cursor, [queue ...]]. JOB.QUEUES cursor [MATCH pattern] [COUNT n]",
+        |a| ok(JobCommand::Queues(parse_list(a, false)?))
     ),
     spec!(
         "job.join",

@@ -4,12 +4,14 @@ use bytes::Bytes;
 
 use super::conn::spec;
 use super::flags::*;
-use super::{Command, CommandSpec, Group, NO_KEYS, WaitMs, keys};
+use super::{Command, CommandSpec, Group, ListArgs, NO_KEYS, WaitMs, keys, parse_list};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum MailboxCommand {
+    /// MSG.DESTS cursor [MATCH pattern] [COUNT n].
+    Dests(ListArgs),
     Send {
         dest: Bytes,
         topic: Bytes,
@@ -153,5 +155,15 @@ pub(crate) const SPECS: &[CommandSpec] = &[
             let reply_to = a.next_u64().map_err(|_| CommandError::fixed("ERR invalid reply address"))?;
             mailbox(MailboxCommand::Reply { reply_to, payload: a.next_bytes()? })
         }
+    ),
+    spec!(
+        "msg.dests",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Mailbox,
+        "0.1.0",
+        "Lists mailbox destinations by pattern with a cursor, each with its waiting messages per topic and its bound; replies [next-cursor, [destination ...]]. MSG.DESTS cursor [MATCH pattern] [COUNT n]",
+        |a| mailbox(MailboxCommand::Dests(parse_list(a, false)?))
     ),
 ];

@@ -6,9 +6,12 @@
 //! COUNT / INFO / DOCS, permission families and MULTI's queue-time checks; dispatch in the broker is the
 //! single `match` over [`Command`].
 
+mod acl;
+mod bits;
 mod blackboard;
 mod bulletin;
 mod conn;
+mod dump;
 mod elements;
 mod hashes;
 mod jobs;
@@ -18,8 +21,10 @@ mod mailbox;
 mod persistence;
 mod pubsub;
 mod schema;
+mod scripting;
 mod semaphore;
 mod sets;
+mod sort;
 mod streams;
 mod strings;
 mod table;
@@ -27,28 +32,67 @@ mod xstream;
 mod zset_args;
 mod zsets;
 
+pub use acl::AclCommand;
+pub use bits::{
+    BitCommand, BitFieldArgs, BitOp, BitRange, BitUnit, FieldAction, FieldOp, OFFSET_ERROR as BIT_OFFSET_ERROR, Overflow as FieldOverflow,
+};
 pub use blackboard::{BbCommand, BbIf, BbTtl};
 pub use bulletin::{BulletinCommand, Filter, FilterOp, Overflow};
 pub use conn::{ClientKillFilter, ConnCommand, HelloArgs, ReplyMode};
+pub use dump::{DumpCommand, RestoreArgs};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
 pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
+
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
+pub use scripting::{Invocation, RestorePolicy, ScriptCommand};
 pub use semaphore::SemCommand;
 pub use sets::{SetAlgebra, SetCommand};
+pub use sort::{SortArgs, SortCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
-pub use strings::{Expiry, SetArgs, SetCondition, StringCommand};
+pub use strings::{Expiry, LcsOptions, SetArgs, SetCondition, StringCommand};
 pub use table::{all_specs, find, indexed_specs, spec_count, spec_index};
 pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 
 use crate::error::CommandError;
-use crate::request::{Args, Request};
+use crate::request::{self, Args, Request};
+
+/// A discovery listing's page request (JOB.QUEUES, BL.BOARDS, BB.SCOPES, MSG.DESTS, STREAM.LIST):
+/// `cursor [MATCH pattern] [COUNT n]`, as SCAN takes it, plus `SCOPE s` where the listing has scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListArgs {
+    pub cursor: u64,
+    pub pattern: Option<bytes::Bytes>,
+    pub count: usize,
+    pub scope: Option<bytes::Bytes>,
+}
+
+/// Parses a listing's arguments; `SCOPE` only when `with_scope`. The cursor and COUNT errors are SCAN's.
+pub(crate) fn parse_list(mut a: Args, with_scope: bool) -> Result<ListArgs, CommandError> {
+    let cursor = keys::parse_cursor(&a.next_bytes()?)?;
+    let mut list = ListArgs { cursor, pattern: None, count: 10, scope: None };
+    while let Some(opt) = a.next_opt() {
+        if a.is_empty() {
+            return Err(CommandError::syntax());
+        }
+        if request::is_word(&opt, "MATCH") {
+            list.pattern = Some(a.next_bytes()?);
+        } else if request::is_word(&opt, "COUNT") {
+            list.count = usize::try_from(a.next_i64()?).ok().filter(|n| *n >= 1).ok_or(CommandError::syntax())?;
+        } else if with_scope && request::is_word(&opt, "SCOPE") {
+            list.scope = Some(a.next_bytes()?);
+        } else {
+            return Err(CommandError::syntax());
+        }
+    }
+    Ok(list)
+}
 
 /// A parsed command, grouped by the domain that executes it.
 /// How long a blocking Herald command waits: `BLOCK ms` / `TIMEOUT ms`, 0 meaning forever.
@@ -67,10 +111,13 @@ pub enum Command {
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -81,6 +128,8 @@ pub enum Command {
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
+    Script(ScriptCommand),
+    Acl(AclCommand),
 }
 
 macro_rules! into_command {
@@ -96,10 +145,13 @@ into_command!(
     Conn(ConnCommand),
     Keys(KeyCommand),
     Strings(StringCommand),
+    Bits(BitCommand),
     PubSub(PubSubCommand),
     Lists(ListCommand),
     Hashes(HashCommand),
     Sets(SetCommand),
+    Sort(SortCommand),
+    Dump(DumpCommand),
     Zsets(ZsetCommand),
     Streams(StreamCommand),
     Mailbox(MailboxCommand),
@@ -109,7 +161,9 @@ into_command!(
     Persist(PersistCommand),
     Sem(SemCommand),
     Schema(SchemaCommand),
-    XStream(XStreamCommand)
+    Script(ScriptCommand),
+    XStream(XStreamCommand),
+    Acl(AclCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
@@ -140,6 +194,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 15;
     /// Not a write, but propagated to replicas (PUBLISH): CLIENT PAUSE WRITE holds it too.
     pub const MAY_REPLICATE: u32 = 1 << 16;
+    /// Runs even while a slow script holds the server (SCRIPT KILL, AUTH, ...): Redis's `allow_busy`.
+    pub const ALLOW_BUSY: u32 = 1 << 17;
 
     /// Names in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -157,6 +213,7 @@ pub mod flags {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 
@@ -173,6 +230,7 @@ pub enum Group {
     Hash,
     Set,
     SortedSet,
+    Bitmap,
     Blackboard,
     Bulletin,
     Jobs,
@@ -180,11 +238,23 @@ pub enum Group {
     Stream,
     Semaphore,
     Schema,
+    Scripting,
 }
+
+// `ALL` must list every variant in order (per-family statistics index it by `group as usize`): a new
+// variant after the last one fails here until it is added there.
+const _: () = {
+    let mut i = 0;
+    while i < Group::ALL.len() {
+        assert!(Group::ALL[i] as usize == i);
+        i += 1;
+    }
+    assert!(Group::ALL.len() == Group::Scripting as usize + 1);
+};
 
 impl Group {
     /// Every family, in declaration order (`group as usize` indexes it), for per-family statistics.
-    pub const ALL: [Group; 17] = [
+    pub const ALL: [Group; 19] = [
         Group::Connection,
         Group::Server,
         Group::Generic,
@@ -195,6 +265,7 @@ impl Group {
         Group::Hash,
         Group::Set,
         Group::SortedSet,
+        Group::Bitmap,
         Group::Blackboard,
         Group::Bulletin,
         Group::Jobs,
@@ -202,6 +273,7 @@ impl Group {
         Group::Stream,
         Group::Semaphore,
         Group::Schema,
+        Group::Scripting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -216,6 +288,7 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Bitmap => "bitmap",
             Group::Blackboard => "blackboard",
             Group::Bulletin => "bulletin",
             Group::Jobs => "jobs",
@@ -223,6 +296,7 @@ impl Group {
             Group::Stream => "stream",
             Group::Semaphore => "semaphore",
             Group::Schema => "schema",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -289,6 +363,9 @@ impl CommandSpec {
             let n = parts.get(at).and_then(|raw| crate::number::parse_i64(raw)).unwrap_or(0).max(0) as usize;
             keys.extend(parts.iter().skip(at + 1).take(n).map(|b| &b[..]));
         }
+        if self.name == "sort" {
+            keys.extend(sort::store_key(req.parts()));
+        }
         keys
     }
 
@@ -298,7 +375,10 @@ impl CommandSpec {
             return None;
         }
         Some(match self.name {
+            // SORT's movable key is its STORE destination (`sort::store_key`), not counted.
+            "sort" | "sort_ro" => return None,
             "bzmpop" | "blmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => 2,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => 2,
             _ => 1,
         })
     }

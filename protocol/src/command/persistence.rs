@@ -103,7 +103,7 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!(
         "shutdown",
         -1,
-        ADMIN_CMD | NO_MULTI | LOADING | STALE,
+        ADMIN_CMD | NO_MULTI | LOADING | STALE | ALLOW_BUSY,
         NO_KEYS,
         Server,
         "1.0.0",

@@ -4,18 +4,33 @@ use bytes::Bytes;
 
 use super::conn::spec;
 use super::flags::*;
-use super::{Command, CommandSpec, Group, WaitMs, keys};
+use super::{Command, CommandSpec, Group, ListArgs, NO_KEYS, WaitMs, keys, parse_list};
 use crate::error::CommandError;
 use crate::request::{Args, is_word};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamCommand {
-    Write { key: Bytes, data: Bytes },
-    Read { key: Bytes, from: u64, count: usize, block: Option<WaitMs>, epoch: Option<u64> },
+    Write {
+        key: Bytes,
+        data: Bytes,
+    },
+    Read {
+        key: Bytes,
+        from: u64,
+        count: usize,
+        block: Option<WaitMs>,
+        epoch: Option<u64>,
+    },
     Close(Bytes),
     Info(Bytes),
-    Config { key: Bytes, max_len: Option<usize>, max_age_ms: Option<u64> },
+    Config {
+        key: Bytes,
+        max_len: Option<usize>,
+        max_age_ms: Option<u64>,
+    },
     Del(Vec<Bytes>),
+    /// STREAM.LIST cursor [MATCH pattern] [COUNT n].
+    List(ListArgs),
 }
 
 /// Default and largest COUNT of one STREAM.READ.
@@ -113,4 +128,14 @@ pub(crate) const SPECS: &[CommandSpec] = &[
     spec!("stream.del", -2, WRITE, keys(1, -1, 1), Stream, "0.1.0", "Deletes streams. STREAM.DEL key [key ...]", |a| stream(
         StreamCommand::Del(a.rest())
     )),
+    spec!(
+        "stream.list",
+        -2,
+        READONLY,
+        NO_KEYS,
+        Stream,
+        "0.1.0",
+        "Lists streams by pattern with a cursor, each with its length, first and last offsets and whether it is closed; replies [next-cursor, [stream ...]]. STREAM.LIST cursor [MATCH pattern] [COUNT n]",
+        |a| stream(StreamCommand::List(parse_list(a, false)?))
+    ),
 ];

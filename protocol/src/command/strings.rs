@@ -63,6 +63,45 @@ pub enum StringCommand {
         key: Bytes,
         by: Option<LongDouble>,
     },
+    /// LCS: the options are read only after both keys are found to hold strings, so their error waits.
+    Lcs {
+        a: Bytes,
+        b: Bytes,
+        options: Result<LcsOptions, CommandError>,
+    },
+}
+
+/// `LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LcsOptions {
+    pub len: bool,
+    pub idx: bool,
+    /// Runs shorter than this are left out of IDX's matches (negative counts as 0).
+    pub min_match_len: u64,
+    pub with_match_len: bool,
+}
+
+fn lcs_options(rest: Vec<Bytes>) -> Result<LcsOptions, CommandError> {
+    let mut o = LcsOptions::default();
+    let mut it = rest.into_iter();
+    while let Some(opt) = it.next() {
+        if is_word(&opt, "IDX") {
+            o.idx = true;
+        } else if is_word(&opt, "LEN") {
+            o.len = true;
+        } else if is_word(&opt, "WITHMATCHLEN") {
+            o.with_match_len = true;
+        } else if is_word(&opt, "MINMATCHLEN") && it.len() > 0 {
+            let n = parse_i64(&it.next().expect("counted")).ok_or(CommandError::not_integer())?;
+            o.min_match_len = n.max(0) as u64;
+        } else {
+            return Err(CommandError::syntax());
+        }
+    }
+    if o.idx && o.len {
+        return Err(CommandError::fixed("ERR If you want both the length and indexes, please just use IDX."));
+    }
+    Ok(o)
 }
 
 /// When a write should expire the key; validated against the clock when it executes.
@@ -392,6 +431,10 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         |mut a| ok(StringCommand::IncrByFloat { key: a.next_bytes()?, by: long_double::parse(&a.next_bytes()?) })
     ),
+    spec!("lcs", -3, READONLY, keys(1, 2, 1), String, "7.0.0", "Finds the longest common substring.", |mut a| {
+        let (a_key, b_key) = (a.next_bytes()?, a.next_bytes()?);
+        ok(StringCommand::Lcs { a: a_key, b: b_key, options: lcs_options(a.rest()) })
+    }),
 ];
 
 #[cfg(test)]

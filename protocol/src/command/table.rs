@@ -13,10 +13,13 @@ static TABLES: &[&[CommandSpec]] = &[
     super::conn::SPECS,
     super::keys::SPECS,
     super::strings::SPECS,
+    super::bits::SPECS,
     super::pubsub::SPECS,
     super::lists::SPECS,
     super::hashes::SPECS,
     super::sets::SPECS,
+    super::sort::SPECS,
+    super::dump::SPECS,
     super::zsets::SPECS,
     super::streams::SPECS,
     super::mailbox::SPECS,
@@ -27,6 +30,8 @@ static TABLES: &[&[CommandSpec]] = &[
     super::semaphore::SPECS,
     super::schema::SPECS,
     super::xstream::SPECS,
+    super::scripting::SPECS,
+    super::acl::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a

@@ -44,8 +44,8 @@ impl Default for DecodeLimits {
 }
 
 /// Redis's tighter bounds for a client that has not authenticated yet on a password-protected server.
-const UNAUTH_MAX_MULTIBULK: i64 = 10;
-const UNAUTH_MAX_BULK: i64 = 16 * 1024;
+pub const UNAUTH_MAX_MULTIBULK: i64 = 10;
+pub const UNAUTH_MAX_BULK: i64 = 16 * 1024;
 
 /// Argument positions reserved ahead of a frame's arrival, and kept between frames.
 const SPANS_KEPT: usize = 1024;

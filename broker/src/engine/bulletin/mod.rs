@@ -22,6 +22,7 @@ pub use board::{BoardConfig, Item, Lease, Overflow};
 use filter::Compiled;
 
 use super::change::{Change, ChangeSink, ItemChange, ItemEvent};
+use super::listing::{ListArgs, Page, select};
 use super::schedule::Schedule;
 use super::wait::{Ready, WaitKey};
 
@@ -54,6 +55,18 @@ impl From<&Item> for ItemView {
 }
 
 type BoardKey = (Bytes, Bytes);
+
+/// One board as BL.BOARDS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSummary {
+    pub scope: Bytes,
+    pub board: Bytes,
+    pub items: usize,
+    /// Items held under a lease now.
+    pub leased: usize,
+    pub dead: usize,
+    pub config: BoardConfig,
+}
 
 pub struct Bulletin {
     boards: HashMap<BoardKey, Board>,
@@ -330,6 +343,19 @@ impl Bulletin {
         self.board(scope, board).map(|b| b.dead.iter().map(ItemView::from).collect()).unwrap_or_default()
     }
 
+    /// BL.BOARDS: a page of the boards (of one scope, or of all), the pattern matching board names.
+    pub fn boards(&self, scope: Option<&[u8]>, args: &ListArgs) -> Page<BoardSummary> {
+        let boards = self.boards.iter().filter(|((s, _), _)| scope.is_none_or(|want| s == want));
+        select(boards, |((_, name), _)| name, args).map(|((scope, board), b)| BoardSummary {
+            scope: scope.clone(),
+            board: board.clone(),
+            items: b.len(),
+            leased: b.len() - b.available.len(),
+            dead: b.dead.len(),
+            config: b.config(),
+        })
+    }
+
     /// BL.REDRIVE: a dead item goes back to its board with a fresh lease count.
     pub fn redrive(&mut self, scope: &Bytes, board: &Bytes, id: &[u8]) -> Result<(), Error> {
         let b = self.boards.get_mut(&(scope.clone(), board.clone())).ok_or_else(no_item)?;
@@ -426,5 +452,29 @@ mod tests {
         );
         assert!(bl.publish(&s, &board, b"{not json", None, 0).is_err());
         assert_eq!(bl.len(&b("other"), &board), 0, "scopes isolate boards");
+    }
+
+    #[test]
+    fn boards_list_items_leases_and_dead_letters() {
+        let mut bl = bulletin();
+        let (s, other, board) = (b(""), b("team"), b("tasks"));
+        let id = bl.publish(&s, &board, b"1", None, 0).unwrap();
+        bl.publish(&s, &board, b"2", None, 0).unwrap();
+        bl.publish(&other, &b("notes"), b"3", None, 0).unwrap();
+        bl.retrieve(&s, &board, &[], Some(100), 0).unwrap();
+        let all = bl.boards(None, &ListArgs::all());
+        assert_eq!(all.entries.len(), 2);
+        let page = bl.boards(Some(b""), &ListArgs { cursor: 0, pattern: Some(b("ta*")), count: 10 });
+        let [summary] = &page.entries[..] else { panic!("{page:?}") };
+        assert_eq!((summary.items, summary.leased, summary.dead), (2, 1, 0));
+        for now in [100, 200] {
+            bl.run_due(now, 10);
+            let _ = bl.retrieve(&s, &board, &[], Some(100), now);
+        }
+        bl.run_due(300, 10);
+        let summary = &bl.boards(Some(b""), &ListArgs::all()).entries[0];
+        assert_eq!(bl.dead(&s, &board)[0].id, id);
+        assert_eq!((summary.items, summary.dead), (1, 1));
+        assert!(bl.boards(Some(b"team"), &ListArgs { cursor: 0, pattern: Some(b("ta*")), count: 10 }).entries.is_empty());
     }
 }

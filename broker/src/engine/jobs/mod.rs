@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use job::{Backoff, BackoffKind, Job, JobState, Lease};
-pub use ops::{Claimed, JobResult, QueueReport, SubmitOptions};
+pub use ops::{Claimed, JobResult, QueueReport, QueueSummary, SubmitOptions};
 
 use super::change::{Change, ChangeSink, JobChange, JobEvent};
 use super::schedule::Schedule;

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::job::{Backoff, BackoffKind, Job, JobState, Lease};
 use super::{Jobs, QueueStats};
 use crate::engine::change::{Change, JobEvent};
+use crate::engine::listing::{ListArgs, Page, select};
 use crate::engine::stream::{Read, StreamLog};
 
 /// JOB.SUBMIT's options; `None` takes the configured default.
@@ -42,6 +43,18 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueReport {
     pub counts: Vec<(JobState, usize)>,
+    pub config: super::QueueConfig,
+    pub stats: QueueStats,
+}
+
+/// One queue as JOB.QUEUES lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSummary {
+    pub name: Bytes,
+    pub queued: usize,
+    pub delayed: usize,
+    pub running: usize,
+    pub dead: usize,
     pub config: super::QueueConfig,
     pub stats: QueueStats,
 }
@@ -324,6 +337,37 @@ impl Jobs {
         QueueReport { counts, config: q.map(|q| q.config).unwrap_or_default(), stats: q.map(|q| q.stats).unwrap_or_default() }
     }
 
+    /// Every queue's counters added up (the per-second rates INFO reports are sampled from these).
+    pub fn totals(&self) -> QueueStats {
+        self.queues.values().fold(QueueStats::default(), |mut t, q| {
+            let s = q.stats;
+            t.submitted += s.submitted;
+            t.claimed += s.claimed;
+            t.completed += s.completed;
+            t.failed += s.failed;
+            t.retried += s.retried;
+            t.dead += s.dead;
+            t.cancelled += s.cancelled;
+            t.lease_expired += s.lease_expired;
+            t
+        })
+    }
+
+    /// JOB.QUEUES: a page of the queues, each with its counts from the queue's own bookkeeping (no
+    /// pass over the jobs): unfinished jobs are queued (claimable), running (held by a worker,
+    /// streaming included) or else delayed (waiting for their time or a retry backoff).
+    pub fn queues(&self, args: &ListArgs) -> Page<QueueSummary> {
+        select(self.queues.iter(), |(name, _)| name, args).map(|(name, q)| QueueSummary {
+            name: name.clone(),
+            queued: q.ready.len(),
+            delayed: q.open.saturating_sub(q.ready.len() + q.running),
+            running: q.running,
+            dead: q.dead.len(),
+            config: q.config,
+            stats: q.stats,
+        })
+    }
+
     /// JOB.QUEUE ... CONCURRENCY n (0: unlimited).
     pub fn set_concurrency(&mut self, queue: &Bytes, limit: usize) {
         self.configure(queue, |c| c.concurrency = limit);
@@ -436,5 +480,32 @@ mod tests {
         assert!(matches!(read, Read::Entries { ended: true, next: 2, .. }));
         j.run_due(1010, 10, || 0);
         assert!(j.job(&id).is_none(), "gone after the result TTL");
+    }
+
+    #[test]
+    fn queues_list_counts_that_agree_with_the_jobs() {
+        let mut j = jobs();
+        let (q, other) = (b("q"), b("other"));
+        j.set_concurrency(&q, 3);
+        j.submit(&q, b"a", SubmitOptions::default(), 0).unwrap();
+        j.submit(&q, b"b", SubmitOptions { delay_ms: 100, ..Default::default() }, 0).unwrap();
+        let (c, _) = j.submit(&q, b"c", SubmitOptions { attempts: Some(1), ..Default::default() }, 0).unwrap();
+        j.submit(&q, b"d", SubmitOptions::default(), 0).unwrap();
+        j.submit(&other, b"x", SubmitOptions::default(), 0).unwrap();
+        let held: Vec<Claimed> = (0..3).map(|_| j.claim(std::slice::from_ref(&q), None, 0).unwrap()).collect();
+        let dead = held.iter().find(|h| h.id == c).unwrap();
+        j.fail(&c, dead.token, b"boom", false, 1, 0).unwrap();
+        let page = j.queues(&ListArgs { cursor: 0, pattern: Some(b("q*")), count: 10 });
+        assert_eq!(page.cursor, 0);
+        let [s] = &page.entries[..] else { panic!("one queue matches: {page:?}") };
+        let report = j.stats(&q);
+        let count = |state| report.counts.iter().find(|(s, _)| *s == state).unwrap().1;
+        assert_eq!((s.name.clone(), s.queued, s.delayed, s.running, s.dead), (q.clone(), 0, 1, 2, 1));
+        assert_eq!(
+            (s.queued, s.delayed, s.running, s.dead),
+            (count(JobState::Queued), count(JobState::Delayed), count(JobState::Running), count(JobState::Dead))
+        );
+        assert_eq!(s.config.concurrency, 3);
+        assert_eq!(j.queues(&ListArgs::all()).entries.len(), 2);
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::journal::{Journal, ScopeStats, Since};
 use super::{Keyspace, NO_EXPIRY, Ttl, Value, notify};
 use crate::engine::glob::glob_match;
+use crate::engine::listing::{ListArgs, Page, select};
 use crate::engine::wait::WaitKey;
 
 /// A BB.SET condition.
@@ -39,6 +40,18 @@ pub struct ScopeReport {
     pub bytes: usize,
     pub stats: ScopeStats,
     pub seq: u64,
+}
+
+/// One scope as `BB.SCOPES cursor` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeSummary {
+    pub scope: Bytes,
+    /// Keys held, those expired but not yet reclaimed included (as DBSIZE counts them).
+    pub keys: usize,
+    /// The journal's last sequence number.
+    pub seq: u64,
+    /// Journal entries kept.
+    pub journal: usize,
 }
 
 /// The wait key of BB.WAIT on (scope, key).
@@ -198,6 +211,17 @@ impl Keyspace {
         names
     }
 
+    /// `BB.SCOPES cursor ...`: a page of the scopes (the global one is `""`), sized without a pass
+    /// over their keys.
+    pub fn bb_scope_list(&self, args: &ListArgs) -> Page<ScopeSummary> {
+        let global = (&Bytes::new(), &0usize);
+        let scopes = std::iter::once(global).chain(self.scopes.iter());
+        select(scopes, |(name, _)| name, args).map(|(name, db)| {
+            let journal = self.journals[*db].as_ref().expect("a scope database has a journal");
+            ScopeSummary { scope: name.clone(), keys: self.dbs[*db].len(), seq: journal.seq(), journal: journal.len() }
+        })
+    }
+
     /// BB.CHANGES: journal entries after `seq` (with the scope's journal to render them).
     pub fn bb_changes(&mut self, scope: &[u8], seq: u64, count: usize) -> Result<(Since, Option<&Journal>), Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok((Since::Changes(Vec::new()), None)) };
@@ -233,6 +257,21 @@ mod tests {
         assert_eq!(ks.bb_get(b"", b"config", 0).unwrap().unwrap().value, Bytes::from_static(b"debug"));
         assert_eq!(ks.bb_scopes(), vec![Bytes::new(), Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
         assert_eq!(ks.dbsize(0), 1, "scopes are not in database 0");
+    }
+
+    #[test]
+    fn scope_list_sizes_each_scope() {
+        let mut ks = keyspace();
+        ks.bb_set(b"a", b"x", b"1", Ttl::Clear, BbCondition::Always, 0).unwrap();
+        ks.bb_set(b"a", b"x", b"2", Ttl::Clear, BbCondition::Always, 0).unwrap();
+        ks.bb_set(b"a", b"y", b"3", Ttl::Clear, BbCondition::Always, 0).unwrap();
+        ks.bb_set(b"b", b"z", b"4", Ttl::Clear, BbCondition::Always, 0).unwrap();
+        let all = ks.bb_scope_list(&ListArgs::all());
+        let mut names: Vec<Bytes> = all.entries.iter().map(|s| s.scope.clone()).collect();
+        names.sort();
+        assert_eq!(names, ks.bb_scopes());
+        let a = ks.bb_scope_list(&ListArgs { cursor: 0, pattern: Some(Bytes::from_static(b"a")), count: 10 });
+        assert_eq!(a.entries, vec![ScopeSummary { scope: Bytes::from_static(b"a"), keys: 2, seq: 3, journal: 3 }]);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Db {
     /// Stores `value` under `key` with one lookup: the revision continues from a live previous value
     /// (and restarts at 1 otherwise), the deadline is kept, cleared or set as `ttl` says.
     pub fn put(&mut self, key: &[u8], value: Value, ttl: Ttl, now: u64, accessed: u32) -> Previous {
-        let fresh = |at| Entry { value, expire_at: at, revision: 1, accessed: Cell::new(accessed) };
+        let fresh = |at| Entry { value, expire_at: at, revision: 1, accessed: Cell::new(accessed), raw: false };
         let new_at = |current| match ttl {
             Ttl::Keep => current,
             Ttl::Clear => NO_EXPIRY,

@@ -257,11 +257,12 @@ impl Keyspace {
         has
     }
 
-    /// OBJECT ENCODING / IDLETIME source: the live entry, without counting a hit.
-    pub fn object(&mut self, db: usize, key: &[u8], now: u64) -> Option<(&'static str, u64)> {
+    /// OBJECT ENCODING / IDLETIME / REFCOUNT source: the live entry, without counting a hit.
+    /// Returns the encoding, the idle seconds and the reference count.
+    pub fn object(&mut self, db: usize, key: &[u8], now: u64) -> Option<(&'static str, u64, i64)> {
         let secs = self.clock_secs(now);
         let e = self.live_mut(db, key, now)?;
-        Some((e.value.encoding(), u64::from(secs.saturating_sub(e.accessed.get()))))
+        Some((e.encoding(), u64::from(secs.saturating_sub(e.accessed.get())), e.refcount()))
     }
 
     pub fn dbsize(&self, db: usize) -> usize {

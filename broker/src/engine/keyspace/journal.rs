@@ -127,6 +127,15 @@ impl Journal {
         self.seq
     }
 
+    /// Entries kept now (the oldest go beyond the bounds).
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
     /// Whether [`Journal::record`] would record a change now.
     pub fn active(&self, listening: bool) -> bool {
         self.armed || listening

@@ -6,15 +6,19 @@
 //! Time is a parameter (`now`, unix ms from the broker's clock), never read here, so tests control it.
 
 mod aggregate;
+pub mod bits;
 mod blackboard;
 mod db;
 mod generic;
 pub mod hashes;
 pub mod journal;
+pub mod lcs;
 pub mod lists;
 pub mod notify;
 mod restore;
+pub mod serialized;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 mod value;
 mod watch;
@@ -32,7 +36,7 @@ use crate::engine::Error;
 use bytes::Bytes;
 
 pub use aggregate::ElementScan;
-pub use blackboard::{BbCondition, BbEntry, ScopeReport, wait_key as bb_wait_key};
+pub use blackboard::{BbCondition, BbEntry, ScopeReport, ScopeSummary, wait_key as bb_wait_key};
 pub use db::{Db, Previous};
 pub use generic::{ExpireCondition, ExpireOutcome, ScanArgs, ScanPage};
 pub use journal::{ChangeKind, JournalEntry, JournalLimits, ScopeStats, Since};
@@ -74,6 +78,10 @@ enum Did<'v> {
         modified: bool,
     },
 }
+
+/// The access clock's reading when the broker starts (about 34 years of seconds): what a key loaded
+/// from disk is stamped with, and room below for idle times given to RESTORE.
+pub(crate) const ACCESS_CLOCK_BASE: u32 = 1 << 30;
 
 /// `expire_at` of a key without expiry.
 pub const NO_EXPIRY: u64 = u64::MAX;
@@ -177,8 +185,10 @@ impl Keyspace {
         &self.dbs[index]
     }
 
+    /// The access clock of `Entry::accessed`: seconds since the broker started, counted from
+    /// [`ACCESS_CLOCK_BASE`] so that RESTORE ... IDLETIME can date an access before the start.
     fn clock_secs(&self, now: u64) -> u32 {
-        (now.saturating_sub(self.started_ms) / 1000) as u32
+        ACCESS_CLOCK_BASE.saturating_add((now.saturating_sub(self.started_ms) / 1000) as u32)
     }
 
     /// The one place a key change is produced, whatever the command: dirties WATCHes, journals the

@@ -46,7 +46,7 @@ impl Keyspace {
     }
 
     pub fn restore_entry(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64, revision: u64) {
-        let mut entry = Entry::new(value, 0);
+        let mut entry = Entry::new(value, super::ACCESS_CLOCK_BASE);
         entry.expire_at = expire_at;
         entry.revision = revision;
         self.dbs[db].insert(key, entry);
@@ -63,7 +63,7 @@ impl Keyspace {
     /// Values pushed onto the list at `key`, creating it (without a deadline) if absent.
     pub fn restore_push(&mut self, db: usize, key: &[u8], end: End, values: Vec<Bytes>) {
         if !matches!(self.dbs[db].get(key).map(|e| &e.value), Some(Value::List(_))) {
-            self.dbs[db].insert(key, Entry::new(Value::List(Box::default()), 0));
+            self.dbs[db].insert(key, Entry::new(Value::List(Box::default()), super::ACCESS_CLOCK_BASE));
         }
         let entry = self.dbs[db].get_mut(key).expect("a list");
         entry.revision += 1;
@@ -110,7 +110,7 @@ impl Keyspace {
 
     fn restore_aggregate<T: Kind + Default>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut T)) {
         if self.dbs[db].get(key).is_none_or(|e| T::of(&e.value).is_none()) {
-            self.dbs[db].insert(key, Entry::new(T::default().wrap(), 0));
+            self.dbs[db].insert(key, Entry::new(T::default().wrap(), super::ACCESS_CLOCK_BASE));
         }
         let entry = self.dbs[db].get_mut(key).expect("made above");
         entry.revision += 1;
@@ -134,7 +134,7 @@ impl Keyspace {
             _ if matches!(effect, XEffect::Added { .. } | XEffect::GroupCreated { .. }) => {
                 let mut stream = crate::engine::xstream::XStream::default();
                 stream.apply(effect);
-                self.dbs[db].insert(key, Entry::new(Value::XStream(Box::new(stream)), 0));
+                self.dbs[db].insert(key, Entry::new(Value::XStream(Box::new(stream)), super::ACCESS_CLOCK_BASE));
             }
             _ => {}
         }

@@ -209,6 +209,7 @@ impl Keyspace {
                 let s = entry.value.as_str_mut()?;
                 s.extend_from_slice(value);
                 entry.revision += 1;
+                entry.raw = true;
                 s.len()
             }
         };
@@ -269,6 +270,7 @@ impl Keyspace {
         if current.is_some() {
             entry.revision += 1;
         }
+        entry.raw = true;
         self.changed(db, key, notify::STRING, "setrange");
         Ok(len)
     }

@@ -96,11 +96,34 @@ pub struct Entry {
     /// Seconds since the broker started at the last access, for OBJECT IDLETIME. A `Cell` so a read
     /// can refresh it through a shared reference, with one table lookup.
     pub accessed: Cell<u32>,
+    /// A string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD, BITOP's result): Redis keeps
+    /// such a string in its `raw` encoding whatever its length, and OBJECT ENCODING says so. Cleared
+    /// by any write of a whole new value. Fits in the padding after `accessed`.
+    pub raw: bool,
 }
 
 impl Entry {
     pub fn new(value: Value, accessed: u32) -> Self {
-        Entry { value, expire_at: NO_EXPIRY, revision: 1, accessed: Cell::new(accessed) }
+        Entry { value, expire_at: NO_EXPIRY, revision: 1, accessed: Cell::new(accessed), raw: false }
+    }
+
+    /// What OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        if self.raw && matches!(self.value, Value::Str(_)) { "raw" } else { self.value.encoding() }
+    }
+
+    /// What OBJECT REFCOUNT reports: Redis shares the objects of the integers 0 to 9999 (under the
+    /// default eviction policy) and reports their count as `INT_MAX`.
+    pub fn refcount(&self) -> i64 {
+        match &self.value {
+            Value::Str(s)
+                if self.encoding() == "int"
+                    && herald_protocol::number::parse_i64(s.as_slice()).is_some_and(|v| (0..10_000).contains(&v)) =>
+            {
+                i64::from(i32::MAX)
+            }
+            _ => 1,
+        }
     }
 
     pub fn has_expiry(&self) -> bool {

@@ -12,6 +12,7 @@ use bytes::Bytes;
 pub use log::{AppendError, LogEntry, Read, Retention, StreamLog};
 
 use super::change::{Change, ChangeSink, StreamChange};
+use super::listing::{ListArgs, Page, select};
 use super::wait::{Ready, WaitKey};
 
 /// The `[streams]` section of the configuration.
@@ -49,6 +50,18 @@ pub struct Streams {
     next_epoch: u64,
     ready: Ready,
     sink: Arc<dyn ChangeSink>,
+}
+
+fn info_of(l: &StreamLog) -> StreamInfo {
+    StreamInfo {
+        length: l.len(),
+        first: l.first_offset(),
+        next: l.next_offset(),
+        bytes: l.bytes(),
+        closed: l.is_closed(),
+        epoch: l.epoch(),
+        retention: l.retention(),
+    }
 }
 
 /// The wait key of a stream's readers.
@@ -114,15 +127,12 @@ impl Streams {
     }
 
     pub fn info(&self, key: &[u8]) -> Option<StreamInfo> {
-        self.logs.get(key).map(|l| StreamInfo {
-            length: l.len(),
-            first: l.first_offset(),
-            next: l.next_offset(),
-            bytes: l.bytes(),
-            closed: l.is_closed(),
-            epoch: l.epoch(),
-            retention: l.retention(),
-        })
+        self.logs.get(key).map(info_of)
+    }
+
+    /// STREAM.LIST: a page of the streams with what STREAM.INFO says of each.
+    pub fn list(&self, args: &ListArgs) -> Page<(Bytes, StreamInfo)> {
+        select(self.logs.iter(), |(name, _)| name, args).map(|(name, log)| (name.clone(), info_of(log)))
     }
 
     /// STREAM.CONFIG: per-stream retention (creating the stream).

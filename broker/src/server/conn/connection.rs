@@ -81,7 +81,7 @@ impl<W: Wire> Conn<W> {
 
     /// Serves the connection until it ends, then says goodbye and leaves nothing behind.
     pub(super) async fn serve(mut self, credentials: Option<Credentials>) {
-        let end = match self.authenticate(credentials) {
+        let end = match self.authenticate(credentials).await {
             Ok(()) => self.run().await,
             Err(end) => end,
         };
@@ -90,13 +90,19 @@ impl<W: Wire> Conn<W> {
 
     /// Credentials given as the connection opened go through `AUTH`, so they mean exactly what they
     /// mean over RESP.
-    fn authenticate(&mut self, credentials: Option<Credentials>) -> Result<(), End> {
+    async fn authenticate(&mut self, credentials: Option<Credentials>) -> Result<(), End> {
         let Some(Credentials { user, password }) = credentials else { return Ok(()) };
         let mut parts = vec![Bytes::from_static(b"AUTH")];
         parts.extend(user.map(Bytes::from));
         parts.push(Bytes::from(password));
-        match dispatch::handle(Request::new(parts), &mut self.session, &self.broker) {
-            Outcome::Reply(Reply::Error(e)) => Err(End::AuthFailed(e)),
+        let reply = match dispatch::handle(Request::new(parts), &mut self.session, &self.broker) {
+            // A throttled address: the answer comes at its slot.
+            Outcome::Block(delayed) => delayed.wait(&self.broker).await,
+            Outcome::Reply(reply) => reply,
+            _ => Reply::ok(),
+        };
+        match reply {
+            Reply::Error(e) => Err(End::AuthFailed(e)),
             _ => Ok(()),
         }
     }
@@ -362,6 +368,8 @@ impl<W: Wire> Conn<W> {
         let now = Instant::now();
         let due = self.deadlines();
         if due.auth.is_some_and(|at| at <= now) {
+            // The wire's last words (RESP says why before closing; the WebSocket's close frame does).
+            self.wire.encode_end(&End::AuthTimeout, &mut self.out);
             return Err(End::AuthTimeout);
         }
         if due.idle.is_some_and(|at| at <= now) {

@@ -1,10 +1,10 @@
-//! The HTTP port: the WebSocket channel (`/ws`), static answers (`/healthz`, the JavaScript client,
-//! the browser example), and the HTTP API (`/v1/...`, docs/http.md), Herald's third wire.
+//! The HTTP port: the WebSocket channel (`/ws`), static answers (`/healthz`, `/readyz`, the JavaScript
+//! client, the browser example), and the HTTP API (`/v1/...`, docs/http.md), Herald's third wire.
 //!
 //! ```text
 //! accept → serve (this file): the first request head → router.rs
 //!            ├─ /ws:          the handshake, answered here → server/ws.rs (WsWire) → connection core
-//!            ├─ static pages: answered here, then the connection closes (response.rs)
+//!            ├─ static pages and /readyz: answered here, then the connection closes (response.rs)
 //!            ├─ /metrics:     rendered here (metrics.rs), then the connection closes
 //!            └─ anything else: wire.rs (HttpWire) → connection core, keep-alive from there on
 //!                 request.rs (head, body, keep-alive) · cors.rs · auth.rs · cmd.rs (/v1/cmd,
@@ -67,6 +67,10 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
             let body = metrics::render(&broker);
             respond(&mut stream, 200, metrics::CONTENT_TYPE, body.as_bytes()).await;
         }
+        (Some(Routed::Found(Route::Readyz)), _) => match broker.readiness() {
+            Ok(()) => respond(&mut stream, 200, "text/plain", b"ready\n").await,
+            Err(why) => respond(&mut stream, 503, "text/plain", format!("{why}\n").as_bytes()).await,
+        },
         (Some(Routed::Found(route)), _) if response::page(&route).is_some() => {
             let (content_type, body) = response::page(&route).expect("checked");
             respond(&mut stream, 200, content_type, body).await;

@@ -1,15 +1,18 @@
 //! Routing: one table from method and path to what serves it, for every endpoint of the HTTP port.
 //!
-//! A new endpoint (say `/readyz`) is one line in [`ROUTES`] and one arm where its [`Route`] is served
+//! A new endpoint (say `/metrics`) is one line in [`ROUTES`] and one arm where its [`Route`] is served
 //! (static answers in `response.rs`, the API in `wire.rs`). `{}` in a pattern matches one path
 //! segment, percent-decoded (it may be empty: `/v1/bb//changes` is the global scope).
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// Alive: `200 ok` while the process serves HTTP.
     Healthz,
     /// `GET /metrics`: Prometheus text format (metrics.rs).
     Metrics,
+    /// Ready: `200` once the broker accepts work, `503` before and while shutting down.
+    Readyz,
     /// The JavaScript client, `clients/js/herald.js`.
     Client,
     /// The browser example page.
@@ -36,7 +39,10 @@ impl Route {
     /// The routes a browser page may call from another origin (with CORS), and whose connection
     /// the connection core serves.
     pub fn is_api(&self) -> bool {
-        !matches!(self, Route::Healthz | Route::Metrics | Route::Client | Route::Example | Route::Console | Route::WebSocket)
+        !matches!(
+            self,
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::Client | Route::Example | Route::Console | Route::WebSocket
+        )
     }
 }
 
@@ -47,6 +53,7 @@ const ROUTES: &[(&str, &str, Build)] = &[
     ("GET", "/healthz", |_| Route::Healthz),
     ("GET", "/", |_| Route::Console),
     ("GET", "/metrics", |_| Route::Metrics),
+    ("GET", "/readyz", |_| Route::Readyz),
     ("GET", "/herald.js", |_| Route::Client),
     ("GET", "/example", |_| Route::Example),
     ("GET", "/example/", |_| Route::Example),
@@ -115,6 +122,7 @@ mod tests {
         assert_eq!(route("GET", "/healthz"), Routed::Found(Route::Healthz));
         assert_eq!(route("GET", "/"), Routed::Found(Route::Console));
         assert_eq!(route("GET", "/metrics"), Routed::Found(Route::Metrics));
+        assert_eq!(route("GET", "/readyz"), Routed::Found(Route::Readyz));
         assert_eq!(route("POST", "/v1/cmd"), Routed::Found(Route::Cmd));
         assert_eq!(route("GET", "/v1/streams/a%2Fb"), Routed::Found(Route::Stream("a/b".into())));
         assert_eq!(route("GET", "/v1/jobs/j1/events"), Routed::Found(Route::Job("j1".into())));
@@ -122,6 +130,6 @@ mod tests {
         assert_eq!(route("GET", "/v1/cmd"), Routed::OtherMethods { allow: "POST, OPTIONS".into(), route: Route::Cmd });
         assert_eq!(route("GET", "/v1/streams/a/b"), Routed::NotFound);
         assert_eq!(route("GET", "/nope"), Routed::NotFound);
-        assert!(Route::Cmd.is_api() && !Route::Healthz.is_api());
+        assert!(Route::Cmd.is_api() && !Route::Healthz.is_api() && !Route::Readyz.is_api());
     }
 }

@@ -1,0 +1,145 @@
+-- Runs once when a script VM is built, before any user code: builds the `redis` table around the
+-- native functions it is given, removes what Redis 7.0 does not offer, makes every library table
+-- read-only and installs the globals protection. Returns the protected globals (what scripts see),
+-- the raw globals (where KEYS and ARGV are set per call) and the runner that calls user code under
+-- Redis's error handler.
+local native, is_function_vm = ...
+local dbg = debug
+local error, type, tostring, pairs, select = error, type, tostring, pairs, select
+local raw_setmetatable, raw_rawset, raw_getmetatable, xpcall = setmetatable, rawset, getmetatable, xpcall
+local G = _G
+
+-- Where an error is reported: the innermost frame of user code (native and prelude frames skipped),
+-- as Redis's __redis__err__handler reports the function that raised it.
+local prelude_source = dbg.getinfo(1, 'S').source
+local function error_handler(err)
+  local level, i = 2, nil
+  repeat
+    i = dbg.getinfo(level, 'nSl')
+    level = level + 1
+  until not i or (i.what ~= 'C' and i.source ~= prelude_source)
+  if type(err) == 'userdata' then
+    -- Raised by a native library function: its message, placed as Lua places a C function's error.
+    err = native.error_message(err)
+    if i then err = i.short_src .. ':' .. tostring(i.currentline) .. ': ' .. err end
+  end
+  if type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+local function single_field(field)
+  return function(...)
+    if select('#', ...) ~= 1 or type((...)) ~= 'string' then
+      return native.error_table('wrong number or type of arguments')
+    end
+    local msg = ...
+    if field == 'err' then
+      if msg:sub(1, 1) ~= '-' then msg = '-' .. msg end
+      return native.error_table(msg)
+    end
+    return {[field] = msg}
+  end
+end
+
+-- `native.raising.*` are C functions that raise the error table their native answers, as Redis's
+-- own C functions do; `native.call` answers (reply, error table) for redis.pcall.
+local raising, raw_call = native.raising, native.call
+local redis = {}
+redis.call = raising.call
+redis.pcall = function(...)
+  local result, err = raw_call(...)
+  if err ~= nil then return err end
+  return result
+end
+redis.error_reply = single_field('err')
+redis.status_reply = single_field('ok')
+redis.sha1hex = raising.sha1hex
+redis.log = raising.log
+redis.setresp = raising.setresp
+redis.set_repl = raising.set_repl
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = raising.acl_check_cmd
+redis.REPL_ALL, redis.REPL_AOF, redis.REPL_REPLICA, redis.REPL_SLAVE, redis.REPL_NONE = 3, 1, 2, 2, 0
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION = native.version
+redis.REDIS_VERSION_NUM = native.version_num
+if is_function_vm then
+  redis.register_function = raising.register_function
+end
+G.redis = redis
+G.__redis__err__handler = error_handler
+
+-- What Redis 7.0 leaves out of the globals.
+for _, name in pairs({'dofile', 'loadfile', 'print', 'getfenv', 'setfenv', 'newproxy', 'module', 'require',
+                      'debug', 'io', 'os', 'package'}) do
+  G[name] = nil
+end
+
+-- Read-only tables: Redis's Lua refuses writes at the VM level; here every protected table is an
+-- empty proxy whose reads go to the real table and whose writes raise the same error.
+local readonly = raw_setmetatable({}, {__mode = 'k'})
+local function deny()
+  error('Attempt to modify a readonly table', 2)
+end
+local function protect(t)
+  local proxy = raw_setmetatable({}, {__index = t, __newindex = deny})
+  readonly[proxy] = true
+  return proxy
+end
+G.rawset = function(t, k, v)
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
+  return raw_rawset(t, k, v)
+end
+G.setmetatable = function(t, mt)
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
+  return raw_setmetatable(t, mt)
+end
+
+for _, name in pairs({'string', 'math', 'table', 'coroutine', 'cjson', 'cmsgpack', 'bit', 'struct', 'redis'}) do
+  if G[name] then G[name] = protect(G[name]) end
+end
+raw_getmetatable('').__index = G.string
+
+local function nonexistent(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+raw_setmetatable(G, {__index = nonexistent})
+
+-- The functions VM (FUNCTION LOAD): while a library loads, its code sees only `redis` with
+-- register_function, log and the version; when its functions run they see the full globals.
+local globals, set_loading
+if is_function_vm then
+  local load_redis = {register_function = redis.register_function, log = redis.log,
+                      REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+                      LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3}
+  raw_setmetatable(load_redis, {__index = nonexistent})
+  local load_api = raw_setmetatable({redis = protect(load_redis)}, {__index = nonexistent})
+  local mt = {__index = G, __newindex = deny}
+  globals = raw_setmetatable({}, mt)
+  readonly[globals] = true
+  set_loading = function(on)
+    if on then mt.__index = load_api else mt.__index = G end
+  end
+else
+  globals = protect(G)
+end
+G._G = globals
+
+-- Calls `f` (with its arguments, for functions) under the error handler: true and the first result,
+-- or false and the error table.
+local function run(f, keys, args)
+  if keys then
+    return xpcall(function() return f(keys, args) end, error_handler)
+  end
+  return xpcall(f, error_handler)
+end
+
+return globals, G, run, set_loading

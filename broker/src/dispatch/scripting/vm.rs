@@ -1,0 +1,409 @@
+//! One Lua 5.1 state as Redis builds it for scripts: the libraries Redis loads, the `redis` table, the
+//! sandbox (`prelude.lua`), the instruction hook that notices slow and killed scripts, and the call
+//! of user code under Redis's error handler.
+//!
+//! `redis.call` reaches dispatch through [`Running`], the call in progress, which the native function
+//! finds through a thread-local pointer: the script runs synchronously on the thread that set it, so
+//! the pointer is valid for exactly the span of [`Vm::call`].
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::{CommandError, Reply, Request};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState};
+
+use super::convert::{self, error_table};
+use super::monitor::Monitor;
+use crate::dispatch::Cx;
+
+/// What a script may do, from its shebang flags and the command that runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// No shebang: Redis 6 compatibility (may write, no flag checks).
+    pub legacy: bool,
+    pub no_writes: bool,
+    pub allow_oom: bool,
+    pub allow_stale: bool,
+    pub no_cluster: bool,
+    pub allow_cross_slot: bool,
+}
+
+impl Flags {
+    /// Sets the flag named `name` (shebang `flags=` or `register_function`'s `flags`).
+    pub fn set(&mut self, name: &[u8]) -> bool {
+        match name {
+            b"no-writes" => self.no_writes = true,
+            b"allow-oom" => self.allow_oom = true,
+            b"allow-stale" => self.allow_stale = true,
+            b"no-cluster" => self.no_cluster = true,
+            b"allow-cross-slot-keys" => self.allow_cross_slot = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// The names FUNCTION LIST shows.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for (on, name) in [
+            (self.no_writes, "no-writes"),
+            (self.allow_oom, "allow-oom"),
+            (self.allow_stale, "allow-stale"),
+            (self.no_cluster, "no-cluster"),
+            (self.allow_cross_slot, "allow-cross-slot-keys"),
+        ] {
+            if on {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+/// The call in progress: what `redis.call` runs commands against and under which rules.
+pub struct Running<'r, 'a> {
+    pub cx: &'r mut Cx<'a>,
+    /// EVAL_RO / FCALL_RO, or a `no-writes` script: write commands are refused.
+    pub read_only: bool,
+    /// `redis.setresp`: how command replies are given to the script.
+    pub resp: u8,
+    /// Runs one command for the script (dispatch's per-command path).
+    pub call: fn(&mut Running<'_, '_>, Request) -> Reply,
+}
+
+thread_local! {
+    static RUNNING: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Clears the thread's running call when the call ends, however it ends.
+struct Current;
+
+impl Current {
+    fn set(run: &mut Running<'_, '_>) -> Current {
+        RUNNING.with(|r| r.set(run as *mut Running<'_, '_> as *mut ()));
+        Current
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(std::ptr::null_mut()));
+    }
+}
+
+/// The running call, for the native functions. `None` outside a call (while a library loads).
+fn with_running<R>(f: impl FnOnce(&mut Running<'_, '_>) -> R) -> Option<R> {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: set by `Vm::call` from a `&mut Running` that outlives the Lua call this native runs
+    // inside, on this same thread, and cleared before that borrow ends; natives do not nest.
+    let run = unsafe { &mut *(ptr as *mut Running<'static, 'static>) };
+    Some(f(run))
+}
+
+pub struct Vm {
+    pub lua: Lua,
+    /// The globals behind the read-only proxy: where KEYS and ARGV are set for each call.
+    raw_globals: Table,
+    /// `run(f [, keys, args])` from the prelude: xpcall under Redis's error handler.
+    runner: Function,
+    /// The functions VM's switch between the load-time and the run-time globals.
+    pub set_loading: Option<Function>,
+    pub monitor: Arc<Monitor>,
+}
+
+// SAFETY: mlua's state is built without its `send` feature (its handles are reference counted without
+// atomics and take no lock), which is sound here because every `Vm` lives behind a `Mutex` in
+// `Scripting` and all of its handles (functions cached in `Scripts`, tables) stay inside that same
+// mutex-guarded value: no two threads ever touch the state or a handle to it at once.
+unsafe impl Send for Vm {}
+
+/// How often (VM instructions) the hook checks the time and SCRIPT KILL, as Redis does.
+const HOOK_EVERY: u32 = 100_000;
+
+impl Vm {
+    /// A fresh state. `functions`: the FUNCTION engine's state, which has `redis.register_function`.
+    pub fn new(memory_limit: usize, monitor: Arc<Monitor>, register: Option<NativeFn>) -> mlua::Result<Vm> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+        // SAFETY: the debug library is loaded only for the prelude's error handler, which keeps
+        // `debug.getinfo` as an upvalue; the prelude removes `debug` from the globals scripts see.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
+        super::libs::install(&lua)?;
+        let native = lua.create_table()?;
+        native.raw_set("call", lua.create_function(native_call)?)?;
+        native.raw_set("error_table", lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?)?;
+        native.raw_set("error_message", lua.create_function(|_, v: Value| Ok(error_message(&v)))?)?;
+        native.raw_set("version", crate::dispatch::server::REDIS_VERSION)?;
+        native.raw_set("version_num", version_num(crate::dispatch::server::REDIS_VERSION))?;
+        let raising = lua.create_table()?;
+        let natives: [(usize, &str, NativeFn); 6] = [
+            (0, "call", native_call),
+            (1, "sha1hex", native_sha1hex),
+            (2, "log", native_log),
+            (3, "setresp", native_setresp),
+            (4, "set_repl", native_set_repl),
+            (5, "acl_check_cmd", native_acl_check),
+        ];
+        for (i, name, f) in natives.into_iter().chain(register.map(|f| (6, "register_function", f))) {
+            lua.set_named_registry_value(RAISING_KEYS[i].to_str().expect("ascii"), lua.create_function(f)?)?;
+            // SAFETY: `TRAMPOLINES[i]` only uses the Lua C API on the stack it is given (see `raising`).
+            raising.raw_set(name, unsafe { lua.create_c_function(TRAMPOLINES[i]) }?)?;
+        }
+        native.raw_set("raising", raising)?;
+        let prelude = lua.load(include_str!("prelude.lua")).set_name("=redis").into_function()?;
+        let (globals, raw_globals, runner, set_loading): (Table, Table, Function, Option<Function>) =
+            prelude.call((native, register.is_some()))?;
+        lua.set_globals(globals)?;
+        let watch = monitor.clone();
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| match watch.on_hook() {
+            true => Err(mlua::Error::runtime("Script killed by user")),
+            false => Ok(VmState::Continue),
+        })?;
+        if memory_limit > 0 {
+            lua.set_memory_limit(memory_limit)?;
+        }
+        Ok(Vm { lua, raw_globals, runner, set_loading, monitor })
+    }
+
+    /// Compiles a script body (chunk name `@user_script` or `@user_function`, as Redis names them).
+    pub fn compile(&self, body: &[u8], chunk: &str) -> Result<Function, String> {
+        self.lua.load(body).set_name(chunk).into_function().map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
+    }
+
+    /// Runs `f` with KEYS and ARGV set (EVAL) or passed as arguments (FCALL): the script's reply, or
+    /// Redis's error (`... script: NAME, on @user_script:LINE.`).
+    pub fn call(&self, f: &Function, keys: &[Bytes], args: &[Bytes], as_function: bool, name: &str, run: &mut Running<'_, '_>) -> Reply {
+        let result = (|| -> mlua::Result<(bool, Value)> {
+            let keys = self.array(keys)?;
+            let args = self.array(args)?;
+            let _current = Current::set(run);
+            if as_function {
+                self.runner.call((f, keys, args))
+            } else {
+                self.raw_globals.raw_set("KEYS", keys)?;
+                self.raw_globals.raw_set("ARGV", args)?;
+                self.runner.call(f)
+            }
+        })();
+        match result {
+            Ok((true, value)) => convert::to_reply(&value, run.resp),
+            Ok((false, Value::Table(err))) => self.run_error(&err, name),
+            Ok((false, other)) => Reply::Error(CommandError::new(format!("ERR Error running script {name}, {:.100}", display(&other)))),
+            Err(e) => Reply::Error(CommandError::new(format!("ERR Error running script {name}, {:.100}", root_cause(&e)))),
+        }
+    }
+
+    /// The error reply for a script that raised `err` (a table the error handler built).
+    fn run_error(&self, err: &Table, name: &str) -> Reply {
+        let mut msg = match err.raw_get::<Value>("err") {
+            Ok(Value::String(s)) => s.to_string_lossy(),
+            _ => "ERR unknown error".to_owned(),
+        };
+        if self.monitor.take_killed() {
+            msg = format!("ERR Script killed by user with {}...", self.monitor.kill_command());
+        }
+        if let (Ok(Value::String(source)), Ok(line)) = (err.raw_get::<Value>("source"), err.raw_get::<Value>("line"))
+            && let Some(line) = as_int(&line)
+        {
+            msg = format!("{msg} script: {name}, on {}:{line}.", source.to_string_lossy());
+        }
+        convert::error_reply(msg.as_bytes())
+    }
+
+    /// Runs `f` with no arguments under the error handler (a library's load): the error's message.
+    pub fn run_plain(&self, f: &Function) -> Result<(), String> {
+        match self.runner.call::<(bool, Value)>(f) {
+            Ok((true, _)) => Ok(()),
+            Ok((false, Value::Table(err))) => Err(match err.raw_get::<Value>("err") {
+                Ok(Value::String(s)) => s.to_string_lossy(),
+                _ => "ERR unknown error".to_owned(),
+            }),
+            Ok((false, other)) => Err(display(&other)),
+            Err(e) => Err(root_cause(&e)),
+        }
+    }
+
+    fn array(&self, items: &[Bytes]) -> mlua::Result<Table> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.iter().enumerate() {
+            t.raw_seti(i + 1, self.lua.create_string(item)?)?;
+        }
+        Ok(t)
+    }
+}
+
+/// Registry names of the natives the raising trampolines call.
+const RAISING_KEYS: [&std::ffi::CStr; 7] = [
+    c"herald.call",
+    c"herald.sha1hex",
+    c"herald.log",
+    c"herald.setresp",
+    c"herald.set_repl",
+    c"herald.acl_check_cmd",
+    c"herald.register_function",
+];
+
+const TRAMPOLINES: [mlua::ffi::lua_CFunction; 7] =
+    [raising::<0>, raising::<1>, raising::<2>, raising::<3>, raising::<4>, raising::<5>, raising::<6>];
+
+/// A C function that calls the native registered under `RAISING_KEYS[K]` with its arguments and
+/// raises the error table it answers, or returns its result. Being a C function (as Redis's are),
+/// a script's `return redis.call(...)` is not a tail call that would hide the script's line from the
+/// error handler. Nothing with a destructor lives in this frame, so `lua_error`'s longjmp is sound.
+unsafe extern "C-unwind" fn raising<const K: usize>(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: a C function called by Lua with a valid state; the stack has the call's arguments, and
+    // room for the two extra slots is checked.
+    unsafe {
+        let n = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return ffi::luaL_error(state, c"stack overflow".as_ptr());
+        }
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, RAISING_KEYS[K].as_ptr());
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, n, 2);
+        if ffi::lua_type(state, -1) != ffi::LUA_TNIL {
+            ffi::lua_error(state);
+        }
+        ffi::lua_settop(state, -2);
+        1
+    }
+}
+
+/// The message of an error a native function raised (mlua's wrapped error), as Lua would show a
+/// string error: no "runtime error:" prefix, no traceback.
+fn error_message(v: &Value) -> String {
+    match v {
+        Value::Error(e) => root_cause(e),
+        Value::String(s) => s.to_string_lossy(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) => Some(*n as i64),
+        _ => None,
+    }
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        _ => "execution failure".to_owned(),
+    }
+}
+
+/// The message of an error that escaped the error handler (out of memory, an error in the handler).
+fn root_cause(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::MemoryError(_) => "not enough memory".to_owned(),
+        mlua::Error::CallbackError { cause, .. } => root_cause(cause),
+        mlua::Error::BadArgument { pos, name, cause, .. } => {
+            format!("bad argument #{pos} to '{}' ({})", name.as_deref().unwrap_or("?"), root_cause(cause))
+        }
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `7.2.0` as Redis's `REDIS_VERSION_NUM` (0x00MMmmpp).
+fn version_num(version: &str) -> i64 {
+    version.split('.').take(3).fold(0, |n, part| (n << 8) | part.parse::<i64>().unwrap_or(0))
+}
+
+/// A native function's answer: (result, nil) or (nil, error table), raised by the prelude's wrapper.
+pub type Native = mlua::Result<(Value, Value)>;
+
+/// A native function as the VM registers it.
+pub type NativeFn = fn(&Lua, Variadic<Value>) -> Native;
+
+fn fail(lua: &Lua, msg: &str) -> Native {
+    Ok((Value::Nil, Value::Table(error_table(lua, msg.as_bytes())?)))
+}
+
+/// `redis.call` / `redis.pcall`: (reply, nil) or (nil, error table).
+fn native_call(lua: &Lua, args: Variadic<Value>) -> Native {
+    if args.is_empty() {
+        return fail(lua, "Please specify at least one argument for this redis lib call");
+    }
+    let mut parts = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match convert::arg_bytes(arg) {
+            Some(b) => parts.push(b),
+            None => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let Some((reply, resp)) = with_running(|run| ((run.call)(run, Request::new(parts)), run.resp)) else {
+        return fail(lua, "redis.call is not available here");
+    };
+    match reply {
+        Reply::Error(e) => Ok((Value::Nil, Value::Table(convert::command_error_table(lua, &e)?))),
+        reply => Ok((convert::to_lua(lua, reply, resp)?, Value::Nil)),
+    }
+}
+
+fn native_sha1hex(lua: &Lua, args: Variadic<Value>) -> Native {
+    let [arg] = &args[..] else { return fail(lua, "wrong number of arguments") };
+    let bytes = convert::arg_bytes(arg).unwrap_or_default();
+    Ok((Value::String(lua.create_string(super::sha1_hex(&bytes))?), Value::Nil))
+}
+
+fn native_log(lua: &Lua, args: Variadic<Value>) -> Native {
+    if args.len() < 2 {
+        return fail(lua, "redis.log() requires two arguments or more.");
+    }
+    let Some(level) = as_int(&args[0]) else { return fail(lua, "First argument must be a number (log level).") };
+    if !(0..=3).contains(&level) {
+        return fail(lua, "Invalid debug level.");
+    }
+    let text: Vec<String> =
+        args[1..].iter().map(|v| convert::arg_bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()).collect();
+    let text = text.join(" ");
+    match level {
+        3 => tracing::warn!(target: "herald::script", "{text}"),
+        2 => tracing::info!(target: "herald::script", "{text}"),
+        1 => tracing::debug!(target: "herald::script", "{text}"),
+        _ => tracing::trace!(target: "herald::script", "{text}"),
+    }
+    Ok((Value::Nil, Value::Nil))
+}
+
+fn native_setresp(lua: &Lua, args: Variadic<Value>) -> Native {
+    let [arg] = &args[..] else { return fail(lua, "redis.setresp() requires one argument.") };
+    let resp = as_int(arg).unwrap_or(0);
+    if resp != 2 && resp != 3 {
+        return fail(lua, "RESP version must be 2 or 3.");
+    }
+    with_running(|run| run.resp = resp as u8);
+    Ok((Value::Nil, Value::Nil))
+}
+
+fn native_set_repl(lua: &Lua, args: Variadic<Value>) -> Native {
+    let [arg] = &args[..] else { return fail(lua, "redis.set_repl() requires one argument.") };
+    match as_int(arg) {
+        Some(0..=3) => Ok((Value::Nil, Value::Nil)),
+        _ => fail(lua, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."),
+    }
+}
+
+fn native_acl_check(lua: &Lua, args: Variadic<Value>) -> Native {
+    let mut parts = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match convert::arg_bytes(arg) {
+            Some(b) => parts.push(b),
+            None => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    if parts.is_empty() || herald_protocol::command::lookup(&Request::new(parts)).is_err() {
+        return fail(lua, "Invalid command passed to redis.acl_check_cmd()");
+    }
+    Ok((Value::Boolean(true), Value::Nil))
+}
