@@ -74,6 +74,8 @@ pub struct Broker {
     /// Users and permissions.
     pub acl: crate::acl::Acl,
     pub stats: Stats,
+    /// Command latency per family (`/metrics`).
+    pub latency: crate::latency::Latency,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
     /// INFO commandstats / errorstats.
@@ -148,6 +150,7 @@ impl Broker {
             clients: Clients::new(clock),
             acl,
             stats: Stats::default(),
+            latency: Default::default(),
             pause: Default::default(),
             commands: Default::default(),
             rates: Default::default(),

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod doorbell;
 pub mod engine;
 pub mod events;
+pub mod latency;
 pub mod pause;
 pub mod persist;
 pub mod probe;

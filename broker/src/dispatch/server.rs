@@ -358,6 +358,7 @@ fn apply_outbox_limits(broker: &Broker) {
 
 pub fn reset_stats(cx: &mut Cx<'_>) {
     cx.broker.stats.reset();
+    cx.broker.latency.reset();
     cx.broker.commands.reset();
     cx.broker.rates.reset();
     cx.state().keyspace.stats = Default::default();

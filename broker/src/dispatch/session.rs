@@ -63,6 +63,8 @@ pub struct Session {
     pub commit_lsn: u64,
     /// The last command noted in the client's info, so a run of the same command takes no lock.
     last_command: Option<&'static CommandSpec>,
+    /// Commands of each family in the batch under way, for the latency histograms (`latency.rs`).
+    pub batch_families: crate::latency::BatchCounts,
     /// CLIENT REPLY: whether replies are sent (pushes always are, as Redis 7.0 sends subscribe
     /// confirmations and messages to a client whose replies are off).
     pub reply_mode: ReplyMode,
@@ -87,6 +89,7 @@ impl Session {
             batch_time: None,
             commit_lsn: 0,
             last_command: None,
+            batch_families: [0; crate::latency::FAMILIES],
             reply_mode: ReplyMode::On,
             muted: false,
             no_touch: false,
@@ -206,6 +209,7 @@ impl Session {
     /// is an atomic store; the name takes the info lock only when it differs from the last one.
     pub fn note_command(&mut self, spec: &'static CommandSpec, now_ms: u64) {
         self.client.touch(now_ms);
+        self.batch_families[spec.group as usize] += 1;
         if !self.last_command.is_some_and(|last| std::ptr::eq(last, spec)) {
             self.last_command = Some(spec);
             self.client.activity().last_command = spec.name;

@@ -241,7 +241,41 @@ pub enum Group {
     Scripting,
 }
 
+// `ALL` must list every variant in order (per-family statistics index it by `group as usize`): a new
+// variant after the last one fails here until it is added there.
+const _: () = {
+    let mut i = 0;
+    while i < Group::ALL.len() {
+        assert!(Group::ALL[i] as usize == i);
+        i += 1;
+    }
+    assert!(Group::ALL.len() == Group::Scripting as usize + 1);
+};
+
 impl Group {
+    /// Every family, in declaration order (`group as usize` indexes it), for per-family statistics.
+    pub const ALL: [Group; 19] = [
+        Group::Connection,
+        Group::Server,
+        Group::Generic,
+        Group::String,
+        Group::Transactions,
+        Group::PubSub,
+        Group::List,
+        Group::Hash,
+        Group::Set,
+        Group::SortedSet,
+        Group::Bitmap,
+        Group::Blackboard,
+        Group::Bulletin,
+        Group::Jobs,
+        Group::Mailbox,
+        Group::Stream,
+        Group::Semaphore,
+        Group::Schema,
+        Group::Scripting,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Group::Connection => "connection",

@@ -234,6 +234,7 @@ impl<W: Wire> Conn<W> {
             }
         }
         self.client.query_buffer.store(self.wire.pending_input(), Ordering::Relaxed);
+        self.broker.latency.record(&mut self.session.batch_families, self.heard.elapsed());
         self.refresh_profile();
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! accept → serve (this file): the first request head → router.rs
 //!            ├─ /ws:          the handshake, answered here → server/ws.rs (WsWire) → connection core
 //!            ├─ static pages and /readyz: answered here, then the connection closes (response.rs)
+//!            ├─ /metrics:     rendered here (metrics.rs), then the connection closes
 //!            └─ anything else: wire.rs (HttpWire) → connection core, keep-alive from there on
 //!                 request.rs (head, body, keep-alive) · cors.rs · auth.rs · cmd.rs (/v1/cmd,
 //!                 /v1/pipeline) · sse.rs (event streams)
@@ -17,6 +18,7 @@
 mod auth;
 mod cmd;
 mod cors;
+mod metrics;
 mod request;
 mod response;
 mod router;
@@ -61,6 +63,10 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
     };
     let route = head.as_ref().map(|req| router::route(&req.method, &req.path));
     match (route, head) {
+        (Some(Routed::Found(Route::Metrics)), _) => {
+            let body = metrics::render(&broker);
+            respond(&mut stream, 200, metrics::CONTENT_TYPE, body.as_bytes()).await;
+        }
         (Some(Routed::Found(Route::Readyz)), _) => match broker.readiness() {
             Ok(()) => respond(&mut stream, 200, "text/plain", b"ready\n").await,
             Err(why) => respond(&mut stream, 503, "text/plain", format!("{why}\n").as_bytes()).await,

@@ -6,6 +6,8 @@ use bytes::BytesMut;
 /// this source tree.
 pub const HERALD_JS: &[u8] = include_bytes!("../../../../clients/js/herald.js");
 pub const EXAMPLE_HTML: &[u8] = include_bytes!("../../../../clients/js/example/index.html");
+/// The live console at `/` (docs/operations.md): a page on the same client, over `/ws`.
+pub const CONSOLE_HTML: &[u8] = include_bytes!("../../../../clients/js/console/index.html");
 
 pub fn reason(status: u16) -> &'static str {
     match status {
@@ -72,6 +74,7 @@ pub fn page(route: &super::router::Route) -> Option<(&'static str, &'static [u8]
         Route::Healthz => Some(("text/plain", b"ok\n")),
         Route::Client => Some(("text/javascript; charset=utf-8", HERALD_JS)),
         Route::Example => Some(("text/html; charset=utf-8", EXAMPLE_HTML)),
+        Route::Console => Some(("text/html; charset=utf-8", CONSOLE_HTML)),
         _ => None,
     }
 }

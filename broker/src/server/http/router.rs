@@ -9,12 +9,16 @@
 pub enum Route {
     /// Alive: `200 ok` while the process serves HTTP.
     Healthz,
+    /// `GET /metrics`: Prometheus text format (metrics.rs).
+    Metrics,
     /// Ready: `200` once the broker accepts work, `503` before and while shutting down.
     Readyz,
     /// The JavaScript client, `clients/js/herald.js`.
     Client,
     /// The browser example page.
     Example,
+    /// `GET /`: the live console (`clients/js/console/index.html`).
+    Console,
     /// The WebSocket channel (served by `server/ws.rs` once upgraded).
     WebSocket,
     /// `POST /v1/cmd`: one command.
@@ -35,7 +39,10 @@ impl Route {
     /// The routes a browser page may call from another origin (with CORS), and whose connection
     /// the connection core serves.
     pub fn is_api(&self) -> bool {
-        !matches!(self, Route::Healthz | Route::Readyz | Route::Client | Route::Example | Route::WebSocket)
+        !matches!(
+            self,
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::Client | Route::Example | Route::Console | Route::WebSocket
+        )
     }
 }
 
@@ -44,6 +51,8 @@ type Build = fn(&mut Vec<String>) -> Route;
 /// Every endpoint: method, path pattern, and the route it is.
 const ROUTES: &[(&str, &str, Build)] = &[
     ("GET", "/healthz", |_| Route::Healthz),
+    ("GET", "/", |_| Route::Console),
+    ("GET", "/metrics", |_| Route::Metrics),
     ("GET", "/readyz", |_| Route::Readyz),
     ("GET", "/herald.js", |_| Route::Client),
     ("GET", "/example", |_| Route::Example),
@@ -111,6 +120,8 @@ mod tests {
     #[test]
     fn table() {
         assert_eq!(route("GET", "/healthz"), Routed::Found(Route::Healthz));
+        assert_eq!(route("GET", "/"), Routed::Found(Route::Console));
+        assert_eq!(route("GET", "/metrics"), Routed::Found(Route::Metrics));
         assert_eq!(route("GET", "/readyz"), Routed::Found(Route::Readyz));
         assert_eq!(route("POST", "/v1/cmd"), Routed::Found(Route::Cmd));
         assert_eq!(route("GET", "/v1/streams/a%2Fb"), Routed::Found(Route::Stream("a/b".into())));

@@ -1,0 +1,113 @@
+// The live console at / (docs/operations.md), in headless Chromium: the broker serves the page and the
+// client; the test drives the broker with redis-cli (a published message, a job claimed and moved along
+// with JOB.PROGRESS, a blackboard write) and checks that each shows up in the page, then keeps a
+// screenshot at target/console.png. With a password on the broker the page asks for it and then works.
+//
+// Skipped when /usr/bin/chromium (or $CHROMIUM) is missing, unless HERALD_REQUIRE_BROWSER is set.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { startBroker, eventually } from "../testlib/broker.mjs";
+import { skip, launchChromium, devtools } from "../testlib/chromium.mjs";
+
+const SCREENSHOT = fileURLToPath(new URL("../../../target/console.png", import.meta.url));
+
+let chromium;
+let page;
+const brokers = [];
+
+before(async () => {
+  if (skip) return;
+  chromium = await launchChromium();
+  page = await devtools(chromium.port);
+});
+
+after(async () => {
+  page?.close();
+  await chromium?.close();
+  for (const b of brokers) await b.stop();
+});
+
+async function broker(extra = []) {
+  const b = await startBroker({ extra });
+  brokers.push(b);
+  return b;
+}
+
+/** redis-cli's flat reply to a map command, as an object. */
+function fields(output) {
+  const lines = output.split("\n");
+  const out = {};
+  for (let i = 0; i + 1 < lines.length; i += 2) out[lines[i]] = lines[i + 1];
+  return out;
+}
+
+const opened = () => eventually(() => page.evaluate(`document.body?.dataset.state === "open"`), "the console connected");
+
+test("the console shows live traffic, a job's progress and blackboard changes", { skip }, async () => {
+  const b = await broker();
+  await page.send("Page.navigate", { url: b.http("/?tail=e2e-*") });
+  await opened();
+  await eventually(() => page.evaluate(`document.body.dataset.tail === "e2e-*"`), "the tail subscribed");
+
+  // A published message appears in the tail.
+  assert.equal(await b.cli("PUBLISH", "e2e-news", "hello console"), "1");
+  await eventually(
+    () => page.evaluate(`[...document.querySelectorAll("#tail .data")].some((e) => e.textContent === "hello console")`),
+    "the message in the tail",
+  );
+
+  // A job claimed by a worker shows with a progress bar that moves with JOB.PROGRESS.
+  const id = await b.cli("JOB.SUBMIT", "render", '{"page": 3}');
+  const claim = fields(await b.cli("JOB.CLAIM", "render"));
+  assert.equal(claim.id, id);
+  const progress = () => page.evaluate(`document.querySelector('#jobs tr[data-job="${id}"]')?.dataset.progress ?? null`);
+  await eventually(async () => (await progress()) === "0", "the claimed job in the page");
+  assert.equal(await b.cli("JOB.PROGRESS", id, claim.token, "30"), "OK");
+  await eventually(async () => (await progress()) === "0.3", "the bar at 30%");
+  assert.equal(await b.cli("JOB.PROGRESS", id, claim.token, "70"), "OK");
+  await eventually(async () => (await progress()) === "0.7", "the bar at 70%");
+  const width = await page.evaluate(`document.querySelector('#jobs tr[data-job="${id}"] .bar > div').style.width`);
+  assert.equal(width, "70%");
+  // Its queue is listed with its depths (JOB.STATS), polled every second.
+  await eventually(
+    () => page.evaluate(`[...document.querySelectorAll("#queues td")].map((e) => e.textContent).join(",").startsWith("render,0,0,1")`),
+    "the queue's depths",
+  );
+
+  // A blackboard key written from redis-cli appears with its value.
+  await b.cli("BB.SET", "team", "config", '{"model": "small"}');
+  await eventually(
+    () => page.evaluate(`[...document.querySelectorAll("#bb td")].map((e) => e.textContent).join("|").includes("team|config|set")`),
+    "the blackboard change",
+  );
+
+  // The INFO poll fills the figures and the chart's history.
+  await eventually(async () => Number(await page.evaluate(`document.getElementById("clients").textContent`)) >= 1, "the client count");
+  assert.match(await page.evaluate(`document.getElementById("memory").textContent`), /^[\d.]+[BKMG]$/);
+
+  await page.send("Emulation.setDeviceMetricsOverride", { width: 1280, height: 900, deviceScaleFactor: 1, mobile: false });
+  const { data } = await page.send("Page.captureScreenshot", { format: "png" });
+  await mkdir(new URL("../../../target/", import.meta.url), { recursive: true });
+  await writeFile(SCREENSHOT, Buffer.from(data, "base64"));
+  assert.ok(data.length > 1000, "a screenshot");
+});
+
+test("with a password the console asks for it, refuses a wrong one and then works", { skip }, async () => {
+  const b = await broker(["--requirepass", "s3cret"]);
+  await page.evaluate(`sessionStorage.clear()`).catch(() => {});
+  await page.send("Page.navigate", { url: b.http("/") });
+  await eventually(() => page.evaluate(`document.getElementById("login")?.hidden === false`), "the login form");
+  const login = (password) =>
+    page.evaluate(`(() => {
+      document.getElementById("password").value = ${JSON.stringify(password)};
+      document.getElementById("login").requestSubmit();
+    })()`);
+  await login("wrong");
+  await eventually(() => page.evaluate(`document.getElementById("login-error").textContent !== ""`), "the refusal");
+  await login("s3cret");
+  await opened();
+  assert.equal(await b.cli("PUBLISH", "__job__:x", '{"id": "x", "event": "claimed", "queue": "q"}'), "1");
+  await eventually(() => page.evaluate(`document.querySelector('#jobs tr[data-job="x"]') !== null`), "events after login");
+});
