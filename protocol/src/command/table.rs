@@ -96,9 +96,25 @@ pub fn indexed_specs() -> &'static [&'static CommandSpec] {
 }
 
 /// A dense index for a spec from the tables (0..[`spec_count`]), for per-command counters.
+///
+/// Pipelines repeat one command, so the last spec looked up on this thread is remembered: the usual
+/// case costs a thread-local read instead of the search over the tables' address ranges.
 #[inline]
 pub fn spec_index(spec: &'static CommandSpec) -> usize {
+    thread_local! {
+        static LAST: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    }
     let at = spec as *const CommandSpec as usize;
+    let (last_at, last_index) = LAST.get();
+    if last_at == at {
+        return last_index;
+    }
+    let index = search_index(spec, at);
+    LAST.set((at, index));
+    index
+}
+
+fn search_index(spec: &'static CommandSpec, at: usize) -> usize {
     let ranges = &*RANGES;
     let i = ranges.partition_point(|r| r.0 <= at).saturating_sub(1);
     let (start, end, first) = ranges[i];
