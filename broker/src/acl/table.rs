@@ -5,28 +5,11 @@
 //! Redis assigns them) followed by Herald's own domains.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
-/// FNV-1a over command names: short, fixed, not chosen by clients.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-use herald_protocol::command::{CommandSpec, Group, all_specs, flags};
+// Command names are short, fixed and not chosen by clients: the command table's FNV hasher serves here too.
+use herald_protocol::command::{CommandSpec, Fnv, Group, all_specs, flags};
 
 /// Redis 7.0's categories in `ACL CAT` order, then Herald's.
 pub const CATEGORIES: &[&str] = &[

@@ -56,7 +56,7 @@ pub use sets::{SetAlgebra, SetCommand};
 pub use sort::{SortArgs, SortCommand};
 pub use streams::{DEFAULT_READ_COUNT, StreamCommand};
 pub use strings::{Expiry, LcsOptions, SetArgs, SetCondition, StringCommand};
-pub use table::{all_specs, find, indexed_specs, spec_count, spec_index};
+pub use table::{Fnv, all_specs, find, indexed_specs, spec_count, spec_index};
 pub use xstream::{ClaimArgs, ClaimTime, PendingRange, ReadArgs, TrimArgs, TrimStrategy, XStreamCommand};
 pub use zsets::{Aggregate, LexBound, PopForm, ScoreBound, ZRangeArgs, ZRangeBy, ZaddArgs, ZsetAlgebra, ZsetCommand, ZsetOpArgs};
 

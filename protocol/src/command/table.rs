@@ -37,7 +37,7 @@ static TABLES: &[&[CommandSpec]] = &[
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
 /// table this size, so the lookup every request makes need not pay for SipHash.
 #[derive(Default)]
-struct Fnv(u64);
+pub struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
