@@ -6,6 +6,10 @@
 #   bench/instructions.sh [BIN|redis] [TEST] [REQUESTS] [PIPELINE]
 #   bench/instructions.sh target/release/herald set 200000 16
 #   bench/instructions.sh redis get 50000 1
+#   bench/instructions.sh target/release/herald evalsha 100000 16    # EVALSHA <sha> 1 key of $SCRIPT
+#
+# TEST `evalsha` loads $SCRIPT (default: return redis.call('INCR', KEYS[1])) with SCRIPT LOAD and runs
+# `EVALSHA <sha> 1 key`. KEEP=DIR keeps the callgrind output there (for callgrind_annotate).
 #
 # The server starts under valgrind with instrumentation off; it is switched on after a warm-up run
 # (connections, first allocations) and the counters are dumped after the measured run, so start-up is
@@ -27,9 +31,17 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrin
 vpid=$!
 trap 'kill $vpid 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
-redis-benchmark -p "$port" -q -n 1000 -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+if [ "$TEST" = evalsha ]; then
+  sha=$(redis-cli -p "$port" script load "${SCRIPT:-return redis.call('INCR', KEYS[1])}")
+  load=(EVALSHA "$sha" 1 key)
+else
+  load=(-t "$TEST")
+fi
+redis-benchmark -p "$port" -q -n 1000 -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
 callgrind_control -i on "$vpid" >/dev/null 2>&1
-redis-benchmark -p "$port" -q -n "$N" -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+redis-benchmark -p "$port" -q -n "$N" -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
 callgrind_control -d "$vpid" >/dev/null 2>&1
-total=$(callgrind_annotate "$(ls -S "$out"/callgrind.*.* | head -1)" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+profile=$(ls -S "$out"/callgrind.*.* | head -1)
+total=$(callgrind_annotate "$profile" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$profile" "$KEEP/callgrind.$(basename "${server[0]}").$TEST"; fi
 echo "$(basename "${server[0]}") $TEST -P $P: $((total / N)) instructions per request ($total for $N requests)"

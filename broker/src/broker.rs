@@ -32,7 +32,6 @@ pub struct Settings {
 pub struct Stats {
     pub connections_received: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub commands_processed: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub protocol_errors: AtomicU64,
@@ -50,7 +49,6 @@ impl Stats {
         for c in [
             &self.connections_received,
             &self.rejected_connections,
-            &self.commands_processed,
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.protocol_errors,
@@ -78,8 +76,16 @@ pub struct Broker {
     pub latency: crate::latency::Latency,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// Whether a pause, a running script, a failing log or `maxmemory` is in force (`alerts.rs`).
+    pub alerts: crate::alerts::Alerts,
     /// INFO commandstats / errorstats.
     pub commands: crate::command_stats::CommandStats,
+    /// SLOWLOG.
+    pub slowlog: crate::slowlog::SlowLog,
+    /// LATENCY (the latency monitor's events).
+    pub latency_events: crate::latency_events::LatencyEvents,
+    /// MONITOR's clients.
+    pub monitors: crate::monitors::Monitors,
     /// Per-second rates, sampled by the timer task.
     pub rates: crate::rates::Rates,
     pub clock: Clock,
@@ -113,6 +119,7 @@ impl Broker {
     /// says why the files could not be loaded).
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
         let clock = Clock::new();
+        crate::ticks::init();
         let hub = Arc::new(Hub::new());
         let flags = notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0);
         let events = Arc::new(Events::new(hub.clone(), flags));
@@ -126,16 +133,22 @@ impl Broker {
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
         let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
+        let alerts = crate::alerts::Alerts::default();
+        alerts.set(crate::alerts::MAXMEMORY, config.maxmemory != 0);
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
             false => {
-                let persist = Persistence::open(&config.persistence, &mut state, clock.now_ms())?;
+                let persist = Persistence::open(&config.persistence, &mut state, clock.now_ms(), alerts.clone())?;
                 let _ = consumers.log.set(persist.clone());
                 Some(persist)
             }
         };
-        let scripting = crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms);
+        let scripting = crate::dispatch::scripting::Scripting::new(
+            config.scripting.memory_limit,
+            config.scripting.busy_reply_threshold_ms,
+            alerts.clone(),
+        );
         scripting.load_libraries(&state.libraries);
         Ok(Arc::new_cyclic(|me| Broker {
             me: me.clone(),
@@ -151,8 +164,12 @@ impl Broker {
             acl,
             stats: Stats::default(),
             latency: Default::default(),
-            pause: Default::default(),
+            pause: crate::pause::Pause::new(alerts.clone()),
+            alerts,
             commands: Default::default(),
+            slowlog: crate::slowlog::SlowLog::new(config.diagnostics.slowlog_log_slower_than, config.diagnostics.slowlog_max_len),
+            latency_events: crate::latency_events::LatencyEvents::new(config.diagnostics.latency_monitor_threshold),
+            monitors: Default::default(),
             rates: Default::default(),
             clock,
             timer: Notify::new(),
@@ -206,6 +223,7 @@ impl Broker {
 
     pub fn set_maxmemory(&self, bytes: u64) {
         self.maxmemory.store(bytes, Ordering::Relaxed);
+        self.alerts.set(crate::alerts::MAXMEMORY, bytes != 0);
     }
 
     /// Whether memory in use (the counting allocator's measure) is past `maxmemory`: commands that

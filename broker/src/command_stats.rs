@@ -1,17 +1,16 @@
 //! INFO `commandstats`, `errorstats` and `total_error_replies`: per-command calls, time, rejections and
 //! failures, and error replies counted by their code, as Redis 7.0 keeps them.
 //!
-//! The counters of a command sit in one array indexed by the command table's dense index
-//! (`herald_protocol::command::spec_index`), so counting a call is an index and two relaxed atomic
+//! The counters of a command sit in one array indexed by the command table's dense index (which
+//! `command::lookup` hands out with the spec, `Found::index`), so counting a call is an index and two relaxed atomic
 //! adds; errors, rarer, take a small lock for their per-code map.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use herald_protocol::command::{self, CommandSpec};
+use herald_protocol::command::{self, Found};
 
 /// Redis stops tracking new error codes past this many (and says so with one `ERRORSTATS_DISABLED`).
 const MAX_ERROR_CODES: usize = 128;
@@ -19,7 +18,8 @@ const MAX_ERROR_CODES: usize = 128;
 #[derive(Default)]
 struct Counters {
     calls: AtomicU64,
-    usec: AtomicU64,
+    /// Time spent running, in nanoseconds (INFO shows microseconds).
+    nanos: AtomicU64,
     /// Refused before running (arity, authentication, subscribed mode, a pause's MISCONF...).
     rejected: AtomicU64,
     /// Ran and answered an error.
@@ -47,22 +47,27 @@ fn add(c: &AtomicU64, n: u64) {
 }
 
 impl CommandStats {
-    /// A command ran for `took`; `error` is its error reply's text, if it answered one.
     #[inline]
-    pub fn called(&self, spec: &'static CommandSpec, took: Duration, error: Option<&str>) {
-        let c = &self.per_command[command::spec_index(spec)];
+    /// A command ran for `nanos`; `error` is its error reply's text, if it answered one.
+    pub fn called(&self, found: Found, nanos: u64, error: Option<&str>) {
+        let c = &self.per_command[found.index];
         add(&c.calls, 1);
-        add(&c.usec, took.as_micros() as u64);
+        add(&c.nanos, nanos);
         if let Some(text) = error {
             add(&c.failed, 1);
             self.error(text);
         }
     }
 
+    /// More time for a command counted already (a script that ran on the script thread).
+    pub fn add_time(&self, found: Found, nanos: u64) {
+        add(&self.per_command[found.index].nanos, nanos);
+    }
+
     /// A command refused before it ran, with this error.
-    pub fn rejected(&self, spec: Option<&'static CommandSpec>, error: &str) {
-        if let Some(spec) = spec {
-            add(&self.per_command[command::spec_index(spec)].rejected, 1);
+    pub fn rejected(&self, found: Option<Found>, error: &str) {
+        if let Some(found) = found {
+            add(&self.per_command[found.index].rejected, 1);
         }
         self.error(error);
     }
@@ -81,6 +86,12 @@ impl CommandStats {
         }
     }
 
+    /// INFO's `total_commands_processed`: every call counted above (Redis counts both in `call()`),
+    /// summed when asked instead of a second counter bumped per command.
+    pub fn total_calls(&self) -> u64 {
+        self.per_command.iter().map(|c| c.calls.load(Ordering::Relaxed)).sum()
+    }
+
     pub fn total_error_replies(&self) -> u64 {
         self.total_errors.load(Ordering::Relaxed)
     }
@@ -88,7 +99,7 @@ impl CommandStats {
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
         for c in self.per_command.iter() {
-            for n in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+            for n in [&c.calls, &c.nanos, &c.rejected, &c.failed] {
                 n.store(0, Ordering::Relaxed);
             }
         }
@@ -101,7 +112,7 @@ impl CommandStats {
         out.push_str("# Commandstats\r\n");
         for (spec, c) in command::indexed_specs().iter().zip(self.per_command.iter()) {
             let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
-            let (calls, usec, rejected, failed) = (get(&c.calls), get(&c.usec), get(&c.rejected), get(&c.failed));
+            let (calls, usec, rejected, failed) = (get(&c.calls), get(&c.nanos) / 1000, get(&c.rejected), get(&c.failed));
             if calls == 0 && rejected == 0 && failed == 0 {
                 continue;
             }
@@ -133,9 +144,9 @@ mod tests {
     #[test]
     fn counts_calls_failures_rejections_and_error_codes() {
         let stats = CommandStats::default();
-        let get = command::find(b"get").expect("get");
-        stats.called(get, Duration::from_micros(3), None);
-        stats.called(get, Duration::from_micros(4), Some("WRONGTYPE Operation against a key"));
+        let get = command::lookup(&herald_protocol::Request::from_strs(&["get", "k"])).expect("get");
+        stats.called(get, 3_000, None);
+        stats.called(get, 4_000, Some("WRONGTYPE Operation against a key"));
         stats.rejected(Some(get), "ERR wrong number of arguments for 'get' command");
         stats.rejected(None, "ERR unknown command 'x'");
         let mut out = String::new();

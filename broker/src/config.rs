@@ -47,6 +47,7 @@ pub struct Config {
     pub http: Http,
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
+    pub diagnostics: Diagnostics,
     pub acl: crate::acl::AclSettings,
 }
 
@@ -58,6 +59,18 @@ pub struct ScriptingSettings {
     pub busy_reply_threshold_ms: u64,
     /// Bytes each Lua state may allocate; a script that needs more fails with an error. 0: no limit.
     pub memory_limit: usize,
+}
+
+/// SLOWLOG and the latency monitor (Redis's names in CONFIG GET / SET).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostics {
+    /// `slowlog-log-slower-than`: microseconds a command must run to be logged; negative: off.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: entries the slow log keeps.
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold`: milliseconds a command must run to be a latency sample; 0: off.
+    pub latency_monitor_threshold: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

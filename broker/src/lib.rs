@@ -2,6 +2,7 @@
 //! boards, jobs, pub-sub and workflow primitives. See `docs/architecture.md` for the map.
 
 pub mod acl;
+pub mod alerts;
 pub mod alloc;
 pub mod broker;
 pub mod clients;
@@ -14,13 +15,17 @@ pub mod doorbell;
 pub mod engine;
 pub mod events;
 pub mod latency;
+pub mod latency_events;
+pub mod monitors;
 pub mod pause;
 pub mod persist;
 pub mod probe;
 pub mod pubsub;
 pub mod rates;
 pub mod server;
+pub mod slowlog;
 pub mod state;
+pub mod ticks;
 
 pub use config::Config;
 pub use server::{Server, run};

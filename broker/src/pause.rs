@@ -22,6 +22,8 @@ const ALL: u8 = 2;
 
 #[derive(Default)]
 pub struct Pause {
+    /// The broker's alert word: `PAUSE` is up while `mode` is not `NONE`.
+    alerts: crate::alerts::Alerts,
     /// `NONE`, `WRITE` or `ALL`: what dispatch reads per command.
     mode: AtomicU8,
     /// When the pause ends.
@@ -32,6 +34,10 @@ pub struct Pause {
 }
 
 impl Pause {
+    pub fn new(alerts: crate::alerts::Alerts) -> Self {
+        Pause { alerts, ..Default::default() }
+    }
+
     /// CLIENT PAUSE: as in Redis, a pause never gets shorter or weaker while it lasts (an `ALL` pause is
     /// not turned into `WRITE`, a later end is kept).
     pub fn pause(&self, until: Instant, all: bool) {
@@ -41,12 +47,14 @@ impl Pause {
         let mode = current.max(if all { ALL } else { WRITE });
         *end = Some(end.filter(|e| *e > now).map_or(until, |e| e.max(until)));
         self.mode.store(mode, Ordering::Release);
+        self.alerts.set(crate::alerts::PAUSE, true);
     }
 
     /// CLIENT UNPAUSE, or the end of the pause: everyone held goes on.
     pub fn unpause(&self) {
         *self.until.lock().expect("pause") = None;
         self.mode.store(NONE, Ordering::Release);
+        self.alerts.set(crate::alerts::PAUSE, false);
         self.resumed.notify_waiters();
     }
 

@@ -48,26 +48,23 @@ impl Request {
 
 /// A forward-only cursor over a command's arguments (the name already consumed).
 ///
+/// It borrows the [`Request`], so the request outlives its parse: what is still needed after the
+/// command ran (the SLOWLOG entry, MONITOR's line) reads the arguments as they came. Arguments a
+/// command keeps are cloned out (a reference count); numbers and keywords are read in place.
+///
 /// Each `next_*` reports a missing argument as a syntax error; commands check arity from the table
 /// before parsing, so a missing required argument here means an option was cut short.
 #[derive(Debug)]
-pub struct Args {
-    items: std::vec::IntoIter<Bytes>,
+pub struct Args<'a> {
+    items: std::slice::Iter<'a, Bytes>,
     /// A subcommand's name as the client typed it (Redis quotes it so in some errors).
-    sub: Option<Bytes>,
+    sub: Option<&'a Bytes>,
 }
 
-impl Args {
+impl<'a> Args<'a> {
     /// Wraps the arguments after the command name.
-    pub fn new(parts: Vec<Bytes>) -> Self {
-        let mut items = parts.into_iter();
-        items.next();
-        Args { items, sub: None }
-    }
-
-    /// Wraps exactly these arguments (for subcommands that have consumed their own prefix).
-    pub fn from_rest(rest: Vec<Bytes>) -> Self {
-        Args { items: rest.into_iter(), sub: None }
+    pub fn new(parts: &'a [Bytes]) -> Self {
+        Args { items: parts.get(1..).unwrap_or_default().iter(), sub: None }
     }
 
     /// Consumes a subcommand's name, remembering it for [`Args::subcommand`].
@@ -77,7 +74,7 @@ impl Args {
 
     /// The subcommand's name as typed (empty for a plain command).
     pub fn subcommand(&self) -> &[u8] {
-        self.sub.as_deref().unwrap_or_default()
+        self.sub.map(|b| &b[..]).unwrap_or_default()
     }
 
     pub fn remaining(&self) -> usize {
@@ -88,29 +85,34 @@ impl Args {
         self.items.len() == 0
     }
 
-    pub fn peek(&self) -> Option<&Bytes> {
+    pub fn peek(&self) -> Option<&'a Bytes> {
         self.items.as_slice().first()
     }
 
     pub fn next_bytes(&mut self) -> Result<Bytes, CommandError> {
-        self.items.next().ok_or(CommandError::syntax())
+        self.items.next().cloned().ok_or(CommandError::syntax())
+    }
+
+    /// The next argument, read in place (for numbers and keywords, which are not kept).
+    pub fn next_ref(&mut self) -> Result<&'a [u8], CommandError> {
+        self.items.next().map(|b| &b[..]).ok_or(CommandError::syntax())
     }
 
     /// Next argument, or `None` at the end (for optional trailing arguments).
     pub fn next_opt(&mut self) -> Option<Bytes> {
-        self.items.next()
+        self.items.next().cloned()
     }
 
     pub fn next_i64(&mut self) -> Result<i64, CommandError> {
-        let raw = self.next_bytes()?;
-        parse_i64(&raw).ok_or(CommandError::not_integer())
+        let raw = self.next_ref()?;
+        parse_i64(raw).ok_or(CommandError::not_integer())
     }
 
     /// An integer of at least `min`, read as Redis's `getRangeLongFromObjectOrReply` does when given a
     /// message: `error` both for text that is no integer and for a value below `min`.
     pub fn next_i64_at_least(&mut self, min: i64, error: CommandError) -> Result<i64, CommandError> {
-        let raw = self.next_bytes()?;
-        parse_i64(&raw).filter(|n| *n >= min).ok_or(error)
+        let raw = self.next_ref()?;
+        parse_i64(raw).filter(|n| *n >= min).ok_or(error)
     }
 
     /// A non-negative integer (counts, timeouts in ms); negatives are "out of range".
@@ -132,7 +134,7 @@ impl Args {
 
     /// Everything not consumed yet.
     pub fn rest(self) -> Vec<Bytes> {
-        self.items.collect()
+        self.items.cloned().collect()
     }
 
     /// Errors with `syntax error` if anything is left over.

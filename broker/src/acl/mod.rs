@@ -382,7 +382,7 @@ mod tests {
 
     fn check(u: &User, parts: &[&str]) -> Result<(), Denied> {
         let req = Request::from_strs(parts);
-        let spec = herald_protocol::command::lookup(&req).unwrap();
+        let spec = herald_protocol::command::lookup(&req).unwrap().spec;
         check_command(u, spec)?;
         check_request(u, spec, &req)
     }

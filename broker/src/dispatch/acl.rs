@@ -125,7 +125,7 @@ fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, Com
     let user = broker.acl.get(&name).ok_or_else(|| CommandError::new(format!("ERR User '{name}' not found")))?;
     let req = Request::new(parts);
     let spec = match command::lookup(&req) {
-        Ok(spec) => spec,
+        Ok(found) => found.spec,
         Err(e) if e.message().starts_with("unknown command") => {
             return Err(CommandError::new(format!("ERR Command '{}' not found", String::from_utf8_lossy(req.name()))));
         }
@@ -134,7 +134,7 @@ fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, Com
     let mut verdict = acl::check_command(&user, spec).and_then(|_| acl::check_request(&user, spec, &req));
     if verdict.is_ok()
         && !user.all_keys
-        && let Ok(cmd) = command::parse(spec, req)
+        && let Ok(cmd) = command::parse(spec, &req)
     {
         let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
         if let Some(found) = resources::herald_resources(&cmd, &mut queue_of) {

@@ -68,8 +68,8 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
     }
     let mut replies = Vec::with_capacity(multi.queue.len());
     cx.in_exec = true;
-    for (spec, parsed) in multi.queue {
-        match super::run(spec, parsed, cx) {
+    for (found, req, parsed) in multi.queue {
+        match super::run(found, &req, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
             Outcome::Block(_) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
@@ -84,6 +84,7 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     let watch = cx.session.watch.clone();
     cx.state().keyspace.unwatch(&watch);
     cx.session.take_multi();
+    cx.broker.monitors.remove(cx.session.id());
     cx.session.set_db(0);
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();

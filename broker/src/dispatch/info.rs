@@ -131,7 +131,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\nherald_pubsub_messages:{}\r\nherald_pubsub_deliveries:{}\r\nherald_pubsub_dropped:{}\r\nherald_output_limit_disconnects:{}\r\nherald_protocol_errors:{}\r\nherald_idle_disconnects:{}\r\nherald_killed_clients:{}\r\nherald_msg_replies_dropped:{}\r\nherald_msg_requests_expired:{}\r\n",
                 stat(&b.stats.connections_received),
-                stat(&b.stats.commands_processed),
+                b.commands.total_calls(),
                 stat(&b.stats.net_input_bytes),
                 stat(&b.stats.net_output_bytes),
                 stat(&b.stats.rejected_connections),

@@ -20,6 +20,7 @@ mod keys;
 mod listing;
 mod lists;
 mod mailbox;
+mod observe;
 mod persistence;
 mod pubsub;
 mod schema;
@@ -36,7 +37,7 @@ mod zsets;
 
 use std::sync::MutexGuard;
 
-use herald_protocol::command::{self, Command, CommandSpec, flags};
+use herald_protocol::command::{self, Command, CommandSpec, Found, flags};
 use herald_protocol::{CommandError, Reply, Request};
 
 use crate::broker::Broker;
@@ -114,11 +115,17 @@ pub struct Cx<'a> {
     now: Option<u64>,
     /// Inside EXEC: blocking commands answer at once instead of waiting.
     pub in_exec: bool,
+    /// Inside a script: its `redis.call`s are not SLOWLOG or LATENCY samples, and MONITOR shows them
+    /// as `lua`'s.
+    pub in_script: bool,
+    /// A script call's request, kept while it runs in case it is handed to the script thread, which
+    /// then accounts for its time (`observe::offloaded`).
+    pub script_request: Option<(Found, Request)>,
 }
 
 impl<'a> Cx<'a> {
     pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
-        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false }
+        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false, in_script: false, script_request: None }
     }
 
     pub fn state(&mut self) -> &mut State {
@@ -171,79 +178,127 @@ impl Drop for Cx<'_> {
 
 /// Handles one request from a session.
 pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
-    let spec = match command::lookup_known(&req) {
-        Ok(spec) => spec,
-        Err((e, spec)) => return reject(spec, e, session, broker),
+    let found = match command::lookup_known(&req) {
+        Ok(found) => found,
+        Err((e, found)) => return reject(found, e, session, broker),
     };
-    if let Err(e) = authorize(spec, &req, session, broker) {
-        return reject(Some(spec), e, session, broker);
-    }
-    if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
-        let e = CommandError::new(format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            spec.name
-        ));
-        return reject(Some(spec), e, session, broker);
-    }
-    if broker.pause.is_on() && broker.pause.holds(spec, session.queued_writes()) {
-        return Outcome::Paused(req);
-    }
-    // While a script runs: wait for it, up to the busy threshold, then answer -BUSY.
-    if let Err(e) = broker.scripting.monitor.gate(spec.has(flags::ALLOW_BUSY)) {
-        return reject(Some(spec), e, session, broker);
-    }
-    if let Err(e) = persistence_ok(spec, broker) {
-        return reject(Some(spec), e, session, broker);
-    }
-    if spec.has(flags::DENYOOM) && broker.over_maxmemory() {
-        return reject(Some(spec), CommandError::fixed("OOM command not allowed when used memory > 'maxmemory'."), session, broker);
+    let spec = found.spec;
+    // The usual request meets none of the refusals `screen` makes: its session is authenticated as a
+    // user who may do anything, is not in RESP2's subscribed mode, and no pause, running script, log
+    // failure or memory limit is in force. A session flag, the ACL epoch and one word of the broker
+    // say so; only otherwise are the checks made one by one, in Redis's order.
+    let open = session.authenticated && session.user.is_open(&broker.acl);
+    if !open || broker.alerts.any() || session.in_subscribed_mode() {
+        match screen(found, &req, open, session, broker) {
+            Ok(()) => {}
+            Err(Screened::Refused(e)) => return reject(Some(found), e, session, broker),
+            Err(Screened::Paused) => return Outcome::Paused(req),
+        }
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
         if spec.has(flags::NO_MULTI) {
-            return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
+            return reject(Some(found), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
         }
-        let parsed = command::parse(spec, req);
-        if let Ok(cmd) = &parsed
+        let parsed = command::parse(spec, &req);
+        if !open
+            && let Ok(cmd) = &parsed
             && let Err(e) = acl::gate_parsed(cmd, session, broker)
         {
-            return reject(Some(spec), e, session, broker);
+            return reject(Some(found), e, session, broker);
         }
-        session.queue((spec, parsed));
+        session.queue((found, req, parsed));
         return Reply::status("QUEUED").into();
     }
-    let parsed = command::parse(spec, req);
-    if let Ok(cmd) = &parsed
+    let parsed = command::parse(spec, &req);
+    if !open
+        && let Ok(cmd) = &parsed
         && let Err(e) = acl::gate_parsed(cmd, session, broker)
     {
-        return reject(Some(spec), e, session, broker);
+        return reject(Some(found), e, session, broker);
     }
     let mut cx = Cx::new(broker, session);
-    run(spec, parsed, &mut cx)
+    run(found, &req, parsed, &mut cx)
+}
+
+/// Why [`screen`] stopped a request.
+enum Screened {
+    Refused(CommandError),
+    /// CLIENT PAUSE holds it.
+    Paused,
+}
+
+/// The checks a request meets before it runs, in Redis's order: authentication and permissions,
+/// RESP2's subscribed mode, CLIENT PAUSE, a running script (BUSY), a failing log (MISCONF), maxmemory
+/// (OOM). Only called when one of them may apply (see [`handle`]).
+#[cold]
+fn screen(found: Found, req: &Request, open: bool, session: &mut Session, broker: &Broker) -> Result<(), Screened> {
+    let spec = found.spec;
+    if !open {
+        authorize(spec, req, session, broker).map_err(Screened::Refused)?;
+    }
+    if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
+        return Err(Screened::Refused(CommandError::new(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ))));
+    }
+    if broker.pause.is_on() && broker.pause.holds(spec, session.queued_writes()) {
+        return Err(Screened::Paused);
+    }
+    // While a script runs: wait for it, up to the busy threshold, then answer -BUSY.
+    broker.scripting.monitor.gate(spec.has(flags::ALLOW_BUSY)).map_err(Screened::Refused)?;
+    persistence_ok(spec, broker).map_err(Screened::Refused)?;
+    if spec.has(flags::DENYOOM) && broker.over_maxmemory() {
+        return Err(Screened::Refused(CommandError::fixed("OOM command not allowed when used memory > 'maxmemory'.")));
+    }
+    Ok(())
 }
 
 /// A request refused before it runs: counted (the command's `rejected_calls`, the error's code), and
 /// an open transaction is flagged to abort, as Redis's `rejectCommand` does.
-fn reject(spec: Option<&'static CommandSpec>, e: CommandError, session: &mut Session, broker: &Broker) -> Outcome {
+fn reject(found: Option<Found>, e: CommandError, session: &mut Session, broker: &Broker) -> Outcome {
     session.flag_transaction();
-    broker.commands.rejected(spec, &e.0);
+    broker.commands.rejected(found, &e.0);
     e.into()
 }
 
 /// Runs a parsed command (or answers its parse error, which Redis reports from inside the command) and
-/// counts it for INFO commandstats: the one place every command that runs passes, EXEC's included.
-pub fn run(spec: &'static CommandSpec, parsed: Result<Command, CommandError>, cx: &mut Cx<'_>) -> Outcome {
-    let started = std::time::Instant::now();
+/// accounts for it: INFO commandstats (every command, EXEC's and scripts' included), SLOWLOG and the
+/// latency monitor (not a script's own calls, as in Redis), MONITOR. One duration, measured here with
+/// the cheap counter of `ticks.rs`, serves all three; `req` is the request as it came, for SLOWLOG's
+/// and MONITOR's copies of its arguments.
+pub fn run(found: Found, req: &Request, parsed: Result<Command, CommandError>, cx: &mut Cx<'_>) -> Outcome {
+    let broker = cx.broker;
+    let monitored = broker.monitors.active();
+    if observe::script_call(found) {
+        // Shown before the script's own commands (Redis 7.0 feeds EVAL as it starts).
+        if monitored {
+            observe::feed_monitors(req, cx);
+        }
+        cx.script_request = Some((found, req.clone()));
+    }
+    let started = crate::ticks::now();
     let outcome = match parsed {
         Ok(cmd) => execute(cmd, cx),
         Err(e) => e.into(),
     };
+    let took = crate::ticks::nanos_since(started);
+    cx.script_request = None;
     let error = match &outcome {
         Outcome::Reply(Reply::Error(e)) => Some(&*e.0),
         _ => None,
     };
-    cx.broker.commands.called(spec, started.elapsed(), error);
+    broker.commands.called(found, took, error);
+    // A command that waits (blocked, or a script handed to the script thread) is not sampled now:
+    // Redis logs a blocked command's time when it is served; the script thread logs the script's.
+    if !cx.in_script && !matches!(outcome, Outcome::Block(_)) {
+        observe::sample(found, req, took / 1000, cx.session, broker);
+    }
+    if monitored && observe::shown_after(found) {
+        observe::feed_monitors(req, cx);
+    }
     outcome
 }
 
@@ -259,17 +314,19 @@ fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandErro
 /// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
 /// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
 pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
-    let spec = match command::lookup(&req) {
-        Ok(spec) => spec,
+    let found = match command::lookup(&req) {
+        Ok(found) => found,
         Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
             return Reply::error("ERR Wrong number of args calling Redis command from script");
         }
         Err(_) => return Reply::error("ERR Unknown Redis command called from script"),
     };
+    let spec = found.spec;
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
-    if let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
+    let open = run.cx.session.authenticated && run.cx.session.user.is_open(&run.cx.broker.acl);
+    if !open && let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -283,11 +340,11 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
     if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
         return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
     }
-    let cmd = match command::parse(spec, req) {
+    let cmd = match command::parse(spec, &req) {
         Ok(cmd) => cmd,
         Err(e) => return Reply::Error(e),
     };
-    if let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -295,7 +352,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         run.cx.broker.scripting.monitor.note_write();
     }
     // Counted in INFO commandstats like any command, as Redis counts a script's calls.
-    match self::run(spec, Ok(cmd), run.cx) {
+    match self::run(found, &req, Ok(cmd), run.cx) {
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
         Outcome::Block(_) => unreachable!("nothing blocks inside a script"),
@@ -320,7 +377,6 @@ fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, b
 
 /// The single match from a command to the code that runs it.
 pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
-    cx.broker.stats.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match cmd {
         Command::Conn(c) => conn::execute(c, cx),
         Command::Keys(c) => keys::execute(c, cx).into(),
@@ -344,6 +400,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Schema(c) => schema::execute(c, cx),
         Command::Script(c) => scripting::execute(c, cx),
         Command::Acl(c) => acl::execute(c, cx),
+        Command::Observe(c) => observe::execute(c, cx),
     }
 }
 
@@ -355,5 +412,6 @@ pub fn disconnect(session: &mut Session, broker: &Broker) {
     if session.watch.is_watching() {
         broker.lock().keyspace.unwatch(&session.watch);
     }
+    broker.monitors.remove(session.id());
     broker.clients.unregister(session.id());
 }

@@ -128,14 +128,14 @@ pub fn command_docs(names: &[Bytes]) -> Reply {
 
 pub fn command_getkeys(parts: Vec<Bytes>) -> Result<Reply, CommandError> {
     let req = Request::new(parts);
-    let spec = command::lookup(&req).map_err(|e| {
+    let found = command::lookup(&req).map_err(|e| {
         if e.0.starts_with("ERR wrong number") {
             CommandError::fixed("ERR Invalid arguments specified for command")
         } else {
             CommandError::fixed("ERR Invalid command specified")
         }
     })?;
-    let keys = spec.key_args(&req);
+    let keys = found.key_args(&req);
     if keys.is_empty() {
         return Err(CommandError::fixed("ERR The command has no key arguments"));
     }
@@ -163,6 +163,9 @@ const PARAMS: &[&str] = &[
     "busy-reply-threshold",
     "lua-time-limit",
     "maxmemory-policy",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
 ];
 
 fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
@@ -195,6 +198,9 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
         "maxmemory" => cx.broker.maxmemory().to_string(),
         "maxmemory-policy" => "noeviction".into(),
         "busy-reply-threshold" | "lua-time-limit" => cx.broker.scripting.monitor.threshold_ms().to_string(),
+        "slowlog-log-slower-than" => cx.broker.slowlog.threshold_us().to_string(),
+        "slowlog-max-len" => cx.broker.slowlog.max_len().to_string(),
+        "latency-monitor-threshold" => cx.broker.latency_events.threshold_ms().to_string(),
         _ => String::new(),
     }
 }
@@ -244,6 +250,9 @@ enum Change {
     QueryBuffer(usize),
     BusyThreshold(u64),
     MaxMemory(usize),
+    SlowlogThreshold(i64),
+    SlowlogMaxLen(usize),
+    LatencyThreshold(u64),
     /// `maxmemory-policy noeviction`, the one policy Herald has.
     NoEviction,
 }
@@ -289,6 +298,20 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
         "proto-max-bulk-len" => memory().map(Change::ProtoMaxBulk),
         "busy-reply-threshold" | "lua-time-limit" => value.parse().map(Change::BusyThreshold).map_err(|_| integer()),
         "client-query-buffer-limit" => memory().map(Change::QueryBuffer),
+        "slowlog-log-slower-than" => value.parse::<i64>().map_err(|_| integer()).and_then(|n| match n >= -1 {
+            true => Ok(Change::SlowlogThreshold(n)),
+            false => Err(set_failed(name, "argument must be between -1 and 9223372036854775807 inclusive")),
+        }),
+        "slowlog-max-len" => value.parse::<i64>().map_err(|_| integer()).and_then(|n| {
+            usize::try_from(n)
+                .map(Change::SlowlogMaxLen)
+                .map_err(|_| set_failed(name, "argument must be between 0 and 9223372036854775807 inclusive"))
+        }),
+        "latency-monitor-threshold" => value.parse::<i64>().map_err(|_| integer()).and_then(|n| {
+            u64::try_from(n)
+                .map(Change::LatencyThreshold)
+                .map_err(|_| set_failed(name, "argument must be between 0 and 9223372036854775807 inclusive"))
+        }),
         "appendfsync" => Fsync::parse(value)
             .map(Change::AppendFsync)
             .ok_or_else(|| set_failed(name, "argument(s) must be one of the following: always, everysec, no")),
@@ -330,6 +353,9 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
             Change::QueryBuffer(n) => cx.broker.update_settings(|s| s.client_query_buffer_limit = n),
             Change::BusyThreshold(ms) => cx.broker.scripting.monitor.set_threshold_ms(ms),
             Change::MaxMemory(n) => cx.broker.set_maxmemory(n as u64),
+            Change::SlowlogThreshold(us) => cx.broker.slowlog.set_threshold_us(us),
+            Change::SlowlogMaxLen(n) => cx.broker.slowlog.set_max_len(n),
+            Change::LatencyThreshold(ms) => cx.broker.latency_events.set_threshold_ms(ms),
             Change::NoEviction => {}
             Change::PubSubLimits(hard, soft, secs) => {
                 cx.broker.update_settings(|s| {

@@ -10,15 +10,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_protocol::command::{Command, CommandSpec, ReplyMode};
-use herald_protocol::{CommandError, Encoding, Protocol};
+use herald_protocol::command::{Command, CommandSpec, Found, ReplyMode};
+use herald_protocol::{CommandError, Encoding, Protocol, Request};
 
 use crate::clients::ClientHandle;
 use crate::engine::keyspace::WatchHandle;
 use crate::pubsub::Subscriber;
 
 /// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC.
-pub type Queued = (&'static CommandSpec, Result<Command, CommandError>);
+pub type Queued = (Found, Request, Result<Command, CommandError>);
 
 #[derive(Debug, Default)]
 pub struct Multi {
@@ -180,7 +180,7 @@ impl Session {
     /// holds its EXEC).
     pub fn queued_writes(&self) -> bool {
         use herald_protocol::command::flags;
-        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, _)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
+        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, _, _)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
     }
 
     /// Marks an open transaction as failed (a queue-time error): EXEC will abort.

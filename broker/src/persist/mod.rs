@@ -149,6 +149,8 @@ pub struct Persistence {
     stop: AtomicBool,
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
+    /// The broker's alert word: `LOG_FAILED` mirrors `failed` for the request path.
+    alerts: crate::alerts::Alerts,
     /// A rewrite is running; `restart` tells it the state changed under it in a way a fuzzy
     /// snapshot cannot follow (FLUSHALL, SWAPDB), so it starts again.
     pub(crate) rewriting: AtomicBool,
@@ -161,7 +163,12 @@ pub struct Persistence {
 impl Persistence {
     /// Recovers the data directory into `state` (`now`: unix ms, for deadlines that passed while
     /// the broker was down) and opens the log for what comes next.
-    pub fn open(settings: &PersistenceSettings, state: &mut crate::state::State, now: u64) -> Result<Arc<Persistence>, String> {
+    pub fn open(
+        settings: &PersistenceSettings,
+        state: &mut crate::state::State,
+        now: u64,
+        alerts: crate::alerts::Alerts,
+    ) -> Result<Arc<Persistence>, String> {
         let dir = PathBuf::from(&settings.data_dir);
         let policy = Fsync::parse(&settings.appendfsync).ok_or("appendfsync must be always, everysec or no")?;
         let started = Instant::now();
@@ -204,6 +211,7 @@ impl Persistence {
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
+            alerts,
             rewriting: AtomicBool::new(false),
             restart: AtomicBool::new(false),
             generation: AtomicU64::new(generation),
@@ -263,11 +271,13 @@ impl Persistence {
         }
         *failure = Some(e.to_string());
         self.failed.store(true, Ordering::Release);
+        self.alerts.set(crate::alerts::LOG_FAILED, true);
         self.durable.notify_waiters();
     }
 
     fn recovered(&self) {
         if self.failed.swap(false, Ordering::AcqRel) {
+            self.alerts.set(crate::alerts::LOG_FAILED, false);
             tracing::info!("persistence: the disk accepts writes again; writes resume");
             *lock(&self.failure) = None;
         }

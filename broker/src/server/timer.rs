@@ -61,8 +61,14 @@ fn run_batch(broker: &Broker) -> Option<Option<u64>> {
         let jobs = state.jobs.totals();
         let stat = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let s = &broker.stats;
-        let counters =
-            [stat(&s.commands_processed), stat(&s.net_input_bytes), stat(&s.net_output_bytes), jobs.submitted, jobs.completed, jobs.failed];
+        let counters = [
+            broker.commands.total_calls(),
+            stat(&s.net_input_bytes),
+            stat(&s.net_output_bytes),
+            jobs.submitted,
+            jobs.completed,
+            jobs.failed,
+        ];
         broker.rates.sample(now, counters);
     }
     Some(state.next_deadline())

@@ -18,6 +18,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod observe;
 mod persistence;
 mod pubsub;
 mod schema;
@@ -47,6 +48,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use observe::ObserveCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
@@ -130,6 +132,7 @@ pub enum Command {
     Schema(SchemaCommand),
     Script(ScriptCommand),
     Acl(AclCommand),
+    Observe(ObserveCommand),
 }
 
 macro_rules! into_command {
@@ -163,11 +166,12 @@ into_command!(
     Schema(SchemaCommand),
     Script(ScriptCommand),
     XStream(XStreamCommand),
-    Acl(AclCommand)
+    Acl(AclCommand),
+    Observe(ObserveCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].
-pub type ParseFn = fn(Args) -> Result<Command, CommandError>;
+pub type ParseFn = fn(Args<'_>) -> Result<Command, CommandError>;
 
 /// Command flags, as COMMAND INFO reports them and dispatch consults them.
 pub mod flags {
@@ -384,36 +388,54 @@ impl CommandSpec {
     }
 }
 
+/// A command found in the table: its spec and its dense index among every spec, subcommands included
+/// (0..[`spec_count`], the slot of per-command counters), handed out together so that nothing on the
+/// request path has to search for the index again.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    pub spec: &'static CommandSpec,
+    pub index: usize,
+}
+
+impl std::ops::Deref for Found {
+    type Target = CommandSpec;
+
+    fn deref(&self) -> &CommandSpec {
+        self.spec
+    }
+}
+
 /// Finds the spec for a request and checks its arity: the checks Redis makes before queueing a command
 /// in MULTI (a failure here aborts the transaction with EXECABORT).
-pub fn lookup(req: &Request) -> Result<&'static CommandSpec, CommandError> {
+pub fn lookup(req: &Request) -> Result<Found, CommandError> {
     lookup_known(req).map_err(|(e, _)| e)
 }
 
 /// [`lookup`], with the command a refusal is about when it is known (an arity error: Redis counts it in
 /// the command's `rejected_calls`).
-pub fn lookup_known(req: &Request) -> Result<&'static CommandSpec, (CommandError, Option<&'static CommandSpec>)> {
+#[inline]
+pub fn lookup_known(req: &Request) -> Result<Found, (CommandError, Option<Found>)> {
     let parts = req.parts();
-    let Some(spec) = find(req.name()) else {
+    let Some(entry) = table::find_entry(req.name()) else {
         let rest = parts.get(1..).unwrap_or(&[]);
         return Err((CommandError::unknown_command(req.name(), rest), None));
     };
-    let spec = if spec.subcommands.is_empty() || parts.len() == 1 {
-        spec
+    let found = if entry.spec.subcommands.is_empty() || parts.len() == 1 {
+        Found { spec: entry.spec, index: entry.index as usize }
     } else {
         let sub = &parts[1];
-        match spec.subcommands.iter().find(|s| sub_name(s).eq_ignore_ascii_case(sub)) {
-            Some(s) => s,
+        match entry.spec.subcommands.iter().position(|s| sub_name(s).eq_ignore_ascii_case(sub)) {
+            Some(i) => Found { spec: &entry.spec.subcommands[i], index: entry.first_sub as usize + i },
             None => {
                 let typed = String::from_utf8_lossy(req.name()).into_owned();
                 return Err((CommandError::unknown_subcommand(&typed, sub), None));
             }
         }
     };
-    if !spec.arity_ok(parts.len()) {
-        return Err((CommandError::arity(spec.name), Some(spec)));
+    if !found.spec.arity_ok(parts.len()) {
+        return Err((CommandError::arity(found.spec.name), Some(found)));
     }
-    Ok(spec)
+    Ok(found)
 }
 
 fn sub_name(spec: &CommandSpec) -> &[u8] {
@@ -421,9 +443,10 @@ fn sub_name(spec: &CommandSpec) -> &[u8] {
 }
 
 /// Parses a request whose spec `lookup` has found: the syntax, integer and option checks, which Redis
-/// makes at execution time (inside MULTI they surface in EXEC's reply, not as EXECABORT).
-pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> {
-    let mut args = Args::new(req.into_parts());
+/// makes at execution time (inside MULTI they surface in EXEC's reply, not as EXECABORT). The request
+/// is only borrowed: the caller keeps it for what follows the command (SLOWLOG, MONITOR).
+pub fn parse(spec: &CommandSpec, req: &Request) -> Result<Command, CommandError> {
+    let mut args = Args::new(req.parts());
     if spec.name.contains('|') {
         args.skip_subcommand();
     }
@@ -432,6 +455,6 @@ pub fn parse(spec: &CommandSpec, req: Request) -> Result<Command, CommandError> 
 
 /// `lookup` then `parse`, for callers that do not queue.
 pub fn parse_request(req: Request) -> Result<(&'static CommandSpec, Command), CommandError> {
-    let spec = lookup(&req)?;
-    Ok((spec, parse(spec, req)?))
+    let found = lookup(&req)?;
+    Ok((found.spec, parse(found.spec, &req)?))
 }

@@ -225,14 +225,12 @@ fn parse_setex(command: &'static str, millis: bool, mut a: Args) -> Result<Comma
     ok(StringCommand::SetEx { command, key, expiry, value: a.next_bytes()? })
 }
 
-fn pairs(command: &str, a: Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
-    let flat = a.rest();
-    if !flat.len().is_multiple_of(2) {
+fn pairs(command: &str, mut a: Args) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
+    if !a.remaining().is_multiple_of(2) {
         return Err(CommandError::arity(command));
     }
-    let mut it = flat.into_iter();
-    let mut out = Vec::with_capacity(it.len() / 2);
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+    let mut out = Vec::with_capacity(a.remaining() / 2);
+    while let (Some(k), Some(v)) = (a.next_opt(), a.next_opt()) {
         out.push((k, v));
     }
     Ok(out)

@@ -6,9 +6,7 @@ use std::sync::LazyLock;
 
 use super::CommandSpec;
 
-/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`. A `static`, not a
-/// `const`: every spec then has one address, which [`spec_index`] relies on (each use of a `const` may
-/// make its own copy of the tables).
+/// Every domain table. A new domain adds its `SPECS` here and its variant to `Command`.
 static TABLES: &[&[CommandSpec]] = &[
     super::conn::SPECS,
     super::keys::SPECS,
@@ -32,6 +30,7 @@ static TABLES: &[&[CommandSpec]] = &[
     super::xstream::SPECS,
     super::scripting::SPECS,
     super::acl::SPECS,
+    super::observe::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
@@ -53,36 +52,34 @@ impl Hasher for Fnv {
     }
 }
 
-type ByName = HashMap<&'static [u8], &'static CommandSpec, BuildHasherDefault<Fnv>>;
+/// A top-level command in the name map: its spec, its dense index, and the index of its first
+/// subcommand (a container's subcommands are one contiguous run in [`indexed_specs`] order).
+#[derive(Clone, Copy)]
+pub(super) struct Entry {
+    pub spec: &'static CommandSpec,
+    pub index: u32,
+    pub first_sub: u32,
+}
 
-static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
-    let mut map = ByName::default();
-    for spec in all_specs() {
-        let previous = map.insert(spec.name.as_bytes(), spec);
-        assert!(previous.is_none(), "command {} is defined twice", spec.name);
-    }
-    map
-});
+type ByName = HashMap<&'static [u8], Entry, BuildHasherDefault<Fnv>>;
 
-/// Every spec, subcommands included, in one order: a spec's position here is its [`spec_index`]. The
-/// top-level tables come first, then each subcommand table, so every table is one contiguous run.
+/// Every spec, subcommands included, in one order: a spec's position here is its dense index (what
+/// `lookup` hands out with it). The top-level tables come first, then each subcommand table, so every
+/// table is one contiguous run.
 static INDEXED: LazyLock<Vec<&'static CommandSpec>> =
     LazyLock::new(|| all_specs().chain(all_specs().flat_map(|s| s.subcommands.iter())).collect());
 
-/// The address ranges of the tables (domain tables and subcommand tables), sorted, each with the index
-/// of its first spec: a spec's index from its address, without hashing.
-static RANGES: LazyLock<Vec<(usize, usize, usize)>> = LazyLock::new(|| {
-    let mut tables: Vec<&'static [CommandSpec]> = TABLES.to_vec();
-    tables.extend(all_specs().map(|s| s.subcommands).filter(|t| !t.is_empty()));
-    let mut ranges: Vec<(usize, usize, usize)> = tables
-        .iter()
-        .map(|t| {
-            let first = INDEXED.iter().position(|s| std::ptr::eq(*s, &t[0])).expect("indexed");
-            (t.as_ptr() as usize, t.as_ptr() as usize + std::mem::size_of_val(*t), first)
-        })
-        .collect();
-    ranges.sort_unstable();
-    ranges
+static BY_NAME: LazyLock<ByName> = LazyLock::new(|| {
+    let top = all_specs().count();
+    let mut map = ByName::default();
+    let mut first_sub = top;
+    for (index, spec) in all_specs().enumerate() {
+        let entry = Entry { spec, index: index as u32, first_sub: first_sub as u32 };
+        first_sub += spec.subcommands.len();
+        let previous = map.insert(spec.name.as_bytes(), entry);
+        assert!(previous.is_none(), "command {} is defined twice", spec.name);
+    }
+    map
 });
 
 /// How many specs there are, subcommands included (the size of a per-command array).
@@ -90,40 +87,15 @@ pub fn spec_count() -> usize {
     INDEXED.len()
 }
 
-/// Every spec, subcommands included, in [`spec_index`] order.
+/// Every spec, subcommands included, in dense-index order.
 pub fn indexed_specs() -> &'static [&'static CommandSpec] {
     &INDEXED
 }
 
-/// A dense index for a spec from the tables (0..[`spec_count`]), for per-command counters.
-///
-/// Pipelines repeat one command, so the last spec looked up on this thread is remembered: the usual
-/// case costs a thread-local read instead of the search over the tables' address ranges.
-#[inline]
-pub fn spec_index(spec: &'static CommandSpec) -> usize {
-    thread_local! {
-        static LAST: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
-    }
-    let at = spec as *const CommandSpec as usize;
-    let (last_at, last_index) = LAST.get();
-    if last_at == at {
-        return last_index;
-    }
-    let index = search_index(spec, at);
-    LAST.set((at, index));
-    index
-}
-
-fn search_index(spec: &'static CommandSpec, at: usize) -> usize {
-    let ranges = &*RANGES;
-    let i = ranges.partition_point(|r| r.0 <= at).saturating_sub(1);
-    let (start, end, first) = ranges[i];
-    if (start..end).contains(&at) {
-        first + (at - start) / std::mem::size_of::<CommandSpec>()
-    } else {
-        // A spec that is not one of the tables' own (a copy): found by name, never a wrong counter.
-        INDEXED.iter().position(|s| s.name == spec.name).expect("every spec has a name in the tables")
-    }
+/// A spec's dense index by its name (for callers that hold a spec without its index: tests, tools).
+/// The request path never searches: `lookup` returns the index with the spec.
+pub fn spec_index(spec: &CommandSpec) -> usize {
+    INDEXED.iter().position(|s| s.name == spec.name).expect("every spec has a name in the tables")
 }
 
 /// Top-level commands (subcommands are reached through their container).
@@ -133,6 +105,12 @@ pub fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
 
 /// Looks a top-level command up by name, ignoring ASCII case, without allocating.
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    find_entry(name).map(|e| e.spec)
+}
+
+/// [`find`], with the spec's dense index and where its subcommands' indexes start.
+#[inline]
+pub(super) fn find_entry(name: &[u8]) -> Option<Entry> {
     let mut lower = [0u8; 32];
     if name.len() > lower.len() {
         return None;
@@ -162,6 +140,13 @@ mod tests {
         assert!(find(b"GeT").is_some());
         for (i, spec) in indexed_specs().iter().enumerate() {
             assert_eq!(spec_index(spec), i, "{}", spec.name);
+            let mut parts = spec.name.split('|');
+            let entry = find_entry(parts.next().expect("name").as_bytes()).expect("top-level");
+            let found = match parts.next() {
+                None => entry.index as usize,
+                Some(_) => entry.first_sub as usize + entry.spec.subcommands.iter().position(|s| s.name == spec.name).expect("sub"),
+            };
+            assert_eq!(found, i, "{}", spec.name);
         }
         assert!(find(b"nope").is_none());
     }

@@ -50,7 +50,28 @@ const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 /// The EVAL side: its VM and the scripts compiled into it, by SHA1 (lowercase hex).
 struct Scripts {
     vm: Vm,
-    cache: HashMap<[u8; 40], Script>,
+    cache: HashMap<[u8; 40], Script, std::hash::BuildHasherDefault<ShaHasher>>,
+}
+
+/// A SHA1 is a hash already: its 40 hex digits are folded into a word and mixed once, instead of
+/// SipHash over them (every EVALSHA looks its script up).
+#[derive(Default)]
+struct ShaHasher(u64);
+
+impl std::hash::Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.0 = (self.0 ^ u64::from_le_bytes(chunk.try_into().expect("8 bytes"))).rotate_left(29);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0 ^ u64::from(*b)).rotate_left(8);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
 }
 
 // SAFETY: as for `Vm`: the cached functions are handles into the VM beside them, and the whole value
@@ -72,6 +93,8 @@ pub struct Scripting {
 /// sees it, and where the reply goes.
 struct Job {
     cmd: ScriptCommand,
+    /// The request that called it, for SLOWLOG and LATENCY once it ran (`observe::offloaded`).
+    request: Option<(herald_protocol::command::Found, herald_protocol::Request)>,
     session: super::Session,
     reply: tokio::sync::oneshot::Sender<Reply>,
 }
@@ -82,8 +105,8 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Scripting {
     /// `memory_limit`: bytes each Lua state may allocate (0: no limit); `busy_ms`: the busy threshold.
-    pub fn new(memory_limit: usize, busy_ms: u64) -> Scripting {
-        let monitor = Arc::new(Monitor::new(busy_ms));
+    pub fn new(memory_limit: usize, busy_ms: u64, alerts: crate::alerts::Alerts) -> Scripting {
+        let monitor = Arc::new(Monitor::new(busy_ms, alerts));
         Scripting {
             eval: Mutex::new(Scripts::new(memory_limit, monitor.clone())),
             functions: Mutex::new(Functions::new(memory_limit, monitor.clone()).expect("the functions VM starts")),
@@ -107,7 +130,7 @@ impl Scripting {
     /// Runs the call on the script thread; the connection waits for the reply like a blocked client.
     fn offload(&self, cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let job = Job { cmd, session: cx.session.for_script(), reply };
+        let job = Job { cmd, request: cx.script_request.take(), session: cx.session.for_script(), reply };
         let queue = self.thread.get_or_init(|| Mutex::new(start_thread(cx.broker.weak())));
         if locked(queue).send(job).is_err() {
             return CommandError::fixed("ERR the script thread has stopped").into();
@@ -134,7 +157,7 @@ impl Scripting {
 
 impl Scripts {
     fn new(memory_limit: usize, monitor: Arc<Monitor>) -> Scripts {
-        Scripts { vm: Vm::new(memory_limit, monitor, None).expect("the scripts VM starts"), cache: HashMap::new() }
+        Scripts { vm: Vm::new(memory_limit, monitor, None).expect("the scripts VM starts"), cache: HashMap::default() }
     }
 
     /// Compiles `body` into the cache (EVAL, SCRIPT LOAD) unless it is there.
@@ -202,10 +225,14 @@ fn start_thread(broker: std::sync::Weak<crate::broker::Broker>) -> std::sync::mp
     let spawned = std::thread::Builder::new().name("herald-script".into()).spawn(move || {
         while let Ok(mut job) = rx.recv() {
             let Some(broker) = broker.upgrade() else { break };
+            let started = crate::ticks::now();
             let reply = {
                 let mut cx = Cx::new(&broker, &mut job.session);
                 invoke(job.cmd, &mut cx)
             };
+            if let Some((found, request)) = &job.request {
+                super::observe::offloaded(*found, request, crate::ticks::nanos_since(started), &job.session, &broker);
+            }
             let _ = job.reply.send(reply);
         }
     });
@@ -447,11 +474,13 @@ fn run(
     monitor.start(current);
     let _finish = Finish(monitor);
     let db = cx.db();
-    let in_exec = cx.in_exec;
+    let (in_exec, in_script) = (cx.in_exec, cx.in_script);
     cx.in_exec = true;
+    cx.in_script = true;
     let mut running = Running { cx, read_only, resp: 2, call: super::from_script };
     let reply = vm.call(f, &inv.keys, &inv.args, as_function, name, &mut running);
     cx.in_exec = in_exec;
+    cx.in_script = in_script;
     // SELECT inside a script changes the script's database only (Redis 7).
     if cx.db() != db {
         cx.session.set_db(db);

@@ -36,10 +36,12 @@ pub struct Monitor {
     kill_eval: AtomicBool,
     /// `busy-reply-threshold` (`lua-time-limit`), in milliseconds.
     threshold_ms: AtomicU64,
+    /// The broker's alert word: `SCRIPT` is up while a script runs.
+    alerts: crate::alerts::Alerts,
 }
 
 impl Monitor {
-    pub fn new(threshold_ms: u64) -> Self {
+    pub fn new(threshold_ms: u64, alerts: crate::alerts::Alerts) -> Self {
         Monitor {
             running: AtomicBool::new(false),
             current: Mutex::new(None),
@@ -49,6 +51,7 @@ impl Monitor {
             killed: AtomicBool::new(false),
             kill_eval: AtomicBool::new(true),
             threshold_ms: AtomicU64::new(threshold_ms),
+            alerts,
         }
     }
 
@@ -71,11 +74,13 @@ impl Monitor {
         self.killed.store(false, Ordering::Relaxed);
         *self.current() = Some(current);
         self.running.store(true, Ordering::Release);
+        self.alerts.set(crate::alerts::SCRIPT, true);
     }
 
     pub fn finish(&self) {
         *self.current() = None;
         self.running.store(false, Ordering::Release);
+        self.alerts.set(crate::alerts::SCRIPT, false);
         self.ended.notify_all();
     }
 

@@ -180,14 +180,13 @@ impl Vm {
     /// Redis's error (`... script: NAME, on @user_script:LINE.`).
     pub fn call(&self, f: &Function, keys: &[Bytes], args: &[Bytes], as_function: bool, name: &str, run: &mut Running<'_, '_>) -> Reply {
         let result = (|| -> mlua::Result<(bool, Value)> {
-            let keys = self.array(keys)?;
-            let args = self.array(args)?;
-            let _current = Current::set(run);
             if as_function {
+                let (keys, args): (Table, Table) = self.arrays(keys, args, None)?;
+                let _current = Current::set(run);
                 self.runner.call((f, keys, args))
             } else {
-                self.raw_globals.raw_set("KEYS", keys)?;
-                self.raw_globals.raw_set("ARGV", args)?;
+                self.arrays::<()>(keys, args, Some(&self.raw_globals))?;
+                let _current = Current::set(run);
                 self.runner.call(f)
             }
         })();
@@ -229,12 +228,43 @@ impl Vm {
         }
     }
 
-    fn array(&self, items: &[Bytes]) -> mlua::Result<Table> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_seti(i + 1, self.lua.create_string(item)?)?;
+    /// Builds the KEYS and ARGV tables of a call: set as globals in `globals` (EVAL), or returned
+    /// (FCALL passes them as arguments). Written with Lua's C API in one protected call, as Redis
+    /// builds them: through mlua's safe API each table, string and store is a protected call of its
+    /// own, which cost more than the rest of a short script's run (docs/benchmarks.md, EVALSHA).
+    fn arrays<R: mlua::FromLuaMulti>(&self, keys: &[Bytes], args: &[Bytes], globals: Option<&Table>) -> mlua::Result<R> {
+        use mlua::ffi;
+        /// Pushes a new table holding `items` as strings at 1..=n. Nothing in this frame has a
+        /// destructor, so a memory error's longjmp out of the Lua API is sound here.
+        unsafe fn push_array(state: *mut ffi::lua_State, items: &[Bytes]) {
+            // SAFETY: `state` is the protected call's; `exec_raw` checked room for 3 slots and at most
+            // 3 are used at once (the globals, the table, one string).
+            unsafe {
+                ffi::lua_createtable(state, items.len() as std::ffi::c_int, 0);
+                for (i, item) in items.iter().enumerate() {
+                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                    ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
+                }
+            }
         }
-        Ok(t)
+        // SAFETY: the closure only uses the C API on the stack it is given, within the room checked.
+        unsafe {
+            self.lua.exec_raw(globals, |state| {
+                if ffi::lua_type(state, 1) == ffi::LUA_TTABLE {
+                    ffi::lua_pushstring(state, c"KEYS".as_ptr());
+                    push_array(state, keys);
+                    ffi::lua_rawset(state, 1);
+                    ffi::lua_pushstring(state, c"ARGV".as_ptr());
+                    push_array(state, args);
+                    ffi::lua_rawset(state, 1);
+                    ffi::lua_settop(state, 0);
+                } else {
+                    ffi::lua_settop(state, 0);
+                    push_array(state, keys);
+                    push_array(state, args);
+                }
+            })
+        }
     }
 }
 

@@ -50,7 +50,7 @@ pub fn render(broker: &Broker) -> String {
     m.gauge("herald_pubsub_clients", "Connections subscribed to at least one channel or pattern.", broker.clients.pubsub_count() as u64);
     m.counter("herald_connections_received_total", "Connections accepted.", get(&stats.connections_received));
     m.counter("herald_rejected_connections_total", "Connections refused by maxclients.", get(&stats.rejected_connections));
-    m.counter("herald_commands_processed_total", "Commands executed.", get(&stats.commands_processed));
+    m.counter("herald_commands_processed_total", "Commands executed.", broker.commands.total_calls());
     m.counter("herald_net_input_bytes_total", "Bytes read from clients.", get(&stats.net_input_bytes));
     m.counter("herald_net_output_bytes_total", "Bytes written to clients.", get(&stats.net_output_bytes));
     m.counter("herald_protocol_errors_total", "Requests refused as malformed.", get(&stats.protocol_errors));
