@@ -150,3 +150,25 @@ async fn monitor_streams_commands_as_redis_writes_them() {
     drop(m);
     common::eventually(|| !server.broker.monitors.active()).await;
 }
+
+#[tokio::test]
+async fn monitor_over_websocket_sees_every_wire() {
+    let server = start().await;
+    let mut monitor = server.ws().await;
+    assert_eq!(monitor.result(serde_json::json!(["MONITOR"])).await, serde_json::json!("OK"));
+    let mut other = server.ws().await;
+    let _ = other.result(serde_json::json!(["SET", "from-ws", "1"])).await;
+    let mut resp = server.conn().await;
+    let _: Option<String> = cmd(&mut resp, &["GET", "from-resp"]).await.unwrap();
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let push = monitor.recv().await;
+        assert_eq!(push["push"], "monitor", "{push}");
+        let line = push["data"].as_str().expect("a line").to_string();
+        if line.contains("from-") {
+            lines.push(line);
+        }
+    }
+    assert!(lines[0].ends_with(r#"] "SET" "from-ws" "1""#), "{lines:?}");
+    assert!(lines[1].ends_with(r#"] "GET" "from-resp""#), "{lines:?}");
+}

@@ -43,7 +43,10 @@ fn slowlog_get(mut a: Args) -> Result<Command, CommandError> {
                 None => return Err(CommandError::fixed("ERR count should be greater than or equal to -1")),
             }
         }
-        _ => return Err(CommandError::fixed("ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.")),
+        _ => {
+            let typed = String::from_utf8_lossy(a.subcommand());
+            return Err(CommandError::new(format!("ERR unknown subcommand or wrong number of arguments for '{typed}'. Try SLOWLOG HELP.")));
+        }
     };
     ok(ObserveCommand::SlowlogGet(count))
 }
