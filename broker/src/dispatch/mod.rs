@@ -118,14 +118,14 @@ pub struct Cx<'a> {
     /// Inside a script: its `redis.call`s are not SLOWLOG or LATENCY samples, and MONITOR shows them
     /// as `lua`'s.
     pub in_script: bool,
-    /// A script call's request, kept while it runs in case it is handed to the script thread, which
-    /// then accounts for its time (`observe::offloaded`).
-    pub script_request: Option<(Found, Request)>,
+    /// Set by [`run`] when a script call goes to the script thread (its last run was slow): the
+    /// request, which that thread accounts for once the script ran (`observe::offloaded`).
+    pub offload: Option<(Found, Request)>,
 }
 
 impl<'a> Cx<'a> {
     pub fn new(broker: &'a Broker, session: &'a mut Session) -> Self {
-        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false, in_script: false, script_request: None }
+        Cx { broker, session, guard: None, lsn_at_lock: 0, now: None, in_exec: false, in_script: false, offload: None }
     }
 
     pub fn state(&mut self) -> &mut State {
@@ -277,7 +277,13 @@ pub fn run(found: Found, req: &Request, parsed: Result<Command, CommandError>, c
         if monitored {
             observe::feed_monitors(req, cx);
         }
-        cx.script_request = Some((found, req.clone()));
+        // Inside EXEC every script runs inline (the transaction holds the lock).
+        if let Ok(Command::Script(call)) = &parsed
+            && !cx.in_exec
+            && !broker.scripting.runs_inline(call)
+        {
+            cx.offload = Some((found, req.clone()));
+        }
     }
     let started = crate::ticks::now();
     let outcome = match parsed {
@@ -285,7 +291,6 @@ pub fn run(found: Found, req: &Request, parsed: Result<Command, CommandError>, c
         Err(e) => e.into(),
     };
     let took = crate::ticks::nanos_since(started);
-    cx.script_request = None;
     let error = match &outcome {
         Outcome::Reply(Reply::Error(e)) => Some(&*e.0),
         _ => None,

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use herald_protocol::command::{Invocation, RestorePolicy, ScriptCommand};
+use herald_protocol::command::{Found, Invocation, RestorePolicy, ScriptCommand};
 use herald_protocol::{CommandError, Reply};
 use mlua::Function;
 
@@ -94,7 +94,7 @@ pub struct Scripting {
 struct Job {
     cmd: ScriptCommand,
     /// The request that called it, for SLOWLOG and LATENCY once it ran (`observe::offloaded`).
-    request: Option<(herald_protocol::command::Found, herald_protocol::Request)>,
+    request: (Found, herald_protocol::Request),
     session: super::Session,
     reply: tokio::sync::oneshot::Sender<Reply>,
 }
@@ -117,8 +117,8 @@ impl Scripting {
     }
 
     /// Whether a call runs on the caller's thread: its script (or function) finished quickly last
-    /// time. Inside MULTI/EXEC every script runs there (the transaction holds the lock).
-    fn runs_inline(&self, cmd: &ScriptCommand) -> bool {
+    /// time (`dispatch::run` asks, and hands the others over through `Cx::offload`).
+    pub fn runs_inline(&self, cmd: &ScriptCommand) -> bool {
         match cmd {
             ScriptCommand::Eval(inv) => locked(&self.eval).cache.get(&sha1_hex(&inv.target)).is_some_and(|s| s.fast),
             ScriptCommand::EvalSha(inv) => sha_key(&inv.target).is_some_and(|k| locked(&self.eval).cache.get(&k).is_some_and(|s| s.fast)),
@@ -128,9 +128,9 @@ impl Scripting {
     }
 
     /// Runs the call on the script thread; the connection waits for the reply like a blocked client.
-    fn offload(&self, cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
+    fn offload(&self, cmd: ScriptCommand, request: (Found, herald_protocol::Request), cx: &mut Cx<'_>) -> Outcome {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let job = Job { cmd, request: cx.script_request.take(), session: cx.session.for_script(), reply };
+        let job = Job { cmd, request, session: cx.session.for_script(), reply };
         let queue = self.thread.get_or_init(|| Mutex::new(start_thread(cx.broker.weak())));
         if locked(queue).send(job).is_err() {
             return CommandError::fixed("ERR the script thread has stopped").into();
@@ -230,9 +230,8 @@ fn start_thread(broker: std::sync::Weak<crate::broker::Broker>) -> std::sync::mp
                 let mut cx = Cx::new(&broker, &mut job.session);
                 invoke(job.cmd, &mut cx)
             };
-            if let Some((found, request)) = &job.request {
-                super::observe::offloaded(*found, request, crate::ticks::nanos_since(started), &job.session, &broker);
-            }
+            let (found, request) = &job.request;
+            super::observe::offloaded(*found, request, crate::ticks::nanos_since(started), &job.session, &broker);
             let _ = job.reply.send(reply);
         }
     });
@@ -255,13 +254,10 @@ fn invoke(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Reply {
 pub fn execute(cmd: ScriptCommand, cx: &mut Cx<'_>) -> Outcome {
     let scripting = &cx.broker.scripting;
     match cmd {
-        ScriptCommand::Eval(_) | ScriptCommand::EvalSha(_) | ScriptCommand::FCall(_) => {
-            if cx.in_exec || scripting.runs_inline(&cmd) {
-                invoke(cmd, cx).into()
-            } else {
-                scripting.offload(cmd, cx)
-            }
-        }
+        ScriptCommand::Eval(_) | ScriptCommand::EvalSha(_) | ScriptCommand::FCall(_) => match cx.offload.take() {
+            Some(request) => scripting.offload(cmd, request, cx),
+            None => invoke(cmd, cx).into(),
+        },
         ScriptCommand::ScriptLoad(body) => {
             let sha = sha1_hex(&body);
             match locked(&scripting.eval).add(sha, &body) {
