@@ -7,6 +7,7 @@
 #   bench/instructions.sh target/release/herald set 200000 16
 #   bench/instructions.sh redis get 50000 1
 #   bench/instructions.sh target/release/herald evalsha 100000 16    # EVALSHA <sha> 1 key of $SCRIPT
+#   bench/instructions.sh redis "XADD s * f v" 50000 16              # a literal command
 #
 # TEST `evalsha` loads $SCRIPT (default: return redis.call('INCR', KEYS[1])) with SCRIPT LOAD and runs
 # `EVALSHA <sha> 1 key`. KEEP=DIR keeps the callgrind output there (for callgrind_annotate).
@@ -34,6 +35,11 @@ for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 if [ "$TEST" = evalsha ]; then
   sha=$(redis-cli -p "$port" script load "${SCRIPT:-return redis.call('INCR', KEYS[1])}")
   load=(EVALSHA "$sha" 1 key)
+elif [[ "$TEST" == *" "* ]]; then
+  # A literal command (no -t test for it in redis-benchmark 7.0), e.g. "XADD s * f v"; no globbing.
+  set -f
+  read -r -a load <<<"$TEST"
+  set +f
 else
   load=(-t "$TEST")
 fi

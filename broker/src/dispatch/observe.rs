@@ -3,7 +3,7 @@
 //! and `monitors.rs`.
 
 use bytes::Bytes;
-use herald_protocol::command::{Found, ObserveCommand, flags};
+use herald_protocol::command::{Found, Group, ObserveCommand, flags};
 use herald_protocol::{CommandError, Reply, Request};
 
 use super::{Cx, Outcome, Session, server};
@@ -12,12 +12,15 @@ use crate::latency_events::DoctorContext;
 
 /// EVAL, EVALSHA, FCALL and their `_RO` forms: Redis shows them as they start (before the commands
 /// the script runs), not once they ended (its `skip_monitor` flag with the script's own feed).
+#[inline]
 pub fn script_call(found: Found) -> bool {
-    matches!(found.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
+    // The family first: one comparison for every other command.
+    found.group == Group::Scripting && matches!(found.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
 /// Whether MONITOR shows the command once it ran: every command but administrative ones (too
 /// dangerous to show, as Redis says) and script calls (shown before).
+#[inline]
 pub fn shown_after(found: Found) -> bool {
     !found.has(flags::ADMIN) && !script_call(found)
 }
