@@ -46,6 +46,8 @@ pub struct Activity {
     pub shard_channels: usize,
     /// The ACL user the client is authenticated as (CLIENT LIST `user`, CLIENT KILL USER, ACL DELUSER).
     pub user: Arc<str>,
+    /// In MONITOR mode (CLIENT LIST flag `O`); set by `monitors.rs`.
+    pub monitor: bool,
 }
 
 /// One connected client, shared between its connection task and the registry.
@@ -106,7 +108,9 @@ impl ClientHandle {
         let a = self.activity().clone();
         let now = Instant::now();
         let idle_ms = self.clock.ms_at(now).saturating_sub(self.last_active_ms());
-        let flags = if a.channels + a.patterns + a.shard_channels > 0 {
+        let flags = if a.monitor {
+            "O"
+        } else if a.channels + a.patterns + a.shard_channels > 0 {
             "P"
         } else if a.multi >= 0 {
             "x"
@@ -182,6 +186,7 @@ impl Clients {
                 patterns: 0,
                 shard_channels: 0,
                 user: Arc::from("default"),
+                monitor: false,
             }),
             last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
             clock: self.clock,

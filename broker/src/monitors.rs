@@ -36,6 +36,7 @@ impl Monitors {
     pub fn add(&self, client: Arc<ClientHandle>) {
         let mut clients = self.clients();
         if !clients.iter().any(|c| c.id == client.id) {
+            client.activity().monitor = true;
             clients.push(client);
             self.count.store(clients.len(), Ordering::Relaxed);
         }
@@ -47,7 +48,12 @@ impl Monitors {
             return;
         }
         let mut clients = self.clients();
-        clients.retain(|c| c.id != id);
+        clients.retain(|c| {
+            if c.id == id {
+                c.activity().monitor = false;
+            }
+            c.id != id
+        });
         self.count.store(clients.len(), Ordering::Relaxed);
     }
 

@@ -124,6 +124,8 @@ async fn monitor_streams_commands_as_redis_writes_them() {
     m.expect("+OK\r\n").await;
     common::eventually(|| server.broker.monitors.active()).await;
     let mut c = server.conn().await;
+    let list: String = cmd(&mut c, &["CLIENT", "LIST"]).await.unwrap();
+    assert!(list.lines().any(|l| l.contains(" flags=O ") && l.contains(" cmd=monitor ")), "{list}");
     let _: () = cmd(&mut c, &["SET", "k", "a\u{1}b\"c"]).await.unwrap();
     let _: i64 = cmd(&mut c, &["EVAL", "return redis.call('INCR', KEYS[1])", "1", "n"]).await.unwrap();
     let _: redis::RedisResult<()> = cmd(&mut c, &["AUTH", "secret"]).await;
