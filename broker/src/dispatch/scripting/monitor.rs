@@ -3,7 +3,7 @@
 //! for the script's instruction hook. Atomics and a small mutex of its own, never the state lock, so
 //! it answers while the script holds that lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,9 @@ pub struct Monitor {
     running: AtomicBool,
     current: Mutex<Option<Current>>,
     ended: Condvar,
+    /// Connections waiting in [`Monitor::gate`] (changed under `current`'s lock): `finish` wakes
+    /// `ended` only when there are some, as a wake is a system call and most scripts end unwatched.
+    waiters: AtomicUsize,
     /// The running script executed a write command.
     dirty: AtomicBool,
     kill: AtomicBool,
@@ -46,6 +49,7 @@ impl Monitor {
             running: AtomicBool::new(false),
             current: Mutex::new(None),
             ended: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             dirty: AtomicBool::new(false),
             kill: AtomicBool::new(false),
             killed: AtomicBool::new(false),
@@ -81,7 +85,10 @@ impl Monitor {
         *self.current() = None;
         self.running.store(false, Ordering::Release);
         self.alerts.set(crate::alerts::SCRIPT, false);
-        self.ended.notify_all();
+        // A waiter counted itself under the lock taken just above, so it is seen here.
+        if self.waiters.load(Ordering::Acquire) != 0 {
+            self.ended.notify_all();
+        }
     }
 
     pub fn note_write(&self) {
@@ -109,15 +116,18 @@ impl Monitor {
             return Ok(());
         }
         let mut current = self.current();
-        loop {
-            let Some(cur) = &*current else { return Ok(()) };
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        let verdict = loop {
+            let Some(cur) = &*current else { break Ok(()) };
             let threshold = Duration::from_millis(self.threshold_ms());
             let elapsed = cur.started.elapsed();
             if elapsed >= threshold {
-                return Err(CommandError::fixed(if cur.eval { BUSY_EVAL } else { BUSY_FUNCTION }));
+                break Err(CommandError::fixed(if cur.eval { BUSY_EVAL } else { BUSY_FUNCTION }));
             }
             current = self.ended.wait_timeout(current, threshold - elapsed).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        };
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+        verdict
     }
 
     /// SCRIPT KILL (`eval`) or FUNCTION KILL: asks the running script to stop at its next hook.
