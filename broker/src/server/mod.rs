@@ -80,6 +80,7 @@ impl Server {
         tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
         tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
         broker.serving.store(true, Ordering::Release);
+        crate::alloc::mark_startup();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
