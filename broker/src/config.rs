@@ -45,6 +45,7 @@ pub struct Config {
     pub schemas: SchemaSettings,
     pub websocket: WebSocket,
     pub http: Http,
+    pub metrics: MetricsSettings,
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
     pub acl: crate::acl::AclSettings,
@@ -72,6 +73,15 @@ pub struct WebSocket {
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub allowed_origins: Vec<String>,
+}
+
+/// `GET /metrics` (`docs/operations.md`, "Metrics").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Most queues, boards, mailboxes and streams exported by name, each (the largest); the others
+    /// are summed under `_other`. Bounds the label cardinality a scrape can produce.
+    pub max_objects: usize,
 }
 
 /// The HTTP surface on `http_port` besides `/ws` (`docs/http.md`).

@@ -19,6 +19,7 @@ mod auth;
 mod cmd;
 mod cors;
 mod metrics;
+mod object_metrics;
 mod request;
 mod response;
 mod router;
