@@ -29,7 +29,7 @@ pub struct Config {
     pub databases: usize,
     pub io_threads: usize,
     pub shutdown_timeout_ms: u64,
-    pub log: String,
+    pub log: LogSettings,
     pub notify_keyspace_events: String,
     pub insecure: bool,
     pub maxmemory: u64,
@@ -73,6 +73,16 @@ pub struct WebSocket {
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub allowed_origins: Vec<String>,
+}
+
+/// Logging (`docs/operations.md`, "Logs").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// tracing's `EnvFilter` directives: a level, then per-module ones (`info,herald::auth=warn`).
+    pub level: String,
+    /// `text` (human-readable lines) or `json` (one JSON object per line).
+    pub format: String,
 }
 
 /// `GET /metrics` (`docs/operations.md`, "Metrics").
@@ -238,6 +248,15 @@ impl Config {
         }
         if self.http.max_pipeline == 0 || self.http.follow_count == 0 {
             return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid {
+                key: "log.level",
+                cause: format!("not a tracing filter ({e}), e.g. \"info\" or \"info,herald::auth=warn\""),
+            });
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return invalid("log.format", "must be \"text\" or \"json\"");
         }
         if self.limits.max_inline_len < 16 {
             return invalid("limits.max_inline_len", "must be at least 16");

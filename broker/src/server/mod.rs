@@ -77,8 +77,9 @@ impl Server {
             None => None,
         };
         // Scripts parse this line to learn the port when started with --port 0.
-        tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
-        tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
+        let (resp_addr, http_addr, io_threads) = (resp.local_addr()?, http.local_addr()?, broker.config.io_threads);
+        tracing::info!(addr = %resp_addr, io_threads, "listening for RESP on {resp_addr} ({io_threads} io threads)");
+        tracing::info!(addr = %http_addr, "listening for WebSocket on {http_addr} (ws://{http_addr}/ws)");
         broker.serving.store(true, Ordering::Release);
         crate::alloc::mark_startup();
         tokio::pin!(shutdown);
@@ -153,11 +154,23 @@ fn finish_persistence(broker: &Arc<Broker>, p: &crate::persist::Persistence, sav
 async fn admit(mut stream: tokio::net::TcpStream, broker: &Arc<Broker>, workers: &Workers, tracker: &TaskTracker) {
     broker.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     if broker.clients.len() >= broker.settings().maxclients {
-        broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        refused(broker, stream.peer_addr().ok(), "resp");
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     hand_over(stream, workers, tracker, |s| resp::serve(s, broker.clone()));
+}
+
+/// Counts and logs a connection refused past `maxclients` (every wire's accept path calls it).
+pub(crate) fn refused(broker: &Broker, peer: Option<std::net::SocketAddr>, wire: &'static str) {
+    broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    let maxclients = broker.settings().maxclients;
+    match peer {
+        Some(addr) => {
+            tracing::warn!(target: "herald::clients", %addr, wire, maxclients, "connection refused: max number of clients reached")
+        }
+        None => tracing::warn!(target: "herald::clients", wire, maxclients, "connection refused: max number of clients reached"),
+    }
 }
 
 /// Moves an accepted socket to a connection thread, where `serve` registers and serves it.
