@@ -17,7 +17,7 @@
     python3 bench/compare.py domains   # blackboard vs SET/GET, lists, BLPOP hand-off, jobs (both flows)
                                        # against the Redis-list idiom, bulletin boards against LMOVE/LREM
 
-The resp, types and typesmem modes also write their Herald/Redis ratios as bar charts
+The resp, types, memory and typesmem modes also write their Herald/Redis ratios as bar charts
 (docs/charts/<mode>-*.svg, hand-written SVG that docs/benchmarks.md embeds), so the charts are
 regenerated with the figures.
 
@@ -213,6 +213,8 @@ def memory(args):
         os.unlink(path)
         redis.stop()
         herald.stop()
+    ratios = [("used_memory", rows[1][0] / rows[0][0]), ("RSS", rows[1][1] / rows[0][1])]
+    print(svg.ratio_bars("memory", "%d keys of 100-byte values" % n, ratios, subtitle="Herald / Redis, lower is better"))
 
 
 def board_memory(args):
