@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use herald_protocol::command::Group;
 
-use crate::alloc::{allocated_bytes, resident_bytes};
+use crate::alloc::{allocated_bytes, peak_bytes, resident_bytes};
 use crate::broker::Broker;
 use crate::clients::Transport;
 use crate::latency::BOUNDS_US;
@@ -73,6 +73,7 @@ pub fn render(broker: &Broker) -> String {
     m.counter("herald_outbox_dropped_total", "Pushes discarded by drop-oldest outboxes.", get(&hub.stats.dropped));
 
     m.gauge("herald_memory_used_bytes", "Bytes handed out by the allocator (INFO used_memory).", allocated_bytes() as u64);
+    m.gauge("herald_memory_peak_bytes", "The most used_memory has been since the start (INFO used_memory_peak).", peak_bytes() as u64);
     m.gauge("herald_memory_rss_bytes", "Resident set size of the process.", resident_bytes() as u64);
 
     engines(&mut m, broker);
