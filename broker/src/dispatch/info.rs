@@ -172,9 +172,15 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         "clients" => {
             // Blocked in a command, or held by CLIENT PAUSE: Redis counts both.
             let blocked = cx.state().blocking.len() + cx.broker.pause.waiting();
+            // Redis's "recent" maxima are over its last few cron samples; these are the largest now.
+            let (mut input, mut output) = (0, 0);
+            for c in b.clients.all() {
+                input = input.max(c.query_buffer.load(Ordering::Relaxed));
+                output = output.max(c.outbox.pending_bytes());
+            }
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{input}\r\nclient_recent_max_output_buffer:{output}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
                 b.clients.len(),
                 b.settings().maxclients,
                 b.clients.pubsub_count(),

@@ -290,3 +290,54 @@ fn malloc_stats(m: &MallInfo) -> String {
     out.push_str("--- End glibc malloc statistics ---\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overhead(total: usize, peak: usize, rss: usize) -> Overhead {
+        Overhead {
+            peak,
+            total,
+            startup: 1 << 20,
+            clients_normal: 0,
+            clients: 1,
+            aof_buffer: 0,
+            scripts: ScriptMemory::default(),
+            dbs: vec![(0, 4096, 0)],
+            keys: 10,
+            rss,
+            malloc: MallInfo { arena: total, uordblks: total, ..MallInfo::default() },
+        }
+    }
+
+    #[test]
+    fn doctor_applies_redis_checks() {
+        assert!(doctor(&overhead(MB, MB, 8 * MB)).starts_with("Hi Sam, this instance is empty"));
+        assert!(doctor(&overhead(50 * MB, 50 * MB, 55 * MB)).starts_with("Hi Sam, I can't find any memory issue"));
+        let peak = doctor(&overhead(50 * MB, 100 * MB, 55 * MB));
+        assert!(
+            peak.starts_with("Sam, I detected a few issues") && peak.contains(" * Peak memory:") && !peak.contains("High total RSS"),
+            "{peak}"
+        );
+        let rss = doctor(&overhead(50 * MB, 50 * MB, 100 * MB));
+        assert!(rss.contains(" * High total RSS:") && rss.contains("\"libc\""), "{rss}");
+        let mut clients = overhead(50 * MB, 50 * MB, 55 * MB);
+        clients.clients_normal = 10 * MB;
+        clients.clients = 2;
+        assert!(doctor(&clients).contains(" * Big client buffers:"));
+    }
+
+    #[test]
+    fn stats_figures_follow_redis_definitions() {
+        let o = overhead(10 * MB, 20 * MB, 15 * MB);
+        assert_eq!(o.overhead_total(), (1 << 20) + 4096);
+        assert_eq!(o.dataset(), 10 * MB - (1 << 20) - 4096);
+        assert_eq!(o.peak_percentage(), 50.0);
+        assert_eq!(o.fragmentation(), 1.5);
+        assert_eq!(o.fragmentation_bytes(), 5 * MB as i64);
+        let Reply::Map(fields) = stats(&o) else { panic!("a map") };
+        let names: Vec<String> = fields.iter().map(|(k, _)| format!("{k:?}")).collect();
+        assert!(names.iter().any(|n| n.contains("db.0")), "{names:?}");
+    }
+}
