@@ -109,7 +109,7 @@ fn json_logs_parse_and_name_each_connection_event() {
     let mut broken = connect();
     broken.write_all(b"*1\r\n$-5\r\n").unwrap();
     let protocol = log.wait_for("the protocol error", |v| message(v).starts_with("protocol error"));
-    assert_eq!(protocol["reason"], "protocol-error");
+    assert_eq!((protocol["reason"].as_str(), protocol["transport"].as_str()), (Some("protocol-error"), Some("resp")));
     drop(broken);
 
     let mut victim = connect();

@@ -96,7 +96,7 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
 /// One line per client CLIENT KILL closes, naming who closed it.
 fn log_kill(victim: &crate::clients::ClientHandle, by: u64) {
     let user = victim.activity().user.clone();
-    tracing::info!(target: "herald::clients", id = victim.id, addr = %victim.addr, transport = ?victim.transport, user = &*user, by, "client killed by CLIENT KILL");
+    tracing::info!(target: "herald::clients", id = victim.id, addr = %victim.addr, transport = victim.transport.name(), user = &*user, by, "client killed by CLIENT KILL");
 }
 
 fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {

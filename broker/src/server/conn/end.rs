@@ -73,30 +73,30 @@ impl End {
     /// debug lines; a slow consumer dropped, a protocol error, an idle or unauthenticated connection
     /// closed are worth an operator's attention.
     pub fn record(&self, broker: &Broker, client: &ClientHandle) {
-        let (id, addr, transport) = (client.id, client.addr, client.transport);
+        let (id, addr, transport) = (client.id, client.addr, client.transport.name());
         let user = client.activity().user.clone();
         let user = &*user;
         let reason = self.reason();
         match self {
             End::PeerClosed | End::Quit | End::Shutdown | End::Io(_) | End::Killed => {
-                tracing::debug!(target: "herald::clients", id, %addr, ?transport, user, reason, "connection closed: {self}")
+                tracing::debug!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed: {self}")
             }
             End::Idle => {
                 broker.stats.idle_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(target: "herald::clients", id, %addr, ?transport, user, reason, "connection closed: {self}");
+                tracing::info!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed: {self}");
             }
             End::Overflow(_) => {
                 broker.stats.output_limit_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(target: "herald::clients", id, %addr, ?transport, user, reason, "slow consumer dropped: {self}");
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "slow consumer dropped: {self}");
             }
             End::Persist(_) => {
-                tracing::warn!(target: "herald::clients", id, %addr, ?transport, user, reason, "connection closed without its replies: {self}")
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed without its replies: {self}")
             }
             End::Malformed(_) | End::Backlog => {
-                tracing::warn!(target: "herald::clients", id, %addr, ?transport, user, reason, "protocol error, connection closed: {self}")
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "protocol error, connection closed: {self}")
             }
             End::AuthFailed(_) | End::AuthTimeout => {
-                tracing::warn!(target: "herald::auth", id, %addr, ?transport, user, reason, "connection closed: {self}")
+                tracing::warn!(target: "herald::auth", id, %addr, transport, user, reason, "connection closed: {self}")
             }
         }
     }
