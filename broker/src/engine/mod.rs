@@ -29,6 +29,7 @@ pub mod memory;
 pub mod schedule;
 pub mod schema;
 pub mod semaphore;
+pub mod siphash;
 pub mod small_bytes;
 pub mod stream;
 pub mod wait;
