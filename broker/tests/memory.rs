@@ -149,6 +149,16 @@ async fn sampled_usage_extrapolates_and_grows_with_the_value() {
     let sampled: i64 = usage("uniform", None).query_async(&mut c).await.unwrap();
     let all: i64 = usage("uniform", Some(0)).query_async(&mut c).await.unwrap();
     assert!((sampled as f64 / all as f64 - 1.0).abs() < 0.05, "sampled {sampled}, all {all}");
+    // A blackboard key of a named scope, which MEMORY USAGE cannot reach, through BB.MEMORY.
+    let _: Value = redis::cmd("BB.SET").arg("team").arg("long").arg("x".repeat(1000)).query_async(&mut c).await.unwrap();
+    let scoped: i64 = redis::cmd("BB.MEMORY").arg("team").arg("long").query_async(&mut c).await.unwrap();
+    // The same key and value: the same node and value chunks; only the share of the (smaller) scope
+    // table's buckets differs.
+    assert!(scoped >= 1000 && (scoped - long).abs() <= 64, "scope {scoped}, database {long}");
+    let none: Value = redis::cmd("BB.MEMORY").arg("team").arg("nokey").query_async(&mut c).await.unwrap();
+    assert_eq!(none, Value::Nil);
+    let none: Value = redis::cmd("BB.MEMORY").arg("noscope").arg("long").query_async(&mut c).await.unwrap();
+    assert_eq!(none, Value::Nil);
     let missing: Value = usage("nokey", None).query_async(&mut c).await.unwrap();
     assert_eq!(missing, Value::Nil);
     let err = usage("short", Some(-1)).query_async::<Value>(&mut c).await.unwrap_err();

@@ -34,6 +34,11 @@ fn ok(c: MemoryCommand) -> Result<Command, CommandError> {
 /// missing key. A negative count is a syntax error, a non-number an integer error, the last one wins.
 fn parse_usage(mut a: Args) -> Result<Command, CommandError> {
     let key = a.next_bytes()?;
+    ok(MemoryCommand::Usage { key, samples: parse_samples(a)? })
+}
+
+/// `[SAMPLES count]` after the key (MEMORY USAGE, BB.MEMORY): 0 means every element.
+pub(crate) fn parse_samples(a: Args) -> Result<usize, CommandError> {
     let mut samples = DEFAULT_SAMPLES;
     let mut rest = a.rest().into_iter();
     while let Some(opt) = rest.next() {
@@ -43,7 +48,7 @@ fn parse_usage(mut a: Args) -> Result<Command, CommandError> {
         let n = parse_i64(&rest.next().expect("counted")).ok_or(CommandError::not_integer())?;
         samples = usize::try_from(n).map_err(|_| CommandError::syntax())?;
     }
-    ok(MemoryCommand::Usage { key, samples })
+    Ok(samples)
 }
 
 fn container(_: Args) -> Result<Command, CommandError> {
