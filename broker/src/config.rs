@@ -76,13 +76,43 @@ pub struct WebSocket {
 }
 
 /// Logging (`docs/operations.md`, "Logs").
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogSettings {
     /// tracing's `EnvFilter` directives: a level, then per-module ones (`info,herald::auth=warn`).
     pub level: String,
     /// `text` (human-readable lines) or `json` (one JSON object per line).
     pub format: String,
+}
+
+/// `[log]` as a table, or the filter alone as a string (`log = "debug"`, `HERALD_LOG=debug`): the form
+/// `log` had before it gained `format`, still accepted so existing configurations keep working.
+impl<'de> Deserialize<'de> for LogSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            level: Option<String>,
+            format: Option<String>,
+        }
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = LogSettings;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table with `level` and `format`, or a filter string such as \"info\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, level: &str) -> Result<LogSettings, E> {
+                Ok(LogSettings { level: level.to_owned(), format: "text".to_owned() })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LogSettings, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(LogSettings {
+                    level: t.level.unwrap_or_else(|| "info".to_owned()),
+                    format: t.format.unwrap_or_else(|| "text".to_owned()),
+                })
+            }
+        }
+        d.deserialize_any(Form)
+    }
 }
 
 /// `GET /metrics` (`docs/operations.md`, "Metrics").
@@ -363,6 +393,24 @@ mod tests {
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         let err = Config::build(&over, false).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn log_is_a_table_or_the_old_filter_string() {
+        let build = |text: &str| {
+            let file = tempfile(text);
+            Config::build(&Overrides { config_file: Some(file.path.clone()), ..Default::default() }, false)
+        };
+        let c = build("[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!((c.log.level.as_str(), c.log.format.as_str()), ("info", "json"));
+        let c = build("log = \"debug,herald::auth=warn\"\n").unwrap();
+        assert_eq!((c.log.level.as_str(), c.log.format.as_str()), ("debug,herald::auth=warn", "text"));
+        let err = build("[log]\nformat = \"xml\"\n").unwrap_err().to_string();
+        assert!(err.contains("log.format"), "{err}");
+        let err = build("[log]\ncolour = \"red\"\n").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = build("[log]\nlevel = \"info,[\"\n").unwrap_err().to_string();
+        assert!(err.contains("log.level"), "{err}");
     }
 
     struct TempFile {
