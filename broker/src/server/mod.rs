@@ -161,16 +161,23 @@ async fn admit(mut stream: tokio::net::TcpStream, broker: &Arc<Broker>, workers:
     hand_over(stream, workers, tracker, |s| resp::serve(s, broker.clone()));
 }
 
-/// Counts and logs a connection refused past `maxclients` (every wire's accept path calls it).
+/// Counts and logs a connection refused past `maxclients` (every wire's accept path calls it). A flood
+/// of connections must not flood the log too: at most one line per second, which says how many were
+/// refused since the last one (`rejected_connections` in INFO counts every one).
 pub(crate) fn refused(broker: &Broker, peer: Option<std::net::SocketAddr>, wire: &'static str) {
+    static LAST_LOGGED_SEC: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static UNLOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-    let maxclients = broker.settings().maxclients;
-    match peer {
-        Some(addr) => {
-            tracing::warn!(target: "herald::clients", %addr, wire, maxclients, "connection refused: max number of clients reached")
-        }
-        None => tracing::warn!(target: "herald::clients", wire, maxclients, "connection refused: max number of clients reached"),
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last = LAST_LOGGED_SEC.load(Ordering::Relaxed);
+    if now == last || LAST_LOGGED_SEC.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
     }
+    let refused = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
+    let maxclients = broker.settings().maxclients;
+    let addr = peer.map(|a| a.to_string()).unwrap_or_default();
+    tracing::warn!(target: "herald::clients", addr, wire, maxclients, refused, "connection refused: max number of clients reached");
 }
 
 /// Moves an accepted socket to a connection thread, where `serve` registers and serves it.
