@@ -16,6 +16,7 @@ pub mod engine;
 pub mod events;
 pub mod latency;
 pub mod latency_events;
+pub mod logging;
 pub mod monitors;
 pub mod pause;
 pub mod persist;

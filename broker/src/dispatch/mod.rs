@@ -20,6 +20,7 @@ mod keys;
 mod listing;
 mod lists;
 mod mailbox;
+pub mod memory;
 mod observe;
 mod persistence;
 mod pubsub;
@@ -406,6 +407,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Script(c) => scripting::execute(c, cx),
         Command::Acl(c) => acl::execute(c, cx),
         Command::Observe(c) => observe::execute(c, cx),
+        Command::Memory(c) => memory::execute(c, cx).into(),
     }
 }
 

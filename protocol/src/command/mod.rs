@@ -18,6 +18,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod memory;
 mod observe;
 mod persistence;
 mod pubsub;
@@ -48,6 +49,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use memory::{DEFAULT_SAMPLES as MEMORY_DEFAULT_SAMPLES, MemoryCommand};
 pub use observe::ObserveCommand;
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
@@ -133,6 +135,7 @@ pub enum Command {
     Script(ScriptCommand),
     Acl(AclCommand),
     Observe(ObserveCommand),
+    Memory(MemoryCommand),
 }
 
 macro_rules! into_command {
@@ -167,7 +170,8 @@ into_command!(
     Script(ScriptCommand),
     XStream(XStreamCommand),
     Acl(AclCommand),
-    Observe(ObserveCommand)
+    Observe(ObserveCommand),
+    Memory(MemoryCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

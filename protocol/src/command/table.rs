@@ -31,6 +31,7 @@ static TABLES: &[&[CommandSpec]] = &[
     super::scripting::SPECS,
     super::acl::SPECS,
     super::observe::SPECS,
+    super::memory::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a
