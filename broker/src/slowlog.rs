@@ -125,6 +125,8 @@ impl SlowLog {
 
 /// Redis's cut of a logged command: at most [`MAX_ARGC`] arguments, the last of them saying how
 /// many were left out; each argument at most [`MAX_STRING`] bytes, saying how many more there were.
+/// Every argument is copied: a request's arguments are slices of its connection's read buffer, which
+/// an entry would otherwise keep alive whole for as long as it stays in the log.
 pub fn truncate(args: &[Bytes]) -> Vec<Bytes> {
     let kept = args.len().min(MAX_ARGC);
     let mut out = Vec::with_capacity(kept);
@@ -136,7 +138,7 @@ pub fn truncate(args: &[Bytes]) -> Vec<Bytes> {
             cut.extend_from_slice(format!("... ({} more bytes)", arg.len() - MAX_STRING).as_bytes());
             out.push(Bytes::from(cut));
         } else {
-            out.push(arg.clone());
+            out.push(Bytes::copy_from_slice(arg));
         }
     }
     out
