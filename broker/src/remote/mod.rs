@@ -1,0 +1,122 @@
+//! The Redis engine: Herald nodes that share one Redis/Valkey server (`docs/scale-out.md`).
+//!
+//! Chosen with `engine.url` (`--engine`, `HERALD_ENGINE`). Dispatch asks [`route`] once per request,
+//! after the permission check (the one check point stays in dispatch): plain Redis commands go to Redis
+//! as they are (`forward.rs`), so their semantics are Redis's own; connection and server commands stay
+//! with the node; subscriptions are the node's and are bridged (`bridge.rs`); MULTI queues here and EXEC
+//! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
+//! engine. The embedded engine pays one `Option` check per request for all of this.
+//!
+//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
+//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+
+mod bridge;
+mod forward;
+mod pool;
+pub mod routes;
+pub mod value;
+
+use std::sync::Arc;
+
+use herald_protocol::command::{CommandSpec, flags};
+use herald_protocol::{CommandError, Encoding, Reply, Request};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dispatch::{Blocked, Outcome, Session};
+use crate::pubsub::Hub;
+pub use bridge::{Bridge, Listener};
+use pool::{Pool, Target};
+use routes::{Route, Routes};
+
+/// Channels under this prefix carry the node's own notices between nodes, not publications.
+pub const NOTICE_PREFIX: &[u8] = b"__herald__:engine:";
+
+pub struct Remote {
+    routes: Routes,
+    pool: Pool,
+    pub bridge: Arc<Bridge>,
+    client: redis::Client,
+}
+
+/// What dispatch does with a request on the Redis engine.
+pub enum Routed {
+    /// The node runs it, as on the embedded engine (the request is handed back).
+    Local(Request),
+    /// Handled here; the outcome is the connection's.
+    Done(Outcome),
+    /// Refused before it ran.
+    Refused(CommandError),
+}
+
+impl Remote {
+    pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
+        let engine = &config.engine;
+        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
+        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        Ok(Arc::new(Remote { routes: Routes::new(), pool, bridge: Arc::new(Bridge::new()), client }))
+    }
+
+    /// Starts the node's background work on the current runtime: the pub-sub bridge.
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, stop: CancellationToken) {
+        hub.set_watcher(self.bridge.clone());
+        self.bridge.start(self.client.clone(), hub.clone(), Vec::new(), Arc::new(NoNotices), stop);
+    }
+}
+
+/// The bridge's listener while no domain uses notices.
+struct NoNotices;
+
+impl Listener for NoNotices {
+    fn message(&self, _channel: &[u8], _payload: &[u8]) {}
+    fn reconnected(&self) {}
+}
+
+/// The refusal for what the Redis engine does not do (yet), naming the command.
+pub fn unsupported(spec: &CommandSpec) -> CommandError {
+    CommandError::new(format!("ERR {} is not supported by the redis engine (docs/scale-out.md)", spec.display_name()))
+}
+
+fn target(session: &Session) -> Target {
+    Target { db: session.db(), resp3: session.encoding() != Encoding::Resp2 }
+}
+
+/// Decides what happens to a request on the Redis engine; called by dispatch after the permission and
+/// mode checks, before MULTI queueing.
+pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
+    let route = remote.routes.of(spec, &req);
+    if session.in_multi() && !spec.has(flags::TX_CONTROL) {
+        // Inside MULTI only what Redis itself can run joins the transaction; PING and ECHO answer
+        // the same there. Anything else would run outside the transaction: refused (EXEC aborts).
+        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo");
+        if !joins {
+            return Routed::Refused(CommandError::new(format!(
+                "ERR {} inside MULTI is not supported by the redis engine (docs/scale-out.md)",
+                spec.display_name()
+            )));
+        }
+        session.queue_forwarded(spec, req);
+        return Routed::Done(Reply::status("QUEUED").into());
+    }
+    match route {
+        Route::Forward => Routed::Done(forward::single(remote, spec, &req, target(session))),
+        Route::ForwardBlocking => Routed::Done(forward::blocking(remote, spec, &req, target(session))),
+        Route::Local if spec.name == "exec" && session.in_multi() => Routed::Done(exec(remote, session)),
+        Route::Local | Route::Domain => Routed::Local(req),
+        Route::Unsupported => Routed::Refused(unsupported(spec)),
+    }
+}
+
+fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
+    let Some(multi) = session.take_multi() else { return CommandError::fixed("ERR EXEC without MULTI").into() };
+    if multi.failed {
+        return CommandError::fixed("EXECABORT Transaction discarded because of previous errors.").into();
+    }
+    forward::exec(remote, multi.forwarded, target(session))
+}
+
+/// SUBSCRIBE / PSUBSCRIBE on the Redis engine: the confirmations wait until the node's pub-sub
+/// connection to Redis follows what was just subscribed to.
+pub fn subscribed(remote: &Remote, replies: Vec<Reply>) -> Outcome {
+    Outcome::RepliesAfter(Blocked::elsewhere(remote.bridge.barrier(), Reply::ok()), replies)
+}
