@@ -214,7 +214,7 @@ async fn a_killed_pubsub_connection_is_reestablished_and_later_messages_delivere
     sub.subscribe("alerts").await.unwrap();
     let mut direct = redis.conn().await;
     let killed: i64 = cmd(&mut direct, &["CLIENT", "KILL", "TYPE", "pubsub"]).await.unwrap();
-    assert_eq!(killed, 1, "node A's bridge is the one pub-sub client of redis-server");
+    assert_eq!(killed, 3, "each node has one pub-sub connection to redis-server (its bridge)");
     // The bridge comes back and follows the channel again.
     let mut followed = false;
     for _ in 0..500 {
@@ -230,4 +230,187 @@ async fn a_killed_pubsub_connection_is_reestablished_and_later_messages_delivere
     let _: i64 = cmd(&mut publisher, &["PUBLISH", "alerts", "after"]).await.unwrap();
     let m = tokio::time::timeout(Duration::from_secs(5), sub.on_message().next()).await.unwrap().unwrap();
     assert_eq!(m.get_payload::<String>().unwrap(), "after");
+}
+
+/// A pattern subscription through a node.
+async fn watcher(node: &TestServer, pattern: &str) -> redis::aio::PubSub {
+    let mut w = node.client().get_async_pubsub().await.unwrap();
+    w.psubscribe(pattern).await.unwrap();
+    w
+}
+
+/// A blackboard watch event's JSON.
+fn event(m: &redis::Msg) -> serde_json::Value {
+    serde_json::from_slice(m.get_payload_bytes()).expect("watch events are JSON")
+}
+
+async fn next_event(stream: &mut (impl futures_util::Stream<Item = redis::Msg> + Unpin)) -> serde_json::Value {
+    let m = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("a watch event in time").expect("open");
+    event(&m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compare_and_swap_race_across_nodes_gives_gap_free_revisions_seen_by_a_watcher_on_each_node() {
+    let (_redis, nodes) = cluster("bb-race").await;
+    let mut watchers = Vec::new();
+    for node in &nodes {
+        watchers.push(watcher(node, "__bb:*@race__:*").await);
+    }
+    let mut ws = nodes[2].ws().await;
+    ws.send(json!(["PSUBSCRIBE", "__bb:set@race__:counter"])).await;
+    ws.recv().await;
+
+    // Every writer reads the revision and writes IFREV it: exactly one of a racing pair wins.
+    const PER_WRITER: i64 = 10;
+    let mut writers = Vec::new();
+    for node in &nodes {
+        for _ in 0..2 {
+            let mut c = node.conn().await;
+            writers.push(tokio::spawn(async move {
+                let mut won = 0;
+                while won < PER_WRITER {
+                    let cur: Value = cmd(&mut c, &["BB.GET", "race", "counter"]).await.unwrap();
+                    let rev = match cur {
+                        Value::Nil => 0,
+                        Value::Array(f) => match &f[3] {
+                            Value::Int(r) => *r,
+                            other => panic!("revision {other:?}"),
+                        },
+                        other => panic!("{other:?}"),
+                    };
+                    let set: redis::RedisResult<i64> =
+                        cmd(&mut c, &["BB.SET", "race", "counter", &format!("v{}", rev + 1), "IFREV", &rev.to_string()]).await;
+                    match set {
+                        Ok(new) => {
+                            assert_eq!(new, rev + 1);
+                            won += 1;
+                        }
+                        Err(e) => assert_eq!(e.code(), Some("CONFLICT"), "{e}"),
+                    }
+                }
+            }));
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let total = PER_WRITER * 6;
+    let mut c = nodes[0].conn().await;
+    let last: Vec<Value> = cmd(&mut c, &["BB.GET", "race", "counter"]).await.unwrap();
+    assert_eq!(last[3], Value::Int(total));
+    assert_eq!(last[1], Value::BulkString(format!("v{total}").into_bytes()));
+
+    for w in &mut watchers {
+        let mut s = w.on_message();
+        for rev in 1..=total {
+            let e = next_event(&mut s).await;
+            assert_eq!((e["event"].as_str(), e["revision"].as_i64(), e["seq"].as_i64()), (Some("set"), Some(rev), Some(rev)), "{e}");
+            assert_eq!(e["value"], json!(format!("v{rev}")));
+        }
+    }
+    for rev in 1..=total {
+        let push = ws.recv().await;
+        let e: serde_json::Value = serde_json::from_str(push["data"].as_str().unwrap()).unwrap();
+        assert_eq!(e["revision"].as_i64(), Some(rev), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bb_wait_on_one_node_is_woken_by_a_write_on_another() {
+    let (_redis, nodes) = cluster("bb-wait").await;
+    let mut waiter = nodes[0].conn().await;
+    let wait = tokio::spawn(async move { cmd::<Value>(&mut waiter, &["BB.WAIT", "wf", "approval", "TIMEOUT", "0"]).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut writer = nodes[1].conn().await;
+    let rev: i64 = cmd(&mut writer, &["BB.SET", "wf", "approval", "yes"]).await.unwrap();
+    assert_eq!(rev, 1);
+    let got = tokio::time::timeout(Duration::from_secs(5), wait).await.expect("woken").unwrap();
+    let Value::Array(fields) = got else { panic!("{got:?}") };
+    assert_eq!(fields[1], Value::BulkString(b"yes".to_vec()));
+
+    // AFTER waits past a revision; a timeout answers nil.
+    let mut c = nodes[2].conn().await;
+    let none: Value = cmd(&mut c, &["BB.WAIT", "wf", "approval", "AFTER", "1", "TIMEOUT", "50"]).await.unwrap();
+    assert_eq!(none, Value::Nil);
+    let mut waiter = nodes[2].conn().await;
+    let wait =
+        tokio::spawn(async move { cmd::<Value>(&mut waiter, &["BB.WAIT", "wf", "approval", "AFTER", "1", "TIMEOUT", "0"]).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _: i64 = cmd(&mut writer, &["BB.SET", "wf", "approval", "final"]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), wait).await.expect("woken").unwrap();
+    let Value::Array(fields) = got else { panic!("{got:?}") };
+    assert_eq!(fields[1], Value::BulkString(b"final".to_vec()));
+    assert_eq!(fields[3], Value::Int(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blackboard_semantics_on_the_redis_engine_match_the_embedded_engine() {
+    let (_redis, nodes) = cluster("bb-semantics").await;
+    let embedded_server = common::start().await;
+    let mut embedded = embedded_server.conn().await;
+    let mut remote = nodes[0].conn().await;
+    // The same script of commands, reply for reply (TTLs compared by presence, not value).
+    let script: &[&[&str]] = &[
+        &["BB.SET", "s", "k", "v1"],
+        &["BB.SET", "s", "k", "v2", "IFREV", "1"],
+        &["BB.SET", "s", "k", "v3", "IFREV", "1"],
+        &["BB.SET", "s", "k", "x", "NX"],
+        &["BB.SET", "s", "new", "x", "XX"],
+        &["BB.SET", "s", "new", "x", "IFREV", "0"],
+        &["BB.HAS", "s", "new"],
+        &["BB.GET", "s", "missing"],
+        &["BB.DEL", "s", "new", "missing"],
+        &["BB.HAS", "s", "new"],
+        &["BB.SET", "s", "new", "again"],
+        &["BB.CHANGES", "s", "SINCE", "0"],
+        &["BB.CHANGES", "s", "SINCE", "2", "COUNT", "1"],
+        &["BB.SET", "s", "k", "v", "PX", "0"],
+        &["BB.SET", "s", "k", "v", "FOO"],
+    ];
+    for parts in script {
+        let a: redis::RedisResult<Value> = cmd(&mut embedded, parts).await;
+        let b: redis::RedisResult<Value> = cmd(&mut remote, parts).await;
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{parts:?}");
+    }
+    let global: redis::RedisResult<Value> = cmd(&mut remote, &["BB.SET", "", "k", "v"]).await;
+    assert!(global.unwrap_err().to_string().contains("not supported by the redis engine"));
+    let keys: redis::RedisResult<Value> = cmd(&mut remote, &["BB.KEYS", "s"]).await;
+    assert!(keys.unwrap_err().to_string().contains("BB.KEYS is not supported by the redis engine"));
+    embedded_server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_events_fire_on_time_on_every_node_with_the_expired_value() {
+    let (_redis, nodes) = cluster("bb-expire").await;
+    let mut watcher = watcher(&nodes[2], "__bb:expire@cache__:*").await;
+    let mut c = nodes[0].conn().await;
+    let _: i64 = cmd(&mut c, &["BB.SET", "cache", "token", "abc123", "PX", "100"]).await.unwrap();
+    let ttl: Vec<Value> = cmd(&mut c, &["BB.GET", "cache", "token"]).await.unwrap();
+    assert!(matches!(ttl[5], Value::Int(ms) if ms > 0 && ms <= 100), "{ttl:?}");
+    let mut s = watcher.on_message();
+    // Nobody reads or writes the scope: the sweep fires the event.
+    let e = next_event(&mut s).await;
+    assert_eq!((e["event"].as_str(), e["key"].as_str(), e["value"].as_str()), (Some("expire"), Some("token"), Some("abc123")), "{e}");
+    let gone: Value = cmd(&mut c, &["BB.GET", "cache", "token"]).await.unwrap();
+    assert_eq!(gone, Value::Nil);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_misses_no_revision_when_its_nodes_pubsub_connection_is_killed() {
+    let (redis, nodes) = cluster("bb-gap").await;
+    let mut watcher = watcher(&nodes[0], "__bb:*@gap__:*").await;
+    let mut writer = nodes[1].conn().await;
+    let mut direct = redis.conn().await;
+    let _: i64 = cmd(&mut writer, &["BB.SET", "gap", "k", "1"]).await.unwrap();
+    // Kill every node's pub-sub connection, and write while they reconnect.
+    let _: i64 = cmd(&mut direct, &["CLIENT", "KILL", "TYPE", "pubsub"]).await.unwrap();
+    for v in 2..=20 {
+        let _: i64 = cmd(&mut writer, &["BB.SET", "gap", "k", &v.to_string()]).await.unwrap();
+    }
+    let mut s = watcher.on_message();
+    for rev in 1..=20 {
+        let e = next_event(&mut s).await;
+        assert_eq!(e["revision"].as_i64(), Some(rev), "{e}");
+        assert_eq!(e["value"], json!(rev.to_string()));
+    }
 }

@@ -6,7 +6,7 @@
 
 mod acl;
 mod bits;
-mod blackboard;
+pub mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
@@ -319,7 +319,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
 }
 
 /// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
-fn blocks(req: &Request) -> bool {
+pub fn blocks(req: &Request) -> bool {
     req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 

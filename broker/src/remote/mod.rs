@@ -10,8 +10,10 @@
 //! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
 //! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
 
+pub mod blackboard;
 mod bridge;
 mod forward;
+mod notices;
 mod pool;
 pub mod routes;
 pub mod value;
@@ -37,6 +39,12 @@ pub struct Remote {
     pool: Pool,
     pub bridge: Arc<Bridge>,
     client: redis::Client,
+    scripts: blackboard::Scripts,
+    /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
+    journal_keep: usize,
+    /// BB.WAIT's fallback poll (`engine.wait_poll_ms`).
+    wait_poll: std::time::Duration,
+    waiters: notices::Waiters,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -54,22 +62,25 @@ impl Remote {
         let engine = &config.engine;
         let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
         let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
-        Ok(Arc::new(Remote { routes: Routes::new(), pool, bridge: Arc::new(Bridge::new()), client }))
+        Ok(Arc::new(Remote {
+            routes: Routes::new(),
+            pool,
+            bridge: Arc::new(Bridge::new()),
+            client,
+            scripts: blackboard::Scripts::new(),
+            journal_keep: config.blackboard.journal_max_entries,
+            wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
+            waiters: notices::Waiters::default(),
+        }))
     }
 
-    /// Starts the node's background work on the current runtime: the pub-sub bridge.
-    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, stop: CancellationToken) {
+    /// Starts the node's background work on the current runtime: the pub-sub bridge, and the follower
+    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep).
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
-        self.bridge.start(self.client.clone(), hub.clone(), Vec::new(), Arc::new(NoNotices), stop);
+        let inbox = notices::start(self, events, stop.clone());
+        self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
     }
-}
-
-/// The bridge's listener while no domain uses notices.
-struct NoNotices;
-
-impl Listener for NoNotices {
-    fn message(&self, _channel: &[u8], _payload: &[u8]) {}
-    fn reconnected(&self) {}
 }
 
 /// The refusal for what the Redis engine does not do (yet), naming the command.

@@ -31,7 +31,7 @@ impl Routes {
     /// The route of `spec` for this request: XREAD / XREADGROUP block only with BLOCK.
     pub fn of(&self, spec: &'static CommandSpec, req: &Request) -> Route {
         match self.0.get(spec_index(spec)).copied().unwrap_or(Route::Local) {
-            Route::ForwardBlocking if spec.name.starts_with("xread") && !has_block(req) => Route::Forward,
+            Route::ForwardBlocking if spec.name.starts_with("xread") && !crate::dispatch::blocks(req) => Route::Forward,
             route => route,
         }
     }
@@ -41,11 +41,6 @@ impl Default for Routes {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
-pub fn has_block(req: &Request) -> bool {
-    req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 
 fn route_of(spec: &CommandSpec) -> Route {
@@ -73,9 +68,11 @@ fn route_of(spec: &CommandSpec) -> Route {
             _ => Route::Unsupported,
         },
         Group::Connection => Route::Local,
-        Group::Stream | Group::Blackboard | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema => {
-            Route::Unsupported
-        }
+        Group::Blackboard => match spec.name {
+            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" => Route::Domain,
+            _ => Route::Unsupported,
+        },
+        Group::Stream | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema => Route::Unsupported,
     }
 }
 
@@ -106,6 +103,8 @@ mod tests {
         assert_eq!(route(&["INFO"]), Route::Local);
         assert_eq!(route(&["WATCH", "k"]), Route::Unsupported);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Unsupported);
+        assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
+        assert_eq!(route(&["BB.KEYS", "s"]), Route::Unsupported);
     }
 
     #[test]

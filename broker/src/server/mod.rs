@@ -66,7 +66,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
         if let Some(remote) = &broker.remote {
-            remote.start(&broker.hub, broker.shutdown.clone());
+            remote.start(&broker.hub, broker.events.clone(), broker.shutdown.clone());
             tracing::info!("engine: redis at {}", broker.config.engine.url);
         }
         let log_writer = match &broker.persist {
