@@ -157,6 +157,26 @@ async fn blocking_commands_wait_on_their_own_connection_and_are_served_from_any_
     assert_eq!(left, ["kept"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_are_checked_by_the_node_before_anything_goes_to_redis() {
+    let redis = RedisServer::start("acl").await;
+    let mut config = herald_broker::Config::for_tests();
+    config.acl.users = vec!["alice on >pw ~tenant:* +@all -flushall".into()];
+    let node = redis.node_with(config).await;
+    let mut raw = node.raw().await;
+    raw.cmd(&["AUTH", "alice", "pw"]).await;
+    raw.expect("+OK\r\n").await;
+    raw.cmd(&["SET", "tenant:a", "1"]).await;
+    raw.expect("+OK\r\n").await;
+    raw.cmd(&["SET", "other", "1"]).await;
+    raw.expect("-NOPERM No permissions to access a key\r\n").await;
+    raw.cmd(&["FLUSHALL"]).await;
+    raw.expect("-NOPERM User alice has no permissions to run the 'flushall' command\r\n").await;
+    let mut direct = redis.conn().await;
+    let keys: Vec<String> = cmd(&mut direct, &["KEYS", "*"]).await.unwrap();
+    assert_eq!(keys, ["tenant:a"], "the refused write never reached redis-server");
+}
+
 async fn wait_for_blocked(direct: &mut redis::aio::MultiplexedConnection, n: usize) {
     for _ in 0..500 {
         let info: String = cmd(direct, &["INFO", "clients"]).await.unwrap();

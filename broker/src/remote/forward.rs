@@ -22,7 +22,7 @@ fn lost() -> Reply {
 /// One command on the shared connection of the session's database and protocol.
 pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
     let (tx, rx) = oneshot::channel();
-    let nil = nil_of(spec, req.len());
+    let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
     let mut conn = remote.pool.shared(target);
     tokio::spawn(async move {
@@ -40,7 +40,7 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
 /// closed rather than reused, so Redis forgets the waiter and pops nothing for a client that is gone.
 pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
     let (mut tx, rx) = oneshot::channel();
-    let nil = nil_of(spec, req.len());
+    let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
     let remote = remote.clone();
     tokio::spawn(async move {
@@ -77,7 +77,7 @@ pub fn exec(remote: &Arc<Remote>, queued: Vec<(&'static CommandSpec, Request)>, 
         pipe.add_command(value::command(req));
     }
     pipe.cmd("EXEC");
-    let nils: Vec<Reply> = queued.iter().map(|(spec, req)| nil_of(spec, req.len())).collect();
+    let nils: Vec<Reply> = queued.iter().map(|(spec, req)| nil_of(spec, req.len(), true)).collect();
     let mut conn = remote.pool.shared(target);
     tokio::spawn(async move {
         let reply = match conn.send_packed_commands(&pipe, nils.len() + 1, 1).await {

@@ -20,11 +20,14 @@ pub fn command(req: &Request) -> redis::Cmd {
 }
 
 /// What Redis's null means for this command in RESP2: a null array for the commands that answer
-/// `*-1` (a blocking pop that timed out, XREAD with nothing, LPOP/RPOP with a count on a missing key,
-/// LMPOP/ZMPOP with nothing to pop), a null bulk for everything else.
-pub fn nil_of(spec: &CommandSpec, argc: usize) -> Reply {
+/// `*-1` (a blocking pop or move that timed out, XREAD with nothing, XRANGE with COUNT 0, LPOP/RPOP
+/// with a count on a missing key, LMPOP/ZMPOP with nothing to pop), a null bulk for everything else.
+/// Inside EXEC, where nothing blocks, BLMOVE and BRPOPLPUSH answer as LMOVE does: a null bulk.
+pub fn nil_of(spec: &CommandSpec, argc: usize, in_exec: bool) -> Reply {
     match spec.name {
-        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" | "blmpop" | "bzmpop" | "lmpop" | "zmpop" | "xread" | "xreadgroup" => Reply::NilArray,
+        "blmove" | "brpoplpush" if in_exec => Reply::Nil,
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "bzpopmin" | "bzpopmax" | "blmpop" | "bzmpop" | "lmpop" | "zmpop" | "xread"
+        | "xreadgroup" | "xrange" | "xrevrange" => Reply::NilArray,
         "lpop" | "rpop" if argc > 2 => Reply::NilArray,
         _ => Reply::Nil,
     }

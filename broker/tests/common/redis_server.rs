@@ -59,7 +59,11 @@ impl RedisServer {
 
     /// A Herald node on the Redis engine, backed by this server.
     pub async fn node(&self) -> TestServer {
-        let mut config = Config::for_tests();
+        self.node_with(Config::for_tests()).await
+    }
+
+    /// A node with `config`, on the Redis engine backed by this server.
+    pub async fn node_with(&self, mut config: Config) -> TestServer {
         config.engine.url = self.url();
         start_with(config).await
     }
