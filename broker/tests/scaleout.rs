@@ -168,10 +168,11 @@ async fn permissions_are_checked_by_the_node_before_anything_goes_to_redis() {
     raw.expect("+OK\r\n").await;
     raw.cmd(&["SET", "tenant:a", "1"]).await;
     raw.expect("+OK\r\n").await;
-    raw.cmd(&["SET", "other", "1"]).await;
-    raw.expect("-NOPERM No permissions to access a key\r\n").await;
-    raw.cmd(&["FLUSHALL"]).await;
-    raw.expect("-NOPERM User alice has no permissions to run the 'flushall' command\r\n").await;
+    for refused in [&["SET", "other", "1"][..], &["FLUSHALL"]] {
+        raw.cmd(refused).await;
+        let line = raw.read_until("\r\n").await;
+        assert!(line.starts_with("-NOPERM "), "{refused:?}: {line}");
+    }
     let mut direct = redis.conn().await;
     let keys: Vec<String> = cmd(&mut direct, &["KEYS", "*"]).await.unwrap();
     assert_eq!(keys, ["tenant:a"], "the refused write never reached redis-server");
