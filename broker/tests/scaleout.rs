@@ -201,6 +201,8 @@ async fn publications_reach_subscribers_on_every_node_and_wire_once_and_in_order
     let confirm = ws_on_c.recv().await;
     assert_eq!(confirm["result"][0][0], "subscribe", "{confirm}");
 
+    let mut sse_on_a = Sse::subscribe(&nodes[0], "news").await;
+
     let mut publisher = nodes[1].conn().await;
     const N: usize = 50;
     for i in 0..N {
@@ -218,6 +220,7 @@ async fn publications_reach_subscribers_on_every_node_and_wire_once_and_in_order
         let push = ws_on_c.recv().await;
         assert_eq!(push["push"], "message", "{push}");
         assert_eq!(push["data"], json!(i.to_string()), "{push}");
+        assert_eq!(sse_on_a.next().await, json!({"push": "message", "channel": "news", "data": i.to_string()}));
     }
     // Exactly once: nothing more arrives on any of them.
     let _: i64 = cmd(&mut publisher, &["PUBLISH", "news", "end"]).await.unwrap();
@@ -226,6 +229,48 @@ async fn publications_reach_subscribers_on_every_node_and_wire_once_and_in_order
     let m = tokio::time::timeout(Duration::from_secs(5), b.next()).await.unwrap().unwrap();
     assert_eq!(m.get_payload::<String>().unwrap(), "end");
     assert_eq!(ws_on_c.recv().await["data"], json!("end"));
+    assert_eq!(sse_on_a.next().await["data"], json!("end"));
+}
+
+/// A server-sent event stream of a node's `/v1/subscribe` (docs/http.md), read raw.
+struct Sse {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Sse {
+    /// Opens the stream and reads its head: once it has come, the subscription is in effect.
+    async fn subscribe(node: &TestServer, channel: &str) -> Sse {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(node.http).await.unwrap();
+        let head = format!("GET /v1/subscribe?channel={channel} HTTP/1.1\r\nHost: herald\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut sse = Sse { stream, buf: Vec::new() };
+        let head = sse.until("retry: 1000\n\n").await;
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        sse
+    }
+
+    async fn until(&mut self, needle: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(at) = self.buf.windows(needle.len()).position(|w| w == needle.as_bytes()) {
+                let text = String::from_utf8(self.buf.drain(..at + needle.len()).collect()).unwrap();
+                return text;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk)).await.expect("an event in time").unwrap();
+            assert!(n > 0, "the event stream closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next event's JSON data.
+    async fn next(&mut self) -> serde_json::Value {
+        let event = self.until("\n\n").await;
+        let data = event.lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
+        serde_json::from_str(data).unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,8 @@ redis-cli -p "$A" SET shared hello >/dev/null
 expect "a write on node A is read on node B" "hello" "$(redis-cli -p "$B" GET shared)"
 expect "and it lives in redis-server" "hello" "$(redis-cli -p "$BACKING_PORT" GET shared)"
 
-redis-cli -p "$B" SUBSCRIBE news >"$WORK/sub.txt" &
+redis-cli -p "$B" SUBSCRIBE news >"$WORK/sub.txt" 2>&1 &
+SUB_PID=$!
 wait_for_text "$WORK/sub.txt" "subscribe"
 expect "PUBLISH on node A reaches node B's subscriber" "1" "$(redis-cli -p "$A" PUBLISH news extra)"
 wait_for_text "$WORK/sub.txt" "extra"
@@ -54,5 +55,6 @@ expect "BB.WAIT on node B woke with the value" "yes" "$(sed -n 2p "$WORK/wait.tx
 expect "a domain not on this engine is refused clearly" \
   "ERR JOB.SUBMIT is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" JOB.SUBMIT q '{}')"
 
-kill "$A_PID" "$BACKING_PID" 2>/dev/null || true
+kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
+wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 echo "scale-out end to end: ok"
