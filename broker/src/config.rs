@@ -379,6 +379,22 @@ mod tests {
         assert!(err.contains("colour"), "{err}");
     }
 
+    #[test]
+    fn the_engine_flag_names_a_redis_server_and_excludes_a_data_directory() {
+        let with = |engine: &str, data_dir: Option<&str>| {
+            let over = Overrides { engine: Some(engine.into()), data_dir: data_dir.map(Into::into), ..Default::default() };
+            Config::build(&over, false)
+        };
+        let c = with("redis://127.0.0.1:6380", None).unwrap();
+        assert!(c.engine.is_redis());
+        assert!(!Config::defaults().engine.is_redis(), "the embedded engine is the default");
+        assert!(with("redis+unix:///tmp/r.sock", None).unwrap().engine.is_redis());
+        let err = with("http://x", None).unwrap_err().to_string();
+        assert!(err.contains("engine.url"), "{err}");
+        let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();
+        assert!(err.contains("persistence.data_dir"), "{err}");
+    }
+
     struct TempFile {
         path: PathBuf,
         file: std::fs::File,
