@@ -90,36 +90,61 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
     let mut b = nodes[1].conn().await;
 
     let mut raw = nodes[0].raw().await;
-    raw.cmd(&["MULTI"]).await;
-    raw.expect("+OK\r\n").await;
-    raw.cmd(&["SET", "n", "1"]).await;
-    raw.expect("+QUEUED\r\n").await;
-    raw.cmd(&["INCR", "n"]).await;
-    raw.expect("+QUEUED\r\n").await;
-    raw.cmd(&["LPUSH", "n", "x"]).await;
-    raw.expect("+QUEUED\r\n").await;
-    raw.cmd(&["BLPOP", "empty", "0"]).await;
-    raw.expect("+QUEUED\r\n").await;
-    raw.cmd(&["EXEC"]).await;
-    raw.expect("*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n").await;
+    talk(
+        &mut raw,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "n", "1"], "+QUEUED\r\n"),
+            (&["INCR", "n"], "+QUEUED\r\n"),
+            (&["LPUSH", "n", "x"], "+QUEUED\r\n"),
+            (&["BLPOP", "empty", "0"], "+QUEUED\r\n"),
+            (&["EXEC"], "*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n"),
+        ],
+    )
+    .await;
     let n: i64 = cmd(&mut b, &["GET", "n"]).await.unwrap();
     assert_eq!(n, 2);
 
     // A command the node answers itself cannot join a Redis transaction: refused, and EXEC aborts.
-    raw.cmd(&["MULTI"]).await;
-    raw.expect("+OK\r\n").await;
-    raw.cmd(&["SET", "n", "5"]).await;
-    raw.expect("+QUEUED\r\n").await;
-    raw.cmd(&["CLIENT", "ID"]).await;
-    raw.expect("-ERR CLIENT ID inside MULTI is not supported by the redis engine (docs/scale-out.md)\r\n").await;
-    raw.cmd(&["EXEC"]).await;
-    raw.expect("-EXECABORT Transaction discarded because of previous errors.\r\n").await;
+    talk(
+        &mut raw,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "n", "5"], "+QUEUED\r\n"),
+            (&["CLIENT", "ID"], "-ERR CLIENT ID inside MULTI is not supported by the redis engine (docs/scale-out.md)\r\n"),
+            (&["EXEC"], "-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ],
+    )
+    .await;
     let n: i64 = cmd(&mut a, &["GET", "n"]).await.unwrap();
     assert_eq!(n, 2);
 
-    let watch: redis::RedisResult<()> = cmd(&mut a, &["WATCH", "n"]).await;
-    let e = watch.unwrap_err();
-    assert!(e.to_string().contains("WATCH is not supported by the redis engine"), "{e}");
+    // WATCH: a write on another node to a watched key aborts the EXEC; untouched, it runs.
+    talk(&mut raw, &[(&["WATCH", "n"], "+OK\r\n")]).await;
+    let _: i64 = cmd(&mut b, &["INCR", "n"]).await.unwrap();
+    talk(
+        &mut raw,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "n", "100"], "+QUEUED\r\n"),
+            (&["EXEC"], "*-1\r\n"),
+            (&["WATCH", "n"], "+OK\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["INCR", "n"], "+QUEUED\r\n"),
+            (&["EXEC"], "*1\r\n:4\r\n"),
+        ],
+    )
+    .await;
+    // UNWATCH and DISCARD end a watch; a later EXEC is not aborted by an old one.
+    talk(&mut raw, &[(&["WATCH", "n"], "+OK\r\n"), (&["UNWATCH"], "+OK\r\n")]).await;
+    let _: i64 = cmd(&mut b, &["INCR", "n"]).await.unwrap();
+    talk(&mut raw, &[(&["MULTI"], "+OK\r\n"), (&["GET", "n"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n$1\r\n5\r\n")]).await;
+    talk(&mut raw, &[(&["WATCH", "n"], "+OK\r\n"), (&["MULTI"], "+OK\r\n"), (&["DISCARD"], "+OK\r\n")]).await;
+    let _: i64 = cmd(&mut b, &["INCR", "n"]).await.unwrap();
+    talk(&mut raw, &[(&["MULTI"], "+OK\r\n"), (&["GET", "n"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n$1\r\n6\r\n")]).await;
+    let bb_watch: redis::RedisResult<()> = cmd(&mut a, &["BB.WATCH", "s", "k"]).await;
+    let e = bb_watch.unwrap_err();
+    assert!(e.to_string().contains("BB.WATCH is not supported by the redis engine"), "{e}");
     let jobs: redis::RedisResult<Value> = cmd(&mut a, &["JOB.SUBMIT", "q", "{}"]).await;
     assert!(jobs.unwrap_err().to_string().contains("not supported by the redis engine"));
 }
@@ -164,10 +189,7 @@ async fn permissions_are_checked_by_the_node_before_anything_goes_to_redis() {
     config.acl.users = vec!["alice on >pw ~tenant:* +@all -flushall".into()];
     let node = redis.node_with(config).await;
     let mut raw = node.raw().await;
-    raw.cmd(&["AUTH", "alice", "pw"]).await;
-    raw.expect("+OK\r\n").await;
-    raw.cmd(&["SET", "tenant:a", "1"]).await;
-    raw.expect("+OK\r\n").await;
+    talk(&mut raw, &[(&["AUTH", "alice", "pw"], "+OK\r\n"), (&["SET", "tenant:a", "1"], "+OK\r\n")]).await;
     for refused in [&["SET", "other", "1"][..], &["FLUSHALL"]] {
         raw.cmd(refused).await;
         let line = raw.read_until("\r\n").await;
@@ -176,6 +198,14 @@ async fn permissions_are_checked_by_the_node_before_anything_goes_to_redis() {
     let mut direct = redis.conn().await;
     let keys: Vec<String> = cmd(&mut direct, &["KEYS", "*"]).await.unwrap();
     assert_eq!(keys, ["tenant:a"], "the refused write never reached redis-server");
+}
+
+/// Sends each request on a raw connection and expects exactly its reply bytes.
+async fn talk(raw: &mut common::Raw, steps: &[(&[&str], &str)]) {
+    for (request, reply) in steps {
+        raw.cmd(request).await;
+        raw.expect(reply).await;
+    }
 }
 
 async fn wait_for_blocked(direct: &mut redis::aio::MultiplexedConnection, n: usize) {

@@ -84,6 +84,7 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     let watch = cx.session.watch.clone();
     cx.state().keyspace.unwatch(&watch);
     cx.session.take_multi();
+    cx.session.pinned = None;
     cx.session.set_db(0);
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();

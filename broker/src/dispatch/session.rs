@@ -56,6 +56,9 @@ pub struct Session {
     pub user: crate::acl::SessionUser,
     multi: Option<Multi>,
     pub watch: WatchHandle,
+    /// On the Redis engine, while the session WATCHes keys: its own Redis connection, which WATCH and
+    /// the EXEC that ends it must share (`remote/watch.rs`).
+    pub pinned: Option<crate::remote::Pinned>,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
     pub subscriptions: Subscriptions,
     /// The time of the batch of requests being handled (unix ms, instant), set by the connection
@@ -87,6 +90,7 @@ impl Session {
             user: crate::acl::SessionUser::default(),
             multi: None,
             watch: WatchHandle::new(),
+            pinned: None,
             subscriptions: Subscriptions::default(),
             batch_time: None,
             commit_lsn: 0,

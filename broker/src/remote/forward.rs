@@ -7,6 +7,7 @@ use std::sync::Arc;
 use herald_protocol::command::CommandSpec;
 use herald_protocol::{Reply, Request};
 use redis::Value;
+use redis::aio::ConnectionLike;
 use tokio::sync::oneshot;
 
 use super::Remote;
@@ -71,24 +72,33 @@ pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request,
 /// runs them as one transaction; EXEC's reply is the reply.
 pub fn exec(remote: &Arc<Remote>, queued: Vec<(&'static CommandSpec, Request)>, target: Target) -> Outcome {
     let (tx, rx) = oneshot::channel();
+    let mut conn = remote.pool.shared(target);
+    tokio::spawn(async move {
+        let (reply, _) = transaction(&mut conn, &queued).await;
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// Runs `MULTI`, the queued requests, `EXEC` on `conn` in one write; EXEC's reply (a null array when a
+/// WATCH aborted it), and whether the connection is still sound.
+pub async fn transaction(conn: &mut impl ConnectionLike, queued: &[(&'static CommandSpec, Request)]) -> (Reply, bool) {
     let mut pipe = redis::pipe();
     pipe.cmd("MULTI");
-    for (_, req) in &queued {
+    for (_, req) in queued {
         pipe.add_command(value::command(req));
     }
     pipe.cmd("EXEC");
     let nils: Vec<Reply> = queued.iter().map(|(spec, req)| nil_of(spec, req.len(), true)).collect();
-    let mut conn = remote.pool.shared(target);
-    tokio::spawn(async move {
-        let reply = match conn.send_packed_commands(&pipe, nils.len() + 1, 1).await {
-            Ok(mut values) => match values.pop() {
+    match conn.req_packed_commands(&pipe, nils.len() + 1, 1).await {
+        Ok(mut values) => {
+            let reply = match values.pop() {
                 Some(Value::Array(items)) => Reply::Array(items.into_iter().zip(&nils).map(|(v, nil)| value::reply(v, nil)).collect()),
                 Some(other) => value::reply(other, &Reply::NilArray),
                 None => Reply::error("ERR redis engine: EXEC got no reply"),
-            },
-            Err(e) => value::failed(&e),
-        };
-        let _ = tx.send(reply);
-    });
-    Outcome::Block(Blocked::elsewhere(rx, lost()))
+            };
+            (reply, true)
+        }
+        Err(e) => (value::failed(&e), false),
+    }
 }

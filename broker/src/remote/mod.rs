@@ -17,6 +17,7 @@ mod notices;
 mod pool;
 pub mod routes;
 pub mod value;
+mod watch;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::pubsub::Hub;
 pub use bridge::{Bridge, Listener};
 use pool::{Pool, Target};
 use routes::{Route, Routes};
+pub use watch::Pinned;
 
 /// Channels under this prefix carry the node's own notices between nodes, not publications.
 pub const NOTICE_PREFIX: &[u8] = b"__herald__:engine:";
@@ -96,10 +98,28 @@ fn target(session: &Session) -> Target {
 /// mode checks, before MULTI queueing.
 pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
     let route = remote.routes.of(spec, &req);
+    match spec.name {
+        "watch" if !session.in_multi() => {
+            let pinned = session.pinned.get_or_insert_with(Pinned::default).clone();
+            return Routed::Done(watch::watch(remote, &req, pinned, target(session)));
+        }
+        "unwatch" if !session.in_multi() => {
+            return Routed::Done(match session.pinned.take() {
+                Some(pinned) => watch::release(remote, pinned, Reply::ok()),
+                None => Reply::ok().into(),
+            });
+        }
+        "discard" if session.in_multi() && session.pinned.is_some() => {
+            session.take_multi();
+            let pinned = session.pinned.take().expect("watching");
+            return Routed::Done(watch::release(remote, pinned, Reply::ok()));
+        }
+        _ => {}
+    }
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
-        // Inside MULTI only what Redis itself can run joins the transaction; PING and ECHO answer
-        // the same there. Anything else would run outside the transaction: refused (EXEC aborts).
-        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo");
+        // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
+        // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
+        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");
         if !joins {
             return Routed::Refused(CommandError::new(format!(
                 "ERR {} inside MULTI is not supported by the redis engine (docs/scale-out.md)",
@@ -120,10 +140,18 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
 
 fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
     let Some(multi) = session.take_multi() else { return CommandError::fixed("ERR EXEC without MULTI").into() };
+    let pinned = session.pinned.take();
     if multi.failed {
-        return CommandError::fixed("EXECABORT Transaction discarded because of previous errors.").into();
+        // Redis forgets the watches of an aborted transaction too.
+        return match pinned {
+            Some(pinned) => watch::release(remote, pinned, Reply::error("EXECABORT Transaction discarded because of previous errors.")),
+            None => CommandError::fixed("EXECABORT Transaction discarded because of previous errors.").into(),
+        };
     }
-    forward::exec(remote, multi.forwarded, target(session))
+    match pinned {
+        Some(pinned) => watch::exec(remote, pinned, multi.forwarded, target(session)),
+        None => forward::exec(remote, multi.forwarded, target(session)),
+    }
 }
 
 /// SUBSCRIBE / PSUBSCRIBE on the Redis engine: the confirmations wait until the node's pub-sub

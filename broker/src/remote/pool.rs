@@ -112,6 +112,11 @@ impl Pool {
         idle.push((lent.target, lent.conn));
     }
 
+    /// The database and protocol a lent connection serves.
+    pub fn target_of(lent: &Lent) -> Target {
+        lent.target
+    }
+
     pub fn client(&self, target: Target) -> &Client {
         &self.clients[target.db.min(self.clients.len() - 1)][usize::from(target.resp3)]
     }

@@ -63,8 +63,10 @@ fn route_of(spec: &CommandSpec) -> Route {
             _ => Route::Local,
         },
         Group::Transactions => match spec.name {
-            "multi" | "exec" | "discard" => Route::Local,
-            // WATCH would need the keys watched on the connection that runs EXEC: not yet.
+            // WATCH / UNWATCH run on the session's pinned connection (`watch.rs`); WATCH inside MULTI
+            // is the node's own error.
+            "multi" | "exec" | "discard" | "watch" | "unwatch" => Route::Local,
+            // BB.WATCH: the blackboard's keys are not Redis keys a Redis WATCH could follow.
             _ => Route::Unsupported,
         },
         Group::Connection => Route::Local,
@@ -101,7 +103,7 @@ mod tests {
         assert_eq!(route(&["PING"]), Route::Local);
         assert_eq!(route(&["SUBSCRIBE", "c"]), Route::Local);
         assert_eq!(route(&["INFO"]), Route::Local);
-        assert_eq!(route(&["WATCH", "k"]), Route::Unsupported);
+        assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.KEYS", "s"]), Route::Unsupported);
