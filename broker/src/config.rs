@@ -61,6 +61,7 @@ pub struct EngineSettings {
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
+    pub notice_backlog: usize,
 }
 
 impl EngineSettings {

@@ -47,6 +47,8 @@ pub struct Remote {
     /// BB.WAIT's fallback poll (`engine.wait_poll_ms`).
     wait_poll: std::time::Duration,
     waiters: notices::Waiters,
+    /// Change notices the follower may have waiting (`engine.notice_backlog`).
+    notice_backlog: usize,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -73,6 +75,7 @@ impl Remote {
             journal_keep: config.blackboard.journal_max_entries,
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
             waiters: notices::Waiters::default(),
+            notice_backlog: engine.notice_backlog,
         }))
     }
 
@@ -80,7 +83,7 @@ impl Remote {
     /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep).
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
-        let inbox = notices::start(self, events, stop.clone());
+        let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
         self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
     }
 }

@@ -10,6 +10,7 @@
 //!   expiry events fire on time whether or not anyone writes to the scope.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -99,28 +100,42 @@ impl Waiters {
     }
 }
 
-/// What the follower task is told, in the order the bridge received it.
-enum Notice {
-    Change {
-        scope: Bytes,
-        entry: Bytes,
-    },
-    /// The pub-sub connection was re-established: notices may have been missed.
-    Gap,
+/// A change notice for the follower task, in the order the bridge received it.
+struct Notice {
+    scope: Bytes,
+    entry: Bytes,
 }
 
-/// The bridge's listener: hands notices to the follower task in order.
-pub struct Inbox(mpsc::UnboundedSender<Notice>);
+/// The bridge's listener: hands notices to the follower task in order, through a queue bounded by
+/// `engine.notice_backlog`. A notice that finds the queue full is dropped and the follower told there
+/// is a gap, as after a reconnect: it catches up from the logs, so a slow follower costs latency, not
+/// changes.
+pub struct Inbox {
+    queue: mpsc::Sender<Notice>,
+    gap: Arc<AtomicBool>,
+    /// Wakes the follower for a gap when nothing is queued.
+    bell: Arc<Notify>,
+}
+
+impl Inbox {
+    fn gap(&self) {
+        self.gap.store(true, Ordering::Release);
+        self.bell.notify_one();
+    }
+}
 
 impl Listener for Inbox {
     fn message(&self, channel: &[u8], payload: &[u8]) {
         if let Some(scope) = blackboard::scope_of(channel) {
-            let _ = self.0.send(Notice::Change { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) });
+            let notice = Notice { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) };
+            if self.queue.try_send(notice).is_err() {
+                self.gap();
+            }
         }
     }
 
     fn reconnected(&self) {
-        let _ = self.0.send(Notice::Gap);
+        self.gap();
     }
 }
 
@@ -139,8 +154,10 @@ struct Follower {
 }
 
 /// Starts following: returns the bridge's listener; the task ends with `stop`.
-pub fn start(remote: &Arc<Remote>, events: Arc<Events>, stop: CancellationToken) -> Arc<Inbox> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
+    let (tx, mut rx) = mpsc::channel(backlog.max(1));
+    let inbox = Arc::new(Inbox { queue: tx, gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) });
+    let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
     let mut follower = Follower { remote: remote.clone(), events, scopes: HashMap::new() };
     tokio::spawn(async move {
         follower.discover().await;
@@ -149,16 +166,19 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, stop: CancellationToken)
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = bell.notified() => {}
                 notice = rx.recv() => match notice {
-                    Some(Notice::Change { scope, entry }) => follower.changed(scope, &entry).await,
-                    Some(Notice::Gap) => follower.catch_up_all().await,
+                    Some(Notice { scope, entry }) => follower.changed(scope, &entry).await,
                     None => return,
                 },
                 _ = tick.tick() => follower.sweep().await,
             }
+            if gap.swap(false, Ordering::AcqRel) {
+                follower.catch_up_all().await;
+            }
         }
     });
-    Arc::new(Inbox(tx))
+    inbox
 }
 
 /// How often the follower looks for scopes with a deadline due.
