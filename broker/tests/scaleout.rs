@@ -470,9 +470,32 @@ async fn blackboard_semantics_on_the_redis_engine_match_the_embedded_engine() {
     }
     let global: redis::RedisResult<Value> = cmd(&mut remote, &["BB.SET", "", "k", "v"]).await;
     assert!(global.unwrap_err().to_string().contains("not supported by the redis engine"));
-    let keys: redis::RedisResult<Value> = cmd(&mut remote, &["BB.KEYS", "s"]).await;
-    assert!(keys.unwrap_err().to_string().contains("BB.KEYS is not supported by the redis engine"));
+    // Listings: the same keys and entries in some order, and the same log position.
+    for parts in [&["BB.KEYS", "s"][..], &["BB.KEYS", "s", "n*"], &["BB.GETALL", "s"], &["BB.GETALL", "s", "k"]] {
+        let a: Value = cmd(&mut embedded, parts).await.unwrap();
+        let b: Value = cmd(&mut remote, parts).await.unwrap();
+        assert_eq!(listing(a), listing(b), "{parts:?}");
+    }
+    let stats: redis::RedisResult<Value> = cmd(&mut remote, &["BB.STATS", "s"]).await;
+    assert!(stats.unwrap_err().to_string().contains("BB.STATS is not supported by the redis engine"));
     embedded_server.stop().await;
+}
+
+/// A BB.KEYS or BB.GETALL reply with its lists sorted (their order is the engine's own).
+fn listing(v: Value) -> String {
+    fn sorted(v: Value) -> Value {
+        match v {
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.into_iter().map(sorted).collect();
+                if items.iter().all(|i| matches!(i, Value::Array(_) | Value::BulkString(_))) && !items.is_empty() {
+                    items.sort_by_key(|i| format!("{i:?}"));
+                }
+                Value::Array(items)
+            }
+            other => other,
+        }
+    }
+    format!("{:?}", sorted(v))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,7 @@ pub struct Scripts {
     pub del: redis::Script,
     pub changes: redis::Script,
     pub sweep: redis::Script,
+    pub getall: redis::Script,
 }
 
 macro_rules! script {
@@ -47,6 +48,7 @@ impl Scripts {
             del: script!("lua/bb_del.lua"),
             changes: script!("lua/bb_changes.lua"),
             sweep: script!("lua/bb_sweep.lua"),
+            getall: script!("lua/bb_getall.lua"),
         }
     }
 }
@@ -131,7 +133,9 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
         | BbCommand::Has { scope, .. }
         | BbCommand::Del { scope, .. }
         | BbCommand::Wait { scope, .. }
-        | BbCommand::Changes { scope, .. } => scope.clone(),
+        | BbCommand::Changes { scope, .. }
+        | BbCommand::Keys { scope, .. }
+        | BbCommand::GetAll { scope, .. } => scope.clone(),
         _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
     };
     if scope.is_empty() {
@@ -205,8 +209,56 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
                 Err(e) => failed(&e),
             }
         }
+        BbCommand::Keys { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
+            Ok((_, entries)) => Reply::Array(entries.into_iter().map(|(key, ..)| Reply::Bulk(key)).collect()),
+            Err(e) => e,
+        },
+        BbCommand::GetAll { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
+            Ok((seq, entries)) => {
+                let entries = entries
+                    .into_iter()
+                    .map(|(key, value, revision, ttl)| {
+                        Reply::fields(vec![
+                            ("key", Reply::Bulk(key)),
+                            ("value", Reply::Bulk(value)),
+                            ("revision", Reply::Int(revision)),
+                            ("ttl", Reply::Int(ttl)),
+                        ])
+                    })
+                    .collect();
+                Reply::fields(vec![("seq", Reply::Int(seq)), ("entries", Reply::Array(entries))])
+            }
+            Err(e) => e,
+        },
         _ => Reply::error("ERR this BB command is not supported by the redis engine (docs/scale-out.md)"),
     }
+}
+
+/// One scope entry as `bb_getall.lua` gives it: key, value, revision, ttl.
+type Listed = (Bytes, Bytes, i64, i64);
+
+/// The scope's live keys matching `pattern` (all: none or `*`), and the log position they reflect.
+async fn getall(remote: &Remote, scope: &[u8], pattern: Option<&[u8]>) -> Result<(i64, Vec<Listed>), Reply> {
+    let pattern = pattern.filter(|p| *p != b"*").unwrap_or(b"");
+    let v = invoke(remote, &remote.scripts.getall, scope, &[pattern]).await.map_err(|e| failed(&e))?;
+    let Value::Array(mut top) = v else { return Err(Reply::error("ERR redis engine: unexpected BB.GETALL reply")) };
+    let entries = match top.pop() {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    let seq = top.first().map_or(0, int);
+    let listed = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Value::Array(mut f) if f.len() == 4 => {
+                let (ttl, rev) = (int(&f[3]), int(&f[2]));
+                let value = bytes(f.swap_remove(1));
+                Some((bytes(f.swap_remove(0)), value, rev, ttl))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok((seq, listed))
 }
 
 /// BB.CHANGES's reply, as the embedded engine gives it.

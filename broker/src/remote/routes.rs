@@ -71,7 +71,7 @@ fn route_of(spec: &CommandSpec) -> Route {
         },
         Group::Connection => Route::Local,
         Group::Blackboard => match spec.name {
-            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" => Route::Domain,
+            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" => Route::Domain,
             _ => Route::Unsupported,
         },
         Group::Stream | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema => Route::Unsupported,
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
-        assert_eq!(route(&["BB.KEYS", "s"]), Route::Unsupported);
+        assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
     }
 
     #[test]
