@@ -19,6 +19,7 @@ mod auth;
 mod cmd;
 mod cors;
 mod metrics;
+mod object_metrics;
 mod request;
 mod response;
 mod router;
@@ -82,7 +83,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
         _ => {
             if broker.clients.len() >= broker.settings().maxclients {
-                broker.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                super::refused(&broker, stream.peer_addr().ok(), "http");
                 respond(&mut stream, 503, "text/plain", b"max number of clients reached\n").await;
                 return;
             }
@@ -136,7 +137,7 @@ async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: 
         return None;
     }
     if broker.clients.len() >= broker.settings().maxclients {
-        broker.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        super::refused(broker, stream.peer_addr().ok(), "websocket");
         respond(stream, 503, "text/plain", b"max number of clients reached\n").await;
         return None;
     }
