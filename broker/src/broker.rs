@@ -73,6 +73,8 @@ pub struct Broker {
     pub clients: Clients,
     /// Users and permissions.
     pub acl: crate::acl::Acl,
+    /// The keys browser tokens are checked with (`acl/token.rs`).
+    pub tokens: crate::acl::token::Tokens,
     pub stats: Stats,
     /// Command latency per family (`/metrics`).
     pub latency: crate::latency::Latency,
@@ -126,6 +128,7 @@ impl Broker {
             client_query_buffer_limit: config.limits.client_query_buffer_limit,
         };
         let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
+        let tokens = crate::acl::token::Tokens::new(&config.tokens)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -149,6 +152,7 @@ impl Broker {
             events,
             clients: Clients::new(clock),
             acl,
+            tokens,
             stats: Stats::default(),
             latency: Default::default(),
             pause: Default::default(),

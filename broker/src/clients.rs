@@ -46,6 +46,8 @@ pub struct Activity {
     pub shard_channels: usize,
     /// The ACL user the client is authenticated as (CLIENT LIST `user`, CLIENT KILL USER, ACL DELUSER).
     pub user: Arc<str>,
+    /// The user came from a token's own permissions (not the registry): ACL changes leave it alone.
+    pub detached_user: bool,
 }
 
 /// One connected client, shared between its connection task and the registry.
@@ -182,6 +184,7 @@ impl Clients {
                 patterns: 0,
                 shard_channels: 0,
                 user: Arc::from("default"),
+                detached_user: false,
             }),
             last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
             clock: self.clock,

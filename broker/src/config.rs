@@ -48,6 +48,7 @@ pub struct Config {
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
     pub acl: crate::acl::AclSettings,
+    pub tokens: crate::acl::token::TokenSettings,
 }
 
 /// Lua scripting (EVAL, FUNCTION).

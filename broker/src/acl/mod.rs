@@ -10,6 +10,7 @@ pub mod log;
 pub mod resources;
 pub mod table;
 mod throttle;
+pub mod token;
 pub mod user;
 
 use std::collections::BTreeMap;
@@ -437,11 +438,14 @@ pub struct SessionUser {
     epoch: u64,
     /// The user may do anything: the per-command check is skipped.
     open: bool,
+    /// The user came from a token's own permissions (`token.rs`): it is not in the registry, so it is
+    /// never looked up again.
+    detached: bool,
 }
 
 impl Default for SessionUser {
     fn default() -> Self {
-        SessionUser { name: Arc::from("default"), user: None, epoch: u64::MAX, open: false }
+        SessionUser { name: Arc::from("default"), user: None, epoch: u64::MAX, open: false, detached: false }
     }
 }
 
@@ -449,7 +453,7 @@ impl SessionUser {
     /// The user as it is now; `None` once it has been deleted.
     pub fn current(&mut self, acl: &Acl) -> Option<&Arc<User>> {
         let epoch = acl.epoch();
-        if epoch != self.epoch {
+        if epoch != self.epoch && !self.detached {
             // The epoch is read before the user, so a change in between is seen next time.
             self.user = acl.get(&self.name);
             self.open = self.user.as_ref().is_some_and(|u| u.unrestricted());
@@ -468,5 +472,18 @@ impl SessionUser {
         self.name = Arc::from(user.name.as_str());
         self.epoch = u64::MAX;
         self.user = None;
+        self.detached = false;
+    }
+
+    /// A user that exists only for this session (a token's `acl` claim): its permissions never change.
+    pub fn set_detached(&mut self, user: Arc<User>) {
+        self.name = Arc::from(user.name.as_str());
+        self.open = user.unrestricted();
+        self.user = Some(user);
+        self.detached = true;
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.detached
     }
 }

@@ -8,7 +8,7 @@ use herald_protocol::command::{self, AclCommand, Command, CommandSpec};
 use herald_protocol::{CommandError, Reply, Request};
 
 use super::{Blocked, Cx, Outcome, Session, server};
-use crate::acl::{self, Denied, Reason, User, resources, table};
+use crate::acl::{self, Denied, Reason, User, resources, table, token};
 use crate::broker::Broker;
 
 fn context(session: &Session) -> &'static str {
@@ -63,9 +63,7 @@ pub fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Re
     let name = user.unwrap_or(b"default");
     match acl.authenticate(name, password) {
         Ok(u) => {
-            cx.session.client.activity().user = Arc::from(u.name.as_str());
-            cx.session.user.set(u);
-            cx.session.authenticated = true;
+            signed_in(u, false, None, cx);
             Ok(())
         }
         Err(e) => {
@@ -73,6 +71,47 @@ pub fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Re
             let denied = Denied { reason: Reason::Auth, object: "AUTH".into() };
             acl.record(&denied, context(cx.session), &String::from_utf8_lossy(name), cx.session.client.describe());
             Err(e)
+        }
+    }
+}
+
+/// The session runs as `user` from now on (`detached`: a token's own permissions, until `expiry`).
+fn signed_in(user: Arc<User>, detached: bool, expiry: Option<u64>, cx: &mut Cx<'_>) {
+    {
+        let mut activity = cx.session.client.activity();
+        activity.user = Arc::from(user.name.as_str());
+        activity.detached_user = detached;
+    }
+    if detached {
+        cx.session.user.set_detached(user);
+    } else {
+        cx.session.user.set(user);
+    }
+    cx.session.authenticated = true;
+    cx.session.token_expiry = expiry;
+}
+
+/// AUTH.TOKEN: checks a signed token (`acl/token.rs`) and switches the session's user to the one it
+/// names or describes, until it expires. Failures are recorded and throttled as AUTH's are.
+pub fn authenticate_token(token: &[u8], cx: &mut Cx<'_>) -> Result<(), CommandError> {
+    let broker = cx.broker;
+    let now = cx.now();
+    let verdict = std::str::from_utf8(token)
+        .map_err(|_| token::Refusal::Invalid("not text".into()))
+        .and_then(|t| broker.tokens.verify(t, now, &broker.acl));
+    match verdict {
+        Ok(grant) => {
+            signed_in(grant.user, grant.detached, Some(grant.expires_ms), cx);
+            Ok(())
+        }
+        Err(refusal) => {
+            let error = CommandError::new(refusal.message());
+            if refusal != token::Refusal::Disabled {
+                broker.acl.auth_failed(cx.session.client.addr.ip());
+                let denied = Denied { reason: Reason::Auth, object: "AUTH.TOKEN".into() };
+                broker.acl.record(&denied, context(cx.session), "token", cx.session.client.describe());
+            }
+            Err(error)
         }
     }
 }
@@ -102,6 +141,9 @@ fn disconnect_stale(broker: &Broker, before: &[Arc<User>]) {
             }
             _ => false,
         };
+        if client.activity().detached_user {
+            continue;
+        }
         if now.is_none() || (shrank && client.kind() == "pubsub") {
             client.kill();
         }

@@ -88,7 +88,9 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();
     cx.session.user = crate::acl::SessionUser::default();
+    cx.session.token_expiry = None;
     cx.session.client.activity().user = std::sync::Arc::from("default");
+    cx.session.client.activity().detached_user = false;
     cx.session.client.activity().name = None;
     Reply::status("RESET")
 }
@@ -163,6 +165,10 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         ConnCommand::Auth { user, password } => {
             let reply = authenticate(user.as_deref(), &password, cx).map(|_| Reply::ok()).into();
+            return super::acl::throttled(reply, cx);
+        }
+        ConnCommand::AuthToken(token) => {
+            let reply = super::acl::authenticate_token(&token, cx).map(|_| Reply::ok()).into();
             return super::acl::throttled(reply, cx);
         }
         ConnCommand::Select(index) => match cx.state().keyspace.db_index(index) {

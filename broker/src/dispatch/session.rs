@@ -52,6 +52,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The ACL user commands run as (the `default` user until AUTH says otherwise).
     pub user: crate::acl::SessionUser,
+    /// When the token the session authenticated with expires (unix ms): the connection ends then
+    /// unless a fresh token arrives first (`AUTH.TOKEN`). `None` for password and default sessions.
+    pub token_expiry: Option<u64>,
     multi: Option<Multi>,
     pub watch: WatchHandle,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
@@ -83,6 +86,7 @@ impl Session {
             encoding,
             authenticated,
             user: crate::acl::SessionUser::default(),
+            token_expiry: None,
             multi: None,
             watch: WatchHandle::new(),
             subscriptions: Subscriptions::default(),
@@ -105,6 +109,7 @@ impl Session {
         session.batch_time = self.batch_time;
         // A script acts as its caller: `redis.call` may reach only what the caller's user may.
         session.user = self.user.clone();
+        session.token_expiry = self.token_expiry;
         session
     }
 

@@ -151,6 +151,7 @@ impl<S: Stream> Wire for RespWire<S> {
         let last_words = match end {
             End::Malformed(Malformed::Resp(e)) if e.replies() => format!("ERR {e}"),
             End::AuthTimeout => "ERR authentication timeout: closing the connection".to_owned(),
+            End::TokenExpired => "ERR token expired: closing the connection (refresh with AUTH.TOKEN before it expires)".to_owned(),
             _ => return,
         };
         resp::encode(&Reply::Error(CommandError::new(last_words)), Encoding::Resp2.resp(), out);

@@ -39,6 +39,9 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4002;
     pub const IDLE: u16 = 4003;
     pub const KILLED: u16 = 4004;
+    /// The session's token expired and no fresh one arrived (`AUTH.TOKEN`, the JS client's
+    /// `refreshToken`).
+    pub const TOKEN_EXPIRED: u16 = 4005;
 }
 
 /// Serves a connection the HTTP router has upgraded (the handshake answered, `leftover` the bytes
@@ -235,6 +238,7 @@ pub fn close_code(end: &End) -> Option<u16> {
         End::Overflow(_) => close::SLOW_CONSUMER,
         End::Idle => close::IDLE,
         End::Killed => close::KILLED,
+        End::TokenExpired => close::TOKEN_EXPIRED,
     })
 }
 

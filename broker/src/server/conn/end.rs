@@ -29,6 +29,8 @@ pub enum End {
     AuthTimeout,
     /// The credentials given as the connection opened were refused, with `AUTH`'s error.
     AuthFailed(CommandError),
+    /// The token the session authenticated with expired and no fresh one arrived (`AUTH.TOKEN`).
+    TokenExpired,
     /// The outbox passed its limits (a slow consumer), for this reason.
     Overflow(&'static str),
     /// Too many requests waiting behind a blocking command (`client_query_buffer_limit`).
@@ -98,6 +100,7 @@ impl fmt::Display for End {
             End::Shutdown => f.write_str("server shutting down"),
             End::Idle => f.write_str("idle timeout"),
             End::AuthTimeout => f.write_str("authentication timeout"),
+            End::TokenExpired => f.write_str("token expired"),
             End::AuthFailed(e) => f.write_str(e.message()),
             End::Overflow(reason) => f.write_str(reason),
             End::Backlog => f.write_str("too many requests waiting behind a blocking command"),

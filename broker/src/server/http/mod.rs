@@ -140,15 +140,21 @@ async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: 
         respond(stream, 503, "text/plain", b"max number of clients reached\n").await;
         return None;
     }
+    // `Authorization` (Basic, or Bearer with a token), else the URL's `?token=` or `?user=&password=`.
+    let query = req.query_pairs();
+    let presented = match auth::Presented::from_request(header("authorization"), Some(&query)) {
+        Ok(p) => p,
+        Err(e) => {
+            respond(stream, 401, "text/plain", format!("{}\n", e.message()).as_bytes()).await;
+            return None;
+        }
+    };
     let accept = derive_accept_key(key.as_bytes());
     let response =
         format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
     stream.write_all(response.as_bytes()).await.ok()?;
     let head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
-    let query = req.query_pairs();
-    let find = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let credentials = find("password").map(|password| Credentials { user: find("user"), password });
-    Some((buf[head_len..].to_vec(), credentials))
+    Some((buf[head_len..].to_vec(), presented.credentials()))
 }
 
 /// A static answer, then the connection closes (response.rs says why these carry CORS `*`).
