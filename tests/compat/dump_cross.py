@@ -23,7 +23,26 @@ BUILD = [
     ["HSET", "h_longval", "f", "z" * 100],
     ["ZADD", "z_small", "1.5", "a", "-3", "b", "0", "c", "1e10", "d", "inf", "e"],
     ["ZADD", "z_big"] + sum([[str(i / 7), "member%d" % i] for i in range(300)], []),
+    # Streams: explicit IDs (the same on both servers), nodes split at 100 entries, fields other than
+    # the master's, tombstones, an emptied stream, and groups with pending entries and consumers.
+    ["XADD", "x_small", "1-1", "name", "ada", "n", "7"],
+    ["XADD", "x_small", "1-2", "name", "bob", "n", "-300"],
+    ["XADD", "x_small", "5-0", "other", "field", "x", "y", "z", "12345678901"],
+    ["XADD", "x_big", "1-1"] + ["f", "v" * 20, "n", "0"],
+] + [["XADD", "x_big", "%d-0" % (i + 2), "f", "v%d" % i, "n", str(i)] for i in range(250)] + [
+    ["XDEL", "x_big", "3-0", "50-0", "200-0"],
+    ["XADD", "x_empty", "9-9", "a", "b"],
+    ["XDEL", "x_empty", "9-9"],
+    ["XGROUP", "CREATE", "x_big", "g1", "0"],
+    ["XGROUP", "CREATE", "x_big", "g2", "$"],
+    ["XGROUP", "CREATE", "x_big", "g3", "100-0"],
+    ["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "5", "STREAMS", "x_big", ">"],
+    ["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "3", "STREAMS", "x_big", ">"],
+    ["XACK", "x_big", "g1", "2-0"],
+    ["XGROUP", "CREATECONSUMER", "x_big", "g2", "idle"],
 ]
+
+KEYS = list(dict.fromkeys(cmd[1] for cmd in BUILD if cmd[0] != "XGROUP" and cmd[0] != "XREADGROUP"))
 
 
 def read(conn, key):
@@ -37,6 +56,8 @@ def read(conn, key):
     elif kind == "hash":
         flat = [v for _, v in conn.call(["HGETALL", key])[1]]
         contents = sorted(zip(flat[::2], flat[1::2]))
+    elif kind == "stream":
+        contents = (conn.call(["XRANGE", key, "-", "+"]), conn.call(["XINFO", "STREAM", key, "FULL"]))
     else:
         contents = conn.call(["ZRANGE", key, "0", "-1", "WITHSCORES"])
     return kind, contents, conn.call(["OBJECT", "ENCODING", key])
@@ -52,8 +73,7 @@ def main():
             for cmd in BUILD:
                 c.call(cmd)
         for src, dst, direction in ((redis, herald, "redis -> herald"), (herald, redis, "herald -> redis")):
-            for cmd in BUILD:
-                key = cmd[1]
+            for key in KEYS:
                 kind, payload = src.call(["DUMP", key])
                 back = key + ":restored"
                 # The payload is binary: sent as raw bytes, not through Conn.call's text encoding.
@@ -69,7 +89,7 @@ def main():
                     failures += 1
                     print("%s: %s differs\n  source:   %r\n  restored: %r" % (direction, key, want[:1] + (want[2],), got[:1] + (got[2],)))
                 dst.call(["DEL", back])
-        print("dump_cross: %d keys each way, %d failures" % (len(BUILD), failures))
+        print("dump_cross: %d keys each way, %d failures" % (len(KEYS), failures))
     finally:
         stop()
     sys.exit(1 if failures else 0)

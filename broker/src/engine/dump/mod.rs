@@ -5,9 +5,11 @@
 //! Values are written as Redis 7.0 writes the same encoding (a list as a quicklist of listpacks, a
 //! small hash or sorted set as one listpack, an integer set as an intset, a large one element by
 //! element), without LZF compression (which Redis reads but never requires); every encoding Redis
-//! 7.0 writes for these types is read, compressed or not. Streams are not serialized yet.
+//! 7.0 writes for these types is read, compressed or not. Streams (`stream.rs`) are written as Redis
+//! 7.0 writes them (`STREAM_LISTPACKS_2`); the older stream type of Redis 6 payloads is not read.
 
 mod listpack;
+mod stream;
 
 use std::collections::VecDeque;
 
@@ -103,8 +105,8 @@ fn push_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// A value's DUMP payload; `None` for a type not serialized yet (streams).
-pub fn dump(value: &Value) -> Option<Vec<u8>> {
+/// A value's DUMP payload.
+pub fn dump(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     match value {
         Value::Str(s) => {
@@ -185,12 +187,12 @@ pub fn dump(value: &Value) -> Option<Vec<u8>> {
                 }
             }
         },
-        Value::XStream(_) => return None,
+        Value::XStream(s) => stream::write(&mut out, s),
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Some(out)
+    out
 }
 
 /// A cursor over an RDB object's bytes.
@@ -367,6 +369,7 @@ fn load_object(kind: u8, r: &mut Reader<'_>) -> Option<Value> {
             }
             zset_from(scored)?
         }
+        stream::TYPE_STREAM_LISTPACKS_2 => stream::read(r)?,
         _ => return None,
     })
 }
@@ -399,7 +402,7 @@ mod tests {
     #[test]
     fn strings_dump_as_redis() {
         // DUMP of "hello" and of 42 from redis-server 7.0.
-        assert_eq!(dump(&Value::string(b"hello")).unwrap(), b"\x00\x05hello\x0a\x00\x63\x72\xdf\x76\x65\x34\x20\x0a");
+        assert_eq!(dump(&Value::string(b"hello")), b"\x00\x05hello\x0a\x00\x63\x72\xdf\x76\x65\x34\x20\x0a");
         assert_eq!(restore(b"\x00\xc0\x2a\x0a\x00\x81\xfb\x5c\xfa\x86\x63\x4f\x50"), Ok(Value::string(b"42")));
     }
 
@@ -432,11 +435,38 @@ mod tests {
             Value::Zset(Box::new(zset)),
             Value::Zset(Box::new(big)),
         ] {
-            let payload = dump(&value).unwrap();
+            let payload = dump(&value);
             assert_eq!(restore(&payload).unwrap(), value);
             let mut bad = payload.clone();
             bad[1] ^= 1;
             assert_eq!(restore(&bad), Err(Refused::VersionOrChecksum));
         }
+    }
+
+    #[test]
+    fn streams_round_trip_with_tombstones_and_groups() {
+        use crate::engine::xstream::{StreamId, XStream};
+        let mut s = XStream::default();
+        for i in 1..=250u64 {
+            let fields = if i % 7 == 0 {
+                vec![Bytes::from("other"), Bytes::from(format!("{i}"))]
+            } else {
+                vec![Bytes::from("f"), Bytes::from(format!("v{i}"))]
+            };
+            s.append(StreamId::new(i, 0), &fields);
+        }
+        assert!(s.delete(StreamId::new(1, 0)) && s.delete(StreamId::new(120, 0)));
+        s.create_group(b"g", StreamId::new(0, 0), Some(0));
+        let g = s.group_mut(b"g").unwrap();
+        let (alice, _) = g.consumer(b"alice", 1000);
+        g.set_pending(StreamId::new(2, 0), &alice, 1500, 3);
+        g.consumer(b"idle", 2000);
+        let value = Value::XStream(Box::new(s));
+        let payload = dump(&value);
+        assert_eq!(restore(&payload).unwrap(), value);
+        // A consumer owning an ID missing from the group's pending list is malformed, as in Redis.
+        let Value::XStream(mut s) = value else { unreachable!() };
+        s.group_mut(b"g").unwrap().pel.clear();
+        assert_eq!(restore(&dump(&Value::XStream(s))), Err(Refused::BadFormat));
     }
 }

@@ -18,7 +18,7 @@ impl Keyspace {
     /// DUMP: the payload of the key's value, `None` for a missing key.
     pub fn dump(&mut self, db: usize, key: &[u8], now: u64) -> Result<Option<Vec<u8>>, Error> {
         let Some(entry) = self.read(db, key, now) else { return Ok(None) };
-        dump::dump(&entry.value).map(Some).ok_or(Error::fixed("ERR DUMP of a stream is not supported by Herald yet"))
+        Ok(Some(dump::dump(&entry.value)))
     }
 
     /// Whether RESTORE without REPLACE must refuse the key (it holds a live value).

@@ -17,6 +17,7 @@
 //! time.
 
 mod group;
+mod listpacks;
 mod node;
 mod replay;
 
@@ -26,6 +27,7 @@ use bytes::Bytes;
 
 pub use group::{Consumer, Group, GroupRead, Nack};
 pub use herald_protocol::stream_id::{AddId, StreamId};
+pub use listpacks::Counters;
 use node::{Node, Slot};
 
 /// Redis's `stream-node-max-bytes` and `stream-node-max-entries` defaults: when a node is full.
@@ -360,12 +362,20 @@ impl XStream {
         entries_added: u64,
         groups: Vec<(Bytes, Group)>,
     ) -> Option<XStream> {
+        let nodes = nodes.into_iter().map(|(master, raw)| Some((master, Node::from_raw(master, raw)?)));
+        XStream::assemble(nodes, Counters { len: 0, last_id, first_id, max_deleted, entries_added }, groups)
+    }
+
+    /// A stream of these nodes (`None` for one that could not be read), counters (its length
+    /// counted from the nodes) and groups; `None` if a node is missing or they are out of order.
+    fn assemble(nodes: impl Iterator<Item = Option<(StreamId, Node)>>, counters: Counters, groups: Vec<(Bytes, Group)>) -> Option<XStream> {
+        let Counters { last_id, first_id, max_deleted, entries_added, .. } = counters;
         let mut s = XStream { last_id, first_id, max_deleted, entries_added, ..XStream::default() };
-        for (master, raw) in nodes {
+        for node in nodes {
+            let (master, node) = node?;
             if s.nodes.last_key_value().is_some_and(|(last, _)| *last >= master) {
                 return None;
             }
-            let node = Node::from_raw(master, raw)?;
             s.len += u64::from(node.live);
             s.nodes.insert(master, node);
         }

@@ -18,8 +18,8 @@ use bytes::Bytes;
 
 use super::StreamId;
 
-const DELETED: u8 = 1;
-const SAME_FIELDS: u8 = 2;
+pub(super) const DELETED: u8 = 1;
+pub(super) const SAME_FIELDS: u8 = 2;
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -131,7 +131,8 @@ pub(super) struct Slot {
     flags_at: usize,
     /// Offset of the field data (after the ID).
     body_at: usize,
-    same: bool,
+    /// The entry's field names are the master's (only its values are stored).
+    pub same: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -332,6 +333,13 @@ impl Node {
     /// The last entry's ID (tombstone or not): what MINID trimming compares whole nodes by.
     pub fn last_id(&self, master: StreamId) -> StreamId {
         self.slots(master).last().map_or(master, |s| s.id)
+    }
+
+    /// The master field names (the node's first entry's).
+    pub fn master_names(&self) -> Vec<Bytes> {
+        let mut pos = 0;
+        let n = get_varint(&self.buf, &mut pos);
+        (0..n).map(|_| Bytes::copy_from_slice(get_bytes(&self.buf, &mut pos))).collect()
     }
 
     /// An entry's fields and values, flat (`[f1, v1, f2, v2...]`).
