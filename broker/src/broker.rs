@@ -75,6 +75,10 @@ pub struct Broker {
     pub acl: crate::acl::Acl,
     /// The keys browser tokens are checked with (`acl/token.rs`).
     pub tokens: crate::acl::token::Tokens,
+    /// TLS listeners' certificates, when `[tls]` is enabled (`tls.rs`).
+    pub tls: Option<crate::tls::Tls>,
+    /// The TLS ports (RESP, HTTP) once bound.
+    pub tls_ports: (AtomicU64, AtomicU64),
     pub stats: Stats,
     /// Command latency per family (`/metrics`).
     pub latency: crate::latency::Latency,
@@ -129,6 +133,7 @@ impl Broker {
         };
         let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
         let tokens = crate::acl::token::Tokens::new(&config.tokens)?;
+        let tls = crate::tls::Tls::new(&config.tls)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -153,6 +158,8 @@ impl Broker {
             clients: Clients::new(clock),
             acl,
             tokens,
+            tls,
+            tls_ports: (AtomicU64::new(0), AtomicU64::new(0)),
             stats: Stats::default(),
             latency: Default::default(),
             pause: Default::default(),

@@ -49,6 +49,7 @@ pub struct Config {
     pub scripting: ScriptingSettings,
     pub acl: crate::acl::AclSettings,
     pub tokens: crate::acl::token::TokenSettings,
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// Lua scripting (EVAL, FUNCTION).

@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod rates;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{Server, run};

@@ -21,7 +21,6 @@ use herald_protocol::ws::{self as envelope, Opcode};
 use herald_protocol::{CommandError, Encoding, Reply};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -46,8 +45,14 @@ pub mod close {
 
 /// Serves a connection the HTTP router has upgraded (the handshake answered, `leftover` the bytes
 /// that came after it) until it ends.
-pub async fn serve(stream: TcpStream, broker: Arc<Broker>, leftover: Vec<u8>, credentials: Option<Credentials>) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+pub async fn serve<S: Stream + 'static>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    broker: Arc<Broker>,
+    leftover: Vec<u8>,
+    credentials: Option<Credentials>,
+) {
     let wire = WsWire::accept(stream, leftover, &broker).await;
     conn::serve(wire, broker, peer, local, credentials).await;
 }

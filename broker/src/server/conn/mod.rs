@@ -210,7 +210,7 @@ pub async fn serve<W: Wire>(wire: W, broker: Arc<Broker>, peer: SocketAddr, loca
     connection::Conn::open(wire, broker, peer, local).serve(credentials).await;
 }
 
-/// A byte stream a wire runs over: TCP today, TLS next, an in-memory pipe in tests.
+/// A byte stream a wire runs over: TCP, TLS (`server/tls.rs`), an in-memory pipe in tests.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// Writes what the stream takes without waiting: how many bytes (0 when it would block). The
     /// default polls the write once with a no-op waker (a `Pending` leaves that waker registered, and

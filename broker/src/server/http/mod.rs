@@ -25,6 +25,7 @@ mod router;
 mod sse;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::conn::{self, Credentials};
+use super::conn::{self, Credentials, Stream};
 use super::ws;
 use crate::broker::Broker;
 use request::{HttpRequest, Parsed};
@@ -43,7 +44,14 @@ pub use wire::HttpWire;
 
 /// Serves one connection accepted on the HTTP port.
 pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
-    let Ok(mut stream) = TcpStream::from_std(stream) else { return };
+    let Ok(stream) = TcpStream::from_std(stream) else { return };
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    serve_stream(stream, peer, local, broker).await;
+}
+
+/// Serves the HTTP port's endpoints over any byte stream (TCP, or TLS once its handshake is done: HTTPS
+/// and WSS).
+pub async fn serve_stream<S: Stream + 'static>(mut stream: S, peer: SocketAddr, local: SocketAddr, broker: Arc<Broker>) {
     let timeout = Duration::from_millis(broker.config.websocket.handshake_timeout_ms);
     let max_head = broker.config.http.max_head_bytes;
     let buf = match tokio::time::timeout(timeout, read_head(&mut stream, max_head)).await {
@@ -77,7 +85,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
         (Some(Routed::Found(Route::WebSocket)), Some(req)) => {
             if let Some((leftover, credentials)) = upgrade(&mut stream, &req, &buf, &broker).await {
-                ws::serve(stream, broker, leftover, credentials).await;
+                ws::serve(stream, peer, local, broker, leftover, credentials).await;
             }
         }
         _ => {
@@ -86,7 +94,6 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
                 respond(&mut stream, 503, "text/plain", b"max number of clients reached\n").await;
                 return;
             }
-            let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
             let wire = HttpWire::new(stream, buf, &broker);
             conn::serve(wire, broker, peer, local, None).await;
         }
@@ -94,7 +101,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
 }
 
 /// Reads until the end of the request head; `None` if it grew past `max` or the peer closed first.
-async fn read_head(stream: &mut TcpStream, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_head<S: Stream>(stream: &mut S, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -112,7 +119,7 @@ async fn read_head(stream: &mut TcpStream, max: usize) -> std::io::Result<Option
 
 /// Answers the WebSocket handshake on `/ws`; the bytes after the head and the URL's credentials once
 /// the socket is a WebSocket.
-async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: &Broker) -> Option<(Vec<u8>, Option<Credentials>)> {
+async fn upgrade<S: Stream>(stream: &mut S, req: &HttpRequest, buf: &[u8], broker: &Broker) -> Option<(Vec<u8>, Option<Credentials>)> {
     let header = |name: &str| req.header(name);
     let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let connection = header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
@@ -158,7 +165,7 @@ async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: 
 }
 
 /// A static answer, then the connection closes (response.rs says why these carry CORS `*`).
-async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) {
+async fn respond<S: Stream>(stream: &mut S, status: u16, content_type: &str, body: &[u8]) {
     let mut out = BytesMut::new();
     response::write_static(&mut out, status, content_type, body);
     let _ = stream.write_all(&out).await;
