@@ -162,6 +162,52 @@ fn random_hex(bits: u32) -> Result<String, CommandError> {
     Ok(hex)
 }
 
+/// Everything the gates check, at once: the command, its keys and channels, and (once parsed) Herald's
+/// named resources (`queue_of` finds a job's queue). ACL DRYRUN and EXEC's re-check use it.
+fn verdict(
+    user: &User,
+    spec: &'static CommandSpec,
+    req: &Request,
+    parsed: Option<&Command>,
+    queue_of: &mut dyn FnMut(&[u8]) -> Option<Bytes>,
+) -> Result<(), Denied> {
+    acl::check_command(user, spec)?;
+    acl::check_request(user, spec, req)?;
+    match parsed {
+        Some(cmd) if !user.all_keys => match resources::herald_resources(cmd, queue_of) {
+            Some(found) => acl::check_resources(user, &found),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// EXEC, when the ACL changed after MULTI: each queued command is checked again with the user's
+/// permissions as they are now (Redis 7.0's `execCommand`); a refused one answers NOPERM in its slot,
+/// is logged in ACL LOG (context `multi`) and does not run; the others do.
+pub fn recheck_queued(
+    spec: &'static CommandSpec,
+    req: &Request,
+    parsed: &Result<Command, CommandError>,
+    cx: &mut Cx<'_>,
+) -> Result<(), CommandError> {
+    let Some(user) = restricted(cx.session, cx.broker) else { return Ok(()) };
+    let user = user?;
+    // The state lock is held for the whole EXEC: a job's queue is read through it.
+    let mut queue_of = |id: &[u8]| resources::job_queue(&cx.state().jobs, id);
+    let Err(denied) = verdict(&user, spec, req, parsed.as_ref().ok(), &mut queue_of) else { return Ok(()) };
+    cx.broker.acl.record(&denied, "multi", &cx.session.user.name, cx.session.client.describe());
+    let reason = match denied.reason {
+        Reason::Command => "no permission to execute the command or subcommand",
+        Reason::Key => "no permission to touch the specified keys",
+        Reason::Channel => "no permission to access one of the channels used as arguments",
+        Reason::Auth => "no permission",
+    };
+    Err(CommandError::new(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )))
+}
+
 fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, CommandError> {
     let name = String::from_utf8_lossy(user);
     let user = broker.acl.get(&name).ok_or_else(|| CommandError::new(format!("ERR User '{name}' not found")))?;
@@ -173,17 +219,9 @@ fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, Com
         }
         Err(e) => return Err(e),
     };
-    let mut verdict = acl::check_command(&user, spec).and_then(|_| acl::check_request(&user, spec, &req));
-    if verdict.is_ok()
-        && !user.all_keys
-        && let Ok(cmd) = command::parse(spec, req)
-    {
-        let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
-        if let Some(found) = resources::herald_resources(&cmd, &mut queue_of) {
-            verdict = acl::check_resources(&user, &found);
-        }
-    }
-    Ok(match verdict {
+    let parsed = command::parse(spec, req.clone()).ok();
+    let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
+    Ok(match verdict(&user, spec, &req, parsed.as_ref(), &mut queue_of) {
         Ok(()) => Reply::ok(),
         Err(d) => Reply::bulk(d.dry_run_text()),
     })

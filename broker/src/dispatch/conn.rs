@@ -68,7 +68,12 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
     }
     let mut replies = Vec::with_capacity(multi.queue.len());
     cx.in_exec = true;
-    for (spec, parsed) in multi.queue {
+    let recheck = multi.acl_epoch != cx.broker.acl.epoch();
+    for (spec, parsed, request) in multi.queue {
+        if recheck && let Err(e) = super::acl::recheck_queued(spec, &request, &parsed, cx) {
+            replies.push(Reply::Error(e));
+            continue;
+        }
         match super::run(spec, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
@@ -320,7 +325,7 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
             if cx.session.in_multi() {
                 Err(CommandError::fixed("ERR MULTI calls can not be nested"))
             } else {
-                cx.session.begin_multi();
+                cx.session.begin_multi(cx.broker.acl.epoch());
                 Ok(Reply::ok())
             }
         }

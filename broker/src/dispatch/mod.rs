@@ -204,13 +204,14 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
         if spec.has(flags::NO_MULTI) {
             return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
         }
+        let kept = req.clone();
         let parsed = command::parse(spec, req);
         if let Ok(cmd) = &parsed
             && let Err(e) = acl::gate_parsed(cmd, session, broker)
         {
             return reject(Some(spec), e, session, broker);
         }
-        session.queue((spec, parsed));
+        session.queue((spec, parsed, kept));
         return Reply::status("QUEUED").into();
     }
     let parsed = command::parse(spec, req);

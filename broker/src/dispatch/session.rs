@@ -11,20 +11,24 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_protocol::command::{Command, CommandSpec, ReplyMode};
-use herald_protocol::{CommandError, Encoding, Protocol};
+use herald_protocol::{CommandError, Encoding, Protocol, Request};
 
 use crate::clients::ClientHandle;
 use crate::engine::keyspace::WatchHandle;
 use crate::pubsub::Subscriber;
 
-/// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC.
-pub type Queued = (&'static CommandSpec, Result<Command, CommandError>);
+/// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC; the
+/// request itself is kept for EXEC to check again when the ACL changed meanwhile (its keys and
+/// channels are read from it).
+pub type Queued = (&'static CommandSpec, Result<Command, CommandError>, Request);
 
 #[derive(Debug, Default)]
 pub struct Multi {
     pub queue: Vec<Queued>,
     /// A command was refused while queueing: EXEC will answer EXECABORT.
     pub failed: bool,
+    /// The ACL's epoch at MULTI: when it moved by EXEC, every queued command is checked again.
+    pub acl_epoch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -159,8 +163,8 @@ impl Session {
     }
 
     /// MULTI: starts queueing.
-    pub fn begin_multi(&mut self) {
-        self.multi = Some(Multi::default());
+    pub fn begin_multi(&mut self, acl_epoch: u64) {
+        self.multi = Some(Multi { acl_epoch, ..Multi::default() });
         self.publish();
     }
 
@@ -185,7 +189,7 @@ impl Session {
     /// holds its EXEC).
     pub fn queued_writes(&self) -> bool {
         use herald_protocol::command::flags;
-        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, _)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
+        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, ..)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
     }
 
     /// Marks an open transaction as failed (a queue-time error): EXEC will abort.
