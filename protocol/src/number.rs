@@ -199,6 +199,9 @@ pub fn strtod_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
 /// whole text, no leading space, not NaN, and not out of range (an overflow to infinity, or a non-zero
 /// number that reads as 0). Spelled-out `inf` / `-inf` are fine.
 pub fn parse_double(bytes: &[u8]) -> Option<f64> {
+    if let Some(v) = small_integer(bytes) {
+        return Some(v);
+    }
     if bytes.first().is_none_or(|b| matches!(b, b' ' | b'\t'..=b'\r')) {
         return None;
     }
@@ -218,6 +221,27 @@ pub fn parse_double(bytes: &[u8]) -> Option<f64> {
         return None;
     }
     Some(value)
+}
+
+/// The common score, `[-]` and at most 15 decimal digits, read without the float parser: such an
+/// integer is exact in a double, so this is what `strtod` gives (`-0` included).
+fn small_integer(bytes: &[u8]) -> Option<f64> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(d - b'0');
+    }
+    let v = v as f64;
+    Some(if negative { -v } else { v })
 }
 
 /// A score range bound as Redis 7.0's `zslParseRange` reads one: `strtod` up to the end of the text
@@ -246,6 +270,19 @@ mod tests {
         for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"1.0", b"9223372036854775808", b"abc"] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn small_integers_read_as_strtod_reads_them() {
+        for text in ["0", "-0", "7", "-12", "007", "123456789012345", "-999999999999999"] {
+            let fast = parse_double(text.as_bytes()).unwrap();
+            let general: f64 = text.parse().unwrap();
+            assert_eq!(fast.to_bits(), general.to_bits(), "{text}");
+        }
+        for bad in ["", "-", "1a", "--1", " 1"] {
+            assert_eq!(parse_double(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(parse_double(b"1234567890123456789"), Some(1234567890123456789.0), "past 15 digits: the float parser");
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! operations so a resize of millions of keys never stalls the broker. One pointer per bucket also keeps
 //! per-key overhead near Redis's.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-
+use super::siphash::SipKey;
 use super::small_bytes::SmallBytes;
 
 /// One entry. The low 32 bits of the key's hash are kept so rehashing never hashes again and a probe
@@ -78,12 +76,12 @@ pub struct Dict<V> {
     tables: [Table<V>; 2],
     /// Next bucket of `tables[0]` to move into `tables[1]`, while rehashing.
     rehash_index: Option<usize>,
-    hasher: RandomState,
+    hasher: SipKey,
 }
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
-        Dict { tables: [Table::empty(), Table::empty()], rehash_index: None, hasher: RandomState::new() }
+        Dict { tables: [Table::empty(), Table::empty()], rehash_index: None, hasher: SipKey::random() }
     }
 }
 
@@ -105,7 +103,7 @@ impl<V> Dict<V> {
     }
 
     fn hash(&self, key: &[u8]) -> u32 {
-        self.hasher.hash_one(key) as u32
+        self.hasher.hash(key) as u32
     }
 
     fn rehashing(&self) -> bool {

@@ -28,6 +28,7 @@ pub mod mailbox;
 pub mod schedule;
 pub mod schema;
 pub mod semaphore;
+pub mod siphash;
 pub mod small_bytes;
 pub mod stream;
 pub mod wait;

@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 
 use super::pack::Pack;
 use super::rank_tree::RankTree;
-use crate::engine::dict::Dict;
+use crate::engine::dict::{Dict, Slot};
 use crate::engine::small_bytes::SmallBytes;
 
 pub const MAX_PACK_ENTRIES: usize = 128;
@@ -121,6 +121,42 @@ impl Zset {
             }
             *self = Zset::Tree(Box::new(tree));
         }
+    }
+
+    /// ZADD's step for one member, with one lookup of it: `decide` gets the member's current score
+    /// (`None`: absent) and answers the score it should have (`None`: leave it as it is). Returns
+    /// the score it had.
+    pub fn upsert<E>(&mut self, member: &[u8], decide: impl FnOnce(Option<f64>) -> Result<Option<f64>, E>) -> Result<Option<f64>, E> {
+        if let Zset::Tree(t) = self {
+            let Tree { scores, order } = &mut **t;
+            return Ok(match scores.slot(member) {
+                Slot::Occupied(score) => {
+                    let old = *score;
+                    if let Some(new) = decide(Some(old))?
+                        && new != old
+                    {
+                        *score = new;
+                        order.remove(probe(old, member));
+                        order.insert(Scored { score: new, member: SmallBytes::new(member) });
+                    }
+                    Some(old)
+                }
+                Slot::Vacant(vacant) => {
+                    if let Some(new) = decide(None)? {
+                        vacant.insert(member, new);
+                        order.insert(Scored { score: new, member: SmallBytes::new(member) });
+                    }
+                    None
+                }
+            });
+        }
+        let old = self.score(member);
+        if let Some(new) = decide(old)?
+            && Some(new) != old
+        {
+            self.set(member, new);
+        }
+        Ok(old)
     }
 
     /// Gives `member` this score (adding it if new); returns the score it had.

@@ -117,32 +117,33 @@ impl Keyspace {
         let outcome = self.update(db, key, now, !flags.xx, |z: &mut Zset| {
             let (mut added, mut updated, mut last) = (0, 0, None);
             for (score, member) in entries {
-                let new = match z.score(member) {
-                    Some(_) if flags.nx => continue,
-                    Some(current) => {
-                        let new = if flags.incr { current + score } else { *score };
-                        if new.is_nan() {
-                            return Err(Error::fixed("ERR resulting score is not a number (NaN)"));
+                z.upsert(member, |current| {
+                    let new = match current {
+                        Some(_) if flags.nx => return Ok(None),
+                        Some(current) => {
+                            let new = if flags.incr { current + score } else { *score };
+                            if new.is_nan() {
+                                return Err(Error::fixed("ERR resulting score is not a number (NaN)"));
+                            }
+                            if (flags.lt && new >= current) || (flags.gt && new <= current) {
+                                return Ok(None);
+                            }
+                            if new != current {
+                                updated += 1;
+                                changed.push((new, member.clone()));
+                            }
+                            new
                         }
-                        if (flags.lt && new >= current) || (flags.gt && new <= current) {
-                            continue;
+                        None if flags.xx => return Ok(None),
+                        None => {
+                            added += 1;
+                            changed.push((*score, member.clone()));
+                            *score
                         }
-                        if new != current {
-                            z.set(member, new);
-                            updated += 1;
-                            changed.push((new, member.clone()));
-                        }
-                        new
-                    }
-                    None if flags.xx => continue,
-                    None => {
-                        z.set(member, *score);
-                        added += 1;
-                        changed.push((*score, member.clone()));
-                        *score
-                    }
-                };
-                last = Some(new);
+                    };
+                    last = Some(new);
+                    Ok(Some(new))
+                })?;
             }
             Ok(if flags.incr { Zadded::Score(last) } else { Zadded::Count(if flags.ch { added + updated } else { added }) })
         })?;
