@@ -11,6 +11,9 @@
 # (connections, first allocations) and the counters are dumped after the measured run, so start-up is
 # not counted. Counts are user-space instructions of the whole process (every thread). Needs valgrind,
 # redis-benchmark and redis-cli. Load: -c 50 -r 100000, as bench/compare.py resp.
+#
+# CLIENT_ARGS adds redis-benchmark flags, e.g. a restricted ACL user (the server reads HERALD_* from the
+# environment): HERALD_ACL__USERS="bench on >pw ~key:* +@all" CLIENT_ARGS="--user bench -a pw" bench/instructions.sh
 set -euo pipefail
 BIN=${1:-target/release/herald}
 TEST=${2:-set}
@@ -27,9 +30,11 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrin
 vpid=$!
 trap 'kill $vpid 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
-redis-benchmark -p "$port" -q -n 1000 -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+# shellcheck disable=SC2086
+redis-benchmark -p "$port" ${CLIENT_ARGS:-} -q -n 1000 -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
 callgrind_control -i on "$vpid" >/dev/null 2>&1
-redis-benchmark -p "$port" -q -n "$N" -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
+# shellcheck disable=SC2086
+redis-benchmark -p "$port" ${CLIENT_ARGS:-} -q -n "$N" -c 50 -P "$P" -r 100000 -t "$TEST" >/dev/null
 callgrind_control -d "$vpid" >/dev/null 2>&1
 total=$(callgrind_annotate "$(ls -S "$out"/callgrind.*.* | head -1)" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
 echo "$(basename "${server[0]}") $TEST -P $P: $((total / N)) instructions per request ($total for $N requests)"

@@ -194,6 +194,13 @@ async fn expiry_closes_unless_refreshed() {
     raw.expect("+OK\r\n").await;
     raw.read_until("-ERR token expired: closing the connection").await;
     assert!(raw.closed().await);
+    // A blocked command does not outlive the token.
+    let mut blocked = server.raw().await;
+    blocked.cmd(&["AUTH.TOKEN", &tenant_a(2)]).await;
+    blocked.expect("+OK\r\n").await;
+    blocked.cmd(&["BLPOP", "tenant-a:never", "0"]).await;
+    blocked.read_until("-ERR token expired: closing the connection").await;
+    assert!(blocked.closed().await);
     // AUTH with a password drops the token's expiry.
     let mut switched = server.raw().await;
     switched.cmd(&["AUTH.TOKEN", &tenant_a(2)]).await;

@@ -307,11 +307,19 @@ impl<W: Wire> Conn<W> {
         self.flush().await?;
         let client = self.client.clone();
         let doorbell = client.outbox.doorbell();
-        tokio::pin!(wait);
+        // A token that expires while the command waits ends the connection then, as it would between
+        // commands (the one deadline that matters here: the others are about input, which waiting is not).
+        let expiry = self.session.token_expiry.map(|ms| self.broker.clock.instant_at(ms));
+        let expired = tokio::time::sleep_until(expiry.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)));
+        tokio::pin!(wait, expired);
         loop {
             tokio::select! {
                 biased;
                 done = &mut wait => return Ok(done),
+                _ = &mut expired, if expiry.is_some() => {
+                    self.wire.encode_end(&End::TokenExpired, &mut self.out);
+                    return Err(End::TokenExpired);
+                }
                 rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
                     self.answer(rung)?;
                     self.flush().await?;
