@@ -113,8 +113,21 @@ pub struct Table {
 }
 
 impl Table {
+    /// A command's number. Pipelines repeat one command, so the last spec numbered on this thread is
+    /// remembered (by address: a spec copied elsewhere is numbered by name once, then remembered too).
+    #[inline]
     pub fn id(&self, spec: &'static CommandSpec) -> usize {
-        self.by_name[spec.name]
+        thread_local! {
+            static LAST: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let at = spec as *const CommandSpec as usize;
+        let (last_at, last_id) = LAST.get();
+        if last_at == at {
+            return last_id;
+        }
+        let id = self.by_name[spec.name];
+        LAST.set((at, id));
+        id
     }
 
     /// Looks a command up by its ACL name: `get`, or `client|kill`.
