@@ -9,7 +9,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
 // Command names are short, fixed and not chosen by clients: the command table's FNV hasher serves here too.
-use herald_protocol::command::{CommandSpec, Fnv, Group, all_specs, flags};
+use herald_protocol::command::{CommandSpec, Fnv, Group, all_specs, flags, indexed_specs, spec_index};
 
 /// Redis 7.0's categories in `ACL CAT` order, then Herald's.
 pub const CATEGORIES: &[&str] = &[
@@ -110,24 +110,17 @@ pub struct Table {
     by_name: HashMap<&'static str, usize, BuildHasherDefault<Fnv>>,
     /// The number of each spec's container, for subcommands.
     pub parent: Vec<Option<usize>>,
+    /// The number of each spec by its `spec_index`.
+    by_index: Vec<usize>,
 }
 
 impl Table {
-    /// A command's number. Pipelines repeat one command, so the last spec numbered on this thread is
-    /// remembered (by address: a spec copied elsewhere is numbered by name once, then remembered too).
+    /// A command's number: through the command table's dense index (`spec_index`, which remembers
+    /// the last spec on its thread), not a hash of the name, since every request of a restricted user
+    /// asks.
     #[inline]
     pub fn id(&self, spec: &'static CommandSpec) -> usize {
-        thread_local! {
-            static LAST: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
-        }
-        let at = spec as *const CommandSpec as usize;
-        let (last_at, last_id) = LAST.get();
-        if last_at == at {
-            return last_id;
-        }
-        let id = self.by_name[spec.name];
-        LAST.set((at, id));
-        id
+        self.by_index[spec_index(spec)]
     }
 
     /// Looks a command up by its ACL name: `get`, or `client|kill`.
@@ -148,7 +141,7 @@ impl Table {
 }
 
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_name: HashMap::default(), parent: Vec::new() };
+    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_name: HashMap::default(), parent: Vec::new(), by_index: Vec::new() };
     let add = |t: &mut Table, spec: &'static CommandSpec, parent: Option<usize>| {
         t.by_name.insert(spec.name, t.specs.len());
         t.specs.push(spec);
@@ -163,6 +156,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
             add(&mut t, sub, Some(id));
         }
     }
+    t.by_index = indexed_specs().iter().map(|s| t.by_name[s.name]).collect();
     t
 });
 

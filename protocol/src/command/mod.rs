@@ -383,7 +383,7 @@ impl CommandSpec {
             }
         }
         if self.name == "sort" {
-            return sort::store_key(parts).into_iter().all(|key| visit(key));
+            return sort::store_key(parts).into_iter().all(visit);
         }
         true
     }
