@@ -17,6 +17,10 @@
     python3 bench/compare.py domains   # blackboard vs SET/GET, lists, BLPOP hand-off, jobs (both flows)
                                        # against the Redis-list idiom, bulletin boards against LMOVE/LREM
 
+The resp, types, memory and typesmem modes also write their Herald/Redis ratios as bar charts
+(docs/charts/<mode>-*.svg, hand-written SVG that docs/benchmarks.md embeds), so the charts are
+regenerated with the figures.
+
 Both servers are started here on free ports (herald from target/release/herald; build it first with
 `cargo build --release -p herald-broker -p herald-bench`) and stopped afterwards. Server CPU is read from
 /proc/PID/stat (user + system) around each run, so "us/req" is the server's own CPU per request,
@@ -24,6 +28,9 @@ independent of how fast the load generator is. Results print as markdown tables 
 Standard library only.
 """
 import os, re, resource, socket, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svg  # noqa: E402  (bench/svg.py: the charts written beside the tables)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERALD = os.environ.get("HERALD", os.path.join(ROOT, "target", "release", "herald"))
@@ -98,6 +105,7 @@ def resp(args):
     print("redis-benchmark -n %d -c 50 -r 100000, both servers started by bench/compare.py\n" % requests)
     print("| test | -P | redis rps | herald rps | ratio | redis p99 ms | herald p99 ms | redis us/req | herald us/req | CPU ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    cpu, p99 = [], []
     try:
         for pipeline in (1, 16):
             for test in ("set", "get", "incr", "mset"):
@@ -106,9 +114,13 @@ def resp(args):
                 print("| %s | %d | %.0f | %.0f | %.2fx | %.3f | %.3f | %.2f | %.2f | %.2fx |" % (
                     test, pipeline, r[0], h[0], h[0] / r[0], r[1], h[1], r[2], h[2], h[2] / r[2]))
                 sys.stdout.flush()
+                cpu.append(("%s -P %d" % (test.upper(), pipeline), h[2] / r[2]))
+                p99.append(("%s -P %d" % (test.upper(), pipeline), h[1] / r[1] if r[1] else float("nan")))
     finally:
         redis.stop()
         herald.stop()
+    print("\n" + svg.ratio_bars("resp-cpu", "Server CPU per request", cpu, subtitle="Herald / Redis, redis-benchmark -c 50 -r 100000, lower is better"))
+    print(svg.ratio_bars("resp-p99", "p99 latency", p99, subtitle="Herald / Redis, redis-benchmark -c 50 -r 100000, lower is better"))
 
 
 def types(args):
@@ -119,6 +131,7 @@ def types(args):
     print("redis-benchmark -n %d -c 50 -P 16, both servers started by bench/compare.py\n" % requests)
     print("| test | -r | redis rps | herald rps | redis us/req | herald us/req | CPU ratio |")
     print("|---|---|---|---|---|---|---|")
+    cpu = []
     try:
         for keyspace in (0, 100000):
             for test in ("set", "hset", "sadd", "zadd", "zpopmin"):
@@ -127,9 +140,11 @@ def types(args):
                 print("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2fx |" % (
                     test, keyspace or "-", r[0], h[0], r[2], h[2], h[2] / r[2]))
                 sys.stdout.flush()
+                cpu.append(("%s%s" % (test.upper(), " -r 100000" if keyspace else ""), h[2] / r[2]))
     finally:
         redis.stop()
         herald.stop()
+    print("\n" + svg.ratio_bars("types-cpu", "Server CPU per request, -P 16", cpu, subtitle="Herald / Redis, redis-benchmark -c 50 -P 16, lower is better"))
 
 
 def types_memory(args):
@@ -141,6 +156,7 @@ def types_memory(args):
     print("%d elements per key, loaded with redis-cli --pipe; bytes/element = used_memory growth / N\n" % n)
     print("| type | redis used_memory | herald used_memory | redis bytes/element | herald bytes/element | ratio |")
     print("|---|---|---|---|---|---|")
+    ratios = []
     try:
         for kind, name in (("hash", b"HSET"), ("set", b"SADD"), ("zset", b"ZADD")):
             with tempfile.NamedTemporaryFile(delete=False) as f:
@@ -163,9 +179,11 @@ def types_memory(args):
             os.unlink(path)
             print("| %s | %d | %d | %.1f | %.1f | %.2fx |" % (kind, grown[0], grown[1], grown[0] / n, grown[1] / n, grown[1] / grown[0]))
             sys.stdout.flush()
+            ratios.append(("%s of %d" % (kind, n), grown[1] / grown[0]))
     finally:
         redis.stop()
         herald.stop()
+    print("\n" + svg.ratio_bars("types-memory", "used_memory per element", ratios, subtitle="Herald / Redis, one key of N elements, lower is better"))
 
 
 def memory(args):
@@ -195,6 +213,8 @@ def memory(args):
         os.unlink(path)
         redis.stop()
         herald.stop()
+    ratios = [("used_memory", rows[1][0] / rows[0][0]), ("RSS", rows[1][1] / rows[0][1])]
+    print(svg.ratio_bars("memory", "%d keys of 100-byte values" % n, ratios, subtitle="Herald / Redis, lower is better"))
 
 
 def board_memory(args):

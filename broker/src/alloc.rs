@@ -1,49 +1,102 @@
 //! A counting wrapper around the system allocator, so INFO's `used_memory` is measured, not guessed.
 //!
-//! Redis reports the bytes its allocator handed out; this is the same measure, and it is what the
-//! memory benchmark compares. The cost is one relaxed atomic add per allocation.
+//! Redis reports what its allocator hands out: the *usable* size of every allocation (jemalloc's size
+//! class, or `malloc_usable_size` under libc), not the bytes the code asked for. Counting
+//! `layout.size()` would under-report small allocations badly (a 1-byte request costs a 32-byte chunk
+//! under glibc), and the ratio against Redis and `mem_fragmentation_ratio` would both be flattering
+//! lies. So each allocation is counted as the chunk the allocator really gave: `malloc_usable_size`
+//! plus glibc's per-chunk header word (its size field; the previous-size field overlaps the previous
+//! chunk's tail). The cost is one call into libc per allocation and per free (it reads the chunk's
+//! size field, which the allocator has just touched) and one relaxed atomic add.
+//!
+//! [`chunk`] is the same rule as arithmetic, for estimates of structures that are not allocated yet or
+//! that are too big to walk (MEMORY USAGE's sampling, `engine/memory.rs`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct CountingAllocator;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+/// The highest `ALLOCATED` has been (INFO's `used_memory_peak`): exact, not sampled by a cron as
+/// Redis's is, for the price of one comparison per allocation.
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// glibc's chunk header that belongs to an allocation (`SIZE_SZ`).
+const HEADER: usize = std::mem::size_of::<usize>();
+
+unsafe extern "C" {
+    fn malloc_usable_size(ptr: *mut c_void) -> usize;
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// The bytes the allocation at `p` occupies in the heap.
+///
+/// # Safety
+/// `p` must be a live allocation of the system allocator.
+unsafe fn footprint(p: *mut u8) -> usize {
+    // SAFETY: the caller guarantees `p` is live and came from the system allocator.
+    unsafe { malloc_usable_size(p.cast()) + HEADER }
+}
+
+fn add(bytes: usize) {
+    let now = ALLOCATED.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    if now > PEAK.load(Ordering::Relaxed) {
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
 
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: `p` was just returned by the system allocator.
+            add(unsafe { footprint(p) });
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is live until the call below frees it.
+        ALLOCATED.fetch_sub(unsafe { footprint(ptr) }, Ordering::Relaxed);
         // SAFETY: `ptr` came from `alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            // SAFETY: `p` was just returned by the system allocator.
+            add(unsafe { footprint(p) });
         }
         p
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` is live until realloc takes it.
+        let old = unsafe { footprint(ptr) };
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+            ALLOCATED.fetch_sub(old, Ordering::Relaxed);
+            // SAFETY: `p` was just returned by the system allocator.
+            add(unsafe { footprint(p) });
         }
         p
     }
+}
+
+/// What the allocator hands out for a request of `n` bytes (glibc: the request plus its header word,
+/// rounded up to 16 bytes, at least 32): the figure [`CountingAllocator`] counts, as arithmetic.
+pub const fn chunk(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let c = (n + HEADER + 15) & !15;
+    if c < 32 { 32 } else { c }
 }
 
 /// Bytes currently allocated through [`CountingAllocator`] (0 if the binary does not install it).
@@ -51,11 +104,140 @@ pub fn allocated_bytes() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
 }
 
+/// The most [`allocated_bytes`] has been since the process started.
+pub fn peak_bytes() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
+
+/// Records what the broker holds once it is ready to serve (INFO's `used_memory_startup`): the
+/// baseline the dataset and per-key figures are measured from.
+pub fn mark_startup() {
+    STARTUP.store(allocated_bytes(), Ordering::Relaxed);
+}
+
+/// What [`mark_startup`] recorded.
+pub fn startup_bytes() -> usize {
+    STARTUP.load(Ordering::Relaxed)
+}
+
+/// Whether the binary counts its allocations (the `herald` binary does; a test binary may not).
+pub fn counting() -> bool {
+    allocated_bytes() > 0
+}
+
+/// Gives free heap memory back to the operating system (MEMORY PURGE): glibc's `malloc_trim`, the
+/// counterpart of the jemalloc purge Redis runs.
+pub fn purge() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { malloc_trim(0) };
+}
+
+/// glibc's own view of its heap (`mallinfo2`), for MEMORY STATS' `allocator.*` figures and
+/// MEMORY MALLOC-STATS.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MallInfo {
+    /// Bytes obtained from the system with `brk`/`sbrk` (the arenas).
+    pub arena: usize,
+    /// Free chunks.
+    pub ordblks: usize,
+    /// Free fastbin chunks.
+    pub smblks: usize,
+    /// Chunks obtained with `mmap`.
+    pub hblks: usize,
+    /// Bytes in `mmap`ed chunks.
+    pub hblkhd: usize,
+    pub usmblks: usize,
+    /// Bytes in free fastbin chunks.
+    pub fsmblks: usize,
+    /// Bytes in chunks in use in the arenas.
+    pub uordblks: usize,
+    /// Bytes in free chunks in the arenas.
+    pub fordblks: usize,
+    /// Bytes at the top of the main arena that `malloc_trim` could release.
+    pub keepcost: usize,
+}
+
+impl MallInfo {
+    pub fn read() -> MallInfo {
+        unsafe extern "C" {
+            fn mallinfo2() -> MallInfo;
+        }
+        // SAFETY: mallinfo2 returns a struct of ten `size_t`s by value and has no preconditions.
+        unsafe { mallinfo2() }
+    }
+
+    /// Bytes in chunks in use, as the allocator sees them (arenas and mmap).
+    pub fn allocated(&self) -> usize {
+        self.uordblks + self.hblkhd
+    }
+
+    /// Bytes the allocator holds from the system, free chunks included.
+    pub fn active(&self) -> usize {
+        self.arena + self.hblkhd
+    }
+}
+
 /// Resident set size of this process, from `/proc/self/statm`.
 pub fn resident_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<usize>().ok()))
-        .map(|pages| pages * 4096)
+        .map(|pages| pages * page_size())
         .unwrap_or(0)
+}
+
+fn page_size() -> usize {
+    unsafe extern "C" {
+        fn sysconf(name: i32) -> i64;
+    }
+    const SC_PAGESIZE: i32 = 30;
+    // SAFETY: sysconf only reads a constant of the system.
+    let size = unsafe { sysconf(SC_PAGESIZE) };
+    if size > 0 { size as usize } else { 4096 }
+}
+
+/// Physical memory of the machine (INFO's `total_system_memory`), from `/proc/meminfo`.
+pub fn total_system_memory() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk;
+
+    #[test]
+    fn chunks_follow_glibc_size_classes() {
+        assert_eq!(chunk(0), 0);
+        assert_eq!(chunk(1), 32);
+        assert_eq!(chunk(24), 32);
+        assert_eq!(chunk(25), 48);
+        assert_eq!(chunk(40), 48);
+        assert_eq!(chunk(41), 64);
+        assert_eq!(chunk(1000), 1008);
+    }
+
+    #[test]
+    fn chunk_matches_what_glibc_reports() {
+        unsafe extern "C" {
+            fn malloc(n: usize) -> *mut std::ffi::c_void;
+            fn free(p: *mut std::ffi::c_void);
+        }
+        for n in [1usize, 7, 24, 25, 100, 1000, 4000] {
+            // SAFETY: a plain malloc/free pair of the C allocator.
+            unsafe {
+                let p = malloc(n);
+                assert_eq!(super::malloc_usable_size(p) + super::HEADER, chunk(n), "request of {n} bytes");
+                free(p);
+            }
+        }
+    }
 }

@@ -26,6 +26,17 @@ pub enum Transport {
     Http,
 }
 
+impl Transport {
+    /// As CLIENT LIST's `transport=` and the logs' `transport` field say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Resp => "resp",
+            Transport::WebSocket => "websocket",
+            Transport::Http => "http",
+        }
+    }
+}
+
 /// What CLIENT LIST shows about a client besides its timings. Name, library and no-evict live only
 /// here; the fields the session owns (database, protocol version, MULTI, subscription counts) are
 /// published here by the session as they change (`dispatch/session.rs`), never per command.
@@ -140,11 +151,7 @@ impl ClientHandle {
             a.resp,
             text(&a.lib_name),
             text(&a.lib_ver),
-            match self.transport {
-                Transport::Resp => "resp",
-                Transport::WebSocket => "websocket",
-                Transport::Http => "http",
-            }
+            self.transport.name()
         )
     }
 }

@@ -29,7 +29,7 @@ pub struct Config {
     pub databases: usize,
     pub io_threads: usize,
     pub shutdown_timeout_ms: u64,
-    pub log: String,
+    pub log: LogSettings,
     pub notify_keyspace_events: String,
     pub insecure: bool,
     pub maxmemory: u64,
@@ -45,6 +45,7 @@ pub struct Config {
     pub schemas: SchemaSettings,
     pub websocket: WebSocket,
     pub http: Http,
+    pub metrics: MetricsSettings,
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
     pub acl: crate::acl::AclSettings,
@@ -74,6 +75,55 @@ pub struct WebSocket {
     pub auth_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub allowed_origins: Vec<String>,
+}
+
+/// Logging (`docs/operations.md`, "Logs").
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// tracing's `EnvFilter` directives: a level, then per-module ones (`info,herald::auth=warn`).
+    pub level: String,
+    /// `text` (human-readable lines) or `json` (one JSON object per line).
+    pub format: String,
+}
+
+/// `[log]` as a table, or the filter alone as a string (`log = "debug"`, `HERALD_LOG=debug`): the form
+/// `log` had before it gained `format`, still accepted so existing configurations keep working.
+impl<'de> Deserialize<'de> for LogSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            level: Option<String>,
+            format: Option<String>,
+        }
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = LogSettings;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table with `level` and `format`, or a filter string such as \"info\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, level: &str) -> Result<LogSettings, E> {
+                Ok(LogSettings { level: level.to_owned(), format: "text".to_owned() })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LogSettings, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(LogSettings {
+                    level: t.level.unwrap_or_else(|| "info".to_owned()),
+                    format: t.format.unwrap_or_else(|| "text".to_owned()),
+                })
+            }
+        }
+        d.deserialize_any(Form)
+    }
+}
+
+/// `GET /metrics` (`docs/operations.md`, "Metrics").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Most queues, boards, mailboxes and streams exported by name, each (the largest); the others
+    /// are summed under `_other`. Bounds the label cardinality a scrape can produce.
+    pub max_objects: usize,
 }
 
 /// The HTTP surface on `http_port` besides `/ws` (`docs/http.md`).
@@ -231,6 +281,15 @@ impl Config {
         if self.http.max_pipeline == 0 || self.http.follow_count == 0 {
             return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid {
+                key: "log.level",
+                cause: format!("not a tracing filter ({e}), e.g. \"info\" or \"info,herald::auth=warn\""),
+            });
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return invalid("log.format", "must be \"text\" or \"json\"");
+        }
         if self.limits.max_inline_len < 16 {
             return invalid("limits.max_inline_len", "must be at least 16");
         }
@@ -336,6 +395,24 @@ mod tests {
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         let err = Config::build(&over, false).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn log_is_a_table_or_the_old_filter_string() {
+        let build = |text: &str| {
+            let file = tempfile(text);
+            Config::build(&Overrides { config_file: Some(file.path.clone()), ..Default::default() }, false)
+        };
+        let c = build("[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!((c.log.level.as_str(), c.log.format.as_str()), ("info", "json"));
+        let c = build("log = \"debug,herald::auth=warn\"\n").unwrap();
+        assert_eq!((c.log.level.as_str(), c.log.format.as_str()), ("debug,herald::auth=warn", "text"));
+        let err = build("[log]\nformat = \"xml\"\n").unwrap_err().to_string();
+        assert!(err.contains("log.format"), "{err}");
+        let err = build("[log]\ncolour = \"red\"\n").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = build("[log]\nlevel = \"info,[\"\n").unwrap_err().to_string();
+        assert!(err.contains("log.level"), "{err}");
     }
 
     struct TempFile {

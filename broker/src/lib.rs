@@ -14,6 +14,7 @@ pub mod doorbell;
 pub mod engine;
 pub mod events;
 pub mod latency;
+pub mod logging;
 pub mod pause;
 pub mod persist;
 pub mod probe;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::Parser;
 use herald_broker::alloc::CountingAllocator;
 use herald_broker::config::{Config, Overrides};
-use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -80,13 +79,7 @@ fn main() {
         }
         return;
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    herald_broker::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     if let Err(e) = runtime.block_on(herald_broker::run(config, shutdown_signal())) {
         tracing::error!("herald: {e}");

@@ -140,3 +140,43 @@ async fn other_methods_are_refused() {
     assert!(raw.starts_with("HTTP/1.1 405"), "{raw}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn per_object_gauges_follow_queues_boards_mailboxes_and_streams() {
+    let mut config = herald_broker::Config::for_tests();
+    config.metrics.max_objects = 2;
+    let server = common::start_with(config).await;
+    let mut con = server.conn().await;
+    for _ in 0..3 {
+        let _: String = cmd(&mut con, &["JOB.SUBMIT", "emails", "{}"]).await.unwrap();
+    }
+    let _: String = cmd(&mut con, &["JOB.SUBMIT", "emails", "{}", "DELAY", "60000"]).await.unwrap();
+    let _: redis::Value = cmd(&mut con, &["JOB.CLAIM", "emails"]).await.unwrap();
+    let _: String = cmd(&mut con, &["JOB.SUBMIT", "reports", "{}"]).await.unwrap();
+    // Past the bound of two: the smallest queue is summed under "_other".
+    let _: String = cmd(&mut con, &["JOB.SUBMIT", "tiny", "{}", "DELAY", "60000"]).await.unwrap();
+    let _: String = cmd(&mut con, &["BL.PUBLISH", "tasks", r#"{"n":1}"#, "SCOPE", "team"]).await.unwrap();
+    let _: String = cmd(&mut con, &["BL.PUBLISH", "tasks", r#"{"n":2}"#, "SCOPE", "team"]).await.unwrap();
+    let _: redis::Value = cmd(&mut con, &["BL.RETRIEVE", "tasks", "SCOPE", "team", "LOCK", "60000"]).await.unwrap();
+    let _: String = cmd(&mut con, &["MSG.SEND", "worker-1", "jobs", "hello"]).await.unwrap();
+    let _: String = cmd(&mut con, &["MSG.SEND", "worker-1", "other", "again"]).await.unwrap();
+    for i in 0..5 {
+        let _: i64 = cmd(&mut con, &["STREAM.WRITE", "wf:\"quoted\"", &format!("chunk {i}")]).await.unwrap();
+    }
+
+    let m = parse(&scrape(server.http).await.1);
+    assert_eq!(m["herald_objects{kind=\"queue\"}"], 3.0);
+    assert_eq!(m["herald_queue_jobs_queued{queue=\"emails\"}"], 2.0);
+    assert_eq!(m["herald_queue_jobs_delayed{queue=\"emails\"}"], 1.0);
+    assert_eq!(m["herald_queue_jobs_running{queue=\"emails\"}"], 1.0);
+    assert_eq!(m["herald_queue_jobs_queued{queue=\"reports\"}"], 1.0);
+    assert!(!m.contains_key("herald_queue_jobs_delayed{queue=\"tiny\"}"), "past the bound");
+    assert_eq!(m["herald_queue_jobs_delayed{queue=\"_other\"}"], 1.0);
+    assert_eq!(m["herald_board_items{scope=\"team\",board=\"tasks\"}"], 2.0);
+    assert_eq!(m["herald_board_items_leased{scope=\"team\",board=\"tasks\"}"], 1.0);
+    assert_eq!(m["herald_board_items_dead{scope=\"team\",board=\"tasks\"}"], 0.0);
+    assert_eq!(m["herald_mailbox_messages{dest=\"worker-1\"}"], 2.0);
+    assert_eq!(m["herald_stream_entries{stream=\"wf:\\\"quoted\\\"\"}"], 5.0);
+    assert!(m["herald_stream_bytes{stream=\"wf:\\\"quoted\\\"\"}"] >= 35.0);
+    server.stop().await;
+}

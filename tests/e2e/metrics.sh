@@ -15,6 +15,10 @@ H="http://127.0.0.1:$(grep -o 'listening for WebSocket on [0-9.]*:[0-9]*' "$WORK
 for i in 1 2 3; do cli SET "k$i" v >/dev/null; done
 cli JOB.SUBMIT render '{}' >/dev/null
 cli HSET h f v >/dev/null
+# Per-object gauges, one with a name the text format must escape.
+cli BL.PUBLISH 'board "one"' '{"n":1}' >/dev/null
+cli MSG.SEND worker-1 t hi >/dev/null
+cli STREAM.WRITE wf:1 chunk >/dev/null
 curl -sf "$H/metrics" >"$WORK/metrics.txt"
 "$VENV/bin/python" - "$WORK/metrics.txt" <<'PY'
 import sys
@@ -37,6 +41,11 @@ assert counts.get("string", 0) >= 3 and counts.get("hash") == 1 and counts.get("
 buckets = [s for s in h.samples if s.name.endswith("_bucket") and s.labels["family"] == "string"]
 assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == counts["string"]
 assert all(a.value <= b.value for a, b in zip(buckets, buckets[1:]))
+assert value("herald_queue_jobs_queued", queue="render") == 1
+assert value("herald_board_items", scope="", board='board "one"') == 1
+assert value("herald_mailbox_messages", dest="worker-1") == 1
+assert value("herald_stream_entries", stream="wf:1") == 1
+assert value("herald_objects", kind="queue") == 1
 print(f"ok - {len(families)} metric families parsed by prometheus_client")
 PY
 expect "still serving" PONG "$(cli PING)"

@@ -74,7 +74,10 @@ pub fn herald_resources(cmd: &Command, jobs: &mut dyn FnMut(&[u8]) -> Option<Byt
 fn blackboard(c: &BbCommand, out: &mut Vec<Resource>) {
     let (scope, keys, access): (&Bytes, Vec<&Bytes>, u8) = match c {
         BbCommand::Set { scope, key, .. } => (scope, vec![key], WRITE),
-        BbCommand::Get { scope, key } | BbCommand::Has { scope, key } | BbCommand::Wait { scope, key, .. } => (scope, vec![key], READ),
+        BbCommand::Get { scope, key }
+        | BbCommand::Has { scope, key }
+        | BbCommand::Wait { scope, key, .. }
+        | BbCommand::Memory { scope, key, .. } => (scope, vec![key], READ),
         BbCommand::Del { scope, keys } => (scope, keys.iter().collect(), WRITE),
         BbCommand::Watch { scope, keys } => (scope, keys.iter().collect(), READ),
         // Whole-scope operations name the scope itself (`""` for database 0, which a pattern

@@ -67,6 +67,8 @@ pub fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Re
             Ok(())
         }
         Err(e) => {
+            let client = &cx.session.client;
+            tracing::warn!(target: "herald::auth", id = client.id, addr = %client.addr, transport = client.transport.name(), user = %String::from_utf8_lossy(name), "authentication failed");
             acl.auth_failed(cx.session.client.addr.ip());
             let denied = Denied { reason: Reason::Auth, object: "AUTH".into() };
             acl.record(&denied, context(cx.session), &String::from_utf8_lossy(name), cx.session.client.describe());

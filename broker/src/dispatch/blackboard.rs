@@ -71,6 +71,9 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
         BbCommand::Keys { scope, pattern } => cx.state().keyspace.bb_keys(&scope, pattern.as_deref(), now).map(Reply::bulks),
         BbCommand::Clear(scope) => cx.state().keyspace.bb_clear(&scope, now).map(|n| Reply::Int(n as i64)),
         BbCommand::Stats(scope) => cx.state().keyspace.bb_stats(&scope, now).map(stats_reply),
+        BbCommand::Memory { scope, key, samples } => {
+            cx.state().keyspace.bb_memory(&scope, &key, samples, now).map(|m| m.map_or(Reply::Nil, |bytes| Reply::Int(bytes as i64)))
+        }
         BbCommand::Scopes(None) => Ok(Reply::bulks(cx.state().keyspace.bb_scopes())),
         BbCommand::Scopes(Some(list)) => Ok(listing::reply(cx.state().keyspace.bb_scope_list(&listing::args(&list)), |s| {
             Reply::fields(vec![

@@ -100,12 +100,19 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     Reply::status("RESET")
 }
 
+/// One line per client CLIENT KILL closes, naming who closed it.
+fn log_kill(victim: &crate::clients::ClientHandle, by: u64) {
+    let user = victim.activity().user.clone();
+    tracing::info!(target: "herald::clients", id = victim.id, addr = %victim.addr, transport = victim.transport.name(), user = &*user, by, "client killed by CLIENT KILL");
+}
+
 fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, CommandError> {
     let me = cx.session.id();
     if let Some(addr) = &filter.legacy_addr {
         let target = cx.broker.clients.all().into_iter().find(|c| c.addr.to_string().as_bytes() == &addr[..]);
         return match target {
             Some(c) => {
+                log_kill(&c, me);
                 c.kill();
                 cx.broker.stats.killed_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Reply::ok())
@@ -126,6 +133,7 @@ fn client_kill(filter: ClientKillFilter, cx: &mut Cx<'_>) -> Result<Reply, Comma
             && filter.max_age_secs.is_none_or(|age| c.created.elapsed().as_secs() >= age)
             && !(filter.skip_me && c.id == me);
         if matches {
+            log_kill(&c, me);
             c.kill();
             killed += 1;
         }

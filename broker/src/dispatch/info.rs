@@ -7,8 +7,8 @@ use bytes::Bytes;
 use herald_protocol::Reply;
 
 use super::Cx;
+use super::memory::{ALLOCATOR_NAME, Overhead};
 use super::server::REDIS_VERSION;
-use crate::alloc::{allocated_bytes, resident_bytes};
 use crate::pubsub::ChannelKind;
 
 const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
@@ -27,6 +27,76 @@ fn human(bytes: usize) -> String {
     } else {
         format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
     }
+}
+
+/// The readiness API tokio's reactor (mio) runs on, per platform.
+const MULTIPLEXING_API: &str = if cfg!(any(target_os = "linux", target_os = "android", target_os = "illumos")) {
+    "epoll"
+} else if cfg!(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd")) {
+    "kqueue"
+} else if cfg!(windows) {
+    "iocp"
+} else {
+    "poll"
+};
+
+/// tokio's `Instant` reads `CLOCK_MONOTONIC` through the standard library, as Redis's `POSIX clock_gettime`.
+const MONOTONIC_CLOCK: &str = "POSIX clock_gettime";
+
+/// `uname -srm`, as Redis prints it (`Linux 6.1.0 x86_64`).
+fn os_name() -> String {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{f}")).map(|s| s.trim().to_string()).ok();
+    match (read("ostype"), read("osrelease")) {
+        (Some(os), Some(release)) => format!("{os} {release} {}", std::env::consts::ARCH),
+        _ => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    }
+}
+
+/// INFO memory: Redis 7.0's fields (those that mean something here), from one [`Overhead`] reading.
+fn memory(out: &mut String, cx: &mut Cx<'_>) {
+    let o = Overhead::measure(cx);
+    let max = cx.broker.maxmemory() as usize;
+    let total_system = crate::alloc::total_system_memory();
+    let s = &o.scripts;
+    let vm_total = s.eval_vm + s.functions_vm;
+    let (allocated, active, resident) = (o.allocator_allocated(), o.allocator_active(), o.allocator_resident());
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{allocated}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{}\r\nused_memory_vm_total:{vm_total}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmem_aof_buffer:{}\r\nmem_allocator:{ALLOCATOR_NAME}\r\n",
+        o.total,
+        human(o.total),
+        o.rss,
+        human(o.rss),
+        o.peak,
+        human(o.peak),
+        o.peak_percentage(),
+        o.overhead_total(),
+        o.startup,
+        o.dataset(),
+        o.dataset_percentage(),
+        human(total_system),
+        s.eval_vm,
+        s.eval_vm,
+        human(s.eval_vm),
+        s.cached_scripts,
+        s.functions,
+        s.libraries,
+        s.functions_vm,
+        human(vm_total),
+        o.functions_caches(),
+        human(max),
+        ratio(active, allocated),
+        active as i64 - allocated as i64,
+        ratio(resident, active),
+        resident as i64 - active as i64,
+        ratio(o.rss, resident),
+        o.rss as i64 - resident as i64,
+        o.fragmentation(),
+        o.fragmentation_bytes(),
+        o.clients_normal,
+        o.aof_buffer,
+    );
 }
 
 fn cpu_seconds() -> (f64, f64) {
@@ -84,44 +154,40 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
             let up = b.clock.uptime().as_secs();
             let _ = write!(
                 out,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\nherald_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nherald_http_port:{}\r\nio_threads_active:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nherald_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:{}\r\nmonotonic_clock:{MONOTONIC_CLOCK}\r\nmultiplexing_api:{MULTIPLEXING_API}\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nherald_http_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nio_threads_active:{}\r\nherald_io_threads:{}\r\n",
                 env!("CARGO_PKG_VERSION"),
-                std::env::consts::OS,
-                std::env::consts::ARCH,
+                os_name(),
+                usize::BITS,
                 std::process::id(),
                 b.run_id,
                 b.resp_port.load(Ordering::Relaxed),
                 b.http_port.load(Ordering::Relaxed),
-                b.config.io_threads,
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0),
                 up / 86400,
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                u8::from(b.config.io_threads > 1),
+                b.config.io_threads,
             );
         }
         "clients" => {
             // Blocked in a command, or held by CLIENT PAUSE: Redis counts both.
             let blocked = cx.state().blocking.len() + cx.broker.pause.waiting();
+            // Redis's "recent" maxima are over its last few cron samples; these are the largest now.
+            let (mut input, mut output) = (0, 0);
+            for c in b.clients.all() {
+                input = input.max(c.query_buffer.load(Ordering::Relaxed));
+                output = output.max(c.outbox.pending_bytes());
+            }
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{input}\r\nclient_recent_max_output_buffer:{output}\r\nblocked_clients:{blocked}\r\npubsub_clients:{}\r\n",
                 b.clients.len(),
                 b.settings().maxclients,
                 b.clients.pubsub_count(),
             );
             super::info_domains::clients_by_transport(out, b);
         }
-        "memory" => {
-            let used = allocated_bytes();
-            let rss = resident_bytes();
-            let max = b.maxmemory() as usize;
-            let _ = write!(
-                out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
-                human(used),
-                human(rss),
-                human(max),
-                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
-            );
-        }
+        "memory" => memory(out, cx),
         "persistence" => persistence(out, b),
         "stats" => {
             let ks = cx.state().keyspace.stats;

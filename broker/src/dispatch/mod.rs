@@ -20,6 +20,7 @@ mod keys;
 mod listing;
 mod lists;
 mod mailbox;
+pub mod memory;
 mod persistence;
 mod pubsub;
 mod schema;
@@ -345,6 +346,7 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Schema(c) => schema::execute(c, cx),
         Command::Script(c) => scripting::execute(c, cx),
         Command::Acl(c) => acl::execute(c, cx),
+        Command::Memory(c) => memory::execute(c, cx).into(),
     }
 }
 

@@ -336,6 +336,40 @@ impl<V> Dict<V> {
             .flat_map(|bucket| std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()).map(|n| (n.key.as_slice(), &n.value)))
     }
 
+    /// What the bucket arrays (both, while rehashing) cost the allocator.
+    fn bucket_memory(&self) -> usize {
+        self.tables.iter().map(|t| crate::engine::memory::vec::<Option<Box<Node<V>>>>(t.buckets.capacity())).sum()
+    }
+
+    /// The table's own cost (MEMORY STATS' `overhead.hashtable.main`): bucket arrays and one node per
+    /// entry, the values' heap aside.
+    pub fn overhead(&self) -> usize {
+        use crate::engine::memory::chunk;
+        self.bucket_memory() + self.len() * chunk(std::mem::size_of::<Node<V>>())
+    }
+
+    /// What one entry under `key` costs the allocator besides its value's own heap: its node, its key
+    /// when too long to sit inline, and its share of the bucket arrays.
+    pub fn entry_memory(&self, key: &[u8]) -> usize {
+        use crate::engine::memory::chunk;
+        chunk(std::mem::size_of::<Node<V>>()) + chunk(SmallBytes::heap_len(key.len())) + self.bucket_memory() / self.len().max(1)
+    }
+
+    /// What the table costs the allocator (MEMORY USAGE): its bucket arrays exactly, and its nodes (with
+    /// a key too long to sit inline, and `value`'s heap beyond the node) sampled as
+    /// [`crate::engine::memory::sampled`] says.
+    pub fn memory(&self, samples: usize, value: impl Fn(&V) -> usize) -> usize {
+        use crate::engine::memory::{chunk, sampled};
+        let node = chunk(std::mem::size_of::<Node<V>>());
+        let nodes = self
+            .tables
+            .iter()
+            .flat_map(|t| t.buckets.iter())
+            .flat_map(|bucket| std::iter::successors(bucket.as_deref(), |n| n.next.as_deref()))
+            .map(|n| node + chunk(n.key.heap_bytes()) + value(&n.value));
+        self.bucket_memory() + sampled(self.len(), samples, nodes)
+    }
+
     fn visit_bucket<'a>(table: &'a Table<V>, idx: usize, f: &mut impl FnMut(&'a [u8], &'a V)) {
         let mut cur = table.buckets[idx].as_deref();
         while let Some(n) = cur {

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod keyspace;
 pub mod listing;
 pub mod mailbox;
+pub mod memory;
 pub mod schedule;
 pub mod schema;
 pub mod semaphore;

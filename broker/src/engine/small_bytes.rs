@@ -52,6 +52,11 @@ impl SmallBytes {
         self.len() == 0
     }
 
+    /// The heap bytes a string of `len` bytes takes (0 when it sits inline).
+    pub const fn heap_len(len: usize) -> usize {
+        if len <= INLINE { 0 } else { len }
+    }
+
     /// Heap bytes held beyond the inline form (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         match self {

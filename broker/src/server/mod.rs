@@ -96,14 +96,17 @@ impl Server {
             None => None,
         };
         // Scripts parse this line to learn the port when started with --port 0.
-        tracing::info!("listening for RESP on {} ({} io threads)", resp.local_addr()?, broker.config.io_threads);
-        tracing::info!("listening for WebSocket on {} (ws://{}/ws)", http.local_addr()?, http.local_addr()?);
+        let (resp_addr, http_addr, io_threads) = (resp.local_addr()?, http.local_addr()?, broker.config.io_threads);
+        tracing::info!(addr = %resp_addr, io_threads, "listening for RESP on {resp_addr} ({io_threads} io threads)");
+        tracing::info!(addr = %http_addr, "listening for WebSocket on {http_addr} (ws://{http_addr}/ws)");
         if let Some((r, h)) = &tls {
-            tracing::info!("listening for RESP over TLS on {}", r.local_addr()?);
-            tracing::info!("listening for HTTPS on {} (wss://{}/ws)", h.local_addr()?, h.local_addr()?);
+            let (tls_addr, https_addr) = (r.local_addr()?, h.local_addr()?);
+            tracing::info!(addr = %tls_addr, "listening for RESP over TLS on {tls_addr}");
+            tracing::info!(addr = %https_addr, "listening for HTTPS on {https_addr} (wss://{https_addr}/ws)");
         }
         let reloader = tls.as_ref().map(|_| tokio::spawn(reload_on_sighup(broker.clone())));
         broker.serving.store(true, Ordering::Release);
+        crate::alloc::mark_startup();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -191,11 +194,30 @@ fn finish_persistence(broker: &Arc<Broker>, p: &crate::persist::Persistence, sav
 async fn admit(mut stream: tokio::net::TcpStream, broker: &Arc<Broker>, workers: &Workers, tracker: &TaskTracker) {
     broker.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     if broker.clients.len() >= broker.settings().maxclients {
-        broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        refused(broker, stream.peer_addr().ok(), "resp");
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     hand_over(stream, workers, tracker, |s| resp::serve(s, broker.clone()));
+}
+
+/// Counts and logs a connection refused past `maxclients` (every wire's accept path calls it). A flood
+/// of connections must not flood the log too: at most one line per second, which says how many were
+/// refused since the last one (`rejected_connections` in INFO counts every one).
+pub(crate) fn refused(broker: &Broker, peer: Option<std::net::SocketAddr>, wire: &'static str) {
+    static LAST_LOGGED_SEC: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static UNLOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let last = LAST_LOGGED_SEC.load(Ordering::Relaxed);
+    if now == last || LAST_LOGGED_SEC.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let refused = UNLOGGED.swap(0, Ordering::Relaxed) + 1;
+    let maxclients = broker.settings().maxclients;
+    let addr = peer.map(|a| a.to_string()).unwrap_or_default();
+    tracing::warn!(target: "herald::clients", addr, wire, maxclients, refused, "connection refused: max number of clients reached");
 }
 
 /// Moves an accepted socket to a connection thread, where `serve` registers and serves it.

@@ -3,7 +3,6 @@
 //! this file knows the connection is encrypted.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -44,7 +43,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>, service: Se
         Service::Resp => {
             // `maxclients` is checked once the handshake is done, so the refusal can be read.
             if broker.clients.len() >= broker.settings().maxclients {
-                broker.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                super::refused(&broker, Some(peer), "resp-tls");
                 let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                 let _ = stream.shutdown().await;
                 return;

@@ -1,6 +1,7 @@
 // The live console at / (docs/operations.md), in headless Chromium: the broker serves the page and the
 // client; the test drives the broker with redis-cli (a published message, a job claimed and moved along
-// with JOB.PROGRESS, a blackboard write) and checks that each shows up in the page, then keeps a
+// with JOB.PROGRESS, a blackboard write, board items leased and dead-lettered, mailbox messages, stream
+// entries, scope key counts that change) and checks that each shows up in the page, then keeps a
 // screenshot at target/console.png. With a password on the broker the page asks for it and then works.
 //
 // Skipped when /usr/bin/chromium (or $CHROMIUM) is missing, unless HERALD_REQUIRE_BROWSER is set.
@@ -82,6 +83,33 @@ test("the console shows live traffic, a job's progress and blackboard changes", 
     () => page.evaluate(`[...document.querySelectorAll("#bb td")].map((e) => e.textContent).join("|").includes("team|config|set")`),
     "the blackboard change",
   );
+
+  // The discovery panels: a board with a leased and a dead item, a mailbox, a stream, the scope's keys.
+  const row = (table, key) => `[...document.querySelectorAll("#${table} tbody tr")].find((r) => r.dataset.key === ${JSON.stringify(key)})`;
+  const cells = (table, key) => page.evaluate(`${row(table, key)}?.cells ? [...${row(table, key)}.cells].map((c) => c.textContent).join("|") : null`);
+  assert.equal(await b.cli("BL.CONFIG", "tasks", "SCOPE", "team", "MAXLEASES", "1"), "OK");
+  for (const n of [1, 2, 3]) await b.cli("BL.PUBLISH", "tasks", JSON.stringify({ n }), "SCOPE", "team");
+  const leased = fields(await b.cli("BL.RETRIEVE", "tasks", "SCOPE", "team", "LOCK", "60000"));
+  await eventually(async () => (await cells("boards", "team\u0000tasks")) === "team|tasks|3|1|0|", "the board with one leased item");
+  assert.equal(await b.cli("BL.RELEASE", "tasks", leased.id, leased.token, "SCOPE", "team"), "OK");
+  await eventually(async () => (await cells("boards", "team\u0000tasks")) === "team|tasks|2|0|1|", "the released item dead-lettered");
+  const deadWidth = await page.evaluate(`${row("boards", "team\u0000tasks")}.querySelector(".split > .dead").style.width`);
+  assert.ok(parseFloat(deadWidth) > 0, `the dead part of the bar: ${deadWidth}`);
+
+  await b.cli("MSG.SEND", "worker-7", "resize", "img-1");
+  await b.cli("MSG.SEND", "worker-7", "resize", "img-2");
+  await eventually(async () => (await cells("mailboxes", "worker-7"))?.startsWith("worker-7|2|") === true, "the mailbox with two messages");
+  assert.match(await cells("mailboxes", "worker-7"), /resize: 2$/);
+
+  for (const chunk of ["a", "b", "c"]) await b.cli("STREAM.WRITE", "wf:render", chunk);
+  await eventually(async () => (await cells("streams", "wf:render")) === "wf:render|3|0…3|3|open", "the stream's entries");
+  await b.cli("STREAM.CLOSE", "wf:render");
+  await eventually(async () => (await cells("streams", "wf:render"))?.endsWith("|closed") === true, "the stream closed");
+
+  // The scope's key count and change counter move as keys are written from outside.
+  await eventually(async () => (await cells("scopes", "team"))?.startsWith("team|1|") === true, "the scope with its key");
+  await b.cli("BB.SET", "team", "status", "busy");
+  await eventually(async () => (await cells("scopes", "team"))?.startsWith("team|2|") === true, "the scope's second key");
 
   // The INFO poll fills the figures and the chart's history.
   await eventually(async () => Number(await page.evaluate(`document.getElementById("clients").textContent`)) >= 1, "the client count");

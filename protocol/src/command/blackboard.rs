@@ -53,6 +53,12 @@ pub enum BbCommand {
     },
     Clear(Bytes),
     Stats(Bytes),
+    /// `BB.MEMORY scope key [SAMPLES n]`: MEMORY USAGE for a key of a scope.
+    Memory {
+        scope: Bytes,
+        key: Bytes,
+        samples: usize,
+    },
     /// BB.SCOPES: every name; `BB.SCOPES cursor [MATCH pattern] [COUNT n]`: a page with sizes.
     Scopes(Option<ListArgs>),
     Wait {
@@ -168,6 +174,19 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         |a| {
             let (scope, key) = scope_key(a)?;
             ok(BbCommand::Get { scope, key })
+        }
+    ),
+    spec!(
+        "bb.memory",
+        -3,
+        READONLY,
+        keys(2, 2, 1),
+        Blackboard,
+        "0.1.0",
+        "Estimated bytes a key of a scope and its value cost, as MEMORY USAGE estimates a key. BB.MEMORY scope key [SAMPLES n]",
+        |mut a| {
+            let (scope, key) = (a.next_bytes()?, a.next_bytes()?);
+            ok(BbCommand::Memory { scope, key, samples: super::memory::parse_samples(a)? })
         }
     ),
     spec!("bb.has", 3, READONLY | FAST, keys(2, 2, 1), Blackboard, "0.1.0", "Whether a key exists in a scope. BB.HAS scope key", |a| {

@@ -18,6 +18,7 @@ mod jobs;
 mod keys;
 mod lists;
 mod mailbox;
+mod memory;
 mod persistence;
 mod pubsub;
 mod schema;
@@ -47,6 +48,7 @@ pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};
 pub use mailbox::MailboxCommand;
+pub use memory::{DEFAULT_SAMPLES as MEMORY_DEFAULT_SAMPLES, MemoryCommand};
 pub use persistence::PersistCommand;
 pub use pubsub::PubSubCommand;
 pub use schema::{SchemaCommand, SchemaKind, SchemaTarget};
@@ -130,6 +132,7 @@ pub enum Command {
     Schema(SchemaCommand),
     Script(ScriptCommand),
     Acl(AclCommand),
+    Memory(MemoryCommand),
 }
 
 macro_rules! into_command {
@@ -163,7 +166,8 @@ into_command!(
     Schema(SchemaCommand),
     Script(ScriptCommand),
     XStream(XStreamCommand),
-    Acl(AclCommand)
+    Acl(AclCommand),
+    Memory(MemoryCommand)
 );
 
 /// Turns a command's arguments (name already consumed) into a [`Command`].

@@ -32,6 +32,7 @@ static TABLES: &[&[CommandSpec]] = &[
     super::xstream::SPECS,
     super::scripting::SPECS,
     super::acl::SPECS,
+    super::memory::SPECS,
 ];
 
 /// FNV-1a: command names are short, fixed and not chosen by an attacker who could aim collisions at a

@@ -34,6 +34,20 @@ use monitor::{Current, Monitor};
 use vm::Vm;
 pub use vm::{Flags, Running};
 
+/// What scripting holds (see [`Scripting::memory`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScriptMemory {
+    pub cached_scripts: usize,
+    /// Bytes the EVAL VM has allocated.
+    pub eval_vm: usize,
+    /// Bytes the FUNCTION VM has allocated.
+    pub functions_vm: usize,
+    pub functions: usize,
+    pub libraries: usize,
+    /// The libraries' source text.
+    pub library_bytes: usize,
+}
+
 /// A cached EVAL script.
 struct Script {
     func: Function,
@@ -113,6 +127,21 @@ impl Scripting {
             return CommandError::fixed("ERR the script thread has stopped").into();
         }
         Outcome::Block(super::Blocked::elsewhere(rx, Reply::error("ERR the script thread has stopped")))
+    }
+
+    /// What scripting holds, for INFO memory and MEMORY STATS; `None` while a script runs (its VM is
+    /// busy, and the caller should not wait for it).
+    pub fn memory(&self) -> Option<ScriptMemory> {
+        let eval = self.eval.try_lock().ok()?;
+        let functions = self.functions.try_lock().ok()?;
+        Some(ScriptMemory {
+            cached_scripts: eval.cache.len(),
+            eval_vm: eval.vm.lua.used_memory(),
+            functions_vm: functions.vm.lua.used_memory(),
+            functions: functions.function_count(),
+            libraries: functions.libraries.len(),
+            library_bytes: functions.libraries.values().map(|l| l.code.len()).sum(),
+        })
     }
 
     /// The libraries' sources, for snapshots and FUNCTION DUMP.

@@ -128,11 +128,12 @@ impl Hash {
         }
     }
 
-    /// Approximate heap bytes (INFO-style accounting).
-    pub fn heap_bytes(&self) -> usize {
+    /// What the fields cost the allocator beyond the `Hash` itself (MEMORY USAGE), sampled.
+    pub fn memory(&self, samples: usize) -> usize {
+        use crate::engine::memory::chunk;
         match self {
-            Hash::Pack(p) => p.heap_bytes(),
-            Hash::Table(d) => d.len() * (std::mem::size_of::<SmallBytes>() * 2 + 24),
+            Hash::Pack(p) => p.memory(),
+            Hash::Table(d) => chunk(std::mem::size_of::<Dict<SmallBytes>>()) + d.memory(samples, |v| chunk(v.heap_bytes())),
         }
     }
 }

@@ -67,9 +67,9 @@ impl Pack {
         self.pairs == 0
     }
 
-    /// Bytes of the buffer (what the encoding costs besides the struct).
-    pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
+    /// What the buffer costs the allocator (the encoding's cost besides the struct).
+    pub fn memory(&self) -> usize {
+        crate::engine::memory::chunk(self.buf.capacity())
     }
 
     fn string_at(&self, at: usize) -> (&[u8], usize) {

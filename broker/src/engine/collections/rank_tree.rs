@@ -312,17 +312,23 @@ impl<T: Ord + Clone> RankTree<T> {
         }
     }
 
-    /// Approximate heap bytes held by the nodes (for MEMORY-style accounting).
-    pub fn heap_bytes(&self) -> usize {
-        fn walk<T>(node: &Node<T>) -> usize {
+    /// What the tree costs the allocator (MEMORY USAGE): every node's array exactly (a node holds up to
+    /// [`MAX`] items, so they are few), and `item`'s heap beyond the array for the branches' copies and
+    /// for the first `samples` items (0: all), extrapolated.
+    pub fn memory(&self, samples: usize, item: impl Fn(&T) -> usize) -> usize {
+        use crate::engine::memory::{sampled, vec};
+        fn walk<T>(node: &Node<T>, item: &impl Fn(&T) -> usize) -> usize {
             match node {
-                Node::Leaf(items) => items.capacity() * mem::size_of::<T>(),
+                Node::Leaf(items) => vec::<T>(items.capacity()),
                 Node::Inner(branches) => {
-                    branches.capacity() * mem::size_of::<Branch<T>>() + branches.iter().map(|b| walk(&b.node)).sum::<usize>()
+                    vec::<Branch<T>>(branches.capacity()) + branches.iter().map(|b| item(&b.min) + walk(&b.node, item)).sum::<usize>()
                 }
             }
         }
-        walk(&self.root)
+        let take = if samples == 0 { self.len } else { samples.min(self.len) };
+        let mut costs = Vec::with_capacity(take);
+        self.visit(0, take, false, |x| costs.push(item(x)));
+        walk(&self.root, &item) + sampled(self.len, samples, costs.into_iter())
     }
 }
 
@@ -426,7 +432,7 @@ mod tests {
             tree.insert(v);
         }
         tree.check();
-        let per_item = tree.heap_bytes() as f64 / tree.len() as f64;
+        let per_item = tree.memory(0, |_| 0) as f64 / tree.len() as f64;
         assert!(per_item < 10.0, "{per_item} bytes per 8-byte item");
         assert_eq!(tree.get(0), Some(&-10_000));
         assert_eq!(tree.get(19_999), Some(&9_999));

@@ -147,11 +147,12 @@ impl Set {
         }
     }
 
-    /// Approximate heap bytes (INFO-style accounting).
-    pub fn heap_bytes(&self) -> usize {
+    /// What the members cost the allocator beyond the `Set` itself (MEMORY USAGE), sampled.
+    pub fn memory(&self, samples: usize) -> usize {
+        use crate::engine::memory::{chunk, vec};
         match self {
-            Set::Ints(v) => v.capacity() * 8,
-            Set::Table(d) => d.len() * 56,
+            Set::Ints(v) => vec::<i64>(v.capacity()),
+            Set::Table(d) => chunk(std::mem::size_of::<Dict<()>>()) + d.memory(samples, |_| 0),
         }
     }
 }

@@ -269,11 +269,17 @@ impl Zset {
         }
     }
 
-    /// Approximate heap bytes (INFO-style accounting).
-    pub fn heap_bytes(&self) -> usize {
+    /// What the members cost the allocator beyond the `Zset` itself (MEMORY USAGE), sampled: the
+    /// member table and the order tree each hold a copy of a member too long to sit inline.
+    pub fn memory(&self, samples: usize) -> usize {
+        use crate::engine::memory::chunk;
         match self {
-            Zset::Pack(p) => p.heap_bytes(),
-            Zset::Tree(t) => t.order.heap_bytes() + t.scores.len() * 64,
+            Zset::Pack(p) => p.memory(),
+            Zset::Tree(t) => {
+                chunk(std::mem::size_of::<Tree>())
+                    + t.scores.memory(samples, |_| 0)
+                    + t.order.memory(samples, |s| chunk(s.member.heap_bytes()))
+            }
         }
     }
 }

@@ -130,6 +130,12 @@ impl Keyspace {
         Ok(())
     }
 
+    /// BB.MEMORY: MEMORY USAGE for a key of a scope (`None`: no such scope or key).
+    pub fn bb_memory(&mut self, scope: &[u8], key: &[u8], samples: usize, now: u64) -> Result<Option<usize>, Error> {
+        let Some(db) = self.scope_db(scope, false)? else { return Ok(None) };
+        Ok(self.memory_usage(db, key, samples, now))
+    }
+
     /// BB.GET: value, revision and TTL; counts a get and a hit or miss in the scope's stats.
     pub fn bb_get(&mut self, scope: &[u8], key: &[u8], now: u64) -> Result<Option<BbEntry>, Error> {
         let Some(db) = self.scope_db(scope, false)? else { return Ok(None) };

@@ -98,6 +98,24 @@ impl Db {
         self.dict.get(key)
     }
 
+    /// MEMORY STATS' per-database overhead: the key table (buckets and nodes), and the deadline index
+    /// (its entries, each with a copy of its key, counted as a short key's 32-byte chunk: the index is
+    /// not walked, so that the figure costs O(1)).
+    pub fn overhead(&self) -> (usize, usize) {
+        use crate::engine::memory::{btree_entry, chunk};
+        (self.dict.overhead(), self.deadlines.len() * (btree_entry::<Deadline, ()>() + chunk(1)))
+    }
+
+    /// MEMORY USAGE of the entry under `key` (deadline or not: callers decide what expiry means): its
+    /// table node and bucket share, its value's heap (collections sampled, `samples` 0: all), and its
+    /// entry in the deadline index when it has one.
+    pub fn memory_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
+        use crate::engine::memory::{btree_entry, chunk};
+        let entry = self.dict.get(key)?;
+        let deadline = if entry.expire_at == NO_EXPIRY { 0 } else { btree_entry::<Deadline, ()>() + chunk(key.len()) };
+        Some(self.dict.entry_memory(key) + entry.value.memory(samples) + deadline)
+    }
+
     /// Mutable access. Callers must not change `expire_at` here: use [`Db::set_expire`].
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.dict.get_mut(key)

@@ -265,6 +265,15 @@ impl Keyspace {
         Some((e.encoding(), u64::from(secs.saturating_sub(e.accessed.get())), e.refcount()))
     }
 
+    /// MEMORY USAGE: what a live key and its value cost the allocator, collections sampled
+    /// (`samples`, 0: every element). Reads without touching the key's access time, as Redis does.
+    pub fn memory_usage(&self, db: usize, key: &[u8], samples: usize, now: u64) -> Option<usize> {
+        if !self.exists(db, key, now) {
+            return None;
+        }
+        self.dbs[db].memory_usage(key, samples)
+    }
+
     pub fn dbsize(&self, db: usize) -> usize {
         self.dbs[db].len()
     }

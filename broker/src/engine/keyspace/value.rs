@@ -72,15 +72,22 @@ impl Value {
         }
     }
 
-    /// Approximate heap bytes, for per-scope stats and INFO memory.
-    pub fn heap_bytes(&self) -> usize {
+    /// What the value costs the allocator beyond its 32 bytes in the table node (MEMORY USAGE): the
+    /// boxed aggregate and everything it owns, collections sampled (`samples`, 0: all elements).
+    pub fn memory(&self, samples: usize) -> usize {
+        use crate::engine::memory::{chunk, sampled, vec};
+        use std::mem::size_of;
         match self {
-            Value::Str(s) => s.heap_bytes(),
-            Value::List(l) => l.iter().map(|e| e.len() + 32).sum::<usize>() + 32,
-            Value::Hash(h) => h.heap_bytes() + 32,
-            Value::Set(s) => s.heap_bytes() + 32,
-            Value::Zset(z) => z.heap_bytes() + 32,
-            Value::XStream(s) => s.heap_bytes() + 96,
+            Value::Str(s) => chunk(s.heap_bytes()),
+            Value::List(l) => {
+                chunk(size_of::<VecDeque<Bytes>>())
+                    + vec::<Bytes>(l.capacity())
+                    + sampled(l.len(), samples, l.iter().map(|e| chunk(e.len())))
+            }
+            Value::Hash(h) => chunk(size_of::<Hash>()) + h.memory(samples),
+            Value::Set(s) => chunk(size_of::<Set>()) + s.memory(samples),
+            Value::Zset(z) => chunk(size_of::<Zset>()) + z.memory(samples),
+            Value::XStream(s) => chunk(size_of::<XStream>()) + s.memory(samples),
         }
     }
 }

@@ -94,8 +94,15 @@ impl Group {
         Some(consumer.pending.len())
     }
 
-    pub fn heap_bytes(&self) -> usize {
-        self.pel.len() * 64 + self.consumers.iter().map(|(n, c)| n.len() + 48 + c.pending.len() * 24).sum::<usize>()
+    /// What the pending entries and consumers cost the allocator (MEMORY USAGE).
+    pub fn memory(&self) -> usize {
+        use crate::engine::memory::{btree_entry, chunk};
+        let consumers: usize = self
+            .consumers
+            .iter()
+            .map(|(name, c)| btree_entry::<Bytes, Consumer>() + chunk(name.len()) + c.pending.len() * btree_entry::<StreamId, ()>())
+            .sum();
+        self.pel.len() * btree_entry::<StreamId, Nack>() + consumers
     }
 }
 

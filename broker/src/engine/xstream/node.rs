@@ -295,8 +295,9 @@ impl Node {
         self.buf.shrink_to_fit();
     }
 
-    pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
+    /// What the node's buffer costs the allocator.
+    pub fn memory(&self) -> usize {
+        crate::engine::memory::chunk(self.buf.capacity())
     }
 
     /// The entry starting at `pos`, and where the next one starts.

@@ -69,23 +69,56 @@ impl End {
         !matches!(self, End::PeerClosed | End::Io(_) | End::Killed | End::Overflow(_) | End::Persist(_))
     }
 
-    /// Logs the end once and counts it in INFO's stats.
+    /// Logs the end once (target `herald::clients`, one line with the client's id, address, wire and
+    /// user, and `reason`: a stable word per kind of end) and counts it in INFO's stats. Ordinary ends
+    /// (the peer left, QUIT, shutdown) and CLIENT KILL (logged by the command, with who killed) are
+    /// debug lines; a slow consumer dropped, a protocol error, an idle or unauthenticated connection
+    /// closed are worth an operator's attention.
     pub fn record(&self, broker: &Broker, client: &ClientHandle) {
-        let (id, addr, transport) = (client.id, client.addr, client.transport);
+        let (id, addr, transport) = (client.id, client.addr, client.transport.name());
+        let user = client.activity().user.clone();
+        let user = &*user;
+        let reason = self.reason();
         match self {
-            End::PeerClosed | End::Quit | End::Shutdown | End::Io(_) => {
-                tracing::debug!(id, %addr, ?transport, "connection closed: {self}")
+            End::PeerClosed | End::Quit | End::Shutdown | End::Io(_) | End::Killed => {
+                tracing::debug!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed: {self}")
             }
             End::Idle => {
                 broker.stats.idle_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(id, %addr, ?transport, "connection closed: {self}");
+                tracing::info!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed: {self}");
             }
             End::Overflow(_) => {
                 broker.stats.output_limit_disconnects.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(id, %addr, ?transport, "connection closed: {self}");
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "slow consumer dropped: {self}");
             }
-            End::Persist(_) => tracing::warn!(id, %addr, ?transport, "connection closed without its replies: {self}"),
-            _ => tracing::info!(id, %addr, ?transport, "connection closed: {self}"),
+            End::Persist(_) => {
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "connection closed without its replies: {self}")
+            }
+            End::Malformed(_) | End::Backlog => {
+                tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "protocol error, connection closed: {self}")
+            }
+            End::AuthFailed(_) | End::AuthTimeout | End::TokenExpired => {
+                tracing::warn!(target: "herald::auth", id, %addr, transport, user, reason, "connection closed: {self}")
+            }
+        }
+    }
+
+    /// One stable word per kind of end, for log queries.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            End::PeerClosed => "peer-closed",
+            End::Io(_) => "io-error",
+            End::Quit => "quit",
+            End::Killed => "killed",
+            End::Shutdown => "shutdown",
+            End::Idle => "idle",
+            End::AuthTimeout => "auth-timeout",
+            End::TokenExpired => "token-expired",
+            End::AuthFailed(_) => "auth-failed",
+            End::Overflow(_) => "slow-consumer",
+            End::Backlog => "query-buffer-limit",
+            End::Malformed(_) => "protocol-error",
+            End::Persist(_) => "persistence-error",
         }
     }
 }

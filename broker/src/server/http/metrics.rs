@@ -9,15 +9,16 @@
 //! broker/tests/metrics.rs, and by the Prometheus project's Python parser in tests/e2e/metrics.sh).
 //!
 //! A scrape costs O(connections) (counted by transport from the registry, no state lock) plus
-//! O(databases) under the state lock: nothing here walks keys, queues or jobs, so a scrape stays fast
-//! however many there are. Metric names carry no user data (no key or queue names).
+//! O(databases + named objects) under the state lock: nothing here walks keys, jobs or items, so a
+//! scrape stays fast however many there are. Only the per-object gauges (`object_metrics.rs`) carry
+//! user data, the names of at most `metrics.max_objects` queues, boards, mailboxes and streams.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use herald_protocol::command::Group;
 
-use crate::alloc::{allocated_bytes, resident_bytes};
+use crate::alloc::{allocated_bytes, peak_bytes, resident_bytes};
 use crate::broker::Broker;
 use crate::clients::Transport;
 use crate::latency::BOUNDS_US;
@@ -72,9 +73,11 @@ pub fn render(broker: &Broker) -> String {
     m.counter("herald_outbox_dropped_total", "Pushes discarded by drop-oldest outboxes.", get(&hub.stats.dropped));
 
     m.gauge("herald_memory_used_bytes", "Bytes handed out by the allocator (INFO used_memory).", allocated_bytes() as u64);
+    m.gauge("herald_memory_peak_bytes", "The most used_memory has been since the start (INFO used_memory_peak).", peak_bytes() as u64);
     m.gauge("herald_memory_rss_bytes", "Resident set size of the process.", resident_bytes() as u64);
 
     engines(&mut m, broker);
+    super::object_metrics::render(&mut m, broker);
     persistence(&mut m, broker);
     latency(&mut m, broker);
     m.0
@@ -140,14 +143,14 @@ fn latency(m: &mut Metrics, broker: &Broker) {
 }
 
 /// The text being written: `# HELP` and `# TYPE` once per family, then its samples.
-struct Metrics(String);
+pub(super) struct Metrics(String);
 
 impl Metrics {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &str, value: u64) {
+    pub(super) fn sample(&mut self, name: &str, labels: &str, value: u64) {
         let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
     }
 

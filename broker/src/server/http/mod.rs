@@ -19,6 +19,7 @@ mod auth;
 mod cmd;
 mod cors;
 mod metrics;
+mod object_metrics;
 mod request;
 mod response;
 mod router;
@@ -84,13 +85,13 @@ pub async fn serve_stream<S: Stream + 'static>(mut stream: S, peer: SocketAddr, 
             respond(&mut stream, 200, content_type, body).await;
         }
         (Some(Routed::Found(Route::WebSocket)), Some(req)) => {
-            if let Some((leftover, credentials)) = upgrade(&mut stream, &req, &buf, &broker).await {
+            if let Some((leftover, credentials)) = upgrade(&mut stream, peer, &req, &buf, &broker).await {
                 ws::serve(stream, peer, local, broker, leftover, credentials).await;
             }
         }
         _ => {
             if broker.clients.len() >= broker.settings().maxclients {
-                broker.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                super::refused(&broker, Some(peer), "http");
                 respond(&mut stream, 503, "text/plain", b"max number of clients reached\n").await;
                 return;
             }
@@ -119,7 +120,13 @@ async fn read_head<S: Stream>(stream: &mut S, max: usize) -> std::io::Result<Opt
 
 /// Answers the WebSocket handshake on `/ws`; the bytes after the head and the URL's credentials once
 /// the socket is a WebSocket.
-async fn upgrade<S: Stream>(stream: &mut S, req: &HttpRequest, buf: &[u8], broker: &Broker) -> Option<(Vec<u8>, Option<Credentials>)> {
+async fn upgrade<S: Stream>(
+    stream: &mut S,
+    peer: SocketAddr,
+    req: &HttpRequest,
+    buf: &[u8],
+    broker: &Broker,
+) -> Option<(Vec<u8>, Option<Credentials>)> {
     let header = |name: &str| req.header(name);
     let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let connection = header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
@@ -143,7 +150,7 @@ async fn upgrade<S: Stream>(stream: &mut S, req: &HttpRequest, buf: &[u8], broke
         return None;
     }
     if broker.clients.len() >= broker.settings().maxclients {
-        broker.stats.rejected_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        super::refused(broker, Some(peer), "websocket");
         respond(stream, 503, "text/plain", b"max number of clients reached\n").await;
         return None;
     }
