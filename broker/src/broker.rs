@@ -112,6 +112,8 @@ pub struct Broker {
     /// `maxmemory` in bytes (0: no limit), read by every write that may grow memory.
     maxmemory: AtomicU64,
     pub http_port: AtomicU64,
+    /// The Redis engine, when `engine.url` names one (docs/scale-out.md); `None`: the embedded engine.
+    pub remote: Option<Arc<crate::remote::Remote>>,
 }
 
 impl Broker {
@@ -145,6 +147,10 @@ impl Broker {
         };
         let scripting = crate::dispatch::scripting::Scripting::new(config.scripting.memory_limit, config.scripting.busy_reply_threshold_ms);
         scripting.load_libraries(&state.libraries);
+        let remote = match config.engine.is_redis() {
+            true => Some(crate::remote::Remote::new(&config)?),
+            false => None,
+        };
         Ok(Arc::new_cyclic(|me| Broker {
             me: me.clone(),
             state: Mutex::new(state),
@@ -173,6 +179,7 @@ impl Broker {
             resp_port: AtomicU64::new(u64::from(config.port)),
             maxmemory: AtomicU64::new(config.maxmemory),
             http_port: AtomicU64::new(u64::from(config.http_port)),
+            remote,
             config,
         }))
     }

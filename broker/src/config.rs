@@ -48,9 +48,29 @@ pub struct Config {
     pub metrics: MetricsSettings,
     pub persistence: PersistenceSettings,
     pub scripting: ScriptingSettings,
+    pub engine: EngineSettings,
     pub acl: crate::acl::AclSettings,
     pub tokens: crate::acl::token::TokenSettings,
     pub tls: crate::tls::TlsSettings,
+}
+
+/// Which engine holds the data (`docs/scale-out.md`): the embedded one, or a shared Redis/Valkey.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// `""`: embedded. `redis://...`: the Redis engine.
+    pub url: String,
+    pub blocking_connections: usize,
+    pub response_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub wait_poll_ms: u64,
+    pub notice_backlog: usize,
+}
+
+impl EngineSettings {
+    pub fn is_redis(&self) -> bool {
+        !self.url.is_empty()
+    }
 }
 
 /// Lua scripting (EVAL, FUNCTION).
@@ -176,6 +196,8 @@ pub struct Overrides {
     pub appendfsync: Option<String>,
     pub repair: bool,
     pub insecure: bool,
+    /// `--engine` / `HERALD_ENGINE`: `engine.url`.
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +260,9 @@ impl Config {
         if overrides.insecure {
             builder = builder.set_override("insecure", true)?;
         }
+        if let Some(url) = &overrides.engine {
+            builder = builder.set_override("engine.url", url.as_str())?;
+        }
         if overrides.repair {
             builder = builder.set_override("persistence.repair", true)?;
         }
@@ -280,6 +305,21 @@ impl Config {
         }
         if self.http.max_pipeline == 0 || self.http.follow_count == 0 {
             return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
+        }
+        if self.engine.is_redis() {
+            let scheme_ok = ["redis://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
+            if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
+                return invalid("engine.url", "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH");
+            }
+            if !self.persistence.data_dir.is_empty() {
+                return invalid("persistence.data_dir", "is for the embedded engine: with engine.url set, Redis keeps the data");
+            }
+            if self.engine.blocking_connections == 0 {
+                return invalid("engine.blocking_connections", "must be at least 1");
+            }
+            if self.engine.wait_poll_ms == 0 {
+                return invalid("engine.wait_poll_ms", "must be at least 1");
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::Invalid {
@@ -330,13 +370,17 @@ impl Config {
 /// and its health check read the same mounted file. It names a file, not a key.
 pub const CONFIG_FILE_VARIABLE: &str = "HERALD_CONFIG";
 
+/// The environment variable for `--engine` (the key `engine.url`).
+pub const ENGINE_VARIABLE: &str = "HERALD_ENGINE";
+
 /// The `HERALD_*` environment variables that name configuration keys. Others (`HERALD_BIN` in a test
 /// script, say) are somebody else's and are left alone, with a note on stderr in case one is a typo.
 fn herald_variables() -> Result<config::Map<String, String>, ConfigError> {
     let known: Vec<String> = config::Source::collect(&File::from_str(DEFAULT_TOML, FileFormat::Toml))?.into_keys().collect();
     let mut vars = config::Map::new();
     for (name, value) in std::env::vars() {
-        if name == CONFIG_FILE_VARIABLE {
+        // HERALD_ENGINE is `--engine`'s variable (engine.url), not the `[engine]` table.
+        if name == CONFIG_FILE_VARIABLE || name == ENGINE_VARIABLE {
             continue;
         }
         let Some(key) = name.strip_prefix("HERALD_") else { continue };
@@ -395,6 +439,22 @@ mod tests {
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         let err = Config::build(&over, false).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn the_engine_flag_names_a_redis_server_and_excludes_a_data_directory() {
+        let with = |engine: &str, data_dir: Option<&str>| {
+            let over = Overrides { engine: Some(engine.into()), data_dir: data_dir.map(Into::into), ..Default::default() };
+            Config::build(&over, false)
+        };
+        let c = with("redis://127.0.0.1:6380", None).unwrap();
+        assert!(c.engine.is_redis());
+        assert!(!Config::defaults().engine.is_redis(), "the embedded engine is the default");
+        assert!(with("redis+unix:///tmp/r.sock", None).unwrap().engine.is_redis());
+        let err = with("http://x", None).unwrap_err().to_string();
+        assert!(err.contains("engine.url"), "{err}");
+        let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();
+        assert!(err.contains("persistence.data_dir"), "{err}");
     }
 
     #[test]

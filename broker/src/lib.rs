@@ -20,6 +20,7 @@ pub mod persist;
 pub mod probe;
 pub mod pubsub;
 pub mod rates;
+pub mod remote;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -40,6 +40,10 @@ struct Cli {
     /// Start even if a record in the middle of the log is corrupt, dropping it and the rest of its file
     #[arg(long)]
     repair: bool,
+    /// Keep the data in this Redis/Valkey server, shared with other Herald nodes: redis://HOST:PORT
+    /// (docs/scale-out.md) [default: the embedded engine]
+    #[arg(long, env = herald_broker::config::ENGINE_VARIABLE)]
+    engine: Option<String>,
     /// Allow listening on a non-loopback address without any password (docs/security.md)
     #[arg(long)]
     insecure: bool,
@@ -61,6 +65,7 @@ fn main() {
         appendfsync: cli.appendfsync,
         repair: cli.repair,
         insecure: cli.insecure,
+        engine: cli.engine,
     };
     let config = match Config::load(&overrides) {
         Ok(c) => c,

@@ -97,7 +97,7 @@ async fn streams_round_trip_with_their_groups() {
     let _: Value = cmd(&mut c, &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">"]).await.unwrap();
     let payload: Vec<u8> = cmd(&mut c, &["DUMP", "s"]).await.unwrap();
     assert_eq!(restore(&mut c, "copy", 0, &payload, &[]).await.unwrap(), Value::Okay);
-    for probe in [&["XRANGE", "{}", "-", "+"][..], &["XINFO", "STREAM", "{}", "FULL"], &["XPENDING", "{}", "g", "-", "+", "10"]] {
+    for probe in [&["XRANGE", "{}", "-", "+"][..], &["XINFO", "STREAM", "{}", "FULL"], &["XPENDING", "{}", "g"]] {
         let read = |key: &str| probe.iter().map(|a| if *a == "{}" { key.to_string() } else { a.to_string() }).collect::<Vec<_>>();
         let (a, b) = (read("s"), read("copy"));
         let original: Value = cmd(&mut c, &a.iter().map(String::as_str).collect::<Vec<_>>()).await.unwrap();

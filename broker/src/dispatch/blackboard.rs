@@ -1,5 +1,6 @@
 //! Blackboard commands: scope-level reads and writes, compare-and-swap, waits and change replay.
 
+use bytes::Bytes;
 use herald_protocol::command::{BbCommand, BbIf, BbTtl};
 use herald_protocol::{CommandError, Reply};
 
@@ -11,7 +12,12 @@ use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn entry_reply(e: BbEntry) -> Reply {
-    Reply::fields(vec![("value", Reply::Bulk(e.value)), ("revision", Reply::Int(e.revision as i64)), ("ttl", Reply::Int(e.ttl_ms))])
+    entry_fields(e.value, e.revision, e.ttl_ms)
+}
+
+/// BB.GET's reply (the Redis engine's too).
+pub fn entry_fields(value: Bytes, revision: u64, ttl_ms: i64) -> Reply {
+    Reply::fields(vec![("value", Reply::Bulk(value)), ("revision", Reply::Int(revision as i64)), ("ttl", Reply::Int(ttl_ms))])
 }
 
 fn stats_reply(r: Option<ScopeReport>) -> Reply {
@@ -31,16 +37,25 @@ fn stats_reply(r: Option<ScopeReport>) -> Reply {
 }
 
 fn change_reply(c: JournalEntry) -> Reply {
+    change_fields(c.seq, Bytes::copy_from_slice(c.key()), c.kind.name(), c.revision, c.value().map(Bytes::copy_from_slice))
+}
+
+/// One BB.CHANGES entry (the Redis engine's too).
+pub fn change_fields(seq: u64, key: Bytes, event: &'static str, revision: u64, value: Option<Bytes>) -> Reply {
     Reply::fields(vec![
-        ("seq", Reply::Int(c.seq as i64)),
-        ("key", Reply::bulk(bytes::Bytes::copy_from_slice(c.key()))),
-        ("event", Reply::text(c.kind.name())),
-        ("revision", Reply::Int(c.revision as i64)),
-        ("value", Reply::bulk_or_nil(c.value().map(bytes::Bytes::copy_from_slice))),
+        ("seq", Reply::Int(seq as i64)),
+        ("key", Reply::Bulk(key)),
+        ("event", Reply::text(event)),
+        ("revision", Reply::Int(revision as i64)),
+        ("value", Reply::bulk_or_nil(value)),
     ])
 }
 
 pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the blackboard on Redis (the routes let only its commands through).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::blackboard::execute(remote, cmd);
+    }
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {
         BbCommand::Set { scope, key, value, ttl, condition } => {

@@ -77,7 +77,7 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
         match super::run(spec, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
-            Outcome::Block(_) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
+            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
         }
     }
     cx.in_exec = false;
@@ -89,6 +89,7 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     let watch = cx.session.watch.clone();
     cx.state().keyspace.unwatch(&watch);
     cx.session.take_multi();
+    cx.session.pinned = None;
     cx.session.set_db(0);
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();

@@ -6,7 +6,7 @@
 
 mod acl;
 mod bits;
-mod blackboard;
+pub mod blackboard;
 mod block;
 mod bulletin;
 mod conn;
@@ -53,6 +53,9 @@ pub enum Outcome {
     Close(Reply),
     /// Wait, then send what the wait produces (blocking commands).
     Block(Blocked),
+    /// Wait for the first (its reply is dropped), then send these (SUBSCRIBE on the Redis engine
+    /// confirms once the node's pub-sub connection to Redis follows the channels).
+    RepliesAfter(Blocked, Vec<Reply>),
     /// CLIENT PAUSE holds this request: wait for the pause to end (`Broker::pause`), then hand it to
     /// [`handle`] again.
     Paused(Request),
@@ -171,7 +174,7 @@ impl Drop for Cx<'_> {
 }
 
 /// Handles one request from a session.
-pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
+pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     let spec = match command::lookup_known(&req) {
         Ok(spec) => spec,
         Err((e, spec)) => return reject(spec, e, session, broker),
@@ -201,6 +204,18 @@ pub fn handle(req: Request, session: &mut Session, broker: &Broker) -> Outcome {
     }
     let now_ms = session.batch_time.map_or_else(|| broker.clock.now_ms(), |(ms, _)| ms);
     session.note_command(spec, now_ms);
+    // The Redis engine: one check here for the embedded engine (docs/scale-out.md).
+    if let Some(remote) = &broker.remote {
+        match crate::remote::route(remote, spec, req, session) {
+            crate::remote::Routed::Local(back) => req = back,
+            crate::remote::Routed::Done(outcome) => {
+                broker.stats.commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                broker.commands.called(spec, std::time::Duration::ZERO, None);
+                return outcome;
+            }
+            crate::remote::Routed::Refused(e) => return reject(Some(spec), e, session, broker),
+        }
+    }
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
         if spec.has(flags::NO_MULTI) {
             return reject(Some(spec), CommandError::fixed("ERR Command not allowed inside a transaction"), session, broker);
@@ -300,13 +315,13 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
     match self::run(spec, Ok(cmd), run.cx) {
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
-        Outcome::Block(_) => unreachable!("nothing blocks inside a script"),
+        Outcome::Block(_) | Outcome::RepliesAfter(..) => unreachable!("nothing blocks inside a script"),
         Outcome::Paused(_) => unreachable!("only handle() holds a request for CLIENT PAUSE"),
     }
 }
 
 /// Whether an XREAD / XREADGROUP request has a BLOCK option (before its STREAMS keyword).
-fn blocks(req: &Request) -> bool {
+pub fn blocks(req: &Request) -> bool {
     req.parts()[1..].iter().take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS")).any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
 }
 

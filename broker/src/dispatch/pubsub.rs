@@ -62,7 +62,10 @@ fn subscribe(kind: Kind, names: Vec<Bytes>, cx: &mut Cx<'_>) -> Outcome {
         replies.push(confirm(kind.words().0, Some(name), kind.count(cx.session)));
     }
     cx.session.publish();
-    Outcome::Replies(replies)
+    match &cx.broker.remote {
+        Some(remote) => crate::remote::subscribed(remote, replies),
+        None => Outcome::Replies(replies),
+    }
 }
 
 fn unsubscribe(kind: Kind, names: Vec<Bytes>, cx: &mut Cx<'_>) -> Outcome {

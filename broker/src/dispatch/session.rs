@@ -25,6 +25,8 @@ pub type Queued = (&'static CommandSpec, Result<Command, CommandError>, Request)
 #[derive(Debug, Default)]
 pub struct Multi {
     pub queue: Vec<Queued>,
+    /// On the Redis engine: the requests EXEC sends to Redis as one `MULTI ... EXEC`, as they came.
+    pub forwarded: Vec<(&'static CommandSpec, herald_protocol::Request)>,
     /// A command was refused while queueing: EXEC will answer EXECABORT.
     pub failed: bool,
     /// The ACL's epoch at MULTI: when it moved by EXEC, every queued command is checked again.
@@ -61,6 +63,9 @@ pub struct Session {
     pub token_expiry: Option<u64>,
     multi: Option<Multi>,
     pub watch: WatchHandle,
+    /// On the Redis engine, while the session WATCHes keys: its own Redis connection, which WATCH and
+    /// the EXEC that ends it must share (`remote/watch.rs`).
+    pub pinned: Option<crate::remote::Pinned>,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
     pub subscriptions: Subscriptions,
     /// The time of the batch of requests being handled (unix ms, instant), set by the connection
@@ -93,6 +98,7 @@ impl Session {
             token_expiry: None,
             multi: None,
             watch: WatchHandle::new(),
+            pinned: None,
             subscriptions: Subscriptions::default(),
             batch_time: None,
             commit_lsn: 0,
@@ -176,6 +182,14 @@ impl Session {
         true
     }
 
+    /// Queues a request for Redis inside MULTI (the Redis engine); `false` when no transaction is open.
+    pub fn queue_forwarded(&mut self, spec: &'static CommandSpec, req: herald_protocol::Request) -> bool {
+        let Some(multi) = &mut self.multi else { return false };
+        multi.forwarded.push((spec, req));
+        self.publish();
+        true
+    }
+
     /// Ends the transaction (EXEC, DISCARD, RESET), handing over what it queued.
     pub fn take_multi(&mut self) -> Option<Multi> {
         let multi = self.multi.take();
@@ -189,7 +203,13 @@ impl Session {
     /// holds its EXEC).
     pub fn queued_writes(&self) -> bool {
         use herald_protocol::command::flags;
-        self.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(spec, ..)| spec.has(flags::WRITE | flags::MAY_REPLICATE)))
+        self.multi.as_ref().is_some_and(|m| {
+            m.queue
+                .iter()
+                .map(|(spec, ..)| spec)
+                .chain(m.forwarded.iter().map(|(spec, _)| spec))
+                .any(|spec| spec.has(flags::WRITE | flags::MAY_REPLICATE))
+        })
     }
 
     /// Marks an open transaction as failed (a queue-time error): EXEC will abort.
@@ -229,7 +249,7 @@ impl Session {
     pub fn publish(&self) {
         let mut info = self.client.activity();
         info.db = self.db;
-        info.multi = self.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
+        info.multi = self.multi.as_ref().map_or(-1, |m| (m.queue.len() + m.forwarded.len()) as i64);
         info.channels = self.subscriptions.channels.len();
         info.patterns = self.subscriptions.patterns.len();
         info.shard_channels = self.subscriptions.shard_channels.len();

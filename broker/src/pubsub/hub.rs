@@ -67,8 +67,28 @@ pub enum ChannelKind {
     Shard,
 }
 
+/// A change in what this node's clients subscribe to, for a watcher outside the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interest {
+    /// A plain channel got its first subscriber.
+    Channel(Bytes),
+    /// A plain channel lost its last subscriber.
+    NoChannel(Bytes),
+    Pattern(Bytes),
+    NoPattern(Bytes),
+}
+
+/// Told when a channel or pattern gains its first subscriber or loses its last one: the Redis engine's
+/// pub-sub bridge (`remote/bridge.rs`) subscribes the node to what its clients want. Called with the
+/// hub's map locked, so it must only hand the change over (a channel send), never wait.
+pub trait InterestWatcher: Send + Sync {
+    fn interest(&self, change: Interest);
+}
+
 #[derive(Default)]
 pub struct Hub {
+    /// Only with the Redis engine; the embedded engine pays one check per new or emptied channel.
+    watcher: OnceLock<Arc<dyn InterestWatcher>>,
     channels: DashMap<Bytes, Vec<Subscriber>>,
     shard_channels: DashMap<Bytes, Vec<Subscriber>>,
     patterns: RwLock<HashMap<Bytes, Vec<Subscriber>>>,
@@ -109,6 +129,17 @@ impl Hub {
         }
     }
 
+    /// Installs the one watcher of subscription changes (the Redis engine's bridge).
+    pub fn set_watcher(&self, watcher: Arc<dyn InterestWatcher>) {
+        let _ = self.watcher.set(watcher);
+    }
+
+    fn tell(&self, change: impl FnOnce() -> Interest) {
+        if let Some(w) = self.watcher.get() {
+            w.interest(change());
+        }
+    }
+
     /// Adds a channel subscription; false if the subscriber already had it.
     pub fn subscribe(&self, kind: ChannelKind, channel: &Bytes, sub: &Subscriber) -> bool {
         match self.map(kind).entry(channel.clone()) {
@@ -116,6 +147,7 @@ impl Hub {
             dashmap::Entry::Vacant(slot) => {
                 if kind == ChannelKind::Plain {
                     self.channel_count.fetch_add(1, Ordering::Relaxed);
+                    self.tell(|| Interest::Channel(channel.clone()));
                 }
                 slot.insert(vec![sub.clone()]);
                 true
@@ -128,12 +160,16 @@ impl Hub {
         let removed = map.get_mut(channel).map(|mut subs| remove(&mut subs, client_id)).unwrap_or(false);
         if map.remove_if(channel, |_, subs| subs.is_empty()).is_some() && kind == ChannelKind::Plain {
             self.channel_count.fetch_sub(1, Ordering::Relaxed);
+            self.tell(|| Interest::NoChannel(Bytes::copy_from_slice(channel)));
         }
         removed
     }
 
     pub fn psubscribe(&self, pattern: &Bytes, sub: &Subscriber) -> bool {
         let mut patterns = self.patterns.write().expect("patterns");
+        if !patterns.contains_key(pattern) {
+            self.tell(|| Interest::Pattern(pattern.clone()));
+        }
         let added = add(patterns.entry(pattern.clone()).or_default(), sub);
         self.pattern_count.store(patterns.len(), Ordering::Relaxed);
         added
@@ -144,6 +180,7 @@ impl Hub {
         let removed = patterns.get_mut(pattern).map(|subs| remove(subs, client_id)).unwrap_or(false);
         if patterns.get(pattern).is_some_and(|s| s.is_empty()) {
             patterns.remove(pattern);
+            self.tell(|| Interest::NoPattern(Bytes::copy_from_slice(pattern)));
         }
         self.pattern_count.store(patterns.len(), Ordering::Relaxed);
         removed
@@ -246,6 +283,35 @@ impl Hub {
             receivers += subs.len();
         }
         receivers + self.publish_to_patterns(&channel_bytes, &message)
+    }
+
+    /// A message another node published, as the Redis engine's bridge received it for a channel: to
+    /// this node's subscribers of exactly that channel (patterns get their own `pmessage` from Redis).
+    pub fn deliver_channel(&self, channel: Bytes, message: Bytes) -> usize {
+        let Some(subs) = self.channels.get(&channel[..]) else { return 0 };
+        self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
+        let publication = Arc::new(Publication::new(vec![Reply::text("message"), Reply::Bulk(channel.clone()), Reply::Bulk(message)]));
+        self.send(&subs, &publication, || Target::Channel(ChannelKind::Plain, channel.clone()));
+        subs.len()
+    }
+
+    /// A `pmessage` the bridge received for `pattern`: to this node's subscribers of that pattern.
+    pub fn deliver_pattern(&self, pattern: Bytes, channel: Bytes, message: Bytes) -> usize {
+        let patterns = self.patterns.read().expect("patterns");
+        let Some(subs) = patterns.get(&pattern[..]) else { return 0 };
+        let publication = Arc::new(Publication::new(vec![
+            Reply::text("pmessage"),
+            Reply::Bulk(pattern.clone()),
+            Reply::Bulk(channel),
+            Reply::Bulk(message),
+        ]));
+        self.send(subs, &publication, || Target::Pattern(pattern.clone()));
+        subs.len()
+    }
+
+    /// Every pattern with a subscriber (the bridge subscribes to them again after a reconnect).
+    pub fn pattern_names(&self) -> Vec<Bytes> {
+        self.patterns.read().expect("patterns").keys().cloned().collect()
     }
 
     fn publish_to_patterns(&self, channel_bytes: &Bytes, message: &Bytes) -> usize {

@@ -7,5 +7,5 @@ mod fanout;
 pub mod hub;
 pub mod outbox;
 
-pub use hub::{ChannelKind, Hub, Publication, Subscriber};
+pub use hub::{ChannelKind, Hub, Interest, InterestWatcher, Publication, Subscriber};
 pub use outbox::{CloseReason, Drained, Outbox, OutboxLimits, OverflowPolicy, Pushed};

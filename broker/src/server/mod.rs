@@ -84,6 +84,10 @@ impl Server {
         let fanout = broker.hub.start_fanout(broker.config.pubsub.fanout_backlog)?;
         let tracker = TaskTracker::new();
         let timer = tokio::spawn(timer::run(broker.clone()));
+        if let Some(remote) = &broker.remote {
+            remote.start(&broker.hub, broker.events.clone(), broker.shutdown.clone());
+            tracing::info!("engine: redis at {}", broker.config.engine.url);
+        }
         let log_writer = match &broker.persist {
             Some(p) => {
                 let weak = Arc::downgrade(&broker);

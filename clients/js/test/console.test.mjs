@@ -95,6 +95,10 @@ test("the console shows live traffic, a job's progress and blackboard changes", 
   await eventually(async () => (await cells("boards", "team\u0000tasks")) === "team|tasks|2|0|1|", "the released item dead-lettered");
   const deadWidth = await page.evaluate(`${row("boards", "team\u0000tasks")}.querySelector(".split > .dead").style.width`);
   assert.ok(parseFloat(deadWidth) > 0, `the dead part of the bar: ${deadWidth}`);
+  // Clicking the board lists its dead letters (BL.DEAD): the released item, with its failed lease.
+  await page.evaluate(`${row("boards", "team\u0000tasks")}.cells[1].click()`);
+  const deadRows = () => page.evaluate(`[...document.querySelectorAll("#dead tbody tr")].map((r) => [...r.cells].map((c) => c.textContent).join("|"))`);
+  await eventually(async () => (await deadRows()).join("\n") === `${leased.id}|1|${leased.item}`, "the dead letter listed");
 
   await b.cli("MSG.SEND", "worker-7", "resize", "img-1");
   await b.cli("MSG.SEND", "worker-7", "resize", "img-2");

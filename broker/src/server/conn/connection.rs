@@ -205,6 +205,18 @@ impl<W: Wire> Conn<W> {
                         self.reply(&tag, &reply);
                         self.stamp();
                     }
+                    Outcome::RepliesAfter(blocked, replies) => {
+                        // Not `wait_for`: a push that arrives meanwhile (a message on the channel just
+                        // subscribed) must follow the confirmations, so the outbox is left alone until
+                        // they are encoded. The wait is one round trip to Redis, or none when it is away.
+                        self.flush().await?;
+                        tokio::select! {
+                            _ = blocked.wait(&self.broker) => {}
+                            _ = self.broker.shutdown.cancelled() => return Err(End::Shutdown),
+                        }
+                        self.wire.encode_replies(&tag, &replies, self.session.encoding(), &mut self.out);
+                        self.stamp();
+                    }
                     Outcome::Paused(_) => unreachable!("dispatch() waits out pauses"),
                 },
                 Ok(None) => {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Per-operation cost of the Redis engine (docs/scale-out.md) against the embedded engine and plain Redis:
+# redis-benchmark against (a) redis-server, (b) Herald embedded, (c) Herald on the Redis engine backed by
+# its own redis-server. Prints requests/s and server CPU per request (user+system of the server
+# processes from /proc; for (c) Herald's and the backing Redis's, summed and shown apart).
+#
+#   bench/scaleout.sh [HERALD_BIN] [REQUESTS] [CLIENTS]
+set -euo pipefail
+BIN=${1:-target/release/herald}
+N=${2:-100000}
+C=${3:-50}
+TICK=$(getconf CLK_TCK)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cpu() { awk -v t="$TICK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+up() { for _ in $(seq 300); do redis-cli -p "$1" PING >/dev/null 2>&1 && return; sleep 0.05; done; echo "no server on $1" >&2; exit 1; }
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+
+rp=$(free_port); redis-server --port "$rp" --save "" --appendonly no >/dev/null & pids+=($!); redis_pid=$!
+ep=$(free_port); "$BIN" --port "$ep" --http-port 0 >/dev/null 2>&1 & pids+=($!); emb_pid=$!
+bp=$(free_port); redis-server --port "$bp" --save "" --appendonly no >/dev/null & pids+=($!); back_pid=$!
+up "$bp"
+np=$(free_port); "$BIN" --port "$np" --http-port 0 --engine "redis://127.0.0.1:$bp" >/dev/null 2>&1 & pids+=($!); node_pid=$!
+up "$rp"; up "$ep"; up "$np"
+
+# run LABEL PORT PID [BACKING_PID] -- COMMAND...
+run() {
+  local label=$1 port=$2 pid=$3 back=$4; shift 5
+  local c0 b0 c1 b1 rps
+  c0=$(cpu "$pid"); b0=0; [ "$back" != - ] && b0=$(cpu "$back")
+  rps=$(redis-benchmark -p "$port" -n "$N" -c "$C" -r 100000 -P 1 --csv "$@" | tail -1 | cut -d, -f2 | tr -d '"')
+  c1=$(cpu "$pid"); b1=0; [ "$back" != - ] && b1=$(cpu "$back")
+  python3 - "$label" "$rps" "$c0" "$c1" "$b0" "$b1" "$N" <<'PY'
+import sys
+label, rps, c0, c1, b0, b1, n = sys.argv[1], float(sys.argv[2]), *map(float, sys.argv[3:7]), int(sys.argv[7])
+node, back = (c1 - c0) / n * 1e6, (b1 - b0) / n * 1e6
+print(f"| {label} | {rps:,.0f} | {node:.2f} | {back:.2f} | {node + back:.2f} |")
+PY
+}
+
+echo "| server: command | requests/s | server us/req | backing redis us/req | total us/req |"
+echo "|---|---|---|---|---|"
+for cmd in "SET key:__rand_int__ xxx" "GET key:__rand_int__"; do
+  # shellcheck disable=SC2086
+  run "redis-server: ${cmd%% *}" "$rp" "$redis_pid" - -- $cmd
+  # shellcheck disable=SC2086
+  run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
+  # shellcheck disable=SC2086
+  run "herald on redis: ${cmd%% *}" "$np" "$node_pid" "$back_pid" -- $cmd
+done
+for cmd in "BB.SET s key:__rand_int__ xxx" "BB.GET s key:__rand_int__"; do
+  # shellcheck disable=SC2086
+  run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
+  # shellcheck disable=SC2086
+  run "herald on redis: ${cmd%% *}" "$np" "$node_pid" "$back_pid" -- $cmd
+done

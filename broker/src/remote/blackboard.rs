@@ -1,0 +1,329 @@
+//! The blackboard on the Redis engine: BB.SET / GET / HAS / DEL / WAIT / CHANGES across nodes.
+//!
+//! Each scope lives under one hash tag (`herald:bb:{scope}:...`: values, revisions, deadlines, the change
+//! log and its sequence number), and each operation is one Lua script on that slot (`lua/bb_*.lua`) that
+//! writes the state, appends the change to the scope's log with the next sequence number and publishes
+//! it as a notice, in one step, on Redis's clock. Every node follows the notices of every scope
+//! (`notices.rs`) and turns them into the same typed changes the embedded engine emits, so watch events
+//! reach its own subscribers on every wire. Deadlines are a sorted set per scope, reaped by the next
+//! write on the scope and by every node's periodic sweep (idempotent).
+//!
+//! The global scope `""` is the plain keyspace on the embedded engine; on this engine the plain keyspace
+//! is Redis's, without revisions, so `""` is refused until it has a home.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::command::{BbCommand, BbIf, BbTtl};
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+use tokio::sync::oneshot;
+
+use super::Remote;
+use crate::dispatch::blackboard::{change_fields, entry_fields};
+use crate::dispatch::{Blocked, Outcome};
+
+/// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
+pub struct Scripts {
+    pub set: redis::Script,
+    pub get: redis::Script,
+    pub del: redis::Script,
+    pub changes: redis::Script,
+    pub sweep: redis::Script,
+    pub getall: redis::Script,
+}
+
+macro_rules! script {
+    ($file:literal) => {
+        redis::Script::new(concat!(include_str!("lua/bb_prelude.lua"), "\n", include_str!($file)))
+    };
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            set: script!("lua/bb_set.lua"),
+            get: script!("lua/bb_get.lua"),
+            del: script!("lua/bb_del.lua"),
+            changes: script!("lua/bb_changes.lua"),
+            sweep: script!("lua/bb_sweep.lua"),
+            getall: script!("lua/bb_getall.lua"),
+        }
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A scope's Redis keys (one hash tag) and its notice channel.
+pub fn scope_keys(scope: &[u8]) -> [Vec<u8>; 5] {
+    let key = |suffix: &[u8]| [b"herald:bb:{".as_slice(), scope, b"}:", suffix].concat();
+    [key(b"v"), key(b"r"), key(b"d"), key(b"log"), key(b"seq")]
+}
+
+/// The channel a scope's changes are announced on.
+pub fn channel(scope: &[u8]) -> Vec<u8> {
+    [super::NOTICE_PREFIX, b"bb:", scope].concat()
+}
+
+/// The pattern every node follows for every scope.
+pub fn all_channels() -> Bytes {
+    Bytes::from([super::NOTICE_PREFIX, b"bb:*"].concat())
+}
+
+/// The scope of a notice channel.
+pub fn scope_of(channel: &[u8]) -> Option<&[u8]> {
+    channel.strip_prefix(super::NOTICE_PREFIX)?.strip_prefix(b"bb:")
+}
+
+/// One invocation of a blackboard script on `scope`, with its own arguments after the prelude's.
+pub async fn invoke(remote: &Remote, script: &redis::Script, scope: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let mut inv = script.prepare_invoke();
+    for k in scope_keys(scope) {
+        inv.key(k);
+    }
+    inv.arg(channel(scope)).arg(remote.journal_keep);
+    for a in args {
+        inv.arg(*a);
+    }
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    inv.invoke_async(&mut conn).await
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn bytes(v: Value) -> Bytes {
+    match v {
+        Value::BulkString(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    }
+}
+
+/// BB.GET's reply from the script's `{value, revision, ttl}` (nil: absent).
+fn entry(v: Value) -> Option<(Bytes, u64, i64)> {
+    let Value::Array(mut items) = v else { return None };
+    if items.len() != 3 {
+        return None;
+    }
+    let ttl = int(&items[2]);
+    let rev = int(&items[1]) as u64;
+    Some((bytes(items.swap_remove(0)), rev, ttl))
+}
+
+/// What a script's failure tells the client.
+fn failed(e: &redis::RedisError) -> Reply {
+    super::value::failed(e)
+}
+
+/// Runs a blackboard command on the Redis engine; the connection waits for the spawned round trip.
+pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
+    let scope = match &cmd {
+        BbCommand::Set { scope, .. }
+        | BbCommand::Get { scope, .. }
+        | BbCommand::Has { scope, .. }
+        | BbCommand::Del { scope, .. }
+        | BbCommand::Wait { scope, .. }
+        | BbCommand::Changes { scope, .. }
+        | BbCommand::Keys { scope, .. }
+        | BbCommand::GetAll { scope, .. } => scope.clone(),
+        _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
+    };
+    if scope.is_empty() {
+        return CommandError::fixed(
+            "ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)",
+        )
+        .into();
+    }
+    let (tx, rx) = oneshot::channel();
+    let remote = remote.clone();
+    match cmd {
+        BbCommand::Wait { key, after, timeout, .. } => {
+            tokio::spawn(wait(remote, scope, key, after, timeout.duration(), tx));
+        }
+        cmd => {
+            tokio::spawn(async move {
+                let reply = run(&remote, scope, cmd).await;
+                let _ = tx.send(reply);
+            });
+        }
+    }
+    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+}
+
+/// Largest TTL accepted: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
+const MAX_TTL_MS: u64 = (1 << 52) - 1;
+
+async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
+    let s = &remote.scripts;
+    match cmd {
+        BbCommand::Set { key, value, ttl, condition, .. } => {
+            let ttl = match ttl {
+                BbTtl::None => "none".to_owned(),
+                BbTtl::Keep => "keep".to_owned(),
+                BbTtl::Millis(ms) if ms <= MAX_TTL_MS => ms.to_string(),
+                BbTtl::Millis(_) => return Reply::error("ERR invalid expire time in 'bb.set' command"),
+            };
+            let cond = match condition {
+                BbIf::Always => "always".to_owned(),
+                BbIf::Nx => "nx".to_owned(),
+                BbIf::Xx => "xx".to_owned(),
+                BbIf::Revision(r) => r.to_string(),
+            };
+            match invoke(remote, &s.set, &scope, &[&key, &value, ttl.as_bytes(), cond.as_bytes()]).await {
+                Ok(Value::Array(items)) if items.len() == 2 => {
+                    Reply::Error(CommandError::new(format!("CONFLICT the key is at revision {}", int(&items[1]))))
+                }
+                Ok(v) => Reply::Int(int(&v)),
+                Err(e) => failed(&e),
+            }
+        }
+        BbCommand::Get { key, .. } => match invoke(remote, &s.get, &scope, &[&key]).await {
+            Ok(v) => entry(v).map_or(Reply::Nil, |(value, rev, ttl)| entry_fields(value, rev, ttl)),
+            Err(e) => failed(&e),
+        },
+        BbCommand::Has { key, .. } => match invoke(remote, &s.get, &scope, &[&key]).await {
+            Ok(v) => Reply::Int(i64::from(entry(v).is_some())),
+            Err(e) => failed(&e),
+        },
+        BbCommand::Del { keys, .. } => {
+            let args: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+            match invoke(remote, &s.del, &scope, &args).await {
+                Ok(v) => Reply::Int(int(&v)),
+                Err(e) => failed(&e),
+            }
+        }
+        BbCommand::Changes { since, count, .. } => {
+            let (since_arg, count_arg) = (since.to_string(), count.to_string());
+            match invoke(remote, &s.changes, &scope, &[since_arg.as_bytes(), count_arg.as_bytes()]).await {
+                Ok(v) => changes_reply(since, v),
+                Err(e) => failed(&e),
+            }
+        }
+        BbCommand::Keys { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
+            Ok((_, entries)) => Reply::Array(entries.into_iter().map(|(key, ..)| Reply::Bulk(key)).collect()),
+            Err(e) => e,
+        },
+        BbCommand::GetAll { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
+            Ok((seq, entries)) => {
+                let entries = entries
+                    .into_iter()
+                    .map(|(key, value, revision, ttl)| {
+                        Reply::fields(vec![
+                            ("key", Reply::Bulk(key)),
+                            ("value", Reply::Bulk(value)),
+                            ("revision", Reply::Int(revision)),
+                            ("ttl", Reply::Int(ttl)),
+                        ])
+                    })
+                    .collect();
+                Reply::fields(vec![("seq", Reply::Int(seq)), ("entries", Reply::Array(entries))])
+            }
+            Err(e) => e,
+        },
+        _ => Reply::error("ERR this BB command is not supported by the redis engine (docs/scale-out.md)"),
+    }
+}
+
+/// One scope entry as `bb_getall.lua` gives it: key, value, revision, ttl.
+type Listed = (Bytes, Bytes, i64, i64);
+
+/// The scope's live keys matching `pattern` (all: none or `*`), and the log position they reflect.
+async fn getall(remote: &Remote, scope: &[u8], pattern: Option<&[u8]>) -> Result<(i64, Vec<Listed>), Reply> {
+    let pattern = pattern.filter(|p| *p != b"*").unwrap_or(b"");
+    let v = invoke(remote, &remote.scripts.getall, scope, &[pattern]).await.map_err(|e| failed(&e))?;
+    let Value::Array(mut top) = v else { return Err(Reply::error("ERR redis engine: unexpected BB.GETALL reply")) };
+    let entries = match top.pop() {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    let seq = top.first().map_or(0, int);
+    let listed = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Value::Array(mut f) if f.len() == 4 => {
+                let (ttl, rev) = (int(&f[3]), int(&f[2]));
+                let value = bytes(f.swap_remove(1));
+                Some((bytes(f.swap_remove(0)), value, rev, ttl))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok((seq, listed))
+}
+
+/// BB.CHANGES's reply, as the embedded engine gives it.
+fn changes_reply(since: u64, v: Value) -> Reply {
+    let Value::Array(mut items) = v else { return Reply::error("ERR redis engine: unexpected BB.CHANGES reply") };
+    if items.len() != 2 {
+        return Reply::error("ERR redis engine: unexpected BB.CHANGES reply");
+    }
+    if matches!(&items[0], Value::BulkString(b) if b == b"lost") {
+        return Reply::Error(CommandError::new(format!(
+            "LOST the change log no longer reaches back to {}; the oldest retained change is {}: re-read the scope",
+            since + 1,
+            int(&items[1])
+        )));
+    }
+    let entries = match items.pop() {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    let last = int(&items[0]);
+    let changes = entries
+        .iter()
+        .filter_map(|e| match e {
+            Value::BulkString(b) => super::notices::Entry::parse(b),
+            _ => None,
+        })
+        .map(|e| change_fields(e.seq, Bytes::copy_from_slice(e.key), e.kind.name(), e.revision, e.value.map(Bytes::copy_from_slice)))
+        .collect();
+    Reply::fields(vec![("seq", Reply::Int(last)), ("changes", Reply::Array(changes))])
+}
+
+/// BB.WAIT: register interest in the key, re-check it, then wait for a change notice or the fallback
+/// poll (`engine.wait_poll_ms`), so a lost notice costs latency, never correctness.
+async fn wait(remote: Arc<Remote>, scope: Bytes, key: Bytes, after: u64, timeout: Option<Duration>, mut tx: oneshot::Sender<Reply>) {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        let notify = remote.waiters.interest(&scope, &key);
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let reply = match invoke(&remote, &remote.scripts.get, &scope, &[&key]).await {
+            Ok(v) => match entry(v) {
+                Some((value, rev, ttl)) if rev > after => Some(entry_fields(value, rev, ttl)),
+                _ => None,
+            },
+            Err(e) => Some(failed(&e)),
+        };
+        if let Some(reply) = reply {
+            let _ = tx.send(reply);
+            return;
+        }
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(remote.wait_poll) => {}
+            _ = timer => {
+                let _ = tx.send(Reply::Nil);
+                return;
+            }
+            _ = tx.closed() => return,
+        }
+    }
+}

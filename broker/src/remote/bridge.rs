@@ -1,0 +1,215 @@
+//! The pub-sub bridge: one pub-sub connection from this node to Redis, subscribed to exactly the
+//! channels and patterns this node's clients want, whose messages go into the node's hub for fan-out
+//! to every wire (RESP, WebSocket, SSE).
+//!
+//! The hub counts subscribers; it tells the bridge when a channel or pattern gains its first or loses its
+//! last ([`Interest`]). PUBLISH on any node goes to Redis, and comes back here once per node that wants
+//! it, so each subscriber receives it exactly once, in Redis's order. A SUBSCRIBE's confirmation waits
+//! for a barrier behind its interest, so a message published anywhere after the client saw it is
+//! delivered.
+//!
+//! Gaps: when the connection drops (Redis restarts, `CLIENT KILL TYPE pubsub`, a failover) the bridge
+//! reconnects with a growing pause and subscribes again to whatever the hub holds then. Messages
+//! published while it was away are not delivered (Redis pub-sub keeps nothing); the blackboard's
+//! watchers and waiters catch up from its log instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use herald_protocol::Reply;
+use redis::aio::{PubSubSink, PubSubStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::pubsub::{ChannelKind, Hub, Interest, InterestWatcher};
+
+/// What the bridge task is asked to do, in order.
+enum Order {
+    Interest(Interest),
+    /// Answered once every order before it has been carried out (or the bridge is disconnected).
+    Barrier(oneshot::Sender<Reply>),
+}
+
+/// Messages on channels the node itself uses (the blackboard's change notices) go to this listener
+/// instead of the hub; `reconnected` is called after each gap so listeners can catch up.
+pub trait Listener: Send + Sync {
+    fn message(&self, channel: &[u8], payload: &[u8]);
+    fn reconnected(&self);
+}
+
+pub struct Bridge {
+    orders: mpsc::UnboundedSender<Order>,
+    receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Order>>>,
+    /// How many times the pub-sub connection was (re)established (INFO, tests).
+    pub connections: AtomicU64,
+}
+
+impl InterestWatcher for Bridge {
+    fn interest(&self, change: Interest) {
+        let _ = self.orders.send(Order::Interest(change));
+    }
+}
+
+impl Bridge {
+    pub fn new() -> Bridge {
+        let (orders, receiver) = mpsc::unbounded_channel();
+        Bridge { orders, receiver: std::sync::Mutex::new(Some(receiver)), connections: AtomicU64::new(0) }
+    }
+
+    /// Resolves once the orders sent before it are done: the subscriptions a SUBSCRIBE just asked for
+    /// are in effect on Redis.
+    pub fn barrier(&self) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.orders.send(Order::Barrier(tx));
+        rx
+    }
+
+    /// Starts the bridge task on the current runtime (once).
+    pub fn start(
+        self: &Arc<Self>,
+        client: redis::Client,
+        hub: Arc<Hub>,
+        internal: Vec<Bytes>,
+        listener: Arc<dyn Listener>,
+        stop: CancellationToken,
+    ) {
+        let Some(orders) = self.receiver.lock().expect("bridge receiver").take() else { return };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let run = Run { client, hub, internal, listener, orders, bridge: me };
+            tokio::select! {
+                _ = run.serve() => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Run {
+    client: redis::Client,
+    hub: Arc<Hub>,
+    /// Patterns the node always follows (its own notices), handed to `listener`.
+    internal: Vec<Bytes>,
+    listener: Arc<dyn Listener>,
+    orders: mpsc::UnboundedReceiver<Order>,
+    bridge: Arc<Bridge>,
+}
+
+/// Why a connected spell ended.
+enum Ended {
+    Lost,
+    Stopped,
+}
+
+impl Run {
+    async fn serve(mut self) {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.connect().await {
+                Ok((sink, stream)) => {
+                    pause = Duration::from_millis(50);
+                    let first = self.bridge.connections.fetch_add(1, Ordering::Relaxed) == 0;
+                    if !first {
+                        tracing::info!("redis engine: pub-sub connection re-established");
+                        self.listener.reconnected();
+                    }
+                    if let Ended::Stopped = self.follow(sink, stream).await {
+                        return;
+                    }
+                    tracing::warn!("redis engine: pub-sub connection lost; reconnecting");
+                }
+                Err(e) => tracing::warn!("redis engine: pub-sub connection failed: {e}"),
+            }
+            // While away: orders change nothing on Redis (the next connection subscribes to what the hub
+            // holds then), and barriers are answered so no SUBSCRIBE waits for Redis to come back.
+            let sleep = tokio::time::sleep(pause);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    order = self.orders.recv() => match order {
+                        Some(Order::Barrier(tx)) => { let _ = tx.send(Reply::ok()); }
+                        Some(Order::Interest(_)) => {}
+                        None => return,
+                    },
+                }
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// A new pub-sub connection, subscribed to the node's own patterns and everything the hub holds.
+    async fn connect(&self) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
+        let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+        for p in &self.internal {
+            sink.psubscribe(&p[..]).await?;
+        }
+        let channels: Vec<Vec<u8>> = self.hub.channel_names(ChannelKind::Plain, None).iter().map(|c| c.to_vec()).collect();
+        if !channels.is_empty() {
+            sink.subscribe(channels).await?;
+        }
+        let patterns: Vec<Vec<u8>> = self.hub.pattern_names().iter().map(|p| p.to_vec()).collect();
+        if !patterns.is_empty() {
+            sink.psubscribe(patterns).await?;
+        }
+        Ok((sink, stream))
+    }
+
+    async fn follow(&mut self, mut sink: PubSubSink, mut stream: PubSubStream) -> Ended {
+        loop {
+            tokio::select! {
+                biased;
+                msg = stream.next() => match msg {
+                    Some(msg) => self.deliver(&msg),
+                    None => return Ended::Lost,
+                },
+                order = self.orders.recv() => match order {
+                    None => return Ended::Stopped,
+                    Some(Order::Barrier(tx)) => { let _ = tx.send(Reply::ok()); }
+                    Some(Order::Interest(change)) => {
+                        if self.apply(&mut sink, change).await.is_err() {
+                            return Ended::Lost;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Carries out one interest change. A "no longer wanted" that raced with a new subscriber is
+    /// skipped: the hub, not the order, says what is wanted now.
+    async fn apply(&self, sink: &mut PubSubSink, change: Interest) -> redis::RedisResult<()> {
+        match change {
+            Interest::Channel(c) => sink.subscribe(&c[..]).await,
+            Interest::Pattern(p) => sink.psubscribe(&p[..]).await,
+            Interest::NoChannel(c) if self.hub.subscriber_count(ChannelKind::Plain, &c) == 0 => sink.unsubscribe(&c[..]).await,
+            Interest::NoPattern(p) if !self.hub.pattern_names().contains(&p) => sink.punsubscribe(&p[..]).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn deliver(&self, msg: &redis::Msg) {
+        let Ok(channel) = msg.get_channel::<Vec<u8>>() else { return };
+        let payload = msg.get_payload_bytes();
+        match msg.get_pattern::<Option<Vec<u8>>>().ok().flatten() {
+            Some(pattern) if self.internal.iter().any(|p| p[..] == pattern[..]) => self.listener.message(&channel, payload),
+            // The node's own notices are not publications: a client's `*` pattern does not see them.
+            Some(_) if channel.starts_with(super::NOTICE_PREFIX) => {}
+            Some(pattern) => {
+                self.hub.deliver_pattern(Bytes::from(pattern), Bytes::from(channel), Bytes::copy_from_slice(payload));
+            }
+            None => {
+                self.hub.deliver_channel(Bytes::from(channel), Bytes::copy_from_slice(payload));
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Plain Redis commands sent to the backing Redis as they are. Dispatch runs under no lock here, but it
+//! must not wait for the network either: each request is spawned as its own task and the connection
+//! waits for the reply as for a blocked command (`Blocked::elsewhere`), in order, pushes flowing.
+
+use std::sync::Arc;
+
+use herald_protocol::command::CommandSpec;
+use herald_protocol::{Reply, Request};
+use redis::Value;
+use redis::aio::ConnectionLike;
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::pool::Target;
+use super::value::{self, nil_of};
+use crate::dispatch::{Blocked, Outcome};
+
+/// The connection waits for what the task sends; a task that vanished (shutdown) answers this.
+fn lost() -> Reply {
+    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
+}
+
+/// One command on the shared connection of the session's database and protocol.
+pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    let nil = nil_of(spec, req.len(), false);
+    let cmd = value::command(req);
+    let mut conn = remote.pool.shared(target);
+    tokio::spawn(async move {
+        let reply = match conn.send_packed_command(&cmd).await {
+            Ok(v) => value::reply(v, &nil),
+            Err(e) => value::failed(&e),
+        };
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// A blocking command (BLPOP, BZPOPMIN, XREAD BLOCK, ...) on a dedicated connection from the bounded
+/// pool. If the client goes away first (disconnect, CLIENT KILL, shutdown), the dedicated connection is
+/// closed rather than reused, so Redis forgets the waiter and pops nothing for a client that is gone.
+pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
+    let (mut tx, rx) = oneshot::channel();
+    let nil = nil_of(spec, req.len(), false);
+    let cmd = value::command(req);
+    let remote = remote.clone();
+    tokio::spawn(async move {
+        let work = async {
+            let mut lent = match remote.pool.lend(target).await {
+                Ok(lent) => lent,
+                Err(e) => return value::failed(&e),
+            };
+            match lent.conn.send_packed_command(&cmd).await {
+                Ok(v) => {
+                    remote.pool.give_back(lent);
+                    value::reply(v, &nil)
+                }
+                Err(e) => value::failed(&e),
+            }
+        };
+        tokio::select! {
+            reply = work => {
+                let _ = tx.send(reply);
+            }
+            _ = tx.closed() => {}
+        }
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// EXEC: the queued commands as one `MULTI ... EXEC` written at once on the shared connection, so Redis
+/// runs them as one transaction; EXEC's reply is the reply.
+pub fn exec(remote: &Arc<Remote>, queued: Vec<(&'static CommandSpec, Request)>, target: Target) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    let mut conn = remote.pool.shared(target);
+    tokio::spawn(async move {
+        let (reply, _) = transaction(&mut conn, &queued).await;
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// Runs `MULTI`, the queued requests, `EXEC` on `conn` in one write; EXEC's reply (a null array when a
+/// WATCH aborted it), and whether the connection is still sound.
+pub async fn transaction(conn: &mut impl ConnectionLike, queued: &[(&'static CommandSpec, Request)]) -> (Reply, bool) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("MULTI");
+    for (_, req) in queued {
+        pipe.add_command(value::command(req));
+    }
+    pipe.cmd("EXEC");
+    let nils: Vec<Reply> = queued.iter().map(|(spec, req)| nil_of(spec, req.len(), true)).collect();
+    match conn.req_packed_commands(&pipe, nils.len() + 1, 1).await {
+        Ok(mut values) => {
+            let reply = match values.pop() {
+                Some(Value::Array(items)) => Reply::Array(items.into_iter().zip(&nils).map(|(v, nil)| value::reply(v, nil)).collect()),
+                Some(other) => value::reply(other, &Reply::NilArray),
+                None => Reply::error("ERR redis engine: EXEC got no reply"),
+            };
+            (reply, true)
+        }
+        Err(e) => (value::failed(&e), false),
+    }
+}

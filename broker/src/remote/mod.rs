@@ -1,0 +1,164 @@
+//! The Redis engine: Herald nodes that share one Redis/Valkey server (`docs/scale-out.md`).
+//!
+//! Chosen with `engine.url` (`--engine`, `HERALD_ENGINE`). Dispatch asks [`route`] once per request,
+//! after the permission check (the one check point stays in dispatch): plain Redis commands go to Redis
+//! as they are (`forward.rs`), so their semantics are Redis's own; connection and server commands stay
+//! with the node; subscriptions are the node's and are bridged (`bridge.rs`); MULTI queues here and EXEC
+//! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
+//! engine. The embedded engine pays one `Option` check per request for all of this.
+//!
+//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
+//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+
+pub mod blackboard;
+mod bridge;
+mod forward;
+mod notices;
+mod pool;
+pub mod routes;
+pub mod value;
+mod watch;
+
+use std::sync::Arc;
+
+use herald_protocol::command::{CommandSpec, flags};
+use herald_protocol::{CommandError, Encoding, Reply, Request};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dispatch::{Blocked, Outcome, Session};
+use crate::pubsub::Hub;
+pub use bridge::{Bridge, Listener};
+use pool::{Pool, Target};
+use routes::{Route, Routes};
+pub use watch::Pinned;
+
+/// Channels under this prefix carry the node's own notices between nodes, not publications.
+pub const NOTICE_PREFIX: &[u8] = b"__herald__:engine:";
+
+pub struct Remote {
+    routes: Routes,
+    pool: Pool,
+    pub bridge: Arc<Bridge>,
+    client: redis::Client,
+    scripts: blackboard::Scripts,
+    /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
+    journal_keep: usize,
+    /// BB.WAIT's fallback poll (`engine.wait_poll_ms`).
+    wait_poll: std::time::Duration,
+    waiters: notices::Waiters,
+    /// Change notices the follower may have waiting (`engine.notice_backlog`).
+    notice_backlog: usize,
+}
+
+/// What dispatch does with a request on the Redis engine.
+pub enum Routed {
+    /// The node runs it, as on the embedded engine (the request is handed back).
+    Local(Request),
+    /// Handled here; the outcome is the connection's.
+    Done(Outcome),
+    /// Refused before it ran.
+    Refused(CommandError),
+}
+
+impl Remote {
+    pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
+        let engine = &config.engine;
+        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
+        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        Ok(Arc::new(Remote {
+            routes: Routes::new(),
+            pool,
+            bridge: Arc::new(Bridge::new()),
+            client,
+            scripts: blackboard::Scripts::new(),
+            journal_keep: config.blackboard.journal_max_entries,
+            wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
+            waiters: notices::Waiters::default(),
+            notice_backlog: engine.notice_backlog,
+        }))
+    }
+
+    /// Starts the node's background work on the current runtime: the pub-sub bridge, and the follower
+    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep).
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
+        hub.set_watcher(self.bridge.clone());
+        let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
+        self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
+    }
+}
+
+/// The refusal for what the Redis engine does not do (yet), naming the command.
+pub fn unsupported(spec: &CommandSpec) -> CommandError {
+    CommandError::new(format!("ERR {} is not supported by the redis engine (docs/scale-out.md)", spec.display_name()))
+}
+
+fn target(session: &Session) -> Target {
+    Target { db: session.db(), resp3: session.encoding() != Encoding::Resp2 }
+}
+
+/// Decides what happens to a request on the Redis engine; called by dispatch after the permission and
+/// mode checks, before MULTI queueing.
+pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
+    let route = remote.routes.of(spec, &req);
+    match spec.name {
+        "watch" if !session.in_multi() => {
+            let pinned = session.pinned.get_or_insert_with(Pinned::default).clone();
+            return Routed::Done(watch::watch(remote, &req, pinned, target(session)));
+        }
+        "unwatch" if !session.in_multi() => {
+            return Routed::Done(match session.pinned.take() {
+                Some(pinned) => watch::release(remote, pinned, Reply::ok()),
+                None => Reply::ok().into(),
+            });
+        }
+        "discard" if session.in_multi() && session.pinned.is_some() => {
+            session.take_multi();
+            let pinned = session.pinned.take().expect("watching");
+            return Routed::Done(watch::release(remote, pinned, Reply::ok()));
+        }
+        _ => {}
+    }
+    if session.in_multi() && !spec.has(flags::TX_CONTROL) {
+        // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
+        // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
+        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");
+        if !joins {
+            return Routed::Refused(CommandError::new(format!(
+                "ERR {} inside MULTI is not supported by the redis engine (docs/scale-out.md)",
+                spec.display_name()
+            )));
+        }
+        session.queue_forwarded(spec, req);
+        return Routed::Done(Reply::status("QUEUED").into());
+    }
+    match route {
+        Route::Forward => Routed::Done(forward::single(remote, spec, &req, target(session))),
+        Route::ForwardBlocking => Routed::Done(forward::blocking(remote, spec, &req, target(session))),
+        Route::Local if spec.name == "exec" && session.in_multi() => Routed::Done(exec(remote, session)),
+        Route::Local | Route::Domain => Routed::Local(req),
+        Route::Unsupported => Routed::Refused(unsupported(spec)),
+    }
+}
+
+fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
+    let Some(multi) = session.take_multi() else { return CommandError::fixed("ERR EXEC without MULTI").into() };
+    let pinned = session.pinned.take();
+    if multi.failed {
+        // Redis forgets the watches of an aborted transaction too.
+        return match pinned {
+            Some(pinned) => watch::release(remote, pinned, Reply::error("EXECABORT Transaction discarded because of previous errors.")),
+            None => CommandError::fixed("EXECABORT Transaction discarded because of previous errors.").into(),
+        };
+    }
+    match pinned {
+        Some(pinned) => watch::exec(remote, pinned, multi.forwarded, target(session)),
+        None => forward::exec(remote, multi.forwarded, target(session)),
+    }
+}
+
+/// SUBSCRIBE / PSUBSCRIBE on the Redis engine: the confirmations wait until the node's pub-sub
+/// connection to Redis follows what was just subscribed to.
+pub fn subscribed(remote: &Remote, replies: Vec<Reply>) -> Outcome {
+    Outcome::RepliesAfter(Blocked::elsewhere(remote.bridge.barrier(), Reply::ok()), replies)
+}

@@ -1,0 +1,332 @@
+//! Following the blackboard's changes on the Redis engine: every node receives every scope's change
+//! notices (through the pub-sub bridge), in order, and
+//!
+//! - turns each into the typed change the embedded engine would emit (`Change::Key` with its
+//!   `Journaled` part) for the node's consumers, so watch events reach its subscribers on every wire;
+//! - wakes the node's `BB.WAIT`s on that key;
+//! - notices a gap (a sequence number skipped, or the pub-sub connection re-established) and catches up
+//!   from the scope's log by sequence number, so no change is skipped silently;
+//! - remembers each scope's next deadline and sweeps the scope when it is due (`bb_sweep.lua`), so
+//!   expiry events fire on time whether or not anyone writes to the scope.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::Value;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::Remote;
+use super::blackboard::{self, invoke};
+use super::bridge::Listener;
+use crate::engine::change::{Change, Journaled, KeyChange, KeyEffect};
+use crate::engine::keyspace::ChangeKind;
+use crate::events::Events;
+
+/// One log entry: `"<event>:<seq>:<revision>:<deadline>:<key length>:<has value>:" key value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    pub kind: ChangeKind,
+    pub seq: u64,
+    pub revision: u64,
+    /// Unix ms (0: none): the key's deadline after a `set`.
+    pub deadline: u64,
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Entry<'a> {
+    pub fn parse(text: &'a [u8]) -> Option<Entry<'a>> {
+        let mut rest = text;
+        let mut field = || {
+            let at = rest.iter().position(|&c| c == b':')?;
+            let (f, r) = (&rest[..at], &rest[at + 1..]);
+            rest = r;
+            Some(f)
+        };
+        let kind = match field()? {
+            b"set" => ChangeKind::Set,
+            b"del" => ChangeKind::Del,
+            b"expire" => ChangeKind::Expire,
+            _ => return None,
+        };
+        let num = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u64>().ok();
+        let seq = num(field()?)?;
+        let revision = num(field()?)?;
+        let deadline = num(field()?)?;
+        let key_len = num(field()?)? as usize;
+        let has_value = field()? == b"1";
+        let key = rest.get(..key_len)?;
+        let value = has_value.then(|| &rest[key_len..]);
+        Some(Entry { kind, seq, revision, deadline, key, value })
+    }
+}
+
+/// The `BB.WAIT`s of this node, by (scope, key): each waits on a `Notify` that a change to the key rings.
+#[derive(Default)]
+pub struct Waiters {
+    map: Mutex<HashMap<(Bytes, Bytes), Weak<Notify>>>,
+}
+
+impl Waiters {
+    /// The key's doorbell; the caller holds it while it waits.
+    pub fn interest(&self, scope: &Bytes, key: &Bytes) -> Arc<Notify> {
+        let mut map = self.map.lock().expect("waiters");
+        if let Some(n) = map.get(&(scope.clone(), key.clone())).and_then(Weak::upgrade) {
+            return n;
+        }
+        // Entries whose waiters all left are dropped now and then, so the map stays as big as the waits.
+        if map.len() >= 1024 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let n = Arc::new(Notify::new());
+        map.insert((scope.clone(), key.clone()), Arc::downgrade(&n));
+        n
+    }
+
+    fn ring(&self, scope: &[u8], key: &[u8]) {
+        let mut map = self.map.lock().expect("waiters");
+        let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
+        match map.get(&id).map(Weak::upgrade) {
+            Some(Some(n)) => n.notify_waiters(),
+            Some(None) => {
+                map.remove(&id);
+            }
+            None => {}
+        }
+    }
+}
+
+/// A change notice for the follower task, in the order the bridge received it.
+struct Notice {
+    scope: Bytes,
+    entry: Bytes,
+}
+
+/// The bridge's listener: hands notices to the follower task in order, through a queue bounded by
+/// `engine.notice_backlog`. A notice that finds the queue full is dropped and the follower told there
+/// is a gap, as after a reconnect: it catches up from the logs, so a slow follower costs latency, not
+/// changes.
+pub struct Inbox {
+    queue: mpsc::Sender<Notice>,
+    gap: Arc<AtomicBool>,
+    /// Wakes the follower for a gap when nothing is queued.
+    bell: Arc<Notify>,
+}
+
+impl Inbox {
+    fn gap(&self) {
+        self.gap.store(true, Ordering::Release);
+        self.bell.notify_one();
+    }
+}
+
+impl Listener for Inbox {
+    fn message(&self, channel: &[u8], payload: &[u8]) {
+        if let Some(scope) = blackboard::scope_of(channel) {
+            let notice = Notice { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) };
+            if self.queue.try_send(notice).is_err() {
+                self.gap();
+            }
+        }
+    }
+
+    fn reconnected(&self) {
+        self.gap();
+    }
+}
+
+/// What the node knows of a scope: the last change it rendered, and when the scope next has a
+/// deadline due (by its last sweep or the changes it saw; `u64::MAX`: none known).
+#[derive(Debug, Clone, Copy)]
+struct Followed {
+    last: Option<u64>,
+    due: u64,
+}
+
+struct Follower {
+    remote: Arc<Remote>,
+    events: Arc<Events>,
+    scopes: HashMap<Bytes, Followed>,
+}
+
+/// Starts following: returns the bridge's listener; the task ends with `stop`.
+pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
+    let (tx, mut rx) = mpsc::channel(backlog.max(1));
+    let inbox = Arc::new(Inbox { queue: tx, gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) });
+    let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
+    let mut follower = Follower { remote: remote.clone(), events, scopes: HashMap::new() };
+    tokio::spawn(async move {
+        follower.discover().await;
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = bell.notified() => {}
+                notice = rx.recv() => match notice {
+                    Some(Notice { scope, entry }) => follower.changed(scope, &entry).await,
+                    None => return,
+                },
+                _ = tick.tick() => follower.sweep().await,
+            }
+            if gap.swap(false, Ordering::AcqRel) {
+                follower.catch_up_all().await;
+            }
+        }
+    });
+    inbox
+}
+
+/// How often the follower looks for scopes with a deadline due.
+const SWEEP_EVERY: Duration = Duration::from_millis(50);
+/// Keys one sweep of one scope expires at most (the next tick takes the rest).
+const SWEEP_BATCH: &[u8] = b"1000";
+/// Changes one catch-up read takes from a scope's log.
+const CATCH_UP_BATCH: usize = 1000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Follower {
+    fn scope(&mut self, scope: &Bytes) -> &mut Followed {
+        self.scopes.entry(scope.clone()).or_insert(Followed { last: None, due: u64::MAX })
+    }
+
+    /// At start: every scope that has deadlines is swept soon (their expiries are this node's to fire
+    /// too, in case no other node runs).
+    async fn discover(&mut self) {
+        let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+        let mut cursor = 0u64;
+        loop {
+            let page: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg("herald:bb:{*}:d").arg("COUNT").arg(1000).query_async(&mut conn).await;
+            let Ok((next, keys)) = page else { return };
+            for k in keys {
+                if let Some(scope) = k.strip_prefix(b"herald:bb:{").and_then(|s| s.strip_suffix(b"}:d")) {
+                    self.scope(&Bytes::copy_from_slice(scope)).due = 0;
+                }
+            }
+            if next == 0 {
+                return;
+            }
+            cursor = next;
+        }
+    }
+
+    async fn changed(&mut self, scope: Bytes, text: &[u8]) {
+        let Some(entry) = Entry::parse(text) else { return };
+        match self.scope(&scope).last {
+            Some(last) if entry.seq <= last => return,
+            Some(last) if entry.seq > last + 1 => self.catch_up(&scope, last).await,
+            _ => {}
+        }
+        if self.scope(&scope).last.is_none_or(|last| entry.seq > last) {
+            self.render(&scope, &entry);
+        }
+    }
+
+    /// Renders the changes of `scope` after `since` from its log (a gap in the notices).
+    async fn catch_up(&mut self, scope: &Bytes, mut since: u64) {
+        loop {
+            let args = [since.to_string(), CATCH_UP_BATCH.to_string()];
+            let read = invoke(&self.remote, &self.remote.scripts.changes, scope, &[args[0].as_bytes(), args[1].as_bytes()]).await;
+            let Ok(Value::Array(mut items)) = read else { return };
+            if items.len() != 2 {
+                return;
+            }
+            let entries = match items.pop() {
+                Some(Value::Array(e)) => e,
+                // "lost": the log no longer reaches back; watchers see the jump in `seq` and re-read.
+                Some(Value::Int(oldest)) => {
+                    since = (oldest as u64).saturating_sub(1);
+                    self.scope(scope).last = Some(since);
+                    continue;
+                }
+                _ => return,
+            };
+            if entries.is_empty() {
+                return;
+            }
+            for e in &entries {
+                if let Value::BulkString(b) = e
+                    && let Some(entry) = Entry::parse(b)
+                {
+                    self.render(scope, &entry);
+                    since = entry.seq;
+                }
+            }
+            if entries.len() < CATCH_UP_BATCH {
+                return;
+            }
+        }
+    }
+
+    async fn catch_up_all(&mut self) {
+        let known: Vec<(Bytes, Option<u64>)> = self.scopes.iter().map(|(s, f)| (s.clone(), f.last)).collect();
+        for (scope, last) in known {
+            if let Some(last) = last {
+                self.catch_up(&scope, last).await;
+            }
+            // Deadlines may have passed unseen too.
+            self.scope(&scope).due = 0;
+        }
+    }
+
+    fn render(&mut self, scope: &Bytes, entry: &Entry<'_>) {
+        let followed = self.scope(scope);
+        followed.last = Some(entry.seq);
+        if entry.deadline > 0 {
+            followed.due = followed.due.min(entry.deadline);
+        }
+        self.remote.waiters.ring(scope, entry.key);
+        let change = Change::Key(KeyChange {
+            db: 0,
+            numbered: false,
+            scope: Some(scope),
+            key: entry.key,
+            class: 0,
+            event: entry.kind.name(),
+            effect: KeyEffect::Notice,
+            journal: Some(Journaled { scope, seq: entry.seq, kind: entry.kind, revision: entry.revision, value: entry.value }),
+        });
+        self.events.observe(&change);
+    }
+
+    /// Sweeps every scope whose deadline is due by this node's clock; the script decides by Redis's.
+    async fn sweep(&mut self) {
+        let now = now_ms();
+        let due: Vec<Bytes> = self.scopes.iter().filter(|(_, f)| f.due <= now).map(|(s, _)| s.clone()).collect();
+        for scope in due {
+            let next = match invoke(&self.remote, &self.remote.scripts.sweep, &scope, &[SWEEP_BATCH]).await {
+                Ok(Value::Int(0)) => u64::MAX,
+                // Not before the next tick: clocks of nodes and Redis differ by a little.
+                Ok(Value::Int(n)) => (n as u64).max(now + SWEEP_EVERY.as_millis() as u64),
+                _ => now + 1000,
+            };
+            self.scope(&scope).due = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_parse_binary_keys_and_values() {
+        let text = b"set:7:3:0:3:1:a:bv:al\xff";
+        let e = Entry::parse(text).unwrap();
+        assert_eq!(
+            (e.kind, e.seq, e.revision, e.deadline, e.key, e.value),
+            (ChangeKind::Set, 7, 3, 0, &b"a:b"[..], Some(&b"v:al\xff"[..]))
+        );
+        let e = Entry::parse(b"del:8:3:0:1:0:k").unwrap();
+        assert_eq!((e.kind, e.key, e.value), (ChangeKind::Del, &b"k"[..], None));
+        assert!(Entry::parse(b"set:x").is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! WATCH on the Redis engine. Redis checks watched keys per connection, so a session that WATCHes
+//! borrows a connection of its own from the dedicated pool (`pool.rs`) and keeps it until the watch
+//! ends: its WATCHes and the `MULTI ... EXEC` that ends them run there, so Redis decides whether EXEC
+//! aborts, exactly as for a Redis client. UNWATCH, DISCARD, EXEC hand the connection back; RESET and a
+//! disconnect drop it, closing it (Redis forgets its watches). Everything else the session sends in
+//! between still goes on the shared connection, which Redis sees as another client: writes to watched
+//! keys abort the EXEC, as a Redis client's own writes do.
+
+use std::sync::{Arc, Mutex};
+
+use herald_protocol::{CommandError, Reply, Request};
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::pool::{Lent, Pool, Target};
+use super::value;
+use crate::dispatch::{Blocked, Outcome};
+
+/// A session's pinned connection (empty while no command holds it, or after it was lost).
+#[derive(Clone, Default)]
+pub struct Pinned(Arc<Mutex<Option<Lent>>>);
+
+impl Pinned {
+    fn take(&self) -> Option<Lent> {
+        self.0.lock().expect("pinned connection").take()
+    }
+
+    fn put(&self, lent: Lent) {
+        *self.0.lock().expect("pinned connection") = Some(lent);
+    }
+}
+
+fn lost() -> Reply {
+    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
+}
+
+/// WATCH key [key ...]: sent on the session's pinned connection (borrowed on the first WATCH).
+pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    let cmd = value::command(req);
+    let remote = remote.clone();
+    tokio::spawn(async move {
+        let mut lent = match pinned.take() {
+            Some(lent) if Pool::target_of(&lent) == target => lent,
+            Some(lent) => {
+                pinned.put(lent);
+                let _ = tx
+                    .send(Reply::error("ERR WATCH in another database than the keys already watched is not supported by the redis engine"));
+                return;
+            }
+            None => match remote.pool.lend(target).await {
+                Ok(lent) => lent,
+                Err(e) => {
+                    let _ = tx.send(value::failed(&e));
+                    return;
+                }
+            },
+        };
+        let reply = match lent.conn.send_packed_command(&cmd).await {
+            Ok(v) => {
+                pinned.put(lent);
+                value::reply(v, &Reply::Nil)
+            }
+            // The connection is gone and its watches with it: the EXEC that follows aborts.
+            Err(e) => value::failed(&e),
+        };
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// UNWATCH (or DISCARD) with a pinned connection: UNWATCH there, then the connection goes back to the
+/// pool; `reply` is the command's own reply.
+pub fn release(remote: &Arc<Remote>, pinned: Pinned, reply: Reply) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    let remote = remote.clone();
+    tokio::spawn(async move {
+        if let Some(mut lent) = pinned.take()
+            && lent.conn.send_packed_command(&redis::cmd("UNWATCH")).await.is_ok()
+        {
+            remote.pool.give_back(lent);
+        }
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
+
+/// EXEC of a watching session: the transaction on the pinned connection (Redis aborts it if a watched
+/// key changed); a connection lost since the WATCH aborts it too (nil), never runs it unwatched.
+pub fn exec(
+    remote: &Arc<Remote>,
+    pinned: Pinned,
+    queued: Vec<(&'static herald_protocol::command::CommandSpec, Request)>,
+    target: Target,
+) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    let remote = remote.clone();
+    tokio::spawn(async move {
+        let reply = match pinned.take() {
+            None => Reply::NilArray,
+            Some(lent) if Pool::target_of(&lent) != target => {
+                Reply::Error(CommandError::fixed("ERR EXEC in another database than the watched keys is not supported by the redis engine"))
+            }
+            Some(mut lent) => {
+                let (reply, healthy) = super::forward::transaction(&mut lent.conn, &queued).await;
+                if healthy {
+                    remote.pool.give_back(lent);
+                }
+                reply
+            }
+        };
+        let _ = tx.send(reply);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, lost()))
+}
