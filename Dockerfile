@@ -52,6 +52,9 @@ ENV HERALD_PERSISTENCE__DATA_DIR=/data
 ENV HERALD_BIND=0.0.0.0
 # RESP (Redis protocol) and HTTP (WebSocket /ws, /healthz, /readyz): the defaults in broker/src/default.toml.
 EXPOSE 6379 7379
+# RESP over TLS and HTTPS/WSS, served when TLS is on: HERALD_TLS__ENABLED=true with a certificate and key
+# mounted into the container (HERALD_TLS__CERT_FILE, HERALD_TLS__KEY_FILE; docs/security.md, "TLS").
+EXPOSE 6380 7380
 
 # The image carries no curl: the binary asks its own HTTP port for /healthz, reading the same
 # configuration (HERALD_HTTP_PORT, HERALD_CONFIG) as the broker.

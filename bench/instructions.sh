@@ -16,6 +16,9 @@
 # (connections, first allocations) and the counters are dumped after the measured run, so start-up is
 # not counted. Counts are user-space instructions of the whole process (every thread). Needs valgrind,
 # redis-benchmark and redis-cli. Load: -c 50 -r 100000, as bench/compare.py resp.
+#
+# CLIENT_ARGS adds redis-benchmark flags, e.g. a restricted ACL user (the server reads HERALD_* from the
+# environment): HERALD_ACL__USERS="bench on >pw ~key:* +@all" CLIENT_ARGS="--user bench -a pw" bench/instructions.sh
 set -euo pipefail
 BIN=${1:-target/release/herald}
 TEST=${2:-set}
@@ -43,9 +46,11 @@ elif [[ "$TEST" == *" "* ]]; then
 else
   load=(-t "$TEST")
 fi
-redis-benchmark -p "$port" -q -n 1000 -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
+# shellcheck disable=SC2086
+redis-benchmark -p "$port" ${CLIENT_ARGS:-} -q -n 1000 -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
 callgrind_control -i on "$vpid" >/dev/null 2>&1
-redis-benchmark -p "$port" -q -n "$N" -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
+# shellcheck disable=SC2086
+redis-benchmark -p "$port" ${CLIENT_ARGS:-} -q -n "$N" -c 50 -P "$P" -r 100000 "${load[@]}" >/dev/null
 callgrind_control -d "$vpid" >/dev/null 2>&1
 profile=$(ls -S "$out"/callgrind.*.* | head -1)
 total=$(callgrind_annotate "$profile" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)

@@ -71,6 +71,12 @@ pub struct Broker {
     pub clients: Clients,
     /// Users and permissions.
     pub acl: crate::acl::Acl,
+    /// The keys browser tokens are checked with (`acl/token.rs`).
+    pub tokens: crate::acl::token::Tokens,
+    /// TLS listeners' certificates, when `[tls]` is enabled (`tls.rs`).
+    pub tls: Option<crate::tls::Tls>,
+    /// The TLS ports (RESP, HTTP) once bound.
+    pub tls_ports: (AtomicU64, AtomicU64),
     pub stats: Stats,
     /// Command latency per family (`/metrics`).
     pub latency: crate::latency::Latency,
@@ -137,6 +143,8 @@ impl Broker {
         let acl = crate::acl::Acl::new(&config.acl, &config.requirepass)?;
         let alerts = crate::alerts::Alerts::default();
         alerts.set(crate::alerts::MAXMEMORY, config.maxmemory != 0);
+        let tokens = crate::acl::token::Tokens::new(&config.tokens)?;
+        let tls = crate::tls::Tls::new(&config.tls)?;
         let mut state = State::new(&config, consumers.clone(), clock.started_ms(), random_u64());
         let persist = match config.persistence.data_dir.is_empty() {
             true => None,
@@ -168,6 +176,9 @@ impl Broker {
             events,
             clients: Clients::new(clock),
             acl,
+            tokens,
+            tls,
+            tls_ports: (AtomicU64::new(0), AtomicU64::new(0)),
             stats: Stats::default(),
             latency: Default::default(),
             pause: crate::pause::Pause::new(alerts.clone()),

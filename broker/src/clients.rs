@@ -59,6 +59,8 @@ pub struct Activity {
     pub user: Arc<str>,
     /// In MONITOR mode (CLIENT LIST flag `O`); set by `monitors.rs`.
     pub monitor: bool,
+    /// The user came from a token's own permissions (not the registry): ACL changes leave it alone.
+    pub detached_user: bool,
 }
 
 /// One connected client, shared between its connection task and the registry.
@@ -194,6 +196,7 @@ impl Clients {
                 shard_channels: 0,
                 user: Arc::from("default"),
                 monitor: false,
+                detached_user: false,
             }),
             last_active_ms: AtomicU64::new(self.clock.ms_at(now)),
             clock: self.clock,

@@ -51,6 +51,8 @@ pub struct Config {
     pub diagnostics: Diagnostics,
     pub engine: EngineSettings,
     pub acl: crate::acl::AclSettings,
+    pub tokens: crate::acl::token::TokenSettings,
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// Which engine holds the data (`docs/scale-out.md`): the embedded one, or a shared Redis/Valkey.

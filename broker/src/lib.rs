@@ -28,6 +28,7 @@ pub mod server;
 pub mod slowlog;
 pub mod state;
 pub mod ticks;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{Server, run};

@@ -221,3 +221,48 @@ async fn a_script_reaches_only_what_its_caller_may() {
         assert_eq!(err.code(), Some("NOPERM"), "{script}: {err}");
     }
 }
+
+/// Redis 7.0 checks a transaction's commands again at EXEC when the ACL changed after they were
+/// queued: a command no longer allowed answers NOPERM in its slot (with the reason), the others run,
+/// and ACL LOG records it in the `multi` context (replies checked against redis-server 7.0.15).
+#[tokio::test]
+async fn exec_checks_queued_commands_again_after_an_acl_change() {
+    let server = start_with(config(&["u on >pw ~k ~other &* +@all"])).await;
+    let mut admin = server.conn().await;
+    let mut raw = server.raw().await;
+    raw.cmd(&["AUTH", "u", "pw"]).await;
+    raw.expect("+OK\r\n").await;
+    for parts in [&["MULTI"][..], &["SET", "k", "v"], &["SET", "other", "v"], &["PUBLISH", "ch", "m"]] {
+        raw.cmd(parts).await;
+    }
+    raw.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n").await;
+    let _: () = cmd(&mut admin, &["ACL", "SETUSER", "u", "resetkeys", "~other", "resetchannels"]).await.unwrap();
+    raw.cmd(&["EXEC"]).await;
+    let changed = "-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: ";
+    raw.expect(&format!(
+        "*3\r\n{changed}no permission to touch the specified keys\r\n+OK\r\n{changed}no permission to access one of the channels used as arguments\r\n"
+    ))
+    .await;
+    let k: Option<String> = cmd(&mut admin, &["GET", "k"]).await.unwrap();
+    assert_eq!(k, None, "the refused SET did not run");
+    let log: Vec<redis::Value> = cmd(&mut admin, &["ACL", "LOG"]).await.unwrap();
+    let newest = common::fields(log[0].clone());
+    assert_eq!(
+        [&newest["reason"], &newest["context"], &newest["object"]].map(common::text),
+        ["channel".to_owned(), "multi".to_owned(), "ch".to_owned()]
+    );
+    // A command taken away: refused in its slot.
+    raw.cmd(&["MULTI"]).await;
+    raw.cmd(&["SET", "other", "w"]).await;
+    raw.cmd(&["GET", "other"]).await;
+    raw.expect("+OK\r\n+QUEUED\r\n+QUEUED\r\n").await;
+    let _: () = cmd(&mut admin, &["ACL", "SETUSER", "u", "-set"]).await.unwrap();
+    raw.cmd(&["EXEC"]).await;
+    raw.expect(&format!("*2\r\n{changed}no permission to execute the command or subcommand\r\n$1\r\nv\r\n")).await;
+    // Without an ACL change nothing is checked again and the transaction runs as queued.
+    raw.cmd(&["MULTI"]).await;
+    raw.cmd(&["GET", "other"]).await;
+    raw.cmd(&["EXEC"]).await;
+    raw.expect("+OK\r\n+QUEUED\r\n*1\r\n$1\r\nv\r\n").await;
+    server.stop().await;
+}

@@ -92,6 +92,11 @@ export interface HeraldOptions {
   WebSocket?: WebSocketConstructor;
   /** Sent as AUTH first on every connection (instead of ?password= in the URL). */
   password?: string;
+  /** A signed token (JWT), or a function returning one: AUTH.TOKEN first on every connection (the function is
+   * asked again for each, and `tokenRefreshMargin` ms before each token expires). */
+  token?: string | (() => string | Promise<string>);
+  /** With a `token` function: ms before a token's `exp` to fetch and present the next one. Default 30000. */
+  tokenRefreshMargin?: number;
   user?: string;
   /** CLIENT SETNAME on every connection. */
   name?: string;
@@ -283,7 +288,7 @@ export interface HeraldEvents extends Record<string, unknown[]> {
 export class Herald extends Emitter<HeraldEvents> {
   constructor(url: string, options?: HeraldOptions);
   readonly url: string;
-  readonly options: Required<Omit<HeraldOptions, "WebSocket" | "password" | "user" | "name">> & HeraldOptions;
+  readonly options: Required<Omit<HeraldOptions, "WebSocket" | "password" | "user" | "name" | "token">> & HeraldOptions;
   /** Resolves on the first successful connection; rejects if the client closes or gives up first. */
   readonly connected: Promise<void>;
   readonly state: "connecting" | "open" | "reconnecting" | "closed";
@@ -340,6 +345,9 @@ export class Herald extends Emitter<HeraldEvents> {
   duplicate(overrides?: HeraldOptions): Herald;
   /** Skip the backoff wait and reconnect now (no-op unless waiting to reconnect). */
   reconnect(): void;
+  /** AUTH.TOKEN with a fresh token on the open connection (without one: asks the `token` function), so the
+   * broker does not close it (4005) when the current token expires; reconnects use it too. */
+  refreshToken(token?: string): Promise<void>;
   close(): void;
 }
 

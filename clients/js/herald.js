@@ -21,7 +21,8 @@ export class HeraldError extends Error {
 
 /** The connection could not carry the request. Codes: DISCONNECTED (the connection dropped while the request
  * was in flight or queueing was disabled: it may or may not have run), QUEUEFULL (too many requests waiting
- * for a connection), CLOSED (close() was called or reconnecting gave up), AUTH (the password was refused). */
+ * for a connection), CLOSED (close() was called or reconnecting gave up), AUTH (the password or token was
+ * refused), TOKEN_EXPIRED (the token expired and no `token` function can fetch a fresh one: close code 4005). */
 export class ConnectionError extends HeraldError {
   constructor(code, message, extra) {
     super(code, message, extra);
@@ -43,6 +44,8 @@ const DEFAULTS = {
   WebSocket: undefined,
   password: undefined,
   user: undefined,
+  token: undefined,
+  tokenRefreshMargin: 30000,
   name: undefined,
   reconnect: true,
   queueWhileDisconnected: true,
@@ -56,6 +59,20 @@ const RECONNECT_DEFAULTS = { initialDelay: 100, maxDelay: 5000, factor: 2, jitte
 
 // Close codes of the broker that mean "do not try again with the same settings".
 const FATAL_CLOSE = new Map([[4001, "AUTH"]]);
+// The broker closes a connection whose token expired with this code; a client that can fetch a fresh
+// token (the `token` option is a function) reconnects with one, otherwise it stops (TOKEN_EXPIRED).
+const TOKEN_EXPIRED_CLOSE = 4005;
+
+/** The `exp` claim of a JWT (seconds since the epoch), or null when the token is not a readable JWT. */
+function tokenExpiry(token) {
+  try {
+    const payload = String(token).split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "="))).exp;
+    return typeof exp === "number" ? exp : null;
+  } catch {
+    return null;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Small pieces: events, base64, binary and glob.
@@ -389,6 +406,11 @@ export class Herald extends Emitter {
       );
     }
     this._auth = this.options.password !== undefined ? { user: this.options.user, password: this.options.password } : null;
+    // A token (or a function that returns one, maybe a promise): AUTH.TOKEN on every connection, and
+    // again before it expires when a function can fetch a fresh one.
+    this._tokenSource = typeof this.options.token === "function" ? this.options.token : null;
+    this._token = this._tokenSource ? null : (this.options.token ?? null);
+    this._refreshTimer = null;
     this._db = null;
     this._ws = null;
     this._state = "connecting"; // connecting | handshake | open | waiting | closed
@@ -449,6 +471,14 @@ export class Herald extends Emitter {
       // Remembered so that a reconnect authenticates again.
       p.then(() => {
         this._auth = args.length >= 3 ? { user: args[1], password: args[2] } : { password: args[1] };
+        this._token = null;
+        this._tokenSource = null;
+      }, () => {});
+    }
+    if (name === "AUTH.TOKEN") {
+      p.then(() => {
+        this._token = args[1];
+        this._auth = null;
       }, () => {});
     }
     if (name === "SELECT") p.then(() => (this._db = args[1]), () => {});
@@ -641,7 +671,27 @@ export class Herald extends Emitter {
   async _handshake() {
     this._state = "handshake";
     const steps = [];
-    if (this._auth) {
+    if (this._tokenSource) {
+      // A fresh token for every connection, fetched before anything is sent on it.
+      const ws = this._ws;
+      try {
+        this._token = await this._tokenSource();
+      } catch (e) {
+        this._fatal(new ConnectionError("AUTH", `the token function failed: ${e.message}`));
+        return;
+      }
+      if (this._ws !== ws) return;
+    }
+    if (this._token) {
+      steps.push(
+        this._request(["AUTH.TOKEN", this._token], { internal: true }).then(
+          () => this._scheduleRefresh(),
+          (e) => {
+            throw e instanceof ConnectionError ? e : new ConnectionError("AUTH", `authentication failed: ${e.code} ${e.message}`);
+          },
+        ),
+      );
+    } else if (this._auth) {
       const a = this._auth;
       const auth = a.user !== undefined ? ["AUTH", a.user, a.password] : ["AUTH", a.password];
       steps.push(
@@ -698,12 +748,17 @@ export class Herald extends Emitter {
   _onClose(code, reason) {
     const wasOpen = this._state === "open" || this._state === "handshake";
     this._ws = null;
+    clearTimeout(this._refreshTimer);
     this._failInflight();
     if (this._state === "closed") return;
     for (const w of this._watches) w._hold();
     if (wasOpen) this._emit("disconnect", { code, reason });
     if (this._quitting) {
       this._shutdown(new ConnectionError("CLOSED", "the connection was closed by QUIT"));
+      return;
+    }
+    if (code === TOKEN_EXPIRED_CLOSE && !this._tokenSource) {
+      this._fatal(new ConnectionError("TOKEN_EXPIRED", "the token expired: refresh it with refreshToken() before it does", { closeCode: code }));
       return;
     }
     const fatal = FATAL_CLOSE.get(code);
@@ -742,6 +797,32 @@ export class Herald extends Emitter {
     this._open();
   }
 
+  /**
+   * Presents a fresh token on the open connection (AUTH.TOKEN), so the broker does not close it when the
+   * current one expires; later reconnects use it too. Without an argument, the `token` function is asked
+   * for one (which the client also does by itself, `tokenRefreshMargin` ms before each token expires).
+   */
+  async refreshToken(token) {
+    const fresh = token ?? (this._tokenSource ? await this._tokenSource() : null);
+    if (!fresh) throw new TypeError("refreshToken() needs a token, or a `token` function in the options");
+    await this._request(["AUTH.TOKEN", fresh]);
+    this._token = fresh;
+    this._auth = null;
+    this._scheduleRefresh();
+  }
+
+  /** With a `token` function: fetches and presents a fresh token a margin before the current one expires. */
+  _scheduleRefresh() {
+    clearTimeout(this._refreshTimer);
+    const exp = tokenExpiry(this._token);
+    if (!this._tokenSource || exp === null || this._state === "closed") return;
+    const left = exp * 1000 - Date.now();
+    const delay = Math.max(0, left - Math.min(this.options.tokenRefreshMargin, left / 2));
+    this._refreshTimer = setTimeout(() => {
+      this.refreshToken().catch((e) => this._emit("error", e));
+    }, delay);
+  }
+
   _fatal(error) {
     this._emit("error", error);
     this._shutdown(error);
@@ -753,6 +834,7 @@ export class Herald extends Emitter {
     this._state = "closed";
     this._closedBy = error;
     clearTimeout(this._timer);
+    clearTimeout(this._refreshTimer);
     const ws = this._ws;
     this._ws = null;
     if (ws) {
@@ -788,7 +870,8 @@ export class Herald extends Emitter {
   /** A new client with the same URL, options and credentials (for blocking commands, which hold the replies
    * of later requests on their connection). Closed with this one. */
   duplicate(overrides = {}) {
-    const c = new Herald(this.url, { ...this.options, ...(this._auth ?? {}), ...overrides });
+    const token = this._tokenSource ?? this._token ?? undefined;
+    const c = new Herald(this.url, { ...this.options, ...(this._auth ?? {}), token, ...overrides });
     if (this._db !== null) c._db = this._db;
     this._children.add(c);
     c.on("close", () => this._children.delete(c));

@@ -9,7 +9,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
 // Command names are short, fixed and not chosen by clients: the command table's FNV hasher serves here too.
-use herald_protocol::command::{CommandSpec, Fnv, Group, all_specs, flags};
+use herald_protocol::command::{CommandSpec, Fnv, Group, all_specs, flags, indexed_specs, spec_index};
 
 /// Redis 7.0's categories in `ACL CAT` order, then Herald's.
 pub const CATEGORIES: &[&str] = &[
@@ -110,11 +110,17 @@ pub struct Table {
     by_name: HashMap<&'static str, usize, BuildHasherDefault<Fnv>>,
     /// The number of each spec's container, for subcommands.
     pub parent: Vec<Option<usize>>,
+    /// The number of each spec by its `spec_index`.
+    by_index: Vec<usize>,
 }
 
 impl Table {
+    /// A command's number: through the command table's dense index (`spec_index`, which remembers
+    /// the last spec on its thread), not a hash of the name, since every request of a restricted user
+    /// asks.
+    #[inline]
     pub fn id(&self, spec: &'static CommandSpec) -> usize {
-        self.by_name[spec.name]
+        self.by_index[spec_index(spec)]
     }
 
     /// Looks a command up by its ACL name: `get`, or `client|kill`.
@@ -135,7 +141,7 @@ impl Table {
 }
 
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_name: HashMap::default(), parent: Vec::new() };
+    let mut t = Table { specs: Vec::new(), categories: Vec::new(), by_name: HashMap::default(), parent: Vec::new(), by_index: Vec::new() };
     let add = |t: &mut Table, spec: &'static CommandSpec, parent: Option<usize>| {
         t.by_name.insert(spec.name, t.specs.len());
         t.specs.push(spec);
@@ -150,6 +156,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
             add(&mut t, sub, Some(id));
         }
     }
+    t.by_index = indexed_specs().iter().map(|s| t.by_name[s.name]).collect();
     t
 });
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::table::{self, TABLE};
-use crate::engine::glob::glob_match;
+use crate::engine::glob::{glob_match, is_literal};
 
 /// Read and write permission bits of a key pattern (`%R~`, `%W~`, `~` for both).
 pub const READ: u8 = 1;
@@ -15,6 +15,25 @@ pub const WRITE: u8 = 2;
 pub struct KeyPattern {
     pub pattern: Bytes,
     pub access: u8,
+    /// The pattern is a literal prefix then one `*` (`tenant-a:*`, the usual tenant pattern): matched
+    /// with `starts_with` instead of the glob matcher, on every checked key.
+    prefix: bool,
+}
+
+impl KeyPattern {
+    fn new(pattern: &[u8], access: u8) -> KeyPattern {
+        let prefix = pattern.split_last().is_some_and(|(last, head)| *last == b'*' && is_literal(head));
+        KeyPattern { pattern: Bytes::copy_from_slice(pattern), access, prefix }
+    }
+
+    fn matches(&self, key: &[u8]) -> bool {
+        // The glob never matches an empty text (Redis's `stringmatchlen`), so neither does this.
+        if self.prefix && !key.is_empty() {
+            key.starts_with(&self.pattern[..self.pattern.len() - 1])
+        } else {
+            glob_match(&self.pattern, key)
+        }
+    }
 }
 
 /// Why a rule was refused: Redis's wording, after `Error in ACL SETUSER modifier '...': `.
@@ -251,14 +270,14 @@ impl User {
         }
         match self.keys.iter_mut().find(|k| k.pattern[..] == *pattern) {
             Some(k) => k.access |= access,
-            None => self.keys.push(KeyPattern { pattern: Bytes::copy_from_slice(pattern), access }),
+            None => self.keys.push(KeyPattern::new(pattern, access)),
         }
         Ok(())
     }
 
     /// Whether `key` may be used for `access` (READ, WRITE, both, or 0 for "either").
     pub fn may_access_key(&self, key: &[u8], access: u8) -> bool {
-        self.all_keys || self.keys.iter().any(|k| k.access & access == access && glob_match(&k.pattern, key))
+        self.all_keys || self.keys.iter().any(|k| k.access & access == access && k.matches(key))
     }
 
     /// Whether the user may publish or subscribe to `channel`; a PSUBSCRIBE pattern must be one of
@@ -400,6 +419,24 @@ mod tests {
     use super::*;
 
     use super::test_user as user;
+
+    #[test]
+    fn prefix_patterns_match_as_the_glob_does() {
+        let keys: &[&[u8]] = &[b"", b"a", b"a:", b"a:1", b"b:1", b"a:*", b"ab", b"A:1", b"a\\:1"];
+        for pattern in [&b"a:*"[..], b"*", b"a*", b"a:**", b"a?*", b"a\\*", b"[ab]:*", b"a:"] {
+            let k = KeyPattern::new(pattern, READ);
+            for key in keys {
+                assert_eq!(
+                    k.matches(key),
+                    glob_match(pattern, key),
+                    "{:?} on {:?}",
+                    String::from_utf8_lossy(pattern),
+                    String::from_utf8_lossy(key)
+                );
+            }
+        }
+        assert!(KeyPattern::new(b"tenant-a:*", READ).prefix && !KeyPattern::new(b"a?*", READ).prefix);
+    }
 
     #[test]
     fn describes_like_redis() {

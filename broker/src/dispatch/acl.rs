@@ -8,7 +8,7 @@ use herald_protocol::command::{self, AclCommand, Command, CommandSpec};
 use herald_protocol::{CommandError, Reply, Request};
 
 use super::{Blocked, Cx, Outcome, Session, server};
-use crate::acl::{self, Denied, Reason, User, resources, table};
+use crate::acl::{self, Denied, Reason, User, resources, table, token};
 use crate::broker::Broker;
 
 fn context(session: &Session) -> &'static str {
@@ -63,9 +63,7 @@ pub fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Re
     let name = user.unwrap_or(b"default");
     match acl.authenticate(name, password) {
         Ok(u) => {
-            cx.session.client.activity().user = Arc::from(u.name.as_str());
-            cx.session.user.set(u);
-            cx.session.authenticated = true;
+            signed_in(u, false, None, cx);
             Ok(())
         }
         Err(e) => {
@@ -75,6 +73,47 @@ pub fn authenticate(user: Option<&[u8]>, password: &[u8], cx: &mut Cx<'_>) -> Re
             let denied = Denied { reason: Reason::Auth, object: "AUTH".into() };
             acl.record(&denied, context(cx.session), &String::from_utf8_lossy(name), cx.session.client.describe());
             Err(e)
+        }
+    }
+}
+
+/// The session runs as `user` from now on (`detached`: a token's own permissions, until `expiry`).
+fn signed_in(user: Arc<User>, detached: bool, expiry: Option<u64>, cx: &mut Cx<'_>) {
+    {
+        let mut activity = cx.session.client.activity();
+        activity.user = Arc::from(user.name.as_str());
+        activity.detached_user = detached;
+    }
+    if detached {
+        cx.session.user.set_detached(user);
+    } else {
+        cx.session.user.set(user);
+    }
+    cx.session.authenticated = true;
+    cx.session.token_expiry = expiry;
+}
+
+/// AUTH.TOKEN: checks a signed token (`acl/token.rs`) and switches the session's user to the one it
+/// names or describes, until it expires. Failures are recorded and throttled as AUTH's are.
+pub fn authenticate_token(token: &[u8], cx: &mut Cx<'_>) -> Result<(), CommandError> {
+    let broker = cx.broker;
+    let now = cx.now();
+    let verdict = std::str::from_utf8(token)
+        .map_err(|_| token::Refusal::Invalid("not text".into()))
+        .and_then(|t| broker.tokens.verify(t, now, &broker.acl));
+    match verdict {
+        Ok(grant) => {
+            signed_in(grant.user, grant.detached, Some(grant.expires_ms), cx);
+            Ok(())
+        }
+        Err(refusal) => {
+            let error = CommandError::new(refusal.message());
+            if refusal != token::Refusal::Disabled {
+                broker.acl.auth_failed(cx.session.client.addr.ip());
+                let denied = Denied { reason: Reason::Auth, object: "AUTH.TOKEN".into() };
+                broker.acl.record(&denied, context(cx.session), "token", cx.session.client.describe());
+            }
+            Err(error)
         }
     }
 }
@@ -104,6 +143,9 @@ fn disconnect_stale(broker: &Broker, before: &[Arc<User>]) {
             }
             _ => false,
         };
+        if client.activity().detached_user {
+            continue;
+        }
         if now.is_none() || (shrank && client.kind() == "pubsub") {
             client.kill();
         }
@@ -122,6 +164,52 @@ fn random_hex(bits: u32) -> Result<String, CommandError> {
     Ok(hex)
 }
 
+/// Everything the gates check, at once: the command, its keys and channels, and (once parsed) Herald's
+/// named resources (`queue_of` finds a job's queue). ACL DRYRUN and EXEC's re-check use it.
+fn verdict(
+    user: &User,
+    spec: &'static CommandSpec,
+    req: &Request,
+    parsed: Option<&Command>,
+    queue_of: &mut dyn FnMut(&[u8]) -> Option<Bytes>,
+) -> Result<(), Denied> {
+    acl::check_command(user, spec)?;
+    acl::check_request(user, spec, req)?;
+    match parsed {
+        Some(cmd) if !user.all_keys => match resources::herald_resources(cmd, queue_of) {
+            Some(found) => acl::check_resources(user, &found),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// EXEC, when the ACL changed after MULTI: each queued command is checked again with the user's
+/// permissions as they are now (Redis 7.0's `execCommand`); a refused one answers NOPERM in its slot,
+/// is logged in ACL LOG (context `multi`) and does not run; the others do.
+pub fn recheck_queued(
+    spec: &'static CommandSpec,
+    req: &Request,
+    parsed: &Result<Command, CommandError>,
+    cx: &mut Cx<'_>,
+) -> Result<(), CommandError> {
+    let Some(user) = restricted(cx.session, cx.broker) else { return Ok(()) };
+    let user = user?;
+    // The state lock is held for the whole EXEC: a job's queue is read through it.
+    let mut queue_of = |id: &[u8]| resources::job_queue(&cx.state().jobs, id);
+    let Err(denied) = verdict(&user, spec, req, parsed.as_ref().ok(), &mut queue_of) else { return Ok(()) };
+    cx.broker.acl.record(&denied, "multi", &cx.session.user.name, cx.session.client.describe());
+    let reason = match denied.reason {
+        Reason::Command => "no permission to execute the command or subcommand",
+        Reason::Key => "no permission to touch the specified keys",
+        Reason::Channel => "no permission to access one of the channels used as arguments",
+        Reason::Auth => "no permission",
+    };
+    Err(CommandError::new(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )))
+}
+
 fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, CommandError> {
     let name = String::from_utf8_lossy(user);
     let user = broker.acl.get(&name).ok_or_else(|| CommandError::new(format!("ERR User '{name}' not found")))?;
@@ -133,17 +221,9 @@ fn dry_run(user: &[u8], parts: Vec<Bytes>, broker: &Broker) -> Result<Reply, Com
         }
         Err(e) => return Err(e),
     };
-    let mut verdict = acl::check_command(&user, spec).and_then(|_| acl::check_request(&user, spec, &req));
-    if verdict.is_ok()
-        && !user.all_keys
-        && let Ok(cmd) = command::parse(spec, &req)
-    {
-        let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
-        if let Some(found) = resources::herald_resources(&cmd, &mut queue_of) {
-            verdict = acl::check_resources(&user, &found);
-        }
-    }
-    Ok(match verdict {
+    let parsed = command::parse(spec, &req).ok();
+    let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
+    Ok(match verdict(&user, spec, &req, parsed.as_ref(), &mut queue_of) {
         Ok(()) => Reply::ok(),
         Err(d) => Reply::bulk(d.dry_run_text()),
     })

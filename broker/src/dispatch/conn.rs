@@ -68,7 +68,12 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
     }
     let mut replies = Vec::with_capacity(multi.queue.len());
     cx.in_exec = true;
+    let recheck = multi.acl_epoch != cx.broker.acl.epoch();
     for (found, req, parsed) in multi.queue {
+        if recheck && let Err(e) = super::acl::recheck_queued(found.spec, &req, &parsed, cx) {
+            replies.push(Reply::Error(e));
+            continue;
+        }
         match super::run(found, &req, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
@@ -90,7 +95,9 @@ fn reset(cx: &mut Cx<'_>) -> Reply {
     cx.session.set_protocol(Protocol::Resp2);
     cx.session.authenticated = !cx.broker.requires_auth();
     cx.session.user = crate::acl::SessionUser::default();
+    cx.session.token_expiry = None;
     cx.session.client.activity().user = std::sync::Arc::from("default");
+    cx.session.client.activity().detached_user = false;
     cx.session.client.activity().name = None;
     Reply::status("RESET")
 }
@@ -173,6 +180,10 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
         }
         ConnCommand::Auth { user, password } => {
             let reply = authenticate(user.as_deref(), &password, cx).map(|_| Reply::ok()).into();
+            return super::acl::throttled(reply, cx);
+        }
+        ConnCommand::AuthToken(token) => {
+            let reply = super::acl::authenticate_token(&token, cx).map(|_| Reply::ok()).into();
             return super::acl::throttled(reply, cx);
         }
         ConnCommand::Select(index) => match cx.state().keyspace.db_index(index) {
@@ -324,7 +335,7 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
             if cx.session.in_multi() {
                 Err(CommandError::fixed("ERR MULTI calls can not be nested"))
             } else {
-                cx.session.begin_multi();
+                cx.session.begin_multi(cx.broker.acl.epoch());
                 Ok(Reply::ok())
             }
         }

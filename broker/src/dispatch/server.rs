@@ -166,6 +166,11 @@ const PARAMS: &[&str] = &[
     "slowlog-log-slower-than",
     "slowlog-max-len",
     "latency-monitor-threshold",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
 ];
 
 fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
@@ -197,6 +202,18 @@ fn param_value(name: &str, cx: &mut Cx<'_>) -> String {
         ),
         "maxmemory" => cx.broker.maxmemory().to_string(),
         "maxmemory-policy" => "noeviction".into(),
+        "tls-port" => cx.broker.tls_ports.0.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+        "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file" | "tls-auth-clients" => {
+            cx.broker.tls.as_ref().map_or_else(String::new, |t| {
+                let files = t.files();
+                match name {
+                    "tls-cert-file" => files.cert_file,
+                    "tls-key-file" => files.key_file,
+                    "tls-ca-cert-file" => files.ca_cert_file,
+                    _ => files.auth_clients.name().into(),
+                }
+            })
+        }
         "busy-reply-threshold" | "lua-time-limit" => cx.broker.scripting.monitor.threshold_ms().to_string(),
         "slowlog-log-slower-than" => cx.broker.slowlog.threshold_us().to_string(),
         "slowlog-max-len" => cx.broker.slowlog.max_len().to_string(),
@@ -255,6 +272,8 @@ enum Change {
     LatencyThreshold(u64),
     /// `maxmemory-policy noeviction`, the one policy Herald has.
     NoEviction,
+    /// A TLS file or the client-certificate rule: applied together, before anything else (`tls_changes`).
+    Tls(&'static str, String),
 }
 
 fn set_failed(name: &str, why: &str) -> CommandError {
@@ -320,7 +339,13 @@ fn parse_change(name: &str, value: &str) -> Result<Change, CommandError> {
             "noeviction" => Ok(Change::NoEviction),
             _ => Err(set_failed(name, "Herald has only the noeviction policy: it refuses writes past maxmemory and never deletes data")),
         },
-        "databases" | "port" | "bind" | "save" | "appendonly" | "dir" => Err(set_failed(name, "can't set immutable config")),
+        "tls-cert-file" => Ok(Change::Tls("tls-cert-file", value.to_owned())),
+        "tls-key-file" => Ok(Change::Tls("tls-key-file", value.to_owned())),
+        "tls-ca-cert-file" => Ok(Change::Tls("tls-ca-cert-file", value.to_owned())),
+        "tls-auth-clients" => crate::tls::ClientAuth::parse(value)
+            .map(|_| Change::Tls("tls-auth-clients", value.to_owned()))
+            .ok_or_else(|| set_failed(name, "argument(s) must be one of the following: no, yes, optional")),
+        "databases" | "port" | "bind" | "save" | "appendonly" | "dir" | "tls-port" => Err(set_failed(name, "can't set immutable config")),
         _ => Err(CommandError::new(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))),
     }
 }
@@ -332,6 +357,7 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
         let value = String::from_utf8_lossy(value);
         changes.push(parse_change(&name, &value)?);
     }
+    tls_changes(&changes, cx.broker)?;
     for change in changes {
         match change {
             Change::Notify(flags) => cx.broker.events.set_notify_flags(flags),
@@ -356,7 +382,7 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
             Change::SlowlogThreshold(us) => cx.broker.slowlog.set_threshold_us(us),
             Change::SlowlogMaxLen(n) => cx.broker.slowlog.set_max_len(n),
             Change::LatencyThreshold(ms) => cx.broker.latency_events.set_threshold_ms(ms),
-            Change::NoEviction => {}
+            Change::NoEviction | Change::Tls(..) => {}
             Change::PubSubLimits(hard, soft, secs) => {
                 cx.broker.update_settings(|s| {
                     s.outbox.hard_bytes = hard;
@@ -372,6 +398,35 @@ pub fn config_set(pairs: Vec<(Bytes, Bytes)>, cx: &mut Cx<'_>) -> Result<Reply, 
         }
     }
     Ok(Reply::ok())
+}
+
+/// The TLS changes of one CONFIG SET, as one new configuration: built from the new files (the
+/// certificate and key must go together) and swapped in, or refused whole with nothing changed. New
+/// connections use it; open ones keep theirs.
+fn tls_changes(changes: &[Change], broker: &Broker) -> Result<(), CommandError> {
+    let mut first = None;
+    let Some(tls) = &broker.tls else {
+        return match changes.iter().find_map(|c| if let Change::Tls(name, _) = c { Some(*name) } else { None }) {
+            Some(name) => Err(set_failed(name, "TLS is not enabled on this broker (tls.enabled in the configuration)")),
+            None => Ok(()),
+        };
+    };
+    let mut files = tls.files();
+    for change in changes {
+        let Change::Tls(name, value) = change else { continue };
+        first.get_or_insert(*name);
+        match *name {
+            "tls-cert-file" => files.cert_file = value.clone(),
+            "tls-key-file" => files.key_file = value.clone(),
+            "tls-ca-cert-file" => files.ca_cert_file = value.clone(),
+            _ => files.auth_clients = crate::tls::ClientAuth::parse(value).expect("validated"),
+        }
+    }
+    let Some(name) = first else { return Ok(()) };
+    tls.replace(files).map_err(|why| {
+        tracing::error!("CONFIG SET: TLS configuration not updated: {why}");
+        set_failed(name, &format!("Unable to update TLS configuration: {why}"))
+    })
 }
 
 /// Output limits apply to every connected client at once, as in Redis.

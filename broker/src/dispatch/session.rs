@@ -17,7 +17,9 @@ use crate::clients::ClientHandle;
 use crate::engine::keyspace::WatchHandle;
 use crate::pubsub::Subscriber;
 
-/// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC.
+/// A queued MULTI command: parsed at queue time, its parse error (if any) reported by EXEC; the
+/// request itself is kept (SLOWLOG and MONITOR show its arguments, and EXEC checks it again when the
+/// ACL changed meanwhile).
 pub type Queued = (Found, Request, Result<Command, CommandError>);
 
 #[derive(Debug, Default)]
@@ -27,6 +29,8 @@ pub struct Multi {
     pub forwarded: Vec<(&'static CommandSpec, herald_protocol::Request)>,
     /// A command was refused while queueing: EXEC will answer EXECABORT.
     pub failed: bool,
+    /// The ACL's epoch at MULTI: when it moved by EXEC, every queued command is checked again.
+    pub acl_epoch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +58,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The ACL user commands run as (the `default` user until AUTH says otherwise).
     pub user: crate::acl::SessionUser,
+    /// When the token the session authenticated with expires (unix ms): the connection ends then
+    /// unless a fresh token arrives first (`AUTH.TOKEN`). `None` for password and default sessions.
+    pub token_expiry: Option<u64>,
     multi: Option<Multi>,
     pub watch: WatchHandle,
     /// On the Redis engine, while the session WATCHes keys: its own Redis connection, which WATCH and
@@ -88,6 +95,7 @@ impl Session {
             encoding,
             authenticated,
             user: crate::acl::SessionUser::default(),
+            token_expiry: None,
             multi: None,
             watch: WatchHandle::new(),
             pinned: None,
@@ -111,6 +119,7 @@ impl Session {
         session.batch_time = self.batch_time;
         // A script acts as its caller: `redis.call` may reach only what the caller's user may.
         session.user = self.user.clone();
+        session.token_expiry = self.token_expiry;
         session
     }
 
@@ -160,8 +169,8 @@ impl Session {
     }
 
     /// MULTI: starts queueing.
-    pub fn begin_multi(&mut self) {
-        self.multi = Some(Multi::default());
+    pub fn begin_multi(&mut self, acl_epoch: u64) {
+        self.multi = Some(Multi { acl_epoch, ..Multi::default() });
         self.publish();
     }
 

@@ -4,6 +4,7 @@ pub mod conn;
 mod http;
 pub mod resp;
 mod timer;
+mod tls;
 mod workers;
 pub mod ws;
 
@@ -27,6 +28,8 @@ pub struct Server {
     broker: Arc<Broker>,
     resp: TcpListener,
     http: TcpListener,
+    /// RESP and HTTP over TLS, when `[tls]` is enabled.
+    tls: Option<(TcpListener, TcpListener)>,
 }
 
 impl Server {
@@ -40,7 +43,18 @@ impl Server {
         let resp = TcpListener::bind(SocketAddr::new(ip, broker.config.port)).await?;
         let http = TcpListener::bind(SocketAddr::new(ip, broker.config.http_port)).await?;
         broker.resp_port.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
-        Ok(Server { broker, resp, http })
+        let tls = match &broker.tls {
+            Some(_) => {
+                let settings = &broker.config.tls;
+                let resp = TcpListener::bind(SocketAddr::new(ip, settings.port)).await?;
+                let http = TcpListener::bind(SocketAddr::new(ip, settings.http_port)).await?;
+                broker.tls_ports.0.store(u64::from(resp.local_addr()?.port()), Ordering::Relaxed);
+                broker.tls_ports.1.store(u64::from(http.local_addr()?.port()), Ordering::Relaxed);
+                Some((resp, http))
+            }
+            None => None,
+        };
+        Ok(Server { broker, resp, http, tls })
     }
 
     /// The address the RESP listener is bound to.
@@ -53,6 +67,11 @@ impl Server {
         self.http.local_addr().expect("bound listener has an address")
     }
 
+    /// The addresses of the TLS listeners (RESP, HTTPS/WSS), when TLS is enabled.
+    pub fn tls_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.tls.as_ref().map(|(r, h)| (r.local_addr().expect("bound"), h.local_addr().expect("bound")))
+    }
+
     pub fn broker(&self) -> Arc<Broker> {
         self.broker.clone()
     }
@@ -60,7 +79,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then closes every connection and waits for them (bounded by
     /// `shutdown_timeout_ms`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let Server { broker, resp, http } = self;
+        let Server { broker, resp, http, tls } = self;
         let workers = Workers::start(broker.config.io_threads)?;
         let fanout = broker.hub.start_fanout(broker.config.pubsub.fanout_backlog)?;
         let tracker = TaskTracker::new();
@@ -84,6 +103,12 @@ impl Server {
         let (resp_addr, http_addr, io_threads) = (resp.local_addr()?, http.local_addr()?, broker.config.io_threads);
         tracing::info!(addr = %resp_addr, io_threads, "listening for RESP on {resp_addr} ({io_threads} io threads)");
         tracing::info!(addr = %http_addr, "listening for WebSocket on {http_addr} (ws://{http_addr}/ws)");
+        if let Some((r, h)) = &tls {
+            let (tls_addr, https_addr) = (r.local_addr()?, h.local_addr()?);
+            tracing::info!(addr = %tls_addr, "listening for RESP over TLS on {tls_addr}");
+            tracing::info!(addr = %https_addr, "listening for HTTPS on {https_addr} (wss://{https_addr}/ws)");
+        }
+        let reloader = tls.as_ref().map(|_| tokio::spawn(reload_on_sighup(broker.clone())));
         broker.serving.store(true, Ordering::Release);
         crate::alloc::mark_startup();
         tokio::pin!(shutdown);
@@ -99,12 +124,27 @@ impl Server {
                     Ok((stream, _)) => hand_over(stream, &workers, &tracker, |s| http::serve(s, broker.clone())),
                     Err(e) => accept_failed(e).await,
                 },
+                accepted = accept_tls(&tls, 0) => match accepted {
+                    Ok((stream, _)) => {
+                        broker.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+                        hand_over(stream, &workers, &tracker, |s| tls::serve(s, broker.clone(), tls::Service::Resp))
+                    }
+                    Err(e) => accept_failed(e).await,
+                },
+                accepted = accept_tls(&tls, 1) => match accepted {
+                    Ok((stream, _)) => hand_over(stream, &workers, &tracker, |s| tls::serve(s, broker.clone(), tls::Service::Http)),
+                    Err(e) => accept_failed(e).await,
+                },
             }
         }
         tracing::info!("shutting down");
         begin_shutdown(&broker);
         drop(resp);
         drop(http);
+        drop(tls);
+        if let Some(r) = reloader {
+            r.abort();
+        }
         tracker.close();
         let grace = Duration::from_millis(broker.config.shutdown_timeout_ms);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -195,6 +235,32 @@ fn hand_over<F: Future<Output = ()> + Send + 'static>(
     match stream.into_std() {
         Ok(s) => workers.spawn(tracker.track_future(serve(s))),
         Err(e) => tracing::warn!("could not hand over connection: {e}"),
+    }
+}
+
+/// Accepts on one of the TLS listeners (0: RESP, 1: HTTP); never resolves when TLS is off.
+async fn accept_tls(tls: &Option<(TcpListener, TcpListener)>, which: usize) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match tls {
+        Some((resp, _)) if which == 0 => resp.accept().await,
+        Some((_, http)) => http.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGHUP re-reads the TLS certificate and key (a renewed certificate without a restart); a pair
+/// that does not load is logged and the current one stays.
+async fn reload_on_sighup(broker: Arc<Broker>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: TLS files reload only with CONFIG SET");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match broker.tls.as_ref().map(crate::tls::Tls::reload) {
+            Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+            Some(Err(e)) => tracing::error!("SIGHUP: TLS files not reloaded, keeping the current ones: {e}"),
+            None => {}
+        }
     }
 }
 

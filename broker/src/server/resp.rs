@@ -36,6 +36,11 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
         }
     };
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    serve_stream(stream, peer, local, broker).await;
+}
+
+/// Serves RESP over any byte stream (TCP, or TLS once its handshake is done).
+pub async fn serve_stream<S: Stream + 'static>(stream: S, peer: std::net::SocketAddr, local: std::net::SocketAddr, broker: Arc<Broker>) {
     let auth_timeout = Some(broker.config.limits.auth_timeout_ms).filter(|ms| *ms > 0).map(std::time::Duration::from_millis);
     let wire = RespWire::new(stream, decode_limits(&broker), broker.config.limits.reply_flush_bytes).with_auth_timeout(auth_timeout);
     conn::serve(wire, broker, peer, local, None).await;
@@ -151,6 +156,7 @@ impl<S: Stream> Wire for RespWire<S> {
         let last_words = match end {
             End::Malformed(Malformed::Resp(e)) if e.replies() => format!("ERR {e}"),
             End::AuthTimeout => "ERR authentication timeout: closing the connection".to_owned(),
+            End::TokenExpired => "ERR token expired: closing the connection (refresh with AUTH.TOKEN before it expires)".to_owned(),
             _ => return,
         };
         resp::encode(&Reply::Error(CommandError::new(last_words)), Encoding::Resp2.resp(), out);

@@ -21,7 +21,6 @@ use herald_protocol::ws::{self as envelope, Opcode};
 use herald_protocol::{CommandError, Encoding, Reply};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -39,12 +38,21 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4002;
     pub const IDLE: u16 = 4003;
     pub const KILLED: u16 = 4004;
+    /// The session's token expired and no fresh one arrived (`AUTH.TOKEN`, the JS client's
+    /// `refreshToken`).
+    pub const TOKEN_EXPIRED: u16 = 4005;
 }
 
 /// Serves a connection the HTTP router has upgraded (the handshake answered, `leftover` the bytes
 /// that came after it) until it ends.
-pub async fn serve(stream: TcpStream, broker: Arc<Broker>, leftover: Vec<u8>, credentials: Option<Credentials>) {
-    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+pub async fn serve<S: Stream + 'static>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    broker: Arc<Broker>,
+    leftover: Vec<u8>,
+    credentials: Option<Credentials>,
+) {
     let wire = WsWire::accept(stream, leftover, &broker).await;
     conn::serve(wire, broker, peer, local, credentials).await;
 }
@@ -235,6 +243,7 @@ pub fn close_code(end: &End) -> Option<u16> {
         End::Overflow(_) => close::SLOW_CONSUMER,
         End::Idle => close::IDLE,
         End::Killed => close::KILLED,
+        End::TokenExpired => close::TOKEN_EXPIRED,
     })
 }
 

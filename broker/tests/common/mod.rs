@@ -20,6 +20,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The HTTP/WebSocket port.
     pub http: SocketAddr,
+    /// RESP over TLS and HTTPS/WSS, when the configuration enables TLS.
+    pub tls: Option<(SocketAddr, SocketAddr)>,
     pub broker: Arc<Broker>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -34,12 +36,13 @@ pub async fn start_with(config: Config) -> TestServer {
     let server = Server::bind(config).await.expect("bind");
     let addr = server.resp_addr();
     let http = server.http_addr();
+    let tls = server.tls_addrs();
     let broker = server.broker();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
-    TestServer { addr, http, broker, stop: Some(stop), task: Some(task) }
+    TestServer { addr, http, tls, broker, stop: Some(stop), task: Some(task) }
 }
 
 impl TestServer {

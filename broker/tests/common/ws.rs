@@ -31,6 +31,11 @@ impl TestServer {
 }
 
 impl Ws {
+    /// Wraps a connection whose handshake the test made itself (with headers of its own).
+    pub fn from_stream(stream: WebSocketStream<TcpStream>) -> Ws {
+        Ws { stream, next_id: 1 }
+    }
+
     pub async fn send_text(&mut self, text: impl Into<String>) {
         self.stream.send(Message::Text(text.into().into())).await.expect("send");
     }

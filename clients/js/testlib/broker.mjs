@@ -14,15 +14,16 @@ export const HERALD_BIN = process.env.HERALD_BIN || fileURLToPath(new URL("../..
 
 /**
  * Starts herald with `--port 0 --http-port 0` (or the given ports, to restart on the same ones) and resolves
- * once both listeners are reported in its log. `extra` are more flags (`["--requirepass", "pw"]`).
+ * once both listeners are reported in its log. `extra` are more flags (`["--requirepass", "pw"]`), `env` more
+ * environment variables (configuration as HERALD_<KEY>, e.g. `{ HERALD_TOKENS__HS256_SECRET: "s" }`).
  */
-export async function startBroker({ port = 0, httpPort = 0, extra = [] } = {}) {
+export async function startBroker({ port = 0, httpPort = 0, extra = [], env = {} } = {}) {
   if (!existsSync(HERALD_BIN)) {
     throw new Error(`no broker binary at ${HERALD_BIN}: run 'cargo build --bin herald' or set HERALD_BIN`);
   }
   const proc = spawn(HERALD_BIN, ["--port", String(port), "--http-port", String(httpPort), ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: brokerEnv(),
+    env: { ...brokerEnv(), ...env },
   });
   let log = "";
   const ports = await new Promise((resolve, reject) => {
@@ -123,4 +124,12 @@ export function brokerAndClient(clientOptions = {}) {
     await ctx.broker?.stop();
   });
   return ctx;
+}
+
+/** An HS256 JWT signed with `secret`, as an application server would issue one (node:crypto). */
+export async function signToken(claims, secret) {
+  const { createHmac } = await import("node:crypto");
+  const part = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const body = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
 }

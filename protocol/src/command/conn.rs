@@ -13,21 +13,38 @@ pub enum ConnCommand {
     Ping(Option<Bytes>),
     Echo(Bytes),
     Hello(HelloArgs),
-    Auth { user: Option<Bytes>, password: Bytes },
+    Auth {
+        user: Option<Bytes>,
+        password: Bytes,
+    },
+    /// `AUTH.TOKEN <jwt>`: authenticates (or re-authenticates, before expiry) with a signed token.
+    AuthToken(Bytes),
     Select(i64),
     Quit,
     Reset,
     ClientId,
     ClientSetName(Bytes),
     ClientGetName,
-    ClientList { kind: Option<Bytes>, ids: Vec<u64> },
+    ClientList {
+        kind: Option<Bytes>,
+        ids: Vec<u64>,
+    },
     ClientInfo,
     ClientKill(ClientKillFilter),
-    ClientSetInfo { attr: Bytes, value: Bytes },
+    ClientSetInfo {
+        attr: Bytes,
+        value: Bytes,
+    },
     ClientNoEvict(bool),
     ClientReply(ReplyMode),
-    ClientUnblock { id: i64, error: bool },
-    ClientPause { ms: u64, all: bool },
+    ClientUnblock {
+        id: i64,
+        error: bool,
+    },
+    ClientPause {
+        ms: u64,
+        all: bool,
+    },
     ClientUnpause,
     ClientNoTouch(bool),
     ClientHelp,
@@ -513,6 +530,16 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         parse_hello
     ),
     spec!("auth", -2, NOSCRIPT | CONN | NO_AUTH | ALLOW_BUSY, NO_KEYS, Connection, "1.0.0", "Authenticates the connection.", parse_auth),
+    spec!(
+        "auth.token",
+        2,
+        NOSCRIPT | CONN | NO_AUTH | ALLOW_BUSY,
+        NO_KEYS,
+        Connection,
+        "0.1.0",
+        "Authenticates the connection with a signed token (JWT), or refreshes it before it expires. AUTH.TOKEN jwt",
+        |mut a| ok(ConnCommand::AuthToken(a.next_bytes()?))
+    ),
     spec!("select", 2, CONN, NO_KEYS, Connection, "1.0.0", "Changes the selected database.", parse_select),
     spec!(
         "quit",

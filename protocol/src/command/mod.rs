@@ -359,22 +359,41 @@ impl CommandSpec {
     /// The key arguments of `req` according to the key positions (for WATCH-like bookkeeping, ACLs),
     /// and for commands with movable keys the `numkeys key [key ...]` that follow.
     pub fn key_args<'r>(&self, req: &'r Request) -> Vec<&'r [u8]> {
-        let k = self.keys;
         let mut keys = Vec::new();
+        self.visit_keys(req, &mut |key| {
+            keys.push(key);
+            true
+        });
+        keys
+    }
+
+    /// Calls `visit` with each key argument of `req` (as [`CommandSpec::key_args`] lists them, without
+    /// collecting them) until it returns `false`; whether every key was visited. The ACL check runs
+    /// on every request of a restricted user, so it allocates nothing here.
+    pub fn visit_keys<'r>(&self, req: &'r Request, visit: &mut dyn FnMut(&'r [u8]) -> bool) -> bool {
+        let k = self.keys;
+        let parts = req.parts();
         if k.first > 0 && k.step > 0 {
             let argc = req.len() as i32;
             let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
-            keys.extend((k.first..=last).step_by(k.step as usize).filter_map(|i| req.parts().get(i as usize)).map(|b| &b[..]));
+            for i in (k.first..=last).step_by(k.step as usize) {
+                if let Some(key) = parts.get(i as usize)
+                    && !visit(key)
+                {
+                    return false;
+                }
+            }
         }
         if let Some(at) = self.numkeys_at() {
-            let parts = req.parts();
             let n = parts.get(at).and_then(|raw| crate::number::parse_i64(raw)).unwrap_or(0).max(0) as usize;
-            keys.extend(parts.iter().skip(at + 1).take(n).map(|b| &b[..]));
+            if !parts.iter().skip(at + 1).take(n).all(|key| visit(key)) {
+                return false;
+            }
         }
         if self.name == "sort" {
-            keys.extend(sort::store_key(req.parts()));
+            return sort::store_key(parts).into_iter().all(visit);
         }
-        keys
+        true
     }
 
     /// Where a command with movable keys has its `numkeys` argument.

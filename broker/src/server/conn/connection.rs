@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use herald_protocol::{Reply, Request};
 use tokio::time::Instant;
 
@@ -41,13 +41,15 @@ pub(super) struct Conn<W: Wire> {
 #[derive(Debug, Default)]
 struct Deadlines {
     auth: Option<Instant>,
+    /// The session's token expires (`Session::token_expiry`).
+    token: Option<Instant>,
     idle: Option<Instant>,
     heartbeat: Option<Instant>,
 }
 
 impl Deadlines {
     fn next(&self) -> Option<Instant> {
-        [self.auth, self.idle, self.heartbeat].into_iter().flatten().min()
+        [self.auth, self.token, self.idle, self.heartbeat].into_iter().flatten().min()
     }
 }
 
@@ -88,14 +90,11 @@ impl<W: Wire> Conn<W> {
         self.finish(end).await;
     }
 
-    /// Credentials given as the connection opened go through `AUTH`, so they mean exactly what they
+    /// Credentials given as the connection opened go through `AUTH` (or `AUTH.TOKEN`), so they mean exactly what they
     /// mean over RESP.
     async fn authenticate(&mut self, credentials: Option<Credentials>) -> Result<(), End> {
-        let Some(Credentials { user, password }) = credentials else { return Ok(()) };
-        let mut parts = vec![Bytes::from_static(b"AUTH")];
-        parts.extend(user.map(Bytes::from));
-        parts.push(Bytes::from(password));
-        let reply = match dispatch::handle(Request::new(parts), &mut self.session, &self.broker) {
+        let Some(credentials) = credentials else { return Ok(()) };
+        let reply = match dispatch::handle(credentials.request(), &mut self.session, &self.broker) {
             // A throttled address: the answer comes at its slot.
             Outcome::Block(delayed) => delayed.wait(&self.broker).await,
             Outcome::Reply(reply) => reply,
@@ -320,11 +319,19 @@ impl<W: Wire> Conn<W> {
         self.flush().await?;
         let client = self.client.clone();
         let doorbell = client.outbox.doorbell();
-        tokio::pin!(wait);
+        // A token that expires while the command waits ends the connection then, as it would between
+        // commands (the one deadline that matters here: the others are about input, which waiting is not).
+        let expiry = self.session.token_expiry.map(|ms| self.broker.clock.instant_at(ms));
+        let expired = tokio::time::sleep_until(expiry.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)));
+        tokio::pin!(wait, expired);
         loop {
             tokio::select! {
                 biased;
                 done = &mut wait => return Ok(done),
+                _ = &mut expired, if expiry.is_some() => {
+                    self.wire.encode_end(&End::TokenExpired, &mut self.out);
+                    return Err(End::TokenExpired);
+                }
                 rung = std::future::poll_fn(|cx| doorbell.poll_rung(cx)) => {
                     self.answer(rung)?;
                     self.flush().await?;
@@ -370,6 +377,7 @@ impl<W: Wire> Conn<W> {
         }
         Deadlines {
             auth: profile.auth.filter(|_| !self.session.authenticated).map(|auth| self.opened + auth),
+            token: self.session.token_expiry.map(|ms| self.broker.clock.instant_at(ms)),
             idle,
             heartbeat: self.next_heartbeat,
         }
@@ -383,6 +391,10 @@ impl<W: Wire> Conn<W> {
             // The wire's last words (RESP says why before closing; the WebSocket's close frame does).
             self.wire.encode_end(&End::AuthTimeout, &mut self.out);
             return Err(End::AuthTimeout);
+        }
+        if due.token.is_some_and(|at| at <= now) {
+            self.wire.encode_end(&End::TokenExpired, &mut self.out);
+            return Err(End::TokenExpired);
         }
         if due.idle.is_some_and(|at| at <= now) {
             return Err(End::Idle);

@@ -29,6 +29,8 @@ pub enum End {
     AuthTimeout,
     /// The credentials given as the connection opened were refused, with `AUTH`'s error.
     AuthFailed(CommandError),
+    /// The token the session authenticated with expired and no fresh one arrived (`AUTH.TOKEN`).
+    TokenExpired,
     /// The outbox passed its limits (a slow consumer), for this reason.
     Overflow(&'static str),
     /// Too many requests waiting behind a blocking command (`client_query_buffer_limit`).
@@ -95,7 +97,7 @@ impl End {
             End::Malformed(_) | End::Backlog => {
                 tracing::warn!(target: "herald::clients", id, %addr, transport, user, reason, "protocol error, connection closed: {self}")
             }
-            End::AuthFailed(_) | End::AuthTimeout => {
+            End::AuthFailed(_) | End::AuthTimeout | End::TokenExpired => {
                 tracing::warn!(target: "herald::auth", id, %addr, transport, user, reason, "connection closed: {self}")
             }
         }
@@ -111,6 +113,7 @@ impl End {
             End::Shutdown => "shutdown",
             End::Idle => "idle",
             End::AuthTimeout => "auth-timeout",
+            End::TokenExpired => "token-expired",
             End::AuthFailed(_) => "auth-failed",
             End::Overflow(_) => "slow-consumer",
             End::Backlog => "query-buffer-limit",
@@ -130,6 +133,7 @@ impl fmt::Display for End {
             End::Shutdown => f.write_str("server shutting down"),
             End::Idle => f.write_str("idle timeout"),
             End::AuthTimeout => f.write_str("authentication timeout"),
+            End::TokenExpired => f.write_str("token expired"),
             End::AuthFailed(e) => f.write_str(e.message()),
             End::Overflow(reason) => f.write_str(reason),
             End::Backlog => f.write_str("too many requests waiting behind a blocking command"),

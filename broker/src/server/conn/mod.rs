@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use herald_protocol::{CommandError, Encoding, Reply, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -176,13 +176,33 @@ pub struct Profile {
     pub heartbeat: Option<Duration>,
 }
 
-/// Credentials presented as the connection opened (the WebSocket URL's `?user=..&password=..`):
-/// they go through `AUTH`, so they mean exactly what they mean over RESP, and a refusal ends the
-/// connection.
-#[derive(Debug, Default, Clone)]
-pub struct Credentials {
-    pub user: Option<String>,
-    pub password: String,
+/// Credentials presented as the connection opened (the WebSocket URL's `?user=..&password=..` or
+/// `?token=..`, or its handshake's `Authorization` header): they go through `AUTH` / `AUTH.TOKEN`, so
+/// they mean exactly what they mean over RESP, and a refusal ends the connection.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Password {
+        user: Option<String>,
+        password: String,
+    },
+    /// A signed token (JWT): `AUTH.TOKEN`.
+    Token(String),
+}
+
+impl Credentials {
+    /// The command that authenticates a session with these credentials.
+    pub fn request(self) -> Request {
+        let parts = match self {
+            Credentials::Password { user, password } => {
+                let mut parts = vec![Bytes::from_static(b"AUTH")];
+                parts.extend(user.map(Bytes::from));
+                parts.push(Bytes::from(password));
+                parts
+            }
+            Credentials::Token(token) => vec![Bytes::from_static(b"AUTH.TOKEN"), Bytes::from(token)],
+        };
+        Request::new(parts)
+    }
 }
 
 /// Registers a client for `wire` and serves it until it ends.
@@ -190,7 +210,7 @@ pub async fn serve<W: Wire>(wire: W, broker: Arc<Broker>, peer: SocketAddr, loca
     connection::Conn::open(wire, broker, peer, local).serve(credentials).await;
 }
 
-/// A byte stream a wire runs over: TCP today, TLS next, an in-memory pipe in tests.
+/// A byte stream a wire runs over: TCP, TLS (`server/tls.rs`), an in-memory pipe in tests.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// Writes what the stream takes without waiting: how many bytes (0 when it would block). The
     /// default polls the write once with a no-op waker (a `Pending` leaves that waker registered, and

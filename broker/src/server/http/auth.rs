@@ -3,13 +3,13 @@
 //! the same on every wire).
 //!
 //! - `Authorization: Basic base64(user:password)`: `AUTH user password`.
-//! - `Authorization: Bearer <token>`: the token hook, [`bearer`]. Herald has no token issuer yet, so
-//!   it refuses with 401 and says so; token support (JWT) plugs in there and nowhere else.
-//! - `?user=..&password=..` on event streams only: a browser's `EventSource` cannot send headers
-//!   (the same rule as `/ws`).
+//! - `Authorization: Bearer <jwt>`: `AUTH.TOKEN <jwt>` (a signed token, `acl/token.rs`).
+//! - `?user=..&password=..` or `?token=<jwt>` on event streams and `/ws` only: a browser's
+//!   `EventSource` and `WebSocket` cannot send headers.
 
-use bytes::Bytes;
 use herald_protocol::{CommandError, Request, json::base64_decode};
+
+use crate::server::conn::Credentials;
 
 /// Credentials a request presents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,8 @@ pub enum Presented {
 }
 
 impl Presented {
-    /// From the `Authorization` header, else (for event streams) the URL's `user` / `password`.
+    /// From the `Authorization` header, else (for event streams and `/ws`) the URL's `token`, or its
+    /// `user` / `password`.
     pub fn from_request(header: Option<&str>, query: Option<&[(String, String)]>) -> Result<Presented, CommandError> {
         if let Some(value) = header {
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -40,31 +41,26 @@ impl Presented {
             };
         }
         let find = |name: &str| query.and_then(|q| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-        Ok(match find("password") {
-            Some(password) => Presented::Password { user: find("user"), password },
-            None => Presented::Anonymous,
+        Ok(match (find("token"), find("password")) {
+            (Some(token), _) => Presented::Bearer(token),
+            (None, Some(password)) => Presented::Password { user: find("user"), password },
+            (None, None) => Presented::Anonymous,
         })
     }
 
-    /// The command that authenticates a session with these credentials; `None` for anonymous.
-    pub fn auth_request(&self) -> Result<Option<Request>, CommandError> {
+    /// The credentials as the connection core takes them; `None` for anonymous.
+    pub fn credentials(&self) -> Option<Credentials> {
         match self {
-            Presented::Anonymous => Ok(None),
-            Presented::Password { user, password } => {
-                let mut parts = vec![Bytes::from_static(b"AUTH")];
-                parts.extend(user.clone().map(Bytes::from));
-                parts.push(Bytes::from(password.clone()));
-                Ok(Some(Request::new(parts)))
-            }
-            Presented::Bearer(token) => bearer(token).map(Some),
+            Presented::Anonymous => None,
+            Presented::Password { user, password } => Some(Credentials::Password { user: user.clone(), password: password.clone() }),
+            Presented::Bearer(token) => Some(Credentials::Token(token.clone())),
         }
     }
-}
 
-/// The token hook: the request that authenticates a session holding `token`. Herald issues no tokens
-/// yet, so every token is refused (401) with a message saying how to authenticate instead.
-fn bearer(_token: &str) -> Result<Request, CommandError> {
-    Err(CommandError::fixed("NOAUTH bearer tokens are not enabled on this broker: use Authorization: Basic with user:password"))
+    /// The command that authenticates a session with these credentials; `None` for anonymous.
+    pub fn auth_request(&self) -> Option<Request> {
+        self.credentials().map(Credentials::request)
+    }
 }
 
 #[cfg(test)]
@@ -76,14 +72,17 @@ mod tests {
         // "alice:s3:cret"
         let basic = Presented::from_request(Some("Basic YWxpY2U6czM6Y3JldA=="), None).unwrap();
         assert_eq!(basic, Presented::Password { user: Some("alice".into()), password: "s3:cret".into() });
-        let parts: Vec<Bytes> = basic.auth_request().unwrap().unwrap().into_parts();
-        assert_eq!(parts, vec![Bytes::from("AUTH"), Bytes::from("alice"), Bytes::from("s3:cret")]);
+        let parts: Vec<Vec<u8>> = basic.auth_request().unwrap().into_parts().into_iter().map(|b| b.to_vec()).collect();
+        assert_eq!(parts, vec![b"AUTH".to_vec(), b"alice".to_vec(), b"s3:cret".to_vec()]);
         assert_eq!(Presented::from_request(None, None).unwrap(), Presented::Anonymous);
         let query = vec![("password".to_owned(), "p".to_owned())];
         assert_eq!(Presented::from_request(None, Some(&query)).unwrap(), Presented::Password { user: None, password: "p".into() });
         assert_eq!(Presented::from_request(Some("Basic !!"), None).unwrap_err().code(), "NOAUTH");
         assert_eq!(Presented::from_request(Some("Digest x"), None).unwrap_err().code(), "NOAUTH");
         let bearer = Presented::from_request(Some("Bearer abc"), None).unwrap();
-        assert!(bearer.auth_request().unwrap_err().message().contains("bearer tokens are not enabled"));
+        let parts: Vec<Vec<u8>> = bearer.auth_request().unwrap().into_parts().into_iter().map(|b| b.to_vec()).collect();
+        assert_eq!(parts, vec![b"AUTH.TOKEN".to_vec(), b"abc".to_vec()]);
+        let query = vec![("token".to_owned(), "t".to_owned()), ("password".to_owned(), "p".to_owned())];
+        assert_eq!(Presented::from_request(None, Some(&query)).unwrap(), Presented::Bearer("t".into()));
     }
 }

@@ -26,6 +26,7 @@ mod router;
 mod sse;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::conn::{self, Credentials};
+use super::conn::{self, Credentials, Stream};
 use super::ws;
 use crate::broker::Broker;
 use request::{HttpRequest, Parsed};
@@ -44,7 +45,14 @@ pub use wire::HttpWire;
 
 /// Serves one connection accepted on the HTTP port.
 pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
-    let Ok(mut stream) = TcpStream::from_std(stream) else { return };
+    let Ok(stream) = TcpStream::from_std(stream) else { return };
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
+    serve_stream(stream, peer, local, broker).await;
+}
+
+/// Serves the HTTP port's endpoints over any byte stream (TCP, or TLS once its handshake is done: HTTPS
+/// and WSS).
+pub async fn serve_stream<S: Stream + 'static>(mut stream: S, peer: SocketAddr, local: SocketAddr, broker: Arc<Broker>) {
     let timeout = Duration::from_millis(broker.config.websocket.handshake_timeout_ms);
     let max_head = broker.config.http.max_head_bytes;
     let buf = match tokio::time::timeout(timeout, read_head(&mut stream, max_head)).await {
@@ -77,17 +85,16 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
             respond(&mut stream, 200, content_type, body).await;
         }
         (Some(Routed::Found(Route::WebSocket)), Some(req)) => {
-            if let Some((leftover, credentials)) = upgrade(&mut stream, &req, &buf, &broker).await {
-                ws::serve(stream, broker, leftover, credentials).await;
+            if let Some((leftover, credentials)) = upgrade(&mut stream, peer, &req, &buf, &broker).await {
+                ws::serve(stream, peer, local, broker, leftover, credentials).await;
             }
         }
         _ => {
             if broker.clients.len() >= broker.settings().maxclients {
-                super::refused(&broker, stream.peer_addr().ok(), "http");
+                super::refused(&broker, Some(peer), "http");
                 respond(&mut stream, 503, "text/plain", b"max number of clients reached\n").await;
                 return;
             }
-            let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else { return };
             let wire = HttpWire::new(stream, buf, &broker);
             conn::serve(wire, broker, peer, local, None).await;
         }
@@ -95,7 +102,7 @@ pub async fn serve(stream: std::net::TcpStream, broker: Arc<Broker>) {
 }
 
 /// Reads until the end of the request head; `None` if it grew past `max` or the peer closed first.
-async fn read_head(stream: &mut TcpStream, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_head<S: Stream>(stream: &mut S, max: usize) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -113,7 +120,13 @@ async fn read_head(stream: &mut TcpStream, max: usize) -> std::io::Result<Option
 
 /// Answers the WebSocket handshake on `/ws`; the bytes after the head and the URL's credentials once
 /// the socket is a WebSocket.
-async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: &Broker) -> Option<(Vec<u8>, Option<Credentials>)> {
+async fn upgrade<S: Stream>(
+    stream: &mut S,
+    peer: SocketAddr,
+    req: &HttpRequest,
+    buf: &[u8],
+    broker: &Broker,
+) -> Option<(Vec<u8>, Option<Credentials>)> {
     let header = |name: &str| req.header(name);
     let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let connection = header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
@@ -137,23 +150,29 @@ async fn upgrade(stream: &mut TcpStream, req: &HttpRequest, buf: &[u8], broker: 
         return None;
     }
     if broker.clients.len() >= broker.settings().maxclients {
-        super::refused(broker, stream.peer_addr().ok(), "websocket");
+        super::refused(broker, Some(peer), "websocket");
         respond(stream, 503, "text/plain", b"max number of clients reached\n").await;
         return None;
     }
+    // `Authorization` (Basic, or Bearer with a token), else the URL's `?token=` or `?user=&password=`.
+    let query = req.query_pairs();
+    let presented = match auth::Presented::from_request(header("authorization"), Some(&query)) {
+        Ok(p) => p,
+        Err(e) => {
+            respond(stream, 401, "text/plain", format!("{}\n", e.message()).as_bytes()).await;
+            return None;
+        }
+    };
     let accept = derive_accept_key(key.as_bytes());
     let response =
         format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
     stream.write_all(response.as_bytes()).await.ok()?;
     let head_len = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
-    let query = req.query_pairs();
-    let find = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let credentials = find("password").map(|password| Credentials { user: find("user"), password });
-    Some((buf[head_len..].to_vec(), credentials))
+    Some((buf[head_len..].to_vec(), presented.credentials()))
 }
 
 /// A static answer, then the connection closes (response.rs says why these carry CORS `*`).
-async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) {
+async fn respond<S: Stream>(stream: &mut S, status: u16, content_type: &str, body: &[u8]) {
     let mut out = BytesMut::new();
     response::write_static(&mut out, status, content_type, body);
     let _ = stream.write_all(&out).await;

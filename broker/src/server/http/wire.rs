@@ -199,9 +199,7 @@ impl<S: Stream> HttpWire<S> {
             Presented::Anonymous => None,
             _ => Some(req.header("authorization").map_or_else(|| format!("{query:?}"), str::to_owned)),
         };
-        if let Err(e) = self.prelude(&presented, credentials) {
-            return self.answer_error(401, e.code(), e.message(), &headers, keep_alive);
-        }
+        self.prelude(&presented, credentials);
         match route {
             Route::Cmd => {
                 self.exchange = Some(Exchange { pipeline: false, keep_alive, headers, results: Vec::new(), expected: 1 });
@@ -246,8 +244,8 @@ impl<S: Stream> HttpWire<S> {
 
     /// Queues what brings the session to this request's credentials: `RESET` when earlier requests
     /// changed it, `AUTH` when it is not already authenticated with them.
-    fn prelude(&mut self, presented: &Presented, credentials: Option<String>) -> Result<(), CommandError> {
-        let auth = presented.auth_request()?;
+    fn prelude(&mut self, presented: &Presented, credentials: Option<String>) {
+        let auth = presented.auth_request();
         let mark = &mut self.session;
         if mark.dirty || (mark.credentials.is_some() && mark.credentials != credentials) {
             self.queue.push_back(Queued::Run(Tag::Prelude, Request::new(vec![Bytes::from_static(b"RESET")])));
@@ -259,7 +257,6 @@ impl<S: Stream> HttpWire<S> {
             self.queue.push_back(Queued::Run(Tag::Prelude, auth));
             mark.credentials = credentials;
         }
-        Ok(())
     }
 
     /// Queues a response of the wire's own.
@@ -273,7 +270,7 @@ impl<S: Stream> HttpWire<S> {
     fn answer_error(&mut self, status: u16, code: &str, message: &str, headers: &str, keep_alive: bool) {
         let mut headers = headers.to_owned();
         if status == 401 {
-            headers.push_str("WWW-Authenticate: Basic realm=\"herald\"\r\n");
+            headers.push_str("WWW-Authenticate: Basic realm=\"herald\", Bearer realm=\"herald\"\r\n");
         }
         self.answer(status, "application/json", &headers, &response::error_body(code, message), keep_alive);
     }
@@ -283,7 +280,7 @@ impl<S: Stream> HttpWire<S> {
         let Some(exchange) = self.exchange.take() else { return };
         let mut headers = exchange.headers;
         if status == 401 {
-            headers.push_str("WWW-Authenticate: Basic realm=\"herald\"\r\n");
+            headers.push_str("WWW-Authenticate: Basic realm=\"herald\", Bearer realm=\"herald\"\r\n");
         }
         response::write(out, status, "application/json", &headers, body, exchange.keep_alive);
         self.closing |= !exchange.keep_alive;

@@ -241,10 +241,10 @@ async fn credentials_at_open_go_through_auth() {
     let mut config = Config::for_tests();
     config.requirepass = "pw".into();
     let h = Harness::with(config);
-    let good = Credentials { user: Some("default".into()), password: "pw".into() };
+    let good = Credentials::Password { user: Some("default".into()), password: "pw".into() };
     let mut ws = h.ws_with(1024, Some(good)).await.client;
     assert_eq!(ws.result(json!(["PING"])).await, json!("PONG"));
-    let bad = Credentials { user: None, password: "nope".into() };
+    let bad = Credentials::Password { user: None, password: "nope".into() };
     let Pipe { client: mut ws, task } = h.ws_with(1024, Some(bad)).await;
     let (code, reason) = ws.closed().await;
     assert_eq!(code, 4001);
