@@ -235,7 +235,10 @@ mod tests {
             // SAFETY: a plain malloc/free pair of the C allocator.
             unsafe {
                 let p = malloc(n);
-                assert_eq!(super::malloc_usable_size(p) + super::HEADER, chunk(n), "request of {n} bytes");
+                // glibc may hand out a free chunk up to one minimum chunk (32 bytes) larger rather
+                // than split it, depending on what the process freed before: at least the class.
+                let got = super::malloc_usable_size(p) + super::HEADER;
+                assert!(got >= chunk(n) && got < chunk(n) + 32, "request of {n} bytes: {got}, class {}", chunk(n));
                 free(p);
             }
         }
