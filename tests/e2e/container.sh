@@ -84,7 +84,7 @@ echo "built $IMAGE in $(elapsed $start): $((size / 1000000)) MB"
 
 expect "the image runs as a non-root user" "10001:10001" "$(docker image inspect -f '{{.Config.User}}' "$IMAGE")"
 expect "the image stops with SIGTERM" "SIGTERM" "$(docker image inspect -f '{{.Config.StopSignal}}' "$IMAGE")"
-expect "the image exposes RESP and HTTP" "6379/tcp 7379/tcp" \
+expect "the image exposes RESP and HTTP, plain and TLS" "6379/tcp 6380/tcp 7379/tcp 7380/tcp" \
   "$(docker image inspect -f '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}' "$IMAGE" | xargs)"
 
 PASS="e2e-$RANDOM-secret"
