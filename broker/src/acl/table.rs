@@ -115,9 +115,8 @@ pub struct Table {
 }
 
 impl Table {
-    /// A command's number: through the command table's dense index (`spec_index`, which remembers
-    /// the last spec on its thread), not a hash of the name, since every request of a restricted user
-    /// asks.
+    /// A command's number, through the command table's dense index (`spec_index`: one hash of the
+    /// spec's name); every request of a restricted user asks.
     #[inline]
     pub fn id(&self, spec: &'static CommandSpec) -> usize {
         self.by_index[spec_index(spec)]

@@ -93,10 +93,15 @@ pub fn indexed_specs() -> &'static [&'static CommandSpec] {
     &INDEXED
 }
 
-/// A spec's dense index by its name (for callers that hold a spec without its index: tests, tools).
-/// The request path never searches: `lookup` returns the index with the spec.
+/// Every spec's dense index by its full name (`get`, `client|kill`: unique across the tables).
+static INDEX_BY_NAME: LazyLock<HashMap<&'static str, usize, BuildHasherDefault<Fnv>>> =
+    LazyLock::new(|| INDEXED.iter().enumerate().map(|(i, s)| (s.name, i)).collect());
+
+/// A spec's dense index, for callers that hold a spec without its index (the ACL table, the Redis
+/// engine's routes, tests): one hash of its name. `lookup` hands the index out with the spec, which is
+/// cheaper still where the caller has it.
 pub fn spec_index(spec: &CommandSpec) -> usize {
-    INDEXED.iter().position(|s| s.name == spec.name).expect("every spec has a name in the tables")
+    *INDEX_BY_NAME.get(spec.name).expect("every spec has a name in the tables")
 }
 
 /// Top-level commands (subcommands are reached through their container).
