@@ -333,8 +333,8 @@ fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandErro
 /// One command called by a script (`redis.call`): the same lookup, permission check and `execute`
 /// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
 /// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
-pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
-    let found = match command::lookup(&req) {
+pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply {
+    let found = match command::lookup(req) {
         Ok(found) => found,
         Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
             return Reply::error("ERR Wrong number of args calling Redis command from script");
@@ -346,7 +346,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         return Reply::error("ERR This Redis command is not allowed from script");
     }
     let open = run.cx.session.authenticated && run.cx.session.user.is_open(&run.cx.broker.acl);
-    if !open && let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = authorize(spec, req, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -357,10 +357,10 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
             return Reply::Error(e);
         }
     }
-    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
+    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(req) {
         return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
     }
-    let cmd = match command::parse(spec, &req) {
+    let cmd = match command::parse(spec, req) {
         Ok(cmd) => cmd,
         Err(e) => return Reply::Error(e),
     };
@@ -372,7 +372,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         run.cx.broker.scripting.monitor.note_write();
     }
     // Counted in INFO commandstats like any command, as Redis counts a script's calls.
-    match self::run(found, &req, Ok(cmd), run.cx) {
+    match self::run(found, req, Ok(cmd), run.cx) {
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
         Outcome::Block(_) | Outcome::RepliesAfter(..) => unreachable!("nothing blocks inside a script"),
