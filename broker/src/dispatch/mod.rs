@@ -192,8 +192,13 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     // failure or memory limit is in force. A session flag, the ACL epoch and one word of the broker
     // say so; only otherwise are the checks made one by one, in Redis's order.
     let open = session.authenticated && session.user.is_open(&broker.acl);
-    if !open || broker.alerts.any() || session.in_subscribed_mode() {
-        match screen(found, &req, open, session, broker) {
+    // A restricted user's check comes first (Redis's order) and alone: the other refusals are only
+    // looked at when the broker word or the session says one may apply.
+    if !open && let Err(e) = authorize(found, &req, session, broker) {
+        return reject(Some(found), e, session, broker);
+    }
+    if broker.alerts.any() || session.in_subscribed_mode() {
+        match screen(found, session, broker) {
             Ok(()) => {}
             Err(Screened::Refused(e)) => return reject(Some(found), e, session, broker),
             Err(Screened::Paused) => return Outcome::Paused(req),
@@ -219,7 +224,7 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
         let parsed = command::parse(spec, &req);
         if !open
             && let Ok(cmd) = &parsed
-            && let Err(e) = acl::gate_parsed(cmd, session, broker)
+            && let Err(e) = acl::gate_parsed(found, cmd, session, broker)
         {
             return reject(Some(found), e, session, broker);
         }
@@ -229,7 +234,7 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     let parsed = command::parse(spec, &req);
     if !open
         && let Ok(cmd) = &parsed
-        && let Err(e) = acl::gate_parsed(cmd, session, broker)
+        && let Err(e) = acl::gate_parsed(found, cmd, session, broker)
     {
         return reject(Some(found), e, session, broker);
     }
@@ -244,15 +249,12 @@ enum Screened {
     Paused,
 }
 
-/// The checks a request meets before it runs, in Redis's order: authentication and permissions,
-/// RESP2's subscribed mode, CLIENT PAUSE, a running script (BUSY), a failing log (MISCONF), maxmemory
-/// (OOM). Only called when one of them may apply (see [`handle`]).
+/// The checks a request meets before it runs, after authentication and permissions ([`authorize`]),
+/// in Redis's order: RESP2's subscribed mode, CLIENT PAUSE, a running script (BUSY), a failing log
+/// (MISCONF), maxmemory (OOM). Only called when one of them may apply (see [`handle`]).
 #[cold]
-fn screen(found: Found, req: &Request, open: bool, session: &mut Session, broker: &Broker) -> Result<(), Screened> {
+fn screen(found: Found, session: &mut Session, broker: &Broker) -> Result<(), Screened> {
     let spec = found.spec;
-    if !open {
-        authorize(spec, req, session, broker).map_err(Screened::Refused)?;
-    }
     if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
         return Err(Screened::Refused(CommandError::new(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -346,7 +348,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply
         return Reply::error("ERR This Redis command is not allowed from script");
     }
     let open = run.cx.session.authenticated && run.cx.session.user.is_open(&run.cx.broker.acl);
-    if !open && let Err(e) = authorize(spec, req, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = authorize(found, req, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -364,7 +366,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply
         Ok(cmd) => cmd,
         Err(e) => return Reply::Error(e),
     };
-    if !open && let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = acl::gate_parsed(found, &cmd, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -388,11 +390,12 @@ pub fn blocks(req: &Request) -> bool {
 /// The permission check point: every command from every transport passes here before it runs
 /// (authentication, then the user's ACL: `acl::gate_request`; Herald's named resources are checked
 /// once the command is parsed, `acl::gate_parsed`).
-fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
-    if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
+#[inline]
+fn authorize(found: Found, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
+    if !session.authenticated && !found.spec.has(flags::NO_AUTH) && broker.requires_auth() {
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
-    acl::gate_request(spec, req, session, broker)
+    acl::gate_request(found, req, session, broker)
 }
 
 /// The single match from a command to the code that runs it.
