@@ -7,11 +7,12 @@
 //! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
 //! engine. The embedded engine pays one `Option` check per request for all of this.
 //!
-//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
-//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+//! Files: `routes.rs` (where each command goes), `connect.rs` (the URL and TLS), `pool.rs`
+//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
 
 pub mod blackboard;
 mod bridge;
+mod connect;
 mod forward;
 mod notices;
 mod pool;
@@ -64,8 +65,9 @@ pub enum Routed {
 impl Remote {
     pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
         let engine = &config.engine;
-        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
-        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        let endpoint = connect::Endpoint::new(engine)?;
+        let pool = Pool::new(engine, &endpoint, config.databases).map_err(|e| format!("engine.url: {e}"))?;
+        let client = endpoint.client(endpoint.info.clone()).map_err(|e| format!("engine.url: {e}"))?;
         Ok(Arc::new(Remote {
             routes: Routes::new(),
             pool,

@@ -9,6 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, RedisResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::connect::Endpoint;
 use crate::config::EngineSettings;
 
 /// Which backing connection serves a session: Redis shapes replies by protocol, so RESP2 clients use a
@@ -44,14 +45,13 @@ pub struct Lent {
 }
 
 impl Pool {
-    pub fn new(settings: &EngineSettings, databases: usize) -> RedisResult<Pool> {
-        let base = Client::open(settings.url.as_str())?;
-        let info = base.get_connection_info().clone();
+    pub fn new(settings: &EngineSettings, endpoint: &Endpoint, databases: usize) -> RedisResult<Pool> {
+        let info = &endpoint.info;
         let mut clients = Vec::with_capacity(databases);
         for db in 0..databases {
             let client = |protocol| {
                 let redis = info.redis_settings().clone().set_db(db as i64).set_protocol(protocol);
-                Client::open(info.clone().set_redis_settings(redis))
+                endpoint.client(info.clone().set_redis_settings(redis))
             };
             clients.push([client(ProtocolVersion::RESP2)?, client(ProtocolVersion::RESP3)?]);
         }
