@@ -72,6 +72,8 @@ pub struct EngineSettings {
     /// node's certificate and key, PEM ("": none).
     pub tls_cert_file: String,
     pub tls_key_file: String,
+    /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
+    pub sentinel_poll_ms: u64,
 }
 
 impl EngineSettings {
@@ -326,12 +328,19 @@ impl Config {
             return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
         }
         if self.engine.is_redis() {
-            let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
-            if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
-                return invalid(
-                    "engine.url",
-                    "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) or redis+unix:///PATH",
-                );
+            if let Some(sentinel) = crate::remote::Sentinels::parse(&self.engine.url) {
+                if let Err(e) = sentinel {
+                    return invalid("engine.url", &e);
+                }
+            } else {
+                let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
+                if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
+                    return invalid(
+                        "engine.url",
+                        "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
+                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or redis+unix:///PATH",
+                    );
+                }
             }
             if self.engine.tls_cert_file.is_empty() != self.engine.tls_key_file.is_empty() {
                 return invalid("engine.tls_cert_file", "engine.tls_cert_file and engine.tls_key_file go together");
