@@ -7,11 +7,14 @@
 //! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
 //! engine. The embedded engine pays one `Option` check per request for all of this.
 //!
-//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
-//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+//! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
+//! (following Sentinel's primary), `pool.rs`
+//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
 
 pub mod blackboard;
 mod bridge;
+mod connect;
+mod failover;
 mod forward;
 mod notices;
 mod pool;
@@ -29,6 +32,7 @@ use crate::config::Config;
 use crate::dispatch::{Blocked, Outcome, Session};
 use crate::pubsub::Hub;
 pub use bridge::{Bridge, Listener};
+pub use connect::Sentinels;
 use pool::{Pool, Target};
 use routes::{Route, Routes};
 pub use watch::Pinned;
@@ -40,7 +44,9 @@ pub struct Remote {
     routes: Routes,
     pool: Pool,
     pub bridge: Arc<Bridge>,
-    client: redis::Client,
+    endpoint: Arc<connect::Endpoint>,
+    /// How often the sentinels are asked whether the primary moved (`engine.sentinel_poll_ms`).
+    sentinel_poll: std::time::Duration,
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
@@ -64,13 +70,14 @@ pub enum Routed {
 impl Remote {
     pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
         let engine = &config.engine;
-        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
-        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        let endpoint = Arc::new(connect::Endpoint::new(engine)?);
+        let pool = Pool::new(engine, endpoint.clone(), config.databases).map_err(|e| format!("engine.url: {e}"))?;
         Ok(Arc::new(Remote {
             routes: Routes::new(),
             pool,
             bridge: Arc::new(Bridge::new()),
-            client,
+            endpoint,
+            sentinel_poll: std::time::Duration::from_millis(engine.sentinel_poll_ms.max(1)),
             scripts: blackboard::Scripts::new(),
             journal_keep: config.blackboard.journal_max_entries,
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
@@ -84,7 +91,19 @@ impl Remote {
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
         let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
-        self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
+        let endpoint = self.endpoint.clone();
+        let source = Arc::new(move || endpoint.current_client());
+        self.bridge.start(source, hub.clone(), vec![blackboard::all_channels()], inbox, stop.clone());
+        if self.endpoint.sentinels().is_some() {
+            tokio::spawn(failover::follow(self.clone(), stop));
+        }
+    }
+}
+
+impl Remote {
+    /// WAIT for a session on this engine: how many of Redis's replicas have what the session wrote.
+    pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &Session) -> Outcome {
+        forward::wait(self, replicas, timeout_ms, target(session))
     }
 }
 
