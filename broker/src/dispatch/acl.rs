@@ -33,6 +33,14 @@ fn deleted() -> CommandError {
     CommandError::fixed("NOPERM this user has been deleted")
 }
 
+/// The usual request of an authenticated restricted user, allowed as it stands ([`acl::plainly_allowed`]):
+/// `dispatch::handle` asks this before calling the full gate. The caller has just asked `is_open`, which
+/// refreshed the session's user when the ACLs changed.
+#[inline(always)]
+pub fn plainly_allowed(found: Found, req: &Request, session: &Session) -> bool {
+    session.authenticated && session.user.cached().is_some_and(|user| acl::plainly_allowed(user, found.spec, acl::shape(found), req))
+}
+
 /// Before parsing: may the session's user run this command on these keys and channels? The user is
 /// borrowed from the session (refreshed by `is_open` when the ACLs changed), not cloned, and the
 /// command's [`acl::Shape`] is found by its table index.

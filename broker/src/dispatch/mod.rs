@@ -194,7 +194,10 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     let open = session.authenticated && session.user.is_open(&broker.acl);
     // A restricted user's check comes first (Redis's order) and alone: the other refusals are only
     // looked at when the broker word or the session says one may apply.
-    if !open && let Err(e) = authorize(found, &req, session, broker) {
+    if !open
+        && !acl::plainly_allowed(found, &req, session)
+        && let Err(e) = authorize(found, &req, session, broker)
+    {
         return reject(Some(found), e, session, broker);
     }
     if broker.alerts.any() || session.in_subscribed_mode() {
