@@ -12,11 +12,14 @@
 
 pub mod blackboard;
 mod bridge;
+pub mod bulletin;
 mod forward;
+pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
 pub mod value;
+mod wake;
 mod watch;
 
 use std::sync::Arc;
@@ -49,6 +52,10 @@ pub struct Remote {
     waiters: notices::Waiters,
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
     notice_backlog: usize,
+    /// Waiters of the blocking domain commands (`wake.rs`).
+    wakes: Arc<wake::Wakes>,
+    boards: bulletin::Boards,
+    mail: mailbox::Mail,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -76,6 +83,9 @@ impl Remote {
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
             waiters: notices::Waiters::default(),
             notice_backlog: engine.notice_backlog,
+            wakes: Arc::default(),
+            boards: bulletin::Boards::new(config.bulletin),
+            mail: mailbox::Mail::new(config.mailboxes),
         }))
     }
 
@@ -84,7 +94,16 @@ impl Remote {
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
         let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
-        self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
+        bulletin::start_sweep(self, stop.clone());
+        let internal = vec![blackboard::all_channels(), wake::all_channels()];
+        self.bridge.start(self.client.clone(), hub.clone(), internal, inbox, stop);
+    }
+}
+
+impl Remote {
+    /// Clients waiting in a blocking domain command on this node (INFO `blocked_clients`).
+    pub fn blocked(&self) -> usize {
+        self.wakes.blocked()
     }
 }
 

@@ -74,7 +74,13 @@ fn route_of(spec: &CommandSpec) -> Route {
             "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" => Route::Domain,
             _ => Route::Unsupported,
         },
-        Group::Stream | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema => Route::Unsupported,
+        // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`); their listings
+        // would need a registry of every board and destination.
+        Group::Bulletin | Group::Mailbox => match spec.name {
+            "bl.boards" | "msg.dests" => Route::Unsupported,
+            _ => Route::Domain,
+        },
+        Group::Stream | Group::Jobs | Group::Semaphore | Group::Schema => Route::Unsupported,
     }
 }
 
@@ -107,6 +113,10 @@ mod tests {
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
+        assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);
+        assert_eq!(route(&["BL.BOARDS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["MSG.RECV", "d", "t"]), Route::Domain);
+        assert_eq!(route(&["MSG.DESTS", "0"]), Route::Unsupported);
     }
 
     #[test]
