@@ -193,6 +193,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         "stats" => {
             let ks = cx.state().keyspace.stats;
             let mail = cx.state().mailboxes.stats;
+            let mail = cx.broker.remote.as_ref().map_or(mail, |r| r.mail_stats(mail));
             let hub = &b.hub.stats;
             let _ = write!(
                 out,

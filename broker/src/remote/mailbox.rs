@@ -10,6 +10,7 @@
 //! in `wake.rs`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,13 +24,16 @@ use super::Remote;
 use super::value::failed;
 use crate::dispatch::mailbox::received_reply;
 use crate::dispatch::{Blocked, Outcome};
-use crate::engine::mailbox::{MailboxSettings, Received};
+use crate::engine::mailbox::{MailStats, MailboxSettings, Received};
 
-/// The mailbox scripts and the settings they are run with.
+/// The mailbox scripts, the settings they are run with, and this node's share of INFO's counters.
 pub struct Mail {
     boxes: redis::Script,
     requests: redis::Script,
     settings: MailboxSettings,
+    /// Late replies this node refused, and expired requests its receivers dropped.
+    replies_dropped: AtomicU64,
+    requests_expired: AtomicU64,
 }
 
 impl Mail {
@@ -38,7 +42,15 @@ impl Mail {
             boxes: redis::Script::new(include_str!("lua/msg_box.lua")),
             requests: redis::Script::new(include_str!("lua/msg_request.lua")),
             settings,
+            replies_dropped: AtomicU64::new(0),
+            requests_expired: AtomicU64::new(0),
         }
+    }
+
+    /// Adds this node's counts to the embedded engine's (INFO stats, /metrics).
+    pub fn add_stats(&self, stats: &mut MailStats) {
+        stats.replies_dropped += self.replies_dropped.load(Ordering::Relaxed);
+        stats.requests_expired += self.requests_expired.load(Ordering::Relaxed);
     }
 }
 
@@ -125,8 +137,12 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
         MailboxCommand::Recv { dest, topic, timeout } => {
             let attempt = || async {
                 match boxed(r, &dest, &topic, &[b"recv"]).await {
-                    Ok(Value::Array(v)) => Some(received(v)),
-                    Ok(_) => None,
+                    Ok(Value::Array(mut v)) => {
+                        let dropped = v.first().map_or(0, int);
+                        r.mail.requests_expired.fetch_add(dropped as u64, Ordering::Relaxed);
+                        (v.len() == 4).then(|| received(v.split_off(1)))
+                    }
+                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.RECV reply")),
                     Err(e) => Some(failed(&e)),
                 }
             };
@@ -134,7 +150,7 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
         }
         MailboxCommand::Len { dest, topic } => {
             let which = topic.clone().unwrap_or_default();
-            let args: [&[u8]; 2] = [b"len", if topic.is_some() { &which } else { b"" }];
+            let args: [&[u8]; 2] = [b"len", if topic.is_some() { b"topic" } else { b"all" }];
             Some(boxed(r, &dest, &which, &args).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
         }
         MailboxCommand::Config { dest, max_len } => {
@@ -144,7 +160,15 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
         MailboxCommand::Request { dest, topic, payload, timeout_ms } => Some(ask(r, dest, topic, payload, timeout_ms, &mut tx).await),
         MailboxCommand::Reply { reply_to, payload } => {
             let wake = super::wake::channel(&reply_wake_name(reply_to));
-            Some(request(r, reply_to, &[b"reply", &payload, &wake]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+            Some(match request(r, reply_to, &[b"reply", &payload, &wake]).await {
+                Ok(v) => {
+                    if int(&v) == 0 {
+                        r.mail.replies_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Reply::Int(int(&v))
+                }
+                Err(e) => failed(&e),
+            })
         }
         MailboxCommand::Dests(_) => Some(Reply::error("ERR MSG.DESTS is not supported by the redis engine (docs/scale-out.md)")),
     };

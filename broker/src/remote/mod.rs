@@ -105,6 +105,12 @@ impl Remote {
     pub fn blocked(&self) -> usize {
         self.wakes.blocked()
     }
+
+    /// The mailbox counters with this node's share on this engine added.
+    pub fn mail_stats(&self, mut stats: crate::engine::mailbox::MailStats) -> crate::engine::mailbox::MailStats {
+        self.mail.add_stats(&mut stats);
+        stats
+    }
 }
 
 /// The refusal for what the Redis engine does not do (yet), naming the command.
@@ -139,6 +145,10 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
         _ => {}
     }
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
+        if spec.has(flags::NO_MULTI) {
+            // As on the embedded engine (MSG.REQUEST, blocking-only commands).
+            return Routed::Refused(CommandError::fixed("ERR Command not allowed inside a transaction"));
+        }
         // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
         // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
         let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");

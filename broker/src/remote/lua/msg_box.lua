@@ -3,7 +3,7 @@
 --   KEYS[3] their order (list, oldest first)   KEYS[4] the topic's queue (list of "<id>:<deadline>:" .. payload)
 --   ARGV[1] the destination's wake-up channel   ARGV[2] mailboxes.max_messages   ARGV[3] the operation
 --     send payload idempotency-key('' none) keys-kept request-id('' a plain message) deadline(0 plain)
---     recv | len ('' all topics, else the topic's) | config maxlen
+--     recv | len all|topic (every topic's messages, or KEYS[4]'s) | config maxlen
 -- A request carries its requester's deadline (unix ms, Redis's clock): a receiver that reaches it later
 -- drops it unread, as on the embedded engine.
 local meta, idem, idemq, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -40,20 +40,23 @@ if op == 'send' then
   redis.call('PUBLISH', wake, '')
   return { id, 1 }
 elseif op == 'recv' then
+  -- {requests dropped unread} when empty, else {dropped, id, is request, payload}.
+  local dropped = 0
   while true do
     local m = redis.call('LPOP', queue)
-    if not m then return false end
+    if not m then return { dropped } end
     redis.call('HINCRBY', meta, 'len', -1)
     redis.call('PUBLISH', wake, '')
     local id, deadline = string.match(m, '^(%d+):(%d+):')
     local payload = string.sub(m, #id + #deadline + 3)
     deadline = tonumber(deadline)
-    if deadline == 0 then return { id, 0, payload } end
-    if deadline > now then return { id, 1, payload } end
+    if deadline == 0 then return { dropped, id, 0, payload } end
+    if deadline > now then return { dropped, id, 1, payload } end
     -- A request whose requester stopped waiting: dropped unread.
+    dropped = dropped + 1
   end
 elseif op == 'len' then
-  if ARGV[4] == '' then return len() end
+  if ARGV[4] == 'all' then return len() end
   return redis.call('LLEN', queue)
 elseif op == 'config' then
   redis.call('HSET', meta, 'maxlen', ARGV[4])
