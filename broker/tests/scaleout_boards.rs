@@ -1,7 +1,7 @@
-//! Bulletin boards and mailboxes across several Herald nodes on the Redis engine, sharing one real
+//! Bulletin boards, mailboxes and Herald streams across several Herald nodes on the Redis engine, sharing one real
 //! redis-server (docs/scale-out.md): leases taken over on another node, deadlines fired by the nodes'
 //! sweep with nobody touching the board, messages received exactly once by receivers on every node,
-//! requests answered from another node. (The same with a node `kill -9`ed: tests/e2e/scaleout_boards.sh.)
+//! requests answered from another node, streams resumed by offset on another node. (The same with a node `kill -9`ed: tests/e2e/scaleout_boards.sh.)
 
 mod common;
 
@@ -181,7 +181,7 @@ async fn senders_and_publishers_waiting_for_room_on_one_node_are_let_in_by_a_rec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn board_and_mailbox_replies_match_the_embedded_engine() {
+async fn board_mailbox_and_stream_replies_match_the_embedded_engine() {
     let (_redis, nodes) = nodes("bl-same", 1).await;
     let embedded_server = common::start().await;
     let mut embedded = embedded_server.conn().await;
@@ -213,6 +213,25 @@ async fn board_and_mailbox_replies_match_the_embedded_engine() {
         &["MSG.RECV", "d", "t"],
         &["MSG.CONFIG", "d", "MAXLEN", "100001"],
         &["MSG.REPLY", "12345", "x"],
+        &["STREAM.WRITE", "s", "a"],
+        &["STREAM.WRITE", "s", "b"],
+        &["STREAM.READ", "s", "FROM", "0", "COUNT", "1"],
+        &["STREAM.READ", "s", "FROM", "5"],
+        &["STREAM.INFO", "s"],
+        &["STREAM.CLOSE", "s"],
+        &["STREAM.CLOSE", "s"],
+        &["STREAM.WRITE", "s", "late"],
+        &["STREAM.READ", "s", "FROM", "1"],
+        &["STREAM.READ", "s", "FROM", "2"],
+        &["STREAM.INFO", "missing"],
+        &["STREAM.READ", "missing", "EPOCH", "3"],
+        &["STREAM.CONFIG", "c", "MAXLEN", "2"],
+        &["STREAM.WRITE", "c", "1"],
+        &["STREAM.WRITE", "c", "2"],
+        &["STREAM.WRITE", "c", "3"],
+        &["STREAM.READ", "c", "FROM", "0"],
+        &["STREAM.READ", "c", "FROM", "1"],
+        &["STREAM.DEL", "s", "missing", "c"],
     ];
     for parts in script {
         let a: redis::RedisResult<Value> = cmd(&mut embedded, parts).await;
@@ -224,11 +243,37 @@ async fn board_and_mailbox_replies_match_the_embedded_engine() {
         };
         assert_eq!(blank(id(a)), blank(id(b)), "{parts:?}");
     }
-    for refused in [&["BL.BOARDS", "0"][..], &["MSG.DESTS", "0"]] {
+    for refused in [&["BL.BOARDS", "0"][..], &["MSG.DESTS", "0"], &["STREAM.LIST", "0"]] {
         let err = cmd::<Value>(&mut remote, refused).await.unwrap_err();
         assert!(err.to_string().contains("is not supported by the redis engine"), "{err}");
     }
     embedded_server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_written_on_one_node_is_followed_on_another_and_resumed_by_offset_on_a_third() {
+    let (_redis, mut nodes) = nodes("stream-resume", 3).await;
+    let mut writer = nodes[0].conn().await;
+    let mut reader = nodes[1].conn().await;
+    let follower = tokio::spawn(async move {
+        cmd::<Value>(&mut reader, &["STREAM.READ", "progress", "FROM", "0", "COUNT", "2", "BLOCK", "5000"]).await.unwrap()
+    });
+    until_blocked(&nodes[1], 1).await;
+    for i in 0..5 {
+        assert_eq!(cmd::<i64>(&mut writer, &["STREAM.WRITE", "progress", &format!("step {i}")]).await.unwrap(), i);
+    }
+    let first = fields(follower.await.unwrap());
+    let seen = common::int(&first["next"]);
+    assert!((1..=2).contains(&seen), "woken by the first write: {first:?}");
+    // The reader's node goes away; it resumes on another node from the offset it saw last.
+    nodes.remove(1).stop().await;
+    let mut resumed = nodes[1].conn().await;
+    let _: i64 = cmd(&mut writer, &["STREAM.CLOSE", "progress"]).await.unwrap();
+    let rest = fields(cmd(&mut resumed, &["STREAM.READ", "progress", "FROM", &seen.to_string()]).await.unwrap());
+    let Value::Array(entries) = &rest["entries"] else { panic!("{rest:?}") };
+    let offsets: Vec<i64> = entries.iter().map(|e| if let Value::Array(p) = e { common::int(&p[0]) } else { -1 }).collect();
+    assert_eq!(offsets, (seen..5).collect::<Vec<_>>(), "from where it left off, nothing missed");
+    assert_eq!((common::int(&rest["next"]), &rest["closed"]), (5, &Value::Int(1)), "everything, then the end");
 }
 
 /// A reply with ids, times and tokens blanked (they are each engine's own), errors as their text.
@@ -240,7 +285,7 @@ fn blank(r: redis::RedisResult<Value>) -> String {
                 let mut own = false;
                 for item in items {
                     out.push(if own { Value::Okay } else { walk(item.clone()) });
-                    own = matches!(&item, Value::BulkString(k) if [&b"id"[..], b"published", b"token", b"lease_expires"].contains(&&k[..]));
+                    own = matches!(&item, Value::BulkString(k) if [&b"id"[..], b"published", b"token", b"lease_expires", b"epoch"].contains(&&k[..]));
                 }
                 Value::Array(out)
             }

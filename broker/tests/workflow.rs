@@ -32,9 +32,7 @@ fn parse_read(v: Value) -> (Vec<(i64, String)>, i64, bool) {
     (entries, next, closed)
 }
 
-#[tokio::test]
-async fn stream_write_read_close_and_resume_from_an_offset() {
-    let server = start().await;
+async fn stream_write_read_close_and_resume_from_an_offset(server: &TestServer) {
     let mut w = server.conn().await;
     for i in 0..5 {
         assert_eq!(cmd::<i64>(&mut w, &["STREAM.WRITE", "progress", &format!("step {i}")]).await.unwrap(), i);
@@ -56,19 +54,17 @@ async fn stream_write_read_close_and_resume_from_an_offset() {
     assert!(entries.is_empty() && closed, "the reader sees the end");
 }
 
-#[tokio::test]
-async fn blocking_stream_read_is_woken_by_a_write_and_by_close() {
-    let server = start().await;
+async fn blocking_stream_read_is_woken_by_a_write_and_by_close(server: &TestServer) {
     let mut r = server.conn().await;
     let reader =
         tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "0", "BLOCK", "5000"]).await.unwrap()) });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let mut w = server.conn().await;
     let _: i64 = cmd(&mut w, &["STREAM.WRITE", "live", "hello"]).await.unwrap();
     assert_eq!(reader.await.unwrap().0, vec![(0, "hello".into())]);
     let mut r = server.conn().await;
     let reader = tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "1", "BLOCK", "0"]).await.unwrap()) });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let _: i64 = cmd(&mut w, &["STREAM.CLOSE", "live"]).await.unwrap();
     let (entries, next, closed) = reader.await.unwrap();
     assert!(entries.is_empty() && closed && next == 1);
@@ -77,9 +73,7 @@ async fn blocking_stream_read_is_woken_by_a_write_and_by_close() {
     assert_eq!(timed_out, Value::Nil);
 }
 
-#[tokio::test]
-async fn trimmed_offsets_are_reported() {
-    let server = start().await;
+async fn trimmed_offsets_are_reported(server: &TestServer) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["STREAM.CONFIG", "s", "MAXLEN", "3"]).await.unwrap();
     for i in 0..10 {
@@ -161,9 +155,7 @@ async fn dbos_approval_gate_with_a_timeout_both_ways(server: &TestServer) {
 }
 
 /// DBOS: a live progress stream read to its close while the workflow writes it.
-#[tokio::test]
-async fn dbos_live_progress_stream_read_to_its_close() {
-    let server = start().await;
+async fn dbos_live_progress_stream_read_to_its_close(server: &TestServer) {
     let mut workflow = server.conn().await;
     let mut reader = server.conn().await;
     let follow = tokio::spawn(async move {
@@ -291,6 +283,10 @@ async fn dbos_progress_events() {
 }
 
 on_both_engines!(
+    stream_write_read_close_and_resume_from_an_offset,
+    blocking_stream_read_is_woken_by_a_write_and_by_close,
+    trimmed_offsets_are_reported,
+    dbos_live_progress_stream_read_to_its_close,
     mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers,
     topicless_messages_and_idempotent_sends,
     dbos_approval_gate_with_a_timeout_both_ways,

@@ -31,7 +31,7 @@ mod server;
 pub mod session;
 mod sets;
 mod sort;
-mod streams;
+pub(crate) mod streams;
 mod strings;
 mod xstream;
 mod zsets;

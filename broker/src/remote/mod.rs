@@ -18,6 +18,7 @@ pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
+pub mod stream;
 pub mod value;
 mod wake;
 mod watch;
@@ -56,6 +57,7 @@ pub struct Remote {
     wakes: Arc<wake::Wakes>,
     boards: bulletin::Boards,
     mail: mailbox::Mail,
+    streams: stream::Streams,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -86,6 +88,7 @@ impl Remote {
             wakes: Arc::default(),
             boards: bulletin::Boards::new(config.bulletin),
             mail: mailbox::Mail::new(config.mailboxes),
+            streams: stream::Streams::new(config.streams),
         }))
     }
 

@@ -50,8 +50,9 @@ fn route_of(spec: &CommandSpec) -> Route {
         Group::Generic | Group::String | Group::List | Group::Hash | Group::Set | Group::SortedSet | Group::Bitmap | Group::Scripting => {
             data()
         }
-        // Redis Streams are Redis's; Herald's STREAM.* log is a domain not yet on this engine.
+        // Redis Streams are Redis's; Herald's STREAM.* log runs on Redis too (`remote/stream.rs`).
         Group::Stream if spec.name.starts_with('x') => data(),
+        Group::Stream if spec.name != "stream.list" => Route::Domain,
         Group::Server => match spec.name {
             "dbsize" | "flushall" | "flushdb" | "swapdb" => Route::Forward,
             _ => Route::Local,
@@ -117,6 +118,8 @@ mod tests {
         assert_eq!(route(&["BL.BOARDS", "0"]), Route::Unsupported);
         assert_eq!(route(&["MSG.RECV", "d", "t"]), Route::Domain);
         assert_eq!(route(&["MSG.DESTS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["STREAM.READ", "s"]), Route::Domain);
+        assert_eq!(route(&["STREAM.LIST", "0"]), Route::Unsupported);
     }
 
     #[test]
