@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Bulletin boards and mailboxes on the Redis engine end to end (docs/scale-out.md): Herald processes
+# Bulletin boards, mailboxes and Herald streams on the Redis engine end to end (docs/scale-out.md): Herald processes
 # sharing one redis-server, driven with redis-cli.
 # 1. A worker on node A holds a lease when node A is `kill -9`ed: the lease (Redis's) runs out, a worker
 #    on node B retrieves the same item, and the dead holder's token is refused.
 # 2. A mailbox request made on node A is answered by a replier on node B.
+# 3. A Herald stream written on one node is resumed from an offset on another.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 
@@ -49,7 +50,14 @@ wait "$REQ_PID"
 expect "the requester on node A gets the answer" "4" "$(cat "$WORK/answer.txt")"
 expect "a second reply is refused as late" "0" "$(redis-cli -p "$B" MSG.REPLY "$REPLY_TO" 5)"
 
+echo "-- a stream written on one node, resumed from an offset on another"
+for i in 0 1 2; do redis-cli -p "$A" STREAM.WRITE progress "step $i" >/dev/null; done
+redis-cli -p "$A" STREAM.CLOSE progress >/dev/null
+redis-cli -p "$B" STREAM.READ progress FROM 1 >"$WORK/read.txt"
+expect "node B reads from offset 1 to the end" "step 1,step 2" "$(grep '^step' "$WORK/read.txt" | paste -sd,)"
+expect "and sees the stream closed" "1" "$(grep -A1 '^closed$' "$WORK/read.txt" | tail -1)"
+
 kill "$HERALD_PID" "$BACKING_PID" 2>/dev/null || true
 jobs -p | xargs -r kill 2>/dev/null || true
 wait 2>/dev/null || true
-echo "boards and mailboxes across nodes end to end: ok"
+echo "boards, mailboxes and streams across nodes end to end: ok"
