@@ -48,7 +48,7 @@ pub struct Remote {
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
-    /// BB.WAIT's fallback poll (`engine.wait_poll_ms`).
+    /// The fallback poll of BB.WAIT and the other blocking domain commands (`engine.wait_poll_ms`).
     wait_poll: std::time::Duration,
     waiters: notices::Waiters,
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
