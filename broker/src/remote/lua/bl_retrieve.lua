@@ -89,6 +89,8 @@ if mode == 'all' then
   return out
 end
 
+-- Without filters the first free item is the answer: one element, not a page.
+if nf == 0 then PAGE = 1 end
 local found = nil
 local start = 0
 while not found do
