@@ -57,13 +57,14 @@ for cmd in "BB.SET s key:__rand_int__ xxx" "BB.GET s key:__rand_int__"; do
 done
 # Boards, mailboxes and Herald streams (issue 20), each producer command followed by its consumer, against
 # the closest plain-Redis idiom (a list: RPUSH then LPOP; a Redis Stream: XADD then XRANGE).
+set -f # XADD's `*` is an argument, not a glob
 for pair in "RPUSH l xxx|LPOP l" "XADD x * f xxx|XRANGE x - + COUNT 1"; do
   # shellcheck disable=SC2086
   run "redis-server: ${pair%%|*}" "$rp" "$redis_pid" - -- ${pair%%|*}
   # shellcheck disable=SC2086
   run "redis-server: ${pair##*|}" "$rp" "$redis_pid" - -- ${pair##*|}
 done
-for cmd in "BL.PUBLISH b 1" "BL.RETRIEVE b LOCK 600000" "MSG.SEND d t xxx" "MSG.RECV d t" "STREAM.WRITE s xxx" "STREAM.READ s FROM 0 COUNT 1"; do
+for cmd in "BL.PUBLISH b 1" "BL.RETRIEVE b LOCK 600000" "MSG.SEND d t xxx" "MSG.RECV d t" "STREAM.WRITE s xxx" "STREAM.READ s FROM $((N - 1)) COUNT 1"; do
   # shellcheck disable=SC2086
   run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
   # shellcheck disable=SC2086
