@@ -13,7 +13,8 @@
 //! which the pub-sub bridge hands to each node's subscribers, and a wake-up (`wake.rs`) for blocked
 //! retrievers and publishers.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,12 +29,16 @@ use crate::dispatch::bulletin::item_reply;
 use crate::dispatch::{Blocked, Outcome};
 use crate::engine::bulletin::{BulletinSettings, ItemView, Lease};
 
-/// The board scripts and the settings they are run with.
+/// The board scripts, the settings they are run with, and what this node registered for the sweep.
 pub struct Boards {
     publish: redis::Script,
     retrieve: redis::Script,
     item: redis::Script,
     settings: BulletinSettings,
+    /// Board tag -> the deadline this node last put in `herald:bl:due` (at most `bulletin.max_boards`):
+    /// a later deadline on the same board needs no registration while that one is pending, since the
+    /// sweep that takes it registers the board's next deadline, which is at most the later one.
+    registered: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
 macro_rules! script {
@@ -49,6 +54,7 @@ impl Boards {
             retrieve: script!("lua/bl_retrieve.lua"),
             item: script!("lua/bl_item.lua"),
             settings,
+            registered: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -110,8 +116,23 @@ async fn invoke(remote: &Remote, script: &redis::Script, scope: &[u8], board: &[
 
 /// Tells the sweep that the board has a deadline at `at` (node's clock; a sweep too early is harmless).
 async fn register(remote: &Remote, scope: &[u8], board: &[u8], at: u64) {
+    let tag = tag(scope, board);
+    {
+        let now = now_ms();
+        let mut registered = remote.boards.registered.lock().expect("registered");
+        if registered.get(&tag).is_some_and(|&pending| pending <= at && pending > now) {
+            return;
+        }
+        if registered.len() >= remote.boards.settings.max_boards {
+            registered.retain(|_, &mut pending| pending > now);
+            if registered.len() >= remote.boards.settings.max_boards {
+                registered.clear();
+            }
+        }
+        registered.insert(tag.clone(), at);
+    }
     let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    let _: redis::RedisResult<Value> = redis::cmd("ZADD").arg(DUE).arg("LT").arg(at).arg(tag(scope, board)).query_async(&mut conn).await;
+    let _: redis::RedisResult<Value> = redis::cmd("ZADD").arg(DUE).arg("LT").arg(at).arg(tag).query_async(&mut conn).await;
 }
 
 fn int(v: &Value) -> i64 {

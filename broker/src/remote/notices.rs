@@ -87,6 +87,18 @@ impl Waiters {
         n
     }
 
+    /// Wakes every waiter (after a gap in the notices: any of them may have missed its own).
+    pub(super) fn ring_all(&self) {
+        let mut map = self.map.lock().expect("waiters");
+        map.retain(|_, w| match w.upgrade() {
+            Some(n) => {
+                n.notify_waiters();
+                true
+            }
+            None => false,
+        });
+    }
+
     pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
@@ -139,6 +151,7 @@ impl Listener for Inbox {
     }
 
     fn reconnected(&self) {
+        self.wakes.ring_all();
         self.gap();
     }
 }

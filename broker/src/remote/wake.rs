@@ -57,6 +57,12 @@ impl Wakes {
     pub fn ring(&self, name: &[u8]) {
         self.0.ring(name, b"");
     }
+
+    /// Wakes every waiter of this node: after the pub-sub connection was re-established, any of them
+    /// may have missed its wake-up, and a re-check now beats the fallback poll.
+    pub fn ring_all(&self) {
+        self.0.ring_all();
+    }
 }
 
 /// Waits until `check` answers (its reply), `deadline` passes or the client goes away (`None` for
