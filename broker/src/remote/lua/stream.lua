@@ -27,16 +27,18 @@ end
 
 local function trim()
   local maxlen, maxage = field('maxlen'), field('maxage')
+  if maxlen == 0 and maxage == 0 then return end
   local dropped = 0
   while true do
     local n = redis.call('LLEN', log)
     if n == 0 then break end
-    local head = redis.call('LINDEX', log, 0)
-    local at = string.match(head, '^(%d+):')
-    local too_old = maxage > 0 and tonumber(at) + maxage <= now
-    if not ((maxlen > 0 and n > maxlen) or too_old) then break end
-    redis.call('LPOP', log)
-    dropped = dropped + #head - #at - 1
+    local drop = maxlen > 0 and n > maxlen
+    if not drop and maxage > 0 then
+      drop = tonumber(string.match(redis.call('LINDEX', log, 0), '^(%d+):')) + maxage <= now
+    end
+    if not drop then break end
+    local head = redis.call('LPOP', log)
+    dropped = dropped + #head - #string.match(head, '^(%d+):') - 1
   end
   if dropped > 0 then redis.call('HINCRBY', meta, 'bytes', -dropped) end
 end
