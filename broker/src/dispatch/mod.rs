@@ -17,7 +17,7 @@ mod info;
 mod info_domains;
 mod jobs;
 mod keys;
-mod listing;
+pub mod listing;
 mod lists;
 pub(crate) mod mailbox;
 pub mod memory;

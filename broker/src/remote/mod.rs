@@ -7,12 +7,17 @@
 //! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
 //! engine. The embedded engine pays one `Option` check per request for all of this.
 //!
-//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
-//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+//! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
+//! (following Sentinel's primary), `pool.rs`
+//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
+//! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, and `wake.rs`
+//! (their blocking waits).
 
 pub mod blackboard;
 mod bridge;
 pub mod bulletin;
+mod connect;
+mod failover;
 mod forward;
 pub mod mailbox;
 mod notices;
@@ -33,6 +38,7 @@ use crate::config::Config;
 use crate::dispatch::{Blocked, Outcome, Session};
 use crate::pubsub::Hub;
 pub use bridge::{Bridge, Listener};
+pub use connect::Sentinels;
 use pool::{Pool, Target};
 use routes::{Route, Routes};
 pub use watch::Pinned;
@@ -44,7 +50,9 @@ pub struct Remote {
     routes: Routes,
     pool: Pool,
     pub bridge: Arc<Bridge>,
-    client: redis::Client,
+    endpoint: Arc<connect::Endpoint>,
+    /// How often the sentinels are asked whether the primary moved (`engine.sentinel_poll_ms`).
+    sentinel_poll: std::time::Duration,
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
@@ -73,13 +81,14 @@ pub enum Routed {
 impl Remote {
     pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
         let engine = &config.engine;
-        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
-        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        let endpoint = Arc::new(connect::Endpoint::new(engine)?);
+        let pool = Pool::new(engine, endpoint.clone(), config.databases).map_err(|e| format!("engine.url: {e}"))?;
         Ok(Arc::new(Remote {
             routes: Routes::new(),
             pool,
             bridge: Arc::new(Bridge::new()),
-            client,
+            endpoint,
+            sentinel_poll: std::time::Duration::from_millis(engine.sentinel_poll_ms.max(1)),
             scripts: blackboard::Scripts::new(),
             journal_keep: config.blackboard.journal_max_entries,
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
@@ -98,12 +107,22 @@ impl Remote {
         hub.set_watcher(self.bridge.clone());
         let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
         bulletin::start_sweep(self, stop.clone());
+        let endpoint = self.endpoint.clone();
+        let source = Arc::new(move || endpoint.current_client());
         let internal = vec![blackboard::all_channels(), wake::all_channels()];
-        self.bridge.start(self.client.clone(), hub.clone(), internal, inbox, stop);
+        self.bridge.start(source, hub.clone(), internal, inbox, stop.clone());
+        if self.endpoint.sentinels().is_some() {
+            tokio::spawn(failover::follow(self.clone(), stop));
+        }
     }
 }
 
 impl Remote {
+    /// WAIT for a session on this engine: how many of Redis's replicas have what the session wrote.
+    pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &Session) -> Outcome {
+        forward::wait(self, replicas, timeout_ms, target(session))
+    }
+
     /// Clients waiting in a blocking domain command on this node (INFO `blocked_clients`).
     pub fn blocked(&self) -> usize {
         self.wakes.blocked()

@@ -72,7 +72,9 @@ fn route_of(spec: &CommandSpec) -> Route {
         },
         Group::Connection => Route::Local,
         Group::Blackboard => match spec.name {
-            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" => Route::Domain,
+            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" | "bb.clear" | "bb.scopes" => {
+                Route::Domain
+            }
             _ => Route::Unsupported,
         },
         // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`); their listings
