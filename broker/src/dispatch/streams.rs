@@ -9,7 +9,7 @@ use crate::state::State;
 
 /// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
 /// when there is nothing yet and the stream is still open (a blocking read waits then).
-pub(super) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
+pub(crate) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
     match read {
         Read::Trimmed { first } => {
             Err(CommandError::new(format!("TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}")))
@@ -39,7 +39,7 @@ fn list_entry((name, info): (bytes::Bytes, StreamInfo)) -> Reply {
     Reply::fields(fields)
 }
 
-fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
+pub(crate) fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
     vec![
         ("length", Reply::Int(info.length as i64)),
         ("first", Reply::Int(info.first as i64)),
@@ -53,6 +53,10 @@ fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
 }
 
 pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the streams on Redis (`remote/stream.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::stream::execute(remote, cmd);
+    }
     let now = cx.now();
     let result = match cmd {
         StreamCommand::Write { key, data } => cx.state().streams.write(&key, &data, now).map(|o| Reply::Int(o as i64)).map_err(Into::into),
@@ -78,7 +82,7 @@ pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
     result.into()
 }
 
-pub(super) fn empty_read(from: u64) -> Reply {
+pub(crate) fn empty_read(from: u64) -> Reply {
     Reply::fields(vec![
         ("entries", Reply::Array(Vec::new())),
         ("next", Reply::Int(from as i64)),

@@ -87,7 +87,19 @@ impl Waiters {
         n
     }
 
-    fn ring(&self, scope: &[u8], key: &[u8]) {
+    /// Wakes every waiter (after a gap in the notices: any of them may have missed its own).
+    pub(super) fn ring_all(&self) {
+        let mut map = self.map.lock().expect("waiters");
+        map.retain(|_, w| match w.upgrade() {
+            Some(n) => {
+                n.notify_waiters();
+                true
+            }
+            None => false,
+        });
+    }
+
+    pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
         match map.get(&id).map(Weak::upgrade) {
@@ -112,6 +124,8 @@ struct Notice {
 /// changes.
 pub struct Inbox {
     queue: mpsc::Sender<Notice>,
+    /// Wake-up notices (`wake.rs`) ring here at once: they carry no data and need no order.
+    wakes: Arc<super::wake::Wakes>,
     gap: Arc<AtomicBool>,
     /// Wakes the follower for a gap when nothing is queued.
     bell: Arc<Notify>,
@@ -126,7 +140,9 @@ impl Inbox {
 
 impl Listener for Inbox {
     fn message(&self, channel: &[u8], payload: &[u8]) {
-        if let Some(scope) = blackboard::scope_of(channel) {
+        if let Some(name) = super::wake::name_of(channel) {
+            self.wakes.ring(name);
+        } else if let Some(scope) = blackboard::scope_of(channel) {
             let notice = Notice { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) };
             if self.queue.try_send(notice).is_err() {
                 self.gap();
@@ -135,6 +151,7 @@ impl Listener for Inbox {
     }
 
     fn reconnected(&self) {
+        self.wakes.ring_all();
         self.gap();
     }
 }
@@ -156,7 +173,8 @@ struct Follower {
 /// Starts following: returns the bridge's listener; the task ends with `stop`.
 pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
     let (tx, mut rx) = mpsc::channel(backlog.max(1));
-    let inbox = Arc::new(Inbox { queue: tx, gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) });
+    let inbox =
+        Arc::new(Inbox { queue: tx, wakes: remote.wakes.clone(), gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) });
     let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
     let mut follower = Follower { remote: remote.clone(), events, scopes: HashMap::new() };
     tokio::spawn(async move {
