@@ -394,7 +394,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply
     }
     let (db, broker) = (run.cx.session.db(), run.cx.broker);
     if broker.quotas.is_some()
-        && let Err(e) = quota(found, &req, &cmd, db, broker, run.cx.state())
+        && let Err(e) = quota(found, req, &cmd, db, broker, run.cx.state())
     {
         return Reply::Error(e);
     }
