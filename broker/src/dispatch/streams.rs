@@ -9,7 +9,7 @@ use crate::state::State;
 
 /// A read as the client sees it: `{entries: [[offset, data], ...], next, closed, epoch}`; `None`
 /// when there is nothing yet and the stream is still open (a blocking read waits then).
-pub(super) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
+pub(crate) fn read_reply(read: Read, epoch: Option<u64>, from: u64) -> Result<Option<Reply>, CommandError> {
     match read {
         Read::Trimmed { first } => {
             Err(CommandError::new(format!("TRIMMED offset {from} is no longer retained; the oldest retained offset is {first}")))
@@ -78,7 +78,7 @@ pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
     result.into()
 }
 
-pub(super) fn empty_read(from: u64) -> Reply {
+pub(crate) fn empty_read(from: u64) -> Reply {
     Reply::fields(vec![
         ("entries", Reply::Array(Vec::new())),
         ("next", Reply::Int(from as i64)),

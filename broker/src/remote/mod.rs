@@ -13,10 +13,13 @@
 pub mod blackboard;
 mod bridge;
 mod forward;
+mod job_notices;
+pub mod jobs;
 mod notices;
 mod pool;
 pub mod routes;
 pub mod value;
+mod waiting;
 mod watch;
 
 use std::sync::Arc;
@@ -49,6 +52,8 @@ pub struct Remote {
     waiters: notices::Waiters,
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
     notice_backlog: usize,
+    /// Jobs on Redis (`jobs.rs`).
+    jobs: jobs::RemoteJobs,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -76,15 +81,20 @@ impl Remote {
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
             waiters: notices::Waiters::default(),
             notice_backlog: engine.notice_backlog,
+            jobs: jobs::RemoteJobs::new(config.jobs),
         }))
     }
 
     /// Starts the node's background work on the current runtime: the pub-sub bridge, and the follower
-    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep).
+    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep), and the
+    /// follower of the job queues' notices (waits, job events, the deadline sweep).
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
-        let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
-        self.bridge.start(self.client.clone(), hub.clone(), vec![blackboard::all_channels()], inbox, stop);
+        let inbox = notices::start(self, events.clone(), self.notice_backlog, stop.clone());
+        let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
+        let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
+        let internal = vec![blackboard::all_channels(), jobs::all_channels()];
+        self.bridge.start(self.client.clone(), hub.clone(), internal, listeners, stop);
     }
 }
 

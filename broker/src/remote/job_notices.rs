@@ -1,0 +1,217 @@
+//! Following the job queues on the Redis engine: every node receives every queue's notices (through
+//! the pub-sub bridge), in order, and
+//!
+//! - wakes its blocked claims and JOB.JOINs on `wake` / `drained`, and its JOB.RESULT / JOB.READ waits
+//!   on a change of their job;
+//! - renders the job's events (`__job__:<id>`) for its own subscribers on every wire, as the embedded
+//!   engine's typed `Change::Job` (at most once, as pub-sub: followers resume by offset with JOB.READ);
+//! - remembers each queue's next deadline and sweeps the queue when it is due (`job_queue.lua` sweep),
+//!   so leases expire and delays end on time whether or not anyone touches the queue; the sweep also
+//!   drops the index keys of removed jobs. Every node sweeps; the sweep is idempotent.
+//!
+//! A notice dropped (a full backlog, a pub-sub reconnect) costs latency only: waits poll, and every
+//! known queue is swept at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use redis::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Remote;
+use super::jobs::{self, index_key, invoke, job_view};
+use super::notices::{Inbox, Notice as Queued, SWEEP_EVERY, now_ms, objects_with};
+use crate::engine::change::{Change, JobChange, JobEvent};
+use crate::engine::jobs::JobState;
+use crate::events::Events;
+
+/// One notice: `"<event>:<attempt>:<state>:<deadline>:<offset>:<has data>:<id length>:" id data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice<'a> {
+    pub event: &'a [u8],
+    pub attempt: u32,
+    pub state: &'a [u8],
+    /// The job's pending deadline (unix ms, 0: none).
+    pub deadline: u64,
+    pub offset: u64,
+    pub id: &'a [u8],
+    pub data: Option<&'a [u8]>,
+}
+
+impl<'a> Notice<'a> {
+    pub fn parse(text: &'a [u8]) -> Option<Notice<'a>> {
+        let mut rest = text;
+        let mut field = || {
+            let at = rest.iter().position(|&c| c == b':')?;
+            let (f, r) = (&rest[..at], &rest[at + 1..]);
+            rest = r;
+            Some(f)
+        };
+        let num = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u64>().ok();
+        let event = field()?;
+        let attempt = num(field()?)? as u32;
+        let state = field()?;
+        let deadline = num(field()?)?;
+        let offset = num(field()?)?;
+        let has_data = field()? == b"1";
+        let id_len = num(field()?)? as usize;
+        let id = rest.get(..id_len)?;
+        let data = has_data.then(|| &rest[id_len..]);
+        Some(Notice { event, attempt, state, deadline, offset, id, data })
+    }
+}
+
+/// Deadlines one sweep of one queue runs at most (the next tick takes the rest).
+const SWEEP_BATCH: &[u8] = b"1000";
+
+struct Follower {
+    remote: Arc<Remote>,
+    events: Arc<Events>,
+    /// Each known queue's next deadline (`u64::MAX`: none known).
+    due: HashMap<Bytes, u64>,
+}
+
+/// Starts following: returns the bridge's listener; the task ends with `stop`.
+pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
+    let (inbox, mut rx) = Inbox::new(backlog, jobs::queue_of);
+    let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
+    let mut follower = Follower { remote: remote.clone(), events, due: HashMap::new() };
+    tokio::spawn(async move {
+        follower.discover().await;
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = bell.notified() => {}
+                notice = rx.recv() => match notice {
+                    Some(Queued { object, entry }) => follower.noticed(object, &entry),
+                    None => return,
+                },
+                _ = tick.tick() => follower.sweep().await,
+            }
+            if gap.swap(false, Ordering::AcqRel) {
+                // Deadlines may have passed unseen: sweep everything known now.
+                follower.due.values_mut().for_each(|d| *d = 0);
+            }
+        }
+    });
+    inbox
+}
+
+impl Follower {
+    /// At start: every queue with deadlines is swept soon (its leases are this node's to expire too,
+    /// in case no other node runs).
+    async fn discover(&mut self) {
+        for queue in objects_with(&self.remote, b"{herald:q:", b"}:due").await {
+            self.due.insert(queue, 0);
+        }
+    }
+
+    fn noticed(&mut self, queue: Bytes, text: &[u8]) {
+        let Some(n) = Notice::parse(text) else { return };
+        let jobs = &self.remote.jobs;
+        match n.event {
+            b"wake" | b"drained" => jobs.queue_waiters.ring(&queue, b""),
+            event => {
+                jobs.job_waiters.ring(&queue, n.id);
+                if event == b"removed" {
+                    jobs.forget(n.id);
+                }
+                self.render(&queue, &n);
+            }
+        }
+        let due = self.due.entry(queue).or_insert(u64::MAX);
+        if n.deadline > 0 {
+            *due = (*due).min(n.deadline);
+        }
+    }
+
+    /// The notice as the embedded engine's typed change, for this node's subscribers.
+    fn render(&self, queue: &Bytes, n: &Notice<'_>) {
+        if !self.events.listening() {
+            return;
+        }
+        let Some(state) = JobState::parse(n.state) else { return };
+        let mut job = job_view(Bytes::copy_from_slice(n.id), queue.clone(), state, n.attempt);
+        let data = n.data.map(Bytes::copy_from_slice);
+        let event = match n.event {
+            b"claimed" => JobEvent::Claimed,
+            b"progress" => {
+                job.progress = data;
+                JobEvent::Progress
+            }
+            b"chunk" => JobEvent::Chunk { offset: n.offset, data: n.data.unwrap_or_default(), at_ms: 0 },
+            b"done" => {
+                job.result = data;
+                JobEvent::Done
+            }
+            b"failed" => {
+                job.last_error = data;
+                JobEvent::Failed
+            }
+            b"cancelled" => JobEvent::Cancelled,
+            b"queued" => JobEvent::Queued { retried: false },
+            b"queued-retried" => JobEvent::Queued { retried: true },
+            b"lease-expired" => JobEvent::LeaseExpired,
+            _ => return,
+        };
+        self.events.observe(&Change::Job(JobChange { job: &job, event }));
+    }
+
+    /// Sweeps every queue whose deadline is due by this node's clock; the script decides by Redis's.
+    async fn sweep(&mut self) {
+        let now = now_ms();
+        let due: Vec<Bytes> = self.due.iter().filter(|(_, at)| **at <= now).map(|(q, _)| q.clone()).collect();
+        for queue in due {
+            let swept = invoke(&self.remote, &self.remote.jobs.scripts.queue, &queue, &[b"sweep", SWEEP_BATCH]).await;
+            let next = match swept {
+                Ok(Value::Array(items)) if !items.is_empty() => {
+                    self.drop_index(&queue, &items[1..]).await;
+                    match &items[0] {
+                        Value::Int(0) => u64::MAX,
+                        // Not before the next tick: clocks of nodes and Redis differ by a little.
+                        Value::Int(n) => (*n as u64).max(now + SWEEP_EVERY.as_millis() as u64),
+                        _ => now + 1000,
+                    }
+                }
+                _ => now + 1000,
+            };
+            self.due.insert(queue, next);
+        }
+    }
+
+    /// Drops the index keys of removed jobs, each only if it still names this queue (the ID may have
+    /// been submitted again elsewhere since).
+    async fn drop_index(&self, queue: &Bytes, ids: &[Value]) {
+        if ids.is_empty() {
+            return;
+        }
+        let script = redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0");
+        let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+        for id in ids {
+            if let Value::BulkString(id) = id {
+                let _: redis::RedisResult<i64> = script.key(index_key(id)).arg(&queue[..]).invoke_async(&mut conn).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_parse_binary_ids_and_data() {
+        let n = Notice::parse(b"chunk:2:streaming:1700:5:1:3:a:bd:a\xff").unwrap();
+        assert_eq!(
+            (n.event, n.attempt, n.state, n.deadline, n.offset, n.id, n.data),
+            (&b"chunk"[..], 2, &b"streaming"[..], 1700, 5, &b"a:b"[..], Some(&b"d:a\xff"[..]))
+        );
+        let n = Notice::parse(b"wake:0:-:0:0:0:0:").unwrap();
+        assert_eq!((n.event, n.id, n.data), (&b"wake"[..], &b""[..], None));
+        assert!(Notice::parse(b"done:x").is_none());
+    }
+}
