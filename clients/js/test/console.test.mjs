@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { startBroker, eventually } from "../testlib/broker.mjs";
+import { startBroker, eventually, signToken } from "../testlib/broker.mjs";
 import { skip, launchChromium, devtools } from "../testlib/chromium.mjs";
 
 const SCREENSHOT = fileURLToPath(new URL("../../../target/console.png", import.meta.url));
@@ -30,8 +30,8 @@ after(async () => {
   for (const b of brokers) await b.stop();
 });
 
-async function broker(extra = []) {
-  const b = await startBroker({ extra });
+async function broker(extra = [], env = {}) {
+  const b = await startBroker({ extra, env });
   brokers.push(b);
   return b;
 }
@@ -142,4 +142,42 @@ test("with a password the console asks for it, refuses a wrong one and then work
   await opened();
   assert.equal(await b.cli("PUBLISH", "__job__:x", '{"id": "x", "event": "claimed", "queue": "q"}'), "1");
   await eventually(() => page.evaluate(`document.querySelector('#jobs tr[data-job="x"]') !== null`), "events after login");
+});
+
+test("the slow log and latency panels show what the broker recorded, without the console's own calls", { skip }, async () => {
+  const b = await broker();
+  // Every command is slow at 0 µs: the console's own INFO and listings would flood the log if not left out.
+  assert.equal(await b.cli("CONFIG", "SET", "slowlog-log-slower-than", "0"), "OK");
+  assert.equal(await b.cli("CONFIG", "SET", "latency-monitor-threshold", "1"), "OK");
+  await page.send("Page.navigate", { url: b.http("/") });
+  await opened();
+  await b.cli("SET", "slow-key", "slow value");
+  const rows = () => page.evaluate(`[...document.querySelectorAll("#slowlog tbody tr")].map((r) => [...r.cells].map((c) => c.textContent).join("|"))`);
+  await eventually(async () => (await rows()).some((r) => r.includes("|SET slow-key slow value|")), "the SET in the slow log");
+  assert.ok(!(await rows()).some((r) => r.includes("herald-console")), "the console's own calls are left out");
+  // A busy script is a latency event ("command") over the 1 ms threshold, as in Redis.
+  await b.cli("EVAL", "local i = 0 while i < 3000000 do i = i + 1 end return i", "0");
+  const events = () => page.evaluate(`[...document.querySelectorAll("#latency tbody tr")].map((r) => r.cells[0].textContent)`);
+  await eventually(async () => (await events()).includes("command"), "the latency event");
+});
+
+test("the console logs in with a token, and asks again when it expires", { skip }, async () => {
+  const secret = "console-secret";
+  const b = await broker(["--requirepass", "admin"], { HERALD_TOKENS__HS256_SECRET: secret });
+  const token = (secs) => signToken({ sub: "viewer", acl: "+@all ~* &*", exp: Math.floor(Date.now() / 1000) + secs }, secret);
+  await page.send("Page.navigate", { url: b.http("/") });
+  await eventually(() => page.evaluate(`document.getElementById("login")?.hidden === false`), "the login form");
+  // A token pasted into the form: the console opens as the token's user.
+  await page.evaluate(`(() => {
+    document.getElementById("token").value = ${JSON.stringify(await token(3))};
+    document.getElementById("login").requestSubmit();
+  })()`);
+  await opened();
+  assert.equal(await page.evaluate(`window.herald.call("ACL", "WHOAMI")`), "viewer");
+  // It expires: the broker closes the connection (4005) and the page asks for a fresh one.
+  await eventually(() => page.evaluate(`document.getElementById("login").hidden === false`), "the form back after expiry");
+  assert.match(await page.evaluate(`document.getElementById("login-error").textContent`), /expired/);
+  // ?token= opens with one.
+  await page.send("Page.navigate", { url: b.http(`/?token=${await token(60)}`) });
+  await opened();
 });
