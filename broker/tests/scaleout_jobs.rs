@@ -220,3 +220,43 @@ async fn five_hundred_jobs_with_a_limit_of_five_survive_a_node_killed_mid_run() 
     );
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// A worker blocked on one node gets a job submitted on another; a follower on a third sees the job's
+/// events in order, and a JOB.RESULT blocked there wakes when the worker completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_results_and_job_events_cross_nodes() {
+    use futures_util::StreamExt;
+    let redis = RedisServer::start("jobx").await;
+    let (a, b, c) = (redis.node().await, redis.node().await, redis.node().await);
+    let mut worker = b.conn().await;
+    let claim = tokio::spawn(async move {
+        let job = fields(cmd(&mut worker, &["JOB.CLAIM", "x", "BLOCK", "10000"]).await.unwrap());
+        (worker, job)
+    });
+    common::eventually(|| b.broker.remote.as_ref().unwrap().jobs_waiting() == 1).await;
+    let mut producer = a.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "x", "payload", "ID", "cross-1"]).await.unwrap();
+    let mut events = c.client().get_async_pubsub().await.unwrap();
+    events.subscribe(format!("__job__:{id}")).await.unwrap();
+    let mut waiter = c.conn().await;
+    let wid = id.clone();
+    let result = tokio::spawn(async move { cmd::<String>(&mut waiter, &["JOB.RESULT", &wid, "BLOCK", "10000"]).await.unwrap() });
+
+    let (mut worker, job) = claim.await.unwrap();
+    assert_eq!(text(&job["id"]), id);
+    let token = int(&job["token"]).to_string();
+    let _: i64 = cmd(&mut worker, &["JOB.CHUNK", &id, &token, "part"]).await.unwrap();
+    let _: () = cmd(&mut worker, &["JOB.COMPLETE", &id, &token, "whole"]).await.unwrap();
+    assert_eq!(result.await.unwrap(), "whole");
+
+    let mut stream = events.on_message();
+    let mut seen = Vec::new();
+    while seen.last().map(|e: &serde_json::Value| e["event"] != "done").unwrap_or(true) {
+        let msg = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("an event").unwrap();
+        seen.push(serde_json::from_slice(&msg.get_payload::<Vec<u8>>().unwrap()).unwrap());
+    }
+    let names: Vec<&str> = seen.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chunk", "done"], "{seen:?}");
+    assert_eq!((seen[0]["offset"].as_i64(), seen[0]["data"].as_str()), (Some(0), Some("part")));
+    assert_eq!((seen[1]["id"].as_str(), seen[1]["result"].as_str()), (Some(id.as_str()), Some("whole")));
+}
