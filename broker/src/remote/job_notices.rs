@@ -21,7 +21,7 @@ use redis::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Remote;
-use super::jobs::{self, index_key, invoke, job_view};
+use super::job_store::{self as jobs, index_key, invoke, job_view};
 use super::notices::{Inbox, Notice as Queued, SWEEP_EVERY, now_ms, objects_with};
 use crate::engine::change::{Change, JobChange, JobEvent};
 use crate::engine::jobs::JobState;

@@ -14,6 +14,7 @@ pub mod blackboard;
 mod bridge;
 mod forward;
 mod job_notices;
+mod job_store;
 pub mod jobs;
 mod notices;
 mod pool;
@@ -53,7 +54,7 @@ pub struct Remote {
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
     notice_backlog: usize,
     /// Jobs on Redis (`jobs.rs`).
-    jobs: jobs::RemoteJobs,
+    jobs: job_store::RemoteJobs,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -81,7 +82,7 @@ impl Remote {
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
             waiters: notices::Waiters::default(),
             notice_backlog: engine.notice_backlog,
-            jobs: jobs::RemoteJobs::new(config.jobs),
+            jobs: job_store::RemoteJobs::new(config.jobs),
         }))
     }
 
@@ -93,7 +94,7 @@ impl Remote {
         let inbox = notices::start(self, events.clone(), self.notice_backlog, stop.clone());
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
-        let internal = vec![blackboard::all_channels(), jobs::all_channels()];
+        let internal = vec![blackboard::all_channels(), job_store::all_channels()];
         self.bridge.start(self.client.clone(), hub.clone(), internal, listeners, stop);
     }
 }
