@@ -194,31 +194,26 @@ async fn submit(remote: &Arc<Remote>, s: SubmitArgs, tx: &mut oneshot::Sender<Re
         ttl.as_bytes(),
         max.as_bytes(),
     ];
-    let mut queue = s.queue.clone();
-    // A given ID may already name a job, perhaps of another queue: the index says which (SET NX GET).
-    let claimed: redis::RedisResult<Option<Vec<u8>>> =
-        redis::cmd("SET").arg(index_key(&id)).arg(&queue[..]).arg("NX").arg("GET").query_async(&mut conn(remote)).await;
-    match claimed {
-        Err(e) => return Some(super::value::failed(&e)),
-        Ok(Some(existing)) if existing != queue => {
-            let existing = Bytes::from(existing);
-            let found = invoke(remote, &jobs.scripts.read, &existing, &[b"status", &id]).await;
-            match found {
-                Ok(Value::Nil) => {
-                    // The index outlived its job (the sweep has not dropped it yet): the ID is free.
-                    let set: redis::RedisResult<()> =
-                        redis::cmd("SET").arg(index_key(&id)).arg(&queue[..]).query_async(&mut conn(remote)).await;
-                    if let Err(e) = set {
-                        return Some(super::value::failed(&e));
-                    }
-                }
-                Ok(_) => queue = existing,
-                Err(e) => return Some(super::value::failed(&e)),
-            }
+    let (queue, submitted) = if s.id.is_some() {
+        let queue = match home(remote, &id, &s.queue).await {
+            Ok(queue) => queue,
+            Err(e) => return Some(e),
+        };
+        let submitted = invoke(remote, &jobs.scripts.submit, &queue, &args).await;
+        (queue, submitted)
+    } else {
+        // A fresh id: its index entry and the job are written in the same round trip.
+        let mut c = conn(remote);
+        let mut set = redis::cmd("SET");
+        set.arg(index_key(&id)).arg(&s.queue[..]);
+        let index = set.query_async::<()>(&mut c);
+        let (index, submitted) = tokio::join!(index, invoke(remote, &jobs.scripts.submit, &s.queue, &args));
+        if let Err(e) = index {
+            return Some(super::value::failed(&e));
         }
-        Ok(_) => {}
-    }
-    let submitted = match invoke(remote, &jobs.scripts.submit, &queue, &args).await {
+        (s.queue.clone(), submitted)
+    };
+    let submitted = match submitted {
         Ok(Value::Array(items)) if !items.is_empty() => opt_bytes(&items[0]).unwrap_or(id),
         Ok(_) => return Some(unexpected("JOB.SUBMIT")),
         Err(e) => return Some(super::value::failed(&e)),
@@ -231,6 +226,23 @@ async fn submit(remote: &Arc<Remote>, s: SubmitArgs, tx: &mut oneshot::Sender<Re
             let timeout = CommandError::new(format!("TIMEOUT job {text} has not finished; JOB.RESULT {text} BLOCK ms waits on"));
             result(remote, submitted, Some(wait), Some(Reply::Error(timeout)), tx).await
         }
+    }
+}
+
+/// The queue a submit with a given ID goes to: the ID may already name a job, perhaps of another queue,
+/// and the index says which (`SET NX GET`); an index entry that outlived its job is taken over.
+async fn home(remote: &Remote, id: &Bytes, queue: &Bytes) -> Result<Bytes, Reply> {
+    let failed = |e: redis::RedisError| super::value::failed(&e);
+    let claimed: Option<Vec<u8>> =
+        redis::cmd("SET").arg(index_key(id)).arg(&queue[..]).arg("NX").arg("GET").query_async(&mut conn(remote)).await.map_err(failed)?;
+    let Some(existing) = claimed.filter(|q| q != queue) else { return Ok(queue.clone()) };
+    let existing = Bytes::from(existing);
+    match invoke(remote, &remote.jobs.scripts.read, &existing, &[b"status", id]).await.map_err(failed)? {
+        Value::Nil => {
+            let _: () = redis::cmd("SET").arg(index_key(id)).arg(&queue[..]).query_async(&mut conn(remote)).await.map_err(failed)?;
+            Ok(queue.clone())
+        }
+        _ => Ok(existing),
     }
 }
 
@@ -296,6 +308,11 @@ fn finish_wait(waited: Waited, on_timeout: Reply) -> Option<Reply> {
     }
 }
 
+/// Before a job wait: the job's queue in the cache, so the wait's doorbell exists from the start.
+async fn located(remote: &Remote, id: &[u8]) -> Result<(), Reply> {
+    locate(remote, id, false).await?.map(|_| ()).ok_or_else(no_job)
+}
+
 /// The doorbell of a job's waits (its queue known from the index).
 fn job_bell(remote: &Remote, id: &Bytes) -> Vec<Arc<Notify>> {
     remote.jobs.cached(id).map(|q| remote.jobs.job_waiters.interest(&q, id)).into_iter().collect()
@@ -330,6 +347,9 @@ async fn result(
         }
     };
     let Some(wait) = block else { return Some(once().await.unwrap_or(Reply::Nil)) };
+    if let Err(e) = located(remote, &id).await {
+        return Some(e);
+    }
     let on_timeout = on_timeout.unwrap_or(Reply::Nil);
     block_on(remote, || job_bell(remote, &id), wait.duration(), tx, once, on_timeout).await
 }
@@ -369,6 +389,9 @@ async fn read(
         }
     };
     let Some(wait) = block else { return Some(once().await.unwrap_or_else(|| empty_read(from))) };
+    if let Err(e) = located(remote, &id).await {
+        return Some(e);
+    }
     block_on(remote, || job_bell(remote, &id), wait.duration(), tx, once, Reply::Nil).await
 }
 
