@@ -190,12 +190,18 @@ impl Follower {
             return;
         }
         let script = redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0");
-        let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-        for id in ids {
-            if let Value::BulkString(id) = id {
-                let _: redis::RedisResult<i64> = script.key(index_key(id)).arg(&queue[..]).invoke_async(&mut conn).await;
+        let conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+        // All at once: the multiplexed connection pipelines them.
+        let drops = ids.iter().filter_map(|id| match id {
+            Value::BulkString(id) => {
+                let (script, mut conn) = (&script, conn.clone());
+                Some(async move {
+                    let _: redis::RedisResult<i64> = script.key(index_key(id)).arg(&queue[..]).invoke_async(&mut conn).await;
+                })
             }
-        }
+            _ => None,
+        });
+        futures_util::future::join_all(drops).await;
     }
 }
 
