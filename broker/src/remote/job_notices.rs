@@ -13,8 +13,8 @@
 //! known queue is swept at once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use redis::Value;
@@ -69,32 +69,50 @@ const SWEEP_BATCH: &[u8] = b"1000";
 struct Follower {
     remote: Arc<Remote>,
     events: Arc<Events>,
-    /// Each known queue's next deadline (`u64::MAX`: none known).
-    due: HashMap<Bytes, u64>,
+    due: Due,
 }
 
-/// Starts following: returns the bridge's listener; the task ends with `stop`.
+/// Each known queue's next deadline (`u64::MAX`: none known): the follower learns them from the
+/// notices, the sweeper runs them. Two tasks, so a sweep never holds up wake-ups.
+type Due = Arc<Mutex<HashMap<Bytes, u64>>>;
+
+struct Sweeper {
+    remote: Arc<Remote>,
+    due: Due,
+}
+
+/// Starts following: returns the bridge's listener; the tasks end with `stop`.
 pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
     let (inbox, mut rx) = Inbox::new(backlog, jobs::queue_of);
     let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
-    let mut follower = Follower { remote: remote.clone(), events, due: HashMap::new() };
+    let due = Due::default();
+    let follower = Follower { remote: remote.clone(), events, due: due.clone() };
+    let stopped = stop.clone();
     tokio::spawn(async move {
-        follower.discover().await;
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stopped.cancelled() => return,
                 _ = bell.notified() => {}
                 notice = rx.recv() => match notice {
                     Some(Queued { object, entry }) => follower.noticed(object, &entry),
                     None => return,
                 },
-                _ = tick.tick() => follower.sweep().await,
             }
             if gap.swap(false, Ordering::AcqRel) {
                 // Deadlines may have passed unseen: sweep everything known now.
-                follower.due.values_mut().for_each(|d| *d = 0);
+                follower.due.lock().expect("due").values_mut().for_each(|d| *d = 0);
+            }
+        }
+    });
+    let sweeper = Sweeper { remote: remote.clone(), due };
+    tokio::spawn(async move {
+        sweeper.discover().await;
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => sweeper.sweep().await,
             }
         }
     });
@@ -102,19 +120,13 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: Ca
 }
 
 impl Follower {
-    /// At start: every queue with deadlines is swept soon (its leases are this node's to expire too,
-    /// in case no other node runs).
-    async fn discover(&mut self) {
-        for queue in objects_with(&self.remote, b"{herald:q:", b"}:due").await {
-            self.due.insert(queue, 0);
-        }
-    }
-
-    fn noticed(&mut self, queue: Bytes, text: &[u8]) {
+    fn noticed(&self, queue: Bytes, text: &[u8]) {
         let Some(n) = Notice::parse(text) else { return };
         let jobs = &self.remote.jobs;
         match n.event {
-            b"wake" | b"drained" => jobs.queue_waiters.ring(&queue, b""),
+            // One blocked worker per job that became claimable (`attempt` carries the count).
+            b"wake" => jobs.queue_waiters.ring_some(&queue, b"", n.attempt as usize),
+            b"drained" => jobs.queue_waiters.ring(&queue, b"drained"),
             event => {
                 jobs.job_waiters.ring(&queue, n.id);
                 if event == b"removed" {
@@ -123,9 +135,10 @@ impl Follower {
                 self.render(&queue, &n);
             }
         }
-        let due = self.due.entry(queue).or_insert(u64::MAX);
+        let mut due = self.due.lock().expect("due");
+        let at = due.entry(queue).or_insert(u64::MAX);
         if n.deadline > 0 {
-            *due = (*due).min(n.deadline);
+            *at = (*at).min(n.deadline);
         }
     }
 
@@ -160,11 +173,23 @@ impl Follower {
         };
         self.events.observe(&Change::Job(JobChange { job: &job, event }));
     }
+}
+
+impl Sweeper {
+    /// At start: every queue with deadlines is swept soon (its leases are this node's to expire too,
+    /// in case no other node runs).
+    async fn discover(&self) {
+        let queues = objects_with(&self.remote, b"{herald:q:", b"}:due").await;
+        let mut due = self.due.lock().expect("due");
+        for queue in queues {
+            due.insert(queue, 0);
+        }
+    }
 
     /// Sweeps every queue whose deadline is due by this node's clock; the script decides by Redis's.
-    async fn sweep(&mut self) {
+    async fn sweep(&self) {
         let now = now_ms();
-        let due: Vec<Bytes> = self.due.iter().filter(|(_, at)| **at <= now).map(|(q, _)| q.clone()).collect();
+        let due: Vec<Bytes> = self.due.lock().expect("due").iter().filter(|(_, at)| **at <= now).map(|(q, _)| q.clone()).collect();
         for queue in due {
             let swept = invoke(&self.remote, &self.remote.jobs.scripts.queue, &queue, &[b"sweep", SWEEP_BATCH]).await;
             let next = match swept {
@@ -179,7 +204,10 @@ impl Follower {
                 }
                 _ => now + 1000,
             };
-            self.due.insert(queue, next);
+            // A notice may have brought an earlier deadline meanwhile.
+            let mut due = self.due.lock().expect("due");
+            let at = due.entry(queue).or_insert(u64::MAX);
+            *at = if *at <= now { next } else { (*at).min(next) };
         }
     }
 

@@ -63,22 +63,6 @@ impl Remote {
     }
 }
 
-/// Counts a blocked job command for as long as it waits.
-pub(super) struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    pub(super) fn new(n: &'a AtomicUsize) -> Self {
-        n.fetch_add(1, Ordering::Relaxed);
-        Waiting(n)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Entries the id → queue cache holds before it starts over.
 const CACHE_MAX: usize = 100_000;
 

@@ -22,7 +22,7 @@ use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
 use super::Remote;
-use super::job_store::{Waiting, conn, index_key, int, invoke, is_no_job, job_view, no_job, opt_bytes, opt_int, unexpected};
+use super::job_store::{conn, index_key, int, invoke, is_no_job, job_view, no_job, opt_bytes, opt_int, unexpected};
 use super::waiting::{Waited, wait_until};
 use crate::dispatch::jobs::{claimed_reply, result_reply, stats_reply, status_reply};
 use crate::dispatch::streams::{empty_read, read_reply};
@@ -282,7 +282,7 @@ async fn claim(
     block_on(remote, interest, wait.duration(), tx, once, Reply::Nil).await
 }
 
-/// A blocking job command's wait (`waiting.rs`), counted while it lasts.
+/// A blocking job command's wait (`waiting.rs`), counted while it is blocked.
 async fn block_on<I, C, F>(
     remote: &Remote,
     interest: I,
@@ -296,8 +296,7 @@ where
     C: FnMut() -> F,
     F: std::future::Future<Output = Option<Reply>>,
 {
-    let _counted = Waiting::new(&remote.jobs.waiting);
-    finish_wait(wait_until(interest, remote.wait_poll, timeout, tx, check).await, on_timeout)
+    finish_wait(wait_until(interest, remote.wait_poll, timeout, tx, &remote.jobs.waiting, check).await, on_timeout)
 }
 
 fn finish_wait(waited: Waited, on_timeout: Reply) -> Option<Reply> {
@@ -404,7 +403,7 @@ async fn join(remote: &Arc<Remote>, queue: Bytes, timeout: Option<WaitMs>, tx: &
             Err(e) => Some(e),
         }
     };
-    let interest = || vec![remote.jobs.queue_waiters.interest(&queue, &Bytes::new())];
+    let interest = || vec![remote.jobs.queue_waiters.interest(&queue, &Bytes::from_static(b"drained"))];
     block_on(remote, interest, timeout.and_then(|t| t.duration()), tx, once, Reply::Nil).await
 }
 

@@ -87,6 +87,17 @@ impl Waiters {
         n
     }
 
+    /// Wakes `n` waits on (scope, key), first come first served (one per job that became claimable,
+    /// not every blocked worker for each); a permit is kept if nobody waits.
+    pub fn ring_some(&self, scope: &[u8], key: &[u8], n: usize) {
+        let map = self.map.lock().expect("waiters");
+        if let Some(bell) = map.get(&(Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key))).and_then(Weak::upgrade) {
+            for _ in 0..n {
+                bell.notify_one();
+            }
+        }
+    }
+
     /// Wakes every wait on (scope, key).
     pub fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::select_all;
@@ -21,14 +22,32 @@ pub enum Waited {
     Gone,
 }
 
+/// Counts a wait for as long as it is blocked (registered, and its first check found nothing).
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Counted(n)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Waits until `check` answers `Some`, re-running it after each ring of the doorbells `interest`
 /// hands out (taken before each check, so a change between the check and the wait is not missed), each
-/// `poll`, until `timeout` (`None`: forever) or the client leaves.
+/// `poll`, until `timeout` (`None`: forever) or the client leaves. `blocked` counts the wait once it is
+/// registered and found nothing, so a count seen elsewhere means any change from then on wakes it.
 pub async fn wait_until<I, C, F>(
     interest: I,
     poll: Duration,
     timeout: Option<Duration>,
     tx: &mut oneshot::Sender<Reply>,
+    blocked: &AtomicUsize,
     mut check: C,
 ) -> Waited
 where
@@ -37,6 +56,7 @@ where
     F: Future<Output = Option<Reply>>,
 {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut counted = None;
     loop {
         let bells = interest();
         let mut rung: Vec<_> = bells.iter().map(|n| Box::pin(n.notified())).collect();
@@ -46,6 +66,7 @@ where
         if let Some(reply) = check().await {
             return Waited::Ready(reply);
         }
+        counted.get_or_insert_with(|| Counted::new(blocked));
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,

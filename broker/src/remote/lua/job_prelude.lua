@@ -15,9 +15,10 @@ local max_chunks, max_dead = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local LEASE = 'LEASE the job is not held with this token (the lease expired or the job moved on)'
--- Set when a job became claimable (or a slot freed) / the queue has nothing unfinished left: the
--- epilogue publishes one `wake` / `drained` notice for the workers and JOB.JOINs waiting.
-local wake, drained = false, false
+-- How many jobs became claimable (or slots freed) / whether the queue has nothing unfinished left: the
+-- epilogue publishes one `wake` notice (with the count: that many blocked workers are woken, not all)
+-- and one `drained` notice for the JOB.JOINs waiting.
+local wake, drained = 0, false
 
 local function jk(id) return prefix .. 'job:' .. id end
 local function ck(id) return prefix .. 'chunks:' .. id end
@@ -51,13 +52,13 @@ local function make_ready(id)
   redis.call('HSET', jk(id), 'state', 'queued')
   redis.call('HDEL', jk(id), 'run_at')
   redis.call('ZADD', ready, -tonumber(f[1]), member(id, tonumber(f[2])))
-  wake = true
+  wake = wake + 1
 end
 
 local function release_slot()
   local running = redis.call('HINCRBY', meta, 'running', -1)
   if running < 0 then redis.call('HSET', meta, 'running', 0) end
-  if num(redis.call('HGET', meta, 'concurrency')) > 0 and redis.call('ZCARD', ready) > 0 then wake = true end
+  if num(redis.call('HGET', meta, 'concurrency')) > 0 and redis.call('ZCARD', ready) > 0 then wake = wake + 1 end
 end
 
 local function closed_one()

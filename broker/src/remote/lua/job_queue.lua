@@ -23,7 +23,7 @@ local function main()
     else
       redis.call('HSET', meta, 'paused', what == 'pause' and 1 or 0)
     end
-    if redis.call('ZCARD', ready) > 0 then wake = true end
+    wake = redis.call('ZCARD', ready)
     return 'OK'
   elseif what == 'drained' then
     return num(redis.call('HGET', meta, 'open')) == 0 and 1 or 0
