@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test in the repository: Rust unit and integration tests, the Redis compatibility check
+# Runs every test in the repository: Rust unit and integration tests, a short coverage-guided fuzzing run
+# of every parser (scripts/fuzz.sh), the Redis compatibility check
 # against a real redis-server, and the end-to-end scripts that drive the built binary with redis-cli, with
 # the JavaScript client (Node, and a page in headless Chromium) and with the Python client (pytest in a
 # virtual environment it creates, tests/e2e/python-client.sh), and the container image built from the
@@ -30,6 +31,9 @@ cargo test --workspace --quiet
 echo "== build herald (release)"
 cargo build --release --quiet --bin herald
 HERALD="$PWD/target/release/herald"
+
+echo "== fuzzing: every parser a client or a data file reaches, 10 s each (scripts/fuzz.sh, libFuzzer)"
+scripts/fuzz.sh 10
 
 echo "== Redis compatibility (tests/compat, against redis-server)"
 python3 tests/compat/compare.py "$HERALD" tests/compat/*.txt

@@ -66,6 +66,14 @@ pub struct EngineSettings {
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
     pub notice_backlog: usize,
+    /// For `rediss://`: the PEM file of the CA that signed Redis's certificate ("": the system's roots).
+    pub tls_ca_file: String,
+    /// For `rediss://` to a Redis that asks for client certificates (`tls-auth-clients yes`): this
+    /// node's certificate and key, PEM ("": none).
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
+    pub sentinel_poll_ms: u64,
 }
 
 impl EngineSettings {
@@ -320,9 +328,22 @@ impl Config {
             return invalid("http.max_pipeline", "http.max_pipeline and http.follow_count must be at least 1");
         }
         if self.engine.is_redis() {
-            let scheme_ok = ["redis://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
-            if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
-                return invalid("engine.url", "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH");
+            if let Some(sentinel) = crate::remote::Sentinels::parse(&self.engine.url) {
+                if let Err(e) = sentinel {
+                    return invalid("engine.url", &e);
+                }
+            } else {
+                let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
+                if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
+                    return invalid(
+                        "engine.url",
+                        "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
+                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or redis+unix:///PATH",
+                    );
+                }
+            }
+            if self.engine.tls_cert_file.is_empty() != self.engine.tls_key_file.is_empty() {
+                return invalid("engine.tls_cert_file", "engine.tls_cert_file and engine.tls_key_file go together");
             }
             if !self.persistence.data_dir.is_empty() {
                 return invalid("persistence.data_dir", "is for the embedded engine: with engine.url set, Redis keeps the data");

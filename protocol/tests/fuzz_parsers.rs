@@ -2,7 +2,7 @@
 //! docs/security.md says how to run them longer). Properties: no panic on any input, bounded by the
 //! limits, the same requests however the bytes are split, and encode/decode round trips.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use herald_protocol::command::parse_request;
 use herald_protocol::ws::parse_request as parse_envelope;
 use herald_protocol::{DecodeLimits, Request, RequestDecoder};
@@ -24,23 +24,8 @@ fn encode(req: &[Vec<u8>]) -> Vec<u8> {
 fn decode_chunked(bytes: &[u8], chunks: &[usize], authenticated: bool) -> (Vec<Request>, Option<String>) {
     let mut decoder = RequestDecoder::new(LIMITS);
     decoder.set_authenticated(authenticated);
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut sizes = chunks.iter().copied().cycle();
-    while at < bytes.len() {
-        let n = sizes.next().unwrap_or(bytes.len()).clamp(1, bytes.len() - at);
-        buf.extend_from_slice(&bytes[at..at + n]);
-        at += n;
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(req)) => out.push(req),
-                Ok(None) => break,
-                Err(e) => return (out, Some(e.to_string())),
-            }
-        }
-    }
-    (out, None)
+    let (requests, error) = decoder.decode_in_reads(bytes, chunks);
+    (requests, error.map(|e| e.to_string()))
 }
 
 fn args() -> impl Strategy<Value = Vec<Vec<u8>>> {

@@ -7,12 +7,22 @@ use herald_protocol::{CommandError, Reply};
 use crate::engine::Error;
 
 use super::{Cx, Outcome, listing};
-use crate::engine::keyspace::{BbCondition, BbEntry, JournalEntry, ScopeReport, Since, Ttl};
+use crate::engine::keyspace::{BbCondition, BbEntry, JournalEntry, ScopeReport, ScopeSummary, Since, Ttl};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
 fn entry_reply(e: BbEntry) -> Reply {
     entry_fields(e.value, e.revision, e.ttl_ms)
+}
+
+/// One scope of `BB.SCOPES cursor`'s page, on either engine.
+pub fn scope_summary(s: ScopeSummary) -> Reply {
+    Reply::fields(vec![
+        ("scope", Reply::Bulk(s.scope)),
+        ("keys", listing::int(s.keys)),
+        ("seq", Reply::Int(s.seq as i64)),
+        ("journal", listing::int(s.journal)),
+    ])
 }
 
 /// BB.GET's reply (the Redis engine's too).
@@ -90,14 +100,7 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().keyspace.bb_memory(&scope, &key, samples, now).map(|m| m.map_or(Reply::Nil, |bytes| Reply::Int(bytes as i64)))
         }
         BbCommand::Scopes(None) => Ok(Reply::bulks(cx.state().keyspace.bb_scopes())),
-        BbCommand::Scopes(Some(list)) => Ok(listing::reply(cx.state().keyspace.bb_scope_list(&listing::args(&list)), |s| {
-            Reply::fields(vec![
-                ("scope", Reply::Bulk(s.scope)),
-                ("keys", listing::int(s.keys)),
-                ("seq", Reply::Int(s.seq as i64)),
-                ("journal", listing::int(s.journal)),
-            ])
-        })),
+        BbCommand::Scopes(Some(list)) => Ok(listing::reply(cx.state().keyspace.bb_scope_list(&listing::args(&list)), scope_summary)),
         BbCommand::Wait { scope, key, after, timeout } => {
             let keys = vec![crate::engine::keyspace::bb_wait_key(&scope, &key)];
             return cx.now_or_block(keys, timeout.duration(), Reply::Nil, move |state: &mut State, now| {

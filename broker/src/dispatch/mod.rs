@@ -17,7 +17,7 @@ mod info;
 mod info_domains;
 pub(crate) mod jobs;
 mod keys;
-mod listing;
+pub mod listing;
 mod lists;
 mod mailbox;
 pub mod memory;

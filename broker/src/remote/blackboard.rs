@@ -1,4 +1,5 @@
-//! The blackboard on the Redis engine: BB.SET / GET / HAS / DEL / WAIT / CHANGES across nodes.
+//! The blackboard on the Redis engine: BB.SET / GET / HAS / DEL / WAIT / CHANGES / KEYS / GETALL / CLEAR
+//! and BB.SCOPES across nodes.
 //!
 //! Each scope lives under one hash tag (`herald:bb:{scope}:...`: values, revisions, deadlines, the change
 //! log and its sequence number), and each operation is one Lua script on that slot (`lua/bb_*.lua`) that
@@ -21,8 +22,11 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
-use crate::dispatch::blackboard::{change_fields, entry_fields};
+use crate::dispatch::blackboard::{change_fields, entry_fields, scope_summary};
+use crate::dispatch::listing;
 use crate::dispatch::{Blocked, Outcome};
+use crate::engine::keyspace::ScopeSummary;
+use crate::engine::listing::{ListArgs, Page};
 
 /// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
 pub struct Scripts {
@@ -32,6 +36,7 @@ pub struct Scripts {
     pub changes: redis::Script,
     pub sweep: redis::Script,
     pub getall: redis::Script,
+    pub clear: redis::Script,
 }
 
 macro_rules! script {
@@ -49,6 +54,7 @@ impl Scripts {
             changes: script!("lua/bb_changes.lua"),
             sweep: script!("lua/bb_sweep.lua"),
             getall: script!("lua/bb_getall.lua"),
+            clear: script!("lua/bb_clear.lua"),
         }
     }
 }
@@ -135,10 +141,13 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
         | BbCommand::Wait { scope, .. }
         | BbCommand::Changes { scope, .. }
         | BbCommand::Keys { scope, .. }
-        | BbCommand::GetAll { scope, .. } => scope.clone(),
+        | BbCommand::GetAll { scope, .. }
+        | BbCommand::Clear(scope) => scope.clone(),
+        // Not about one scope: the listing of all of them.
+        BbCommand::Scopes(_) => Bytes::new(),
         _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
     };
-    if scope.is_empty() {
+    if scope.is_empty() && !matches!(cmd, BbCommand::Scopes(_)) {
         return CommandError::fixed(
             "ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)",
         )
@@ -230,8 +239,53 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
             }
             Err(e) => e,
         },
+        BbCommand::Clear(_) => match invoke(remote, &s.clear, &scope, &[]).await {
+            Ok(v) => Reply::Int(int(&v)),
+            Err(e) => failed(&e),
+        },
+        BbCommand::Scopes(None) => match scopes(remote, &ListArgs::all()).await {
+            Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
+            Err(e) => failed(&e),
+        },
+        BbCommand::Scopes(Some(list)) => match scopes(remote, &listing::args(&list)).await {
+            Ok(page) => listing::reply(page, scope_summary),
+            Err(e) => failed(&e),
+        },
         _ => Reply::error("ERR this BB command is not supported by the redis engine (docs/scale-out.md)"),
     }
+}
+
+/// A page of scopes (every scope when `args.count` is unbounded): Redis's own SCAN over the scopes'
+/// sequence keys (a scope has one from its first change on), so the cursor is SCAN's and works the same
+/// way (a scope present throughout the iteration is returned at least once); then each scope's figures
+/// in one pipeline.
+async fn scopes(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<ScopeSummary>> {
+    let (prefix, suffix) = (b"herald:bb:{".as_slice(), b"}:seq".as_slice());
+    let pattern = [prefix, args.pattern.as_deref().unwrap_or(b"*"), suffix].concat();
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    let (mut cursor, mut names) = (args.cursor, Vec::new());
+    loop {
+        let count = args.count.clamp(1, 1000);
+        let (next, keys): (u64, Vec<Vec<u8>>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(count).query_async(&mut conn).await?;
+        names.extend(keys.into_iter().filter_map(|k| Some(Bytes::copy_from_slice(k.strip_prefix(prefix)?.strip_suffix(suffix)?))));
+        cursor = next;
+        if cursor == 0 || names.len() >= args.count {
+            break;
+        }
+    }
+    let mut pipe = redis::pipe();
+    for scope in &names {
+        let [vals, _, _, log, seq] = scope_keys(scope);
+        pipe.cmd("HLEN").arg(vals).cmd("GET").arg(seq).cmd("LLEN").arg(log);
+    }
+    let figures: Vec<Value> = if names.is_empty() { Vec::new() } else { pipe.query_async(&mut conn).await? };
+    let entries = names
+        .into_iter()
+        .zip(figures.chunks(3))
+        .map(|(scope, f)| ScopeSummary { scope, keys: int(&f[0]) as usize, seq: int(&f[1]) as u64, journal: int(&f[2]) as usize })
+        .collect();
+    Ok(Page { cursor, entries })
 }
 
 /// One scope entry as `bb_getall.lua` gives it: key, value, revision, ttl.

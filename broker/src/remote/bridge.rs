@@ -31,7 +31,12 @@ enum Order {
     Interest(Interest),
     /// Answered once every order before it has been carried out (or the bridge is disconnected).
     Barrier(oneshot::Sender<Reply>),
+    /// Drop the connection and connect again now (Sentinel named another primary).
+    Reconnect,
 }
+
+/// Where the bridge connects, asked at every (re)connection: the primary can move (Sentinel).
+pub type ClientSource = Arc<dyn Fn() -> redis::RedisResult<redis::Client> + Send + Sync>;
 
 /// Messages on channels the node itself uses (the blackboard's change notices) go to this listener
 /// instead of the hub; `reconnected` is called after each gap so listeners can catch up.
@@ -84,10 +89,15 @@ impl Bridge {
         rx
     }
 
+    /// Connects again at once, to wherever the client source points now.
+    pub fn reconnect(&self) {
+        let _ = self.orders.send(Order::Reconnect);
+    }
+
     /// Starts the bridge task on the current runtime (once).
     pub fn start(
         self: &Arc<Self>,
-        client: redis::Client,
+        client: ClientSource,
         hub: Arc<Hub>,
         internal: Vec<Bytes>,
         listener: Arc<dyn Listener>,
@@ -112,7 +122,7 @@ impl Default for Bridge {
 }
 
 struct Run {
-    client: redis::Client,
+    client: ClientSource,
     hub: Arc<Hub>,
     /// Patterns the node always follows (its own notices), handed to `listener`.
     internal: Vec<Bytes>,
@@ -156,6 +166,7 @@ impl Run {
                     order = self.orders.recv() => match order {
                         Some(Order::Barrier(tx)) => { let _ = tx.send(Reply::ok()); }
                         Some(Order::Interest(_)) => {}
+                        Some(Order::Reconnect) => break,
                         None => return,
                     },
                 }
@@ -166,7 +177,7 @@ impl Run {
 
     /// A new pub-sub connection, subscribed to the node's own patterns and everything the hub holds.
     async fn connect(&self) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
-        let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+        let (mut sink, stream) = (self.client)()?.get_async_pubsub().await?.split();
         for p in &self.internal {
             sink.psubscribe(&p[..]).await?;
         }
@@ -192,6 +203,7 @@ impl Run {
                 order = self.orders.recv() => match order {
                     None => return Ended::Stopped,
                     Some(Order::Barrier(tx)) => { let _ = tx.send(Reply::ok()); }
+                    Some(Order::Reconnect) => return Ended::Lost,
                     Some(Order::Interest(change)) => {
                         if self.apply(&mut sink, change).await.is_err() {
                             return Ended::Lost;

@@ -7,11 +7,14 @@
 //! sends one `MULTI ... EXEC`; what cannot be done correctly yet is refused with an error naming the
 //! engine. The embedded engine pays one `Option` check per request for all of this.
 //!
-//! Files: `routes.rs` (where each command goes), `pool.rs` (connections), `value.rs` (value
-//! conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+//! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
+//! (following Sentinel's primary), `pool.rs`
+//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
 
 pub mod blackboard;
 mod bridge;
+mod connect;
+mod failover;
 mod forward;
 mod job_notices;
 mod job_store;
@@ -33,6 +36,7 @@ use crate::config::Config;
 use crate::dispatch::{Blocked, Outcome, Session};
 use crate::pubsub::Hub;
 pub use bridge::{Bridge, Listener};
+pub use connect::Sentinels;
 use pool::{Pool, Target};
 use routes::{Route, Routes};
 pub use watch::Pinned;
@@ -44,7 +48,9 @@ pub struct Remote {
     routes: Routes,
     pool: Pool,
     pub bridge: Arc<Bridge>,
-    client: redis::Client,
+    endpoint: Arc<connect::Endpoint>,
+    /// How often the sentinels are asked whether the primary moved (`engine.sentinel_poll_ms`).
+    sentinel_poll: std::time::Duration,
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
@@ -70,13 +76,14 @@ pub enum Routed {
 impl Remote {
     pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
         let engine = &config.engine;
-        let pool = Pool::new(engine, config.databases).map_err(|e| format!("engine.url: {e}"))?;
-        let client = redis::Client::open(engine.url.as_str()).map_err(|e| format!("engine.url: {e}"))?;
+        let endpoint = Arc::new(connect::Endpoint::new(engine)?);
+        let pool = Pool::new(engine, endpoint.clone(), config.databases).map_err(|e| format!("engine.url: {e}"))?;
         Ok(Arc::new(Remote {
             routes: Routes::new(),
             pool,
             bridge: Arc::new(Bridge::new()),
-            client,
+            endpoint,
+            sentinel_poll: std::time::Duration::from_millis(engine.sentinel_poll_ms.max(1)),
             scripts: blackboard::Scripts::new(),
             journal_keep: config.blackboard.journal_max_entries,
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
@@ -95,7 +102,12 @@ impl Remote {
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
         let internal = vec![blackboard::all_channels(), job_store::all_channels()];
-        self.bridge.start(self.client.clone(), hub.clone(), internal, listeners, stop);
+        let endpoint = self.endpoint.clone();
+        let source = Arc::new(move || endpoint.current_client());
+        self.bridge.start(source, hub.clone(), internal, listeners, stop.clone());
+        if self.endpoint.sentinels().is_some() {
+            tokio::spawn(failover::follow(self.clone(), stop));
+        }
     }
 }
 

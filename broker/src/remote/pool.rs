@@ -2,13 +2,14 @@
 //! (database, protocol) for everything that answers at once, and a bounded pool of dedicated
 //! connections for blocking commands, which would hold a shared connection's later replies.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, RedisResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::connect::Endpoint;
 use crate::config::EngineSettings;
 
 /// Which backing connection serves a session: Redis shapes replies by protocol, so RESP2 clients use a
@@ -20,18 +21,29 @@ pub struct Target {
 }
 
 pub struct Pool {
+    /// The connections to the primary now; replaced whole when Sentinel names another one.
+    conns: RwLock<Arc<Conns>>,
+    endpoint: Arc<Endpoint>,
+    databases: usize,
+    manager: ConnectionManagerConfig,
+    blocking: Blocking,
+    connect_timeout: Duration,
+}
+
+/// Clients and shared connections for one primary address.
+struct Conns {
     /// A client per target (the database and protocol are part of a client's connection settings).
     clients: Vec<[Client; 2]>,
     /// The shared connections, made lazily (no socket until first used), by target.
     shared: Vec<[ConnectionManager; 2]>,
-    blocking: Blocking,
-    connect_timeout: Duration,
+    /// Which primary these are for: lent connections of an older one are not kept.
+    epoch: u64,
 }
 
 /// Dedicated connections for blocking commands: at most `engine.blocking_connections` in use, idle
 /// ones kept for reuse.
 struct Blocking {
-    permits: std::sync::Arc<Semaphore>,
+    permits: Arc<Semaphore>,
     idle: Mutex<Vec<(Target, MultiplexedConnection)>>,
     max_idle: usize,
 }
@@ -40,49 +52,49 @@ struct Blocking {
 pub struct Lent {
     pub conn: MultiplexedConnection,
     target: Target,
+    epoch: u64,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Pool {
-    pub fn new(settings: &EngineSettings, databases: usize) -> RedisResult<Pool> {
-        let base = Client::open(settings.url.as_str())?;
-        let info = base.get_connection_info().clone();
-        let mut clients = Vec::with_capacity(databases);
-        for db in 0..databases {
-            let client = |protocol| {
-                let redis = info.redis_settings().clone().set_db(db as i64).set_protocol(protocol);
-                Client::open(info.clone().set_redis_settings(redis))
-            };
-            clients.push([client(ProtocolVersion::RESP2)?, client(ProtocolVersion::RESP3)?]);
-        }
+    pub fn new(settings: &EngineSettings, endpoint: Arc<Endpoint>, databases: usize) -> RedisResult<Pool> {
         let response_timeout = (settings.response_timeout_ms > 0).then(|| Duration::from_millis(settings.response_timeout_ms));
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
-        let config = ConnectionManagerConfig::new()
+        let manager = ConnectionManagerConfig::new()
             .set_response_timeout(response_timeout)
             .set_connection_timeout(Some(connect_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let shared = clients
-            .iter()
-            .map(|[two, three]| {
-                Ok([
-                    ConnectionManager::new_lazy_with_config(two.clone(), config.clone())?,
-                    ConnectionManager::new_lazy_with_config(three.clone(), config.clone())?,
-                ])
-            })
-            .collect::<RedisResult<Vec<_>>>()?;
+        let conns = Conns::new(&endpoint, databases, &manager, 0)?;
         let n = settings.blocking_connections.max(1);
         Ok(Pool {
-            clients,
-            shared,
-            blocking: Blocking { permits: std::sync::Arc::new(Semaphore::new(n)), idle: Mutex::new(Vec::new()), max_idle: n },
+            conns: RwLock::new(Arc::new(conns)),
+            endpoint,
+            databases,
+            manager,
+            blocking: Blocking { permits: Arc::new(Semaphore::new(n)), idle: Mutex::new(Vec::new()), max_idle: n },
             connect_timeout,
         })
     }
 
+    /// Connections to the endpoint's primary now (after a Sentinel switch): new requests use them,
+    /// idle dedicated connections to the old one are dropped, lent ones are not kept when returned.
+    pub fn rebuild(&self) -> RedisResult<()> {
+        let epoch = self.current().epoch + 1;
+        let conns = Conns::new(&self.endpoint, self.databases, &self.manager, epoch)?;
+        *self.conns.write().expect("pool connections") = Arc::new(conns);
+        self.blocking.idle.lock().expect("idle connections").clear();
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Conns> {
+        self.conns.read().expect("pool connections").clone()
+    }
+
     /// The shared connection for `target` (a cheap handle; it connects, or reconnects, when used).
     pub fn shared(&self, target: Target) -> ConnectionManager {
-        self.shared[target.db.min(self.shared.len() - 1)][usize::from(target.resp3)].clone()
+        let conns = self.current();
+        conns.shared[target.db.min(conns.shared.len() - 1)][usize::from(target.resp3)].clone()
     }
 
     /// A dedicated connection for a blocking command: an idle one for the same target, or a new one.
@@ -93,18 +105,22 @@ impl Pool {
             let mut idle = self.blocking.idle.lock().expect("idle connections");
             idle.iter().position(|(t, _)| *t == target).map(|i| idle.swap_remove(i).1)
         };
+        let conns = self.current();
         let conn = match idle {
             Some(conn) => conn,
             None => {
                 let config = AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(self.connect_timeout));
-                self.client(target).get_multiplexed_async_connection_with_config(&config).await?
+                conns.client(target).get_multiplexed_async_connection_with_config(&config).await?
             }
         };
-        Ok(Lent { conn, target, _permit: permit })
+        Ok(Lent { conn, target, epoch: conns.epoch, _permit: permit })
     }
 
     /// A lent connection whose command finished: kept for the next blocking command.
     pub fn give_back(&self, lent: Lent) {
+        if lent.epoch != self.current().epoch {
+            return; // a connection to a former primary
+        }
         let mut idle = self.blocking.idle.lock().expect("idle connections");
         if idle.len() >= self.blocking.max_idle {
             idle.remove(0);
@@ -116,8 +132,32 @@ impl Pool {
     pub fn target_of(lent: &Lent) -> Target {
         lent.target
     }
+}
 
-    pub fn client(&self, target: Target) -> &Client {
+impl Conns {
+    fn new(endpoint: &Endpoint, databases: usize, manager: &ConnectionManagerConfig, epoch: u64) -> RedisResult<Conns> {
+        let info = endpoint.info();
+        let mut clients = Vec::with_capacity(databases);
+        for db in 0..databases {
+            let client = |protocol| {
+                let redis = info.redis_settings().clone().set_db(db as i64).set_protocol(protocol);
+                endpoint.client(info.clone().set_redis_settings(redis))
+            };
+            clients.push([client(ProtocolVersion::RESP2)?, client(ProtocolVersion::RESP3)?]);
+        }
+        let shared = clients
+            .iter()
+            .map(|[two, three]| {
+                Ok([
+                    ConnectionManager::new_lazy_with_config(two.clone(), manager.clone())?,
+                    ConnectionManager::new_lazy_with_config(three.clone(), manager.clone())?,
+                ])
+            })
+            .collect::<RedisResult<Vec<_>>>()?;
+        Ok(Conns { clients, shared, epoch })
+    }
+
+    fn client(&self, target: Target) -> &Client {
         &self.clients[target.db.min(self.clients.len() - 1)][usize::from(target.resp3)]
     }
 }

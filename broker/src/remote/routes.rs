@@ -71,7 +71,9 @@ fn route_of(spec: &CommandSpec) -> Route {
         },
         Group::Connection => Route::Local,
         Group::Blackboard => match spec.name {
-            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" => Route::Domain,
+            "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" | "bb.clear" | "bb.scopes" => {
+                Route::Domain
+            }
             _ => Route::Unsupported,
         },
         // Jobs on Redis (`remote/jobs.rs`); JOB.QUEUES would need a scan over every queue's keys.

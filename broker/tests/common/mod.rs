@@ -2,6 +2,7 @@
 //! raw socket for byte-level cases.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod redis_server;
 pub mod ws;
 

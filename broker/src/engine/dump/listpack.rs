@@ -188,8 +188,16 @@ pub fn read_intset(data: &[u8]) -> Option<Vec<i64>> {
     )
 }
 
-/// LZF decompression (liblzf's `lzf_decompress`) into exactly `len` bytes.
+/// The most output one input byte can stand for: a three-byte back reference copies at most 264.
+const LZF_MAX_RATIO: usize = 88;
+
+/// LZF decompression (liblzf's `lzf_decompress`) into exactly `len` bytes. A `len` the input could not
+/// possibly expand to is refused before anything is allocated: RESTORE's payload comes from a client,
+/// and its checksum is no proof of honesty (found by `broker/fuzz`'s `restore` target).
 pub fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    if len > input.len().saturating_mul(LZF_MAX_RATIO) {
+        return None;
+    }
     let mut out = Vec::with_capacity(len);
     let mut ip = 0;
     while ip < input.len() {

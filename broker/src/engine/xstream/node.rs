@@ -254,6 +254,11 @@ impl Node {
         while pos < buf.len() {
             let flags = buf[pos];
             pos += 1;
+            // The first entry is always written against the master's names (`push`); one that is not
+            // would be pushed as if it were and leave a buffer its own walk cannot read.
+            if rebuilt.stored() == 0 && flags & SAME_FIELDS == 0 {
+                return None;
+            }
             let ms = master.ms.wrapping_add(checked_varint(&buf, &mut pos)?);
             let seq = master.seq.wrapping_add(unzigzag(checked_varint(&buf, &mut pos)?) as u64);
             let mut fields = Vec::new();

@@ -1,0 +1,203 @@
+//! How a node reaches its Redis: a [`redis::Client`] for the configured URL, with TLS for `rediss://`,
+//! and, for `redis+sentinel://`, the current primary as Sentinel names it.
+//!
+//! Every connection the engine opens (the shared ones per database and protocol, the blocking pool, the
+//! pub-sub bridge) comes from a client made here, so the URL's credentials and the TLS files apply to all
+//! of them alike. The certificate files are read once, at start. Under Sentinel the address changes at a
+//! failover: [`Endpoint::refresh`] asks the sentinels again, and the pool and the bridge rebuild their
+//! connections when it reports a switch (`failover.rs`).
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
+
+use crate::config::EngineSettings;
+
+const SENTINEL_SCHEME: &str = "redis+sentinel://";
+
+/// What every client of this node is built from: the primary's connection settings and, for TLS, the
+/// certificates.
+pub struct Endpoint {
+    current: RwLock<ConnectionInfo>,
+    tls: Option<TlsCertificates>,
+    sentinels: Option<Sentinels>,
+    connect_timeout: Duration,
+}
+
+/// `redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`: the sentinels to ask,
+/// the service (master) name, and the primary's credentials and database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentinels {
+    pub addrs: Vec<(String, u16)>,
+    pub service: String,
+    /// `redis://[credentials@]HOST:PORT[/DB]` with `HOST:PORT` to fill in: the primary's URL.
+    user_info: String,
+    db: String,
+}
+
+impl Sentinels {
+    /// Parses a `redis+sentinel://` URL; `None` if `url` is not one, `Err` if it is malformed.
+    pub fn parse(url: &str) -> Option<Result<Sentinels, String>> {
+        let rest = url.strip_prefix(SENTINEL_SCHEME)?;
+        Some(Self::parse_rest(rest).ok_or_else(|| {
+            format!("engine.url: a Sentinel URL is {SENTINEL_SCHEME}[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
+        }))
+    }
+
+    fn parse_rest(rest: &str) -> Option<Sentinels> {
+        let (user_info, rest) = match rest.rsplit_once('@') {
+            Some((user, rest)) => (format!("{user}@"), rest),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest.split_once('/')?;
+        let mut path = path.split('/');
+        let service = path.next().filter(|s| !s.is_empty())?.to_owned();
+        let db = path.next().unwrap_or("0").to_owned();
+        if path.next().is_some() || db.parse::<u16>().is_err() {
+            return None;
+        }
+        let addrs = hosts
+            .split(',')
+            .map(|h| {
+                let (host, port) = h.rsplit_once(':')?;
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!addrs.is_empty()).then_some(Sentinels { addrs, service, user_info, db })
+    }
+
+    /// The primary's connection settings at `host:port`.
+    fn primary(&self, host: &str, port: u16) -> redis::RedisResult<ConnectionInfo> {
+        format!("redis://{}{host}:{port}/{}", self.user_info, self.db).into_connection_info()
+    }
+
+    /// The primary as the first sentinel that answers names it (`SENTINEL get-master-addr-by-name`).
+    async fn ask(&self, timeout: Duration) -> Result<(String, u16), String> {
+        let mut last = String::from("no sentinel configured");
+        for (host, port) in &self.addrs {
+            let asked = async {
+                let client = Client::open(format!("redis://{host}:{port}"))?;
+                let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
+                let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&self.service)
+                    .query_async::<Option<(String, u16)>>(&mut conn)
+                    .await
+            };
+            match asked.await {
+                Ok(Some(addr)) => return Ok(addr),
+                Ok(None) => last = format!("sentinel {host}:{port} knows no master named {:?}", self.service),
+                Err(e) => last = format!("sentinel {host}:{port}: {e}"),
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Endpoint {
+    /// The endpoint of `settings.url`. For Sentinel this asks the sentinels for the primary (on a
+    /// runtime of its own: the node starts before its runtime serves anything).
+    pub fn new(settings: &EngineSettings) -> Result<Endpoint, String> {
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
+        let sentinels = Sentinels::parse(&settings.url).transpose()?;
+        let info = match &sentinels {
+            Some(s) => {
+                let ask = std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                            rt.block_on(s.ask(connect_timeout))
+                        })
+                        .join()
+                        .unwrap_or_else(|_| Err("the sentinel query panicked".into()))
+                });
+                let (host, port) = ask.map_err(|e| format!("engine.url: {e}"))?;
+                s.primary(&host, port).map_err(|e| format!("engine.url: {e}"))?
+            }
+            None => settings.url.as_str().into_connection_info().map_err(|e| format!("engine.url: {e}"))?,
+        };
+        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. }).then(|| certificates(settings)).transpose()?;
+        if tls.is_none() && (!settings.tls_ca_file.is_empty() || !settings.tls_cert_file.is_empty()) {
+            return Err("engine.tls_ca_file / engine.tls_cert_file are for a rediss:// engine.url".into());
+        }
+        Ok(Endpoint { current: RwLock::new(info), tls, sentinels, connect_timeout })
+    }
+
+    /// The primary's connection settings now.
+    pub fn info(&self) -> ConnectionInfo {
+        self.current.read().expect("endpoint").clone()
+    }
+
+    /// A client for `info` (this endpoint's, maybe with another database or protocol).
+    pub fn client(&self, info: ConnectionInfo) -> redis::RedisResult<Client> {
+        match &self.tls {
+            Some(certs) => Client::build_with_tls(info, certs.clone()),
+            None => Client::open(info),
+        }
+    }
+
+    /// A client for the primary now, on its configured database.
+    pub fn current_client(&self) -> redis::RedisResult<Client> {
+        self.client(self.info())
+    }
+
+    pub fn sentinels(&self) -> Option<&Sentinels> {
+        self.sentinels.as_ref()
+    }
+
+    /// Under Sentinel: asks the sentinels for the primary and, if it moved, switches to it. `Ok(Some)`
+    /// names the new primary after a switch; `Ok(None)`: no change (or not Sentinel).
+    pub async fn refresh(&self) -> Result<Option<String>, String> {
+        let Some(s) = &self.sentinels else { return Ok(None) };
+        let (host, port) = s.ask(self.connect_timeout).await?;
+        let info = s.primary(&host, port).map_err(|e| e.to_string())?;
+        let mut current = self.current.write().expect("endpoint");
+        if current.addr() == info.addr() {
+            return Ok(None);
+        }
+        *current = info;
+        Ok(Some(format!("{host}:{port}")))
+    }
+}
+
+fn certificates(settings: &EngineSettings) -> Result<TlsCertificates, String> {
+    let read = |key: &str, path: &str| std::fs::read(path).map_err(|e| format!("engine.{key} {path}: {e}"));
+    let root_cert = (!settings.tls_ca_file.is_empty()).then(|| read("tls_ca_file", &settings.tls_ca_file)).transpose()?;
+    let client_tls = if settings.tls_cert_file.is_empty() {
+        None
+    } else {
+        Some(ClientTlsConfig {
+            client_cert: read("tls_cert_file", &settings.tls_cert_file)?,
+            client_key: read("tls_key_file", &settings.tls_key_file)?,
+        })
+    };
+    Ok(TlsCertificates { client_tls, root_cert })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinel_urls() {
+        let s = Sentinels::parse("redis+sentinel://:pw@h1:26379,h2:26380/mymaster/2").unwrap().unwrap();
+        assert_eq!(s.addrs, [("h1".to_owned(), 26379), ("h2".to_owned(), 26380)]);
+        assert_eq!(s.service, "mymaster");
+        let info = s.primary("10.0.0.5", 6379).unwrap();
+        assert_eq!(info.addr(), &ConnectionAddr::Tcp("10.0.0.5".into(), 6379));
+        assert_eq!(info.redis_settings().db(), 2);
+        assert_eq!(info.redis_settings().password(), Some("pw"));
+        assert!(Sentinels::parse("redis://h:1").is_none());
+        for bad in [
+            "redis+sentinel://h1:1",
+            "redis+sentinel://h1/m",
+            "redis+sentinel://h1:x/m",
+            "redis+sentinel://h:1/m/x",
+            "redis+sentinel://h:1//",
+        ] {
+            assert!(Sentinels::parse(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+}
