@@ -1,6 +1,6 @@
 //! The Redis engine under Sentinel (`redis+sentinel://`, docs/scale-out.md): a node follows the primary
 //! Sentinel names, and after the primary is killed and Sentinel promotes its replica, the node serves
-//! from the new primary: what was replicated is there, writes succeed again, pub-sub comes back.
+//! from the new primary: what was replicated (WAIT) is there, writes succeed again, pub-sub comes back.
 //! Real redis-server processes: a primary, a replica and one sentinel (quorum 1).
 
 mod common;
@@ -117,8 +117,10 @@ async fn a_node_follows_a_sentinel_failover() {
     let mut c = node.conn().await;
     let _: () = cmd(&mut c, &["SET", "before", "kept"]).await.unwrap();
     let _: i64 = cmd(&mut c, &["BB.SET", "team", "k", "v1"]).await.unwrap();
-    // Replicated before the primary dies: WAIT on the primary itself (the node's writes went there).
-    assert_eq!(cmd::<i64>(&mut p, &["WAIT", "1", "5000"]).await.unwrap(), 1);
+    // Replicated before the primary dies: WAIT through the node counts the replica that has them.
+    assert_eq!(cmd::<i64>(&mut c, &["WAIT", "1", "5000"]).await.unwrap(), 1);
+    let info: String = cmd(&mut p, &["INFO", "replication"]).await.unwrap();
+    assert!(info.contains("connected_slaves:1"), "{info}");
     let mut sub = node.client().get_async_pubsub().await.unwrap();
     sub.subscribe("news").await.unwrap();
 
@@ -152,4 +154,17 @@ async fn a_node_follows_a_sentinel_failover() {
         }
     }
     assert_eq!(received.as_deref(), Some("after failover"));
+}
+
+/// WAIT on the Redis engine without replicas: Redis's answer, 0 (after the timeout when some are asked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_without_replicas_answers_zero() {
+    let redis = common::redis_server::RedisServer::start("wait").await;
+    let node = redis.node().await;
+    let mut c = node.conn().await;
+    let _: () = cmd(&mut c, &["SET", "k", "v"]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["WAIT", "0", "0"]).await.unwrap(), 0);
+    assert_eq!(cmd::<i64>(&mut c, &["WAIT", "1", "50"]).await.unwrap(), 0);
+    let err = cmd::<i64>(&mut c, &["WAIT", "1", "-1"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("timeout is negative"));
 }

@@ -40,6 +40,12 @@ impl KeyPattern {
 pub type RuleError = &'static str;
 
 const SYNTAX: RuleError = "Syntax error";
+
+/// Whether a key or channel pattern holds whitespace, which Redis refuses (as `ACLStringHasSpaces`): the
+/// ACL file and `ACL LIST` separate rules with spaces, so such a pattern could not be read back.
+fn has_spaces(pattern: &[u8]) -> bool {
+    pattern.iter().any(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+}
 const UNKNOWN: RuleError = "Unknown command or category name in ACL";
 const KEYS_AFTER_ALL: RuleError = "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns";
 const CHANNELS_AFTER_ALL: RuleError = "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels";
@@ -233,6 +239,8 @@ impl User {
                     self.channels.clear();
                 } else if self.all_channels {
                     return Err(CHANNELS_AFTER_ALL);
+                } else if has_spaces(rest) {
+                    return Err(SYNTAX);
                 } else if !self.channels.iter().any(|c| c[..] == *rest) {
                     self.channels.push(Bytes::copy_from_slice(rest));
                 }
@@ -267,6 +275,9 @@ impl User {
         }
         if self.all_keys {
             return Err(KEYS_AFTER_ALL);
+        }
+        if has_spaces(pattern) {
+            return Err(SYNTAX);
         }
         match self.keys.iter_mut().find(|k| k.pattern[..] == *pattern) {
             Some(k) => k.access |= access,
@@ -525,6 +536,11 @@ mod tests {
         assert_eq!(u.apply(b"<nope"), Err(NO_SUCH_PASSWORD));
         assert_eq!(u.apply(b"#abc"), Err(BAD_HASH));
         assert_eq!(u.apply(b"%X~k"), Err(SYNTAX));
+        // Patterns with whitespace could not be read back from ACL LIST or the ACL file: refused, as Redis.
+        let mut v = User::new("v");
+        for rule in [&b"~a b"[..], b"%R~a\tb", b"& ", b"&a\nb"] {
+            assert_eq!(v.apply(rule), Err(SYNTAX), "{}", String::from_utf8_lossy(rule));
+        }
         assert_eq!(u.apply(b"+nosuch"), Err(UNKNOWN));
         assert_eq!(u.apply(b"+@nosuch"), Err(UNKNOWN));
         u.apply(b">secret").unwrap();

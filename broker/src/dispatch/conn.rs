@@ -1,9 +1,9 @@
 //! Connection and transaction commands: they act on the session more than on the data.
 
-use herald_protocol::command::{ClientKillFilter, ConnCommand, HelloArgs};
+use herald_protocol::command::{ClientKillFilter, ConnCommand, HelloArgs, Timeout};
 use herald_protocol::{CommandError, Protocol, Reply};
 
-use super::{Cx, Outcome, server};
+use super::{Blocked, Cx, Outcome, server};
 
 use super::acl::authenticate;
 
@@ -165,8 +165,29 @@ fn client_setinfo(attr: &[u8], value: &bytes::Bytes, cx: &mut Cx<'_>) -> Result<
     Ok(Reply::ok())
 }
 
+/// WAIT: on the Redis engine, Redis's replicas answer (`remote::Remote::wait`). The embedded engine has
+/// no replicas: as a Redis primary without any, an immediate 0 when none are asked for or inside
+/// MULTI, otherwise 0 once the timeout passes (never, for 0, until the client goes away).
+fn wait(replicas: i64, timeout: Timeout, cx: &mut Cx<'_>) -> Outcome {
+    if let Some(remote) = &cx.broker.remote {
+        return remote.wait(replicas, timeout.0, cx.session);
+    }
+    if replicas <= 0 || cx.in_exec {
+        return Reply::Int(0).into();
+    }
+    match timeout.duration() {
+        Some(d) => Outcome::Block(Blocked::delayed(Reply::Int(0), tokio::time::Instant::now() + d)),
+        None => {
+            let (mut tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move { tx.closed().await });
+            Outcome::Block(Blocked::elsewhere(rx, Reply::Int(0)))
+        }
+    }
+}
+
 pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
     let result: Result<Reply, CommandError> = match cmd {
+        ConnCommand::Wait { replicas, timeout } => return wait(replicas, timeout, cx),
         ConnCommand::Ping(arg) if cx.session.in_subscribed_mode() => {
             Ok(Reply::Array(vec![Reply::text("pong"), Reply::Bulk(arg.unwrap_or_default())]))
         }

@@ -40,9 +40,26 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
 /// pool. If the client goes away first (disconnect, CLIENT KILL, shutdown), the dedicated connection is
 /// closed rather than reused, so Redis forgets the waiter and pops nothing for a client that is gone.
 pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
+    let mut one = redis::pipe();
+    one.add_command(value::command(req));
+    dedicated(remote, target, one, 0, nil_of(spec, req.len(), false))
+}
+
+/// `WAIT numreplicas timeout` for a session: Redis counts the replicas that acknowledged the
+/// connection's own last write, but the session's writes went over shared connections. So a dedicated
+/// connection first makes a write of its own (a PUBLISH on the node's notice prefix, which nobody
+/// follows: it only moves the replication offset), necessarily after the session's acknowledged ones,
+/// and waits for that: replicas that have it have everything the session wrote before.
+pub fn wait(remote: &Arc<Remote>, replicas: i64, timeout_ms: u64, target: Target) -> Outcome {
+    let mut fence = redis::pipe();
+    fence.cmd("PUBLISH").arg([super::NOTICE_PREFIX, b"wait-fence"].concat()).arg("").cmd("WAIT").arg(replicas).arg(timeout_ms);
+    dedicated(remote, target, fence, 1, Reply::Int(0))
+}
+
+/// Sends `commands` (the reply of the one after the first `skip` is the answer) on a dedicated connection
+/// from the bounded pool; see [`blocking`].
+fn dedicated(remote: &Arc<Remote>, target: Target, commands: redis::Pipeline, skip: usize, nil: Reply) -> Outcome {
     let (mut tx, rx) = oneshot::channel();
-    let nil = nil_of(spec, req.len(), false);
-    let cmd = value::command(req);
     let remote = remote.clone();
     tokio::spawn(async move {
         let work = async {
@@ -50,7 +67,7 @@ pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request,
                 Ok(lent) => lent,
                 Err(e) => return value::failed(&e),
             };
-            match lent.conn.send_packed_command(&cmd).await {
+            match lent.conn.send_packed_commands(&commands, skip, 1).await.map(|mut v| v.pop().unwrap_or(Value::Nil)) {
                 Ok(v) => {
                     remote.pool.give_back(lent);
                     value::reply(v, &nil)

@@ -111,6 +111,13 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// WAIT for a session on this engine: how many of Redis's replicas have what the session wrote.
+    pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &Session) -> Outcome {
+        forward::wait(self, replicas, timeout_ms, target(session))
+    }
+}
+
 /// The refusal for what the Redis engine does not do (yet), naming the command.
 pub fn unsupported(spec: &CommandSpec) -> CommandError {
     CommandError::new(format!("ERR {} is not supported by the redis engine (docs/scale-out.md)", spec.display_name()))

@@ -62,6 +62,11 @@ pub enum ConnCommand {
     ConfigRewrite,
     ConfigHelp,
     DbSize,
+    /// `WAIT numreplicas timeout`: how many replicas acknowledged this connection's writes.
+    Wait {
+        replicas: i64,
+        timeout: super::lists::Timeout,
+    },
     FlushDb,
     FlushAll,
     Time,
@@ -257,6 +262,16 @@ fn parse_client_unblock(mut a: Args) -> Result<Command, CommandError> {
         Some(_) => return Err(CommandError::fixed("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
     };
     ok(ConnCommand::ClientUnblock { id, error })
+}
+
+/// `WAIT numreplicas timeout` (milliseconds; 0 waits for ever).
+fn parse_wait(mut a: Args) -> Result<Command, CommandError> {
+    let replicas = parse_i64(&a.next_bytes()?).ok_or(CommandError::fixed("ERR value is not an integer or out of range"))?;
+    let ms = parse_i64(&a.next_bytes()?).ok_or(CommandError::fixed("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CommandError::fixed("ERR timeout is negative"));
+    }
+    ok(ConnCommand::Wait { replicas, timeout: super::lists::Timeout(ms as u64) })
 }
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`.
@@ -590,6 +605,16 @@ pub(crate) const SPECS: &[CommandSpec] = &[
         ConnCommand::FlushAll
     )),
     spec!("time", 1, CONN, NO_KEYS, Server, "2.6.0", "Returns the server time.", |_| ok(ConnCommand::Time)),
+    spec!(
+        "wait",
+        3,
+        NOSCRIPT,
+        NO_KEYS,
+        Connection,
+        "3.0.0",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        parse_wait
+    ),
     spec!("swapdb", 3, WRITE | FAST | DANGEROUS, NO_KEYS, Server, "4.0.0", "Swaps two databases.", parse_swapdb),
     spec!("multi", 1, TX, NO_KEYS, Transactions, "1.2.0", "Starts a transaction.", |_| ok(ConnCommand::Multi)),
     spec!(
