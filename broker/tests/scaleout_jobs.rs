@@ -128,8 +128,9 @@ async fn five_hundred_jobs_with_a_limit_of_five_survive_a_node_killed_mid_run() 
     let _: () = cmd(&mut admin, &["JOB.QUEUE", "work", "CONCURRENCY", &LIMIT.to_string()]).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..JOBS {
-        // Short leases, so the dead node's jobs come back soon; three attempts each.
-        let id: String = cmd(&mut admin, &["JOB.SUBMIT", "work", &format!("job-{i}"), "LEASE", "1000", "ATTEMPTS", "3"]).await.unwrap();
+        // Leases short enough that the dead node's jobs come back soon, long enough that a live worker on a
+        // busy machine keeps its job to the end; three attempts each.
+        let id: String = cmd(&mut admin, &["JOB.SUBMIT", "work", &format!("job-{i}"), "LEASE", "3000", "ATTEMPTS", "3"]).await.unwrap();
         ids.push(id);
     }
 
@@ -234,10 +235,10 @@ async fn claims_results_and_job_events_cross_nodes() {
         (worker, job)
     });
     common::eventually(|| b.broker.remote.as_ref().unwrap().jobs_waiting() == 1).await;
+    let mut events = c.client().get_async_pubsub().await.unwrap();
+    events.subscribe("__job__:cross-1").await.unwrap();
     let mut producer = a.conn().await;
     let id: String = cmd(&mut producer, &["JOB.SUBMIT", "x", "payload", "ID", "cross-1"]).await.unwrap();
-    let mut events = c.client().get_async_pubsub().await.unwrap();
-    events.subscribe(format!("__job__:{id}")).await.unwrap();
     let mut waiter = c.conn().await;
     let wid = id.clone();
     let result = tokio::spawn(async move { cmd::<String>(&mut waiter, &["JOB.RESULT", &wid, "BLOCK", "10000"]).await.unwrap() });
@@ -256,7 +257,8 @@ async fn claims_results_and_job_events_cross_nodes() {
         seen.push(serde_json::from_slice(&msg.get_payload::<Vec<u8>>().unwrap()).unwrap());
     }
     let names: Vec<&str> = seen.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(names, ["chunk", "done"], "{seen:?}");
-    assert_eq!((seen[0]["offset"].as_i64(), seen[0]["data"].as_str()), (Some(0), Some("part")));
-    assert_eq!((seen[1]["id"].as_str(), seen[1]["result"].as_str()), (Some(id.as_str()), Some("whole")));
+    assert_eq!(names, ["claimed", "chunk", "done"], "{seen:?}");
+    assert_eq!(seen[0]["attempt"].as_i64(), Some(1));
+    assert_eq!((seen[1]["offset"].as_i64(), seen[1]["data"].as_str()), (Some(0), Some("part")));
+    assert_eq!((seen[2]["id"].as_str(), seen[2]["result"].as_str()), (Some(id.as_str()), Some("whole")));
 }
