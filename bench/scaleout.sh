@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Per-operation cost of the Redis engine (docs/scale-out.md) against the embedded engine and plain Redis:
+# Per-operation cost of the Redis engine (docs/scale-out.md) against the embedded engine and plain Redis
+# (plain commands, the blackboard, boards, mailboxes and streams):
 # redis-benchmark against (a) redis-server, (b) Herald embedded, (c) Herald on the Redis engine backed by
 # its own redis-server. Prints requests/s and server CPU per request (user+system of the server
 # processes from /proc; for (c) Herald's and the backing Redis's, summed and shown apart).
@@ -49,6 +50,21 @@ for cmd in "SET key:__rand_int__ xxx" "GET key:__rand_int__"; do
   run "herald on redis: ${cmd%% *}" "$np" "$node_pid" "$back_pid" -- $cmd
 done
 for cmd in "BB.SET s key:__rand_int__ xxx" "BB.GET s key:__rand_int__"; do
+  # shellcheck disable=SC2086
+  run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
+  # shellcheck disable=SC2086
+  run "herald on redis: ${cmd%% *}" "$np" "$node_pid" "$back_pid" -- $cmd
+done
+# Boards, mailboxes and Herald streams (issue 20), each producer command followed by its consumer, against
+# the closest plain-Redis idiom (a list: RPUSH then LPOP; a Redis Stream: XADD then XRANGE).
+set -f # XADD's `*` is an argument, not a glob
+for pair in "RPUSH l xxx|LPOP l" "XADD x * f xxx|XRANGE x - + COUNT 1"; do
+  # shellcheck disable=SC2086
+  run "redis-server: ${pair%%|*}" "$rp" "$redis_pid" - -- ${pair%%|*}
+  # shellcheck disable=SC2086
+  run "redis-server: ${pair##*|}" "$rp" "$redis_pid" - -- ${pair##*|}
+done
+for cmd in "BL.PUBLISH b 1" "BL.RETRIEVE b LOCK 600000" "MSG.SEND d t xxx" "MSG.RECV d t" "STREAM.WRITE s xxx" "STREAM.READ s FROM $((N - 1)) COUNT 1"; do
   # shellcheck disable=SC2086
   run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
   # shellcheck disable=SC2086

@@ -120,6 +120,8 @@ pub struct Broker {
     pub http_port: AtomicU64,
     /// The Redis engine, when `engine.url` names one (docs/scale-out.md); `None`: the embedded engine.
     pub remote: Option<Arc<crate::remote::Remote>>,
+    /// Per-tenant quotas (`quota.rs`); `None` when none are configured.
+    pub quotas: Option<crate::quota::Quotas>,
 }
 
 impl Broker {
@@ -154,6 +156,11 @@ impl Broker {
                 Some(persist)
             }
         };
+        // After loading the data directory: the tallies start from the keys it held.
+        let quotas = crate::quota::Quotas::new(&config.quotas);
+        if let Some(q) = &quotas {
+            state.keyspace.set_quota_patterns(&q.patterns());
+        }
         let scripting = crate::dispatch::scripting::Scripting::new(
             config.scripting.memory_limit,
             config.scripting.busy_reply_threshold_ms,
@@ -197,6 +204,7 @@ impl Broker {
             maxmemory: AtomicU64::new(config.maxmemory),
             http_port: AtomicU64::new(u64::from(config.http_port)),
             remote,
+            quotas,
             config,
         }))
     }

@@ -53,6 +53,24 @@ pub struct Config {
     pub acl: crate::acl::AclSettings,
     pub tokens: crate::acl::token::TokenSettings,
     pub tls: crate::tls::TlsSettings,
+    /// Per-tenant quotas (`[[quotas]]`, docs/security.md); none by default.
+    pub quotas: Vec<QuotaSettings>,
+}
+
+/// One tenant's bounds: `pattern` is a glob over the names ACL key patterns match (keys, scopes, boards,
+/// queues, streams); each bound 0 means none.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    pub pattern: String,
+    #[serde(default)]
+    pub keys: u64,
+    #[serde(default)]
+    pub items: u64,
+    #[serde(default)]
+    pub jobs: u64,
+    #[serde(default)]
+    pub streams: u64,
 }
 
 /// Which engine holds the data (`docs/scale-out.md`): the embedded one, or a shared Redis/Valkey.

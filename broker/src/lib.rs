@@ -22,6 +22,7 @@ pub mod pause;
 pub mod persist;
 pub mod probe;
 pub mod pubsub;
+pub mod quota;
 pub mod rates;
 pub mod remote;
 pub mod server;

@@ -1,12 +1,13 @@
 //! Bulletin boards through a real client: the seeds' work-queue pattern, leases that come back when a
-//! worker dies, filters on nested fields, overflow, stale tokens, blocking retrieve and events.
+//! worker dies, filters on nested fields, overflow, stale tokens, blocking retrieve and events; each on
+//! the embedded engine and on the Redis engine (a node backed by a real redis-server).
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{cmd, eventually, fields, start, text};
+use common::{TestServer, cmd, fields, text, until_blocked};
 use futures_util::StreamExt;
 use redis::Value;
 
@@ -26,9 +27,7 @@ async fn take(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Optio
     Some((text(&f["id"]), serde_json::from_str(&text(&f["item"])).unwrap(), token))
 }
 
-#[tokio::test]
-async fn work_queue_three_workers_process_every_item_exactly_once() {
-    let server = start().await;
+async fn work_queue_three_workers_process_every_item_exactly_once(server: &TestServer) {
     let mut producer = server.conn().await;
     for i in 0..1000 {
         let item = format!(r#"{{"task_id": "task_{i:04}", "action": "process_data", "status": "pending"}}"#);
@@ -58,9 +57,7 @@ async fn work_queue_three_workers_process_every_item_exactly_once() {
     assert_eq!(cmd::<i64>(&mut producer, &["BL.LEN", "requests"]).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_worker_that_dies_holding_a_lease_loses_the_item_to_another() {
-    let server = start().await;
+async fn a_worker_that_dies_holding_a_lease_loses_the_item_to_another(server: &TestServer) {
     let mut producer = server.conn().await;
     for i in 0..20 {
         let _: String = cmd(&mut producer, &["BL.PUBLISH", "q", &format!(r#"{{"n": {i}}}"#)]).await.unwrap();
@@ -92,9 +89,7 @@ async fn a_worker_that_dies_holding_a_lease_loses_the_item_to_another() {
     assert_eq!(err.unwrap(), 0, "already removed by the survivor");
 }
 
-#[tokio::test]
-async fn filters_on_nested_fields_and_comparisons() {
-    let server = start().await;
+async fn filters_on_nested_fields_and_comparisons(server: &TestServer) {
     let mut c = server.conn().await;
     for (file, size) in [("a.csv", 10), ("data.csv", 500), ("b.json", 50)] {
         let item = format!(r#"{{"action": "process_data", "params": {{"file": "{file}", "size": {size}}}}}"#);
@@ -115,9 +110,7 @@ async fn filters_on_nested_fields_and_comparisons() {
     assert!(err.detail().unwrap().contains("not valid JSON"));
 }
 
-#[tokio::test]
-async fn overflow_both_ways_scopes_and_stale_tokens() {
-    let server = start().await;
+async fn overflow_both_ways_scopes_and_stale_tokens(server: &TestServer) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["BL.CONFIG", "bounded", "MAXLEN", "2", "OVERFLOW", "reject-new"]).await.unwrap();
     let _: String = cmd(&mut c, &["BL.PUBLISH", "bounded", "1"]).await.unwrap();
@@ -144,13 +137,11 @@ async fn overflow_both_ways_scopes_and_stale_tokens() {
     assert!(!item.contains_key("token"), "released");
 }
 
-#[tokio::test]
-async fn blocking_retrieve_wakes_on_publish_and_on_lease_expiry() {
-    let server = start().await;
+async fn blocking_retrieve_wakes_on_publish_and_on_lease_expiry(server: &TestServer) {
     let mut waiter = server.conn().await;
     let blocked =
         tokio::spawn(async move { take(&mut waiter, &["inbox", "WHERE", "kind", "=", "urgent", "LOCK", "100", "BLOCK", "5000"]).await });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let mut producer = server.conn().await;
     let _: String = cmd(&mut producer, &["BL.PUBLISH", "inbox", r#"{"kind": "routine"}"#]).await.unwrap();
     let _: String = cmd(&mut producer, &["BL.PUBLISH", "inbox", r#"{"kind": "urgent"}"#]).await.unwrap();
@@ -162,9 +153,7 @@ async fn blocking_retrieve_wakes_on_publish_and_on_lease_expiry() {
     assert_eq!(again.0, id);
 }
 
-#[tokio::test]
-async fn dead_letters_after_max_leases_and_redrive() {
-    let server = start().await;
+async fn dead_letters_after_max_leases_and_redrive(server: &TestServer) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["BL.CONFIG", "flaky", "MAXLEASES", "2"]).await.unwrap();
     let id: String = cmd(&mut c, &["BL.PUBLISH", "flaky", r#"{"x": 1}"#]).await.unwrap();
@@ -179,9 +168,7 @@ async fn dead_letters_after_max_leases_and_redrive() {
     assert_eq!(cmd::<i64>(&mut c, &["BL.LEN", "flaky"]).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn events_for_publish_lock_release_and_remove() {
-    let server = start().await;
+async fn events_for_publish_lock_release_and_remove(server: &TestServer) {
     let mut sub = server.client().get_async_pubsub().await.unwrap();
     sub.subscribe("__bl@__:requests").await.unwrap();
     let mut events = sub.on_message();
@@ -200,3 +187,13 @@ async fn events_for_publish_lock_release_and_remove() {
     }
     assert_eq!(seen, ["publish", "lock", "release", "lock", "remove"]);
 }
+
+on_both_engines!(
+    work_queue_three_workers_process_every_item_exactly_once,
+    a_worker_that_dies_holding_a_lease_loses_the_item_to_another,
+    filters_on_nested_fields_and_comparisons,
+    overflow_both_ways_scopes_and_stale_tokens,
+    blocking_retrieve_wakes_on_publish_and_on_lease_expiry,
+    dead_letters_after_max_leases_and_redrive,
+    events_for_publish_lock_release_and_remove,
+);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cmd, eventually, start};
+use common::{TestServer, cmd, until_blocked};
 
 fn field(v: &Value, name: &str) -> String {
     common::text(&common::field(v, name))
@@ -17,9 +17,7 @@ async fn stat(c: &mut redis::aio::MultiplexedConnection, name: &str) -> u64 {
     line.split(':').nth(1).unwrap().trim().parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_request_waits_for_its_reply() {
-    let server = start().await;
+async fn a_request_waits_for_its_reply(server: &TestServer) {
     let mut client = server.conn().await;
     let mut service = server.conn().await;
     let requester =
@@ -27,7 +25,7 @@ async fn a_request_waits_for_its_reply() {
     let request: Value = cmd(&mut service, &["MSG.RECV", "calc", "add", "TIMEOUT", "5000"]).await.unwrap();
     assert_eq!(field(&request, "payload"), "2+2");
     let reply_to = field(&request, "reply_to");
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     assert_eq!(cmd::<i64>(&mut service, &["MSG.REPLY", &reply_to, "4"]).await.unwrap(), 1);
     assert_eq!(requester.await.unwrap(), Value::BulkString(b"4".to_vec()));
     assert_eq!(cmd::<i64>(&mut service, &["MSG.REPLY", &reply_to, "4 again"]).await.unwrap(), 0, "answered: dropped");
@@ -36,9 +34,7 @@ async fn a_request_waits_for_its_reply() {
     assert_eq!(cmd::<String>(&mut service, &["MSG.RECV", "calc", "add"]).await.unwrap(), "plain");
 }
 
-#[tokio::test]
-async fn timeouts_late_replies_and_stale_requests_are_handled_by_the_broker() {
-    let server = start().await;
+async fn timeouts_late_replies_and_stale_requests_are_handled_by_the_broker(server: &TestServer) {
     let mut c = server.conn().await;
     let before = stat(&mut c, "herald_msg_replies_dropped").await;
     assert_eq!(cmd::<Value>(&mut c, &["MSG.REQUEST", "svc", "", "slow", "TIMEOUT", "30"]).await.unwrap(), Value::Nil, "no reply: nil");
@@ -54,7 +50,7 @@ async fn timeouts_late_replies_and_stale_requests_are_handled_by_the_broker() {
     assert_eq!(cmd::<i64>(&mut c, &["MSG.REPLY", &field(&request, "reply_to"), "late"]).await.unwrap(), 0);
     assert_eq!(cmd::<i64>(&mut c, &["MSG.REPLY", "999999", "nobody asked"]).await.unwrap(), 0);
     assert_eq!(stat(&mut c, "herald_msg_replies_dropped").await, before + 2);
-    assert_eq!(server.broker.lock().blocking.len(), 0);
+    assert_eq!(common::blocked_clients(&mut c).await, 0);
     for (args, expected) in [
         (&["MSG.REQUEST", "svc", "", "x"][..], "wrong number of arguments"),
         (&["MSG.REQUEST", "svc", "", "x", "WAIT", "10"][..], "needs TIMEOUT ms"),
@@ -73,9 +69,7 @@ async fn timeouts_late_replies_and_stale_requests_are_handled_by_the_broker() {
 }
 
 /// Many requesters, one server: each gets its own answer (the broker correlates, not the payload).
-#[tokio::test]
-async fn replies_go_to_their_own_requesters() {
-    let server = start().await;
+async fn replies_go_to_their_own_requesters(server: &TestServer) {
     let mut requesters = Vec::new();
     for i in 0..5 {
         let mut c = server.conn().await;
@@ -96,3 +90,9 @@ async fn replies_go_to_their_own_requesters() {
         assert_eq!(r.await.unwrap(), format!("echo {i}"));
     }
 }
+
+on_both_engines!(
+    a_request_waits_for_its_reply,
+    timeouts_late_replies_and_stale_requests_are_handled_by_the_broker,
+    replies_go_to_their_own_requesters,
+);

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{cmd, eventually, start};
+use common::{TestServer, cmd, eventually, start, until_blocked};
 use redis::Value;
 
 /// STREAM.READ's reply as (entries, next, closed).
@@ -32,9 +32,7 @@ fn parse_read(v: Value) -> (Vec<(i64, String)>, i64, bool) {
     (entries, next, closed)
 }
 
-#[tokio::test]
-async fn stream_write_read_close_and_resume_from_an_offset() {
-    let server = start().await;
+async fn stream_write_read_close_and_resume_from_an_offset(server: &TestServer) {
     let mut w = server.conn().await;
     for i in 0..5 {
         assert_eq!(cmd::<i64>(&mut w, &["STREAM.WRITE", "progress", &format!("step {i}")]).await.unwrap(), i);
@@ -56,19 +54,17 @@ async fn stream_write_read_close_and_resume_from_an_offset() {
     assert!(entries.is_empty() && closed, "the reader sees the end");
 }
 
-#[tokio::test]
-async fn blocking_stream_read_is_woken_by_a_write_and_by_close() {
-    let server = start().await;
+async fn blocking_stream_read_is_woken_by_a_write_and_by_close(server: &TestServer) {
     let mut r = server.conn().await;
     let reader =
         tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "0", "BLOCK", "5000"]).await.unwrap()) });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let mut w = server.conn().await;
     let _: i64 = cmd(&mut w, &["STREAM.WRITE", "live", "hello"]).await.unwrap();
     assert_eq!(reader.await.unwrap().0, vec![(0, "hello".into())]);
     let mut r = server.conn().await;
     let reader = tokio::spawn(async move { parse_read(cmd(&mut r, &["STREAM.READ", "live", "FROM", "1", "BLOCK", "0"]).await.unwrap()) });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let _: i64 = cmd(&mut w, &["STREAM.CLOSE", "live"]).await.unwrap();
     let (entries, next, closed) = reader.await.unwrap();
     assert!(entries.is_empty() && closed && next == 1);
@@ -77,9 +73,7 @@ async fn blocking_stream_read_is_woken_by_a_write_and_by_close() {
     assert_eq!(timed_out, Value::Nil);
 }
 
-#[tokio::test]
-async fn trimmed_offsets_are_reported() {
-    let server = start().await;
+async fn trimmed_offsets_are_reported(server: &TestServer) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["STREAM.CONFIG", "s", "MAXLEN", "3"]).await.unwrap();
     for i in 0..10 {
@@ -101,9 +95,7 @@ async fn trimmed_offsets_are_reported() {
     assert_eq!(err.code(), Some("STALE"));
 }
 
-#[tokio::test]
-async fn mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers() {
-    let server = start().await;
+async fn mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers(server: &TestServer) {
     let mut receivers = Vec::new();
     for _ in 0..2 {
         let mut c = server.conn().await;
@@ -115,7 +107,7 @@ async fn mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers() {
             got
         }));
     }
-    eventually(|| server.broker.lock().blocking.len() == 2).await;
+    until_blocked(server, 2).await;
     let mut s = server.conn().await;
     for i in 0..200 {
         let _: i64 = cmd(&mut s, &["MSG.SEND", "worker", "tasks", &format!("t{i:03}")]).await.unwrap();
@@ -132,9 +124,7 @@ async fn mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers() {
     assert_eq!((all.len(), unique.len()), (200, 200), "every message delivered exactly once");
 }
 
-#[tokio::test]
-async fn topicless_messages_and_idempotent_sends() {
-    let server = start().await;
+async fn topicless_messages_and_idempotent_sends(server: &TestServer) {
     let mut c = server.conn().await;
     let first: i64 = cmd(&mut c, &["MSG.SEND", "wf-1", "", "plain", "IDEMPOTENCY", "send-1"]).await.unwrap();
     let again: i64 = cmd(&mut c, &["MSG.SEND", "wf-1", "", "plain", "IDEMPOTENCY", "send-1"]).await.unwrap();
@@ -148,15 +138,13 @@ async fn topicless_messages_and_idempotent_sends() {
 }
 
 /// DBOS: an approval gate that waits at most one second, once approved in time and once not.
-#[tokio::test]
-async fn dbos_approval_gate_with_a_timeout_both_ways() {
-    let server = start().await;
+async fn dbos_approval_gate_with_a_timeout_both_ways(server: &TestServer) {
     let mut workflow = server.conn().await;
     let mut approver = server.conn().await;
     let gate = tokio::spawn(async move {
         cmd::<Option<String>>(&mut workflow, &["MSG.RECV", "order-7", "approval", "TIMEOUT", "1000"]).await.unwrap()
     });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    until_blocked(server, 1).await;
     let _: i64 = cmd(&mut approver, &["MSG.SEND", "order-7", "approval", "approved"]).await.unwrap();
     assert_eq!(gate.await.unwrap().as_deref(), Some("approved"));
     let mut workflow = server.conn().await;
@@ -167,9 +155,7 @@ async fn dbos_approval_gate_with_a_timeout_both_ways() {
 }
 
 /// DBOS: a live progress stream read to its close while the workflow writes it.
-#[tokio::test]
-async fn dbos_live_progress_stream_read_to_its_close() {
-    let server = start().await;
+async fn dbos_live_progress_stream_read_to_its_close(server: &TestServer) {
     let mut workflow = server.conn().await;
     let mut reader = server.conn().await;
     let follow = tokio::spawn(async move {
@@ -193,9 +179,7 @@ async fn dbos_live_progress_stream_read_to_its_close() {
 }
 
 /// DBOS multi-stage pipeline / KayGraph pipeline: each stage receives from its mailbox and sends on.
-#[tokio::test]
-async fn multi_stage_pipeline_over_mailboxes() {
-    let server = start().await;
+async fn multi_stage_pipeline_over_mailboxes(server: &TestServer) {
     let stages = [("parse", "enrich"), ("enrich", "store")];
     let mut handles = Vec::new();
     for (inbox, next) in stages {
@@ -221,9 +205,7 @@ async fn multi_stage_pipeline_over_mailboxes() {
 }
 
 /// KayGraph producer-consumer and request-response: a worker answers on the caller's reply box.
-#[tokio::test]
-async fn request_response_with_a_reply_mailbox() {
-    let server = start().await;
+async fn request_response_with_a_reply_mailbox(server: &TestServer) {
     let mut service = server.conn().await;
     let worker = tokio::spawn(async move {
         for _ in 0..3 {
@@ -243,9 +225,7 @@ async fn request_response_with_a_reply_mailbox() {
 }
 
 /// KayGraph fan-out / fan-in: one producer, several workers on a Redis list, one aggregator.
-#[tokio::test]
-async fn fan_out_fan_in() {
-    let server = start().await;
+async fn fan_out_fan_in(server: &TestServer) {
     let mut producer = server.conn().await;
     let mut workers = Vec::new();
     for w in 0..4 {
@@ -301,3 +281,16 @@ async fn dbos_progress_events() {
     assert_eq!(seen.last().map(String::as_str), Some("100"));
     assert!(seen.windows(2).all(|w| w[0].parse::<u32>().unwrap() < w[1].parse::<u32>().unwrap()), "{seen:?}");
 }
+
+on_both_engines!(
+    stream_write_read_close_and_resume_from_an_offset,
+    blocking_stream_read_is_woken_by_a_write_and_by_close,
+    trimmed_offsets_are_reported,
+    dbos_live_progress_stream_read_to_its_close,
+    mailbox_messages_are_fifo_and_consumed_once_by_competing_receivers,
+    topicless_messages_and_idempotent_sends,
+    dbos_approval_gate_with_a_timeout_both_ways,
+    multi_stage_pipeline_over_mailboxes,
+    request_response_with_a_reply_mailbox,
+    fan_out_fan_in,
+);

@@ -24,7 +24,7 @@ fn compile(filters: Vec<command::Filter>) -> Vec<filter::Compiled> {
     filter::compile(&filters)
 }
 
-fn item_reply(v: ItemView) -> Reply {
+pub(crate) fn item_reply(v: ItemView) -> Reply {
     let mut fields = vec![
         ("id", Reply::Bulk(v.id)),
         ("item", Reply::Bulk(v.item)),
@@ -39,6 +39,10 @@ fn item_reply(v: ItemView) -> Reply {
 }
 
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the boards on Redis (`remote/bulletin.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::bulletin::execute(remote, cmd);
+    }
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {
         BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {

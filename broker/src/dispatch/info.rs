@@ -171,7 +171,8 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         }
         "clients" => {
             // Blocked in a command, or held by CLIENT PAUSE: Redis counts both.
-            let blocked = cx.state().blocking.len() + cx.broker.pause.waiting();
+            let remote = cx.broker.remote.as_ref().map_or(0, |r| r.blocked());
+            let blocked = cx.state().blocking.len() + cx.broker.pause.waiting() + remote;
             // Redis's "recent" maxima are over its last few cron samples; these are the largest now.
             let (mut input, mut output) = (0, 0);
             for c in b.clients.all() {
@@ -192,6 +193,7 @@ fn section(out: &mut String, name: &str, cx: &mut Cx<'_>) {
         "stats" => {
             let ks = cx.state().keyspace.stats;
             let mail = cx.state().mailboxes.stats;
+            let mail = cx.broker.remote.as_ref().map_or(mail, |r| r.mail_stats(mail));
             let hub = &b.hub.stats;
             let _ = write!(
                 out,

@@ -9,7 +9,7 @@ use crate::engine::mailbox::{self, Received};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
-fn received_reply(r: Received) -> Reply {
+pub(crate) fn received_reply(r: Received) -> Reply {
     match r {
         Received::Message(payload) => Reply::Bulk(payload),
         Received::Request { payload, reply_to } => {
@@ -19,6 +19,10 @@ fn received_reply(r: Received) -> Reply {
 }
 
 pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the mailboxes on Redis (`remote/mailbox.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::mailbox::execute(remote, cmd);
+    }
     let result = match cmd {
         MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
             let keys = vec![mailbox::room_wait_key(&dest)];

@@ -8,7 +8,7 @@ mod acl;
 mod bits;
 pub mod blackboard;
 mod block;
-mod bulletin;
+pub(crate) mod bulletin;
 mod conn;
 mod dump;
 mod elements;
@@ -19,7 +19,7 @@ pub(crate) mod jobs;
 mod keys;
 pub mod listing;
 mod lists;
-mod mailbox;
+pub(crate) mod mailbox;
 pub mod memory;
 mod observe;
 mod persistence;
@@ -223,6 +223,12 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
         {
             return reject(Some(found), e, session, broker);
         }
+        if broker.quotas.is_some()
+            && let Ok(cmd) = &parsed
+            && let Err(e) = quota(found, &req, cmd, session.db(), broker, &broker.lock())
+        {
+            return reject(Some(found), e, session, broker);
+        }
         session.queue((found, req, parsed));
         return Reply::status("QUEUED").into();
     }
@@ -233,8 +239,22 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     {
         return reject(Some(found), e, session, broker);
     }
+    if broker.quotas.is_some()
+        && let Ok(cmd) = &parsed
+        && let Err(e) = quota(found, &req, cmd, session.db(), broker, &broker.lock())
+    {
+        return reject(Some(found), e, session, broker);
+    }
     let mut cx = Cx::new(broker, session);
     run(found, &req, parsed, &mut cx)
+}
+
+/// Per-tenant quotas (`quota.rs`): a request that would create past a tenant's bound is refused.
+/// Checked under its own lock, just before the command runs: requests running at the same moment on
+/// other io threads may each pass, so a bound may be overshot by as many (docs/security.md).
+#[cold]
+fn quota(found: Found, req: &Request, cmd: &Command, db: usize, broker: &Broker, state: &State) -> Result<(), CommandError> {
+    broker.quotas.as_ref().map_or(Ok(()), |q| q.check(found.spec, req, cmd, db, state))
 }
 
 /// Why [`screen`] stopped a request.
@@ -365,6 +385,12 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         Err(e) => return Reply::Error(e),
     };
     if !open && let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+        return Reply::Error(e);
+    }
+    let (db, broker) = (run.cx.session.db(), run.cx.broker);
+    if broker.quotas.is_some()
+        && let Err(e) = quota(found, &req, &cmd, db, broker, run.cx.state())
+    {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {

@@ -39,7 +39,7 @@ fn list_entry((name, info): (bytes::Bytes, StreamInfo)) -> Reply {
     Reply::fields(fields)
 }
 
-fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
+pub(crate) fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
     vec![
         ("length", Reply::Int(info.length as i64)),
         ("first", Reply::Int(info.first as i64)),
@@ -53,6 +53,10 @@ fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
 }
 
 pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the streams on Redis (`remote/stream.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::stream::execute(remote, cmd);
+    }
     let now = cx.now();
     let result = match cmd {
         StreamCommand::Write { key, data } => cx.state().streams.write(&key, &data, now).map(|o| Reply::Int(o as i64)).map_err(Into::into),

@@ -13,16 +13,18 @@
 //! known queue is swept at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use redis::Value;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Remote;
+use super::bridge::Listener;
 use super::job_store::{self as jobs, index_key, invoke, job_view};
-use super::notices::{Inbox, Notice as Queued, SWEEP_EVERY, now_ms, objects_with};
+use super::notices::{SWEEP_EVERY, now_ms, objects_with};
 use crate::engine::change::{Change, JobChange, JobEvent};
 use crate::engine::jobs::JobState;
 use crate::events::Events;
@@ -63,6 +65,48 @@ impl<'a> Notice<'a> {
     }
 }
 
+/// A queue's notice for the follower task, in the order the bridge received it.
+struct Queued {
+    object: Bytes,
+    entry: Bytes,
+}
+
+/// The bridge's listener for queue notices: hands them to the follower in order, through a queue
+/// bounded by `engine.notice_backlog`; one that finds it full is dropped and the follower told (waits
+/// poll, every known queue is swept), so a slow follower costs latency, not jobs.
+pub struct Inbox {
+    queue: mpsc::Sender<Queued>,
+    gap: Arc<AtomicBool>,
+    bell: Arc<Notify>,
+}
+
+impl Inbox {
+    fn new(backlog: usize) -> (Arc<Inbox>, mpsc::Receiver<Queued>) {
+        let (tx, rx) = mpsc::channel(backlog.max(1));
+        (Arc::new(Inbox { queue: tx, gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) }), rx)
+    }
+
+    fn gap(&self) {
+        self.gap.store(true, Ordering::Release);
+        self.bell.notify_one();
+    }
+}
+
+impl Listener for Inbox {
+    fn message(&self, channel: &[u8], payload: &[u8]) {
+        if let Some(queue) = jobs::queue_of(channel) {
+            let notice = Queued { object: Bytes::copy_from_slice(queue), entry: Bytes::copy_from_slice(payload) };
+            if self.queue.try_send(notice).is_err() {
+                self.gap();
+            }
+        }
+    }
+
+    fn reconnected(&self) {
+        self.gap();
+    }
+}
+
 /// Deadlines one sweep of one queue runs at most (the next tick takes the rest).
 const SWEEP_BATCH: &[u8] = b"1000";
 
@@ -83,7 +127,7 @@ struct Sweeper {
 
 /// Starts following: returns the bridge's listener; the tasks end with `stop`.
 pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
-    let (inbox, mut rx) = Inbox::new(backlog, jobs::queue_of);
+    let (inbox, mut rx) = Inbox::new(backlog);
     let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
     let due = Due::default();
     let follower = Follower { remote: remote.clone(), events, due: due.clone() };

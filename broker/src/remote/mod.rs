@@ -9,21 +9,27 @@
 //!
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
 //! (following Sentinel's primary), `pool.rs`
-//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub).
+//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
+//! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, and `wake.rs`
+//! (their blocking waits).
 
 pub mod blackboard;
 mod bridge;
+pub mod bulletin;
 mod connect;
 mod failover;
 mod forward;
 mod job_notices;
 mod job_store;
 pub mod jobs;
+pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
+pub mod stream;
 pub mod value;
 mod waiting;
+mod wake;
 mod watch;
 
 use std::sync::Arc;
@@ -54,13 +60,18 @@ pub struct Remote {
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
-    /// BB.WAIT's fallback poll (`engine.wait_poll_ms`).
+    /// The fallback poll of BB.WAIT and the other blocking domain commands (`engine.wait_poll_ms`).
     wait_poll: std::time::Duration,
     waiters: notices::Waiters,
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
     notice_backlog: usize,
     /// Jobs on Redis (`jobs.rs`).
     jobs: job_store::RemoteJobs,
+    /// Waiters of the blocking domain commands (`wake.rs`).
+    wakes: Arc<wake::Wakes>,
+    boards: bulletin::Boards,
+    mail: mailbox::Mail,
+    streams: stream::Streams,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -90,6 +101,10 @@ impl Remote {
             waiters: notices::Waiters::default(),
             notice_backlog: engine.notice_backlog,
             jobs: job_store::RemoteJobs::new(config.jobs),
+            wakes: Arc::default(),
+            boards: bulletin::Boards::new(config.bulletin),
+            mail: mailbox::Mail::new(config.mailboxes),
+            streams: stream::Streams::new(config.streams),
         }))
     }
 
@@ -100,10 +115,11 @@ impl Remote {
         hub.set_watcher(self.bridge.clone());
         let inbox = notices::start(self, events.clone(), self.notice_backlog, stop.clone());
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
-        let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
-        let internal = vec![blackboard::all_channels(), job_store::all_channels()];
+        bulletin::start_sweep(self, stop.clone());
         let endpoint = self.endpoint.clone();
         let source = Arc::new(move || endpoint.current_client());
+        let internal = vec![blackboard::all_channels(), wake::all_channels(), job_store::all_channels()];
+        let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
         self.bridge.start(source, hub.clone(), internal, listeners, stop.clone());
         if self.endpoint.sentinels().is_some() {
             tokio::spawn(failover::follow(self.clone(), stop));
@@ -115,6 +131,17 @@ impl Remote {
     /// WAIT for a session on this engine: how many of Redis's replicas have what the session wrote.
     pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &Session) -> Outcome {
         forward::wait(self, replicas, timeout_ms, target(session))
+    }
+
+    /// Clients waiting in a blocking domain command on this node (INFO `blocked_clients`).
+    pub fn blocked(&self) -> usize {
+        self.wakes.blocked() + self.jobs_waiting()
+    }
+
+    /// The mailbox counters with this node's share on this engine added.
+    pub fn mail_stats(&self, mut stats: crate::engine::mailbox::MailStats) -> crate::engine::mailbox::MailStats {
+        self.mail.add_stats(&mut stats);
+        stats
     }
 }
 
@@ -150,6 +177,10 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
         _ => {}
     }
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
+        if spec.has(flags::NO_MULTI) {
+            // As on the embedded engine (MSG.REQUEST, blocking-only commands).
+            return Routed::Refused(CommandError::fixed("ERR Command not allowed inside a transaction"));
+        }
         // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
         // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
         let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");

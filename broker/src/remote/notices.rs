@@ -87,9 +87,21 @@ impl Waiters {
         n
     }
 
+    /// Wakes every waiter (after a gap in the notices: any of them may have missed its own).
+    pub(super) fn ring_all(&self) {
+        let mut map = self.map.lock().expect("waiters");
+        map.retain(|_, w| match w.upgrade() {
+            Some(n) => {
+                n.notify_waiters();
+                true
+            }
+            None => false,
+        });
+    }
+
     /// Wakes `n` waits on (scope, key), first come first served (one per job that became claimable,
     /// not every blocked worker for each); a permit is kept if nobody waits.
-    pub fn ring_some(&self, scope: &[u8], key: &[u8], n: usize) {
+    pub(super) fn ring_some(&self, scope: &[u8], key: &[u8], n: usize) {
         let map = self.map.lock().expect("waiters");
         if let Some(bell) = map.get(&(Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key))).and_then(Weak::upgrade) {
             // Past a few thousand every blocked worker is woken anyway; a permit is kept for the next.
@@ -99,8 +111,7 @@ impl Waiters {
         }
     }
 
-    /// Wakes every wait on (scope, key).
-    pub fn ring(&self, scope: &[u8], key: &[u8]) {
+    pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
         match map.get(&id).map(Weak::upgrade) {
@@ -113,35 +124,26 @@ impl Waiters {
     }
 }
 
-/// A notice for a domain's follower task, in the order the bridge received it: the object it is
-/// about (a scope, a queue ...) and its text.
-pub struct Notice {
-    pub object: Bytes,
-    pub entry: Bytes,
+/// A change notice for the follower task, in the order the bridge received it.
+struct Notice {
+    scope: Bytes,
+    entry: Bytes,
 }
 
-/// The bridge's listener for one domain's notices: hands them to the domain's follower task in order,
-/// through a queue bounded by `engine.notice_backlog`. A notice that finds the queue full is dropped
-/// and the follower told there is a gap, as after a reconnect: it catches up (from the logs, by a
-/// sweep, by its waits' polls), so a slow follower costs latency, not changes.
+/// The bridge's listener: hands notices to the follower task in order, through a queue bounded by
+/// `engine.notice_backlog`. A notice that finds the queue full is dropped and the follower told there
+/// is a gap, as after a reconnect: it catches up from the logs, so a slow follower costs latency, not
+/// changes.
 pub struct Inbox {
     queue: mpsc::Sender<Notice>,
-    /// Set on a gap; the follower takes it.
-    pub gap: Arc<AtomicBool>,
+    /// Wake-up notices (`wake.rs`) ring here at once: they carry no data and need no order.
+    wakes: Arc<super::wake::Wakes>,
+    gap: Arc<AtomicBool>,
     /// Wakes the follower for a gap when nothing is queued.
-    pub bell: Arc<Notify>,
-    /// The object a channel of this domain names (`None`: another domain's channel).
-    object_of: fn(&[u8]) -> Option<&[u8]>,
+    bell: Arc<Notify>,
 }
 
 impl Inbox {
-    /// An inbox for the channels `object_of` recognises, and the follower's end of its queue.
-    pub fn new(backlog: usize, object_of: fn(&[u8]) -> Option<&[u8]>) -> (Arc<Inbox>, mpsc::Receiver<Notice>) {
-        let (tx, rx) = mpsc::channel(backlog.max(1));
-        let inbox = Inbox { queue: tx, gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()), object_of };
-        (Arc::new(inbox), rx)
-    }
-
     fn gap(&self) {
         self.gap.store(true, Ordering::Release);
         self.bell.notify_one();
@@ -150,8 +152,10 @@ impl Inbox {
 
 impl Listener for Inbox {
     fn message(&self, channel: &[u8], payload: &[u8]) {
-        if let Some(object) = (self.object_of)(channel) {
-            let notice = Notice { object: Bytes::copy_from_slice(object), entry: Bytes::copy_from_slice(payload) };
+        if let Some(name) = super::wake::name_of(channel) {
+            self.wakes.ring(name);
+        } else if let Some(scope) = blackboard::scope_of(channel) {
+            let notice = Notice { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) };
             if self.queue.try_send(notice).is_err() {
                 self.gap();
             }
@@ -159,6 +163,7 @@ impl Listener for Inbox {
     }
 
     fn reconnected(&self) {
+        self.wakes.ring_all();
         self.gap();
     }
 }
@@ -179,7 +184,9 @@ struct Follower {
 
 /// Starts following: returns the bridge's listener; the task ends with `stop`.
 pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: CancellationToken) -> Arc<Inbox> {
-    let (inbox, mut rx) = Inbox::new(backlog, blackboard::scope_of);
+    let (tx, mut rx) = mpsc::channel(backlog.max(1));
+    let inbox =
+        Arc::new(Inbox { queue: tx, wakes: remote.wakes.clone(), gap: Arc::new(AtomicBool::new(false)), bell: Arc::new(Notify::new()) });
     let (gap, bell) = (inbox.gap.clone(), inbox.bell.clone());
     let mut follower = Follower { remote: remote.clone(), events, scopes: HashMap::new() };
     tokio::spawn(async move {
@@ -191,7 +198,7 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: Ca
                 _ = stop.cancelled() => return,
                 _ = bell.notified() => {}
                 notice = rx.recv() => match notice {
-                    Some(Notice { object, entry }) => follower.changed(object, &entry).await,
+                    Some(Notice { scope, entry }) => follower.changed(scope, &entry).await,
                     None => return,
                 },
                 _ = tick.tick() => follower.sweep().await,
@@ -204,7 +211,7 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: Ca
     inbox
 }
 
-/// How often the followers look for scopes (queues ...) with a deadline due.
+/// How often the follower looks for scopes with a deadline due.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(50);
 /// Keys one sweep of one scope expires at most (the next tick takes the rest).
 const SWEEP_BATCH: &[u8] = b"1000";
@@ -241,8 +248,21 @@ impl Follower {
     /// At start: every scope that has deadlines is swept soon (their expiries are this node's to fire
     /// too, in case no other node runs).
     async fn discover(&mut self) {
-        for scope in objects_with(&self.remote, b"herald:bb:{", b"}:d").await {
-            self.scope(&scope).due = 0;
+        let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+        let mut cursor = 0u64;
+        loop {
+            let page: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg("herald:bb:{*}:d").arg("COUNT").arg(1000).query_async(&mut conn).await;
+            let Ok((next, keys)) = page else { return };
+            for k in keys {
+                if let Some(scope) = k.strip_prefix(b"herald:bb:{").and_then(|s| s.strip_suffix(b"}:d")) {
+                    self.scope(&Bytes::copy_from_slice(scope)).due = 0;
+                }
+            }
+            if next == 0 {
+                return;
+            }
+            cursor = next;
         }
     }
 

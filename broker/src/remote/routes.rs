@@ -50,8 +50,9 @@ fn route_of(spec: &CommandSpec) -> Route {
         Group::Generic | Group::String | Group::List | Group::Hash | Group::Set | Group::SortedSet | Group::Bitmap | Group::Scripting => {
             data()
         }
-        // Redis Streams are Redis's; Herald's STREAM.* log is a domain not yet on this engine.
+        // Redis Streams are Redis's; Herald's STREAM.* log runs on Redis too (`remote/stream.rs`).
         Group::Stream if spec.name.starts_with('x') => data(),
+        Group::Stream if spec.name != "stream.list" => Route::Domain,
         Group::Server => match spec.name {
             "dbsize" | "flushall" | "flushdb" | "swapdb" => Route::Forward,
             _ => Route::Local,
@@ -76,9 +77,15 @@ fn route_of(spec: &CommandSpec) -> Route {
             }
             _ => Route::Unsupported,
         },
+        // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`); their listings
+        // would need a registry of every board and destination.
+        Group::Bulletin | Group::Mailbox => match spec.name {
+            "bl.boards" | "msg.dests" => Route::Unsupported,
+            _ => Route::Domain,
+        },
         // Jobs on Redis (`remote/jobs.rs`); JOB.QUEUES would need a scan over every queue's keys.
         Group::Jobs if spec.name != "job.queues" => Route::Domain,
-        Group::Stream | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema => Route::Unsupported,
+        Group::Stream | Group::Jobs | Group::Semaphore | Group::Schema => Route::Unsupported,
     }
 }
 
@@ -112,6 +119,12 @@ mod tests {
         assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
+        assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);
+        assert_eq!(route(&["BL.BOARDS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["MSG.RECV", "d", "t"]), Route::Domain);
+        assert_eq!(route(&["MSG.DESTS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["STREAM.READ", "s"]), Route::Domain);
+        assert_eq!(route(&["STREAM.LIST", "0"]), Route::Unsupported);
     }
 
     #[test]

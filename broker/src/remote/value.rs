@@ -45,7 +45,7 @@ pub fn error(e: &redis::ServerError) -> CommandError {
 /// lost, timed out) as an error that says so.
 pub fn failed(e: &redis::RedisError) -> Reply {
     match (e.kind(), e.code()) {
-        // A code the crate does not know (a script's `LEASE`, `NOJOB` ...) is an extension error: still Redis's reply.
+        // Codes the crate does not know (a script's `FULL`, `LEASE`, a module's own) are "extension" errors.
         (redis::ErrorKind::Server(_) | redis::ErrorKind::Extension, Some(code)) => match e.detail() {
             Some(detail) => Reply::Error(CommandError::new(format!("{code} {detail}"))),
             None => Reply::Error(CommandError::new(code.to_owned())),

@@ -76,3 +76,40 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The server a conformance test runs on: the embedded engine, or a node on the Redis engine (the
+/// redis-server comes along; it stops when dropped).
+pub async fn on_engine(redis: bool, name: &str) -> (Option<RedisServer>, TestServer) {
+    if !redis {
+        return (None, super::start().await);
+    }
+    let server = RedisServer::start(name).await;
+    let node = server.node().await;
+    (Some(server), node)
+}
+
+/// Turns each `async fn name(server: &TestServer)` into two tests, `embedded::name` and
+/// `redis_engine::name`: one conformance suite, both engines.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_redis, server) = super::common::redis_server::on_engine(false, stringify!($name)).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod redis_engine {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_redis, server) = super::common::redis_server::on_engine(true, stringify!($name)).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+    };
+}

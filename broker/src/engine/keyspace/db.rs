@@ -77,6 +77,26 @@ pub struct Db {
     deadline_sum: u128,
     /// Earliest deadline added since the timer last looked (see [`Db::take_scheduled`]).
     scheduled: Option<u64>,
+    /// Keys per quota pattern (`[[quotas]]`), kept as keys come and go; `None` without quotas, so
+    /// the table's primitives pay one branch.
+    tally: Option<Box<Tally>>,
+}
+
+/// How many keys match each of some glob patterns: per-tenant key counts for quotas.
+#[derive(Debug, Default)]
+pub struct Tally {
+    patterns: Vec<bytes::Bytes>,
+    counts: Vec<usize>,
+}
+
+impl Tally {
+    fn note(&mut self, key: &[u8], added: bool) {
+        for (pattern, count) in self.patterns.iter().zip(&mut self.counts) {
+            if crate::engine::glob::glob_match(pattern, key) {
+                *count = if added { *count + 1 } else { count.saturating_sub(1) };
+            }
+        }
+    }
 }
 
 impl Db {
@@ -137,12 +157,31 @@ impl Db {
         }
     }
 
+    /// Counts keys matching each of `patterns` from now on (none: stops counting), starting from the
+    /// keys held now.
+    pub fn set_tally(&mut self, patterns: &[bytes::Bytes]) {
+        self.tally = (!patterns.is_empty()).then(|| {
+            let mut t = Tally { patterns: patterns.to_vec(), counts: vec![0; patterns.len()] };
+            for (key, _) in self.dict.iter() {
+                t.note(key, true);
+            }
+            Box::new(t)
+        });
+    }
+
+    /// Keys matching the `i`th tally pattern (0 without a tally).
+    pub fn tallied(&self, i: usize) -> usize {
+        self.tally.as_ref().and_then(|t| t.counts.get(i).copied()).unwrap_or(0)
+    }
+
     /// Stores `entry` under `key`, returning what was there.
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let at = entry.expire_at;
         let old = self.dict.insert(key, entry);
         if let Some(old) = &old {
             self.unindex(key, old.expire_at);
+        } else if let Some(t) = &mut self.tally {
+            t.note(key, true);
         }
         self.index(key, at);
         old
@@ -173,6 +212,9 @@ impl Db {
                 let at = new_at(NO_EXPIRY);
                 vacant.insert(key, fresh(at));
                 self.index(key, at);
+                if let Some(t) = &mut self.tally {
+                    t.note(key, true);
+                }
                 Previous::None
             }
         }
@@ -181,6 +223,9 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.dict.remove(key)?;
         self.unindex(key, entry.expire_at);
+        if let Some(t) = &mut self.tally {
+            t.note(key, false);
+        }
         Some(entry)
     }
 
@@ -219,10 +264,16 @@ impl Db {
         let Deadline(at, key) = self.deadlines.pop_first()?;
         self.deadline_sum -= u128::from(at);
         let entry = self.dict.remove(&key)?;
+        if let Some(t) = &mut self.tally {
+            t.note(&key, false);
+        }
         Some((key, entry))
     }
 
     pub fn clear(&mut self) {
+        if let Some(t) = &mut self.tally {
+            t.counts.iter_mut().for_each(|c| *c = 0);
+        }
         self.dict.clear();
         self.deadlines.clear();
         self.deadline_sum = 0;

@@ -185,6 +185,28 @@ impl Keyspace {
         &self.dbs[index]
     }
 
+    /// Counts, in every numbered database, the keys matching each pattern (per-tenant quotas).
+    pub fn set_quota_patterns(&mut self, patterns: &[Bytes]) {
+        for db in &mut self.dbs[..self.settings.databases] {
+            db.set_tally(patterns);
+        }
+    }
+
+    /// Keys matching the `i`th quota pattern across the numbered databases.
+    pub fn tallied(&self, i: usize) -> usize {
+        self.dbs[..self.settings.databases].iter().map(|db| db.tallied(i)).sum()
+    }
+
+    /// A named blackboard scope's database, if the scope exists.
+    pub fn scope_table(&self, scope: &[u8]) -> Option<&Db> {
+        self.scopes.get(scope).map(|&i| &self.dbs[i])
+    }
+
+    /// Every named scope with its key count.
+    pub fn scope_sizes(&self) -> impl Iterator<Item = (&Bytes, usize)> {
+        self.scopes.iter().map(|(name, &i)| (name, self.dbs[i].len()))
+    }
+
     /// The access clock of `Entry::accessed`: seconds since the broker started, counted from
     /// [`ACCESS_CLOCK_BASE`] so that RESTORE ... IDLETIME can date an access before the start.
     fn clock_secs(&self, now: u64) -> u32 {

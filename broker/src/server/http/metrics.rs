@@ -92,6 +92,8 @@ fn engines(m: &mut Metrics, broker: &Broker) {
             (0..ks.db_count()).map(|i| (i, ks.db(i).len() as u64, ks.db(i).volatile_len() as u64)).filter(|d| d.1 > 0).collect();
         (dbs, ks.stats, state.mailboxes.stats, state.blocking.len() as u64, state.jobs.len() as u64)
     };
+    let mail = broker.remote.as_ref().map_or(mail, |r| r.mail_stats(mail));
+    let blocked = blocked + broker.remote.as_ref().map_or(0, |r| r.blocked() as u64);
     m.family("herald_keyspace_keys", "gauge", "Keys per database (databases with keys).");
     for (db, keys, _) in &dbs {
         m.sample("herald_keyspace_keys", &format!("db=\"{db}\""), *keys);

@@ -1,0 +1,368 @@
+//! Bulletin boards on the Redis engine: BL.PUBLISH / RETRIEVE / ALL / GET / LEN / EXTEND / RELEASE /
+//! REMOVE / CONFIG / DEAD / REDRIVE across nodes.
+//!
+//! Each board lives under one hash tag (`herald:bl:{<scope length>:<scope>:<board>}:...`: items, the
+//! free ones, their states, deadlines, dead letters, settings and counters), and each operation is
+//! one Lua script on that slot (`lua/bl_*.lua`) on Redis's clock: retrieve-and-lock included, filter
+//! and all, so two nodes never lease the same item. Lease tokens come from the board's counter and
+//! fence: a stale one is refused with the embedded engine's `-LEASE`. Lease ends and item TTLs are a
+//! sorted set per board, reaped at the start of every script on the board and by every node's
+//! periodic sweep (idempotent) of the boards the registry `herald:bl:due` says are due.
+//!
+//! Scripts publish the board's events (`__bl@<scope>__:<board>`, the embedded engine's JSON) to Redis,
+//! which the pub-sub bridge hands to each node's subscribers, and a wake-up (`wake.rs`) for blocked
+//! retrievers and publishers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::command::{BulletinCommand, Filter, FilterOp, Overflow};
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::value::failed;
+use crate::dispatch::bulletin::item_reply;
+use crate::dispatch::{Blocked, Outcome};
+use crate::engine::bulletin::{BulletinSettings, ItemView, Lease};
+
+/// The board scripts, the settings they are run with, and what this node registered for the sweep.
+pub struct Boards {
+    publish: redis::Script,
+    retrieve: redis::Script,
+    item: redis::Script,
+    settings: BulletinSettings,
+    /// Board tag -> the deadline this node last put in `herald:bl:due` (at most `bulletin.max_boards`):
+    /// a later deadline on the same board needs no registration while that one is pending, since the
+    /// sweep that takes it registers the board's next deadline, which is at most the later one.
+    registered: Mutex<HashMap<Vec<u8>, u64>>,
+}
+
+macro_rules! script {
+    ($file:literal) => {
+        redis::Script::new(concat!(include_str!("lua/bl_prelude.lua"), "\n", include_str!($file)))
+    };
+}
+
+impl Boards {
+    pub fn new(settings: BulletinSettings) -> Boards {
+        Boards {
+            publish: script!("lua/bl_publish.lua"),
+            retrieve: script!("lua/bl_retrieve.lua"),
+            item: script!("lua/bl_item.lua"),
+            settings,
+            registered: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The registry of boards with a deadline: member the board's tag, score its next deadline (unix ms).
+/// A hint for the sweep: a board missing from it is still reaped by its next script.
+const DUE: &str = "herald:bl:due";
+
+/// A board's hash tag: scope and board, told apart by the scope's length.
+fn tag(scope: &[u8], board: &[u8]) -> Vec<u8> {
+    [scope.len().to_string().as_bytes(), b":", scope, b":", board].concat()
+}
+
+/// The (scope, board) of a tag.
+fn untag(tag: &[u8]) -> Option<(Bytes, Bytes)> {
+    let colon = tag.iter().position(|&c| c == b':')?;
+    let len: usize = std::str::from_utf8(&tag[..colon]).ok()?.parse().ok()?;
+    let rest = tag.get(colon + 1..)?;
+    let scope = rest.get(..len)?;
+    let board = rest.get(len..)?.strip_prefix(b":")?;
+    Some((Bytes::copy_from_slice(scope), Bytes::copy_from_slice(board)))
+}
+
+fn keys(tag: &[u8]) -> [Vec<u8>; 7] {
+    let key = |suffix: &[u8]| [b"herald:bl:{".as_slice(), tag, b"}:", suffix].concat();
+    [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta")]
+}
+
+/// The name blocked retrievers and publishers of a board wait on.
+fn wake_name(tag: &[u8]) -> Bytes {
+    Bytes::from([b"bl:".as_slice(), tag].concat())
+}
+
+/// Largest lease or TTL: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
+const MAX_MS: u64 = (1 << 52) - 1;
+
+/// One invocation of a board script, with its own arguments after the prelude's.
+async fn invoke(remote: &Remote, script: &redis::Script, scope: &[u8], board: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let tag = tag(scope, board);
+    let mut inv = script.prepare_invoke();
+    for k in keys(&tag) {
+        inv.key(k);
+    }
+    let events = [b"__bl@".as_slice(), scope, b"__:", board].concat();
+    let s = &remote.boards.settings;
+    inv.arg(events)
+        .arg(super::wake::channel(&wake_name(&tag)))
+        .arg(scope)
+        .arg(board)
+        .arg(s.default_max_len)
+        .arg(s.default_max_leases)
+        .arg(s.max_dead);
+    for a in args {
+        inv.arg(*a);
+    }
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    inv.invoke_async(&mut conn).await
+}
+
+/// Tells the sweep that the board has a deadline at `at` (node's clock; a sweep too early is harmless).
+async fn register(remote: &Remote, scope: &[u8], board: &[u8], at: u64) {
+    let tag = tag(scope, board);
+    {
+        let now = now_ms();
+        let mut registered = remote.boards.registered.lock().expect("registered");
+        if registered.get(&tag).is_some_and(|&pending| pending <= at && pending > now) {
+            return;
+        }
+        if registered.len() >= remote.boards.settings.max_boards {
+            registered.retain(|_, &mut pending| pending > now);
+            if registered.len() >= remote.boards.settings.max_boards {
+                registered.clear();
+            }
+        }
+        registered.insert(tag.clone(), at);
+    }
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    let _: redis::RedisResult<Value> = redis::cmd("ZADD").arg(DUE).arg("LT").arg(at).arg(tag).query_async(&mut conn).await;
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// An item from the scripts' `{id, item, published, failed, token, lease}`.
+fn view(v: Value) -> Option<ItemView> {
+    let Value::Array(f) = v else { return None };
+    let [Value::BulkString(id), Value::BulkString(item), published, failed, token, lease] = <[Value; 6]>::try_from(f).ok()? else {
+        return None;
+    };
+    let token = int(&token) as u64;
+    Some(ItemView {
+        id: Bytes::from(id),
+        item: Bytes::from(item),
+        published_ms: int(&published) as u64,
+        failed_leases: int(&failed) as u32,
+        lease: (token > 0).then(|| Lease { token, expires_ms: int(&lease) as u64 }),
+    })
+}
+
+fn item_or_nil(v: Value) -> Reply {
+    view(v).map_or(Reply::Nil, item_reply)
+}
+
+fn items(v: Value) -> Reply {
+    match v {
+        Value::Array(items) => Reply::Array(items.into_iter().filter_map(view).map(item_reply).collect()),
+        _ => Reply::Array(Vec::new()),
+    }
+}
+
+/// A WHERE clause as the retrieve script reads it: path, op, and the value as JSON text (a value that
+/// is not JSON is a plain string, as on the embedded engine).
+fn filter_args(filters: &[Filter]) -> Vec<Vec<u8>> {
+    let mut args = vec![filters.len().to_string().into_bytes()];
+    for f in filters {
+        let op: &[u8] = match f.op {
+            FilterOp::Eq => b"=",
+            FilterOp::Ne => b"!=",
+            FilterOp::Lt => b"<",
+            FilterOp::Le => b"<=",
+            FilterOp::Gt => b">",
+            FilterOp::Ge => b">=",
+        };
+        let value = match serde_json::from_slice::<serde::de::IgnoredAny>(&f.value) {
+            Ok(_) => f.value.to_vec(),
+            Err(_) => serde_json::to_vec(&String::from_utf8_lossy(&f.value)).expect("a string is JSON"),
+        };
+        args.extend([f.path.to_vec(), op.to_vec(), value]);
+    }
+    args
+}
+
+fn abandoned() -> Reply {
+    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
+}
+
+/// Runs a bulletin command on the Redis engine; the connection waits for the spawned round trip.
+pub fn execute(remote: &Arc<Remote>, cmd: BulletinCommand) -> Outcome {
+    if let BulletinCommand::Publish { item, .. } = &cmd
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(item)
+    {
+        return CommandError::new(format!("ERR the item is not valid JSON: {e}")).into();
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(remote.clone(), cmd, tx));
+    Outcome::Block(Blocked::elsewhere(rx, abandoned()))
+}
+
+async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let scripts = &remote.boards;
+    let reply = match cmd {
+        BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
+            let ttl = ttl_ms.map(|t| t.min(MAX_MS).to_string()).unwrap_or_default();
+            let blocking: &[u8] = if block.is_some() { b"1" } else { b"0" };
+            let attempt = || async {
+                match invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), blocking]).await {
+                    Ok(Value::Array(_)) => None,
+                    Ok(v) => Some(Reply::Bulk(Bytes::from(redis::from_redis_value::<Vec<u8>>(v).unwrap_or_default()))),
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
+            if let (Some(ms), Some(Reply::Bulk(_))) = (ttl_ms, &reply) {
+                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
+            }
+            reply
+        }
+        BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
+            let mut args = vec![b"retrieve".to_vec(), lock_ms.map(|l| l.min(MAX_MS).to_string()).unwrap_or_default().into_bytes()];
+            args.extend(filter_args(&filters));
+            let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            let attempt = || async {
+                match invoke(r, &scripts.retrieve, &scope, &board, &args).await {
+                    Ok(Value::Nil) => None,
+                    Ok(v) => Some(item_or_nil(v)),
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
+            if let Some(ms) = lock_ms
+                && reply.as_ref().is_some_and(|r| !matches!(r, Reply::Nil | Reply::Error(_)))
+            {
+                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
+            }
+            reply
+        }
+        BulletinCommand::All { scope, board, filters, limit } => {
+            let mut args = vec![b"all".to_vec(), limit.map(|l| l.to_string()).unwrap_or_default().into_bytes()];
+            args.extend(filter_args(&filters));
+            let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            Some(invoke(r, &scripts.retrieve, &scope, &board, &args).await.map_or_else(|e| failed(&e), items))
+        }
+        BulletinCommand::Get { scope, board, id } => {
+            Some(invoke(r, &scripts.item, &scope, &board, &[b"get", &id]).await.map_or_else(|e| failed(&e), item_or_nil))
+        }
+        BulletinCommand::Len { scope, board } => {
+            Some(invoke(r, &scripts.item, &scope, &board, &[b"len"]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+        }
+        BulletinCommand::Dead { scope, board } => {
+            Some(invoke(r, &scripts.item, &scope, &board, &[b"dead"]).await.map_or_else(|e| failed(&e), items))
+        }
+        BulletinCommand::Extend { scope, board, id, token, ms } => {
+            let (token, ms) = (token.to_string(), ms.min(MAX_MS).to_string());
+            let done = invoke(r, &scripts.item, &scope, &board, &[b"extend", &id, token.as_bytes(), ms.as_bytes()]).await;
+            Some(match done {
+                Ok(v) => {
+                    register(r, &scope, &board, int(&v) as u64).await;
+                    Reply::Int(int(&v))
+                }
+                Err(e) => failed(&e),
+            })
+        }
+        BulletinCommand::Release { scope, board, id, token } => {
+            let token = token.to_string();
+            Some(
+                invoke(r, &scripts.item, &scope, &board, &[b"release", &id, token.as_bytes()])
+                    .await
+                    .map_or_else(|e| failed(&e), |_| Reply::ok()),
+            )
+        }
+        BulletinCommand::Remove { scope, board, id, token } => {
+            let token = token.map(|t| t.to_string()).unwrap_or_default();
+            let done = invoke(r, &scripts.item, &scope, &board, &[b"remove", &id, token.as_bytes()]).await;
+            Some(done.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+        }
+        BulletinCommand::Redrive { scope, board, id } => {
+            Some(invoke(r, &scripts.item, &scope, &board, &[b"redrive", &id]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
+            let max_len = max_len.map(|n| n.to_string()).unwrap_or_default();
+            let overflow: &[u8] = match overflow {
+                Some(Overflow::DropOldest) => b"drop-oldest",
+                Some(Overflow::RejectNew) => b"reject-new",
+                None => b"",
+            };
+            let max_leases = max_leases.map(|n| n.to_string()).unwrap_or_default();
+            let args: [&[u8]; 4] = [b"config", max_len.as_bytes(), overflow, max_leases.as_bytes()];
+            Some(invoke(r, &scripts.item, &scope, &board, &args).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        BulletinCommand::Boards(_) => Some(Reply::error("ERR BL.BOARDS is not supported by the redis engine (docs/scale-out.md)")),
+    };
+    let _ = tx.send(reply.unwrap_or(Reply::Nil));
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How often each node looks for boards with a deadline due.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// Boards one sweep visits at most (the next tick takes the rest).
+const SWEEP_BOARDS: usize = 100;
+
+/// Starts the node's periodic sweep of boards with a deadline due; it ends with `stop`. Every node
+/// runs one: a sweep is idempotent (a deadline one node reaped the next finds gone), and deadlines
+/// fire whether or not anyone touches the board.
+pub fn start_sweep(remote: &Arc<Remote>, stop: tokio_util::sync::CancellationToken) {
+    let remote = remote.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => sweep(&remote).await,
+            }
+        }
+    });
+}
+
+async fn sweep(remote: &Remote) {
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    let due: redis::RedisResult<Vec<Vec<u8>>> =
+        redis::cmd("ZRANGEBYSCORE").arg(DUE).arg("-inf").arg(now_ms()).arg("LIMIT").arg(0).arg(SWEEP_BOARDS).query_async(&mut conn).await;
+    for member in due.unwrap_or_default() {
+        let Some((scope, board)) = untag(&member) else {
+            let _: redis::RedisResult<i64> = redis::cmd("ZREM").arg(DUE).arg(&member).query_async(&mut conn).await;
+            continue;
+        };
+        let next = match invoke(remote, &remote.boards.item, &scope, &board, &[b"sweep"]).await {
+            Ok(v) => int(&v),
+            Err(_) => continue,
+        };
+        let mut cmd = redis::cmd(if next == 0 { "ZREM" } else { "ZADD" });
+        cmd.arg(DUE);
+        if next != 0 {
+            cmd.arg(next);
+        }
+        let _: redis::RedisResult<Value> = cmd.arg(&member).query_async(&mut conn).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_tell_scope_and_board_apart() {
+        for (scope, board) in [("", "tasks"), ("a:b", "c"), ("a", "b:c"), ("12", ":")] {
+            let t = tag(scope.as_bytes(), board.as_bytes());
+            assert_eq!(untag(&t), Some((Bytes::from(scope), Bytes::from(board))), "{scope} {board}");
+        }
+        assert_ne!(tag(b"a:b", b"c"), tag(b"a", b"b:c"));
+    }
+}

@@ -1,0 +1,66 @@
+-- A mailbox on the Redis engine (remote/mailbox.rs). One destination's keys share one hash tag:
+--   KEYS[1] meta (hash: seq, len, maxlen)   KEYS[2] idempotency keys (hash key -> id)
+--   KEYS[3] their order (list, oldest first)   KEYS[4] the topic's queue (list of "<id>:<deadline>:" .. payload)
+--   ARGV[1] the destination's wake-up channel   ARGV[2] mailboxes.max_messages   ARGV[3] the operation
+--     send payload idempotency-key('' none) keys-kept request-id('' a plain message) deadline(0 plain)
+--     recv | len all|topic (every topic's messages, or KEYS[4]'s) | config maxlen
+-- A request carries its requester's deadline (unix ms, Redis's clock): a receiver that reaches it later
+-- drops it unread, as on the embedded engine.
+local meta, idem, idemq, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local wake, default_max, op = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function len()
+  return tonumber(redis.call('HGET', meta, 'len') or '0')
+end
+
+if op == 'send' then
+  local payload, key, keep, reqid, deadline = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+  if key ~= '' then
+    local id = redis.call('HGET', idem, key)
+    if id then return { tonumber(id), 0 } end
+  end
+  local bound = tonumber(redis.call('HGET', meta, 'maxlen') or '0')
+  if bound == 0 then bound = default_max end
+  if len() >= bound then
+    return redis.error_reply('FULL the mailbox is at its MAXLEN (MSG.CONFIG) or mailboxes.max_messages')
+  end
+  local id
+  if reqid ~= '' then id = tonumber(reqid) else id = redis.call('HINCRBY', meta, 'seq', 1) end
+  redis.call('RPUSH', queue, string.format('%d:%s:', id, deadline) .. payload)
+  redis.call('HINCRBY', meta, 'len', 1)
+  if key ~= '' and keep > 0 then
+    redis.call('HSET', idem, key, id)
+    redis.call('RPUSH', idemq, key)
+    while redis.call('LLEN', idemq) > keep do
+      redis.call('HDEL', idem, redis.call('LPOP', idemq))
+    end
+  end
+  redis.call('PUBLISH', wake, '')
+  return { id, 1 }
+elseif op == 'recv' then
+  -- {requests dropped unread} when empty, else {dropped, id, is request, payload}.
+  local dropped = 0
+  while true do
+    local m = redis.call('LPOP', queue)
+    if not m then return { dropped } end
+    redis.call('HINCRBY', meta, 'len', -1)
+    redis.call('PUBLISH', wake, '')
+    local id, deadline = string.match(m, '^(%d+):(%d+):')
+    local payload = string.sub(m, #id + #deadline + 3)
+    deadline = tonumber(deadline)
+    if deadline == 0 then return { dropped, id, 0, payload } end
+    if deadline > now then return { dropped, id, 1, payload } end
+    -- A request whose requester stopped waiting: dropped unread.
+    dropped = dropped + 1
+  end
+elseif op == 'len' then
+  if ARGV[4] == 'all' then return len() end
+  return redis.call('LLEN', queue)
+elseif op == 'config' then
+  redis.call('HSET', meta, 'maxlen', ARGV[4])
+  redis.call('PUBLISH', wake, '')
+  return 'OK'
+end
+return redis.error_reply('ERR unknown mailbox operation')

@@ -1,0 +1,230 @@
+//! Mailboxes on the Redis engine: MSG.SEND / RECV / LEN / CONFIG / REQUEST / REPLY across nodes.
+//!
+//! Each destination lives under one hash tag (`herald:msg:{<dest>}:...`: its length, bound and id
+//! counter, its idempotency keys, a list per topic), and each operation is one Lua script on that slot
+//! (`lua/msg_box.lua`): a receive pops in the script, so each message goes to exactly one receiver on
+//! any node. A request also has a state of its own under its id's tag (`lua/msg_request.lua`:
+//! waiting, replied, timed out) so that MSG.REPLY, which names only the id, finds it from any node,
+//! and a reply either reaches the requester or is refused as late, never both. Request ids come from
+//! one counter (`herald:msg:ids`). Blocking receives, sends waiting for room and requesters wait as
+//! in `wake.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::command::MailboxCommand;
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Remote;
+use super::value::failed;
+use crate::dispatch::mailbox::received_reply;
+use crate::dispatch::{Blocked, Outcome};
+use crate::engine::mailbox::{MailStats, MailboxSettings, Received};
+
+/// The mailbox scripts, the settings they are run with, and this node's share of INFO's counters.
+pub struct Mail {
+    boxes: redis::Script,
+    requests: redis::Script,
+    settings: MailboxSettings,
+    /// Late replies this node refused, and expired requests its receivers dropped.
+    replies_dropped: AtomicU64,
+    requests_expired: AtomicU64,
+}
+
+impl Mail {
+    pub fn new(settings: MailboxSettings) -> Mail {
+        Mail {
+            boxes: redis::Script::new(include_str!("lua/msg_box.lua")),
+            requests: redis::Script::new(include_str!("lua/msg_request.lua")),
+            settings,
+            replies_dropped: AtomicU64::new(0),
+            requests_expired: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds this node's counts to the embedded engine's (INFO stats, /metrics).
+    pub fn add_stats(&self, stats: &mut MailStats) {
+        stats.replies_dropped += self.replies_dropped.load(Ordering::Relaxed);
+        stats.requests_expired += self.requests_expired.load(Ordering::Relaxed);
+    }
+}
+
+/// The counter request ids come from.
+const IDS: &str = "herald:msg:ids";
+/// How long a request's state outlives its deadline (a late reply still finds it and is refused).
+const REQUEST_GRACE_MS: u64 = 60_000;
+
+fn wake_name(dest: &[u8]) -> Bytes {
+    Bytes::from([b"msg:".as_slice(), dest].concat())
+}
+
+fn reply_wake_name(id: u64) -> Bytes {
+    Bytes::from(format!("msgreply:{id}"))
+}
+
+fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
+    remote.pool.shared(super::pool::Target { db: 0, resp3: false })
+}
+
+/// One invocation of the mailbox script on `dest` (and `topic`'s queue).
+async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
+    let mut inv = remote.mail.boxes.prepare_invoke();
+    inv.key(key(b"meta")).key(key(b"idem")).key(key(b"idemq")).key(key(&[b"t:".as_slice(), topic].concat()));
+    inv.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
+    for a in args {
+        inv.arg(*a);
+    }
+    inv.invoke_async(&mut conn(remote)).await
+}
+
+/// One invocation of the request script on request `id`.
+async fn request(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let mut inv = remote.mail.requests.prepare_invoke();
+    inv.key(format!("herald:msg:req:{{{id}}}"));
+    for a in args {
+        inv.arg(*a);
+    }
+    inv.invoke_async(&mut conn(remote)).await
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn abandoned() -> Reply {
+    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
+}
+
+/// Runs a mailbox command on the Redis engine; the connection waits for the spawned round trip.
+pub fn execute(remote: &Arc<Remote>, cmd: MailboxCommand) -> Outcome {
+    if let MailboxCommand::Config { max_len, .. } = &cmd
+        && *max_len > remote.mail.settings.max_messages
+    {
+        return CommandError::new(format!("ERR MAXLEN must be at most mailboxes.max_messages ({})", remote.mail.settings.max_messages))
+            .into();
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(remote.clone(), cmd, tx));
+    Outcome::Block(Blocked::elsewhere(rx, abandoned()))
+}
+
+async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let reply = match cmd {
+        MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
+            let key = idempotency.unwrap_or_default();
+            let keep = r.mail.settings.idempotency_keys.to_string();
+            let attempt = || async {
+                match boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]).await {
+                    Ok(Value::Array(v)) => Some(Reply::Int(v.first().map_or(0, int))),
+                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.SEND reply")),
+                    Err(e) if block.is_some() && e.code() == Some("FULL") => None,
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            super::wake::maybe(r, &wake_name(&dest), block.map(|b| b.duration()), &mut tx, attempt).await
+        }
+        MailboxCommand::Recv { dest, topic, timeout } => {
+            let attempt = || async {
+                match boxed(r, &dest, &topic, &[b"recv"]).await {
+                    Ok(Value::Array(mut v)) => {
+                        let dropped = v.first().map_or(0, int);
+                        r.mail.requests_expired.fetch_add(dropped as u64, Ordering::Relaxed);
+                        (v.len() == 4).then(|| received(v.split_off(1)))
+                    }
+                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.RECV reply")),
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            super::wake::maybe(r, &wake_name(&dest), timeout.map(|t| t.duration()), &mut tx, attempt).await
+        }
+        MailboxCommand::Len { dest, topic } => {
+            let which = topic.clone().unwrap_or_default();
+            let args: [&[u8]; 2] = [b"len", if topic.is_some() { b"topic" } else { b"all" }];
+            Some(boxed(r, &dest, &which, &args).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+        }
+        MailboxCommand::Config { dest, max_len } => {
+            let n = max_len.to_string();
+            Some(boxed(r, &dest, b"", &[b"config", n.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        MailboxCommand::Request { dest, topic, payload, timeout_ms } => Some(ask(r, dest, topic, payload, timeout_ms, &mut tx).await),
+        MailboxCommand::Reply { reply_to, payload } => {
+            let wake = super::wake::channel(&reply_wake_name(reply_to));
+            Some(match request(r, reply_to, &[b"reply", &payload, &wake]).await {
+                Ok(v) => {
+                    if int(&v) == 0 {
+                        r.mail.replies_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Reply::Int(int(&v))
+                }
+                Err(e) => failed(&e),
+            })
+        }
+        MailboxCommand::Dests(_) => Some(Reply::error("ERR MSG.DESTS is not supported by the redis engine (docs/scale-out.md)")),
+    };
+    let _ = tx.send(reply.unwrap_or(Reply::Nil));
+}
+
+/// A received message from the script's `{id, is request, payload}`.
+fn received(v: Vec<Value>) -> Reply {
+    let [id, request, Value::BulkString(payload)] = <[Value; 3]>::try_from(v).unwrap_or([Value::Nil, Value::Nil, Value::Nil]) else {
+        return Reply::error("ERR redis engine: unexpected MSG.RECV reply");
+    };
+    let payload = Bytes::from(payload);
+    received_reply(if int(&request) == 1 { Received::Request { payload, reply_to: int(&id) as u64 } } else { Received::Message(payload) })
+}
+
+/// MSG.REQUEST: the request's state first (so a fast reply finds it), then the message; then the
+/// wait for the reply, whose outcome the request's state decides on Redis's clock.
+async fn ask(r: &Remote, dest: Bytes, topic: Bytes, payload: Bytes, timeout_ms: u64, tx: &mut oneshot::Sender<Reply>) -> Reply {
+    let id: u64 = match redis::cmd("INCR").arg(IDS).query_async(&mut conn(r)).await {
+        Ok(id) => id,
+        Err(e) => return failed(&e),
+    };
+    let (timeout, grace) = (timeout_ms.to_string(), REQUEST_GRACE_MS.to_string());
+    let deadline = match request(r, id, &[b"open", timeout.as_bytes(), grace.as_bytes()]).await {
+        Ok(v) => int(&v).to_string(),
+        Err(e) => return failed(&e),
+    };
+    let id_arg = id.to_string();
+    let keep = r.mail.settings.idempotency_keys.to_string();
+    let sent = boxed(r, &dest, &topic, &[b"send", &payload, b"", keep.as_bytes(), id_arg.as_bytes(), deadline.as_bytes()]).await;
+    if let Err(e) = sent {
+        return failed(&e);
+    }
+    let take = || async {
+        match request(r, id, &[b"take"]).await {
+            Ok(Value::Array(v)) => match v.as_slice() {
+                [Value::BulkString(s), Value::BulkString(reply)] if s == b"r" => Some(Reply::Bulk(Bytes::copy_from_slice(reply))),
+                [Value::BulkString(s)] if s == b"w" => None,
+                _ => Some(Reply::Nil),
+            },
+            Ok(_) => Some(Reply::Nil),
+            Err(e) => Some(failed(&e)),
+        }
+    };
+    let until = Some(Instant::now() + Duration::from_millis(timeout_ms));
+    if let Some(reply) = super::wake::until(&r.wakes, r.wait_poll, &reply_wake_name(id), until, tx, take).await {
+        return reply;
+    }
+    // This node's timer ran out; Redis's clock decides (it may be a little behind).
+    loop {
+        if let Some(reply) = take().await {
+            return reply;
+        }
+        if tx.is_closed() {
+            return Reply::Nil;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

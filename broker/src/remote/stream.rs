@@ -1,0 +1,147 @@
+//! Herald streams on the Redis engine: STREAM.WRITE / READ / CLOSE / INFO / CONFIG / DEL across nodes.
+//!
+//! Each stream lives under one hash tag (`herald:stream:{<key>}:...`: the log as a list, its next
+//! offset, size, closed flag, epoch and retention), and each operation is one Lua script on that slot
+//! (`lua/stream.lua`) on Redis's clock: offsets are consecutive from 0 and decided by Redis, so writers
+//! on every node share one sequence, and a reader resumes from any node by offset. A stream's epoch
+//! comes from a per-name counter that outlives the stream, so a reader passing `EPOCH` learns of a
+//! re-creation (`-STALE`) as on one node. Blocking reads wait as in `wake.rs`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::command::StreamCommand;
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::value::failed;
+use crate::dispatch::streams::{empty_read, info_fields, read_reply};
+use crate::dispatch::{Blocked, Outcome};
+use crate::engine::stream::{LogEntry, Read, Retention, StreamInfo, StreamSettings};
+
+/// The stream script and the retention defaults it creates streams with.
+pub struct Streams {
+    script: redis::Script,
+    settings: StreamSettings,
+}
+
+impl Streams {
+    pub fn new(settings: StreamSettings) -> Streams {
+        Streams { script: redis::Script::new(include_str!("lua/stream.lua")), settings }
+    }
+}
+
+fn wake_name(key: &[u8]) -> Bytes {
+    Bytes::from([b"stream:".as_slice(), key].concat())
+}
+
+async fn invoke(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let k = |suffix: &[u8]| [b"herald:stream:{".as_slice(), key, b"}:", suffix].concat();
+    let mut inv = remote.streams.script.prepare_invoke();
+    inv.key(k(b"log")).key(k(b"meta")).key(k(b"epochs"));
+    let s = &remote.streams.settings;
+    inv.arg(super::wake::channel(&wake_name(key))).arg(s.max_len).arg(s.max_age_ms);
+    for a in args {
+        inv.arg(*a);
+    }
+    inv.invoke_async(&mut remote.pool.shared(super::pool::Target { db: 0, resp3: false })).await
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Runs a stream command on the Redis engine; the connection waits for the spawned round trip.
+pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand) -> Outcome {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(remote.clone(), cmd, tx));
+    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+}
+
+async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let reply = match cmd {
+        StreamCommand::Write { key, data } => {
+            Some(invoke(r, &key, &[b"write", &data]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+        }
+        StreamCommand::Read { key, from, count, block, epoch } => {
+            let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
+            let attempt = || async {
+                match invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]).await {
+                    Ok(Value::Array(v)) => match read_of(v, from) {
+                        Ok(reply) => reply,
+                        Err(e) => Some(Reply::Error(e)),
+                    },
+                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected STREAM.READ reply")),
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            match block {
+                None => Some(attempt().await.unwrap_or_else(|| empty_read(from))),
+                Some(wait) => super::wake::maybe(r, &wake_name(&key), Some(wait.duration()), &mut tx, attempt).await,
+            }
+        }
+        StreamCommand::Close(key) => Some(invoke(r, &key, &[b"close"]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))),
+        StreamCommand::Info(key) => Some(match invoke(r, &key, &[b"info"]).await {
+            Ok(Value::Array(v)) if v.len() == 8 => {
+                let n = |i: usize| int(&v[i]) as u64;
+                Reply::fields(info_fields(StreamInfo {
+                    length: n(0) as usize,
+                    first: n(1),
+                    next: n(2),
+                    bytes: n(3) as usize,
+                    closed: n(4) == 1,
+                    epoch: n(5),
+                    retention: Retention { max_len: n(6) as usize, max_age_ms: n(7) },
+                }))
+            }
+            Ok(_) => Reply::Nil,
+            Err(e) => failed(&e),
+        }),
+        StreamCommand::Config { key, max_len, max_age_ms } => {
+            let (len, age) = (max_len.map(|n| n.to_string()).unwrap_or_default(), max_age_ms.map(|n| n.to_string()).unwrap_or_default());
+            Some(invoke(r, &key, &[b"config", len.as_bytes(), age.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        StreamCommand::Del(keys) => {
+            // One script per stream (each its own slot); the count is of those that existed.
+            let mut deleted = 0;
+            let mut error = None;
+            for key in keys {
+                match invoke(r, &key, &[b"del"]).await {
+                    Ok(v) => deleted += int(&v),
+                    Err(e) => error = Some(failed(&e)),
+                }
+            }
+            Some(error.unwrap_or(Reply::Int(deleted)))
+        }
+        StreamCommand::List(_) => Some(Reply::error("ERR STREAM.LIST is not supported by the redis engine (docs/scale-out.md)")),
+    };
+    let _ = tx.send(reply.unwrap_or(Reply::Nil));
+}
+
+/// A read from the script's `{'missing'}` or `{epoch, next, ended, offset, data, ...}`: the reply, or
+/// `None` when there is nothing yet and the stream is open (a blocking read waits then).
+fn read_of(v: Vec<Value>, from: u64) -> Result<Option<Reply>, CommandError> {
+    if v.len() < 3 {
+        return read_reply(Read::Entries { entries: Vec::new(), next: from, ended: false }, None, from);
+    }
+    let (epoch, next, ended) = (int(&v[0]) as u64, int(&v[1]) as u64, int(&v[2]) == 1);
+    let entries = v[3..]
+        .chunks_exact(2)
+        .map(|pair| LogEntry {
+            offset: int(&pair[0]) as u64,
+            data: match &pair[1] {
+                Value::BulkString(b) => Bytes::copy_from_slice(b),
+                _ => Bytes::new(),
+            },
+            at_ms: 0,
+        })
+        .collect();
+    read_reply(Read::Entries { entries, next, ended }, Some(epoch), from)
+}

@@ -1,0 +1,128 @@
+//! Blocking waits on the Redis engine, shared by the domains that block (BL.RETRIEVE BLOCK, BL.PUBLISH
+//! BLOCK, MSG.RECV TIMEOUT, MSG.SEND BLOCK, MSG.REQUEST): register interest in a name, re-check, then
+//! wait for a wake-up notice on that name or the fallback poll (`engine.wait_poll_ms`), so a lost
+//! notice costs latency, never correctness.
+//!
+//! A script that may have made a waiter's condition true publishes an empty notice on
+//! `__herald__:engine:wake:<name>` in the same step; every node follows `__herald__:engine:wake:*`
+//! (`notices.rs` hands them to [`Wakes::ring`]). Names are the domain's own (`bl:<board tag>`,
+//! `msg:<dest>`, ...); a notice carries no data, the re-check reads the state.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::Reply;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::notices::Waiters;
+
+/// The channel a wake-up for `name` is published on.
+pub fn channel(name: &[u8]) -> Vec<u8> {
+    [super::NOTICE_PREFIX, b"wake:", name].concat()
+}
+
+/// The pattern every node follows for wake-ups.
+pub fn all_channels() -> Bytes {
+    Bytes::from([super::NOTICE_PREFIX, b"wake:*"].concat())
+}
+
+/// The name a wake-up channel is for.
+pub fn name_of(channel: &[u8]) -> Option<&[u8]> {
+    channel.strip_prefix(super::NOTICE_PREFIX)?.strip_prefix(b"wake:")
+}
+
+/// This node's waiters by name, and how many clients wait (INFO `blocked_clients`).
+#[derive(Default)]
+pub struct Wakes(Waiters, AtomicUsize);
+
+/// Counts a client as blocked while it lives.
+struct Blocked<'a>(&'a AtomicUsize);
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Wakes {
+    /// Clients of this node waiting in a blocking domain command now.
+    pub fn blocked(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// Wakes every waiter of `name` on this node.
+    pub fn ring(&self, name: &[u8]) {
+        self.0.ring(name, b"");
+    }
+
+    /// Wakes every waiter of this node: after the pub-sub connection was re-established, any of them
+    /// may have missed its wake-up, and a re-check now beats the fallback poll.
+    pub fn ring_all(&self) {
+        self.0.ring_all();
+    }
+}
+
+/// Waits until `check` answers (its reply), `deadline` passes or the client goes away (`None` for
+/// both). `check` runs once at the start and again after every wake-up or poll; interest is
+/// registered before each check, so a wake-up published during it is not missed.
+pub async fn until<F, Fut>(
+    wakes: &Wakes,
+    poll: Duration,
+    name: &Bytes,
+    deadline: Option<Instant>,
+    tx: &mut oneshot::Sender<Reply>,
+    mut check: F,
+) -> Option<Reply>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<Reply>>,
+{
+    let empty = Bytes::new();
+    let mut blocked = None;
+    loop {
+        let notify = wakes.0.interest(name, &empty);
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(reply) = check().await {
+            return Some(reply);
+        }
+        blocked.get_or_insert_with(|| {
+            wakes.1.fetch_add(1, Ordering::Relaxed);
+            Blocked(&wakes.1)
+        });
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = timer => return None,
+            _ = tx.closed() => return None,
+        }
+    }
+}
+
+/// A command that may block: runs `attempt` once (`wait` is `None`), or waits as [`until`] does for
+/// `wait`'s time (`Some(None)`: forever); `None` when it timed out (the caller answers nil).
+pub async fn maybe<F, Fut>(
+    remote: &super::Remote,
+    name: &Bytes,
+    wait: Option<Option<Duration>>,
+    tx: &mut oneshot::Sender<Reply>,
+    mut attempt: F,
+) -> Option<Reply>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<Reply>>,
+{
+    let Some(timeout) = wait else { return attempt().await };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    until(&remote.wakes, remote.wait_poll, name, deadline, tx, attempt).await
+}
