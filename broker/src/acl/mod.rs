@@ -16,10 +16,10 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
 use bytes::Bytes;
-use herald_protocol::command::{CommandSpec, flags};
+use herald_protocol::command::{self, CommandSpec, Found, KeyPositions, flags};
 use herald_protocol::{CommandError, Request};
 use serde::Deserialize;
 use tokio::time::{Duration, Instant};
@@ -139,6 +139,7 @@ impl Acl {
         Ok(acl)
     }
 
+    #[inline]
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -260,15 +261,73 @@ impl Acl {
 
 pub const NO_ACLFILE: &str = "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-/// Whether `user` may run the command `spec` at all.
-/// Commands allowed before authentication (AUTH, HELLO, QUIT...) are allowed to every user, as in
-/// Redis.
-pub fn check_command(user: &User, spec: &'static CommandSpec) -> Result<(), Denied> {
-    if spec.has(flags::NO_AUTH) || user.can_run(table::TABLE.id(spec)) {
-        Ok(())
-    } else {
-        Err(Denied { reason: Reason::Command, object: spec.name.to_owned() })
-    }
+/// What the per-request check needs to know of a command, worked out once from its spec (its name,
+/// flags and group) instead of on every request: the check is then a bit test and the key and
+/// channel walks this says to make. Indexed by the command table's dense index ([`Found::index`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// The command's number in [`table::TABLE`] (its bit in a user's command bitmap).
+    id: usize,
+    /// Allowed before authentication (AUTH, HELLO, QUIT...): allowed to every user, as in Redis.
+    no_auth: bool,
+    /// The access its positional keys need; `None` when its resources come from the parsed command
+    /// (Herald's named resources, [`resources::named_by_parse`]).
+    keys: Option<u8>,
+    /// Its keys are only at fixed positions (`spec.keys`: no `numkeys`, not SORT's STORE): walked
+    /// here in place rather than through `CommandSpec::visit_keys`.
+    fixed_keys: bool,
+    /// XREAD / XREADGROUP: keys after `STREAMS`.
+    keyword_keys: bool,
+    channels: Channels,
+}
+
+/// Which arguments of a command are channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channels {
+    None,
+    /// Every argument after the name (SUBSCRIBE, SSUBSCRIBE); `true`: patterns (PSUBSCRIBE).
+    All(bool),
+    /// The first argument (PUBLISH, SPUBLISH).
+    First,
+}
+
+static SHAPES: LazyLock<Vec<Shape>> = LazyLock::new(|| {
+    command::indexed_specs()
+        .iter()
+        .map(|spec| Shape {
+            id: table::TABLE.id(spec),
+            no_auth: spec.has(flags::NO_AUTH),
+            // Shard channels sit in the key positions (for cluster slots) but are channels to the ACL,
+            // as Redis's `NOT_KEY` key specs say.
+            keys: (!resources::named_by_parse(spec) && !matches!(spec.name, "spublish" | "ssubscribe" | "sunsubscribe"))
+                .then(|| key_access(spec)),
+            fixed_keys: !spec.has(flags::MOVABLE_KEYS) && spec.name != "sort",
+            keyword_keys: matches!(spec.name, "xread" | "xreadgroup"),
+            channels: match spec.name {
+                "subscribe" | "ssubscribe" => Channels::All(false),
+                "psubscribe" => Channels::All(true),
+                "publish" | "spublish" => Channels::First,
+                _ => Channels::None,
+            },
+        })
+        .collect()
+});
+
+/// The shape of a command found by `lookup` (one index into a table).
+#[inline]
+pub fn shape(found: Found) -> &'static Shape {
+    &SHAPES[found.index]
+}
+
+/// The shape of a spec held without its index (ACL DRYRUN, EXEC's re-check): one hash of its name.
+pub fn shape_of(spec: &'static CommandSpec) -> &'static Shape {
+    &SHAPES[command::spec_index(spec)]
+}
+
+/// Whether `user` may run the command at all.
+#[inline]
+pub fn check_command(user: &User, spec: &'static CommandSpec, shape: &Shape) -> Result<(), Denied> {
+    if shape.no_auth || user.can_run(shape.id) { Ok(()) } else { Err(Denied { reason: Reason::Command, object: spec.name.to_owned() }) }
 }
 
 /// Redis 7.0's write commands that also read the key (their key specs say `RW ACCESS`), so `%W~`
@@ -330,45 +389,87 @@ fn key_access(spec: &CommandSpec) -> u8 {
 
 /// Keys that follow a keyword rather than a position: XREAD / XREADGROUP's `STREAMS key [key ...] id
 /// [id ...]`.
-fn keyword_keys<'r>(spec: &CommandSpec, req: &'r Request) -> Vec<&'r [u8]> {
-    if !matches!(spec.name, "xread" | "xreadgroup") {
-        return Vec::new();
-    }
+fn keyword_keys(req: &Request) -> &[Bytes] {
     let parts = req.parts();
-    let Some(at) = parts.iter().position(|p| p.eq_ignore_ascii_case(b"STREAMS")) else { return Vec::new() };
+    let Some(at) = parts.iter().position(|p| p.eq_ignore_ascii_case(b"STREAMS")) else { return &[] };
     let rest = &parts[at + 1..];
-    rest[..rest.len() / 2].iter().map(|k| &k[..]).collect()
+    &rest[..rest.len() / 2]
 }
 
 /// The channels a request names, and whether they are patterns.
-fn channels<'r>(spec: &CommandSpec, req: &'r Request) -> (&'r [Bytes], bool) {
+fn channels<'r>(shape: &Shape, req: &'r Request) -> (&'r [Bytes], bool) {
     let parts = req.parts();
-    match spec.name {
-        "subscribe" | "ssubscribe" => (&parts[1..], false),
-        "psubscribe" => (&parts[1..], true),
-        "publish" | "spublish" => (&parts[1..2.min(parts.len())], false),
-        _ => (&[], false),
+    match shape.channels {
+        Channels::All(pattern) => (&parts[1..], pattern),
+        Channels::First => (&parts[1..2.min(parts.len())], false),
+        Channels::None => (&[], false),
     }
 }
 
+/// The first key at a command's fixed positions that `user` may not use for `access`
+/// (`CommandSpec::visit_keys` without its `numkeys` and SORT cases): a plain loop, as this runs on
+/// every request of a restricted user.
+#[inline]
+fn fixed_key_denied<'r>(user: &User, k: KeyPositions, parts: &'r [Bytes], access: u8) -> Option<&'r [u8]> {
+    if k.first <= 0 || k.step <= 0 {
+        return None;
+    }
+    let argc = parts.len() as i32;
+    let last = if k.last < 0 { argc + k.last } else { k.last.min(argc - 1) };
+    let mut i = k.first;
+    while i <= last {
+        let Some(key) = parts.get(i as usize) else { break };
+        if !user.may_access_key(key, access) {
+            return Some(key);
+        }
+        i += k.step;
+    }
+    None
+}
+
+/// [`check_command`] and [`check_request`] for the usual request, as one test with no error to build:
+/// `true` when the command is allowed and its keys (at fixed positions) and channels (none) too.
+/// `false` says only "check in full" (keywords, movable keys, channels, or a refusal).
+#[inline]
+pub fn plainly_allowed(user: &User, spec: &'static CommandSpec, shape: &Shape, req: &Request) -> bool {
+    if !(shape.no_auth || user.can_run(shape.id)) {
+        return false;
+    }
+    if !user.all_keys
+        && let Some(access) = shape.keys
+        && (!shape.fixed_keys || shape.keyword_keys || fixed_key_denied(user, spec.keys, req.parts(), access).is_some())
+    {
+        return false;
+    }
+    user.all_channels || shape.channels == Channels::None
+}
+
 /// The positional keys and the channels of a request (the Redis commands' resources and `STREAM.*`'s).
-pub fn check_request(user: &User, spec: &'static CommandSpec, req: &Request) -> Result<(), Denied> {
-    if !user.all_keys && !resources::named_by_parse(spec) {
-        let access = key_access(spec);
+pub fn check_request(user: &User, spec: &'static CommandSpec, shape: &Shape, req: &Request) -> Result<(), Denied> {
+    if !user.all_keys
+        && let Some(access) = shape.keys
+    {
         let mut denied = None;
-        spec.visit_keys(req, &mut |key| {
-            let allowed = user.may_access_key(key, access);
-            if !allowed {
-                denied = Some(key);
-            }
-            allowed
-        });
-        if let Some(key) = denied.or_else(|| keyword_keys(spec, req).into_iter().find(|k| !user.may_access_key(k, access))) {
+        if shape.fixed_keys {
+            denied = fixed_key_denied(user, spec.keys, req.parts(), access);
+        } else {
+            spec.visit_keys(req, &mut |key| {
+                let allowed = user.may_access_key(key, access);
+                if !allowed {
+                    denied = Some(key);
+                }
+                allowed
+            });
+        }
+        if shape.keyword_keys && denied.is_none() {
+            denied = keyword_keys(req).iter().find(|k| !user.may_access_key(k, access)).map(|k| &k[..]);
+        }
+        if let Some(key) = denied {
             return Err(Denied { reason: Reason::Key, object: lossy(key) });
         }
     }
-    if !user.all_channels {
-        let (names, pattern) = channels(spec, req);
+    if !user.all_channels && shape.channels != Channels::None {
+        let (names, pattern) = channels(shape, req);
         if let Some(ch) = names.iter().find(|c| !user.may_use_channel(c, pattern)) {
             return Err(Denied { reason: Reason::Channel, object: lossy(ch) });
         }
@@ -392,9 +493,9 @@ mod tests {
 
     fn check(u: &User, parts: &[&str]) -> Result<(), Denied> {
         let req = Request::from_strs(parts);
-        let spec = herald_protocol::command::lookup(&req).unwrap().spec;
-        check_command(u, spec)?;
-        check_request(u, spec, &req)
+        let found = herald_protocol::command::lookup(&req).unwrap();
+        check_command(u, found.spec, shape(found))?;
+        check_request(u, found.spec, shape(found), &req)
     }
 
     #[test]
@@ -460,21 +561,34 @@ impl Default for SessionUser {
 
 impl SessionUser {
     /// The user as it is now; `None` once it has been deleted.
+    #[inline]
     pub fn current(&mut self, acl: &Acl) -> Option<&Arc<User>> {
         let epoch = acl.epoch();
         if epoch != self.epoch && !self.detached {
-            // The epoch is read before the user, so a change in between is seen next time.
-            self.user = acl.get(&self.name);
-            self.open = self.user.as_ref().is_some_and(|u| u.unrestricted());
-            self.epoch = epoch;
+            self.refresh(acl, epoch);
         }
         self.user.as_ref()
     }
 
+    #[cold]
+    fn refresh(&mut self, acl: &Acl, epoch: u64) {
+        // The epoch is read before the user, so a change in between is seen next time.
+        self.user = acl.get(&self.name);
+        self.open = self.user.as_ref().is_some_and(|u| u.unrestricted());
+        self.epoch = epoch;
+    }
+
     /// Whether the user may do anything (one atomic load when nothing changed).
+    #[inline]
     pub fn is_open(&mut self, acl: &Acl) -> bool {
         self.current(acl);
         self.open
+    }
+
+    /// The user as of the last [`Self::current`] / [`Self::is_open`]: a borrow, not a clone, for
+    /// the per-request check that follows them.
+    pub fn cached(&self) -> Option<&Arc<User>> {
+        self.user.as_ref()
     }
 
     pub fn set(&mut self, user: Arc<User>) {

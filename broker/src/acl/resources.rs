@@ -25,6 +25,7 @@ fn scoped(scope: &Bytes, name: &Bytes) -> Bytes {
 
 /// Whether a command's resources come from [`herald_resources`] rather than its key positions (a
 /// blackboard command's positional key is a key *inside* its scope, for instance).
+#[inline]
 pub fn named_by_parse(spec: &CommandSpec) -> bool {
     matches!(spec.group, Group::Blackboard | Group::Bulletin | Group::Jobs | Group::Mailbox | Group::Semaphore | Group::Schema)
 }

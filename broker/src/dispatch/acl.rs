@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_protocol::command::{self, AclCommand, Command, CommandSpec};
+use herald_protocol::command::{self, AclCommand, Command, CommandSpec, Found};
 use herald_protocol::{CommandError, Reply, Request};
 
 use super::{Blocked, Cx, Outcome, Session, server};
@@ -26,27 +26,63 @@ fn restricted(session: &mut Session, broker: &Broker) -> Option<Result<Arc<User>
     if session.user.is_open(&broker.acl) {
         return None;
     }
-    Some(session.user.current(&broker.acl).cloned().ok_or(CommandError::fixed("NOPERM this user has been deleted")))
+    Some(session.user.cached().cloned().ok_or(deleted()))
 }
 
-/// Before parsing: may the session's user run this command on these keys and channels?
-pub fn gate_request(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
-    let Some(user) = restricted(session, broker) else { return Ok(()) };
-    let user = user?;
-    acl::check_command(&user, spec).and_then(|_| acl::check_request(&user, spec, req)).map_err(|d| refuse(d, session, broker))
+fn deleted() -> CommandError {
+    CommandError::fixed("NOPERM this user has been deleted")
+}
+
+/// The usual request of an authenticated restricted user, allowed as it stands ([`acl::plainly_allowed`]):
+/// `dispatch::handle` asks this before calling the full gate. The caller has just asked `is_open`, which
+/// refreshed the session's user when the ACLs changed.
+#[inline(always)]
+pub fn plainly_allowed(found: Found, req: &Request, session: &Session) -> bool {
+    session.authenticated && session.user.cached().is_some_and(|user| acl::plainly_allowed(user, found.spec, acl::shape(found), req))
+}
+
+/// Before parsing: may the session's user run this command on these keys and channels? The user is
+/// borrowed from the session (refreshed by `is_open` when the ACLs changed), not cloned, and the
+/// command's [`acl::Shape`] is found by its table index.
+#[inline]
+pub fn gate_request(found: Found, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
+    if session.user.is_open(&broker.acl) {
+        return Ok(());
+    }
+    let session = &*session;
+    let Some(user) = session.user.cached() else { return Err(deleted()) };
+    let shape = acl::shape(found);
+    if acl::plainly_allowed(user, found.spec, shape, req) {
+        return Ok(());
+    }
+    acl::check_command(user, found.spec, shape)
+        .and_then(|_| acl::check_request(user, found.spec, shape, req))
+        .map_err(|d| refuse(d, session, broker))
 }
 
 /// After parsing: Herald's named resources (scopes, boards, queues, jobs, mailboxes, semaphores,
 /// schemas), which need the parsed command (options such as `SCOPE s`) or the engines (a job's queue).
-pub fn gate_parsed(cmd: &Command, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
-    let Some(user) = restricted(session, broker) else { return Ok(()) };
-    let user = user?;
+/// Only Herald's commands have such resources: for the others this is one test of the spec's group.
+#[inline(always)]
+pub fn gate_parsed(found: Found, cmd: &Command, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
+    if !resources::named_by_parse(found.spec) {
+        return Ok(());
+    }
+    gate_resources(cmd, session, broker)
+}
+
+fn gate_resources(cmd: &Command, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
+    if session.user.is_open(&broker.acl) {
+        return Ok(());
+    }
+    let session = &*session;
+    let Some(user) = session.user.cached() else { return Err(deleted()) };
     if user.all_keys {
         return Ok(());
     }
     let mut queue_of = |id: &[u8]| resources::job_queue(&broker.lock().jobs, id);
     match resources::herald_resources(cmd, &mut queue_of) {
-        Some(found) => acl::check_resources(&user, &found).map_err(|d| refuse(d, session, broker)),
+        Some(found) => acl::check_resources(user, &found).map_err(|d| refuse(d, session, broker)),
         None => Ok(()),
     }
 }
@@ -173,8 +209,9 @@ fn verdict(
     parsed: Option<&Command>,
     queue_of: &mut dyn FnMut(&[u8]) -> Option<Bytes>,
 ) -> Result<(), Denied> {
-    acl::check_command(user, spec)?;
-    acl::check_request(user, spec, req)?;
+    let shape = acl::shape_of(spec);
+    acl::check_command(user, spec, shape)?;
+    acl::check_request(user, spec, shape, req)?;
     match parsed {
         Some(cmd) if !user.all_keys => match resources::herald_resources(cmd, queue_of) {
             Some(found) => acl::check_resources(user, &found),

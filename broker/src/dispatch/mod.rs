@@ -192,8 +192,16 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     // failure or memory limit is in force. A session flag, the ACL epoch and one word of the broker
     // say so; only otherwise are the checks made one by one, in Redis's order.
     let open = session.authenticated && session.user.is_open(&broker.acl);
-    if !open || broker.alerts.any() || session.in_subscribed_mode() {
-        match screen(found, &req, open, session, broker) {
+    // A restricted user's check comes first (Redis's order) and alone: the other refusals are only
+    // looked at when the broker word or the session says one may apply.
+    if !open
+        && !acl::plainly_allowed(found, &req, session)
+        && let Err(e) = authorize(found, &req, session, broker)
+    {
+        return reject(Some(found), e, session, broker);
+    }
+    if broker.alerts.any() || session.in_subscribed_mode() {
+        match screen(found, session, broker) {
             Ok(()) => {}
             Err(Screened::Refused(e)) => return reject(Some(found), e, session, broker),
             Err(Screened::Paused) => return Outcome::Paused(req),
@@ -219,7 +227,7 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
         let parsed = command::parse(spec, &req);
         if !open
             && let Ok(cmd) = &parsed
-            && let Err(e) = acl::gate_parsed(cmd, session, broker)
+            && let Err(e) = acl::gate_parsed(found, cmd, session, broker)
         {
             return reject(Some(found), e, session, broker);
         }
@@ -235,7 +243,7 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     let parsed = command::parse(spec, &req);
     if !open
         && let Ok(cmd) = &parsed
-        && let Err(e) = acl::gate_parsed(cmd, session, broker)
+        && let Err(e) = acl::gate_parsed(found, cmd, session, broker)
     {
         return reject(Some(found), e, session, broker);
     }
@@ -264,15 +272,12 @@ enum Screened {
     Paused,
 }
 
-/// The checks a request meets before it runs, in Redis's order: authentication and permissions,
-/// RESP2's subscribed mode, CLIENT PAUSE, a running script (BUSY), a failing log (MISCONF), maxmemory
-/// (OOM). Only called when one of them may apply (see [`handle`]).
+/// The checks a request meets before it runs, after authentication and permissions ([`authorize`]),
+/// in Redis's order: RESP2's subscribed mode, CLIENT PAUSE, a running script (BUSY), a failing log
+/// (MISCONF), maxmemory (OOM). Only called when one of them may apply (see [`handle`]).
 #[cold]
-fn screen(found: Found, req: &Request, open: bool, session: &mut Session, broker: &Broker) -> Result<(), Screened> {
+fn screen(found: Found, session: &mut Session, broker: &Broker) -> Result<(), Screened> {
     let spec = found.spec;
-    if !open {
-        authorize(spec, req, session, broker).map_err(Screened::Refused)?;
-    }
     if session.in_subscribed_mode() && !spec.has(flags::SUBSCRIBED_OK) {
         return Err(Screened::Refused(CommandError::new(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -353,8 +358,8 @@ fn persistence_ok(spec: &CommandSpec, broker: &Broker) -> Result<(), CommandErro
 /// One command called by a script (`redis.call`): the same lookup, permission check and `execute`
 /// as [`handle`], with Redis's rules for scripts (no `noscript` commands, no writes from read-only
 /// scripts, nothing blocks) and its error texts. Runs inside the script's `Cx`, under its lock.
-pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply {
-    let found = match command::lookup(&req) {
+pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply {
+    let found = match command::lookup(req) {
         Ok(found) => found,
         Err(e) if e.0.starts_with("ERR wrong number of arguments") => {
             return Reply::error("ERR Wrong number of args calling Redis command from script");
@@ -366,7 +371,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         return Reply::error("ERR This Redis command is not allowed from script");
     }
     let open = run.cx.session.authenticated && run.cx.session.user.is_open(&run.cx.broker.acl);
-    if !open && let Err(e) = authorize(spec, &req, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = authorize(found, req, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     if spec.has(flags::WRITE) {
@@ -377,19 +382,19 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
             return Reply::Error(e);
         }
     }
-    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(&req) {
+    if (spec.name == "xread" || spec.name == "xreadgroup") && blocks(req) {
         return Reply::Error(CommandError::new(format!("ERR {} command is not allowed with BLOCK option from scripts", spec.name)));
     }
-    let cmd = match command::parse(spec, &req) {
+    let cmd = match command::parse(spec, req) {
         Ok(cmd) => cmd,
         Err(e) => return Reply::Error(e),
     };
-    if !open && let Err(e) = acl::gate_parsed(&cmd, run.cx.session, run.cx.broker) {
+    if !open && let Err(e) = acl::gate_parsed(found, &cmd, run.cx.session, run.cx.broker) {
         return Reply::Error(e);
     }
     let (db, broker) = (run.cx.session.db(), run.cx.broker);
     if broker.quotas.is_some()
-        && let Err(e) = quota(found, &req, &cmd, db, broker, run.cx.state())
+        && let Err(e) = quota(found, req, &cmd, db, broker, run.cx.state())
     {
         return Reply::Error(e);
     }
@@ -398,7 +403,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: Request) -> Reply 
         run.cx.broker.scripting.monitor.note_write();
     }
     // Counted in INFO commandstats like any command, as Redis counts a script's calls.
-    match self::run(found, &req, Ok(cmd), run.cx) {
+    match self::run(found, req, Ok(cmd), run.cx) {
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
         Outcome::Block(_) | Outcome::RepliesAfter(..) => unreachable!("nothing blocks inside a script"),
@@ -414,11 +419,12 @@ pub fn blocks(req: &Request) -> bool {
 /// The permission check point: every command from every transport passes here before it runs
 /// (authentication, then the user's ACL: `acl::gate_request`; Herald's named resources are checked
 /// once the command is parsed, `acl::gate_parsed`).
-fn authorize(spec: &'static CommandSpec, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
-    if !session.authenticated && !spec.has(flags::NO_AUTH) && broker.requires_auth() {
+#[inline]
+fn authorize(found: Found, req: &Request, session: &mut Session, broker: &Broker) -> Result<(), CommandError> {
+    if !session.authenticated && !found.spec.has(flags::NO_AUTH) && broker.requires_auth() {
         return Err(CommandError::fixed("NOAUTH Authentication required."));
     }
-    acl::gate_request(spec, req, session, broker)
+    acl::gate_request(found, req, session, broker)
 }
 
 /// The single match from a command to the code that runs it.

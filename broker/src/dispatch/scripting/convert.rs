@@ -8,8 +8,8 @@ use herald_protocol::number::format_double;
 use herald_protocol::{CommandError, Reply};
 use mlua::{Lua, Table, Value};
 
-/// A `redis.call` argument as bytes: strings as they are, numbers as Lua prints them (`%.14g`);
-/// `None` for any other type.
+/// A library function's argument as bytes (`redis.sha1hex`, `redis.log`, `struct`): strings as they
+/// are, numbers as Lua prints them (`%.14g`); `None` for any other type.
 pub fn arg_bytes(v: &Value) -> Option<Bytes> {
     match v {
         Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
@@ -18,6 +18,20 @@ pub fn arg_bytes(v: &Value) -> Option<Bytes> {
         Value::Number(n) => Some(Bytes::from(lua_number(*n))),
         _ => None,
     }
+}
+
+/// A number given to `redis.call` as Redis 7.0 writes it (`%.17g`, not Lua's lossy `%.14g`):
+/// integral values below 1e17 as integers (what `%.17g` prints for them), others as
+/// [`format_double`] (and NaN with its sign, as glibc prints it).
+pub fn number_arg(n: f64) -> Bytes {
+    let i = n as i64;
+    if (i as f64).to_bits() == n.to_bits() && i.unsigned_abs() < 100_000_000_000_000_000 {
+        return Bytes::from(i.to_string());
+    }
+    if n.is_nan() && n.is_sign_negative() {
+        return Bytes::from_static(b"-nan");
+    }
+    Bytes::from(format_double(n))
 }
 
 /// A number as Lua 5.1 turns it into a string (`LUAI_NUMFFORMAT`, `%.14g`).
@@ -69,87 +83,12 @@ pub fn error_table(lua: &Lua, raw: &[u8]) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `{err = ...}` for a command's error reply (its text starts with its code).
-pub fn command_error_table(lua: &Lua, e: &CommandError) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set("err", error_text(format!("-{}", e.0).as_bytes()))?;
-    Ok(t)
-}
-
 /// An error reply as Redis writes a script's `{err = ...}`: the text as given, line ends inside
 /// turned into spaces (no `ERR` is added: the text is taken to start with its code).
 pub fn error_reply(text: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(text);
     let text = text.trim_matches(|c| c == '\r' || c == '\n').replace(['\r', '\n'], " ");
     Reply::Error(CommandError(Cow::Owned(text)))
-}
-
-/// A command's reply as the script sees it (`redisProtocolToLuaType`), in the script's RESP version.
-pub fn to_lua(lua: &Lua, reply: Reply, resp: u8) -> mlua::Result<Value> {
-    Ok(match reply {
-        Reply::Int(i) => Value::Integer(i),
-        Reply::Bulk(b) | Reply::Verbatim(b) if resp == 2 => Value::String(lua.create_string(&b)?),
-        Reply::Bulk(b) => Value::String(lua.create_string(&b)?),
-        Reply::Status(s) => single(lua, "ok", Value::String(lua.create_string(s.as_bytes())?))?,
-        Reply::Error(e) => Value::Table(command_error_table(lua, &e)?),
-        Reply::Nil | Reply::NilArray => {
-            if resp == 2 {
-                Value::Boolean(false)
-            } else {
-                Value::Nil
-            }
-        }
-        Reply::Array(items) | Reply::Push(items) => array(lua, items, resp)?,
-        Reply::Set(items) if resp == 2 => array(lua, items, resp)?,
-        Reply::Set(items) => {
-            let set = lua.create_table_with_capacity(0, items.len())?;
-            for item in items {
-                set.raw_set(to_lua(lua, item, resp)?, true)?;
-            }
-            single(lua, "set", Value::Table(set))?
-        }
-        Reply::Map(pairs) if resp == 2 => {
-            let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
-            let mut i = 1;
-            for (k, v) in pairs {
-                t.raw_seti(i, to_lua(lua, k, resp)?)?;
-                t.raw_seti(i + 1, to_lua(lua, v, resp)?)?;
-                i += 2;
-            }
-            Value::Table(t)
-        }
-        Reply::Map(pairs) => {
-            let map = lua.create_table_with_capacity(0, pairs.len())?;
-            for (k, v) in pairs {
-                map.raw_set(to_lua(lua, k, resp)?, to_lua(lua, v, resp)?)?;
-            }
-            single(lua, "map", Value::Table(map))?
-        }
-        Reply::Double(d) if resp == 2 => Value::String(lua.create_string(format_double(d))?),
-        Reply::Double(d) => single(lua, "double", Value::Number(d))?,
-        Reply::Bool(b) if resp == 2 => Value::Integer(i64::from(b)),
-        Reply::Bool(b) => Value::Boolean(b),
-        Reply::Verbatim(b) => {
-            let v = lua.create_table_with_capacity(0, 2)?;
-            v.raw_set("format", "txt")?;
-            v.raw_set("string", lua.create_string(&b)?)?;
-            single(lua, "verbatim_string", Value::Table(v))?
-        }
-    })
-}
-
-fn single(lua: &Lua, field: &str, value: Value) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set(field, value)?;
-    Ok(Value::Table(t))
-}
-
-fn array(lua: &Lua, items: Vec<Reply>, resp: u8) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.into_iter().enumerate() {
-        t.raw_seti(i + 1, to_lua(lua, item, resp)?)?;
-    }
-    Ok(Value::Table(t))
 }
 
 /// How deep a returned table may nest before the rest is cut (Redis stops at the Lua stack's limit).
@@ -242,6 +181,18 @@ mod tests {
         assert_eq!(lua_number(0.00001), "1e-05");
         assert_eq!(lua_number(-2.25), "-2.25");
         assert_eq!(lua_number(1.0 / 3.0), "0.33333333333333");
+    }
+
+    #[test]
+    fn call_numbers_print_as_redis_does() {
+        assert_eq!(number_arg(12.0), "12");
+        assert_eq!(number_arg(-7.0), "-7");
+        assert_eq!(number_arg(123456789012345.0), "123456789012345");
+        assert_eq!(number_arg(3.5), "3.5");
+        assert_eq!(number_arg(0.1), "0.10000000000000001");
+        assert_eq!(number_arg(1e20), "1e+20");
+        assert_eq!(number_arg(-0.0), "-0");
+        assert_eq!(number_arg(f64::INFINITY), "inf");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! Lock order: the state lock, then the scripts' (`eval` or `functions`); nothing takes them the
 //! other way round.
 
+mod call;
 mod cjson;
 mod cmsgpack;
 mod convert;
@@ -439,7 +440,8 @@ fn eval(inv: Invocation, by_sha: bool, cx: &mut Cx<'_>) -> Reply {
     }
     let name = std::str::from_utf8(&sha).expect("hex");
     let started = std::time::Instant::now();
-    let current = Current { started, eval: true, name: name.to_owned(), command: Vec::new() };
+    // No name: FUNCTION STATS, which shows it, answers BUSY while a script (not a function) runs.
+    let current = Current { started, eval: true, name: String::new(), command: Vec::new() };
     let reply = run(&scripts.vm, &script.func, &inv, false, name, inv.read_only || script.flags.no_writes, current, cx);
     let fast = started.elapsed() < INLINE_BUDGET;
     if script.fast != fast
@@ -502,7 +504,7 @@ fn run(
     let (in_exec, in_script) = (cx.in_exec, cx.in_script);
     cx.in_exec = true;
     cx.in_script = true;
-    let mut running = Running { cx, read_only, resp: 2, call: super::from_script };
+    let mut running = Running { cx, read_only, resp: 2, call: super::from_script, panic: None };
     let reply = vm.call(f, &inv.keys, &inv.args, as_function, name, &mut running);
     cx.in_exec = in_exec;
     cx.in_script = in_script;

@@ -18,7 +18,7 @@ pub struct Current {
     pub started: Instant,
     /// EVAL / EVALSHA (SCRIPT KILL) rather than FCALL (FUNCTION KILL).
     pub eval: bool,
-    /// The function's name, or the script's SHA1.
+    /// The function's name (empty for a script: only FUNCTION STATS shows it).
     pub name: String,
     /// The command that runs it, arguments included (FUNCTION STATS `command`).
     pub command: Vec<bytes::Bytes>,

@@ -1,8 +1,8 @@
 -- Runs once when a script VM is built, before any user code: builds the `redis` table around the
 -- native functions it is given, removes what Redis 7.0 does not offer, makes every library table
 -- read-only and installs the globals protection. Returns the protected globals (what scripts see),
--- the raw globals (where KEYS and ARGV are set per call) and the runner that calls user code under
--- Redis's error handler.
+-- the raw globals (where KEYS and ARGV are set per call; its `__redis__err__handler` is the error
+-- handler scripts run under) and the runner that calls a library's load under that handler.
 local native, is_function_vm = ...
 local dbg = debug
 local error, type, tostring, pairs, select = error, type, tostring, pairs, select
@@ -48,15 +48,11 @@ local function single_field(field)
 end
 
 -- `native.raising.*` are C functions that raise the error table their native answers, as Redis's
--- own C functions do; `native.call` answers (reply, error table) for redis.pcall.
-local raising, raw_call = native.raising, native.call
+-- own C functions do; `native.call` raises a command's error table, `native.pcall` returns it.
+local raising = native.raising
 local redis = {}
-redis.call = raising.call
-redis.pcall = function(...)
-  local result, err = raw_call(...)
-  if err ~= nil then return err end
-  return result
-end
+redis.call = native.call
+redis.pcall = native.pcall
 redis.error_reply = single_field('err')
 redis.status_reply = single_field('ok')
 redis.sha1hex = raising.sha1hex
@@ -133,12 +129,9 @@ else
 end
 G._G = globals
 
--- Calls `f` (with its arguments, for functions) under the error handler: true and the first result,
--- or false and the error table.
-local function run(f, keys, args)
-  if keys then
-    return xpcall(function() return f(keys, args) end, error_handler)
-  end
+-- Calls `f` under the error handler (a library's load): true and the first result, or false and the
+-- error table. Scripts and functions are called from Rust (`vm.rs`, `entry`) with the same handler.
+local function run(f)
   return xpcall(f, error_handler)
 end
 

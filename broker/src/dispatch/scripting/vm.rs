@@ -69,7 +69,9 @@ pub struct Running<'r, 'a> {
     /// `redis.setresp`: how command replies are given to the script.
     pub resp: u8,
     /// Runs one command for the script (dispatch's per-command path).
-    pub call: fn(&mut Running<'_, '_>, Request) -> Reply,
+    pub call: fn(&mut Running<'_, '_>, &Request) -> Reply,
+    /// A panic of a command the script called (`call.rs`), resumed once the script's Lua call returns.
+    pub panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
 thread_local! {
@@ -93,7 +95,7 @@ impl Drop for Current {
 }
 
 /// The running call, for the native functions. `None` outside a call (while a library loads).
-fn with_running<R>(f: impl FnOnce(&mut Running<'_, '_>) -> R) -> Option<R> {
+pub(super) fn with_running<R>(f: impl FnOnce(&mut Running<'_, '_>) -> R) -> Option<R> {
     let ptr = RUNNING.with(|r| r.get());
     if ptr.is_null() {
         return None;
@@ -106,9 +108,10 @@ fn with_running<R>(f: impl FnOnce(&mut Running<'_, '_>) -> R) -> Option<R> {
 
 pub struct Vm {
     pub lua: Lua,
-    /// The globals behind the read-only proxy: where KEYS and ARGV are set for each call.
-    raw_globals: Table,
-    /// `run(f [, keys, args])` from the prelude: xpcall under Redis's error handler.
+    /// [`entry`] as a C closure over Redis's error handler and the raw globals (where KEYS and ARGV
+    /// are set for each call).
+    entry: Function,
+    /// `run(f)` from the prelude: xpcall under Redis's error handler (a library's load).
     runner: Function,
     /// The functions VM's switch between the load-time and the run-time globals.
     pub set_loading: Option<Function>,
@@ -133,21 +136,23 @@ impl Vm {
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
         super::libs::install(&lua)?;
         let native = lua.create_table()?;
-        native.raw_set("call", lua.create_function(native_call)?)?;
+        // SAFETY: `redis_call` / `redis_pcall` keep nothing with a destructor across a Lua call that
+        // may raise (see `call.rs`).
+        native.raw_set("call", unsafe { lua.create_c_function(super::call::redis_call) }?)?;
+        native.raw_set("pcall", unsafe { lua.create_c_function(super::call::redis_pcall) }?)?;
         native.raw_set("error_table", lua.create_function(|lua, msg: mlua::String| error_table(lua, &msg.as_bytes()))?)?;
         native.raw_set("error_message", lua.create_function(|_, v: Value| Ok(error_message(&v)))?)?;
         native.raw_set("version", crate::dispatch::server::REDIS_VERSION)?;
         native.raw_set("version_num", version_num(crate::dispatch::server::REDIS_VERSION))?;
         let raising = lua.create_table()?;
-        let natives: [(usize, &str, NativeFn); 6] = [
-            (0, "call", native_call),
-            (1, "sha1hex", native_sha1hex),
-            (2, "log", native_log),
-            (3, "setresp", native_setresp),
-            (4, "set_repl", native_set_repl),
-            (5, "acl_check_cmd", native_acl_check),
+        let natives: [(usize, &str, NativeFn); 5] = [
+            (0, "sha1hex", native_sha1hex),
+            (1, "log", native_log),
+            (2, "setresp", native_setresp),
+            (3, "set_repl", native_set_repl),
+            (4, "acl_check_cmd", native_acl_check),
         ];
-        for (i, name, f) in natives.into_iter().chain(register.map(|f| (6, "register_function", f))) {
+        for (i, name, f) in natives.into_iter().chain(register.map(|f| (5, "register_function", f))) {
             lua.set_named_registry_value(RAISING_KEYS[i].to_str().expect("ascii"), lua.create_function(f)?)?;
             // SAFETY: `TRAMPOLINES[i]` only uses the Lua C API on the stack it is given (see `raising`).
             raising.raw_set(name, unsafe { lua.create_c_function(TRAMPOLINES[i]) }?)?;
@@ -165,7 +170,12 @@ impl Vm {
         if memory_limit > 0 {
             lua.set_memory_limit(memory_limit)?;
         }
-        Ok(Vm { lua, raw_globals, runner, set_loading, monitor })
+        let handler: Function = raw_globals.raw_get("__redis__err__handler")?;
+        // SAFETY: makes one C closure of the four values `exec_raw` pushed; `entry` only uses the C API
+        // on the stack it is given (see there).
+        let entry: Function =
+            unsafe { lua.exec_raw((handler, raw_globals, "KEYS", "ARGV"), |state| mlua::ffi::lua_pushcclosure(state, entry, 4)) }?;
+        Ok(Vm { lua, entry, runner, set_loading, monitor })
     }
 
     /// Compiles a script body (chunk name `@user_script` or `@user_function`, as Redis names them).
@@ -177,24 +187,46 @@ impl Vm {
     }
 
     /// Runs `f` with KEYS and ARGV set (EVAL) or passed as arguments (FCALL): the script's reply, or
-    /// Redis's error (`... script: NAME, on @user_script:LINE.`).
+    /// Redis's error (`... script: NAME, on @user_script:LINE.`). One protected call of [`entry`]
+    /// through the C API, as Redis calls a script: mlua's `Function::call` and `exec_raw` each
+    /// allocate C closures per call (Lua 5.1 has no light C functions) and wrap every value.
     pub fn call(&self, f: &Function, keys: &[Bytes], args: &[Bytes], as_function: bool, name: &str, run: &mut Running<'_, '_>) -> Reply {
-        let result = (|| -> mlua::Result<(bool, Value)> {
-            if as_function {
-                let (keys, args): (Table, Table) = self.arrays(keys, args, None)?;
-                let _current = Current::set(run);
-                self.runner.call((f, keys, args))
-            } else {
-                self.arrays::<()>(keys, args, Some(&self.raw_globals))?;
-                let _current = Current::set(run);
-                self.runner.call(f)
-            }
-        })();
+        let call = Call { keys, args, as_function };
+        let result = {
+            let _current = Current::set(run);
+            self.lua.exec_raw_lua(|raw| {
+                use mlua::ffi;
+                // SAFETY: pushes (no allocation: references already held and a light userdata) within
+                // the room checked, one protected call, and the stack put back as it was; `call`
+                // outlives the protected call that reads it.
+                unsafe {
+                    let state = raw.state();
+                    let top = ffi::lua_gettop(state);
+                    if ffi::lua_checkstack(state, 3) == 0 {
+                        return Err("stack overflow".to_owned());
+                    }
+                    raw.push(&self.entry).map_err(|e| root_cause(&e))?;
+                    raw.push(f).map_err(|e| root_cause(&e))?;
+                    ffi::lua_pushlightuserdata(state, (&call as *const Call<'_>).cast_mut().cast());
+                    let result = if ffi::lua_pcall(state, 2, 2, 0) == ffi::LUA_OK {
+                        let value = raw.pop_value();
+                        (ffi::lua_toboolean(state, -1) != 0, value)
+                    } else {
+                        (false, raw.pop_value())
+                    };
+                    ffi::lua_settop(state, top);
+                    Ok(result)
+                }
+            })
+        };
+        if let Some(panic) = run.panic.take() {
+            std::panic::resume_unwind(panic);
+        }
         match result {
             Ok((true, value)) => convert::to_reply(&value, run.resp),
             Ok((false, Value::Table(err))) => self.run_error(&err, name),
             Ok((false, other)) => Reply::Error(CommandError::new(format!("ERR Error running script {name}, {:.100}", display(&other)))),
-            Err(e) => Reply::Error(CommandError::new(format!("ERR Error running script {name}, {:.100}", root_cause(&e)))),
+            Err(e) => Reply::Error(CommandError::new(format!("ERR Error running script {name}, {e:.100}"))),
         }
     }
 
@@ -227,60 +259,68 @@ impl Vm {
             Err(e) => Err(root_cause(&e)),
         }
     }
+}
 
-    /// Builds the KEYS and ARGV tables of a call: set as globals in `globals` (EVAL), or returned
-    /// (FCALL passes them as arguments). Written with Lua's C API in one protected call, as Redis
-    /// builds them: through mlua's safe API each table, string and store is a protected call of its
-    /// own, which cost more than the rest of a short script's run (docs/benchmarks.md, EVALSHA).
-    fn arrays<R: mlua::FromLuaMulti>(&self, keys: &[Bytes], args: &[Bytes], globals: Option<&Table>) -> mlua::Result<R> {
-        use mlua::ffi;
-        /// Pushes a new table holding `items` as strings at 1..=n. Nothing in this frame has a
-        /// destructor, so a memory error's longjmp out of the Lua API is sound here.
-        unsafe fn push_array(state: *mut ffi::lua_State, items: &[Bytes]) {
-            // SAFETY: `state` is the protected call's; `exec_raw` checked room for 3 slots and at most
-            // 3 are used at once (the globals, the table, one string).
-            unsafe {
-                ffi::lua_createtable(state, items.len() as std::ffi::c_int, 0);
-                for (i, item) in items.iter().enumerate() {
-                    ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                    ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
-                }
+/// What [`entry`] is handed, as a light userdata: the call's KEYS and ARGV.
+struct Call<'a> {
+    keys: &'a [Bytes],
+    args: &'a [Bytes],
+    /// FCALL: KEYS and ARGV are the function's arguments instead of globals.
+    as_function: bool,
+}
+
+/// `entry(f, call)`, a C closure over (Redis's error handler, the raw globals, the strings "KEYS"
+/// and "ARGV", kept to spare hashing them per call): builds KEYS and ARGV
+/// (set as globals for EVAL, passed as arguments for FCALL), then calls `f` under the error handler
+/// as Redis's `luaCallFunction` does, and returns `true` and its first result, or `false` and the
+/// error (the handler's table, or Lua's message for a memory error). Nothing in this frame has a
+/// destructor, so a memory error's longjmp out of the Lua API is sound here.
+unsafe extern "C-unwind" fn entry(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    /// Pushes a new table holding `items` as strings at 1..=n.
+    unsafe fn push_array(state: *mut ffi::lua_State, items: &[Bytes]) {
+        // SAFETY: at most 2 slots (the table, one string) within a C function's LUA_MINSTACK.
+        unsafe {
+            ffi::lua_createtable(state, items.len() as std::ffi::c_int, 0);
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
             }
         }
-        // SAFETY: the closure only uses the C API on the stack it is given, within the room checked.
-        unsafe {
-            self.lua.exec_raw(globals, |state| {
-                if ffi::lua_type(state, 1) == ffi::LUA_TTABLE {
-                    ffi::lua_pushstring(state, c"KEYS".as_ptr());
-                    push_array(state, keys);
-                    ffi::lua_rawset(state, 1);
-                    ffi::lua_pushstring(state, c"ARGV".as_ptr());
-                    push_array(state, args);
-                    ffi::lua_rawset(state, 1);
-                    ffi::lua_settop(state, 0);
-                } else {
-                    ffi::lua_settop(state, 0);
-                    push_array(state, keys);
-                    push_array(state, args);
-                }
-            })
-        }
+    }
+    // SAFETY: called by `Vm::call` with (f, a light userdata of a `Call` that outlives this call);
+    // at most 6 slots are used, within the LUA_MINSTACK (20) a C function is given.
+    unsafe {
+        let call = &*(ffi::lua_touserdata(state, 2) as *const Call<'_>);
+        ffi::lua_settop(state, 1);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_pushvalue(state, 1);
+        let nargs = if call.as_function {
+            push_array(state, call.keys);
+            push_array(state, call.args);
+            2
+        } else {
+            let globals = ffi::lua_upvalueindex(2);
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
+            push_array(state, call.keys);
+            ffi::lua_rawset(state, globals);
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(4));
+            push_array(state, call.args);
+            ffi::lua_rawset(state, globals);
+            0
+        };
+        let status = ffi::lua_pcall(state, nargs, 1, 2);
+        ffi::lua_pushboolean(state, std::ffi::c_int::from(status == ffi::LUA_OK));
+        ffi::lua_insert(state, -2);
+        2
     }
 }
 
 /// Registry names of the natives the raising trampolines call.
-const RAISING_KEYS: [&std::ffi::CStr; 7] = [
-    c"herald.call",
-    c"herald.sha1hex",
-    c"herald.log",
-    c"herald.setresp",
-    c"herald.set_repl",
-    c"herald.acl_check_cmd",
-    c"herald.register_function",
-];
+const RAISING_KEYS: [&std::ffi::CStr; 6] =
+    [c"herald.sha1hex", c"herald.log", c"herald.setresp", c"herald.set_repl", c"herald.acl_check_cmd", c"herald.register_function"];
 
-const TRAMPOLINES: [mlua::ffi::lua_CFunction; 7] =
-    [raising::<0>, raising::<1>, raising::<2>, raising::<3>, raising::<4>, raising::<5>, raising::<6>];
+const TRAMPOLINES: [mlua::ffi::lua_CFunction; 6] = [raising::<0>, raising::<1>, raising::<2>, raising::<3>, raising::<4>, raising::<5>];
 
 /// A C function that calls the native registered under `RAISING_KEYS[K]` with its arguments and
 /// raises the error table it answers, or returns its result. Being a C function (as Redis's are),
@@ -357,27 +397,6 @@ pub type NativeFn = fn(&Lua, Variadic<Value>) -> Native;
 
 fn fail(lua: &Lua, msg: &str) -> Native {
     Ok((Value::Nil, Value::Table(error_table(lua, msg.as_bytes())?)))
-}
-
-/// `redis.call` / `redis.pcall`: (reply, nil) or (nil, error table).
-fn native_call(lua: &Lua, args: Variadic<Value>) -> Native {
-    if args.is_empty() {
-        return fail(lua, "Please specify at least one argument for this redis lib call");
-    }
-    let mut parts = Vec::with_capacity(args.len());
-    for arg in args.iter() {
-        match convert::arg_bytes(arg) {
-            Some(b) => parts.push(b),
-            None => return fail(lua, "Lua redis lib command arguments must be strings or integers"),
-        }
-    }
-    let Some((reply, resp)) = with_running(|run| ((run.call)(run, Request::new(parts)), run.resp)) else {
-        return fail(lua, "redis.call is not available here");
-    };
-    match reply {
-        Reply::Error(e) => Ok((Value::Nil, Value::Table(convert::command_error_table(lua, &e)?))),
-        reply => Ok((convert::to_lua(lua, reply, resp)?, Value::Nil)),
-    }
 }
 
 fn native_sha1hex(lua: &Lua, args: Variadic<Value>) -> Native {
