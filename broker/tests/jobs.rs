@@ -7,9 +7,78 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{cmd, eventually, fields, int, start, text};
+use common::redis_server::RedisServer;
+use common::{TestServer, cmd, eventually, fields, int, start, text};
 use futures_util::StreamExt;
 use redis::Value;
+
+/// The conformance rule (docs/scale-out.md): these tests run against both engines, the embedded one
+/// and the Redis engine on a real redis-server (a missing redis-server fails the test).
+struct Engine {
+    server: TestServer,
+    _redis: Option<RedisServer>,
+}
+
+impl Engine {
+    async fn embedded() -> Engine {
+        Engine { server: start().await, _redis: None }
+    }
+
+    async fn redis(name: &str) -> Engine {
+        // Short: the directory holds redis-server's Unix socket, whose path has a length limit.
+        let redis = RedisServer::start(&format!("jobs-{}", &name[..name.len().min(24)])).await;
+        Engine { server: redis.node().await, _redis: Some(redis) }
+    }
+
+    /// Clients blocked in a job command now, whichever engine holds them.
+    fn blocked(&self) -> usize {
+        match &self.server.broker.remote {
+            Some(remote) => remote.jobs_waiting(),
+            None => self.server.broker.lock().blocking.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Engine {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
+}
+
+/// Each named test body, once per engine: `<name>::embedded` and `<name>::redis`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(super::Engine::embedded().await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$name(super::Engine::redis(stringify!($name)).await).await
+            }
+        }
+    )*};
+}
+
+on_both_engines!(
+    a_batch_of_100_jobs_with_4_workers_runs_each_job_once,
+    a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off,
+    heartbeats_keep_the_lease,
+    the_concurrency_limit_holds_under_16_competing_workers,
+    failed_attempts_retry_after_their_backoff_then_the_job_is_dead,
+    blocked_workers_get_one_job_each_in_blocking_order,
+    a_follower_reconnecting_mid_stream_gets_every_chunk_once_in_order,
+    job_result_blocks_until_completion_and_times_out,
+    cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat,
+    submit_options_idempotency_priority_and_delay,
+    claims_check_queues_in_order,
+    submit_and_wait_and_complete_then_claim,
+    a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed,
+    join_waits_until_nothing_is_queued_delayed_or_running
+);
 
 struct Claim {
     id: String,
@@ -29,9 +98,7 @@ async fn claim(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Opti
     Some(Claim { id: text(&f["id"]), payload: text(&f["payload"]), token: int(&f["token"]).to_string(), attempt: int(&f["attempt"]) })
 }
 
-#[tokio::test]
-async fn a_batch_of_100_jobs_with_4_workers_runs_each_job_once() {
-    let server = start().await;
+async fn a_batch_of_100_jobs_with_4_workers_runs_each_job_once(server: Engine) {
     let mut producer = server.conn().await;
     let mut ids = Vec::new();
     for i in 0..100 {
@@ -64,9 +131,7 @@ async fn a_batch_of_100_jobs_with_4_workers_runs_each_job_once() {
     assert_eq!((int(&stats["done"]), int(&stats["completed"])), (100, 100));
 }
 
-#[tokio::test]
-async fn a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off() {
-    let server = start().await;
+async fn a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off(server: Engine) {
     let mut producer = server.conn().await;
     let id: String = cmd(&mut producer, &["JOB.SUBMIT", "work", "payload", "LEASE", "150"]).await.unwrap();
     let mut doomed = server.conn().await;
@@ -82,9 +147,7 @@ async fn a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off() {
     assert_eq!(cmd::<String>(&mut producer, &["JOB.RESULT", &id]).await.unwrap(), "fresh");
 }
 
-#[tokio::test]
-async fn heartbeats_keep_the_lease() {
-    let server = start().await;
+async fn heartbeats_keep_the_lease(server: Engine) {
     let mut c = server.conn().await;
     let id: String = cmd(&mut c, &["JOB.SUBMIT", "long", "x", "LEASE", "100"]).await.unwrap();
     let job = claim(&mut c, &["long"]).await.unwrap();
@@ -123,9 +186,41 @@ async fn retries_wait_for_their_backoff_then_the_job_is_dead() {
     assert_eq!(claim(&mut c, &["flaky"]).await.unwrap().attempt, 1, "a retried job starts its attempts over");
 }
 
-#[tokio::test]
-async fn the_concurrency_limit_holds_under_16_competing_workers() {
-    let server = start().await;
+/// Retries and dead letters on either engine (the paused-clock test above checks the backoff's timing
+/// on the embedded engine; Redis's clock cannot be paused).
+async fn failed_attempts_retry_after_their_backoff_then_the_job_is_dead(server: Engine) {
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "flaky", "x", "ATTEMPTS", "3", "BACKOFF", "exponential", "20", "JITTER"]).await.unwrap();
+    for attempt in 1..=3 {
+        let job = claim(&mut c, &["flaky", "BLOCK", "60000"]).await.unwrap();
+        assert_eq!(job.attempt, attempt);
+        let state: String = cmd(&mut c, &["JOB.FAIL", &id, &job.token, "boom"]).await.unwrap();
+        assert_eq!(state, if attempt < 3 { "delayed" } else { "dead" });
+        let status = fields(cmd(&mut c, &["JOB.STATUS", &id]).await.unwrap());
+        assert_eq!(text(&status["error"]), "boom");
+        if attempt < 3 {
+            assert_ne!(status["run_at"], Value::Nil, "a retry waits for its backoff");
+        }
+    }
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "flaky"]).await.unwrap(), std::slice::from_ref(&id));
+    let err = cmd::<Value>(&mut c, &["JOB.RESULT", &id]).await.unwrap_err();
+    assert_eq!(err.code(), Some("JOBDEAD"));
+    assert!(err.detail().unwrap().contains("boom"));
+    let stats = fields(cmd(&mut c, &["JOB.STATS", "flaky"]).await.unwrap());
+    assert_eq!((int(&stats["dead"]), int(&stats["failed"]), int(&stats["retried"]), int(&stats["dead_total"])), (1, 3, 2, 1));
+    let _: () = cmd(&mut c, &["JOB.RETRY", &id]).await.unwrap();
+    let again = claim(&mut c, &["flaky"]).await.unwrap();
+    assert_eq!(again.attempt, 1, "a retried job starts its attempts over");
+    let err = cmd::<Value>(&mut c, &["JOB.RETRY", &id]).await.unwrap_err();
+    assert!(err.to_string().contains("only dead, error or cancelled"), "{err}");
+    let state: String = cmd(&mut c, &["JOB.FAIL", &id, &again.token, "fatal", "NORETRY"]).await.unwrap();
+    assert_eq!(state, "error");
+    let err = cmd::<Value>(&mut c, &["JOB.RESULT", &id]).await.unwrap_err();
+    assert_eq!(err.code(), Some("JOBFAILED"));
+    assert!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "flaky"]).await.unwrap().is_empty());
+}
+
+async fn the_concurrency_limit_holds_under_16_competing_workers(server: Engine) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["JOB.QUEUE", "gpu", "CONCURRENCY", "3"]).await.unwrap();
     for i in 0..60 {
@@ -158,9 +253,7 @@ async fn the_concurrency_limit_holds_under_16_competing_workers() {
     assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
 }
 
-#[tokio::test]
-async fn a_follower_reconnecting_mid_stream_gets_every_chunk_once_in_order() {
-    let server = start().await;
+async fn a_follower_reconnecting_mid_stream_gets_every_chunk_once_in_order(server: Engine) {
     let mut producer = server.conn().await;
     let id: String = cmd(&mut producer, &["JOB.SUBMIT", "llm", "prompt"]).await.unwrap();
     let mut worker = server.conn().await;
@@ -195,25 +288,21 @@ async fn a_follower_reconnecting_mid_stream_gets_every_chunk_once_in_order() {
     assert_eq!(got, (0..40).map(|i| format!("tok{i}")).collect::<Vec<_>>());
 }
 
-#[tokio::test]
-async fn job_result_blocks_until_completion_and_times_out() {
-    let server = start().await;
+async fn job_result_blocks_until_completion_and_times_out(server: Engine) {
     let mut producer = server.conn().await;
     let id: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "x"]).await.unwrap();
     assert_eq!(cmd::<Value>(&mut producer, &["JOB.RESULT", &id, "BLOCK", "50"]).await.unwrap(), Value::Nil, "times out");
     let mut waiter = server.conn().await;
     let wid = id.clone();
     let future = tokio::spawn(async move { cmd::<String>(&mut waiter, &["JOB.RESULT", &wid, "BLOCK", "0"]).await.unwrap() });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    eventually(|| server.blocked() == 1).await;
     let mut worker = server.conn().await;
     let job = claim(&mut worker, &["q"]).await.unwrap();
     let _: () = cmd(&mut worker, &["JOB.COMPLETE", &id, &job.token, "42"]).await.unwrap();
     assert_eq!(future.await.unwrap(), "42");
 }
 
-#[tokio::test]
-async fn cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat() {
-    let server = start().await;
+async fn cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat(server: Engine) {
     let mut producer = server.conn().await;
     let id: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "x"]).await.unwrap();
     let mut worker = server.conn().await;
@@ -221,9 +310,17 @@ async fn cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat() {
     let mut events = server.client().get_async_pubsub().await.unwrap();
     events.subscribe(format!("__job__:{id}")).await.unwrap();
     assert_eq!(cmd::<i64>(&mut producer, &["JOB.CANCEL", &id]).await.unwrap(), 1);
-    let msg = tokio::time::timeout(Duration::from_secs(5), events.on_message().next()).await.unwrap().unwrap();
-    let event: serde_json::Value = serde_json::from_slice(&msg.get_payload::<Vec<u8>>().unwrap()).unwrap();
-    assert_eq!(event["event"], "cancelled");
+    // On the Redis engine the claim's own event, rendered by the node a moment later, may come first.
+    let mut stream = events.on_message();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
+        let event: serde_json::Value = serde_json::from_slice(&msg.get_payload::<Vec<u8>>().unwrap()).unwrap();
+        if event["event"] == "cancelled" {
+            break;
+        }
+        assert_eq!(event["event"], "claimed", "{event}");
+    }
+    drop(stream);
     let err = cmd::<i64>(&mut worker, &["JOB.HEARTBEAT", &id, &job.token]).await.unwrap_err();
     assert_eq!(err.code(), Some("CANCELLED"));
     let err = cmd::<Value>(&mut producer, &["JOB.RESULT", &id]).await.unwrap_err();
@@ -231,9 +328,7 @@ async fn cancel_reaches_the_worker_at_once_and_at_its_next_heartbeat() {
     assert_eq!(cmd::<i64>(&mut producer, &["JOB.CANCEL", &id]).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn submit_options_idempotency_priority_and_delay() {
-    let server = start().await;
+async fn submit_options_idempotency_priority_and_delay(server: Engine) {
     let mut c = server.conn().await;
     let a: String = cmd(&mut c, &["JOB.SUBMIT", "q", "first", "ID", "order-1"]).await.unwrap();
     let b: String = cmd(&mut c, &["JOB.SUBMIT", "q", "again", "ID", "order-1"]).await.unwrap();
@@ -257,9 +352,7 @@ async fn submit_options_idempotency_priority_and_delay() {
 /// Each submit goes to one blocked worker, in the order they blocked; the others stay blocked. The
 /// third worker also waits on a second queue, and gets that queue's job though it blocked last on the
 /// first.
-#[tokio::test]
-async fn blocked_workers_get_one_job_each_in_blocking_order() {
-    let server = start().await;
+async fn blocked_workers_get_one_job_each_in_blocking_order(server: Engine) {
     let mut workers = Vec::new();
     for (i, queues) in [vec!["q"], vec!["q"], vec!["q", "other"]].into_iter().enumerate() {
         let mut c = server.conn().await;
@@ -268,23 +361,21 @@ async fn blocked_workers_get_one_job_each_in_blocking_order() {
             args.extend(["BLOCK", "5000"]);
             claim(&mut c, &args).await.unwrap().payload
         }));
-        eventually(|| server.broker.lock().blocking.len() == i + 1).await;
+        eventually(|| server.blocked() == i + 1).await;
     }
     let mut producer = server.conn().await;
     let _: String = cmd(&mut producer, &["JOB.SUBMIT", "other", "for-third"]).await.unwrap();
     let third = workers.pop().unwrap().await.unwrap();
     assert_eq!(third, "for-third");
     let _: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "first"]).await.unwrap();
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    eventually(|| server.blocked() == 1).await;
     assert!(!workers[1].is_finished(), "one job, one worker");
     let _: String = cmd(&mut producer, &["JOB.SUBMIT", "q", "second"]).await.unwrap();
     let got: Vec<String> = futures_util::future::join_all(workers).await.into_iter().map(|r| r.unwrap()).collect();
     assert_eq!(got, ["first", "second"]);
 }
 
-#[tokio::test]
-async fn claims_check_queues_in_order() {
-    let server = start().await;
+async fn claims_check_queues_in_order(server: Engine) {
     let mut c = server.conn().await;
     let _: String = cmd(&mut c, &["JOB.SUBMIT", "low", "from-low"]).await.unwrap();
     let _: String = cmd(&mut c, &["JOB.SUBMIT", "high", "from-high"]).await.unwrap();
@@ -294,9 +385,7 @@ async fn claims_check_queues_in_order() {
 
 /// The two-round-trip job: `JOB.SUBMIT ... WAIT` is submit plus the Future, and a worker completes its
 /// previous job inside its next `JOB.CLAIM ... COMPLETE`.
-#[tokio::test]
-async fn submit_and_wait_and_complete_then_claim() {
-    let server = start().await;
+async fn submit_and_wait_and_complete_then_claim(server: Engine) {
     let mut worker = server.conn().await;
     let mut producer = server.conn().await;
     let first = tokio::spawn(async move { cmd::<String>(&mut producer, &["JOB.SUBMIT", "rpc", "ping-1", "WAIT", "0"]).await.unwrap() });
@@ -350,9 +439,7 @@ async fn submit_and_wait_and_complete_then_claim() {
 
 /// `JOB.QUEUE q PAUSE` stops claims (a blocked worker stays blocked) while submissions go on;
 /// `RESUME` lets the blocked worker have the first job.
-#[tokio::test]
-async fn a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed() {
-    let server = start().await;
+async fn a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed(server: Engine) {
     let mut c = server.conn().await;
     let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "PAUSE"]).await.unwrap();
     let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "first"]).await.unwrap();
@@ -362,9 +449,9 @@ async fn a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed() 
     assert_eq!((int(&stats["paused"]), int(&stats["queued"])), (1, 2));
     let mut w = server.conn().await;
     let worker = tokio::spawn(async move { claim(&mut w, &["q", "BLOCK", "0"]).await.unwrap().payload });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    eventually(|| server.blocked() == 1).await;
     let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "third"]).await.unwrap();
-    assert_eq!(server.broker.lock().blocking.len(), 1, "a submit to a paused queue wakes nobody");
+    assert_eq!(server.blocked(), 1, "a submit to a paused queue wakes nobody");
     let _: () = cmd(&mut c, &["JOB.QUEUE", "q", "RESUME"]).await.unwrap();
     assert_eq!(worker.await.unwrap(), "first");
     assert_eq!(int(&fields(cmd(&mut c, &["JOB.STATS", "q"]).await.unwrap())["paused"]), 0);
@@ -381,9 +468,7 @@ async fn a_paused_queue_takes_submissions_and_hands_out_nothing_until_resumed() 
 
 /// `JOB.JOIN` answers at once for an idle queue, and otherwise waits until the last queued, delayed
 /// or running job finished (the seeds' `join`); a timeout answers nil.
-#[tokio::test]
-async fn join_waits_until_nothing_is_queued_delayed_or_running() {
-    let server = start().await;
+async fn join_waits_until_nothing_is_queued_delayed_or_running(server: Engine) {
     let mut c = server.conn().await;
     assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "q"]).await.unwrap(), Value::Okay, "an unknown queue is idle");
     let _: String = cmd(&mut c, &["JOB.SUBMIT", "q", "now"]).await.unwrap();
@@ -391,10 +476,10 @@ async fn join_waits_until_nothing_is_queued_delayed_or_running() {
     assert_eq!(cmd::<Value>(&mut c, &["JOB.JOIN", "q", "TIMEOUT", "20"]).await.unwrap(), Value::Nil);
     let mut j = server.conn().await;
     let joiner = tokio::spawn(async move { cmd::<Value>(&mut j, &["JOB.JOIN", "q", "TIMEOUT", "0"]).await.unwrap() });
-    eventually(|| server.broker.lock().blocking.len() == 1).await;
+    eventually(|| server.blocked() == 1).await;
     let job = claim(&mut c, &["q"]).await.unwrap();
     let _: () = cmd(&mut c, &["JOB.COMPLETE", &job.id, &job.token]).await.unwrap();
-    assert_eq!(server.broker.lock().blocking.len(), 1, "the delayed job is still open");
+    assert_eq!(server.blocked(), 1, "the delayed job is still open");
     assert_eq!(cmd::<i64>(&mut c, &["JOB.CANCEL", "delayed"]).await.unwrap(), 1);
     assert_eq!(joiner.await.unwrap(), Value::Okay);
     // A failed attempt that will be retried keeps the queue open; a dead job closes it.

@@ -4,7 +4,8 @@
 #    on the Redis engine and against a reference redis-server, reply for reply (tests/compat/compare.py;
 #    the node forwards them to its backing redis-server).
 # 2. Two nodes with redis-cli: a write on one read on the other, a publication on one received by a
-#    subscriber of the other, a BB.WAIT on one woken by a BB.SET on the other.
+#    subscriber of the other, a BB.WAIT on one woken by a BB.SET on the other, a job submitted on one
+#    and completed by a worker of the other.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 
@@ -51,8 +52,21 @@ expect "BB.SET on node A" "1" "$(redis-cli -p "$A" BB.SET wf approval yes)"
 wait "$WAIT_PID"
 expect "BB.WAIT on node B woke with the value" "yes" "$(sed -n 2p "$WORK/wait.txt")"
 
-expect "a domain not on this engine is refused clearly" \
-  "ERR JOB.SUBMIT is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" JOB.SUBMIT q '{}')"
+# A job submitted on node A, claimed and completed by a worker of node B, its result waited for on A.
+redis-cli -p "$A" JOB.SUBMIT e2e '{"n":1}' ID e2e-1 WAIT 5000 >"$WORK/result.txt" &
+RESULT_PID=$!
+CLAIM=$(redis-cli -p "$B" JOB.CLAIM e2e BLOCK 5000)
+TOKEN=$(echo "$CLAIM" | sed -n '/^token$/{n;p}')
+expect "node B's worker claimed the job submitted on node A" "e2e-1" "$(echo "$CLAIM" | sed -n 2p)"
+expect "a chunk at offset 0" "0" "$(redis-cli -p "$B" JOB.CHUNK e2e-1 "$TOKEN" part)"
+expect "completed on node B" "OK" "$(redis-cli -p "$B" JOB.COMPLETE e2e-1 "$TOKEN" done)"
+wait "$RESULT_PID"
+expect "JOB.SUBMIT ... WAIT on node A got the result" "done" "$(cat "$WORK/result.txt")"
+expect "the stale token is refused" \
+  "LEASE the job is not held with this token (the lease expired or the job moved on)" "$(redis-cli -p "$A" JOB.COMPLETE e2e-1 "$TOKEN" again)"
+
+expect "a command not on this engine is refused clearly" \
+  "ERR JOB.QUEUES is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" JOB.QUEUES 0)"
 
 kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true

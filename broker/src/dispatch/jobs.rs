@@ -6,11 +6,12 @@ use herald_protocol::{CommandError, Reply};
 use super::listing;
 use super::streams::read_reply;
 use super::{Cx, Outcome};
-use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, SubmitOptions};
+use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, QueueReport, SubmitOptions};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
-fn claimed_reply(c: Claimed) -> Reply {
+/// JOB.CLAIM's reply (the Redis engine's too).
+pub(crate) fn claimed_reply(c: Claimed) -> Reply {
     Reply::fields(vec![
         ("id", Reply::Bulk(c.id)),
         ("queue", Reply::Bulk(c.queue)),
@@ -25,7 +26,8 @@ fn opt_int(v: Option<u64>) -> Reply {
     v.map_or(Reply::Nil, |v| Reply::Int(v as i64))
 }
 
-fn status_reply(j: &Job) -> Reply {
+/// JOB.STATUS's reply; `chunks` is the next chunk offset (the Redis engine keeps the chunks apart).
+pub(crate) fn status_reply(j: &Job, chunks: u64) -> Reply {
     Reply::fields(vec![
         ("id", Reply::Bulk(j.id.clone())),
         ("queue", Reply::Bulk(j.queue.clone())),
@@ -35,7 +37,7 @@ fn status_reply(j: &Job) -> Reply {
         ("priority", Reply::Int(j.priority)),
         ("progress", Reply::bulk_or_nil(j.progress.clone())),
         ("error", Reply::bulk_or_nil(j.last_error.clone())),
-        ("chunks", Reply::Int(j.chunks.next_offset() as i64)),
+        ("chunks", Reply::Int(chunks as i64)),
         ("created", Reply::Int(j.created_ms as i64)),
         ("started", opt_int(j.started_ms)),
         ("finished", opt_int(j.finished_ms)),
@@ -44,8 +46,8 @@ fn status_reply(j: &Job) -> Reply {
     ])
 }
 
-/// The Future's outcome: the result, `None` while pending, or the failure as an error reply.
-fn result_reply(r: JobResult) -> Result<Option<Reply>, CommandError> {
+/// The Future's outcome (the Redis engine's too): the result, `None` while pending, or the failure as an error reply.
+pub(crate) fn result_reply(r: JobResult) -> Result<Option<Reply>, CommandError> {
     match r {
         JobResult::Pending => Ok(None),
         JobResult::Done(result) => Ok(Some(Reply::Bulk(result.unwrap_or_default()))),
@@ -76,7 +78,30 @@ fn submit_options(s: &SubmitArgs) -> SubmitOptions {
     }
 }
 
+/// JOB.STATS's reply (the Redis engine's too).
+pub(crate) fn stats_reply(r: QueueReport) -> Reply {
+    let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
+    let n = |v: u64| Reply::Int(v as i64);
+    fields.extend([
+        ("concurrency", Reply::Int(r.config.concurrency as i64)),
+        ("paused", Reply::Int(i64::from(r.config.paused))),
+        ("submitted", n(r.stats.submitted)),
+        ("claimed", n(r.stats.claimed)),
+        ("completed", n(r.stats.completed)),
+        ("failed", n(r.stats.failed)),
+        ("retried", n(r.stats.retried)),
+        ("dead_total", n(r.stats.dead)),
+        ("cancelled_total", n(r.stats.cancelled)),
+        ("lease_expired", n(r.stats.lease_expired)),
+    ]);
+    Reply::fields(fields)
+}
+
 pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs jobs on Redis (the routes let only its commands through).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::jobs::execute(remote, cmd);
+    }
     let now = cx.now();
     let result: Result<Reply, CommandError> = match cmd {
         JobCommand::Submit(s) => {
@@ -128,7 +153,7 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             let random = cx.state().random();
             cx.state().jobs.fail(&id, token, &error, no_retry, now, random).map(|s| Reply::text(s.name())).map_err(Into::into)
         }
-        JobCommand::Status(id) => Ok(cx.state().jobs.job(&id).map_or(Reply::Nil, status_reply)),
+        JobCommand::Status(id) => Ok(cx.state().jobs.job(&id).map_or(Reply::Nil, |j| status_reply(j, j.chunks.next_offset()))),
         JobCommand::Result { id, block } => {
             let keys = vec![jobs::job_wait_key(&id)];
             let result = move |state: &mut State, _now| result_reply(state.jobs.result(&id)?);
@@ -153,24 +178,7 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             Some((text, None)) => Err(CommandError::new(format!("ERR unknown job state '{}'", String::from_utf8_lossy(text)))),
             parsed => Ok(Reply::bulks(cx.state().jobs.list(&queue, parsed.and_then(|(_, s)| s)))),
         },
-        JobCommand::Stats(queue) => {
-            let r = cx.state().jobs.stats(&queue);
-            let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
-            let n = |v: u64| Reply::Int(v as i64);
-            fields.extend([
-                ("concurrency", Reply::Int(r.config.concurrency as i64)),
-                ("paused", Reply::Int(i64::from(r.config.paused))),
-                ("submitted", n(r.stats.submitted)),
-                ("claimed", n(r.stats.claimed)),
-                ("completed", n(r.stats.completed)),
-                ("failed", n(r.stats.failed)),
-                ("retried", n(r.stats.retried)),
-                ("dead_total", n(r.stats.dead)),
-                ("cancelled_total", n(r.stats.cancelled)),
-                ("lease_expired", n(r.stats.lease_expired)),
-            ]);
-            Ok(Reply::fields(fields))
-        }
+        JobCommand::Stats(queue) => Ok(stats_reply(cx.state().jobs.stats(&queue))),
         JobCommand::Dead(queue) => Ok(Reply::bulks(cx.state().jobs.dead(&queue))),
         JobCommand::Retry(id) => cx.state().jobs.retry(&id).map(|_| Reply::ok()).map_err(Into::into),
         JobCommand::Concurrency { queue, limit } => {

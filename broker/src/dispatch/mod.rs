@@ -15,7 +15,7 @@ mod elements;
 mod hashes;
 mod info;
 mod info_domains;
-mod jobs;
+pub(crate) mod jobs;
 mod keys;
 pub mod listing;
 mod lists;

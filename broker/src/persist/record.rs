@@ -821,16 +821,7 @@ fn change_kind_tag(kind: ChangeKind) -> u8 {
     }
 }
 
-const JOB_STATES: [JobState; 8] = [
-    JobState::Queued,
-    JobState::Delayed,
-    JobState::Running,
-    JobState::Streaming,
-    JobState::Done,
-    JobState::Error,
-    JobState::Cancelled,
-    JobState::Dead,
-];
+const JOB_STATES: [JobState; 8] = JobState::ALL;
 
 fn job_state_tag(state: JobState) -> u8 {
     JOB_STATES.iter().position(|s| *s == state).expect("every state is listed") as u8

@@ -45,6 +45,23 @@ pub trait Listener: Send + Sync {
     fn reconnected(&self);
 }
 
+/// Several listeners on one bridge, each picking the channels it knows (a domain's notices).
+pub struct Listeners(pub Vec<Arc<dyn Listener>>);
+
+impl Listener for Listeners {
+    fn message(&self, channel: &[u8], payload: &[u8]) {
+        for l in &self.0 {
+            l.message(channel, payload);
+        }
+    }
+
+    fn reconnected(&self) {
+        for l in &self.0 {
+            l.reconnected();
+        }
+    }
+}
+
 pub struct Bridge {
     orders: mpsc::UnboundedSender<Order>,
     receiver: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Order>>>,

@@ -19,12 +19,16 @@ pub mod bulletin;
 mod connect;
 mod failover;
 mod forward;
+mod job_notices;
+mod job_store;
+pub mod jobs;
 pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
 pub mod stream;
 pub mod value;
+mod waiting;
 mod wake;
 mod watch;
 
@@ -61,6 +65,8 @@ pub struct Remote {
     waiters: notices::Waiters,
     /// Change notices the follower may have waiting (`engine.notice_backlog`).
     notice_backlog: usize,
+    /// Jobs on Redis (`jobs.rs`).
+    jobs: job_store::RemoteJobs,
     /// Waiters of the blocking domain commands (`wake.rs`).
     wakes: Arc<wake::Wakes>,
     boards: bulletin::Boards,
@@ -94,6 +100,7 @@ impl Remote {
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
             waiters: notices::Waiters::default(),
             notice_backlog: engine.notice_backlog,
+            jobs: job_store::RemoteJobs::new(config.jobs),
             wakes: Arc::default(),
             boards: bulletin::Boards::new(config.bulletin),
             mail: mailbox::Mail::new(config.mailboxes),
@@ -102,15 +109,18 @@ impl Remote {
     }
 
     /// Starts the node's background work on the current runtime: the pub-sub bridge, and the follower
-    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep).
+    /// of the blackboard's change notices (watch events, waits, catch-up, the expiry sweep), and the
+    /// follower of the job queues' notices (waits, job events, the deadline sweep).
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>, events: Arc<crate::events::Events>, stop: CancellationToken) {
         hub.set_watcher(self.bridge.clone());
-        let inbox = notices::start(self, events, self.notice_backlog, stop.clone());
+        let inbox = notices::start(self, events.clone(), self.notice_backlog, stop.clone());
+        let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         bulletin::start_sweep(self, stop.clone());
         let endpoint = self.endpoint.clone();
         let source = Arc::new(move || endpoint.current_client());
-        let internal = vec![blackboard::all_channels(), wake::all_channels()];
-        self.bridge.start(source, hub.clone(), internal, inbox, stop.clone());
+        let internal = vec![blackboard::all_channels(), wake::all_channels(), job_store::all_channels()];
+        let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
+        self.bridge.start(source, hub.clone(), internal, listeners, stop.clone());
         if self.endpoint.sentinels().is_some() {
             tokio::spawn(failover::follow(self.clone(), stop));
         }
@@ -125,7 +135,7 @@ impl Remote {
 
     /// Clients waiting in a blocking domain command on this node (INFO `blocked_clients`).
     pub fn blocked(&self) -> usize {
-        self.wakes.blocked()
+        self.wakes.blocked() + self.jobs_waiting()
     }
 
     /// The mailbox counters with this node's share on this engine added.

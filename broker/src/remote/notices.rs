@@ -99,6 +99,18 @@ impl Waiters {
         });
     }
 
+    /// Wakes `n` waits on (scope, key), first come first served (one per job that became claimable,
+    /// not every blocked worker for each); a permit is kept if nobody waits.
+    pub(super) fn ring_some(&self, scope: &[u8], key: &[u8], n: usize) {
+        let map = self.map.lock().expect("waiters");
+        if let Some(bell) = map.get(&(Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key))).and_then(Weak::upgrade) {
+            // Past a few thousand every blocked worker is woken anyway; a permit is kept for the next.
+            for _ in 0..n.min(4096) {
+                bell.notify_one();
+            }
+        }
+    }
+
     pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
@@ -200,14 +212,32 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: Ca
 }
 
 /// How often the follower looks for scopes with a deadline due.
-const SWEEP_EVERY: Duration = Duration::from_millis(50);
+pub const SWEEP_EVERY: Duration = Duration::from_millis(50);
 /// Keys one sweep of one scope expires at most (the next tick takes the rest).
 const SWEEP_BATCH: &[u8] = b"1000";
 /// Changes one catch-up read takes from a scope's log.
 const CATCH_UP_BATCH: usize = 1000;
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The objects (scopes, queues ...) that have a key `<before><object><after>` on Redis, found with
+/// SCAN: what a follower sweeps at start, in case no other node runs.
+pub async fn objects_with(remote: &Remote, before: &[u8], after: &[u8]) -> Vec<Bytes> {
+    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+    let pattern = [before, b"*", after].concat();
+    let (mut cursor, mut found) = (0u64, Vec::new());
+    loop {
+        let page: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await;
+        let Ok((next, keys)) = page else { return found };
+        found.extend(keys.iter().filter_map(|k| k.strip_prefix(before)?.strip_suffix(after)).map(Bytes::copy_from_slice));
+        if next == 0 {
+            return found;
+        }
+        cursor = next;
+    }
 }
 
 impl Follower {

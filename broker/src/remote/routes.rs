@@ -14,7 +14,7 @@ pub enum Route {
     ForwardBlocking,
     /// Answered by the node: connection and server commands, subscriptions (bridged), transactions.
     Local,
-    /// A Herald domain the node runs on Redis itself (`remote/blackboard.rs`).
+    /// A Herald domain the node runs on Redis itself (`remote/blackboard.rs`, `remote/jobs.rs`).
     Domain,
     /// Not available on the Redis engine: refused with a `-ERR ... not supported by the redis engine`.
     Unsupported,
@@ -83,6 +83,8 @@ fn route_of(spec: &CommandSpec) -> Route {
             "bl.boards" | "msg.dests" => Route::Unsupported,
             _ => Route::Domain,
         },
+        // Jobs on Redis (`remote/jobs.rs`); JOB.QUEUES would need a scan over every queue's keys.
+        Group::Jobs if spec.name != "job.queues" => Route::Domain,
         Group::Stream | Group::Jobs | Group::Semaphore | Group::Schema => Route::Unsupported,
     }
 }
@@ -113,7 +115,8 @@ mod tests {
         assert_eq!(route(&["SUBSCRIBE", "c"]), Route::Local);
         assert_eq!(route(&["INFO"]), Route::Local);
         assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
-        assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Unsupported);
+        assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Domain);
+        assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);

@@ -34,18 +34,20 @@ impl JobState {
         }
     }
 
+    /// Every state, in the order JOB.STATS reports them.
+    pub const ALL: [JobState; 8] = [
+        JobState::Queued,
+        JobState::Delayed,
+        JobState::Running,
+        JobState::Streaming,
+        JobState::Done,
+        JobState::Error,
+        JobState::Cancelled,
+        JobState::Dead,
+    ];
+
     pub fn parse(text: &[u8]) -> Option<JobState> {
-        let all = [
-            JobState::Queued,
-            JobState::Delayed,
-            JobState::Running,
-            JobState::Streaming,
-            JobState::Done,
-            JobState::Error,
-            JobState::Cancelled,
-            JobState::Dead,
-        ];
-        all.into_iter().find(|s| s.name().as_bytes().eq_ignore_ascii_case(text))
+        JobState::ALL.into_iter().find(|s| s.name().as_bytes().eq_ignore_ascii_case(text))
     }
 
     /// Held by a worker under a lease.

@@ -322,17 +322,8 @@ impl Jobs {
     }
 
     pub fn stats(&self, queue: &[u8]) -> QueueReport {
-        let states = [
-            JobState::Queued,
-            JobState::Delayed,
-            JobState::Running,
-            JobState::Streaming,
-            JobState::Done,
-            JobState::Error,
-            JobState::Cancelled,
-            JobState::Dead,
-        ];
-        let counts = states.into_iter().map(|s| (s, self.jobs.values().filter(|j| j.queue == queue && j.state == s).count())).collect();
+        let counts =
+            JobState::ALL.into_iter().map(|s| (s, self.jobs.values().filter(|j| j.queue == queue && j.state == s).count())).collect();
         let q = self.queues.get(queue);
         QueueReport { counts, config: q.map(|q| q.config).unwrap_or_default(), stats: q.map(|q| q.stats).unwrap_or_default() }
     }

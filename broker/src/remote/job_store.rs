@@ -1,0 +1,225 @@
+//! The node's side of jobs on the Redis engine (`jobs.rs` runs the commands): the scripts, each
+//! queue's keys under its hash tag, one invocation, the id → queue cache, the waits' doorbells, job
+//! ids, and reading a script's values.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+
+use super::Remote;
+use super::notices::Waiters;
+use super::pool::Target;
+use crate::engine::jobs::{Backoff, BackoffKind, Job, JobSettings, JobState};
+use crate::engine::stream::{Retention, StreamLog};
+
+/// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
+pub struct Scripts {
+    pub(super) submit: redis::Script,
+    pub(super) claim: redis::Script,
+    pub(super) held: redis::Script,
+    pub(super) manage: redis::Script,
+    pub(super) read: redis::Script,
+    pub(super) queue: redis::Script,
+}
+
+macro_rules! script {
+    ($file:literal) => {
+        redis::Script::new(concat!(
+            include_str!("lua/job_prelude.lua"),
+            "\n",
+            include_str!($file),
+            "\n",
+            include_str!("lua/job_epilogue.lua")
+        ))
+    };
+}
+
+/// The node's side of jobs on Redis: scripts, settings, the id → queue cache and the waits.
+pub struct RemoteJobs {
+    pub(super) scripts: Scripts,
+    pub(super) settings: JobSettings,
+    /// Job id → queue, as the index says (bounded: cleared when full).
+    queues_of: Mutex<HashMap<Bytes, Bytes>>,
+    /// Workers and JOB.JOINs waiting on a queue, by (queue, "").
+    pub(super) queue_waiters: Waiters,
+    /// JOB.RESULT / JOB.READ / JOB.SUBMIT ... WAIT waiting on a job, by (queue, id).
+    pub(super) job_waiters: Waiters,
+    /// Job ids this node makes: unique per node (a counter) and across nodes (a random tag).
+    pub(super) next_id: AtomicU64,
+    pub(super) tag: u32,
+    random: AtomicU64,
+    /// Blocked job commands now (JOB.CLAIM BLOCK, JOB.RESULT BLOCK, ...): INFO-style visibility, tests.
+    pub(super) waiting: AtomicUsize,
+}
+
+impl Remote {
+    /// Job commands of this node's clients blocked now (waiting for a job, a result, chunks, a join).
+    pub fn jobs_waiting(&self) -> usize {
+        self.jobs.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Entries the id → queue cache holds before it starts over.
+const CACHE_MAX: usize = 100_000;
+
+impl RemoteJobs {
+    pub fn new(settings: JobSettings) -> RemoteJobs {
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
+        let seed = seed ^ u64::from(std::process::id()).rotate_left(32);
+        RemoteJobs {
+            scripts: Scripts {
+                submit: script!("lua/job_submit.lua"),
+                claim: script!("lua/job_claim.lua"),
+                held: script!("lua/job_held.lua"),
+                manage: script!("lua/job_manage.lua"),
+                read: script!("lua/job_read.lua"),
+                queue: script!("lua/job_queue.lua"),
+            },
+            settings,
+            queues_of: Mutex::new(HashMap::new()),
+            queue_waiters: Waiters::default(),
+            job_waiters: Waiters::default(),
+            next_id: AtomicU64::new(0),
+            tag: (splitmix(seed) >> 32) as u32,
+            random: AtomicU64::new(seed),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A fresh random number (backoff jitter): splitmix64 over a shared counter.
+    fn random(&self) -> u64 {
+        splitmix(self.random.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
+    }
+
+    pub(super) fn remember(&self, id: &[u8], queue: &Bytes) {
+        let mut map = self.queues_of.lock().expect("job cache");
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert(Bytes::copy_from_slice(id), queue.clone());
+    }
+
+    pub(super) fn forget(&self, id: &[u8]) {
+        self.queues_of.lock().expect("job cache").remove(id);
+    }
+
+    pub(super) fn cached(&self, id: &[u8]) -> Option<Bytes> {
+        self.queues_of.lock().expect("job cache").get(id).cloned()
+    }
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A queue's Redis keys (one hash tag): meta, ready, deadlines, dead, all, gone.
+fn queue_keys(queue: &[u8]) -> [Vec<u8>; 6] {
+    let key = |suffix: &[u8]| [prefix(queue).as_slice(), suffix].concat();
+    [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone")]
+}
+
+fn prefix(queue: &[u8]) -> Vec<u8> {
+    [b"{herald:q:".as_slice(), queue, b"}:"].concat()
+}
+
+/// The channel a queue's notices go out on.
+pub fn channel(queue: &[u8]) -> Vec<u8> {
+    [super::NOTICE_PREFIX, b"job:", queue].concat()
+}
+
+/// The pattern every node follows for every queue.
+pub fn all_channels() -> Bytes {
+    Bytes::from([super::NOTICE_PREFIX, b"job:*"].concat())
+}
+
+/// The queue of a notice channel.
+pub fn queue_of(channel: &[u8]) -> Option<&[u8]> {
+    channel.strip_prefix(super::NOTICE_PREFIX)?.strip_prefix(b"job:")
+}
+
+/// The index key naming a job's queue.
+pub(super) fn index_key(id: &[u8]) -> Vec<u8> {
+    [b"herald:job:{".as_slice(), id, b"}"].concat()
+}
+
+pub(super) fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
+    remote.pool.shared(Target { db: 0, resp3: false })
+}
+
+/// One invocation of a job script on `queue`, with its own arguments after the prelude's.
+pub(super) async fn invoke(remote: &Remote, script: &redis::Script, queue: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let jobs = &remote.jobs;
+    let mut inv = script.prepare_invoke();
+    for k in queue_keys(queue) {
+        inv.key(k);
+    }
+    inv.arg(channel(queue)).arg(prefix(queue)).arg(jobs.random() >> 33).arg(jobs.settings.max_chunks).arg(jobs.settings.max_dead);
+    for a in args {
+        inv.arg(*a);
+    }
+    inv.invoke_async(&mut conn(remote)).await
+}
+
+pub(super) fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(n) => *n,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub(super) fn opt_bytes(v: &Value) -> Option<Bytes> {
+    match v {
+        Value::BulkString(b) => Some(Bytes::copy_from_slice(b)),
+        _ => None,
+    }
+}
+
+pub(super) fn opt_int(v: &Value) -> Option<u64> {
+    matches!(v, Value::BulkString(_) | Value::Int(_)).then(|| int(v) as u64)
+}
+
+pub(super) fn no_job() -> Reply {
+    Reply::error("NOJOB no such job")
+}
+
+pub(super) fn unexpected(what: &str) -> Reply {
+    Reply::Error(CommandError::new(format!("ERR redis engine: unexpected {what} reply")))
+}
+
+pub(super) fn is_no_job(r: &redis::RedisResult<Value>) -> bool {
+    matches!(r, Err(e) if e.code() == Some("NOJOB")) || matches!(r, Ok(Value::Nil))
+}
+
+/// A job as the embedded engine's replies and events read it, from what a script told.
+pub(super) fn job_view(id: Bytes, queue: Bytes, state: JobState, attempt: u32) -> Job {
+    Job {
+        id,
+        queue,
+        payload: Bytes::new(),
+        priority: 0,
+        max_attempts: 0,
+        backoff: Backoff { kind: BackoffKind::Fixed, base_ms: 0, jitter: false },
+        lease_ms: 0,
+        result_ttl_ms: 0,
+        state,
+        attempt,
+        seq: 0,
+        lease: None,
+        progress: None,
+        result: None,
+        last_error: None,
+        created_ms: 0,
+        started_ms: None,
+        finished_ms: None,
+        run_at_ms: None,
+        timer_at: None,
+        chunks: StreamLog::new(0, Retention { max_len: 0, max_age_ms: 0 }),
+    }
+}

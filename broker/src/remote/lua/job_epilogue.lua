@@ -1,0 +1,4 @@
+local reply = main()
+if wake > 0 then redis.call('PUBLISH', channel, 'wake:' .. wake .. ':-:0:0:0:0:') end
+if drained then redis.call('PUBLISH', channel, 'drained:0:-:0:0:0:0:') end
+return reply
