@@ -10,6 +10,8 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::waiting::{Waited, wait_until};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,15 +40,6 @@ pub fn name_of(channel: &[u8]) -> Option<&[u8]> {
 #[derive(Default)]
 pub struct Wakes(Waiters, AtomicUsize);
 
-/// Counts a client as blocked while it lives.
-struct Blocked<'a>(&'a AtomicUsize);
-
-impl Drop for Blocked<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Wakes {
     /// Clients of this node waiting in a blocking domain command now.
     pub fn blocked(&self) -> usize {
@@ -66,46 +59,24 @@ impl Wakes {
 }
 
 /// Waits until `check` answers (its reply), `deadline` passes or the client goes away (`None` for
-/// both). `check` runs once at the start and again after every wake-up or poll; interest is
-/// registered before each check, so a wake-up published during it is not missed.
+/// both): [`wait_until`] with `name`'s doorbell.
 pub async fn until<F, Fut>(
     wakes: &Wakes,
     poll: Duration,
     name: &Bytes,
     deadline: Option<Instant>,
     tx: &mut oneshot::Sender<Reply>,
-    mut check: F,
+    check: F,
 ) -> Option<Reply>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<Reply>>,
 {
     let empty = Bytes::new();
-    let mut blocked = None;
-    loop {
-        let notify = wakes.0.interest(name, &empty);
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if let Some(reply) = check().await {
-            return Some(reply);
-        }
-        blocked.get_or_insert_with(|| {
-            wakes.1.fetch_add(1, Ordering::Relaxed);
-            Blocked(&wakes.1)
-        });
-        let timer = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = &mut notified => {}
-            _ = tokio::time::sleep(poll) => {}
-            _ = timer => return None,
-            _ = tx.closed() => return None,
-        }
+    let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+    match wait_until(|| vec![wakes.0.interest(name, &empty)], poll, timeout, tx, &wakes.1, check).await {
+        Waited::Ready(reply) => Some(reply),
+        Waited::TimedOut | Waited::Gone => None,
     }
 }
 
