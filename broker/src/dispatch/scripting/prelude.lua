@@ -80,15 +80,24 @@ for _, name in pairs({'dofile', 'loadfile', 'print', 'getfenv', 'setfenv', 'newp
 end
 
 -- Read-only tables: Redis's Lua refuses writes at the VM level; here every protected table is an
--- empty proxy whose reads go to the real table and whose writes raise the same error.
+-- empty proxy whose reads go to the real table and whose writes raise the same error. A proxy's own
+-- metatable must stay out of reach (whoever holds it could clear `__newindex` and write through):
+-- its `__metatable` field is `hidden`, which makes Lua's own setmetatable refuse it and which the
+-- scripts' getmetatable (below) turns into nil, as Redis answers for its read-only tables.
 local readonly = raw_setmetatable({}, {__mode = 'k'})
+local hidden = {}
 local function deny()
   error('Attempt to modify a readonly table', 2)
 end
-local function protect(t)
-  local proxy = raw_setmetatable({}, {__index = t, __newindex = deny})
+local function protect(t, view)
+  local proxy = raw_setmetatable({}, {__index = t, __newindex = deny, __metatable = view or hidden})
   readonly[proxy] = true
   return proxy
+end
+G.getmetatable = function(v)
+  local mt = raw_getmetatable(v)
+  if mt == hidden then return nil end
+  return mt
 end
 G.rawset = function(t, k, v)
   if readonly[t] then error('Attempt to modify a readonly table', 0) end
@@ -102,12 +111,18 @@ end
 for _, name in pairs({'string', 'math', 'table', 'coroutine', 'cjson', 'cmsgpack', 'bit', 'struct', 'redis'}) do
   if G[name] then G[name] = protect(G[name]) end
 end
-raw_getmetatable('').__index = G.string
+-- Strings share one metatable, which scripts reach with getmetatable(''): they get a read-only view
+-- of it (Redis's is read-only too), so no script can leave state or hooks there for the next one.
+local string_mt = raw_getmetatable('')
+string_mt.__index = G.string
+string_mt.__metatable = protect(string_mt)
 
 local function nonexistent(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end
 raw_setmetatable(G, {__index = nonexistent})
+-- What getmetatable(_G) shows: a read-only view of that metatable, as Redis's.
+local globals_view = protect(raw_getmetatable(G))
 
 -- The functions VM (FUNCTION LOAD): while a library loads, its code sees only `redis` with
 -- register_function, log and the version; when its functions run they see the full globals.
@@ -118,14 +133,14 @@ if is_function_vm then
                       LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3}
   raw_setmetatable(load_redis, {__index = nonexistent})
   local load_api = raw_setmetatable({redis = protect(load_redis)}, {__index = nonexistent})
-  local mt = {__index = G, __newindex = deny}
+  local mt = {__index = G, __newindex = deny, __metatable = globals_view}
   globals = raw_setmetatable({}, mt)
   readonly[globals] = true
   set_loading = function(on)
     if on then mt.__index = load_api else mt.__index = G end
   end
 else
-  globals = protect(G)
+  globals = protect(G, globals_view)
 end
 G._G = globals
 
