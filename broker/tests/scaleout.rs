@@ -145,8 +145,8 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
     let bb_watch: redis::RedisResult<()> = cmd(&mut a, &["BB.WATCH", "s", "k"]).await;
     let e = bb_watch.unwrap_err();
     assert!(e.to_string().contains("BB.WATCH is not supported by the redis engine"), "{e}");
-    let jobs: redis::RedisResult<Value> = cmd(&mut a, &["JOB.QUEUES", "0"]).await;
-    assert!(jobs.unwrap_err().to_string().contains("not supported by the redis engine"));
+    let sem: redis::RedisResult<Value> = cmd(&mut a, &["SEM.ACQUIRE", "s", "1"]).await;
+    assert!(sem.unwrap_err().to_string().contains("not supported by the redis engine"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use herald_protocol::{CommandError, Reply};
 use super::listing;
 use super::streams::read_reply;
 use super::{Cx, Outcome};
-use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, QueueReport, SubmitOptions};
+use crate::engine::jobs::{self, Backoff, BackoffKind, Claimed, Job, JobResult, JobState, QueueReport, QueueSummary, SubmitOptions};
 use crate::engine::schema::SchemaKind;
 use crate::state::State;
 
@@ -79,6 +79,21 @@ fn submit_options(s: &SubmitArgs) -> SubmitOptions {
 }
 
 /// JOB.STATS's reply (the Redis engine's too).
+/// One queue of `JOB.QUEUES`'s page, on either engine.
+pub(crate) fn queue_entry(q: QueueSummary) -> Reply {
+    Reply::fields(vec![
+        ("queue", Reply::Bulk(q.name)),
+        ("queued", listing::int(q.queued)),
+        ("delayed", listing::int(q.delayed)),
+        ("running", listing::int(q.running)),
+        ("dead", listing::int(q.dead)),
+        ("paused", Reply::Int(i64::from(q.config.paused))),
+        ("concurrency", listing::int(q.config.concurrency)),
+        ("completed", Reply::Int(q.stats.completed as i64)),
+        ("failed", Reply::Int(q.stats.failed as i64)),
+    ])
+}
+
 pub(crate) fn stats_reply(r: QueueReport) -> Reply {
     let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
     let n = |v: u64| Reply::Int(v as i64);
@@ -189,19 +204,7 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().jobs.set_paused(&queue, paused);
             Ok(Reply::ok())
         }
-        JobCommand::Queues(list) => Ok(listing::reply(cx.state().jobs.queues(&listing::args(&list)), |q| {
-            Reply::fields(vec![
-                ("queue", Reply::Bulk(q.name)),
-                ("queued", listing::int(q.queued)),
-                ("delayed", listing::int(q.delayed)),
-                ("running", listing::int(q.running)),
-                ("dead", listing::int(q.dead)),
-                ("paused", Reply::Int(i64::from(q.config.paused))),
-                ("concurrency", listing::int(q.config.concurrency)),
-                ("completed", Reply::Int(q.stats.completed as i64)),
-                ("failed", Reply::Int(q.stats.failed as i64)),
-            ])
-        })),
+        JobCommand::Queues(list) => Ok(listing::reply(cx.state().jobs.queues(&listing::args(&list)), queue_entry)),
         JobCommand::Join { queue, timeout } => {
             let keys = vec![jobs::join_wait_key(&queue)];
             let join = move |state: &mut State, _now| Ok(state.jobs.drained(&queue).then(Reply::ok));

@@ -32,7 +32,7 @@ fn info_reply(info: StreamInfo) -> Reply {
 }
 
 /// STREAM.LIST's entry: the name, STREAM.INFO's fields and the last offset written (nil when empty).
-fn list_entry((name, info): (bytes::Bytes, StreamInfo)) -> Reply {
+pub(crate) fn list_entry((name, info): (bytes::Bytes, StreamInfo)) -> Reply {
     let last = if info.length == 0 { Reply::Nil } else { Reply::Int(info.next as i64 - 1) };
     let mut fields = vec![("stream", Reply::Bulk(name)), ("last", last)];
     fields.extend(info_fields(info));

@@ -255,25 +255,11 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
     }
 }
 
-/// A page of scopes (every scope when `args.count` is unbounded): Redis's own SCAN over the scopes'
-/// sequence keys (a scope has one from its first change on), so the cursor is SCAN's and works the same
-/// way (a scope present throughout the iteration is returned at least once); then each scope's figures
-/// in one pipeline.
+/// A page of scopes (every scope when `args.count` is unbounded): a SCAN over the scopes' sequence keys
+/// (a scope has one from its first change on; `listing.rs`), then each scope's figures in one pipeline.
 async fn scopes(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<ScopeSummary>> {
-    let (prefix, suffix) = (b"herald:bb:{".as_slice(), b"}:seq".as_slice());
-    let pattern = [prefix, args.pattern.as_deref().unwrap_or(b"*"), suffix].concat();
+    let (cursor, names) = super::listing::scan_names(remote, b"herald:bb:{", b"}:seq", args).await?;
     let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    let (mut cursor, mut names) = (args.cursor, Vec::new());
-    loop {
-        let count = args.count.clamp(1, 1000);
-        let (next, keys): (u64, Vec<Vec<u8>>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(count).query_async(&mut conn).await?;
-        names.extend(keys.into_iter().filter_map(|k| Some(Bytes::copy_from_slice(k.strip_prefix(prefix)?.strip_suffix(suffix)?))));
-        cursor = next;
-        if cursor == 0 || names.len() >= args.count {
-            break;
-        }
-    }
     let mut pipe = redis::pipe();
     for scope in &names {
         let [vals, _, _, log, seq] = scope_keys(scope);

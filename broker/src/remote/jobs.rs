@@ -24,10 +24,11 @@ use tokio::sync::{Notify, oneshot};
 use super::Remote;
 use super::job_store::{conn, index_key, int, invoke, is_no_job, job_view, no_job, opt_bytes, opt_int, unexpected};
 use super::waiting::{Waited, wait_until};
-use crate::dispatch::jobs::{claimed_reply, result_reply, stats_reply, status_reply};
+use crate::dispatch::jobs::{claimed_reply, queue_entry, result_reply, stats_reply, status_reply};
 use crate::dispatch::streams::{empty_read, read_reply};
 use crate::dispatch::{Blocked, Outcome};
-use crate::engine::jobs::{Claimed, JobResult, JobState, QueueConfig, QueueReport, QueueStats};
+use crate::engine::jobs::{Claimed, JobResult, JobState, QueueConfig, QueueReport, QueueStats, QueueSummary};
+use crate::engine::listing::Page;
 use crate::engine::stream::{LogEntry, Read};
 
 /// Runs a job command on the Redis engine; the connection waits for the spawned round trips.
@@ -95,7 +96,7 @@ async fn run(remote: &Arc<Remote>, cmd: JobCommand, tx: &mut oneshot::Sender<Rep
             queue_op(remote, &queue, &[if paused { b"pause".as_slice() } else { b"resume" }]).await.map(|_| Reply::ok())
         }
         JobCommand::Join { queue, timeout } => return join(remote, queue, timeout, tx).await,
-        JobCommand::Queues(_) => Err(Reply::error("ERR JOB.QUEUES is not supported by the redis engine (docs/scale-out.md)")),
+        JobCommand::Queues(list) => queues(remote, &crate::dispatch::listing::args(&list)).await,
     };
     Some(reply.unwrap_or_else(|e| e))
 }
@@ -432,8 +433,34 @@ async fn status(remote: &Remote, id: &Bytes) -> Result<Reply, Reply> {
     Ok(status_reply(&job, int(&f[6]) as u64))
 }
 
+/// JOB.QUEUES: a page of queue names (a SCAN over the queues' meta keys, `listing.rs`), each with the
+/// figures JOB.STATS reads (one script per queue).
+async fn queues(remote: &Remote, args: &crate::engine::listing::ListArgs) -> Result<Reply, Reply> {
+    let (cursor, names) = super::listing::scan_names(remote, b"{herald:q:", b"}:meta", args).await.map_err(|e| super::value::failed(&e))?;
+    let mut entries = Vec::with_capacity(names.len());
+    for name in names {
+        let report = report(&queue_op(remote, &name, &[b"stats"]).await?)?;
+        let count = |s: JobState| report.counts.iter().find(|(state, _)| *state == s).map_or(0, |(_, n)| *n);
+        entries.push(QueueSummary {
+            name,
+            queued: count(JobState::Queued),
+            delayed: count(JobState::Delayed),
+            running: count(JobState::Running) + count(JobState::Streaming),
+            dead: count(JobState::Dead),
+            config: report.config,
+            stats: report.stats,
+        });
+    }
+    Ok(crate::dispatch::listing::reply(Page { cursor, entries }, queue_entry))
+}
+
 /// JOB.STATS from the script's counts and counters.
 fn stats(v: &Value) -> Result<Reply, Reply> {
+    report(v).map(stats_reply)
+}
+
+/// The script's counts per state and counters, as the embedded engine reports a queue.
+fn report(v: &Value) -> Result<QueueReport, Reply> {
     let Value::Array(f) = v else { return Err(unexpected("JOB.STATS")) };
     if f.len() != 18 {
         return Err(unexpected("JOB.STATS"));
@@ -450,5 +477,5 @@ fn stats(v: &Value) -> Result<Reply, Reply> {
         cancelled: n(16),
         lease_expired: n(17),
     };
-    Ok(stats_reply(QueueReport { counts, config: QueueConfig { concurrency: n(8) as usize, paused: n(9) == 1 }, stats }))
+    Ok(QueueReport { counts, config: QueueConfig { concurrency: n(8) as usize, paused: n(9) == 1 }, stats })
 }

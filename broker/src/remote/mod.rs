@@ -22,6 +22,7 @@ mod forward;
 mod job_notices;
 mod job_store;
 pub mod jobs;
+mod listing;
 pub mod mailbox;
 mod notices;
 mod pool;

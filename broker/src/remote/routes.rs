@@ -52,7 +52,7 @@ fn route_of(spec: &CommandSpec) -> Route {
         }
         // Redis Streams are Redis's; Herald's STREAM.* log runs on Redis too (`remote/stream.rs`).
         Group::Stream if spec.name.starts_with('x') => data(),
-        Group::Stream if spec.name != "stream.list" => Route::Domain,
+        Group::Stream => Route::Domain,
         Group::Server => match spec.name {
             "dbsize" | "flushall" | "flushdb" | "swapdb" => Route::Forward,
             _ => Route::Local,
@@ -83,9 +83,9 @@ fn route_of(spec: &CommandSpec) -> Route {
             "bl.boards" | "msg.dests" => Route::Unsupported,
             _ => Route::Domain,
         },
-        // Jobs on Redis (`remote/jobs.rs`); JOB.QUEUES would need a scan over every queue's keys.
-        Group::Jobs if spec.name != "job.queues" => Route::Domain,
-        Group::Stream | Group::Jobs | Group::Semaphore | Group::Schema => Route::Unsupported,
+        // Jobs on Redis (`remote/jobs.rs`), JOB.QUEUES a SCAN over the queues' keys (`remote/listing.rs`).
+        Group::Jobs => Route::Domain,
+        Group::Semaphore | Group::Schema => Route::Unsupported,
     }
 }
 
@@ -116,7 +116,8 @@ mod tests {
         assert_eq!(route(&["INFO"]), Route::Local);
         assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Domain);
-        assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Unsupported);
+        assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Domain);
+        assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);
@@ -124,7 +125,7 @@ mod tests {
         assert_eq!(route(&["MSG.RECV", "d", "t"]), Route::Domain);
         assert_eq!(route(&["MSG.DESTS", "0"]), Route::Unsupported);
         assert_eq!(route(&["STREAM.READ", "s"]), Route::Domain);
-        assert_eq!(route(&["STREAM.LIST", "0"]), Route::Unsupported);
+        assert_eq!(route(&["STREAM.LIST", "0"]), Route::Domain);
     }
 
     #[test]

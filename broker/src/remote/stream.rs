@@ -17,8 +17,9 @@ use tokio::sync::oneshot;
 
 use super::Remote;
 use super::value::failed;
-use crate::dispatch::streams::{empty_read, info_fields, read_reply};
+use crate::dispatch::streams::{empty_read, info_fields, list_entry, read_reply};
 use crate::dispatch::{Blocked, Outcome};
+use crate::engine::listing::{ListArgs, Page};
 use crate::engine::stream::{LogEntry, Read, Retention, StreamInfo, StreamSettings};
 
 /// The stream script and the retention defaults it creates streams with.
@@ -57,6 +58,39 @@ fn int(v: &Value) -> i64 {
     }
 }
 
+/// STREAM.INFO's figures (`None`: no such stream).
+async fn info(remote: &Remote, key: &[u8]) -> redis::RedisResult<Option<StreamInfo>> {
+    Ok(match invoke(remote, key, &[b"info"]).await? {
+        Value::Array(v) if v.len() == 8 => {
+            let n = |i: usize| int(&v[i]) as u64;
+            Some(StreamInfo {
+                length: n(0) as usize,
+                first: n(1),
+                next: n(2),
+                bytes: n(3) as usize,
+                closed: n(4) == 1,
+                epoch: n(5),
+                retention: Retention { max_len: n(6) as usize, max_age_ms: n(7) },
+            })
+        }
+        _ => None,
+    })
+}
+
+/// STREAM.LIST: a page of stream names (a SCAN over the streams' meta keys, `listing.rs`), each with
+/// STREAM.INFO's figures.
+async fn streams(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<(Bytes, StreamInfo)>> {
+    let (cursor, names) = super::listing::scan_names(remote, b"herald:stream:{", b"}:meta", args).await?;
+    let mut entries = Vec::with_capacity(names.len());
+    for name in names {
+        // A stream deleted between the SCAN and here is left out.
+        if let Some(info) = info(remote, &name).await? {
+            entries.push((name, info));
+        }
+    }
+    Ok(Page { cursor, entries })
+}
+
 /// Runs a stream command on the Redis engine; the connection waits for the spawned round trip.
 pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand) -> Outcome {
     let (tx, rx) = oneshot::channel();
@@ -88,20 +122,13 @@ async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Re
             }
         }
         StreamCommand::Close(key) => Some(invoke(r, &key, &[b"close"]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))),
-        StreamCommand::Info(key) => Some(match invoke(r, &key, &[b"info"]).await {
-            Ok(Value::Array(v)) if v.len() == 8 => {
-                let n = |i: usize| int(&v[i]) as u64;
-                Reply::fields(info_fields(StreamInfo {
-                    length: n(0) as usize,
-                    first: n(1),
-                    next: n(2),
-                    bytes: n(3) as usize,
-                    closed: n(4) == 1,
-                    epoch: n(5),
-                    retention: Retention { max_len: n(6) as usize, max_age_ms: n(7) },
-                }))
-            }
-            Ok(_) => Reply::Nil,
+        StreamCommand::Info(key) => Some(match info(r, &key).await {
+            Ok(Some(info)) => Reply::fields(info_fields(info)),
+            Ok(None) => Reply::Nil,
+            Err(e) => failed(&e),
+        }),
+        StreamCommand::List(list) => Some(match streams(r, &crate::dispatch::listing::args(&list)).await {
+            Ok(page) => crate::dispatch::listing::reply(page, list_entry),
             Err(e) => failed(&e),
         }),
         StreamCommand::Config { key, max_len, max_age_ms } => {
@@ -120,7 +147,6 @@ async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Re
             }
             Some(error.unwrap_or(Reply::Int(deleted)))
         }
-        StreamCommand::List(_) => Some(Reply::error("ERR STREAM.LIST is not supported by the redis engine (docs/scale-out.md)")),
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));
 }
