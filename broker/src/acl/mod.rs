@@ -12,6 +12,7 @@ pub mod table;
 mod throttle;
 pub mod token;
 pub mod user;
+mod verdict;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -551,11 +552,13 @@ pub struct SessionUser {
     /// The user came from a token's own permissions (`token.rs`): it is not in the registry, so it is
     /// never looked up again.
     detached: bool,
+    /// The user's per-command answers as of `epoch` (`verdict.rs`), for the usual request.
+    verdicts: verdict::Verdicts,
 }
 
 impl Default for SessionUser {
     fn default() -> Self {
-        SessionUser { name: Arc::from("default"), user: None, epoch: u64::MAX, open: false, detached: false }
+        SessionUser { name: Arc::from("default"), user: None, epoch: u64::MAX, open: false, detached: false, verdicts: Default::default() }
     }
 }
 
@@ -575,6 +578,7 @@ impl SessionUser {
         // The epoch is read before the user, so a change in between is seen next time.
         self.user = acl.get(&self.name);
         self.open = self.user.as_ref().is_some_and(|u| u.unrestricted());
+        self.verdicts = self.user.as_ref().filter(|_| !self.open).map(|u| verdict::Verdicts::of(u)).unwrap_or_default();
         self.epoch = epoch;
     }
 
@@ -595,6 +599,7 @@ impl SessionUser {
         self.name = Arc::from(user.name.as_str());
         self.epoch = u64::MAX;
         self.user = None;
+        self.verdicts = Default::default();
         self.detached = false;
     }
 
@@ -602,8 +607,16 @@ impl SessionUser {
     pub fn set_detached(&mut self, user: Arc<User>) {
         self.name = Arc::from(user.name.as_str());
         self.open = user.unrestricted();
+        self.verdicts = if self.open { Default::default() } else { verdict::Verdicts::of(&user) };
         self.user = Some(user);
         self.detached = true;
+    }
+
+    /// The usual request, allowed by the user's per-epoch verdicts (`verdict.rs`) without the full
+    /// check; `false` says only "check in full". Asked after [`Self::is_open`], which refreshed them.
+    #[inline(always)]
+    pub fn plainly_allows(&self, index: usize, req: &Request) -> bool {
+        self.verdicts.allows(index, req)
     }
 
     pub fn is_detached(&self) -> bool {

@@ -26,6 +26,11 @@ impl KeyPattern {
         KeyPattern { pattern: Bytes::copy_from_slice(pattern), access, prefix }
     }
 
+    /// The literal head of a `prefix*` pattern (for the per-epoch verdicts, `verdict.rs`).
+    pub fn prefix(&self) -> Option<&[u8]> {
+        self.prefix.then(|| &self.pattern[..self.pattern.len() - 1])
+    }
+
     #[inline]
     fn matches(&self, key: &[u8]) -> bool {
         // The glob never matches an empty text (Redis's `stringmatchlen`), so neither does this.

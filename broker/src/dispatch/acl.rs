@@ -33,12 +33,15 @@ fn deleted() -> CommandError {
     CommandError::fixed("NOPERM this user has been deleted")
 }
 
-/// The usual request of an authenticated restricted user, allowed as it stands ([`acl::plainly_allowed`]):
-/// `dispatch::handle` asks this before calling the full gate. The caller has just asked `is_open`, which
-/// refreshed the session's user when the ACLs changed.
+/// The usual request of an authenticated restricted user, allowed as it stands: `dispatch::handle` asks
+/// this before calling the full gate. The caller has just asked `is_open`, which refreshed the session's
+/// user (and its per-command verdicts, `acl/verdict.rs`) when the ACLs changed. The verdicts answer a
+/// single-key command with one byte and one word compare; [`acl::plainly_allowed`] the rest.
 #[inline(always)]
 pub fn plainly_allowed(found: Found, req: &Request, session: &Session) -> bool {
-    session.authenticated && session.user.cached().is_some_and(|user| acl::plainly_allowed(user, found.spec, acl::shape(found), req))
+    session.authenticated
+        && (session.user.plainly_allows(found.index, req)
+            || session.user.cached().is_some_and(|user| acl::plainly_allowed(user, found.spec, acl::shape(found), req)))
 }
 
 /// Before parsing: may the session's user run this command on these keys and channels? The user is
