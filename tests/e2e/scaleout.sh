@@ -66,7 +66,7 @@ expect "the stale token is refused" \
   "LEASE the job is not held with this token (the lease expired or the job moved on)" "$(redis-cli -p "$A" JOB.COMPLETE e2e-1 "$TOKEN" again)"
 
 expect "a command not on this engine is refused clearly" \
-  "ERR JOB.QUEUES is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" JOB.QUEUES 0)"
+  "ERR SEM.ACQUIRE is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SEM.ACQUIRE lock 1)"
 
 kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
