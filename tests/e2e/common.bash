@@ -35,6 +35,16 @@ start_herald() {
   fail "herald did not report its port"
 }
 
+# start_backing_redis: a redis-server on a free port for the Redis engine; sets BACKING_PORT, BACKING_PID
+# and ENGINE (the --engine URL).
+start_backing_redis() {
+  BACKING_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$BACKING_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+  BACKING_PID=$!
+  for _ in $(seq 1 100); do redis-cli -p "$BACKING_PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
+  ENGINE="redis://127.0.0.1:$BACKING_PORT"
+}
+
 cli() { redis-cli -p "$PORT" "$@"; }
 
 # expect "description" "expected" actual

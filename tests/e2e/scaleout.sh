@@ -9,11 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 
-BACKING_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$BACKING_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
-BACKING_PID=$!
-for _ in $(seq 1 100); do redis-cli -p "$BACKING_PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
-ENGINE="redis://127.0.0.1:$BACKING_PORT"
+start_backing_redis
 
 echo "-- compat cases through a node on the Redis engine"
 # The same files as the embedded suite, less CONFIG SET lines (the node's own settings, not the backing

@@ -44,23 +44,14 @@ pub struct Notice<'a> {
 
 impl<'a> Notice<'a> {
     pub fn parse(text: &'a [u8]) -> Option<Notice<'a>> {
-        let mut rest = text;
-        let mut field = || {
-            let at = rest.iter().position(|&c| c == b':')?;
-            let (f, r) = (&rest[..at], &rest[at + 1..]);
-            rest = r;
-            Some(f)
-        };
-        let num = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u64>().ok();
-        let event = field()?;
-        let attempt = num(field()?)? as u32;
-        let state = field()?;
-        let deadline = num(field()?)?;
-        let offset = num(field()?)?;
-        let has_data = field()? == b"1";
-        let id_len = num(field()?)? as usize;
-        let id = rest.get(..id_len)?;
-        let data = has_data.then(|| &rest[id_len..]);
+        let mut h = super::notices::Header::new(text);
+        let event = h.field()?;
+        let attempt = h.num()? as u32;
+        let state = h.field()?;
+        let (deadline, offset) = (h.num()?, h.num()?);
+        let has_data = h.field()? == b"1";
+        let id_len = h.num()? as usize;
+        let (id, data) = h.name_and_data(id_len, has_data)?;
         Some(Notice { event, attempt, state, deadline, offset, id, data })
     }
 }

@@ -38,29 +38,46 @@ pub struct Entry<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// The header of a notice the scripts write: `:`-terminated fields, then a name of a stated length
+/// and, when a field said so, the data after it (the name and data may hold `:`).
+pub struct Header<'a>(&'a [u8]);
+
+impl<'a> Header<'a> {
+    pub fn new(text: &'a [u8]) -> Self {
+        Header(text)
+    }
+
+    pub fn field(&mut self) -> Option<&'a [u8]> {
+        let at = self.0.iter().position(|&c| c == b':')?;
+        let f = &self.0[..at];
+        self.0 = &self.0[at + 1..];
+        Some(f)
+    }
+
+    pub fn num(&mut self) -> Option<u64> {
+        std::str::from_utf8(self.field()?).ok()?.parse().ok()
+    }
+
+    /// The last part: the name of `len` bytes, and the data after it when `has_data`.
+    pub fn name_and_data(self, len: usize, has_data: bool) -> Option<(&'a [u8], Option<&'a [u8]>)> {
+        let name = self.0.get(..len)?;
+        Some((name, has_data.then(|| &self.0[len..])))
+    }
+}
+
 impl<'a> Entry<'a> {
     pub fn parse(text: &'a [u8]) -> Option<Entry<'a>> {
-        let mut rest = text;
-        let mut field = || {
-            let at = rest.iter().position(|&c| c == b':')?;
-            let (f, r) = (&rest[..at], &rest[at + 1..]);
-            rest = r;
-            Some(f)
-        };
-        let kind = match field()? {
+        let mut h = Header::new(text);
+        let kind = match h.field()? {
             b"set" => ChangeKind::Set,
             b"del" => ChangeKind::Del,
             b"expire" => ChangeKind::Expire,
             _ => return None,
         };
-        let num = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<u64>().ok();
-        let seq = num(field()?)?;
-        let revision = num(field()?)?;
-        let deadline = num(field()?)?;
-        let key_len = num(field()?)? as usize;
-        let has_value = field()? == b"1";
-        let key = rest.get(..key_len)?;
-        let value = has_value.then(|| &rest[key_len..]);
+        let (seq, revision, deadline) = (h.num()?, h.num()?, h.num()?);
+        let key_len = h.num()? as usize;
+        let has_value = h.field()? == b"1";
+        let (key, value) = h.name_and_data(key_len, has_value)?;
         Some(Entry { kind, seq, revision, deadline, key, value })
     }
 }
