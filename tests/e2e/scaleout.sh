@@ -5,7 +5,7 @@
 #    the node forwards them to its backing redis-server).
 # 2. Two nodes with redis-cli: a write on one read on the other, a publication on one received by a
 #    subscriber of the other, a BB.WAIT on one woken by a BB.SET on the other, a job submitted on one
-#    and completed by a worker of the other.
+#    and completed by a worker of the other, a lock taken on one and released with its token on the other.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 
@@ -61,8 +61,13 @@ expect "JOB.SUBMIT ... WAIT on node A got the result" "done" "$(cat "$WORK/resul
 expect "the stale token is refused" \
   "LEASE the job is not held with this token (the lease expired or the job moved on)" "$(redis-cli -p "$A" JOB.COMPLETE e2e-1 "$TOKEN" again)"
 
+SEM_TOKEN=$(redis-cli -p "$A" SEM.ACQUIRE lock 1 LEASE 60000)
+expect "node B sees node A's lock held" "" "$(redis-cli -p "$B" SEM.ACQUIRE lock 1)"
+expect "node B releases with node A's token" "OK" "$(redis-cli -p "$B" SEM.RELEASE lock "$SEM_TOKEN")"
+expect "the released token is refused on node A" "LEASE" "$(redis-cli -p "$A" SEM.RELEASE lock "$SEM_TOKEN" | cut -d' ' -f1)"
+
 expect "a command not on this engine is refused clearly" \
-  "ERR SEM.ACQUIRE is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SEM.ACQUIRE lock 1)"
+  "ERR SCHEMA.GET is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SCHEMA.GET queue q)"
 
 kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true

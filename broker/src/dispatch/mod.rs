@@ -26,7 +26,7 @@ mod persistence;
 mod pubsub;
 mod schema;
 pub mod scripting;
-mod semaphore;
+pub(crate) mod semaphore;
 mod server;
 pub mod session;
 mod sets;

@@ -7,7 +7,7 @@ use super::{Cx, Outcome};
 use crate::engine::semaphore::{self, SemInfo};
 use crate::state::State;
 
-fn info_reply(i: SemInfo) -> Reply {
+pub fn info_reply(i: SemInfo) -> Reply {
     let holders = i
         .holders
         .into_iter()
@@ -21,6 +21,10 @@ fn info_reply(i: SemInfo) -> Reply {
 }
 
 pub fn execute(cmd: SemCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine runs the semaphores on Redis (`remote/semaphore.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::semaphore::execute(remote, cmd);
+    }
     let now = cx.now();
     match cmd {
         SemCommand::Acquire { name, permits, lease_ms, block } => {

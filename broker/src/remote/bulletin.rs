@@ -318,17 +318,7 @@ const SWEEP_BOARDS: usize = 100;
 /// runs one: a sweep is idempotent (a deadline one node reaped the next finds gone), and deadlines
 /// fire whether or not anyone touches the board.
 pub fn start_sweep(remote: &Arc<Remote>, stop: tokio_util::sync::CancellationToken) {
-    let remote = remote.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => sweep(&remote).await,
-            }
-        }
-    });
+    super::due::every(remote, SWEEP_EVERY, stop, |remote| async move { sweep(&remote).await });
 }
 
 async fn sweep(remote: &Remote) {

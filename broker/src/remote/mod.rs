@@ -10,13 +10,14 @@
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
 //! (following Sentinel's primary), `pool.rs`
 //! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
-//! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, and `wake.rs`
-//! (their blocking waits).
+//! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, `semaphore.rs`
+//! (with `due.rs`), and `wake.rs` (their blocking waits).
 
 pub mod blackboard;
 mod bridge;
 pub mod bulletin;
 mod connect;
+mod due;
 mod failover;
 mod forward;
 mod job_notices;
@@ -27,6 +28,7 @@ pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
+pub mod semaphore;
 pub mod stream;
 pub mod value;
 mod waiting;
@@ -73,6 +75,7 @@ pub struct Remote {
     boards: bulletin::Boards,
     mail: mailbox::Mail,
     streams: stream::Streams,
+    semaphores: semaphore::Semaphores,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -106,6 +109,7 @@ impl Remote {
             boards: bulletin::Boards::new(config.bulletin),
             mail: mailbox::Mail::new(config.mailboxes),
             streams: stream::Streams::new(config.streams),
+            semaphores: semaphore::Semaphores::new(config.semaphores),
         }))
     }
 
@@ -117,6 +121,7 @@ impl Remote {
         let inbox = notices::start(self, events.clone(), self.notice_backlog, stop.clone());
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         bulletin::start_sweep(self, stop.clone());
+        semaphore::start_sweep(self, stop.clone());
         let endpoint = self.endpoint.clone();
         let source = Arc::new(move || endpoint.current_client());
         let internal = vec![blackboard::all_channels(), wake::all_channels(), job_store::all_channels()];

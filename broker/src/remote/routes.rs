@@ -85,7 +85,9 @@ fn route_of(spec: &CommandSpec) -> Route {
         },
         // Jobs on Redis (`remote/jobs.rs`), JOB.QUEUES a SCAN over the queues' keys (`remote/listing.rs`).
         Group::Jobs => Route::Domain,
-        Group::Semaphore | Group::Schema => Route::Unsupported,
+        // Semaphores on Redis (`remote/semaphore.rs`).
+        Group::Semaphore => Route::Domain,
+        Group::Schema => Route::Unsupported,
     }
 }
 
@@ -117,7 +119,8 @@ mod tests {
         assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Domain);
         assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Domain);
-        assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Unsupported);
+        assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Domain);
+        assert_eq!(route(&["SCHEMA.GET", "board", "b"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);

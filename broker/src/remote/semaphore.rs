@@ -1,0 +1,169 @@
+//! Semaphores on the Redis engine: SEM.ACQUIRE / EXTEND / RELEASE / INFO across nodes.
+//!
+//! Each semaphore lives under one hash tag (`herald:sem:{<name>}:...`: its holders, a sorted set of
+//! token -> lease end, and its size and token counter), and each operation is one Lua script on that slot
+//! (`lua/sem.lua`) on Redis's clock: it frees the permits whose lease ended first, so a holder whose node
+//! died loses its permit at its lease's end for whoever asks next, and a lapsed token is refused with
+//! the embedded engine's `-LEASE`. A freed permit publishes a wake-up (`wake.rs`) for the blocked
+//! acquirers of every node. Lease ends are also registered in `herald:sem:due` (`due.rs`) and swept
+//! by every node, so waiters are woken at a lease's end even if nobody touches the semaphore.
+//!
+//! Fencing tokens count per semaphore (its `fence`, kept after the last holder left), not across every
+//! semaphore as on one node: a counter shared by all semaphores would be a key outside their hash tags.
+//! What fencing needs holds: a later holder of a semaphore has a larger token than every earlier one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_protocol::command::SemCommand;
+use herald_protocol::{CommandError, Reply};
+use redis::Value;
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::due::Registry;
+use super::value::failed;
+use crate::dispatch::semaphore::info_reply;
+use crate::dispatch::{Blocked, Outcome};
+use crate::engine::semaphore::{SemInfo, SemaphoreSettings};
+
+/// The semaphore script, the settings it is run with, and the registry of lease ends.
+pub struct Semaphores {
+    script: redis::Script,
+    settings: SemaphoreSettings,
+    due: Registry,
+}
+
+impl Semaphores {
+    pub fn new(settings: SemaphoreSettings) -> Semaphores {
+        Semaphores { script: redis::Script::new(include_str!("lua/sem.lua")), settings, due: Registry::new("herald:sem:due") }
+    }
+}
+
+/// Largest lease: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
+const MAX_MS: u64 = (1 << 52) - 1;
+
+fn wake_name(name: &[u8]) -> Bytes {
+    Bytes::from([b"sem:".as_slice(), name].concat())
+}
+
+/// One invocation of the semaphore script on `name`.
+async fn invoke(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let key = |suffix: &[u8]| [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat();
+    let mut inv = remote.semaphores.script.prepare_invoke();
+    inv.key(key(b"holders")).key(key(b"meta")).arg(super::wake::channel(&wake_name(name)));
+    for a in args {
+        inv.arg(*a);
+    }
+    inv.invoke_async(&mut remote.pool.shared(super::pool::Target { db: 0, resp3: false })).await
+}
+
+fn int(v: &Value) -> u64 {
+    match v {
+        Value::Int(n) => *n as u64,
+        Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// SEM.INFO's figures from the script's `{permits, fence, {token, end, ...}}`, oldest token first.
+fn info(v: Value) -> SemInfo {
+    let Value::Array(f) = v else { return SemInfo { permits: 0, holders: Vec::new(), fence: 0 } };
+    let mut holders: Vec<(u64, u64)> = match f.get(2) {
+        Some(Value::Array(flat)) => flat.chunks(2).map(|p| (int(&p[0]), p.get(1).map_or(0, int))).collect(),
+        _ => Vec::new(),
+    };
+    holders.sort_unstable();
+    SemInfo { permits: f.first().map_or(0, int) as u32, holders, fence: f.get(1).map_or(0, int) }
+}
+
+/// Runs a semaphore command on the Redis engine; the connection waits for the spawned round trip.
+pub fn execute(remote: &Arc<Remote>, cmd: SemCommand) -> Outcome {
+    if let SemCommand::Acquire { permits, .. } = &cmd {
+        let max = remote.semaphores.settings.max_permits;
+        if *permits == 0 || *permits > max {
+            return CommandError::new(format!("ERR permits must be between 1 and {max} (semaphores.max_permits)")).into();
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(run(remote.clone(), cmd, tx));
+    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+}
+
+async fn run(remote: Arc<Remote>, cmd: SemCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let reply = match cmd {
+        SemCommand::Acquire { name, permits, lease_ms, block } => {
+            let lease = lease_ms.unwrap_or(r.semaphores.settings.default_lease_ms).clamp(1, MAX_MS).to_string();
+            let permits = permits.to_string();
+            let attempt = || async {
+                match invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await {
+                    Ok(Value::Array(held)) if held.len() == 2 => {
+                        register(r, &name, int(&held[1])).await;
+                        Some(Reply::Int(int(&held[0]) as i64))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(failed(&e)),
+                }
+            };
+            super::wake::maybe(r, &wake_name(&name), block.map(|b| b.duration()), &mut tx, attempt).await
+        }
+        SemCommand::Extend { name, token, ms } => {
+            let (token, ms) = (token.to_string(), ms.clamp(1, MAX_MS).to_string());
+            Some(match invoke(r, &name, &[b"extend", token.as_bytes(), ms.as_bytes()]).await {
+                Ok(v) => {
+                    register(r, &name, int(&v)).await;
+                    Reply::Int(int(&v) as i64)
+                }
+                Err(e) => failed(&e),
+            })
+        }
+        SemCommand::Release { name, token } => {
+            let token = token.to_string();
+            Some(invoke(r, &name, &[b"release", token.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        SemCommand::Info(name) => Some(invoke(r, &name, &[b"info"]).await.map_or_else(|e| failed(&e), |v| info_reply(info(v)))),
+    };
+    let _ = tx.send(reply.unwrap_or(Reply::Nil));
+}
+
+/// Registers a lease end for the sweep. A failure here costs only latency: the lease still ends for the
+/// next script on the semaphore, and blocked acquirers re-try every `engine.wait_poll_ms` anyway.
+async fn register(remote: &Remote, name: &[u8], at: u64) {
+    let _ = remote.semaphores.due.register(remote, name, at).await;
+}
+
+/// How often each node looks for semaphores with a lease end due.
+const SWEEP_EVERY: Duration = Duration::from_millis(50);
+/// Semaphores one sweep visits at most (the next tick takes the rest).
+const SWEEP_BATCH: usize = 100;
+
+/// Starts the node's periodic sweep of lease ends; it ends with `stop`. Every node runs one: a sweep is
+/// idempotent (a lease one node freed, the next finds gone).
+pub fn start_sweep(remote: &Arc<Remote>, stop: tokio_util::sync::CancellationToken) {
+    super::due::every(remote, SWEEP_EVERY, stop, |remote| async move { sweep(&remote).await });
+}
+
+async fn sweep(remote: &Remote) {
+    let registry = &remote.semaphores.due;
+    let Ok(due) = registry.due(remote, super::notices::now_ms(), SWEEP_BATCH).await else { return };
+    for (name, seen) in due {
+        if let Ok(next) = invoke(remote, &name, &[b"sweep"]).await {
+            let _ = registry.settle(remote, &name, seen, int(&next)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_orders_holders_by_token() {
+        let flat = |items: &[&str]| Value::Array(items.iter().map(|s| Value::BulkString(s.as_bytes().to_vec())).collect());
+        let v = Value::Array(vec![Value::Int(3), Value::Int(12), flat(&["12", "900", "9", "1000"])]);
+        assert_eq!(info(v), SemInfo { permits: 3, holders: vec![(9, 1000), (12, 900)], fence: 12 });
+        assert_eq!(info(Value::Nil).permits, 0);
+    }
+}
