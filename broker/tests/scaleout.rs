@@ -142,11 +142,42 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
     talk(&mut raw, &[(&["WATCH", "n"], "+OK\r\n"), (&["MULTI"], "+OK\r\n"), (&["DISCARD"], "+OK\r\n")]).await;
     let _: i64 = cmd(&mut b, &["INCR", "n"]).await.unwrap();
     talk(&mut raw, &[(&["MULTI"], "+OK\r\n"), (&["GET", "n"], "+QUEUED\r\n"), (&["EXEC"], "*1\r\n$1\r\n6\r\n")]).await;
-    let bb_watch: redis::RedisResult<()> = cmd(&mut a, &["BB.WATCH", "s", "k"]).await;
-    let e = bb_watch.unwrap_err();
-    assert!(e.to_string().contains("BB.WATCH is not supported by the redis engine"), "{e}");
-    let sem: redis::RedisResult<Value> = cmd(&mut a, &["SEM.ACQUIRE", "s", "1"]).await;
-    assert!(sem.unwrap_err().to_string().contains("not supported by the redis engine"));
+
+    // BB.WATCH on node A: a change to the watched key made on node B (a write, a delete, an expiry)
+    // aborts A's EXEC; a write to another key of the scope does not, nor one after UNWATCH.
+    let _: i64 = cmd(&mut b, &["BB.SET", "s", "k", "1"]).await.unwrap();
+    talk(&mut raw, &[(&["BB.WATCH", "s", "k"], "+OK\r\n")]).await;
+    let _: i64 = cmd(&mut b, &["BB.SET", "s", "other", "x"]).await.unwrap();
+    incr_in_tx(&mut raw, "*1\r\n:7\r\n").await;
+    for interfere in [&["BB.SET", "s", "k", "2"][..], &["BB.DEL", "s", "k"][..], &["BB.SET", "s", "k", "3", "PX", "30"][..]] {
+        if interfere.len() == 6 {
+            let _: Value = cmd(&mut b, interfere).await.unwrap();
+            talk(&mut raw, &[(&["BB.WATCH", "s", "k"], "+OK\r\n")]).await;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        } else {
+            talk(&mut raw, &[(&["BB.WATCH", "s", "k", "k2"], "+OK\r\n")]).await;
+            let _: Value = cmd(&mut b, interfere).await.unwrap();
+        }
+        incr_in_tx(&mut raw, "*-1\r\n").await;
+    }
+    talk(&mut raw, &[(&["BB.WATCH", "s", "k"], "+OK\r\n"), (&["UNWATCH"], "+OK\r\n")]).await;
+    let _: i64 = cmd(&mut b, &["BB.SET", "s", "k", "4"]).await.unwrap();
+    incr_in_tx(&mut raw, "*1\r\n:8\r\n").await;
+    talk(
+        &mut raw,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["BB.WATCH", "s", "k"], "-ERR WATCH inside MULTI is not allowed\r\n"),
+            (&["DISCARD"], "+OK\r\n"),
+            (
+                &["BB.WATCH", "", "k"],
+                "-ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)\r\n",
+            ),
+        ],
+    )
+    .await;
+    let schema: redis::RedisResult<Value> = cmd(&mut a, &["SCHEMA.GET", "queue", "q"]).await;
+    assert!(schema.unwrap_err().to_string().contains("SCHEMA.GET is not supported by the redis engine"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,6 +232,11 @@ async fn permissions_are_checked_by_the_node_before_anything_goes_to_redis() {
 }
 
 /// Sends each request on a raw connection and expects exactly its reply bytes.
+/// MULTI, INCR n, EXEC, with EXEC's expected reply.
+async fn incr_in_tx(raw: &mut common::Raw, exec: &str) {
+    talk(raw, &[(&["MULTI"], "+OK\r\n"), (&["INCR", "n"], "+QUEUED\r\n"), (&["EXEC"], exec)]).await;
+}
+
 async fn talk(raw: &mut common::Raw, steps: &[(&[&str], &str)]) {
     for (request, reply) in steps {
         raw.cmd(request).await;

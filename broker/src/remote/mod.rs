@@ -13,6 +13,7 @@
 //! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, `semaphore.rs`
 //! (with `due.rs`), and `wake.rs` (their blocking waits).
 
+mod bb_watch;
 pub mod blackboard;
 mod bridge;
 pub mod bulletin;
@@ -168,6 +169,11 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
         "watch" if !session.in_multi() => {
             let pinned = session.pinned.get_or_insert_with(Pinned::default).clone();
             return Routed::Done(watch::watch(remote, &req, pinned, target(session)));
+        }
+        "bb.watch" if session.in_multi() => return Routed::Done(CommandError::fixed("ERR WATCH inside MULTI is not allowed").into()),
+        "bb.watch" => {
+            let pinned = session.pinned.get_or_insert_with(Pinned::default).clone();
+            return Routed::Done(bb_watch::watch(remote, &req, pinned, target(session)));
         }
         "unwatch" if !session.in_multi() => {
             return Routed::Done(match session.pinned.take() {

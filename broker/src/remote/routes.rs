@@ -63,14 +63,10 @@ fn route_of(spec: &CommandSpec) -> Route {
             "spublish" | "ssubscribe" | "sunsubscribe" => Route::Unsupported,
             _ => Route::Local,
         },
-        Group::Transactions => match spec.name {
-            // WATCH / UNWATCH run on the session's pinned connection (`watch.rs`); WATCH inside MULTI
-            // is the node's own error.
-            "multi" | "exec" | "discard" | "watch" | "unwatch" => Route::Local,
-            // BB.WATCH: the blackboard's keys are not Redis keys a Redis WATCH could follow.
-            _ => Route::Unsupported,
-        },
-        Group::Connection => Route::Local,
+        // WATCH / UNWATCH run on the session's pinned connection (`watch.rs`), BB.WATCH is checked
+        // against the scope's change log at EXEC (`bb_watch.rs`); WATCH inside MULTI is the node's own
+        // error.
+        Group::Transactions | Group::Connection => Route::Local,
         Group::Blackboard => match spec.name {
             "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" | "bb.clear" | "bb.scopes" => {
                 Route::Domain
@@ -116,7 +112,7 @@ mod tests {
         assert_eq!(route(&["PING"]), Route::Local);
         assert_eq!(route(&["SUBSCRIBE", "c"]), Route::Local);
         assert_eq!(route(&["INFO"]), Route::Local);
-        assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Unsupported);
+        assert_eq!(route(&["BB.WATCH", "s", "k"]), Route::Local);
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Domain);
         assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Domain);
         assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Domain);

@@ -16,17 +16,39 @@ use super::pool::{Lent, Pool, Target};
 use super::value;
 use crate::dispatch::{Blocked, Outcome};
 
-/// A session's pinned connection (empty while no command holds it, or after it was lost).
+/// A session's pinned connection (empty while no command holds it, or after it was lost), and its
+/// BB.WATCHes (`bb_watch.rs`), checked at EXEC.
 #[derive(Clone, Default)]
-pub struct Pinned(Arc<Mutex<Option<Lent>>>);
+pub struct Pinned(Arc<Mutex<Option<Lent>>>, Arc<Mutex<Vec<super::bb_watch::Watched>>>);
 
 impl Pinned {
     fn take(&self) -> Option<Lent> {
         self.0.lock().expect("pinned connection").take()
     }
 
-    fn put(&self, lent: Lent) {
+    pub(super) fn put(&self, lent: Lent) {
         *self.0.lock().expect("pinned connection") = Some(lent);
+    }
+
+    pub(super) fn note_bb(&self, watched: super::bb_watch::Watched) {
+        self.1.lock().expect("bb watches").push(watched);
+    }
+
+    fn take_bb(&self) -> Vec<super::bb_watch::Watched> {
+        std::mem::take(&mut *self.1.lock().expect("bb watches"))
+    }
+}
+
+/// The session's pinned connection, borrowed from the pool on its first watch; refused (as the reply)
+/// when it is on another database than `target`, whose watches it keeps.
+pub(super) async fn hold(remote: &Remote, pinned: &Pinned, target: Target) -> Result<Lent, Reply> {
+    match pinned.take() {
+        Some(lent) if Pool::target_of(&lent) == target => Ok(lent),
+        Some(lent) => {
+            pinned.put(lent);
+            Err(Reply::error("ERR WATCH in another database than the keys already watched is not supported by the redis engine"))
+        }
+        None => remote.pool.lend(target).await.map_err(|e| value::failed(&e)),
     }
 }
 
@@ -40,21 +62,12 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
     let cmd = value::command(req);
     let remote = remote.clone();
     tokio::spawn(async move {
-        let mut lent = match pinned.take() {
-            Some(lent) if Pool::target_of(&lent) == target => lent,
-            Some(lent) => {
-                pinned.put(lent);
-                let _ = tx
-                    .send(Reply::error("ERR WATCH in another database than the keys already watched is not supported by the redis engine"));
+        let mut lent = match hold(&remote, &pinned, target).await {
+            Ok(lent) => lent,
+            Err(e) => {
+                let _ = tx.send(e);
                 return;
             }
-            None => match remote.pool.lend(target).await {
-                Ok(lent) => lent,
-                Err(e) => {
-                    let _ = tx.send(value::failed(&e));
-                    return;
-                }
-            },
         };
         let reply = match lent.conn.send_packed_command(&cmd).await {
             Ok(v) => {
@@ -102,6 +115,15 @@ pub fn exec(
                 Reply::Error(CommandError::fixed("ERR EXEC in another database than the watched keys is not supported by the redis engine"))
             }
             Some(mut lent) => {
+                let bb = pinned.take_bb();
+                if !bb.is_empty() && !super::bb_watch::unchanged(&remote, &mut lent, &bb, target.db).await {
+                    // A watched blackboard key changed: aborted, as Redis aborts for a watched key.
+                    if lent.conn.send_packed_command(&redis::cmd("UNWATCH")).await.is_ok() {
+                        remote.pool.give_back(lent);
+                    }
+                    let _ = tx.send(Reply::NilArray);
+                    return;
+                }
                 let (reply, healthy) = super::forward::transaction(&mut lent.conn, &queued).await;
                 if healthy {
                     remote.pool.give_back(lent);
