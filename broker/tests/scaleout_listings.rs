@@ -1,5 +1,5 @@
 //! Listings and scope-wide commands on the Redis engine (docs/scale-out.md): `BB.SCOPES` (both forms),
-//! `BB.CLEAR`, `JOB.QUEUES` and `STREAM.LIST`, across nodes, with the same replies as the embedded engine for the same
+//! `BB.CLEAR`, `JOB.QUEUES`, `STREAM.LIST`, `BL.BOARDS` and `MSG.DESTS`, across nodes, with the same replies as the embedded engine for the same
 //! data.
 
 mod common;
@@ -164,4 +164,51 @@ async fn stream_list_across_nodes_answers_as_the_embedded_engine() {
     let page = wf_streams(&b).await;
     assert_eq!(page.len(), 2, "{page:?}");
     assert_eq!(page, wf_streams(&embedded).await);
+}
+
+/// The same board and mailbox traffic on any node (or an embedded broker): boards in two scopes, one
+/// item leased, one board configured empty; mailboxes with messages on two topics, one emptied, one
+/// with only a bound of its own.
+async fn board_and_mail_traffic(c: &mut redis::aio::MultiplexedConnection) {
+    for args in [&["tasks", "{}"][..], &["tasks", "{}"], &["tasks", "{}", "SCOPE", "team:x"], &["tally", "{}"]] {
+        let _: String = cmd(c, &[&["BL.PUBLISH"][..], args].concat()).await.unwrap();
+    }
+    let _: Value = cmd(c, &["BL.RETRIEVE", "tasks", "LOCK", "600000"]).await.unwrap();
+    let _: () = cmd(c, &["BL.CONFIG", "quiet", "MAXLEN", "5", "SCOPE", "team:x"]).await.unwrap();
+    for (dest, topic) in [("wf:1", "a"), ("wf:1", "b"), ("wf:1", "b"), ("wf:1", ""), ("wf:2", "a")] {
+        let _: Value = cmd(c, &["MSG.SEND", dest, topic, "m"]).await.unwrap();
+    }
+    let _: Value = cmd(c, &["MSG.RECV", "wf:2", "a"]).await.unwrap();
+    let _: () = cmd(c, &["MSG.CONFIG", "wf:3", "MAXLEN", "7"]).await.unwrap();
+}
+
+/// A listing's page (one page holds it all), entries sorted (the cursor is each engine's own).
+async fn page(node: &TestServer, args: &[&str]) -> Vec<Value> {
+    let mut c = node.conn().await;
+    let page: (String, Vec<Value>) = cmd(&mut c, args).await.unwrap();
+    assert_eq!(page.0, "0", "{args:?}");
+    let mut entries = page.1;
+    entries.sort_by_key(|e| format!("{e:?}"));
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boards_and_destinations_across_nodes_answer_as_the_embedded_engine() {
+    let redis = RedisServer::start("boards_dests").await;
+    let (a, b) = (redis.node().await, redis.node().await);
+    let embedded = start().await;
+    board_and_mail_traffic(&mut a.conn().await).await;
+    board_and_mail_traffic(&mut embedded.conn().await).await;
+    for (args, expected) in [
+        (&["BL.BOARDS", "0", "COUNT", "100"][..], 4),
+        (&["BL.BOARDS", "0", "SCOPE", "team:x", "COUNT", "100"], 2),
+        (&["BL.BOARDS", "0", "MATCH", "ta*", "COUNT", "100"], 3),
+        (&["BL.BOARDS", "0", "SCOPE", "", "MATCH", "ta*", "COUNT", "100"], 2),
+        (&["MSG.DESTS", "0", "COUNT", "100"], 2),
+        (&["MSG.DESTS", "0", "MATCH", "wf:[12]", "COUNT", "100"], 1),
+    ] {
+        let listed = page(&b, args).await;
+        assert_eq!(listed.len(), expected, "{args:?}: {listed:?}");
+        assert_eq!(listed, page(&embedded, args).await, "{args:?}");
+    }
 }

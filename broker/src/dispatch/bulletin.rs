@@ -101,18 +101,21 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
             Ok(Reply::Array(cx.state().bulletin.dead(&scope, &board).into_iter().map(item_reply).collect()))
         }
         BulletinCommand::Boards(list) => {
-            Ok(listing::reply(cx.state().bulletin.boards(list.scope.as_deref(), &listing::args(&list)), |b| {
-                Reply::fields(vec![
-                    ("scope", Reply::Bulk(b.scope)),
-                    ("board", Reply::Bulk(b.board)),
-                    ("items", listing::int(b.items)),
-                    ("leased", listing::int(b.leased)),
-                    ("dead", listing::int(b.dead)),
-                    ("maxlen", listing::int(b.config.max_len)),
-                ])
-            }))
+            Ok(listing::reply(cx.state().bulletin.boards(list.scope.as_deref(), &listing::args(&list)), board_summary))
         }
         BulletinCommand::Redrive { scope, board, id } => cx.state().bulletin.redrive(&scope, &board, &id).map(|_| Reply::ok()),
     };
     result.into()
+}
+
+/// One BL.BOARDS entry (both engines).
+pub fn board_summary(b: crate::engine::bulletin::BoardSummary) -> Reply {
+    Reply::fields(vec![
+        ("scope", Reply::Bulk(b.scope)),
+        ("board", Reply::Bulk(b.board)),
+        ("items", listing::int(b.items)),
+        ("leased", listing::int(b.leased)),
+        ("dead", listing::int(b.dead)),
+        ("maxlen", listing::int(b.config.max_len)),
+    ])
 }

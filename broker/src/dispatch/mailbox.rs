@@ -47,15 +47,7 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
                 None => super::jobs::run_once(cx, recv, Reply::Nil),
             };
         }
-        MailboxCommand::Dests(list) => Ok(listing::reply(cx.state().mailboxes.dests(&listing::args(&list)), |d| {
-            let topics = d.topics.into_iter().map(|(t, n)| (Reply::Bulk(t), listing::int(n))).collect();
-            Reply::fields(vec![
-                ("dest", Reply::Bulk(d.dest)),
-                ("length", listing::int(d.length)),
-                ("maxlen", listing::int(d.max_len)),
-                ("topics", Reply::Map(topics)),
-            ])
-        })),
+        MailboxCommand::Dests(list) => Ok(listing::reply(cx.state().mailboxes.dests(&listing::args(&list)), dest_summary)),
         MailboxCommand::Len { dest, topic } => Ok(Reply::Int(cx.state().mailboxes.len(&dest, topic.as_deref()) as i64)),
         MailboxCommand::Config { dest, max_len } => cx.state().mailboxes.configure(&dest, max_len).map(|_| Reply::ok()),
         MailboxCommand::Request { dest, topic, payload, timeout_ms } => {
@@ -82,4 +74,15 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
         MailboxCommand::Reply { reply_to, payload } => Ok(Reply::Int(i64::from(cx.state().mailboxes.reply(reply_to, &payload)))),
     };
     result.into()
+}
+
+/// One MSG.DESTS entry (both engines).
+pub fn dest_summary(d: crate::engine::mailbox::DestSummary) -> Reply {
+    let topics = d.topics.into_iter().map(|(t, n)| (Reply::Bulk(t), listing::int(n))).collect();
+    Reply::fields(vec![
+        ("dest", Reply::Bulk(d.dest)),
+        ("length", listing::int(d.length)),
+        ("maxlen", listing::int(d.max_len)),
+        ("topics", Reply::Map(topics)),
+    ])
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald_protocol::command::{BulletinCommand, Filter, FilterOp, Overflow};
+use herald_protocol::command::{self, BulletinCommand, Filter, FilterOp};
 use herald_protocol::{CommandError, Reply};
 use redis::Value;
 use tokio::sync::oneshot;
@@ -27,7 +27,8 @@ use super::Remote;
 use super::value::failed;
 use crate::dispatch::bulletin::item_reply;
 use crate::dispatch::{Blocked, Outcome};
-use crate::engine::bulletin::{BulletinSettings, ItemView, Lease};
+use crate::engine::bulletin::{BoardConfig, BoardSummary, BulletinSettings, ItemView, Lease, Overflow};
+use crate::engine::listing::{ListArgs, Page};
 
 /// The board scripts, the settings they are run with, and what this node registered for the sweep.
 pub struct Boards {
@@ -292,17 +293,62 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
         BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
             let max_len = max_len.map(|n| n.to_string()).unwrap_or_default();
             let overflow: &[u8] = match overflow {
-                Some(Overflow::DropOldest) => b"drop-oldest",
-                Some(Overflow::RejectNew) => b"reject-new",
+                Some(command::Overflow::DropOldest) => b"drop-oldest",
+                Some(command::Overflow::RejectNew) => b"reject-new",
                 None => b"",
             };
             let max_leases = max_leases.map(|n| n.to_string()).unwrap_or_default();
             let args: [&[u8]; 4] = [b"config", max_len.as_bytes(), overflow, max_leases.as_bytes()];
             Some(invoke(r, &scripts.item, &scope, &board, &args).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
-        BulletinCommand::Boards(_) => Some(Reply::error("ERR BL.BOARDS is not supported by the redis engine (docs/scale-out.md)")),
+        BulletinCommand::Boards(list) => Some(match boards(r, list.scope.as_deref(), &crate::dispatch::listing::args(&list)).await {
+            Ok(page) => crate::dispatch::listing::reply(page, crate::dispatch::bulletin::board_summary),
+            Err(e) => failed(&e),
+        }),
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));
+}
+
+/// A glob pattern matching `text` literally.
+fn glob_literal(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for &c in text {
+        if matches!(c, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// BL.BOARDS: a page of boards (of `scope`, or of all), the pattern matching board names: a SCAN over
+/// the boards' `meta` keys (a board has one from its first publish or BL.CONFIG on, as a board exists
+/// on one node; `listing.rs`), then each board's figures from its own script (lapsed leases reaped first).
+async fn boards(remote: &Remote, scope: Option<&[u8]>, args: &ListArgs) -> redis::RedisResult<Page<BoardSummary>> {
+    let board_pattern = args.pattern.as_deref().unwrap_or(b"*");
+    // The tag is `<scope length>:<scope>:<board>`; without a scope the match is loose (a scope holding
+    // `:`), so every name is checked again below.
+    let tags = match scope {
+        Some(s) => [s.len().to_string().as_bytes(), b":", &glob_literal(s), b":", board_pattern].concat(),
+        None => [b"*:".as_slice(), board_pattern].concat(),
+    };
+    let scan = ListArgs { cursor: args.cursor, pattern: Some(Bytes::from(tags)), count: args.count };
+    let (cursor, names) = super::listing::scan_names(remote, b"herald:bl:{", b"}:meta", &scan).await?;
+    let mut entries = Vec::new();
+    for (s, board) in names.iter().filter_map(|t| untag(t)) {
+        if scope.is_some_and(|want| want != s) || !crate::engine::glob::glob_match(board_pattern, &board) {
+            continue;
+        }
+        let Value::Array(f) = invoke(remote, &remote.boards.item, &s, &board, &[b"summary"]).await? else { continue };
+        let n = |i: usize| f.get(i).map_or(0, int) as usize;
+        let overflow = match f.get(4) {
+            Some(Value::BulkString(o)) if o == b"drop-oldest" => Overflow::DropOldest,
+            _ => Overflow::RejectNew,
+        };
+        let config = BoardConfig { max_len: n(3), overflow, max_leases: n(5) as u32 };
+        entries.push(BoardSummary { scope: s, board, items: n(0), leased: n(1), dead: n(2), config });
+    }
+    Ok(Page { cursor, entries })
 }
 
 fn now_ms() -> u64 {

@@ -24,7 +24,8 @@ use super::Remote;
 use super::value::failed;
 use crate::dispatch::mailbox::received_reply;
 use crate::dispatch::{Blocked, Outcome};
-use crate::engine::mailbox::{MailStats, MailboxSettings, Received};
+use crate::engine::listing::{ListArgs, Page};
+use crate::engine::mailbox::{DestSummary, MailStats, MailboxSettings, Received};
 
 /// The mailbox scripts, the settings they are run with, and this node's share of INFO's counters.
 pub struct Mail {
@@ -75,7 +76,7 @@ fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
 async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
     let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
     let mut inv = remote.mail.boxes.prepare_invoke();
-    inv.key(key(b"meta")).key(key(b"idem")).key(key(b"idemq")).key(key(&[b"t:".as_slice(), topic].concat()));
+    inv.key(key(b"meta")).key(key(b"idem")).key(key(b"idemq")).key(key(&[b"t:".as_slice(), topic].concat())).key(key(b"queues"));
     inv.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
     for a in args {
         inv.arg(*a);
@@ -170,7 +171,10 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
                 Err(e) => failed(&e),
             })
         }
-        MailboxCommand::Dests(_) => Some(Reply::error("ERR MSG.DESTS is not supported by the redis engine (docs/scale-out.md)")),
+        MailboxCommand::Dests(list) => Some(match dests(r, &crate::dispatch::listing::args(&list)).await {
+            Ok(page) => crate::dispatch::listing::reply(page, crate::dispatch::mailbox::dest_summary),
+            Err(e) => failed(&e),
+        }),
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));
 }
@@ -227,4 +231,34 @@ async fn ask(r: &Remote, dest: Bytes, topic: Bytes, payload: Bytes, timeout_ms: 
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+/// MSG.DESTS: a page of the destinations that hold messages or a bound of their own (as on one node): a
+/// SCAN over the destinations' `meta` keys (`listing.rs`), then each one's figures from its own script.
+async fn dests(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<DestSummary>> {
+    let (cursor, names) = super::listing::scan_names(remote, b"herald:msg:{", b"}:meta", args).await?;
+    let mut entries = Vec::new();
+    for dest in names {
+        let Value::Array(mut f) = boxed(remote, &dest, b"", &[b"summary"]).await? else { continue };
+        let (length, own) = (f.first().map_or(0, int) as usize, f.get(1).map_or(0, int) as usize);
+        if length == 0 && own == 0 {
+            continue;
+        }
+        let queue_prefix = [b"herald:msg:{".as_slice(), &dest, b"}:t:"].concat();
+        let mut topics: Vec<(Bytes, usize)> = match f.pop() {
+            Some(Value::Array(flat)) => flat
+                .chunks(2)
+                .filter_map(|p| match &p[0] {
+                    Value::BulkString(k) => {
+                        Some((Bytes::copy_from_slice(k.strip_prefix(&queue_prefix[..])?), p.get(1).map_or(0, int) as usize))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        topics.sort();
+        let max_len = if own == 0 { remote.mail.settings.max_messages } else { own };
+        entries.push(DestSummary { dest, length, max_len, topics });
+    }
+    Ok(Page { cursor, entries })
 }

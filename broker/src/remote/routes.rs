@@ -73,12 +73,9 @@ fn route_of(spec: &CommandSpec) -> Route {
             }
             _ => Route::Unsupported,
         },
-        // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`); their listings
-        // would need a registry of every board and destination.
-        Group::Bulletin | Group::Mailbox => match spec.name {
-            "bl.boards" | "msg.dests" => Route::Unsupported,
-            _ => Route::Domain,
-        },
+        // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`), their listings
+        // SCANs over one key per board and destination (`remote/listing.rs`).
+        Group::Bulletin | Group::Mailbox => Route::Domain,
         // Jobs on Redis (`remote/jobs.rs`), JOB.QUEUES a SCAN over the queues' keys (`remote/listing.rs`).
         Group::Jobs => Route::Domain,
         // Semaphores on Redis (`remote/semaphore.rs`).
@@ -120,9 +117,9 @@ mod tests {
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Unsupported);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);
-        assert_eq!(route(&["BL.BOARDS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["BL.BOARDS", "0"]), Route::Domain);
         assert_eq!(route(&["MSG.RECV", "d", "t"]), Route::Domain);
-        assert_eq!(route(&["MSG.DESTS", "0"]), Route::Unsupported);
+        assert_eq!(route(&["MSG.DESTS", "0"]), Route::Domain);
         assert_eq!(route(&["STREAM.READ", "s"]), Route::Domain);
         assert_eq!(route(&["STREAM.LIST", "0"]), Route::Domain);
     }

@@ -1,6 +1,7 @@
 -- The commands on one item or the board's state: ARGV[A] the operation, then its arguments.
 --   get id | len | dead | extend id token ms | release id token | remove id token('' none)
 --   redrive id | config maxlen overflow maxleases ('' unchanged) | sweep (replies the next deadline, 0: none)
+--   summary (BL.BOARDS: {items, leased, dead, maxlen, overflow, maxleases})
 local op = ARGV[A]
 if op == 'get' then
   local it = load(ARGV[A + 1])
@@ -56,6 +57,10 @@ elseif op == 'config' then
   if redis.call('HEXISTS', meta, 'seq') == 0 then redis.call('HSET', meta, 'seq', 0) end
   wakeup()
   return 'OK'
+elseif op == 'summary' then
+  local items = redis.call('ZCARD', order)
+  return { items, items - redis.call('ZCARD', avail), redis.call('LLEN', dead), tonumber(config('maxlen', def_maxlen)),
+           config('overflow', 'reject-new'), tonumber(config('maxleases', def_maxleases)) }
 elseif op == 'sweep' then
   local next = redis.call('ZRANGE', dls, 0, 0, 'WITHSCORES')
   if #next == 0 then return 0 end

@@ -1,12 +1,14 @@
 -- A mailbox on the Redis engine (remote/mailbox.rs). One destination's keys share one hash tag:
 --   KEYS[1] meta (hash: seq, len, maxlen)   KEYS[2] idempotency keys (hash key -> id)
 --   KEYS[3] their order (list, oldest first)   KEYS[4] the topic's queue (list of "<id>:<deadline>:" .. payload)
+--   KEYS[5] the queues holding messages (set of queue key names, for MSG.DESTS)
 --   ARGV[1] the destination's wake-up channel   ARGV[2] mailboxes.max_messages   ARGV[3] the operation
 --     send payload idempotency-key('' none) keys-kept request-id('' a plain message) deadline(0 plain)
 --     recv | len all|topic (every topic's messages, or KEYS[4]'s) | config maxlen
+--     summary (MSG.DESTS: {len, own maxlen (0: none), {queue key, length, ...}})
 -- A request carries its requester's deadline (unix ms, Redis's clock): a receiver that reaches it later
 -- drops it unread, as on the embedded engine.
-local meta, idem, idemq, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local meta, idem, idemq, queue, queues = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local wake, default_max, op = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -29,6 +31,7 @@ if op == 'send' then
   local id
   if reqid ~= '' then id = tonumber(reqid) else id = redis.call('HINCRBY', meta, 'seq', 1) end
   redis.call('RPUSH', queue, string.format('%d:%s:', id, deadline) .. payload)
+  redis.call('SADD', queues, queue)
   redis.call('HINCRBY', meta, 'len', 1)
   if key ~= '' and keep > 0 then
     redis.call('HSET', idem, key, id)
@@ -45,6 +48,7 @@ elseif op == 'recv' then
   while true do
     local m = redis.call('LPOP', queue)
     if not m then return { dropped } end
+    if redis.call('LLEN', queue) == 0 then redis.call('SREM', queues, queue) end
     redis.call('HINCRBY', meta, 'len', -1)
     redis.call('PUBLISH', wake, '')
     local id, deadline = string.match(m, '^(%d+):(%d+):')
@@ -58,6 +62,16 @@ elseif op == 'recv' then
 elseif op == 'len' then
   if ARGV[4] == 'all' then return len() end
   return redis.call('LLEN', queue)
+elseif op == 'summary' then
+  local topics = {}
+  for _, q in ipairs(redis.call('SMEMBERS', queues)) do
+    local n = redis.call('LLEN', q)
+    if n > 0 then
+      topics[#topics + 1] = q
+      topics[#topics + 1] = n
+    end
+  end
+  return { len(), tonumber(redis.call('HGET', meta, 'maxlen') or '0'), topics }
 elseif op == 'config' then
   redis.call('HSET', meta, 'maxlen', ARGV[4])
   redis.call('PUBLISH', wake, '')
