@@ -30,7 +30,8 @@ pub fn entry_fields(value: Bytes, revision: u64, ttl_ms: i64) -> Reply {
     Reply::fields(vec![("value", Reply::Bulk(value)), ("revision", Reply::Int(revision as i64)), ("ttl", Reply::Int(ttl_ms))])
 }
 
-fn stats_reply(r: Option<ScopeReport>) -> Reply {
+/// BB.STATS's reply (the Redis engine's too).
+pub fn stats_reply(r: Option<ScopeReport>) -> Reply {
     let r = r.unwrap_or(ScopeReport { keys: 0, bytes: 0, stats: Default::default(), seq: 0 });
     let n = |v: u64| Reply::Int(v as i64);
     Reply::fields(vec![

@@ -78,7 +78,7 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
 /// The scope's log position after expiring what is due.
 async fn position(remote: &Remote, scope: &[u8]) -> redis::RedisResult<u64> {
     invoke(remote, &remote.scripts.sweep, scope, &[SWEEP_BATCH]).await?;
-    let [.., seq] = scope_keys(scope);
+    let [_, _, _, _, seq, _] = scope_keys(scope);
     let mut conn = remote.pool.shared(Target { db: 0, resp3: false });
     let v: Value = redis::cmd("GET").arg(seq).query_async(&mut conn).await?;
     Ok(int(&v))
@@ -99,7 +99,7 @@ async fn check(remote: &Remote, lent: &mut Lent, watched: &[Watched], db: usize)
         pipe.cmd("SELECT").arg(0).ignore();
     }
     for w in watched {
-        let [_, _, _, _, seq] = scope_keys(&w.scope);
+        let [_, _, _, _, seq, _] = scope_keys(&w.scope);
         pipe.cmd("WATCH").arg(seq).ignore();
     }
     if db != 0 {

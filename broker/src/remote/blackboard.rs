@@ -22,10 +22,10 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
-use crate::dispatch::blackboard::{change_fields, entry_fields, scope_summary};
+use crate::dispatch::blackboard::{change_fields, entry_fields, scope_summary, stats_reply};
 use crate::dispatch::listing;
 use crate::dispatch::{Blocked, Outcome};
-use crate::engine::keyspace::ScopeSummary;
+use crate::engine::keyspace::{ScopeReport, ScopeStats, ScopeSummary};
 use crate::engine::listing::{ListArgs, Page};
 
 /// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
@@ -37,6 +37,7 @@ pub struct Scripts {
     pub sweep: redis::Script,
     pub getall: redis::Script,
     pub clear: redis::Script,
+    pub stats: redis::Script,
 }
 
 macro_rules! script {
@@ -55,6 +56,7 @@ impl Scripts {
             sweep: script!("lua/bb_sweep.lua"),
             getall: script!("lua/bb_getall.lua"),
             clear: script!("lua/bb_clear.lua"),
+            stats: script!("lua/bb_stats.lua"),
         }
     }
 }
@@ -65,10 +67,11 @@ impl Default for Scripts {
     }
 }
 
-/// A scope's Redis keys (one hash tag) and its notice channel.
-pub fn scope_keys(scope: &[u8]) -> [Vec<u8>; 5] {
+/// A scope's Redis keys (one hash tag): values, revisions, deadlines, the change log, its sequence number,
+/// and BB.STATS's counters.
+pub fn scope_keys(scope: &[u8]) -> [Vec<u8>; 6] {
     let key = |suffix: &[u8]| [b"herald:bb:{".as_slice(), scope, b"}:", suffix].concat();
-    [key(b"v"), key(b"r"), key(b"d"), key(b"log"), key(b"seq")]
+    [key(b"v"), key(b"r"), key(b"d"), key(b"log"), key(b"seq"), key(b"stats")]
 }
 
 /// The channel a scope's changes are announced on.
@@ -142,7 +145,8 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
         | BbCommand::Changes { scope, .. }
         | BbCommand::Keys { scope, .. }
         | BbCommand::GetAll { scope, .. }
-        | BbCommand::Clear(scope) => scope.clone(),
+        | BbCommand::Clear(scope)
+        | BbCommand::Stats(scope) => scope.clone(),
         // Not about one scope: the listing of all of them.
         BbCommand::Scopes(_) => Bytes::new(),
         _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
@@ -243,6 +247,15 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
             Ok(v) => Reply::Int(int(&v)),
             Err(e) => failed(&e),
         },
+        BbCommand::Stats(_) => match invoke(remote, &s.stats, &scope, &[]).await {
+            Ok(Value::Array(f)) => {
+                let n = |i: usize| f.get(i).map_or(0, int) as u64;
+                let stats = ScopeStats { sets: n(3), gets: n(4), hits: n(5), misses: n(6), deletes: n(7), expired: n(8) };
+                stats_reply(Some(ScopeReport { keys: n(0) as usize, bytes: n(1) as usize, stats, seq: n(2) }))
+            }
+            Ok(_) => Reply::error("ERR redis engine: unexpected BB.STATS reply"),
+            Err(e) => failed(&e),
+        },
         BbCommand::Scopes(None) => match scopes(remote, &ListArgs::all()).await {
             Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
             Err(e) => failed(&e),
@@ -262,7 +275,7 @@ async fn scopes(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<Sco
     let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
     let mut pipe = redis::pipe();
     for scope in &names {
-        let [vals, _, _, log, seq] = scope_keys(scope);
+        let [vals, _, _, log, seq, _] = scope_keys(scope);
         pipe.cmd("HLEN").arg(vals).cmd("GET").arg(seq).cmd("LLEN").arg(log);
     }
     let figures: Vec<Value> = if names.is_empty() { Vec::new() } else { pipe.query_async(&mut conn).await? };

@@ -2,13 +2,16 @@
 -- one hash tag, so every script runs on one slot:
 --   KEYS[1] values (hash key -> value)      KEYS[2] revisions (hash key -> revision)
 --   KEYS[3] deadlines (zset key -> unix ms)  KEYS[4] the change log (list of entries, oldest first)
---   KEYS[5] the log's last sequence number (string)
+--   KEYS[5] the log's last sequence number (string)   KEYS[6] BB.STATS's counters (hash)
 --   ARGV[1] the scope's notice channel        ARGV[2] entries the log keeps
 -- Time is Redis's own (TIME), the same for every node.
-local vals, revs, dls, log, seqk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local vals, revs, dls, log, seqk, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, keep = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- BB.STATS's counter of each change.
+local counted = { set = 'sets', del = 'deletes', expire = 'expired' }
 
 -- One change: appended to the log with the next sequence number and published as a notice, in the
 -- same step as the write, so a node that misses the notice finds the change in the log.
@@ -21,6 +24,7 @@ local function emit(event, key, revision, deadline, value)
     redis.call('LPOP', log)
   end
   redis.call('PUBLISH', channel, entry)
+  redis.call('HINCRBY', stats, counted[event], 1)
   return seq
 end
 
