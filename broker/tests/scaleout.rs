@@ -169,13 +169,13 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
             (&["MULTI"], "+OK\r\n"),
             (&["BB.WATCH", "s", "k"], "-ERR WATCH inside MULTI is not allowed\r\n"),
             (&["DISCARD"], "+OK\r\n"),
-            (
-                &["BB.WATCH", "", "k"],
-                "-ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)\r\n",
-            ),
+            (&["BB.WATCH", "", "k"], "+OK\r\n"),
         ],
     )
     .await;
+    // The global scope's keys are watched the same way.
+    let _: i64 = cmd(&mut b, &["BB.SET", "", "k", "global"]).await.unwrap();
+    incr_in_tx(&mut raw, "*-1\r\n").await;
     let schema: redis::RedisResult<Value> = cmd(&mut a, &["SCHEMA.GET", "queue", "q"]).await;
     assert!(schema.unwrap_err().to_string().contains("SCHEMA.GET is not supported by the redis engine"));
 }
@@ -506,8 +506,30 @@ async fn blackboard_semantics_on_the_redis_engine_match_the_embedded_engine() {
         let b: redis::RedisResult<Value> = cmd(&mut remote, parts).await;
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "{parts:?}");
     }
-    let global: redis::RedisResult<Value> = cmd(&mut remote, &["BB.SET", "", "k", "v"]).await;
-    assert!(global.unwrap_err().to_string().contains("not supported by the redis engine"));
+    // The global scope `""`: the same replies (a scope of its own on this engine, not plain keys).
+    for parts in [
+        &["BB.SET", "", "g", "v1"][..],
+        &["BB.SET", "", "g", "v2", "IFREV", "1"],
+        &["BB.GET", "", "g"],
+        &["BB.HAS", "", "nothing"],
+        &["BB.CHANGES", "", "SINCE", "0"],
+        &["BB.STATS", ""],
+    ] {
+        let a: redis::RedisResult<Value> = cmd(&mut embedded, parts).await;
+        let b: redis::RedisResult<Value> = cmd(&mut remote, parts).await;
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{parts:?}");
+    }
+    let plain: Value = cmd(&mut remote, &["GET", "g"]).await.unwrap();
+    assert_eq!(plain, Value::Nil, "on this engine the global scope is not the plain keyspace");
+    // Its watch events reach a watcher on another node, on the embedded engine's channel.
+    let mut watcher = nodes[1].client().get_async_pubsub().await.unwrap();
+    watcher.psubscribe("__bb:*@__:*").await.unwrap();
+    let _: i64 = cmd(&mut remote, &["BB.SET", "", "g", "v3"]).await.unwrap();
+    let mut events = watcher.on_message();
+    let m = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("a set event").unwrap();
+    assert_eq!(m.get_channel_name(), "__bb:set@__:g");
+    let e: serde_json::Value = serde_json::from_slice(&m.get_payload::<Vec<u8>>().unwrap()).unwrap();
+    assert_eq!((e["scope"].as_str(), e["revision"].as_i64(), e["value"].as_str()), (Some(""), Some(3), Some("v3")));
     // Listings: the same keys and entries in some order, and the same log position.
     for parts in [&["BB.KEYS", "s"][..], &["BB.KEYS", "s", "n*"], &["BB.GETALL", "s"], &["BB.GETALL", "s", "k"]] {
         let a: Value = cmd(&mut embedded, parts).await.unwrap();

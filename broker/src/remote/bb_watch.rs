@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_protocol::{CommandError, Reply, Request};
+use herald_protocol::{Reply, Request};
 use redis::Value;
 use tokio::sync::oneshot;
 
@@ -49,12 +49,6 @@ fn int(v: &Value) -> u64 {
 pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target) -> Outcome {
     let parts = req.parts();
     let scope = parts[1].clone();
-    if scope.is_empty() {
-        return CommandError::fixed(
-            "ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)",
-        )
-        .into();
-    }
     let keys = parts[2..].to_vec();
     let (tx, rx) = oneshot::channel();
     let remote = remote.clone();

@@ -9,8 +9,10 @@
 //! reach its own subscribers on every wire. Deadlines are a sorted set per scope, reaped by the next
 //! write on the scope and by every node's periodic sweep (idempotent).
 //!
-//! The global scope `""` is the plain keyspace on the embedded engine; on this engine the plain keyspace
-//! is Redis's, without revisions, so `""` is refused until it has a home.
+//! The global scope `""` is the plain keyspace's database 0 on the embedded engine; on this engine the
+//! plain keyspace is Redis's, without revisions, so `""` is a scope like the others under a fixed tag of its
+//! own (`herald:bb:global:{""}:...`, which no named scope's keys can spell): BB.* on `""` work, but do
+//! not see plain `SET`s (docs/scale-out.md).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,10 +69,17 @@ impl Default for Scripts {
     }
 }
 
+/// Where the global scope `""` lives: a tag of its own, outside `herald:bb:{...}` (so no named scope's
+/// keys collide with it, and the SCANs over named scopes do not see it).
+const GLOBAL: &[u8] = b"herald:bb:global:{\"\"}:";
+
 /// A scope's Redis keys (one hash tag): values, revisions, deadlines, the change log, its sequence number,
 /// and BB.STATS's counters.
 pub fn scope_keys(scope: &[u8]) -> [Vec<u8>; 6] {
-    let key = |suffix: &[u8]| [b"herald:bb:{".as_slice(), scope, b"}:", suffix].concat();
+    let key = |suffix: &[u8]| match scope {
+        b"" => [GLOBAL, suffix].concat(),
+        _ => [b"herald:bb:{".as_slice(), scope, b"}:", suffix].concat(),
+    };
     [key(b"v"), key(b"r"), key(b"d"), key(b"log"), key(b"seq"), key(b"stats")]
 }
 
@@ -151,12 +160,6 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
         BbCommand::Scopes(_) => Bytes::new(),
         _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
     };
-    if scope.is_empty() && !matches!(cmd, BbCommand::Scopes(_)) {
-        return CommandError::fixed(
-            "ERR the global scope \"\" is not supported by the redis engine: use a named scope (docs/scale-out.md)",
-        )
-        .into();
-    }
     let (tx, rx) = oneshot::channel();
     let remote = remote.clone();
     match cmd {
@@ -271,7 +274,11 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
 /// A page of scopes (every scope when `args.count` is unbounded): a SCAN over the scopes' sequence keys
 /// (a scope has one from its first change on; `listing.rs`), then each scope's figures in one pipeline.
 async fn scopes(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<ScopeSummary>> {
-    let (cursor, names) = super::listing::scan_names(remote, b"herald:bb:{", b"}:seq", args).await?;
+    let (cursor, mut names) = super::listing::scan_names(remote, b"herald:bb:{", b"}:seq", args).await?;
+    // The global scope always exists, as on one node: first, on the first page.
+    if args.cursor == 0 && args.pattern.as_deref().is_none_or(|p| crate::engine::glob::glob_match(p, b"")) {
+        names.insert(0, Bytes::new());
+    }
     let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
     let mut pipe = redis::pipe();
     for scope in &names {

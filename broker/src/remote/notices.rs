@@ -277,6 +277,8 @@ impl Follower {
                 }
             }
             if next == 0 {
+                // The global scope lives outside the pattern (`blackboard.rs`): swept once too.
+                self.scope(&Bytes::new()).due = 0;
                 return;
             }
             cursor = next;
