@@ -67,7 +67,7 @@ expect "node B releases with node A's token" "OK" "$(redis-cli -p "$B" SEM.RELEA
 expect "the released token is refused on node A" "LEASE" "$(redis-cli -p "$A" SEM.RELEASE lock "$SEM_TOKEN" | cut -d' ' -f1)"
 
 expect "a command not on this engine is refused clearly" \
-  "ERR SCHEMA.GET is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SCHEMA.GET queue q)"
+  "ERR SPUBLISH is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SPUBLISH news extra)"
 
 kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true

@@ -65,6 +65,11 @@ pub fn change_fields(seq: u64, key: Bytes, event: &'static str, revision: u64, v
 pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs the blackboard on Redis (the routes let only its commands through).
     if let Some(remote) = &cx.broker.remote {
+        if let BbCommand::Set { scope, value, .. } = &cmd
+            && let Err(e) = remote.schemas.check(SchemaKind::Scope, b"", scope, value)
+        {
+            return e.into();
+        }
         return crate::remote::blackboard::execute(remote, cmd);
     }
     let now = cx.now();

@@ -41,6 +41,11 @@ pub(crate) fn item_reply(v: ItemView) -> Reply {
 pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs the boards on Redis (`remote/bulletin.rs`).
     if let Some(remote) = &cx.broker.remote {
+        if let BulletinCommand::Publish { scope, board, item, .. } = &cmd
+            && let Err(e) = remote.schemas.check(SchemaKind::Board, scope, board, item)
+        {
+            return e.into();
+        }
         return crate::remote::bulletin::execute(remote, cmd);
     }
     let now = cx.now();

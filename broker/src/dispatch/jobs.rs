@@ -115,6 +115,11 @@ pub(crate) fn stats_reply(r: QueueReport) -> Reply {
 pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs jobs on Redis (the routes let only its commands through).
     if let Some(remote) = &cx.broker.remote {
+        if let JobCommand::Submit(s) = &cmd
+            && let Err(e) = remote.schemas.check(SchemaKind::Queue, b"", &s.queue, &s.payload)
+        {
+            return e.into();
+        }
         return crate::remote::jobs::execute(remote, cmd);
     }
     let now = cx.now();

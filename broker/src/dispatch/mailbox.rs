@@ -21,6 +21,11 @@ pub(crate) fn received_reply(r: Received) -> Reply {
 pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs the mailboxes on Redis (`remote/mailbox.rs`).
     if let Some(remote) = &cx.broker.remote {
+        if let MailboxCommand::Send { topic, payload, .. } | MailboxCommand::Request { topic, payload, .. } = &cmd
+            && let Err(e) = remote.schemas.check(SchemaKind::Topic, b"", topic, payload)
+        {
+            return e.into();
+        }
         return crate::remote::mailbox::execute(remote, cmd);
     }
     let result = match cmd {

@@ -24,7 +24,7 @@ pub mod memory;
 mod observe;
 mod persistence;
 mod pubsub;
-mod schema;
+pub(crate) mod schema;
 pub mod scripting;
 pub(crate) mod semaphore;
 mod server;

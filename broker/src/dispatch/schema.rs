@@ -15,11 +15,16 @@ fn kind(k: command::SchemaKind) -> SchemaKind {
     }
 }
 
-fn target(t: SchemaTarget) -> Target {
+/// A command's schema target as the engine's (the Redis engine's too).
+pub fn target(t: SchemaTarget) -> Target {
     (kind(t.kind), t.scope, t.name)
 }
 
 pub fn execute(cmd: SchemaCommand, cx: &mut Cx<'_>) -> Outcome {
+    // The Redis engine keeps the schemas in Redis, each node a compiled replica (`remote/schema.rs`).
+    if let Some(remote) = &cx.broker.remote {
+        return crate::remote::schema::execute(remote, cmd);
+    }
     let schemas = &mut cx.state().schemas;
     match cmd {
         SchemaCommand::Set { target: t, schema } => schemas.set(target(t), &schema).map(|_| Reply::ok()).into(),

@@ -11,7 +11,7 @@
 //! (following Sentinel's primary), `pool.rs`
 //! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
 //! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, `semaphore.rs`
-//! (with `due.rs`), and `wake.rs` (their blocking waits).
+//! (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
 
 mod bb_watch;
 pub mod blackboard;
@@ -29,6 +29,7 @@ pub mod mailbox;
 mod notices;
 mod pool;
 pub mod routes;
+pub mod schema;
 pub mod semaphore;
 pub mod stream;
 pub mod value;
@@ -77,6 +78,8 @@ pub struct Remote {
     mail: mailbox::Mail,
     streams: stream::Streams,
     semaphores: semaphore::Semaphores,
+    /// This node's compiled replica of the schemas (`schema.rs`).
+    pub schemas: schema::Replica,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -111,6 +114,7 @@ impl Remote {
             mail: mailbox::Mail::new(config.mailboxes),
             streams: stream::Streams::new(config.streams),
             semaphores: semaphore::Semaphores::new(config.semaphores),
+            schemas: schema::Replica::new(config.schemas),
         }))
     }
 
@@ -123,6 +127,7 @@ impl Remote {
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         bulletin::start_sweep(self, stop.clone());
         semaphore::start_sweep(self, stop.clone());
+        schema::follow(self, stop.clone());
         let endpoint = self.endpoint.clone();
         let source = Arc::new(move || endpoint.current_client());
         let internal = vec![blackboard::all_channels(), wake::all_channels(), job_store::all_channels()];

@@ -77,9 +77,8 @@ fn route_of(spec: &CommandSpec) -> Route {
         Group::Bulletin | Group::Mailbox => Route::Domain,
         // Jobs on Redis (`remote/jobs.rs`), JOB.QUEUES a SCAN over the queues' keys (`remote/listing.rs`).
         Group::Jobs => Route::Domain,
-        // Semaphores on Redis (`remote/semaphore.rs`).
-        Group::Semaphore => Route::Domain,
-        Group::Schema => Route::Unsupported,
+        // Semaphores and schemas on Redis (`remote/semaphore.rs`, `remote/schema.rs`).
+        Group::Semaphore | Group::Schema => Route::Domain,
     }
 }
 
@@ -112,7 +111,8 @@ mod tests {
         assert_eq!(route(&["JOB.SUBMIT", "q", "p"]), Route::Domain);
         assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Domain);
         assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Domain);
-        assert_eq!(route(&["SCHEMA.GET", "board", "b"]), Route::Unsupported);
+        assert_eq!(route(&["SCHEMA.GET", "board", "b"]), Route::Domain);
+        assert_eq!(route(&["BB.MEMORY", "s", "k"]), Route::Unsupported);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Domain);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);

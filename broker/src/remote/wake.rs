@@ -46,6 +46,11 @@ impl Wakes {
         self.1.load(Ordering::Relaxed)
     }
 
+    /// The doorbell a wake-up on `name` rings (held while waiting for it).
+    pub fn doorbell(&self, name: &Bytes) -> std::sync::Arc<tokio::sync::Notify> {
+        self.0.interest(name, &Bytes::new())
+    }
+
     /// Wakes every waiter of `name` on this node.
     pub fn ring(&self, name: &[u8]) {
         self.0.ring(name, b"");
