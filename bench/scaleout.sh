@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Per-operation cost of the Redis engine (docs/scale-out.md) against the embedded engine and plain Redis
-# (plain commands, the blackboard, boards, mailboxes and streams):
+# (plain commands, the blackboard, boards, mailboxes, streams and semaphores):
 # redis-benchmark against (a) redis-server, (b) Herald embedded, (c) Herald on the Redis engine backed by
 # its own redis-server. Prints requests/s and server CPU per request (user+system of the server
 # processes from /proc; for (c) Herald's and the backing Redis's, summed and shown apart).
@@ -65,6 +65,15 @@ for pair in "RPUSH l xxx|LPOP l" "XADD x * f xxx|XRANGE x - + COUNT 1"; do
   run "redis-server: ${pair##*|}" "$rp" "$redis_pid" - -- ${pair##*|}
 done
 for cmd in "BL.PUBLISH b 1" "BL.RETRIEVE b LOCK 600000" "MSG.SEND d t xxx" "MSG.RECV d t" "STREAM.WRITE s xxx" "STREAM.READ s FROM $((N - 1)) COUNT 1"; do
+  # shellcheck disable=SC2086
+  run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
+  # shellcheck disable=SC2086
+  run "herald on redis: ${cmd%% *}" "$np" "$node_pid" "$back_pid" -- $cmd
+done
+# Semaphores: a one-permit acquire on one of 100000 names (a lock) against plain Redis's lock idiom
+# (SET NX PX), then SEM.INFO.
+run "redis-server: SET NX PX" "$rp" "$redis_pid" - -- SET "lock:__rand_int__" x NX PX 600000
+for cmd in "SEM.ACQUIRE sem:__rand_int__ 1 LEASE 600000" "SEM.INFO sem:__rand_int__"; do
   # shellcheck disable=SC2086
   run "herald embedded: ${cmd%% *}" "$ep" "$emb_pid" - -- $cmd
   # shellcheck disable=SC2086
