@@ -92,6 +92,9 @@ pub struct EngineSettings {
     pub tls_key_file: String,
     /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
     pub sentinel_poll_ms: u64,
+    /// For `redis+cluster://`: how often the node asks the cluster for its nodes (the pub-sub
+    /// bridge's candidates).
+    pub cluster_poll_ms: u64,
 }
 
 impl EngineSettings {
@@ -350,13 +353,18 @@ impl Config {
                 if let Err(e) = sentinel {
                     return invalid("engine.url", &e);
                 }
+            } else if let Some(cluster) = crate::remote::Seeds::parse(&self.engine.url) {
+                if let Err(e) = cluster {
+                    return invalid("engine.url", &e);
+                }
             } else {
                 let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
                 if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
                     return invalid(
                         "engine.url",
                         "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
-                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or redis+unix:///PATH",
+                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB], \
+                         redis+cluster://HOST:PORT[,HOST:PORT...] or redis+unix:///PATH",
                     );
                 }
             }
