@@ -511,6 +511,9 @@ mod tests {
         assert!(c.engine.is_redis());
         assert!(!Config::defaults().engine.is_redis(), "the embedded engine is the default");
         assert!(with("redis+unix:///tmp/r.sock", None).unwrap().engine.is_redis());
+        assert!(with("redis+cluster://h1:7000,h2:7001", None).unwrap().engine.is_redis());
+        let err = with("redis+cluster://h1:7000/3", None).unwrap_err().to_string();
+        assert!(err.contains("Redis Cluster URL"), "{err}");
         let err = with("http://x", None).unwrap_err().to_string();
         assert!(err.contains("engine.url"), "{err}");
         let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();

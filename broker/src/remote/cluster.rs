@@ -70,16 +70,42 @@ impl Seeds {
     }
 }
 
-/// Where a forwarded command goes: the master of its first key's slot; `None` (no key): the
-/// cluster client's own routing.
+/// Where a forwarded command goes: the master of its first key's slot; for the keyless commands that
+/// concern every master (`DBSIZE`, `KEYS`, `FLUSHALL`, loading scripts and functions ...) `None`, the
+/// cluster client's own routing, which runs them on every master and combines the replies; any other
+/// keyless command (`EVAL ... 0`, `PUBLISH`, `FUNCTION LIST`) to one master (never a replica, which
+/// would refuse a write).
 pub fn route_of(spec: &CommandSpec, req: &Request) -> Option<RoutingInfo> {
     let mut first = None;
     spec.visit_keys(req, &mut |key| {
         first = Some(key);
         false
     });
-    first.map(|key| RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master))))
+    match first {
+        Some(key) => Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master)))),
+        None if EVERY_MASTER.contains(&spec.name) => None,
+        None => Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary)),
+    }
 }
+
+/// Keyless commands the cluster client runs on every master (or node) and combines.
+const EVERY_MASTER: &[&str] = &[
+    "dbsize",
+    "keys",
+    "flushall",
+    "flushdb",
+    "randomkey",
+    "script|load",
+    "script|flush",
+    "script|exists",
+    "script|kill",
+    "function|load",
+    "function|delete",
+    "function|flush",
+    "function|restore",
+    "function|kill",
+    "function|stats",
+];
 
 /// What Redis Cluster refuses that the node would otherwise run: `SELECT` of a database but 0.
 pub fn refused(spec: &CommandSpec, req: &Request) -> Option<CommandError> {

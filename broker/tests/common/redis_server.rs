@@ -77,15 +77,30 @@ impl Drop for RedisServer {
     }
 }
 
-/// The server a conformance test runs on: the embedded engine, or a node on the Redis engine (the
-/// redis-server comes along; it stops when dropped).
-pub async fn on_engine(redis: bool, name: &str) -> (Option<RedisServer>, TestServer) {
-    if !redis {
-        return (None, super::start().await);
+/// What a conformance test's node keeps its data in (dropped with the test: the processes stop).
+pub enum Backing {
+    Embedded,
+    Redis(RedisServer),
+    Cluster(RedisCluster),
+}
+
+/// The server a conformance test runs on: the embedded engine, a node on the Redis engine backed by
+/// one redis-server, or one backed by a one-master Redis Cluster (which refuses keys of several slots
+/// in a command or a script, so every domain script is checked to stay on its object's slot).
+pub async fn on_engine(engine: &str, name: &str) -> (Backing, TestServer) {
+    match engine {
+        "redis" => {
+            let server = RedisServer::start(name).await;
+            let node = server.node().await;
+            (Backing::Redis(server), node)
+        }
+        "cluster" => {
+            let cluster = RedisCluster::single(name).await;
+            let node = cluster.node_with(Config::for_tests()).await;
+            (Backing::Cluster(cluster), node)
+        }
+        _ => (Backing::Embedded, super::start().await),
     }
-    let server = RedisServer::start(name).await;
-    let node = server.node().await;
-    (Some(server), node)
 }
 
 /// Turns each `async fn name(server: &TestServer)` into two tests, `embedded::name` and
@@ -97,7 +112,7 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (_redis, server) = super::common::redis_server::on_engine(false, stringify!($name)).await;
+                    let (_backing, server) = super::common::redis_server::on_engine("embedded", stringify!($name)).await;
                     super::$name(&server).await;
                 }
             )*
@@ -106,7 +121,16 @@ macro_rules! on_both_engines {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (_redis, server) = super::common::redis_server::on_engine(true, stringify!($name)).await;
+                    let (_backing, server) = super::common::redis_server::on_engine("redis", stringify!($name)).await;
+                    super::$name(&server).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_backing, server) = super::common::redis_server::on_engine("cluster", stringify!($name)).await;
                     super::$name(&server).await;
                 }
             )*
@@ -244,6 +268,24 @@ impl RedisCluster {
         assert!(created.success(), "redis-cli --cluster create failed");
         let children = (0..ports.len()).collect();
         let cluster = RedisCluster { procs, ports, children };
+        cluster.until_ok(&[]).await;
+        cluster
+    }
+
+    /// A cluster of one master holding every slot: quick to start, and as strict as a bigger one about
+    /// keys of several slots (in commands and inside scripts), so the domains' conformance suite runs on it.
+    pub async fn single(name: &str) -> RedisCluster {
+        let mut procs = Processes::new(&format!("cluster1-{name}"));
+        let port = loop {
+            let port = free_port();
+            if port < 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+                break port;
+            }
+        };
+        spawn_cluster_node(&mut procs, port);
+        let mut c = direct(port).await;
+        let _: () = cmd(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).await.unwrap();
+        let cluster = RedisCluster { procs, ports: vec![port], children: vec![0] };
         cluster.until_ok(&[]).await;
         cluster
     }
