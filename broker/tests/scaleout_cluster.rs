@@ -152,6 +152,37 @@ async fn plain_commands_domains_and_pubsub_work_across_the_masters() {
     let _: Value = cmd(&mut ca, &["STREAM.WRITE", "log", "line"]).await.unwrap();
     assert!(format!("{:?}", cmd::<Value>(&mut cb, &["STREAM.READ", "log"]).await.unwrap()).contains("line"));
 
+    // The rest of the domains' scripts, each on its object's slot (a key of another slot inside a script
+    // would be refused by the cluster).
+    let _: i64 = cmd(&mut ca, &["BB.SET", "wf", "ttl", "x", "PX", "100"]).await.unwrap();
+    assert!(cmd::<Vec<String>>(&mut cb, &["BB.KEYS", "wf"]).await.unwrap().contains(&"approval".to_owned()));
+    let _: Value = cmd(&mut cb, &["BB.GETALL", "wf"]).await.unwrap();
+    let _: Value = cmd(&mut cb, &["BB.CHANGES", "wf", "SINCE", "0"]).await.unwrap();
+    common::redis_server::until(10, "the BB.SET PX expired by the sweep", || {
+        let mut c = cb.clone();
+        async move { cmd::<i64>(&mut c, &["BB.HAS", "wf", "ttl"]).await.unwrap() == 0 }
+    })
+    .await;
+    assert_eq!(cmd::<i64>(&mut ca, &["BB.DEL", "wf", "approval"]).await.unwrap(), 1);
+    assert_eq!(cmd::<i64>(&mut ca, &["BB.CLEAR", "scope1"]).await.unwrap(), 1);
+    let id: String = cmd(&mut ca, &["BL.PUBLISH", "board", r#"{"n": 2}"#]).await.unwrap();
+    assert_eq!(cmd::<Vec<Value>>(&mut cb, &["BL.ALL", "board"]).await.unwrap().len(), 2);
+    assert_eq!(cmd::<i64>(&mut cb, &["BL.REMOVE", "board", &id]).await.unwrap(), 1);
+    let (requester, mut replier) = (a.conn().await, b.conn().await);
+    let asked = tokio::spawn(async move {
+        let mut c = requester;
+        cmd::<String>(&mut c, &["MSG.REQUEST", "calc", "square", "3", "TIMEOUT", "10000"]).await.unwrap()
+    });
+    let request = fields(cmd(&mut replier, &["MSG.RECV", "calc", "square", "TIMEOUT", "10000"]).await.unwrap());
+    assert_eq!(cmd::<i64>(&mut replier, &["MSG.REPLY", &text(&request["reply_to"]), "9"]).await.unwrap(), 1);
+    assert_eq!(asked.await.unwrap(), "9");
+    assert_eq!(cmd::<i64>(&mut cb, &["STREAM.CLOSE", "log"]).await.unwrap(), 1);
+    let job = fields(cmd(&mut cb, &["JOB.CLAIM", "q2"]).await.unwrap());
+    let (id, token) = (text(&job["id"]), common::int(&job["token"]).to_string());
+    assert_eq!(cmd::<i64>(&mut cb, &["JOB.CHUNK", &id, &token, "part"]).await.unwrap(), 0);
+    assert!(format!("{:?}", cmd::<Value>(&mut ca, &["JOB.READ", &id]).await.unwrap()).contains("part"));
+    assert_eq!(cmd::<i64>(&mut ca, &["JOB.CANCEL", &id]).await.unwrap(), 1);
+
     // Pub-sub across nodes (a PUBLISH reaches every cluster node, whichever one each bridge uses).
     let mut sub = b.client().get_async_pubsub().await.unwrap();
     sub.subscribe("news").await.unwrap();
