@@ -193,6 +193,7 @@ async fn plain_commands_domains_and_pubsub_work_across_the_masters() {
 
     // WAIT counts the replicas of every master: each has one.
     assert_eq!(cmd::<i64>(&mut ca, &["WAIT", "1", "5000"]).await.unwrap(), 1);
+    assert!(cmd::<Vec<String>>(&mut cb, &["KEYS", "herald:fence:*"]).await.unwrap().is_empty(), "the fence leaves no key");
 }
 
 /// What one writer saw of one write.

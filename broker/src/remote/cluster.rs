@@ -246,7 +246,8 @@ pub async fn scan(conn: &Shared, req: &Request) -> Reply {
     }
 }
 
-/// A key in `slot` (`herald:fence:{<tag>}`), for a write that must land on the master of that slot.
+/// A key in `slot` (`herald:fence:{<tag>}`), for a write that must land on the master of that slot: the
+/// tag of each slot is the first decimal number that hashes there (found once, for every slot).
 fn key_in_slot(slot: u16) -> String {
     static TAGS: OnceLock<Vec<u32>> = OnceLock::new();
     let tags = TAGS.get_or_init(|| {
@@ -314,8 +315,9 @@ impl Generation {
 }
 
 /// `WAIT numreplicas timeout` over the whole cluster, on a dedicated cluster connection: on every
-/// master at once, a write of the fence's own (a short-lived key in one of that master's slots) then
-/// `WAIT` on the same connection. A replica that has the fence has everything that master
+/// master at once, a write of the fence's own (`MULTI`, `SET` and `DEL` of a key in one of that
+/// master's slots, `EXEC`: replicated, yet no key is left for `DBSIZE` or `SCAN` to see) then `WAIT` on
+/// the same connection. A replica that has the fence has everything that master
 /// acknowledged before it, the session's writes included; the answer is the least count over the
 /// masters, so `WAIT` answering n means every write the session had acknowledged is on at least n
 /// replicas of its master. (`PUBLISH`, the fence on one server, is not replicated in a Cluster.)
@@ -336,10 +338,11 @@ pub async fn fence(
     let waits = masters.iter().map(|m| {
         let mut conn = conn.clone();
         let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(key_in_slot(m.first_slot)).arg("").arg("PX").arg(10_000).cmd("WAIT").arg(replicas).arg(timeout_ms);
+        let key = key_in_slot(m.first_slot);
+        pipe.cmd("MULTI").cmd("SET").arg(&key).arg("").cmd("DEL").arg(&key).cmd("EXEC").cmd("WAIT").arg(replicas).arg(timeout_ms);
         let route = m.route();
         async move {
-            conn.route_pipeline(pipe, 1, 1, route)
+            conn.route_pipeline(pipe, 4, 1, route)
                 .await
                 .and_then(|mut v| Ok(redis::from_redis_value::<i64>(v.pop().unwrap_or(Value::Nil))?))
         }

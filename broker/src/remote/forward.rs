@@ -91,6 +91,7 @@ fn dedicated(remote: &Arc<Remote>, target: Target, commands: redis::Pipeline, sk
     })
 }
 
+/// What [`on_dedicated`] runs on the lent connection (boxed: a closure whose future borrows it).
 type Work = Box<dyn for<'c> FnOnce(&'c mut Dedicated) -> futures_util::future::BoxFuture<'c, redis::RedisResult<Value>> + Send>;
 
 /// Runs `work` on a dedicated connection from the bounded pool; its value is the reply (`nil` for a
