@@ -377,6 +377,33 @@ mod tests {
     }
 
     #[test]
+    fn commands_go_to_their_first_keys_master_or_every_master() {
+        let route = |parts: &[&'static str]| {
+            let req = Request::new(parts.iter().map(|p| bytes::Bytes::from_static(p.as_bytes())).collect());
+            route_of(herald_protocol::command::lookup(&req).expect("known").spec, &req)
+        };
+        let master_of =
+            |key: &str| Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master))));
+        assert_eq!(route(&["GET", "k"]), master_of("k"));
+        // Not split across slots: the first key's master answers CROSSSLOT.
+        assert_eq!(route(&["MGET", "a", "b"]), master_of("a"));
+        assert_eq!(route(&["EVAL", "return 1", "1", "x"]), master_of("x"));
+        assert_eq!(route(&["DBSIZE"]), None);
+        assert_eq!(route(&["SCRIPT", "LOAD", "return 1"]), None);
+        assert_eq!(route(&["EVAL", "return 1", "0"]), Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary)));
+    }
+
+    #[test]
+    fn the_masters_generation_moves_when_a_master_is_replaced() {
+        let master = |id: &str, first_slot| Master { host: "h".into(), port: 1, first_slot, id: id.into() };
+        let g = Generation::default();
+        assert_eq!(g.observe(&[master("a", 0), master("b", 8192)]), 0, "the first sighting is no change");
+        assert_eq!(g.observe(&[master("b", 8192), master("a", 0)]), 0, "the same masters in another order");
+        assert_eq!(g.observe(&[master("a", 0), master("b2", 8192)]), 1, "b's replica promoted");
+        assert_eq!(g.current(), 1);
+    }
+
+    #[test]
     fn slots_are_redis_clusters() {
         // From the Redis Cluster specification's examples and redis-cli CLUSTER KEYSLOT.
         assert_eq!(slot_number("123456789"), 12739);
