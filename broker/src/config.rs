@@ -84,7 +84,8 @@ pub struct EngineSettings {
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
     pub notice_backlog: usize,
-    /// For `rediss://`: the PEM file of the CA that signed Redis's certificate ("": the system's roots).
+    /// For `rediss://` (and `rediss+sentinel://`, `rediss+cluster://`): the PEM file of the CA that signed
+    /// Redis's certificate ("": the system's roots).
     pub tls_ca_file: String,
     /// For `rediss://` to a Redis that asks for client certificates (`tls-auth-clients yes`): this
     /// node's certificate and key, PEM ("": none).
@@ -364,7 +365,8 @@ impl Config {
                         "engine.url",
                         "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
                          redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB], \
-                         redis+cluster://HOST:PORT[,HOST:PORT...] or redis+unix:///PATH",
+                         redis+cluster://HOST:PORT[,HOST:PORT...] (rediss+sentinel://, rediss+cluster:// with TLS) \
+                         or redis+unix:///PATH",
                     );
                 }
             }
