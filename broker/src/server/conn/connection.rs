@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use herald_protocol::{Reply, Request};
 use tokio::time::Instant;
 
+use super::in_flight::InFlight;
 use super::{Credentials, End, Profile, Undecodable, Wire};
 use crate::broker::Broker;
 use crate::clients::ClientHandle;
@@ -35,6 +36,8 @@ pub(super) struct Conn<W: Wire> {
     next_heartbeat: Option<Instant>,
     /// The last batch queued publications for the fan-out thread: read no more while it is behind.
     fed_fanout: bool,
+    /// Forwarded requests whose replies are still to come (the Redis engine; `in_flight.rs`).
+    pub(super) in_flight: InFlight<W::Tag>,
 }
 
 /// The deadlines a connection may have, in the order they are checked when they pass together.
@@ -53,6 +56,11 @@ impl Deadlines {
     }
 }
 
+/// How many forwarded requests a connection may have in flight (`engine.max_in_flight`; none embedded).
+fn broker_max_in_flight(broker: &Broker) -> usize {
+    broker.remote.as_ref().map_or(0, |remote| remote.max_in_flight)
+}
+
 impl<W: Wire> Conn<W> {
     /// Registers the client and its session.
     pub(super) fn open(wire: W, broker: Arc<Broker>, peer: std::net::SocketAddr, local: std::net::SocketAddr) -> Self {
@@ -65,6 +73,7 @@ impl<W: Wire> Conn<W> {
         }
         let session = Session::new(client.clone(), !broker.requires_auth(), W::ENCODING);
         let profile = wire.profile();
+        let in_flight = InFlight::new(broker_max_in_flight(&broker));
         let now = Instant::now();
         Conn {
             wire,
@@ -78,6 +87,7 @@ impl<W: Wire> Conn<W> {
             heard: now,
             next_heartbeat: profile.heartbeat.map(|every| now + every),
             fed_fanout: false,
+            in_flight,
         }
     }
 
@@ -190,7 +200,8 @@ impl<W: Wire> Conn<W> {
         let mut filled = false;
         loop {
             match self.wire.decode(self.session.authenticated) {
-                Ok(Some((tag, request))) => match self.dispatch(request).await? {
+                Ok(Some((tag, request))) => match self.dispatch_in_turn(request).await? {
+                    Outcome::Later(later) => self.send_later(tag, later).await?,
                     Outcome::Reply(reply) => self.reply(&tag, &reply),
                     Outcome::Replies(replies) => {
                         self.drain_pushes_first();
@@ -219,20 +230,28 @@ impl<W: Wire> Conn<W> {
                     }
                     Outcome::Paused(_) => unreachable!("dispatch() waits out pauses"),
                 },
+                // Requests in flight: their replies before reading on (what arrives meanwhile is kept).
+                Ok(None) if !self.in_flight.is_empty() => {
+                    self.settle_in_flight().await?;
+                    self.stamp();
+                }
                 Ok(None) => {
                     if filled || !self.read_ahead()? {
                         break;
                     }
                 }
                 Err(Undecodable::Refused(tag, error)) => {
+                    self.settle_in_flight().await?;
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.reply(&tag, &Reply::Error(error));
                 }
                 Err(Undecodable::Local(tag)) => {
+                    self.settle_in_flight().await?;
                     self.drain_pushes_first();
                     self.wire.encode_local(&tag, &mut self.out);
                 }
                 Err(Undecodable::Broken(end)) => {
+                    self.settle_in_flight().await?;
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.drain_pushes_first();
                     self.wire.encode_end(&end, &mut self.out);
@@ -276,6 +295,25 @@ impl<W: Wire> Conn<W> {
         Ok(outcome)
     }
 
+    /// Dispatches a request in its turn with the requests in flight: a request that cannot join them waits
+    /// for their replies before it runs, and one answered at once (a refusal) goes out after them.
+    #[inline]
+    async fn dispatch_in_turn(&mut self, request: Request) -> Result<Outcome, End> {
+        if self.in_flight.is_empty() {
+            return self.dispatch(request).await;
+        }
+        if !dispatch::forwards_plainly(&request, &self.session, &self.broker) {
+            self.settle_in_flight().await?;
+            self.stamp();
+            return self.dispatch(request).await;
+        }
+        let outcome = self.dispatch(request).await?;
+        if !matches!(outcome, Outcome::Later(_)) {
+            self.settle_in_flight().await?;
+        }
+        Ok(outcome)
+    }
+
     /// Takes in input that is already there, unless publications should wait for the fan-out thread;
     /// whether there was any.
     fn read_ahead(&mut self) -> Result<bool, End> {
@@ -315,7 +353,7 @@ impl<W: Wire> Conn<W> {
     /// Waits for `wait` (a blocked command's reply, the end of a pause) while still noticing a
     /// disconnect, a kill or shutdown, and still delivering pushes; input that arrives meanwhile is
     /// kept, bounded by `client_query_buffer_limit`.
-    async fn wait_for<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
+    pub(super) async fn wait_for<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
         self.flush().await?;
         let client = self.client.clone();
         let doorbell = client.outbox.doorbell();
@@ -348,7 +386,7 @@ impl<W: Wire> Conn<W> {
     }
 
     /// Sends a command's reply, unless CLIENT REPLY turned it off (pushes still go).
-    fn reply(&mut self, tag: &W::Tag, reply: &Reply) {
+    pub(super) fn reply(&mut self, tag: &W::Tag, reply: &Reply) {
         self.drain_pushes_first();
         if !self.session.muted {
             self.wire.encode_reply(tag, reply, self.session.encoding(), &mut self.out);
