@@ -200,7 +200,7 @@ impl<W: Wire> Conn<W> {
         let mut filled = false;
         loop {
             match self.wire.decode(self.session.authenticated) {
-                Ok(Some((tag, request))) => match self.dispatch_in_turn(request).await? {
+                Ok(Some((tag, request))) => match self.dispatch(request).await? {
                     Outcome::Later(later) => self.send_later(tag, later).await?,
                     Outcome::Reply(reply) => self.reply(&tag, &reply),
                     Outcome::Replies(replies) => {
@@ -283,7 +283,14 @@ impl<W: Wire> Conn<W> {
 
     /// Hands a request to dispatch. A request CLIENT PAUSE holds waits here for the pause to end (still
     /// noticing kills, pushes and input, as a blocked command does), then goes to dispatch again.
+    ///
+    /// With requests in flight (the Redis engine), the request goes in its turn: one that cannot join them
+    /// waits for their replies before it runs, and one answered at once (a refusal) goes out after them.
     async fn dispatch(&mut self, request: Request) -> Result<Outcome, End> {
+        if !self.in_flight.is_empty() && !dispatch::forwards_plainly(&request, &self.session, &self.broker) {
+            self.settle_in_flight().await?;
+            self.stamp();
+        }
         self.session.begin_request();
         let mut outcome = dispatch::handle(request, &mut self.session, &self.broker);
         while let Outcome::Paused(request) = outcome {
@@ -292,23 +299,7 @@ impl<W: Wire> Conn<W> {
             self.stamp();
             outcome = dispatch::handle(request, &mut self.session, &self.broker);
         }
-        Ok(outcome)
-    }
-
-    /// Dispatches a request in its turn with the requests in flight: a request that cannot join them waits
-    /// for their replies before it runs, and one answered at once (a refusal) goes out after them.
-    #[inline]
-    async fn dispatch_in_turn(&mut self, request: Request) -> Result<Outcome, End> {
-        if self.in_flight.is_empty() {
-            return self.dispatch(request).await;
-        }
-        if !dispatch::forwards_plainly(&request, &self.session, &self.broker) {
-            self.settle_in_flight().await?;
-            self.stamp();
-            return self.dispatch(request).await;
-        }
-        let outcome = self.dispatch(request).await?;
-        if !matches!(outcome, Outcome::Later(_)) {
+        if !self.in_flight.is_empty() && !matches!(outcome, Outcome::Later(_)) {
             self.settle_in_flight().await?;
         }
         Ok(outcome)
