@@ -213,3 +213,28 @@ async fn a_client_that_leaves_mid_pipeline_leaves_the_node_serving() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reply_skip_and_off_mute_the_right_replies_of_a_pipeline() {
+    let redis = RedisServer::start("pipeline-mute").await;
+    let node = redis.node().await;
+    let mut raw = node.raw().await;
+    let mut batch = String::new();
+    for parts in [
+        &["CLIENT", "REPLY", "SKIP"][..],
+        &["SET", "a", "1"],
+        &["SET", "b", "2"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["INCR", "a"],
+        &["INCR", "a"],
+        &["CLIENT", "REPLY", "ON"],
+        &["GET", "a"],
+    ] {
+        batch.push_str(&format!("*{}\r\n", parts.len()));
+        for p in parts {
+            batch.push_str(&format!("${}\r\n{p}\r\n", p.len()));
+        }
+    }
+    raw.send(batch.as_bytes()).await;
+    raw.expect("+OK\r\n+OK\r\n$1\r\n3\r\n").await;
+}

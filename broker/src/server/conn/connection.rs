@@ -377,7 +377,7 @@ impl<W: Wire> Conn<W> {
     }
 
     /// Sends a command's reply, unless CLIENT REPLY turned it off (pushes still go).
-    pub(super) fn reply(&mut self, tag: &W::Tag, reply: &Reply) {
+    fn reply(&mut self, tag: &W::Tag, reply: &Reply) {
         self.drain_pushes_first();
         if !self.session.muted {
             self.wire.encode_reply(tag, reply, self.session.encoding(), &mut self.out);
@@ -386,7 +386,7 @@ impl<W: Wire> Conn<W> {
 
     /// Pushes already queued go before a reply, so a subscriber sees messages and replies in the order
     /// they happened.
-    fn drain_pushes_first(&mut self) {
+    pub(super) fn drain_pushes_first(&mut self) {
         if !self.session.subscriptions.is_empty() {
             self.drain_pushes();
         }

@@ -23,7 +23,9 @@ enum Slot {
 }
 
 pub(super) struct InFlight<T> {
-    queue: VecDeque<(T, Slot)>,
+    /// Each request's tag, whether its reply is muted (CLIENT REPLY, decided as it was dispatched), and its
+    /// reply.
+    queue: VecDeque<(T, bool, Slot)>,
     /// `engine.max_in_flight` (0 on the embedded engine, which never has any).
     max: usize,
 }
@@ -46,7 +48,7 @@ impl<T> InFlight<T> {
     /// so polling the earlier ones first keeps the order in which Redis receives them. Ready when all are in.
     fn poll_all(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut all_in = true;
-        for (_, slot) in self.queue.iter_mut() {
+        for (_, _, slot) in self.queue.iter_mut() {
             if let Slot::Coming(later) = slot {
                 match later.poll(cx) {
                     Poll::Ready(reply) => *slot = Slot::In(reply),
@@ -58,10 +60,10 @@ impl<T> InFlight<T> {
     }
 
     /// The oldest request's reply, if it is in.
-    fn pop_in(&mut self) -> Option<(T, Reply)> {
+    fn pop_in(&mut self) -> Option<(T, bool, Reply)> {
         match self.queue.front() {
-            Some((_, Slot::In(_))) => match self.queue.pop_front() {
-                Some((tag, Slot::In(reply))) => Some((tag, reply)),
+            Some((_, _, Slot::In(_))) => match self.queue.pop_front() {
+                Some((tag, muted, Slot::In(reply))) => Some((tag, muted, reply)),
                 _ => unreachable!("just looked"),
             },
             _ => None,
@@ -73,7 +75,7 @@ impl<W: Wire> Conn<W> {
     /// A request whose reply comes later: sent on now (after every earlier one), answered in its turn.
     /// Replies already in go out at once; a full window waits for every reply in flight.
     pub(super) async fn send_later(&mut self, tag: W::Tag, later: Later) -> Result<(), End> {
-        self.in_flight.queue.push_back((tag, Slot::Coming(later)));
+        self.in_flight.queue.push_back((tag, self.session.muted, Slot::Coming(later)));
         std::future::poll_fn(|cx| {
             let _ = self.in_flight.poll_all(cx);
             Poll::Ready(())
@@ -100,10 +102,14 @@ impl<W: Wire> Conn<W> {
         Ok(())
     }
 
-    /// Encodes the replies that are in, oldest first, up to the first still coming.
+    /// Encodes the replies that are in, oldest first, up to the first still coming (pushes already queued
+    /// before each, as for any reply).
     fn encode_in(&mut self) {
-        while let Some((tag, reply)) = self.in_flight.pop_in() {
-            self.reply(&tag, &reply);
+        while let Some((tag, muted, reply)) = self.in_flight.pop_in() {
+            self.drain_pushes_first();
+            if !muted {
+                self.wire.encode_reply(&tag, &reply, self.session.encoding(), &mut self.out);
+            }
         }
     }
 }
