@@ -188,7 +188,35 @@ async fn events_for_publish_lock_release_and_remove(server: &TestServer) {
     assert_eq!(seen, ["publish", "lock", "release", "lock", "remove"]);
 }
 
+/// An item's TTL that runs out while it is leased does not take it from its holder, but the item does
+/// not come back either: releasing it (or the lease running out) expires it. One released before its
+/// TTL comes back and still expires on time.
+async fn an_item_whose_ttl_ran_out_under_a_lease_expires_when_the_lease_ends(server: &TestServer) {
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["BL.PUBLISH", "ttl", r#"{"x": 1}"#, "TTL", "150"]).await.unwrap();
+    let (_, _, token) = take(&mut c, &["ttl", "LOCK", "10000"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_ne!(cmd::<Value>(&mut c, &["BL.GET", "ttl", &id]).await.unwrap(), Value::Nil, "still held");
+    let _: () = cmd(&mut c, &["BL.RELEASE", "ttl", &id, &token]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut c, &["BL.GET", "ttl", &id]).await.unwrap(), Value::Nil, "expired at its release");
+    assert_eq!(cmd::<i64>(&mut c, &["BL.LEN", "ttl"]).await.unwrap(), 0);
+    assert!(take(&mut c, &["ttl", "LOCK", "1000"]).await.is_none());
+
+    let id: String = cmd(&mut c, &["BL.PUBLISH", "ttl", r#"{"x": 2}"#, "TTL", "600"]).await.unwrap();
+    let (_, _, token) = take(&mut c, &["ttl", "LOCK", "10000"]).await.unwrap();
+    let _: () = cmd(&mut c, &["BL.RELEASE", "ttl", &id, &token]).await.unwrap();
+    assert_eq!(cmd::<i64>(&mut c, &["BL.LEN", "ttl"]).await.unwrap(), 1, "released before its TTL: back");
+    for _ in 0..500 {
+        if cmd::<i64>(&mut c, &["BL.LEN", "ttl"]).await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the released item did not expire at its TTL");
+}
+
 on_both_engines!(
+    an_item_whose_ttl_ran_out_under_a_lease_expires_when_the_lease_ends,
     work_queue_three_workers_process_every_item_exactly_once,
     a_worker_that_dies_holding_a_lease_loses_the_item_to_another,
     filters_on_nested_fields_and_comparisons,

@@ -167,3 +167,35 @@ async fn script_writes_and_functions_survive_a_restart() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// EVAL reuses its KEYS and ARGV tables between calls and replaces them every 1024 calls: across
+/// that boundary, and whatever a script leaves in them, each call sees exactly its own arguments.
+#[tokio::test]
+async fn every_call_sees_only_its_own_keys_and_args_across_table_reuse() {
+    let server = start().await;
+    let mut c = server.conn().await;
+    let probe = Script::new(
+        "local n = 0; for _ in pairs(KEYS) do n = n + 1 end; for _ in pairs(ARGV) do n = n + 1 end
+         local seen = {#KEYS, #ARGV, n, tostring(getmetatable(KEYS) == nil and getmetatable(ARGV) == nil)}
+         for _, k in ipairs(KEYS) do table.insert(seen, k) end
+         for _, a in ipairs(ARGV) do table.insert(seen, a) end
+         KEYS.left = 'x'; KEYS[#KEYS + 3] = 'y'; table.insert(ARGV, 'z'); setmetatable(KEYS, {__index = KEYS})
+         return seen",
+    );
+    for i in 0..1100usize {
+        let (nkeys, nargs) = (i % 4, i % 3);
+        let mut inv = probe.prepare_invoke();
+        let keys: Vec<String> = (0..nkeys).map(|k| format!("k{i}-{k}")).collect();
+        let args: Vec<String> = (0..nargs).map(|a| format!("a{i}-{a}")).collect();
+        for k in &keys {
+            inv.key(k);
+        }
+        for a in &args {
+            inv.arg(a);
+        }
+        let seen: Vec<String> = inv.invoke_async(&mut c).await.unwrap();
+        let mut expected = vec![nkeys.to_string(), nargs.to_string(), (nkeys + nargs).to_string(), "true".to_owned()];
+        expected.extend(keys.into_iter().chain(args));
+        assert_eq!(seen, expected, "call {i}");
+    }
+}

@@ -85,7 +85,7 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
             cx.state().bulletin.extend(&scope, &board, &id, token, ms, now).map(|at| Reply::Int(at as i64))
         }
         BulletinCommand::Release { scope, board, id, token } => {
-            cx.state().bulletin.release(&scope, &board, &id, token).map(|_| Reply::ok())
+            cx.state().bulletin.release(&scope, &board, &id, token, now).map(|_| Reply::ok())
         }
         BulletinCommand::Remove { scope, board, id, token } => {
             cx.state().bulletin.remove(&scope, &board, &id, token).map(|r| Reply::Int(i64::from(r)))

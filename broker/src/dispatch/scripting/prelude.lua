@@ -73,6 +73,24 @@ end
 G.redis = redis
 G.__redis__err__handler = error_handler
 
+-- Redis's `pcall`: an error table with an `err` string comes back as that string, so
+-- `pcall(redis.call, 'nope')` answers false and "ERR Unknown Redis command called from script".
+local raw_pcall = pcall
+local function pcall_result(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if type(e) == 'table' then
+    local msg = e.err
+    if type(msg) == 'string' or type(msg) == 'number' then return false, msg end
+  end
+  return false, e
+end
+G.pcall = function(...)
+  -- Redis's C wrapper, given nothing, calls its own placeholder `true`.
+  if select('#', ...) == 0 then return false, 'attempt to call a boolean value' end
+  return pcall_result(raw_pcall(...))
+end
+
 -- What Redis 7.0 leaves out of the globals.
 for _, name in pairs({'dofile', 'loadfile', 'print', 'getfenv', 'setfenv', 'newproxy', 'module', 'require',
                       'debug', 'io', 'os', 'package'}) do
@@ -106,6 +124,15 @@ end
 G.setmetatable = function(t, mt)
   if readonly[t] then error('Attempt to modify a readonly table', 0) end
   return raw_setmetatable(t, mt)
+end
+-- table.insert writes with rawseti, past a proxy's `__newindex`: without this check
+-- `table.insert(string, KEYS)` would leave state in a library table for the next script (and break
+-- the reuse of KEYS and ARGV between calls, `vm.rs`). (remove and sort write nothing to a proxy,
+-- whose array part is always empty, and setn is obsolete in 5.1.)
+local raw_insert = G.table.insert
+G.table.insert = function(t, ...)
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
+  return raw_insert(t, ...)
 end
 
 for _, name in pairs({'string', 'math', 'table', 'coroutine', 'cjson', 'cmsgpack', 'bit', 'struct', 'redis'}) do

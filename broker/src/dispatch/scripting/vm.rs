@@ -116,6 +116,8 @@ pub struct Vm {
     /// The functions VM's switch between the load-time and the run-time globals.
     pub set_loading: Option<Function>,
     pub monitor: Arc<Monitor>,
+    /// EVAL calls so far: every [`FRESH_EVERY`]th gets new KEYS and ARGV tables (see [`entry`]).
+    calls: std::cell::Cell<u32>,
 }
 
 // SAFETY: mlua's state is built without its `send` feature (its handles are reference counted without
@@ -126,6 +128,12 @@ unsafe impl Send for Vm {}
 
 /// How often (VM instructions) the hook checks the time and SCRIPT KILL, as Redis does.
 const HOOK_EVERY: u32 = 100_000;
+
+/// EVAL's KEYS and ARGV tables are reused between calls up to this many entries (a bigger call gets
+/// tables of its own), and replaced anyway every [`FRESH_EVERY`] calls: a script that grew one and
+/// emptied it again leaves a large empty array part that each emptying would walk.
+const REUSE_UP_TO: usize = 32;
+const FRESH_EVERY: u32 = 1024;
 
 impl Vm {
     /// A fresh state. `functions`: the FUNCTION engine's state, which has `redis.register_function`.
@@ -171,11 +179,13 @@ impl Vm {
             lua.set_memory_limit(memory_limit)?;
         }
         let handler: Function = raw_globals.raw_get("__redis__err__handler")?;
-        // SAFETY: makes one C closure of the four values `exec_raw` pushed; `entry` only uses the C API
+        let (keys, argv) = (lua.create_table()?, lua.create_table()?);
+        // SAFETY: makes one C closure of the six values `exec_raw` pushed; `entry` only uses the C API
         // on the stack it is given (see there).
-        let entry: Function =
-            unsafe { lua.exec_raw((handler, raw_globals, "KEYS", "ARGV"), |state| mlua::ffi::lua_pushcclosure(state, entry, 4)) }?;
-        Ok(Vm { lua, entry, runner, set_loading, monitor })
+        let entry: Function = unsafe {
+            lua.exec_raw((handler, raw_globals, "KEYS", "ARGV", keys, argv), |state| mlua::ffi::lua_pushcclosure(state, entry, 6))
+        }?;
+        Ok(Vm { lua, entry, runner, set_loading, monitor, calls: std::cell::Cell::new(0) })
     }
 
     /// Compiles a script body (chunk name `@user_script` or `@user_function`, as Redis names them).
@@ -191,7 +201,12 @@ impl Vm {
     /// through the C API, as Redis calls a script: mlua's `Function::call` and `exec_raw` each
     /// allocate C closures per call (Lua 5.1 has no light C functions) and wrap every value.
     pub fn call(&self, f: &Function, keys: &[Bytes], args: &[Bytes], as_function: bool, name: &str, run: &mut Running<'_, '_>) -> Reply {
-        let call = Call { keys, args, as_function };
+        let fresh = !as_function && {
+            let n = self.calls.get().wrapping_add(1);
+            self.calls.set(n);
+            n.is_multiple_of(FRESH_EVERY)
+        };
+        let call = Call { keys, args, as_function, fresh };
         let result = {
             let _current = Current::set(run);
             self.lua.exec_raw_lua(|raw| {
@@ -267,14 +282,22 @@ struct Call<'a> {
     args: &'a [Bytes],
     /// FCALL: KEYS and ARGV are the function's arguments instead of globals.
     as_function: bool,
+    /// EVAL: replace the reused KEYS and ARGV tables by new ones (see [`FRESH_EVERY`]).
+    fresh: bool,
 }
 
 /// `entry(f, call)`, a C closure over (Redis's error handler, the raw globals, the strings "KEYS"
-/// and "ARGV", kept to spare hashing them per call): builds KEYS and ARGV
-/// (set as globals for EVAL, passed as arguments for FCALL), then calls `f` under the error handler
-/// as Redis's `luaCallFunction` does, and returns `true` and its first result, or `false` and the
-/// error (the handler's table, or Lua's message for a memory error). Nothing in this frame has a
+/// and "ARGV", kept to spare hashing them per call, and EVAL's KEYS and ARGV tables): fills KEYS and
+/// ARGV (set as globals for EVAL, passed as arguments for FCALL), then calls `f` under the error
+/// handler as Redis's `luaCallFunction` does, and returns `true` and its first result, or `false` and
+/// the error (the handler's table, or Lua's message for a memory error). Nothing in this frame has a
 /// destructor, so a memory error's longjmp out of the Lua API is sound here.
+///
+/// EVAL reuses its two tables, emptied of whatever the last script left in them (entries under any
+/// key, a metatable), instead of making two per call as Redis does: allocating, filling and later
+/// collecting them was a tenth of a short script's cost. No script can keep a reference to them for
+/// the next one (globals and library tables are read-only, `prelude.lua`), so each call sees exactly
+/// its own arguments. FCALL's are new tables: a library's functions may keep what they are given.
 unsafe extern "C-unwind" fn entry(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     /// Pushes a new table holding `items` as strings at 1..=n.
@@ -282,14 +305,58 @@ unsafe extern "C-unwind" fn entry(state: *mut mlua::ffi::lua_State) -> std::ffi:
         // SAFETY: at most 2 slots (the table, one string) within a C function's LUA_MINSTACK.
         unsafe {
             ffi::lua_createtable(state, items.len() as std::ffi::c_int, 0);
+            fill(state, items);
+        }
+    }
+    /// Sets `items` as strings at 1..=n of the table on top of the stack.
+    unsafe fn fill(state: *mut ffi::lua_State, items: &[Bytes]) {
+        // SAFETY: one slot above the table, within a C function's LUA_MINSTACK.
+        unsafe {
             for (i, item) in items.iter().enumerate() {
                 ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
                 ffi::lua_rawseti(state, -2, (i + 1) as ffi::lua_Integer);
             }
         }
     }
+    /// Pushes the reused table in upvalue `slot` holding `items` at 1..=n and nothing else, or a new
+    /// one (kept for the next call when it is small enough).
+    unsafe fn push_reused(state: *mut ffi::lua_State, slot: std::ffi::c_int, items: &[Bytes], fresh: bool) {
+        // SAFETY: at most 4 slots above the caller's within a C function's LUA_MINSTACK; `lua_next`
+        // walks from nil, so it never meets a missing key, and clearing fields while walking is
+        // allowed.
+        unsafe {
+            let kept = ffi::lua_upvalueindex(slot);
+            let mut dirty = fresh || items.len() > REUSE_UP_TO;
+            if !dirty && ffi::lua_getmetatable(state, kept) != 0 {
+                ffi::lua_pop(state, 1);
+                dirty = true;
+            }
+            if !dirty {
+                let mut left = 0;
+                ffi::lua_pushnil(state);
+                while ffi::lua_next(state, kept) != 0 {
+                    ffi::lua_pop(state, 1);
+                    ffi::lua_pushvalue(state, -1);
+                    ffi::lua_pushnil(state);
+                    ffi::lua_rawset(state, kept);
+                    left += 1;
+                }
+                dirty = left > REUSE_UP_TO;
+            }
+            if dirty {
+                push_array(state, items);
+                if items.len() <= REUSE_UP_TO {
+                    ffi::lua_pushvalue(state, -1);
+                    ffi::lua_replace(state, kept);
+                }
+            } else {
+                ffi::lua_pushvalue(state, kept);
+                fill(state, items);
+            }
+        }
+    }
     // SAFETY: called by `Vm::call` with (f, a light userdata of a `Call` that outlives this call);
-    // at most 6 slots are used, within the LUA_MINSTACK (20) a C function is given.
+    // at most 8 slots are used, within the LUA_MINSTACK (20) a C function is given.
     unsafe {
         let call = &*(ffi::lua_touserdata(state, 2) as *const Call<'_>);
         ffi::lua_settop(state, 1);
@@ -302,10 +369,10 @@ unsafe extern "C-unwind" fn entry(state: *mut mlua::ffi::lua_State) -> std::ffi:
         } else {
             let globals = ffi::lua_upvalueindex(2);
             ffi::lua_pushvalue(state, ffi::lua_upvalueindex(3));
-            push_array(state, call.keys);
+            push_reused(state, 5, call.keys, call.fresh);
             ffi::lua_rawset(state, globals);
             ffi::lua_pushvalue(state, ffi::lua_upvalueindex(4));
-            push_array(state, call.args);
+            push_reused(state, 6, call.args, call.fresh);
             ffi::lua_rawset(state, globals);
             0
         };

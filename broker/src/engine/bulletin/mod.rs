@@ -271,11 +271,23 @@ impl Bulletin {
         Ok(expires)
     }
 
-    /// Ends a lease without a remove (release, or expiry): back to the board or dead-lettered.
-    fn end_lease(&mut self, scope: &Bytes, board: &Bytes, seq: u64, event: ItemEvent) {
+    /// Ends a lease without a remove (release, or expiry): back to the board or dead-lettered. An
+    /// item whose TTL ran out while it was leased (its TTL deadline passed without taking it) expires
+    /// now instead of coming back; one whose TTL is still ahead gets its deadline again.
+    fn end_lease(&mut self, scope: &Bytes, board: &Bytes, seq: u64, event: ItemEvent, now: u64) {
         let max_dead = self.settings.max_dead;
         let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { return };
         let dead = b.lease_failed(seq, max_dead);
+        if !dead && let Some(at) = b.items.get(&seq).and_then(|i| i.expires_ms) {
+            if at <= now {
+                let item = b.take(seq).expect("present");
+                self.emit(scope, board, &item, ItemEvent::Expired);
+                self.ready.push(room_wait_key(scope, board));
+                return;
+            }
+            self.timer(at, scope, board, seq);
+        }
+        let Some(b) = self.boards.get(&(scope.clone(), board.clone())) else { return };
         let item = if dead { b.dead.back().cloned() } else { b.items.get(&seq).cloned() };
         if let Some(item) = item {
             self.emit(scope, board, &item, if dead { ItemEvent::Dead } else { event });
@@ -288,11 +300,11 @@ impl Bulletin {
     }
 
     /// BL.RELEASE: the item goes back to the board (a failed lease is counted).
-    pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64) -> Result<(), Error> {
+    pub fn release(&mut self, scope: &Bytes, board: &Bytes, id: &[u8], token: u64, now: u64) -> Result<(), Error> {
         let item = self.leased(scope, board, id, token)?;
         let (seq, lease) = (item.seq, item.lease);
         self.drop_timer(lease, scope, board, seq);
-        self.end_lease(scope, board, seq, ItemEvent::Released);
+        self.end_lease(scope, board, seq, ItemEvent::Released, now);
         Ok(())
     }
 
@@ -382,7 +394,7 @@ impl Bulletin {
             let Some(b) = self.boards.get_mut(&(scope.clone(), board.clone())) else { continue };
             let Some(item) = b.items.get(&seq) else { continue };
             if item.lease.is_some_and(|l| l.expires_ms <= now) {
-                self.end_lease(&scope, &board, seq, ItemEvent::LeaseExpired);
+                self.end_lease(&scope, &board, seq, ItemEvent::LeaseExpired, now);
             } else if item.expires_ms.is_some_and(|e| e <= now) && item.lease.is_none() {
                 let item = b.take(seq).expect("present");
                 self.emit(&scope, &board, &item, ItemEvent::Expired);
@@ -423,12 +435,40 @@ mod tests {
         let second = bl.retrieve(&s, &board, &[], Some(100), 100).unwrap();
         assert_eq!((second.id.clone(), second.failed_leases), (id.clone(), 1));
         assert_eq!(bl.remove(&s, &board, &id, Some(first.lease.unwrap().token)), Err(lease_error()), "stale token");
-        bl.release(&s, &board, &id, second.lease.unwrap().token).unwrap();
+        bl.release(&s, &board, &id, second.lease.unwrap().token, 100).unwrap();
         assert_eq!(bl.len(&s, &board), 0, "two failed leases: dead");
         assert_eq!(bl.dead(&s, &board).len(), 1);
         bl.redrive(&s, &board, &id).unwrap();
         let third = bl.retrieve(&s, &board, &[], Some(100), 200).unwrap();
         assert!(bl.remove(&s, &board, &id, Some(third.lease.unwrap().token)).unwrap());
+    }
+
+    #[test]
+    fn an_item_whose_ttl_ran_out_under_a_lease_expires_when_the_lease_ends() {
+        let mut bl = bulletin();
+        let (s, board) = (b(""), b("ttl"));
+        // Lease runs out after the TTL: the item goes, it does not come back.
+        let a = bl.publish(&s, &board, b"1", Some(50), 0).unwrap();
+        bl.retrieve(&s, &board, &[], Some(100), 0).unwrap();
+        assert_eq!(bl.run_due(50, 10), 1, "the TTL deadline passes under the lease");
+        assert!(bl.get(&s, &board, &a).is_some(), "a leased item stays while leased");
+        bl.run_due(100, 10);
+        assert!(bl.get(&s, &board, &a).is_none(), "expired when its lease ran out");
+        assert_eq!(bl.dead(&s, &board).len(), 0);
+        // Released after the TTL: gone too.
+        let b2 = bl.publish(&s, &board, b"2", Some(50), 100).unwrap();
+        let lease = bl.retrieve(&s, &board, &[], Some(1000), 100).unwrap().lease.unwrap();
+        bl.run_due(150, 10);
+        bl.release(&s, &board, &b2, lease.token, 160).unwrap();
+        assert!(bl.get(&s, &board, &b2).is_none(), "expired at its release");
+        // Released before the TTL: back on the board, and it still expires on time.
+        let c = bl.publish(&s, &board, b"3", Some(500), 200).unwrap();
+        let lease = bl.retrieve(&s, &board, &[], Some(1000), 200).unwrap().lease.unwrap();
+        bl.release(&s, &board, &c, lease.token, 300).unwrap();
+        assert!(bl.get(&s, &board, &c).is_some());
+        bl.run_due(700, 10);
+        assert!(bl.get(&s, &board, &c).is_none(), "expired at its own TTL");
+        assert_eq!(bl.len(&s, &board), 0);
     }
 
     #[test]

@@ -60,7 +60,8 @@ local function take(it)
 end
 
 -- A lease ended without a remove (released or run out): back to the board, or to the dead letters
--- after MAXLEASES failed leases.
+-- after MAXLEASES failed leases. An item whose TTL ran out under the lease (its `T:` deadline was
+-- reaped while it was leased) expires instead; one whose TTL is ahead gets its deadline back.
 local function end_lease(it, name)
   redis.call('ZREM', dls, 'L:' .. it.id)
   it.token, it.lease, it.failed = 0, 0, it.failed + 1
@@ -77,9 +78,13 @@ local function end_lease(it, name)
       redis.call('HDEL', raw, old)
       redis.call('HDEL', info, old)
     end
+  elseif it.ttl > 0 and it.ttl <= now then
+    event('expire', it)
+    take(it)
   else
     save(it)
     redis.call('ZADD', avail, it.seq, it.id)
+    if it.ttl > 0 then redis.call('ZADD', dls, it.ttl, 'T:' .. it.id) end
     event(name, it)
   end
   wakeup()
