@@ -201,7 +201,7 @@ impl<W: Wire> Conn<W> {
         loop {
             match self.wire.decode(self.session.authenticated) {
                 Ok(Some((tag, request))) => match self.dispatch(request).await? {
-                    Outcome::Later(later) => self.send_later(tag, later).await?,
+                    Outcome::Later(later) => Box::pin(self.send_later(tag, later)).await?,
                     Outcome::Reply(reply) => self.reply(&tag, &reply),
                     Outcome::Replies(replies) => {
                         self.drain_pushes_first();
@@ -232,7 +232,7 @@ impl<W: Wire> Conn<W> {
                 },
                 // Requests in flight: their replies before reading on (what arrives meanwhile is kept).
                 Ok(None) if !self.in_flight.is_empty() => {
-                    self.settle_in_flight().await?;
+                    self.settle().await?;
                     self.stamp();
                 }
                 Ok(None) => {
@@ -241,17 +241,23 @@ impl<W: Wire> Conn<W> {
                     }
                 }
                 Err(Undecodable::Refused(tag, error)) => {
-                    self.settle_in_flight().await?;
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.reply(&tag, &Reply::Error(error));
                 }
                 Err(Undecodable::Local(tag)) => {
-                    self.settle_in_flight().await?;
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.drain_pushes_first();
                     self.wire.encode_local(&tag, &mut self.out);
                 }
                 Err(Undecodable::Broken(end)) => {
-                    self.settle_in_flight().await?;
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.drain_pushes_first();
                     self.wire.encode_end(&end, &mut self.out);
@@ -288,7 +294,7 @@ impl<W: Wire> Conn<W> {
     /// waits for their replies before it runs, and one answered at once (a refusal) goes out after them.
     async fn dispatch(&mut self, request: Request) -> Result<Outcome, End> {
         if !self.in_flight.is_empty() && !dispatch::forwards_plainly(&request, &self.session, &self.broker) {
-            self.settle_in_flight().await?;
+            self.settle().await?;
             self.stamp();
         }
         self.session.begin_request();
@@ -300,7 +306,7 @@ impl<W: Wire> Conn<W> {
             outcome = dispatch::handle(request, &mut self.session, &self.broker);
         }
         if !self.in_flight.is_empty() && !matches!(outcome, Outcome::Later(_)) {
-            self.settle_in_flight().await?;
+            self.settle().await?;
         }
         Ok(outcome)
     }

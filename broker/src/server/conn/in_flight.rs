@@ -8,6 +8,8 @@
 //! `engine.max_in_flight` wait at once. The embedded engine never has any: one `is_empty` per request.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use herald_protocol::Reply;
@@ -86,6 +88,12 @@ impl<W: Wire> Conn<W> {
             self.settle_in_flight().await?;
         }
         Ok(())
+    }
+
+    /// [`Conn::settle_in_flight`] boxed: the connection's future (and the embedded engine's path through
+    /// it) stays as small as without replies in flight; only the Redis engine pays for this wait.
+    pub(super) fn settle(&mut self) -> Pin<Box<dyn Future<Output = Result<(), End>> + Send + '_>> {
+        Box::pin(self.settle_in_flight())
     }
 
     /// Waits until every reply in flight is in (pushes flowing, kills and disconnects noticed, input kept
