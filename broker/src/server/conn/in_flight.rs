@@ -5,7 +5,8 @@
 //! The rule that keeps it correct is the connection's (`connection.rs`): only a request that forwards
 //! plainly may join requests in flight; before anything else is dispatched (a command that changes the
 //! session, a domain command, a blocking one) or answered (a refusal), every reply in flight is in. At most
-//! `engine.max_in_flight` wait at once. The embedded engine never has any: one `is_empty` per request.
+//! `engine.max_in_flight` wait at once. The embedded engine never has any: two `is_empty` checks per request
+//! and one per batch.
 
 use std::collections::VecDeque;
 use std::future::Future;
