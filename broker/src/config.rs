@@ -94,6 +94,9 @@ pub struct EngineSettings {
     pub tls_key_file: String,
     /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
     pub sentinel_poll_ms: u64,
+    /// For `redis+cluster://`: how often the node asks the cluster for its nodes (the pub-sub
+    /// bridge's candidates).
+    pub cluster_poll_ms: u64,
 }
 
 impl EngineSettings {
@@ -352,13 +355,18 @@ impl Config {
                 if let Err(e) = sentinel {
                     return invalid("engine.url", &e);
                 }
+            } else if let Some(cluster) = crate::remote::Seeds::parse(&self.engine.url) {
+                if let Err(e) = cluster {
+                    return invalid("engine.url", &e);
+                }
             } else {
                 let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
                 if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
                     return invalid(
                         "engine.url",
                         "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
-                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or redis+unix:///PATH",
+                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB], \
+                         redis+cluster://HOST:PORT[,HOST:PORT...] or redis+unix:///PATH",
                     );
                 }
             }
@@ -508,6 +516,9 @@ mod tests {
         assert!(c.engine.is_redis());
         assert!(!Config::defaults().engine.is_redis(), "the embedded engine is the default");
         assert!(with("redis+unix:///tmp/r.sock", None).unwrap().engine.is_redis());
+        assert!(with("redis+cluster://h1:7000,h2:7001", None).unwrap().engine.is_redis());
+        let err = with("redis+cluster://h1:7000/3", None).unwrap_err().to_string();
+        assert!(err.contains("Redis Cluster URL"), "{err}");
         let err = with("http://x", None).unwrap_err().to_string();
         assert!(err.contains("engine.url"), "{err}");
         let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();

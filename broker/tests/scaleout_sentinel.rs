@@ -5,75 +5,17 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::redis_server::{Processes, direct, free_port, until};
 use common::{TestServer, cmd, start_with};
 use futures_util::StreamExt;
 use herald_broker::Config;
 
-/// A free TCP port (redis-server cannot be told port 0 and report it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Processes {
-    children: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Processes {
-    fn spawn(&mut self, args: &[&str]) -> usize {
-        let child = Command::new("redis-server")
-            .args(args)
-            .args(["--dir", &self.dir.display().to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        self.children.push(child);
-        self.children.len() - 1
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn direct(port: u16) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    for _ in 0..500 {
-        if let Ok(c) = client.get_multiplexed_async_connection().await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("redis-server on {port} did not start");
-}
-
-/// Polls `check` every 100 ms until it holds, for up to `secs` seconds.
-async fn until<F: std::future::Future<Output = bool>>(secs: u64, what: &str, mut check: impl FnMut() -> F) {
-    for _ in 0..secs * 10 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_follows_a_sentinel_failover() {
-    let dir = common::data_dir("sentinel");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Processes { children: Vec::new(), dir: dir.clone() };
+    let mut procs = Processes::new("sentinel");
+    let dir = procs.dir.clone();
     let (primary_port, replica_port, sentinel_port) = (free_port(), free_port(), free_port());
     let primary = procs.spawn(&["--port", &primary_port.to_string(), "--dbfilename", "primary.rdb"]);
     procs.spawn(&[
@@ -124,9 +66,7 @@ async fn a_node_follows_a_sentinel_failover() {
     let mut sub = node.client().get_async_pubsub().await.unwrap();
     sub.subscribe("news").await.unwrap();
 
-    let mut dead = procs.children.remove(primary);
-    dead.kill().unwrap();
-    dead.wait().unwrap();
+    procs.kill(primary);
 
     // Sentinel promotes the replica; the node follows it and writes succeed again.
     until(30, "a write through the node after the failover", || {

@@ -5,13 +5,19 @@
 //! pub-sub bridge) comes from a client made here, so the URL's credentials and the TLS files apply to all
 //! of them alike. The certificate files are read once, at start. Under Sentinel the address changes at a
 //! failover: [`Endpoint::refresh`] asks the sentinels again, and the pool and the bridge rebuild their
-//! connections when it reports a switch (`failover.rs`).
+//! connections when it reports a switch (`failover.rs`). Under Redis Cluster (`redis+cluster://`,
+//! `cluster.rs`) the cluster client follows the slots itself; the endpoint keeps the nodes known so
+//! far (the seeds, then every node `CLUSTER SLOTS` names) for the pub-sub bridge, which may subscribe
+//! on any node and moves on to the next when one dies.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, TlsCertificates};
 
+use super::cluster::Seeds;
 use crate::config::EngineSettings;
 
 const SENTINEL_SCHEME: &str = "redis+sentinel://";
@@ -22,6 +28,11 @@ pub struct Endpoint {
     current: RwLock<ConnectionInfo>,
     tls: Option<TlsCertificates>,
     sentinels: Option<Sentinels>,
+    /// Under Redis Cluster: the seeds, and every node known so far (the bridge's candidates).
+    cluster: Option<Seeds>,
+    known: RwLock<Vec<ConnectionInfo>>,
+    /// The node the bridge tries next (it moves on at each connection).
+    next: AtomicUsize,
     connect_timeout: Duration,
 }
 
@@ -102,8 +113,10 @@ impl Endpoint {
     pub fn new(settings: &EngineSettings) -> Result<Endpoint, String> {
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
         let sentinels = Sentinels::parse(&settings.url).transpose()?;
-        let info = match &sentinels {
-            Some(s) => {
+        let cluster = Seeds::parse(&settings.url).transpose()?;
+        let info = match (&sentinels, &cluster) {
+            (_, Some(seeds)) => seeds.nodes[0].clone(),
+            (Some(s), None) => {
                 let ask = std::thread::scope(|scope| {
                     scope
                         .spawn(|| {
@@ -116,13 +129,51 @@ impl Endpoint {
                 let (host, port) = ask.map_err(|e| format!("engine.url: {e}"))?;
                 s.primary(&host, port).map_err(|e| format!("engine.url: {e}"))?
             }
-            None => settings.url.as_str().into_connection_info().map_err(|e| format!("engine.url: {e}"))?,
+            (None, None) => settings.url.as_str().into_connection_info().map_err(|e| format!("engine.url: {e}"))?,
         };
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. }).then(|| certificates(settings)).transpose()?;
         if tls.is_none() && (!settings.tls_ca_file.is_empty() || !settings.tls_cert_file.is_empty()) {
             return Err("engine.tls_ca_file / engine.tls_cert_file are for a rediss:// engine.url".into());
         }
-        Ok(Endpoint { current: RwLock::new(info), tls, sentinels, connect_timeout })
+        let known = RwLock::new(cluster.as_ref().map(|s| s.nodes.clone()).unwrap_or_default());
+        Ok(Endpoint { current: RwLock::new(info), tls, sentinels, cluster, known, next: AtomicUsize::new(0), connect_timeout })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// A cluster client from the seeds for `protocol`; `response_timeout` `None` for the dedicated
+    /// connections (a blocking command may wait as long as it asks).
+    pub fn cluster_client(&self, protocol: ProtocolVersion, response_timeout: Option<Duration>) -> redis::RedisResult<ClusterClient> {
+        let seeds = self.cluster.as_ref().map(|s| s.nodes.clone()).unwrap_or_default();
+        let mut builder = ClusterClientBuilder::new(seeds).use_protocol(protocol).connection_timeout(self.connect_timeout);
+        if let Some(timeout) = response_timeout {
+            builder = builder.response_timeout(timeout);
+        }
+        if let Some(certs) = &self.tls {
+            builder = builder.certs(certs.clone());
+        }
+        builder.build()
+    }
+
+    /// Under Redis Cluster: adds nodes `CLUSTER SLOTS` named (replicas and promoted ones) to the
+    /// bridge's candidates.
+    pub fn learn(&self, nodes: &[(String, u16)]) {
+        let Some(seeds) = &self.cluster else { return };
+        let template = &seeds.nodes[0];
+        let mut known = self.known.write().expect("known nodes");
+        for (host, port) in nodes {
+            let addr = match template.addr() {
+                ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                    ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: *insecure, tls_params: tls_params.clone() }
+                }
+                _ => ConnectionAddr::Tcp(host.clone(), *port),
+            };
+            if !known.iter().any(|k| k.addr() == &addr) {
+                known.push(template.clone().set_addr(addr));
+            }
+        }
     }
 
     /// The primary's connection settings now.
@@ -138,8 +189,15 @@ impl Endpoint {
         }
     }
 
-    /// A client for the primary now, on its configured database.
+    /// A client for the primary now, on its configured database; under Redis Cluster, for the next
+    /// known node in turn (a `PUBLISH` reaches every node of a cluster, so any one will do, and after
+    /// one died the bridge's next attempt goes to another).
     pub fn current_client(&self) -> redis::RedisResult<Client> {
+        if self.cluster.is_some() {
+            let known = self.known.read().expect("known nodes");
+            let info = known[self.next.fetch_add(1, Ordering::Relaxed) % known.len()].clone();
+            return self.client(info);
+        }
         self.client(self.info())
     }
 
