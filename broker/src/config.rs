@@ -80,6 +80,8 @@ pub struct EngineSettings {
     /// `""`: embedded. `redis://...`: the Redis engine.
     pub url: String,
     pub blocking_connections: usize,
+    /// Plain commands one connection may have sent to Redis and not yet answered (a client's pipeline).
+    pub max_in_flight: usize,
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
@@ -378,6 +380,9 @@ impl Config {
             }
             if self.engine.blocking_connections == 0 {
                 return invalid("engine.blocking_connections", "must be at least 1");
+            }
+            if self.engine.max_in_flight == 0 {
+                return invalid("engine.max_in_flight", "must be at least 1");
             }
             if self.engine.wait_poll_ms == 0 {
                 return invalid("engine.wait_poll_ms", "must be at least 1");

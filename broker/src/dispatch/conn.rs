@@ -77,7 +77,9 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
         match super::run(found, &req, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
-            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
+            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) | Outcome::Paused(_) => {
+                unreachable!("nothing blocks or pauses inside EXEC")
+            }
         }
     }
     cx.in_exec = false;

@@ -1,6 +1,9 @@
 //! Plain Redis commands sent to the backing Redis as they are. Dispatch runs under no lock here, but it
-//! must not wait for the network either: each request is spawned as its own task and the connection
-//! waits for the reply as for a blocked command (`Blocked::elsewhere`), in order, pushes flowing.
+//! must not wait for the network either: a plain command is answered [`Outcome::Later`], a future the
+//! connection polls in request order while it goes on with the requests behind it (a client's pipeline
+//! travels as one, `engine.max_in_flight` deep); the rest (blocking commands, WAIT, EXEC) are spawned as
+//! their own task and the connection waits for the reply as for a blocked command (`Blocked::elsewhere`),
+//! pushes flowing.
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use super::Remote;
 use super::conn::Dedicated;
 use super::pool::Target;
 use super::value::{self, nil_of};
-use crate::dispatch::{Blocked, Outcome};
+use crate::dispatch::{Blocked, Later, Outcome};
 
 /// The connection waits for what the task sends; a task that vanished (shutdown) answers this.
 fn lost() -> Reply {
@@ -22,14 +25,18 @@ fn lost() -> Reply {
 }
 
 /// One command on the shared connection of the session's database and protocol (under Redis Cluster,
-/// to its first key's master, and SCAN across the masters: `cluster.rs`).
+/// to its first key's master, and SCAN across the masters: `cluster.rs`). Nothing is sent until the
+/// connection first polls the reply (`server/conn/in_flight.rs`), which it does in request order: the
+/// shared connection queues what it is handed in that order, so Redis runs a client's commands as sent
+/// (under Cluster: per master). A client that goes away drops the future: the reply, when it comes, is
+/// discarded by the connection's driver.
 pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
-    let (tx, rx) = oneshot::channel();
     let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
     let mut conn = remote.pool.shared(target);
     let route = if remote.endpoint.is_cluster() {
         if spec.name == "scan" {
+            let (tx, rx) = oneshot::channel();
             let req = req.clone();
             tokio::spawn(async move {
                 let _ = tx.send(super::cluster::scan(&conn, &req).await);
@@ -40,14 +47,12 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
     } else {
         None
     };
-    tokio::spawn(async move {
-        let reply = match conn.send_routed(&cmd, route).await {
+    Outcome::Later(Later::new(async move {
+        match conn.send_routed(&cmd, route).await {
             Ok(v) => value::reply(v, &nil),
             Err(e) => value::failed(&e),
-        };
-        let _ = tx.send(reply);
-    });
-    Outcome::Block(Blocked::elsewhere(rx, lost()))
+        }
+    }))
 }
 
 /// A blocking command (BLPOP, BZPOPMIN, XREAD BLOCK, ...) on a dedicated connection from the bounded

@@ -80,6 +80,8 @@ pub struct Remote {
     boards: bulletin::Boards,
     mail: mailbox::Mail,
     streams: stream::Streams,
+    /// Plain commands a client connection may have on their way to Redis at once (`engine.max_in_flight`).
+    pub max_in_flight: usize,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -115,6 +117,7 @@ impl Remote {
             boards: bulletin::Boards::new(config.bulletin),
             mail: mailbox::Mail::new(config.mailboxes),
             streams: stream::Streams::new(config.streams),
+            max_in_flight: engine.max_in_flight.max(1),
         }))
     }
 
@@ -223,6 +226,21 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
         Route::Local if spec.name == "exec" && session.in_multi() => Routed::Done(exec(remote, session)),
         Route::Local | Route::Domain => Routed::Local(req),
         Route::Unsupported => Routed::Refused(unsupported(spec)),
+    }
+}
+
+/// Whether [`route`] would send `req` to Redis as it is on the shared connection ([`forward::single`]), so
+/// it may go while the session's earlier such requests are in flight (`dispatch::forwards_plainly`). A
+/// request that is then refused (a permission, a pause) is answered in its turn all the same.
+pub fn forwards_plainly(remote: &Remote, req: &Request, session: &Session) -> bool {
+    match herald_protocol::command::lookup_known(req) {
+        // Under Cluster, SCAN visits every master on connections of its own: it waits for what is in flight.
+        Ok(found) => {
+            !session.in_multi()
+                && remote.routes.of(found.spec, req) == Route::Forward
+                && !(found.spec.name == "scan" && remote.endpoint.is_cluster())
+        }
+        Err(_) => false,
     }
 }
 
