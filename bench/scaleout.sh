@@ -5,11 +5,14 @@
 # its own redis-server. Prints requests/s and server CPU per request (user+system of the server
 # processes from /proc; for (c) Herald's and the backing Redis's, summed and shown apart).
 #
-#   bench/scaleout.sh [HERALD_BIN] [REQUESTS] [CLIENTS]
+#   bench/scaleout.sh [HERALD_BIN] [REQUESTS] [CLIENTS] [PIPELINE]
+#
+# PIPELINE (default 1) is redis-benchmark's -P: requests each client sends before reading the replies.
 set -euo pipefail
 BIN=${1:-target/release/herald}
 N=${2:-100000}
 C=${3:-50}
+P=${4:-1}
 TICK=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cpu() { awk -v t="$TICK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
@@ -29,7 +32,7 @@ run() {
   local label=$1 port=$2 pid=$3 back=$4; shift 5
   local c0 b0 c1 b1 rps
   c0=$(cpu "$pid"); b0=0; [ "$back" != - ] && b0=$(cpu "$back")
-  rps=$(redis-benchmark -p "$port" -n "$N" -c "$C" -r 100000 -P 1 --csv "$@" | tail -1 | cut -d, -f2 | tr -d '"')
+  rps=$(redis-benchmark -p "$port" -n "$N" -c "$C" -r 100000 -P "$P" --csv "$@" | tail -1 | cut -d, -f2 | tr -d '"')
   c1=$(cpu "$pid"); b1=0; [ "$back" != - ] && b1=$(cpu "$back")
   python3 - "$label" "$rps" "$c0" "$c1" "$b0" "$b1" "$N" <<'PY'
 import sys

@@ -80,11 +80,14 @@ pub struct EngineSettings {
     /// `""`: embedded. `redis://...`: the Redis engine.
     pub url: String,
     pub blocking_connections: usize,
+    /// Plain commands one connection may have sent to Redis and not yet answered (a client's pipeline).
+    pub max_in_flight: usize,
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
     pub notice_backlog: usize,
-    /// For `rediss://`: the PEM file of the CA that signed Redis's certificate ("": the system's roots).
+    /// For `rediss://` (and `rediss+sentinel://`, `rediss+cluster://`): the PEM file of the CA that signed
+    /// Redis's certificate ("": the system's roots).
     pub tls_ca_file: String,
     /// For `rediss://` to a Redis that asks for client certificates (`tls-auth-clients yes`): this
     /// node's certificate and key, PEM ("": none).
@@ -92,6 +95,9 @@ pub struct EngineSettings {
     pub tls_key_file: String,
     /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
     pub sentinel_poll_ms: u64,
+    /// For `redis+cluster://`: how often the node asks the cluster for its nodes (the pub-sub
+    /// bridge's candidates).
+    pub cluster_poll_ms: u64,
 }
 
 impl EngineSettings {
@@ -350,13 +356,19 @@ impl Config {
                 if let Err(e) = sentinel {
                     return invalid("engine.url", &e);
                 }
+            } else if let Some(cluster) = crate::remote::Seeds::parse(&self.engine.url) {
+                if let Err(e) = cluster {
+                    return invalid("engine.url", &e);
+                }
             } else {
                 let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"].iter().any(|s| self.engine.url.starts_with(s));
                 if !scheme_ok || redis::Client::open(self.engine.url.as_str()).is_err() {
                     return invalid(
                         "engine.url",
                         "must be \"\" (embedded), redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), \
-                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or redis+unix:///PATH",
+                         redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB], \
+                         redis+cluster://HOST:PORT[,HOST:PORT...] (rediss+sentinel://, rediss+cluster:// with TLS) \
+                         or redis+unix:///PATH",
                     );
                 }
             }
@@ -368,6 +380,9 @@ impl Config {
             }
             if self.engine.blocking_connections == 0 {
                 return invalid("engine.blocking_connections", "must be at least 1");
+            }
+            if self.engine.max_in_flight == 0 {
+                return invalid("engine.max_in_flight", "must be at least 1");
             }
             if self.engine.wait_poll_ms == 0 {
                 return invalid("engine.wait_poll_ms", "must be at least 1");
@@ -503,6 +518,9 @@ mod tests {
         assert!(c.engine.is_redis());
         assert!(!Config::defaults().engine.is_redis(), "the embedded engine is the default");
         assert!(with("redis+unix:///tmp/r.sock", None).unwrap().engine.is_redis());
+        assert!(with("redis+cluster://h1:7000,h2:7001", None).unwrap().engine.is_redis());
+        let err = with("redis+cluster://h1:7000/3", None).unwrap_err().to_string();
+        assert!(err.contains("Redis Cluster URL"), "{err}");
         let err = with("http://x", None).unwrap_err().to_string();
         assert!(err.contains("engine.url"), "{err}");
         let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{Backing, on_engine};
 use common::{TestServer, cmd, eventually, fields, int, start, text};
 use futures_util::StreamExt;
 use redis::Value;
@@ -16,18 +16,16 @@ use redis::Value;
 /// and the Redis engine on a real redis-server (a missing redis-server fails the test).
 struct Engine {
     server: TestServer,
-    _redis: Option<RedisServer>,
+    _backing: Backing,
 }
 
 impl Engine {
-    async fn embedded() -> Engine {
-        Engine { server: start().await, _redis: None }
-    }
-
-    async fn redis(name: &str) -> Engine {
+    /// `engine` as `on_engine` names it: `embedded`, `redis` (one redis-server), `cluster` (a
+    /// one-master Redis Cluster).
+    async fn on(engine: &str, name: &str) -> Engine {
         // Short: the directory holds redis-server's Unix socket, whose path has a length limit.
-        let redis = RedisServer::start(&format!("jobs-{}", &name[..name.len().min(24)])).await;
-        Engine { server: redis.node().await, _redis: Some(redis) }
+        let (_backing, server) = on_engine(engine, &format!("jobs-{}", &name[..name.len().min(24)])).await;
+        Engine { server, _backing }
     }
 
     /// Clients blocked in a job command now, whichever engine holds them.
@@ -46,18 +44,23 @@ impl std::ops::Deref for Engine {
     }
 }
 
-/// Each named test body, once per engine: `<name>::embedded` and `<name>::redis`.
+/// Each named test body, once per engine: `<name>::embedded`, `<name>::redis`, `<name>::redis_cluster`.
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
-                super::$name(super::Engine::embedded().await).await
+                super::$name(super::Engine::on("embedded", stringify!($name)).await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
-                super::$name(super::Engine::redis(stringify!($name)).await).await
+                super::$name(super::Engine::on("redis", stringify!($name)).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_cluster() {
+                super::$name(super::Engine::on("cluster", stringify!($name)).await).await
             }
         }
     )*};

@@ -1,103 +1,63 @@
 //! The Redis engine under Sentinel (`redis+sentinel://`, docs/scale-out.md): a node follows the primary
 //! Sentinel names, and after the primary is killed and Sentinel promotes its replica, the node serves
 //! from the new primary: what was replicated (WAIT) is there, writes succeed again, pub-sub comes back.
-//! Real redis-server processes: a primary, a replica and one sentinel (quorum 1).
+//! Real redis-server processes: a primary, a replica and one sentinel (quorum 1); and the same with TLS
+//! only (`rediss+sentinel://`): the sentinel, the primary and the replica serve only TLS, replicate and
+//! monitor over TLS, and require client certificates.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::redis_server::{Processes, TlsFiles, direct_with, free_port, until};
 use common::{TestServer, cmd, start_with};
 use futures_util::StreamExt;
 use herald_broker::Config;
 
-/// A free TCP port (redis-server cannot be told port 0 and report it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Processes {
-    children: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Processes {
-    fn spawn(&mut self, args: &[&str]) -> usize {
-        let child = Command::new("redis-server")
-            .args(args)
-            .args(["--dir", &self.dir.display().to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        self.children.push(child);
-        self.children.len() - 1
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn direct(port: u16) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    for _ in 0..500 {
-        if let Ok(c) = client.get_multiplexed_async_connection().await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("redis-server on {port} did not start");
-}
-
-/// Polls `check` every 100 ms until it holds, for up to `secs` seconds.
-async fn until<F: std::future::Future<Output = bool>>(secs: u64, what: &str, mut check: impl FnMut() -> F) {
-    for _ in 0..secs * 10 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_follows_a_sentinel_failover() {
+    follows_a_failover("sentinel", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_follows_a_sentinel_failover() {
-    let dir = common::data_dir("sentinel");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut procs = Processes { children: Vec::new(), dir: dir.clone() };
+async fn a_node_follows_a_sentinel_failover_over_tls() {
+    follows_a_failover("sentinel-tls", Some(TlsFiles::new("sentinel-tls"))).await;
+}
+
+/// A primary, its replica and a sentinel on `port`s, each TLS only with `tls`.
+async fn follows_a_failover(name: &str, tls: Option<TlsFiles>) {
+    let mut procs = Processes::new(name);
+    let dir = procs.dir.clone();
     let (primary_port, replica_port, sentinel_port) = (free_port(), free_port(), free_port());
-    let primary = procs.spawn(&["--port", &primary_port.to_string(), "--dbfilename", "primary.rdb"]);
-    procs.spawn(&[
-        "--port",
-        &replica_port.to_string(),
-        "--dbfilename",
-        "replica.rdb",
-        "--replicaof",
-        "127.0.0.1",
-        &primary_port.to_string(),
-    ]);
+    // The listening options of a server on `port`: plain, or TLS only (replication over TLS too).
+    let listen = |port: u16| -> Vec<String> {
+        match &tls {
+            Some(tls) => {
+                [["--port", "0", "--tls-port", &port.to_string(), "--tls-replication", "yes"].map(String::from).to_vec(), tls.server_args()]
+                    .concat()
+            }
+            None => vec!["--port".into(), port.to_string()],
+        }
+    };
+    let spawn = |procs: &mut Processes, args: Vec<String>| procs.spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let primary = spawn(&mut procs, [listen(primary_port), vec!["--dbfilename".into(), "primary.rdb".into()]].concat());
+    let replica_of = ["--dbfilename", "replica.rdb", "--replicaof", "127.0.0.1", &primary_port.to_string()].map(String::from).to_vec();
+    spawn(&mut procs, [listen(replica_port), replica_of].concat());
     let conf = dir.join("sentinel.conf");
     std::fs::write(
         &conf,
         format!(
-            "port {sentinel_port}\nsentinel monitor mymaster 127.0.0.1 {primary_port} 1\n\
+            "sentinel monitor mymaster 127.0.0.1 {primary_port} 1\n\
              sentinel down-after-milliseconds mymaster 500\nsentinel failover-timeout mymaster 3000\n"
         ),
     )
     .unwrap();
-    procs.spawn(&[&conf.display().to_string(), "--sentinel"]);
-    let mut p = direct(primary_port).await;
-    let replica = direct(replica_port).await;
-    let sentinel = direct(sentinel_port).await;
+    // Sentinel takes the same options as redis-server; with `tls-replication yes` it reaches the
+    // servers it monitors over TLS.
+    spawn(&mut procs, [vec![conf.display().to_string(), "--sentinel".into()], listen(sentinel_port)].concat());
+    let mut p = direct_with(tls.as_ref(), primary_port).await;
+    let replica = direct_with(tls.as_ref(), replica_port).await;
+    let sentinel = direct_with(tls.as_ref(), sentinel_port).await;
     until(20, "the replica in sync", || {
         let mut r = replica.clone();
         async move { cmd::<String>(&mut r, &["INFO", "replication"]).await.unwrap().contains("master_link_status:up") }
@@ -111,6 +71,13 @@ async fn a_node_follows_a_sentinel_failover() {
 
     let mut config = Config::for_tests();
     config.engine.url = format!("redis+sentinel://127.0.0.1:{sentinel_port}/mymaster");
+    if let Some(tls) = &tls {
+        // The sentinel serves only TLS: the plain form cannot ask it.
+        let err = herald_broker::remote::Remote::new(&config).err().expect("a plain-TCP sentinel query refused");
+        assert!(err.contains(&format!("sentinel 127.0.0.1:{sentinel_port}")), "{err}");
+        config.engine.url = format!("rediss+sentinel://127.0.0.1:{sentinel_port}/mymaster");
+        tls.engine(&mut config, "herald");
+    }
     config.engine.sentinel_poll_ms = 100;
     config.engine.response_timeout_ms = 1000;
     let node: TestServer = start_with(config).await;
@@ -124,9 +91,7 @@ async fn a_node_follows_a_sentinel_failover() {
     let mut sub = node.client().get_async_pubsub().await.unwrap();
     sub.subscribe("news").await.unwrap();
 
-    let mut dead = procs.children.remove(primary);
-    dead.kill().unwrap();
-    dead.wait().unwrap();
+    procs.kill(primary);
 
     // Sentinel promotes the replica; the node follows it and writes succeed again.
     until(30, "a write through the node after the failover", || {
@@ -135,7 +100,7 @@ async fn a_node_follows_a_sentinel_failover() {
     })
     .await;
     // (Sentinel closed the promoted replica's client connections, ours included: a fresh one.)
-    let mut promoted = direct(replica_port).await;
+    let mut promoted = direct_with(tls.as_ref(), replica_port).await;
     assert_eq!(cmd::<String>(&mut promoted, &["GET", "after"]).await.unwrap(), "written", "on the promoted replica");
     assert_eq!(cmd::<String>(&mut c, &["GET", "before"]).await.unwrap(), "kept");
     let got: redis::Value = cmd(&mut c, &["BB.GET", "team", "k"]).await.unwrap();

@@ -3,7 +3,8 @@
 # 1. Conformance: the Redis compatibility case files of Redis's own data types run through a Herald node
 #    on the Redis engine and against a reference redis-server, reply for reply (tests/compat/compare.py;
 #    the node forwards them to its backing redis-server).
-# 2. Two nodes with redis-cli: a write on one read on the other, a publication on one received by a
+# 2. Two nodes with redis-cli: a write on one read on the other, pipelines (redis-benchmark -P 16,
+#    redis-cli --pipe) run once each and in order, a publication on one received by a
 #    subscriber of the other, a BB.WAIT on one woken by a BB.SET on the other, a job submitted on one
 #    and completed by a worker of the other, a lock taken on one and released with its token on the other.
 set -euo pipefail
@@ -33,6 +34,14 @@ B=$PORT
 redis-cli -p "$A" SET shared hello >/dev/null
 expect "a write on node A is read on node B" "hello" "$(redis-cli -p "$B" GET shared)"
 expect "and it lives in redis-server" "hello" "$(redis-cli -p "$BACKING_PORT" GET shared)"
+
+# Pipelines (engine.max_in_flight): redis-benchmark -P 16 and redis-cli --pipe through node A, every
+# request run once and in the order sent, read back on node B.
+redis-benchmark -p "$A" -P 16 -c 4 -n 4000 -q INCR pipelined >/dev/null
+expect "redis-benchmark -P 16 INCRs through node A, each run once" "4000" "$(redis-cli -p "$B" GET pipelined)"
+for i in $(seq 0 1999); do printf 'RPUSH ordered %s\r\n' "$i"; done | redis-cli -p "$A" --pipe >"$WORK/pipe.txt"
+grep -q "errors: 0, replies: 2000" "$WORK/pipe.txt" || fail "redis-cli --pipe through node A: $(cat "$WORK/pipe.txt")"
+expect "redis-cli --pipe: the list in the order sent" "$(seq 0 1999 | tr '\n' ' ')" "$(redis-cli -p "$B" LRANGE ordered 0 -1 | tr '\n' ' ')"
 
 redis-cli -p "$B" SUBSCRIBE news >"$WORK/sub.txt" 2>&1 &
 SUB_PID=$!

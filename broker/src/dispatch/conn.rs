@@ -77,7 +77,9 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
         match super::run(found, &req, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
-            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Paused(_) => unreachable!("nothing blocks or pauses inside EXEC"),
+            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) | Outcome::Paused(_) => {
+                unreachable!("nothing blocks or pauses inside EXEC")
+            }
         }
     }
     cx.in_exec = false;
@@ -170,7 +172,7 @@ fn client_setinfo(attr: &[u8], value: &bytes::Bytes, cx: &mut Cx<'_>) -> Result<
 /// MULTI, otherwise 0 once the timeout passes (never, for 0, until the client goes away).
 fn wait(replicas: i64, timeout: Timeout, cx: &mut Cx<'_>) -> Outcome {
     if let Some(remote) = &cx.broker.remote {
-        return remote.wait(replicas, timeout.0, cx.session);
+        return remote.wait(replicas, timeout.0, &mut *cx.session);
     }
     if replicas <= 0 || cx.in_exec {
         return Reply::Int(0).into();

@@ -17,6 +17,7 @@ mod info;
 mod info_domains;
 pub(crate) mod jobs;
 mod keys;
+mod later;
 pub mod listing;
 mod lists;
 pub(crate) mod mailbox;
@@ -54,6 +55,9 @@ pub enum Outcome {
     Close(Reply),
     /// Wait, then send what the wait produces (blocking commands).
     Block(Blocked),
+    /// The reply comes later, in order, and the connection goes on with the next request meanwhile
+    /// (a plain command forwarded to the backing Redis; see [`forwards_plainly`]).
+    Later(Later),
     /// Wait for the first (its reply is dropped), then send these (SUBSCRIBE on the Redis engine
     /// confirms once the node's pub-sub connection to Redis follows the channels).
     RepliesAfter(Blocked, Vec<Reply>),
@@ -63,6 +67,7 @@ pub enum Outcome {
 }
 
 pub use block::Blocked;
+pub use later::Later;
 pub use session::Session;
 
 impl From<Reply> for Outcome {
@@ -406,7 +411,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply
     match self::run(found, req, Ok(cmd), run.cx) {
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
-        Outcome::Block(_) | Outcome::RepliesAfter(..) => unreachable!("nothing blocks inside a script"),
+        Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) => unreachable!("nothing blocks inside a script"),
         Outcome::Paused(_) => unreachable!("only handle() holds a request for CLIENT PAUSE"),
     }
 }
@@ -455,6 +460,15 @@ pub fn execute(cmd: Command, cx: &mut Cx<'_>) -> Outcome {
         Command::Observe(c) => observe::execute(c, cx),
         Command::Memory(c) => memory::execute(c, cx).into(),
     }
+}
+
+/// Whether `req` would be sent to the backing Redis as it is and answered [`Outcome::Later`]: only such
+/// requests may follow others still in flight on a connection; before anything else runs, the connection
+/// waits for their replies, so a command that changes the session (SELECT, MULTI, HELLO, CLIENT REPLY...) or
+/// runs elsewhere (a Herald domain's script, a blocking command) sees every earlier request done. Asked only
+/// while requests are in flight, which never happens on the embedded engine.
+pub fn forwards_plainly(req: &Request, session: &Session, broker: &Broker) -> bool {
+    broker.remote.as_ref().is_some_and(|remote| crate::remote::forwards_plainly(remote, req, session))
 }
 
 /// Cleans up after a session whose connection ended: subscriptions, watches, registry entry.

@@ -66,6 +66,10 @@ pub struct Session {
     /// On the Redis engine, while the session WATCHes keys: its own Redis connection, which WATCH and
     /// the EXEC that ends it must share (`remote/watch.rs`).
     pub pinned: Option<crate::remote::Pinned>,
+    /// On Redis Cluster: the cluster's master generation when the session first sent something or
+    /// last WAITed; a WAIT after the masters changed (a failover) cannot vouch for earlier writes
+    /// (`remote/cluster.rs`, `fence`).
+    pub masters_seen: Option<u64>,
     /// Changed by the pub-sub commands, which then call [`Session::publish`].
     pub subscriptions: Subscriptions,
     /// The time of the batch of requests being handled (unix ms, instant), set by the connection
@@ -99,6 +103,7 @@ impl Session {
             multi: None,
             watch: WatchHandle::new(),
             pinned: None,
+            masters_seen: None,
             subscriptions: Subscriptions::default(),
             batch_time: None,
             commit_lsn: 0,

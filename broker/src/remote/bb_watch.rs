@@ -55,10 +55,18 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
     tokio::spawn(async move {
         let reply = match position(&remote, &scope).await {
             Ok(seq) => match super::watch::hold(&remote, &pinned, target).await {
-                Ok(lent) => {
+                Ok(mut lent) => {
+                    // Under Redis Cluster the EXEC's WATCH of the scope's sequence key goes where the
+                    // session's other watches are: one slot, as for WATCH.
+                    let [_, _, _, _, seq_key, _] = scope_keys(&scope);
+                    let pinned_here = lent.conn.pin(redis::cluster_routing::Slot::for_key(&seq_key));
                     pinned.put(lent);
-                    pinned.note_bb(Watched { scope, seq, keys });
-                    Reply::ok()
+                    if pinned_here {
+                        pinned.note_bb(Watched { scope, seq, keys });
+                        Reply::ok()
+                    } else {
+                        Reply::error(super::cluster::CROSSSLOT)
+                    }
                 }
                 Err(e) => e,
             },

@@ -1,20 +1,28 @@
-//! How a node reaches its Redis: a [`redis::Client`] for the configured URL, with TLS for `rediss://`,
-//! and, for `redis+sentinel://`, the current primary as Sentinel names it.
+//! How a node reaches its Redis: a [`redis::Client`] for the configured URL, with TLS for `rediss://`
+//! (and `rediss+sentinel://`, `rediss+cluster://`), and, for `redis+sentinel://`, the current primary
+//! as Sentinel names it.
 //!
 //! Every connection the engine opens (the shared ones per database and protocol, the blocking pool, the
 //! pub-sub bridge) comes from a client made here, so the URL's credentials and the TLS files apply to all
 //! of them alike. The certificate files are read once, at start. Under Sentinel the address changes at a
 //! failover: [`Endpoint::refresh`] asks the sentinels again, and the pool and the bridge rebuild their
-//! connections when it reports a switch (`failover.rs`).
+//! connections when it reports a switch (`failover.rs`). Under Redis Cluster (`redis+cluster://`,
+//! `cluster.rs`) the cluster client follows the slots itself; the endpoint keeps the nodes known so
+//! far (the seeds, then every node `CLUSTER SLOTS` names) for the pub-sub bridge, which may subscribe
+//! on any node and moves on to the next when one dies.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, TlsCertificates};
 
+use super::cluster::Seeds;
 use crate::config::EngineSettings;
 
-const SENTINEL_SCHEME: &str = "redis+sentinel://";
+/// The Sentinel schemes: plain TCP, and TLS to the sentinels and to the servers they name.
+const SENTINEL_SCHEMES: [&str; 2] = ["redis+sentinel://", "rediss+sentinel://"];
 
 /// What every client of this node is built from: the primary's connection settings and, for TLS, the
 /// certificates.
@@ -22,11 +30,18 @@ pub struct Endpoint {
     current: RwLock<ConnectionInfo>,
     tls: Option<TlsCertificates>,
     sentinels: Option<Sentinels>,
+    /// Under Redis Cluster: the seeds, and every node known so far (the bridge's candidates).
+    cluster: Option<Seeds>,
+    known: RwLock<Vec<ConnectionInfo>>,
+    /// The node the bridge tries next (it moves on at each connection).
+    next: AtomicUsize,
     connect_timeout: Duration,
 }
 
 /// `redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`: the sentinels to ask,
-/// the service (master) name, and the primary's credentials and database.
+/// the service (master) name, and the primary's credentials and database. `rediss+sentinel://` is the
+/// same over TLS, to the sentinels and to the primary alike (one deployment, one set of `engine.tls_*`
+/// files: a Sentinel set up with `tls-replication yes` reaches its servers over TLS too).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sentinels {
     pub addrs: Vec<(String, u16)>,
@@ -34,18 +49,22 @@ pub struct Sentinels {
     /// `redis://[credentials@]HOST:PORT[/DB]` with `HOST:PORT` to fill in: the primary's URL.
     user_info: String,
     db: String,
+    /// `rediss+sentinel://`: TLS to the sentinels and the primary.
+    pub tls: bool,
 }
 
 impl Sentinels {
     /// Parses a `redis+sentinel://` URL; `None` if `url` is not one, `Err` if it is malformed.
     pub fn parse(url: &str) -> Option<Result<Sentinels, String>> {
-        let rest = url.strip_prefix(SENTINEL_SCHEME)?;
-        Some(Self::parse_rest(rest).ok_or_else(|| {
-            format!("engine.url: a Sentinel URL is {SENTINEL_SCHEME}[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
-        }))
+        let (scheme, rest) = SENTINEL_SCHEMES.iter().find_map(|s| Some((s, url.strip_prefix(s)?)))?;
+        let tls = scheme.starts_with("rediss");
+        Some(
+            Self::parse_rest(rest, tls)
+                .ok_or_else(|| format!("engine.url: a Sentinel URL is {scheme}[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")),
+        )
     }
 
-    fn parse_rest(rest: &str) -> Option<Sentinels> {
+    fn parse_rest(rest: &str, tls: bool) -> Option<Sentinels> {
         let (user_info, rest) = match rest.rsplit_once('@') {
             Some((user, rest)) => (format!("{user}@"), rest),
             None => (String::new(), rest),
@@ -64,20 +83,29 @@ impl Sentinels {
                 Some((host.to_owned(), port.parse().ok()?))
             })
             .collect::<Option<Vec<_>>>()?;
-        (!addrs.is_empty()).then_some(Sentinels { addrs, service, user_info, db })
+        (!addrs.is_empty()).then_some(Sentinels { addrs, service, user_info, db, tls })
     }
 
     /// The primary's connection settings at `host:port`.
     fn primary(&self, host: &str, port: u16) -> redis::RedisResult<ConnectionInfo> {
-        format!("redis://{}{host}:{port}/{}", self.user_info, self.db).into_connection_info()
+        format!("{}://{}{host}:{port}/{}", self.scheme(), self.user_info, self.db).into_connection_info()
     }
 
-    /// The primary as the first sentinel that answers names it (`SENTINEL get-master-addr-by-name`).
-    async fn ask(&self, timeout: Duration) -> Result<(String, u16), String> {
+    fn scheme(&self) -> &'static str {
+        if self.tls { "rediss" } else { "redis" }
+    }
+
+    /// The primary as the first sentinel that answers names it (`SENTINEL get-master-addr-by-name`),
+    /// over TLS with `certs` for `rediss+sentinel://`.
+    async fn ask(&self, timeout: Duration, certs: Option<&TlsCertificates>) -> Result<(String, u16), String> {
         let mut last = String::from("no sentinel configured");
         for (host, port) in &self.addrs {
             let asked = async {
-                let client = Client::open(format!("redis://{host}:{port}"))?;
+                let url = format!("{}://{host}:{port}", self.scheme());
+                let client = match certs {
+                    Some(certs) => Client::build_with_tls(url, certs.clone())?,
+                    None => Client::open(url)?,
+                };
                 let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
                 let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
                 redis::cmd("SENTINEL")
@@ -102,13 +130,20 @@ impl Endpoint {
     pub fn new(settings: &EngineSettings) -> Result<Endpoint, String> {
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
         let sentinels = Sentinels::parse(&settings.url).transpose()?;
-        let info = match &sentinels {
-            Some(s) => {
+        let cluster = Seeds::parse(&settings.url).transpose()?;
+        // Every TLS scheme starts so: `rediss://`, `rediss+sentinel://`, `rediss+cluster://`.
+        let tls = settings.url.starts_with("rediss").then(|| certificates(settings)).transpose()?;
+        if tls.is_none() && (!settings.tls_ca_file.is_empty() || !settings.tls_cert_file.is_empty()) {
+            return Err("engine.tls_ca_file / engine.tls_cert_file are for a rediss:// engine.url".into());
+        }
+        let info = match (&sentinels, &cluster) {
+            (_, Some(seeds)) => seeds.nodes[0].clone(),
+            (Some(s), None) => {
                 let ask = std::thread::scope(|scope| {
                     scope
                         .spawn(|| {
                             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-                            rt.block_on(s.ask(connect_timeout))
+                            rt.block_on(s.ask(connect_timeout, tls.as_ref()))
                         })
                         .join()
                         .unwrap_or_else(|_| Err("the sentinel query panicked".into()))
@@ -116,13 +151,47 @@ impl Endpoint {
                 let (host, port) = ask.map_err(|e| format!("engine.url: {e}"))?;
                 s.primary(&host, port).map_err(|e| format!("engine.url: {e}"))?
             }
-            None => settings.url.as_str().into_connection_info().map_err(|e| format!("engine.url: {e}"))?,
+            (None, None) => settings.url.as_str().into_connection_info().map_err(|e| format!("engine.url: {e}"))?,
         };
-        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. }).then(|| certificates(settings)).transpose()?;
-        if tls.is_none() && (!settings.tls_ca_file.is_empty() || !settings.tls_cert_file.is_empty()) {
-            return Err("engine.tls_ca_file / engine.tls_cert_file are for a rediss:// engine.url".into());
+        let known = RwLock::new(cluster.as_ref().map(|s| s.nodes.clone()).unwrap_or_default());
+        Ok(Endpoint { current: RwLock::new(info), tls, sentinels, cluster, known, next: AtomicUsize::new(0), connect_timeout })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// A cluster client from the seeds for `protocol`; `response_timeout` `None` for the dedicated
+    /// connections (a blocking command may wait as long as it asks).
+    pub fn cluster_client(&self, protocol: ProtocolVersion, response_timeout: Option<Duration>) -> redis::RedisResult<ClusterClient> {
+        let seeds = self.cluster.as_ref().map(|s| s.nodes.clone()).unwrap_or_default();
+        let mut builder = ClusterClientBuilder::new(seeds).use_protocol(protocol).connection_timeout(self.connect_timeout);
+        if let Some(timeout) = response_timeout {
+            builder = builder.response_timeout(timeout);
         }
-        Ok(Endpoint { current: RwLock::new(info), tls, sentinels, connect_timeout })
+        if let Some(certs) = &self.tls {
+            builder = builder.certs(certs.clone());
+        }
+        builder.build()
+    }
+
+    /// Under Redis Cluster: adds nodes `CLUSTER SLOTS` named (replicas and promoted ones) to the
+    /// bridge's candidates.
+    pub fn learn(&self, nodes: &[(String, u16)]) {
+        let Some(seeds) = &self.cluster else { return };
+        let template = &seeds.nodes[0];
+        let mut known = self.known.write().expect("known nodes");
+        for (host, port) in nodes {
+            let addr = match template.addr() {
+                ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                    ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: *insecure, tls_params: tls_params.clone() }
+                }
+                _ => ConnectionAddr::Tcp(host.clone(), *port),
+            };
+            if !known.iter().any(|k| k.addr() == &addr) {
+                known.push(template.clone().set_addr(addr));
+            }
+        }
     }
 
     /// The primary's connection settings now.
@@ -138,8 +207,15 @@ impl Endpoint {
         }
     }
 
-    /// A client for the primary now, on its configured database.
+    /// A client for the primary now, on its configured database; under Redis Cluster, for the next
+    /// known node in turn (a `PUBLISH` reaches every node of a cluster, so any one will do, and after
+    /// one died the bridge's next attempt goes to another).
     pub fn current_client(&self) -> redis::RedisResult<Client> {
+        if self.cluster.is_some() {
+            let known = self.known.read().expect("known nodes");
+            let info = known[self.next.fetch_add(1, Ordering::Relaxed) % known.len()].clone();
+            return self.client(info);
+        }
         self.client(self.info())
     }
 
@@ -151,7 +227,7 @@ impl Endpoint {
     /// names the new primary after a switch; `Ok(None)`: no change (or not Sentinel).
     pub async fn refresh(&self) -> Result<Option<String>, String> {
         let Some(s) = &self.sentinels else { return Ok(None) };
-        let (host, port) = s.ask(self.connect_timeout).await?;
+        let (host, port) = s.ask(self.connect_timeout, self.tls.as_ref()).await?;
         let info = s.primary(&host, port).map_err(|e| e.to_string())?;
         let mut current = self.current.write().expect("endpoint");
         if current.addr() == info.addr() {
@@ -189,7 +265,14 @@ mod tests {
         assert_eq!(info.addr(), &ConnectionAddr::Tcp("10.0.0.5".into(), 6379));
         assert_eq!(info.redis_settings().db(), 2);
         assert_eq!(info.redis_settings().password(), Some("pw"));
+        assert!(!s.tls);
         assert!(Sentinels::parse("redis://h:1").is_none());
+        let s = Sentinels::parse("rediss+sentinel://h1:26379/mymaster").unwrap().unwrap();
+        assert!(s.tls);
+        assert!(
+            matches!(s.primary("10.0.0.5", 6379).unwrap().addr(), ConnectionAddr::TcpTls { host, port: 6379, .. } if host == "10.0.0.5")
+        );
+        assert!(Sentinels::parse("rediss+sentinel://h1:1").unwrap().unwrap_err().contains("rediss+sentinel://"));
         for bad in [
             "redis+sentinel://h1:1",
             "redis+sentinel://h1/m",

@@ -1,8 +1,9 @@
-//! Following Sentinel's primary (`redis+sentinel://`): every `engine.sentinel_poll_ms` the node asks the
-//! sentinels which server is the primary; when it moved (a failover), new requests go to the new one (the
-//! pool rebuilds its connections) and the pub-sub bridge reconnects there. Until then requests to the
-//! lost primary fail with `-ERR redis engine unavailable`, as any Redis client's would; what the lost
-//! primary acknowledged but had not replicated is lost with it (docs/scale-out.md, *Guarantees*).
+//! Following Sentinel's primary (`redis+sentinel://`, `rediss+sentinel://`): every
+//! `engine.sentinel_poll_ms` the node asks the sentinels which server is the primary; when it moved (a
+//! failover), new requests go to the new one (the pool rebuilds its connections) and the pub-sub bridge
+//! reconnects there. Until then requests to the lost primary fail with `-ERR redis engine unavailable`,
+//! as any Redis client's would; what the lost primary acknowledged but had not replicated is lost with
+//! it (docs/scale-out.md, *Guarantees*).
 
 use std::sync::Arc;
 

@@ -1,6 +1,9 @@
 //! Plain Redis commands sent to the backing Redis as they are. Dispatch runs under no lock here, but it
-//! must not wait for the network either: each request is spawned as its own task and the connection
-//! waits for the reply as for a blocked command (`Blocked::elsewhere`), in order, pushes flowing.
+//! must not wait for the network either: a plain command is answered [`Outcome::Later`], a future the
+//! connection polls in request order while it goes on with the requests behind it (a client's pipeline
+//! travels as one, `engine.max_in_flight` deep); the rest (blocking commands, WAIT, EXEC) are spawned as
+//! their own task and the connection waits for the reply as for a blocked command (`Blocked::elsewhere`),
+//! pushes flowing.
 
 use std::sync::Arc;
 
@@ -11,29 +14,45 @@ use redis::aio::ConnectionLike;
 use tokio::sync::oneshot;
 
 use super::Remote;
+use super::conn::Dedicated;
 use super::pool::Target;
 use super::value::{self, nil_of};
-use crate::dispatch::{Blocked, Outcome};
+use crate::dispatch::{Blocked, Later, Outcome};
 
 /// The connection waits for what the task sends; a task that vanished (shutdown) answers this.
 fn lost() -> Reply {
     Reply::error("ERR redis engine: the request was abandoned (shutting down)")
 }
 
-/// One command on the shared connection of the session's database and protocol.
+/// One command on the shared connection of the session's database and protocol (under Redis Cluster,
+/// to its first key's master, and SCAN across the masters: `cluster.rs`). Nothing is sent until the
+/// connection first polls the reply (`server/conn/in_flight.rs`), which it does in request order: the
+/// shared connection queues what it is handed in that order, so Redis runs a client's commands as sent
+/// (under Cluster: per master). A client that goes away drops the future: the reply, when it comes, is
+/// discarded by the connection's driver.
 pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
-    let (tx, rx) = oneshot::channel();
     let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
     let mut conn = remote.pool.shared(target);
-    tokio::spawn(async move {
-        let reply = match conn.send_packed_command(&cmd).await {
+    let route = if remote.endpoint.is_cluster() {
+        if spec.name == "scan" {
+            let (tx, rx) = oneshot::channel();
+            let req = req.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(super::cluster::scan(&conn, &req).await);
+            });
+            return Outcome::Block(Blocked::elsewhere(rx, lost()));
+        }
+        super::cluster::route_of(spec, req)
+    } else {
+        None
+    };
+    Outcome::Later(Later::new(async move {
+        match conn.send_routed(&cmd, route).await {
             Ok(v) => value::reply(v, &nil),
             Err(e) => value::failed(&e),
-        };
-        let _ = tx.send(reply);
-    });
-    Outcome::Block(Blocked::elsewhere(rx, lost()))
+        }
+    }))
 }
 
 /// A blocking command (BLPOP, BZPOPMIN, XREAD BLOCK, ...) on a dedicated connection from the bounded
@@ -50,7 +69,20 @@ pub fn blocking(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request,
 /// connection first makes a write of its own (a PUBLISH on the node's notice prefix, which nobody
 /// follows: it only moves the replication offset), necessarily after the session's acknowledged ones,
 /// and waits for that: replicas that have it have everything the session wrote before.
-pub fn wait(remote: &Arc<Remote>, replicas: i64, timeout_ms: u64, target: Target) -> Outcome {
+///
+/// Under Redis Cluster every master is fenced (`cluster::fence`): the answer is the least count.
+pub fn wait(remote: &Arc<Remote>, replicas: i64, timeout_ms: u64, target: Target, masters_since: u64) -> Outcome {
+    if remote.endpoint.is_cluster() {
+        let node = remote.clone();
+        return on_dedicated(remote, target, Reply::Int(0), move |conn| {
+            Box::pin(async move {
+                match conn.cluster() {
+                    Some(cluster) => super::cluster::fence(cluster, replicas, timeout_ms, &node.masters, masters_since).await,
+                    None => Ok(Value::Int(0)),
+                }
+            })
+        });
+    }
     let mut fence = redis::pipe();
     fence.cmd("PUBLISH").arg([super::NOTICE_PREFIX, b"wait-fence"].concat()).arg("").cmd("WAIT").arg(replicas).arg(timeout_ms);
     dedicated(remote, target, fence, 1, Reply::Int(0))
@@ -59,6 +91,23 @@ pub fn wait(remote: &Arc<Remote>, replicas: i64, timeout_ms: u64, target: Target
 /// Sends `commands` (the reply of the one after the first `skip` is the answer) on a dedicated connection
 /// from the bounded pool; see [`blocking`].
 fn dedicated(remote: &Arc<Remote>, target: Target, commands: redis::Pipeline, skip: usize, nil: Reply) -> Outcome {
+    on_dedicated(remote, target, nil, move |conn| {
+        Box::pin(async move { conn.send_packed_commands(&commands, skip, 1).await.map(|mut v| v.pop().unwrap_or(Value::Nil)) })
+    })
+}
+
+/// What [`on_dedicated`] runs on the lent connection (boxed: a closure whose future borrows it).
+type Work = Box<dyn for<'c> FnOnce(&'c mut Dedicated) -> futures_util::future::BoxFuture<'c, redis::RedisResult<Value>> + Send>;
+
+/// Runs `work` on a dedicated connection from the bounded pool; its value is the reply (`nil` for a
+/// null). A client gone first closes the connection rather than reusing it; see [`blocking`].
+fn on_dedicated(
+    remote: &Arc<Remote>,
+    target: Target,
+    nil: Reply,
+    work: impl for<'c> FnOnce(&'c mut Dedicated) -> futures_util::future::BoxFuture<'c, redis::RedisResult<Value>> + Send + 'static,
+) -> Outcome {
+    let work: Work = Box::new(work);
     let (mut tx, rx) = oneshot::channel();
     let remote = remote.clone();
     tokio::spawn(async move {
@@ -67,7 +116,7 @@ fn dedicated(remote: &Arc<Remote>, target: Target, commands: redis::Pipeline, sk
                 Ok(lent) => lent,
                 Err(e) => return value::failed(&e),
             };
-            match lent.conn.send_packed_commands(&commands, skip, 1).await.map(|mut v| v.pop().unwrap_or(Value::Nil)) {
+            match work(&mut lent.conn).await {
                 Ok(v) => {
                     remote.pool.give_back(lent);
                     value::reply(v, &nil)

@@ -148,7 +148,7 @@ pub(super) fn index_key(id: &[u8]) -> Vec<u8> {
     [b"herald:job:{".as_slice(), id, b"}"].concat()
 }
 
-pub(super) fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
+pub(super) fn conn(remote: &Remote) -> super::conn::Shared {
     remote.pool.shared(Target { db: 0, resp3: false })
 }
 

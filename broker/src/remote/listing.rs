@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use super::Remote;
+use super::conn::Shared;
 use super::pool::Target;
 use crate::engine::listing::ListArgs;
 
@@ -18,13 +19,23 @@ pub async fn scan_names(remote: &Remote, prefix: &[u8], suffix: &[u8], args: &Li
     let mut conn = remote.pool.shared(Target { db: 0, resp3: false });
     let (mut cursor, mut names) = (args.cursor, Vec::new());
     loop {
-        let count = args.count.clamp(1, 1000);
-        let (next, keys): (u64, Vec<Vec<u8>>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(count).query_async(&mut conn).await?;
+        let (next, keys) = scan_keys(&mut conn, cursor, &pattern, args.count.clamp(1, 1000)).await?;
         names.extend(keys.into_iter().filter_map(|k| Some(Bytes::copy_from_slice(k.strip_prefix(prefix)?.strip_suffix(suffix)?))));
         cursor = next;
         if cursor == 0 || names.len() >= args.count {
             return Ok((cursor, names));
         }
     }
+}
+
+/// One `SCAN cursor MATCH pattern COUNT count` page: Redis's own on one server; under Redis Cluster
+/// across every master in turn (`cluster::scan_page`: the master in the cursor's low bits), so the
+/// listings and the followers' start-up sweeps see the objects of every master.
+pub async fn scan_keys(conn: &mut Shared, cursor: u64, pattern: &[u8], count: usize) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
+    let count = count.to_string();
+    if let Some(cluster) = conn.cluster().await {
+        let (next, keys) = super::cluster::scan_page(&mut cluster?, cursor, &[b"MATCH", pattern, b"COUNT", count.as_bytes()]).await?;
+        return Ok((next, redis::from_redis_value(keys)?));
+    }
+    redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count).query_async(conn).await
 }

@@ -68,7 +68,7 @@ fn reply_wake_name(id: u64) -> Bytes {
     Bytes::from(format!("msgreply:{id}"))
 }
 
-fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
+fn conn(remote: &Remote) -> super::conn::Shared {
     remote.pool.shared(super::pool::Target { db: 0, resp3: false })
 }
 

@@ -8,15 +8,17 @@
 //! engine. The embedded engine pays one `Option` check per request for all of this.
 //!
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
-//! (following Sentinel's primary), `pool.rs`
-//! (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
-//! domains `blackboard.rs` (with `notices.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`, `semaphore.rs`
-//! (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
+//! (following Sentinel's primary), `cluster.rs` (what differs on Redis Cluster), `pool.rs` and
+//! `conn.rs` (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
+//! domains `blackboard.rs` (with `notices.rs`, `bb_watch.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`,
+//! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
 
 mod bb_watch;
 pub mod blackboard;
 mod bridge;
 pub mod bulletin;
+mod cluster;
+mod conn;
 mod connect;
 mod due;
 mod failover;
@@ -47,6 +49,7 @@ use crate::config::Config;
 use crate::dispatch::{Blocked, Outcome, Session};
 use crate::pubsub::Hub;
 pub use bridge::{Bridge, Listener};
+pub use cluster::Seeds;
 pub use connect::Sentinels;
 use pool::{Pool, Target};
 use routes::{Route, Routes};
@@ -62,6 +65,10 @@ pub struct Remote {
     endpoint: Arc<connect::Endpoint>,
     /// How often the sentinels are asked whether the primary moved (`engine.sentinel_poll_ms`).
     sentinel_poll: std::time::Duration,
+    /// How often the cluster is asked for its nodes (`engine.cluster_poll_ms`).
+    cluster_poll: std::time::Duration,
+    /// Under Redis Cluster: which masters serve the slots, and how often that changed.
+    masters: cluster::Generation,
     scripts: blackboard::Scripts,
     /// Entries each scope's change log keeps (`blackboard.journal_max_entries`).
     journal_keep: usize,
@@ -80,6 +87,8 @@ pub struct Remote {
     semaphores: semaphore::Semaphores,
     /// This node's compiled replica of the schemas (`schema.rs`).
     pub schemas: schema::Replica,
+    /// Plain commands a client connection may have on their way to Redis at once (`engine.max_in_flight`).
+    pub max_in_flight: usize,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -103,6 +112,8 @@ impl Remote {
             bridge: Arc::new(Bridge::new()),
             endpoint,
             sentinel_poll: std::time::Duration::from_millis(engine.sentinel_poll_ms.max(1)),
+            cluster_poll: std::time::Duration::from_millis(engine.cluster_poll_ms.max(1)),
+            masters: cluster::Generation::default(),
             scripts: blackboard::Scripts::new(),
             journal_keep: config.blackboard.journal_max_entries,
             wait_poll: std::time::Duration::from_millis(engine.wait_poll_ms.max(1)),
@@ -115,6 +126,7 @@ impl Remote {
             streams: stream::Streams::new(config.streams),
             semaphores: semaphore::Semaphores::new(config.semaphores),
             schemas: schema::Replica::new(config.schemas),
+            max_in_flight: engine.max_in_flight.max(1),
         }))
     }
 
@@ -135,14 +147,17 @@ impl Remote {
         self.bridge.start(source, hub.clone(), internal, listeners, stop.clone());
         if self.endpoint.sentinels().is_some() {
             tokio::spawn(failover::follow(self.clone(), stop));
+        } else if self.endpoint.is_cluster() {
+            tokio::spawn(cluster::follow(self.clone(), stop));
         }
     }
 }
 
 impl Remote {
     /// WAIT for a session on this engine: how many of Redis's replicas have what the session wrote.
-    pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &Session) -> Outcome {
-        forward::wait(self, replicas, timeout_ms, target(session))
+    pub fn wait(self: &Arc<Self>, replicas: i64, timeout_ms: u64, session: &mut Session) -> Outcome {
+        let since = session.masters_seen.replace(self.masters.current());
+        forward::wait(self, replicas, timeout_ms, target(session), since.unwrap_or(0))
     }
 
     /// Clients waiting in a blocking domain command on this node (INFO `blocked_clients`).
@@ -170,10 +185,21 @@ fn target(session: &Session) -> Target {
 /// mode checks, before MULTI queueing.
 pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
     let route = remote.routes.of(spec, &req);
+    let cluster = remote.endpoint.is_cluster();
+    if cluster {
+        if let Some(refused) = cluster::refused(spec, &req) {
+            return Routed::Refused(refused);
+        }
+        session.masters_seen.get_or_insert_with(|| remote.masters.current());
+    }
     match spec.name {
         "watch" if !session.in_multi() => {
+            let slot = match cluster.then(|| cluster::one_slot(spec.key_args(&req))).transpose() {
+                Ok(slot) => slot.flatten(),
+                Err(e) => return Routed::Refused(e),
+            };
             let pinned = session.pinned.get_or_insert_with(Pinned::default).clone();
-            return Routed::Done(watch::watch(remote, &req, pinned, target(session)));
+            return Routed::Done(watch::watch(remote, &req, pinned, target(session), slot));
         }
         "bb.watch" if session.in_multi() => return Routed::Done(CommandError::fixed("ERR WATCH inside MULTI is not allowed").into()),
         "bb.watch" => {
@@ -219,6 +245,21 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
     }
 }
 
+/// Whether [`route`] would send `req` to Redis as it is on the shared connection ([`forward::single`]), so
+/// it may go while the session's earlier such requests are in flight (`dispatch::forwards_plainly`). A
+/// request that is then refused (a permission, a pause) is answered in its turn all the same.
+pub fn forwards_plainly(remote: &Remote, req: &Request, session: &Session) -> bool {
+    match herald_protocol::command::lookup_known(req) {
+        // Under Cluster, SCAN visits every master on connections of its own: it waits for what is in flight.
+        Ok(found) => {
+            !session.in_multi()
+                && remote.routes.of(found.spec, req) == Route::Forward
+                && !(found.spec.name == "scan" && remote.endpoint.is_cluster())
+        }
+        Err(_) => false,
+    }
+}
+
 fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
     let Some(multi) = session.take_multi() else { return CommandError::fixed("ERR EXEC without MULTI").into() };
     let pinned = session.pinned.take();
@@ -228,6 +269,22 @@ fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
             Some(pinned) => watch::release(remote, pinned, Reply::error("EXECABORT Transaction discarded because of previous errors.")),
             None => CommandError::fixed("EXECABORT Transaction discarded because of previous errors.").into(),
         };
+    }
+    if remote.endpoint.is_cluster() {
+        // Redis Cluster runs a transaction on one slot: its keys' (and its watches'), or EXEC answers
+        // CROSSSLOT and the transaction is discarded.
+        let keys = multi.forwarded.iter().flat_map(|(spec, req)| spec.key_args(req));
+        let watched = pinned.as_ref().and_then(Pinned::slot);
+        let one = cluster::one_slot(keys).and_then(|slot| match (slot, watched) {
+            (Some(a), Some(b)) if a != b => Err(CommandError::fixed(cluster::CROSSSLOT)),
+            _ => Ok(()),
+        });
+        if let Err(e) = one {
+            return match pinned {
+                Some(pinned) => watch::release(remote, pinned, Reply::Error(e)),
+                None => e.into(),
+            };
+        }
     }
     match pinned {
         Some(pinned) => watch::exec(remote, pinned, multi.forwarded, target(session)),

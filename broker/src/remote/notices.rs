@@ -246,8 +246,7 @@ pub async fn objects_with(remote: &Remote, before: &[u8], after: &[u8]) -> Vec<B
     let pattern = [before, b"*", after].concat();
     let (mut cursor, mut found) = (0u64, Vec::new());
     loop {
-        let page: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut conn).await;
+        let page = super::listing::scan_keys(&mut conn, cursor, &pattern, 1000).await;
         let Ok((next, keys)) = page else { return found };
         found.extend(keys.iter().filter_map(|k| k.strip_prefix(before)?.strip_suffix(after)).map(Bytes::copy_from_slice));
         if next == 0 {
@@ -268,8 +267,7 @@ impl Follower {
         let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
         let mut cursor = 0u64;
         loop {
-            let page: redis::RedisResult<(u64, Vec<Vec<u8>>)> =
-                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg("herald:bb:{*}:d").arg("COUNT").arg(1000).query_async(&mut conn).await;
+            let page = super::listing::scan_keys(&mut conn, cursor, b"herald:bb:{*}:d", 1000).await;
             let Ok((next, keys)) = page else { return };
             for k in keys {
                 if let Some(scope) = k.strip_prefix(b"herald:bb:{").and_then(|s| s.strip_suffix(b"}:d")) {

@@ -1,14 +1,18 @@
 //! Connections to the backing Redis: one shared, multiplexed, self-reconnecting connection per
 //! (database, protocol) for everything that answers at once, and a bounded pool of dedicated
-//! connections for blocking commands, which would hold a shared connection's later replies.
+//! connections for blocking commands, which would hold a shared connection's later replies. Under
+//! Redis Cluster both are cluster connections (`conn.rs`): the shared one per protocol, and a dedicated
+//! cluster connection per lent connection, so a command blocked on one master holds nobody else's.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, RedisResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::conn::{Dedicated, LazyCluster, Shared};
 use super::connect::Endpoint;
 use crate::config::EngineSettings;
 
@@ -28,14 +32,22 @@ pub struct Pool {
     manager: ConnectionManagerConfig,
     blocking: Blocking,
     connect_timeout: Duration,
+    response_timeout: Option<Duration>,
 }
 
-/// Clients and shared connections for one primary address.
-struct Conns {
+/// Where dedicated connections come from.
+enum Clients {
     /// A client per target (the database and protocol are part of a client's connection settings).
-    clients: Vec<[Client; 2]>,
+    Single(Vec<[Client; 2]>),
+    /// Under Redis Cluster (database 0 only): a cluster client per protocol, without a response timeout.
+    Cluster(Box<[ClusterClient; 2]>),
+}
+
+/// Clients and shared connections for one primary address (or one cluster).
+struct Conns {
+    clients: Clients,
     /// The shared connections, made lazily (no socket until first used), by target.
-    shared: Vec<[ConnectionManager; 2]>,
+    shared: Vec<[Shared; 2]>,
     /// Which primary these are for: lent connections of an older one are not kept.
     epoch: u64,
 }
@@ -44,13 +56,13 @@ struct Conns {
 /// ones kept for reuse.
 struct Blocking {
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<(Target, MultiplexedConnection)>>,
+    idle: Mutex<Vec<(Target, Dedicated)>>,
     max_idle: usize,
 }
 
 /// A dedicated connection lent to one blocking command; [`Pool::give_back`] returns it.
 pub struct Lent {
-    pub conn: MultiplexedConnection,
+    pub conn: Dedicated,
     target: Target,
     epoch: u64,
     _permit: OwnedSemaphorePermit,
@@ -65,7 +77,7 @@ impl Pool {
             .set_connection_timeout(Some(connect_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conns = Conns::new(&endpoint, databases, &manager, 0)?;
+        let conns = Conns::new(&endpoint, databases, &manager, response_timeout, 0)?;
         let n = settings.blocking_connections.max(1);
         Ok(Pool {
             conns: RwLock::new(Arc::new(conns)),
@@ -74,6 +86,7 @@ impl Pool {
             manager,
             blocking: Blocking { permits: Arc::new(Semaphore::new(n)), idle: Mutex::new(Vec::new()), max_idle: n },
             connect_timeout,
+            response_timeout,
         })
     }
 
@@ -81,7 +94,7 @@ impl Pool {
     /// idle dedicated connections to the old one are dropped, lent ones are not kept when returned.
     pub fn rebuild(&self) -> RedisResult<()> {
         let epoch = self.current().epoch + 1;
-        let conns = Conns::new(&self.endpoint, self.databases, &self.manager, epoch)?;
+        let conns = Conns::new(&self.endpoint, self.databases, &self.manager, self.response_timeout, epoch)?;
         *self.conns.write().expect("pool connections") = Arc::new(conns);
         self.blocking.idle.lock().expect("idle connections").clear();
         Ok(())
@@ -92,7 +105,7 @@ impl Pool {
     }
 
     /// The shared connection for `target` (a cheap handle; it connects, or reconnects, when used).
-    pub fn shared(&self, target: Target) -> ConnectionManager {
+    pub fn shared(&self, target: Target) -> Shared {
         let conns = self.current();
         conns.shared[target.db.min(conns.shared.len() - 1)][usize::from(target.resp3)].clone()
     }
@@ -108,16 +121,21 @@ impl Pool {
         let conns = self.current();
         let conn = match idle {
             Some(conn) => conn,
-            None => {
-                let config = AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(self.connect_timeout));
-                conns.client(target).get_multiplexed_async_connection_with_config(&config).await?
-            }
+            None => match &conns.clients {
+                Clients::Single(clients) => {
+                    let config = AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(self.connect_timeout));
+                    let client = &clients[target.db.min(clients.len() - 1)][usize::from(target.resp3)];
+                    Dedicated::Single(client.get_multiplexed_async_connection_with_config(&config).await?)
+                }
+                Clients::Cluster(clients) => Dedicated::Cluster(clients[usize::from(target.resp3)].get_async_connection().await?, None),
+            },
         };
         Ok(Lent { conn, target, epoch: conns.epoch, _permit: permit })
     }
 
     /// A lent connection whose command finished: kept for the next blocking command.
-    pub fn give_back(&self, lent: Lent) {
+    pub fn give_back(&self, mut lent: Lent) {
+        lent.conn.unpin();
         if lent.epoch != self.current().epoch {
             return; // a connection to a former primary
         }
@@ -135,7 +153,21 @@ impl Pool {
 }
 
 impl Conns {
-    fn new(endpoint: &Endpoint, databases: usize, manager: &ConnectionManagerConfig, epoch: u64) -> RedisResult<Conns> {
+    fn new(
+        endpoint: &Endpoint,
+        databases: usize,
+        manager: &ConnectionManagerConfig,
+        response_timeout: Option<Duration>,
+        epoch: u64,
+    ) -> RedisResult<Conns> {
+        if endpoint.is_cluster() {
+            let protocols = [ProtocolVersion::RESP2, ProtocolVersion::RESP3];
+            let shared = protocols.map(|p| endpoint.cluster_client(p, response_timeout).map(LazyCluster::new).map(Shared::Cluster));
+            let [two, three] = shared;
+            let dedicated = protocols.map(|p| endpoint.cluster_client(p, None));
+            let [d2, d3] = dedicated;
+            return Ok(Conns { clients: Clients::Cluster(Box::new([d2?, d3?])), shared: vec![[two?, three?]], epoch });
+        }
         let info = endpoint.info();
         let mut clients = Vec::with_capacity(databases);
         for db in 0..databases {
@@ -149,15 +181,11 @@ impl Conns {
             .iter()
             .map(|[two, three]| {
                 Ok([
-                    ConnectionManager::new_lazy_with_config(two.clone(), manager.clone())?,
-                    ConnectionManager::new_lazy_with_config(three.clone(), manager.clone())?,
+                    Shared::Single(ConnectionManager::new_lazy_with_config(two.clone(), manager.clone())?),
+                    Shared::Single(ConnectionManager::new_lazy_with_config(three.clone(), manager.clone())?),
                 ])
             })
             .collect::<RedisResult<Vec<_>>>()?;
-        Ok(Conns { clients, shared, epoch })
-    }
-
-    fn client(&self, target: Target) -> &Client {
-        &self.clients[target.db.min(self.clients.len() - 1)][usize::from(target.resp3)]
+        Ok(Conns { clients: Clients::Single(clients), shared, epoch })
     }
 }

@@ -75,7 +75,7 @@ fn parse_field(f: &[u8]) -> Option<Target> {
     Some((kind, Bytes::copy_from_slice(scope), Bytes::copy_from_slice(name)))
 }
 
-fn conn(remote: &Remote) -> redis::aio::ConnectionManager {
+fn conn(remote: &Remote) -> super::conn::Shared {
     remote.pool.shared(Conn { db: 0, resp3: false })
 }
 

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use herald_protocol::{CommandError, Reply, Request};
 use tokio::sync::oneshot;
 
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+
 use super::Remote;
 use super::pool::{Lent, Pool, Target};
 use super::value;
@@ -28,6 +30,11 @@ impl Pinned {
 
     pub(super) fn put(&self, lent: Lent) {
         *self.0.lock().expect("pinned connection") = Some(lent);
+    }
+
+    /// Under Redis Cluster: the slot of the keys watched so far.
+    pub fn slot(&self) -> Option<Slot> {
+        self.0.lock().expect("pinned connection").as_ref().and_then(|lent| lent.conn.pinned())
     }
 
     pub(super) fn note_bb(&self, watched: super::bb_watch::Watched) {
@@ -56,8 +63,10 @@ fn lost() -> Reply {
     Reply::error("ERR redis engine: the request was abandoned (shutting down)")
 }
 
-/// WATCH key [key ...]: sent on the session's pinned connection (borrowed on the first WATCH).
-pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target) -> Outcome {
+/// WATCH key [key ...]: sent on the session's pinned connection (borrowed on the first WATCH). Under
+/// Redis Cluster `slot` is the keys' one slot: the connection is pinned to it (a WATCH of another
+/// slot answers `CROSSSLOT`), and the WATCH goes to its master.
+pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target, slot: Option<Slot>) -> Outcome {
     let (tx, rx) = oneshot::channel();
     let cmd = value::command(req);
     let remote = remote.clone();
@@ -69,7 +78,15 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
                 return;
             }
         };
-        let reply = match lent.conn.send_packed_command(&cmd).await {
+        let route = slot.map(|slot| RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(slot, SlotAddr::Master))));
+        if let Some(slot) = slot
+            && !lent.conn.pin(slot)
+        {
+            pinned.put(lent);
+            let _ = tx.send(Reply::error(super::cluster::CROSSSLOT));
+            return;
+        }
+        let reply = match lent.conn.send_routed(&cmd, route).await {
             Ok(v) => {
                 pinned.put(lent);
                 value::reply(v, &Reply::Nil)

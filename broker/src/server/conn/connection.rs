@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use herald_protocol::{Reply, Request};
 use tokio::time::Instant;
 
+use super::in_flight::InFlight;
 use super::{Credentials, End, Profile, Undecodable, Wire};
 use crate::broker::Broker;
 use crate::clients::ClientHandle;
@@ -35,6 +36,8 @@ pub(super) struct Conn<W: Wire> {
     next_heartbeat: Option<Instant>,
     /// The last batch queued publications for the fan-out thread: read no more while it is behind.
     fed_fanout: bool,
+    /// Forwarded requests whose replies are still to come (the Redis engine; `in_flight.rs`).
+    pub(super) in_flight: InFlight<W::Tag>,
 }
 
 /// The deadlines a connection may have, in the order they are checked when they pass together.
@@ -53,6 +56,11 @@ impl Deadlines {
     }
 }
 
+/// How many forwarded requests a connection may have in flight (`engine.max_in_flight`; none embedded).
+fn broker_max_in_flight(broker: &Broker) -> usize {
+    broker.remote.as_ref().map_or(0, |remote| remote.max_in_flight)
+}
+
 impl<W: Wire> Conn<W> {
     /// Registers the client and its session.
     pub(super) fn open(wire: W, broker: Arc<Broker>, peer: std::net::SocketAddr, local: std::net::SocketAddr) -> Self {
@@ -65,6 +73,7 @@ impl<W: Wire> Conn<W> {
         }
         let session = Session::new(client.clone(), !broker.requires_auth(), W::ENCODING);
         let profile = wire.profile();
+        let in_flight = InFlight::new(broker_max_in_flight(&broker));
         let now = Instant::now();
         Conn {
             wire,
@@ -78,6 +87,7 @@ impl<W: Wire> Conn<W> {
             heard: now,
             next_heartbeat: profile.heartbeat.map(|every| now + every),
             fed_fanout: false,
+            in_flight,
         }
     }
 
@@ -191,6 +201,7 @@ impl<W: Wire> Conn<W> {
         loop {
             match self.wire.decode(self.session.authenticated) {
                 Ok(Some((tag, request))) => match self.dispatch(request).await? {
+                    Outcome::Later(later) => Box::pin(self.send_later(tag, later)).await?,
                     Outcome::Reply(reply) => self.reply(&tag, &reply),
                     Outcome::Replies(replies) => {
                         self.drain_pushes_first();
@@ -219,20 +230,34 @@ impl<W: Wire> Conn<W> {
                     }
                     Outcome::Paused(_) => unreachable!("dispatch() waits out pauses"),
                 },
+                // Requests in flight: their replies before reading on (what arrives meanwhile is kept).
+                Ok(None) if !self.in_flight.is_empty() => {
+                    self.settle().await?;
+                    self.stamp();
+                }
                 Ok(None) => {
                     if filled || !self.read_ahead()? {
                         break;
                     }
                 }
                 Err(Undecodable::Refused(tag, error)) => {
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.reply(&tag, &Reply::Error(error));
                 }
                 Err(Undecodable::Local(tag)) => {
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.drain_pushes_first();
                     self.wire.encode_local(&tag, &mut self.out);
                 }
                 Err(Undecodable::Broken(end)) => {
+                    if !self.in_flight.is_empty() {
+                        self.settle().await?;
+                    }
                     self.broker.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     self.drain_pushes_first();
                     self.wire.encode_end(&end, &mut self.out);
@@ -264,7 +289,14 @@ impl<W: Wire> Conn<W> {
 
     /// Hands a request to dispatch. A request CLIENT PAUSE holds waits here for the pause to end (still
     /// noticing kills, pushes and input, as a blocked command does), then goes to dispatch again.
+    ///
+    /// With requests in flight (the Redis engine), the request goes in its turn: one that cannot join them
+    /// waits for their replies before it runs, and one answered at once (a refusal) goes out after them.
     async fn dispatch(&mut self, request: Request) -> Result<Outcome, End> {
+        if !self.in_flight.is_empty() && !dispatch::forwards_plainly(&request, &self.session, &self.broker) {
+            self.settle().await?;
+            self.stamp();
+        }
         self.session.begin_request();
         let mut outcome = dispatch::handle(request, &mut self.session, &self.broker);
         while let Outcome::Paused(request) = outcome {
@@ -272,6 +304,9 @@ impl<W: Wire> Conn<W> {
             self.wait_for(broker.pause.wait()).await?;
             self.stamp();
             outcome = dispatch::handle(request, &mut self.session, &self.broker);
+        }
+        if !self.in_flight.is_empty() && !matches!(outcome, Outcome::Later(_)) {
+            self.settle().await?;
         }
         Ok(outcome)
     }
@@ -315,7 +350,7 @@ impl<W: Wire> Conn<W> {
     /// Waits for `wait` (a blocked command's reply, the end of a pause) while still noticing a
     /// disconnect, a kill or shutdown, and still delivering pushes; input that arrives meanwhile is
     /// kept, bounded by `client_query_buffer_limit`.
-    async fn wait_for<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
+    pub(super) async fn wait_for<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
         self.flush().await?;
         let client = self.client.clone();
         let doorbell = client.outbox.doorbell();
@@ -357,7 +392,7 @@ impl<W: Wire> Conn<W> {
 
     /// Pushes already queued go before a reply, so a subscriber sees messages and replies in the order
     /// they happened.
-    fn drain_pushes_first(&mut self) {
+    pub(super) fn drain_pushes_first(&mut self) {
         if !self.session.subscriptions.is_empty() {
             self.drain_pushes();
         }

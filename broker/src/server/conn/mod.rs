@@ -34,6 +34,7 @@
 
 mod connection;
 mod end;
+mod in_flight;
 mod output;
 #[cfg(test)]
 mod tests;

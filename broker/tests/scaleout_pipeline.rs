@@ -1,0 +1,240 @@
+//! A client's pipeline on the Redis engine (docs/scale-out.md): plain commands go on to Redis as they
+//! arrive, several in flight, and are answered strictly in request order, interleaved correctly with what
+//! the node answers itself (SELECT, PING, transactions, Herald's domain commands) and with pushes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::redis_server::RedisServer;
+use common::{TestServer, cmd};
+use herald_broker::config::Config;
+use redis::Value;
+
+/// Requests that exercise every boundary of a pipeline: plain commands (joining the ones in flight), errors
+/// from Redis, commands the node answers (PING, ECHO, SELECT, which changes where the next ones go), a
+/// transaction and a blocking command that does not block.
+fn mixed(n: usize) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let s = |parts: &[&str]| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    for i in 0..n {
+        let (k, prev) = (format!("k{i}"), format!("k{}", i.saturating_sub(1)));
+        out.push(s(&["INCR", "n"]));
+        out.push(s(&["SET", &k, &format!("v{i}")]));
+        out.push(s(&["GET", &prev]));
+        out.push(s(&["RPUSH", "l", &i.to_string()]));
+        match i % 10 {
+            0 => out.push(s(&["INCR", &k])),
+            1 => out.push(s(&["PING"])),
+            2 => {
+                out.push(s(&["SELECT", "2"]));
+                out.push(s(&["INCR", "n"]));
+                out.push(s(&["SELECT", "0"]));
+            }
+            3 => out.push(s(&["LRANGE", "l", "0", "2"])),
+            4 => {
+                out.push(s(&["MULTI"]));
+                out.push(s(&["INCR", "n"]));
+                out.push(s(&["GET", &k]));
+                out.push(s(&["EXEC"]));
+            }
+            5 => out.push(s(&["BLPOP", "l", "1"])),
+            6 => out.push(s(&["ECHO", &k])),
+            7 => out.push(s(&["HSET", "h", &k, "1"])),
+            8 => out.push(s(&["DBSIZE"])),
+            _ => out.push(s(&["LPOP", "missing", "2"])),
+        }
+    }
+    out
+}
+
+async fn run_pipeline(conn: &mut redis::aio::MultiplexedConnection, commands: &[Vec<String>]) -> Vec<Value> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for parts in commands {
+        let mut c = redis::cmd(&parts[0]);
+        for p in &parts[1..] {
+            c.arg(p);
+        }
+        pipe.add_command(c);
+    }
+    pipe.query_async(conn).await.expect("pipeline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_of_mixed_commands_is_answered_in_order_exactly_as_redis_answers_it() {
+    let redis = RedisServer::start("pipeline-mixed").await;
+    let node = redis.node().await;
+    let commands = mixed(60);
+    let mut through = node.conn().await;
+    let through = run_pipeline(&mut through, &commands).await;
+
+    let mut direct = redis.conn().await;
+    let _: () = cmd(&mut direct, &["FLUSHALL"]).await.unwrap();
+    let straight = run_pipeline(&mut direct, &commands).await;
+    assert_eq!(through.len(), commands.len());
+    for (i, (a, b)) in through.iter().zip(&straight).enumerate() {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "reply {i} to {:?}", commands[i]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_domain_commands_in_a_pipeline_see_the_plain_commands_before_them() {
+    let redis = RedisServer::start("pipeline-domain").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for i in 1..=20 {
+        pipe.cmd("INCR").arg("a");
+        pipe.cmd("BB.SET").arg("scope").arg("k").arg(i);
+        pipe.cmd("GET").arg("a");
+        pipe.cmd("BB.GET").arg("scope").arg("k");
+    }
+    let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+    for (i, four) in replies.chunks(4).enumerate() {
+        let i = i as i64 + 1;
+        assert_eq!(four[0], Value::Int(i));
+        assert_eq!(four[1], Value::Int(i), "BB.SET's revision");
+        assert_eq!(four[2], Value::BulkString(i.to_string().into_bytes()));
+        let Value::Array(got) = &four[3] else { panic!("BB.GET: {:?}", four[3]) };
+        assert_eq!(
+            got[..4],
+            [
+                Value::BulkString(b"value".to_vec()),
+                Value::BulkString(i.to_string().into_bytes()),
+                Value::BulkString(b"revision".to_vec()),
+                Value::Int(i)
+            ]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_deeper_than_the_window_waits_for_room_and_keeps_its_order() {
+    let redis = RedisServer::start("pipeline-window").await;
+    let mut config = Config::for_tests();
+    config.engine.max_in_flight = 3;
+    let node = redis.node_with(config).await;
+    let mut conn = node.conn().await;
+    let mut pipe = redis::pipe();
+    for _ in 0..500 {
+        pipe.cmd("INCR").arg("c");
+    }
+    let replies: Vec<i64> = pipe.query_async(&mut conn).await.unwrap();
+    assert_eq!(replies, (1..=500).collect::<Vec<_>>());
+}
+
+/// Parses the RESP3 frames the test below expects: integers (replies) and `message` pushes.
+fn frames(text: &str) -> Vec<Result<i64, String>> {
+    let mut lines = text.split("\r\n");
+    let mut out = Vec::new();
+    while let Some(line) = lines.next() {
+        if let Some(n) = line.strip_prefix(':') {
+            out.push(Ok(n.parse().unwrap()));
+        } else if line == ">3" {
+            let parts: Vec<&str> = (0..6).map(|_| lines.next().unwrap()).collect();
+            assert_eq!(parts[1], "message");
+            out.push(Err(parts[5].to_string()));
+        } else {
+            assert!(line.is_empty(), "unexpected frame line {line:?}");
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_and_pipelined_replies_interleave_whole_and_in_order_on_resp3() {
+    let redis = RedisServer::start("pipeline-pushes").await;
+    let node = redis.node().await;
+    let other = redis.node().await;
+    let mut raw = node.raw().await;
+    raw.cmd(&["HELLO", "3"]).await;
+    raw.read_until("proto").await;
+    raw.read_until("modules\r\n*0\r\n").await;
+    raw.cmd(&["SUBSCRIBE", "ch"]).await;
+    raw.read_until(":1\r\n").await;
+
+    let publisher = tokio::spawn(async move {
+        let mut p = other.conn().await;
+        for i in 0..200 {
+            let _: i64 = cmd(&mut p, &["PUBLISH", "ch", &format!("m{i:03}")]).await.unwrap();
+        }
+        other
+    });
+    let mut sent = 0;
+    let mut text = String::new();
+    for _ in 0..20 {
+        let mut batch = Vec::new();
+        for _ in 0..50 {
+            batch.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nc\r\n");
+        }
+        raw.send(&batch).await;
+        sent += 50;
+        text.push_str(&raw.read_until(&format!(":{sent}\r\n")).await);
+    }
+    let _other = publisher.await.unwrap();
+    if !text.contains("m199\r\n") {
+        text.push_str(&raw.read_until("m199\r\n").await);
+    }
+    let got = frames(&text);
+    let replies: Vec<i64> = got.iter().filter_map(|f| f.clone().ok()).collect();
+    assert_eq!(replies, (1..=sent).collect::<Vec<_>>(), "replies whole and in order");
+    let messages: Vec<String> = got.into_iter().filter_map(|f| f.err()).collect();
+    assert_eq!(messages, (0..200).map(|i| format!("m{i:03}")).collect::<Vec<_>>(), "every message once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_pipeline_leaves_the_node_serving() {
+    let redis = RedisServer::start("pipeline-leave").await;
+    let node: TestServer = redis.node().await;
+    for _ in 0..5 {
+        let mut raw = node.raw().await;
+        let mut batch = Vec::new();
+        for _ in 0..2000 {
+            batch.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nd\r\n");
+        }
+        raw.send(&batch).await;
+        drop(raw);
+    }
+    let mut conn = node.conn().await;
+    let pong: String = cmd(&mut conn, &["PING"]).await.unwrap();
+    assert_eq!(pong, "PONG");
+    let d: i64 = cmd(&mut conn, &["INCR", "d"]).await.unwrap();
+    assert!((1..=10_001).contains(&d), "{d}");
+    // Every connection that left is gone from the node's client list.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list: String = cmd(&mut conn, &["CLIENT", "LIST"]).await.unwrap();
+        if list.lines().count() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "clients left behind: {list}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reply_skip_and_off_mute_the_right_replies_of_a_pipeline() {
+    let redis = RedisServer::start("pipeline-mute").await;
+    let node = redis.node().await;
+    let mut raw = node.raw().await;
+    let mut batch = String::new();
+    for parts in [
+        &["CLIENT", "REPLY", "SKIP"][..],
+        &["SET", "a", "1"],
+        &["SET", "b", "2"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["INCR", "a"],
+        &["INCR", "a"],
+        &["CLIENT", "REPLY", "ON"],
+        &["GET", "a"],
+    ] {
+        batch.push_str(&format!("*{}\r\n", parts.len()));
+        for p in parts {
+            batch.push_str(&format!("${}\r\n{p}\r\n", p.len()));
+        }
+    }
+    raw.send(batch.as_bytes()).await;
+    raw.expect("+OK\r\n+OK\r\n$1\r\n3\r\n").await;
+}
