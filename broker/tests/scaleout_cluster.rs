@@ -183,6 +183,29 @@ async fn plain_commands_domains_and_pubsub_work_across_the_masters() {
     assert!(format!("{:?}", cmd::<Value>(&mut ca, &["JOB.READ", &id]).await.unwrap()).contains("part"));
     assert_eq!(cmd::<i64>(&mut ca, &["JOB.CANCEL", &id]).await.unwrap(), 1);
 
+    // Semaphores (a lock taken on one node, refused and released on the other, the lapsed token refused),
+    // schemas (set on one node, guarding the other's writes), listings, BB.STATS, BB.WATCH, the global scope.
+    let token: i64 = cmd(&mut ca, &["SEM.ACQUIRE", "lock", "1", "LEASE", "60000"]).await.unwrap();
+    assert_eq!(cmd::<Value>(&mut cb, &["SEM.ACQUIRE", "lock", "1"]).await.unwrap(), Value::Nil);
+    let _: () = cmd(&mut cb, &["SEM.RELEASE", "lock", &token.to_string()]).await.unwrap();
+    assert!(cmd::<Value>(&mut ca, &["SEM.EXTEND", "lock", &token.to_string(), "10"]).await.is_err());
+    assert!(cmd::<i64>(&mut cb, &["SEM.ACQUIRE", "lock", "1", "BLOCK", "1000"]).await.unwrap() > token);
+    let _: () = cmd(&mut ca, &["SCHEMA.SET", "queue", "typed", r#"{"type": "object"}"#]).await.unwrap();
+    common::redis_server::until(10, "node B applies node A's schema", || {
+        let mut c = cb.clone();
+        async move { cmd::<String>(&mut c, &["JOB.SUBMIT", "typed", "[]"]).await.is_err() }
+    })
+    .await;
+    let (_, boards): (String, Vec<Value>) = cmd(&mut cb, &["BL.BOARDS", "0", "COUNT", "1000"]).await.unwrap();
+    assert_eq!(boards.len(), 1, "{boards:?}");
+    let _: Value = cmd(&mut ca, &["MSG.SEND", "d", "t", "m"]).await.unwrap();
+    let (_, dests): (String, Vec<Value>) = cmd(&mut cb, &["MSG.DESTS", "0", "COUNT", "1000"]).await.unwrap();
+    assert_eq!(dests.len(), 1, "{dests:?}");
+    assert_eq!(common::int(&common::field(&cmd(&mut cb, &["BB.STATS", "scope2"]).await.unwrap(), "keys")), 1);
+    let _: i64 = cmd(&mut ca, &["BB.SET", "", "g", "v"]).await.unwrap();
+    let _: () = cmd(&mut cb, &["BB.WATCH", "", "g"]).await.unwrap();
+    let _: () = cmd(&mut cb, &["UNWATCH"]).await.unwrap();
+
     // Pub-sub across nodes (a PUBLISH reaches every cluster node, whichever one each bridge uses).
     let mut sub = b.client().get_async_pubsub().await.unwrap();
     sub.subscribe("news").await.unwrap();
