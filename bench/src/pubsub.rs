@@ -55,6 +55,10 @@ pub struct LoadArgs {
     /// is reported per delivery.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// More processes whose CPU time counts with `--pid`'s (a scale-out run's other nodes and its backing
+    /// Redis), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub also_pid: Vec<u32>,
 }
 
 impl LoadArgs {
@@ -194,6 +198,11 @@ pub struct Measured {
     pub server_cpu_micros: Option<u64>,
 }
 
+/// CPU time so far of `--pid` and every `--also-pid`.
+fn server_cpu(args: &LoadArgs) -> Option<u64> {
+    args.pid.map(|pid| cpu_micros(pid) + args.also_pid.iter().map(|&other| cpu_micros(other)).sum::<u64>())
+}
+
 /// With the subscribers running and subscribed: starts the publishers, warms up (in `max` mode),
 /// counts deliveries for `--duration` seconds, stops everything and merges the subscribers' histograms.
 pub async fn measure(args: &LoadArgs, shared: &Arc<Shared>, subscribers: Vec<JoinHandle<Histogram<u64>>>) -> Measured {
@@ -202,11 +211,11 @@ pub async fn measure(args: &LoadArgs, shared: &Arc<Shared>, subscribers: Vec<Joi
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let before = shared.received.load(Ordering::Relaxed);
-    let cpu_before = args.pid.map(cpu_micros);
+    let cpu_before = server_cpu(args);
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     let delivered = shared.received.load(Ordering::Relaxed) - before;
-    let server_cpu_micros = args.pid.map(cpu_micros).zip(cpu_before).map(|(after, before)| after - before);
+    let server_cpu_micros = server_cpu(args).zip(cpu_before).map(|(after, before)| after - before);
     let elapsed = start.elapsed().as_secs_f64();
     shared.running.store(false, Ordering::Relaxed);
     let mut published = 0;

@@ -26,6 +26,10 @@ struct Args {
     /// `--publishers 0`, to measure what watchers cost someone else's writes).
     #[arg(long)]
     pattern: Option<String>,
+    /// Spread the subscribers over these addresses (round robin; comma-separated) instead of `--addr`,
+    /// which the publishers keep: several Herald nodes on one Redis (`bench/scaleout_fanout.sh`).
+    #[arg(long, value_delimiter = ',')]
+    sub_addrs: Vec<String>,
 }
 
 /// Finds complete `message` frames in `buf` (RESP2 `*3` or RESP3 `>3` of bulk strings), calling `f` with
@@ -85,9 +89,10 @@ fn read_line_int(buf: &[u8], pos: &mut usize, _kind: u8) -> Option<i64> {
     Some(n)
 }
 
-async fn subscriber(args: Args, shared: Arc<Shared>, ready: tokio::sync::mpsc::Sender<()>) -> Histogram<u64> {
+async fn subscriber(args: Args, i: usize, shared: Arc<Shared>, ready: tokio::sync::mpsc::Sender<()>) -> Histogram<u64> {
     let mut hist = pubsub::histogram();
-    let mut stream = pubsub::resp_subscribe(&args.load.addr, args.pattern.as_deref(), true).await.expect("subscribe");
+    let addr = if args.sub_addrs.is_empty() { &args.load.addr } else { &args.sub_addrs[i % args.sub_addrs.len()] };
+    let mut stream = pubsub::resp_subscribe(addr, args.pattern.as_deref(), true).await.expect("subscribe");
     let chunk = args.load.read_buffer();
     let mut buf = BytesMut::with_capacity(chunk);
     ready.send(()).await.ok();
@@ -129,8 +134,8 @@ async fn run(args: Args) {
     let shared = Shared::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.load.subscribers.max(1));
     let mut subs = Vec::new();
-    for _ in 0..args.load.subscribers {
-        subs.push(tokio::spawn(subscriber(args.clone(), shared.clone(), ready_tx.clone())));
+    for i in 0..args.load.subscribers {
+        subs.push(tokio::spawn(subscriber(args.clone(), i, shared.clone(), ready_tx.clone())));
     }
     for _ in 0..args.load.subscribers {
         ready_rx.recv().await;
