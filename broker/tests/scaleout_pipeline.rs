@@ -143,6 +143,26 @@ fn frames(text: &str) -> Vec<Result<i64, String>> {
     out
 }
 
+/// The first requests on a database's connection find it not connected yet: a pipeline sent then must
+/// still run in order (requests waiting for a connection to be made are woken in no set order, so the
+/// node sends one at a time until the connection has answered). Every database is a fresh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_on_a_connection_not_made_yet_runs_in_order() {
+    let redis = RedisServer::start("pipeline-fresh").await;
+    let node = redis.node().await;
+    for db in 0..8 {
+        let mut raw = node.raw().await;
+        let mut batch = format!("*2\r\n$6\r\nSELECT\r\n$1\r\n{db}\r\n").into_bytes();
+        for _ in 0..100 {
+            batch.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nf\r\n");
+        }
+        raw.send(&batch).await;
+        let text = raw.read_until(":100\r\n").await;
+        let replies: Vec<i64> = frames(text.trim_start_matches("+OK\r\n")).into_iter().map(|f| f.unwrap()).collect();
+        assert_eq!(replies, (1..=100).collect::<Vec<_>>(), "database {db}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_and_pipelined_replies_interleave_whole_and_in_order_on_resp3() {
     let redis = RedisServer::start("pipeline-pushes").await;

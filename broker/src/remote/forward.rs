@@ -33,7 +33,7 @@ fn lost() -> Reply {
 pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
     let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
-    let mut conn = remote.pool.shared(target);
+    let (mut conn, settled) = remote.pool.shared_tracked(target);
     let route = if remote.endpoint.is_cluster() {
         if spec.name == "scan" {
             let (tx, rx) = oneshot::channel();
@@ -48,7 +48,9 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
         None
     };
     Outcome::Later(Later::new(async move {
-        match conn.send_routed(&cmd, route).await {
+        let sent = conn.send_routed(&cmd, route).await;
+        settled.store(sent.is_ok(), std::sync::atomic::Ordering::Release);
+        match sent {
             Ok(v) => value::reply(v, &nil),
             Err(e) => value::failed(&e),
         }

@@ -251,10 +251,12 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
 pub fn forwards_plainly(remote: &Remote, req: &Request, session: &Session) -> bool {
     match herald_protocol::command::lookup_known(req) {
         // Under Cluster, SCAN visits every master on connections of its own: it waits for what is in flight.
+        // A connection not known to be connected takes one request at a time (`Pool::settled`).
         Ok(found) => {
             !session.in_multi()
                 && remote.routes.of(found.spec, req) == Route::Forward
                 && !(found.spec.name == "scan" && remote.endpoint.is_cluster())
+                && remote.pool.settled(target(session))
         }
         Err(_) => false,
     }

@@ -4,6 +4,7 @@
 //! Redis Cluster both are cluster connections (`conn.rs`): the shared one per protocol, and a dedicated
 //! cluster connection per lent connection, so a command blocked on one master holds nobody else's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ struct Conns {
     clients: Clients,
     /// The shared connections, made lazily (no socket until first used), by target.
     shared: Vec<[Shared; 2]>,
+    /// By target: whether its shared connection answered the last request sent on it (see
+    /// [`Pool::settled`]).
+    settled: Vec<[Arc<AtomicBool>; 2]>,
     /// Which primary these are for: lent connections of an older one are not kept.
     epoch: u64,
 }
@@ -110,6 +114,23 @@ impl Pool {
         conns.shared[target.db.min(conns.shared.len() - 1)][usize::from(target.resp3)].clone()
     }
 
+    /// Whether `target`'s shared connection is connected as far as the node knows: its last request was
+    /// answered. Until then (its first use, or after an error, when it may be connecting again) a client's
+    /// requests on it go one at a time: requests waiting for a connection to be made are sent in the order
+    /// they happen to be woken, not the order they were made, so only a connected one may take a pipeline.
+    pub fn settled(&self, target: Target) -> bool {
+        let conns = self.current();
+        conns.settled[target.db.min(conns.settled.len() - 1)][usize::from(target.resp3)].load(Ordering::Acquire)
+    }
+
+    /// The shared connection for `target` and the flag [`Pool::settled`] reads, which the sender sets
+    /// from the outcome.
+    pub fn shared_tracked(&self, target: Target) -> (Shared, Arc<AtomicBool>) {
+        let conns = self.current();
+        let (db, p) = (target.db.min(conns.shared.len() - 1), usize::from(target.resp3));
+        (conns.shared[db][p].clone(), conns.settled[db][p].clone())
+    }
+
     /// A dedicated connection for a blocking command: an idle one for the same target, or a new one.
     /// Waits while every permitted connection is lent out.
     pub async fn lend(&self, target: Target) -> RedisResult<Lent> {
@@ -166,7 +187,12 @@ impl Conns {
             let [two, three] = shared;
             let dedicated = protocols.map(|p| endpoint.cluster_client(p, None));
             let [d2, d3] = dedicated;
-            return Ok(Conns { clients: Clients::Cluster(Box::new([d2?, d3?])), shared: vec![[two?, three?]], epoch });
+            return Ok(Conns {
+                clients: Clients::Cluster(Box::new([d2?, d3?])),
+                shared: vec![[two?, three?]],
+                settled: unsettled(1),
+                epoch,
+            });
         }
         let info = endpoint.info();
         let mut clients = Vec::with_capacity(databases);
@@ -186,6 +212,10 @@ impl Conns {
                 ])
             })
             .collect::<RedisResult<Vec<_>>>()?;
-        Ok(Conns { clients: Clients::Single(clients), shared, epoch })
+        Ok(Conns { clients: Clients::Single(clients), settled: unsettled(shared.len()), shared, epoch })
     }
+}
+
+fn unsettled(targets: usize) -> Vec<[Arc<AtomicBool>; 2]> {
+    (0..targets).map(|_| [Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false))]).collect()
 }
