@@ -378,6 +378,9 @@ impl Config {
             if !self.persistence.data_dir.is_empty() {
                 return invalid("persistence.data_dir", "is for the embedded engine: with engine.url set, Redis keeps the data");
             }
+            if !self.quotas.is_empty() {
+                return invalid("quotas", "are enforced by the embedded engine only, not yet with engine.url (docs/scale-out.md)");
+            }
             if self.engine.blocking_connections == 0 {
                 return invalid("engine.blocking_connections", "must be at least 1");
             }
@@ -525,6 +528,13 @@ mod tests {
         assert!(err.contains("engine.url"), "{err}");
         let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();
         assert!(err.contains("persistence.data_dir"), "{err}");
+        // Quotas are counted by the embedded engine: refused at start rather than silently not enforced.
+        let file = tempfile("[[quotas]]\npattern = \"a:*\"\nkeys = 10\n");
+        let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("quotas"), "{err}");
+        let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
+        assert_eq!(Config::build(&over, false).unwrap().quotas.len(), 1);
     }
 
     #[test]
