@@ -22,19 +22,14 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import free_port  # noqa: E402  (bench/compare.py)
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/herald"
 STREAMS = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 RATE = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 WARM = float(sys.argv[4]) if len(sys.argv) > 4 else 3
 AFTER = float(sys.argv[5]) if len(sys.argv) > 5 else 4
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Resp:

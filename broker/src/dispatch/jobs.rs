@@ -78,7 +78,6 @@ fn submit_options(s: &SubmitArgs) -> SubmitOptions {
     }
 }
 
-/// JOB.STATS's reply (the Redis engine's too).
 /// One queue of `JOB.QUEUES`'s page, on either engine.
 pub(crate) fn queue_entry(q: QueueSummary) -> Reply {
     Reply::fields(vec![
@@ -94,6 +93,7 @@ pub(crate) fn queue_entry(q: QueueSummary) -> Reply {
     ])
 }
 
+/// JOB.STATS's reply (the Redis engine's too).
 pub(crate) fn stats_reply(r: QueueReport) -> Reply {
     let mut fields: Vec<(&'static str, Reply)> = r.counts.iter().map(|(s, n)| (s.name(), Reply::Int(*n as i64))).collect();
     let n = |v: u64| Reply::Int(v as i64);

@@ -264,23 +264,11 @@ impl Follower {
     /// At start: every scope that has deadlines is swept soon (their expiries are this node's to fire
     /// too, in case no other node runs).
     async fn discover(&mut self) {
-        let mut conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-        let mut cursor = 0u64;
-        loop {
-            let page = super::listing::scan_keys(&mut conn, cursor, b"herald:bb:{*}:d", 1000).await;
-            let Ok((next, keys)) = page else { return };
-            for k in keys {
-                if let Some(scope) = k.strip_prefix(b"herald:bb:{").and_then(|s| s.strip_suffix(b"}:d")) {
-                    self.scope(&Bytes::copy_from_slice(scope)).due = 0;
-                }
-            }
-            if next == 0 {
-                // The global scope lives outside the pattern (`blackboard.rs`): swept once too.
-                self.scope(&Bytes::new()).due = 0;
-                return;
-            }
-            cursor = next;
+        for scope in objects_with(&self.remote, b"herald:bb:{", b"}:d").await {
+            self.scope(&scope).due = 0;
         }
+        // The global scope lives outside the pattern (`blackboard.rs`): swept once too.
+        self.scope(&Bytes::new()).due = 0;
     }
 
     async fn changed(&mut self, scope: Bytes, text: &[u8]) {
