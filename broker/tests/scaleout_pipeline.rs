@@ -258,3 +258,119 @@ async fn client_reply_skip_and_off_mute_the_right_replies_of_a_pipeline() {
     raw.send(batch.as_bytes()).await;
     raw.expect("+OK\r\n+OK\r\n$1\r\n3\r\n").await;
 }
+
+/// Rounds `first..first + n` of plain commands interleaved with mailbox and stream operations (answered
+/// later, on the same connection as the plain commands: a RESP2 client on database 0).
+fn domain_rounds(pipe: &mut redis::Pipeline, first: usize, n: usize) {
+    for i in first..first + n {
+        pipe.cmd("INCR").arg("a");
+        pipe.cmd("MSG.SEND").arg("d").arg("t").arg(format!("m{i}"));
+        pipe.cmd("STREAM.WRITE").arg("s").arg(format!("e{i}"));
+        pipe.cmd("GET").arg("a");
+        pipe.cmd("MSG.LEN").arg("d");
+        pipe.cmd("MSG.RECV").arg("d").arg("t");
+        pipe.cmd("STREAM.READ").arg("s").arg("FROM").arg(i - 1).arg("COUNT").arg(1);
+        pipe.cmd("MSG.RECV").arg("d").arg("t");
+        pipe.cmd("SET").arg("k").arg(i);
+    }
+}
+
+/// Checks [`domain_rounds`]' replies, from round `first` on (a round answers 9 replies).
+fn check_rounds(replies: &[Value], first: usize) {
+    for (r, nine) in replies.chunks(9).enumerate() {
+        let i = (first + r) as i64;
+        let what = format!("round {i}: {nine:?}");
+        assert_eq!(nine[0], Value::Int(i), "{what}");
+        assert!(matches!(nine[1], Value::Int(_)), "MSG.SEND's id: {what}");
+        assert_eq!(nine[2], Value::Int(i - 1), "STREAM.WRITE's offset: {what}");
+        assert_eq!(nine[3], Value::BulkString(i.to_string().into_bytes()), "{what}");
+        assert_eq!(nine[4], Value::Int(1), "MSG.LEN after the send: {what}");
+        assert_eq!(nine[5], Value::BulkString(format!("m{i}").into_bytes()), "MSG.RECV: {what}");
+        let read = format!("{:?}", nine[6]);
+        assert!(read.contains(&format!("e{i}")), "STREAM.READ: {what}");
+        assert_eq!(nine[7], Value::Nil, "the box is empty again: {what}");
+        assert_eq!(nine[8], Value::Okay, "{what}");
+    }
+}
+
+fn domain_pipeline(first: usize, n: usize) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    domain_rounds(&mut pipe, first, n);
+    pipe
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_and_stream_operations_pipelined_with_plain_commands_answer_in_order() {
+    let redis = RedisServer::start("pipeline-mail").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    // A first pipeline loads the scripts; the later ones travel whole.
+    for batch in 0..5 {
+        let replies: Vec<Value> = domain_pipeline(batch * 30 + 1, 30).query_async(&mut conn).await.unwrap();
+        assert_eq!(replies.len(), 30 * 9);
+        check_rounds(&replies, batch * 30 + 1);
+    }
+    // Pipelined for real: the node's own counters show the replies went out in batches.
+    let len: i64 = cmd(&mut conn, &["MSG.LEN", "d"]).await.unwrap();
+    assert_eq!(len, 0);
+}
+
+/// A pipeline of domain operations as the very first requests of a fresh node: its connection to Redis is
+/// not made and the scripts are not loaded (each node starts on a flushed script cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_pipeline_on_a_fresh_node_runs_in_order() {
+    let redis = RedisServer::start("pipeline-mail-fresh").await;
+    for round in 0..4 {
+        let mut direct = redis.conn().await;
+        let _: () = cmd(&mut direct, &["SCRIPT", "FLUSH"]).await.unwrap();
+        let _: () = cmd(&mut direct, &["FLUSHALL"]).await.unwrap();
+        let node = redis.node().await;
+        let mut conn = node.conn().await;
+        let replies: Vec<Value> = domain_pipeline(1, 20).query_async(&mut conn).await.unwrap();
+        assert_eq!(replies.len(), 20 * 9, "round {round}");
+        check_rounds(&replies, 1);
+    }
+}
+
+/// A SCRIPT FLUSH sent through the node in the middle of a pipeline: the domain operations after it wait
+/// for it and load the scripts again, so every reply is still the right one, in order. One sent to Redis
+/// behind the node's back costs a retry of the operation that meets it (it never runs twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_flush_through_the_node_keeps_a_domain_pipeline_exact() {
+    let redis = RedisServer::start("pipeline-mail-flush").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let replies: Vec<Value> = domain_pipeline(1, 5).query_async(&mut conn).await.unwrap();
+    check_rounds(&replies, 1);
+    for batch in 0..5 {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        domain_rounds(&mut pipe, 6 + batch * 6, 3);
+        pipe.cmd("SCRIPT").arg("FLUSH");
+        domain_rounds(&mut pipe, 9 + batch * 6, 3);
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+        assert_eq!(replies.len(), 6 * 9 + 1);
+        check_rounds(&replies[..27], 6 + batch * 6);
+        assert_eq!(replies[27], Value::Okay, "SCRIPT FLUSH");
+        check_rounds(&replies[28..], 9 + batch * 6);
+    }
+    let mut direct = redis.conn().await;
+    let _: () = cmd(&mut direct, &["SCRIPT", "FLUSH"]).await.unwrap();
+    let id: i64 = cmd(&mut conn, &["MSG.SEND", "d", "t", "after"]).await.unwrap();
+    assert!(id > 0);
+    let got: String = cmd(&mut conn, &["MSG.RECV", "d", "t"]).await.unwrap();
+    assert_eq!(got, "after");
+}
+
+/// Sessions whose plain commands go on another connection (RESP3, another database) keep their domain
+/// operations one at a time: still in order with their plain commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_operations_of_a_session_on_another_database_stay_in_order() {
+    let redis = RedisServer::start("pipeline-mail-db").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let _: () = cmd(&mut conn, &["SELECT", "3"]).await.unwrap();
+    let replies: Vec<Value> = domain_pipeline(1, 20).query_async(&mut conn).await.unwrap();
+    check_rounds(&replies, 1);
+}

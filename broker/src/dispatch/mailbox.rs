@@ -26,7 +26,7 @@ pub fn execute(cmd: MailboxCommand, cx: &mut Cx<'_>) -> Outcome {
         {
             return e.into();
         }
-        return crate::remote::mailbox::execute(remote, cmd);
+        return crate::remote::mailbox::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let result = match cmd {
         MailboxCommand::Send { dest, topic, payload, idempotency, block } => {

@@ -55,7 +55,7 @@ pub(crate) fn info_fields(info: StreamInfo) -> Vec<(&'static str, Reply)> {
 pub fn execute(cmd: StreamCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs the streams on Redis (`remote/stream.rs`).
     if let Some(remote) = &cx.broker.remote {
-        return crate::remote::stream::execute(remote, cmd);
+        return crate::remote::stream::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let now = cx.now();
     let result = match cmd {

@@ -33,6 +33,9 @@ fn lost() -> Reply {
 pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
     let nil = nil_of(spec, req.len(), false);
     let cmd = value::command(req);
+    if super::scripted::flushes(spec, req) {
+        super::scripted::forget(remote);
+    }
     let (mut conn, settled) = remote.pool.shared_tracked(target);
     let route = if remote.endpoint.is_cluster() {
         if spec.name == "scan" {
@@ -49,7 +52,7 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
     };
     Outcome::Later(Later::new(async move {
         let sent = conn.send_routed(&cmd, route).await;
-        settled.store(sent.is_ok(), std::sync::atomic::Ordering::Release);
+        settled.answered(sent.is_ok());
         match sent {
             Ok(v) => value::reply(v, &nil),
             Err(e) => value::failed(&e),

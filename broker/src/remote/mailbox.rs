@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Remote;
+use super::scripted::{self, Pick, evalsha};
 use super::value::failed;
 use crate::dispatch::mailbox::received_reply;
 use crate::dispatch::{Blocked, Outcome};
@@ -29,8 +30,8 @@ use crate::engine::mailbox::{DestSummary, MailStats, MailboxSettings, Received};
 
 /// The mailbox scripts, the settings they are run with, and this node's share of INFO's counters.
 pub struct Mail {
-    boxes: redis::Script,
-    requests: redis::Script,
+    pub(super) boxes: super::scripted::Script,
+    pub(super) requests: super::scripted::Script,
     settings: MailboxSettings,
     /// Late replies this node refused, and expired requests its receivers dropped.
     replies_dropped: AtomicU64,
@@ -40,8 +41,8 @@ pub struct Mail {
 impl Mail {
     pub fn new(settings: MailboxSettings) -> Mail {
         Mail {
-            boxes: redis::Script::new(include_str!("lua/msg_box.lua")),
-            requests: redis::Script::new(include_str!("lua/msg_request.lua")),
+            boxes: super::scripted::Script::new(include_str!("lua/msg_box.lua")),
+            requests: super::scripted::Script::new(include_str!("lua/msg_request.lua")),
             settings,
             replies_dropped: AtomicU64::new(0),
             requests_expired: AtomicU64::new(0),
@@ -69,29 +70,39 @@ fn reply_wake_name(id: u64) -> Bytes {
 }
 
 fn conn(remote: &Remote) -> super::conn::Shared {
-    remote.pool.shared(super::pool::Target { db: 0, resp3: false })
+    remote.pool.shared(scripted::DOMAIN)
 }
 
-/// One invocation of the mailbox script on `dest` (and `topic`'s queue).
-async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+/// An invocation of the mailbox script on `dest` (and `topic`'s queue).
+fn box_call(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
-    let mut inv = remote.mail.boxes.prepare_invoke();
-    inv.key(key(b"meta")).key(key(b"idem")).key(key(b"idemq")).key(key(&[b"t:".as_slice(), topic].concat())).key(key(b"queues"));
-    inv.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
+    let keys = [key(b"meta"), key(b"idem"), key(b"idemq"), key(&[b"t:".as_slice(), topic].concat()), key(b"queues")];
+    let mut cmd = evalsha(&remote.mail.boxes, &keys);
+    cmd.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    inv.invoke_async(&mut conn(remote)).await
+    cmd
 }
 
-/// One invocation of the request script on request `id`.
-async fn request(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::RedisResult<Value> {
-    let mut inv = remote.mail.requests.prepare_invoke();
-    inv.key(format!("herald:msg:req:{{{id}}}"));
+const BOXES: Pick = |r| &r.mail.boxes;
+const REQUESTS: Pick = |r| &r.mail.requests;
+
+async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, BOXES, &box_call(remote, dest, topic, args)).await
+}
+
+/// An invocation of the request script on request `id`.
+fn request_call(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = evalsha(&remote.mail.requests, &[format!("herald:msg:req:{{{id}}}")]);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    inv.invoke_async(&mut conn(remote)).await
+    cmd
+}
+
+async fn request(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, REQUESTS, &request_call(remote, id, args)).await
 }
 
 fn int(v: &Value) -> i64 {
@@ -106,62 +117,42 @@ fn abandoned() -> Reply {
     Reply::error("ERR redis engine: the request was abandoned (shutting down)")
 }
 
-/// Runs a mailbox command on the Redis engine; the connection waits for the spawned round trip.
-pub fn execute(remote: &Arc<Remote>, cmd: MailboxCommand) -> Outcome {
+/// Runs a mailbox command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
+/// session is in order with the domain connection), or a task the connection waits for when it may wait
+/// (BLOCK, TIMEOUT, MSG.REQUEST) or takes several round trips (MSG.DESTS).
+pub fn execute(remote: &Arc<Remote>, cmd: MailboxCommand, later: bool) -> Outcome {
     if let MailboxCommand::Config { max_len, .. } = &cmd
         && *max_len > remote.mail.settings.max_messages
     {
         return CommandError::new(format!("ERR MAXLEN must be at most mailboxes.max_messages ({})", remote.mail.settings.max_messages))
             .into();
     }
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(remote.clone(), cmd, tx));
-    Outcome::Block(Blocked::elsewhere(rx, abandoned()))
-}
-
-async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<Reply>) {
-    let r = &remote;
-    let reply = match cmd {
-        MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
-            let key = idempotency.unwrap_or_default();
-            let keep = r.mail.settings.idempotency_keys.to_string();
-            let attempt = || async {
-                match boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]).await {
-                    Ok(Value::Array(v)) => Some(Reply::Int(v.first().map_or(0, int))),
-                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.SEND reply")),
-                    Err(e) if block.is_some() && e.code() == Some("FULL") => None,
-                    Err(e) => Some(failed(&e)),
-                }
-            };
-            super::wake::maybe(r, &wake_name(&dest), block.map(|b| b.duration()), &mut tx, attempt).await
+    match cmd {
+        MailboxCommand::Send { dest, topic, payload, idempotency, block: None } => {
+            let (key, keep) = (idempotency.unwrap_or_default(), remote.mail.settings.idempotency_keys.to_string());
+            let call = box_call(remote, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]);
+            scripted::run(remote, later, BOXES, call, |_, v| sent(v, false).unwrap_or(Reply::Nil))
         }
-        MailboxCommand::Recv { dest, topic, timeout } => {
-            let attempt = || async {
-                match boxed(r, &dest, &topic, &[b"recv"]).await {
-                    Ok(Value::Array(mut v)) => {
-                        let dropped = v.first().map_or(0, int);
-                        r.mail.requests_expired.fetch_add(dropped as u64, Ordering::Relaxed);
-                        (v.len() == 4).then(|| received(v.split_off(1)))
-                    }
-                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.RECV reply")),
-                    Err(e) => Some(failed(&e)),
-                }
-            };
-            super::wake::maybe(r, &wake_name(&dest), timeout.map(|t| t.duration()), &mut tx, attempt).await
+        MailboxCommand::Recv { dest, topic, timeout: None } => {
+            scripted::run(remote, later, BOXES, box_call(remote, &dest, &topic, &[b"recv"]), |r, v| got(r, v).unwrap_or(Reply::Nil))
         }
         MailboxCommand::Len { dest, topic } => {
             let which = topic.clone().unwrap_or_default();
             let args: [&[u8]; 2] = [b"len", if topic.is_some() { b"topic" } else { b"all" }];
-            Some(boxed(r, &dest, &which, &args).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+            scripted::run(remote, later, BOXES, box_call(remote, &dest, &which, &args), |_, v| {
+                v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))
+            })
         }
         MailboxCommand::Config { dest, max_len } => {
             let n = max_len.to_string();
-            Some(boxed(r, &dest, b"", &[b"config", n.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+            scripted::run(remote, later, BOXES, box_call(remote, &dest, b"", &[b"config", n.as_bytes()]), |_, v| {
+                v.map_or_else(|e| failed(&e), |_| Reply::ok())
+            })
         }
-        MailboxCommand::Request { dest, topic, payload, timeout_ms } => Some(ask(r, dest, topic, payload, timeout_ms, &mut tx).await),
         MailboxCommand::Reply { reply_to, payload } => {
             let wake = super::wake::channel(&reply_wake_name(reply_to));
-            Some(match request(r, reply_to, &[b"reply", &payload, &wake]).await {
+            let call = request_call(remote, reply_to, &[b"reply", &payload, &wake]);
+            scripted::run(remote, later, REQUESTS, call, |r, v| match v {
                 Ok(v) => {
                     if int(&v) == 0 {
                         r.mail.replies_dropped.fetch_add(1, Ordering::Relaxed);
@@ -171,10 +162,58 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
                 Err(e) => failed(&e),
             })
         }
+        waits => {
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(run(remote.clone(), waits, tx));
+            Outcome::Block(Blocked::elsewhere(rx, abandoned()))
+        }
+    }
+}
+
+/// MSG.SEND's reply from the script's; `None` when it found no room and may wait (`block`).
+fn sent(v: redis::RedisResult<Value>, block: bool) -> Option<Reply> {
+    match v {
+        Ok(Value::Array(v)) => Some(Reply::Int(v.first().map_or(0, int))),
+        Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.SEND reply")),
+        Err(e) if block && e.code() == Some("FULL") => None,
+        Err(e) => Some(failed(&e)),
+    }
+}
+
+/// MSG.RECV's reply from the script's (counting the expired requests it dropped); `None`: nothing there.
+fn got(r: &Remote, v: redis::RedisResult<Value>) -> Option<Reply> {
+    match v {
+        Ok(Value::Array(mut v)) => {
+            let dropped = v.first().map_or(0, int);
+            r.mail.requests_expired.fetch_add(dropped as u64, Ordering::Relaxed);
+            (v.len() == 4).then(|| received(v.split_off(1)))
+        }
+        Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.RECV reply")),
+        Err(e) => Some(failed(&e)),
+    }
+}
+
+/// The mailbox commands that may wait or take several round trips, as a task.
+async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let reply = match cmd {
+        MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
+            let key = idempotency.unwrap_or_default();
+            let keep = r.mail.settings.idempotency_keys.to_string();
+            let attempt =
+                || async { sent(boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]).await, block.is_some()) };
+            super::wake::maybe(r, &wake_name(&dest), block.map(|b| b.duration()), &mut tx, attempt).await
+        }
+        MailboxCommand::Recv { dest, topic, timeout } => {
+            let attempt = || async { got(r, boxed(r, &dest, &topic, &[b"recv"]).await) };
+            super::wake::maybe(r, &wake_name(&dest), timeout.map(|t| t.duration()), &mut tx, attempt).await
+        }
+        MailboxCommand::Request { dest, topic, payload, timeout_ms } => Some(ask(r, dest, topic, payload, timeout_ms, &mut tx).await),
         MailboxCommand::Dests(list) => Some(match dests(r, &crate::dispatch::listing::args(&list)).await {
             Ok(page) => crate::dispatch::listing::reply(page, crate::dispatch::mailbox::dest_summary),
             Err(e) => failed(&e),
         }),
+        MailboxCommand::Len { .. } | MailboxCommand::Config { .. } | MailboxCommand::Reply { .. } => unreachable!("answered by execute"),
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));
 }

@@ -32,6 +32,7 @@ mod notices;
 mod pool;
 pub mod routes;
 pub mod schema;
+mod scripted;
 pub mod semaphore;
 pub mod stream;
 pub mod value;
@@ -245,21 +246,28 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
     }
 }
 
-/// Whether [`route`] would send `req` to Redis as it is on the shared connection ([`forward::single`]), so
-/// it may go while the session's earlier such requests are in flight (`dispatch::forwards_plainly`). A
-/// request that is then refused (a permission, a pause) is answered in its turn all the same.
+/// Whether [`route`] would answer `req` [`Outcome::Later`] as it stands, so it may go while the session's
+/// earlier such requests are in flight (`dispatch::forwards_plainly`): a plain command sent to Redis as it
+/// is on the shared connection ([`forward::single`]), or a domain operation that is one script on it
+/// (`scripted.rs`). A request that is then refused (a permission, a pause) is answered in its turn all the
+/// same.
 pub fn forwards_plainly(remote: &Remote, req: &Request, session: &Session) -> bool {
     match herald_protocol::command::lookup_known(req) {
         // Under Cluster, SCAN visits every master on connections of its own: it waits for what is in flight.
         // A connection not known to be connected takes one request at a time (`Pool::settled`).
-        Ok(found) => {
-            !session.in_multi()
-                && remote.routes.of(found.spec, req) == Route::Forward
-                && !(found.spec.name == "scan" && remote.endpoint.is_cluster())
-                && remote.pool.settled(target(session))
-        }
-        Err(_) => false,
+        Ok(found) if !session.in_multi() => match remote.routes.of(found.spec, req) {
+            Route::Forward => !(found.spec.name == "scan" && remote.endpoint.is_cluster()) && remote.pool.settled(target(session)),
+            Route::Domain => scripted::pipelines(remote, found.spec, req, session),
+            _ => false,
+        },
+        _ => false,
     }
+}
+
+/// Whether this session's domain operations that are one script are answered [`Outcome::Later`]
+/// (`scripted.rs`); the domains' `execute` take it.
+pub fn in_order(remote: &Remote, session: &Session) -> bool {
+    scripted::in_order(remote, session)
 }
 
 fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
@@ -287,6 +295,9 @@ fn exec(remote: &Arc<Remote>, session: &mut Session) -> Outcome {
                 None => e.into(),
             };
         }
+    }
+    if multi.forwarded.iter().any(|(spec, req)| scripted::flushes(spec, req)) {
+        scripted::forget(remote);
     }
     match pinned {
         Some(pinned) => watch::exec(remote, pinned, multi.forwarded, target(session)),

@@ -4,7 +4,7 @@
 //! Redis Cluster both are cluster connections (`conn.rs`): the shared one per protocol, and a dedicated
 //! cluster connection per lent connection, so a command blocked on one master holds nobody else's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -49,9 +49,8 @@ struct Conns {
     clients: Clients,
     /// The shared connections, made lazily (no socket until first used), by target.
     shared: Vec<[Shared; 2]>,
-    /// By target: whether its shared connection answered the last request sent on it (see
-    /// [`Pool::settled`]).
-    settled: Vec<[Arc<AtomicBool>; 2]>,
+    /// By target: what its shared connection is known to be ready for (see [`Ready`]).
+    settled: Vec<[Arc<Ready>; 2]>,
     /// Which primary these are for: lent connections of an older one are not kept.
     epoch: u64,
 }
@@ -120,12 +119,19 @@ impl Pool {
     /// they happen to be woken, not the order they were made, so only a connected one may take a pipeline.
     pub fn settled(&self, target: Target) -> bool {
         let conns = self.current();
-        conns.settled[target.db.min(conns.settled.len() - 1)][usize::from(target.resp3)].load(Ordering::Acquire)
+        conns.settled[target.db.min(conns.settled.len() - 1)][usize::from(target.resp3)].settled()
     }
 
-    /// The shared connection for `target` and the flag [`Pool::settled`] reads, which the sender sets
+    /// Whether `target`'s shared connection is settled and Herald's pipelined scripts are known to be loaded
+    /// on its server ([`Ready::scripts_loaded`]).
+    pub fn scripts_loaded(&self, target: Target) -> bool {
+        let conns = self.current();
+        conns.settled[target.db.min(conns.settled.len() - 1)][usize::from(target.resp3)].scripts_loaded()
+    }
+
+    /// The shared connection for `target` and the state [`Pool::settled`] reads, which the sender sets
     /// from the outcome.
-    pub fn shared_tracked(&self, target: Target) -> (Shared, Arc<AtomicBool>) {
+    pub fn shared_tracked(&self, target: Target) -> (Shared, Arc<Ready>) {
         let conns = self.current();
         let (db, p) = (target.db.min(conns.shared.len() - 1), usize::from(target.resp3));
         (conns.shared[db][p].clone(), conns.settled[db][p].clone())
@@ -216,6 +222,46 @@ impl Conns {
     }
 }
 
-fn unsettled(targets: usize) -> Vec<[Arc<AtomicBool>; 2]> {
-    (0..targets).map(|_| [Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false))]).collect()
+fn unsettled(targets: usize) -> Vec<[Arc<Ready>; 2]> {
+    (0..targets).map(|_| [Arc::default(), Arc::default()]).collect()
+}
+
+/// What a shared connection is known to be ready for, as its senders last saw it: nothing yet (not
+/// connected, or connecting again after an error: one request at a time), plain commands pipelined
+/// (`settled`), or Herald's scripts pipelined too (`scripts_loaded`: settled, and every script a domain
+/// operation may send pipelined was loaded on this connection's server since; `remote/scripted.rs`).
+#[derive(Default)]
+pub struct Ready(AtomicU8);
+
+const SETTLED: u8 = 1;
+const SCRIPTS_LOADED: u8 = 2;
+
+impl Ready {
+    pub fn settled(&self) -> bool {
+        self.0.load(Ordering::Acquire) >= SETTLED
+    }
+
+    pub fn scripts_loaded(&self) -> bool {
+        self.0.load(Ordering::Acquire) == SCRIPTS_LOADED
+    }
+
+    /// A request on the connection was answered (`true`) or failed on the connection (`false`: it may be
+    /// connecting again, perhaps to a server that lost the scripts).
+    pub fn answered(&self, ok: bool) {
+        if ok {
+            self.0.fetch_max(SETTLED, Ordering::AcqRel);
+        } else {
+            self.0.store(0, Ordering::Release);
+        }
+    }
+
+    /// Every pipelined script was just loaded, and the connection answered.
+    pub fn loaded(&self) {
+        self.0.store(SCRIPTS_LOADED, Ordering::Release);
+    }
+
+    /// The scripts may be gone (a SCRIPT FLUSH, a NOSCRIPT reply): the next script goes alone and loads them.
+    pub fn forget_scripts(&self) {
+        self.0.fetch_min(SETTLED, Ordering::AcqRel);
+    }
 }

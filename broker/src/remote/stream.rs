@@ -16,6 +16,7 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
+use super::scripted;
 use super::value::failed;
 use crate::dispatch::streams::{empty_read, info_fields, list_entry, read_reply};
 use crate::dispatch::{Blocked, Outcome};
@@ -24,13 +25,13 @@ use crate::engine::stream::{LogEntry, Read, Retention, StreamInfo, StreamSetting
 
 /// The stream script and the retention defaults it creates streams with.
 pub struct Streams {
-    script: redis::Script,
+    pub(super) script: super::scripted::Script,
     settings: StreamSettings,
 }
 
 impl Streams {
     pub fn new(settings: StreamSettings) -> Streams {
-        Streams { script: redis::Script::new(include_str!("lua/stream.lua")), settings }
+        Streams { script: super::scripted::Script::new(include_str!("lua/stream.lua")), settings }
     }
 }
 
@@ -38,16 +39,22 @@ fn wake_name(key: &[u8]) -> Bytes {
     Bytes::from([b"stream:".as_slice(), key].concat())
 }
 
-async fn invoke(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+/// An invocation of the stream script on `key`.
+fn call(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let k = |suffix: &[u8]| [b"herald:stream:{".as_slice(), key, b"}:", suffix].concat();
-    let mut inv = remote.streams.script.prepare_invoke();
-    inv.key(k(b"log")).key(k(b"meta")).key(k(b"epochs"));
+    let mut cmd = scripted::evalsha(&remote.streams.script, &[k(b"log"), k(b"meta"), k(b"epochs")]);
     let s = &remote.streams.settings;
-    inv.arg(super::wake::channel(&wake_name(key))).arg(s.max_len).arg(s.max_age_ms);
+    cmd.arg(super::wake::channel(&wake_name(key))).arg(s.max_len).arg(s.max_age_ms);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    inv.invoke_async(&mut remote.pool.shared(super::pool::Target { db: 0, resp3: false })).await
+    cmd
+}
+
+const SCRIPT: scripted::Pick = |r| &r.streams.script;
+
+async fn invoke(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, SCRIPT, &call(remote, key, args)).await
 }
 
 fn int(v: &Value) -> i64 {
@@ -60,7 +67,12 @@ fn int(v: &Value) -> i64 {
 
 /// STREAM.INFO's figures (`None`: no such stream).
 async fn info(remote: &Remote, key: &[u8]) -> redis::RedisResult<Option<StreamInfo>> {
-    Ok(match invoke(remote, key, &[b"info"]).await? {
+    Ok(info_of(invoke(remote, key, &[b"info"]).await?))
+}
+
+/// STREAM.INFO's figures from the script's reply.
+fn info_of(v: Value) -> Option<StreamInfo> {
+    match v {
         Value::Array(v) if v.len() == 8 => {
             let n = |i: usize| int(&v[i]) as u64;
             Some(StreamInfo {
@@ -74,7 +86,7 @@ async fn info(remote: &Remote, key: &[u8]) -> redis::RedisResult<Option<StreamIn
             })
         }
         _ => None,
-    })
+    }
 }
 
 /// STREAM.LIST: a page of stream names (a SCAN over the streams' meta keys, `listing.rs`), each with
@@ -91,50 +103,71 @@ async fn streams(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<(B
     Ok(Page { cursor, entries })
 }
 
-/// Runs a stream command on the Redis engine; the connection waits for the spawned round trip.
-pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand) -> Outcome {
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(remote.clone(), cmd, tx));
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+/// Runs a stream command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
+/// session is in order with the domain connection), or a task the connection waits for when it may wait
+/// (READ BLOCK) or takes several round trips (LIST, DEL).
+pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand, later: bool) -> Outcome {
+    let one =
+        |call: redis::Cmd, then: fn(redis::RedisResult<Value>) -> Reply| scripted::run(remote, later, SCRIPT, call, move |_, v| then(v));
+    match cmd {
+        StreamCommand::Write { key, data } => one(call(remote, &key, &[b"write", &data]), counted),
+        StreamCommand::Read { key, from, count, block: None, epoch } => {
+            let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
+            let call = call(remote, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]);
+            scripted::run(remote, later, SCRIPT, call, move |_, v| read(v, from).unwrap_or_else(|| empty_read(from)))
+        }
+        StreamCommand::Close(key) => one(call(remote, &key, &[b"close"]), counted),
+        StreamCommand::Info(key) => one(call(remote, &key, &[b"info"]), |v| match v.map(info_of) {
+            Ok(Some(info)) => Reply::fields(info_fields(info)),
+            Ok(None) => Reply::Nil,
+            Err(e) => failed(&e),
+        }),
+        StreamCommand::Config { key, max_len, max_age_ms } => {
+            let (len, age) = (max_len.map(|n| n.to_string()).unwrap_or_default(), max_age_ms.map(|n| n.to_string()).unwrap_or_default());
+            one(call(remote, &key, &[b"config", len.as_bytes(), age.as_bytes()]), |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        waits => {
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(run(remote.clone(), waits, tx));
+            Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+        }
+    }
 }
 
+/// The script's count as the reply (STREAM.WRITE's offset, STREAM.CLOSE's flag).
+fn counted(v: redis::RedisResult<Value>) -> Reply {
+    v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))
+}
+
+/// STREAM.READ's reply from the script's; `None` when there is nothing yet and the stream is open.
+fn read(v: redis::RedisResult<Value>, from: u64) -> Option<Reply> {
+    match v {
+        Ok(Value::Array(v)) => match read_of(v, from) {
+            Ok(reply) => reply,
+            Err(e) => Some(Reply::Error(e)),
+        },
+        Ok(_) => Some(Reply::error("ERR redis engine: unexpected STREAM.READ reply")),
+        Err(e) => Some(failed(&e)),
+    }
+}
+
+/// The stream commands that may wait or take several round trips, as a task.
 async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Reply>) {
     let r = &remote;
     let reply = match cmd {
-        StreamCommand::Write { key, data } => {
-            Some(invoke(r, &key, &[b"write", &data]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
-        }
         StreamCommand::Read { key, from, count, block, epoch } => {
             let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
-            let attempt = || async {
-                match invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]).await {
-                    Ok(Value::Array(v)) => match read_of(v, from) {
-                        Ok(reply) => reply,
-                        Err(e) => Some(Reply::Error(e)),
-                    },
-                    Ok(_) => Some(Reply::error("ERR redis engine: unexpected STREAM.READ reply")),
-                    Err(e) => Some(failed(&e)),
-                }
-            };
+            let attempt =
+                || async { read(invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]).await, from) };
             match block {
                 None => Some(attempt().await.unwrap_or_else(|| empty_read(from))),
                 Some(wait) => super::wake::maybe(r, &wake_name(&key), Some(wait.duration()), &mut tx, attempt).await,
             }
         }
-        StreamCommand::Close(key) => Some(invoke(r, &key, &[b"close"]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))),
-        StreamCommand::Info(key) => Some(match info(r, &key).await {
-            Ok(Some(info)) => Reply::fields(info_fields(info)),
-            Ok(None) => Reply::Nil,
-            Err(e) => failed(&e),
-        }),
         StreamCommand::List(list) => Some(match streams(r, &crate::dispatch::listing::args(&list)).await {
             Ok(page) => crate::dispatch::listing::reply(page, list_entry),
             Err(e) => failed(&e),
         }),
-        StreamCommand::Config { key, max_len, max_age_ms } => {
-            let (len, age) = (max_len.map(|n| n.to_string()).unwrap_or_default(), max_age_ms.map(|n| n.to_string()).unwrap_or_default());
-            Some(invoke(r, &key, &[b"config", len.as_bytes(), age.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
-        }
         StreamCommand::Del(keys) => {
             // One script per stream (each its own slot); the count is of those that existed.
             let mut deleted = 0;
@@ -146,6 +179,9 @@ async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Re
                 }
             }
             Some(error.unwrap_or(Reply::Int(deleted)))
+        }
+        StreamCommand::Write { .. } | StreamCommand::Close(_) | StreamCommand::Info(_) | StreamCommand::Config { .. } => {
+            unreachable!("answered by execute")
         }
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));

@@ -1,0 +1,183 @@
+//! A domain operation that is one script invocation, answered [`Outcome::Later`] as a plain command is
+//! (`forward.rs`): its `EVALSHA` is sent on the domain's shared connection at the future's first poll,
+//! which the client connection makes in request order (`server/conn/in_flight.rs`), so a client's
+//! pipeline of domain operations and plain commands travels as one, and no task is spawned. The rules
+//! that keep it exact (docs/scale-out.md, "Pipelines"):
+//!
+//! - **Order.** Redis runs one connection's requests in the order they are written, so only a session
+//!   whose plain commands use the domain's connection (database 0, RESP2) gets its domain operations
+//!   answered later; another one's (a RESP3 or JSON client, another database), and every one under
+//!   Redis Cluster, run as a spawned task the connection waits for, as before. Blocking forms (BLOCK,
+//!   TIMEOUT, WAIT, MSG.REQUEST) and operations of several round trips stay spawned too.
+//! - **Joining.** An operation joins replies still in flight only while the domain connection is settled
+//!   and its scripts are known to be loaded ([`pipelines`], `Pool::scripts_loaded`); otherwise it waits
+//!   for them and goes alone.
+//! - **Loading.** An operation that finds the scripts not known to be loaded (a new connection, one after
+//!   an error, a SCRIPT FLUSH sent through this node) writes `SCRIPT LOAD` of every pipelined script and
+//!   its own `EVALSHA` as one, so a `NOSCRIPT` retry (which would run after requests pipelined behind it)
+//!   is needed only when the scripts were flushed behind this node's back.
+
+use std::sync::Arc;
+
+use herald_protocol::command::CommandSpec;
+use herald_protocol::{Reply, Request};
+use redis::aio::ConnectionLike;
+use redis::{Cmd, RedisResult, ToRedisArgs, Value};
+use tokio::sync::oneshot;
+
+use super::Remote;
+use super::conn::Shared;
+use super::pool::{Ready, Target};
+use crate::dispatch::{Blocked, Later, Outcome, Session};
+
+/// The connection every domain script runs on (the domains' keys live in database 0).
+pub const DOMAIN: Target = Target { db: 0, resp3: false };
+
+/// A domain script: the `redis` crate's (hash, invocation, NOSCRIPT retry) with its code at hand, which
+/// the crate keeps to itself, for loading several in one write ([`evaluate`]).
+pub struct Script {
+    code: &'static str,
+    script: redis::Script,
+}
+
+impl Script {
+    pub fn new(code: &'static str) -> Script {
+        Script { code, script: redis::Script::new(code) }
+    }
+}
+
+impl std::ops::Deref for Script {
+    type Target = redis::Script;
+
+    fn deref(&self) -> &redis::Script {
+        &self.script
+    }
+}
+
+/// Picks one of the node's scripts (a plain function, so the future owns no copy of its code).
+pub type Pick = fn(&Remote) -> &Script;
+
+/// The scripts an operation answered later may send: loaded together before such an operation joins a
+/// pipeline (see the module doc), so none of them answers `NOSCRIPT` inside one.
+pub fn pipelined_scripts(remote: &Remote) -> [&Script; 3] {
+    [&remote.mail.boxes, &remote.mail.requests, &remote.streams.script]
+}
+
+/// Domain commands answered later when they carry no waiting option (see [`pipelines`]).
+const LATER: &[&str] = &[
+    "msg.send",
+    "msg.recv",
+    "msg.len",
+    "msg.config",
+    "msg.reply",
+    "stream.write",
+    "stream.read",
+    "stream.close",
+    "stream.info",
+    "stream.config",
+];
+
+/// Arguments that make a domain command wait; a request carrying one anywhere (even as a payload) is
+/// taken for a blocking one: it then waits for the replies in flight, which is always correct.
+const WAITS: &[&[u8]] = &[b"block", b"timeout", b"wait"];
+
+/// `EVALSHA` of `script` on `keys`; the caller adds the arguments.
+pub fn evalsha<K: ToRedisArgs>(script: &redis::Script, keys: &[K]) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
+    cmd
+}
+
+/// Whether this session's domain operations are answered later (it writes its plain commands on the
+/// domain's connection, so Redis sees both in the order sent).
+pub fn in_order(remote: &Remote, session: &Session) -> bool {
+    !remote.endpoint.is_cluster() && super::target(session) == DOMAIN
+}
+
+/// Whether a domain request may join the session's requests in flight: one answered later, whose
+/// scripts are known to be on the domain connection's server (`remote::forwards_plainly`).
+pub fn pipelines(remote: &Remote, spec: &CommandSpec, req: &Request, session: &Session) -> bool {
+    LATER.contains(&spec.name)
+        && !req.parts()[1..].iter().any(|a| WAITS.iter().any(|w| a.eq_ignore_ascii_case(w)))
+        && in_order(remote, session)
+        && remote.pool.scripts_loaded(DOMAIN)
+}
+
+/// A forwarded `SCRIPT FLUSH`: the scripts are gone for everyone once it runs, so from its dispatch on no
+/// domain operation joins a pipeline until one has loaded them again.
+pub fn flushes(spec: &CommandSpec, req: &Request) -> bool {
+    spec.name == "script|flush" || (spec.name == "script" && req.parts().get(1).is_some_and(|sub| sub.eq_ignore_ascii_case(b"flush")))
+}
+
+/// Forgets that the scripts are loaded (see [`flushes`]).
+pub fn forget(remote: &Remote) {
+    remote.pool.shared_tracked(DOMAIN).1.forget_scripts();
+}
+
+/// One domain operation: `cmd` (an [`evalsha`] of `script`), its result made the reply by `then`.
+/// Answered later when `later` (the session is [`in_order`]), else run as a task the connection waits for.
+pub fn run(
+    remote: &Arc<Remote>,
+    later: bool,
+    script: Pick,
+    cmd: Cmd,
+    then: impl FnOnce(&Remote, RedisResult<Value>) -> Reply + Send + 'static,
+) -> Outcome {
+    let remote = remote.clone();
+    let reply = async move {
+        let value = evaluate(&remote, script, &cmd).await;
+        then(&remote, value)
+    };
+    if later {
+        return Outcome::Later(Later::new(reply));
+    }
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = tx.send(reply.await);
+    });
+    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+}
+
+/// Sends `cmd` (an [`evalsha`] of `script`) on the domain connection; Redis's error replies as errors.
+/// Everything it writes is written at its first poll: the scripts' loads, when they are not known to be
+/// loaded, and the `EVALSHA`.
+pub async fn evaluate(remote: &Remote, script: Pick, cmd: &Cmd) -> RedisResult<Value> {
+    let (mut conn, ready) = remote.pool.shared_tracked(DOMAIN);
+    // Under Cluster a `SCRIPT LOAD` goes to other nodes than the script: the crate's NOSCRIPT retry only.
+    let sent = if ready.scripts_loaded() || remote.endpoint.is_cluster() {
+        conn.req_packed_command(cmd).await
+    } else {
+        load_then(remote, &mut conn, &ready, cmd).await
+    };
+    let value = match sent {
+        Ok(Value::ServerError(e)) if e.kind() == Some(redis::ServerErrorKind::NoScript) => {
+            // Flushed behind this node's back (another node's SCRIPT FLUSH, a restarted Redis): the script
+            // did not run; it runs now, after whatever was pipelined behind it.
+            ready.forget_scripts();
+            match script(remote).prepare_invoke().load_async(&mut conn).await {
+                Ok(_) => conn.req_packed_command(cmd).await,
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
+    ready.answered(value.is_ok());
+    value?.extract_error()
+}
+
+/// `SCRIPT LOAD` of every pipelined script, then `cmd`, in one write; `cmd`'s reply. Marks the scripts
+/// loaded when every load succeeded.
+async fn load_then(remote: &Remote, conn: &mut Shared, ready: &Ready, cmd: &Cmd) -> RedisResult<Value> {
+    let scripts = pipelined_scripts(remote);
+    let mut pipe = redis::pipe();
+    for script in scripts {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(script.code);
+    }
+    pipe.add_command(cmd.clone());
+    let mut values = conn.req_packed_commands(&pipe, 0, scripts.len() + 1).await?;
+    let value = values.pop().unwrap_or(Value::Nil);
+    if values.iter().all(|v| matches!(v, Value::BulkString(_) | Value::SimpleString(_))) {
+        ready.loaded();
+    }
+    Ok(value)
+}
