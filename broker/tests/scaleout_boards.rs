@@ -180,59 +180,62 @@ async fn senders_and_publishers_waiting_for_room_on_one_node_are_let_in_by_a_rec
     assert_eq!(cmd::<i64>(&mut b, &["BL.LEN", "b"]).await.unwrap(), 1);
 }
 
+/// Commands of every board, mailbox and stream kind, compared between the engines with the parts that
+/// are the engine's own (ids, times, tokens) blanked.
+const SCRIPT: &[&[&str]] = &[
+    &["BL.PUBLISH", "b", r#"{"k": "v", "n": 2, "tags": ["x", "y"], "o": {"a": null}}"#],
+    &["BL.PUBLISH", "b", "{not json"],
+    &["BL.RETRIEVE", "b", "WHERE", "n", "=", "2.0", "tags.1", "=", "y", "k", ">=", "u"],
+    &["BL.RETRIEVE", "b", "WHERE", "o.a", "=", "null"],
+    &["BL.RETRIEVE", "b", "WHERE", "o", "=", r#"{"a": null}"#],
+    &["BL.RETRIEVE", "b", "WHERE", "missing", "!=", "1", "k", "<", "w"],
+    &["BL.RETRIEVE", "b", "WHERE", "missing", "<", "1"],
+    &["BL.RETRIEVE", "b", "WHERE", "k", ">", "3"],
+    &["BL.RETRIEVE", "b", "WHERE", "tags.2", "=", "z"],
+    &["BL.ALL", "b", "LIMIT", "0"],
+    &["BL.LEN", "b"],
+    &["BL.GET", "b", "nope"],
+    &["BL.EXTEND", "b", "nope", "1", "100"],
+    &["BL.RELEASE", "b", "nope", "1"],
+    &["BL.REMOVE", "b", "nope"],
+    &["BL.REDRIVE", "b", "nope"],
+    &["BL.DEAD", "b"],
+    &["MSG.SEND", "d", "t", "p", "IDEMPOTENCY", "k"],
+    &["MSG.SEND", "d", "t", "p", "IDEMPOTENCY", "k"],
+    &["MSG.LEN", "d"],
+    &["MSG.LEN", "d", "other"],
+    &["MSG.RECV", "d", "t"],
+    &["MSG.RECV", "d", "t"],
+    &["MSG.CONFIG", "d", "MAXLEN", "100001"],
+    &["MSG.REPLY", "12345", "x"],
+    &["STREAM.WRITE", "s", "a"],
+    &["STREAM.WRITE", "s", "b"],
+    &["STREAM.READ", "s", "FROM", "0", "COUNT", "1"],
+    &["STREAM.READ", "s", "FROM", "5"],
+    &["STREAM.INFO", "s"],
+    &["STREAM.CLOSE", "s"],
+    &["STREAM.CLOSE", "s"],
+    &["STREAM.WRITE", "s", "late"],
+    &["STREAM.READ", "s", "FROM", "1"],
+    &["STREAM.READ", "s", "FROM", "2"],
+    &["STREAM.INFO", "missing"],
+    &["STREAM.READ", "missing", "EPOCH", "3"],
+    &["STREAM.CONFIG", "c", "MAXLEN", "2"],
+    &["STREAM.WRITE", "c", "1"],
+    &["STREAM.WRITE", "c", "2"],
+    &["STREAM.WRITE", "c", "3"],
+    &["STREAM.READ", "c", "FROM", "0"],
+    &["STREAM.READ", "c", "FROM", "1"],
+    &["STREAM.DEL", "s", "missing", "c"],
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn board_mailbox_and_stream_replies_match_the_embedded_engine() {
     let (_redis, nodes) = nodes("bl-same", 1).await;
     let embedded_server = common::start().await;
     let mut embedded = embedded_server.conn().await;
     let mut remote = nodes[0].conn().await;
-    // Replies compared with the parts that are the engine's own (ids, times, tokens) blanked.
-    let script: &[&[&str]] = &[
-        &["BL.PUBLISH", "b", r#"{"k": "v", "n": 2, "tags": ["x", "y"], "o": {"a": null}}"#],
-        &["BL.PUBLISH", "b", "{not json"],
-        &["BL.RETRIEVE", "b", "WHERE", "n", "=", "2.0", "tags.1", "=", "y", "k", ">=", "u"],
-        &["BL.RETRIEVE", "b", "WHERE", "o.a", "=", "null"],
-        &["BL.RETRIEVE", "b", "WHERE", "o", "=", r#"{"a": null}"#],
-        &["BL.RETRIEVE", "b", "WHERE", "missing", "!=", "1", "k", "<", "w"],
-        &["BL.RETRIEVE", "b", "WHERE", "missing", "<", "1"],
-        &["BL.RETRIEVE", "b", "WHERE", "k", ">", "3"],
-        &["BL.RETRIEVE", "b", "WHERE", "tags.2", "=", "z"],
-        &["BL.ALL", "b", "LIMIT", "0"],
-        &["BL.LEN", "b"],
-        &["BL.GET", "b", "nope"],
-        &["BL.EXTEND", "b", "nope", "1", "100"],
-        &["BL.RELEASE", "b", "nope", "1"],
-        &["BL.REMOVE", "b", "nope"],
-        &["BL.REDRIVE", "b", "nope"],
-        &["BL.DEAD", "b"],
-        &["MSG.SEND", "d", "t", "p", "IDEMPOTENCY", "k"],
-        &["MSG.SEND", "d", "t", "p", "IDEMPOTENCY", "k"],
-        &["MSG.LEN", "d"],
-        &["MSG.LEN", "d", "other"],
-        &["MSG.RECV", "d", "t"],
-        &["MSG.RECV", "d", "t"],
-        &["MSG.CONFIG", "d", "MAXLEN", "100001"],
-        &["MSG.REPLY", "12345", "x"],
-        &["STREAM.WRITE", "s", "a"],
-        &["STREAM.WRITE", "s", "b"],
-        &["STREAM.READ", "s", "FROM", "0", "COUNT", "1"],
-        &["STREAM.READ", "s", "FROM", "5"],
-        &["STREAM.INFO", "s"],
-        &["STREAM.CLOSE", "s"],
-        &["STREAM.CLOSE", "s"],
-        &["STREAM.WRITE", "s", "late"],
-        &["STREAM.READ", "s", "FROM", "1"],
-        &["STREAM.READ", "s", "FROM", "2"],
-        &["STREAM.INFO", "missing"],
-        &["STREAM.READ", "missing", "EPOCH", "3"],
-        &["STREAM.CONFIG", "c", "MAXLEN", "2"],
-        &["STREAM.WRITE", "c", "1"],
-        &["STREAM.WRITE", "c", "2"],
-        &["STREAM.WRITE", "c", "3"],
-        &["STREAM.READ", "c", "FROM", "0"],
-        &["STREAM.READ", "c", "FROM", "1"],
-        &["STREAM.DEL", "s", "missing", "c"],
-    ];
+    let script = SCRIPT;
     for parts in script {
         let a: redis::RedisResult<Value> = cmd(&mut embedded, parts).await;
         let b: redis::RedisResult<Value> = cmd(&mut remote, parts).await;
@@ -283,6 +286,40 @@ async fn a_stream_written_on_one_node_is_followed_on_another_and_resumed_by_offs
 }
 
 /// A reply with ids, times and tokens blanked (they are each engine's own), errors as their text.
+/// The same commands as one pipeline, sent as the first requests of a fresh node (its connection to Redis
+/// not made, the scripts not loaded), answer as the embedded engine's, in order: the mailbox and stream
+/// operations go on to Redis pipelined with the boards' (which wait their turn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_commands_pipelined_answer_as_on_the_embedded_engine() {
+    let (_redis, nodes) = nodes("bl-same-pipelined", 1).await;
+    let embedded_server = common::start().await;
+    let pipeline = |conn: redis::aio::MultiplexedConnection| async move {
+        let mut conn = conn;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for parts in SCRIPT {
+            let mut c = redis::cmd(parts[0]);
+            for p in &parts[1..] {
+                c.arg(*p);
+            }
+            pipe.add_command(c);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+        replies
+    };
+    let a = pipeline(embedded_server.conn().await).await;
+    let b = pipeline(nodes[0].conn().await).await;
+    assert_eq!(a.len(), SCRIPT.len());
+    for ((a, b), parts) in a.into_iter().zip(b).zip(SCRIPT) {
+        let id = |v: Value| match v {
+            Value::BulkString(id) if parts[0] == "BL.PUBLISH" && id.contains(&b'-') => Value::Okay,
+            other => other,
+        };
+        assert_eq!(blank(Ok(id(a))), blank(Ok(id(b))), "{parts:?}");
+    }
+    embedded_server.stop().await;
+}
+
 fn blank(r: redis::RedisResult<Value>) -> String {
     fn walk(v: Value) -> Value {
         match v {
