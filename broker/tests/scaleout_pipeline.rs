@@ -259,7 +259,7 @@ async fn client_reply_skip_and_off_mute_the_right_replies_of_a_pipeline() {
     raw.expect("+OK\r\n+OK\r\n$1\r\n3\r\n").await;
 }
 
-/// Rounds `first..first + n` of plain commands interleaved with mailbox and stream operations (answered
+/// Rounds `first..first + n` of plain commands interleaved with mailbox, stream and blackboard operations (answered
 /// later, on the same connection as the plain commands: a RESP2 client on database 0).
 fn domain_rounds(pipe: &mut redis::Pipeline, first: usize, n: usize) {
     for i in first..first + n {
@@ -272,24 +272,31 @@ fn domain_rounds(pipe: &mut redis::Pipeline, first: usize, n: usize) {
         pipe.cmd("STREAM.READ").arg("s").arg("FROM").arg(i - 1).arg("COUNT").arg(1);
         pipe.cmd("MSG.RECV").arg("d").arg("t");
         pipe.cmd("SET").arg("k").arg(i);
+        pipe.cmd("BB.SET").arg("sc").arg("k").arg(i);
+        pipe.cmd("BB.GET").arg("sc").arg("k");
     }
 }
 
-/// Checks [`domain_rounds`]' replies, from round `first` on (a round answers 9 replies).
+/// Replies to one of [`domain_rounds`].
+const ROUND: usize = 11;
+
+/// Checks [`domain_rounds`]' replies, from round `first` on.
 fn check_rounds(replies: &[Value], first: usize) {
-    for (r, nine) in replies.chunks(9).enumerate() {
+    for (r, got) in replies.chunks(ROUND).enumerate() {
         let i = (first + r) as i64;
-        let what = format!("round {i}: {nine:?}");
-        assert_eq!(nine[0], Value::Int(i), "{what}");
-        assert!(matches!(nine[1], Value::Int(_)), "MSG.SEND's id: {what}");
-        assert_eq!(nine[2], Value::Int(i - 1), "STREAM.WRITE's offset: {what}");
-        assert_eq!(nine[3], Value::BulkString(i.to_string().into_bytes()), "{what}");
-        assert_eq!(nine[4], Value::Int(1), "MSG.LEN after the send: {what}");
-        assert_eq!(nine[5], Value::BulkString(format!("m{i}").into_bytes()), "MSG.RECV: {what}");
-        let read = format!("{:?}", nine[6]);
+        let what = format!("round {i}: {got:?}");
+        assert_eq!(got[0], Value::Int(i), "{what}");
+        assert!(matches!(got[1], Value::Int(_)), "MSG.SEND's id: {what}");
+        assert_eq!(got[2], Value::Int(i - 1), "STREAM.WRITE's offset: {what}");
+        assert_eq!(got[3], Value::BulkString(i.to_string().into_bytes()), "{what}");
+        assert_eq!(got[4], Value::Int(1), "MSG.LEN after the send: {what}");
+        assert_eq!(got[5], Value::BulkString(format!("m{i}").into_bytes()), "MSG.RECV: {what}");
+        let read = format!("{:?}", got[6]);
         assert!(read.contains(&format!("e{i}")), "STREAM.READ: {what}");
-        assert_eq!(nine[7], Value::Nil, "the box is empty again: {what}");
-        assert_eq!(nine[8], Value::Okay, "{what}");
+        assert_eq!(got[7], Value::Nil, "the box is empty again: {what}");
+        assert_eq!(got[8], Value::Okay, "{what}");
+        assert_eq!(got[9], Value::Int(i), "BB.SET's revision: {what}");
+        assert!(format!("{:?}", got[10]).contains(&format!("bulk-string('\"{i}\"')")), "BB.GET sees the write: {what}");
     }
 }
 
@@ -308,7 +315,7 @@ async fn mailbox_and_stream_operations_pipelined_with_plain_commands_answer_in_o
     // A first pipeline loads the scripts; the later ones travel whole.
     for batch in 0..5 {
         let replies: Vec<Value> = domain_pipeline(batch * 30 + 1, 30).query_async(&mut conn).await.unwrap();
-        assert_eq!(replies.len(), 30 * 9);
+        assert_eq!(replies.len(), 30 * ROUND);
         check_rounds(&replies, batch * 30 + 1);
     }
     // Pipelined for real: the node's own counters show the replies went out in batches.
@@ -328,7 +335,7 @@ async fn a_domain_pipeline_on_a_fresh_node_runs_in_order() {
         let node = redis.node().await;
         let mut conn = node.conn().await;
         let replies: Vec<Value> = domain_pipeline(1, 20).query_async(&mut conn).await.unwrap();
-        assert_eq!(replies.len(), 20 * 9, "round {round}");
+        assert_eq!(replies.len(), 20 * ROUND, "round {round}");
         check_rounds(&replies, 1);
     }
 }
@@ -350,10 +357,10 @@ async fn a_script_flush_through_the_node_keeps_a_domain_pipeline_exact() {
         pipe.cmd("SCRIPT").arg("FLUSH");
         domain_rounds(&mut pipe, 9 + batch * 6, 3);
         let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
-        assert_eq!(replies.len(), 6 * 9 + 1);
-        check_rounds(&replies[..27], 6 + batch * 6);
-        assert_eq!(replies[27], Value::Okay, "SCRIPT FLUSH");
-        check_rounds(&replies[28..], 9 + batch * 6);
+        assert_eq!(replies.len(), 6 * ROUND + 1);
+        check_rounds(&replies[..3 * ROUND], 6 + batch * 6);
+        assert_eq!(replies[3 * ROUND], Value::Okay, "SCRIPT FLUSH");
+        check_rounds(&replies[3 * ROUND + 1..], 9 + batch * 6);
     }
     let mut direct = redis.conn().await;
     let _: () = cmd(&mut direct, &["SCRIPT", "FLUSH"]).await.unwrap();

@@ -70,7 +70,7 @@ pub fn execute(cmd: BbCommand, cx: &mut Cx<'_>) -> Outcome {
         {
             return e.into();
         }
-        return crate::remote::blackboard::execute(remote, cmd);
+        return crate::remote::blackboard::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {

@@ -24,27 +24,28 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
+use super::scripted::{self, Pick, Script};
 use crate::dispatch::blackboard::{change_fields, entry_fields, scope_summary, stats_reply};
 use crate::dispatch::listing;
 use crate::dispatch::{Blocked, Outcome};
 use crate::engine::keyspace::{ScopeReport, ScopeStats, ScopeSummary};
 use crate::engine::listing::{ListArgs, Page};
 
-/// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
+/// The scripts, run by SHA (`scripted.rs` loads them).
 pub struct Scripts {
-    pub set: redis::Script,
-    pub get: redis::Script,
-    pub del: redis::Script,
-    pub changes: redis::Script,
-    pub sweep: redis::Script,
-    pub getall: redis::Script,
-    pub clear: redis::Script,
-    pub stats: redis::Script,
+    pub set: Script,
+    pub get: Script,
+    pub del: Script,
+    pub changes: Script,
+    pub sweep: Script,
+    pub getall: Script,
+    pub clear: Script,
+    pub stats: Script,
 }
 
 macro_rules! script {
     ($file:literal) => {
-        redis::Script::new(concat!(include_str!("lua/bb_prelude.lua"), "\n", include_str!($file)))
+        Script::new(concat!(include_str!("lua/bb_prelude.lua"), "\n", include_str!($file)))
     };
 }
 
@@ -98,18 +99,19 @@ pub fn scope_of(channel: &[u8]) -> Option<&[u8]> {
     channel.strip_prefix(super::NOTICE_PREFIX)?.strip_prefix(b"bb:")
 }
 
-/// One invocation of a blackboard script on `scope`, with its own arguments after the prelude's.
-pub async fn invoke(remote: &Remote, script: &redis::Script, scope: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
-    let mut inv = script.prepare_invoke();
-    for k in scope_keys(scope) {
-        inv.key(k);
-    }
-    inv.arg(channel(scope)).arg(remote.journal_keep);
+/// An invocation of a blackboard script on `scope`, with its own arguments after the prelude's.
+fn call(remote: &Remote, script: &Script, scope: &[u8], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = scripted::evalsha(script, &scope_keys(scope));
+    cmd.arg(channel(scope)).arg(remote.journal_keep);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    inv.invoke_async(&mut conn).await
+    cmd
+}
+
+/// One invocation of a blackboard script on `scope`, with its own arguments after the prelude's.
+pub async fn invoke(remote: &Remote, script: &Script, scope: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, script, &call(remote, script, scope, args)).await
 }
 
 fn int(v: &Value) -> i64 {
@@ -143,51 +145,20 @@ fn failed(e: &redis::RedisError) -> Reply {
     super::value::failed(e)
 }
 
-/// Runs a blackboard command on the Redis engine; the connection waits for the spawned round trip.
-pub fn execute(remote: &Arc<Remote>, cmd: BbCommand) -> Outcome {
-    let scope = match &cmd {
-        BbCommand::Set { scope, .. }
-        | BbCommand::Get { scope, .. }
-        | BbCommand::Has { scope, .. }
-        | BbCommand::Del { scope, .. }
-        | BbCommand::Wait { scope, .. }
-        | BbCommand::Changes { scope, .. }
-        | BbCommand::Keys { scope, .. }
-        | BbCommand::GetAll { scope, .. }
-        | BbCommand::Clear(scope)
-        | BbCommand::Stats(scope) => scope.clone(),
-        // Not about one scope: the listing of all of them.
-        BbCommand::Scopes(_) => Bytes::new(),
-        _ => return CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
+/// Runs a blackboard command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
+/// session is in order with the domain connection), or a task the connection waits for (BB.WAIT, and
+/// BB.SCOPES, which takes several round trips).
+pub fn execute(remote: &Arc<Remote>, cmd: BbCommand, later: bool) -> Outcome {
+    let one = |pick: Pick, scope: &[u8], args: &[&[u8]], then: fn(redis::RedisResult<Value>) -> Reply| {
+        scripted::run(remote, later, pick, call(remote, pick(remote), scope, args), move |_, v| then(v))
     };
-    let (tx, rx) = oneshot::channel();
-    let remote = remote.clone();
     match cmd {
-        BbCommand::Wait { key, after, timeout, .. } => {
-            tokio::spawn(wait(remote, scope, key, after, timeout.duration(), tx));
-        }
-        cmd => {
-            tokio::spawn(async move {
-                let reply = run(&remote, scope, cmd).await;
-                let _ = tx.send(reply);
-            });
-        }
-    }
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
-}
-
-/// Largest TTL accepted: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
-const MAX_TTL_MS: u64 = (1 << 52) - 1;
-
-async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
-    let s = &remote.scripts;
-    match cmd {
-        BbCommand::Set { key, value, ttl, condition, .. } => {
+        BbCommand::Set { scope, key, value, ttl, condition } => {
             let ttl = match ttl {
                 BbTtl::None => "none".to_owned(),
                 BbTtl::Keep => "keep".to_owned(),
                 BbTtl::Millis(ms) if ms <= MAX_TTL_MS => ms.to_string(),
-                BbTtl::Millis(_) => return Reply::error("ERR invalid expire time in 'bb.set' command"),
+                BbTtl::Millis(_) => return CommandError::fixed("ERR invalid expire time in 'bb.set' command").into(),
             };
             let cond = match condition {
                 BbIf::Always => "always".to_owned(),
@@ -195,81 +166,133 @@ async fn run(remote: &Remote, scope: Bytes, cmd: BbCommand) -> Reply {
                 BbIf::Xx => "xx".to_owned(),
                 BbIf::Revision(r) => r.to_string(),
             };
-            match invoke(remote, &s.set, &scope, &[&key, &value, ttl.as_bytes(), cond.as_bytes()]).await {
-                Ok(Value::Array(items)) if items.len() == 2 => {
-                    Reply::Error(CommandError::new(format!("CONFLICT the key is at revision {}", int(&items[1]))))
-                }
-                Ok(v) => Reply::Int(int(&v)),
-                Err(e) => failed(&e),
-            }
+            one(
+                |r| &r.scripts.set,
+                &scope,
+                &[&key, &value, ttl.as_bytes(), cond.as_bytes()],
+                |v| match v {
+                    Ok(Value::Array(items)) if items.len() == 2 => {
+                        Reply::Error(CommandError::new(format!("CONFLICT the key is at revision {}", int(&items[1]))))
+                    }
+                    Ok(v) => Reply::Int(int(&v)),
+                    Err(e) => failed(&e),
+                },
+            )
         }
-        BbCommand::Get { key, .. } => match invoke(remote, &s.get, &scope, &[&key]).await {
-            Ok(v) => entry(v).map_or(Reply::Nil, |(value, rev, ttl)| entry_fields(value, rev, ttl)),
-            Err(e) => failed(&e),
-        },
-        BbCommand::Has { key, .. } => match invoke(remote, &s.get, &scope, &[&key]).await {
-            Ok(v) => Reply::Int(i64::from(entry(v).is_some())),
-            Err(e) => failed(&e),
-        },
-        BbCommand::Del { keys, .. } => {
+        BbCommand::Get { scope, key } => one(
+            |r| &r.scripts.get,
+            &scope,
+            &[&key],
+            |v| match v {
+                Ok(v) => entry(v).map_or(Reply::Nil, |(value, rev, ttl)| entry_fields(value, rev, ttl)),
+                Err(e) => failed(&e),
+            },
+        ),
+        BbCommand::Has { scope, key } => one(
+            |r| &r.scripts.get,
+            &scope,
+            &[&key],
+            |v| match v {
+                Ok(v) => Reply::Int(i64::from(entry(v).is_some())),
+                Err(e) => failed(&e),
+            },
+        ),
+        BbCommand::Del { scope, keys } => {
             let args: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-            match invoke(remote, &s.del, &scope, &args).await {
-                Ok(v) => Reply::Int(int(&v)),
-                Err(e) => failed(&e),
-            }
+            one(|r| &r.scripts.del, &scope, &args, |v| v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
         }
-        BbCommand::Changes { since, count, .. } => {
+        BbCommand::Changes { scope, since, count } => {
             let (since_arg, count_arg) = (since.to_string(), count.to_string());
-            match invoke(remote, &s.changes, &scope, &[since_arg.as_bytes(), count_arg.as_bytes()]).await {
-                Ok(v) => changes_reply(since, v),
-                Err(e) => failed(&e),
-            }
+            let call = call(remote, &remote.scripts.changes, &scope, &[since_arg.as_bytes(), count_arg.as_bytes()]);
+            scripted::run(
+                remote,
+                later,
+                |r| &r.scripts.changes,
+                call,
+                move |_, v| v.map_or_else(|e| failed(&e), |v| changes_reply(since, v)),
+            )
         }
-        BbCommand::Keys { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
-            Ok((_, entries)) => Reply::Array(entries.into_iter().map(|(key, ..)| Reply::Bulk(key)).collect()),
-            Err(e) => e,
-        },
-        BbCommand::GetAll { pattern, .. } => match getall(remote, &scope, pattern.as_deref()).await {
-            Ok((seq, entries)) => {
-                let entries = entries
-                    .into_iter()
-                    .map(|(key, value, revision, ttl)| {
-                        Reply::fields(vec![
-                            ("key", Reply::Bulk(key)),
-                            ("value", Reply::Bulk(value)),
-                            ("revision", Reply::Int(revision)),
-                            ("ttl", Reply::Int(ttl)),
-                        ])
-                    })
-                    .collect();
-                Reply::fields(vec![("seq", Reply::Int(seq)), ("entries", Reply::Array(entries))])
-            }
-            Err(e) => e,
-        },
-        BbCommand::Clear(_) => match invoke(remote, &s.clear, &scope, &[]).await {
-            Ok(v) => Reply::Int(int(&v)),
-            Err(e) => failed(&e),
-        },
-        BbCommand::Stats(_) => match invoke(remote, &s.stats, &scope, &[]).await {
-            Ok(Value::Array(f)) => {
-                let n = |i: usize| f.get(i).map_or(0, int) as u64;
-                let stats = ScopeStats { sets: n(3), gets: n(4), hits: n(5), misses: n(6), deletes: n(7), expired: n(8) };
-                stats_reply(Some(ScopeReport { keys: n(0) as usize, bytes: n(1) as usize, stats, seq: n(2) }))
-            }
-            Ok(_) => Reply::error("ERR redis engine: unexpected BB.STATS reply"),
-            Err(e) => failed(&e),
-        },
-        BbCommand::Scopes(None) => match scopes(remote, &ListArgs::all()).await {
-            Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
-            Err(e) => failed(&e),
-        },
-        BbCommand::Scopes(Some(list)) => match scopes(remote, &listing::args(&list)).await {
-            Ok(page) => listing::reply(page, scope_summary),
-            Err(e) => failed(&e),
-        },
-        _ => Reply::error("ERR this BB command is not supported by the redis engine (docs/scale-out.md)"),
+        BbCommand::Keys { scope, pattern } => one(
+            |r| &r.scripts.getall,
+            &scope,
+            &[getall_pattern(pattern.as_deref())],
+            |v| match listed(v) {
+                Ok((_, entries)) => Reply::Array(entries.into_iter().map(|(key, ..)| Reply::Bulk(key)).collect()),
+                Err(e) => e,
+            },
+        ),
+        BbCommand::GetAll { scope, pattern } => one(
+            |r| &r.scripts.getall,
+            &scope,
+            &[getall_pattern(pattern.as_deref())],
+            |v| match listed(v) {
+                Ok((seq, entries)) => {
+                    let entries = entries
+                        .into_iter()
+                        .map(|(key, value, revision, ttl)| {
+                            Reply::fields(vec![
+                                ("key", Reply::Bulk(key)),
+                                ("value", Reply::Bulk(value)),
+                                ("revision", Reply::Int(revision)),
+                                ("ttl", Reply::Int(ttl)),
+                            ])
+                        })
+                        .collect();
+                    Reply::fields(vec![("seq", Reply::Int(seq)), ("entries", Reply::Array(entries))])
+                }
+                Err(e) => e,
+            },
+        ),
+        BbCommand::Clear(scope) => one(|r| &r.scripts.clear, &scope, &[], |v| v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v)))),
+        BbCommand::Stats(scope) => one(
+            |r| &r.scripts.stats,
+            &scope,
+            &[],
+            |v| match v {
+                Ok(Value::Array(f)) => {
+                    let n = |i: usize| f.get(i).map_or(0, int) as u64;
+                    let stats = ScopeStats { sets: n(3), gets: n(4), hits: n(5), misses: n(6), deletes: n(7), expired: n(8) };
+                    stats_reply(Some(ScopeReport { keys: n(0) as usize, bytes: n(1) as usize, stats, seq: n(2) }))
+                }
+                Ok(_) => Reply::error("ERR redis engine: unexpected BB.STATS reply"),
+                Err(e) => failed(&e),
+            },
+        ),
+        BbCommand::Wait { scope, key, after, timeout } => {
+            spawned(async move |remote, tx| wait(remote, scope, key, after, timeout.duration(), tx).await, remote)
+        }
+        BbCommand::Scopes(list) => spawned(
+            async move |remote, tx| {
+                let reply = match list {
+                    None => match scopes(&remote, &ListArgs::all()).await {
+                        Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
+                        Err(e) => failed(&e),
+                    },
+                    Some(list) => match scopes(&remote, &listing::args(&list)).await {
+                        Ok(page) => listing::reply(page, scope_summary),
+                        Err(e) => failed(&e),
+                    },
+                };
+                let _ = tx.send(reply);
+            },
+            remote,
+        ),
+        _ => CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
     }
 }
+
+/// Runs `task` on its own; the connection waits for what it sends.
+fn spawned<F>(task: impl FnOnce(Arc<Remote>, oneshot::Sender<Reply>) -> F, remote: &Arc<Remote>) -> Outcome
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(task(remote.clone(), tx));
+    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+}
+
+/// Largest TTL accepted: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
+const MAX_TTL_MS: u64 = (1 << 52) - 1;
 
 /// A page of scopes (every scope when `args.count` is unbounded): a SCAN over the scopes' sequence keys
 /// (a scope has one from its first change on; `listing.rs`), then each scope's figures in one pipeline.
@@ -297,10 +320,14 @@ async fn scopes(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<Sco
 /// One scope entry as `bb_getall.lua` gives it: key, value, revision, ttl.
 type Listed = (Bytes, Bytes, i64, i64);
 
-/// The scope's live keys matching `pattern` (all: none or `*`), and the log position they reflect.
-async fn getall(remote: &Remote, scope: &[u8], pattern: Option<&[u8]>) -> Result<(i64, Vec<Listed>), Reply> {
-    let pattern = pattern.filter(|p| *p != b"*").unwrap_or(b"");
-    let v = invoke(remote, &remote.scripts.getall, scope, &[pattern]).await.map_err(|e| failed(&e))?;
+/// `bb_getall.lua`'s pattern argument: none for every key.
+fn getall_pattern(pattern: Option<&[u8]>) -> &[u8] {
+    pattern.filter(|p| *p != b"*").unwrap_or(b"")
+}
+
+/// The scope's live keys as `bb_getall.lua` lists them, and the log position they reflect.
+fn listed(v: redis::RedisResult<Value>) -> Result<(i64, Vec<Listed>), Reply> {
+    let v = v.map_err(|e| failed(&e))?;
     let Value::Array(mut top) = v else { return Err(Reply::error("ERR redis engine: unexpected BB.GETALL reply")) };
     let entries = match top.pop() {
         Some(Value::Array(entries)) => entries,

@@ -89,7 +89,7 @@ const BOXES: Pick = |r| &r.mail.boxes;
 const REQUESTS: Pick = |r| &r.mail.requests;
 
 async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
-    scripted::evaluate(remote, BOXES, &box_call(remote, dest, topic, args)).await
+    scripted::evaluate(remote, &remote.mail.boxes, &box_call(remote, dest, topic, args)).await
 }
 
 /// An invocation of the request script on request `id`.
@@ -102,7 +102,7 @@ fn request_call(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::Cmd {
 }
 
 async fn request(remote: &Remote, id: u64, args: &[&[u8]]) -> redis::RedisResult<Value> {
-    scripted::evaluate(remote, REQUESTS, &request_call(remote, id, args)).await
+    scripted::evaluate(remote, &remote.mail.requests, &request_call(remote, id, args)).await
 }
 
 fn int(v: &Value) -> i64 {

@@ -59,8 +59,20 @@ pub type Pick = fn(&Remote) -> &Script;
 
 /// The scripts an operation answered later may send: loaded together before such an operation joins a
 /// pipeline (see the module doc), so none of them answers `NOSCRIPT` inside one.
-pub fn pipelined_scripts(remote: &Remote) -> [&Script; 3] {
-    [&remote.mail.boxes, &remote.mail.requests, &remote.streams.script]
+pub fn pipelined_scripts(remote: &Remote) -> [&Script; 10] {
+    let bb = &remote.scripts;
+    [
+        &remote.mail.boxes,
+        &remote.mail.requests,
+        &remote.streams.script,
+        &bb.set,
+        &bb.get,
+        &bb.del,
+        &bb.changes,
+        &bb.getall,
+        &bb.clear,
+        &bb.stats,
+    ]
 }
 
 /// Domain commands answered later when they carry no waiting option (see [`pipelines`]).
@@ -125,7 +137,7 @@ pub fn run(
 ) -> Outcome {
     let remote = remote.clone();
     let reply = async move {
-        let value = evaluate(&remote, script, &cmd).await;
+        let value = evaluate(&remote, script(&remote), &cmd).await;
         then(&remote, value)
     };
     if later {
@@ -141,7 +153,7 @@ pub fn run(
 /// Sends `cmd` (an [`evalsha`] of `script`) on the domain connection; Redis's error replies as errors.
 /// Everything it writes is written at its first poll: the scripts' loads, when they are not known to be
 /// loaded, and the `EVALSHA`.
-pub async fn evaluate(remote: &Remote, script: Pick, cmd: &Cmd) -> RedisResult<Value> {
+pub async fn evaluate(remote: &Remote, script: &Script, cmd: &Cmd) -> RedisResult<Value> {
     let (mut conn, ready) = remote.pool.shared_tracked(DOMAIN);
     // Under Cluster a `SCRIPT LOAD` goes to other nodes than the script: the crate's NOSCRIPT retry only.
     let sent = if ready.scripts_loaded() || remote.endpoint.is_cluster() {
@@ -154,7 +166,7 @@ pub async fn evaluate(remote: &Remote, script: Pick, cmd: &Cmd) -> RedisResult<V
             // Flushed behind this node's back (another node's SCRIPT FLUSH, a restarted Redis): the script
             // did not run; it runs now, after whatever was pipelined behind it.
             ready.forget_scripts();
-            match script(remote).prepare_invoke().load_async(&mut conn).await {
+            match script.prepare_invoke().load_async(&mut conn).await {
                 Ok(_) => conn.req_packed_command(cmd).await,
                 Err(e) => Err(e),
             }

@@ -54,7 +54,7 @@ fn call(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::Cmd {
 const SCRIPT: scripted::Pick = |r| &r.streams.script;
 
 async fn invoke(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
-    scripted::evaluate(remote, SCRIPT, &call(remote, key, args)).await
+    scripted::evaluate(remote, &remote.streams.script, &call(remote, key, args)).await
 }
 
 fn int(v: &Value) -> i64 {
