@@ -381,3 +381,41 @@ async fn domain_operations_of_a_session_on_another_database_stay_in_order() {
     let replies: Vec<Value> = domain_pipeline(1, 20).query_async(&mut conn).await.unwrap();
     check_rounds(&replies, 1);
 }
+
+/// Board operations whose deadline is registered for the sweep after the script (a TTL, a lease) answer in
+/// order within a pipeline, and their deadlines are registered all the same: a lease taken in a pipeline
+/// runs out and its item comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_operations_with_deadlines_in_a_pipeline_answer_in_order_and_register_them() {
+    let redis = RedisServer::start("pipeline-board").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for i in 0..10 {
+        pipe.cmd("INCR").arg("n");
+        pipe.cmd("BL.PUBLISH").arg("b").arg(format!(r#"{{"i": {i}}}"#)).arg("TTL").arg(60_000);
+        pipe.cmd("BL.RETRIEVE").arg("b").arg("LOCK").arg(200);
+        pipe.cmd("BL.LEN").arg("b");
+    }
+    let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+    for (i, four) in replies.chunks(4).enumerate() {
+        assert_eq!(four[0], Value::Int(i as i64 + 1), "{four:?}");
+        let Value::BulkString(id) = &four[1] else { panic!("BL.PUBLISH: {four:?}") };
+        let id = String::from_utf8_lossy(id).into_owned();
+        assert!(format!("{:?}", four[2]).contains(&id), "BL.RETRIEVE takes the one just published: {four:?}");
+        assert_eq!(four[3], Value::Int(i as i64 + 1), "{four:?}");
+    }
+    let mut direct = redis.conn().await;
+    let due: i64 = cmd(&mut direct, &["ZCARD", "herald:bl:due"]).await.unwrap();
+    assert_eq!(due, 1, "the board's deadline is registered for the sweep");
+    // The leases run out (the sweep or the next script returns the items): all ten can be taken again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut taken = 0;
+    while taken < 10 {
+        match cmd::<Value>(&mut conn, &["BL.RETRIEVE", "b", "LOCK", "60000", "BLOCK", "1000"]).await.unwrap() {
+            Value::Nil => assert!(tokio::time::Instant::now() < deadline, "leases never ran out"),
+            _ => taken += 1,
+        }
+    }
+}

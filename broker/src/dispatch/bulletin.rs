@@ -46,7 +46,7 @@ pub fn execute(cmd: BulletinCommand, cx: &mut Cx<'_>) -> Outcome {
         {
             return e.into();
         }
-        return crate::remote::bulletin::execute(remote, cmd);
+        return crate::remote::bulletin::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let now = cx.now();
     let result: Result<Reply, Error> = match cmd {

@@ -24,6 +24,7 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
+use super::scripted::{self, Pick, Script};
 use super::value::failed;
 use crate::dispatch::bulletin::item_reply;
 use crate::dispatch::{Blocked, Outcome};
@@ -32,9 +33,9 @@ use crate::engine::listing::{ListArgs, Page};
 
 /// The board scripts, the settings they are run with, and what this node registered for the sweep.
 pub struct Boards {
-    publish: redis::Script,
-    retrieve: redis::Script,
-    item: redis::Script,
+    pub(super) publish: Script,
+    pub(super) retrieve: Script,
+    pub(super) item: Script,
     settings: BulletinSettings,
     /// Board tag -> the deadline this node last put in `herald:bl:due` (at most `bulletin.max_boards`):
     /// a later deadline on the same board needs no registration while that one is pending, since the
@@ -44,7 +45,7 @@ pub struct Boards {
 
 macro_rules! script {
     ($file:literal) => {
-        redis::Script::new(concat!(include_str!("lua/bl_prelude.lua"), "\n", include_str!($file)))
+        Script::new(concat!(include_str!("lua/bl_prelude.lua"), "\n", include_str!($file)))
     };
 }
 
@@ -92,27 +93,27 @@ fn wake_name(tag: &[u8]) -> Bytes {
 /// Largest lease or TTL: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
 const MAX_MS: u64 = (1 << 52) - 1;
 
-/// One invocation of a board script, with its own arguments after the prelude's.
-async fn invoke(remote: &Remote, script: &redis::Script, scope: &[u8], board: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
-    let tag = tag(scope, board);
-    let mut inv = script.prepare_invoke();
-    for k in keys(&tag) {
-        inv.key(k);
-    }
+/// An invocation of a board script, with its own arguments after the prelude's.
+fn call(remote: &Remote, script: &Script, scope: &[u8], board: &[u8], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = scripted::evalsha(script, &keys(&tag(scope, board)));
     let events = [b"__bl@".as_slice(), scope, b"__:", board].concat();
     let s = &remote.boards.settings;
-    inv.arg(events)
-        .arg(super::wake::channel(&wake_name(&tag)))
+    cmd.arg(events)
+        .arg(super::wake::channel(&wake_name(&tag(scope, board))))
         .arg(scope)
         .arg(board)
         .arg(s.default_max_len)
         .arg(s.default_max_leases)
         .arg(s.max_dead);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    inv.invoke_async(&mut conn).await
+    cmd
+}
+
+/// One invocation of a board script, with its own arguments after the prelude's.
+async fn invoke(remote: &Remote, script: &Script, scope: &[u8], board: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, script, &call(remote, script, scope, board, args)).await
 }
 
 /// Tells the sweep that the board has a deadline at `at` (node's clock; a sweep too early is harmless).
@@ -197,98 +198,84 @@ fn abandoned() -> Reply {
     Reply::error("ERR redis engine: the request was abandoned (shutting down)")
 }
 
-/// Runs a bulletin command on the Redis engine; the connection waits for the spawned round trip.
-pub fn execute(remote: &Arc<Remote>, cmd: BulletinCommand) -> Outcome {
+const PUBLISH: Pick = |r| &r.boards.publish;
+const RETRIEVE: Pick = |r| &r.boards.retrieve;
+const ITEM: Pick = |r| &r.boards.item;
+
+/// Runs a bulletin command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
+/// session is in order with the domain connection; a deadline it set registered for the sweep after it),
+/// or a task the connection waits for when it may wait (BLOCK) or takes several round trips (BL.BOARDS).
+pub fn execute(remote: &Arc<Remote>, cmd: BulletinCommand, later: bool) -> Outcome {
     if let BulletinCommand::Publish { item, .. } = &cmd
         && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(item)
     {
         return CommandError::new(format!("ERR the item is not valid JSON: {e}")).into();
     }
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(remote.clone(), cmd, tx));
-    Outcome::Block(Blocked::elsewhere(rx, abandoned()))
-}
-
-async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<Reply>) {
-    let r = &remote;
-    let scripts = &remote.boards;
-    let reply = match cmd {
-        BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
+    let one = |pick: Pick, scope: &[u8], board: &[u8], args: &[&[u8]], then: fn(redis::RedisResult<Value>) -> Reply| {
+        scripted::run(remote, later, pick, call(remote, pick(remote), scope, board, args), move |_, v| then(v))
+    };
+    match cmd {
+        BulletinCommand::Publish { scope, board, item, ttl_ms, block: None } => {
             let ttl = ttl_ms.map(|t| t.min(MAX_MS).to_string()).unwrap_or_default();
-            let blocking: &[u8] = if block.is_some() { b"1" } else { b"0" };
-            let attempt = || async {
-                match invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), blocking]).await {
-                    Ok(Value::Array(_)) => None,
-                    Ok(v) => Some(Reply::Bulk(Bytes::from(redis::from_redis_value::<Vec<u8>>(v).unwrap_or_default()))),
-                    Err(e) => Some(failed(&e)),
+            let call = call(remote, &remote.boards.publish, &scope, &board, &[&item, ttl.as_bytes(), b"0"]);
+            scripted::run_then(remote, later, PUBLISH, call, move |r, v| async move {
+                let reply = published(v).unwrap_or(Reply::Nil);
+                if let (Some(ms), Reply::Bulk(_)) = (ttl_ms, &reply) {
+                    register(&r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
                 }
-            };
-            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
-            if let (Some(ms), Some(Reply::Bulk(_))) = (ttl_ms, &reply) {
-                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
-            }
-            reply
+                reply
+            })
         }
-        BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
-            let mut args = vec![b"retrieve".to_vec(), lock_ms.map(|l| l.min(MAX_MS).to_string()).unwrap_or_default().into_bytes()];
-            args.extend(filter_args(&filters));
+        BulletinCommand::Retrieve { scope, board, filters, lock_ms, block: None } => {
+            let args = retrieve_args(&filters, lock_ms);
             let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
-            let attempt = || async {
-                match invoke(r, &scripts.retrieve, &scope, &board, &args).await {
-                    Ok(Value::Nil) => None,
-                    Ok(v) => Some(item_or_nil(v)),
-                    Err(e) => Some(failed(&e)),
+            let call = call(remote, &remote.boards.retrieve, &scope, &board, &args);
+            scripted::run_then(remote, later, RETRIEVE, call, move |r, v| async move {
+                let reply = retrieved(v).unwrap_or(Reply::Nil);
+                if let Some(ms) = lock_ms
+                    && !matches!(reply, Reply::Nil | Reply::Error(_))
+                {
+                    register(&r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
                 }
-            };
-            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
-            if let Some(ms) = lock_ms
-                && reply.as_ref().is_some_and(|r| !matches!(r, Reply::Nil | Reply::Error(_)))
-            {
-                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
-            }
-            reply
+                reply
+            })
         }
         BulletinCommand::All { scope, board, filters, limit } => {
             let mut args = vec![b"all".to_vec(), limit.map(|l| l.to_string()).unwrap_or_default().into_bytes()];
             args.extend(filter_args(&filters));
             let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
-            Some(invoke(r, &scripts.retrieve, &scope, &board, &args).await.map_or_else(|e| failed(&e), items))
+            one(RETRIEVE, &scope, &board, &args, |v| v.map_or_else(|e| failed(&e), items))
         }
         BulletinCommand::Get { scope, board, id } => {
-            Some(invoke(r, &scripts.item, &scope, &board, &[b"get", &id]).await.map_or_else(|e| failed(&e), item_or_nil))
+            one(ITEM, &scope, &board, &[b"get", &id], |v| v.map_or_else(|e| failed(&e), item_or_nil))
         }
         BulletinCommand::Len { scope, board } => {
-            Some(invoke(r, &scripts.item, &scope, &board, &[b"len"]).await.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+            one(ITEM, &scope, &board, &[b"len"], |v| v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
         }
-        BulletinCommand::Dead { scope, board } => {
-            Some(invoke(r, &scripts.item, &scope, &board, &[b"dead"]).await.map_or_else(|e| failed(&e), items))
-        }
+        BulletinCommand::Dead { scope, board } => one(ITEM, &scope, &board, &[b"dead"], |v| v.map_or_else(|e| failed(&e), items)),
         BulletinCommand::Extend { scope, board, id, token, ms } => {
             let (token, ms) = (token.to_string(), ms.min(MAX_MS).to_string());
-            let done = invoke(r, &scripts.item, &scope, &board, &[b"extend", &id, token.as_bytes(), ms.as_bytes()]).await;
-            Some(match done {
-                Ok(v) => {
-                    register(r, &scope, &board, int(&v) as u64).await;
-                    Reply::Int(int(&v))
+            let call = call(remote, &remote.boards.item, &scope, &board, &[b"extend", &id, token.as_bytes(), ms.as_bytes()]);
+            scripted::run_then(remote, later, ITEM, call, move |r, v| async move {
+                match v {
+                    Ok(v) => {
+                        register(&r, &scope, &board, int(&v) as u64).await;
+                        Reply::Int(int(&v))
+                    }
+                    Err(e) => failed(&e),
                 }
-                Err(e) => failed(&e),
             })
         }
         BulletinCommand::Release { scope, board, id, token } => {
             let token = token.to_string();
-            Some(
-                invoke(r, &scripts.item, &scope, &board, &[b"release", &id, token.as_bytes()])
-                    .await
-                    .map_or_else(|e| failed(&e), |_| Reply::ok()),
-            )
+            one(ITEM, &scope, &board, &[b"release", &id, token.as_bytes()], |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
         BulletinCommand::Remove { scope, board, id, token } => {
             let token = token.map(|t| t.to_string()).unwrap_or_default();
-            let done = invoke(r, &scripts.item, &scope, &board, &[b"remove", &id, token.as_bytes()]).await;
-            Some(done.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
+            one(ITEM, &scope, &board, &[b"remove", &id, token.as_bytes()], |v| v.map_or_else(|e| failed(&e), |v| Reply::Int(int(&v))))
         }
         BulletinCommand::Redrive { scope, board, id } => {
-            Some(invoke(r, &scripts.item, &scope, &board, &[b"redrive", &id]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+            one(ITEM, &scope, &board, &[b"redrive", &id], |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
         BulletinCommand::Config { scope, board, max_len, overflow, max_leases } => {
             let max_len = max_len.map(|n| n.to_string()).unwrap_or_default();
@@ -299,12 +286,74 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
             };
             let max_leases = max_leases.map(|n| n.to_string()).unwrap_or_default();
             let args: [&[u8]; 4] = [b"config", max_len.as_bytes(), overflow, max_leases.as_bytes()];
-            Some(invoke(r, &scripts.item, &scope, &board, &args).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+            one(ITEM, &scope, &board, &args, |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
+        }
+        waits => {
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(run(remote.clone(), waits, tx));
+            Outcome::Block(Blocked::elsewhere(rx, abandoned()))
+        }
+    }
+}
+
+/// BL.PUBLISH's reply from the script's (the new item's id); `None` when the board is full and the
+/// publisher may wait.
+fn published(v: redis::RedisResult<Value>) -> Option<Reply> {
+    match v {
+        Ok(Value::Array(_)) => None,
+        Ok(v) => Some(Reply::Bulk(Bytes::from(redis::from_redis_value::<Vec<u8>>(v).unwrap_or_default()))),
+        Err(e) => Some(failed(&e)),
+    }
+}
+
+/// BL.RETRIEVE's reply from the script's; `None` when nothing matched.
+fn retrieved(v: redis::RedisResult<Value>) -> Option<Reply> {
+    match v {
+        Ok(Value::Nil) => None,
+        Ok(v) => Some(item_or_nil(v)),
+        Err(e) => Some(failed(&e)),
+    }
+}
+
+/// The retrieve script's arguments.
+fn retrieve_args(filters: &[Filter], lock_ms: Option<u64>) -> Vec<Vec<u8>> {
+    let mut args = vec![b"retrieve".to_vec(), lock_ms.map(|l| l.min(MAX_MS).to_string()).unwrap_or_default().into_bytes()];
+    args.extend(filter_args(filters));
+    args
+}
+
+/// The bulletin commands that may wait or take several round trips, as a task.
+async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<Reply>) {
+    let r = &remote;
+    let scripts = &remote.boards;
+    let reply = match cmd {
+        BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
+            let ttl = ttl_ms.map(|t| t.min(MAX_MS).to_string()).unwrap_or_default();
+            let blocking: &[u8] = if block.is_some() { b"1" } else { b"0" };
+            let attempt = || async { published(invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), blocking]).await) };
+            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
+            if let (Some(ms), Some(Reply::Bulk(_))) = (ttl_ms, &reply) {
+                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
+            }
+            reply
+        }
+        BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
+            let args = retrieve_args(&filters, lock_ms);
+            let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            let attempt = || async { retrieved(invoke(r, &scripts.retrieve, &scope, &board, &args).await) };
+            let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
+            if let Some(ms) = lock_ms
+                && reply.as_ref().is_some_and(|r| !matches!(r, Reply::Nil | Reply::Error(_)))
+            {
+                register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
+            }
+            reply
         }
         BulletinCommand::Boards(list) => Some(match boards(r, list.scope.as_deref(), &crate::dispatch::listing::args(&list)).await {
             Ok(page) => crate::dispatch::listing::reply(page, crate::dispatch::bulletin::board_summary),
             Err(e) => failed(&e),
         }),
+        _ => unreachable!("answered by execute"),
     };
     let _ = tx.send(reply.unwrap_or(Reply::Nil));
 }

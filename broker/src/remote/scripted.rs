@@ -17,6 +17,7 @@
 //!   its own `EVALSHA` as one, so a `NOSCRIPT` retry (which would run after requests pipelined behind it)
 //!   is needed only when the scripts were flushed behind this node's back.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use herald_protocol::command::CommandSpec;
@@ -135,10 +136,26 @@ pub fn run(
     cmd: Cmd,
     then: impl FnOnce(&Remote, RedisResult<Value>) -> Reply + Send + 'static,
 ) -> Outcome {
+    run_then(remote, later, script, cmd, move |remote, value| std::future::ready(then(&remote, value)))
+}
+
+/// [`run`] whose reply takes a further step of its own after the script (a bulletin board's deadline
+/// registered for the sweep): that step is the node's, not the client's, so it may reach Redis after the
+/// requests pipelined behind this one; the reply waits for it all the same, as before.
+pub fn run_then<F>(
+    remote: &Arc<Remote>,
+    later: bool,
+    script: Pick,
+    cmd: Cmd,
+    then: impl FnOnce(Arc<Remote>, RedisResult<Value>) -> F + Send + 'static,
+) -> Outcome
+where
+    F: Future<Output = Reply> + Send + 'static,
+{
     let remote = remote.clone();
     let reply = async move {
         let value = evaluate(&remote, script(&remote), &cmd).await;
-        then(&remote, value)
+        then(remote, value).await
     };
     if later {
         return Outcome::Later(Later::new(reply));
