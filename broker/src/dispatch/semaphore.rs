@@ -23,7 +23,7 @@ pub fn info_reply(i: SemInfo) -> Reply {
 pub fn execute(cmd: SemCommand, cx: &mut Cx<'_>) -> Outcome {
     // The Redis engine runs the semaphores on Redis (`remote/semaphore.rs`).
     if let Some(remote) = &cx.broker.remote {
-        return crate::remote::semaphore::execute(remote, cmd);
+        return crate::remote::semaphore::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let now = cx.now();
     match cmd {

@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 
 use super::Remote;
 use super::due::Registry;
+use super::scripted::{self, Script};
 use super::value::failed;
 use crate::dispatch::semaphore::info_reply;
 use crate::dispatch::{Blocked, Outcome};
@@ -30,14 +31,14 @@ use crate::engine::semaphore::{SemInfo, SemaphoreSettings};
 
 /// The semaphore script, the settings it is run with, and the registry of lease ends.
 pub struct Semaphores {
-    script: redis::Script,
+    pub(super) script: Script,
     settings: SemaphoreSettings,
     due: Registry,
 }
 
 impl Semaphores {
     pub fn new(settings: SemaphoreSettings) -> Semaphores {
-        Semaphores { script: redis::Script::new(include_str!("lua/sem.lua")), settings, due: Registry::new("herald:sem:due") }
+        Semaphores { script: Script::new(include_str!("lua/sem.lua")), settings, due: Registry::new("herald:sem:due") }
     }
 }
 
@@ -48,15 +49,21 @@ fn wake_name(name: &[u8]) -> Bytes {
     Bytes::from([b"sem:".as_slice(), name].concat())
 }
 
-/// One invocation of the semaphore script on `name`.
-async fn invoke(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+/// An invocation of the semaphore script on `name`.
+fn call(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let key = |suffix: &[u8]| [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat();
-    let mut inv = remote.semaphores.script.prepare_invoke();
-    inv.key(key(b"holders")).key(key(b"meta")).arg(super::wake::channel(&wake_name(name)));
+    let mut cmd = scripted::evalsha(&remote.semaphores.script, &[key(b"holders"), key(b"meta")]);
+    cmd.arg(super::wake::channel(&wake_name(name)));
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    inv.invoke_async(&mut remote.pool.shared(super::pool::Target { db: 0, resp3: false })).await
+    cmd
+}
+
+const SCRIPT: scripted::Pick = |r| &r.semaphores.script;
+
+async fn invoke(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, &remote.semaphores.script, &call(remote, name, args)).await
 }
 
 fn int(v: &Value) -> u64 {
@@ -78,54 +85,75 @@ fn info(v: Value) -> SemInfo {
     SemInfo { permits: f.first().map_or(0, int) as u32, holders, fence: f.get(1).map_or(0, int) }
 }
 
-/// Runs a semaphore command on the Redis engine; the connection waits for the spawned round trip.
-pub fn execute(remote: &Arc<Remote>, cmd: SemCommand) -> Outcome {
+/// Runs a semaphore command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
+/// session is in order with the domain connection; a lease end registered for the sweep after it), or a
+/// task the connection waits for when it may wait (SEM.ACQUIRE BLOCK).
+pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
     if let SemCommand::Acquire { permits, .. } = &cmd {
         let max = remote.semaphores.settings.max_permits;
         if *permits == 0 || *permits > max {
             return CommandError::new(format!("ERR permits must be between 1 and {max} (semaphores.max_permits)")).into();
         }
     }
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(remote.clone(), cmd, tx));
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
-}
-
-async fn run(remote: Arc<Remote>, cmd: SemCommand, mut tx: oneshot::Sender<Reply>) {
-    let r = &remote;
-    let reply = match cmd {
-        SemCommand::Acquire { name, permits, lease_ms, block } => {
-            let lease = lease_ms.unwrap_or(r.semaphores.settings.default_lease_ms).clamp(1, MAX_MS).to_string();
-            let permits = permits.to_string();
-            let attempt = || async {
-                match invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await {
-                    Ok(Value::Array(held)) if held.len() == 2 => {
-                        register(r, &name, int(&held[1])).await;
-                        Some(Reply::Int(int(&held[0]) as i64))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(failed(&e)),
-                }
-            };
-            super::wake::maybe(r, &wake_name(&name), block.map(|b| b.duration()), &mut tx, attempt).await
+    match cmd {
+        SemCommand::Acquire { name, permits, lease_ms, block: None } => {
+            let (permits, lease) = (permits.to_string(), lease_of(remote, lease_ms));
+            let call = call(remote, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]);
+            scripted::run_then(remote, later, SCRIPT, call, move |r, v| async move { acquired(&r, &name, v).await.unwrap_or(Reply::Nil) })
         }
         SemCommand::Extend { name, token, ms } => {
             let (token, ms) = (token.to_string(), ms.clamp(1, MAX_MS).to_string());
-            Some(match invoke(r, &name, &[b"extend", token.as_bytes(), ms.as_bytes()]).await {
-                Ok(v) => {
-                    register(r, &name, int(&v)).await;
-                    Reply::Int(int(&v) as i64)
+            let call = call(remote, &name, &[b"extend", token.as_bytes(), ms.as_bytes()]);
+            scripted::run_then(remote, later, SCRIPT, call, move |r, v| async move {
+                match v {
+                    Ok(v) => {
+                        register(&r, &name, int(&v)).await;
+                        Reply::Int(int(&v) as i64)
+                    }
+                    Err(e) => failed(&e),
                 }
-                Err(e) => failed(&e),
             })
         }
         SemCommand::Release { name, token } => {
             let token = token.to_string();
-            Some(invoke(r, &name, &[b"release", token.as_bytes()]).await.map_or_else(|e| failed(&e), |_| Reply::ok()))
+            let call = call(remote, &name, &[b"release", token.as_bytes()]);
+            scripted::run(remote, later, SCRIPT, call, |_, v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
-        SemCommand::Info(name) => Some(invoke(r, &name, &[b"info"]).await.map_or_else(|e| failed(&e), |v| info_reply(info(v)))),
-    };
-    let _ = tx.send(reply.unwrap_or(Reply::Nil));
+        SemCommand::Info(name) => scripted::run(remote, later, SCRIPT, call(remote, &name, &[b"info"]), |_, v| {
+            v.map_or_else(|e| failed(&e), |v| info_reply(info(v)))
+        }),
+        SemCommand::Acquire { name, permits, lease_ms, block: Some(wait) } => {
+            let (tx, rx) = oneshot::channel();
+            let remote = remote.clone();
+            tokio::spawn(async move {
+                let mut tx = tx;
+                let (permits, lease) = (permits.to_string(), lease_of(&remote, lease_ms));
+                let r = &remote;
+                let attempt =
+                    || async { acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await).await };
+                let reply = super::wake::maybe(r, &wake_name(&name), Some(wait.duration()), &mut tx, attempt).await;
+                let _ = tx.send(reply.unwrap_or(Reply::Nil));
+            });
+            Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+        }
+    }
+}
+
+/// An acquire's lease in milliseconds (the default when none was given), as the script's argument.
+fn lease_of(remote: &Remote, lease_ms: Option<u64>) -> String {
+    lease_ms.unwrap_or(remote.semaphores.settings.default_lease_ms).clamp(1, MAX_MS).to_string()
+}
+
+/// SEM.ACQUIRE's reply from the script's (the lease end registered for the sweep); `None`: no permits now.
+async fn acquired(r: &Remote, name: &[u8], v: redis::RedisResult<Value>) -> Option<Reply> {
+    match v {
+        Ok(Value::Array(held)) if held.len() == 2 => {
+            register(r, name, int(&held[1])).await;
+            Some(Reply::Int(int(&held[0]) as i64))
+        }
+        Ok(_) => None,
+        Err(e) => Some(failed(&e)),
+    }
 }
 
 /// Registers a lease end for the sweep. A failure here costs only latency: the lease still ends for the
