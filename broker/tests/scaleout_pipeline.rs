@@ -419,3 +419,33 @@ async fn board_operations_with_deadlines_in_a_pipeline_answer_in_order_and_regis
         }
     }
 }
+
+/// Semaphore acquires in a pipeline answer in order, the second one on a name finding no permit left, and
+/// each lease end is registered for the sweep (the leases run out and the names can be taken again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_acquires_in_a_pipeline_answer_in_order_and_register_their_lease_ends() {
+    let redis = RedisServer::start("pipeline-sem").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for i in 0..10 {
+        let name = format!("lock{i}");
+        pipe.cmd("INCR").arg("n");
+        pipe.cmd("SEM.ACQUIRE").arg(&name).arg(1).arg("LEASE").arg(300);
+        pipe.cmd("SEM.ACQUIRE").arg(&name).arg(1).arg("LEASE").arg(300);
+    }
+    let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+    for (i, three) in replies.chunks(3).enumerate() {
+        assert_eq!(three[0], Value::Int(i as i64 + 1), "{three:?}");
+        assert!(matches!(three[1], Value::Int(t) if t > 0), "the first acquire holds a token: {three:?}");
+        assert_eq!(three[2], Value::Nil, "no permit left for the second: {three:?}");
+    }
+    let mut direct = redis.conn().await;
+    let due: i64 = cmd(&mut direct, &["ZCARD", "herald:sem:due"]).await.unwrap();
+    assert!(due > 0, "lease ends registered for the sweep");
+    for i in 0..10 {
+        let token: i64 = cmd(&mut conn, &["SEM.ACQUIRE", &format!("lock{i}"), "1", "LEASE", "60000", "BLOCK", "10000"]).await.unwrap();
+        assert!(token > 0);
+    }
+}
