@@ -25,9 +25,9 @@ use tokio::sync::oneshot;
 
 use super::Remote;
 use super::scripted::{self, Pick, Script};
+use crate::dispatch::Outcome;
 use crate::dispatch::blackboard::{change_fields, entry_fields, scope_summary, stats_reply};
 use crate::dispatch::listing;
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::keyspace::{ScopeReport, ScopeStats, ScopeSummary};
 use crate::engine::listing::{ListArgs, Page};
 
@@ -259,36 +259,23 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand, later: bool) -> Outcome {
             },
         ),
         BbCommand::Wait { scope, key, after, timeout } => {
-            spawned(async move |remote, tx| wait(remote, scope, key, after, timeout.duration(), tx).await, remote)
+            scripted::task(remote, move |remote, tx| wait(remote, scope, key, after, timeout.duration(), tx))
         }
-        BbCommand::Scopes(list) => spawned(
-            async move |remote, tx| {
-                let reply = match list {
-                    None => match scopes(&remote, &ListArgs::all()).await {
-                        Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
-                        Err(e) => failed(&e),
-                    },
-                    Some(list) => match scopes(&remote, &listing::args(&list)).await {
-                        Ok(page) => listing::reply(page, scope_summary),
-                        Err(e) => failed(&e),
-                    },
-                };
-                let _ = tx.send(reply);
-            },
-            remote,
-        ),
+        BbCommand::Scopes(list) => scripted::task(remote, move |remote, tx| async move {
+            let reply = match list {
+                None => match scopes(&remote, &ListArgs::all()).await {
+                    Ok(page) => Reply::Array(page.entries.into_iter().map(|s| Reply::Bulk(s.scope)).collect()),
+                    Err(e) => failed(&e),
+                },
+                Some(list) => match scopes(&remote, &listing::args(&list)).await {
+                    Ok(page) => listing::reply(page, scope_summary),
+                    Err(e) => failed(&e),
+                },
+            };
+            let _ = tx.send(reply);
+        }),
         _ => CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
     }
-}
-
-/// Runs `task` on its own; the connection waits for what it sends.
-fn spawned<F>(task: impl FnOnce(Arc<Remote>, oneshot::Sender<Reply>) -> F, remote: &Arc<Remote>) -> Outcome
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(task(remote.clone(), tx));
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
 }
 
 /// Largest TTL accepted: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.

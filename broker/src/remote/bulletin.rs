@@ -26,8 +26,8 @@ use tokio::sync::oneshot;
 use super::Remote;
 use super::scripted::{self, Pick, Script};
 use super::value::failed;
+use crate::dispatch::Outcome;
 use crate::dispatch::bulletin::item_reply;
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::bulletin::{BoardConfig, BoardSummary, BulletinSettings, ItemView, Lease, Overflow};
 use crate::engine::listing::{ListArgs, Page};
 
@@ -194,10 +194,6 @@ fn filter_args(filters: &[Filter]) -> Vec<Vec<u8>> {
     args
 }
 
-fn abandoned() -> Reply {
-    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
-}
-
 const PUBLISH: Pick = |r| &r.boards.publish;
 const RETRIEVE: Pick = |r| &r.boards.retrieve;
 const ITEM: Pick = |r| &r.boards.item;
@@ -288,11 +284,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: BulletinCommand, later: bool) -> Outco
             let args: [&[u8]; 4] = [b"config", max_len.as_bytes(), overflow, max_leases.as_bytes()];
             one(ITEM, &scope, &board, &args, |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
-        waits => {
-            let (tx, rx) = oneshot::channel();
-            tokio::spawn(run(remote.clone(), waits, tx));
-            Outcome::Block(Blocked::elsewhere(rx, abandoned()))
-        }
+        waits => scripted::task(remote, move |remote, tx| run(remote, waits, tx)),
     }
 }
 

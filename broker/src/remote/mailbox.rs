@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use super::Remote;
 use super::scripted::{self, Pick, evalsha};
 use super::value::failed;
+use crate::dispatch::Outcome;
 use crate::dispatch::mailbox::received_reply;
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::listing::{ListArgs, Page};
 use crate::engine::mailbox::{DestSummary, MailStats, MailboxSettings, Received};
 
@@ -113,10 +113,6 @@ fn int(v: &Value) -> i64 {
     }
 }
 
-fn abandoned() -> Reply {
-    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
-}
-
 /// Runs a mailbox command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
 /// session is in order with the domain connection), or a task the connection waits for when it may wait
 /// (BLOCK, TIMEOUT, MSG.REQUEST) or takes several round trips (MSG.DESTS).
@@ -162,11 +158,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: MailboxCommand, later: bool) -> Outcom
                 Err(e) => failed(&e),
             })
         }
-        waits => {
-            let (tx, rx) = oneshot::channel();
-            tokio::spawn(run(remote.clone(), waits, tx));
-            Outcome::Block(Blocked::elsewhere(rx, abandoned()))
-        }
+        waits => scripted::task(remote, move |remote, tx| run(remote, waits, tx)),
     }
 }
 

@@ -152,6 +152,7 @@ pub fn run_then<F>(
 where
     F: Future<Output = Reply> + Send + 'static,
 {
+    let remote_of_task = remote.clone();
     let remote = remote.clone();
     let reply = async move {
         let value = evaluate(&remote, script(&remote), &cmd).await;
@@ -160,10 +161,19 @@ where
     if later {
         return Outcome::Later(Later::new(reply));
     }
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(async move {
+    task(&remote_of_task, move |_, tx| async move {
         let _ = tx.send(reply.await);
-    });
+    })
+}
+
+/// A domain operation that may wait or takes several round trips: `work` runs as a task of its own, and
+/// the connection waits for the reply it sends (`Blocked::elsewhere`), its pushes flowing.
+pub fn task<F>(remote: &Arc<Remote>, work: impl FnOnce(Arc<Remote>, oneshot::Sender<Reply>) -> F) -> Outcome
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(work(remote.clone(), tx));
     Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
 }
 

@@ -19,14 +19,13 @@ use bytes::Bytes;
 use herald_protocol::command::SemCommand;
 use herald_protocol::{CommandError, Reply};
 use redis::Value;
-use tokio::sync::oneshot;
 
 use super::Remote;
 use super::due::Registry;
 use super::scripted::{self, Script};
 use super::value::failed;
+use crate::dispatch::Outcome;
 use crate::dispatch::semaphore::info_reply;
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::semaphore::{SemInfo, SemaphoreSettings};
 
 /// The semaphore script, the settings it is run with, and the registry of lease ends.
@@ -122,20 +121,14 @@ pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
         SemCommand::Info(name) => scripted::run(remote, later, SCRIPT, call(remote, &name, &[b"info"]), |_, v| {
             v.map_or_else(|e| failed(&e), |v| info_reply(info(v)))
         }),
-        SemCommand::Acquire { name, permits, lease_ms, block: Some(wait) } => {
-            let (tx, rx) = oneshot::channel();
-            let remote = remote.clone();
-            tokio::spawn(async move {
-                let mut tx = tx;
-                let (permits, lease) = (permits.to_string(), lease_of(&remote, lease_ms));
-                let r = &remote;
-                let attempt =
-                    || async { acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await).await };
-                let reply = super::wake::maybe(r, &wake_name(&name), Some(wait.duration()), &mut tx, attempt).await;
-                let _ = tx.send(reply.unwrap_or(Reply::Nil));
-            });
-            Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
-        }
+        SemCommand::Acquire { name, permits, lease_ms, block: Some(wait) } => scripted::task(remote, move |remote, mut tx| async move {
+            let (permits, lease) = (permits.to_string(), lease_of(&remote, lease_ms));
+            let r = &remote;
+            let attempt =
+                || async { acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await).await };
+            let reply = super::wake::maybe(r, &wake_name(&name), Some(wait.duration()), &mut tx, attempt).await;
+            let _ = tx.send(reply.unwrap_or(Reply::Nil));
+        }),
     }
 }
 

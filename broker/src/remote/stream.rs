@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use super::Remote;
 use super::scripted;
 use super::value::failed;
+use crate::dispatch::Outcome;
 use crate::dispatch::streams::{empty_read, info_fields, list_entry, read_reply};
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::listing::{ListArgs, Page};
 use crate::engine::stream::{LogEntry, Read, Retention, StreamInfo, StreamSettings};
 
@@ -126,11 +126,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand, later: bool) -> Outcome
             let (len, age) = (max_len.map(|n| n.to_string()).unwrap_or_default(), max_age_ms.map(|n| n.to_string()).unwrap_or_default());
             one(call(remote, &key, &[b"config", len.as_bytes(), age.as_bytes()]), |v| v.map_or_else(|e| failed(&e), |_| Reply::ok()))
         }
-        waits => {
-            let (tx, rx) = oneshot::channel();
-            tokio::spawn(run(remote.clone(), waits, tx));
-            Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
-        }
+        waits => scripted::task(remote, move |remote, tx| run(remote, waits, tx)),
     }
 }
 
