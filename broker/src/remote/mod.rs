@@ -184,6 +184,7 @@ fn target(session: &Session) -> Target {
 /// Decides what happens to a request on the Redis engine; called by dispatch after the permission and
 /// mode checks, before MULTI queueing.
 pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
+    let (spec, req) = if spec.name == "spublish" { bridge::shard_publish(&req) } else { (spec, req) };
     let route = remote.routes.of(spec, &req);
     let cluster = remote.endpoint.is_cluster();
     if cluster {
