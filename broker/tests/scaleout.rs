@@ -98,7 +98,9 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
             (&["INCR", "n"], "+QUEUED\r\n"),
             (&["LPUSH", "n", "x"], "+QUEUED\r\n"),
             (&["BLPOP", "empty", "0"], "+QUEUED\r\n"),
-            (&["EXEC"], "*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n"),
+            // WAIT joins too and, as in Redis, answers at once inside a transaction (no replicas here).
+            (&["WAIT", "1", "10000"], "+QUEUED\r\n"),
+            (&["EXEC"], "*5\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n:0\r\n"),
         ],
     )
     .await;

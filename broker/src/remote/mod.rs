@@ -226,8 +226,10 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
             return Routed::Refused(CommandError::fixed("ERR Command not allowed inside a transaction"));
         }
         // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
-        // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
-        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");
+        // answer the same there, and WAIT does not block inside a transaction: Redis answers at once
+        // with the replicas that have the connection's writes. Anything else would run outside the
+        // transaction: refused (EXEC aborts).
+        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch" | "wait");
         if !joins {
             return Routed::Refused(CommandError::new(format!(
                 "ERR {} inside MULTI is not supported by the redis engine (docs/scale-out.md)",
