@@ -23,6 +23,7 @@ mod connect;
 mod due;
 mod failover;
 mod forward;
+pub mod import;
 mod job_notices;
 mod job_store;
 pub mod jobs;
