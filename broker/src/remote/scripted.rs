@@ -88,6 +88,30 @@ const LATER: &[&str] = &[
     "stream.close",
     "stream.info",
     "stream.config",
+    "bb.set",
+    "bb.get",
+    "bb.has",
+    "bb.del",
+    "bb.changes",
+    "bb.keys",
+    "bb.getall",
+    "bb.clear",
+    "bb.stats",
+    "bl.publish",
+    "bl.retrieve",
+    "bl.all",
+    "bl.get",
+    "bl.len",
+    "bl.dead",
+    "bl.extend",
+    "bl.release",
+    "bl.remove",
+    "bl.redrive",
+    "bl.config",
+    "sem.acquire",
+    "sem.extend",
+    "sem.release",
+    "sem.info",
 ];
 
 /// Arguments that make a domain command wait; a request carrying one anywhere (even as a payload) is
@@ -219,4 +243,23 @@ async fn load_then(remote: &Remote, conn: &mut Shared, ready: &Ready, cmd: &Cmd)
         ready.loaded();
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::routes::{Route, Routes};
+
+    #[test]
+    fn every_command_answered_later_is_a_domain_command_by_its_name() {
+        let routes = Routes::new();
+        for name in LATER {
+            let req = Request::new(vec![bytes::Bytes::from(name.to_uppercase()), "a".into(), "b".into(), "c".into()]);
+            let found = herald_protocol::command::lookup_known(&req).map_or_else(|(_, arity)| arity.expect("known"), |found| found);
+            let spec = found.spec;
+            assert_eq!(spec.name, *name);
+            assert_eq!(routes.of(spec, &req), Route::Domain, "{name}");
+        }
+        assert_eq!(LATER.len(), 34);
+    }
 }
