@@ -449,3 +449,31 @@ async fn semaphore_acquires_in_a_pipeline_answer_in_order_and_register_their_lea
         assert!(token > 0);
     }
 }
+
+/// Blocking forms in the middle of a pipeline of domain operations wait their turn: each sees every
+/// request before it done, and the ones after it wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_domain_commands_inside_a_pipeline_keep_its_order() {
+    let redis = RedisServer::start("pipeline-blocking").await;
+    let node = redis.node().await;
+    let mut conn = node.conn().await;
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for i in 0..5 {
+        pipe.cmd("MSG.SEND").arg("d").arg("t").arg(format!("m{i}"));
+        pipe.cmd("MSG.RECV").arg("d").arg("t").arg("TIMEOUT").arg(1000);
+        pipe.cmd("MSG.RECV").arg("d").arg("t").arg("TIMEOUT").arg(10);
+        pipe.cmd("INCR").arg("n");
+        pipe.cmd("STREAM.WRITE").arg("s").arg(format!("e{i}"));
+        pipe.cmd("STREAM.READ").arg("s").arg("FROM").arg(i).arg("BLOCK").arg(1000);
+    }
+    let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+    for (i, six) in replies.chunks(6).enumerate() {
+        assert!(matches!(six[0], Value::Int(_)), "{six:?}");
+        assert_eq!(six[1], Value::BulkString(format!("m{i}").into_bytes()), "{six:?}");
+        assert_eq!(six[2], Value::Nil, "{six:?}");
+        assert_eq!(six[3], Value::Int(i as i64 + 1), "{six:?}");
+        assert_eq!(six[4], Value::Int(i as i64), "{six:?}");
+        assert!(format!("{:?}", six[5]).contains(&format!("e{i}")), "{six:?}");
+    }
+}
