@@ -9,7 +9,8 @@
 //!
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
 //! (following Sentinel's primary), `cluster.rs` (what differs on Redis Cluster), `pool.rs` and
-//! `conn.rs` (connections), `import.rs` (moving an embedded data directory in), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
+//! `conn.rs` (connections), `import.rs` (moving an embedded data directory in), `value.rs` (value conversion), `forward.rs` (sending), `scripted.rs` (a domain operation's
+//! script, pipelined like a plain command), `bridge.rs` (pub-sub); the
 //! domains `blackboard.rs` (with `notices.rs`, `bb_watch.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`,
 //! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
 
