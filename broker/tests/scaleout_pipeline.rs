@@ -259,7 +259,7 @@ async fn client_reply_skip_and_off_mute_the_right_replies_of_a_pipeline() {
     raw.expect("+OK\r\n+OK\r\n$1\r\n3\r\n").await;
 }
 
-/// Rounds `first..first + n` of plain commands interleaved with mailbox, stream and blackboard operations (answered
+/// Rounds `first..first + n` of plain commands interleaved with mailbox, stream, blackboard, board and semaphore operations (answered
 /// later, on the same connection as the plain commands: a RESP2 client on database 0).
 fn domain_rounds(pipe: &mut redis::Pipeline, first: usize, n: usize) {
     for i in first..first + n {
@@ -274,11 +274,13 @@ fn domain_rounds(pipe: &mut redis::Pipeline, first: usize, n: usize) {
         pipe.cmd("SET").arg("k").arg(i);
         pipe.cmd("BB.SET").arg("sc").arg("k").arg(i);
         pipe.cmd("BB.GET").arg("sc").arg("k");
+        pipe.cmd("BL.PUBLISH").arg("b").arg(format!(r#"{{"i": {i}}}"#));
+        pipe.cmd("SEM.INFO").arg("lock");
     }
 }
 
 /// Replies to one of [`domain_rounds`].
-const ROUND: usize = 11;
+const ROUND: usize = 13;
 
 /// Checks [`domain_rounds`]' replies, from round `first` on.
 fn check_rounds(replies: &[Value], first: usize) {
@@ -297,6 +299,8 @@ fn check_rounds(replies: &[Value], first: usize) {
         assert_eq!(got[8], Value::Okay, "{what}");
         assert_eq!(got[9], Value::Int(i), "BB.SET's revision: {what}");
         assert!(format!("{:?}", got[10]).contains(&format!("bulk-string('\"{i}\"')")), "BB.GET sees the write: {what}");
+        assert!(matches!(got[11], Value::BulkString(_)), "BL.PUBLISH's id: {what}");
+        assert!(matches!(got[12], Value::Array(_)), "SEM.INFO: {what}");
     }
 }
 

@@ -60,8 +60,8 @@ pub type Pick = fn(&Remote) -> &Script;
 
 /// The scripts an operation answered later may send: loaded together before such an operation joins a
 /// pipeline (see the module doc), so none of them answers `NOSCRIPT` inside one.
-pub fn pipelined_scripts(remote: &Remote) -> [&Script; 10] {
-    let bb = &remote.scripts;
+pub fn pipelined_scripts(remote: &Remote) -> [&Script; 14] {
+    let (bb, bl) = (&remote.scripts, &remote.boards);
     [
         &remote.mail.boxes,
         &remote.mail.requests,
@@ -73,6 +73,10 @@ pub fn pipelined_scripts(remote: &Remote) -> [&Script; 10] {
         &bb.getall,
         &bb.clear,
         &bb.stats,
+        &bl.publish,
+        &bl.retrieve,
+        &bl.item,
+        &remote.semaphores.script,
     ]
 }
 
@@ -176,6 +180,10 @@ pub fn run_then<F>(
 where
     F: Future<Output = Reply> + Send + 'static,
 {
+    debug_assert!(
+        pipelined_scripts(remote).iter().any(|s| std::ptr::eq(*s, script(remote))),
+        "a script answered later must be one `pipelined_scripts` loads"
+    );
     let remote_of_task = remote.clone();
     let remote = remote.clone();
     let reply = async move {
