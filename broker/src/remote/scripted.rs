@@ -263,7 +263,7 @@ mod tests {
         let routes = Routes::new();
         for name in LATER {
             let req = Request::new(vec![bytes::Bytes::from(name.to_uppercase()), "a".into(), "b".into(), "c".into()]);
-            let found = herald_protocol::command::lookup_known(&req).map_or_else(|(_, arity)| arity.expect("known"), |found| found);
+            let found = herald_protocol::command::lookup_known(&req).unwrap_or_else(|(_, arity)| arity.expect("known"));
             let spec = found.spec;
             assert_eq!(spec.name, *name);
             assert_eq!(routes.of(spec, &req), Route::Domain, "{name}");
