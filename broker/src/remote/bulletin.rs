@@ -79,9 +79,9 @@ fn untag(tag: &[u8]) -> Option<(Bytes, Bytes)> {
     Some((Bytes::copy_from_slice(scope), Bytes::copy_from_slice(board)))
 }
 
-fn keys(tag: &[u8]) -> [Vec<u8>; 7] {
+fn keys(tag: &[u8]) -> [Vec<u8>; 8] {
     let key = |suffix: &[u8]| [b"herald:bl:{".as_slice(), tag, b"}:", suffix].concat();
-    [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta")]
+    [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta"), key(b"waiting")]
 }
 
 /// The name blocked retrievers and publishers of a board wait on.
@@ -215,9 +215,9 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
     let reply = match cmd {
         BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
             let ttl = ttl_ms.map(|t| t.min(MAX_MS).to_string()).unwrap_or_default();
-            let blocking: &[u8] = if block.is_some() { b"1" } else { b"0" };
+            let mark = super::wake::mark_ms(r, block.is_some());
             let attempt = || async {
-                match invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), blocking]).await {
+                match invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), mark.as_bytes()]).await {
                     Ok(Value::Array(_)) => None,
                     Ok(v) => Some(Reply::Bulk(Bytes::from(redis::from_redis_value::<Vec<u8>>(v).unwrap_or_default()))),
                     Err(e) => Some(failed(&e)),
@@ -232,6 +232,7 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
             let mut args = vec![b"retrieve".to_vec(), lock_ms.map(|l| l.min(MAX_MS).to_string()).unwrap_or_default().into_bytes()];
             args.extend(filter_args(&filters));
+            args.push(super::wake::mark_ms(r, block.is_some()).into_bytes());
             let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
             let attempt = || async {
                 match invoke(r, &scripts.retrieve, &scope, &board, &args).await {

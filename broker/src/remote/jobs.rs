@@ -257,9 +257,10 @@ async fn claim(
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
     let lease = lease_ms.map(|l| l.to_string()).unwrap_or_default();
+    let mark = super::wake::mark_ms(remote, block.is_some());
     let once = || async {
         for queue in &queues {
-            match invoke(remote, &remote.jobs.scripts.claim, queue, &[lease.as_bytes()]).await {
+            match invoke(remote, &remote.jobs.scripts.claim, queue, &[lease.as_bytes(), mark.as_bytes()]).await {
                 Ok(Value::Array(items)) if items.len() == 5 => {
                     let id = opt_bytes(&items[0]).unwrap_or_default();
                     remote.jobs.remember(&id, queue);
@@ -397,8 +398,9 @@ async fn read(
 
 /// JOB.JOIN: waits until the queue has nothing queued, delayed or running.
 async fn join(remote: &Arc<Remote>, queue: Bytes, timeout: Option<WaitMs>, tx: &mut oneshot::Sender<Reply>) -> Option<Reply> {
+    let mark = super::wake::mark_ms(remote, true);
     let once = || async {
-        match queue_op(remote, &queue, &[b"drained"]).await {
+        match queue_op(remote, &queue, &[b"drained", mark.as_bytes()]).await {
             Ok(v) if int(&v) == 1 => Some(Reply::ok()),
             Ok(_) => None,
             Err(e) => Some(e),

@@ -76,7 +76,12 @@ fn conn(remote: &Remote) -> super::conn::Shared {
 async fn boxed(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
     let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
     let mut inv = remote.mail.boxes.prepare_invoke();
-    inv.key(key(b"meta")).key(key(b"idem")).key(key(b"idemq")).key(key(&[b"t:".as_slice(), topic].concat())).key(key(b"queues"));
+    inv.key(key(b"meta"))
+        .key(key(b"idem"))
+        .key(key(b"idemq"))
+        .key(key(&[b"t:".as_slice(), topic].concat()))
+        .key(key(b"queues"))
+        .key(key(b"waiting"));
     inv.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
     for a in args {
         inv.arg(*a);
@@ -125,8 +130,9 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
         MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
             let key = idempotency.unwrap_or_default();
             let keep = r.mail.settings.idempotency_keys.to_string();
+            let mark = super::wake::mark_ms(r, block.is_some());
             let attempt = || async {
-                match boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]).await {
+                match boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0", mark.as_bytes()]).await {
                     Ok(Value::Array(v)) => Some(Reply::Int(v.first().map_or(0, int))),
                     Ok(_) => Some(Reply::error("ERR redis engine: unexpected MSG.SEND reply")),
                     Err(e) if block.is_some() && e.code() == Some("FULL") => None,
@@ -136,8 +142,9 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
             super::wake::maybe(r, &wake_name(&dest), block.map(|b| b.duration()), &mut tx, attempt).await
         }
         MailboxCommand::Recv { dest, topic, timeout } => {
+            let mark = super::wake::mark_ms(r, timeout.is_some());
             let attempt = || async {
-                match boxed(r, &dest, &topic, &[b"recv"]).await {
+                match boxed(r, &dest, &topic, &[b"recv", mark.as_bytes()]).await {
                     Ok(Value::Array(mut v)) => {
                         let dropped = v.first().map_or(0, int);
                         r.mail.requests_expired.fetch_add(dropped as u64, Ordering::Relaxed);
@@ -202,7 +209,7 @@ async fn ask(r: &Remote, dest: Bytes, topic: Bytes, payload: Bytes, timeout_ms: 
     };
     let id_arg = id.to_string();
     let keep = r.mail.settings.idempotency_keys.to_string();
-    let sent = boxed(r, &dest, &topic, &[b"send", &payload, b"", keep.as_bytes(), id_arg.as_bytes(), deadline.as_bytes()]).await;
+    let sent = boxed(r, &dest, &topic, &[b"send", &payload, b"", keep.as_bytes(), id_arg.as_bytes(), deadline.as_bytes(), b"0"]).await;
     if let Err(e) = sent {
         return failed(&e);
     }

@@ -52,7 +52,7 @@ fn wake_name(name: &[u8]) -> Bytes {
 async fn invoke(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
     let key = |suffix: &[u8]| [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat();
     let mut inv = remote.semaphores.script.prepare_invoke();
-    inv.key(key(b"holders")).key(key(b"meta")).arg(super::wake::channel(&wake_name(name)));
+    inv.key(key(b"holders")).key(key(b"meta")).key(key(b"waiting")).arg(super::wake::channel(&wake_name(name)));
     for a in args {
         inv.arg(*a);
     }
@@ -96,9 +96,9 @@ async fn run(remote: Arc<Remote>, cmd: SemCommand, mut tx: oneshot::Sender<Reply
     let reply = match cmd {
         SemCommand::Acquire { name, permits, lease_ms, block } => {
             let lease = lease_ms.unwrap_or(r.semaphores.settings.default_lease_ms).clamp(1, MAX_MS).to_string();
-            let permits = permits.to_string();
+            let (permits, mark) = (permits.to_string(), super::wake::mark_ms(r, block.is_some()));
             let attempt = || async {
-                match invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await {
+                match invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), mark.as_bytes()]).await {
                     Ok(Value::Array(held)) if held.len() == 2 => {
                         register(r, &name, int(&held[1])).await;
                         Some(Reply::Int(int(&held[0]) as i64))

@@ -41,7 +41,7 @@ fn wake_name(key: &[u8]) -> Bytes {
 async fn invoke(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
     let k = |suffix: &[u8]| [b"herald:stream:{".as_slice(), key, b"}:", suffix].concat();
     let mut inv = remote.streams.script.prepare_invoke();
-    inv.key(k(b"log")).key(k(b"meta")).key(k(b"epochs"));
+    inv.key(k(b"log")).key(k(b"meta")).key(k(b"epochs")).key(k(b"waiting"));
     let s = &remote.streams.settings;
     inv.arg(super::wake::channel(&wake_name(key))).arg(s.max_len).arg(s.max_age_ms);
     for a in args {
@@ -106,8 +106,9 @@ async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Re
         }
         StreamCommand::Read { key, from, count, block, epoch } => {
             let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
+            let mark = super::wake::mark_ms(r, block.is_some());
             let attempt = || async {
-                match invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]).await {
+                match invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes(), mark.as_bytes()]).await {
                     Ok(Value::Array(v)) => match read_of(v, from) {
                         Ok(reply) => reply,
                         Err(e) => Some(Reply::Error(e)),
