@@ -327,13 +327,26 @@ async fn result(
     on_timeout: Option<Reply>,
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
+    // The job's seq once a check found it pending: a `done` notice for that job hands its result over
+    // (`job_notices.rs`), so the check after the wake-up reads nothing (0: not known yet).
+    let pending = std::sync::atomic::AtomicU64::new(0);
     let once = || async {
+        let seq = pending.load(Ordering::Relaxed);
+        if seq > 0
+            && let Some(queue) = remote.jobs.cached(&id)
+            && let Some(result) = remote.jobs.take_done(&queue, &id, seq)
+        {
+            return result_reply(JobResult::Done(result)).unwrap_or_else(|e| Some(Reply::Error(e)));
+        }
         let outcome = match on_job(remote, &id, &remote.jobs.scripts.read, &[b"result"]).await {
             Ok((_, Value::Array(items))) if !items.is_empty() => {
                 let first = opt_bytes(&items[0]).unwrap_or_default();
                 let second = items.get(1).and_then(opt_bytes);
                 match &first[..] {
-                    b"pending" => JobResult::Pending,
+                    b"pending" => {
+                        pending.store(items.get(1).map_or(0, int) as u64, Ordering::Relaxed);
+                        JobResult::Pending
+                    }
                     b"done" => JobResult::Done(second),
                     state => JobResult::Failed { state: JobState::parse(state).unwrap_or(JobState::Error), error: second },
                 }
