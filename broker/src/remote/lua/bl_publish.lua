@@ -6,7 +6,7 @@ local c = redis.call('HMGET', meta, 'maxlen', 'overflow')
 local maxlen, overflow = tonumber(c[1] or def_maxlen), c[2] or 'reject-new'
 if maxlen > 0 and redis.call('ZCARD', order) >= maxlen then
   if overflow == 'reject-new' then
-    if block ~= '0' then
+    if block and block ~= '0' then
       waiting(block)
       return { 'wait' }
     end

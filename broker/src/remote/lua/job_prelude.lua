@@ -24,7 +24,8 @@ local wake, drained = 0, false
 
 -- A blocking claim or join that found nothing marks the queue waited on for `ms` ('0': nobody waits).
 local function waiting(ms)
-  if tonumber(ms) > 0 then redis.call('SET', marker, '1', 'PX', ms) end
+  ms = tonumber(ms or '0') or 0
+  if ms > 0 then redis.call('SET', marker, '1', 'PX', ms) end
 end
 
 local function jk(id) return prefix .. 'job:' .. id end

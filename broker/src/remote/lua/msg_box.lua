@@ -26,7 +26,8 @@ end
 
 -- A blocking attempt that found nothing marks the destination waited on for `ms` ('0': nobody waits).
 local function waiting(ms)
-  if tonumber(ms) > 0 then redis.call('SET', marker, '1', 'PX', ms) end
+  ms = tonumber(ms or '0') or 0
+  if ms > 0 then redis.call('SET', marker, '1', 'PX', ms) end
 end
 
 local function len()

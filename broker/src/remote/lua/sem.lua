@@ -40,7 +40,8 @@ if op == 'acquire' then
   local permits, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
   redis.call('HSET', meta, 'permits', permits)
   if redis.call('ZCARD', holders) >= permits then
-    if tonumber(ARGV[5]) > 0 then redis.call('SET', marker, '1', 'PX', ARGV[5]) end
+    local mark = tonumber(ARGV[5] or '0') or 0
+    if mark > 0 then redis.call('SET', marker, '1', 'PX', mark) end
     return false
   end
   local token = redis.call('HINCRBY', meta, 'fence', 1)

@@ -78,7 +78,8 @@ elseif op == 'read' then
   -- {'missing'}, or {epoch, next, ended, offset, data, offset, data ...}
   -- A blocking read that finds nothing new marks the stream waited on.
   local function waiting()
-    if tonumber(ARGV[8]) > 0 then redis.call('SET', marker, '1', 'PX', ARGV[8]) end
+    local mark = tonumber(ARGV[8] or '0') or 0
+    if mark > 0 then redis.call('SET', marker, '1', 'PX', mark) end
   end
   local f = redis.call('HMGET', meta, 'epoch', 'next', 'closed', 'maxlen', 'maxage')
   if not f[1] then
