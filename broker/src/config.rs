@@ -95,6 +95,10 @@ pub struct EngineSettings {
     pub tls_key_file: String,
     /// For `redis+sentinel://`: how often the sentinels are asked whether the primary moved.
     pub sentinel_poll_ms: u64,
+    /// For `redis+sentinel://` to sentinels that ask for a password (`requirepass` in sentinel.conf):
+    /// the sentinels' credentials ("": none). The URL's credentials are the primary's.
+    pub sentinel_username: String,
+    pub sentinel_password: String,
     /// For `redis+cluster://`: how often the node asks the cluster for its nodes (the pub-sub
     /// bridge's candidates).
     pub cluster_poll_ms: u64,
@@ -372,6 +376,16 @@ impl Config {
                     );
                 }
             }
+            let sentinel_auth = !self.engine.sentinel_password.is_empty() || !self.engine.sentinel_username.is_empty();
+            if sentinel_auth && crate::remote::Sentinels::parse(&self.engine.url).is_none() {
+                return invalid(
+                    "engine.sentinel_password",
+                    "engine.sentinel_username and engine.sentinel_password are for a redis+sentinel:// engine.url",
+                );
+            }
+            if self.engine.sentinel_password.is_empty() && !self.engine.sentinel_username.is_empty() {
+                return invalid("engine.sentinel_username", "needs engine.sentinel_password");
+            }
             if self.engine.tls_cert_file.is_empty() != self.engine.tls_key_file.is_empty() {
                 return invalid("engine.tls_cert_file", "engine.tls_cert_file and engine.tls_key_file go together");
             }
@@ -535,6 +549,19 @@ mod tests {
         assert!(err.contains("quotas"), "{err}");
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         assert_eq!(Config::build(&over, false).unwrap().quotas.len(), 1);
+        // The sentinels' credentials go with a Sentinel URL, and a username with a password.
+        let file = tempfile("[engine]\nsentinel_password = \"pw\"\n");
+        let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("engine.sentinel_password"), "{err}");
+        let over =
+            Overrides { config_file: Some(file.path.clone()), engine: Some("redis+sentinel://h:26379/m".into()), ..Default::default() };
+        assert_eq!(Config::build(&over, false).unwrap().engine.sentinel_password, "pw");
+        let file = tempfile("[engine]\nsentinel_username = \"u\"\n");
+        let over =
+            Overrides { config_file: Some(file.path.clone()), engine: Some("redis+sentinel://h:26379/m".into()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("engine.sentinel_username"), "{err}");
     }
 
     #[test]

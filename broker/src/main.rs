@@ -51,6 +51,10 @@ struct Cli {
     /// it answers 200 (container health checks; /readyz for readiness)
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/healthz")]
     healthcheck: Option<String>,
+    /// Do not serve: copy what --data-dir holds into the Redis/Valkey server at URL in the Redis engine's
+    /// layout, for nodes started with --engine URL (docs/scale-out.md), then exit
+    #[arg(long = "migrate-to", value_name = "URL")]
+    migrate_to: Option<String>,
 }
 
 fn main() {
@@ -79,6 +83,19 @@ fn main() {
             Ok(status) => println!("herald: {status}"),
             Err(e) => {
                 eprintln!("herald: unhealthy: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if let Some(url) = cli.migrate_to {
+        match herald_broker::remote::import::migrate(&config, &url) {
+            Ok(m) => println!(
+                "herald: moved {} keys, {} blackboard scopes ({} entries), {} streams ({} entries), {} schemas, {} libraries into {url}",
+                m.keys, m.scopes, m.scope_entries, m.streams, m.stream_entries, m.schemas, m.libraries
+            ),
+            Err(e) => {
+                eprintln!("herald: --migrate-to: {e}");
                 std::process::exit(1);
             }
         }

@@ -98,7 +98,9 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
             (&["INCR", "n"], "+QUEUED\r\n"),
             (&["LPUSH", "n", "x"], "+QUEUED\r\n"),
             (&["BLPOP", "empty", "0"], "+QUEUED\r\n"),
-            (&["EXEC"], "*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n"),
+            // WAIT joins too and, as in Redis, answers at once inside a transaction (no replicas here).
+            (&["WAIT", "1", "10000"], "+QUEUED\r\n"),
+            (&["EXEC"], "*5\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*-1\r\n:0\r\n"),
         ],
     )
     .await;
@@ -296,6 +298,91 @@ async fn publications_reach_subscribers_on_every_node_and_wire_once_and_in_order
     assert_eq!(m.get_payload::<String>().unwrap(), "end");
     assert_eq!(ws_on_c.recv().await["data"], json!("end"));
     assert_eq!(sse_on_a.next().await["data"], json!("end"));
+}
+
+/// The RESP frame of a shard message (`smessage`).
+fn smessage(channel: &str, data: &str) -> String {
+    format!("*3\r\n$8\r\nsmessage\r\n${}\r\n{channel}\r\n${}\r\n{data}\r\n", channel.len(), data.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_publications_reach_shard_subscribers_on_every_node_and_nothing_else() {
+    let (redis, nodes) = cluster("spubsub").await;
+    let mut on_a = nodes[0].raw().await;
+    on_a.cmd(&["SSUBSCRIBE", "orders"]).await;
+    on_a.expect("*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n").await;
+    let mut on_c = nodes[2].raw().await;
+    on_c.cmd(&["SSUBSCRIBE", "orders"]).await;
+    on_c.expect("*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n").await;
+    // Shard channels are apart from plain channels and patterns, as in Redis: these see nothing below.
+    let mut plain_on_b = nodes[1].client().get_async_pubsub().await.unwrap();
+    plain_on_b.subscribe("orders").await.unwrap();
+
+    let mut publisher = nodes[1].conn().await;
+    const N: usize = 30;
+    for i in 0..N {
+        let receivers: i64 = cmd(&mut publisher, &["SPUBLISH", "orders", &i.to_string()]).await.unwrap();
+        assert_eq!(receivers, 2, "one per node that follows the shard channel (docs/scale-out.md)");
+    }
+    for i in 0..N {
+        on_a.expect(&smessage("orders", &i.to_string())).await;
+        on_c.expect(&smessage("orders", &i.to_string())).await;
+    }
+    // A pattern never sees a shard message (a node with a pattern matching the carrier channel counts
+    // in SPUBLISH's reply, docs/scale-out.md); a plain PUBLISH on the same name reaches the plain
+    // subscriber only, once.
+    plain_on_b.psubscribe("*").await.unwrap();
+    let _: i64 = cmd(&mut publisher, &["SPUBLISH", "orders", "shard"]).await.unwrap();
+    on_a.expect(&smessage("orders", "shard")).await;
+    on_c.expect(&smessage("orders", "shard")).await;
+    let receivers: i64 = cmd(&mut publisher, &["PUBLISH", "orders", "plain"]).await.unwrap();
+    assert_eq!(receivers, 2, "node B's channel and its pattern");
+    let mut b = plain_on_b.on_message();
+    for _ in 0..2 {
+        let m = tokio::time::timeout(Duration::from_secs(5), b.next()).await.unwrap().unwrap();
+        assert_eq!(m.get_payload::<String>().unwrap(), "plain", "no shard message reached a plain subscriber or pattern");
+    }
+    drop(b);
+
+    // The node stops following the shard channel with its last subscriber.
+    on_c.cmd(&["SUNSUBSCRIBE", "orders"]).await;
+    on_c.expect("*3\r\n$12\r\nsunsubscribe\r\n$6\r\norders\r\n:0\r\n").await;
+    let mut direct = redis.conn().await;
+    let mut followed = 2;
+    for _ in 0..500 {
+        let counts: Vec<Value> = cmd(&mut direct, &["PUBSUB", "NUMSUB", "__herald__:engine:shard:orders"]).await.unwrap();
+        followed = match counts.get(1) {
+            Some(Value::Int(n)) => *n,
+            _ => -1,
+        };
+        if followed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(followed, 1, "node C unsubscribed from the carrier");
+    // In a transaction too, SPUBLISH goes out as its carrier's PUBLISH (counted: node A, and node B's
+    // pattern on the carrier).
+    let mut raw = nodes[1].raw().await;
+    for c in [&["MULTI"][..], &["SPUBLISH", "orders", "tx"], &["EXEC"]] {
+        raw.cmd(c).await;
+    }
+    raw.expect("+OK\r\n+QUEUED\r\n*1\r\n:2\r\n").await;
+    on_a.expect(&smessage("orders", "tx")).await;
+    // After the node's pub-sub connection is killed it follows the shard channel again.
+    let killed: i64 = cmd(&mut direct, &["CLIENT", "KILL", "TYPE", "pubsub"]).await.unwrap();
+    assert_eq!(killed, 3);
+    let mut delivered = false;
+    for i in 0..500 {
+        let receivers: i64 = cmd(&mut publisher, &["SPUBLISH", "orders", &format!("again{i}")]).await.unwrap();
+        if receivers == 2 {
+            on_a.read_until(&smessage("orders", &format!("again{i}"))).await;
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(delivered, "node A followed its shard channel again after the reconnection");
 }
 
 /// A server-sent event stream of a node's `/v1/subscribe` (docs/http.md), read raw.

@@ -133,3 +133,48 @@ async fn wait_without_replicas_answers_zero() {
     let err = cmd::<i64>(&mut c, &["WAIT", "1", "-1"]).await.unwrap_err();
     assert_eq!(err.detail(), Some("timeout is negative"));
 }
+
+/// Sentinels that ask for a password (`requirepass` in sentinel.conf) are asked with
+/// `engine.sentinel_username` / `engine.sentinel_password`; the URL's credentials stay the primary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_that_ask_for_a_password_are_asked_with_the_sentinel_credentials() {
+    let mut procs = Processes::new("sentinel-auth");
+    let (primary_port, sentinel_port) = (free_port(), free_port());
+    procs.spawn(&["--port", &primary_port.to_string(), "--requirepass", "primary-pw", "--dbfilename", "primary.rdb"]);
+    let conf = procs.dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "sentinel monitor mymaster 127.0.0.1 {primary_port} 1\nsentinel auth-pass mymaster primary-pw\n\
+             requirepass sentinel-pw\n"
+        ),
+    )
+    .unwrap();
+    procs.spawn(&[&conf.display().to_string(), "--sentinel", "--port", &sentinel_port.to_string()]);
+    let asked = redis::Client::open(format!("redis://:sentinel-pw@127.0.0.1:{sentinel_port}")).unwrap();
+    until(20, "the sentinel serving", || {
+        let asked = asked.clone();
+        async move { asked.get_multiplexed_async_connection().await.is_ok() }
+    })
+    .await;
+
+    let mut config = Config::for_tests();
+    config.engine.url = format!("redis+sentinel://:primary-pw@127.0.0.1:{sentinel_port}/mymaster");
+    let err = herald_broker::remote::Remote::new(&config).err().expect("the sentinel refuses a query without its password");
+    assert!(err.contains(&format!("sentinel 127.0.0.1:{sentinel_port}")) && err.contains("uthentication"), "{err}");
+    config.engine.sentinel_password = "wrong".into();
+    let err = herald_broker::remote::Remote::new(&config).err().expect("a wrong sentinel password refused");
+    assert!(err.contains(&format!("sentinel 127.0.0.1:{sentinel_port}")), "{err}");
+
+    config.engine.sentinel_username = "default".into();
+    config.engine.sentinel_password = "sentinel-pw".into();
+    let node: TestServer = start_with(config).await;
+    let mut c = node.conn().await;
+    let _: () = cmd(&mut c, &["SET", "k", "through the primary"]).await.unwrap();
+    let mut primary = redis::Client::open(format!("redis://:primary-pw@127.0.0.1:{primary_port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    assert_eq!(cmd::<String>(&mut primary, &["GET", "k"]).await.unwrap(), "through the primary");
+}

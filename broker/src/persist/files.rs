@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::codec;
 
-const MANIFEST: &str = "MANIFEST";
+pub(super) const MANIFEST: &str = "MANIFEST";
 const MANIFEST_HEADER: &str = "herald-manifest 1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -160,6 +160,15 @@ pub struct Persistence {
     pub stats: PersistStats,
 }
 
+/// Loads what the data directory `dir` holds into `state` without opening its log for writing (the
+/// move into Redis, `remote/import.rs`). A torn last record is cut off as at start.
+pub fn load(dir: &str, repair: bool, state: &mut crate::state::State, now: u64) -> Result<(), String> {
+    if !PathBuf::from(dir).join(files::MANIFEST).exists() {
+        return Err(format!("{dir} holds no Herald data directory (no {})", files::MANIFEST));
+    }
+    recover::recover(&PathBuf::from(dir), repair, state, now).map(|_| ())
+}
+
 impl Persistence {
     /// Recovers the data directory into `state` (`now`: unix ms, for deadlines that passed while
     /// the broker was down) and opens the log for what comes next.

@@ -76,6 +76,10 @@ pub enum Interest {
     NoChannel(Bytes),
     Pattern(Bytes),
     NoPattern(Bytes),
+    /// A shard channel (SSUBSCRIBE) got its first subscriber.
+    Shard(Bytes),
+    /// A shard channel lost its last subscriber.
+    NoShard(Bytes),
 }
 
 /// Told when a channel or pattern gains its first subscriber or loses its last one: the Redis engine's
@@ -145,9 +149,12 @@ impl Hub {
         match self.map(kind).entry(channel.clone()) {
             dashmap::Entry::Occupied(mut subs) => add(subs.get_mut(), sub),
             dashmap::Entry::Vacant(slot) => {
-                if kind == ChannelKind::Plain {
-                    self.channel_count.fetch_add(1, Ordering::Relaxed);
-                    self.tell(|| Interest::Channel(channel.clone()));
+                match kind {
+                    ChannelKind::Plain => {
+                        self.channel_count.fetch_add(1, Ordering::Relaxed);
+                        self.tell(|| Interest::Channel(channel.clone()));
+                    }
+                    ChannelKind::Shard => self.tell(|| Interest::Shard(channel.clone())),
                 }
                 slot.insert(vec![sub.clone()]);
                 true
@@ -158,9 +165,14 @@ impl Hub {
     pub fn unsubscribe(&self, kind: ChannelKind, channel: &[u8], client_id: u64) -> bool {
         let map = self.map(kind);
         let removed = map.get_mut(channel).map(|mut subs| remove(&mut subs, client_id)).unwrap_or(false);
-        if map.remove_if(channel, |_, subs| subs.is_empty()).is_some() && kind == ChannelKind::Plain {
-            self.channel_count.fetch_sub(1, Ordering::Relaxed);
-            self.tell(|| Interest::NoChannel(Bytes::copy_from_slice(channel)));
+        if map.remove_if(channel, |_, subs| subs.is_empty()).is_some() {
+            match kind {
+                ChannelKind::Plain => {
+                    self.channel_count.fetch_sub(1, Ordering::Relaxed);
+                    self.tell(|| Interest::NoChannel(Bytes::copy_from_slice(channel)));
+                }
+                ChannelKind::Shard => self.tell(|| Interest::NoShard(Bytes::copy_from_slice(channel))),
+            }
         }
         removed
     }
@@ -286,12 +298,17 @@ impl Hub {
     }
 
     /// A message another node published, as the Redis engine's bridge received it for a channel: to
-    /// this node's subscribers of exactly that channel (patterns get their own `pmessage` from Redis).
-    pub fn deliver_channel(&self, channel: Bytes, message: Bytes) -> usize {
-        let Some(subs) = self.channels.get(&channel[..]) else { return 0 };
+    /// this node's subscribers of exactly that channel (patterns get their own `pmessage` from Redis),
+    /// as `message` for a plain channel and `smessage` for a shard channel (SPUBLISH).
+    pub fn deliver_channel(&self, kind: ChannelKind, channel: Bytes, message: Bytes) -> usize {
+        let Some(subs) = self.map(kind).get(&channel[..]) else { return 0 };
         self.stats.messages_published.fetch_add(1, Ordering::Relaxed);
-        let publication = Arc::new(Publication::new(vec![Reply::text("message"), Reply::Bulk(channel.clone()), Reply::Bulk(message)]));
-        self.send(&subs, &publication, || Target::Channel(ChannelKind::Plain, channel.clone()));
+        let what = match kind {
+            ChannelKind::Plain => "message",
+            ChannelKind::Shard => "smessage",
+        };
+        let publication = Arc::new(Publication::new(vec![Reply::text(what), Reply::Bulk(channel.clone()), Reply::Bulk(message)]));
+        self.send(&subs, &publication, || Target::Channel(kind, channel.clone()));
         subs.len()
     }
 

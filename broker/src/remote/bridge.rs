@@ -19,12 +19,33 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_protocol::Reply;
+use herald_protocol::command::CommandSpec;
+use herald_protocol::{Reply, Request};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::pubsub::{ChannelKind, Hub, Interest, InterestWatcher};
+
+/// Shard channels (SSUBSCRIBE / SPUBLISH) travel through Redis as plain channels under this prefix, so
+/// one pub-sub connection carries them on every topology (Redis Cluster broadcasts a plain PUBLISH to
+/// every node) and a client's pattern never sees them (patterns skip the node's notice prefix), as
+/// Redis keeps shard channels apart from patterns.
+const SHARD_PREFIX: &[u8] = b"__herald__:engine:shard:";
+
+/// The plain channel on Redis that carries shard channel `name`.
+pub fn shard_channel(name: &[u8]) -> Vec<u8> {
+    [SHARD_PREFIX, name].concat()
+}
+
+/// `SPUBLISH channel message` as Redis is sent it: a `PUBLISH` on the channel's carrier
+/// ([`shard_channel`]), with its spec.
+pub fn shard_publish(req: &Request) -> (&'static CommandSpec, Request) {
+    let parts = req.parts();
+    let publish = Request::new(vec![Bytes::from_static(b"PUBLISH"), Bytes::from(shard_channel(&parts[1])), parts[2].clone()]);
+    let spec = herald_protocol::command::lookup(&publish).expect("PUBLISH is a command").spec;
+    (spec, publish)
+}
 
 /// What the bridge task is asked to do, in order.
 enum Order {
@@ -189,6 +210,10 @@ impl Run {
         if !patterns.is_empty() {
             sink.psubscribe(patterns).await?;
         }
+        let shards: Vec<Vec<u8>> = self.hub.channel_names(ChannelKind::Shard, None).iter().map(|c| shard_channel(c)).collect();
+        if !shards.is_empty() {
+            sink.subscribe(shards).await?;
+        }
         Ok((sink, stream))
     }
 
@@ -222,6 +247,8 @@ impl Run {
             Interest::Pattern(p) => sink.psubscribe(&p[..]).await,
             Interest::NoChannel(c) if self.hub.subscriber_count(ChannelKind::Plain, &c) == 0 => sink.unsubscribe(&c[..]).await,
             Interest::NoPattern(p) if !self.hub.pattern_names().contains(&p) => sink.punsubscribe(&p[..]).await,
+            Interest::Shard(c) => sink.subscribe(shard_channel(&c)).await,
+            Interest::NoShard(c) if self.hub.subscriber_count(ChannelKind::Shard, &c) == 0 => sink.unsubscribe(shard_channel(&c)).await,
             _ => Ok(()),
         }
     }
@@ -236,9 +263,28 @@ impl Run {
             Some(pattern) => {
                 self.hub.deliver_pattern(Bytes::from(pattern), Bytes::from(channel), Bytes::copy_from_slice(payload));
             }
-            None => {
-                self.hub.deliver_channel(Bytes::from(channel), Bytes::copy_from_slice(payload));
-            }
+            None => match channel.strip_prefix(SHARD_PREFIX) {
+                Some(shard) => {
+                    self.hub.deliver_channel(ChannelKind::Shard, Bytes::copy_from_slice(shard), Bytes::copy_from_slice(payload));
+                }
+                None => {
+                    self.hub.deliver_channel(ChannelKind::Plain, Bytes::from(channel), Bytes::copy_from_slice(payload));
+                }
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_carriers_are_under_the_notice_prefix_that_client_patterns_skip() {
+        assert!(shard_channel(b"orders").starts_with(super::super::NOTICE_PREFIX));
+        let (spec, req) = shard_publish(&Request::from_strs(&["SPUBLISH", "orders", "m"]));
+        assert_eq!(spec.name, "publish");
+        assert_eq!(req.parts()[1].as_ref(), b"__herald__:engine:shard:orders");
+        assert_eq!(req.parts()[2].as_ref(), b"m");
     }
 }

@@ -51,6 +51,10 @@ pub struct Sentinels {
     db: String,
     /// `rediss+sentinel://`: TLS to the sentinels and the primary.
     pub tls: bool,
+    /// What the sentinels themselves ask for (`requirepass` / ACL users in sentinel.conf):
+    /// `engine.sentinel_username` and `engine.sentinel_password`, apart from the URL's, which are the
+    /// primary's. `None`: the sentinels are asked without credentials.
+    auth: Option<(Option<String>, String)>,
 }
 
 impl Sentinels {
@@ -83,7 +87,16 @@ impl Sentinels {
                 Some((host.to_owned(), port.parse().ok()?))
             })
             .collect::<Option<Vec<_>>>()?;
-        (!addrs.is_empty()).then_some(Sentinels { addrs, service, user_info, db, tls })
+        (!addrs.is_empty()).then_some(Sentinels { addrs, service, user_info, db, tls, auth: None })
+    }
+
+    /// The same sentinels, asked with `engine.sentinel_username` / `engine.sentinel_password` ("": none).
+    fn authenticated(mut self, settings: &EngineSettings) -> Sentinels {
+        if !settings.sentinel_password.is_empty() {
+            let user = (!settings.sentinel_username.is_empty()).then(|| settings.sentinel_username.clone());
+            self.auth = Some((user, settings.sentinel_password.clone()));
+        }
+        self
     }
 
     /// The primary's connection settings at `host:port`.
@@ -101,10 +114,17 @@ impl Sentinels {
         let mut last = String::from("no sentinel configured");
         for (host, port) in &self.addrs {
             let asked = async {
-                let url = format!("{}://{host}:{port}", self.scheme());
+                let mut info = format!("{}://{host}:{port}", self.scheme()).into_connection_info()?;
+                if let Some((user, password)) = &self.auth {
+                    let mut redis = info.redis_settings().clone().set_password(password);
+                    if let Some(user) = user {
+                        redis = redis.set_username(user);
+                    }
+                    info = info.set_redis_settings(redis);
+                }
                 let client = match certs {
-                    Some(certs) => Client::build_with_tls(url, certs.clone())?,
-                    None => Client::open(url)?,
+                    Some(certs) => Client::build_with_tls(info, certs.clone())?,
+                    None => Client::open(info)?,
                 };
                 let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
                 let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
@@ -129,7 +149,7 @@ impl Endpoint {
     /// runtime of its own: the node starts before its runtime serves anything).
     pub fn new(settings: &EngineSettings) -> Result<Endpoint, String> {
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
-        let sentinels = Sentinels::parse(&settings.url).transpose()?;
+        let sentinels = Sentinels::parse(&settings.url).transpose()?.map(|s| s.authenticated(settings));
         let cluster = Seeds::parse(&settings.url).transpose()?;
         // Every TLS scheme starts so: `rediss://`, `rediss+sentinel://`, `rediss+cluster://`.
         let tls = settings.url.starts_with("rediss").then(|| certificates(settings)).transpose()?;

@@ -9,7 +9,7 @@
 //!
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
 //! (following Sentinel's primary), `cluster.rs` (what differs on Redis Cluster), `pool.rs` and
-//! `conn.rs` (connections), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
+//! `conn.rs` (connections), `import.rs` (moving an embedded data directory in), `value.rs` (value conversion), `forward.rs` (sending), `bridge.rs` (pub-sub); the
 //! domains `blackboard.rs` (with `notices.rs`, `bb_watch.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`,
 //! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
 
@@ -23,6 +23,7 @@ mod connect;
 mod due;
 mod failover;
 mod forward;
+pub mod import;
 mod job_notices;
 mod job_store;
 pub mod jobs;
@@ -184,6 +185,7 @@ fn target(session: &Session) -> Target {
 /// Decides what happens to a request on the Redis engine; called by dispatch after the permission and
 /// mode checks, before MULTI queueing.
 pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Routed {
+    let (spec, req) = if spec.name == "spublish" { bridge::shard_publish(&req) } else { (spec, req) };
     let route = remote.routes.of(spec, &req);
     let cluster = remote.endpoint.is_cluster();
     if cluster {
@@ -225,8 +227,10 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
             return Routed::Refused(CommandError::fixed("ERR Command not allowed inside a transaction"));
         }
         // Inside MULTI only what Redis itself can run joins the transaction; PING, ECHO and UNWATCH
-        // answer the same there. Anything else would run outside the transaction: refused (EXEC aborts).
-        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch");
+        // answer the same there, and WAIT does not block inside a transaction: Redis answers at once
+        // with the replicas that have the connection's writes. Anything else would run outside the
+        // transaction: refused (EXEC aborts).
+        let joins = matches!(route, Route::Forward | Route::ForwardBlocking) || matches!(spec.name, "ping" | "echo" | "unwatch" | "wait");
         if !joins {
             return Routed::Refused(CommandError::new(format!(
                 "ERR {} inside MULTI is not supported by the redis engine (docs/scale-out.md)",

@@ -58,9 +58,9 @@ fn route_of(spec: &CommandSpec) -> Route {
             _ => Route::Local,
         },
         Group::PubSub => match spec.name {
-            "publish" => Route::Forward,
-            // Sharded pub-sub would need the bridge to follow shard channels too.
-            "spublish" | "ssubscribe" | "sunsubscribe" => Route::Unsupported,
+            // SPUBLISH travels as a PUBLISH on the shard channel's carrier (`bridge::shard_publish`);
+            // SSUBSCRIBE is the node's, bridged like SUBSCRIBE.
+            "publish" | "spublish" => Route::Forward,
             _ => Route::Local,
         },
         // WATCH / UNWATCH run on the session's pinned connection (`watch.rs`), BB.WATCH is checked
@@ -104,6 +104,8 @@ mod tests {
         assert_eq!(route(&["XADD", "s", "*", "f", "v"]), Route::Forward);
         assert_eq!(route(&["EVAL", "return 1", "0"]), Route::Forward);
         assert_eq!(route(&["PUBLISH", "c", "m"]), Route::Forward);
+        assert_eq!(route(&["SPUBLISH", "c", "m"]), Route::Forward);
+        assert_eq!(route(&["SSUBSCRIBE", "c"]), Route::Local);
         assert_eq!(route(&["PING"]), Route::Local);
         assert_eq!(route(&["SUBSCRIBE", "c"]), Route::Local);
         assert_eq!(route(&["INFO"]), Route::Local);

@@ -29,7 +29,7 @@ use crate::engine::change::Discard;
 use crate::engine::schema::{SchemaKind, SchemaSettings, Schemas, Target};
 
 /// The hash every schema lives in.
-const HASH: &str = "herald:schemas";
+pub(super) const HASH: &str = "herald:schemas";
 /// The wake-up name a schema change is announced on.
 const WAKE: &[u8] = b"schema";
 
@@ -59,7 +59,7 @@ impl Replica {
 const KINDS: [SchemaKind; 4] = [SchemaKind::Board, SchemaKind::Queue, SchemaKind::Topic, SchemaKind::Scope];
 
 /// A target as its field in the hash.
-fn field((kind, scope, name): &Target) -> Vec<u8> {
+pub(super) fn field((kind, scope, name): &Target) -> Vec<u8> {
     [kind.name().as_bytes(), b":", scope.len().to_string().as_bytes(), b":", scope, b":", name].concat()
 }
 

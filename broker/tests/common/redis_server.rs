@@ -328,6 +328,11 @@ impl RedisCluster {
         Self::create(name, 0, Some(TlsFiles::new(&format!("cluster-{name}")))).await
     }
 
+    /// Three masters with a replica each, TLS only (replication and the cluster bus over TLS too).
+    pub async fn start_tls_with_replicas(name: &str) -> RedisCluster {
+        Self::create(name, 1, Some(TlsFiles::new(&format!("cluster-{name}")))).await
+    }
+
     /// Three masters with `replicas` replicas each (`redis-cli --cluster create`).
     async fn create(name: &str, replicas: usize, tls: Option<TlsFiles>) -> RedisCluster {
         let mut procs = Processes::new(&format!("cluster-{name}"));
