@@ -9,6 +9,9 @@
 #   bench/instructions.sh target/release/herald evalsha 100000 16    # EVALSHA <sha> 1 key of $SCRIPT
 #   bench/instructions.sh redis "XADD s * f v" 50000 16              # a literal command
 #
+# VALGRIND_ARGS adds callgrind flags: VALGRIND_ARGS=--dump-instr=yes KEEP=DIR keeps a per-instruction
+# profile, which bench/locked.py reads (atomic read-modify-write instructions per request).
+#
 # TEST `evalsha` loads $SCRIPT (default: return redis.call('INCR', KEYS[1])) with SCRIPT LOAD and runs
 # `EVALSHA <sha> 1 key`. KEEP=DIR keeps the callgrind output there (for callgrind_annotate).
 #
@@ -31,7 +34,8 @@ if [ "$BIN" = redis ]; then
 else
   server=("$BIN" --port "$port" --http-port 0)
 fi
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.%p" "${server[@]}" >/dev/null 2>"$out/valgrind.log" &
+# shellcheck disable=SC2086
+valgrind --tool=callgrind --instr-atstart=no ${VALGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.%p" "${server[@]}" >/dev/null 2>"$out/valgrind.log" &
 vpid=$!
 trap 'kill $vpid 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done

@@ -8,6 +8,8 @@
 #   bench/scaleout.sh [HERALD_BIN] [REQUESTS] [CLIENTS] [PIPELINE]
 #
 # PIPELINE (default 1) is redis-benchmark's -P: requests each client sends before reading the replies.
+# IDLE_NODES=N (default 0) starts N more Herald nodes on the same backing Redis, with no clients: they
+# follow its notices as every node does, and their CPU is added to the measured node's ("server us/req").
 set -euo pipefail
 BIN=${1:-target/release/herald}
 N=${2:-100000}
@@ -25,15 +27,26 @@ ep=$(free_port); "$BIN" --port "$ep" --http-port 0 >/dev/null 2>&1 & pids+=($!);
 bp=$(free_port); redis-server --port "$bp" --save "" --appendonly no >/dev/null & pids+=($!); back_pid=$!
 up "$bp"
 np=$(free_port); "$BIN" --port "$np" --http-port 0 --engine "redis://127.0.0.1:$bp" >/dev/null 2>&1 & pids+=($!); node_pid=$!
+idle=()
+for _ in $(seq "${IDLE_NODES:-0}"); do
+  ip=$(free_port); "$BIN" --port "$ip" --http-port 0 --engine "redis://127.0.0.1:$bp" >/dev/null 2>&1 & pids+=($!); idle+=($!)
+  up "$ip"
+done
 up "$rp"; up "$ep"; up "$np"
+# The CPU of PID, and of the idle nodes too when PID is the measured node.
+cpu_of() {
+  local sum; sum=$(cpu "$1")
+  if [ "$1" = "$node_pid" ]; then for p in "${idle[@]}"; do sum=$(awk -v a="$sum" -v b="$(cpu "$p")" 'BEGIN {print a + b}'); done; fi
+  echo "$sum"
+}
 
 # run LABEL PORT PID [BACKING_PID] -- COMMAND...
 run() {
   local label=$1 port=$2 pid=$3 back=$4; shift 5
   local c0 b0 c1 b1 rps
-  c0=$(cpu "$pid"); b0=0; [ "$back" != - ] && b0=$(cpu "$back")
+  c0=$(cpu_of "$pid"); b0=0; [ "$back" != - ] && b0=$(cpu "$back")
   rps=$(redis-benchmark -p "$port" -n "$N" -c "$C" -r 100000 -P "$P" --csv "$@" | tail -1 | cut -d, -f2 | tr -d '"')
-  c1=$(cpu "$pid"); b1=0; [ "$back" != - ] && b1=$(cpu "$back")
+  c1=$(cpu_of "$pid"); b1=0; [ "$back" != - ] && b1=$(cpu "$back")
   python3 - "$label" "$rps" "$c0" "$c1" "$b0" "$b1" "$N" <<'PY'
 import sys
 label, rps, c0, c1, b0, b1, n = sys.argv[1], float(sys.argv[2]), *map(float, sys.argv[3:7]), int(sys.argv[7])

@@ -1,25 +1,63 @@
 //! INFO `commandstats`, `errorstats` and `total_error_replies`: per-command calls, time, rejections and
 //! failures, and error replies counted by their code, as Redis 7.0 keeps them.
 //!
-//! The counters of a command sit in one array indexed by the command table's dense index (which
-//! `command::lookup` hands out with the spec, `Found::index`), so counting a call is an index and two relaxed atomic
-//! adds; errors, rarer, take a small lock for their per-code map.
+//! The counters of a command sit in arrays indexed by the command table's dense index (which
+//! `command::lookup` hands out with the spec, `Found::index`). Calls and time, counted on every command,
+//! are kept per thread: each thread that counts gets a slot of its own (an array allocated at its first
+//! count) and is that slot's only writer, so counting a call is a load and a store of each counter. Two
+//! shared atomic adds cost two `lock`-prefixed instructions per command, tens of cycles each on the
+//! request path (`bench/locked.py`, docs/benchmarks.md). Threads past [`SLOTS`] share one more slot,
+//! counted with atomic adds. Readers sum the slots. Rejections and failures, rarer, are shared atomics;
+//! errors take a small lock for their per-code map.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use herald_protocol::command::{self, Found};
 
 /// Redis stops tracking new error codes past this many (and says so with one `ERRORSTATS_DISABLED`).
 const MAX_ERROR_CODES: usize = 128;
 
+/// How many threads get a slot of their own (the io threads, the script and timer threads); any
+/// thread after them counts in the shared slot `SLOTS`.
+const SLOTS: usize = 16;
+
+/// Slots handed out so far, process-wide: a thread's slot is the same in every `CommandStats` (tests run
+/// several brokers in one process), so each slot still has one writer.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's slot, assigned at its first count (`usize::MAX` until then).
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The slot of the calling thread.
+#[inline]
+fn own_slot() -> usize {
+    SLOT.with(|slot| {
+        let mine = slot.get();
+        if mine != usize::MAX {
+            return mine;
+        }
+        let mine = NEXT_SLOT.fetch_add(1, Ordering::Relaxed).min(SLOTS);
+        slot.set(mine);
+        mine
+    })
+}
+
+/// A command's calls and time, in one slot.
 #[derive(Default)]
-struct Counters {
+struct Timed {
     calls: AtomicU64,
     /// Time spent running, in nanoseconds (INFO shows microseconds).
     nanos: AtomicU64,
+}
+
+#[derive(Default)]
+struct Outcomes {
     /// Refused before running (arity, authentication, subscribed mode, a pause's MISCONF...).
     rejected: AtomicU64,
     /// Ran and answered an error.
@@ -27,15 +65,26 @@ struct Counters {
 }
 
 pub struct CommandStats {
-    per_command: Box<[Counters]>,
+    /// Calls and time per slot, each slot allocated when its thread first counts.
+    slots: [OnceLock<Box<[Timed]>>; SLOTS + 1],
+    /// The sums CONFIG RESETSTAT found (slots are written by their threads alone, so a reset is not a
+    /// store of zero into them): what INFO shows is the sum less these.
+    reset_at: Box<[Timed]>,
+    outcomes: Box<[Outcomes]>,
     errors: Mutex<HashMap<String, u64>>,
     total_errors: AtomicU64,
+}
+
+fn counters<T: Default>() -> Box<[T]> {
+    (0..command::spec_count()).map(|_| T::default()).collect()
 }
 
 impl Default for CommandStats {
     fn default() -> Self {
         CommandStats {
-            per_command: (0..command::spec_count()).map(|_| Counters::default()).collect(),
+            slots: std::array::from_fn(|_| OnceLock::new()),
+            reset_at: counters(),
+            outcomes: counters(),
             errors: Mutex::default(),
             total_errors: AtomicU64::new(0),
         }
@@ -46,28 +95,56 @@ fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
 impl CommandStats {
-    #[inline]
     /// A command ran for `nanos`; `error` is its error reply's text, if it answered one.
+    #[inline]
     pub fn called(&self, found: Found, nanos: u64, error: Option<&str>) {
-        let c = &self.per_command[found.index];
-        add(&c.calls, 1);
-        add(&c.nanos, nanos);
+        self.count(found, 1, nanos);
         if let Some(text) = error {
-            add(&c.failed, 1);
+            add(&self.outcomes[found.index].failed, 1);
             self.error(text);
         }
     }
 
     /// More time for a command counted already (a script that ran on the script thread).
     pub fn add_time(&self, found: Found, nanos: u64) {
-        add(&self.per_command[found.index].nanos, nanos);
+        self.count(found, 0, nanos);
+    }
+
+    #[inline]
+    fn count(&self, found: Found, calls: u64, nanos: u64) {
+        let slot = own_slot();
+        let c = &self.slots[slot].get_or_init(counters)[found.index];
+        if slot < SLOTS {
+            // This thread is the slot's only writer.
+            c.calls.store(get(&c.calls) + calls, Ordering::Relaxed);
+            c.nanos.store(get(&c.nanos) + nanos, Ordering::Relaxed);
+        } else {
+            add(&c.calls, calls);
+            add(&c.nanos, nanos);
+        }
+    }
+
+    /// A command's calls and time since the start (or the last reset).
+    fn timed(&self, index: usize) -> (u64, u64) {
+        let (mut calls, mut nanos) = (0u64, 0u64);
+        for slot in self.slots.iter().filter_map(OnceLock::get) {
+            calls = calls.wrapping_add(get(&slot[index].calls));
+            nanos = nanos.wrapping_add(get(&slot[index].nanos));
+        }
+        let at = &self.reset_at[index];
+        // Saturating: a reset made while this was summed may have moved the base past the sum.
+        (calls.saturating_sub(get(&at.calls)), nanos.saturating_sub(get(&at.nanos)))
     }
 
     /// A command refused before it ran, with this error.
     pub fn rejected(&self, found: Option<Found>, error: &str) {
         if let Some(found) = found {
-            add(&self.per_command[found.index].rejected, 1);
+            add(&self.outcomes[found.index].rejected, 1);
         }
         self.error(error);
     }
@@ -89,7 +166,7 @@ impl CommandStats {
     /// INFO's `total_commands_processed`: every call counted above (Redis counts both in `call()`),
     /// summed when asked instead of a second counter bumped per command.
     pub fn total_calls(&self) -> u64 {
-        self.per_command.iter().map(|c| c.calls.load(Ordering::Relaxed)).sum()
+        (0..self.outcomes.len()).map(|index| self.timed(index).0).sum()
     }
 
     pub fn total_error_replies(&self) -> u64 {
@@ -98,8 +175,13 @@ impl CommandStats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for c in self.per_command.iter() {
-            for n in [&c.calls, &c.nanos, &c.rejected, &c.failed] {
+        for index in 0..self.outcomes.len() {
+            let (calls, nanos) = self.timed(index);
+            let at = &self.reset_at[index];
+            at.calls.store(get(&at.calls) + calls, Ordering::Relaxed);
+            at.nanos.store(get(&at.nanos) + nanos, Ordering::Relaxed);
+            let c = &self.outcomes[index];
+            for n in [&c.rejected, &c.failed] {
                 n.store(0, Ordering::Relaxed);
             }
         }
@@ -110,9 +192,9 @@ impl CommandStats {
     /// INFO commandstats: a line per command that was called or refused.
     pub fn render_commands(&self, out: &mut String) {
         out.push_str("# Commandstats\r\n");
-        for (spec, c) in command::indexed_specs().iter().zip(self.per_command.iter()) {
-            let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
-            let (calls, usec, rejected, failed) = (get(&c.calls), get(&c.nanos) / 1000, get(&c.rejected), get(&c.failed));
+        for (index, (spec, c)) in command::indexed_specs().iter().zip(self.outcomes.iter()).enumerate() {
+            let (calls, nanos) = self.timed(index);
+            let (usec, rejected, failed) = (nanos / 1000, get(&c.rejected), get(&c.failed));
             if calls == 0 && rejected == 0 && failed == 0 {
                 continue;
             }
@@ -160,5 +242,31 @@ mod tests {
         let mut out = String::new();
         stats.render_commands(&mut out);
         assert_eq!(out, "# Commandstats\r\n");
+    }
+
+    #[test]
+    fn counts_from_more_threads_than_slots_all_show() {
+        let stats = CommandStats::default();
+        let get = command::lookup(&herald_protocol::Request::from_strs(&["get", "k"])).expect("get");
+        std::thread::scope(|scope| {
+            for _ in 0..2 * SLOTS + 3 {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        stats.called(get, 1_000, None);
+                    }
+                });
+            }
+        });
+        let calls = (2 * SLOTS as u64 + 3) * 1000;
+        assert_eq!(stats.total_calls(), calls);
+        let mut out = String::new();
+        stats.render_commands(&mut out);
+        assert!(out.contains(&format!("cmdstat_get:calls={calls},usec={calls},usec_per_call=1.00,")), "{out}");
+        stats.reset();
+        assert_eq!(stats.total_calls(), 0);
+        stats.called(get, 2_000, None);
+        let mut out = String::new();
+        stats.render_commands(&mut out);
+        assert!(out.contains("cmdstat_get:calls=1,usec=2,usec_per_call=2.00,rejected_calls=0,failed_calls=0\r\n"), "{out}");
     }
 }

@@ -340,3 +340,79 @@ fn blank(r: redis::RedisResult<Value>) -> String {
         Err(e) => format!("error {e}"),
     }
 }
+
+/// Two nodes whose fallback poll for blocking commands is `poll_ms` (`engine.wait_poll_ms`).
+async fn polling_every(name: &str, poll_ms: u64) -> (RedisServer, Vec<TestServer>) {
+    let redis = RedisServer::start(name).await;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let mut config = herald_broker::Config::for_tests();
+        config.engine.wait_poll_ms = poll_ms;
+        nodes.push(redis.node_with(config).await);
+    }
+    (redis, nodes)
+}
+
+/// A blocked command on node A (each in turn) and the operation on node B that lets it in.
+type Wake<'a> = (&'a [&'a str], Vec<String>);
+
+async fn holder_token(b: &mut redis::aio::MultiplexedConnection) -> String {
+    cmd::<i64>(b, &["SEM.ACQUIRE", "m", "1"]).await.unwrap().to_string()
+}
+
+fn wakes(token: &str) -> Vec<Wake<'static>> {
+    let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        (&["BL.RETRIEVE", "b", "LOCK", "60000", "BLOCK", "0"], own(&["BL.PUBLISH", "b", "1"])),
+        (&["MSG.RECV", "d", "t", "TIMEOUT", "0"], own(&["MSG.SEND", "d", "t", "hi"])),
+        (&["STREAM.READ", "s", "FROM", "0", "BLOCK", "0"], own(&["STREAM.WRITE", "s", "x"])),
+        (&["SEM.ACQUIRE", "m", "1", "BLOCK", "0"], own(&["SEM.RELEASE", "m", token])),
+    ]
+}
+
+/// Runs each wait on node A and its operation on node B; `between` runs while A's client is blocked.
+async fn woken_across_nodes<F: std::future::Future<Output = ()>>(nodes: &[TestServer], mut between: impl FnMut(&'static str) -> F) {
+    let mut b = nodes[1].conn().await;
+    let token = holder_token(&mut b).await;
+    for (wait, op) in wakes(&token) {
+        let mut a = nodes[0].conn().await;
+        let waiter = tokio::spawn(async move { cmd::<Value>(&mut a, wait).await.unwrap() });
+        until_blocked(&nodes[0], 1).await;
+        between(wait[0]).await;
+        let op: Vec<&str> = op.iter().map(|s| s.as_str()).collect();
+        let _: Value = cmd(&mut b, &op).await.unwrap();
+        // Generous: a wait served by nothing would block for the whole poll, far longer.
+        let got = tokio::time::timeout(Duration::from_secs(60), waiter).await.expect("woken").unwrap();
+        assert_ne!(got, Value::Nil, "{} was served", wait[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_on_one_node_are_woken_by_the_notice_of_an_operation_on_another() {
+    // A ten-minute fallback poll: only the wake-up notice, published because each blocked command
+    // marked its object as waited on, can end these waits.
+    let (_redis, nodes) = polling_every("wake-marked", 600_000).await;
+    woken_across_nodes(&nodes, |_| async {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_whose_marker_is_gone_is_served_by_the_fallback_poll() {
+    // The marker each blocked command set is deleted before the operation (as if it had expired), so
+    // the operation publishes nothing; the waiter's poll re-checks and finds what was let in.
+    let (redis, nodes) = polling_every("wake-lost", 300).await;
+    let backing = redis.conn().await;
+    woken_across_nodes(&nodes, |what| {
+        let mut backing = backing.clone();
+        async move {
+            let marker = match what {
+                "BL.RETRIEVE" => "herald:bl:{0::b}:waiting",
+                "MSG.RECV" => "herald:msg:{d}:waiting",
+                "STREAM.READ" => "herald:stream:{s}:waiting",
+                _ => "herald:sem:{m}:waiting",
+            };
+            let gone: i64 = redis::cmd("DEL").arg(marker).query_async(&mut backing).await.unwrap();
+            assert_eq!(gone, 1, "{what} marked {marker} while it waited");
+        }
+    })
+    .await;
+}

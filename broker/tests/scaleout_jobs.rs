@@ -262,3 +262,62 @@ async fn claims_results_and_job_events_cross_nodes() {
     assert_eq!((seen[1]["offset"].as_i64(), seen[1]["data"].as_str()), (Some(0), Some("part")));
     assert_eq!((seen[2]["id"].as_str(), seen[2]["result"].as_str()), (Some(id.as_str()), Some("whole")));
 }
+
+/// Two in-process nodes whose fallback poll for blocking commands is `poll_ms`.
+async fn polling_every(redis: &RedisServer, poll_ms: u64) -> (common::TestServer, common::TestServer) {
+    let node = || {
+        let mut config = herald_broker::Config::for_tests();
+        config.engine.wait_poll_ms = poll_ms;
+        redis.node_with(config)
+    };
+    (node().await, node().await)
+}
+
+/// With a ten-minute fallback poll only the notices can end these waits: a worker blocked on one node
+/// gets a job submitted on another (the claim marked the queue, so the `wake` went out), a JOB.RESULT
+/// blocked there gets the result the `done` notice carried, and a JOB.JOIN the `drained`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_claims_results_and_joins_are_woken_across_nodes_by_notices_alone() {
+    let redis = RedisServer::start("job-marked").await;
+    let (a, b) = polling_every(&redis, 600_000).await;
+    let waiting = |n: usize| a.broker.remote.as_ref().unwrap().jobs_waiting() == n;
+    let mut worker = a.conn().await;
+    let claim = tokio::spawn(async move {
+        let job = fields(cmd(&mut worker, &["JOB.CLAIM", "w", "BLOCK", "0"]).await.unwrap());
+        (worker, job)
+    });
+    common::eventually(|| waiting(1)).await;
+    let mut producer = b.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "w", "payload"]).await.unwrap();
+    let (_worker, job) = tokio::time::timeout(Duration::from_secs(60), claim).await.expect("claimed").unwrap();
+    assert_eq!(text(&job["id"]), id);
+
+    let (mut waiter, wid) = (a.conn().await, id.clone());
+    let result = tokio::spawn(async move { cmd::<String>(&mut waiter, &["JOB.RESULT", &wid, "BLOCK", "0"]).await.unwrap() });
+    let mut joiner = a.conn().await;
+    let join = tokio::spawn(async move { cmd::<Value>(&mut joiner, &["JOB.JOIN", "w", "TIMEOUT", "0"]).await.unwrap() });
+    common::eventually(|| waiting(2)).await;
+    let token = int(&job["token"]).to_string();
+    let mut completer = b.conn().await;
+    let _: () = cmd(&mut completer, &["JOB.COMPLETE", &id, &token, "whole"]).await.unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(60), result).await.expect("result").unwrap(), "whole");
+    assert_eq!(tokio::time::timeout(Duration::from_secs(60), join).await.expect("joined").unwrap(), Value::Okay);
+}
+
+/// A blocked claim whose marker is gone (deleted here, as if it had expired) is not woken by the submit,
+/// which publishes nothing; its fallback poll claims the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_claim_whose_marker_is_gone_is_served_by_the_fallback_poll() {
+    let redis = RedisServer::start("job-lost").await;
+    let (a, b) = polling_every(&redis, 300).await;
+    let mut worker = a.conn().await;
+    let claim = tokio::spawn(async move { fields(cmd(&mut worker, &["JOB.CLAIM", "l", "BLOCK", "0"]).await.unwrap()) });
+    common::eventually(|| a.broker.remote.as_ref().unwrap().jobs_waiting() == 1).await;
+    let mut backing = redis.conn().await;
+    let gone: i64 = redis::cmd("DEL").arg("{herald:q:l}:waiting").query_async(&mut backing).await.unwrap();
+    assert_eq!(gone, 1, "the blocked claim marked the queue");
+    let mut producer = b.conn().await;
+    let id: String = cmd(&mut producer, &["JOB.SUBMIT", "l", "payload"]).await.unwrap();
+    let job = tokio::time::timeout(Duration::from_secs(60), claim).await.expect("claimed").unwrap();
+    assert_eq!(text(&job["id"]), id);
+}

@@ -80,9 +80,9 @@ fn untag(tag: &[u8]) -> Option<(Bytes, Bytes)> {
     Some((Bytes::copy_from_slice(scope), Bytes::copy_from_slice(board)))
 }
 
-fn keys(tag: &[u8]) -> [Vec<u8>; 7] {
+fn keys(tag: &[u8]) -> [Vec<u8>; 8] {
     let key = |suffix: &[u8]| [b"herald:bl:{".as_slice(), tag, b"}:", suffix].concat();
-    [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta")]
+    [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta"), key(b"waiting")]
 }
 
 /// The name blocked retrievers and publishers of a board wait on.
@@ -223,7 +223,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: BulletinCommand, later: bool) -> Outco
             })
         }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block: None } => {
-            let args = retrieve_args(&filters, lock_ms);
+            let args = retrieve_args(&filters, lock_ms, "0".into());
             let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
             let call = call(remote, &remote.boards.retrieve, &scope, &board, &args);
             scripted::run_then(remote, later, RETRIEVE, call, move |r, v| async move {
@@ -308,9 +308,10 @@ fn retrieved(v: redis::RedisResult<Value>) -> Option<Reply> {
 }
 
 /// The retrieve script's arguments.
-fn retrieve_args(filters: &[Filter], lock_ms: Option<u64>) -> Vec<Vec<u8>> {
+fn retrieve_args(filters: &[Filter], lock_ms: Option<u64>, mark: String) -> Vec<Vec<u8>> {
     let mut args = vec![b"retrieve".to_vec(), lock_ms.map(|l| l.min(MAX_MS).to_string()).unwrap_or_default().into_bytes()];
     args.extend(filter_args(filters));
+    args.push(mark.into_bytes());
     args
 }
 
@@ -321,8 +322,9 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
     let reply = match cmd {
         BulletinCommand::Publish { scope, board, item, ttl_ms, block } => {
             let ttl = ttl_ms.map(|t| t.min(MAX_MS).to_string()).unwrap_or_default();
-            let blocking: &[u8] = if block.is_some() { b"1" } else { b"0" };
-            let attempt = || async { published(invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), blocking]).await) };
+            let mark = super::wake::mark_ms(r, block.is_some());
+            let attempt =
+                || async { published(invoke(r, &scripts.publish, &scope, &board, &[&item, ttl.as_bytes(), mark.as_bytes()]).await) };
             let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;
             if let (Some(ms), Some(Reply::Bulk(_))) = (ttl_ms, &reply) {
                 register(r, &scope, &board, now_ms().saturating_add(ms.min(MAX_MS))).await;
@@ -330,7 +332,7 @@ async fn run(remote: Arc<Remote>, cmd: BulletinCommand, mut tx: oneshot::Sender<
             reply
         }
         BulletinCommand::Retrieve { scope, board, filters, lock_ms, block } => {
-            let args = retrieve_args(&filters, lock_ms);
+            let args = retrieve_args(&filters, lock_ms, super::wake::mark_ms(r, block.is_some()));
             let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
             let attempt = || async { retrieved(invoke(r, &scripts.retrieve, &scope, &board, &args).await) };
             let reply = super::wake::maybe(r, &wake_name(&tag(&scope, &board)), block.map(|b| b.duration()), &mut tx, attempt).await;

@@ -2,7 +2,7 @@
 //! the pub-sub bridge), in order, and
 //!
 //! - wakes its blocked claims and JOB.JOINs on `wake` / `drained`, and its JOB.RESULT / JOB.READ waits
-//!   on a change of their job;
+//!   on a change of their job (a `done` notice's result handed to the JOB.RESULTs waiting on it);
 //! - renders the job's events (`__job__:<id>`) for its own subscribers on every wire, as the embedded
 //!   engine's typed `Change::Job` (at most once, as pub-sub: followers resume by offset with JOB.READ);
 //! - remembers each queue's next deadline and sweeps the queue when it is due (`job_queue.lua` sweep),
@@ -163,9 +163,13 @@ impl Follower {
             b"wake" => jobs.queue_waiters.ring_some(&queue, b"", n.attempt as usize),
             b"drained" => jobs.queue_waiters.ring(&queue, b"drained"),
             event => {
+                if event == b"done" && n.state == b"done" && n.offset > 0 {
+                    jobs.carry(&queue, n.id, n.offset, n.data.map(Bytes::copy_from_slice));
+                }
                 jobs.job_waiters.ring(&queue, n.id);
                 if event == b"removed" {
                     jobs.forget(n.id);
+                    jobs.drop_done(&queue, n.id);
                 }
                 self.render(&queue, &n);
             }

@@ -38,6 +38,9 @@ macro_rules! script {
     };
 }
 
+/// A result a `done` notice carried: the job's seq (which job of its id) and the result.
+type Carried = (u64, Option<Bytes>);
+
 /// The node's side of jobs on Redis: scripts, settings, the id → queue cache and the waits.
 pub struct RemoteJobs {
     pub(super) scripts: Scripts,
@@ -48,6 +51,9 @@ pub struct RemoteJobs {
     pub(super) queue_waiters: Waiters,
     /// JOB.RESULT / JOB.READ / JOB.SUBMIT ... WAIT waiting on a job, by (queue, id).
     pub(super) job_waiters: Waiters,
+    /// Results carried by `done` notices for jobs this node's JOB.RESULTs wait on: (queue, id) → (the
+    /// job's seq, its result), taken by the wait instead of reading the job again (bounded: cleared when full).
+    done: Mutex<HashMap<(Bytes, Bytes), Carried>>,
     /// Job ids this node makes: unique per node (a counter) and across nodes (a random tag).
     pub(super) next_id: AtomicU64,
     pub(super) tag: u32,
@@ -83,6 +89,7 @@ impl RemoteJobs {
             queues_of: Mutex::new(HashMap::new()),
             queue_waiters: Waiters::default(),
             job_waiters: Waiters::default(),
+            done: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             tag: (splitmix(seed) >> 32) as u32,
             random: AtomicU64::new(seed),
@@ -107,6 +114,37 @@ impl RemoteJobs {
         self.queues_of.lock().expect("job cache").remove(id);
     }
 
+    /// A `done` notice's result, kept for this node's waits on the job (if any wait now).
+    pub(super) fn carry(&self, queue: &Bytes, id: &[u8], seq: u64, result: Option<Bytes>) {
+        if !self.job_waiters.has(queue, id) {
+            return;
+        }
+        let mut map = self.done.lock().expect("done results");
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert((queue.clone(), Bytes::copy_from_slice(id)), (seq, result));
+    }
+
+    /// The result a `done` notice carried for the job `seq` of this id, taken (`None`: none here, or of
+    /// another job with the same id).
+    pub(super) fn take_done(&self, queue: &Bytes, id: &Bytes, seq: u64) -> Option<Option<Bytes>> {
+        let mut map = self.done.lock().expect("done results");
+        let key = (queue.clone(), id.clone());
+        match map.get(&key) {
+            Some((s, _)) if *s == seq => map.remove(&key).map(|(_, r)| r),
+            _ => None,
+        }
+    }
+
+    /// Forgets a carried result (the job was removed).
+    pub(super) fn drop_done(&self, queue: &Bytes, id: &[u8]) {
+        let mut map = self.done.lock().expect("done results");
+        if !map.is_empty() {
+            map.remove(&(queue.clone(), Bytes::copy_from_slice(id)));
+        }
+    }
+
     pub(super) fn cached(&self, id: &[u8]) -> Option<Bytes> {
         self.queues_of.lock().expect("job cache").get(id).cloned()
     }
@@ -118,10 +156,10 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A queue's Redis keys (one hash tag): meta, ready, deadlines, dead, all, gone.
-fn queue_keys(queue: &[u8]) -> [Vec<u8>; 6] {
+/// A queue's Redis keys (one hash tag): meta, ready, deadlines, dead, all, gone, the waiter marker.
+fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
     let key = |suffix: &[u8]| [prefix(queue).as_slice(), suffix].concat();
-    [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone")]
+    [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone"), key(b"waiting")]
 }
 
 fn prefix(queue: &[u8]) -> Vec<u8> {

@@ -257,9 +257,10 @@ async fn claim(
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
     let lease = lease_ms.map(|l| l.to_string()).unwrap_or_default();
+    let mark = super::wake::mark_ms(remote, block.is_some());
     let once = || async {
         for queue in &queues {
-            match invoke(remote, &remote.jobs.scripts.claim, queue, &[lease.as_bytes()]).await {
+            match invoke(remote, &remote.jobs.scripts.claim, queue, &[lease.as_bytes(), mark.as_bytes()]).await {
                 Ok(Value::Array(items)) if items.len() == 5 => {
                     let id = opt_bytes(&items[0]).unwrap_or_default();
                     remote.jobs.remember(&id, queue);
@@ -326,13 +327,26 @@ async fn result(
     on_timeout: Option<Reply>,
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
+    // The job's seq once a check found it pending: a `done` notice for that job hands its result over
+    // (`job_notices.rs`), so the check after the wake-up reads nothing (0: not known yet).
+    let pending = std::sync::atomic::AtomicU64::new(0);
     let once = || async {
+        let seq = pending.load(Ordering::Relaxed);
+        if seq > 0
+            && let Some(queue) = remote.jobs.cached(&id)
+            && let Some(result) = remote.jobs.take_done(&queue, &id, seq)
+        {
+            return result_reply(JobResult::Done(result)).unwrap_or_else(|e| Some(Reply::Error(e)));
+        }
         let outcome = match on_job(remote, &id, &remote.jobs.scripts.read, &[b"result"]).await {
             Ok((_, Value::Array(items))) if !items.is_empty() => {
                 let first = opt_bytes(&items[0]).unwrap_or_default();
                 let second = items.get(1).and_then(opt_bytes);
                 match &first[..] {
-                    b"pending" => JobResult::Pending,
+                    b"pending" => {
+                        pending.store(items.get(1).map_or(0, int) as u64, Ordering::Relaxed);
+                        JobResult::Pending
+                    }
                     b"done" => JobResult::Done(second),
                     state => JobResult::Failed { state: JobState::parse(state).unwrap_or(JobState::Error), error: second },
                 }
@@ -397,8 +411,9 @@ async fn read(
 
 /// JOB.JOIN: waits until the queue has nothing queued, delayed or running.
 async fn join(remote: &Arc<Remote>, queue: Bytes, timeout: Option<WaitMs>, tx: &mut oneshot::Sender<Reply>) -> Option<Reply> {
+    let mark = super::wake::mark_ms(remote, true);
     let once = || async {
-        match queue_op(remote, &queue, &[b"drained"]).await {
+        match queue_op(remote, &queue, &[b"drained", mark.as_bytes()]).await {
             Ok(v) if int(&v) == 1 => Some(Reply::ok()),
             Ok(_) => None,
             Err(e) => Some(e),

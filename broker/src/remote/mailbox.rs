@@ -76,7 +76,7 @@ fn conn(remote: &Remote) -> super::conn::Shared {
 /// An invocation of the mailbox script on `dest` (and `topic`'s queue).
 fn box_call(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
-    let keys = [key(b"meta"), key(b"idem"), key(b"idemq"), key(&[b"t:".as_slice(), topic].concat()), key(b"queues")];
+    let keys = [key(b"meta"), key(b"idem"), key(b"idemq"), key(&[b"t:".as_slice(), topic].concat()), key(b"queues"), key(b"waiting")];
     let mut cmd = evalsha(&remote.mail.boxes, &keys);
     cmd.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
     for a in args {
@@ -126,11 +126,11 @@ pub fn execute(remote: &Arc<Remote>, cmd: MailboxCommand, later: bool) -> Outcom
     match cmd {
         MailboxCommand::Send { dest, topic, payload, idempotency, block: None } => {
             let (key, keep) = (idempotency.unwrap_or_default(), remote.mail.settings.idempotency_keys.to_string());
-            let call = box_call(remote, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]);
+            let call = box_call(remote, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0", b"0"]);
             scripted::run(remote, later, BOXES, call, |_, v| sent(v, false).unwrap_or(Reply::Nil))
         }
         MailboxCommand::Recv { dest, topic, timeout: None } => {
-            scripted::run(remote, later, BOXES, box_call(remote, &dest, &topic, &[b"recv"]), |r, v| got(r, v).unwrap_or(Reply::Nil))
+            scripted::run(remote, later, BOXES, box_call(remote, &dest, &topic, &[b"recv", b"0"]), |r, v| got(r, v).unwrap_or(Reply::Nil))
         }
         MailboxCommand::Len { dest, topic } => {
             let which = topic.clone().unwrap_or_default();
@@ -192,12 +192,18 @@ async fn run(remote: Arc<Remote>, cmd: MailboxCommand, mut tx: oneshot::Sender<R
         MailboxCommand::Send { dest, topic, payload, idempotency, block } => {
             let key = idempotency.unwrap_or_default();
             let keep = r.mail.settings.idempotency_keys.to_string();
-            let attempt =
-                || async { sent(boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0"]).await, block.is_some()) };
+            let mark = super::wake::mark_ms(r, block.is_some());
+            let attempt = || async {
+                sent(
+                    boxed(r, &dest, &topic, &[b"send", &payload, &key, keep.as_bytes(), b"", b"0", mark.as_bytes()]).await,
+                    block.is_some(),
+                )
+            };
             super::wake::maybe(r, &wake_name(&dest), block.map(|b| b.duration()), &mut tx, attempt).await
         }
         MailboxCommand::Recv { dest, topic, timeout } => {
-            let attempt = || async { got(r, boxed(r, &dest, &topic, &[b"recv"]).await) };
+            let mark = super::wake::mark_ms(r, timeout.is_some());
+            let attempt = || async { got(r, boxed(r, &dest, &topic, &[b"recv", mark.as_bytes()]).await) };
             super::wake::maybe(r, &wake_name(&dest), timeout.map(|t| t.duration()), &mut tx, attempt).await
         }
         MailboxCommand::Request { dest, topic, payload, timeout_ms } => Some(ask(r, dest, topic, payload, timeout_ms, &mut tx).await),
@@ -233,7 +239,7 @@ async fn ask(r: &Remote, dest: Bytes, topic: Bytes, payload: Bytes, timeout_ms: 
     };
     let id_arg = id.to_string();
     let keep = r.mail.settings.idempotency_keys.to_string();
-    let sent = boxed(r, &dest, &topic, &[b"send", &payload, b"", keep.as_bytes(), id_arg.as_bytes(), deadline.as_bytes()]).await;
+    let sent = boxed(r, &dest, &topic, &[b"send", &payload, b"", keep.as_bytes(), id_arg.as_bytes(), deadline.as_bytes(), b"0"]).await;
     if let Err(e) = sent {
         return failed(&e);
     }

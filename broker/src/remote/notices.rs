@@ -128,6 +128,12 @@ impl Waiters {
         }
     }
 
+    /// Whether anyone on this node waits on (scope, key) now.
+    pub(super) fn has(&self, scope: &[u8], key: &[u8]) -> bool {
+        let map = self.map.lock().expect("waiters");
+        map.get(&(Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key))).is_some_and(|w| w.strong_count() > 0)
+    }
+
     pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));

@@ -51,7 +51,7 @@ fn wake_name(name: &[u8]) -> Bytes {
 /// An invocation of the semaphore script on `name`.
 fn call(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let key = |suffix: &[u8]| [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat();
-    let mut cmd = scripted::evalsha(&remote.semaphores.script, &[key(b"holders"), key(b"meta")]);
+    let mut cmd = scripted::evalsha(&remote.semaphores.script, &[key(b"holders"), key(b"meta"), key(b"waiting")]);
     cmd.arg(super::wake::channel(&wake_name(name)));
     for a in args {
         cmd.arg(*a);
@@ -97,7 +97,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
     match cmd {
         SemCommand::Acquire { name, permits, lease_ms, block: None } => {
             let (permits, lease) = (permits.to_string(), lease_of(remote, lease_ms));
-            let call = call(remote, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]);
+            let call = call(remote, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), b"0"]);
             scripted::run_then(remote, later, SCRIPT, call, move |r, v| async move { acquired(&r, &name, v).await.unwrap_or(Reply::Nil) })
         }
         SemCommand::Extend { name, token, ms } => {
@@ -122,10 +122,11 @@ pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
             v.map_or_else(|e| failed(&e), |v| info_reply(info(v)))
         }),
         SemCommand::Acquire { name, permits, lease_ms, block: Some(wait) } => scripted::task(remote, move |remote, mut tx| async move {
-            let (permits, lease) = (permits.to_string(), lease_of(&remote, lease_ms));
+            let (permits, lease, mark) = (permits.to_string(), lease_of(&remote, lease_ms), super::wake::mark_ms(&remote, true));
             let r = &remote;
-            let attempt =
-                || async { acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes()]).await).await };
+            let attempt = || async {
+                acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), mark.as_bytes()]).await).await
+            };
             let reply = super::wake::maybe(r, &wake_name(&name), Some(wait.duration()), &mut tx, attempt).await;
             let _ = tx.send(reply.unwrap_or(Reply::Nil));
         }),

@@ -42,7 +42,7 @@ fn wake_name(key: &[u8]) -> Bytes {
 /// An invocation of the stream script on `key`.
 fn call(remote: &Remote, key: &[u8], args: &[&[u8]]) -> redis::Cmd {
     let k = |suffix: &[u8]| [b"herald:stream:{".as_slice(), key, b"}:", suffix].concat();
-    let mut cmd = scripted::evalsha(&remote.streams.script, &[k(b"log"), k(b"meta"), k(b"epochs")]);
+    let mut cmd = scripted::evalsha(&remote.streams.script, &[k(b"log"), k(b"meta"), k(b"epochs"), k(b"waiting")]);
     let s = &remote.streams.settings;
     cmd.arg(super::wake::channel(&wake_name(key))).arg(s.max_len).arg(s.max_age_ms);
     for a in args {
@@ -113,7 +113,7 @@ pub fn execute(remote: &Arc<Remote>, cmd: StreamCommand, later: bool) -> Outcome
         StreamCommand::Write { key, data } => one(call(remote, &key, &[b"write", &data]), counted),
         StreamCommand::Read { key, from, count, block: None, epoch } => {
             let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
-            let call = call(remote, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]);
+            let call = call(remote, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes(), b"0"]);
             scripted::run(remote, later, SCRIPT, call, move |_, v| read(v, from).unwrap_or_else(|| empty_read(from)))
         }
         StreamCommand::Close(key) => one(call(remote, &key, &[b"close"]), counted),
@@ -153,8 +153,13 @@ async fn run(remote: Arc<Remote>, cmd: StreamCommand, mut tx: oneshot::Sender<Re
     let reply = match cmd {
         StreamCommand::Read { key, from, count, block, epoch } => {
             let (from_arg, count_arg, epoch_arg) = (from.to_string(), count.to_string(), epoch.map(|e| e.to_string()).unwrap_or_default());
-            let attempt =
-                || async { read(invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes()]).await, from) };
+            let mark = super::wake::mark_ms(r, block.is_some());
+            let attempt = || async {
+                read(
+                    invoke(r, &key, &[b"read", from_arg.as_bytes(), count_arg.as_bytes(), epoch_arg.as_bytes(), mark.as_bytes()]).await,
+                    from,
+                )
+            };
             match block {
                 None => Some(attempt().await.unwrap_or_else(|| empty_read(from))),
                 Some(wait) => super::wake::maybe(r, &wake_name(&key), Some(wait.duration()), &mut tx, attempt).await,

@@ -7,6 +7,16 @@
 //! `__herald__:engine:wake:<name>` in the same step; every node follows `__herald__:engine:wake:*`
 //! (`notices.rs` hands them to [`Wakes::ring`]). Names are the domain's own (`bl:<board tag>`,
 //! `msg:<dest>`, ...); a notice carries no data, the re-check reads the state.
+//!
+//! Most operations have nobody waiting, and a publish costs Redis a message to every node and every
+//! node a parsed notice, so a script publishes only when the object is marked as waited on: a blocking
+//! attempt that finds nothing sets a marker key on the object's own hash tag (`<object>:waiting`, a
+//! `PX` of [`mark_ms`]) in the same script, and the scripts that may satisfy a waiter publish only if
+//! it exists. Both happen atomically on the object's slot, so an operation after a waiter's check sees
+//! its marker; the waiter's fallback poll re-runs its attempt and so renews the marker while it waits.
+//! A marker that is lost (expired because Redis answered later than the poll, a failover) costs only
+//! latency, never correctness: the fallback poll re-checks anyway. Job queues do the same for their
+//! `wake` and `drained` notices (`job_prelude.lua`: blocked JOB.CLAIMs and JOB.JOINs mark the queue).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +34,16 @@ use super::notices::Waiters;
 /// The channel a wake-up for `name` is published on.
 pub fn channel(name: &[u8]) -> Vec<u8> {
     [super::NOTICE_PREFIX, b"wake:", name].concat()
+}
+
+/// The waiter marker's lifetime (ms, a script argument) for an attempt: for a blocking one, twice the
+/// fallback poll and a second more, so the poll renews it before it lapses; "0" (no marker) for an
+/// attempt nobody waits behind.
+pub fn mark_ms(remote: &super::Remote, blocking: bool) -> String {
+    if !blocking {
+        return "0".into();
+    }
+    (2 * remote.wait_poll.as_millis() as u64 + 1000).to_string()
 }
 
 /// The pattern every node follows for wake-ups.

@@ -4,11 +4,12 @@
 --   KEYS[3] raw (hash id -> JSON text)     KEYS[4] info (hash id -> "seq:published:failed:token:lease:ttl:dead")
 --   KEYS[5] deadlines (zset "L:<id>" lease end / "T:<id>" TTL -> unix ms)
 --   KEYS[6] dead letters (list of ids, oldest first)   KEYS[7] meta (hash: seq, token, maxlen, overflow, maxleases)
+--   KEYS[8] the waiter marker (exists while a blocked retriever or publisher may wait: remote/wake.rs)
 --   ARGV[1] the board's event channel   ARGV[2] its wake-up channel   ARGV[3] scope   ARGV[4] board
 --   ARGV[5] default MAXLEN   ARGV[6] default MAXLEASES   ARGV[7] dead letters kept (0: all)
 -- Time is Redis's own (TIME), the same for every node. Deadlines that are due are reaped at the start
 -- of every script on the board, so nothing reads a lease or an item past its end.
-local order, avail, raw, info, dls, dead, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local order, avail, raw, info, dls, dead, meta, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local events, wake, scope, board = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local def_maxlen, def_maxleases, max_dead = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local t = redis.call('TIME')
@@ -34,20 +35,35 @@ local function config(field, default)
   return default
 end
 
+-- The item's JSON text (false: gone), read once per script.
+local function text_of(it)
+  if it.text == nil then it.text = redis.call('HGET', raw, it.id) end
+  return it.text
+end
+
 -- An item as the replies give it: id, item, published, failed_leases, token, lease_expires (0: not leased).
 local function view(it)
-  return { it.id, redis.call('HGET', raw, it.id), it.published, it.failed, it.token, it.lease }
+  return { it.id, text_of(it), it.published, it.failed, it.token, it.lease }
 end
 
 -- The board's event, as the embedded engine renders it (keys in serde_json's order).
 local function event(name, it)
-  local text = redis.call('HGET', raw, it.id) or 'null'
+  local text = text_of(it) or 'null'
   redis.call('PUBLISH', events, '{"board":' .. cjson.encode(board) .. ',"event":"' .. name .. '","failed_leases":' .. it.failed ..
     ',"id":' .. cjson.encode(it.id) .. ',"item":' .. text .. ',"scope":' .. cjson.encode(scope) .. '}')
 end
 
+-- Wakes the board's waiters on every node, if any marked it (the marker is read once per script).
+local marked = nil
 local function wakeup()
-  redis.call('PUBLISH', wake, '')
+  if marked == nil then marked = redis.call('EXISTS', marker) == 1 end
+  if marked then redis.call('PUBLISH', wake, '') end
+end
+
+-- A blocking attempt that found nothing marks the board waited on for `ms` ('0': nobody waits).
+local function waiting(ms)
+  ms = tonumber(ms or '0') or 0
+  if ms > 0 then redis.call('SET', marker, '1', 'PX', ms) end
 end
 
 -- The item leaves the board (removed, expired, dropped).

@@ -1,11 +1,15 @@
--- BL.PUBLISH: ARGV[A] the JSON text, ARGV[A+1] TTL ms ('' none), ARGV[A+2] '1' to wait for room.
--- Replies the id, {'wait'} when the board is full and the publisher waits, or -FULL.
+-- BL.PUBLISH: ARGV[A] the JSON text, ARGV[A+1] TTL ms ('' none), ARGV[A+2] the waiter marker's lifetime
+-- when the publisher waits for room ('0': it does not). Replies the id, {'wait'} when the board is full
+-- and the publisher waits, or -FULL.
 local text, ttl, block = ARGV[A], ARGV[A + 1], ARGV[A + 2]
-local maxlen = tonumber(config('maxlen', def_maxlen))
-local overflow = config('overflow', 'reject-new')
+local c = redis.call('HMGET', meta, 'maxlen', 'overflow')
+local maxlen, overflow = tonumber(c[1] or def_maxlen), c[2] or 'reject-new'
 if maxlen > 0 and redis.call('ZCARD', order) >= maxlen then
   if overflow == 'reject-new' then
-    if block == '1' then return { 'wait' } end
+    if block and block ~= '0' then
+      waiting(block)
+      return { 'wait' }
+    end
     return redis.error_reply('FULL the board is at its MAXLEN')
   end
   local oldest = redis.call('ZRANGE', order, 0, 0)[1]
@@ -21,6 +25,7 @@ if ttl ~= '' then
   redis.call('ZADD', dls, it.ttl, 'T:' .. id)
 end
 redis.call('HSET', raw, id, text)
+it.text = text
 save(it)
 redis.call('ZADD', order, seq, id)
 redis.call('ZADD', avail, seq, id)

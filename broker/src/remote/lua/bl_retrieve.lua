@@ -1,5 +1,6 @@
 -- BL.RETRIEVE / BL.ALL. ARGV[A] 'retrieve' or 'all', ARGV[A+1] lease ms ('' no lock) or the ALL limit
--- ('' none), ARGV[A+2] how many filters, then per filter: dotted path, op, value as JSON text.
+-- ('' none), ARGV[A+2] how many filters, then per filter: dotted path, op, value as JSON text; last, for a
+-- retrieve, the waiter marker's lifetime when the retriever blocks ('0': it does not).
 -- Filters mean what they mean on the embedded engine (engine/bulletin/filter.rs): equality by JSON
 -- value (numbers by value), orderings only between two numbers or two strings (bytewise), a path
 -- through objects by key and arrays by index.
@@ -104,7 +105,10 @@ while not found do
   if #ids < PAGE then break end
   start = start + PAGE
 end
-if not found then return false end
+if not found then
+  waiting(ARGV[A + 3 + 3 * nf])
+  return false
+end
 local it = load(found)
 if arg ~= '' then
   it.token = redis.call('HINCRBY', meta, 'token', 1)

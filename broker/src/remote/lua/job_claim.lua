@@ -1,6 +1,7 @@
--- JOB.CLAIM on one queue: ARGV[6] lease ms ('' : the job's own). Replies {id, payload, attempt, token,
--- lease ms}, or nil when the queue is paused, at its concurrency limit or has nothing claimable.
-local function main()
+-- JOB.CLAIM on one queue: ARGV[6] lease ms ('' : the job's own)  [7] the waiter marker's lifetime when
+-- the worker blocks ('0': it does not). Replies {id, payload, attempt, token, lease ms}, or nil when the
+-- queue is paused, at its concurrency limit or has nothing claimable.
+local function claim()
   reap(100)
   local c = redis.call('HMGET', meta, 'paused', 'concurrency', 'running')
   if c[1] == '1' then return false end
@@ -25,4 +26,10 @@ local function main()
   set_timer(id, now + lease)
   notice('claimed', id)
   return {id, f[1], attempt, token, lease}
+end
+
+local function main()
+  local claimed = claim()
+  if not claimed then waiting(ARGV[7]) end
+  return claimed
 end

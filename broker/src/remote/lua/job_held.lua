@@ -34,7 +34,9 @@ local function main()
     redis.call('HDEL', j, 'token')
     finish(id, 'done')
     redis.call('HINCRBY', meta, 'completed', 1)
-    notice('done', id, value)
+    -- The notice carries the result and, in its offset field, the job's seq: a node's blocked JOB.RESULT
+    -- takes it from there instead of reading it again (remote/jobs.rs).
+    notice('done', id, value, redis.call('HGET', j, 'seq'))
     return 'OK'
   end
   -- fail

@@ -5,11 +5,12 @@
 --   KEYS[3] deadlines (zset id -> unix ms: a job's one pending deadline, as `timer` in its hash)
 --   KEYS[4] dead letters (list of ids, oldest first)      KEYS[5] every job (zset id -> seq)
 --   KEYS[6] ids removed, for the nodes' sweep to drop their id -> queue index entries (list)
+--   KEYS[7] the waiter marker (exists while a blocked JOB.CLAIM or JOB.JOIN may wait: remote/wake.rs)
 --   ARGV[1] the queue's notice channel  ARGV[2] the key prefix (jobs at prefix .. 'job:' .. id, their
 --   chunks at prefix .. 'chunks:' .. id)  ARGV[3] a random number (jitter)  ARGV[4] chunks kept per job
 --   ARGV[5] dead jobs kept per queue; the operation's own arguments from ARGV[6].
 -- Time is Redis's own (TIME), the same for every node.
-local meta, ready, due, dead, all, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, ready, due, dead, all, gone, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local channel, prefix, random = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local max_chunks, max_dead = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
@@ -17,8 +18,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local LEASE = 'LEASE the job is not held with this token (the lease expired or the job moved on)'
 -- How many jobs became claimable (or slots freed) / whether the queue has nothing unfinished left: the
 -- epilogue publishes one `wake` notice (with the count: that many blocked workers are woken, not all)
--- and one `drained` notice for the JOB.JOINs waiting.
+-- and one `drained` notice for the JOB.JOINs waiting, both only if a blocked claim or join marked the
+-- queue (nothing else reads them; the job's own notices go out regardless).
 local wake, drained = 0, false
+
+-- A blocking claim or join that found nothing marks the queue waited on for `ms` ('0': nobody waits).
+local function waiting(ms)
+  ms = tonumber(ms or '0') or 0
+  if ms > 0 then redis.call('SET', marker, '1', 'PX', ms) end
+end
 
 local function jk(id) return prefix .. 'job:' .. id end
 local function ck(id) return prefix .. 'chunks:' .. id end

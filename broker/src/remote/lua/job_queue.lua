@@ -2,7 +2,8 @@
 --   'concurrency' [7] n | 'pause' | 'resume': 'OK'
 --   'list' [7] state ('' : any): ids in submission order    'dead': the dead-letter ids
 --   'stats': {counts per state in the order of `states`, concurrency, paused, the counters}
---   'drained': 1 when nothing is queued, delayed or running
+--   'drained' [7] the waiter marker's lifetime when a JOB.JOIN waits ('0': none): 1 when nothing is
+--   queued, delayed or running
 --   'sweep' [7] at most this many deadlines: {the next deadline (0: none), ids removed ...}
 local states = {'queued', 'delayed', 'running', 'streaming', 'done', 'error', 'cancelled', 'dead'}
 local counters = {'submitted', 'claimed', 'completed', 'failed', 'retried', 'dead', 'cancelled', 'lease_expired'}
@@ -26,7 +27,9 @@ local function main()
     wake = redis.call('ZCARD', ready)
     return 'OK'
   elseif what == 'drained' then
-    return num(redis.call('HGET', meta, 'open')) == 0 and 1 or 0
+    if num(redis.call('HGET', meta, 'open')) == 0 then return 1 end
+    waiting(ARGV[7])
+    return 0
   elseif what == 'dead' then
     return redis.call('LRANGE', dead, 0, -1)
   end

@@ -1,7 +1,7 @@
 -- Reads about one job: ARGV[6] what  [7] id, then
 --   'status': {state, attempt, max, priority, progress, error, chunks, created, started, finished,
 --              run_at, lease expiry (only while held)}
---   'result': {'done', result} | {final state, error} | {'pending'}
+--   'result': {'done', result} | {final state, error} | {'pending', seq} (seq: which job of this id it is)
 --   'chunks' [8] from [9] count: {'trimmed', first} | {epoch, ended, next, data ...} (data from `from`)
 -- nil / NOJOB when the job does not exist.
 local function main()
@@ -16,12 +16,12 @@ local function main()
     f[13] = nil
     return f
   end
-  local f = redis.call('HMGET', j, 'state', 'result', 'error', 'epoch', 'cfirst', 'cnext', 'closed')
+  local f = redis.call('HMGET', j, 'state', 'result', 'error', 'epoch', 'cfirst', 'cnext', 'closed', 'seq')
   if not f[1] then return redis.error_reply('NOJOB no such job') end
   if what == 'result' then
     if f[1] == 'done' then return {'done', f[2]} end
     if final(f[1]) then return {f[1], f[3]} end
-    return {'pending'}
+    return {'pending', f[8]}
   end
   local from, count = tonumber(ARGV[8]), tonumber(ARGV[9])
   local first, next = tonumber(f[5]), tonumber(f[6])

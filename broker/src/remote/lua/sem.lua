@@ -1,21 +1,24 @@
 -- A semaphore on the Redis engine (remote/semaphore.rs). One semaphore's keys share one hash tag:
 --   KEYS[1] holders (sorted set: token -> lease end, unix ms)   KEYS[2] meta (hash: permits, fence)
+--   KEYS[3] the waiter marker (exists while a blocked acquirer may wait: remote/wake.rs)
 --   ARGV[1] the semaphore's wake-up channel   ARGV[2] the operation
---     acquire permits lease-ms | extend token ms | release token | info | sweep
+--     acquire permits lease-ms mark (the waiter marker's lifetime in ms when the acquirer blocks, '0'
+--     when it does not) | extend token ms | release token | info | sweep
 -- Time is Redis's own (TIME). Every operation first frees the permits whose lease ended (at or before
 -- now, as the embedded engine's timer does), so nothing ever reads a lapsed holder. `fence` (the last
 -- token) outlives the holders: tokens of one semaphore only grow.
-local holders, meta = KEYS[1], KEYS[2]
+local holders, meta, marker = KEYS[1], KEYS[2], KEYS[3]
 local wake, op = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- A permit is free again: waiters on every node re-try; a semaphore nobody holds forgets its size.
+-- A permit is free again: waiters on every node re-try (if any marked the semaphore); a semaphore
+-- nobody holds forgets its size.
 local function freed()
   if redis.call('ZCARD', holders) == 0 then
     redis.call('HDEL', meta, 'permits')
   end
-  redis.call('PUBLISH', wake, '')
+  if redis.call('EXISTS', marker) == 1 then redis.call('PUBLISH', wake, '') end
 end
 
 if redis.call('ZREMRANGEBYSCORE', holders, '-inf', now) > 0 then
@@ -37,6 +40,8 @@ if op == 'acquire' then
   local permits, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
   redis.call('HSET', meta, 'permits', permits)
   if redis.call('ZCARD', holders) >= permits then
+    local mark = tonumber(ARGV[5] or '0') or 0
+    if mark > 0 then redis.call('SET', marker, '1', 'PX', mark) end
     return false
   end
   local token = redis.call('HINCRBY', meta, 'fence', 1)
