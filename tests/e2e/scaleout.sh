@@ -5,7 +5,7 @@
 #    the node forwards them to its backing redis-server).
 # 2. Two nodes with redis-cli: a write on one read on the other, pipelines (redis-benchmark -P 16,
 #    redis-cli --pipe) run once each and in order, a publication on one received by a
-#    subscriber of the other, a BB.WAIT on one woken by a BB.SET on the other, a job submitted on one
+#    subscriber of the other (and a shard publication, SPUBLISH/SSUBSCRIBE), a BB.WAIT on one woken by a BB.SET on the other, a job submitted on one
 #    and completed by a worker of the other, a lock taken on one and released with its token on the other.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
@@ -50,6 +50,13 @@ expect "PUBLISH on node A reaches node B's subscriber" "1" "$(redis-cli -p "$A" 
 wait_for_text "$WORK/sub.txt" "extra"
 echo "ok - the message arrived"
 
+redis-cli -p "$B" SSUBSCRIBE orders >"$WORK/ssub.txt" 2>&1 &
+SSUB_PID=$!
+wait_for_text "$WORK/ssub.txt" "ssubscribe"
+expect "SPUBLISH on node A reaches node B's shard subscriber" "1" "$(redis-cli -p "$A" SPUBLISH orders shipped)"
+wait_for_text "$WORK/ssub.txt" "shipped"
+echo "ok - the shard message arrived"
+
 redis-cli -p "$B" BB.WAIT wf approval TIMEOUT 5000 >"$WORK/wait.txt" &
 WAIT_PID=$!
 sleep 0.2
@@ -76,8 +83,8 @@ expect "node B releases with node A's token" "OK" "$(redis-cli -p "$B" SEM.RELEA
 expect "the released token is refused on node A" "LEASE" "$(redis-cli -p "$A" SEM.RELEASE lock "$SEM_TOKEN" | cut -d' ' -f1)"
 
 expect "a command not on this engine is refused clearly" \
-  "ERR SPUBLISH is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" SPUBLISH news extra)"
+  "ERR BB.MEMORY is not supported by the redis engine (docs/scale-out.md)" "$(redis-cli -p "$A" BB.MEMORY wf approval)"
 
-kill "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
-wait "$SUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
+kill "$SUB_PID" "$SSUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
+wait "$SUB_PID" "$SSUB_PID" "$A_PID" "$BACKING_PID" 2>/dev/null || true
 echo "scale-out end to end: ok"
