@@ -138,5 +138,11 @@ async fn work_in_flight_is_refused_and_nothing_is_written() {
     let out = Command::new(env!("CARGO_BIN_EXE_herald")).args(["--migrate-to", &redis.url()]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--migrate-to needs --data-dir"));
+    // A directory that is not a Herald data directory is refused, not read as an empty one.
+    let empty = data_dir("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, printed) = migrate(&empty, &redis.url());
+    assert!(!ok && printed.contains("holds no Herald data directory"), "{printed}");
+    let _ = std::fs::remove_dir_all(&empty);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,14 +17,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use herald_protocol::{Reply, Request};
 use redis::Value;
-use tokio::sync::oneshot;
 
 use super::Remote;
 use super::blackboard::{invoke, scope_keys};
 use super::notices::Entry;
 use super::pool::{Lent, Target};
 use super::watch::Pinned;
-use crate::dispatch::{Blocked, Outcome};
+use crate::dispatch::Outcome;
 
 /// One BB.WATCH: the scope, its log position when watched, and the keys.
 #[derive(Debug, Clone)]
@@ -50,9 +49,7 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
     let parts = req.parts();
     let scope = parts[1].clone();
     let keys = parts[2..].to_vec();
-    let (tx, rx) = oneshot::channel();
-    let remote = remote.clone();
-    tokio::spawn(async move {
+    super::scripted::task(remote, |remote, tx| async move {
         let reply = match position(&remote, &scope).await {
             Ok(seq) => match super::watch::hold(&remote, &pinned, target).await {
                 Ok(mut lent) => {
@@ -73,8 +70,7 @@ pub fn watch(remote: &Arc<Remote>, req: &Request, pinned: Pinned, target: Target
             Err(e) => super::value::failed(&e),
         };
         let _ = tx.send(reply);
-    });
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+    })
 }
 
 /// The scope's log position after expiring what is due.

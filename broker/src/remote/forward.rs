@@ -19,10 +19,7 @@ use super::pool::Target;
 use super::value::{self, nil_of};
 use crate::dispatch::{Blocked, Later, Outcome};
 
-/// The connection waits for what the task sends; a task that vanished (shutdown) answers this.
-fn lost() -> Reply {
-    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
-}
+use super::abandoned as lost;
 
 /// One command on the shared connection of the session's database and protocol (under Redis Cluster,
 /// to its first key's master, and SCAN across the masters: `cluster.rs`). Nothing is sent until the

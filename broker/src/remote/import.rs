@@ -69,7 +69,7 @@ const BATCH: usize = 256;
 
 /// Writes `state` into the Redis behind `remote`.
 pub async fn import(state: &mut State, remote: &Remote, now: u64) -> Result<Moved, String> {
-    in_flight(state)?;
+    refused(state, remote)?;
     let mut moved = Moved::default();
     keyspace(state, remote, now, &mut moved).await?;
     blackboard(state, remote, now, &mut moved).await?;
@@ -85,8 +85,14 @@ pub async fn import(state: &mut State, remote: &Remote, now: u64) -> Result<Move
     Ok(moved)
 }
 
-/// Refuses a directory that holds work in flight, naming it.
-fn in_flight(state: &State) -> Result<(), String> {
+/// Refuses, before anything is written, a directory that holds work in flight (naming it), or keys in a
+/// database Redis Cluster does not have.
+fn refused(state: &State, remote: &Remote) -> Result<(), String> {
+    if remote.endpoint.is_cluster()
+        && let Some(db) = (1..state.keyspace.db_count()).find(|&db| state.keyspace.dbsize(db) > 0)
+    {
+        return Err(format!("database {db} holds keys, and Redis Cluster has database 0 only"));
+    }
     let all = ListArgs::all();
     let mut held = Vec::new();
     let jobs = state.jobs.len();
@@ -115,22 +121,23 @@ fn in_flight(state: &State) -> Result<(), String> {
     ))
 }
 
-/// Every key of every numbered database, as Redis's RESTORE takes it.
+/// Every key of every numbered database, as Redis's RESTORE takes it, sent [`BATCH`] at a time as the
+/// walk goes (a big keyspace is not copied whole into memory first).
 async fn keyspace(state: &mut State, remote: &Remote, now: u64, moved: &mut Moved) -> Result<(), String> {
     let ks = &mut state.keyspace;
     for db in 0..ks.db_count() {
-        let mut restores = Vec::new();
+        let mut restores = Vec::with_capacity(BATCH);
         for key in ks.keys(db, b"*", now) {
             let Some(payload) = ks.dump(db, &key, now).map_err(|e| format!("DUMP {}: {e:?}", String::from_utf8_lossy(&key)))? else {
                 continue;
             };
             let at = ks.deadline(db, &key, now).ok().flatten().unwrap_or(0);
             restores.push(redis::cmd("RESTORE").arg(&key[..]).arg(at).arg(payload).arg("REPLACE").arg("ABSTTL").clone());
+            moved.keys += 1;
+            if restores.len() == BATCH {
+                run(remote, db, std::mem::take(&mut restores)).await?;
+            }
         }
-        if !restores.is_empty() && db > 0 && remote.endpoint.is_cluster() {
-            return Err(format!("database {db} holds keys, and Redis Cluster has database 0 only"));
-        }
-        moved.keys += restores.len();
         run(remote, db, restores).await?;
     }
     Ok(())

@@ -24,25 +24,20 @@ use tokio::sync::{Notify, oneshot};
 use super::Remote;
 use super::job_store::{conn, index_key, int, invoke, is_no_job, job_view, no_job, opt_bytes, opt_int, unexpected};
 use super::waiting::{Waited, wait_until};
+use crate::dispatch::Outcome;
 use crate::dispatch::jobs::{claimed_reply, queue_entry, result_reply, stats_reply, status_reply};
 use crate::dispatch::streams::{empty_read, read_reply};
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::jobs::{Claimed, JobResult, JobState, QueueConfig, QueueReport, QueueStats, QueueSummary};
 use crate::engine::listing::Page;
 use crate::engine::stream::{LogEntry, Read};
 
 /// Runs a job command on the Redis engine; the connection waits for the spawned round trips.
 pub fn execute(remote: &Arc<Remote>, cmd: JobCommand) -> Outcome {
-    let (tx, rx) = oneshot::channel();
-    let remote = remote.clone();
-    tokio::spawn(async move {
-        let mut tx = tx;
-        let reply = run(&remote, cmd, &mut tx).await;
-        if let Some(reply) = reply {
+    super::scripted::task(remote, |remote, mut tx| async move {
+        if let Some(reply) = run(&remote, cmd, &mut tx).await {
             let _ = tx.send(reply);
         }
-    });
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+    })
 }
 
 /// The command's reply (`None`: the client left while it waited).

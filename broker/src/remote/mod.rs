@@ -175,6 +175,11 @@ impl Remote {
     }
 }
 
+/// The reply a connection gets when the task answering its request vanished (shutdown).
+pub(crate) fn abandoned() -> Reply {
+    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
+}
+
 /// The refusal for what the Redis engine does not do (yet), naming the command.
 pub fn unsupported(spec: &CommandSpec) -> CommandError {
     CommandError::new(format!("ERR {} is not supported by the redis engine (docs/scale-out.md)", spec.display_name()))

@@ -16,14 +16,13 @@ use bytes::Bytes;
 use herald_protocol::Reply;
 use herald_protocol::command::SchemaCommand;
 use redis::Value;
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::Remote;
 use super::pool::Target as Conn;
 use super::value::failed;
+use crate::dispatch::Outcome;
 use crate::dispatch::schema::target;
-use crate::dispatch::{Blocked, Outcome};
 use crate::engine::Error;
 use crate::engine::change::Discard;
 use crate::engine::schema::{SchemaKind, SchemaSettings, Schemas, Target};
@@ -81,13 +80,9 @@ fn conn(remote: &Remote) -> super::conn::Shared {
 
 /// Runs a schema command on the Redis engine.
 pub fn execute(remote: &Arc<Remote>, cmd: SchemaCommand) -> Outcome {
-    let (tx, rx) = oneshot::channel();
-    let remote = remote.clone();
-    tokio::spawn(async move {
-        let reply = run(&remote, cmd).await;
-        let _ = tx.send(reply);
-    });
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+    super::scripted::task(remote, |remote, tx| async move {
+        let _ = tx.send(run(&remote, cmd).await);
+    })
 }
 
 async fn run(remote: &Remote, cmd: SchemaCommand) -> Reply {

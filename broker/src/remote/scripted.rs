@@ -206,7 +206,7 @@ where
 {
     let (tx, rx) = oneshot::channel();
     tokio::spawn(work(remote.clone(), tx));
-    Outcome::Block(Blocked::elsewhere(rx, Reply::error("ERR redis engine: the request was abandoned (shutting down)")))
+    Outcome::Block(Blocked::elsewhere(rx, super::abandoned()))
 }
 
 /// Sends `cmd` (an [`evalsha`] of `script`) on the domain connection; Redis's error replies as errors.

@@ -59,9 +59,7 @@ pub(super) async fn hold(remote: &Remote, pinned: &Pinned, target: Target) -> Re
     }
 }
 
-fn lost() -> Reply {
-    Reply::error("ERR redis engine: the request was abandoned (shutting down)")
-}
+use super::abandoned as lost;
 
 /// WATCH key [key ...]: sent on the session's pinned connection (borrowed on the first WATCH). Under
 /// Redis Cluster `slot` is the keys' one slot: the connection is pinned to it (a WATCH of another
