@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::redis_server::RedisServer;
-use common::{TestServer, cmd};
+use common::{TestServer, cmd, text};
 use herald_broker::config::Config;
 use redis::Value;
 
@@ -479,5 +479,111 @@ async fn blocking_domain_commands_inside_a_pipeline_keep_its_order() {
         assert_eq!(six[3], Value::Int(i as i64 + 1), "{six:?}");
         assert_eq!(six[4], Value::Int(i as i64), "{six:?}");
         assert!(format!("{:?}", six[5]).contains(&format!("e{i}")), "{six:?}");
+    }
+}
+
+/// A field of a JOB.* map reply, RESP2 (pairs) or RESP3 (a map).
+fn job_field(v: &Value, name: &str) -> Value {
+    let pairs: Vec<(Value, Value)> = match v {
+        Value::Map(m) => m.clone(),
+        Value::Array(items) => items.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect(),
+        other => panic!("not a map: {other:?}"),
+    };
+    let found = pairs
+        .into_iter()
+        .find(|(k, _)| matches!(k, Value::BulkString(b) if b == name.as_bytes()) || *k == Value::SimpleString(name.into()));
+    found.map(|(_, v)| v).unwrap_or_else(|| panic!("no {name} in {v:?}"))
+}
+
+fn error_code(v: &Value) -> String {
+    match v {
+        Value::ServerError(e) => e.code().to_string(),
+        other => panic!("not an error: {other:?}"),
+    }
+}
+
+/// Round `r` of job operations pipelined with plain commands, on a queue of its own: a submit with an
+/// ID (not answered later: its index is read first), a claim, the worker's operations with a refused one
+/// (a wrong token) in the middle, a fresh submit, a claim completing a job already done (refused: nothing
+/// claimed), a claim, the queue's figures and a cancel of an unknown job.
+fn job_round(pipe: &mut redis::Pipeline, r: usize) {
+    let (q, j) = (format!("jq{r}"), format!("j{r}"));
+    pipe.cmd("JOB.SUBMIT").arg(&q).arg("p").arg("ID").arg(&j);
+    pipe.cmd("INCR").arg("n");
+    pipe.cmd("JOB.CLAIM").arg(&q);
+    pipe.cmd("JOB.HEARTBEAT").arg(&j).arg(1);
+    pipe.cmd("JOB.PROGRESS").arg(&j).arg(1).arg("half");
+    pipe.cmd("JOB.CHUNK").arg(&j).arg(1).arg("c0");
+    pipe.cmd("JOB.COMPLETE").arg(&j).arg(7).arg("wrong");
+    pipe.cmd("JOB.CHUNK").arg(&j).arg(1).arg("c1");
+    pipe.cmd("JOB.READ").arg(&j).arg("FROM").arg(0);
+    pipe.cmd("JOB.COMPLETE").arg(&j).arg(1).arg(format!("res{r}"));
+    pipe.cmd("JOB.RESULT").arg(&j);
+    pipe.cmd("GET").arg("n");
+    pipe.cmd("JOB.STATUS").arg(&j);
+    pipe.cmd("JOB.SUBMIT").arg(&q).arg("second");
+    pipe.cmd("JOB.CLAIM").arg(&q).arg("COMPLETE").arg(&j).arg(1).arg("again");
+    pipe.cmd("JOB.CLAIM").arg(&q);
+    pipe.cmd("JOB.STATS").arg(&q);
+    pipe.cmd("JOB.CANCEL").arg(format!("nosuch{r}"));
+}
+
+fn check_job_round(got: &[Value], r: usize) {
+    let what = format!("round {r}: {got:?}");
+    let j = format!("j{r}");
+    assert_eq!(text(&got[0]), j, "{what}");
+    assert_eq!(got[1], Value::Int(r as i64), "{what}");
+    assert_eq!(text(&job_field(&got[2], "id")), j, "{what}");
+    assert_eq!(job_field(&got[2], "token"), Value::Int(1), "{what}");
+    assert!(matches!(got[3], Value::Int(_)), "HEARTBEAT's expiry: {what}");
+    assert_eq!(got[4], Value::Okay, "{what}");
+    assert_eq!(got[5], Value::Int(0), "the first chunk's offset: {what}");
+    assert_eq!(error_code(&got[6]), "LEASE", "{what}");
+    assert_eq!(got[7], Value::Int(1), "the chunk after the refusal: {what}");
+    let read = format!("{:?}", got[8]);
+    assert!(read.contains("c0") && read.contains("c1"), "JOB.READ sees both chunks: {what}");
+    assert_eq!(got[9], Value::Okay, "{what}");
+    assert_eq!(text(&got[10]), format!("res{r}"), "{what}");
+    assert_eq!(text(&got[11]), r.to_string(), "{what}");
+    assert_eq!(text(&job_field(&got[12], "state")), "done", "{what}");
+    let second = text(&got[13]);
+    assert_eq!(error_code(&got[14]), "LEASE", "completing a job done already: {what}");
+    assert_eq!(text(&job_field(&got[15], "id")), second, "the refused claim claimed nothing: {what}");
+    assert_eq!(job_field(&got[15], "token"), Value::Int(2), "{what}");
+    assert_eq!(job_field(&got[16], "completed"), Value::Int(1), "{what}");
+    assert_eq!(job_field(&got[16], "claimed"), Value::Int(2), "{what}");
+    assert_eq!(error_code(&got[17]), "NOJOB", "{what}");
+}
+
+const JOB_ROUND: usize = 18;
+
+/// Job operations in a pipeline on the Redis engine, on RESP2 (those that are one script on a known
+/// queue are answered later and travel together) and RESP3 (each runs as a task the connection waits
+/// for): every reply the right one, in order, errors in the middle included, as the embedded engine
+/// answers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_operations_in_a_pipeline_answer_in_order_with_errors_in_the_middle() {
+    let redis = RedisServer::start("pipeline-jobs").await;
+    let node = redis.node().await;
+    let embedded = common::start().await;
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    for (name, server) in [("redis engine", &node), ("embedded", &embedded)] {
+        for (proto, client) in [("RESP2", server.client()), ("RESP3", server.client3())] {
+            let mut conn = client.get_multiplexed_async_connection_with_config(&config).await.unwrap();
+            let first = if proto == "RESP2" { 1 } else { 101 };
+            let _: () = cmd(&mut conn, &["SET", "n", &(first - 1).to_string()]).await.unwrap();
+            for batch in 0..3 {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for r in first + batch * 10..first + batch * 10 + 10 {
+                    job_round(&mut pipe, r);
+                }
+                let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
+                assert_eq!(replies.len(), 10 * JOB_ROUND, "{name} {proto}");
+                for (i, got) in replies.chunks(JOB_ROUND).enumerate() {
+                    check_job_round(got, first + batch * 10 + i);
+                }
+            }
+        }
     }
 }

@@ -120,7 +120,7 @@ pub fn execute(cmd: JobCommand, cx: &mut Cx<'_>) -> Outcome {
         {
             return e.into();
         }
-        return crate::remote::jobs::execute(remote, cmd);
+        return crate::remote::jobs::execute(remote, cmd, crate::remote::in_order(remote, cx.session));
     }
     let now = cx.now();
     let result: Result<Reply, CommandError> = match cmd {

@@ -98,8 +98,25 @@ impl Listener for Inbox {
     }
 }
 
+/// Whether an event about a job may change what a wait on it answers: JOB.RESULT's (a final state, a
+/// removal), JOB.READ's (chunks, their end, a retry's fresh stream, a removal). A submit, a claim, a
+/// heartbeat or progress changes neither, so they ring nobody: a SUBMIT ... WAIT's first check then
+/// needs no script (`jobs.rs`), and a worker's heartbeats cost no reads. A ring missed by mistake
+/// would cost latency (the fallback poll), never an answer.
+fn rings_waits(event: &[u8]) -> bool {
+    !matches!(event, b"submitted" | b"claimed" | b"heartbeat" | b"progress")
+}
+
 /// Deadlines one sweep of one queue runs at most (the next tick takes the rest).
 const SWEEP_BATCH: &[u8] = b"1000";
+
+/// Drops each index key (KEYS) that still names the queue (ARGV[1]): the ID may have been submitted
+/// again elsewhere since.
+static DROP_INDEX: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "local n = 0 for _, k in ipairs(KEYS) do if redis.call('GET', k) == ARGV[1] then n = n + redis.call('DEL', k) end end return n",
+    )
+});
 
 struct Follower {
     remote: Arc<Remote>,
@@ -134,6 +151,8 @@ pub fn start(remote: &Arc<Remote>, events: Arc<Events>, backlog: usize, stop: Ca
                 },
             }
             if gap.swap(false, Ordering::AcqRel) {
+                // Notices about jobs submitted here may be lost: none is known untouched any more.
+                follower.remote.jobs.forget_fresh();
                 // Deadlines may have passed unseen: sweep everything known now.
                 follower.due.lock().expect("due").values_mut().for_each(|d| *d = 0);
             }
@@ -163,10 +182,15 @@ impl Follower {
             b"wake" => jobs.queue_waiters.ring_some(&queue, b"", n.attempt as usize),
             b"drained" => jobs.queue_waiters.ring(&queue, b"drained"),
             event => {
+                if rings_waits(event) {
+                    jobs.touched(&queue, n.id);
+                }
                 if event == b"done" && n.state == b"done" && n.offset > 0 {
                     jobs.carry(&queue, n.id, n.offset, n.data.map(Bytes::copy_from_slice));
                 }
-                jobs.job_waiters.ring(&queue, n.id);
+                if rings_waits(event) {
+                    jobs.job_waiters.ring(&queue, n.id);
+                }
                 if event == b"removed" {
                     jobs.forget(n.id);
                     jobs.drop_done(&queue, n.id);
@@ -256,17 +280,21 @@ impl Sweeper {
         if ids.is_empty() {
             return;
         }
-        let script = redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0");
         let conn = self.remote.pool.shared(super::pool::Target { db: 0, resp3: false });
+        let keys: Vec<Vec<u8>> =
+            ids.iter().filter_map(|id| if let Value::BulkString(id) = id { Some(index_key(id)) } else { None }).collect();
+        if !self.remote.endpoint.is_cluster() {
+            // One script for them all (its keys may span slots off Cluster): one per sweep, not per job.
+            let _: redis::RedisResult<i64> = DROP_INDEX.prepare_invoke().key(keys).arg(&queue[..]).invoke_async(&mut conn.clone()).await;
+            return;
+        }
+        let script = &*DROP_INDEX;
         // All at once: the multiplexed connection pipelines them.
-        let drops = ids.iter().filter_map(|id| match id {
-            Value::BulkString(id) => {
-                let (script, mut conn) = (&script, conn.clone());
-                Some(async move {
-                    let _: redis::RedisResult<i64> = script.key(index_key(id)).arg(&queue[..]).invoke_async(&mut conn).await;
-                })
+        let drops = keys.into_iter().map(|key| {
+            let mut conn = conn.clone();
+            async move {
+                let _: redis::RedisResult<i64> = script.key(key).arg(&queue[..]).invoke_async(&mut conn).await;
             }
-            _ => None,
         });
         futures_util::future::join_all(drops).await;
     }

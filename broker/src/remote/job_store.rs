@@ -13,28 +13,31 @@ use redis::Value;
 use super::Remote;
 use super::notices::Waiters;
 use super::pool::Target;
+use super::scripted::{self, Script};
 use crate::engine::jobs::{Backoff, BackoffKind, Job, JobSettings, JobState};
 use crate::engine::stream::{Retention, StreamLog};
 
-/// The scripts, loaded by SHA (EVALSHA, falling back to EVAL when Redis does not have them yet).
+/// The scripts, run by SHA on the domain connection (`scripted.rs`: loaded with the other domains'
+/// before an operation joins a pipeline).
 pub struct Scripts {
-    pub(super) submit: redis::Script,
-    pub(super) claim: redis::Script,
-    pub(super) held: redis::Script,
-    pub(super) manage: redis::Script,
-    pub(super) read: redis::Script,
-    pub(super) queue: redis::Script,
+    pub(super) submit: Script,
+    pub(super) claim: Script,
+    pub(super) held: Script,
+    pub(super) manage: Script,
+    pub(super) read: Script,
+    pub(super) queue: Script,
+}
+
+impl Scripts {
+    /// Every job script, for `scripted::pipelined_scripts`.
+    pub fn all(&self) -> [&Script; 6] {
+        [&self.submit, &self.claim, &self.held, &self.manage, &self.read, &self.queue]
+    }
 }
 
 macro_rules! script {
     ($file:literal) => {
-        redis::Script::new(concat!(
-            include_str!("lua/job_prelude.lua"),
-            "\n",
-            include_str!($file),
-            "\n",
-            include_str!("lua/job_epilogue.lua")
-        ))
+        Script::new(concat!(include_str!("lua/job_prelude.lua"), "\n", include_str!($file), "\n", include_str!("lua/job_epilogue.lua")))
     };
 }
 
@@ -54,6 +57,12 @@ pub struct RemoteJobs {
     /// Results carried by `done` notices for jobs this node's JOB.RESULTs wait on: (queue, id) → (the
     /// job's seq, its result), taken by the wait instead of reading the job again (bounded: cleared when full).
     done: Mutex<HashMap<(Bytes, Bytes), Carried>>,
+    /// Jobs this node submitted and has seen no notice about since (id → (queue, seq; 0 while the submit
+    /// is in flight)): entered before the submit's script, left at the first notice that could change a
+    /// wait's answer (`job_notices::rings_waits`), or taken by the first blocked JOB.RESULT, which then
+    /// knows the job pending without reading it. A notice lost (a pub-sub gap) empties it; bounded:
+    /// cleared when full. Either costs a read, never an answer.
+    fresh: Mutex<HashMap<Bytes, (Bytes, u64)>>,
     /// Job ids this node makes: unique per node (a counter) and across nodes (a random tag).
     pub(super) next_id: AtomicU64,
     pub(super) tag: u32,
@@ -90,6 +99,7 @@ impl RemoteJobs {
             queue_waiters: Waiters::default(),
             job_waiters: Waiters::default(),
             done: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             tag: (splitmix(seed) >> 32) as u32,
             random: AtomicU64::new(seed),
@@ -145,6 +155,49 @@ impl RemoteJobs {
         }
     }
 
+    /// A job about to be submitted to `queue` (see `fresh`).
+    pub(super) fn expect(&self, id: &Bytes, queue: &Bytes) {
+        let mut map = self.fresh.lock().expect("fresh jobs");
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert(id.clone(), (queue.clone(), 0));
+    }
+
+    /// The submit's answer: the job's seq when it created the job (0: it did not, or failed).
+    pub(super) fn submitted(&self, id: &Bytes, seq: u64) {
+        let mut map = self.fresh.lock().expect("fresh jobs");
+        match map.get_mut(id) {
+            Some((_, s)) if seq > 0 => *s = seq,
+            Some(_) => {
+                map.remove(id);
+            }
+            None => {}
+        }
+    }
+
+    /// A notice that may change a wait's answer about the job came (see `fresh`).
+    pub(super) fn touched(&self, queue: &[u8], id: &[u8]) {
+        let mut map = self.fresh.lock().expect("fresh jobs");
+        if map.get(id).is_some_and(|(q, _)| q == queue) {
+            map.remove(id);
+        }
+    }
+
+    /// Notices may have been lost: nothing is known untouched any more.
+    pub(super) fn forget_fresh(&self) {
+        self.fresh.lock().expect("fresh jobs").clear();
+    }
+
+    /// The seq of a job this node submitted and has seen no notice about since, taken (see `fresh`).
+    pub(super) fn untouched(&self, queue: &Bytes, id: &Bytes) -> Option<u64> {
+        let mut map = self.fresh.lock().expect("fresh jobs");
+        match map.get(id) {
+            Some((q, seq)) if q == queue && *seq > 0 => map.remove(id).map(|(_, seq)| seq),
+            _ => None,
+        }
+    }
+
     pub(super) fn cached(&self, id: &[u8]) -> Option<Bytes> {
         self.queues_of.lock().expect("job cache").get(id).cloned()
     }
@@ -190,18 +243,23 @@ pub(super) fn conn(remote: &Remote) -> super::conn::Shared {
     remote.pool.shared(Target { db: 0, resp3: false })
 }
 
-/// One invocation of a job script on `queue`, with its own arguments after the prelude's.
-pub(super) async fn invoke(remote: &Remote, script: &redis::Script, queue: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+/// The `EVALSHA` of a job script on `queue`, with its own arguments after the prelude's; `index`, a key
+/// of another slot the script writes too (a fresh job's index key: `job_submit.lua`).
+pub(super) fn call(remote: &Remote, script: &Script, queue: &[u8], args: &[&[u8]], index: Option<Vec<u8>>) -> redis::Cmd {
     let jobs = &remote.jobs;
-    let mut inv = script.prepare_invoke();
-    for k in queue_keys(queue) {
-        inv.key(k);
-    }
-    inv.arg(channel(queue)).arg(prefix(queue)).arg(jobs.random() >> 33).arg(jobs.settings.max_chunks).arg(jobs.settings.max_dead);
+    let mut keys = queue_keys(queue).to_vec();
+    keys.extend(index);
+    let mut cmd = scripted::evalsha(script, &keys);
+    cmd.arg(channel(queue)).arg(prefix(queue)).arg(jobs.random() >> 33).arg(jobs.settings.max_chunks).arg(jobs.settings.max_dead);
     for a in args {
-        inv.arg(*a);
+        cmd.arg(*a);
     }
-    inv.invoke_async(&mut conn(remote)).await
+    cmd
+}
+
+/// One invocation of a job script on `queue` ([`call`]), written at the future's first poll.
+pub(super) async fn invoke(remote: &Remote, script: &Script, queue: &[u8], args: &[&[u8]]) -> redis::RedisResult<Value> {
+    scripted::evaluate(remote, script, &call(remote, script, queue, args, None)).await
 }
 
 pub(super) fn int(v: &Value) -> i64 {

@@ -16,23 +16,34 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use herald_protocol::command::{JobCommand, SubmitArgs, WaitMs};
-use herald_protocol::{CommandError, Reply};
+use herald_protocol::command::{Command, CommandSpec, CompleteArgs, JobCommand, SubmitArgs, WaitMs};
+use herald_protocol::{CommandError, Reply, Request};
 use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
 use super::Remote;
 use super::job_store::{conn, index_key, int, invoke, is_no_job, job_view, no_job, opt_bytes, opt_int, unexpected};
 use super::waiting::{Waited, wait_until};
-use crate::dispatch::Outcome;
 use crate::dispatch::jobs::{claimed_reply, queue_entry, result_reply, stats_reply, status_reply};
 use crate::dispatch::streams::{empty_read, read_reply};
+use crate::dispatch::{Later, Outcome};
 use crate::engine::jobs::{Claimed, JobResult, JobState, QueueConfig, QueueReport, QueueStats, QueueSummary};
 use crate::engine::listing::Page;
 use crate::engine::stream::{LogEntry, Read};
 
-/// Runs a job command on the Redis engine; the connection waits for the spawned round trips.
-pub fn execute(remote: &Arc<Remote>, cmd: JobCommand) -> Outcome {
+/// Runs a job command on the Redis engine: answered later (`scripted.rs`; `later`: the session is in
+/// order with the domain connection) when it is one script on a queue known now ([`one_script`]), so a
+/// client's pipeline of job operations travels as one write and no task is spawned; otherwise a task the
+/// connection waits for (it may wait, or takes several round trips).
+pub fn execute(remote: &Arc<Remote>, cmd: JobCommand, later: bool) -> Outcome {
+    if later && one_script(remote, &cmd) {
+        let remote = remote.clone();
+        return Outcome::Later(Later::new(async move {
+            // Nothing answered later waits: the sender only stands in for a blocked command's.
+            let (mut tx, _rx) = oneshot::channel();
+            run(&remote, cmd, &mut tx).await.unwrap_or(Reply::Nil)
+        }));
+    }
     super::scripted::task(remote, |remote, mut tx| async move {
         if let Some(reply) = run(&remote, cmd, &mut tx).await {
             let _ = tx.send(reply);
@@ -40,19 +51,48 @@ pub fn execute(remote: &Arc<Remote>, cmd: JobCommand) -> Outcome {
     })
 }
 
+/// Whether `cmd` is one script on a queue this node knows now, written at its future's first poll:
+/// what may be answered later and join a pipeline. A job named by id needs its queue cached (else the
+/// index is read first); a claim, one queue and no BLOCK, and a previous job to complete on that same
+/// queue (`job_claim.lua` does both); a submit, a fresh id and no WAIT. A cached queue that turns out
+/// stale (the id was removed and submitted again to another queue, and this node has not yet seen the
+/// `removed` notice) costs a second round trip, which then runs after the requests pipelined behind it.
+pub fn one_script(remote: &Remote, cmd: &JobCommand) -> bool {
+    let known = |id: &[u8]| remote.jobs.cached(id).is_some();
+    match cmd {
+        JobCommand::Submit(s) => s.id.is_none() && s.wait.is_none() && !remote.endpoint.is_cluster(),
+        JobCommand::Claim { queues, block: None, complete, .. } => {
+            queues.len() == 1 && complete.as_ref().is_none_or(|c| remote.jobs.cached(&c.id).as_ref() == queues.first())
+        }
+        JobCommand::Heartbeat { id, .. }
+        | JobCommand::Progress { id, .. }
+        | JobCommand::Chunk { id, .. }
+        | JobCommand::Complete { id, .. }
+        | JobCommand::Fail { id, .. }
+        | JobCommand::Status(id)
+        | JobCommand::Cancel(id)
+        | JobCommand::Retry(id)
+        | JobCommand::Result { id, block: None }
+        | JobCommand::Read { id, block: None, .. } => known(id),
+        JobCommand::List { .. }
+        | JobCommand::Dead(_)
+        | JobCommand::Stats(_)
+        | JobCommand::Concurrency { .. }
+        | JobCommand::Pause { .. } => true,
+        _ => false,
+    }
+}
+
+/// Whether a job request may join the requests in flight (`scripted::pipelines`): [`one_script`].
+pub fn pipelines(remote: &Remote, spec: &CommandSpec, req: &Request) -> bool {
+    matches!(herald_protocol::command::parse(spec, req), Ok(Command::Jobs(cmd)) if one_script(remote, &cmd))
+}
+
 /// The command's reply (`None`: the client left while it waited).
 async fn run(remote: &Arc<Remote>, cmd: JobCommand, tx: &mut oneshot::Sender<Reply>) -> Option<Reply> {
     let reply = match cmd {
         JobCommand::Submit(s) => return submit(remote, s, tx).await,
-        JobCommand::Claim { queues, block, lease_ms, complete } => {
-            if let Some(c) = complete {
-                let token = c.token.to_string();
-                if let Err(e) = on_job(remote, &c.id, &remote.jobs.scripts.held, &[b"complete", token.as_bytes(), &c.result]).await {
-                    return Some(e);
-                }
-            }
-            return claim(remote, queues, block, lease_ms, tx).await;
-        }
+        JobCommand::Claim { queues, block, lease_ms, complete } => return claim(remote, queues, block, lease_ms, complete, tx).await,
         JobCommand::Heartbeat { id, token, lease_ms } => {
             let lease = lease_ms.map(|l| l.to_string()).unwrap_or_default();
             held(remote, &id, "heartbeat", token, Some(lease.as_bytes())).await.map(|v| Reply::Int(int(&v)))
@@ -126,7 +166,7 @@ async fn locate(remote: &Remote, id: &[u8], fresh: bool) -> Result<Option<Bytes>
 
 /// Runs `script` on the job's queue with (what, id, rest...) — `args[0]` is the operation's name —
 /// re-reading the index once if a cached queue turned out stale. No such job: NOJOB.
-async fn on_job(remote: &Remote, id: &[u8], script: &redis::Script, args: &[&[u8]]) -> Result<(Bytes, Value), Reply> {
+async fn on_job(remote: &Remote, id: &[u8], script: &super::scripted::Script, args: &[&[u8]]) -> Result<(Bytes, Value), Reply> {
     let mut full: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
     full.push(args[0]);
     full.push(id);
@@ -177,7 +217,15 @@ async fn submit(remote: &Arc<Remote>, s: SubmitArgs, tx: &mut oneshot::Sender<Re
         (s.priority.to_string(), s.delay_ms.to_string(), backoff.map_or(0, |b| b.base_ms).to_string(), jobs.settings.max_jobs.to_string());
     let kind: &[u8] = if backoff.is_some_and(|b| b.exponential) { b"e" } else { b"f" };
     let jitter: &[u8] = if backoff.is_some_and(|b| b.jitter) { b"1" } else { b"0" };
-    let args: [&[u8]; 11] = [
+    // A fresh id's queue is the one named; a given id's, the one its index names.
+    let queue = match &s.id {
+        Some(given) => match home(remote, given, &s.queue).await {
+            Ok(queue) => queue,
+            Err(e) => return Some(e),
+        },
+        None => s.queue.clone(),
+    };
+    let args: [&[u8]; 12] = [
         &id,
         &s.payload,
         priority.as_bytes(),
@@ -189,30 +237,44 @@ async fn submit(remote: &Arc<Remote>, s: SubmitArgs, tx: &mut oneshot::Sender<Re
         lease.as_bytes(),
         ttl.as_bytes(),
         max.as_bytes(),
+        &queue,
     ];
-    let (queue, submitted) = if s.id.is_some() {
-        let queue = match home(remote, &id, &s.queue).await {
-            Ok(queue) => queue,
-            Err(e) => return Some(e),
-        };
-        let submitted = invoke(remote, &jobs.scripts.submit, &queue, &args).await;
-        (queue, submitted)
-    } else {
-        // A fresh id: its index entry and the job are written in the same round trip.
+    // Known untouched from here until a notice about it comes: a JOB.RESULT on this node then needs no
+    // first read (`RemoteJobs::fresh`).
+    jobs.expect(&id, &queue);
+    let submitted = if s.id.is_some() {
+        invoke(remote, &jobs.scripts.submit, &queue, &args).await
+    } else if remote.endpoint.is_cluster() {
+        // A fresh id: its index entry (another slot) and the job in the same round trip.
         let mut c = conn(remote);
         let mut set = redis::cmd("SET");
-        set.arg(index_key(&id)).arg(&s.queue[..]);
+        set.arg(index_key(&id)).arg(&queue[..]);
         let index = set.query_async::<()>(&mut c);
-        let (index, submitted) = tokio::join!(index, invoke(remote, &jobs.scripts.submit, &s.queue, &args));
+        let (index, submitted) = tokio::join!(index, invoke(remote, &jobs.scripts.submit, &queue, &args));
         if let Err(e) = index {
             return Some(super::value::failed(&e));
         }
-        (s.queue.clone(), submitted)
+        submitted
+    } else {
+        // A fresh id: the script writes its index entry too (one script may span slots off Cluster).
+        let call = super::job_store::call(remote, &jobs.scripts.submit, &queue, &args, Some(index_key(&id)));
+        super::scripted::evaluate(remote, &jobs.scripts.submit, &call).await
     };
     let submitted = match submitted {
-        Ok(Value::Array(items)) if !items.is_empty() => opt_bytes(&items[0]).unwrap_or(id),
-        Ok(_) => return Some(unexpected("JOB.SUBMIT")),
-        Err(e) => return Some(super::value::failed(&e)),
+        // {id, 1, seq}: created, so pending as of the script; {id, 0}: the id names a job already.
+        Ok(Value::Array(items)) if !items.is_empty() => {
+            let seq = if items.get(1).map(int) == Some(1) { items.get(2).map_or(0, int) as u64 } else { 0 };
+            jobs.submitted(&id, seq);
+            opt_bytes(&items[0]).unwrap_or(id)
+        }
+        Ok(_) => {
+            jobs.submitted(&id, 0);
+            return Some(unexpected("JOB.SUBMIT"));
+        }
+        Err(e) => {
+            jobs.submitted(&id, 0);
+            return Some(super::value::failed(&e));
+        }
     };
     jobs.remember(&submitted, &queue);
     match s.wait {
@@ -243,19 +305,52 @@ async fn home(remote: &Remote, id: &Bytes, queue: &Bytes) -> Result<Bytes, Reply
 }
 
 /// JOB.CLAIM: each queue's claim script in the order given (one atomic claim per queue); with BLOCK,
-/// a wait on the queues' `wake` notices with the fallback poll.
+/// a wait on the queues' `wake` notices with the fallback poll. The worker's previous job (COMPLETE) is
+/// completed by the first queue's claim script when it is of that queue (as cached), else by a script of
+/// its own first; either way its error is the reply and nothing is claimed.
 async fn claim(
     remote: &Arc<Remote>,
     queues: Vec<Bytes>,
     block: Option<WaitMs>,
     lease_ms: Option<u64>,
+    complete: Option<CompleteArgs>,
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
     let lease = lease_ms.map(|l| l.to_string()).unwrap_or_default();
     let mark = super::wake::mark_ms(remote, block.is_some());
+    let combined = match complete {
+        Some(c) if remote.jobs.cached(&c.id).as_ref() == queues.first() => Some(c),
+        Some(c) => {
+            if let Err(e) = complete_alone(remote, &c).await {
+                return Some(e);
+            }
+            None
+        }
+        None => None,
+    };
+    let combined = std::sync::Mutex::new(combined);
     let once = || async {
         for queue in &queues {
-            match invoke(remote, &remote.jobs.scripts.claim, queue, &[lease.as_bytes(), mark.as_bytes()]).await {
+            let mut previous = combined.lock().expect("claim").take();
+            let claimed = loop {
+                let token = previous.as_ref().map(|c| c.token.to_string()).unwrap_or_default();
+                let mut args: Vec<&[u8]> = vec![lease.as_bytes(), mark.as_bytes()];
+                if let Some(c) = &previous {
+                    args.extend([&c.id[..], token.as_bytes(), &c.result[..]]);
+                }
+                let r = invoke(remote, &remote.jobs.scripts.claim, queue, &args).await;
+                match (r, previous.take()) {
+                    (r, Some(c)) if is_no_job(&r) => {
+                        // The cached queue was stale: complete the job where the index says, then claim.
+                        remote.jobs.forget(&c.id);
+                        if let Err(e) = complete_alone(remote, &c).await {
+                            return Some(e);
+                        }
+                    }
+                    (r, _) => break r,
+                }
+            };
+            match claimed {
                 Ok(Value::Array(items)) if items.len() == 5 => {
                     let id = opt_bytes(&items[0]).unwrap_or_default();
                     remote.jobs.remember(&id, queue);
@@ -277,6 +372,12 @@ async fn claim(
     let Some(wait) = block else { return Some(once().await.unwrap_or(Reply::Nil)) };
     let interest = || queues.iter().map(|q| remote.jobs.queue_waiters.interest(q, &Bytes::new())).collect::<Vec<Arc<Notify>>>();
     block_on(remote, interest, wait.duration(), tx, once, Reply::Nil).await
+}
+
+/// JOB.COMPLETE of a claim's previous job, as a script of its own.
+async fn complete_alone(remote: &Remote, c: &CompleteArgs) -> Result<(), Reply> {
+    let token = c.token.to_string();
+    on_job(remote, &c.id, &remote.jobs.scripts.held, &[b"complete", token.as_bytes(), &c.result]).await.map(|_| ())
 }
 
 /// A blocking job command's wait (`waiting.rs`), counted while it is blocked.
@@ -323,15 +424,23 @@ async fn result(
     tx: &mut oneshot::Sender<Reply>,
 ) -> Option<Reply> {
     // The job's seq once a check found it pending: a `done` notice for that job hands its result over
-    // (`job_notices.rs`), so the check after the wake-up reads nothing (0: not known yet).
+    // (`job_notices.rs`), so the check after the wake-up reads nothing (0: not known yet). A job this
+    // node submitted and has seen no notice about since is pending as of now: a blocked check (its
+    // doorbell already rings for what comes next) then reads nothing either.
     let pending = std::sync::atomic::AtomicU64::new(0);
+    let waits = block.is_some();
     let once = || async {
         let seq = pending.load(Ordering::Relaxed);
-        if seq > 0
-            && let Some(queue) = remote.jobs.cached(&id)
-            && let Some(result) = remote.jobs.take_done(&queue, &id, seq)
-        {
-            return result_reply(JobResult::Done(result)).unwrap_or_else(|e| Some(Reply::Error(e)));
+        if let Some(queue) = remote.jobs.cached(&id) {
+            if seq > 0
+                && let Some(result) = remote.jobs.take_done(&queue, &id, seq)
+            {
+                return result_reply(JobResult::Done(result)).unwrap_or_else(|e| Some(Reply::Error(e)));
+            }
+            if waits && let Some(seq) = remote.jobs.untouched(&queue, &id) {
+                pending.store(seq, Ordering::Relaxed);
+                return None;
+            }
         }
         let outcome = match on_job(remote, &id, &remote.jobs.scripts.read, &[b"result"]).await {
             Ok((_, Value::Array(items))) if !items.is_empty() => {

@@ -60,8 +60,9 @@ pub type Pick = fn(&Remote) -> &Script;
 
 /// The scripts an operation answered later may send: loaded together before such an operation joins a
 /// pipeline (see the module doc), so none of them answers `NOSCRIPT` inside one.
-pub fn pipelined_scripts(remote: &Remote) -> [&Script; 14] {
+pub fn pipelined_scripts(remote: &Remote) -> [&Script; 20] {
     let (bb, bl) = (&remote.scripts, &remote.boards);
+    let [submit, claim, held, manage, read, queue] = remote.jobs.scripts.all();
     [
         &remote.mail.boxes,
         &remote.mail.requests,
@@ -77,6 +78,12 @@ pub fn pipelined_scripts(remote: &Remote) -> [&Script; 14] {
         &bl.retrieve,
         &bl.item,
         &remote.semaphores.script,
+        submit,
+        claim,
+        held,
+        manage,
+        read,
+        queue,
     ]
 }
 
@@ -116,6 +123,23 @@ const LATER: &[&str] = &[
     "sem.extend",
     "sem.release",
     "sem.info",
+    // Jobs: only those `jobs::one_script` finds are one script on a queue known now (see `pipelines`).
+    "job.submit",
+    "job.claim",
+    "job.heartbeat",
+    "job.progress",
+    "job.chunk",
+    "job.complete",
+    "job.fail",
+    "job.status",
+    "job.result",
+    "job.read",
+    "job.cancel",
+    "job.retry",
+    "job.list",
+    "job.dead",
+    "job.stats",
+    "job.queue",
 ];
 
 /// Arguments that make a domain command wait; a request carrying one anywhere (even as a payload) is
@@ -142,6 +166,7 @@ pub fn pipelines(remote: &Remote, spec: &CommandSpec, req: &Request, session: &S
         && !req.parts()[1..].iter().any(|a| WAITS.iter().any(|w| a.eq_ignore_ascii_case(w)))
         && in_order(remote, session)
         && remote.pool.scripts_loaded(DOMAIN)
+        && (!spec.name.starts_with("job.") || super::jobs::pipelines(remote, spec, req))
 }
 
 /// A forwarded `SCRIPT FLUSH`: the scripts are gone for everyone once it runs, so from its dispatch on no
@@ -268,6 +293,6 @@ mod tests {
             assert_eq!(spec.name, *name);
             assert_eq!(routes.of(spec, &req), Route::Domain, "{name}");
         }
-        assert_eq!(LATER.len(), 34);
+        assert_eq!(LATER.len(), 50);
     }
 }

@@ -44,7 +44,7 @@ pub use conn::{ClientKillFilter, ConnCommand, HelloArgs, ReplyMode};
 pub use dump::{DumpCommand, RestoreArgs};
 pub use elements::ElementScan;
 pub use hashes::HashCommand;
-pub use jobs::{BackoffSpec, JobCommand, SubmitArgs};
+pub use jobs::{BackoffSpec, CompleteArgs, JobCommand, SubmitArgs};
 
 pub use keys::{ExpireCondition, KeyCommand, ScanArgs};
 pub use lists::{End, ListCommand, Timeout};

@@ -2,41 +2,37 @@
 -- 'complete' | 'fail' | 'fail-noretry')  [7] id  [8] token  [9] the value (lease ms or '' for a
 -- heartbeat; the progress value, chunk data or error; the result for complete, absent: none).
 -- Replies: heartbeat the new expiry, chunk its offset, fail the state the job moved to, else 'OK'.
+-- The job's fields come from `held`'s one read; a notice names what the script has just written.
 local function main()
   local what, id, token = ARGV[6], ARGV[7], ARGV[8]
-  local e = held(id, token)
+  local e, f = held(id, token)
   if e then return e end
   local j = jk(id)
   local value = ARGV[9]
   if what == 'heartbeat' then
-    local lease = num(redis.call('HGET', j, 'lease_ms'))
+    local lease = num(f[6])
     if value ~= '' then lease = tonumber(value) end
-    redis.call('HSET', j, 'lexp', now + lease)
-    set_timer(id, now + lease)
-    notice('heartbeat', id)
-    return now + lease
+    local at = now + lease
+    redis.call('HSET', j, 'lexp', at, 'timer', at)
+    redis.call('ZADD', due, at, id)
+    announce('heartbeat', id, f[5], f[1], at)
+    return at
   elseif what == 'progress' then
     redis.call('HSET', j, 'progress', value)
-    notice('progress', id, value)
+    announce('progress', id, f[5], f[1], f[7], value)
     return 'OK'
   elseif what == 'chunk' then
     local offset = redis.call('HINCRBY', j, 'cnext', 1) - 1
-    redis.call('RPUSH', ck(id), value)
-    if max_chunks > 0 and redis.call('LLEN', ck(id)) > max_chunks then
+    local len = redis.call('RPUSH', ck(id), value)
+    if max_chunks > 0 and len > max_chunks then
       redis.call('LPOP', ck(id))
       redis.call('HINCRBY', j, 'cfirst', 1)
     end
-    redis.call('HSET', j, 'state', 'streaming')
-    notice('chunk', id, value, offset)
+    if f[1] ~= 'streaming' then redis.call('HSET', j, 'state', 'streaming') end
+    announce('chunk', id, f[5], 'streaming', f[7], value, offset)
     return offset
   elseif what == 'complete' then
-    if value then redis.call('HSET', j, 'result', value) else redis.call('HDEL', j, 'result') end
-    redis.call('HDEL', j, 'token')
-    finish(id, 'done')
-    redis.call('HINCRBY', meta, 'completed', 1)
-    -- The notice carries the result and, in its offset field, the job's seq: a node's blocked JOB.RESULT
-    -- takes it from there instead of reading it again (remote/jobs.rs).
-    notice('done', id, value, redis.call('HGET', j, 'seq'))
+    complete(id, value, f)
     return 'OK'
   end
   -- fail

@@ -37,11 +37,17 @@ local function final(s) return s == 'done' or s == 'error' or s == 'cancelled' o
 
 -- One notice on the queue's channel, for every node: its followers' events and waiters.
 -- "<event>:<attempt>:<state>:<deadline>:<offset>:<has data>:<id length>:" .. id .. data
-local function notice(event, id, data, offset)
-  local f = redis.call('HMGET', jk(id), 'attempt', 'state', 'timer')
-  local text = event .. ':' .. num(f[1]) .. ':' .. (f[2] or 'gone') .. ':' .. num(f[3]) .. ':' .. (offset or 0) .. ':'
+-- `announce` takes the job's attempt, state and deadline from a script that has just written them;
+-- `notice` reads them.
+local function announce(event, id, attempt, state, timer, data, offset)
+  local text = event .. ':' .. num(attempt) .. ':' .. (state or 'gone') .. ':' .. num(timer) .. ':' .. (offset or 0) .. ':'
     .. (data and '1' or '0') .. ':' .. #id .. ':' .. id .. (data or '')
   redis.call('PUBLISH', channel, text)
+end
+
+local function notice(event, id, data, offset)
+  local f = redis.call('HMGET', jk(id), 'attempt', 'state', 'timer')
+  announce(event, id, f[1], f[2], f[3], data, offset)
 end
 
 -- The job's one deadline (nil: none).
@@ -173,13 +179,35 @@ local function settle(id)
   if at and tonumber(at) <= now then run_due(id) end
 end
 
--- The job held under `token`, or the error saying why not (the embedded engine's `held`).
+-- Whether the job is held under `token`: nil and its fields {state, token, ttl, seq, attempt, lease_ms,
+-- timer} (read once here for the operation that follows), or the error saying why not (the embedded
+-- engine's `held`).
 local function held(id, token)
   settle(id)
-  local f = redis.call('HMGET', jk(id), 'state', 'token')
+  local f = redis.call('HMGET', jk(id), 'state', 'token', 'ttl', 'seq', 'attempt', 'lease_ms', 'timer')
   if not f[1] then return redis.error_reply('NOJOB no such job') end
   local same = f[2] ~= false and f[2] == token
   if f[1] == 'cancelled' and same then return redis.error_reply('CANCELLED the job was cancelled') end
   if not active(f[1]) or not same then return redis.error_reply(LEASE) end
-  return nil
+  return nil, f
+end
+
+-- Completes a job `held` has just vouched for (`f` its fields): the result, the slot, the result TTL and
+-- the `done` notice, which carries the result and, in its offset field, the job's seq: a node's blocked
+-- JOB.RESULT takes it from there instead of reading it again (remote/jobs.rs). `finish` in one write.
+local function complete(id, value, f)
+  local j = jk(id)
+  local at = now + num(f[3])
+  if value then
+    redis.call('HSET', j, 'result', value, 'state', 'done', 'finished', now, 'closed', 1, 'timer', at)
+    redis.call('HDEL', j, 'token')
+  else
+    redis.call('HSET', j, 'state', 'done', 'finished', now, 'closed', 1, 'timer', at)
+    redis.call('HDEL', j, 'token', 'result')
+  end
+  redis.call('ZADD', due, at, id)
+  release_slot()
+  closed_one()
+  redis.call('HINCRBY', meta, 'completed', 1)
+  announce('done', id, f[5], 'done', at, value, f[4])
 end
