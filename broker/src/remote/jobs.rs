@@ -340,8 +340,9 @@ async fn claim(
                 }
                 let r = invoke(remote, &remote.jobs.scripts.claim, queue, &args).await;
                 match (r, previous.take()) {
-                    (r, Some(c)) if is_no_job(&r) => {
-                        // The cached queue was stale: complete the job where the index says, then claim.
+                    (r, Some(c)) if matches!(&r, Err(e) if e.code() == Some("NOJOB")) => {
+                        // The cached queue was stale (its script found no such job; nil would be nothing to claim):
+                        // complete the job where the index says, then claim.
                         remote.jobs.forget(&c.id);
                         if let Err(e) = complete_alone(remote, &c).await {
                             return Some(e);
