@@ -6,8 +6,9 @@
 //! Redis's clock. Deadlines (delays, leases, backoff, result TTLs) are a sorted set per queue, reaped by
 //! the next script on the queue and by every node's periodic sweep (`job_notices.rs`).
 //!
-//! A job's id names no queue, so each id has one index key, `herald:job:{<id>}` → queue, written before
-//! the job's first script and dropped by the sweep after the job is removed; the node caches it (a
+//! A job's id names no queue, so each id has one index key, `herald:job:{<id>}` → queue, written by
+//! the submit script for a fresh id (off Cluster; a `SET` in the same round trip under it), claimed with
+//! `SET NX GET` before it for a given ID, and dropped by the sweep after the job is removed; the node caches it (a
 //! job never changes queue; a stale entry is noticed by the script finding no job, and re-read).
 //! Blocking claims and waits live above the scripts (`waiting.rs`): interest, re-check, wait for a
 //! notice or the fallback poll. Scripts, keys, the id cache and ids: `job_store.rs`.
@@ -196,7 +197,8 @@ async fn held(remote: &Remote, id: &[u8], what: &str, token: u64, value: Option<
     on_job(remote, id, &remote.jobs.scripts.held, &args).await.map(|(_, v)| v)
 }
 
-/// Submits: the index key first (a repeated ID finds its job's queue there), then the queue's script.
+/// Submits: a given ID's index key first (a repeated ID finds its job's queue there), then the queue's
+/// script, which writes a fresh id's index key itself.
 async fn submit(remote: &Arc<Remote>, s: SubmitArgs, tx: &mut oneshot::Sender<Reply>) -> Option<Reply> {
     let jobs = &remote.jobs;
     let id = match &s.id {
