@@ -7,21 +7,91 @@
 //! lies. So each allocation is counted as the chunk the allocator really gave: `malloc_usable_size`
 //! plus glibc's per-chunk header word (its size field; the previous-size field overlaps the previous
 //! chunk's tail). The cost is one call into libc per allocation and per free (it reads the chunk's
-//! size field, which the allocator has just touched) and one relaxed atomic add.
+//! size field, which the allocator has just touched) and a load and a store of the thread's counter.
+//!
+//! The count is kept per thread, as commandstats' calls are (`command_stats.rs`): each thread that
+//! allocates gets a slot of its own, at its first allocation, and is its only writer, so counting is a
+//! plain load and store instead of a `lock`-prefixed add (tens of cycles and a pipeline barrier, two per
+//! request on the request path: `bench/locked.py`, docs/benchmarks.md). A slot may go below zero (a
+//! thread frees what another allocated); the sum of the slots is the total. Threads past [`SLOTS`]
+//! share one more slot, counted with atomic adds. Readers sum the slots.
+//!
+//! The peak (`used_memory_peak`) is taken when read and whenever a thread's own count has grown by
+//! [`PEAK_STEP`] since its last look: a peak that lasts less than that between two reads may be missed
+//! by up to that much per thread. Redis samples its peak too (after each command and in its cron).
 //!
 //! [`chunk`] is the same rule as arithmetic, for estimates of structures that are not allocated yet or
 //! that are too big to walk (MEMORY USAGE's sampling, `engine/memory.rs`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 pub struct CountingAllocator;
 
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-/// The highest `ALLOCATED` has been (INFO's `used_memory_peak`): exact, not sampled by a cron as
-/// Redis's is, for the price of one comparison per allocation.
+/// How many threads get a slot of their own; any thread after them counts in the shared slot `SLOTS`.
+const SLOTS: usize = 64;
+
+/// A thread's count of allocated bytes, alone on its cache line so that threads do not share lines.
+#[repr(align(64))]
+struct Slot(AtomicIsize);
+
+static COUNTS: [Slot; SLOTS + 1] = [const { Slot(AtomicIsize::new(0)) }; SLOTS + 1];
+
+/// Slots handed out so far.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// The highest total seen (INFO's `used_memory_peak`); see the module's note on when it is taken.
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// How much a thread's count grows between its looks at the total for the peak.
+const PEAK_STEP: isize = 64 * 1024;
+
+thread_local! {
+    /// This thread's slot, assigned at its first allocation (`usize::MAX` until then). Constant and
+    /// without a destructor, so reading it never allocates and works while the thread is ending.
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's count at which it next looks at the total for the peak.
+    static PEAK_AT: Cell<isize> = const { Cell::new(0) };
+}
+
+/// The slot of the calling thread.
+#[inline]
+fn own_slot() -> usize {
+    SLOT.with(|slot| {
+        let mine = slot.get();
+        if mine != usize::MAX {
+            return mine;
+        }
+        let mine = NEXT_SLOT.fetch_add(1, Ordering::Relaxed).min(SLOTS);
+        slot.set(mine);
+        mine
+    })
+}
+
+/// Adds `delta` bytes (negative for a free) to the calling thread's count.
+#[inline]
+fn count(delta: isize) {
+    let slot = own_slot();
+    let counter = &COUNTS[slot].0;
+    let now = if slot < SLOTS {
+        // The thread is the slot's only writer: no read-modify-write needed.
+        let now = counter.load(Ordering::Relaxed).wrapping_add(delta);
+        counter.store(now, Ordering::Relaxed);
+        now
+    } else {
+        counter.fetch_add(delta, Ordering::Relaxed).wrapping_add(delta)
+    };
+    if delta > 0 {
+        PEAK_AT.with(|at| {
+            if now >= at.get() {
+                at.set(now.saturating_add(PEAK_STEP));
+                peak_bytes();
+            }
+        });
+    }
+}
 
 /// glibc's chunk header that belongs to an allocation (`SIZE_SZ`).
 const HEADER: usize = std::mem::size_of::<usize>();
@@ -40,11 +110,10 @@ unsafe fn footprint(p: *mut u8) -> usize {
     unsafe { malloc_usable_size(p.cast()) + HEADER }
 }
 
-fn add(bytes: usize) {
-    let now = ALLOCATED.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    if now > PEAK.load(Ordering::Relaxed) {
-        PEAK.fetch_max(now, Ordering::Relaxed);
-    }
+/// An allocation's footprint as a count (allocations are far below `isize::MAX`).
+#[inline]
+fn signed(bytes: usize) -> isize {
+    bytes as isize
 }
 
 unsafe impl GlobalAlloc for CountingAllocator {
@@ -53,14 +122,14 @@ unsafe impl GlobalAlloc for CountingAllocator {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             // SAFETY: `p` was just returned by the system allocator.
-            add(unsafe { footprint(p) });
+            count(signed(unsafe { footprint(p) }));
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` is live until the call below frees it.
-        ALLOCATED.fetch_sub(unsafe { footprint(ptr) }, Ordering::Relaxed);
+        count(-signed(unsafe { footprint(ptr) }));
         // SAFETY: `ptr` came from `alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) };
     }
@@ -70,7 +139,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             // SAFETY: `p` was just returned by the system allocator.
-            add(unsafe { footprint(p) });
+            count(signed(unsafe { footprint(p) }));
         }
         p
     }
@@ -81,9 +150,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            ALLOCATED.fetch_sub(old, Ordering::Relaxed);
             // SAFETY: `p` was just returned by the system allocator.
-            add(unsafe { footprint(p) });
+            count(signed(unsafe { footprint(p) }) - signed(old));
         }
         p
     }
@@ -100,13 +168,26 @@ pub const fn chunk(n: usize) -> usize {
 }
 
 /// Bytes currently allocated through [`CountingAllocator`] (0 if the binary does not install it).
+///
+/// The sum of the threads' slots. A free counted on one thread while the sum is being read may be seen
+/// without the allocation another thread counted just before it: the figure may be short by such a
+/// chunk for that moment, never below zero.
 pub fn allocated_bytes() -> usize {
-    ALLOCATED.load(Ordering::Relaxed)
+    let used = NEXT_SLOT.load(Ordering::Relaxed).min(SLOTS);
+    let total = COUNTS[..used].iter().chain([&COUNTS[SLOTS]]).fold(0isize, |sum, slot| sum.wrapping_add(slot.0.load(Ordering::Relaxed)));
+    usize::try_from(total).unwrap_or(0)
 }
 
-/// The most [`allocated_bytes`] has been since the process started.
+/// The most [`allocated_bytes`] has been since the process started (taken now, and as the module's note
+/// says).
 pub fn peak_bytes() -> usize {
-    PEAK.load(Ordering::Relaxed)
+    let now = allocated_bytes();
+    let peak = PEAK.load(Ordering::Relaxed);
+    if now > peak {
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        return now;
+    }
+    peak
 }
 
 static STARTUP: AtomicUsize = AtomicUsize::new(0);
