@@ -283,28 +283,14 @@ impl Lean {
                 Addr::Unix(path) => Conn::Unix(tokio::net::UnixStream::connect(path).await?),
             };
             let mut buf = BytesMut::with_capacity(16 * 1024);
-            if self.handshake.1 > 0 {
-                let (r, mut w): (Pin<Box<dyn AsyncRead + Send + '_>>, Pin<Box<dyn AsyncWrite + Send + '_>>) = match &mut conn {
-                    Conn::Tcp(s) => {
-                        let (r, w) = s.split();
-                        (Box::pin(r), Box::pin(w))
-                    }
-                    Conn::Unix(s) => {
-                        let (r, w) = s.split();
-                        (Box::pin(r), Box::pin(w))
-                    }
-                };
-                w.write_all(&self.handshake.0).await?;
-                let mut r = r;
-                for _ in 0..self.handshake.1 {
-                    let frame = read_frame(&mut r, &mut buf).await?;
-                    if matches!(frame.first(), Some(b'-' | b'!')) {
-                        let text = String::from_utf8_lossy(&frame[1..]);
-                        return Err(io::Error::new(
-                            io::ErrorKind::PermissionDenied,
-                            format!("connection setup refused: {}", text.trim_end()),
-                        ));
-                    }
+            match &mut conn {
+                Conn::Tcp(s) => {
+                    let (r, w) = s.split();
+                    self.handshake(r, w, &mut buf).await?;
+                }
+                Conn::Unix(s) => {
+                    let (r, w) = s.split();
+                    self.handshake(r, w, &mut buf).await?;
                 }
             }
             Ok((conn, buf))
@@ -313,6 +299,22 @@ impl Lean {
             Ok(connected) => connected,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out connecting")),
         }
+    }
+
+    /// Writes `HELLO`/`AUTH`/`SELECT` (what the URL and target ask for) and checks their replies.
+    async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(&self, mut r: R, mut w: W, buf: &mut BytesMut) -> io::Result<()> {
+        if self.handshake.1 == 0 {
+            return Ok(());
+        }
+        w.write_all(&self.handshake.0).await?;
+        for _ in 0..self.handshake.1 {
+            let frame = read_frame(&mut r, buf).await?;
+            if matches!(frame.first(), Some(b'-' | b'!')) {
+                let text = String::from_utf8_lossy(&frame[1..]);
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("connection setup refused: {}", text.trim_end())));
+            }
+        }
+        Ok(())
     }
 
     /// Writes what is sent and hands back what is read until either fails; the error that ended it.

@@ -22,7 +22,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
     // Elements still to skip: one frame, then the elements of each aggregate met on the way.
     let mut remaining: usize = 1;
     while remaining > 0 {
-        let Some((kind, line, next)) = header(buf, at)? else { return Ok(None) };
+        let Some((kind, line, next)) = header(buf, at) else { return Ok(None) };
         remaining -= 1;
         at = next;
         match kind {
@@ -48,12 +48,10 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
 }
 
 /// The type byte, the rest of the line, and where the next line starts; `None` if the line is incomplete.
-fn header(buf: &[u8], at: usize) -> Result<Option<(u8, &[u8], usize)>, Malformed> {
-    let Some(&kind) = buf.get(at) else { return Ok(None) };
-    match memchr(&buf[at + 1..]) {
-        Some(i) => Ok(Some((kind, &buf[at + 1..at + 1 + i], at + 1 + i + 2))),
-        None => Ok(None),
-    }
+fn header(buf: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
+    let &kind = buf.get(at)?;
+    let i = memchr(&buf[at + 1..])?;
+    Some((kind, &buf[at + 1..at + 1 + i], at + 1 + i + 2))
 }
 
 /// Where `\r\n` starts in `buf`.
@@ -78,7 +76,7 @@ pub fn reply(frame: &Bytes) -> Result<Reply, Malformed> {
 }
 
 fn parse(frame: &Bytes, at: &mut usize) -> Result<Reply, Malformed> {
-    let (kind, line, next) = header(frame, *at)?.ok_or(Malformed)?;
+    let (kind, line, next) = header(frame, *at).ok_or(Malformed)?;
     let (start, end) = (*at + 1, next - 2);
     *at = next;
     let text = || std::str::from_utf8(line).map_err(|_| Malformed);
