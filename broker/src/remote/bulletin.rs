@@ -24,6 +24,8 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::Remote;
+use super::due::Registry;
+use super::notices::now_ms;
 use super::scripted::{self, Pick, Script};
 use super::value::failed;
 use crate::dispatch::Outcome;
@@ -37,9 +39,12 @@ pub struct Boards {
     pub(super) retrieve: Script,
     pub(super) item: Script,
     settings: BulletinSettings,
-    /// Board tag -> the deadline this node last put in `herald:bl:due` (at most `bulletin.max_boards`):
-    /// a later deadline on the same board needs no registration while that one is pending, since the
-    /// sweep that takes it registers the board's next deadline, which is at most the later one.
+    /// The registry of boards with a deadline (`herald:bl:due`): member the board's tag, score its next
+    /// deadline (unix ms). A hint for the sweep: a board missing from it is still reaped by its next script.
+    due: Registry,
+    /// Board tag -> the deadline this node last put in the registry (at most `bulletin.max_boards`): a
+    /// later deadline on the same board needs no registration while that one is pending, since the sweep
+    /// that takes it settles the board's next deadline, which is at most the later one.
     registered: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
@@ -56,14 +61,11 @@ impl Boards {
             retrieve: script!("lua/bl_retrieve.lua"),
             item: script!("lua/bl_item.lua"),
             settings,
+            due: Registry::new("herald:bl:due"),
             registered: Mutex::new(HashMap::new()),
         }
     }
 }
-
-/// The registry of boards with a deadline: member the board's tag, score its next deadline (unix ms).
-/// A hint for the sweep: a board missing from it is still reaped by its next script.
-const DUE: &str = "herald:bl:due";
 
 /// A board's hash tag: scope and board, told apart by the scope's length.
 fn tag(scope: &[u8], board: &[u8]) -> Vec<u8> {
@@ -122,7 +124,7 @@ async fn register(remote: &Remote, scope: &[u8], board: &[u8], at: u64) {
     {
         let now = now_ms();
         let mut registered = remote.boards.registered.lock().expect("registered");
-        if registered.get(&tag).is_some_and(|&pending| pending <= at && pending > now) {
+        if registered.get(&tag).is_some_and(|&pending| pending <= at && pending > now + CLOCK_SLACK_MS) {
             return;
         }
         if registered.len() >= remote.boards.settings.max_boards {
@@ -133,9 +135,13 @@ async fn register(remote: &Remote, scope: &[u8], board: &[u8], at: u64) {
         }
         registered.insert(tag.clone(), at);
     }
-    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    let _: redis::RedisResult<Value> = redis::cmd("ZADD").arg(DUE).arg("LT").arg(at).arg(tag).query_async(&mut conn).await;
+    let _ = remote.boards.due.register(remote, &tag, at).await;
 }
+
+/// How far another node's clock may run ahead of this one's before a deadline this node still thinks
+/// pending is already being swept there: within it, a later deadline is registered anyway, so that the
+/// sweep's settle never drops it (`due.rs`).
+const CLOCK_SLACK_MS: u64 = 1_000;
 
 fn int(v: &Value) -> i64 {
     match v {
@@ -394,10 +400,6 @@ async fn boards(remote: &Remote, scope: Option<&[u8]>, args: &ListArgs) -> redis
     Ok(Page { cursor, entries })
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// How often each node looks for boards with a deadline due.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Boards one sweep visits at most (the next tick takes the rest).
@@ -411,24 +413,17 @@ pub fn start_sweep(remote: &Arc<Remote>, stop: tokio_util::sync::CancellationTok
 }
 
 async fn sweep(remote: &Remote) {
-    let mut conn = remote.pool.shared(super::pool::Target { db: 0, resp3: false });
-    let due: redis::RedisResult<Vec<Vec<u8>>> =
-        redis::cmd("ZRANGEBYSCORE").arg(DUE).arg("-inf").arg(now_ms()).arg("LIMIT").arg(0).arg(SWEEP_BOARDS).query_async(&mut conn).await;
-    for member in due.unwrap_or_default() {
-        let Some((scope, board)) = untag(&member) else {
-            let _: redis::RedisResult<i64> = redis::cmd("ZREM").arg(DUE).arg(&member).query_async(&mut conn).await;
-            continue;
+    let registry = &remote.boards.due;
+    let Ok(due) = registry.due(remote, now_ms(), SWEEP_BOARDS).await else { return };
+    for (member, seen) in due {
+        let next = match untag(&member) {
+            Some((scope, board)) => match invoke(remote, &remote.boards.item, &scope, &board, &[b"sweep"]).await {
+                Ok(v) => int(&v) as u64,
+                Err(_) => continue,
+            },
+            None => 0,
         };
-        let next = match invoke(remote, &remote.boards.item, &scope, &board, &[b"sweep"]).await {
-            Ok(v) => int(&v),
-            Err(_) => continue,
-        };
-        let mut cmd = redis::cmd(if next == 0 { "ZREM" } else { "ZADD" });
-        cmd.arg(DUE);
-        if next != 0 {
-            cmd.arg(next);
-        }
-        let _: redis::RedisResult<Value> = cmd.arg(&member).query_async(&mut conn).await;
+        let _ = registry.settle(remote, &member, seen, next).await;
     }
 }
 
