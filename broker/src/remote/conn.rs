@@ -127,7 +127,26 @@ async fn send_on_cluster(conn: &mut ClusterConnection, cmd: &Cmd, route: Option<
 /// error replies as [`Value::ServerError`]). Written at the future's first poll.
 async fn on_lean(lean: &Arc<Lean>, cmd: &Cmd) -> RedisResult<Value> {
     let frame = lean.send(1, |out| cmd.write_packed_command(out)).await?.one();
-    redis::parse_redis_value(&frame)
+    value_of(&frame)
+}
+
+thread_local! {
+    /// The crate's parser, kept: `redis::parse_redis_value` makes (and zeroes) a new buffer per call,
+    /// which cost more than the rest of a script's round trip on the node (docs/benchmarks.md).
+    static PARSER: std::cell::RefCell<redis::Parser> = std::cell::RefCell::new(redis::Parser::new());
+}
+
+/// A complete reply frame as the crate's `redis::Value` (its own parser, so the values are the ones the
+/// domains always read).
+fn value_of(frame: &[u8]) -> RedisResult<Value> {
+    PARSER.with(|parser| {
+        let mut parser = parser.borrow_mut();
+        let value = parser.parse_value(frame);
+        if value.is_err() {
+            *parser = redis::Parser::new();
+        }
+        value
+    })
 }
 
 /// A pipeline on the lean connection, answered as the crate's multiplexed connection answers one: the
@@ -151,7 +170,7 @@ async fn pipeline_on_lean(lean: &Arc<Lean>, pipe: &Pipeline, offset: usize, coun
         })
         .await?
         .all();
-    let mut values = frames.iter().map(|f| redis::parse_redis_value(f)).collect::<RedisResult<Vec<_>>>()?;
+    let mut values = frames.iter().map(|f| value_of(f)).collect::<RedisResult<Vec<_>>>()?;
     if transaction && let Some(Value::ServerError(e)) = values.iter().take(offset).find(|v| matches!(v, Value::ServerError(_))) {
         return Err(e.clone().into());
     }
@@ -254,5 +273,20 @@ impl ConnectionLike for Dedicated {
             Dedicated::Single(m) => m.get_db(),
             Dedicated::Cluster(..) => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_parser_reads_frame_after_frame_as_a_new_one_does() {
+        let frames: [&[u8]; 5] = [b"+OK\r\n", b"*2\r\n$1\r\na\r\n:3\r\n", b"-ERR bad\r\n", b"$-1\r\n", b"%1\r\n+k\r\n,1.5\r\n"];
+        for _ in 0..3 {
+            for frame in frames {
+                assert_eq!(super::value_of(frame).ok(), redis::parse_redis_value(frame).ok(), "{}", String::from_utf8_lossy(frame));
+            }
+        }
+        assert!(super::value_of(b"?bad\r\n").is_err());
+        assert_eq!(super::value_of(b":1\r\n").unwrap(), redis::Value::Int(1));
     }
 }
