@@ -20,6 +20,11 @@
 # not counted. Counts are user-space instructions of the whole process (every thread). Needs valgrind,
 # redis-benchmark and redis-cli. Load: -c 50 -r 100000, as bench/compare.py resp.
 #
+# ENGINE=redis runs the server on the Redis engine (docs/scale-out.md), backed by a redis-server of its own
+# started here (not under valgrind): the count is the node's instructions per forwarded request.
+#   ENGINE=redis bench/instructions.sh target/release/herald get 50000 16
+#   ENGINE=redis bench/instructions.sh target/release/herald "BB.SET s key:__rand_int__ xxx" 50000 16
+#
 # CLIENT_ARGS adds redis-benchmark flags, e.g. a restricted ACL user (the server reads HERALD_* from the
 # environment): HERALD_ACL__USERS="bench on >pw ~key:* +@all" CLIENT_ARGS="--user bench -a pw" bench/instructions.sh
 set -euo pipefail
@@ -29,15 +34,23 @@ N=${3:-200000}
 P=${4:-16}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 out=$(mktemp -d)
+backing=
 if [ "$BIN" = redis ]; then
   server=(redis-server --port "$port" --save "" --appendonly no)
 else
   server=("$BIN" --port "$port" --http-port 0)
+  if [ "${ENGINE:-}" = redis ]; then
+    bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$bport" --save "" --appendonly no >/dev/null &
+    backing=$!
+    for _ in $(seq 100); do redis-cli -p "$bport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    server+=(--engine "redis://127.0.0.1:$bport")
+  fi
 fi
 # shellcheck disable=SC2086
 valgrind --tool=callgrind --instr-atstart=no ${VALGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.%p" "${server[@]}" >/dev/null 2>"$out/valgrind.log" &
 vpid=$!
-trap 'kill $vpid 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
+trap 'kill $vpid $backing 2>/dev/null; wait $vpid 2>/dev/null; rm -rf "$out"' EXIT
 for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
 if [ "$TEST" = evalsha ]; then
   sha=$(redis-cli -p "$port" script load "${SCRIPT:-return redis.call('INCR', KEYS[1])}")
@@ -59,4 +72,4 @@ callgrind_control -d "$vpid" >/dev/null 2>&1
 profile=$(ls -S "$out"/callgrind.*.* | head -1)
 total=$(callgrind_annotate "$profile" 2>/dev/null | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$profile" "$KEEP/callgrind.$(basename "${server[0]}").$TEST"; fi
-echo "$(basename "${server[0]}") $TEST -P $P: $((total / N)) instructions per request ($total for $N requests)"
+echo "$(basename "${server[0]}")${backing:+ (redis engine)} $TEST -P $P: $((total / N)) instructions per request ($total for $N requests)"

@@ -20,9 +20,13 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, Sl
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::sync::OnceCell;
 
-/// The shared, multiplexed connection of a target.
+use super::lean::Lean;
+
+/// The shared, multiplexed connection of a target: Herald's own to one server (`lean.rs`), the crate's
+/// over TLS, or a cluster connection.
 #[derive(Clone)]
 pub enum Shared {
+    Lean(Arc<Lean>),
     Single(ConnectionManager),
     Cluster(LazyCluster),
 }
@@ -56,7 +60,7 @@ impl Shared {
     /// The cluster connection, when this is a Cluster.
     pub async fn cluster(&self) -> Option<RedisResult<ClusterConnection>> {
         match self {
-            Shared::Single(_) => None,
+            Shared::Lean(_) | Shared::Single(_) => None,
             Shared::Cluster(lazy) => Some(lazy.get().await),
         }
     }
@@ -65,6 +69,7 @@ impl Shared {
     /// the one server.
     pub async fn send_routed(&mut self, cmd: &Cmd, route: Option<RoutingInfo>) -> RedisResult<Value> {
         match self {
+            Shared::Lean(lean) => on_lean(lean, cmd).await,
             Shared::Single(m) => m.send_packed_command(cmd).await,
             Shared::Cluster(lazy) => send_on_cluster(&mut lazy.get().await?, cmd, route).await,
         }
@@ -116,6 +121,61 @@ async fn send_on_cluster(conn: &mut ClusterConnection, cmd: &Cmd, route: Option<
         Some(route) => conn.route_command(cmd.clone(), route).await,
         None => conn.req_packed_command(cmd).await,
     }
+}
+
+/// `cmd` on the lean connection, its reply as the crate's connection gives it (`redis::Value`, Redis's
+/// error replies as [`Value::ServerError`]). Written at the future's first poll.
+async fn on_lean(lean: &Arc<Lean>, cmd: &Cmd) -> RedisResult<Value> {
+    let frame = lean.send(1, |out| cmd.write_packed_command(out)).await?.one();
+    value_of(&frame)
+}
+
+thread_local! {
+    /// The crate's parser, kept: `redis::parse_redis_value` makes (and zeroes) a new buffer per call,
+    /// which cost more than the rest of a script's round trip on the node (docs/benchmarks.md).
+    static PARSER: std::cell::RefCell<redis::Parser> = std::cell::RefCell::new(redis::Parser::new());
+}
+
+/// A complete reply frame as the crate's `redis::Value` (its own parser, so the values are the ones the
+/// domains always read).
+fn value_of(frame: &[u8]) -> RedisResult<Value> {
+    PARSER.with(|parser| {
+        let mut parser = parser.borrow_mut();
+        let value = parser.parse_value(frame);
+        if value.is_err() {
+            *parser = redis::Parser::new();
+        }
+        value
+    })
+}
+
+/// A pipeline on the lean connection, answered as the crate's multiplexed connection answers one: the
+/// replies after the first `offset`, `count` of them, Redis's errors among them as values; for a
+/// transaction (`atomic`), an error queueing a command fails the whole (the crate's aborted transaction).
+async fn pipeline_on_lean(lean: &Arc<Lean>, pipe: &Pipeline, offset: usize, count: usize) -> RedisResult<Vec<Value>> {
+    let transaction = pipe.is_transaction();
+    let replies = if transaction { pipe.len() + 2 } else { pipe.len() };
+    if replies == 0 {
+        return Ok(Vec::new());
+    }
+    let frames = lean
+        .send(replies, |out| {
+            if transaction {
+                out.extend_from_slice(&pipe.get_packed_pipeline());
+            } else {
+                for cmd in pipe.cmd_iter() {
+                    cmd.write_packed_command(out);
+                }
+            }
+        })
+        .await?
+        .all();
+    let mut values = frames.iter().map(|f| value_of(f)).collect::<RedisResult<Vec<_>>>()?;
+    if transaction && let Some(Value::ServerError(e)) = values.iter().take(offset).find(|v| matches!(v, Value::ServerError(_))) {
+        return Err(e.clone().into());
+    }
+    values.truncate(offset + count);
+    Ok(values.split_off(offset.min(values.len())))
 }
 
 /// A pipeline on a Cluster: a transaction (`MULTI` first) goes as one to its slot's master (the
@@ -170,6 +230,7 @@ impl Dedicated {
 impl ConnectionLike for Shared {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
+            Shared::Lean(lean) => on_lean(lean, cmd).boxed(),
             Shared::Single(m) => m.req_packed_command(cmd),
             Shared::Cluster(lazy) => async move { lazy.get().await?.req_packed_command(cmd).await }.boxed(),
         }
@@ -177,6 +238,7 @@ impl ConnectionLike for Shared {
 
     fn req_packed_commands<'a>(&'a mut self, pipe: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
         match self {
+            Shared::Lean(lean) => pipeline_on_lean(lean, pipe, offset, count).boxed(),
             Shared::Single(m) => m.req_packed_commands(pipe, offset, count),
             Shared::Cluster(lazy) => async move { pipeline_on_cluster(&mut lazy.get().await?, None, pipe, offset, count).await }.boxed(),
         }
@@ -184,6 +246,7 @@ impl ConnectionLike for Shared {
 
     fn get_db(&self) -> i64 {
         match self {
+            Shared::Lean(lean) => lean.db(),
             Shared::Single(m) => m.get_db(),
             Shared::Cluster(_) => 0,
         }
@@ -210,5 +273,20 @@ impl ConnectionLike for Dedicated {
             Dedicated::Single(m) => m.get_db(),
             Dedicated::Cluster(..) => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_parser_reads_frame_after_frame_as_a_new_one_does() {
+        let frames: [&[u8]; 5] = [b"+OK\r\n", b"*2\r\n$1\r\na\r\n:3\r\n", b"-ERR bad\r\n", b"$-1\r\n", b"%1\r\n+k\r\n,1.5\r\n"];
+        for _ in 0..3 {
+            for frame in frames {
+                assert_eq!(super::value_of(frame).ok(), redis::parse_redis_value(frame).ok(), "{}", String::from_utf8_lossy(frame));
+            }
+        }
+        assert!(super::value_of(b"?bad\r\n").is_err());
+        assert_eq!(super::value_of(b":1\r\n").unwrap(), redis::Value::Int(1));
     }
 }

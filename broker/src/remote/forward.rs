@@ -14,8 +14,8 @@ use redis::aio::ConnectionLike;
 use tokio::sync::oneshot;
 
 use super::Remote;
-use super::conn::Dedicated;
-use super::pool::Target;
+use super::conn::{Dedicated, Shared};
+use super::pool::{Ready, Target};
 use super::value::{self, nil_of};
 use crate::dispatch::{Blocked, Later, Outcome};
 
@@ -27,13 +27,32 @@ use super::abandoned as lost;
 /// shared connection queues what it is handed in that order, so Redis runs a client's commands as sent
 /// (under Cluster: per master). A client that goes away drops the future: the reply, when it comes, is
 /// discarded by the connection's driver.
-pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, target: Target) -> Outcome {
-    let nil = nil_of(spec, req.len(), false);
-    let cmd = value::command(req);
-    if super::scripted::flushes(spec, req) {
+pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, target: Target) -> Outcome {
+    if super::scripted::flushes(spec, &req) {
         super::scripted::forget(remote);
     }
-    let (mut conn, settled) = remote.pool.shared_tracked(target);
+    let (conn, settled) = remote.pool.shared_tracked(target);
+    let lean = match conn {
+        Shared::Lean(lean) => lean,
+        conn => return crate_single(remote, spec, req, conn, settled),
+    };
+    // The request's own bytes go out and Redis's reply frame comes back as the reply (`resp.rs`): a
+    // RESP2 frame says itself which null it is, a RESP3 null is one null whatever the command.
+    Outcome::Later(Later::new(async move {
+        let sent = lean.send(1, |out| super::resp::write_request(&req, out)).await;
+        settled.answered(sent.is_ok());
+        match sent.map(|frames| super::resp::reply(&frames.one())) {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(super::resp::Malformed)) => Reply::error("ERR redis engine: a malformed reply from redis"),
+            Err(e) => value::failed(&e.into()),
+        }
+    }))
+}
+
+/// [`single`] on the `redis` crate's connections (TLS, Cluster).
+fn crate_single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, mut conn: Shared, settled: Arc<Ready>) -> Outcome {
+    let nil = nil_of(spec, req.len(), false);
+    let cmd = value::command(&req);
     let route = if remote.endpoint.is_cluster() {
         if spec.name == "scan" {
             let (tx, rx) = oneshot::channel();
@@ -43,7 +62,7 @@ pub fn single(remote: &Arc<Remote>, spec: &'static CommandSpec, req: &Request, t
             });
             return Outcome::Block(Blocked::elsewhere(rx, lost()));
         }
-        super::cluster::route_of(spec, req)
+        super::cluster::route_of(spec, &req)
     } else {
         None
     };

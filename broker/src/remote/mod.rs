@@ -28,10 +28,12 @@ pub mod import;
 mod job_notices;
 mod job_store;
 pub mod jobs;
+mod lean;
 mod listing;
 pub mod mailbox;
 mod notices;
 mod pool;
+mod resp;
 pub mod routes;
 pub mod schema;
 mod scripted;
@@ -248,7 +250,7 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
         return Routed::Done(Reply::status("QUEUED").into());
     }
     match route {
-        Route::Forward => Routed::Done(forward::single(remote, spec, &req, target(session))),
+        Route::Forward => Routed::Done(forward::single(remote, spec, req, target(session))),
         Route::ForwardBlocking => Routed::Done(forward::blocking(remote, spec, &req, target(session))),
         Route::Local if spec.name == "exec" && session.in_multi() => Routed::Done(exec(remote, session)),
         Route::Local | Route::Domain => Routed::Local(req),

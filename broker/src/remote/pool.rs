@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{Dedicated, LazyCluster, Shared};
 use super::connect::Endpoint;
+use super::lean::Lean;
 use crate::config::EngineSettings;
 
 /// Which backing connection serves a session: Redis shapes replies by protocol, so RESP2 clients use a
@@ -80,7 +81,7 @@ impl Pool {
             .set_connection_timeout(Some(connect_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conns = Conns::new(&endpoint, databases, &manager, response_timeout, 0)?;
+        let conns = Conns::new(&endpoint, databases, &manager, response_timeout, connect_timeout, 0)?;
         let n = settings.blocking_connections.max(1);
         Ok(Pool {
             conns: RwLock::new(Arc::new(conns)),
@@ -97,7 +98,7 @@ impl Pool {
     /// idle dedicated connections to the old one are dropped, lent ones are not kept when returned.
     pub fn rebuild(&self) -> RedisResult<()> {
         let epoch = self.current().epoch + 1;
-        let conns = Conns::new(&self.endpoint, self.databases, &self.manager, self.response_timeout, epoch)?;
+        let conns = Conns::new(&self.endpoint, self.databases, &self.manager, self.response_timeout, self.connect_timeout, epoch)?;
         *self.conns.write().expect("pool connections") = Arc::new(conns);
         self.blocking.idle.lock().expect("idle connections").clear();
         Ok(())
@@ -185,6 +186,7 @@ impl Conns {
         databases: usize,
         manager: &ConnectionManagerConfig,
         response_timeout: Option<Duration>,
+        connect_timeout: Duration,
         epoch: u64,
     ) -> RedisResult<Conns> {
         if endpoint.is_cluster() {
@@ -209,16 +211,28 @@ impl Conns {
             };
             clients.push([client(ProtocolVersion::RESP2)?, client(ProtocolVersion::RESP3)?]);
         }
-        let shared = clients
-            .iter()
-            .map(|[two, three]| {
-                Ok([
-                    Shared::Single(ConnectionManager::new_lazy_with_config(two.clone(), manager.clone())?),
-                    Shared::Single(ConnectionManager::new_lazy_with_config(three.clone(), manager.clone())?),
-                ])
+        // Herald's own connection where it can (not over TLS: the crate's there; `lean.rs`).
+        let shared_of = |client: &Client| -> RedisResult<Shared> {
+            let info = client.get_connection_info();
+            let resp3 = info.redis_settings().protocol() != ProtocolVersion::RESP2;
+            Ok(match Lean::new(info, resp3, connect_timeout, response_timeout) {
+                Some(lean) => Shared::Lean(Arc::new(lean)),
+                None => Shared::Single(ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())?),
             })
-            .collect::<RedisResult<Vec<_>>>()?;
+        };
+        let shared = clients.iter().map(|[two, three]| Ok([shared_of(two)?, shared_of(three)?])).collect::<RedisResult<Vec<_>>>()?;
         Ok(Conns { clients: Clients::Single(clients), settled: unsettled(shared.len()), shared, epoch })
+    }
+}
+
+/// The lean connections of a replaced set (a Sentinel switch) end: they were to the former primary.
+impl Drop for Conns {
+    fn drop(&mut self) {
+        for shared in self.shared.iter().flatten() {
+            if let Shared::Lean(lean) = shared {
+                lean.close();
+            }
+        }
     }
 }
 

@@ -23,25 +23,46 @@ impl RedisServer {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("redis dir");
         let socket = dir.join("redis.sock");
-        let child = Command::new("redis-server")
+        let child = Self::spawn(&dir, &socket);
+        let server = RedisServer { child, dir, socket };
+        server.until_up().await;
+        server
+    }
+
+    fn spawn(dir: &std::path::Path, socket: &std::path::Path) -> Child {
+        Command::new("redis-server")
             .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
+            .arg(socket)
             .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        let server = RedisServer { child, dir, socket };
+            .expect("redis-server must be installed (apt-get install redis-server)")
+    }
+
+    async fn until_up(&self) {
         for _ in 0..500 {
-            if let Ok(mut c) = server.client().get_multiplexed_async_connection().await
+            if let Ok(mut c) = self.client().get_multiplexed_async_connection().await
                 && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
             {
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("redis-server did not start");
+    }
+
+    /// Kills the server (its data goes with it); [`RedisServer::restart`] starts it again on its socket.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    pub async fn restart(&mut self) {
+        self.child = Self::spawn(&self.dir, &self.socket);
+        self.until_up().await;
     }
 
     pub fn url(&self) -> String {
