@@ -136,9 +136,13 @@ thread_local! {
     static PARSER: std::cell::RefCell<redis::Parser> = std::cell::RefCell::new(redis::Parser::new());
 }
 
-/// A complete reply frame as the crate's `redis::Value` (its own parser, so the values are the ones the
-/// domains always read).
+/// A complete reply frame as the crate's `redis::Value`: the common shapes read directly
+/// (`resp::plain_value`, the same values), the rest by the crate's own parser, so the values are the ones
+/// the domains always read.
 fn value_of(frame: &[u8]) -> RedisResult<Value> {
+    if let Some(value) = super::resp::plain_value(frame) {
+        return Ok(value);
+    }
     PARSER.with(|parser| {
         let mut parser = parser.borrow_mut();
         let value = parser.parse_value(frame);

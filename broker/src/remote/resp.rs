@@ -69,6 +69,66 @@ pub fn is_push(frame: &[u8]) -> bool {
     frame.first() == Some(&b'>')
 }
 
+/// A complete frame as the `redis` crate's parser reads it into a `redis::Value`, for the shapes domain
+/// scripts answer with (RESP2 simple strings, integers, bulk strings, arrays and their nulls); `None` for
+/// anything else (errors, RESP3 types, a frame nested deeper than [`PLAIN_DEPTH`], text the crate would
+/// read differently), which the caller hands to the crate's parser. Why: `redis::Parser::parse_value`
+/// zeroes a fresh decoder buffer on every call, about 6,000 instructions per script reply on the node
+/// (docs/benchmarks.md, "After the merges of 2026-12-06").
+pub fn plain_value(frame: &[u8]) -> Option<redis::Value> {
+    let mut at = 0;
+    let value = plain_at(frame, &mut at, 0)?;
+    (at == frame.len()).then_some(value)
+}
+
+/// How deep [`plain_value`] reads arrays in arrays (the crate's own limit is 100).
+const PLAIN_DEPTH: usize = 32;
+
+fn plain_at(frame: &[u8], at: &mut usize, depth: usize) -> Option<redis::Value> {
+    use redis::Value;
+    let (kind, line, next) = header(frame, *at)?;
+    *at = next;
+    // The crate trims integers and lengths before parsing them, and reads a line as UTF-8.
+    let int = || std::str::from_utf8(line).ok()?.trim().parse::<i64>().ok();
+    match kind {
+        b'+' => match std::str::from_utf8(line).ok()? {
+            "OK" => Some(Value::Okay),
+            text => Some(Value::SimpleString(text.to_owned())),
+        },
+        b':' => int().map(Value::Int),
+        b'$' => {
+            let n = int()?;
+            if n < 0 {
+                return Some(Value::Nil);
+            }
+            let end = next.checked_add(usize::try_from(n).ok()?)?;
+            let data = frame.get(next..end)?;
+            if frame.get(end..end + 2)? != b"\r\n" {
+                return None;
+            }
+            *at = end + 2;
+            Some(Value::BulkString(data.to_vec()))
+        }
+        b'*' if depth < PLAIN_DEPTH => {
+            let n = int()?;
+            if n < 0 {
+                return Some(Value::Nil);
+            }
+            let n = usize::try_from(n).ok()?;
+            // Each element is at least three bytes: a count beyond what the frame holds is not read here.
+            if n > frame.len() {
+                return None;
+            }
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(plain_at(frame, at, depth + 1)?);
+            }
+            Some(Value::Array(items))
+        }
+        _ => None,
+    }
+}
+
 /// A complete frame (as [`frame_len`] found it) as a [`Reply`]; bulk strings are slices of `frame`.
 pub fn reply(frame: &Bytes) -> Result<Reply, Malformed> {
     let mut at = 0;
@@ -213,6 +273,50 @@ mod tests {
         assert!(is_push(b">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n"));
         assert!(frame_len(b"?x\r\n").is_err());
         assert!(frame_len(b"$x\r\n").is_err());
+    }
+
+    #[test]
+    fn plain_frames_read_as_the_crates_parser_reads_them_and_the_rest_is_left_to_it() {
+        let plain: &[&[u8]] = &[
+            b"+OK\r\n",
+            b"+PONG\r\n",
+            b":-42\r\n",
+            b": 7 \r\n",
+            b"$5\r\nhello\r\n",
+            b"$4\r\na\r\nb\r\n",
+            b"$0\r\n\r\n",
+            b"$-1\r\n",
+            b"$-2\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*3\r\n$1\r\na\r\n$-1\r\n:7\r\n",
+            b"*2\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n+x\r\n",
+            b"*2\r\n:1\r\n*1\r\n*0\r\n",
+        ];
+        for frame in plain {
+            let value = redis::parse_redis_value(frame).unwrap();
+            assert_eq!(plain_value(frame), Some(value), "{}", String::from_utf8_lossy(frame));
+        }
+        let others: &[&[u8]] = &[
+            b"+caf\xc3\r\n",
+            b":x\r\n",
+            b"$5\r\nhi\r\n",
+            b"$2\r\nhiX\r\n",
+            b"*2\r\n:1\r\n",
+            b"*1\r\n-ERR x\r\n",
+            b"*99999\r\n:1\r\n",
+            b":1\r\n:2\r\n",
+        ];
+        for frame in FRAMES.iter().chain(others) {
+            if let Some(ours) = plain_value(frame) {
+                assert_eq!(Ok(ours), redis::parse_redis_value(frame).map_err(|_| ()), "{}", String::from_utf8_lossy(frame));
+            }
+        }
+        for frame in others {
+            assert_eq!(plain_value(frame), None, "{}", String::from_utf8_lossy(frame));
+        }
+        let deep = [b"*1\r\n".repeat(PLAIN_DEPTH + 1), b":1\r\n".to_vec()].concat();
+        assert_eq!(plain_value(&deep), None);
     }
 
     #[test]
