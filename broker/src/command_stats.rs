@@ -37,15 +37,7 @@ thread_local! {
 /// The slot of the calling thread.
 #[inline]
 fn own_slot() -> usize {
-    SLOT.with(|slot| {
-        let mine = slot.get();
-        if mine != usize::MAX {
-            return mine;
-        }
-        let mine = NEXT_SLOT.fetch_add(1, Ordering::Relaxed).min(SLOTS);
-        slot.set(mine);
-        mine
-    })
+    crate::thread_slot::own(&SLOT, &NEXT_SLOT, SLOTS)
 }
 
 /// A command's calls and time, in one slot.

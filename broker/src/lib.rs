@@ -28,6 +28,7 @@ pub mod remote;
 pub mod server;
 pub mod slowlog;
 pub mod state;
+pub mod thread_slot;
 pub mod ticks;
 pub mod tls;
 

@@ -293,20 +293,7 @@ async fn a_stream_written_on_one_node_is_followed_on_another_and_resumed_by_offs
 async fn the_same_commands_pipelined_answer_as_on_the_embedded_engine() {
     let (_redis, nodes) = nodes("bl-same-pipelined", 1).await;
     let embedded_server = common::start().await;
-    let pipeline = |conn: redis::aio::MultiplexedConnection| async move {
-        let mut conn = conn;
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for parts in SCRIPT {
-            let mut c = redis::cmd(parts[0]);
-            for p in &parts[1..] {
-                c.arg(*p);
-            }
-            pipe.add_command(c);
-        }
-        let replies: Vec<Value> = pipe.query_async(&mut conn).await.unwrap();
-        replies
-    };
+    let pipeline = |mut conn: redis::aio::MultiplexedConnection| async move { common::pipeline(&mut conn, SCRIPT).await };
     let a = pipeline(embedded_server.conn().await).await;
     let b = pipeline(nodes[0].conn().await).await;
     assert_eq!(a.len(), SCRIPT.len());

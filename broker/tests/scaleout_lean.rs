@@ -8,20 +8,6 @@ use common::redis_server::RedisServer;
 use common::{cmd, start};
 use redis::Value;
 
-/// A pipeline of `commands` with errors kept in place.
-async fn run(conn: &mut redis::aio::MultiplexedConnection, commands: &[&[&str]]) -> Vec<Value> {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for parts in commands {
-        let mut c = redis::cmd(parts[0]);
-        for p in &parts[1..] {
-            c.arg(*p);
-        }
-        pipe.add_command(c);
-    }
-    pipe.query_async(conn).await.expect("pipeline")
-}
-
 /// Plain commands, Herald's domain commands (one script each on the Redis engine) and errors of every
 /// origin in the middle: Redis's own (WRONGTYPE, not an integer, an unknown command is the node's), a
 /// script's (a revision conflict), the node's (arity).
@@ -54,8 +40,8 @@ async fn a_pipeline_of_plain_and_domain_commands_with_errors_in_the_middle_answe
     let redis = RedisServer::start("lean-mixed").await;
     let node = redis.node().await;
     let embedded = start().await;
-    let through = run(&mut node.conn().await, MIXED).await;
-    let reference = run(&mut embedded.conn().await, MIXED).await;
+    let through = common::pipeline(&mut node.conn().await, MIXED).await;
+    let reference = common::pipeline(&mut embedded.conn().await, MIXED).await;
     assert_eq!(through.len(), MIXED.len());
     for (i, (a, b)) in through.iter().zip(&reference).enumerate() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "reply {i} to {:?}", MIXED[i]);
@@ -91,10 +77,10 @@ async fn resp3_replies_keep_their_shape_through_the_node() {
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
         client.get_multiplexed_async_connection_with_config(&config).await.unwrap()
     };
-    let through = run(&mut resp3(node.url()).await, plain).await;
-    let straight = run(&mut resp3(redis.url()).await, &[&["FLUSHALL"]]).await;
+    let through = common::pipeline(&mut resp3(node.url()).await, plain).await;
+    let straight = common::pipeline(&mut resp3(redis.url()).await, &[&["FLUSHALL"]]).await;
     assert_eq!(straight, vec![Value::Okay]);
-    let straight = run(&mut resp3(redis.url()).await, plain).await;
+    let straight = common::pipeline(&mut resp3(redis.url()).await, plain).await;
     for (i, (a, b)) in through.iter().zip(&straight).enumerate() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "reply {i} to {:?}", plain[i]);
     }
@@ -114,7 +100,7 @@ async fn a_connection_to_redis_dropped_mid_pipeline_answers_every_request_in_ord
     for round in 0..20 {
         let commands: Vec<&[&str]> =
             (0..500).map(|i| if i % 7 == 3 { &["BB.SET", "s", "k", "v"][..] } else { &["INCR", "n"][..] }).collect();
-        let pipeline = run(&mut conn, &commands);
+        let pipeline = common::pipeline(&mut conn, &commands);
         let kill = async {
             // The node's shared connections (normal clients; its bridge is a pub-sub one), while the
             // pipeline is on its way through them.

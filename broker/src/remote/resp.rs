@@ -207,18 +207,7 @@ pub fn write_request(req: &Request, out: &mut Vec<u8>) {
 
 fn header_line(out: &mut Vec<u8>, kind: u8, n: usize) {
     out.put_u8(kind);
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    herald_protocol::number::push_i64(out, n as i64);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -176,6 +176,20 @@ pub async fn cmd<T: redis::FromRedisValue>(con: &mut redis::aio::MultiplexedConn
     c.query_async(con).await
 }
 
+/// `commands` as one pipeline, each reply in its place, errors kept as values.
+pub async fn pipeline(con: &mut redis::aio::MultiplexedConnection, commands: &[&[&str]]) -> Vec<redis::Value> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for parts in commands {
+        let mut c = redis::cmd(parts[0]);
+        for p in &parts[1..] {
+            c.arg(*p);
+        }
+        pipe.add_command(c);
+    }
+    pipe.query_async(con).await.expect("pipeline")
+}
+
 /// Waits (up to 5 s) until `condition` holds; for effects that happen on another task, such as a
 /// connection's cleanup after its socket closed.
 pub async fn eventually(mut condition: impl FnMut() -> bool) {
