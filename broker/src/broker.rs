@@ -120,7 +120,8 @@ pub struct Broker {
     pub http_port: AtomicU64,
     /// The Redis engine, when `engine.url` names one (docs/scale-out.md); `None`: the embedded engine.
     pub remote: Option<Arc<crate::remote::Remote>>,
-    /// Per-tenant quotas (`quota.rs`); `None` when none are configured.
+    /// Per-tenant quotas (`quota.rs`); `None` when none are configured, or on the Redis engine, which
+    /// counts them in Redis (`remote/quota.rs`).
     pub quotas: Option<crate::quota::Quotas>,
 }
 
@@ -156,8 +157,9 @@ impl Broker {
                 Some(persist)
             }
         };
-        // After loading the data directory: the tallies start from the keys it held.
-        let quotas = crate::quota::Quotas::new(&config.quotas);
+        // After loading the data directory: the tallies start from the keys it held. The Redis engine
+        // counts in Redis instead (`remote/quota.rs`).
+        let quotas = if config.engine.is_redis() { None } else { crate::quota::Quotas::new(&config.quotas) };
         if let Some(q) = &quotas {
             state.keyspace.set_quota_patterns(&q.patterns());
         }

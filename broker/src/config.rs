@@ -86,6 +86,8 @@ pub struct EngineSettings {
     pub connect_timeout_ms: u64,
     pub wait_poll_ms: u64,
     pub notice_backlog: usize,
+    /// With `[[quotas]]`: how often each node counts what the tenants hold in Redis (`remote/quota.rs`).
+    pub quota_refresh_ms: u64,
     /// For `rediss://` (and `rediss+sentinel://`, `rediss+cluster://`): the PEM file of the CA that signed
     /// Redis's certificate ("": the system's roots).
     pub tls_ca_file: String,
@@ -392,8 +394,8 @@ impl Config {
             if !self.persistence.data_dir.is_empty() {
                 return invalid("persistence.data_dir", "is for the embedded engine: with engine.url set, Redis keeps the data");
             }
-            if !self.quotas.is_empty() {
-                return invalid("quotas", "are enforced by the embedded engine only, not yet with engine.url (docs/scale-out.md)");
+            if !self.quotas.is_empty() && self.engine.quota_refresh_ms == 0 {
+                return invalid("engine.quota_refresh_ms", "must be at least 1 with [[quotas]]");
             }
             if self.engine.blocking_connections == 0 {
                 return invalid("engine.blocking_connections", "must be at least 1");
@@ -542,13 +544,17 @@ mod tests {
         assert!(err.contains("engine.url"), "{err}");
         let err = with("redis://127.0.0.1:6380", Some("/tmp/d")).unwrap_err().to_string();
         assert!(err.contains("persistence.data_dir"), "{err}");
-        // Quotas are counted by the embedded engine: refused at start rather than silently not enforced.
+        // Quotas go with either engine; on Redis they are counted every engine.quota_refresh_ms, which must not be 0.
         let file = tempfile("[[quotas]]\npattern = \"a:*\"\nkeys = 10\n");
         let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };
-        let err = Config::build(&over, false).unwrap_err().to_string();
-        assert!(err.contains("quotas"), "{err}");
+        let c = Config::build(&over, false).unwrap();
+        assert_eq!((c.quotas.len(), c.engine.quota_refresh_ms), (1, 1000));
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         assert_eq!(Config::build(&over, false).unwrap().quotas.len(), 1);
+        let file = tempfile("[[quotas]]\npattern = \"a:*\"\nkeys = 10\n[engine]\nquota_refresh_ms = 0\n");
+        let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };
+        let err = Config::build(&over, false).unwrap_err().to_string();
+        assert!(err.contains("engine.quota_refresh_ms"), "{err}");
         // The sentinels' credentials go with a Sentinel URL, and a username with a password.
         let file = tempfile("[engine]\nsentinel_password = \"pw\"\n");
         let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };

@@ -9,6 +9,10 @@
 //! tally, kept as keys come and go); a blackboard scope's keys are its database's size; items, jobs and
 //! streams are summed from the engines' own listings when a creating request needs them, which costs a
 //! pass over that engine's boards, queues or streams only for tenants with quotas.
+//!
+//! The Redis engine counts in Redis instead (`remote/quota.rs`); what a command may create
+//! ([`candidates`]) and the refusal ([`refusal`]) are shared, so both engines refuse the same requests
+//! with the same text.
 
 use bytes::Bytes;
 use herald_protocol::command::{BbCommand, BulletinCommand, Command, CommandSpec, Group, JobCommand, flags};
@@ -21,7 +25,7 @@ use crate::state::State;
 
 /// What a quota counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Keys,
     Items,
     Jobs,
@@ -29,6 +33,8 @@ enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Keys, Kind::Items, Kind::Jobs, Kind::Streams];
+
     fn name(self) -> &'static str {
         match self {
             Kind::Keys => "keys",
@@ -65,6 +71,11 @@ impl Quotas {
         self.rules.iter().map(|r| r.pattern.clone()).collect()
     }
 
+    /// Each rule's pattern and bounds (by [`Kind`], 0 for none), in rule order.
+    pub fn rules(&self) -> impl Iterator<Item = (&Bytes, [u64; 4])> {
+        self.rules.iter().map(|r| (&r.pattern, r.limits))
+    }
+
     /// Refuses `cmd` when it would create a key, item, job or stream for a tenant at its bound. `db` is
     /// the session's database (where its Redis commands' keys live).
     pub fn check(&self, spec: &'static CommandSpec, req: &Request, cmd: &Command, db: usize, state: &State) -> Result<(), CommandError> {
@@ -75,11 +86,7 @@ impl Quotas {
                     continue;
                 }
                 if count(kind, i, &rule.pattern, state) as u64 >= limit {
-                    return Err(CommandError::new(format!(
-                        "QUOTA the {} quota of '{}' is reached ({limit}): delete some first",
-                        kind.name(),
-                        String::from_utf8_lossy(&rule.pattern)
-                    )));
+                    return Err(refusal(kind, &rule.pattern, limit));
                 }
             }
         }
@@ -87,38 +94,71 @@ impl Quotas {
     }
 }
 
-/// What `cmd` would create, named as ACL patterns see it: a new key (Redis's commands that may add
-/// data, BB.SET of a key not there), an item, a job, a new stream.
-fn creations(spec: &'static CommandSpec, req: &Request, cmd: &Command, db: usize, state: &State) -> Vec<(Bytes, Kind)> {
+/// The refusal of a request that would create past a bound: the same text on both engines.
+pub fn refusal(kind: Kind, pattern: &[u8], limit: u64) -> CommandError {
+    CommandError::new(format!(
+        "QUOTA the {} quota of '{}' is reached ({limit}): delete some first",
+        kind.name(),
+        String::from_utf8_lossy(pattern)
+    ))
+}
+
+/// Something a command may create, before anyone asked whether it exists.
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    /// A key of the session's database (Redis's commands that may add data).
+    Key(Bytes),
+    /// A key of a blackboard scope (`BB.SET`).
+    ScopeKey { scope: Bytes, key: Bytes },
+    /// A bulletin item, named by its board's scope, else the board.
+    Item(Bytes),
+    /// A job of a queue.
+    Job(Bytes),
+    /// A `STREAM.*` log.
+    Stream(Bytes),
+    /// A key a script declares (the Redis engine, which cannot see a script's own calls).
+    Declared(Bytes),
+}
+
+impl Candidate {
+    /// The name ACL patterns (and so quota patterns) see.
+    pub fn name(&self) -> &Bytes {
+        match self {
+            Candidate::ScopeKey { scope, key } if scope.is_empty() => key,
+            Candidate::ScopeKey { scope, .. } => scope,
+            Candidate::Key(n) | Candidate::Item(n) | Candidate::Job(n) | Candidate::Stream(n) | Candidate::Declared(n) => n,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Candidate::Key(_) | Candidate::ScopeKey { .. } | Candidate::Declared(_) => Kind::Keys,
+            Candidate::Item(_) => Kind::Items,
+            Candidate::Job(_) => Kind::Jobs,
+            Candidate::Stream(_) => Kind::Streams,
+        }
+    }
+}
+
+/// What `cmd` may create, named as ACL patterns see it: a key (Redis's commands that may add data,
+/// BB.SET), an item, a job, a stream (any `STREAM.*` naming one).
+pub fn candidates(spec: &'static CommandSpec, req: &Request, cmd: &Command) -> Vec<Candidate> {
     let mut out = Vec::new();
     match cmd {
         Command::Bulletin(BulletinCommand::Publish { scope, board, .. }) => {
-            out.push((if scope.is_empty() { board.clone() } else { scope.clone() }, Kind::Items));
+            out.push(Candidate::Item(if scope.is_empty() { board.clone() } else { scope.clone() }));
         }
-        Command::Jobs(JobCommand::Submit(args)) => out.push((args.queue.clone(), Kind::Jobs)),
-        Command::Blackboard(BbCommand::Set { scope, key, .. }) => {
-            let exists = if scope.is_empty() {
-                state.keyspace.db(0).get(key).is_some()
-            } else {
-                state.keyspace.scope_table(scope).is_some_and(|d| d.get(key).is_some())
-            };
-            if !exists {
-                out.push((if scope.is_empty() { key.clone() } else { scope.clone() }, Kind::Keys));
-            }
-        }
+        Command::Jobs(JobCommand::Submit(args)) => out.push(Candidate::Job(args.queue.clone())),
+        Command::Blackboard(BbCommand::Set { scope, key, .. }) => out.push(Candidate::ScopeKey { scope: scope.clone(), key: key.clone() }),
         Command::Streams(_) => {
             spec.visit_keys(req, &mut |key| {
-                if state.streams.info(key).is_none() {
-                    out.push((Bytes::copy_from_slice(key), Kind::Streams));
-                }
+                out.push(Candidate::Stream(Bytes::copy_from_slice(key)));
                 true
             });
         }
         _ if spec.has(flags::DENYOOM) && redis_data(spec) => {
             spec.visit_keys(req, &mut |key| {
-                if state.keyspace.db(db).get(key).is_none() {
-                    out.push((Bytes::copy_from_slice(key), Kind::Keys));
-                }
+                out.push(Candidate::Key(Bytes::copy_from_slice(key)));
                 true
             });
         }
@@ -127,8 +167,20 @@ fn creations(spec: &'static CommandSpec, req: &Request, cmd: &Command, db: usize
     out
 }
 
+/// What `cmd` would create on the embedded engine: its [`candidates`] not there yet.
+fn creations(spec: &'static CommandSpec, req: &Request, cmd: &Command, db: usize, state: &State) -> Vec<(Bytes, Kind)> {
+    let new = |c: &Candidate| match c {
+        Candidate::Key(key) => state.keyspace.db(db).get(key).is_none(),
+        Candidate::ScopeKey { scope, key } if scope.is_empty() => state.keyspace.db(0).get(key).is_none(),
+        Candidate::ScopeKey { scope, key } => !state.keyspace.scope_table(scope).is_some_and(|d| d.get(key).is_some()),
+        Candidate::Stream(key) => state.streams.info(key).is_none(),
+        Candidate::Item(_) | Candidate::Job(_) | Candidate::Declared(_) => true,
+    };
+    candidates(spec, req, cmd).into_iter().filter(new).map(|c| (c.name().clone(), c.kind())).collect()
+}
+
 /// Redis's own data commands, whose key positions are keys of the session's database.
-fn redis_data(spec: &CommandSpec) -> bool {
+pub fn redis_data(spec: &CommandSpec) -> bool {
     matches!(
         spec.group,
         Group::Generic | Group::String | Group::List | Group::Hash | Group::Set | Group::SortedSet | Group::Bitmap | Group::Stream

@@ -178,8 +178,34 @@ async fn transactions_run_on_redis_as_one_and_what_cannot_be_done_is_refused() {
     // The global scope's keys are watched the same way.
     let _: i64 = cmd(&mut b, &["BB.SET", "", "k", "global"]).await.unwrap();
     incr_in_tx(&mut raw, "*-1\r\n").await;
-    let refused: redis::RedisResult<Value> = cmd(&mut a, &["BB.MEMORY", "s", "k"]).await;
-    assert!(refused.unwrap_err().to_string().contains("BB.MEMORY is not supported by the redis engine"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bb_memory_answers_a_keys_share_of_its_scope_in_redis() {
+    let (_redis, nodes) = cluster("bbmemory").await;
+    let mut a = nodes[0].conn().await;
+    let mut b = nodes[1].conn().await;
+    let long = "x".repeat(1000);
+    let _: i64 = cmd(&mut a, &["BB.SET", "team", "long", &long]).await.unwrap();
+    // Alone in its scope, the key is the whole of the scope's hashes: at least its own bytes.
+    let alone: i64 = cmd(&mut b, &["BB.MEMORY", "team", "long"]).await.unwrap();
+    assert!(alone >= 1000, "{alone}");
+    // With others, its share follows its size; SAMPLES 0 reads every key, as MEMORY USAGE does.
+    let _: i64 = cmd(&mut a, &["BB.SET", "team", "short", "y"]).await.unwrap();
+    let long_share: i64 = cmd(&mut b, &["BB.MEMORY", "team", "long", "SAMPLES", "0"]).await.unwrap();
+    let short_share: i64 = cmd(&mut b, &["BB.MEMORY", "team", "short", "SAMPLES", "0"]).await.unwrap();
+    assert!(long_share >= 1000 && short_share < long_share / 10, "{long_share} {short_share}");
+    // The global scope, and nil for a missing key or scope, as on one node.
+    let _: i64 = cmd(&mut a, &["BB.SET", "", "g", "v"]).await.unwrap();
+    assert!(cmd::<i64>(&mut b, &["BB.MEMORY", "", "g"]).await.unwrap() > 0);
+    assert_eq!(cmd::<Value>(&mut b, &["BB.MEMORY", "team", "nokey"]).await.unwrap(), Value::Nil);
+    assert_eq!(cmd::<Value>(&mut b, &["BB.MEMORY", "noscope", "long"]).await.unwrap(), Value::Nil);
+    // A key past its deadline is absent at once.
+    let _: i64 = cmd(&mut a, &["BB.SET", "team", "brief", "v", "PX", "1"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(cmd::<Value>(&mut b, &["BB.MEMORY", "team", "brief"]).await.unwrap(), Value::Nil);
+    let err = cmd::<Value>(&mut b, &["BB.MEMORY", "team", "long", "SAMPLES", "-1"]).await.unwrap_err();
+    assert_eq!(err.detail(), Some("syntax error"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

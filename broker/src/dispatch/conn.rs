@@ -77,7 +77,7 @@ fn exec(cx: &mut Cx<'_>) -> Outcome {
         match super::run(found, &req, parsed, cx) {
             Outcome::Reply(r) | Outcome::Close(r) => replies.push(r),
             Outcome::Replies(rs) => replies.extend(rs),
-            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) | Outcome::Paused(_) => {
+            Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) | Outcome::Paused(_) | Outcome::Recheck(..) => {
                 unreachable!("nothing blocks or pauses inside EXEC")
             }
         }

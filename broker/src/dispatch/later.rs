@@ -29,3 +29,28 @@ impl fmt::Debug for Later {
         f.write_str("Later")
     }
 }
+
+/// The Redis engine's quota check of a request at a tenant's bound (`remote/quota.rs`), which must ask
+/// Redis first: `Ok` when the request may go (with whether it creates what the tenant's count must take
+/// in; the connection hands it to `handle` again, cleared), else the reply that refuses it.
+pub struct Recheck(Pin<Box<dyn Future<Output = Result<bool, Reply>> + Send>>);
+
+impl Recheck {
+    pub fn new(check: impl Future<Output = Result<bool, Reply>> + Send + 'static) -> Recheck {
+        Recheck(Box::pin(check))
+    }
+}
+
+impl Future for Recheck {
+    type Output = Result<bool, Reply>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<bool, Reply>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Recheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Recheck")
+    }
+}

@@ -64,10 +64,14 @@ pub enum Outcome {
     /// CLIENT PAUSE holds this request: wait for the pause to end (`Broker::pause`), then hand it to
     /// [`handle`] again.
     Paused(Request),
+    /// The Redis engine's quota check asks Redis about this request first (a tenant at its bound,
+    /// `remote/quota.rs`): wait for it, then send its refusal or hand the request to [`handle`] again,
+    /// cleared ([`cleared`]).
+    Recheck(Request, Recheck),
 }
 
 pub use block::Blocked;
-pub use later::Later;
+pub use later::{Later, Recheck};
 pub use session::Session;
 
 impl From<Reply> for Outcome {
@@ -223,6 +227,7 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
                 return outcome;
             }
             crate::remote::Routed::Refused(e) => return reject(Some(found), e, session, broker),
+            crate::remote::Routed::Recheck(req, check) => return Outcome::Recheck(req, check),
         }
     }
     if session.in_multi() && !spec.has(flags::TX_CONTROL) {
@@ -260,6 +265,20 @@ pub fn handle(mut req: Request, session: &mut Session, broker: &Broker) -> Outco
     }
     let mut cx = Cx::new(broker, session);
     run(found, &req, parsed, &mut cx)
+}
+
+/// After an [`Outcome::Recheck`]: the quota check's refusal, counted as a request refused before it ran;
+/// or, when the request may go, the session marked so that the check lets it through when it is handed to
+/// [`handle`] again.
+pub fn cleared(req: &Request, checked: Result<bool, Reply>, session: &mut Session, broker: &Broker) -> Option<Outcome> {
+    match checked {
+        Err(Reply::Error(e)) => Some(reject(command::lookup_known(req).ok(), e, session, broker)),
+        Err(reply) => Some(reply.into()),
+        Ok(creates) => {
+            session.quota_cleared = Some(creates);
+            None
+        }
+    }
 }
 
 /// Per-tenant quotas (`quota.rs`): a request that would create past a tenant's bound is refused.
@@ -412,7 +431,7 @@ pub fn from_script(run: &mut scripting::Running<'_, '_>, req: &Request) -> Reply
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Replies(rs) => Reply::Array(rs),
         Outcome::Block(_) | Outcome::RepliesAfter(..) | Outcome::Later(_) => unreachable!("nothing blocks inside a script"),
-        Outcome::Paused(_) => unreachable!("only handle() holds a request for CLIENT PAUSE"),
+        Outcome::Paused(_) | Outcome::Recheck(..) => unreachable!("only handle() holds a request for CLIENT PAUSE or a quota check"),
     }
 }
 

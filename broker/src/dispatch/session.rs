@@ -89,6 +89,9 @@ pub struct Session {
     pub muted: bool,
     /// CLIENT NO-TOUCH: this client's reads leave keys' access times (OBJECT IDLETIME) alone.
     pub no_touch: bool,
+    /// The Redis engine's quota check asked Redis about the request being handed to dispatch again and
+    /// let it through, saying whether it creates (`remote/quota.rs`); taken by that check.
+    pub quota_cleared: Option<bool>,
 }
 
 impl Session {
@@ -112,6 +115,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             muted: false,
             no_touch: false,
+            quota_cleared: None,
         }
     }
 
@@ -227,6 +231,7 @@ impl Session {
     /// A request arrives: whether its reply is sent follows CLIENT REPLY (a skip covers one request).
     #[inline]
     pub fn begin_request(&mut self) {
+        self.quota_cleared = None;
         self.muted = self.reply_mode != ReplyMode::On;
         if self.reply_mode == ReplyMode::Skip {
             self.reply_mode = ReplyMode::On;

@@ -41,6 +41,7 @@ pub struct Scripts {
     pub getall: Script,
     pub clear: Script,
     pub stats: Script,
+    pub memory: Script,
 }
 
 macro_rules! script {
@@ -60,6 +61,7 @@ impl Scripts {
             getall: script!("lua/bb_getall.lua"),
             clear: script!("lua/bb_clear.lua"),
             stats: script!("lua/bb_stats.lua"),
+            memory: script!("lua/bb_memory.lua"),
         }
     }
 }
@@ -258,6 +260,16 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand, later: bool) -> Outcome {
                 Err(e) => failed(&e),
             },
         ),
+        BbCommand::Memory { scope, key, samples } => one(
+            |r| &r.scripts.memory,
+            &scope,
+            &[&key, samples.to_string().as_bytes()],
+            |v| match v {
+                Ok(Value::Nil) => Reply::Nil,
+                Ok(v) => Reply::Int(int(&v)),
+                Err(e) => failed(&e),
+            },
+        ),
         BbCommand::Wait { scope, key, after, timeout } => {
             scripted::task(remote, move |remote, tx| wait(remote, scope, key, after, timeout.duration(), tx))
         }
@@ -275,6 +287,28 @@ pub fn execute(remote: &Arc<Remote>, cmd: BbCommand, later: bool) -> Outcome {
             let _ = tx.send(reply);
         }),
         _ => CommandError::fixed("ERR this BB command is not supported by the redis engine (docs/scale-out.md)").into(),
+    }
+}
+
+/// The blackboard keys a tenant holds (per-tenant quotas, `quota.rs`): every key of each named scope
+/// matching `pattern` (the scopes' listing), and the global scope's keys matching it (an `HSCAN` of its
+/// values), as on one node, where the global scope's keys are database 0's.
+pub(super) async fn held_keys(remote: &Remote, pattern: &[u8]) -> redis::RedisResult<u64> {
+    let mine = ListArgs { pattern: Some(Bytes::copy_from_slice(pattern)), ..ListArgs::all() };
+    let page = scopes(remote, &mine).await?;
+    let named = page.entries.iter().filter(|s| !s.scope.is_empty() && crate::engine::glob::glob_match(pattern, &s.scope));
+    let mut held: u64 = named.map(|s| s.keys as u64).sum();
+    let mut conn = remote.pool.shared(scripted::DOMAIN);
+    let [global, ..] = scope_keys(b"");
+    let mut cursor = 0u64;
+    loop {
+        let (next, pairs): (u64, Vec<Value>) =
+            redis::cmd("HSCAN").arg(&global).arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+        held += pairs.len() as u64 / 2;
+        cursor = next;
+        if cursor == 0 {
+            return Ok(held);
+        }
     }
 }
 

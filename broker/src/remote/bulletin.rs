@@ -400,6 +400,23 @@ async fn boards(remote: &Remote, scope: Option<&[u8]>, args: &ListArgs) -> redis
     Ok(Page { cursor, entries })
 }
 
+/// The items (dead letters included) a tenant holds (per-tenant quotas, `quota.rs`): every board whose
+/// scope, or name when it has none, matches `pattern`, from a SCAN over the boards' `meta` keys and each
+/// board's figures from its own script (lapsed leases reaped first), as BL.BOARDS reads them.
+pub(super) async fn held_items(remote: &Remote, pattern: &[u8]) -> redis::RedisResult<u64> {
+    let (_, tags) = super::listing::scan_names(remote, b"herald:bl:{", b"}:meta", &ListArgs::all()).await?;
+    let mut held = 0;
+    for (scope, board) in tags.iter().filter_map(|t| untag(t)) {
+        if !crate::engine::glob::glob_match(pattern, if scope.is_empty() { &board } else { &scope }) {
+            continue;
+        }
+        if let Value::Array(f) = invoke(remote, &remote.boards.item, &scope, &board, &[b"summary"]).await? {
+            held += f.first().map_or(0, int) as u64 + f.get(2).map_or(0, int) as u64;
+        }
+    }
+    Ok(held)
+}
+
 /// How often each node looks for boards with a deadline due.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// Boards one sweep visits at most (the next tick takes the rest).

@@ -210,7 +210,7 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 /// A queue's Redis keys (one hash tag): meta, ready, deadlines, dead, all, gone, the waiter marker.
-fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
+pub(super) fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
     let key = |suffix: &[u8]| [prefix(queue).as_slice(), suffix].concat();
     [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone"), key(b"waiting")]
 }

@@ -576,6 +576,25 @@ async fn queues(remote: &Remote, args: &crate::engine::listing::ListArgs) -> Res
     Ok(crate::dispatch::listing::reply(Page { cursor, entries }, queue_entry))
 }
 
+/// The jobs a tenant holds (per-tenant quotas, `quota.rs`): in every queue whose name matches `pattern`
+/// (a SCAN over the queues' `meta` keys), the unfinished ones (the queue's `open` count: queued, delayed
+/// and running) and its dead letters, read in one round trip per queue rather than JOB.STATS's pass over
+/// every job.
+pub(super) async fn held_jobs(remote: &Remote, pattern: &[u8]) -> redis::RedisResult<u64> {
+    let mine =
+        crate::engine::listing::ListArgs { pattern: Some(Bytes::copy_from_slice(pattern)), ..crate::engine::listing::ListArgs::all() };
+    let (_, names) = super::listing::scan_names(remote, b"{herald:q:", b"}:meta", &mine).await?;
+    let mut c = conn(remote);
+    let mut held = 0;
+    for queue in names.iter().filter(|q| crate::engine::glob::glob_match(pattern, q)) {
+        let [meta, _, _, dead, ..] = super::job_store::queue_keys(queue);
+        let (open, dead): (Option<u64>, u64) =
+            redis::pipe().cmd("HGET").arg(meta).arg("open").cmd("LLEN").arg(dead).query_async(&mut c).await?;
+        held += open.unwrap_or(0) + dead;
+    }
+    Ok(held)
+}
+
 /// JOB.STATS from the script's counts and counters.
 fn stats(v: &Value) -> Result<Reply, Reply> {
     report(v).map(stats_reply)

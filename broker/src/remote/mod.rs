@@ -12,7 +12,8 @@
 //! `conn.rs` (connections), `import.rs` (moving an embedded data directory in), `value.rs` (value conversion), `forward.rs` (sending), `scripted.rs` (a domain operation's
 //! script, pipelined like a plain command), `bridge.rs` (pub-sub); the
 //! domains `blackboard.rs` (with `notices.rs`, `bb_watch.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`,
-//! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits).
+//! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits); `quota.rs` (per-tenant
+//! quotas counted in Redis).
 
 mod bb_watch;
 pub mod blackboard;
@@ -33,6 +34,7 @@ mod listing;
 pub mod mailbox;
 mod notices;
 mod pool;
+pub mod quota;
 mod resp;
 pub mod routes;
 pub mod schema;
@@ -94,6 +96,8 @@ pub struct Remote {
     pub schemas: schema::Replica,
     /// Plain commands a client connection may have on their way to Redis at once (`engine.max_in_flight`).
     pub max_in_flight: usize,
+    /// Per-tenant quotas counted in Redis (`quota.rs`); `None` without `[[quotas]]`.
+    quota: Option<quota::Tally>,
 }
 
 /// What dispatch does with a request on the Redis engine.
@@ -104,12 +108,15 @@ pub enum Routed {
     Done(Outcome),
     /// Refused before it ran.
     Refused(CommandError),
+    /// Its quota check asks Redis first (`quota.rs`).
+    Recheck(Request, crate::dispatch::Recheck),
 }
 
 impl Remote {
     pub fn new(config: &Config) -> Result<Arc<Remote>, String> {
         let engine = &config.engine;
         let endpoint = Arc::new(connect::Endpoint::new(engine)?);
+        let endpoint_is_cluster = endpoint.is_cluster();
         let pool = Pool::new(engine, endpoint.clone(), config.databases).map_err(|e| format!("engine.url: {e}"))?;
         Ok(Arc::new(Remote {
             routes: Routes::new(),
@@ -132,6 +139,7 @@ impl Remote {
             semaphores: semaphore::Semaphores::new(config.semaphores),
             schemas: schema::Replica::new(config.schemas),
             max_in_flight: engine.max_in_flight.max(1),
+            quota: quota::Tally::new(config, endpoint_is_cluster),
         }))
     }
 
@@ -144,6 +152,7 @@ impl Remote {
         let queues = job_notices::start(self, events, self.notice_backlog, stop.clone());
         bulletin::start_sweep(self, stop.clone());
         semaphore::start_sweep(self, stop.clone());
+        quota::start(self, stop.clone());
         schema::follow(self, stop.clone());
         let endpoint = self.endpoint.clone();
         let source = Arc::new(move || endpoint.current_client());
@@ -246,15 +255,34 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
                 spec.display_name()
             )));
         }
+        let req = match screened(remote, spec, req, session) {
+            Ok(req) => req,
+            Err(routed) => return routed,
+        };
         session.queue_forwarded(spec, req);
         return Routed::Done(Reply::status("QUEUED").into());
     }
+    let req = match screened(remote, spec, req, session) {
+        Ok(req) => req,
+        Err(routed) => return routed,
+    };
     match route {
         Route::Forward => Routed::Done(forward::single(remote, spec, req, target(session))),
         Route::ForwardBlocking => Routed::Done(forward::blocking(remote, spec, &req, target(session))),
         Route::Local if spec.name == "exec" && session.in_multi() => Routed::Done(exec(remote, session)),
         Route::Local | Route::Domain => Routed::Local(req),
         Route::Unsupported => Routed::Refused(unsupported(spec)),
+    }
+}
+
+/// The quota check (`quota.rs`), when the node has quotas: one `Option` check otherwise.
+fn screened(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, session: &mut Session) -> Result<Request, Routed> {
+    match &remote.quota {
+        None => Ok(req),
+        Some(tally) => quota::screen(remote, tally, spec, req, session).map_err(|screened| match screened {
+            quota::Screened::Refused(e) => Routed::Refused(e),
+            quota::Screened::Recheck(req, check) => Routed::Recheck(req, check),
+        }),
     }
 }
 
@@ -265,6 +293,8 @@ pub fn route(remote: &Arc<Remote>, spec: &'static CommandSpec, req: Request, ses
 /// same.
 pub fn forwards_plainly(remote: &Remote, req: &Request, session: &Session) -> bool {
     match herald_protocol::command::lookup_known(req) {
+        // A request whose quota check must ask Redis waits for what is in flight (`quota::holds`).
+        Ok(found) if remote.quota.as_ref().is_some_and(|tally| quota::holds(tally, found.spec, req)) => false,
         // Under Cluster, SCAN visits every master on connections of its own: it waits for what is in flight.
         // A connection not known to be connected takes one request at a time (`Pool::settled`).
         Ok(found) if !session.in_multi() => match remote.routes.of(found.spec, req) {

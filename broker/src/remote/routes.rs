@@ -69,7 +69,7 @@ fn route_of(spec: &CommandSpec) -> Route {
         Group::Transactions | Group::Connection => Route::Local,
         Group::Blackboard => match spec.name {
             "bb.set" | "bb.get" | "bb.has" | "bb.del" | "bb.wait" | "bb.changes" | "bb.keys" | "bb.getall" | "bb.clear" | "bb.scopes"
-            | "bb.stats" => Route::Domain,
+            | "bb.stats" | "bb.memory" => Route::Domain,
             _ => Route::Unsupported,
         },
         // Boards and mailboxes run on Redis (`remote/bulletin.rs`, `remote/mailbox.rs`), their listings
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(route(&["JOB.QUEUES", "0"]), Route::Domain);
         assert_eq!(route(&["SEM.ACQUIRE", "s", "1"]), Route::Domain);
         assert_eq!(route(&["SCHEMA.GET", "board", "b"]), Route::Domain);
-        assert_eq!(route(&["BB.MEMORY", "s", "k"]), Route::Unsupported);
+        assert_eq!(route(&["BB.MEMORY", "s", "k"]), Route::Domain);
         assert_eq!(route(&["BB.SET", "s", "k", "v"]), Route::Domain);
         assert_eq!(route(&["BB.STATS", "s"]), Route::Domain);
         assert_eq!(route(&["BL.PUBLISH", "b", "1"]), Route::Domain);

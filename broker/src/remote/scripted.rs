@@ -60,7 +60,7 @@ pub type Pick = fn(&Remote) -> &Script;
 
 /// The scripts an operation answered later may send: loaded together before such an operation joins a
 /// pipeline (see the module doc), so none of them answers `NOSCRIPT` inside one.
-pub fn pipelined_scripts(remote: &Remote) -> [&Script; 20] {
+pub fn pipelined_scripts(remote: &Remote) -> [&Script; 21] {
     let (bb, bl) = (&remote.scripts, &remote.boards);
     let [submit, claim, held, manage, read, queue] = remote.jobs.scripts.all();
     [
@@ -74,6 +74,7 @@ pub fn pipelined_scripts(remote: &Remote) -> [&Script; 20] {
         &bb.getall,
         &bb.clear,
         &bb.stats,
+        &bb.memory,
         &bl.publish,
         &bl.retrieve,
         &bl.item,
@@ -108,6 +109,7 @@ const LATER: &[&str] = &[
     "bb.getall",
     "bb.clear",
     "bb.stats",
+    "bb.memory",
     "bl.publish",
     "bl.retrieve",
     "bl.all",
@@ -293,6 +295,6 @@ mod tests {
             assert_eq!(spec.name, *name);
             assert_eq!(routes.of(spec, &req), Route::Domain, "{name}");
         }
-        assert_eq!(LATER.len(), 50);
+        assert_eq!(LATER.len(), 51);
     }
 }

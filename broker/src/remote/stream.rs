@@ -103,6 +103,19 @@ async fn streams(remote: &Remote, args: &ListArgs) -> redis::RedisResult<Page<(B
     Ok(Page { cursor, entries })
 }
 
+/// The streams a tenant holds (per-tenant quotas, `quota.rs`): a SCAN over the streams' `meta` keys whose
+/// names match `pattern` (a stream exists while its `meta` does).
+pub(super) async fn held_streams(remote: &Remote, pattern: &[u8]) -> redis::RedisResult<u64> {
+    let mine = ListArgs { pattern: Some(Bytes::copy_from_slice(pattern)), ..ListArgs::all() };
+    let (_, names) = super::listing::scan_names(remote, b"herald:stream:{", b"}:meta", &mine).await?;
+    Ok(names.iter().filter(|n| crate::engine::glob::glob_match(pattern, n)).count() as u64)
+}
+
+/// Stream `key`'s `meta` key: the stream exists while it does.
+pub(super) fn meta_key(key: &[u8]) -> Vec<u8> {
+    [b"herald:stream:{".as_slice(), key, b"}:meta"].concat()
+}
+
 /// Runs a stream command on the Redis engine: one script answered later (`scripted.rs`; `later`: the
 /// session is in order with the domain connection), or a task the connection waits for when it may wait
 /// (READ BLOCK) or takes several round trips (LIST, DEL).

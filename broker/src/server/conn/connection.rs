@@ -228,7 +228,7 @@ impl<W: Wire> Conn<W> {
                         self.wire.encode_replies(&tag, &replies, self.session.encoding(), &mut self.out);
                         self.stamp();
                     }
-                    Outcome::Paused(_) => unreachable!("dispatch() waits out pauses"),
+                    Outcome::Paused(_) | Outcome::Recheck(..) => unreachable!("dispatch() waits out pauses and quota checks"),
                 },
                 // Requests in flight: their replies before reading on (what arrives meanwhile is kept).
                 Ok(None) if !self.in_flight.is_empty() => {
@@ -288,7 +288,8 @@ impl<W: Wire> Conn<W> {
     }
 
     /// Hands a request to dispatch. A request CLIENT PAUSE holds waits here for the pause to end (still
-    /// noticing kills, pushes and input, as a blocked command does), then goes to dispatch again.
+    /// noticing kills, pushes and input, as a blocked command does), then goes to dispatch again; so does
+    /// one whose quota check asks Redis first (the Redis engine, a tenant at its bound).
     ///
     /// With requests in flight (the Redis engine), the request goes in its turn: one that cannot join them
     /// waits for their replies before it runs, and one answered at once (a refusal) goes out after them.
@@ -299,12 +300,25 @@ impl<W: Wire> Conn<W> {
         }
         self.session.begin_request();
         let mut outcome = dispatch::handle(request, &mut self.session, &self.broker);
-        while let Outcome::Paused(request) = outcome {
-            let broker = self.broker.clone();
-            self.wait_for(broker.pause.wait()).await?;
-            self.stamp();
-            outcome = dispatch::handle(request, &mut self.session, &self.broker);
-        }
+        let outcome = loop {
+            outcome = match outcome {
+                Outcome::Paused(request) => {
+                    let broker = self.broker.clone();
+                    self.wait_for(broker.pause.wait()).await?;
+                    self.stamp();
+                    dispatch::handle(request, &mut self.session, &self.broker)
+                }
+                Outcome::Recheck(request, check) => {
+                    let checked = self.wait_for(check).await?;
+                    self.stamp();
+                    match dispatch::cleared(&request, checked, &mut self.session, &self.broker) {
+                        Some(refused) => refused,
+                        None => dispatch::handle(request, &mut self.session, &self.broker),
+                    }
+                }
+                outcome => break outcome,
+            };
+        };
         if !self.in_flight.is_empty() && !matches!(outcome, Outcome::Later(_)) {
             self.settle().await?;
         }
