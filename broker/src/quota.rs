@@ -172,7 +172,7 @@ fn creations(spec: &'static CommandSpec, req: &Request, cmd: &Command, db: usize
     let new = |c: &Candidate| match c {
         Candidate::Key(key) => state.keyspace.db(db).get(key).is_none(),
         Candidate::ScopeKey { scope, key } if scope.is_empty() => state.keyspace.db(0).get(key).is_none(),
-        Candidate::ScopeKey { scope, key } => !state.keyspace.scope_table(scope).is_some_and(|d| d.get(key).is_some()),
+        Candidate::ScopeKey { scope, key } => state.keyspace.scope_table(scope).is_none_or(|d| d.get(key).is_none()),
         Candidate::Stream(key) => state.streams.info(key).is_none(),
         Candidate::Item(_) | Candidate::Job(_) | Candidate::Declared(_) => true,
     };
