@@ -548,7 +548,7 @@ mod tests {
         let file = tempfile("[[quotas]]\npattern = \"a:*\"\nkeys = 10\n");
         let over = Overrides { config_file: Some(file.path.clone()), engine: Some("redis://127.0.0.1:6380".into()), ..Default::default() };
         let c = Config::build(&over, false).unwrap();
-        assert_eq!((c.quotas.len(), c.engine.quota_refresh_ms), (1, 1000));
+        assert_eq!((c.quotas.len(), c.engine.quota_refresh_ms), (1, 5000));
         let over = Overrides { config_file: Some(file.path.clone()), ..Default::default() };
         assert_eq!(Config::build(&over, false).unwrap().quotas.len(), 1);
         let file = tempfile("[[quotas]]\npattern = \"a:*\"\nkeys = 10\n[engine]\nquota_refresh_ms = 0\n");
