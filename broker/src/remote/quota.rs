@@ -314,7 +314,8 @@ pub fn start(remote: &Arc<Remote>, stop: CancellationToken) {
     });
 }
 
-/// Counts every rule's holdings in Redis. A count that fails keeps the previous one (logged).
+/// Counts every rule's holdings in Redis. A count that fails keeps the previous one (logged); until a
+/// first count succeeds, requests at no known bound go on (a node does not refuse on a count it lacks).
 async fn sweep(remote: &Remote, tally: &Tally) {
     let n = tally.begun.fetch_add(1, Ordering::SeqCst) + 1;
     for (i, (pattern, limits)) in tally.quotas.rules().enumerate() {
