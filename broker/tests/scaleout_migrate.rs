@@ -227,7 +227,7 @@ async fn work_in_flight_moves_with_its_ids_leases_and_counters() {
     assert_eq!(stale.code(), Some("LEASE"), "{stale}");
     assert_eq!(claim(&mut c, &["JOB.CLAIM", "later", "BLOCK", "30000"]).await.map(|(id, _, _)| id), Some(later));
     // Dead letters, and the paused queue's setting.
-    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "dl"]).await.unwrap(), [dead.clone()]);
+    assert_eq!(cmd::<Vec<String>>(&mut c, &["JOB.DEAD", "dl"]).await.unwrap(), std::slice::from_ref(&dead));
     run(&mut c, &["JOB.RETRY", &dead]).await;
     assert_eq!(claim(&mut c, &["JOB.CLAIM", "dl"]).await.map(|(id, attempt, _)| (id, attempt)), Some((dead, 1)));
     assert_eq!(claim(&mut c, &["JOB.CLAIM", "paused"]).await, None);
