@@ -30,6 +30,7 @@ use super::Remote;
 use super::conn::Shared;
 use super::pool::{Ready, Target};
 use crate::dispatch::{Blocked, Later, Outcome, Session};
+use crate::unblock::Unblocker;
 
 /// The connection every domain script runs on (the domains' keys live in database 0).
 pub const DOMAIN: Target = Target { db: 0, resp3: false };
@@ -231,8 +232,10 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(work(remote.clone(), tx));
-    Outcome::Block(Blocked::elsewhere(rx, super::abandoned()))
+    // A wait inside `work` (`waiting.rs`) finds this through the task-local: CLIENT UNBLOCK ends it.
+    let unblocker = Unblocker::new();
+    tokio::spawn(unblocker.scope(work(remote.clone(), tx)));
+    Outcome::Block(Blocked::elsewhere(rx, super::abandoned()).unblockable(unblocker))
 }
 
 /// Sends `cmd` (an [`evalsha`] of `script`) on the domain connection; Redis's error replies as errors.
