@@ -3,13 +3,14 @@
 //! engine: Redis's own types with their deadlines, every database, the blackboard with its revisions,
 //! Herald streams with their offsets and epochs, schemas and Lua libraries; and the work in flight:
 //! jobs in every state, bulletin items, mailbox messages and held semaphore permits, with their ids,
-//! leases (a holder carries on after the move, a lapsed lease ends as on one node) and counters.
+//! leases (a holder carries on after the move, a lapsed lease ends as on one node) and counters, into one
+//! redis-server and into a Redis Cluster.
 
 mod common;
 
 use std::process::Command;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisCluster, RedisServer};
 use common::{cmd, field, int, start_with, text};
 use herald_broker::Config;
 use redis::Value;
@@ -136,9 +137,42 @@ async fn claim(c: &mut redis::aio::MultiplexedConnection, args: &[&str]) -> Opti
     }
 }
 
+/// Where the work moves: one redis-server, or a Redis Cluster of one master holding every slot (as strict
+/// as a bigger one about keys of several slots in one command).
+enum Backing {
+    Server(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Backing {
+    fn url(&self) -> String {
+        match self {
+            Backing::Server(s) => s.url(),
+            Backing::Cluster(c) => c.url(),
+        }
+    }
+
+    async fn node(&self) -> common::TestServer {
+        match self {
+            Backing::Server(s) => s.node().await,
+            Backing::Cluster(c) => c.node_with(Config::for_tests()).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_in_flight_moves_with_its_ids_leases_and_counters() {
-    let dir = data_dir("work");
+    work_in_flight_moves(Backing::Server(RedisServer::start("migrate-work").await), "work").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_flight_moves_into_a_redis_cluster() {
+    work_in_flight_moves(Backing::Cluster(RedisCluster::single("migrate-work").await), "work-cluster").await;
+}
+
+/// A directory holding every kind of work, moved into `redis`, then served by a node on it.
+async fn work_in_flight_moves(redis: Backing, name: &str) {
+    let dir = data_dir(name);
     let node = start_with(embedded(&dir)).await;
     let mut c = node.conn().await;
     // Jobs: queued, delayed, held under a long lease (streaming), held under a short one, done with
@@ -188,7 +222,6 @@ async fn work_in_flight_moves_with_its_ids_leases_and_counters() {
     drop(c);
     node.stop().await;
 
-    let redis = RedisServer::start("migrate-work").await;
     let (ok, printed) = migrate(&dir, &redis.url());
     assert!(ok, "{printed}");
     // The leases that were short may have ended on the node already: only the rest is certain.
