@@ -534,3 +534,28 @@ async fn a_pause_survives_restarts() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lease token is never handed out twice, across a restart from the log alone: a job completed
+/// under token 1, retried after the restart, is claimed under a later token, so its old worker's token
+/// stays refused.
+#[tokio::test]
+async fn a_restart_from_the_log_hands_out_no_old_lease_token() {
+    let dir = common::data_dir("jobs-tokens");
+    let server = common::start_persistent(&dir).await;
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "q", "once", "ATTEMPTS", "1"]).await.unwrap();
+    let first = claim(&mut c, &["q"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.FAIL", &id, &first.token, "boom"]).await.unwrap();
+    drop(c);
+    server.stop().await;
+    let server = common::start_persistent(&dir).await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["JOB.RETRY", &id]).await.unwrap();
+    let again = claim(&mut c, &["q"]).await.unwrap();
+    assert!(again.token.parse::<u64>().unwrap() > first.token.parse::<u64>().unwrap(), "{} {}", again.token, first.token);
+    let stale = cmd::<()>(&mut c, &["JOB.COMPLETE", &id, &first.token]).await.unwrap_err();
+    assert_eq!(stale.code(), Some("LEASE"), "{stale}");
+    drop(c);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

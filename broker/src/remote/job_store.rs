@@ -215,7 +215,8 @@ pub(super) fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
     [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone"), key(b"waiting")]
 }
 
-fn prefix(queue: &[u8]) -> Vec<u8> {
+/// The prefix of a queue's keys: its jobs at `prefix job:<id>`, their chunks at `prefix chunks:<id>`.
+pub(super) fn prefix(queue: &[u8]) -> Vec<u8> {
     [b"{herald:q:".as_slice(), queue, b"}:"].concat()
 }
 

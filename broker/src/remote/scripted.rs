@@ -170,6 +170,7 @@ pub fn pipelines(remote: &Remote, spec: &CommandSpec, req: &Request, session: &S
         && in_order(remote, session)
         && remote.pool.scripts_loaded(DOMAIN)
         && (!spec.name.starts_with("job.") || super::jobs::pipelines(remote, spec, req))
+        && (spec.name != "sem.acquire" || super::semaphore::pipelines(remote))
 }
 
 /// A forwarded `SCRIPT FLUSH`: the scripts are gone for everyone once it runs, so from its dispatch on no
