@@ -132,6 +132,15 @@ async fn held_to_quotas_on_the_redis_engine() {
     server.stop().await;
 }
 
+/// On Redis Cluster the node counts every master's keys (a cluster SCAN walks each in turn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_to_quotas_on_redis_cluster() {
+    let cluster = common::redis_server::RedisCluster::single("quotas").await;
+    let server = cluster.node_with(with_quotas(3_600_000)).await;
+    held_to_quotas(&server).await;
+    server.stop().await;
+}
+
 /// Tries `create` on `c` until it is refused (then answers the refusal), undoing each creation that got
 /// through with `undo`; a bounded number of times.
 async fn until_refused(

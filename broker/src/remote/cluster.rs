@@ -138,8 +138,11 @@ pub struct Master {
 }
 
 impl Master {
+    /// To this master by the first slot it serves, not by its address: a node that never met another
+    /// (a one-master cluster) reports an empty host in `CLUSTER SLOTS`, which the cluster client's slot
+    /// map resolves to the address it reached it at.
     pub fn route(&self) -> SingleNodeRoutingInfo {
-        SingleNodeRoutingInfo::ByAddress { host: self.host.clone(), port: self.port }
+        SingleNodeRoutingInfo::SpecificNode(Route::new(self.first_slot, SlotAddr::Master))
     }
 }
 
