@@ -8,6 +8,7 @@
     python3 bench/compare.py board-memory  # used_memory per 1 KB bulletin item against the same JSON in a
                                        # Redis list (BL.PUBLISH vs RPUSH, 100k items)
     python3 bench/compare.py fanout    # pub-sub fan-out (target/release/fanout), throughput and latency
+    python3 bench/compare.py fanout-p99 [RUNS]  # the 1,000-subscriber, 10/s latency row alone, alternating
     python3 bench/compare.py ws        # fan-out to WebSocket vs RESP subscribers (target/release/wsfanout),
                                        # CPU per delivery, latency, memory per idle connection
     python3 bench/compare.py durability  # persistence: everysec and always against redis-server's AOF,
@@ -346,6 +347,26 @@ def fanout(args):
         herald.stop()
 
 
+def fanout_p99(args):
+    """Issue 13's fan-out latency row alone, redis-server and Herald alternating run by run: one run of
+    it moves by 20% on this machine, so the ratio is read over several."""
+    runs = int(args[0]) if args else 4
+    redis, herald = start_both()
+    extra = ["--subscribers", "1000", "--mode", "rate", "--rate", "10", "--duration", "5"]
+    try:
+        print("| run | redis p50 | redis p99 | herald p50 | herald p99 | p99 ratio |")
+        print("|---|---|---|---|---|---|")
+        for run in range(runs):
+            rf, _ = fanout_run(redis, extra)
+            hf, _ = fanout_run(herald, extra)
+            print("| %d | %s | %s | %s | %s | %.2fx |" % (run + 1, rf["p50"], rf["p99"], hf["p50"], hf["p99"],
+                                                        int(hf["p99"]) / max(int(rf["p99"]), 1)))
+            sys.stdout.flush()
+    finally:
+        redis.stop()
+        herald.stop()
+
+
 MANY = 20000
 
 
@@ -657,7 +678,7 @@ def domains(args):
 
 if __name__ == "__main__":
     commands = {"resp": resp, "memory": memory, "types": types, "typesmem": types_memory, "board-memory": board_memory,
-                "fanout": fanout, "ws": ws, "durability": durability, "xstreams": xstreams,
+                "fanout": fanout, "fanout-p99": fanout_p99, "ws": ws, "durability": durability, "xstreams": xstreams,
                 "domains": domains}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)

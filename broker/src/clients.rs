@@ -16,6 +16,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use crate::clock::Clock;
 use crate::doorbell::Doorbell;
 use crate::pubsub::Outbox;
+use crate::unblock::Unblocker;
 
 /// Which surface a client came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub struct ClientHandle {
     killed: CancellationToken,
     /// Bytes read but not parsed yet (CLIENT LIST `qbuf`).
     pub query_buffer: AtomicUsize,
+    /// While the client waits for a reply computed elsewhere that CLIENT UNBLOCK may end
+    /// (`dispatch/unblock.rs`): that wait's handle.
+    unblocker: Mutex<Option<Arc<Unblocker>>>,
 }
 
 impl ClientHandle {
@@ -89,6 +93,17 @@ impl ClientHandle {
     pub fn kill(&self) {
         self.killed.cancel();
         self.outbox.doorbell().ring(Doorbell::KILL);
+    }
+
+    /// The client waits on `unblocker`'s wait from now on (`None`: on nothing CLIENT UNBLOCK can end).
+    pub fn waits_on(&self, unblocker: Option<Arc<Unblocker>>) {
+        *self.unblocker.lock().expect("client unblocker") = unblocker;
+    }
+
+    /// CLIENT UNBLOCK of a wait computed elsewhere: whether the client was blocked in one.
+    pub fn unblock(&self, error: bool) -> bool {
+        let unblocker = self.unblocker.lock().expect("client unblocker").clone();
+        unblocker.is_some_and(|u| u.unblock(error))
     }
 
     /// Resolves once the client is killed.
@@ -203,6 +218,7 @@ impl Clients {
             outbox,
             killed: CancellationToken::new(),
             query_buffer: AtomicUsize::new(0),
+            unblocker: Mutex::new(None),
         });
         self.by_id.insert(id, handle.clone());
         handle

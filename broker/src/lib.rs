@@ -31,6 +31,7 @@ pub mod state;
 pub mod thread_slot;
 pub mod ticks;
 pub mod tls;
+pub mod unblock;
 
 pub use config::Config;
 pub use server::{Server, run};

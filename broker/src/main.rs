@@ -90,10 +90,7 @@ fn main() {
     }
     if let Some(url) = cli.migrate_to {
         match herald_broker::remote::import::migrate(&config, &url) {
-            Ok(m) => println!(
-                "herald: moved {} keys, {} blackboard scopes ({} entries), {} streams ({} entries), {} schemas, {} libraries into {url}",
-                m.keys, m.scopes, m.scope_entries, m.streams, m.stream_entries, m.schemas, m.libraries
-            ),
+            Ok(moved) => println!("herald: moved {moved} into {url}"),
             Err(e) => {
                 eprintln!("herald: --migrate-to: {e}");
                 std::process::exit(1);

@@ -10,6 +10,13 @@ async fn client_id(c: &mut redis::aio::MultiplexedConnection) -> i64 {
     cmd(c, &["CLIENT", "ID"]).await.unwrap()
 }
 
+/// The replies of two waits ended by `CLIENT UNBLOCK id` then `CLIENT UNBLOCK id ERROR`.
+fn timed_out_then_unblocked(first: Value, second: redis::RedisResult<Value>) {
+    assert_eq!(first, Value::Nil, "TIMEOUT answers what the timeout would");
+    let err = second.unwrap_err();
+    assert_eq!(err.code(), Some("UNBLOCKED"), "{err:?}");
+}
+
 #[tokio::test]
 async fn unblock_ends_a_wait_as_a_timeout_or_an_error() {
     let server = start().await;
@@ -26,9 +33,7 @@ async fn unblock_ends_a_wait_as_a_timeout_or_an_error() {
     until_blocked(&server, 1).await;
     assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap(), 1);
     let (first, second) = pop.await.unwrap();
-    assert_eq!(first, Value::Nil, "TIMEOUT answers what the timeout would");
-    let err = second.unwrap_err();
-    assert_eq!(err.code(), Some("UNBLOCKED"), "{err:?}");
+    timed_out_then_unblocked(first, second);
     assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
 }
 
@@ -87,4 +92,70 @@ async fn no_touch_reads_leave_idle_time_alone() {
     let _: String = cmd(&mut c, &["GET", "k"]).await.unwrap();
     let idle: i64 = cmd(&mut c, &["OBJECT", "IDLETIME", "k"]).await.unwrap();
     assert_eq!(idle, 0);
+}
+
+/// On the Redis engine a blocking Redis command waits inside Redis on a dedicated connection: CLIENT
+/// UNBLOCK is passed on to Redis (naming that connection), and Redis answers the command as for its own
+/// client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unblock_reaches_a_command_blocked_in_redis() {
+    let (_backing, server) = common::redis_server::on_engine("redis", "unblock-forwarded").await;
+    let mut admin = server.conn().await;
+    let mut waiter = server.conn().await;
+    let id = client_id(&mut waiter).await.to_string();
+    let pop = tokio::spawn(async move {
+        let first: Value = cmd(&mut waiter, &["BLPOP", "nothing", "0"]).await.unwrap();
+        let second: redis::RedisResult<Value> = cmd(&mut waiter, &["BZPOPMIN", "nothing-z", "0"]).await;
+        let third: Value = cmd(&mut waiter, &["XREAD", "BLOCK", "0", "STREAMS", "nothing-x", "$"]).await.unwrap();
+        (first, second, third)
+    });
+    // 1 once the node knows where the command waits; Redis may still be about to get it, which the
+    // node's retries cover.
+    for mode in ["TIMEOUT", "ERROR", "TIMEOUT"] {
+        until_unblocked(&mut admin, &id, mode).await;
+    }
+    let (first, second, third) = pop.await.unwrap();
+    timed_out_then_unblocked(first, second);
+    assert_eq!(third, Value::Nil);
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
+    // The connection still serves, and a later blocking command is not unblocked by the earlier requests.
+    let mut waiter = server.conn().await;
+    let later = tokio::spawn(async move { cmd::<Value>(&mut waiter, &["BLPOP", "later", "5"]).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let _: i64 = cmd(&mut admin, &["RPUSH", "later", "v"]).await.unwrap();
+    assert_eq!(later.await.unwrap(), Value::Array(vec![Value::BulkString(b"later".to_vec()), Value::BulkString(b"v".to_vec())]));
+}
+
+/// On the Redis engine a domain command's wait is the node's own (`remote/waiting.rs`): CLIENT UNBLOCK
+/// ends it between its checks, as the embedded engine's registry does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unblock_ends_a_domain_wait_on_the_redis_engine() {
+    let (_backing, server) = common::redis_server::on_engine("redis", "unblock-domain").await;
+    let mut admin = server.conn().await;
+    let mut waiter = server.conn().await;
+    let id = client_id(&mut waiter).await.to_string();
+    let waits = tokio::spawn(async move {
+        let claim: Value = cmd(&mut waiter, &["JOB.CLAIM", "idle-queue", "BLOCK", "0"]).await.unwrap();
+        let recv: redis::RedisResult<Value> = cmd(&mut waiter, &["MSG.RECV", "idle-box", "topic", "TIMEOUT", "0"]).await;
+        (claim, recv)
+    });
+    until_blocked(&server, 1).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 1);
+    until_blocked(&server, 1).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap(), 1);
+    let (claim, recv) = waits.await.unwrap();
+    timed_out_then_unblocked(claim, recv);
+    until_blocked(&server, 0).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
+}
+
+/// Asks CLIENT UNBLOCK until it answers 1 (the waiter's command has reached its wait).
+async fn until_unblocked(admin: &mut redis::aio::MultiplexedConnection, id: &str, mode: &str) {
+    for _ in 0..500 {
+        if cmd::<i64>(admin, &["CLIENT", "UNBLOCK", id, mode]).await.unwrap() == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("client {id} never blocked");
 }

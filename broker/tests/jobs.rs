@@ -152,10 +152,12 @@ async fn a_worker_that_dies_mid_job_loses_it_to_another_and_is_fenced_off(server
 
 async fn heartbeats_keep_the_lease(server: Engine) {
     let mut c = server.conn().await;
-    let id: String = cmd(&mut c, &["JOB.SUBMIT", "long", "x", "LEASE", "100"]).await.unwrap();
+    // Five heartbeats 400 ms apart outlive the 1 s lease twice over, with 600 ms of slack for each one to
+    // arrive on a loaded machine (100 ms and 50 ms apart failed when the test machine was busy).
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "long", "x", "LEASE", "1000"]).await.unwrap();
     let job = claim(&mut c, &["long"]).await.unwrap();
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let _: i64 = cmd(&mut c, &["JOB.HEARTBEAT", &id, &job.token]).await.unwrap();
     }
     let _: () = cmd(&mut c, &["JOB.COMPLETE", &id, &job.token]).await.unwrap();
@@ -193,7 +195,9 @@ async fn retries_wait_for_their_backoff_then_the_job_is_dead() {
 /// on the embedded engine; Redis's clock cannot be paused).
 async fn failed_attempts_retry_after_their_backoff_then_the_job_is_dead(server: Engine) {
     let mut c = server.conn().await;
-    let id: String = cmd(&mut c, &["JOB.SUBMIT", "flaky", "x", "ATTEMPTS", "3", "BACKOFF", "exponential", "20", "JITTER"]).await.unwrap();
+    // Backoffs of 0.5-1 s and 1-2 s (JITTER draws from the upper half): long enough that the status read
+    // right after each FAIL still finds the retry waiting on a busy machine (20 ms was not).
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "flaky", "x", "ATTEMPTS", "3", "BACKOFF", "exponential", "1000", "JITTER"]).await.unwrap();
     for attempt in 1..=3 {
         let job = claim(&mut c, &["flaky", "BLOCK", "60000"]).await.unwrap();
         assert_eq!(job.attempt, attempt);
@@ -528,5 +532,30 @@ async fn a_pause_survives_restarts() {
         }
         server.stop().await;
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lease token is never handed out twice, across a restart from the log alone: a job completed
+/// under token 1, retried after the restart, is claimed under a later token, so its old worker's token
+/// stays refused.
+#[tokio::test]
+async fn a_restart_from_the_log_hands_out_no_old_lease_token() {
+    let dir = common::data_dir("jobs-tokens");
+    let server = common::start_persistent(&dir).await;
+    let mut c = server.conn().await;
+    let id: String = cmd(&mut c, &["JOB.SUBMIT", "q", "once", "ATTEMPTS", "1"]).await.unwrap();
+    let first = claim(&mut c, &["q"]).await.unwrap();
+    let _: String = cmd(&mut c, &["JOB.FAIL", &id, &first.token, "boom"]).await.unwrap();
+    drop(c);
+    server.stop().await;
+    let server = common::start_persistent(&dir).await;
+    let mut c = server.conn().await;
+    let _: () = cmd(&mut c, &["JOB.RETRY", &id]).await.unwrap();
+    let again = claim(&mut c, &["q"]).await.unwrap();
+    assert!(again.token.parse::<u64>().unwrap() > first.token.parse::<u64>().unwrap(), "{} {}", again.token, first.token);
+    let stale = cmd::<()>(&mut c, &["JOB.COMPLETE", &id, &first.token]).await.unwrap_err();
+    assert_eq!(stale.code(), Some("LEASE"), "{stale}");
+    drop(c);
+    server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! The connection side of blocking commands: how a blocked client waits, times out, or goes away.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_protocol::Reply;
@@ -12,6 +13,7 @@ use super::{Cx, Outcome};
 use crate::broker::Broker;
 use crate::state::State;
 use crate::state::blocking::{Attempt, WaitKey};
+use crate::unblock::Unblocker;
 
 /// A command's operation as a blocking command runs it: `Ok(None)` means "nothing yet, wait".
 pub trait BlockingOp: FnMut(&mut State, u64) -> Result<Option<Reply>, CommandError> + Send + 'static {}
@@ -26,6 +28,9 @@ pub struct Blocked {
     rx: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
     on_timeout: Reply,
+    /// CLIENT UNBLOCK's way into a wait computed elsewhere (`unblock.rs`); `None`: it cannot be unblocked
+    /// (or, with an `id`, the registry unblocks it).
+    unblocker: Option<Arc<Unblocker>>,
 }
 
 /// Withdraws the waiter if the wait is abandoned before it finished.
@@ -48,7 +53,7 @@ impl Blocked {
     /// command, its io thread serving everyone else.
     pub fn delayed(reply: Reply, at: Instant) -> Blocked {
         let (_, rx) = oneshot::channel();
-        Blocked { id: None, rx, deadline: Some(at), on_timeout: reply }
+        Blocked { id: None, rx, deadline: Some(at), on_timeout: reply, unblocker: None }
     }
 
     /// Waits for the reply or the deadline. A reply handed over at the very moment the deadline
@@ -89,7 +94,18 @@ impl Blocked {
 impl Blocked {
     /// Waits for a reply another thread computes (`on_lost` if that thread drops the sender).
     pub fn elsewhere(rx: oneshot::Receiver<Reply>, on_lost: Reply) -> Blocked {
-        Blocked { id: None, rx, deadline: None, on_timeout: on_lost }
+        Blocked { id: None, rx, deadline: None, on_timeout: on_lost, unblocker: None }
+    }
+
+    /// The same wait, which CLIENT UNBLOCK reaches through `unblocker` (`unblock.rs`).
+    pub fn unblockable(mut self, unblocker: Arc<Unblocker>) -> Blocked {
+        self.unblocker = Some(unblocker);
+        self
+    }
+
+    /// What CLIENT UNBLOCK asks to end this wait, if anything but the blocking registry.
+    pub fn unblocker(&self) -> Option<&Arc<Unblocker>> {
+        self.unblocker.as_ref()
     }
 }
 
@@ -128,6 +144,6 @@ impl Cx<'_> {
         let client = self.session.id();
         let (id, rx) = self.state().blocking.block(client, keys, attempt);
         let deadline = timeout.map(|t| Instant::now() + t);
-        Outcome::Block(Blocked { id: Some(id), rx, deadline, on_timeout })
+        Outcome::Block(Blocked { id: Some(id), rx, deadline, on_timeout, unblocker: None })
     }
 }

@@ -234,8 +234,10 @@ pub fn execute(cmd: ConnCommand, cx: &mut Cx<'_>) -> Outcome {
             Ok(Reply::ok())
         }
         ConnCommand::ClientUnblock { id, error } => {
-            let error = error.then(|| Reply::Error(CommandError::fixed("UNBLOCKED client unblocked via CLIENT UNBLOCK")));
-            let unblocked = u64::try_from(id).is_ok_and(|id| cx.state().blocking.unblock(id, error));
+            let reply = error.then(|| Reply::Error(CommandError::fixed(crate::unblock::UNBLOCKED)));
+            // The state's blocking registry, else a wait computed elsewhere (the Redis engine's, `unblock.rs`).
+            let unblocked = u64::try_from(id)
+                .is_ok_and(|id| cx.state().blocking.unblock(id, reply) || cx.broker.clients.get(id).is_some_and(|c| c.unblock(error)));
             Ok(Reply::Int(i64::from(unblocked)))
         }
         ConnCommand::ClientPause { ms, all } => {

@@ -61,14 +61,17 @@ impl Boards {
             retrieve: script!("lua/bl_retrieve.lua"),
             item: script!("lua/bl_item.lua"),
             settings,
-            due: Registry::new("herald:bl:due"),
+            due: Registry::new(DUE),
             registered: Mutex::new(HashMap::new()),
         }
     }
 }
 
+/// The registry of boards with a deadline, for the sweep.
+pub(super) const DUE: &str = "herald:bl:due";
+
 /// A board's hash tag: scope and board, told apart by the scope's length.
-fn tag(scope: &[u8], board: &[u8]) -> Vec<u8> {
+pub(super) fn tag(scope: &[u8], board: &[u8]) -> Vec<u8> {
     [scope.len().to_string().as_bytes(), b":", scope, b":", board].concat()
 }
 
@@ -82,7 +85,8 @@ fn untag(tag: &[u8]) -> Option<(Bytes, Bytes)> {
     Some((Bytes::copy_from_slice(scope), Bytes::copy_from_slice(board)))
 }
 
-fn keys(tag: &[u8]) -> [Vec<u8>; 8] {
+/// A board's keys: order, avail, raw, info, deadlines, dead letters, meta, the waiter marker.
+pub(super) fn keys(tag: &[u8]) -> [Vec<u8>; 8] {
     let key = |suffix: &[u8]| [b"herald:bl:{".as_slice(), tag, b"}:", suffix].concat();
     [key(b"order"), key(b"avail"), key(b"raw"), key(b"info"), key(b"dl"), key(b"dead"), key(b"meta"), key(b"waiting")]
 }

@@ -6,6 +6,8 @@
 //! pushes flowing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use herald_protocol::command::CommandSpec;
 use herald_protocol::{Reply, Request};
@@ -18,6 +20,7 @@ use super::conn::{Dedicated, Shared};
 use super::pool::{Ready, Target};
 use super::value::{self, nil_of};
 use crate::dispatch::{Blocked, Later, Outcome};
+use crate::unblock::Unblocker;
 
 use super::abandoned as lost;
 
@@ -121,7 +124,9 @@ fn dedicated(remote: &Arc<Remote>, target: Target, commands: redis::Pipeline, sk
 type Work = Box<dyn for<'c> FnOnce(&'c mut Dedicated) -> futures_util::future::BoxFuture<'c, redis::RedisResult<Value>> + Send>;
 
 /// Runs `work` on a dedicated connection from the bounded pool; its value is the reply (`nil` for a
-/// null). A client gone first closes the connection rather than reusing it; see [`blocking`].
+/// null). A client gone first closes the connection rather than reusing it; see [`blocking`]. CLIENT
+/// UNBLOCK of the client is passed on to Redis, naming that connection (`unblock.rs`), so Redis answers
+/// the blocked command as it would its own client.
 fn on_dedicated(
     remote: &Arc<Remote>,
     target: Target,
@@ -131,15 +136,29 @@ fn on_dedicated(
     let work: Work = Box::new(work);
     let (mut tx, rx) = oneshot::channel();
     let remote = remote.clone();
+    let unblocker = Unblocker::new();
+    let relay_from = unblocker.clone();
     tokio::spawn(async move {
         let work = async {
             let mut lent = match remote.pool.lend(target).await {
                 Ok(lent) => lent,
                 Err(e) => return value::failed(&e),
             };
-            match work(&mut lent.conn).await {
+            let answered = Arc::new(AtomicBool::new(false));
+            if let Some(id) = lent.redis_id {
+                let (remote, answered) = (remote.clone(), answered.clone());
+                relay_from.relay(Box::new(move |error| unblock_in_redis(&remote, target, id, error, answered.clone())));
+            }
+            let result = work(&mut lent.conn).await;
+            answered.store(true, Ordering::Release);
+            // A CLIENT UNBLOCK already sent may reach Redis late: the connection is not lent again,
+            // where it would unblock someone else's command.
+            let relayed = relay_from.end_relay();
+            match result {
                 Ok(v) => {
-                    remote.pool.give_back(lent);
+                    if !relayed {
+                        remote.pool.give_back(lent);
+                    }
                     value::reply(v, &nil)
                 }
                 Err(e) => value::failed(&e),
@@ -152,7 +171,30 @@ fn on_dedicated(
             _ = tx.closed() => {}
         }
     });
-    Outcome::Block(Blocked::elsewhere(rx, lost()))
+    Outcome::Block(Blocked::elsewhere(rx, lost()).unblockable(unblocker))
+}
+
+/// `CLIENT UNBLOCK id TIMEOUT|ERROR` to Redis on the shared connection, for the dedicated connection `id`
+/// a client's command is blocked on; the blocked command's own reply then says what happened. The
+/// command and the unblock travel on two connections, so Redis may see the unblock first and answer 0
+/// (not blocked yet): it is sent again, after a growing pause, until Redis answers 1 or the command
+/// is `answered` (by Redis, or failed with its connection).
+fn unblock_in_redis(remote: &Arc<Remote>, target: Target, id: u64, error: bool, answered: Arc<AtomicBool>) {
+    let mut conn = remote.pool.shared(target);
+    let mut cmd = redis::cmd("CLIENT");
+    cmd.arg("UNBLOCK").arg(id).arg(if error { "ERROR" } else { "TIMEOUT" });
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(1);
+        while !answered.load(Ordering::Acquire) {
+            match conn.send_routed(&cmd, None).await {
+                Ok(Value::Int(0)) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                _ => return,
+            }
+        }
+    });
 }
 
 /// EXEC: the queued commands as one `MULTI ... EXEC` written at once on the shared connection, so Redis

@@ -11,14 +11,17 @@
 //!   journal position, so a watcher that resumes from an older position is told it lost changes and
 //!   re-reads, as after any gap;
 //! - Herald streams with their offsets, entries, epochs, retention and closed state;
+//! - the work in flight (`import_work.rs`): jobs in every state with their ids, attempts, results,
+//!   chunks and deadlines, queue settings and dead letters; bulletin items (free, leased, dead) with
+//!   their ids and deadlines; mailbox messages with their ids and idempotency keys; held semaphore
+//!   permits. Leases are kept with their ends (a holder that comes back carries on, one that is gone
+//!   loses the lease at its end, as after a node's restart), and every counter continues beyond the
+//!   node's, so nothing new collides with what was moved;
 //! - schemas, and the Lua libraries (`FUNCTION LOAD REPLACE`).
 //!
-//! Work in flight is not moved: jobs, bulletin items, mailbox messages and held semaphores belong to
-//! running clients (leases, tokens, waiters). If the directory holds any, nothing is written and the
-//! refusal says what is there: let the node drain them first.
-//!
 //! Run it with the node stopped and the target Redis holding no Herald data yet. The keys written are
-//! replaced if they exist; nothing else in Redis is touched.
+//! replaced if they exist; nothing else in Redis is touched. Nothing is written when the directory
+//! cannot be loaded.
 
 use std::sync::Arc;
 
@@ -41,8 +44,43 @@ pub struct Moved {
     pub scope_entries: usize,
     pub streams: usize,
     pub stream_entries: usize,
+    /// Jobs in every state, and of them the ones a worker held (moved with their leases).
+    pub jobs: usize,
+    pub running_jobs: usize,
+    /// Bulletin items, dead letters included, and of them the leased and the dead ones.
+    pub items: usize,
+    pub leased_items: usize,
+    pub dead_items: usize,
+    pub messages: usize,
+    /// Semaphore permits held (moved with their leases).
+    pub permits: usize,
     pub schemas: usize,
     pub libraries: usize,
+}
+
+/// The summary `herald --migrate-to` prints after `herald: moved `.
+impl std::fmt::Display for Moved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} keys, {} blackboard scopes ({} entries), {} streams ({} entries), {} jobs ({} running), \
+             {} bulletin items ({} leased, {} dead), {} mailbox messages, {} held semaphore permits, {} schemas, {} libraries",
+            self.keys,
+            self.scopes,
+            self.scope_entries,
+            self.streams,
+            self.stream_entries,
+            self.jobs,
+            self.running_jobs,
+            self.items,
+            self.leased_items,
+            self.dead_items,
+            self.messages,
+            self.permits,
+            self.schemas,
+            self.libraries
+        )
+    }
 }
 
 /// `herald --data-dir DIR --migrate-to URL`: loads `config`'s data directory and writes it into the
@@ -74,6 +112,10 @@ pub async fn import(state: &mut State, remote: &Remote, now: u64) -> Result<Move
     keyspace(state, remote, now, &mut moved).await?;
     blackboard(state, remote, now, &mut moved).await?;
     streams(state, remote, &mut moved).await?;
+    super::import_work::jobs(state, remote, &mut moved).await?;
+    super::import_work::boards(state, remote, &mut moved).await?;
+    super::import_work::mailboxes(state, remote, &mut moved).await?;
+    super::import_work::semaphores(state, remote, &mut moved).await?;
     let mut fields = Vec::new();
     state.schemas.image(|target, text| fields.push((super::schema::field(target), text.clone())));
     moved.schemas = fields.len();
@@ -85,40 +127,14 @@ pub async fn import(state: &mut State, remote: &Remote, now: u64) -> Result<Move
     Ok(moved)
 }
 
-/// Refuses, before anything is written, a directory that holds work in flight (naming it), or keys in a
-/// database Redis Cluster does not have.
+/// Refuses, before anything is written, keys in a database Redis Cluster does not have.
 fn refused(state: &State, remote: &Remote) -> Result<(), String> {
     if remote.endpoint.is_cluster()
         && let Some(db) = (1..state.keyspace.db_count()).find(|&db| state.keyspace.dbsize(db) > 0)
     {
         return Err(format!("database {db} holds keys, and Redis Cluster has database 0 only"));
     }
-    let all = ListArgs::all();
-    let mut held = Vec::new();
-    let jobs = state.jobs.len();
-    if jobs > 0 {
-        held.push(format!("{jobs} jobs"));
-    }
-    let items: usize = state.bulletin.boards(None, &all).entries.iter().map(|b| b.items + b.dead).sum();
-    if items > 0 {
-        held.push(format!("{items} bulletin items"));
-    }
-    let messages: usize = state.mailboxes.dests(&all).entries.iter().map(|d| d.length).sum();
-    if messages > 0 {
-        held.push(format!("{messages} mailbox messages"));
-    }
-    let mut permits = 0u64;
-    state.semaphores.image(|_, n, _, _| permits += u64::from(n));
-    if permits > 0 {
-        held.push(format!("{permits} held semaphore permits"));
-    }
-    if held.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "the data directory holds work in flight ({}), which is not moved: let the node drain it first (docs/scale-out.md)",
-        held.join(", ")
-    ))
+    Ok(())
 }
 
 /// Every key of every numbered database, as Redis's RESTORE takes it, sent [`BATCH`] at a time as the
@@ -208,7 +224,7 @@ async fn streams(state: &State, remote: &Remote, moved: &mut Moved) -> Result<()
 /// Runs `cmds` on database `db`'s shared connection, [`BATCH`] at a time, each batch sent before its
 /// replies are awaited (so commands whose order matters go in separate calls); the first error stops
 /// the move.
-async fn run(remote: &Remote, db: usize, cmds: Vec<Cmd>) -> Result<(), String> {
+pub(super) async fn run(remote: &Remote, db: usize, cmds: Vec<Cmd>) -> Result<(), String> {
     for batch in cmds.chunks(BATCH) {
         let conn = remote.pool.shared(Target { db, resp3: false });
         let sent = batch.iter().map(|cmd| {

@@ -210,12 +210,13 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 /// A queue's Redis keys (one hash tag): meta, ready, deadlines, dead, all, gone, the waiter marker.
-fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
+pub(super) fn queue_keys(queue: &[u8]) -> [Vec<u8>; 7] {
     let key = |suffix: &[u8]| [prefix(queue).as_slice(), suffix].concat();
     [key(b"meta"), key(b"ready"), key(b"due"), key(b"dead"), key(b"all"), key(b"gone"), key(b"waiting")]
 }
 
-fn prefix(queue: &[u8]) -> Vec<u8> {
+/// The prefix of a queue's keys: its jobs at `prefix job:<id>`, their chunks at `prefix chunks:<id>`.
+pub(super) fn prefix(queue: &[u8]) -> Vec<u8> {
     [b"{herald:q:".as_slice(), queue, b"}:"].concat()
 }
 

@@ -73,10 +73,20 @@ fn conn(remote: &Remote) -> super::conn::Shared {
     remote.pool.shared(scripted::DOMAIN)
 }
 
+/// A destination's key: `meta`, `idem`, `idemq`, `queues` or the waiter marker `waiting`.
+pub(super) fn key(dest: &[u8], suffix: &[u8]) -> Vec<u8> {
+    [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat()
+}
+
+/// The list of a destination's messages on `topic`.
+pub(super) fn topic_key(dest: &[u8], topic: &[u8]) -> Vec<u8> {
+    [b"herald:msg:{".as_slice(), dest, b"}:t:", topic].concat()
+}
+
 /// An invocation of the mailbox script on `dest` (and `topic`'s queue).
 fn box_call(remote: &Remote, dest: &[u8], topic: &[u8], args: &[&[u8]]) -> redis::Cmd {
-    let key = |suffix: &[u8]| [b"herald:msg:{".as_slice(), dest, b"}:", suffix].concat();
-    let keys = [key(b"meta"), key(b"idem"), key(b"idemq"), key(&[b"t:".as_slice(), topic].concat()), key(b"queues"), key(b"waiting")];
+    let keys =
+        [key(dest, b"meta"), key(dest, b"idem"), key(dest, b"idemq"), topic_key(dest, topic), key(dest, b"queues"), key(dest, b"waiting")];
     let mut cmd = evalsha(&remote.mail.boxes, &keys);
     cmd.arg(super::wake::channel(&wake_name(dest))).arg(remote.mail.settings.max_messages);
     for a in args {

@@ -26,6 +26,7 @@ mod due;
 mod failover;
 mod forward;
 pub mod import;
+mod import_work;
 mod job_notices;
 mod job_store;
 pub mod jobs;

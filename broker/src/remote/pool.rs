@@ -60,13 +60,18 @@ struct Conns {
 /// ones kept for reuse.
 struct Blocking {
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<(Target, Dedicated)>>,
+    idle: Mutex<Vec<Idle>>,
     max_idle: usize,
 }
+
+/// An idle dedicated connection: its target and its id in Redis (`CLIENT ID`).
+type Idle = (Target, Dedicated, Option<u64>);
 
 /// A dedicated connection lent to one blocking command; [`Pool::give_back`] returns it.
 pub struct Lent {
     pub conn: Dedicated,
+    /// The connection's client id in Redis, which `CLIENT UNBLOCK` names (`None` under Redis Cluster).
+    pub redis_id: Option<u64>,
     target: Target,
     epoch: u64,
     _permit: OwnedSemaphorePermit,
@@ -144,21 +149,27 @@ impl Pool {
         let permit = self.blocking.permits.clone().acquire_owned().await.expect("the pool's semaphore is never closed");
         let idle = {
             let mut idle = self.blocking.idle.lock().expect("idle connections");
-            idle.iter().position(|(t, _)| *t == target).map(|i| idle.swap_remove(i).1)
+            idle.iter().position(|(t, _, _)| *t == target).map(|i| idle.swap_remove(i))
         };
         let conns = self.current();
-        let conn = match idle {
-            Some(conn) => conn,
+        let (conn, redis_id) = match idle {
+            Some((_, conn, redis_id)) => (conn, redis_id),
             None => match &conns.clients {
                 Clients::Single(clients) => {
                     let config = AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(Some(self.connect_timeout));
                     let client = &clients[target.db.min(clients.len() - 1)][usize::from(target.resp3)];
-                    Dedicated::Single(client.get_multiplexed_async_connection_with_config(&config).await?)
+                    let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+                    // Asked once per connection, so CLIENT UNBLOCK can name it (`forward.rs`); a Redis
+                    // user not allowed `CLIENT ID` only loses that.
+                    let id: Option<u64> = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await.ok();
+                    (Dedicated::Single(conn), id)
                 }
-                Clients::Cluster(clients) => Dedicated::Cluster(clients[usize::from(target.resp3)].get_async_connection().await?, None),
+                Clients::Cluster(clients) => {
+                    (Dedicated::Cluster(clients[usize::from(target.resp3)].get_async_connection().await?, None), None)
+                }
             },
         };
-        Ok(Lent { conn, target, epoch: conns.epoch, _permit: permit })
+        Ok(Lent { conn, redis_id, target, epoch: conns.epoch, _permit: permit })
     }
 
     /// A lent connection whose command finished: kept for the next blocking command.
@@ -171,7 +182,7 @@ impl Pool {
         if idle.len() >= self.blocking.max_idle {
             idle.remove(0);
         }
-        idle.push((lent.target, lent.conn));
+        idle.push((lent.target, lent.conn, lent.redis_id));
     }
 
     /// The database and protocol a lent connection serves.

@@ -30,6 +30,7 @@ use super::Remote;
 use super::conn::Shared;
 use super::pool::{Ready, Target};
 use crate::dispatch::{Blocked, Later, Outcome, Session};
+use crate::unblock::Unblocker;
 
 /// The connection every domain script runs on (the domains' keys live in database 0).
 pub const DOMAIN: Target = Target { db: 0, resp3: false };
@@ -167,6 +168,7 @@ pub fn pipelines(remote: &Remote, spec: &CommandSpec, req: &Request, session: &S
         && in_order(remote, session)
         && remote.pool.scripts_loaded(DOMAIN)
         && (!spec.name.starts_with("job.") || super::jobs::pipelines(remote, spec, req))
+        && (spec.name != "sem.acquire" || super::semaphore::pipelines(remote))
 }
 
 /// A forwarded `SCRIPT FLUSH`: the scripts are gone for everyone once it runs, so from its dispatch on no
@@ -230,8 +232,10 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(work(remote.clone(), tx));
-    Outcome::Block(Blocked::elsewhere(rx, super::abandoned()))
+    // A wait inside `work` (`waiting.rs`) finds this through the task-local: CLIENT UNBLOCK ends it.
+    let unblocker = Unblocker::new();
+    tokio::spawn(unblocker.scope(work(remote.clone(), tx)));
+    Outcome::Block(Blocked::elsewhere(rx, super::abandoned()).unblockable(unblocker))
 }
 
 /// Sends `cmd` (an [`evalsha`] of `script`) on the domain connection; Redis's error replies as errors.

@@ -11,6 +11,9 @@
 //! Fencing tokens count per semaphore (its `fence`, kept after the last holder left), not across every
 //! semaphore as on one node: a counter shared by all semaphores would be a key outside their hash tags.
 //! What fencing needs holds: a later holder of a semaphore has a larger token than every earlier one.
+//! A move from one node (`import_work.rs`) leaves the node's last token in `herald:sem:floor`; a
+//! semaphore's tokens start above it (the node read it once, before its first acquire), so a semaphore
+//! the node had and forgot (nobody held it at the move) still hands out tokens beyond its old ones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,17 +31,31 @@ use crate::dispatch::Outcome;
 use crate::dispatch::semaphore::info_reply;
 use crate::engine::semaphore::{SemInfo, SemaphoreSettings};
 
-/// The semaphore script, the settings it is run with, and the registry of lease ends.
+/// The semaphore script, the settings it is run with, the registry of lease ends, and the token floor.
 pub struct Semaphores {
     pub(super) script: Script,
     settings: SemaphoreSettings,
     due: Registry,
+    /// `herald:sem:floor` as read before this node's first acquire: every semaphore's tokens start above it.
+    floor: tokio::sync::OnceCell<String>,
 }
 
 impl Semaphores {
     pub fn new(settings: SemaphoreSettings) -> Semaphores {
-        Semaphores { script: Script::new(include_str!("lua/sem.lua")), settings, due: Registry::new("herald:sem:due") }
+        let floor = tokio::sync::OnceCell::new();
+        Semaphores { script: Script::new(include_str!("lua/sem.lua")), settings, due: Registry::new(DUE), floor }
     }
+}
+
+/// The registry of semaphores with a holder (lease ends), for the sweep.
+pub(super) const DUE: &str = "herald:sem:due";
+
+/// The token floor a move from one node leaves: the node's last fencing token (`import_work.rs`).
+pub(super) const FLOOR: &str = "herald:sem:floor";
+
+/// A semaphore's key: `holders`, `meta` or the waiter marker `waiting`.
+pub(super) fn key(name: &[u8], suffix: &[u8]) -> Vec<u8> {
+    [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat()
 }
 
 /// Largest lease: Redis's deadlines are milliseconds in a Lua number (a double), exact below 2^53.
@@ -50,8 +67,7 @@ fn wake_name(name: &[u8]) -> Bytes {
 
 /// An invocation of the semaphore script on `name`.
 fn call(remote: &Remote, name: &[u8], args: &[&[u8]]) -> redis::Cmd {
-    let key = |suffix: &[u8]| [b"herald:sem:{".as_slice(), name, b"}:", suffix].concat();
-    let mut cmd = scripted::evalsha(&remote.semaphores.script, &[key(b"holders"), key(b"meta"), key(b"waiting")]);
+    let mut cmd = scripted::evalsha(&remote.semaphores.script, &[key(name, b"holders"), key(name, b"meta"), key(name, b"waiting")]);
     cmd.arg(super::wake::channel(&wake_name(name)));
     for a in args {
         cmd.arg(*a);
@@ -95,9 +111,10 @@ pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
         }
     }
     match cmd {
-        SemCommand::Acquire { name, permits, lease_ms, block: None } => {
+        SemCommand::Acquire { name, permits, lease_ms, block: None } if remote.semaphores.floor.initialized() => {
+            let floor = remote.semaphores.floor.get().map_or("0", String::as_str);
             let (permits, lease) = (permits.to_string(), lease_of(remote, lease_ms));
-            let call = call(remote, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), b"0"]);
+            let call = call(remote, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), b"0", floor.as_bytes()]);
             scripted::run_then(remote, later, SCRIPT, call, move |r, v| async move { acquired(&r, &name, v).await.unwrap_or(Reply::Nil) })
         }
         SemCommand::Extend { name, token, ms } => {
@@ -121,16 +138,37 @@ pub fn execute(remote: &Arc<Remote>, cmd: SemCommand, later: bool) -> Outcome {
         SemCommand::Info(name) => scripted::run(remote, later, SCRIPT, call(remote, &name, &[b"info"]), |_, v| {
             v.map_or_else(|e| failed(&e), |v| info_reply(info(v)))
         }),
-        SemCommand::Acquire { name, permits, lease_ms, block: Some(wait) } => scripted::task(remote, move |remote, mut tx| async move {
-            let (permits, lease, mark) = (permits.to_string(), lease_of(&remote, lease_ms), super::wake::mark_ms(&remote, true));
+        // A blocking acquire, or the node's first: the floor is read first if it is not known yet.
+        SemCommand::Acquire { name, permits, lease_ms, block } => scripted::task(remote, move |remote, mut tx| async move {
+            let (permits, lease, mark) = (permits.to_string(), lease_of(&remote, lease_ms), super::wake::mark_ms(&remote, block.is_some()));
             let r = &remote;
-            let attempt = || async {
-                acquired(r, &name, invoke(r, &name, &[b"acquire", permits.as_bytes(), lease.as_bytes(), mark.as_bytes()]).await).await
+            let floor = match r.semaphores.floor.get_or_try_init(|| read_floor(r)).await {
+                Ok(floor) => floor,
+                Err(e) => {
+                    let _ = tx.send(failed(&e));
+                    return;
+                }
             };
-            let reply = super::wake::maybe(r, &wake_name(&name), Some(wait.duration()), &mut tx, attempt).await;
+            let attempt = || async {
+                let args: [&[u8]; 5] = [b"acquire", permits.as_bytes(), lease.as_bytes(), mark.as_bytes(), floor.as_bytes()];
+                acquired(r, &name, invoke(r, &name, &args).await).await
+            };
+            let reply = super::wake::maybe(r, &wake_name(&name), block.map(|b| b.duration()), &mut tx, attempt).await;
             let _ = tx.send(reply.unwrap_or(Reply::Nil));
         }),
     }
+}
+
+/// Whether a SEM.ACQUIRE may join the requests in flight (`scripted::pipelines`): once the node knows the
+/// floor, as [`execute`] then answers it later; the node's first acquire is a task that reads it first.
+pub fn pipelines(remote: &Remote) -> bool {
+    remote.semaphores.floor.initialized()
+}
+
+/// `herald:sem:floor` (`"0"` when no move left one).
+async fn read_floor(remote: &Remote) -> redis::RedisResult<String> {
+    let floor: Option<u64> = redis::cmd("GET").arg(FLOOR).query_async(&mut remote.pool.shared(scripted::DOMAIN)).await?;
+    Ok(floor.unwrap_or(0).to_string())
 }
 
 /// An acquire's lease in milliseconds (the default when none was given), as the script's argument.

@@ -1,7 +1,8 @@
 //! Blocking waits on the Redis engine, written once for every domain: register interest (a `Notify`
 //! a change notice rings), re-check on Redis, then wait for a ring, the fallback poll
 //! (`engine.wait_poll_ms`) or the deadline. A lost notice costs latency, never correctness: the poll
-//! re-checks anyway.
+//! re-checks anyway. CLIENT UNBLOCK ends a wait between its checks (`unblock.rs`), never during one,
+//! so nothing a check takes is dropped.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,8 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::select_all;
-use herald_protocol::Reply;
+use herald_protocol::{CommandError, Reply};
 use tokio::sync::{Notify, oneshot};
+
+use crate::unblock::{UNBLOCKED, Unblocker};
 
 /// How a wait ended.
 pub enum Waited {
@@ -56,6 +59,7 @@ where
     F: Future<Output = Option<Reply>>,
 {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let unblocker = Unblocker::current();
     let mut counted = None;
     loop {
         let bells = interest();
@@ -66,7 +70,18 @@ where
         if let Some(reply) = check().await {
             return Waited::Ready(reply);
         }
-        counted.get_or_insert_with(|| Counted::new(blocked));
+        if counted.is_none() {
+            counted = Some(Counted::new(blocked));
+            if let Some(u) = &unblocker {
+                u.listen();
+            }
+        }
+        let unblocked = async {
+            match &unblocker {
+                Some(u) => u.asked().await,
+                None => std::future::pending().await,
+            }
+        };
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -85,6 +100,10 @@ where
             _ = tokio::time::sleep(poll) => {}
             _ = timer => return Waited::TimedOut,
             _ = tx.closed() => return Waited::Gone,
+            // CLIENT UNBLOCK: as if timed out, or Redis's error.
+            error = unblocked => {
+                return if error { Waited::Ready(Reply::Error(CommandError::fixed(UNBLOCKED))) } else { Waited::TimedOut };
+            }
         }
     }
 }

@@ -11,8 +11,14 @@ use super::{Job, JobState, Jobs, QueueConfig};
 
 impl Jobs {
     /// A job as recorded. A record without a payload updates a job already restored (its payload is
-    /// kept); the job's chunk entries already restored stay.
+    /// kept); the job's chunk entries already restored stay. Every record's seq and lease token count
+    /// towards the counters, superseded ones too: a token handed out before (to a lease that since
+    /// ended) is never handed out again after a restart.
     pub fn restore_job(&mut self, mut job: Job, payload_recorded: bool) {
+        self.next_seq = self.next_seq.max(job.seq);
+        if let Some(lease) = job.lease {
+            self.next_token = self.next_token.max(lease.token);
+        }
         if let Some(old) = self.jobs.remove(&job.id) {
             if !payload_recorded {
                 job.payload = old.payload;

@@ -2,8 +2,9 @@
 --   KEYS[1] holders (sorted set: token -> lease end, unix ms)   KEYS[2] meta (hash: permits, fence)
 --   KEYS[3] the waiter marker (exists while a blocked acquirer may wait: remote/wake.rs)
 --   ARGV[1] the semaphore's wake-up channel   ARGV[2] the operation
---     acquire permits lease-ms mark (the waiter marker's lifetime in ms when the acquirer blocks, '0'
---     when it does not) | extend token ms | release token | info | sweep
+--     acquire permits lease-ms mark floor (mark: the waiter marker's lifetime in ms when the acquirer
+--     blocks, '0' when it does not; floor: `herald:sem:floor` as the node read it, tokens start above
+--     it) | extend token ms | release token | info | sweep
 -- Time is Redis's own (TIME). Every operation first frees the permits whose lease ended (at or before
 -- now, as the embedded engine's timer does), so nothing ever reads a lapsed holder. `fence` (the last
 -- token) outlives the holders: tokens of one semaphore only grow.
@@ -44,6 +45,8 @@ if op == 'acquire' then
     if mark > 0 then redis.call('SET', marker, '1', 'PX', mark) end
     return false
   end
+  local floor = tonumber(ARGV[6] or '0') or 0
+  if floor > 0 and tonumber(redis.call('HGET', meta, 'fence') or '0') < floor then redis.call('HSET', meta, 'fence', ARGV[6]) end
   local token = redis.call('HINCRBY', meta, 'fence', 1)
   local at = now + lease
   redis.call('ZADD', holders, at, token)

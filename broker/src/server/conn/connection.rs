@@ -338,7 +338,17 @@ impl<W: Wire> Conn<W> {
     /// reply, as Redis does.
     async fn wait_blocked(&mut self, blocked: Blocked) -> Result<Reply, End> {
         let broker = self.broker.clone();
-        let reply = self.wait_for(blocked.wait(&broker)).await?;
+        // CLIENT UNBLOCK finds a wait computed elsewhere through the client (`unblock.rs`).
+        let unblockable = blocked.unblocker().cloned();
+        let lent = unblockable.is_some();
+        if lent {
+            self.client.waits_on(unblockable);
+        }
+        let reply = self.wait_for(blocked.wait(&broker)).await;
+        if lent {
+            self.client.waits_on(None);
+        }
+        let reply = reply?;
         // Whatever served this client changed stored data (a pop, a claim): its records are at most
         // the log's newest.
         if let Some(p) = &broker.persist {
