@@ -16,7 +16,7 @@ use redis::Value;
 /// Publication `i`: its number, then filler of a size that varies, every 50th past the bridge's 64 KB
 /// read buffer, so frames arrive split over many reads.
 fn payload(i: u64) -> String {
-    let filler = if i % 50 == 0 { 100_000 } else { (i % 50) as usize * 37 };
+    let filler = if i.is_multiple_of(50) { 100_000 } else { (i % 50) as usize * 37 };
     format!("{i}:{}", "x".repeat(filler))
 }
 
