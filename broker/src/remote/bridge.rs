@@ -8,6 +8,11 @@
 //! for a barrier behind its interest, so a message published anywhere after the client saw it is
 //! delivered.
 //!
+//! The connection itself is `link.rs`'s: to a single server or Sentinel's primary without TLS, Herald's
+//! own (orders written as they come, publications cut out of its read buffer by `push.rs` and handed
+//! on as slices of it), else the `redis` crate's pub-sub connection; this file's logic is the same on
+//! both.
+//!
 //! Gaps: when the connection drops (Redis restarts, `CLIENT KILL TYPE pubsub`, a failover) the bridge
 //! reconnects with a growing pause and subscribes again to whatever the hub holds then. Messages
 //! published while it was away are not delivered (Redis pub-sub keeps nothing); the blackboard's
@@ -17,14 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
-use futures_util::StreamExt;
 use herald_protocol::command::CommandSpec;
 use herald_protocol::{Reply, Request};
-use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use super::link::Settings;
+use super::link::{Incoming, Link, Msg, Op};
 use crate::pubsub::{ChannelKind, Hub, Interest, InterestWatcher};
 
 /// Shard channels (SSUBSCRIBE / SPUBLISH) travel through Redis as plain channels under this prefix, so
@@ -62,7 +69,8 @@ pub type ClientSource = Arc<dyn Fn() -> redis::RedisResult<redis::Client> + Send
 /// Messages on channels the node itself uses (the blackboard's change notices) go to this listener
 /// instead of the hub; `reconnected` is called after each gap so listeners can catch up.
 pub trait Listener: Send + Sync {
-    fn message(&self, channel: &[u8], payload: &[u8]);
+    /// A notice: slices of the frame Redis sent (the listener keeps them without a copy).
+    fn message(&self, channel: &Bytes, payload: &Bytes);
     fn reconnected(&self);
 }
 
@@ -70,7 +78,7 @@ pub trait Listener: Send + Sync {
 pub struct Listeners(pub Vec<Arc<dyn Listener>>);
 
 impl Listener for Listeners {
-    fn message(&self, channel: &[u8], payload: &[u8]) {
+    fn message(&self, channel: &Bytes, payload: &Bytes) {
         for l in &self.0 {
             l.message(channel, payload);
         }
@@ -119,6 +127,7 @@ impl Bridge {
     pub fn start(
         self: &Arc<Self>,
         client: ClientSource,
+        settings: Settings,
         hub: Arc<Hub>,
         internal: Vec<Bytes>,
         listener: Arc<dyn Listener>,
@@ -127,7 +136,7 @@ impl Bridge {
         let Some(orders) = self.receiver.lock().expect("bridge receiver").take() else { return };
         let me = self.clone();
         tokio::spawn(async move {
-            let run = Run { client, hub, internal, listener, orders, bridge: me };
+            let run = Run { client, settings, hub, internal, listener, orders, bridge: me };
             tokio::select! {
                 _ = run.serve() => {}
                 _ = stop.cancelled() => {}
@@ -144,6 +153,7 @@ impl Default for Bridge {
 
 struct Run {
     client: ClientSource,
+    settings: Settings,
     hub: Arc<Hub>,
     /// Patterns the node always follows (its own notices), handed to `listener`.
     internal: Vec<Bytes>,
@@ -158,19 +168,68 @@ enum Ended {
     Stopped,
 }
 
+/// What waits for Redis to confirm the names ordered so far.
+enum Mark {
+    Barrier(oneshot::Sender<Reply>),
+    /// The listener is told of the gap once the node's own patterns are followed again, so what it
+    /// catches up on cannot slip between its catch-up and the subscription.
+    Reconnected,
+}
+
+/// One connected spell: its connection, how many names were ordered on it, and the marks waiting for
+/// their confirmations (each with the count it waits for), in order.
+struct Spell {
+    link: Link,
+    ordered: u64,
+    marks: VecDeque<(u64, Mark)>,
+}
+
+impl Spell {
+    async fn order(&mut self, op: Op, names: Vec<Bytes>) -> redis::RedisResult<()> {
+        let n = names.len() as u64;
+        self.link.order(op, names).await?;
+        self.ordered += n;
+        Ok(())
+    }
+
+    /// Carries out the marks whose names are all confirmed.
+    fn settle(&mut self, listener: &dyn Listener) {
+        while self.marks.front().is_some_and(|(at, _)| *at <= self.link.confirmed()) {
+            match self.marks.pop_front() {
+                Some((_, Mark::Barrier(tx))) => {
+                    let _ = tx.send(Reply::ok());
+                }
+                Some((_, Mark::Reconnected)) => listener.reconnected(),
+                None => {}
+            }
+        }
+    }
+
+    /// The spell ended: barriers are answered (nothing is followed now; the next connection follows what
+    /// the hub holds then), and a gap not yet told is told by the next connection.
+    fn end(self, ended: Ended) -> Ended {
+        for (_, mark) in self.marks {
+            if let Mark::Barrier(tx) = mark {
+                let _ = tx.send(Reply::ok());
+            }
+        }
+        ended
+    }
+}
+
 impl Run {
     async fn serve(mut self) {
         let mut pause = Duration::from_millis(50);
         loop {
-            match self.connect().await {
-                Ok((sink, stream)) => {
+            let opened = async { Link::open((self.client)()?, self.settings).await };
+            match opened.await {
+                Ok(link) => {
                     pause = Duration::from_millis(50);
                     let first = self.bridge.connections.fetch_add(1, Ordering::Relaxed) == 0;
                     if !first {
                         tracing::info!("redis engine: pub-sub connection re-established");
-                        self.listener.reconnected();
                     }
-                    if let Ended::Stopped = self.follow(sink, stream).await {
+                    if let Ended::Stopped = self.follow(link, first).await {
                         return;
                     }
                     tracing::warn!("redis engine: pub-sub connection lost; reconnecting");
@@ -196,42 +255,32 @@ impl Run {
         }
     }
 
-    /// A new pub-sub connection, subscribed to the node's own patterns and everything the hub holds.
-    async fn connect(&self) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
-        let (mut sink, stream) = (self.client)()?.get_async_pubsub().await?.split();
-        for p in &self.internal {
-            sink.psubscribe(&p[..]).await?;
+    /// Follows the node's own patterns and everything the hub holds on a new connection, then carries
+    /// out orders and delivers publications until the connection is lost or the node stops.
+    async fn follow(&mut self, link: Link, first: bool) -> Ended {
+        let mut spell = Spell { link, ordered: 0, marks: VecDeque::new() };
+        if self.subscribe_all(&mut spell).await.is_err() {
+            return spell.end(Ended::Lost);
         }
-        let channels: Vec<Vec<u8>> = self.hub.channel_names(ChannelKind::Plain, None).iter().map(|c| c.to_vec()).collect();
-        if !channels.is_empty() {
-            sink.subscribe(channels).await?;
+        if !first {
+            spell.marks.push_back((spell.ordered, Mark::Reconnected));
         }
-        let patterns: Vec<Vec<u8>> = self.hub.pattern_names().iter().map(|p| p.to_vec()).collect();
-        if !patterns.is_empty() {
-            sink.psubscribe(patterns).await?;
-        }
-        let shards: Vec<Vec<u8>> = self.hub.channel_names(ChannelKind::Shard, None).iter().map(|c| shard_channel(c)).collect();
-        if !shards.is_empty() {
-            sink.subscribe(shards).await?;
-        }
-        Ok((sink, stream))
-    }
-
-    async fn follow(&mut self, mut sink: PubSubSink, mut stream: PubSubStream) -> Ended {
         loop {
+            spell.settle(&*self.listener);
             tokio::select! {
                 biased;
-                msg = stream.next() => match msg {
-                    Some(msg) => self.deliver(&msg),
-                    None => return Ended::Lost,
+                incoming = spell.link.next() => match incoming {
+                    Some(Incoming::Message(msg)) => self.deliver(msg),
+                    Some(Incoming::Confirmed) => {}
+                    None => return spell.end(Ended::Lost),
                 },
                 order = self.orders.recv() => match order {
-                    None => return Ended::Stopped,
-                    Some(Order::Barrier(tx)) => { let _ = tx.send(Reply::ok()); }
-                    Some(Order::Reconnect) => return Ended::Lost,
+                    None => return spell.end(Ended::Stopped),
+                    Some(Order::Barrier(tx)) => spell.marks.push_back((spell.ordered, Mark::Barrier(tx))),
+                    Some(Order::Reconnect) => return spell.end(Ended::Lost),
                     Some(Order::Interest(change)) => {
-                        if self.apply(&mut sink, change).await.is_err() {
-                            return Ended::Lost;
+                        if self.apply(&mut spell, change).await.is_err() {
+                            return spell.end(Ended::Lost);
                         }
                     }
                 },
@@ -239,36 +288,45 @@ impl Run {
         }
     }
 
+    async fn subscribe_all(&self, spell: &mut Spell) -> redis::RedisResult<()> {
+        spell.order(Op::PSubscribe, self.internal.clone()).await?;
+        spell.order(Op::Subscribe, self.hub.channel_names(ChannelKind::Plain, None)).await?;
+        spell.order(Op::PSubscribe, self.hub.pattern_names()).await?;
+        let shards = self.hub.channel_names(ChannelKind::Shard, None).iter().map(|c| Bytes::from(shard_channel(c))).collect();
+        spell.order(Op::Subscribe, shards).await
+    }
+
     /// Carries out one interest change. A "no longer wanted" that raced with a new subscriber is
     /// skipped: the hub, not the order, says what is wanted now.
-    async fn apply(&self, sink: &mut PubSubSink, change: Interest) -> redis::RedisResult<()> {
+    async fn apply(&self, spell: &mut Spell, change: Interest) -> redis::RedisResult<()> {
         match change {
-            Interest::Channel(c) => sink.subscribe(&c[..]).await,
-            Interest::Pattern(p) => sink.psubscribe(&p[..]).await,
-            Interest::NoChannel(c) if self.hub.subscriber_count(ChannelKind::Plain, &c) == 0 => sink.unsubscribe(&c[..]).await,
-            Interest::NoPattern(p) if !self.hub.pattern_names().contains(&p) => sink.punsubscribe(&p[..]).await,
-            Interest::Shard(c) => sink.subscribe(shard_channel(&c)).await,
-            Interest::NoShard(c) if self.hub.subscriber_count(ChannelKind::Shard, &c) == 0 => sink.unsubscribe(shard_channel(&c)).await,
+            Interest::Channel(c) => spell.order(Op::Subscribe, vec![c]).await,
+            Interest::Pattern(p) => spell.order(Op::PSubscribe, vec![p]).await,
+            Interest::NoChannel(c) if self.hub.subscriber_count(ChannelKind::Plain, &c) == 0 => spell.order(Op::Unsubscribe, vec![c]).await,
+            Interest::NoPattern(p) if !self.hub.pattern_names().contains(&p) => spell.order(Op::PUnsubscribe, vec![p]).await,
+            Interest::Shard(c) => spell.order(Op::Subscribe, vec![Bytes::from(shard_channel(&c))]).await,
+            Interest::NoShard(c) if self.hub.subscriber_count(ChannelKind::Shard, &c) == 0 => {
+                spell.order(Op::Unsubscribe, vec![Bytes::from(shard_channel(&c))]).await
+            }
             _ => Ok(()),
         }
     }
 
-    fn deliver(&self, msg: &redis::Msg) {
-        let Ok(channel) = msg.get_channel::<Vec<u8>>() else { return };
-        let payload = msg.get_payload_bytes();
-        match msg.get_pattern::<Option<Vec<u8>>>().ok().flatten() {
-            Some(pattern) if self.internal.iter().any(|p| p[..] == pattern[..]) => self.listener.message(&channel, payload),
+    fn deliver(&self, msg: Msg) {
+        let Msg { pattern, channel, payload } = msg;
+        match pattern {
+            Some(pattern) if self.internal.contains(&pattern) => self.listener.message(&channel, &payload),
             // The node's own notices are not publications: a client's `*` pattern does not see them.
             Some(_) if channel.starts_with(super::NOTICE_PREFIX) => {}
             Some(pattern) => {
-                self.hub.deliver_pattern(Bytes::from(pattern), Bytes::from(channel), Bytes::copy_from_slice(payload));
+                self.hub.deliver_pattern(pattern, channel, payload);
             }
             None => match channel.strip_prefix(SHARD_PREFIX) {
                 Some(shard) => {
-                    self.hub.deliver_channel(ChannelKind::Shard, Bytes::copy_from_slice(shard), Bytes::copy_from_slice(payload));
+                    self.hub.deliver_channel(ChannelKind::Shard, channel.slice_ref(shard), payload);
                 }
                 None => {
-                    self.hub.deliver_channel(ChannelKind::Plain, Bytes::from(channel), Bytes::copy_from_slice(payload));
+                    self.hub.deliver_channel(ChannelKind::Plain, channel, payload);
                 }
             },
         }

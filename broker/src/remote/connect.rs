@@ -181,6 +181,11 @@ impl Endpoint {
         self.cluster.is_some()
     }
 
+    /// How long making a connection may take (`engine.connect_timeout_ms`).
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// A cluster client from the seeds for `protocol`; `response_timeout` `None` for the dedicated
     /// connections (a blocking command may wait as long as it asks).
     pub fn cluster_client(&self, protocol: ProtocolVersion, response_timeout: Option<Duration>) -> redis::RedisResult<ClusterClient> {

@@ -84,9 +84,9 @@ impl Inbox {
 }
 
 impl Listener for Inbox {
-    fn message(&self, channel: &[u8], payload: &[u8]) {
+    fn message(&self, channel: &Bytes, payload: &Bytes) {
         if let Some(queue) = jobs::queue_of(channel) {
-            let notice = Queued { object: Bytes::copy_from_slice(queue), entry: Bytes::copy_from_slice(payload) };
+            let notice = Queued { object: channel.slice_ref(queue), entry: payload.clone() };
             if self.queue.try_send(notice).is_err() {
                 self.gap();
             }

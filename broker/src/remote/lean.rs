@@ -39,14 +39,20 @@ use super::resp;
 
 /// One shared connection's state and settings.
 pub struct Lean {
+    dial: Dial,
+    resp3: bool,
+    db: i64,
+    response_timeout: Option<Duration>,
+    state: Mutex<State>,
+}
+
+/// How a connection to one server (TCP or a Unix socket, not TLS) is made and set up: what the lean
+/// connection and the bridge's own pub-sub connection (`link.rs`) share.
+pub struct Dial {
     addr: Addr,
     /// `HELLO 3` / `AUTH` / `SELECT`, written first on each new connection, and how many replies they get.
     handshake: (Vec<u8>, usize),
-    resp3: bool,
-    db: i64,
     connect_timeout: Duration,
-    response_timeout: Option<Duration>,
-    state: Mutex<State>,
 }
 
 enum Addr {
@@ -159,32 +165,8 @@ impl Lean {
     /// A connection to `info`'s server (its credentials and database), `None` for a TLS address, which
     /// the crate's connection serves.
     pub fn new(info: &ConnectionInfo, resp3: bool, connect_timeout: Duration, response_timeout: Option<Duration>) -> Option<Lean> {
-        let addr = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => Addr::Tcp(host.clone(), *port),
-            ConnectionAddr::Unix(path) => Addr::Unix(path.clone()),
-            _ => return None,
-        };
-        let settings = info.redis_settings();
-        let mut handshake = (Vec::new(), 0);
-        let mut command = |parts: &[&[u8]]| {
-            let req = herald_protocol::Request::new(parts.iter().map(|p| Bytes::copy_from_slice(p)).collect());
-            resp::write_request(&req, &mut handshake.0);
-            handshake.1 += 1;
-        };
-        let user = settings.username().unwrap_or("default");
-        match (resp3, settings.password()) {
-            (true, Some(password)) => command(&[b"HELLO", b"3", b"AUTH", user.as_bytes(), password.as_bytes()]),
-            (true, None) => command(&[b"HELLO", b"3"]),
-            (false, Some(password)) => match settings.username() {
-                Some(user) => command(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
-                None => command(&[b"AUTH", password.as_bytes()]),
-            },
-            (false, None) => {}
-        }
-        if settings.db() != 0 {
-            command(&[b"SELECT", settings.db().to_string().as_bytes()]);
-        }
-        Some(Lean { addr, handshake, resp3, db: settings.db(), connect_timeout, response_timeout, state: Mutex::default() })
+        let dial = Dial::new(info, resp3, connect_timeout)?;
+        Some(Lean { dial, resp3, db: info.redis_settings().db(), response_timeout, state: Mutex::default() })
     }
 
     pub fn db(&self) -> i64 {
@@ -237,7 +219,7 @@ impl Lean {
     /// requests not yet written wait.
     async fn drive(self: Arc<Self>) {
         loop {
-            let (error, connected) = match self.connect().await {
+            let (error, connected) = match self.dial.connect().await {
                 Ok((Conn::Tcp(mut s), buf)) => {
                     let (r, w) = s.split();
                     (self.serve(r, w, buf).await, true)
@@ -270,51 +252,6 @@ impl Lean {
                 return;
             }
         }
-    }
-
-    async fn connect(&self) -> io::Result<(Conn, BytesMut)> {
-        let connecting = async {
-            let mut conn = match &self.addr {
-                Addr::Tcp(host, port) => {
-                    let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                    s.set_nodelay(true)?;
-                    Conn::Tcp(s)
-                }
-                Addr::Unix(path) => Conn::Unix(tokio::net::UnixStream::connect(path).await?),
-            };
-            let mut buf = BytesMut::with_capacity(16 * 1024);
-            match &mut conn {
-                Conn::Tcp(s) => {
-                    let (r, w) = s.split();
-                    self.handshake(r, w, &mut buf).await?;
-                }
-                Conn::Unix(s) => {
-                    let (r, w) = s.split();
-                    self.handshake(r, w, &mut buf).await?;
-                }
-            }
-            Ok((conn, buf))
-        };
-        match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(connected) => connected,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out connecting")),
-        }
-    }
-
-    /// Writes `HELLO`/`AUTH`/`SELECT` (what the URL and target ask for) and checks their replies.
-    async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(&self, mut r: R, mut w: W, buf: &mut BytesMut) -> io::Result<()> {
-        if self.handshake.1 == 0 {
-            return Ok(());
-        }
-        w.write_all(&self.handshake.0).await?;
-        for _ in 0..self.handshake.1 {
-            let frame = read_frame(&mut r, buf).await?;
-            if matches!(frame.first(), Some(b'-' | b'!')) {
-                let text = String::from_utf8_lossy(&frame[1..]);
-                return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("connection setup refused: {}", text.trim_end())));
-            }
-        }
-        Ok(())
     }
 
     /// Writes what is sent and hands back what is read until either fails; the error that ended it.
@@ -425,9 +362,110 @@ impl Lean {
     }
 }
 
-enum Conn {
+impl Dial {
+    /// How to reach `info`'s server and set a connection up (`HELLO 3` when `resp3`, `AUTH` with its
+    /// credentials, `SELECT` of its database); `None` for a TLS address.
+    pub fn new(info: &ConnectionInfo, resp3: bool, connect_timeout: Duration) -> Option<Dial> {
+        let addr = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Addr::Tcp(host.clone(), *port),
+            ConnectionAddr::Unix(path) => Addr::Unix(path.clone()),
+            _ => return None,
+        };
+        let settings = info.redis_settings();
+        let mut handshake = (Vec::new(), 0);
+        let mut command = |parts: &[&[u8]]| {
+            let req = herald_protocol::Request::new(parts.iter().map(|p| Bytes::copy_from_slice(p)).collect());
+            resp::write_request(&req, &mut handshake.0);
+            handshake.1 += 1;
+        };
+        let user = settings.username().unwrap_or("default");
+        match (resp3, settings.password()) {
+            (true, Some(password)) => command(&[b"HELLO", b"3", b"AUTH", user.as_bytes(), password.as_bytes()]),
+            (true, None) => command(&[b"HELLO", b"3"]),
+            (false, Some(password)) => match settings.username() {
+                Some(user) => command(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
+                None => command(&[b"AUTH", password.as_bytes()]),
+            },
+            (false, None) => {}
+        }
+        if settings.db() != 0 {
+            command(&[b"SELECT", settings.db().to_string().as_bytes()]);
+        }
+        Some(Dial { addr, handshake, connect_timeout })
+    }
+
+    /// A new connection, set up, and what was read past the setup's replies.
+    pub async fn connect(&self) -> io::Result<(Conn, BytesMut)> {
+        let connecting = async {
+            let mut conn = match &self.addr {
+                Addr::Tcp(host, port) => {
+                    let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                    s.set_nodelay(true)?;
+                    Conn::Tcp(s)
+                }
+                Addr::Unix(path) => Conn::Unix(tokio::net::UnixStream::connect(path).await?),
+            };
+            let mut buf = BytesMut::with_capacity(16 * 1024);
+            match &mut conn {
+                Conn::Tcp(s) => {
+                    let (r, w) = s.split();
+                    self.handshake(r, w, &mut buf).await?;
+                }
+                Conn::Unix(s) => {
+                    let (r, w) = s.split();
+                    self.handshake(r, w, &mut buf).await?;
+                }
+            }
+            Ok((conn, buf))
+        };
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(connected) => connected,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out connecting")),
+        }
+    }
+
+    /// Writes `HELLO`/`AUTH`/`SELECT` (what the URL and target ask for) and checks their replies.
+    async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(&self, mut r: R, mut w: W, buf: &mut BytesMut) -> io::Result<()> {
+        if self.handshake.1 == 0 {
+            return Ok(());
+        }
+        w.write_all(&self.handshake.0).await?;
+        for _ in 0..self.handshake.1 {
+            let frame = read_frame(&mut r, buf).await?;
+            if matches!(frame.first(), Some(b'-' | b'!')) {
+                let text = String::from_utf8_lossy(&frame[1..]);
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("connection setup refused: {}", text.trim_end())));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A connection as made, TCP or a Unix socket.
+pub enum Conn {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
+}
+
+/// The read half of a [`Conn`], owned.
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a [`Conn`], owned.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl Conn {
+    /// Its halves, owned (the bridge keeps them in a struct across its loop's turns).
+    pub fn into_split(self) -> (Reader, Writer) {
+        match self {
+            Conn::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Conn::Unix(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
 }
 
 /// One complete frame read off `r` into `buf` (the handshake's replies).

@@ -10,7 +10,8 @@
 //! Files: `routes.rs` (where each command goes), `connect.rs` (the URL, TLS, Sentinel), `failover.rs`
 //! (following Sentinel's primary), `cluster.rs` (what differs on Redis Cluster), `pool.rs` and
 //! `conn.rs` (connections), `import.rs` (moving an embedded data directory in), `value.rs` (value conversion), `forward.rs` (sending), `scripted.rs` (a domain operation's
-//! script, pipelined like a plain command), `bridge.rs` (pub-sub); the
+//! script, pipelined like a plain command), `bridge.rs` (pub-sub, on `link.rs`'s connection, whose
+//! frames `push.rs` cuts); the
 //! domains `blackboard.rs` (with `notices.rs`, `bb_watch.rs`), `bulletin.rs`, `mailbox.rs`, `stream.rs`,
 //! `semaphore.rs` (with `due.rs`), `schema.rs`, and `wake.rs` (their blocking waits); `quota.rs` (per-tenant
 //! quotas counted in Redis).
@@ -31,10 +32,12 @@ mod job_notices;
 mod job_store;
 pub mod jobs;
 mod lean;
+mod link;
 mod listing;
 pub mod mailbox;
 mod notices;
 mod pool;
+mod push;
 pub mod quota;
 mod resp;
 pub mod routes;
@@ -159,7 +162,10 @@ impl Remote {
         let source = Arc::new(move || endpoint.current_client());
         let internal = vec![blackboard::all_channels(), wake::all_channels(), job_store::all_channels()];
         let listeners = Arc::new(bridge::Listeners(vec![inbox, queues]));
-        self.bridge.start(source, hub.clone(), internal, listeners, stop.clone());
+        // The bridge's own connection where the lean one is used (not Cluster; a TLS address is the
+        // crate's either way: `link.rs`).
+        let settings = bridge::Settings { lean: !self.endpoint.is_cluster(), connect_timeout: self.endpoint.connect_timeout() };
+        self.bridge.start(source, settings, hub.clone(), internal, listeners, stop.clone());
         if self.endpoint.sentinels().is_some() {
             tokio::spawn(failover::follow(self.clone(), stop));
         } else if self.endpoint.is_cluster() {

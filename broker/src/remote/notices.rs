@@ -54,8 +54,13 @@ impl<'a> Header<'a> {
         Some(f)
     }
 
+    /// A field of decimal digits (what the scripts write), read without going through `str`.
     pub fn num(&mut self) -> Option<u64> {
-        std::str::from_utf8(self.field()?).ok()?.parse().ok()
+        let field = self.field()?;
+        if field.is_empty() {
+            return None;
+        }
+        field.iter().try_fold(0u64, |n, &d| if d.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(d - b'0')) } else { None })
     }
 
     /// The last part: the name of `len` bytes, and the data after it when `has_data`.
@@ -136,6 +141,10 @@ impl Waiters {
 
     pub(super) fn ring(&self, scope: &[u8], key: &[u8]) {
         let mut map = self.map.lock().expect("waiters");
+        // Nobody waits on this node: every change notice comes here, so no key is built for nothing.
+        if map.is_empty() {
+            return;
+        }
         let id = (Bytes::copy_from_slice(scope), Bytes::copy_from_slice(key));
         match map.get(&id).map(Weak::upgrade) {
             Some(Some(n)) => n.notify_waiters(),
@@ -174,11 +183,11 @@ impl Inbox {
 }
 
 impl Listener for Inbox {
-    fn message(&self, channel: &[u8], payload: &[u8]) {
+    fn message(&self, channel: &Bytes, payload: &Bytes) {
         if let Some(name) = super::wake::name_of(channel) {
             self.wakes.ring(name);
         } else if let Some(scope) = blackboard::scope_of(channel) {
-            let notice = Notice { scope: Bytes::copy_from_slice(scope), entry: Bytes::copy_from_slice(payload) };
+            let notice = Notice { scope: channel.slice_ref(scope), entry: payload.clone() };
             if self.queue.try_send(notice).is_err() {
                 self.gap();
             }
@@ -263,8 +272,13 @@ pub async fn objects_with(remote: &Remote, before: &[u8], after: &[u8]) -> Vec<B
 }
 
 impl Follower {
+    /// What is known of `scope`, looked up by its bytes (a known scope's name is neither cloned nor
+    /// hashed twice: this runs for every change notice of every node).
     fn scope(&mut self, scope: &Bytes) -> &mut Followed {
-        self.scopes.entry(scope.clone()).or_insert(Followed { last: None, due: u64::MAX })
+        if !self.scopes.contains_key(&scope[..]) {
+            self.scopes.insert(scope.clone(), Followed { last: None, due: u64::MAX });
+        }
+        self.scopes.get_mut(&scope[..]).expect("just inserted")
     }
 
     /// At start: every scope that has deadlines is swept soon (their expiries are this node's to fire
@@ -281,12 +295,15 @@ impl Follower {
         let Some(entry) = Entry::parse(text) else { return };
         match self.scope(&scope).last {
             Some(last) if entry.seq <= last => return,
-            Some(last) if entry.seq > last + 1 => self.catch_up(&scope, last).await,
+            Some(last) if entry.seq > last + 1 => {
+                self.catch_up(&scope, last).await;
+                if self.scope(&scope).last.is_some_and(|last| entry.seq <= last) {
+                    return;
+                }
+            }
             _ => {}
         }
-        if self.scope(&scope).last.is_none_or(|last| entry.seq > last) {
-            self.render(&scope, &entry);
-        }
+        self.render(&scope, &entry);
     }
 
     /// Renders the changes of `scope` after `since` from its log (a gap in the notices).
@@ -387,5 +404,8 @@ mod tests {
         let e = Entry::parse(b"del:8:3:0:1:0:k").unwrap();
         assert_eq!((e.kind, e.key, e.value), (ChangeKind::Del, &b"k"[..], None));
         assert!(Entry::parse(b"set:x").is_none());
+        assert!(Entry::parse(b"set:7:3:0::1:k").is_none());
+        assert!(Entry::parse(b"set:+7:3:0:1:1:k").is_none());
+        assert!(Entry::parse(b"set:99999999999999999999:3:0:1:1:k").is_none());
     }
 }

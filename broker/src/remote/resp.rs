@@ -48,7 +48,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
 }
 
 /// The type byte, the rest of the line, and where the next line starts; `None` if the line is incomplete.
-fn header(buf: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
+pub(super) fn header(buf: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
     let &kind = buf.get(at)?;
     let i = memchr(&buf[at + 1..])?;
     Some((kind, &buf[at + 1..at + 1 + i], at + 1 + i + 2))
@@ -60,7 +60,7 @@ fn memchr(buf: &[u8]) -> Option<usize> {
     (i > 0 && buf[i - 1] == b'\r').then(|| i - 1)
 }
 
-fn length(line: &[u8]) -> Result<i64, Malformed> {
+pub(super) fn length(line: &[u8]) -> Result<i64, Malformed> {
     std::str::from_utf8(line).ok().and_then(|s| s.parse().ok()).ok_or(Malformed)
 }
 
