@@ -10,6 +10,27 @@ async fn client_id(c: &mut redis::aio::MultiplexedConnection) -> i64 {
     cmd(c, &["CLIENT", "ID"]).await.unwrap()
 }
 
+/// Two waits of one client, `first` ended by `CLIENT UNBLOCK id` (its timeout reply: nil) and `second` by
+/// `CLIENT UNBLOCK id ERROR` (`-UNBLOCKED`), each once the broker reports the client blocked.
+async fn unblocked_twice(server: &common::TestServer, first: &'static [&'static str], second: &'static [&'static str]) {
+    let mut admin = server.conn().await;
+    let mut waiter = server.conn().await;
+    let id = client_id(&mut waiter).await.to_string();
+    let waits = tokio::spawn(async move {
+        let first: Value = cmd(&mut waiter, first).await.unwrap();
+        let second: redis::RedisResult<Value> = cmd(&mut waiter, second).await;
+        (first, second)
+    });
+    until_blocked(server, 1).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 1);
+    until_blocked(server, 1).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap(), 1);
+    let (first, second) = waits.await.unwrap();
+    timed_out_then_unblocked(first, second);
+    until_blocked(server, 0).await;
+    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
+}
+
 /// The replies of two waits ended by `CLIENT UNBLOCK id` then `CLIENT UNBLOCK id ERROR`.
 fn timed_out_then_unblocked(first: Value, second: redis::RedisResult<Value>) {
     assert_eq!(first, Value::Nil, "TIMEOUT answers what the timeout would");
@@ -17,24 +38,13 @@ fn timed_out_then_unblocked(first: Value, second: redis::RedisResult<Value>) {
     assert_eq!(err.code(), Some("UNBLOCKED"), "{err:?}");
 }
 
+const DOMAIN_WAITS: [&[&str]; 2] = [&["JOB.CLAIM", "idle-queue", "BLOCK", "0"], &["MSG.RECV", "idle-box", "topic", "TIMEOUT", "0"]];
+
 #[tokio::test]
 async fn unblock_ends_a_wait_as_a_timeout_or_an_error() {
     let server = start().await;
-    let mut admin = server.conn().await;
-    let mut waiter = server.conn().await;
-    let id = client_id(&mut waiter).await.to_string();
-    let pop = tokio::spawn(async move {
-        let first: Value = cmd(&mut waiter, &["BLPOP", "nothing", "0"]).await.unwrap();
-        let second: redis::RedisResult<Value> = cmd(&mut waiter, &["BZPOPMIN", "nothing-z", "0"]).await;
-        (first, second)
-    });
-    until_blocked(&server, 1).await;
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 1);
-    until_blocked(&server, 1).await;
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap(), 1);
-    let (first, second) = pop.await.unwrap();
-    timed_out_then_unblocked(first, second);
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
+    unblocked_twice(&server, &["BLPOP", "nothing", "0"], &["BZPOPMIN", "nothing-z", "0"]).await;
+    unblocked_twice(&server, DOMAIN_WAITS[0], DOMAIN_WAITS[1]).await;
 }
 
 #[tokio::test]
@@ -131,22 +141,7 @@ async fn unblock_reaches_a_command_blocked_in_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unblock_ends_a_domain_wait_on_the_redis_engine() {
     let (_backing, server) = common::redis_server::on_engine("redis", "unblock-domain").await;
-    let mut admin = server.conn().await;
-    let mut waiter = server.conn().await;
-    let id = client_id(&mut waiter).await.to_string();
-    let waits = tokio::spawn(async move {
-        let claim: Value = cmd(&mut waiter, &["JOB.CLAIM", "idle-queue", "BLOCK", "0"]).await.unwrap();
-        let recv: redis::RedisResult<Value> = cmd(&mut waiter, &["MSG.RECV", "idle-box", "topic", "TIMEOUT", "0"]).await;
-        (claim, recv)
-    });
-    until_blocked(&server, 1).await;
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 1);
-    until_blocked(&server, 1).await;
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await.unwrap(), 1);
-    let (claim, recv) = waits.await.unwrap();
-    timed_out_then_unblocked(claim, recv);
-    until_blocked(&server, 0).await;
-    assert_eq!(cmd::<i64>(&mut admin, &["CLIENT", "UNBLOCK", &id]).await.unwrap(), 0, "no longer blocked");
+    unblocked_twice(&server, DOMAIN_WAITS[0], DOMAIN_WAITS[1]).await;
 }
 
 /// Asks CLIENT UNBLOCK until it answers 1 (the waiter's command has reached its wait).
